@@ -1,0 +1,53 @@
+//! The user_version ladder: a fresh database gets schema.sql; older ones climb one
+//! step at a time; a database newer than this code is refused.
+
+use rusqlite::Connection;
+
+const SCHEMA: &str = include_str!("../../schema.sql");
+
+/// Steps from version N-1 to N, in order. schema.sql is always the result of all of them.
+const STEPS: &[(i64, &str)] = &[];
+
+pub const CURRENT: i64 = 1;
+
+pub fn run(conn: &mut Connection) -> Result<(), String> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| format!("cannot read schema version: {e}"))?;
+    if version > CURRENT {
+        return Err(format!(
+            "the database has schema version {version}, newer than this authportal understands ({CURRENT}); run a newer release or restore a backup"
+        ));
+    }
+    let tx = conn.transaction().map_err(|e| e.to_string())?;
+    if version == 0 {
+        tx.execute_batch(SCHEMA)
+            .map_err(|e| format!("creating schema: {e}"))?;
+    } else {
+        for (to, sql) in STEPS.iter().filter(|(to, _)| *to > version) {
+            tx.execute_batch(sql)
+                .map_err(|e| format!("migrating to version {to}: {e}"))?;
+            tx.pragma_update(None, "user_version", to)
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    tx.commit().map_err(|e| format!("committing schema: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_database_reaches_current_version_and_refuses_newer() {
+        let mut c = Connection::open_in_memory().unwrap();
+        run(&mut c).unwrap();
+        let v: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, CURRENT);
+        run(&mut c).unwrap();
+        c.pragma_update(None, "user_version", CURRENT + 1).unwrap();
+        assert!(run(&mut c).unwrap_err().contains("newer"));
+    }
+}

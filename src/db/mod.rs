@@ -1,0 +1,126 @@
+//! The SQLite store: a small connection pool, pragmas, and `with_tx`. SQL lives only in db/.
+
+pub mod flows;
+pub mod meta;
+mod migrate;
+pub mod sessions;
+pub mod users;
+
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+
+use crate::error::{AppError, Result};
+
+/// Idle connections kept for reuse; more are opened on demand under load.
+const MAX_IDLE: usize = 8;
+
+pub struct Db {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+/// A pooled connection; returns to the pool when dropped.
+pub struct Conn<'a> {
+    conn: Option<Connection>,
+    db: &'a Db,
+}
+
+impl Deref for Conn<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn.as_ref().expect("connection present until drop")
+    }
+}
+
+impl Drop for Conn<'_> {
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.take() {
+            let mut idle = self.db.idle.lock().unwrap_or_else(|p| p.into_inner());
+            if idle.len() < MAX_IDLE {
+                idle.push(c);
+            }
+        }
+    }
+}
+
+/// Creates the file owner-only before SQLite does; its -wal and -shm files inherit the mode.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        other => other.map(|_| ()),
+    }
+}
+
+impl Db {
+    /// Opens (creating if needed) and migrates the database.
+    pub fn open(path: &Path) -> std::result::Result<Db, String> {
+        create_private(path)
+            .map_err(|e| format!("cannot create database {}: {e}", path.display()))?;
+        let db = Db {
+            path: path.to_path_buf(),
+            idle: Mutex::new(Vec::new()),
+        };
+        let mut conn = db
+            .connect()
+            .map_err(|e| format!("cannot open database {}: {e}", path.display()))?;
+        migrate::run(&mut conn)?;
+        db.idle.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+        Ok(db)
+    }
+
+    fn connect(&self) -> rusqlite::Result<Connection> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = NORMAL;
+             PRAGMA foreign_keys = ON;",
+        )?;
+        Ok(conn)
+    }
+
+    pub fn conn(&self) -> Result<Conn<'_>> {
+        let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => self.connect()?,
+        };
+        Ok(Conn {
+            conn: Some(conn),
+            db: self,
+        })
+    }
+
+    /// Runs `f` in an IMMEDIATE transaction (the write lock is taken up front, so
+    /// read-then-write flows cannot interleave) and commits only when it returns Ok.
+    pub fn with_tx<T>(&self, f: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
+        let mut conn = self.conn()?;
+        let c = conn.conn.as_mut().expect("connection present");
+        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit().map_err(AppError::from)?;
+        Ok(out)
+    }
+
+    /// Cheap liveness query for /readyz.
+    pub fn ping(&self) -> Result<()> {
+        let conn = self.conn()?;
+        conn.query_row("SELECT 1", [], |_| Ok(()))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,98 @@
+//! Server-side sessions, keyed by the SHA-256 digest of the id the cookie carries.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::error::Result;
+
+pub struct NewSession<'a> {
+    pub digest: &'a [u8],
+    pub user_id: i64,
+    pub identity_id: i64,
+    pub amr: &'a [&'a str],
+    pub auth_time: i64,
+    pub expires_at: i64,
+    pub ip: &'a str,
+    pub user_agent: Option<&'a str>,
+}
+
+/// A live session with the user and identity it belongs to.
+#[derive(Debug, Clone)]
+pub struct SessionRow {
+    pub user_id: i64,
+    pub uuid: String,
+    pub username: String,
+    pub email: Option<String>,
+    pub provider: String,
+    pub provider_groups: Vec<String>,
+    pub authorized: bool,
+    pub amr: Vec<String>,
+    pub auth_time: i64,
+    pub expires_at: i64,
+}
+
+pub fn create(conn: &Connection, s: &NewSession, now: i64) -> Result<()> {
+    conn.execute(
+        "INSERT INTO sessions (id_digest, user_id, identity_id, amr_json, auth_time, created_at, expires_at, ip, user_agent)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            s.digest,
+            s.user_id,
+            s.identity_id,
+            serde_json::to_string(s.amr).expect("strings serialize"),
+            s.auth_time,
+            now,
+            s.expires_at,
+            s.ip,
+            s.user_agent
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn load(conn: &Connection, digest: &[u8], now: i64) -> Result<Option<SessionRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT u.id, u.uuid, u.username, u.email, i.provider, i.groups_json, i.authorized,
+                s.amr_json, s.auth_time, s.expires_at
+         FROM sessions s
+         JOIN users u ON u.id = s.user_id
+         JOIN identities i ON i.id = s.identity_id
+         WHERE s.id_digest = ?1 AND s.expires_at > ?2",
+    )?;
+    let row = stmt
+        .query_row(params![digest, now], |r| {
+            let groups: String = r.get(5)?;
+            let amr: String = r.get(7)?;
+            Ok(SessionRow {
+                user_id: r.get(0)?,
+                uuid: r.get(1)?,
+                username: r.get(2)?,
+                email: r.get(3)?,
+                provider: r.get(4)?,
+                // Both columns are written only by this module and users.rs as JSON
+                // arrays of strings; an unreadable value counts as empty (fail closed).
+                provider_groups: serde_json::from_str(&groups).unwrap_or_default(),
+                authorized: r.get(6)?,
+                amr: serde_json::from_str(&amr).unwrap_or_default(),
+                auth_time: r.get(8)?,
+                expires_at: r.get(9)?,
+            })
+        })
+        .optional()?;
+    Ok(row)
+}
+
+pub fn delete(conn: &Connection, digest: &[u8]) -> Result<bool> {
+    Ok(conn.execute("DELETE FROM sessions WHERE id_digest = ?1", [digest])? > 0)
+}
+
+pub fn sweep(conn: &Connection, now: i64) -> Result<usize> {
+    Ok(conn.execute("DELETE FROM sessions WHERE expires_at <= ?1", [now])?)
+}
+
+pub fn count_for_user(conn: &Connection, user_id: i64) -> Result<i64> {
+    Ok(conn.query_row(
+        "SELECT count(*) FROM sessions WHERE user_id = ?1",
+        [user_id],
+        |r| r.get(0),
+    )?)
+}

@@ -1,0 +1,112 @@
+//! Users, their linked provider identities, and the groups an admin assigned.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::crypto::tokens::new_uuid;
+use crate::error::Result;
+use crate::providers::Identity;
+
+/// Where a sign-in landed: the portal user and the identity row it came through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Linked {
+    pub user_id: i64,
+    pub identity_id: i64,
+}
+
+/// Finds the identity by (provider, provider user id) and refreshes it, or creates a
+/// new user for it. Never links by username: a same-named account of another provider
+/// is a different person until an admin says otherwise.
+pub fn record_sign_in(
+    conn: &Connection,
+    ident: &Identity,
+    token_sealed: Option<&str>,
+    now: i64,
+) -> Result<Linked> {
+    let groups = serde_json::to_string(&ident.groups).expect("strings serialize");
+    let existing: Option<(i64, i64)> = conn
+        .query_row(
+            "SELECT id, user_id FROM identities WHERE provider = ?1 AND provider_user_id = ?2",
+            params![ident.provider.as_str(), ident.provider_user_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let linked = match existing {
+        Some((identity_id, user_id)) => {
+            conn.execute(
+                "UPDATE identities SET username = ?2, email = ?3, groups_json = ?4, authorized = 1,
+                        token_sealed = ?5, last_login_at = ?6
+                 WHERE id = ?1",
+                params![
+                    identity_id,
+                    ident.username,
+                    ident.email,
+                    groups,
+                    token_sealed,
+                    now
+                ],
+            )?;
+            Linked {
+                user_id,
+                identity_id,
+            }
+        }
+        None => {
+            conn.execute(
+                "INSERT INTO users (uuid, username, email, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![new_uuid(), ident.username, ident.email, now],
+            )?;
+            let user_id = conn.last_insert_rowid();
+            conn.execute(
+                "INSERT INTO identities (user_id, provider, provider_user_id, username, email, groups_json,
+                                         authorized, token_sealed, created_at, last_login_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8, ?8)",
+                params![
+                    user_id,
+                    ident.provider.as_str(),
+                    ident.provider_user_id,
+                    ident.username,
+                    ident.email,
+                    groups,
+                    token_sealed,
+                    now
+                ],
+            )?;
+            Linked {
+                user_id,
+                identity_id: conn.last_insert_rowid(),
+            }
+        }
+    };
+    conn.execute(
+        "UPDATE users SET last_login_at = ?2 WHERE id = ?1",
+        params![linked.user_id, now],
+    )?;
+    Ok(linked)
+}
+
+pub fn add_group(conn: &Connection, user_id: i64, name: &str, now: i64) -> Result<()> {
+    conn.execute(
+        "INSERT OR IGNORE INTO user_groups (user_id, name, created_at) VALUES (?1, ?2, ?3)",
+        params![user_id, name, now],
+    )?;
+    Ok(())
+}
+
+pub fn assigned_groups(conn: &Connection, user_id: i64) -> Result<Vec<String>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT name FROM user_groups WHERE user_id = ?1 ORDER BY name")?;
+    let rows = stmt.query_map([user_id], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The sealed provider token of an identity, if one is kept.
+pub fn sealed_token(conn: &Connection, identity_id: i64) -> Result<Option<String>> {
+    Ok(conn
+        .query_row(
+            "SELECT token_sealed FROM identities WHERE id = ?1",
+            [identity_id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten())
+}

@@ -1,0 +1,86 @@
+//! authportal: a sign-in portal for Plex, Jellyfin and Emby communities.
+//!
+//! `start(Config)` opens the data directory and database and serves HTTP until the
+//! returned `RunningServer` is stopped (or dropped).
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod datadir;
+pub mod db;
+pub mod error;
+pub mod janitor;
+pub mod log;
+pub mod net;
+pub mod providers;
+pub mod ratelimit;
+pub mod views;
+pub mod web;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+pub use app::App;
+pub use config::Config;
+
+/// A server started by `start`. Stops (gracefully: in-flight requests finish) on drop.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub app: Arc<App>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl RunningServer {
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+pub fn start(config: Config) -> Result<RunningServer, String> {
+    log::set_level(config.log_level);
+    let listen = config.listen_addr;
+    let workers = config.http_workers;
+    let app = Arc::new(App::open(config)?);
+    let handler_app = Arc::clone(&app);
+    let server = rouille::Server::new(listen, move |req| web::handle(&handler_app, req))
+        .map_err(|e| format!("LISTEN_ADDR: cannot listen on {listen}: {e}"))?
+        .pool_size(workers);
+    let addr = server.server_addr();
+    let stop = Arc::new(AtomicBool::new(false));
+    let http_stop = Arc::clone(&stop);
+    let http = std::thread::Builder::new()
+        .name("http".into())
+        .spawn(move || {
+            while !http_stop.load(Ordering::SeqCst) {
+                server.poll_timeout(Duration::from_millis(50));
+            }
+            server.join();
+        })
+        .map_err(|e| format!("cannot start the HTTP thread: {e}"))?;
+    let janitor = janitor::spawn(Arc::clone(&app), Arc::clone(&stop))?;
+    Ok(RunningServer {
+        addr,
+        app,
+        stop,
+        threads: vec![http, janitor],
+    })
+}

@@ -1,0 +1,90 @@
+//! Outbound HTTP for providers: bounded timeouts, bounded bodies, and every
+//! transport failure mapped to `Unreachable`.
+
+use std::time::Duration;
+
+use ureq::Agent;
+
+use super::ProviderError;
+
+const MAX_BODY: u64 = 1 << 20;
+
+pub fn agent() -> Agent {
+    Agent::config_builder()
+        .timeout_connect(Some(Duration::from_secs(5)))
+        .timeout_global(Some(Duration::from_secs(10)))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .user_agent(format!("{}/{}", super::PRODUCT, super::VERSION))
+        .build()
+        .into()
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+}
+
+impl Reply {
+    /// Parses the body as JSON; anything else is an answer we cannot trust.
+    pub fn json(&self, what: &str) -> Result<serde_json::Value, ProviderError> {
+        serde_json::from_str(&self.body).map_err(|_| {
+            ProviderError::Malformed(format!(
+                "{what}: status {} with a body that is not JSON",
+                self.status
+            ))
+        })
+    }
+}
+
+pub enum Body<'a> {
+    Empty,
+    Json(&'a serde_json::Value),
+}
+
+/// Sends one request. Transport errors (refused, DNS, timeouts) become `Unreachable`.
+pub fn send(
+    agent: &Agent,
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Body,
+) -> Result<Reply, ProviderError> {
+    let unreachable =
+        |e: ureq::Error| ProviderError::Unreachable(format!("{method} {}: {e}", redact_query(url)));
+    let mut response = match method {
+        "GET" => {
+            let mut req = agent.get(url);
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            req.call().map_err(unreachable)?
+        }
+        _ => {
+            let mut req = agent.post(url);
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            match body {
+                Body::Empty => req.send_empty(),
+                Body::Json(v) => req.send_json(v),
+            }
+            .map_err(unreachable)?
+        }
+    };
+    let status = response.status().as_u16();
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(MAX_BODY)
+        .lossy_utf8(true)
+        .read_to_string()
+        .map_err(unreachable)?;
+    Ok(Reply { status, body })
+}
+
+/// URLs are logged without their query (it may carry a token).
+fn redact_query(url: &str) -> &str {
+    url.split('?').next().unwrap_or(url)
+}

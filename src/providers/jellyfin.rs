@@ -1,0 +1,260 @@
+//! Jellyfin and Emby: username + password against the configured server, then the
+//! user's policy decides (disabled refuses; administrators get the admin group).
+//!
+//! Jellyfin 12 drops the legacy X-Emby-* headers, so Jellyfin gets only
+//! `Authorization: MediaBrowser ...`; Emby gets `X-Emby-Authorization: Emby ...` and
+//! its `/emby` path prefix when the server answers there.
+
+use std::sync::Mutex;
+
+use serde_json::{Value, json};
+use ureq::Agent;
+
+use super::http::{Body, Reply, send};
+use super::{Identity, Outcome, PRODUCT, ProviderError, ProviderKind, VERSION};
+use crate::config::MediaServerConfig;
+
+pub struct MediaServer {
+    kind: ProviderKind,
+    cfg: MediaServerConfig,
+    device_id: String,
+    /// Emby's API base: "/emby" or "" (probed once, then kept).
+    prefix: Mutex<Option<String>>,
+}
+
+impl MediaServer {
+    /// `device_id` is stable per install, so Jellyfin replaces our previous token for a
+    /// user instead of piling up devices.
+    pub fn new(kind: ProviderKind, cfg: MediaServerConfig, device_id: String) -> MediaServer {
+        let prefix = (kind == ProviderKind::Jellyfin).then(String::new);
+        MediaServer {
+            kind,
+            cfg,
+            device_id,
+            prefix: Mutex::new(prefix),
+        }
+    }
+
+    fn client_fields(&self) -> String {
+        format!(
+            r#"Client="{PRODUCT}", Device="{PRODUCT}", DeviceId="{}", Version="{VERSION}""#,
+            urlencode(&self.device_id)
+        )
+    }
+
+    /// The authorization header for this server kind, with a token when given.
+    fn auth_header(&self, token: Option<&str>) -> (&'static str, String) {
+        let mut fields = self.client_fields();
+        if let Some(t) = token {
+            fields.push_str(&format!(r#", Token="{}""#, urlencode(t)));
+        }
+        match self.kind {
+            ProviderKind::Emby => ("X-Emby-Authorization", format!("Emby {fields}")),
+            _ => ("Authorization", format!("MediaBrowser {fields}")),
+        }
+    }
+
+    fn url(&self, prefix: &str, path: &str) -> String {
+        format!(
+            "{}{prefix}{path}",
+            self.cfg.url.as_str().trim_end_matches('/')
+        )
+    }
+
+    /// Emby documents `/emby/...`; many installs answer at the root too. Probe once.
+    fn prefix(&self, agent: &Agent) -> Result<String, ProviderError> {
+        if let Some(p) = self
+            .prefix
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
+            return Ok(p);
+        }
+        let mut last = None;
+        for candidate in ["/emby", ""] {
+            let reply = send(
+                agent,
+                "GET",
+                &self.url(candidate, "/System/Info/Public"),
+                &[("Accept", "application/json")],
+                Body::Empty,
+            )?;
+            if reply.status == 200 && reply.json("system info").is_ok() {
+                *self.prefix.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(candidate.to_string());
+                return Ok(candidate.to_string());
+            }
+            last = Some(reply.status);
+        }
+        Err(ProviderError::Misconfigured(format!(
+            "no Emby API at {} (System/Info/Public answered {last:?} under /emby and /)",
+            self.cfg.url
+        )))
+    }
+
+    pub fn authenticate(
+        &self,
+        agent: &Agent,
+        username: &str,
+        password: &str,
+    ) -> Result<Outcome, ProviderError> {
+        let prefix = self.prefix(agent)?;
+        let (name, value) = self.auth_header(None);
+        let body = json!({ "Username": username, "Pw": password });
+        let reply = send(
+            agent,
+            "POST",
+            &self.url(&prefix, "/Users/AuthenticateByName"),
+            &[(name, value.as_str()), ("Accept", "application/json")],
+            Body::Json(&body),
+        )?;
+        match reply.status {
+            200 => {}
+            401 => return Err(ProviderError::InvalidCredentials),
+            403 => {
+                return Ok(Outcome::Denied {
+                    username: Some(username.to_string()),
+                    log: format!(
+                        "{} refused the sign-in of {username:?} with 403 (disabled, locked or not permitted)",
+                        self.kind.label()
+                    ),
+                });
+            }
+            429 => return Err(ProviderError::RateLimited),
+            s => return Err(status_error(self.kind, "AuthenticateByName", s)),
+        }
+        let v = reply.json("AuthenticateByName")?;
+        let token = v["AccessToken"]
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                ProviderError::Malformed("AuthenticateByName without AccessToken".into())
+            })?;
+        let user_id = v["User"]["Id"]
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| ProviderError::Malformed("AuthenticateByName without User.Id".into()))?;
+        // The login answer carries a policy too, but read the user afresh with the new
+        // token: that is the server's current word, and it proves the token works.
+        let user = self.current_user(agent, &prefix, token, user_id)?;
+        self.decide(user, token)
+    }
+
+    /// Jellyfin: GET /Users/Me with the token. Emby has no /Users/Me: GET /Users/{Id}.
+    fn current_user(
+        &self,
+        agent: &Agent,
+        prefix: &str,
+        token: &str,
+        user_id: &str,
+    ) -> Result<Option<Value>, ProviderError> {
+        let reply: Reply = match self.kind {
+            ProviderKind::Emby => send(
+                agent,
+                "GET",
+                &self.url(prefix, &format!("/Users/{}", urlencode(user_id))),
+                &[("X-Emby-Token", token), ("Accept", "application/json")],
+                Body::Empty,
+            )?,
+            _ => {
+                let (name, value) = self.auth_header(Some(token));
+                send(
+                    agent,
+                    "GET",
+                    &self.url(prefix, "/Users/Me"),
+                    &[(name, value.as_str()), ("Accept", "application/json")],
+                    Body::Empty,
+                )?
+            }
+        };
+        match reply.status {
+            200 => Ok(Some(reply.json("user")?)),
+            // A token refused right after login: the user was disabled meanwhile.
+            401 | 403 => Ok(None),
+            s => Err(status_error(self.kind, "user lookup", s)),
+        }
+    }
+
+    fn decide(&self, user: Option<Value>, token: &str) -> Result<Outcome, ProviderError> {
+        let Some(user) = user else {
+            return Ok(Outcome::Denied {
+                username: None,
+                log: format!(
+                    "{} refused the fresh token (user disabled?)",
+                    self.kind.label()
+                ),
+            });
+        };
+        let name = user["Name"].as_str().filter(|n| !n.is_empty());
+        let id = user["Id"].as_str().filter(|n| !n.is_empty());
+        let (Some(name), Some(id), Some(policy)) = (name, id, user["Policy"].as_object()) else {
+            return Err(ProviderError::Malformed(format!(
+                "{} user without Name, Id or Policy",
+                self.kind.label()
+            )));
+        };
+        let flag = |k: &str| policy.get(k).and_then(Value::as_bool);
+        let (Some(disabled), Some(admin)) = (flag("IsDisabled"), flag("IsAdministrator")) else {
+            return Err(ProviderError::Malformed(format!(
+                "{} policy without IsDisabled/IsAdministrator",
+                self.kind.label()
+            )));
+        };
+        if disabled {
+            return Ok(Outcome::Denied {
+                username: Some(name.to_string()),
+                log: format!("{} user {id} is disabled", self.kind.label()),
+            });
+        }
+        let role = if admin { "admin" } else { "user" };
+        Ok(Outcome::Authorized(Identity {
+            provider: self.kind,
+            provider_user_id: id.to_string(),
+            username: name.to_string(),
+            email: None,
+            groups: vec![format!("{}-{role}", self.kind.as_str())],
+            token: token.to_string(),
+        }))
+    }
+
+    /// Reachability for `authportal check`.
+    pub fn probe(&self, agent: &Agent) -> Result<String, ProviderError> {
+        let prefix = self.prefix(agent)?;
+        let reply = send(
+            agent,
+            "GET",
+            &self.url(&prefix, "/System/Info/Public"),
+            &[("Accept", "application/json")],
+            Body::Empty,
+        )?;
+        let v = reply.json("system info")?;
+        Ok(format!(
+            "{} {} answered at {}{prefix}",
+            v["ProductName"].as_str().unwrap_or(self.kind.label()),
+            v["Version"].as_str().unwrap_or("?"),
+            self.cfg.url.as_str().trim_end_matches('/')
+        ))
+    }
+}
+
+fn status_error(kind: ProviderKind, what: &str, status: u16) -> ProviderError {
+    if status >= 500 {
+        ProviderError::Unreachable(format!("{} {what}: status {status}", kind.label()))
+    } else if status == 404 {
+        ProviderError::Misconfigured(format!(
+            "{} {what}: 404, check the server URL",
+            kind.label()
+        ))
+    } else {
+        ProviderError::Malformed(format!(
+            "{} {what}: unexpected status {status}",
+            kind.label()
+        ))
+    }
+}
+
+/// Header field values are URL-decoded by Jellyfin, so encode anything unusual.
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}

@@ -1,0 +1,106 @@
+//! Media-server sign-in: the providers, the identity they vouch for, and how they fail.
+
+pub mod check;
+pub mod http;
+pub mod jellyfin;
+pub mod plex;
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProviderKind {
+    Plex,
+    Jellyfin,
+    Emby,
+}
+
+impl ProviderKind {
+    pub const ALL: [ProviderKind; 3] = [
+        ProviderKind::Plex,
+        ProviderKind::Jellyfin,
+        ProviderKind::Emby,
+    ];
+
+    pub fn parse(s: &str) -> Option<ProviderKind> {
+        match s {
+            "plex" => Some(ProviderKind::Plex),
+            "jellyfin" => Some(ProviderKind::Jellyfin),
+            "emby" => Some(ProviderKind::Emby),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Plex => "plex",
+            ProviderKind::Jellyfin => "jellyfin",
+            ProviderKind::Emby => "emby",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ProviderKind::Plex => "Plex",
+            ProviderKind::Jellyfin => "Jellyfin",
+            ProviderKind::Emby => "Emby",
+        }
+    }
+}
+
+/// An account the provider vouches for AND that may use the owner's server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub provider: ProviderKind,
+    pub provider_user_id: String,
+    pub username: String,
+    pub email: Option<String>,
+    /// Derived from the provider at this sign-in (plex-owner, jellyfin-admin...).
+    pub groups: Vec<String>,
+    /// The provider's token for this account; sealed before it touches the disk.
+    pub token: String,
+}
+
+/// The end of a provider check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Authorized(Identity),
+    /// The account is real but may not use the server (disabled, not shared with).
+    /// `log` says why, for the log only.
+    Denied {
+        username: Option<String>,
+        log: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderError {
+    /// Wrong username or password, or a dead token.
+    InvalidCredentials,
+    /// Connection refused, DNS, timeout, 5xx: not the person's fault, not a failed attempt.
+    Unreachable(String),
+    /// An answer we cannot trust (not JSON, missing fields): fail closed.
+    Malformed(String),
+    /// The upstream asked us to slow down.
+    RateLimited,
+    /// The PIN or code is no longer valid.
+    Expired,
+    /// The portal's own settings do not let it decide (e.g. unknown Plex server).
+    Misconfigured(String),
+}
+
+impl fmt::Display for ProviderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProviderError::InvalidCredentials => write!(f, "invalid credentials"),
+            ProviderError::Unreachable(d) => write!(f, "unreachable: {d}"),
+            ProviderError::Malformed(d) => write!(f, "malformed answer: {d}"),
+            ProviderError::RateLimited => write!(f, "rate limited upstream"),
+            ProviderError::Expired => write!(f, "expired"),
+            ProviderError::Misconfigured(d) => write!(f, "misconfigured: {d}"),
+        }
+    }
+}
+
+/// The product name shown in the user's Plex devices and Jellyfin sessions.
+pub const PRODUCT: &str = "AuthPortal";
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,393 @@
+//! Plex: PIN sign-in through app.plex.tv, then the user's own resources decide access.
+//!
+//! Access is granted only when a resource that provides "server" carries the configured
+//! machine id (never a server name: anyone can name a server the same).
+
+use std::sync::Mutex;
+
+use serde_json::Value;
+use ureq::Agent;
+
+use super::http::{Body, Reply, send};
+use super::{Identity, Outcome, PRODUCT, ProviderError, ProviderKind, VERSION};
+use crate::config::PlexConfig;
+
+pub struct Plex {
+    cfg: PlexConfig,
+    client_id: String,
+    machine_id: Mutex<Option<String>>,
+    owner_id: Mutex<Option<u64>>,
+}
+
+/// A PIN created at plex.tv.
+#[derive(Debug, Clone)]
+pub struct Pin {
+    pub id: u64,
+    pub code: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PinStatus {
+    Waiting,
+    Claimed(String),
+}
+
+impl Plex {
+    /// `client_id` is the stable per-install X-Plex-Client-Identifier.
+    pub fn new(cfg: PlexConfig, client_id: String) -> Plex {
+        let machine_id = cfg.machine_id.clone();
+        Plex {
+            cfg,
+            client_id,
+            machine_id: Mutex::new(machine_id),
+            owner_id: Mutex::new(None),
+        }
+    }
+
+    fn api(&self, path: &str) -> String {
+        format!(
+            "{}{}",
+            self.cfg.api_base.as_str().trim_end_matches('/'),
+            path
+        )
+    }
+
+    fn get(&self, agent: &Agent, path: &str, token: Option<&str>) -> Result<Reply, ProviderError> {
+        let mut headers = vec![
+            ("Accept", "application/json"),
+            ("X-Plex-Product", PRODUCT),
+            ("X-Plex-Version", VERSION),
+            ("X-Plex-Client-Identifier", self.client_id.as_str()),
+        ];
+        if let Some(t) = token {
+            headers.push(("X-Plex-Token", t));
+        }
+        send(agent, "GET", &self.api(path), &headers, Body::Empty)
+    }
+
+    pub fn create_pin(&self, agent: &Agent) -> Result<Pin, ProviderError> {
+        let headers = [
+            ("Accept", "application/json"),
+            ("X-Plex-Product", PRODUCT),
+            ("X-Plex-Version", VERSION),
+            ("X-Plex-Client-Identifier", self.client_id.as_str()),
+        ];
+        let reply = send(
+            agent,
+            "POST",
+            &self.api("/api/v2/pins?strong=true"),
+            &headers,
+            Body::Empty,
+        )?;
+        match reply.status {
+            200 | 201 => {}
+            429 => return Err(ProviderError::RateLimited),
+            s if s >= 500 => {
+                return Err(ProviderError::Unreachable(format!(
+                    "plex.tv pins: status {s}"
+                )));
+            }
+            s => {
+                return Err(ProviderError::Malformed(format!(
+                    "plex.tv pins: status {s}"
+                )));
+            }
+        }
+        let v = reply.json("plex.tv pins")?;
+        let id = v["id"]
+            .as_u64()
+            .ok_or_else(|| ProviderError::Malformed("pin without id".into()))?;
+        let code = v["code"]
+            .as_str()
+            .filter(|c| !c.is_empty() && c.chars().all(|c| c.is_ascii_alphanumeric()))
+            .ok_or_else(|| ProviderError::Malformed("pin without a usable code".into()))?
+            .to_string();
+        let expires_at = parse_expiry(&v)
+            .ok_or_else(|| ProviderError::Malformed("pin without expiry".into()))?;
+        Ok(Pin {
+            id,
+            code,
+            expires_at,
+        })
+    }
+
+    /// The app.plex.tv page the person approves the PIN on; it returns to `forward_url`.
+    pub fn auth_url(&self, code: &str, forward_url: &str) -> String {
+        let params: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("clientID", &self.client_id)
+            .append_pair("code", code)
+            .append_pair("forwardUrl", forward_url)
+            .append_pair("context[device][product]", PRODUCT)
+            .finish();
+        format!(
+            "{}/auth#?{params}",
+            self.cfg.app_base.as_str().trim_end_matches('/')
+        )
+    }
+
+    pub fn check_pin(&self, agent: &Agent, pin_id: u64) -> Result<PinStatus, ProviderError> {
+        let reply = self.get(agent, &format!("/api/v2/pins/{pin_id}"), None)?;
+        match reply.status {
+            200 => {}
+            404 | 410 => return Err(ProviderError::Expired),
+            429 => return Err(ProviderError::RateLimited),
+            s if s >= 500 => {
+                return Err(ProviderError::Unreachable(format!(
+                    "plex.tv pin: status {s}"
+                )));
+            }
+            s => return Err(ProviderError::Malformed(format!("plex.tv pin: status {s}"))),
+        }
+        let v = reply.json("plex.tv pin")?;
+        match v["authToken"].as_str() {
+            Some(t) if !t.is_empty() => Ok(PinStatus::Claimed(t.to_string())),
+            _ => Ok(PinStatus::Waiting),
+        }
+    }
+
+    /// Who the token belongs to, and whether that account may use the configured server.
+    pub fn authorize(&self, agent: &Agent, token: &str) -> Result<Outcome, ProviderError> {
+        let user = self.user(agent, token)?;
+        let machine_id = self.machine_id(agent)?;
+        let resources = self.resources(agent, token)?;
+        let server = resources.iter().find(|r| {
+            provides_server(r) && r["clientIdentifier"].as_str() == Some(machine_id.as_str())
+        });
+        let owner = server.is_some_and(|r| r["owned"].as_bool() == Some(true))
+            || self.owner_id(agent)? == Some(user.id);
+        let username = user.username.clone();
+        if server.is_none() && !owner {
+            return Ok(Outcome::Denied {
+                username: Some(username),
+                log: format!(
+                    "plex account {} has no access to server {machine_id}",
+                    user.id
+                ),
+            });
+        }
+        if user.restricted && !self.cfg.allow_managed {
+            return Ok(Outcome::Denied {
+                username: Some(username),
+                log: format!(
+                    "plex account {} is a managed user and managed users are not allowed",
+                    user.id
+                ),
+            });
+        }
+        let mut groups = Vec::new();
+        if owner {
+            groups.push("plex-owner".to_string());
+        } else if user.home || server.is_some_and(|r| r["home"].as_bool() == Some(true)) {
+            groups.push("plex-home".to_string());
+        } else {
+            groups.push("plex-friend".to_string());
+        }
+        if user.restricted {
+            groups.push("plex-managed".to_string());
+        }
+        Ok(Outcome::Authorized(Identity {
+            provider: ProviderKind::Plex,
+            provider_user_id: user.id.to_string(),
+            username,
+            email: user.email,
+            groups,
+            token: token.to_string(),
+        }))
+    }
+
+    fn user(&self, agent: &Agent, token: &str) -> Result<PlexUser, ProviderError> {
+        let reply = self.get(agent, "/api/v2/user", Some(token))?;
+        match reply.status {
+            200 => {}
+            401 | 498 => return Err(ProviderError::InvalidCredentials),
+            429 => return Err(ProviderError::RateLimited),
+            s if s >= 500 => {
+                return Err(ProviderError::Unreachable(format!(
+                    "plex.tv user: status {s}"
+                )));
+            }
+            s => {
+                return Err(ProviderError::Malformed(format!(
+                    "plex.tv user: status {s}"
+                )));
+            }
+        }
+        PlexUser::from_json(&reply.json("plex.tv user")?)
+    }
+
+    fn resources(&self, agent: &Agent, token: &str) -> Result<Vec<Value>, ProviderError> {
+        let reply = self.get(
+            agent,
+            "/api/v2/resources?includeHttps=1&includeRelay=1",
+            Some(token),
+        )?;
+        match reply.status {
+            200 => {}
+            401 | 498 => return Err(ProviderError::InvalidCredentials),
+            429 => return Err(ProviderError::RateLimited),
+            s if s >= 500 => {
+                return Err(ProviderError::Unreachable(format!(
+                    "plex.tv resources: status {s}"
+                )));
+            }
+            s => {
+                return Err(ProviderError::Malformed(format!(
+                    "plex.tv resources: status {s}"
+                )));
+            }
+        }
+        match reply.json("plex.tv resources")? {
+            Value::Array(items) => Ok(items),
+            _ => Err(ProviderError::Malformed(
+                "plex.tv resources: not a list".into(),
+            )),
+        }
+    }
+
+    /// The configured machine id, or the one PLEX_SERVER_NAME resolves to among the
+    /// owner's own servers (looked up once, then kept).
+    fn machine_id(&self, agent: &Agent) -> Result<String, ProviderError> {
+        if let Some(id) = self
+            .machine_id
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
+            return Ok(id);
+        }
+        let (Some(name), Some(owner_token)) = (&self.cfg.server_name, &self.cfg.owner_token) else {
+            return Err(ProviderError::Misconfigured(
+                "PLEX_SERVER_MACHINE_ID is not set".into(),
+            ));
+        };
+        let owned = self.resources(agent, owner_token).map_err(|e| match e {
+            ProviderError::InvalidCredentials => {
+                ProviderError::Misconfigured("PLEX_OWNER_TOKEN is not accepted by plex.tv".into())
+            }
+            other => other,
+        })?;
+        let matches: Vec<&str> = owned
+            .iter()
+            .filter(|r| {
+                provides_server(r)
+                    && r["owned"].as_bool() == Some(true)
+                    && r["name"].as_str() == Some(name)
+            })
+            .filter_map(|r| r["clientIdentifier"].as_str())
+            .collect();
+        let [id] = matches.as_slice() else {
+            return Err(ProviderError::Misconfigured(format!(
+                "PLEX_SERVER_NAME {name:?} matches {} servers owned by the PLEX_OWNER_TOKEN account; set PLEX_SERVER_MACHINE_ID",
+                matches.len()
+            )));
+        };
+        crate::log_info!(
+            "plex: PLEX_SERVER_NAME {name:?} resolved to machine id {id}; set PLEX_SERVER_MACHINE_ID={id} to skip this lookup"
+        );
+        *self.machine_id.lock().unwrap_or_else(|p| p.into_inner()) = Some(id.to_string());
+        Ok(id.to_string())
+    }
+
+    /// The account id behind PLEX_OWNER_TOKEN, when one is configured.
+    fn owner_id(&self, agent: &Agent) -> Result<Option<u64>, ProviderError> {
+        let Some(owner_token) = &self.cfg.owner_token else {
+            return Ok(None);
+        };
+        if let Some(id) = *self.owner_id.lock().unwrap_or_else(|p| p.into_inner()) {
+            return Ok(Some(id));
+        }
+        let owner = self.user(agent, owner_token).map_err(|e| match e {
+            ProviderError::InvalidCredentials => {
+                ProviderError::Misconfigured("PLEX_OWNER_TOKEN is not accepted by plex.tv".into())
+            }
+            other => other,
+        })?;
+        *self.owner_id.lock().unwrap_or_else(|p| p.into_inner()) = Some(owner.id);
+        Ok(Some(owner.id))
+    }
+
+    /// Reachability for `authportal check`: plex.tv answers (any status) at all.
+    pub fn probe(&self, agent: &Agent) -> Result<String, ProviderError> {
+        let reply = self.get(agent, "/api/v2/ping", None)?;
+        Ok(format!("plex.tv answered {}", reply.status))
+    }
+}
+
+fn provides_server(resource: &Value) -> bool {
+    resource["provides"]
+        .as_str()
+        .is_some_and(|p| p.split(',').any(|item| item.trim() == "server"))
+}
+
+/// `expiresAt` (ISO-8601) when present, else `expiresIn` seconds from now.
+fn parse_expiry(v: &Value) -> Option<i64> {
+    if let Some(at) = v["expiresAt"].as_str() {
+        if let Ok(t) = chrono::DateTime::parse_from_rfc3339(at) {
+            return Some(t.timestamp());
+        }
+    }
+    v["expiresIn"]
+        .as_i64()
+        .map(|s| chrono::Utc::now().timestamp() + s)
+}
+
+struct PlexUser {
+    id: u64,
+    username: String,
+    email: Option<String>,
+    restricted: bool,
+    home: bool,
+}
+
+impl PlexUser {
+    fn from_json(v: &Value) -> Result<PlexUser, ProviderError> {
+        let id = v["id"]
+            .as_u64()
+            .ok_or_else(|| ProviderError::Malformed("plex.tv user without id".into()))?;
+        // Managed users have an empty username; their title is the profile name.
+        let username = [&v["username"], &v["title"]]
+            .into_iter()
+            .filter_map(|s| s.as_str())
+            .find(|s| !s.trim().is_empty())
+            .ok_or_else(|| ProviderError::Malformed("plex.tv user without a name".into()))?
+            .to_string();
+        Ok(PlexUser {
+            id,
+            username,
+            email: v["email"]
+                .as_str()
+                .filter(|e| !e.is_empty())
+                .map(str::to_string),
+            restricted: v["restricted"].as_bool().unwrap_or(false),
+            home: v["home"].as_bool().unwrap_or(false),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn server_detection_reads_provides_items() {
+        assert!(provides_server(&json!({"provides": "server"})));
+        assert!(provides_server(&json!({"provides": "client, server"})));
+        assert!(!provides_server(&json!({"provides": "client,player"})));
+        assert!(!provides_server(&json!({"provides": "servers"})));
+        assert!(!provides_server(&json!({})));
+    }
+
+    #[test]
+    fn user_names_fall_back_to_title() {
+        let u = PlexUser::from_json(
+            &json!({"id": 5, "username": "", "title": "Kid", "restricted": true}),
+        )
+        .unwrap();
+        assert_eq!(u.username, "Kid");
+        assert!(u.restricted);
+        assert!(PlexUser::from_json(&json!({"username": "x"})).is_err());
+    }
+}

@@ -1,0 +1,5 @@
+//! Pages as pure functions from data to markup (maud, compiled in).
+
+pub mod layout;
+pub mod login;
+pub mod portal;

@@ -1,0 +1,89 @@
+//! The signed-in pages: home, restricted, and errors.
+
+use maud::{Markup, html};
+
+use super::layout::{card, notice, page};
+
+pub struct Home<'a> {
+    pub username: &'a str,
+    pub provider: &'a str,
+    pub groups: &'a [String],
+    pub extra_link: Option<(&'a str, &'a str)>,
+}
+
+pub fn home(h: &Home) -> Markup {
+    page(
+        "Home",
+        "home",
+        card(
+            &format!("Welcome, {}", h.username),
+            html! {
+                p.lead { "You are signed in with " (h.provider) " and have access to this server." }
+                @if !h.groups.is_empty() {
+                    ul.tags { @for g in h.groups { li { (g) } } }
+                }
+                div.actions {
+                    @if let Some((url, text)) = h.extra_link {
+                        a.button.primary href=(url) rel="noopener" { (text) }
+                    }
+                    (logout_button())
+                }
+            },
+        ),
+    )
+}
+
+/// Partial: the sign-out form (a POST, so a link or image cannot sign anyone out).
+pub fn logout_button() -> Markup {
+    html! {
+        form method="post" action="/logout" {
+            button.secondary type="submit" { "Sign out" }
+        }
+    }
+}
+
+pub struct Restricted<'a> {
+    pub provider: Option<&'a str>,
+    pub username: Option<&'a str>,
+    pub mailto: Option<String>,
+    pub signed_in: bool,
+}
+
+pub fn restricted(r: &Restricted) -> Markup {
+    let who = match (r.username, r.provider) {
+        (Some(u), Some(p)) => format!("The {p} account {u} does not have access to this server."),
+        (None, Some(p)) => format!("This {p} account does not have access to this server."),
+        _ => "This account does not have access to this server.".to_string(),
+    };
+    page(
+        "No access",
+        "restricted",
+        card(
+            "No access",
+            html! {
+                (notice("warn", &who))
+                p { "If you think this is a mistake, ask the server's owner for access." }
+                div.actions {
+                    @if let Some(href) = &r.mailto {
+                        a.button.primary href=(href) { "Request access" }
+                    }
+                    @if r.signed_in { (logout_button()) } @else { a.button.secondary href="/" { "Back to sign-in" } }
+                }
+            },
+        ),
+    )
+}
+
+pub fn error(status: u16, message: &str) -> Markup {
+    page(
+        "Error",
+        "error",
+        card(
+            &format!("Error {status}"),
+            html! {
+                (notice("error", message))
+                p { a.button.secondary href="/" { "Back to sign-in" } }
+            },
+        ),
+    )
+}

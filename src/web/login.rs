@@ -1,0 +1,460 @@
+//! Sign-in routes: `/auth/start-web`, `/auth/poll`, `/auth/forward` (GET and POST).
+//!
+//! Plex: start-web creates a PIN and a flow row bound to this browser by a signed flow
+//! cookie; the popup returns to /auth/forward and the page polls /auth/poll, and
+//! whichever sees the approved PIN first completes the sign-in (the other sees "done").
+//! Jellyfin/Emby: the popup (or full page) shows a form that posts to /auth/forward.
+
+use rouille::Response;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::crypto::tokens::{digest, new_id};
+use crate::db::flows::{self, Flow, FlowState};
+use crate::db::{sessions, users};
+use crate::error::{AppError, Result};
+use crate::providers::plex::{PinStatus, Plex};
+use crate::providers::{Identity, Outcome, ProviderError, ProviderKind};
+use crate::views;
+use crate::web::portal::restricted_response;
+use crate::web::redirect::safe_rd;
+use crate::web::request::Ctx;
+use crate::web::{cookies, html};
+
+/// An authorized session lives this long.
+pub const SESSION_TTL: i64 = 24 * 3600;
+/// Longest back-off between polls of a PIN after plex.tv says 429.
+const MAX_BACKOFF_MS: i64 = 30_000;
+
+#[derive(Deserialize)]
+struct StartWeb {
+    provider: String,
+    #[serde(default)]
+    rd: Option<String>,
+}
+
+fn enabled_provider(ctx: &Ctx, name: Option<&str>) -> Result<ProviderKind> {
+    name.and_then(ProviderKind::parse)
+        .filter(|p| ctx.app.config.provider_enabled(*p))
+        .ok_or_else(|| AppError::bad_request("unknown or disabled provider"))
+}
+
+fn charge_signin(ctx: &Ctx) -> Result<()> {
+    ctx.app
+        .limits
+        .signin
+        .check(&ctx.ip.to_string(), ctx.app.clock.now_ms())
+        .map_err(|retry_after_secs| AppError::RateLimited { retry_after_secs })
+}
+
+/// An attempt that failed because the media server was unreachable does not count.
+fn refund_signin(ctx: &Ctx) {
+    ctx.app.limits.signin.refund(&ctx.ip.to_string());
+}
+
+pub fn start_web_post(ctx: &Ctx) -> Result<Response> {
+    let body: StartWeb = ctx.json(r#"{"provider":"plex"}"#)?;
+    let provider = enabled_provider(ctx, Some(&body.provider))?;
+    let rd = body.rd.as_deref().and_then(|r| safe_rd(&ctx.app.config, r));
+    let Some(plex) = ctx
+        .app
+        .providers
+        .plex
+        .as_ref()
+        .filter(|_| provider == ProviderKind::Plex)
+    else {
+        // Jellyfin and Emby sign in on the portal's own form.
+        let mut url = format!("/auth/forward?provider={}", provider.as_str());
+        if let Some(rd) = &rd {
+            url.push_str("&rd=");
+            url.push_str(&urlencode(rd));
+        }
+        return Ok(Response::json(
+            &json!({ "authUrl": ctx.app.config.url_for(&url) }),
+        ));
+    };
+    charge_signin(ctx)?;
+    let pin = plex.create_pin(&ctx.app.http).map_err(|e| {
+        if matches!(e, ProviderError::Unreachable(_)) {
+            refund_signin(ctx);
+        }
+        provider_error(e)
+    })?;
+    let id = new_id();
+    let now = ctx.now();
+    flows::create(
+        &*ctx.app.db.conn()?,
+        &digest(&id),
+        pin.id,
+        rd.as_deref(),
+        now,
+        pin.expires_at,
+    )?;
+    let auth_url = plex.auth_url(
+        &pin.code,
+        &ctx.app.config.url_for("/auth/forward?provider=plex"),
+    );
+    let cookie = cookies::set(
+        &ctx.app.config,
+        cookies::FLOW,
+        &ctx.app.cookies.sign(cookies::FLOW_KIND, &id),
+        (pin.expires_at - now).max(60),
+    );
+    Ok(Response::json(&json!({ "authUrl": auth_url }))
+        .with_additional_header("Set-Cookie", cookie)
+        .with_no_cache())
+}
+
+/// The flow this browser started, by its cookie.
+fn current_flow(ctx: &Ctx) -> Result<Option<(Vec<u8>, Flow)>> {
+    let Some(value) = ctx.cookie(cookies::FLOW) else {
+        return Ok(None);
+    };
+    let Some(id) = ctx.app.cookies.verify(cookies::FLOW_KIND, &value) else {
+        return Ok(None);
+    };
+    let d = digest(&id);
+    let flow = flows::get(&*ctx.app.db.conn()?, &d, ctx.now())?;
+    Ok(flow.map(|f| (d, f)))
+}
+
+/// Where a finished sign-in goes: the flow's safe `rd`, or /home.
+fn landing(rd: Option<&str>) -> String {
+    rd.unwrap_or("/home").to_string()
+}
+
+/// GET /auth/poll: the page asks whether the Plex PIN was approved. plex.tv is asked at
+/// most once a second per flow (slower after a 429), however often the page polls.
+pub fn poll_get(ctx: &Ctx) -> Result<Response> {
+    if let Err(retry_after_secs) = ctx
+        .app
+        .limits
+        .poll
+        .check(&ctx.ip.to_string(), ctx.app.clock.now_ms())
+    {
+        return Err(AppError::RateLimited { retry_after_secs });
+    }
+    let Some((flow_digest, flow)) = current_flow(ctx)? else {
+        return Ok(poll_reply("expired", None));
+    };
+    match flow.state {
+        FlowState::Done => return Ok(poll_reply("done", Some(landing(flow.rd.as_deref())))),
+        FlowState::Denied => {
+            return Ok(poll_reply(
+                "denied",
+                Some("/restricted?provider=plex".into()),
+            ));
+        }
+        FlowState::Pending => {}
+    }
+    let now_ms = ctx.app.clock.now_ms();
+    if now_ms < flow.next_poll_ms {
+        return Ok(poll_reply("pending", None));
+    }
+    let plex = ctx.app.providers.plex.as_ref().ok_or(AppError::NotFound)?;
+    match plex.check_pin(&ctx.app.http, flow.pin_id) {
+        Ok(PinStatus::Waiting) => {
+            flows::schedule_poll(&*ctx.app.db.conn()?, &flow_digest, now_ms + 1000, 1000)?;
+            Ok(poll_reply("pending", None))
+        }
+        Ok(PinStatus::Claimed(token)) => {
+            let (response, _) = finish_plex(ctx, plex, &flow_digest, &flow, &token)?;
+            Ok(response)
+        }
+        Err(ProviderError::Expired) => {
+            flows::delete(&*ctx.app.db.conn()?, &flow_digest)?;
+            Ok(poll_reply("expired", None))
+        }
+        Err(ProviderError::RateLimited | ProviderError::Unreachable(_)) => {
+            let backoff = (flow.backoff_ms * 2).min(MAX_BACKOFF_MS);
+            flows::schedule_poll(
+                &*ctx.app.db.conn()?,
+                &flow_digest,
+                now_ms + backoff,
+                backoff,
+            )?;
+            Ok(poll_reply("pending", None))
+        }
+        Err(e) => Err(provider_error(e)),
+    }
+}
+
+fn poll_reply(status: &str, redirect: Option<String>) -> Response {
+    Response::json(&json!({ "status": status, "redirect": redirect })).with_no_cache()
+}
+
+/// Turns an approved PIN into a session (or a denial), once: the flow row is claimed in
+/// the same transaction, so the popup and the poll cannot both sign in.
+/// Returns the JSON reply for the poll and the page redirect.
+fn finish_plex(
+    ctx: &Ctx,
+    plex: &Plex,
+    flow_digest: &[u8],
+    flow: &Flow,
+    token: &str,
+) -> Result<(Response, String)> {
+    let outcome = plex
+        .authorize(&ctx.app.http, token)
+        .map_err(provider_error)?;
+    match outcome {
+        Outcome::Authorized(ident) => {
+            let target = landing(flow.rd.as_deref());
+            let cookie = establish_session(ctx, &ident, Some(flow_digest))?;
+            let response = match cookie {
+                Some(c) => poll_reply("done", Some(target.clone()))
+                    .with_additional_header("Set-Cookie", c)
+                    .with_additional_header(
+                        "Set-Cookie",
+                        cookies::clear(&ctx.app.config, cookies::FLOW),
+                    ),
+                None => poll_reply("done", Some(target.clone())),
+            };
+            Ok((response, target))
+        }
+        Outcome::Denied { log, .. } => {
+            crate::log_warn!("req={} sign-in denied: {log}", ctx.request_id);
+            flows::set_state(&*ctx.app.db.conn()?, flow_digest, FlowState::Denied)?;
+            let target = "/restricted?provider=plex".to_string();
+            Ok((poll_reply("denied", Some(target.clone())), target))
+        }
+    }
+}
+
+/// Records the sign-in and creates a session with a new id. With a flow, the flow is
+/// claimed in the same transaction; if someone else already claimed it, returns None.
+fn establish_session(ctx: &Ctx, ident: &Identity, flow: Option<&[u8]>) -> Result<Option<String>> {
+    let app = ctx.app;
+    let now = ctx.now();
+    let purpose = format!(
+        "provider-token:{}:{}",
+        ident.provider.as_str(),
+        ident.provider_user_id
+    );
+    let sealed = app.sealer.seal(&purpose, ident.token.as_bytes());
+    let old = ctx
+        .cookie(cookies::SESSION)
+        .and_then(|v| app.cookies.verify(cookies::SESSION_KIND, &v))
+        .map(|id| digest(&id));
+    let id = new_id();
+    let created = app.db.with_tx(|tx| {
+        if let Some(flow_digest) = flow {
+            let claimed = tx.execute(
+                "UPDATE login_flows SET state = 'done' WHERE id_digest = ?1 AND state = 'pending'",
+                [flow_digest],
+            )?;
+            if claimed == 0 {
+                return Ok(false);
+            }
+        }
+        let linked = users::record_sign_in(tx, ident, Some(&sealed), now)?;
+        if is_bootstrap_admin(&app.config.admin_bootstrap, ident) {
+            users::add_group(tx, linked.user_id, "admins", now)?;
+        }
+        if let Some(old) = &old {
+            sessions::delete(tx, old)?;
+        }
+        sessions::create(
+            tx,
+            &sessions::NewSession {
+                digest: &digest(&id),
+                user_id: linked.user_id,
+                identity_id: linked.identity_id,
+                amr: &["pwd"],
+                auth_time: now,
+                expires_at: now + SESSION_TTL,
+                ip: &ctx.ip.to_string(),
+                user_agent: ctx.user_agent(),
+            },
+            now,
+        )?;
+        Ok(true)
+    })?;
+    if !created {
+        return Ok(None);
+    }
+    crate::log_info!(
+        "req={} signed in: {} user {} ({})",
+        ctx.request_id,
+        ident.provider.as_str(),
+        ident.provider_user_id,
+        ident.groups.join(",")
+    );
+    let value = app.cookies.sign(cookies::SESSION_KIND, &id);
+    Ok(Some(cookies::set(
+        &app.config,
+        cookies::SESSION,
+        &value,
+        SESSION_TTL,
+    )))
+}
+
+/// ADMIN_BOOTSTRAP_USERS: the username matches (any case) and, when the entry names
+/// an email, the provider vouched for that same email.
+fn is_bootstrap_admin(entries: &[crate::config::AdminBootstrap], ident: &Identity) -> bool {
+    entries.iter().any(|e| {
+        e.username.eq_ignore_ascii_case(&ident.username)
+            && match (&e.email, &ident.email) {
+                (None, _) => true,
+                (Some(want), Some(got)) => want.eq_ignore_ascii_case(got),
+                (Some(_), None) => false,
+            }
+    })
+}
+
+fn is_popup(value: Option<&str>) -> bool {
+    value == Some("1")
+}
+
+/// GET /auth/forward: Plex returns here from app.plex.tv; Jellyfin/Emby show their form.
+pub fn forward_get(ctx: &Ctx) -> Result<Response> {
+    let provider = enabled_provider(ctx, ctx.query("provider").as_deref())?;
+    if provider != ProviderKind::Plex {
+        let rd = ctx.query("rd").and_then(|r| safe_rd(&ctx.app.config, &r));
+        return Ok(html(views::login::password_form(
+            &views::login::PasswordForm {
+                provider,
+                username: "",
+                rd: rd.as_deref(),
+                popup: is_popup(ctx.query("popup").as_deref()),
+                error: None,
+            },
+        )));
+    }
+    let plex = ctx.app.providers.plex.as_ref().ok_or(AppError::NotFound)?;
+    let Some((flow_digest, flow)) = current_flow(ctx)? else {
+        return Ok(html(views::login::not_completed()).with_status_code(400));
+    };
+    let target = match flow.state {
+        FlowState::Done => landing(flow.rd.as_deref()),
+        FlowState::Denied => "/restricted?provider=plex".into(),
+        FlowState::Pending => match plex
+            .check_pin(&ctx.app.http, flow.pin_id)
+            .map_err(provider_error)?
+        {
+            PinStatus::Waiting => {
+                return Ok(html(views::login::not_completed()).with_status_code(400));
+            }
+            PinStatus::Claimed(token) => {
+                let (reply, target) = finish_plex(ctx, plex, &flow_digest, &flow, &token)?;
+                return Ok(with_cookies_of(
+                    &reply,
+                    html(views::login::finished(&target)),
+                ));
+            }
+        },
+    };
+    Ok(html(views::login::finished(&target)))
+}
+
+/// Copies the Set-Cookie headers of one response onto another.
+fn with_cookies_of(from: &Response, mut to: Response) -> Response {
+    for (name, value) in &from.headers {
+        if name.eq_ignore_ascii_case("Set-Cookie") {
+            to = to.with_additional_header("Set-Cookie", value.clone());
+        }
+    }
+    to
+}
+
+/// POST /auth/forward?provider=jellyfin|emby with `username`, `password`.
+pub fn forward_post(ctx: &Ctx) -> Result<Response> {
+    let provider = enabled_provider(ctx, ctx.query("provider").as_deref())?;
+    let server = ctx
+        .app
+        .providers
+        .media_server(provider)
+        .ok_or_else(|| AppError::bad_request("this provider signs in through its own page"))?;
+    let form = ctx.form()?;
+    let username = form.get("username").unwrap_or("").trim();
+    let password = form.get("password").unwrap_or("");
+    let rd = form.get("rd").and_then(|r| safe_rd(&ctx.app.config, r));
+    let popup = is_popup(form.get("popup"));
+    let form_page = |status: u16, error: &str| {
+        html(views::login::password_form(&views::login::PasswordForm {
+            provider,
+            username,
+            rd: rd.as_deref(),
+            popup,
+            error: Some(error),
+        }))
+        .with_status_code(status)
+    };
+    if username.is_empty() || username.len() > 256 || password.len() > 1024 {
+        return Ok(form_page(400, "Enter your username and password."));
+    }
+    charge_signin(ctx).inspect_err(|_| {
+        crate::log_warn!("req={} sign-in rate limit for {}", ctx.request_id, ctx.ip);
+    })?;
+    match server.authenticate(&ctx.app.http, username, password) {
+        Ok(Outcome::Authorized(ident)) => {
+            let cookie = establish_session(ctx, &ident, None)?
+                .ok_or_else(|| AppError::internal("session not created"))?;
+            let target = landing(rd.as_deref());
+            let page = if popup {
+                html(views::login::finished(&target))
+            } else {
+                Response::redirect_303(target)
+            };
+            Ok(page.with_additional_header("Set-Cookie", cookie))
+        }
+        Ok(Outcome::Denied { username: who, log }) => {
+            crate::log_warn!("req={} sign-in denied: {log}", ctx.request_id);
+            if popup {
+                let target = format!("/restricted?provider={}", provider.as_str());
+                return Ok(html(views::login::finished(&target)).with_status_code(403));
+            }
+            Ok(
+                restricted_response(ctx, Some(provider), who.as_deref(), false)
+                    .with_status_code(403),
+            )
+        }
+        Err(ProviderError::InvalidCredentials) => {
+            crate::log_info!(
+                "req={} sign-in failed: {} wrong credentials from {}",
+                ctx.request_id,
+                provider.as_str(),
+                ctx.ip
+            );
+            Ok(form_page(401, "Invalid username or password."))
+        }
+        Err(e) => {
+            if matches!(e, ProviderError::Unreachable(_)) {
+                refund_signin(ctx);
+            }
+            let err = provider_error(e);
+            if let Some(d) = err.log_detail() {
+                crate::log_warn!(
+                    "req={} sign-in with {}: {d}",
+                    ctx.request_id,
+                    provider.as_str()
+                );
+            }
+            Ok(form_page(err.status(), &capitalize(&err.public_message())))
+        }
+    }
+}
+
+fn provider_error(e: ProviderError) -> AppError {
+    match e {
+        ProviderError::InvalidCredentials => AppError::Forbidden("invalid username or password"),
+        ProviderError::Unreachable(d) => AppError::Unavailable(d),
+        ProviderError::RateLimited => AppError::RateLimited {
+            retry_after_secs: 5,
+        },
+        ProviderError::Expired => AppError::bad_request("the sign-in expired, start again"),
+        ProviderError::Malformed(d) => AppError::Upstream(d),
+        ProviderError::Misconfigured(d) => AppError::Upstream(format!("configuration: {d}")),
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(first) => first.to_uppercase().chain(c).collect::<String>() + ".",
+        None => String::new(),
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}

@@ -1,0 +1,150 @@
+//! The HTTP front: request ids, logging, security headers, dispatch by area, and the
+//! one place errors are rendered.
+
+pub mod assets;
+pub mod cookies;
+pub mod guards;
+mod health;
+mod login;
+mod portal;
+pub mod redirect;
+pub mod request;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use rouille::{Request, Response};
+
+use crate::app::App;
+use crate::error::{AppError, Result};
+use crate::views;
+use request::Ctx;
+
+static REQUEST_SEQ: AtomicU64 = AtomicU64::new(1);
+
+pub fn handle(app: &App, req: &Request) -> Response {
+    let started = Instant::now();
+    let request_id = format!("{:x}", REQUEST_SEQ.fetch_add(1, Ordering::Relaxed));
+    let ctx = Ctx::new(app, req, request_id);
+    let response = match dispatch(&ctx) {
+        Ok(r) => r,
+        Err(e) => render_error(&ctx, &e),
+    };
+    let response = with_security_headers(app, response);
+    // Paths only: query strings can carry codes and tokens.
+    crate::log_info!(
+        "req={} {} {} {} {}ms ip={}",
+        ctx.request_id,
+        req.method(),
+        req.url(),
+        response.status_code,
+        started.elapsed().as_millis(),
+        ctx.ip
+    );
+    response
+}
+
+fn dispatch(ctx: &Ctx) -> Result<Response> {
+    let method = match ctx.req.method() {
+        "HEAD" => "GET",
+        m => m,
+    };
+    if !matches!(method, "GET" | "OPTIONS") {
+        ctx.require_same_origin()?;
+        if let Err(retry_after_secs) = ctx
+            .app
+            .limits
+            .writes
+            .check(&ctx.ip.to_string(), ctx.app.clock.now_ms())
+        {
+            return Err(AppError::RateLimited { retry_after_secs });
+        }
+    }
+    let path = ctx.req.url();
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    match (method, segments.as_slice()) {
+        ("GET", []) => portal::index_get(ctx),
+        ("GET", ["home"]) => portal::home_get(ctx),
+        ("GET", ["restricted"]) => portal::restricted_get(ctx),
+        ("GET", ["whoami"]) => portal::whoami_get(ctx),
+        ("GET", ["me"]) => portal::me_get(ctx),
+        ("POST", ["logout"]) => portal::logout_post(ctx),
+        ("GET", ["static", rest @ ..]) => assets::serve(ctx, &rest.join("/")),
+        ("POST", ["auth", "start-web"]) => login::start_web_post(ctx),
+        ("GET", ["auth", "poll"]) => login::poll_get(ctx),
+        ("GET", ["auth", "forward"]) => login::forward_get(ctx),
+        ("POST", ["auth", "forward"]) => login::forward_post(ctx),
+        ("GET", ["healthz"]) => Ok(health::healthz_get()),
+        ("GET", ["readyz"] | ["startupz"]) => health::readyz_get(ctx),
+        (_, segs) if is_known(segs) => Err(AppError::MethodNotAllowed),
+        _ => Err(AppError::NotFound),
+    }
+}
+
+fn is_known(segs: &[&str]) -> bool {
+    matches!(
+        segs,
+        [] | ["home"
+            | "restricted"
+            | "whoami"
+            | "me"
+            | "logout"
+            | "healthz"
+            | "readyz"
+            | "startupz"]
+            | ["auth", "start-web" | "poll" | "forward"]
+            | ["static", ..]
+    )
+}
+
+/// HTML page or JSON `{error}`, with Retry-After on 429. Detail goes to the log only.
+fn render_error(ctx: &Ctx, e: &AppError) -> Response {
+    if let Some(detail) = e.log_detail() {
+        crate::log_warn!(
+            "req={} {} {}: {detail}",
+            ctx.request_id,
+            ctx.req.method(),
+            ctx.req.url()
+        );
+    }
+    let status = e.status();
+    let message = e.public_message();
+    let mut response = if ctx.wants_json() {
+        Response::json(&serde_json::json!({ "error": message })).with_status_code(status)
+    } else {
+        html(views::portal::error(status, &message)).with_status_code(status)
+    };
+    if let AppError::RateLimited { retry_after_secs } = e {
+        response = response.with_unique_header("Retry-After", retry_after_secs.to_string());
+    }
+    if status == 405 {
+        response = response.with_unique_header("Allow", "GET, HEAD, POST");
+    }
+    response.with_no_cache()
+}
+
+pub fn html(markup: maud::Markup) -> Response {
+    Response::html(markup.into_string()).with_no_cache()
+}
+
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   connect-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+fn with_security_headers(app: &App, r: Response) -> Response {
+    let mut r = r
+        .with_unique_header("X-Content-Type-Options", "nosniff")
+        .with_unique_header("X-Frame-Options", "DENY")
+        .with_unique_header("Referrer-Policy", "same-origin")
+        .with_unique_header("Content-Security-Policy", CSP)
+        .with_unique_header(
+            "Permissions-Policy",
+            "camera=(), microphone=(), geolocation=()",
+        );
+    if app.config.hsts() {
+        r = r.with_unique_header(
+            "Strict-Transport-Security",
+            "max-age=31536000; includeSubDomains",
+        );
+    }
+    r
+}

@@ -1,0 +1,150 @@
+//! The portal pages: `/` (sign-in), `/home`, `/restricted`, `/whoami`, `/me`, `/logout`.
+
+use rouille::Response;
+use serde_json::json;
+
+use crate::db::sessions;
+use crate::error::{AppError, Result};
+use crate::providers::ProviderKind;
+use crate::views;
+use crate::web::guards::{UserSession, current_session};
+use crate::web::redirect::safe_rd;
+use crate::web::request::Ctx;
+use crate::web::{cookies, html};
+
+pub fn index_get(ctx: &Ctx) -> Result<Response> {
+    let rd = ctx.query("rd").and_then(|r| safe_rd(&ctx.app.config, &r));
+    if let Some(s) = current_session(ctx)? {
+        if s.authorized() {
+            return Ok(Response::redirect_303(rd.unwrap_or_else(|| "/home".into())));
+        }
+    }
+    let cfg = &ctx.app.config;
+    let wrong_origin = ctx
+        .req
+        .header("Host")
+        .filter(|host| Some(*host) != host_port(&cfg.base_url).as_deref())
+        .map(|_| cfg.origin());
+    Ok(html(views::login::login(&views::login::LoginPage {
+        providers: &cfg.providers,
+        rd: rd.as_deref(),
+        error: None,
+        wrong_origin,
+    })))
+}
+
+/// `host[:port]` as a browser sends it in the Host header for this URL.
+fn host_port(url: &url::Url) -> Option<String> {
+    let host = url.host_str()?;
+    Some(match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    })
+}
+
+pub fn home_get(ctx: &Ctx) -> Result<Response> {
+    let Some(s) = current_session(ctx)? else {
+        return Ok(Response::redirect_303("/"));
+    };
+    if !s.authorized() {
+        return Ok(restricted_page(ctx, Some(&s)).with_status_code(403));
+    }
+    let cfg = &ctx.app.config;
+    let provider = ProviderKind::parse(&s.row.provider).map_or("?", ProviderKind::label);
+    Ok(html(views::portal::home(&views::portal::Home {
+        username: &s.row.username,
+        provider,
+        groups: &s.groups,
+        extra_link: cfg
+            .login_extra_link
+            .as_ref()
+            .map(|(u, t)| (u.as_str(), t.as_str())),
+    })))
+}
+
+pub fn restricted_get(ctx: &Ctx) -> Result<Response> {
+    let session = current_session(ctx)?;
+    Ok(restricted_page(ctx, session.as_ref()))
+}
+
+/// The "no access" page. The provider named in `?provider=` only picks the wording.
+pub fn restricted_page(ctx: &Ctx, session: Option<&UserSession>) -> Response {
+    let provider = session
+        .and_then(|s| ProviderKind::parse(&s.row.provider))
+        .or_else(|| ctx.query("provider").and_then(|p| ProviderKind::parse(&p)));
+    restricted_response(
+        ctx,
+        provider,
+        session.map(|s| s.row.username.as_str()),
+        session.is_some(),
+    )
+}
+
+pub fn restricted_response(
+    ctx: &Ctx,
+    provider: Option<ProviderKind>,
+    username: Option<&str>,
+    signed_in: bool,
+) -> Response {
+    let cfg = &ctx.app.config;
+    let mailto = cfg.unauth_request_email.as_ref().map(|email| {
+        let body = match (username, provider) {
+            (Some(u), Some(p)) => format!("Please give my {} account \"{u}\" access.", p.label()),
+            _ => "Please give my account access.".to_string(),
+        };
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("subject", &cfg.unauth_request_subject)
+            .append_pair("body", &body)
+            .finish()
+            // mailto wants %20, not '+', for spaces.
+            .replace('+', "%20");
+        format!("mailto:{email}?{query}")
+    });
+    html(views::portal::restricted(&views::portal::Restricted {
+        provider: provider.map(ProviderKind::label),
+        username,
+        mailto,
+        signed_in,
+    }))
+}
+
+pub fn whoami_get(ctx: &Ctx) -> Result<Response> {
+    let body = match current_session(ctx)? {
+        None => json!({ "authenticated": false, "authorized": false }),
+        Some(s) => json!({
+            "authenticated": true,
+            "authorized": s.authorized(),
+            "username": s.row.username,
+            "uuid": s.row.uuid,
+            "email": s.row.email,
+            "provider": s.row.provider,
+            "groups": s.groups,
+            "admin": s.admin,
+            "amr": s.row.amr,
+            "auth_time": s.row.auth_time,
+            "expires": chrono::DateTime::from_timestamp(s.row.expires_at, 0).map(|t| t.to_rfc3339()),
+        }),
+    };
+    Ok(Response::json(&body).with_no_cache())
+}
+
+pub fn me_get(ctx: &Ctx) -> Result<Response> {
+    let s = current_session(ctx)?.ok_or(AppError::Unauthorized)?;
+    Ok(Response::json(&json!({ "username": s.row.username, "uuid": s.row.uuid })).with_no_cache())
+}
+
+/// Deletes the server-side session (a copied cookie is dead too), then clears the cookie.
+pub fn logout_post(ctx: &Ctx) -> Result<Response> {
+    if let Some(s) = current_session(ctx)? {
+        sessions::delete(&*ctx.app.db.conn()?, &s.digest)?;
+    }
+    let clear = cookies::clear(&ctx.app.config, cookies::SESSION);
+    let response = if ctx.wants_json() {
+        Response::json(&json!({ "ok": true }))
+    } else {
+        Response::redirect_303("/")
+    };
+    Ok(response
+        .with_additional_header("Set-Cookie", clear)
+        .with_no_cache())
+}

@@ -1,0 +1,156 @@
+//! Reading a request: query and form fields, bounded bodies, cookies, the client IP and
+//! the same-origin check. Malformed input becomes a 4xx here, never a panic.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::net::IpAddr;
+
+use rouille::Request;
+use serde::de::DeserializeOwned;
+
+use crate::app::App;
+use crate::error::{AppError, Result};
+
+/// Largest body any route accepts.
+const MAX_BODY: usize = 64 * 1024;
+
+pub struct Ctx<'a> {
+    pub app: &'a App,
+    pub req: &'a Request,
+    pub ip: IpAddr,
+    pub request_id: String,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(app: &'a App, req: &'a Request, request_id: String) -> Ctx<'a> {
+        let ip = crate::net::client_ip(
+            req.remote_addr().ip(),
+            req.header("X-Forwarded-For"),
+            &app.config.trusted_proxies,
+        );
+        Ctx {
+            app,
+            req,
+            ip,
+            request_id,
+        }
+    }
+
+    pub fn now(&self) -> i64 {
+        self.app.clock.now()
+    }
+
+    pub fn query(&self, name: &str) -> Option<String> {
+        first_field(self.req.raw_query_string().as_bytes(), name)
+    }
+
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        let header = self.req.header("Cookie")?;
+        header.split(';').find_map(|pair| {
+            let (k, v) = pair.split_once('=')?;
+            (k.trim() == name).then(|| v.trim().trim_matches('"').to_string())
+        })
+    }
+
+    pub fn user_agent(&self) -> Option<&str> {
+        self.req
+            .header("User-Agent")
+            .map(|ua| ua.char_indices().nth(256).map_or(ua, |(i, _)| &ua[..i]))
+    }
+
+    /// The request body, refused past MAX_BODY.
+    pub fn body(&self) -> Result<Vec<u8>> {
+        let Some(data) = self.req.data() else {
+            return Err(AppError::bad_request("request body already read"));
+        };
+        let mut buf = Vec::new();
+        data.take(MAX_BODY as u64 + 1)
+            .read_to_end(&mut buf)
+            .map_err(|_| AppError::bad_request("could not read the request body"))?;
+        if buf.len() > MAX_BODY {
+            return Err(AppError::PayloadTooLarge);
+        }
+        Ok(buf)
+    }
+
+    /// An application/x-www-form-urlencoded body; the first value of each field wins.
+    pub fn form(&self) -> Result<Form> {
+        let ct = self.req.header("Content-Type").unwrap_or("");
+        if !ct
+            .to_ascii_lowercase()
+            .starts_with("application/x-www-form-urlencoded")
+        {
+            return Err(AppError::bad_request(
+                "expected a form (application/x-www-form-urlencoded)",
+            ));
+        }
+        let body = self.body()?;
+        let mut fields = HashMap::new();
+        for (k, v) in url::form_urlencoded::parse(&body) {
+            fields
+                .entry(k.into_owned())
+                .or_insert_with(|| v.into_owned());
+        }
+        Ok(Form(fields))
+    }
+
+    /// A JSON body of the given shape.
+    pub fn json<T: DeserializeOwned>(&self, example: &str) -> Result<T> {
+        let body = self.body()?;
+        serde_json::from_slice(&body)
+            .map_err(|_| AppError::bad_request(format!("expected a JSON body like {example}")))
+    }
+
+    pub fn is_json_body(&self) -> bool {
+        self.req
+            .header("Content-Type")
+            .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("application/json"))
+    }
+
+    /// CSRF defence for state-changing requests: Origin (or, without it, Referer) must
+    /// be the portal's own public origin. Requests carrying neither are refused too.
+    pub fn require_same_origin(&self) -> Result<()> {
+        let expected = self.app.config.origin();
+        if let Some(origin) = self.req.header("Origin") {
+            return if origin == expected {
+                Ok(())
+            } else {
+                Err(AppError::CrossOrigin)
+            };
+        }
+        match self
+            .req
+            .header("Referer")
+            .and_then(|r| url::Url::parse(r).ok())
+        {
+            Some(r) if r.origin().ascii_serialization() == expected => Ok(()),
+            _ => Err(AppError::CrossOrigin),
+        }
+    }
+
+    /// JSON errors for API routes and clients that ask for JSON; HTML pages otherwise.
+    pub fn wants_json(&self) -> bool {
+        let path = self.req.url();
+        if ["/auth/start-web", "/auth/poll", "/whoami", "/me"].contains(&path.as_str())
+            || path.starts_with("/api/")
+        {
+            return true;
+        }
+        let accept = self.req.header("Accept").unwrap_or("");
+        accept.contains("application/json") && !accept.contains("text/html")
+    }
+}
+
+pub struct Form(HashMap<String, String>);
+
+impl Form {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+}
+
+fn first_field(raw: &[u8], name: &str) -> Option<String> {
+    url::form_urlencoded::parse(raw)
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}

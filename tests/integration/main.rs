@@ -1,0 +1,8 @@
+//! The integration tests: every test starts the real server in-process on a loopback
+//! port with its own data dir, and talks to it over real HTTP.
+
+mod fakes;
+mod harness;
+mod media;
+mod portal;
+mod security;

@@ -1,0 +1,336 @@
+//! Jellyfin and Emby sign-in through the real portal against the fake servers.
+
+use std::time::Duration;
+
+use crate::fakes::Fault;
+use crate::fakes::jellyfin::{FakeJellyfin, FakeUser, Mode};
+use crate::harness::{Client, Portal};
+
+pub fn jellyfin_portal(fake: &FakeJellyfin, extra: &[(&str, &str)]) -> Portal {
+    let url = fake.base_url();
+    let mut vars = vec![
+        ("MEDIA_SERVER", "jellyfin"),
+        ("JELLYFIN_SERVER_URL", url.as_str()),
+    ];
+    vars.extend_from_slice(extra);
+    Portal::start(&vars)
+}
+
+pub fn sign_in(c: &Client, provider: &str, user: &str, password: &str) -> crate::harness::Resp {
+    c.post_form(
+        &format!("/auth/forward?provider={provider}"),
+        &[("username", user), ("password", password)],
+    )
+}
+
+fn alice() -> FakeUser {
+    FakeUser::new("alice", "wonderland")
+}
+
+#[test]
+fn jellyfin_user_signs_in_and_gets_a_server_side_session() {
+    let jf = FakeJellyfin::start(Mode::Jellyfin);
+    jf.add_user(alice());
+    let portal = jellyfin_portal(&jf, &[]);
+    let c = portal.client();
+    let r = sign_in(&c, "jellyfin", "alice", "wonderland");
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.header("location"), Some("/home"));
+    let cookie = r.cookie_line("authportal_session").expect("session cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+    assert!(
+        !cookie.contains("Secure"),
+        "plain-http installs must work: {cookie}"
+    );
+
+    let who = c.get("/whoami").json();
+    assert_eq!(who["authenticated"], true);
+    assert_eq!(who["authorized"], true);
+    assert_eq!(who["username"], "alice");
+    assert_eq!(who["provider"], "jellyfin");
+    assert_eq!(who["groups"], serde_json::json!(["jellyfin-user"]));
+    assert_eq!(who["admin"], false);
+    assert_eq!(who["amr"], serde_json::json!(["pwd"]));
+    let me = c.get("/me").json();
+    assert_eq!(me["username"], "alice");
+    assert_eq!(me["uuid"], who["uuid"]);
+    let home = c.get("/home");
+    assert_eq!(home.status, 200);
+    assert!(home.body.contains("Welcome, alice"));
+    assert_eq!(portal.count("SELECT count(*) FROM sessions"), 1);
+
+    // The server saw the Jellyfin 12 header and nothing legacy.
+    let auth = jf
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/Users/AuthenticateByName")
+        .unwrap();
+    let header = auth.header("authorization").expect("Authorization header");
+    assert!(
+        header.starts_with("MediaBrowser ")
+            && header.contains("DeviceId=\"")
+            && header.contains("Client=\""),
+        "{header}"
+    );
+    assert!(
+        auth.headers
+            .iter()
+            .all(|(k, _)| !k.starts_with("x-emby") && !k.starts_with("x-mediabrowser"))
+    );
+    assert!(
+        jf.count("/Users/Me") >= 1,
+        "the policy is read with the new token"
+    );
+}
+
+#[test]
+fn device_id_is_stable_across_sign_ins_and_restarts() {
+    let jf = FakeJellyfin::start(Mode::Jellyfin);
+    jf.add_user(alice());
+    let portal = jellyfin_portal(&jf, &[]);
+    assert_eq!(
+        sign_in(&portal.client(), "jellyfin", "alice", "wonderland").status,
+        303
+    );
+    let portal = portal.restart();
+    assert_eq!(
+        sign_in(&portal.client(), "jellyfin", "alice", "wonderland").status,
+        303
+    );
+    let ids = jf.device_ids();
+    assert_eq!(ids.len(), 2);
+    assert_eq!(ids[0], ids[1]);
+    assert_eq!(
+        jf.tokens_of("alice").len(),
+        1,
+        "the new login replaced the old token"
+    );
+}
+
+#[test]
+fn administrators_get_the_admin_group() {
+    let jf = FakeJellyfin::start(Mode::Jellyfin);
+    jf.add_user(FakeUser {
+        is_admin: true,
+        ..FakeUser::new("root", "pw")
+    });
+    let portal = jellyfin_portal(&jf, &[]);
+    let c = portal.client();
+    assert_eq!(sign_in(&c, "jellyfin", "root", "pw").status, 303);
+    assert_eq!(
+        c.get("/whoami").json()["groups"],
+        serde_json::json!(["jellyfin-admin"])
+    );
+}
+
+#[test]
+fn wrong_password_is_a_generic_error_and_no_session() {
+    let jf = FakeJellyfin::start(Mode::Jellyfin);
+    jf.add_user(alice());
+    let portal = jellyfin_portal(&jf, &[]);
+    let c = portal.client();
+    for (user, pw) in [("alice", "nope"), ("nobody", "wonderland")] {
+        let r = sign_in(&c, "jellyfin", user, pw);
+        assert_eq!(r.status, 401);
+        assert!(
+            r.body.contains("Invalid username or password"),
+            "{}",
+            r.body
+        );
+        assert!(r.cookie_line("authportal_session").is_none());
+    }
+    assert_eq!(portal.count("SELECT count(*) FROM sessions"), 0);
+    assert_eq!(portal.count("SELECT count(*) FROM users"), 0);
+}
+
+#[test]
+fn disabled_user_gets_the_restricted_page_with_request_access_and_no_session() {
+    let jf = FakeJellyfin::start(Mode::Jellyfin);
+    jf.add_user(FakeUser {
+        is_disabled: true,
+        ..alice()
+    });
+    let portal = jellyfin_portal(
+        &jf,
+        &[
+            ("UNAUTH_REQUEST_EMAIL", "owner@example.com"),
+            ("UNAUTH_REQUEST_SUBJECT", "Let me in"),
+        ],
+    );
+    let c = portal.client();
+    let r = sign_in(&c, "jellyfin", "alice", "wonderland");
+    assert_eq!(r.status, 403);
+    assert!(r.body.contains("does not have access"), "{}", r.body);
+    assert!(
+        r.body
+            .contains("mailto:owner@example.com?subject=Let%20me%20in"),
+        "{}",
+        r.body
+    );
+    assert!(r.cookie_line("authportal_session").is_none());
+    assert_eq!(c.get("/whoami").json()["authenticated"], false);
+    assert_eq!(portal.count("SELECT count(*) FROM sessions"), 0);
+}
+
+#[test]
+fn a_disabled_policy_refuses_even_when_the_login_call_succeeds() {
+    let jf = FakeJellyfin::start(Mode::Jellyfin);
+    jf.add_user(alice());
+    jf.set_policy_disabled_but_login_ok("alice");
+    let portal = jellyfin_portal(&jf, &[]);
+    let r = sign_in(&portal.client(), "jellyfin", "alice", "wonderland");
+    assert_eq!(r.status, 403);
+    assert_eq!(portal.count("SELECT count(*) FROM sessions"), 0);
+}
+
+#[test]
+fn server_down_says_unreachable_and_does_not_count_as_an_attempt() {
+    // A port nobody listens on: connection refused.
+    let closed = format!(
+        "http://127.0.0.1:{}",
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    );
+    let portal = Portal::start(&[
+        ("MEDIA_SERVER", "jellyfin"),
+        ("JELLYFIN_SERVER_URL", &closed),
+    ]);
+    let c = portal.client();
+    for _ in 0..8 {
+        let r = sign_in(&c, "jellyfin", "alice", "wonderland");
+        assert_eq!(
+            r.status, 503,
+            "unreachable is never 'rate limited' or 'wrong password'"
+        );
+        assert!(
+            r.body.contains("Media server unreachable, try again"),
+            "{}",
+            r.body
+        );
+    }
+}
+
+#[test]
+fn server_errors_and_garbage_fail_closed() {
+    let jf = FakeJellyfin::start(Mode::Jellyfin);
+    jf.add_user(alice());
+    let portal = jellyfin_portal(&jf, &[]);
+    let c = portal.client();
+    jf.fail("/Users/AuthenticateByName", Fault::Status(500));
+    assert_eq!(sign_in(&c, "jellyfin", "alice", "wonderland").status, 503);
+    jf.clear_faults();
+    jf.fail("/Users/AuthenticateByName", Fault::Garbage);
+    let r = sign_in(&c, "jellyfin", "alice", "wonderland");
+    assert_eq!(r.status, 502, "{}", r.body);
+    jf.clear_faults();
+    jf.fail("/Users/Me", Fault::Garbage);
+    assert_eq!(sign_in(&c, "jellyfin", "alice", "wonderland").status, 502);
+    assert_eq!(portal.count("SELECT count(*) FROM sessions"), 0);
+    jf.clear_faults();
+    assert_eq!(sign_in(&c, "jellyfin", "alice", "wonderland").status, 303);
+}
+
+#[test]
+fn a_slow_server_times_out_as_unreachable() {
+    let jf = FakeJellyfin::start(Mode::Jellyfin);
+    jf.add_user(alice());
+    jf.fail(
+        "/Users/AuthenticateByName",
+        Fault::Slow(Duration::from_secs(12)),
+    );
+    let portal = jellyfin_portal(&jf, &[]);
+    let started = std::time::Instant::now();
+    let r = sign_in(&portal.client(), "jellyfin", "alice", "wonderland");
+    assert_eq!(r.status, 503);
+    assert!(
+        started.elapsed() < Duration::from_secs(12),
+        "the 10 s budget bounds the wait"
+    );
+}
+
+#[test]
+fn emby_uses_its_prefix_header_and_user_lookup() {
+    let emby = FakeJellyfin::start(Mode::Emby);
+    emby.add_user(FakeUser {
+        is_admin: true,
+        ..alice()
+    });
+    let url = emby.base_url();
+    let portal = Portal::start(&[("MEDIA_SERVER", "emby"), ("EMBY_SERVER_URL", &url)]);
+    let c = portal.client();
+    let r = sign_in(&c, "emby", "alice", "wonderland");
+    assert_eq!(r.status, 303, "{}", r.body);
+    let who = c.get("/whoami").json();
+    assert_eq!(who["provider"], "emby");
+    assert_eq!(who["groups"], serde_json::json!(["emby-admin"]));
+    let reqs = emby.requests();
+    let auth = reqs
+        .iter()
+        .find(|r| r.path == "/emby/Users/AuthenticateByName")
+        .expect("login under /emby");
+    assert!(
+        auth.header("x-emby-authorization")
+            .is_some_and(|h| h.starts_with("Emby "))
+    );
+    assert!(
+        reqs.iter().all(|r| !r.path.ends_with("/Users/Me")),
+        "Emby has no /Users/Me"
+    );
+    assert!(
+        reqs.iter()
+            .any(|r| r.path.starts_with("/emby/Users/") && r.method == "GET")
+    );
+}
+
+#[test]
+fn same_username_on_two_providers_makes_two_users() {
+    let jf = FakeJellyfin::start(Mode::Jellyfin);
+    let emby = FakeJellyfin::start(Mode::Emby);
+    jf.add_user(FakeUser {
+        id: "11111111111111111111111111111111".into(),
+        ..FakeUser::new("bob", "one")
+    });
+    emby.add_user(FakeUser {
+        id: "22222222222222222222222222222222".into(),
+        ..FakeUser::new("bob", "two")
+    });
+    let (jf_url, emby_url) = (jf.base_url(), emby.base_url());
+    let portal = Portal::start(&[
+        ("MEDIA_SERVER", "jellyfin,emby"),
+        ("JELLYFIN_SERVER_URL", &jf_url),
+        ("EMBY_SERVER_URL", &emby_url),
+    ]);
+    let (a, b) = (portal.client(), portal.client());
+    assert_eq!(sign_in(&a, "jellyfin", "bob", "one").status, 303);
+    assert_eq!(sign_in(&b, "emby", "bob", "two").status, 303);
+    let (wa, wb) = (a.get("/whoami").json(), b.get("/whoami").json());
+    assert_eq!(wa["username"], "bob");
+    assert_eq!(wb["username"], "bob");
+    assert_ne!(wa["uuid"], wb["uuid"], "never merged by username");
+    assert_eq!(portal.count("SELECT count(*) FROM users"), 2);
+    // Signing in again lands on the same user.
+    assert_eq!(sign_in(&a, "jellyfin", "bob", "one").status, 303);
+    assert_eq!(a.get("/whoami").json()["uuid"], wa["uuid"]);
+    assert_eq!(portal.count("SELECT count(*) FROM users"), 2);
+}
+
+#[test]
+fn a_disabled_provider_is_refused() {
+    let jf = FakeJellyfin::start(Mode::Jellyfin);
+    jf.add_user(alice());
+    let portal = jellyfin_portal(&jf, &[]);
+    let c = portal.client();
+    let r = sign_in(&c, "emby", "alice", "wonderland");
+    assert_eq!(r.status, 400);
+    let r = c.get("/auth/forward?provider=emby");
+    assert_eq!(r.status, 400);
+    let r = c.get("/auth/forward?provider=jellyfin&popup=1");
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("name=\"password\"") && r.body.contains("value=\"1\""));
+}

@@ -200,13 +200,12 @@ fn finish_plex(
         Outcome::Authorized(ident) => {
             let target = landing(flow.rd.as_deref());
             let cookie = establish_session(ctx, &ident, Some(flow_digest))?;
+            // The flow cookie stays: a popup returning after the poll finished
+            // finds the flow done and moves on.
             let response = match cookie {
-                Some(c) => poll_reply("done", Some(target.clone()))
-                    .with_additional_header("Set-Cookie", c)
-                    .with_additional_header(
-                        "Set-Cookie",
-                        cookies::clear(&ctx.app.config, cookies::FLOW),
-                    ),
+                Some(c) => {
+                    poll_reply("done", Some(target.clone())).with_additional_header("Set-Cookie", c)
+                }
                 None => poll_reply("done", Some(target.clone())),
             };
             Ok((response, target))

@@ -4,5 +4,6 @@
 mod fakes;
 mod harness;
 mod media;
+mod plex;
 mod portal;
 mod security;

@@ -126,3 +126,107 @@ fn version_prints_a_semantic_version() {
         "{text}"
     );
 }
+
+#[test]
+fn login_page_lists_enabled_providers_and_loads_nothing_from_elsewhere() {
+    let jf = crate::fakes::jellyfin::FakeJellyfin::start(crate::fakes::jellyfin::Mode::Jellyfin);
+    let url = jf.base_url();
+    let portal = Portal::start(&[
+        ("MEDIA_SERVER", "plex,jellyfin"),
+        ("PLEX_SERVER_MACHINE_ID", "abc"),
+        ("JELLYFIN_SERVER_URL", &url),
+    ]);
+    let c = portal.client();
+    let page = c.get("/").body;
+    assert!(page.contains("data-provider=\"plex\"") && page.contains("data-provider=\"jellyfin\""));
+    assert!(!page.contains("data-provider=\"emby\""));
+    assert!(
+        !page.contains("http://") && !page.contains("https://") && !page.contains("<script>"),
+        "{page}"
+    );
+    for asset in [
+        "/static/styles.css",
+        "/static/login.js",
+        "/static/icons/plex.svg",
+        "/static/icons/jellyfin.svg",
+        "/static/favicon.svg",
+    ] {
+        let r = c.get(asset);
+        assert_eq!(r.status, 200, "{asset}");
+        assert!(
+            !r.body.contains("https://")
+                || asset.ends_with(".svg") && r.body.contains("http://www.w3.org/2000/svg"),
+            "{asset}"
+        );
+    }
+}
+
+#[test]
+fn login_page_warns_when_opened_on_another_address() {
+    let portal = Portal::start(&[("APP_BASE_URL", "https://auth.example.com")]);
+    let r = portal.client().get("/");
+    assert!(
+        r.body
+            .contains("This portal's address is https://auth.example.com"),
+        "{}",
+        r.body
+    );
+    assert!(
+        !Portal::start(&[])
+            .client()
+            .get("/")
+            .body
+            .contains("portal's address")
+    );
+}
+
+#[test]
+fn sessions_survive_a_restart() {
+    let jf = crate::fakes::jellyfin::FakeJellyfin::start(crate::fakes::jellyfin::Mode::Jellyfin);
+    jf.add_user(crate::fakes::jellyfin::FakeUser::new("alice", "wonderland"));
+    let portal = crate::media::jellyfin_portal(&jf, &[]);
+    let c = portal.client();
+    assert_eq!(
+        crate::media::sign_in(&c, "jellyfin", "alice", "wonderland").status,
+        303
+    );
+    let cookie = c.cookie("authportal_session").unwrap();
+    let portal = portal.restart();
+    let c = portal.client();
+    c.set_cookie("authportal_session", &cookie);
+    assert_eq!(c.get("/whoami").json()["username"], "alice");
+}
+
+#[test]
+fn check_reports_configuration_and_reachability() {
+    let jf = crate::fakes::jellyfin::FakeJellyfin::start(crate::fakes::jellyfin::Mode::Jellyfin);
+    let dir = TempDir::new();
+    let run = |url: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_authportal"))
+            .arg("check")
+            .env("MEDIA_SERVER", "jellyfin")
+            .env("JELLYFIN_SERVER_URL", url)
+            .env("AUTHPORTAL_DATA_DIR", &dir.0)
+            .env(
+                "SESSION_SECRET",
+                "a-secret-that-must-never-be-printed-0123456789",
+            )
+            .output()
+            .unwrap()
+    };
+    let out = run(&jf.base_url());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("jellyfin") && text.contains("ok: Jellyfin Server"),
+        "{text}"
+    );
+    assert!(text.contains("DATA_KEY"), "{text}");
+    assert!(
+        !text.contains("a-secret-that-must-never-be-printed"),
+        "{text}"
+    );
+    let out = run("http://127.0.0.1:9");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("FAILED"));
+}

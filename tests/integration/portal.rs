@@ -230,3 +230,38 @@ fn check_reports_configuration_and_reachability() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("FAILED"));
 }
+
+#[test]
+fn sigterm_stops_the_binary_gracefully_with_exit_0() {
+    let dir = TempDir::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_authportal"))
+        .env("AUTHPORTAL_DATA_DIR", &dir.0)
+        .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+        .env("LOG_LEVEL", "warn")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = crate::harness::Client::new(&format!("http://127.0.0.1:{port}"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the binary did not start listening"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(client.get("/healthz").status, 200);
+    let kill = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}

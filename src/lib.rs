@@ -13,9 +13,11 @@ pub mod db;
 pub mod error;
 pub mod janitor;
 pub mod log;
+pub mod mfa;
 pub mod net;
 pub mod providers;
 pub mod ratelimit;
+pub mod settings;
 pub mod views;
 pub mod web;
 

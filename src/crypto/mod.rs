@@ -3,6 +3,7 @@
 pub mod jwt;
 pub mod seal;
 pub mod tokens;
+pub mod totp;
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};

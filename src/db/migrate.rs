@@ -6,9 +6,9 @@ use rusqlite::Connection;
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// Steps from version N-1 to N, in order. schema.sql is always the result of all of them.
-const STEPS: &[(i64, &str)] = &[];
+const STEPS: &[(i64, &str)] = &[(2, include_str!("migrations/2_mfa_settings_events.sql"))];
 
-pub const CURRENT: i64 = 1;
+pub const CURRENT: i64 = 2;
 
 pub fn run(conn: &mut Connection) -> Result<(), String> {
     let version: i64 = conn
@@ -49,5 +49,63 @@ mod tests {
         run(&mut c).unwrap();
         c.pragma_update(None, "user_version", CURRENT + 1).unwrap();
         assert!(run(&mut c).unwrap_err().contains("newer"));
+    }
+
+    /// Every table's columns and every index, order aside.
+    fn shape(c: &Connection) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut names = c
+            .prepare(
+                "SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name",
+            )
+            .unwrap();
+        let objects: Vec<(String, String)> = names
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        for (kind, name) in objects {
+            out.push(format!("{kind} {name}"));
+            if kind == "table" {
+                let mut cols = c.prepare(&format!("PRAGMA table_info({name})")).unwrap();
+                let mut described: Vec<String> = cols
+                    .query_map([], |r| {
+                        Ok(format!(
+                            "  {} {} notnull={} default={:?} pk={}",
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, i64>(3)?,
+                            r.get::<_, Option<String>>(4)?,
+                            r.get::<_, i64>(5)?
+                        ))
+                    })
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect();
+                described.sort();
+                out.extend(described);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_older_version_climbs_to_the_fresh_schema() {
+        let mut fresh = Connection::open_in_memory().unwrap();
+        run(&mut fresh).unwrap();
+        let mut old = Connection::open_in_memory().unwrap();
+        old.execute_batch(include_str!("migrations/1_initial.sql"))
+            .unwrap();
+        old.execute(
+            "INSERT INTO users (uuid, username, created_at) VALUES ('u', 'kept', 1)",
+            [],
+        )
+        .unwrap();
+        run(&mut old).unwrap();
+        assert_eq!(shape(&old), shape(&fresh));
+        let kept: String = old
+            .query_row("SELECT username FROM users", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kept, "kept");
     }
 }

@@ -1,9 +1,12 @@
 //! The SQLite store: a small connection pool, pragmas, and `with_tx`. SQL lives only in db/.
 
+pub mod events;
 pub mod flows;
 pub mod meta;
+pub mod mfa;
 mod migrate;
 pub mod sessions;
+pub mod settings;
 pub mod users;
 
 use std::ops::Deref;

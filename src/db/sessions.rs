@@ -10,6 +10,8 @@ pub struct NewSession<'a> {
     pub identity_id: i64,
     pub amr: &'a [&'a str],
     pub auth_time: i64,
+    /// When this session last passed a second factor.
+    pub mfa_at: Option<i64>,
     pub expires_at: i64,
     pub ip: &'a str,
     pub user_agent: Option<&'a str>,
@@ -27,13 +29,14 @@ pub struct SessionRow {
     pub authorized: bool,
     pub amr: Vec<String>,
     pub auth_time: i64,
+    pub mfa_at: Option<i64>,
     pub expires_at: i64,
 }
 
 pub fn create(conn: &Connection, s: &NewSession, now: i64) -> Result<()> {
     conn.execute(
-        "INSERT INTO sessions (id_digest, user_id, identity_id, amr_json, auth_time, created_at, expires_at, ip, user_agent)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO sessions (id_digest, user_id, identity_id, amr_json, auth_time, mfa_at, created_at, expires_at, ip, user_agent)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?10, ?6, ?7, ?8, ?9)",
         params![
             s.digest,
             s.user_id,
@@ -43,7 +46,8 @@ pub fn create(conn: &Connection, s: &NewSession, now: i64) -> Result<()> {
             now,
             s.expires_at,
             s.ip,
-            s.user_agent
+            s.user_agent,
+            s.mfa_at
         ],
     )?;
     Ok(())
@@ -52,7 +56,7 @@ pub fn create(conn: &Connection, s: &NewSession, now: i64) -> Result<()> {
 pub fn load(conn: &Connection, digest: &[u8], now: i64) -> Result<Option<SessionRow>> {
     let mut stmt = conn.prepare_cached(
         "SELECT u.id, u.uuid, u.username, u.email, i.provider, i.groups_json, i.authorized,
-                s.amr_json, s.auth_time, s.expires_at
+                s.amr_json, s.auth_time, s.expires_at, s.mfa_at
          FROM sessions s
          JOIN users u ON u.id = s.user_id
          JOIN identities i ON i.id = s.identity_id
@@ -75,10 +79,20 @@ pub fn load(conn: &Connection, digest: &[u8], now: i64) -> Result<Option<Session
                 amr: serde_json::from_str(&amr).unwrap_or_default(),
                 auth_time: r.get(8)?,
                 expires_at: r.get(9)?,
+                mfa_at: r.get(10)?,
             })
         })
         .optional()?;
     Ok(row)
+}
+
+/// The session just proved a second factor again (e.g. a code typed to change MFA).
+pub fn touch_mfa(conn: &Connection, digest: &[u8], now: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE sessions SET mfa_at = ?2 WHERE id_digest = ?1",
+        params![digest, now],
+    )?;
+    Ok(())
 }
 
 pub fn delete(conn: &Connection, digest: &[u8]) -> Result<bool> {

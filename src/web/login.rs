@@ -11,18 +11,16 @@ use serde_json::json;
 
 use crate::crypto::tokens::{digest, new_id};
 use crate::db::flows::{self, Flow, FlowState};
-use crate::db::{sessions, users};
 use crate::error::{AppError, Result};
 use crate::providers::plex::{PinStatus, Plex};
-use crate::providers::{Identity, Outcome, ProviderError, ProviderKind};
+use crate::providers::{Outcome, ProviderError, ProviderKind};
 use crate::views;
 use crate::web::portal::restricted_response;
 use crate::web::redirect::safe_rd;
 use crate::web::request::Ctx;
+use crate::web::signin::first_factor_done;
 use crate::web::{cookies, html};
 
-/// An authorized session lives this long.
-pub const SESSION_TTL: i64 = 24 * 3600;
 /// Longest back-off between polls of a PIN after plex.tv says 429.
 const MAX_BACKOFF_MS: i64 = 30_000;
 
@@ -198,17 +196,22 @@ fn finish_plex(
         .map_err(provider_error)?;
     match outcome {
         Outcome::Authorized(ident) => {
-            let target = landing(flow.rd.as_deref());
-            let cookie = establish_session(ctx, &ident, Some(flow_digest))?;
             // The flow cookie stays: a popup returning after the poll finished
-            // finds the flow done and moves on.
-            let response = match cookie {
-                Some(c) => {
-                    poll_reply("done", Some(target.clone())).with_additional_header("Set-Cookie", c)
+            // finds the flow done and moves on to where it led.
+            match first_factor_done(ctx, &ident, flow.rd.as_deref(), Some(flow_digest))? {
+                Some(l) => Ok((
+                    poll_reply("done", Some(l.redirect.clone()))
+                        .with_additional_header("Set-Cookie", l.cookie),
+                    l.redirect,
+                )),
+                None => {
+                    // Someone else finished this flow meanwhile: read where it led.
+                    let conn = ctx.app.db.conn()?;
+                    let target = flows::get(&conn, flow_digest, ctx.now())?.and_then(|f| f.rd);
+                    let target = landing(target.as_deref());
+                    Ok((poll_reply("done", Some(target.clone())), target))
                 }
-                None => poll_reply("done", Some(target.clone())),
-            };
-            Ok((response, target))
+            }
         }
         Outcome::Denied { log, .. } => {
             crate::log_warn!("req={} sign-in denied: {log}", ctx.request_id);
@@ -217,87 +220,6 @@ fn finish_plex(
             Ok((poll_reply("denied", Some(target.clone())), target))
         }
     }
-}
-
-/// Records the sign-in and creates a session with a new id. With a flow, the flow is
-/// claimed in the same transaction; if someone else already claimed it, returns None.
-fn establish_session(ctx: &Ctx, ident: &Identity, flow: Option<&[u8]>) -> Result<Option<String>> {
-    let app = ctx.app;
-    let now = ctx.now();
-    let purpose = format!(
-        "provider-token:{}:{}",
-        ident.provider.as_str(),
-        ident.provider_user_id
-    );
-    let sealed = app.sealer.seal(&purpose, ident.token.as_bytes());
-    let old = ctx
-        .cookie(cookies::SESSION)
-        .and_then(|v| app.cookies.verify(cookies::SESSION_KIND, &v))
-        .map(|id| digest(&id));
-    let id = new_id();
-    let created = app.db.with_tx(|tx| {
-        if let Some(flow_digest) = flow {
-            let claimed = tx.execute(
-                "UPDATE login_flows SET state = 'done' WHERE id_digest = ?1 AND state = 'pending'",
-                [flow_digest],
-            )?;
-            if claimed == 0 {
-                return Ok(false);
-            }
-        }
-        let linked = users::record_sign_in(tx, ident, Some(&sealed), now)?;
-        if is_bootstrap_admin(&app.config.admin_bootstrap, ident) {
-            users::add_group(tx, linked.user_id, "admins", now)?;
-        }
-        if let Some(old) = &old {
-            sessions::delete(tx, old)?;
-        }
-        sessions::create(
-            tx,
-            &sessions::NewSession {
-                digest: &digest(&id),
-                user_id: linked.user_id,
-                identity_id: linked.identity_id,
-                amr: &["pwd"],
-                auth_time: now,
-                expires_at: now + SESSION_TTL,
-                ip: &ctx.ip.to_string(),
-                user_agent: ctx.user_agent(),
-            },
-            now,
-        )?;
-        Ok(true)
-    })?;
-    if !created {
-        return Ok(None);
-    }
-    crate::log_info!(
-        "req={} signed in: {} user {} ({})",
-        ctx.request_id,
-        ident.provider.as_str(),
-        ident.provider_user_id,
-        ident.groups.join(",")
-    );
-    let value = app.cookies.sign(cookies::SESSION_KIND, &id);
-    Ok(Some(cookies::set(
-        &app.config,
-        cookies::SESSION,
-        &value,
-        SESSION_TTL,
-    )))
-}
-
-/// ADMIN_BOOTSTRAP_USERS: the username matches (any case) and, when the entry names
-/// an email, the provider vouched for that same email.
-fn is_bootstrap_admin(entries: &[crate::config::AdminBootstrap], ident: &Identity) -> bool {
-    entries.iter().any(|e| {
-        e.username.eq_ignore_ascii_case(&ident.username)
-            && match (&e.email, &ident.email) {
-                (None, _) => true,
-                (Some(want), Some(got)) => want.eq_ignore_ascii_case(got),
-                (Some(_), None) => false,
-            }
-    })
 }
 
 fn is_popup(value: Option<&str>) -> bool {
@@ -386,15 +308,14 @@ pub fn forward_post(ctx: &Ctx) -> Result<Response> {
     })?;
     match server.authenticate(&ctx.app.http, username, password) {
         Ok(Outcome::Authorized(ident)) => {
-            let cookie = establish_session(ctx, &ident, None)?
-                .ok_or_else(|| AppError::internal("session not created"))?;
-            let target = landing(rd.as_deref());
+            let l = first_factor_done(ctx, &ident, rd.as_deref(), None)?
+                .ok_or_else(|| AppError::internal("sign-in not recorded"))?;
             let page = if popup {
-                html(views::login::finished(&target))
+                html(views::login::finished(&l.redirect))
             } else {
-                Response::redirect_303(target)
+                Response::redirect_303(l.redirect)
             };
-            Ok(page.with_additional_header("Set-Cookie", cookie))
+            Ok(page.with_additional_header("Set-Cookie", l.cookie))
         }
         Ok(Outcome::Denied { username: who, log }) => {
             crate::log_warn!("req={} sign-in denied: {log}", ctx.request_id);

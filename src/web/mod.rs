@@ -9,6 +9,7 @@ mod login;
 mod portal;
 pub mod redirect;
 pub mod request;
+pub mod signin;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;

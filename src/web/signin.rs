@@ -1,0 +1,162 @@
+//! Finishing a sign-in once the provider vouched for an account: record the identity,
+//! then either a full session or a pending second factor (its own cookie kind).
+
+use serde_json::json;
+
+use crate::crypto::tokens::{digest, new_id};
+use crate::db::{events, mfa as mfa_store, sessions, users};
+use crate::error::Result;
+use crate::mfa::{self, Need};
+use crate::providers::Identity;
+use crate::web::cookies;
+use crate::web::request::Ctx;
+
+/// An authorized session lives this long.
+pub const SESSION_TTL: i64 = 24 * 3600;
+
+/// Where the browser goes next, and the cookie that gets it there.
+pub struct Landing {
+    pub cookie: String,
+    pub redirect: String,
+}
+
+/// Records the sign-in of `ident` and decides the next step. With a Plex flow, the flow
+/// is claimed in the same transaction; if another request already claimed it, None.
+pub fn first_factor_done(
+    ctx: &Ctx,
+    ident: &Identity,
+    rd: Option<&str>,
+    flow: Option<&[u8]>,
+) -> Result<Option<Landing>> {
+    let app = ctx.app;
+    let now = ctx.now();
+    let purpose = format!(
+        "provider-token:{}:{}",
+        ident.provider.as_str(),
+        ident.provider_user_id
+    );
+    let sealed = app.sealer.seal(&purpose, ident.token.as_bytes());
+    let id = new_id();
+    let landing = app.db.with_tx(|tx| {
+        let linked = users::record_sign_in(tx, ident, Some(&sealed), now)?;
+        if is_bootstrap_admin(&app.config.admin_bootstrap, ident) {
+            users::add_group(tx, linked.user_id, "admins", now)?;
+        }
+        let mut groups = ident.groups.clone();
+        groups.extend(users::assigned_groups(tx, linked.user_id)?);
+        let need = mfa::need(app, tx, linked.user_id, &groups)?;
+        let landing = match need {
+            Need::Nothing => Landing {
+                cookie: new_session(ctx, tx, &id, linked, &["pwd"], None)?,
+                redirect: rd.unwrap_or("/home").to_string(),
+            },
+            Need::Challenge | Need::Enroll => {
+                let purpose = if need == Need::Challenge { mfa_store::Purpose::Challenge } else { mfa_store::Purpose::Enroll };
+                mfa_store::create_pending(
+                    tx,
+                    &mfa_store::NewPending {
+                        digest: &digest(&id),
+                        user_id: linked.user_id,
+                        identity_id: linked.identity_id,
+                        purpose,
+                        rd,
+                        expires_at: now + mfa::PENDING_TTL,
+                    },
+                    now,
+                )?;
+                let value = app.cookies.sign(cookies::MFA_KIND, &id);
+                Landing {
+                    cookie: cookies::set(&app.config, cookies::MFA, &value, mfa::PENDING_TTL),
+                    redirect: if need == Need::Challenge { "/mfa/challenge" } else { "/mfa/enroll" }.to_string(),
+                }
+            }
+        };
+        if let Some(flow_digest) = flow {
+            // The flow remembers where it led, for a popup that returns after the poll.
+            let claimed = tx.execute(
+                "UPDATE login_flows SET state = 'done', rd = ?2 WHERE id_digest = ?1 AND state = 'pending'",
+                rusqlite::params![flow_digest, landing.redirect],
+            )?;
+            if claimed == 0 {
+                return Ok(None);
+            }
+        }
+        events::record(
+            tx,
+            &events::Event {
+                kind: "signin.success",
+                user_id: Some(linked.user_id),
+                ip: Some(&ctx.ip.to_string()),
+                result: "success",
+                detail: json!({ "provider": ident.provider.as_str(), "next": format!("{need:?}").to_lowercase() }),
+            },
+            now,
+        )?;
+        Ok(Some(landing))
+    })?;
+    if landing.is_some() {
+        crate::log_info!(
+            "req={} signed in: {} user {} ({})",
+            ctx.request_id,
+            ident.provider.as_str(),
+            ident.provider_user_id,
+            ident.groups.join(",")
+        );
+    }
+    Ok(landing)
+}
+
+/// Creates a session with the new id `id` (the browser's previous session, if any, is
+/// deleted: a sign-in always rotates the id) and returns its Set-Cookie value.
+pub fn new_session(
+    ctx: &Ctx,
+    tx: &rusqlite::Connection,
+    id: &[u8],
+    linked: users::Linked,
+    amr: &[&str],
+    mfa_at: Option<i64>,
+) -> Result<String> {
+    let app = ctx.app;
+    let now = ctx.now();
+    let old = ctx
+        .cookie(cookies::SESSION)
+        .and_then(|v| app.cookies.verify(cookies::SESSION_KIND, &v));
+    if let Some(old) = old {
+        sessions::delete(tx, &digest(&old))?;
+    }
+    sessions::create(
+        tx,
+        &sessions::NewSession {
+            digest: &digest(id),
+            user_id: linked.user_id,
+            identity_id: linked.identity_id,
+            amr,
+            auth_time: now,
+            mfa_at,
+            expires_at: now + SESSION_TTL,
+            ip: &ctx.ip.to_string(),
+            user_agent: ctx.user_agent(),
+        },
+        now,
+    )?;
+    let value = app.cookies.sign(cookies::SESSION_KIND, id);
+    Ok(cookies::set(
+        &app.config,
+        cookies::SESSION,
+        &value,
+        SESSION_TTL,
+    ))
+}
+
+/// ADMIN_BOOTSTRAP_USERS: the username matches (any case) and, when the entry names
+/// an email, the provider vouched for that same email.
+fn is_bootstrap_admin(entries: &[crate::config::AdminBootstrap], ident: &Identity) -> bool {
+    entries.iter().any(|e| {
+        e.username.eq_ignore_ascii_case(&ident.username)
+            && match (&e.email, &ident.email) {
+                (None, _) => true,
+                (Some(want), Some(got)) => want.eq_ignore_ascii_case(got),
+                (Some(_), None) => false,
+            }
+    })
+}

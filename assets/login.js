@@ -7,6 +7,7 @@
   var page = document.body.getAttribute('data-page');
   if (page === 'login') initLogin();
   if (page === 'finished') finish();
+  if (page === 'mfa-enroll') initEnroll();
 
   function finish() {
     var el = document.getElementById('finished');
@@ -142,6 +143,94 @@
       if (!status) return;
       status.textContent = text;
       status.className = 'status' + (isError ? ' error' : '');
+    }
+  }
+
+  // Two-factor set-up and management. The QR code arrives as SVG text and is shown as
+  // an image (data: URL), never inserted as markup.
+  function initEnroll() {
+    var box = document.getElementById('mfa');
+    if (!box) return;
+    var status = document.getElementById('mfa-status');
+    var current = document.getElementById('mfa-current');
+    var setup = document.getElementById('mfa-setup');
+    var codesBox = document.getElementById('mfa-codes');
+
+    function say(text, isError) {
+      status.textContent = text ? capitalize(text) : '';
+      status.className = 'status' + (isError ? ' error' : '');
+    }
+
+    function currentCode() {
+      return current && current.value.trim() ? current.value.trim() : null;
+    }
+
+    function post(url, body) {
+      return fetch(url, {
+        method: 'POST',
+        credentials: 'same-origin',
+        headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+        body: JSON.stringify(body || {})
+      }).then(function (r) {
+        return r.json().then(function (j) {
+          if (!r.ok) throw new Error(j.error || 'Request failed.');
+          return j;
+        });
+      });
+    }
+
+    function on(id, handler) {
+      var el = document.getElementById(id);
+      if (el) el.addEventListener('click', handler);
+    }
+
+    on('mfa-start', function () {
+      say('');
+      post('/mfa/enroll/start', { code: currentCode() })
+        .then(function (j) {
+          document.getElementById('mfa-qr').src = 'data:image/svg+xml;base64,' + btoa(j.qr_svg);
+          document.getElementById('mfa-secret').textContent = j.secret.replace(/(.{4})/g, '$1 ').trim();
+          codesBox.hidden = true;
+          setup.hidden = false;
+          document.getElementById('mfa-code').focus();
+        })
+        .catch(function (e) { say(e.message, true); });
+    });
+
+    document.getElementById('mfa-verify').addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      var code = document.getElementById('mfa-code').value.trim();
+      post('/mfa/enroll/verify', { code: code })
+        .then(function (j) { showCodes(j.recovery_codes, j.redirect); say('Two-factor sign-in is on.'); })
+        .catch(function (e) { say(e.message, true); });
+    });
+
+    on('mfa-new-codes', function () {
+      post('/mfa/recovery-codes', { code: currentCode() })
+        .then(function (j) { showCodes(j.recovery_codes, '/mfa/enroll'); say('New recovery codes made; the old ones no longer work.'); })
+        .catch(function (e) { say(e.message, true); });
+    });
+
+    on('mfa-disable', function () {
+      if (!window.confirm('Turn off two-factor sign-in?')) return;
+      post('/mfa/disable', { code: currentCode() })
+        .then(function () { location.reload(); })
+        .catch(function (e) { say(e.message, true); });
+    });
+
+    function showCodes(codes, redirect) {
+      var list = document.getElementById('mfa-code-list');
+      list.textContent = '';
+      codes.forEach(function (c) {
+        var li = document.createElement('li');
+        li.textContent = c;
+        list.appendChild(li);
+      });
+      var text = 'AuthPortal recovery codes (each works once)\n\n' + codes.join('\n') + '\n';
+      document.getElementById('mfa-download').href = 'data:text/plain;charset=utf-8,' + encodeURIComponent(text);
+      document.getElementById('mfa-continue').href = redirect || '/home';
+      setup.hidden = true;
+      codesBox.hidden = false;
     }
   }
 

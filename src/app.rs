@@ -22,6 +22,9 @@ pub struct Limits {
     pub poll: RateLimiter,
     /// Every other state-changing request per client IP.
     pub writes: RateLimiter,
+    /// Second-factor codes per client IP, and per user (keyed "user:ID").
+    pub mfa_ip: RateLimiter,
+    pub mfa_user: RateLimiter,
 }
 
 pub struct Providers {
@@ -70,6 +73,8 @@ impl App {
                 signin: RateLimiter::new(5, 10),
                 poll: RateLimiter::new(10, 90),
                 writes: RateLimiter::new(30, 120),
+                mfa_ip: RateLimiter::new(10, 10),
+                mfa_user: RateLimiter::new(10, 10),
             },
             config,
             db,

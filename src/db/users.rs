@@ -110,3 +110,9 @@ pub fn sealed_token(conn: &Connection, identity_id: i64) -> Result<Option<String
         .optional()?
         .flatten())
 }
+
+pub fn id_by_uuid(conn: &Connection, uuid: &str) -> Result<Option<i64>> {
+    Ok(conn
+        .query_row("SELECT id FROM users WHERE uuid = ?1", [uuid], |r| r.get(0))
+        .optional()?)
+}

@@ -2,4 +2,5 @@
 
 pub mod layout;
 pub mod login;
+pub mod mfa;
 pub mod portal;

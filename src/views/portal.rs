@@ -9,6 +9,7 @@ pub struct Home<'a> {
     pub provider: &'a str,
     pub groups: &'a [String],
     pub extra_link: Option<(&'a str, &'a str)>,
+    pub mfa_link: bool,
 }
 
 pub fn home(h: &Home) -> Markup {
@@ -26,6 +27,7 @@ pub fn home(h: &Home) -> Markup {
                     @if let Some((url, text)) = h.extra_link {
                         a.button.primary href=(url) rel="noopener" { (text) }
                     }
+                    @if h.mfa_link { a.button.secondary href="/mfa/enroll" { "Two-factor sign-in" } }
                     (logout_button())
                 }
             },

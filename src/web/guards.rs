@@ -54,3 +54,12 @@ pub fn require_user(ctx: &Ctx) -> Result<UserSession> {
         None => Err(AppError::Unauthorized),
     }
 }
+
+/// An authorized session of a user in the "admins" group.
+pub fn require_admin(ctx: &Ctx) -> Result<UserSession> {
+    let s = require_user(ctx)?;
+    if !s.admin {
+        return Err(AppError::Forbidden("administrators only"));
+    }
+    Ok(s)
+}

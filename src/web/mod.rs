@@ -6,6 +6,7 @@ pub mod cookies;
 pub mod guards;
 mod health;
 mod login;
+mod mfa;
 mod portal;
 pub mod redirect;
 pub mod request;
@@ -75,6 +76,17 @@ fn dispatch(ctx: &Ctx) -> Result<Response> {
         ("GET", ["auth", "poll"]) => login::poll_get(ctx),
         ("GET", ["auth", "forward"]) => login::forward_get(ctx),
         ("POST", ["auth", "forward"]) => login::forward_post(ctx),
+        ("GET", ["mfa", "challenge"]) => mfa::challenge_get(ctx),
+        ("POST", ["mfa", "challenge", "verify"]) => mfa::challenge_verify_post(ctx),
+        ("GET", ["mfa", "enroll"]) => mfa::enroll_get(ctx),
+        ("GET", ["mfa", "enroll", "status"]) => mfa::enroll_status_get(ctx),
+        ("POST", ["mfa", "enroll", "start"]) => mfa::enroll_start_post(ctx),
+        ("POST", ["mfa", "enroll", "verify"]) => mfa::enroll_verify_post(ctx),
+        ("POST", ["mfa", "recovery-codes"]) => mfa::recovery_codes_post(ctx),
+        ("POST", ["mfa", "disable"]) => mfa::disable_post(ctx),
+        ("POST", ["api", "admin", "users", uuid, "mfa", "reset"]) => {
+            mfa::admin_reset_post(ctx, uuid)
+        }
         ("GET", ["healthz"]) => Ok(health::healthz_get()),
         ("GET", ["readyz"] | ["startupz"]) => health::readyz_get(ctx),
         (_, segs) if is_known(segs) => Err(AppError::MethodNotAllowed),
@@ -94,6 +106,9 @@ fn is_known(segs: &[&str]) -> bool {
             | "readyz"
             | "startupz"]
             | ["auth", "start-web" | "poll" | "forward"]
+            | ["mfa", "challenge" | "enroll" | "recovery-codes" | "disable"]
+            | ["mfa", "challenge", "verify"]
+            | ["mfa", "enroll", "status" | "start" | "verify"]
             | ["static", ..]
     )
 }

@@ -59,6 +59,7 @@ pub fn home_get(ctx: &Ctx) -> Result<Response> {
             .login_extra_link
             .as_ref()
             .map(|(u, t)| (u.as_str(), t.as_str())),
+        mfa_link: cfg.mfa_enable,
     })))
 }
 

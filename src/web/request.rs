@@ -131,8 +131,18 @@ impl<'a> Ctx<'a> {
     /// JSON errors for API routes and clients that ask for JSON; HTML pages otherwise.
     pub fn wants_json(&self) -> bool {
         let path = self.req.url();
-        if ["/auth/start-web", "/auth/poll", "/whoami", "/me"].contains(&path.as_str())
-            || path.starts_with("/api/")
+        const JSON_ROUTES: &[&str] = &[
+            "/auth/start-web",
+            "/auth/poll",
+            "/whoami",
+            "/me",
+            "/mfa/enroll/status",
+            "/mfa/enroll/start",
+            "/mfa/enroll/verify",
+            "/mfa/recovery-codes",
+            "/mfa/disable",
+        ];
+        if JSON_ROUTES.contains(&path.as_str()) || path.starts_with("/api/") || self.is_json_body()
         {
             return true;
         }

@@ -5,6 +5,8 @@ mod browser;
 mod fakes;
 mod harness;
 mod media;
+mod mfa;
 mod plex;
 mod portal;
 mod security;
+mod totp_ref;

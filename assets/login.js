@@ -155,6 +155,8 @@
     var current = document.getElementById('mfa-current');
     var setup = document.getElementById('mfa-setup');
     var codesBox = document.getElementById('mfa-codes');
+    // The "Set up" row of a first enrolment goes once the set-up is under way.
+    var intro = document.getElementById('mfa-intro');
 
     function say(text, isError) {
       status.textContent = text ? capitalize(text) : '';
@@ -192,6 +194,7 @@
           document.getElementById('mfa-secret').textContent = j.secret.replace(/(.{4})/g, '$1 ').trim();
           codesBox.hidden = true;
           setup.hidden = false;
+          if (intro) intro.hidden = true;
           document.getElementById('mfa-code').focus();
         })
         .catch(function (e) { say(e.message, true); });

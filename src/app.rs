@@ -5,11 +5,11 @@ use ureq::Agent;
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::crypto::jwt::SigningKey;
 use crate::crypto::seal::Sealer;
 use crate::crypto::tokens::CookieSigner;
 use crate::datadir::{self, Secrets};
 use crate::db::{self, Db};
+use crate::oidc::keys::KeyRing;
 use crate::providers::jellyfin::MediaServer;
 use crate::providers::plex::Plex;
 use crate::providers::{ProviderKind, http};
@@ -25,6 +25,8 @@ pub struct Limits {
     /// Second-factor codes per client IP, and per user (keyed "user:ID").
     pub mfa_ip: RateLimiter,
     pub mfa_user: RateLimiter,
+    /// Token, revocation, introspection and userinfo calls per client IP (apps, not people).
+    pub token: RateLimiter,
 }
 
 pub struct Providers {
@@ -48,7 +50,7 @@ pub struct App {
     pub db: Db,
     pub sealer: Sealer,
     pub cookies: CookieSigner,
-    pub signing_key: SigningKey,
+    pub keys: KeyRing,
     pub http: Agent,
     pub clock: Clock,
     pub limits: Limits,
@@ -64,6 +66,15 @@ impl App {
         let db = Db::open(&config.data_dir.join(datadir::DB_FILE))?;
         let sealer = Sealer::new(&secrets.data_key);
         check_data_key(&db, &sealer)?;
+        let pinned =
+            config.oidc_signing_key_pem.is_some() || config.oidc_signing_key_path.is_some();
+        let keys = KeyRing::open(
+            &db,
+            &sealer,
+            signing_key,
+            pinned,
+            chrono::Utc::now().timestamp(),
+        )?;
         Ok(App {
             providers: providers(&config, &secrets),
             cookies: CookieSigner::new(&secrets.session_secret),
@@ -75,11 +86,12 @@ impl App {
                 writes: RateLimiter::new(30, 120),
                 mfa_ip: RateLimiter::new(10, 10),
                 mfa_user: RateLimiter::new(10, 10),
+                token: RateLimiter::new(120, 1200),
             },
             config,
             db,
             sealer,
-            signing_key,
+            keys,
         })
     }
 }

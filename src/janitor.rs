@@ -1,4 +1,4 @@
-//! Background thread: sweeps expired sessions and sign-in flows.
+//! Background thread: sweeps expired sessions, sign-in flows, codes, tokens and retired keys.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,13 +31,16 @@ pub fn sweep(app: &App) {
     let now = app.clock.now();
     let result = app.db.conn().and_then(|c| {
         let s = db::sessions::sweep(&c, now)?;
-        let f = db::flows::sweep(&c, now)?;
+        let f = db::flows::sweep(&c, now)? + db::mfa::sweep(&c, now)? + db::oauth::sweep(&c, now)?;
+        db::oauth::delete_old_keys(&c, now - crate::oidc::ID_TOKEN_TTL)?;
         Ok((s, f))
     });
     match result {
         Ok((0, 0)) => {}
         Ok((s, f)) => {
-            crate::log_debug!("janitor: removed {s} expired sessions and {f} expired sign-in flows")
+            crate::log_debug!(
+                "janitor: removed {s} expired sessions and {f} expired flows, codes and tokens"
+            )
         }
         Err(e) => crate::log_error!("janitor: sweep failed: {e}"),
     }

@@ -15,6 +15,7 @@ pub mod janitor;
 pub mod log;
 pub mod mfa;
 pub mod net;
+pub mod oidc;
 pub mod providers;
 pub mod ratelimit;
 pub mod settings;

@@ -150,6 +150,7 @@ pub fn qr_svg(text: &str) -> Result<String> {
         .map_err(|e| AppError::internal(format!("QR encoding: {e:?}")))?;
     let border = 4;
     let size = qr.size() + 2 * border;
+    let px = size * 5;
     let mut path = String::new();
     for y in 0..qr.size() {
         for x in 0..qr.size() {
@@ -159,7 +160,7 @@ pub fn qr_svg(text: &str) -> Result<String> {
         }
     }
     Ok(format!(
-        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {size} {size}" shape-rendering="crispEdges"><rect width="{size}" height="{size}" fill="#fff"/><path d="{path}" fill="#000"/></svg>"##
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{px}" height="{px}" viewBox="0 0 {size} {size}" shape-rendering="crispEdges"><rect width="{size}" height="{size}" fill="#fff"/><path d="{path}" fill="#000"/></svg>"##
     ))
 }
 

@@ -6,9 +6,12 @@ use rusqlite::Connection;
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// Steps from version N-1 to N, in order. schema.sql is always the result of all of them.
-const STEPS: &[(i64, &str)] = &[(2, include_str!("migrations/2_mfa_settings_events.sql"))];
+const STEPS: &[(i64, &str)] = &[
+    (2, include_str!("migrations/2_mfa_settings_events.sql")),
+    (3, include_str!("migrations/3_oidc.sql")),
+];
 
-pub const CURRENT: i64 = 2;
+pub const CURRENT: i64 = 3;
 
 pub fn run(conn: &mut Connection) -> Result<(), String> {
     let version: i64 = conn

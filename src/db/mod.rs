@@ -5,6 +5,7 @@ pub mod flows;
 pub mod meta;
 pub mod mfa;
 mod migrate;
+pub mod oauth;
 pub mod sessions;
 pub mod settings;
 pub mod users;

@@ -28,6 +28,8 @@ pub struct SessionRow {
     pub provider_groups: Vec<String>,
     pub authorized: bool,
     pub amr: Vec<String>,
+    /// The session's public id (the OpenID Connect `sid` claim).
+    pub sid: String,
     pub auth_time: i64,
     pub mfa_at: Option<i64>,
     pub expires_at: i64,
@@ -35,8 +37,8 @@ pub struct SessionRow {
 
 pub fn create(conn: &Connection, s: &NewSession, now: i64) -> Result<()> {
     conn.execute(
-        "INSERT INTO sessions (id_digest, user_id, identity_id, amr_json, auth_time, mfa_at, created_at, expires_at, ip, user_agent)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?10, ?6, ?7, ?8, ?9)",
+        "INSERT INTO sessions (id_digest, user_id, identity_id, amr_json, auth_time, mfa_at, created_at, expires_at, ip, user_agent, sid)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?10, ?6, ?7, ?8, ?9, ?11)",
         params![
             s.digest,
             s.user_id,
@@ -47,7 +49,8 @@ pub fn create(conn: &Connection, s: &NewSession, now: i64) -> Result<()> {
             s.expires_at,
             s.ip,
             s.user_agent,
-            s.mfa_at
+            s.mfa_at,
+            crate::crypto::b64url(&crate::crypto::random_bytes::<16>())
         ],
     )?;
     Ok(())
@@ -56,7 +59,7 @@ pub fn create(conn: &Connection, s: &NewSession, now: i64) -> Result<()> {
 pub fn load(conn: &Connection, digest: &[u8], now: i64) -> Result<Option<SessionRow>> {
     let mut stmt = conn.prepare_cached(
         "SELECT u.id, u.uuid, u.username, u.email, i.provider, i.groups_json, i.authorized,
-                s.amr_json, s.auth_time, s.expires_at, s.mfa_at
+                s.amr_json, s.auth_time, s.expires_at, s.mfa_at, s.sid
          FROM sessions s
          JOIN users u ON u.id = s.user_id
          JOIN identities i ON i.id = s.identity_id
@@ -80,6 +83,7 @@ pub fn load(conn: &Connection, digest: &[u8], now: i64) -> Result<Option<Session
                 auth_time: r.get(8)?,
                 expires_at: r.get(9)?,
                 mfa_at: r.get(10)?,
+                sid: r.get(11)?,
             })
         })
         .optional()?;

@@ -22,7 +22,7 @@ pub fn challenge(error: Option<&str>, attempts_left: i64) -> Markup {
                     }
                     button.primary type="submit" { "Verify" }
                 }
-                p.hint { "Lost your phone? A recovery code (xxxx-xxxx-xxxx) works here once." }
+                p.hint { "Lost your phone? A recovery code (" code.nowrap { "xxxx-xxxx-xxxx" } ") works here once." }
             },
         ),
     )
@@ -84,7 +84,7 @@ pub fn enroll(p: &EnrollPage) -> Markup {
                         }
                     } @else {
                         p.lead { "Protect your account with an authenticator app (Aegis, 2FAS, Google Authenticator, 1Password…)." }
-                        div.actions { button.primary #mfa-start type="button" { "Set up" } }
+                        div.actions #mfa-intro { button.primary #mfa-start type="button" { "Set up" } }
                     }
                     div #mfa-setup hidden {
                         p { "Scan this code with your authenticator app, then enter the 6-digit code it shows." }

@@ -3,4 +3,5 @@
 pub mod layout;
 pub mod login;
 pub mod mfa;
+pub mod oidc;
 pub mod portal;

@@ -10,6 +10,8 @@ pub struct Home<'a> {
     pub groups: &'a [String],
     pub extra_link: Option<(&'a str, &'a str)>,
     pub mfa_link: bool,
+    /// Applications the user allowed through the portal's OpenID Connect provider.
+    pub apps: &'a [crate::db::oauth::Consented],
 }
 
 pub fn home(h: &Home) -> Markup {
@@ -29,6 +31,20 @@ pub fn home(h: &Home) -> Markup {
                     }
                     @if h.mfa_link { a.button.secondary href="/mfa/enroll" { "Two-factor sign-in" } }
                     (logout_button())
+                }
+                @if !h.apps.is_empty() {
+                    h2 { "Applications you allowed" }
+                    ul.apps {
+                        @for a in h.apps {
+                            li {
+                                span { (a.name) small { " · " (a.scopes.join(", ")) } }
+                                form method="post" action="/consents/revoke" {
+                                    input type="hidden" name="client_id" value=(a.client_id);
+                                    button.secondary.small type="submit" { "Remove" }
+                                }
+                            }
+                        }
+                    }
                 }
             },
         ),

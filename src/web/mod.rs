@@ -1,13 +1,15 @@
 //! The HTTP front: request ids, logging, security headers, dispatch by area, and the
 //! one place errors are rendered.
 
+mod admin;
 pub mod assets;
 pub mod cookies;
 pub mod guards;
 mod health;
 mod login;
 mod mfa;
-mod portal;
+mod oidc;
+pub mod portal;
 pub mod redirect;
 pub mod request;
 pub mod signin;
@@ -51,7 +53,13 @@ fn dispatch(ctx: &Ctx) -> Result<Response> {
         "HEAD" => "GET",
         m => m,
     };
-    if !matches!(method, "GET" | "OPTIONS") {
+    // Token-style endpoints are called by applications, authenticated by client
+    // credentials or a bearer token, and have their own rate limit.
+    let app_endpoint = matches!(
+        ctx.req.url().as_str(),
+        "/oidc/token" | "/oidc/revoke" | "/oidc/introspect" | "/oidc/userinfo"
+    );
+    if !matches!(method, "GET" | "OPTIONS") && !app_endpoint {
         ctx.require_same_origin()?;
         if let Err(retry_after_secs) = ctx
             .app
@@ -71,6 +79,7 @@ fn dispatch(ctx: &Ctx) -> Result<Response> {
         ("GET", ["whoami"]) => portal::whoami_get(ctx),
         ("GET", ["me"]) => portal::me_get(ctx),
         ("POST", ["logout"]) => portal::logout_post(ctx),
+        ("POST", ["consents", "revoke"]) => portal::consent_revoke_post(ctx),
         ("GET", ["static", rest @ ..]) => assets::serve(ctx, &rest.join("/")),
         ("POST", ["auth", "start-web"]) => login::start_web_post(ctx),
         ("GET", ["auth", "poll"]) => login::poll_get(ctx),
@@ -87,6 +96,30 @@ fn dispatch(ctx: &Ctx) -> Result<Response> {
         ("POST", ["api", "admin", "users", uuid, "mfa", "reset"]) => {
             mfa::admin_reset_post(ctx, uuid)
         }
+        ("GET", ["api", "admin", "oauth", "clients"]) => admin::clients_get(ctx),
+        ("POST", ["api", "admin", "oauth", "clients"]) => admin::clients_post(ctx),
+        ("PUT", ["api", "admin", "oauth", "clients", id]) => admin::client_put(ctx, id),
+        ("DELETE", ["api", "admin", "oauth", "clients", id]) => admin::client_delete(ctx, id),
+        ("POST", ["api", "admin", "oauth", "clients", id, "rotate-secret"]) => {
+            admin::client_rotate_post(ctx, id)
+        }
+        ("GET", [".well-known", "openid-configuration"]) => oidc::discovery_get(ctx),
+        ("GET", ["oidc", "jwks.json"]) => oidc::jwks_get(ctx),
+        ("GET", ["oidc", "authorize"]) => oidc::authorize_get(ctx),
+        ("POST", ["oidc", "authorize", "decision"]) => oidc::decision_post(ctx),
+        ("POST", ["oidc", "token"]) => Ok(oidc::token_post(ctx)),
+        ("GET" | "POST", ["oidc", "userinfo"]) => Ok(oidc::userinfo(ctx)),
+        ("POST", ["oidc", "revoke"]) => Ok(oidc::revoke_post(ctx)),
+        ("POST", ["oidc", "introspect"]) => Ok(oidc::introspect_post(ctx)),
+        ("GET" | "POST", ["oidc", "logout"]) => oidc::logout(ctx),
+        (
+            "OPTIONS",
+            [".well-known", "openid-configuration"]
+            | [
+                "oidc",
+                "jwks.json" | "token" | "userinfo" | "revoke" | "introspect",
+            ],
+        ) => Ok(oidc::preflight()),
         ("GET", ["healthz"]) => Ok(health::healthz_get()),
         ("GET", ["readyz"] | ["startupz"]) => health::readyz_get(ctx),
         (_, segs) if is_known(segs) => Err(AppError::MethodNotAllowed),
@@ -106,9 +139,23 @@ fn is_known(segs: &[&str]) -> bool {
             | "readyz"
             | "startupz"]
             | ["auth", "start-web" | "poll" | "forward"]
+            | ["consents", "revoke"]
+            | ["api", "admin", "oauth", "clients", ..]
             | ["mfa", "challenge" | "enroll" | "recovery-codes" | "disable"]
             | ["mfa", "challenge", "verify"]
             | ["mfa", "enroll", "status" | "start" | "verify"]
+            | [".well-known", "openid-configuration"]
+            | [
+                "oidc",
+                "jwks.json"
+                    | "authorize"
+                    | "token"
+                    | "userinfo"
+                    | "revoke"
+                    | "introspect"
+                    | "logout"
+            ]
+            | ["oidc", "authorize", "decision"]
             | ["static", ..]
     )
 }
@@ -134,7 +181,7 @@ fn render_error(ctx: &Ctx, e: &AppError) -> Response {
         response = response.with_unique_header("Retry-After", retry_after_secs.to_string());
     }
     if status == 405 {
-        response = response.with_unique_header("Allow", "GET, HEAD, POST");
+        response = response.with_unique_header("Allow", "GET, HEAD, POST, PUT, DELETE");
     }
     response.with_no_cache()
 }

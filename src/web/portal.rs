@@ -14,8 +14,10 @@ use crate::web::{cookies, html};
 
 pub fn index_get(ctx: &Ctx) -> Result<Response> {
     let rd = ctx.query("rd").and_then(|r| safe_rd(&ctx.app.config, &r));
+    // prompt=login: an application wants a fresh sign-in even from someone signed in.
+    let fresh_sign_in = ctx.query("prompt").as_deref() == Some("login");
     if let Some(s) = current_session(ctx)? {
-        if s.authorized() {
+        if s.authorized() && !fresh_sign_in {
             return Ok(Response::redirect_303(rd.unwrap_or_else(|| "/home".into())));
         }
     }
@@ -51,6 +53,7 @@ pub fn home_get(ctx: &Ctx) -> Result<Response> {
     }
     let cfg = &ctx.app.config;
     let provider = ProviderKind::parse(&s.row.provider).map_or("?", ProviderKind::label);
+    let apps = crate::db::oauth::consents_of(&*ctx.app.db.conn()?, s.row.user_id)?;
     Ok(html(views::portal::home(&views::portal::Home {
         username: &s.row.username,
         provider,
@@ -60,6 +63,7 @@ pub fn home_get(ctx: &Ctx) -> Result<Response> {
             .as_ref()
             .map(|(u, t)| (u.as_str(), t.as_str())),
         mfa_link: cfg.mfa_enable,
+        apps: &apps,
     })))
 }
 
@@ -137,7 +141,7 @@ pub fn me_get(ctx: &Ctx) -> Result<Response> {
 /// Deletes the server-side session (a copied cookie is dead too), then clears the cookie.
 pub fn logout_post(ctx: &Ctx) -> Result<Response> {
     if let Some(s) = current_session(ctx)? {
-        sessions::delete(&*ctx.app.db.conn()?, &s.digest)?;
+        end_session(ctx, &s)?;
     }
     let clear = cookies::clear(&ctx.app.config, cookies::SESSION);
     let response = if ctx.wants_json() {
@@ -148,4 +152,34 @@ pub fn logout_post(ctx: &Ctx) -> Result<Response> {
     Ok(response
         .with_additional_header("Set-Cookie", clear)
         .with_no_cache())
+}
+
+/// Deletes a session and revokes the tokens applications got through it.
+pub fn end_session(ctx: &Ctx, s: &UserSession) -> Result<()> {
+    let now = ctx.now();
+    ctx.app.db.with_tx(|tx| {
+        sessions::delete(tx, &s.digest)?;
+        crate::db::oauth::revoke_session_tokens(tx, &s.row.sid, now)?;
+        Ok(())
+    })
+}
+
+/// POST /consents/revoke with `client_id`: withdraws what the user allowed an application.
+pub fn consent_revoke_post(ctx: &Ctx) -> Result<Response> {
+    let s = crate::web::guards::require_user(ctx)?;
+    let form = ctx.form()?;
+    let client_id = form
+        .get("client_id")
+        .ok_or_else(|| AppError::bad_request("client_id is required"))?;
+    let now = ctx.now();
+    ctx.app.db.with_tx(|tx| {
+        let client = crate::db::oauth::client(tx, client_id)?.ok_or(AppError::NotFound)?;
+        crate::db::oauth::delete_consent(tx, s.row.user_id, client.id)?;
+        tx.execute(
+            "UPDATE oauth_tokens SET revoked_at = ?3 WHERE user_id = ?1 AND client_id = ?2 AND revoked_at IS NULL",
+            rusqlite::params![s.row.user_id, client.id, now],
+        )?;
+        Ok(())
+    })?;
+    Ok(Response::redirect_303("/home"))
 }

@@ -1,7 +1,6 @@
 //! Reading a request: query and form fields, bounded bodies, cookies, the client IP and
 //! the same-origin check. Malformed input becomes a 4xx here, never a panic.
 
-use std::collections::HashMap;
 use std::io::Read;
 use std::net::IpAddr;
 
@@ -42,6 +41,13 @@ impl<'a> Ctx<'a> {
 
     pub fn query(&self, name: &str) -> Option<String> {
         first_field(self.req.raw_query_string().as_bytes(), name)
+    }
+
+    /// Every query parameter, in order.
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        url::form_urlencoded::parse(self.req.raw_query_string().as_bytes())
+            .into_owned()
+            .collect()
     }
 
     pub fn cookie(&self, name: &str) -> Option<String> {
@@ -85,13 +91,9 @@ impl<'a> Ctx<'a> {
             ));
         }
         let body = self.body()?;
-        let mut fields = HashMap::new();
-        for (k, v) in url::form_urlencoded::parse(&body) {
-            fields
-                .entry(k.into_owned())
-                .or_insert_with(|| v.into_owned());
-        }
-        Ok(Form(fields))
+        Ok(Form(
+            url::form_urlencoded::parse(&body).into_owned().collect(),
+        ))
     }
 
     /// A JSON body of the given shape.
@@ -151,11 +153,25 @@ impl<'a> Ctx<'a> {
     }
 }
 
-pub struct Form(HashMap<String, String>);
+/// Form fields in the order sent.
+pub struct Form(pub Vec<(String, String)>);
 
 impl Form {
+    /// The first value of a field.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str)
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A field sent more than once (OAuth forbids that: RFC 6749 3.1, 3.2).
+    pub fn repeated(&self) -> Option<&str> {
+        self.0
+            .iter()
+            .enumerate()
+            .find(|(i, (k, _))| self.0[..*i].iter().any(|(k2, _)| k2 == k))
+            .map(|(_, (k, _))| k.as_str())
     }
 }
 

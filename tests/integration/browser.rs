@@ -1,16 +1,18 @@
-//! The sign-in popup in a real browser: tests/e2e/signin.mjs drives headless Chromium
-//! (Debian's /usr/bin/chromium through playwright-core) against a portal started here
-//! with a fake Jellyfin, because only a browser runs login.js, the popup and postMessage.
+//! The sign-in popup and the two-factor pages in a real browser: the scripts in
+//! tests/e2e (signin.mjs, mfa.mjs) drive headless Chromium (Debian's /usr/bin/chromium
+//! through playwright-core) against a portal started here with a fake Jellyfin, because
+//! only a browser runs login.js, the popup, postMessage and the QR image.
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::fakes::jellyfin::{FakeJellyfin, FakeUser, Mode};
+use crate::harness::Portal;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
-/// The script has its own 90 s watchdog; this is the backstop if node itself hangs.
+/// Each script has its own 90 s watchdog; this is the backstop if node itself hangs.
 const NODE_TIMEOUT: Duration = Duration::from_secs(150);
 
 /// Panics with how to install what the browser test needs: it must fail, not skip,
@@ -35,10 +37,11 @@ fn require_browser_tools(e2e: &Path) {
     assert!(node.status.success(), "`node --version` failed");
 }
 
-/// Runs node on the script, killing it past NODE_TIMEOUT; returns (exit ok, stdout, stderr).
-fn run_node(e2e: &Path, args: &[&str]) -> (bool, String, String) {
+/// Runs node on `script` in tests/e2e, killing it past NODE_TIMEOUT; returns
+/// (exit ok, stdout, stderr).
+fn run_node(e2e: &Path, script: &str, args: &[&str]) -> (bool, String, String) {
     let mut child = Command::new("node")
-        .arg(e2e.join("signin.mjs"))
+        .arg(e2e.join(script))
         .args(args)
         .current_dir(e2e)
         .stdin(Stdio::null())
@@ -75,23 +78,40 @@ fn run_node(e2e: &Path, args: &[&str]) -> (bool, String, String) {
     (status.is_some_and(|s| s.success()), out, err)
 }
 
-#[test]
-fn browser_signs_in_through_the_jellyfin_popup() {
+/// The tests/e2e dir, after checking that chromium, playwright-core and node are there.
+fn e2e_dir() -> PathBuf {
     let e2e = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e");
     require_browser_tools(&e2e);
+    e2e
+}
 
+/// A fake Jellyfin with alice/wonderland and a portal signing in against it.
+fn jellyfin_with_alice() -> (FakeJellyfin, Portal) {
     let jf = FakeJellyfin::start(Mode::Jellyfin);
     jf.add_user(FakeUser::new("alice", "wonderland"));
     let portal = crate::media::jellyfin_portal(&jf, &[]);
+    (jf, portal)
+}
 
-    let (ok, out, err) = run_node(&e2e, &[&portal.base, "alice", "wonderland"]);
+/// Runs `script` as alice against the portal and asserts it passed; returns its stdout.
+fn run_script(e2e: &Path, script: &str, portal: &Portal) -> String {
+    let (ok, out, err) = run_node(e2e, script, &[&portal.base, "alice", "wonderland"]);
     assert!(
         ok,
-        "the browser sign-in failed\n--- stdout\n{out}\n--- stderr\n{err}"
+        "the browser script {script} failed\n--- stdout\n{out}\n--- stderr\n{err}"
     );
     // Shown with --nocapture: what was checked and where the screenshots are.
     println!("{out}");
     assert!(out.contains("PASS"), "{out}");
+    out
+}
+
+#[test]
+fn browser_signs_in_through_the_jellyfin_popup() {
+    let e2e = e2e_dir();
+    let (jf, portal) = jellyfin_with_alice();
+
+    run_script(&e2e, "signin.mjs", &portal);
 
     assert_eq!(
         portal.count("SELECT count(*) FROM sessions"),
@@ -99,4 +119,41 @@ fn browser_signs_in_through_the_jellyfin_popup() {
         "the browser sign-in made exactly one server-side session"
     );
     assert_eq!(jf.count("/Users/AuthenticateByName"), 1);
+}
+
+#[test]
+fn browser_enrols_mfa_and_signs_in_with_a_code() {
+    let e2e = e2e_dir();
+    let (jf, portal) = jellyfin_with_alice();
+
+    run_script(&e2e, "mfa.mjs", &portal);
+
+    assert_eq!(
+        portal.count("SELECT count(*) FROM mfa_totp"),
+        1,
+        "the browser set up exactly one authenticator"
+    );
+    assert_eq!(
+        portal
+            .count("SELECT count(*) FROM events WHERE type = 'mfa.enroll' AND result = 'success'"),
+        1,
+        "the set-up was confirmed once"
+    );
+    assert_eq!(
+        portal
+            .count("SELECT count(*) FROM events WHERE type = 'mfa.verify' AND result = 'success'"),
+        1,
+        "the challenge took the code once"
+    );
+    assert_eq!(
+        portal.count("SELECT count(*) FROM events WHERE result = 'failure'"),
+        0,
+        "no code was refused"
+    );
+    assert_eq!(
+        portal.count("SELECT count(*) FROM sessions"),
+        1,
+        "signing out deleted the first session; the second factor made the only one"
+    );
+    assert_eq!(jf.count("/Users/AuthenticateByName"), 2);
 }

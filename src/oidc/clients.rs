@@ -1,0 +1,226 @@
+//! OAuth clients: validation of what an owner registers, creation with a secret shown
+//! once (stored as a digest), secret rotation and client authentication.
+
+use url::Url;
+
+use super::{GRANT_TYPES, SCOPES};
+use crate::crypto::{b64url, ct_eq, random_bytes, sha256};
+use crate::db::oauth::{self, Client};
+use crate::error::{AppError, Result};
+
+/// What an owner asks for; absent lists get the defaults.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSpec {
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub public: bool,
+    #[serde(default)]
+    pub trusted: bool,
+    pub scopes: Option<Vec<String>>,
+    pub grant_types: Option<Vec<String>>,
+}
+
+/// A redirect URI must be absolute, without fragment or userinfo, and not a scheme a
+/// browser would run (javascript:, data:, file:). http is allowed: LAN installs.
+pub fn validate_redirect_uri(raw: &str) -> std::result::Result<String, String> {
+    let url = Url::parse(raw).map_err(|_| format!("{raw:?} is not an absolute URL"))?;
+    if url.fragment().is_some() {
+        return Err(format!("{raw:?} must not contain a fragment (#...)"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("{raw:?} must not contain a username or password"));
+    }
+    if raw.contains('*') {
+        return Err(format!(
+            "{raw:?}: wildcards are not allowed; register each URI exactly"
+        ));
+    }
+    match url.scheme() {
+        "http" | "https" if url.host_str().is_some() => {}
+        "http" | "https" => return Err(format!("{raw:?} has no host")),
+        "javascript" | "data" | "file" | "blob" | "vbscript" | "about" => {
+            return Err(format!(
+                "{raw:?}: the {} scheme is not allowed",
+                url.scheme()
+            ));
+        }
+        // Private-use schemes of native apps (RFC 8252 7.1), e.g. com.example.app:/callback.
+        s if s.contains('.') => {}
+        s => {
+            return Err(format!(
+                "{raw:?}: use http(s) or a reverse-domain app scheme, not {s}:"
+            ));
+        }
+    }
+    // Compared byte for byte later, so keep exactly what was registered.
+    Ok(raw.to_string())
+}
+
+fn checked_list(
+    values: Option<Vec<String>>,
+    allowed: &[&str],
+    default: &[&str],
+    what: &str,
+) -> Result<Vec<String>> {
+    let values = values.unwrap_or_else(|| default.iter().map(|s| s.to_string()).collect());
+    for v in &values {
+        if !allowed.contains(&v.as_str()) {
+            return Err(AppError::bad_request(format!(
+                "unknown {what} {v:?}; allowed: {}",
+                allowed.join(", ")
+            )));
+        }
+    }
+    let mut out = values;
+    out.dedup();
+    Ok(out)
+}
+
+/// Validates a spec into a client (without its secret).
+pub fn from_spec(spec: ClientSpec, client_id: String, now: i64) -> Result<Client> {
+    let name = spec.name.trim().to_string();
+    if name.is_empty() || name.len() > 100 {
+        return Err(AppError::bad_request("name must be 1 to 100 characters"));
+    }
+    if spec.redirect_uris.is_empty() {
+        return Err(AppError::bad_request(
+            "at least one redirect URI is required",
+        ));
+    }
+    let redirect_uris = spec
+        .redirect_uris
+        .iter()
+        .map(|u| validate_redirect_uri(u))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(AppError::BadRequest)?;
+    let post_logout_uris = spec
+        .post_logout_redirect_uris
+        .iter()
+        .map(|u| validate_redirect_uri(u))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(AppError::BadRequest)?;
+    let grant_types = checked_list(
+        spec.grant_types,
+        GRANT_TYPES,
+        &["authorization_code", "refresh_token"],
+        "grant type",
+    )?;
+    if spec.public && grant_types.iter().any(|g| g == "client_credentials") {
+        return Err(AppError::bad_request(
+            "a public client cannot use client_credentials (it has no secret)",
+        ));
+    }
+    Ok(Client {
+        id: 0,
+        client_id,
+        secret_digest: None,
+        name,
+        redirect_uris,
+        post_logout_uris,
+        public: spec.public,
+        trusted: spec.trusted,
+        scopes: checked_list(spec.scopes, SCOPES, SCOPES, "scope")?,
+        grant_types,
+        created_at: now,
+        updated_at: now,
+    })
+}
+
+pub fn new_client_id() -> String {
+    format!("ap-{}", b64url(&random_bytes::<12>()))
+}
+
+/// A new secret: shown once to the owner, stored as its SHA-256 digest.
+pub fn new_secret() -> (String, Vec<u8>) {
+    let secret = b64url(&random_bytes::<32>());
+    let digest = sha256(secret.as_bytes()).to_vec();
+    (secret, digest)
+}
+
+/// Creates a client; returns it and its secret (None for public clients).
+pub fn create(
+    conn: &rusqlite::Connection,
+    spec: ClientSpec,
+    now: i64,
+) -> Result<(Client, Option<String>)> {
+    let mut client = from_spec(spec, new_client_id(), now)?;
+    let secret = if client.public {
+        None
+    } else {
+        let (secret, digest) = new_secret();
+        client.secret_digest = Some(digest);
+        Some(secret)
+    };
+    oauth::save_client(conn, &client)?;
+    let saved = oauth::client(conn, &client.client_id)?
+        .ok_or_else(|| AppError::internal("client vanished"))?;
+    Ok((saved, secret))
+}
+
+pub fn rotate_secret(conn: &rusqlite::Connection, client_id: &str, now: i64) -> Result<String> {
+    let mut client = oauth::client(conn, client_id)?.ok_or(AppError::NotFound)?;
+    if client.public {
+        return Err(AppError::bad_request("a public client has no secret"));
+    }
+    let (secret, digest) = new_secret();
+    client.secret_digest = Some(digest);
+    client.updated_at = now;
+    oauth::save_client(conn, &client)?;
+    Ok(secret)
+}
+
+/// Constant-time check of a presented secret against the stored digest.
+pub fn secret_matches(client: &Client, presented: &str) -> bool {
+    client
+        .secret_digest
+        .as_ref()
+        .is_some_and(|d| ct_eq(d, &sha256(presented.as_bytes())))
+}
+
+/// The JSON an owner sees for a client (never the secret or its digest).
+pub fn describe(c: &Client) -> serde_json::Value {
+    serde_json::json!({
+        "client_id": c.client_id,
+        "name": c.name,
+        "redirect_uris": c.redirect_uris,
+        "post_logout_redirect_uris": c.post_logout_uris,
+        "public": c.public,
+        "trusted": c.trusted,
+        "scopes": c.scopes,
+        "grant_types": c.grant_types,
+        "created_at": c.created_at,
+        "updated_at": c.updated_at,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uris_are_checked() {
+        for ok in [
+            "https://grafana.example.com/login/generic_oauth",
+            "http://192.168.1.5:3000/cb?x=1",
+            "com.example.app:/callback",
+        ] {
+            assert!(validate_redirect_uri(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "/relative",
+            "https://x.com/cb#frag",
+            "https://u:p@x.com/",
+            "javascript:alert(1)",
+            "data:text/html,x",
+            "https://*.x.com/",
+            "myapp:/cb",
+            "http://",
+        ] {
+            assert!(validate_redirect_uri(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -5,14 +5,22 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use authportal::Config;
+use authportal::{App, Config};
 
-const USAGE: &str = "usage: authportal [serve | check | healthcheck | version]
+const USAGE: &str = "usage: authportal [COMMAND]
 
   serve        run the portal (the default)
   check        print the configuration and whether each media server answers
   healthcheck  exit 0 when the portal at LISTEN_ADDR answers /healthz
   version      print the version
+  oauth-client create --name NAME --redirect-uri URI [--redirect-uri URI ...]
+               [--post-logout-uri URI ...] [--public] [--trusted]
+               [--scope SCOPE ...] [--grant-type GRANT ...]
+                      register an application; prints JSON with client_id and client_secret
+  oauth-client list | delete CLIENT_ID | rotate-secret CLIENT_ID
+  keys rotate [--bits 2048|3072|4096]
+                      a new OpenID Connect signing key; the old one stays published
+                      until the ID tokens it signed have expired
 
 Configuration comes from environment variables; see README.md.";
 
@@ -22,6 +30,8 @@ fn main() -> ExitCode {
         None | Some("serve") => serve(),
         Some("check") => check(),
         Some("healthcheck") => healthcheck(),
+        Some("oauth-client") => with_app(|app| oauth_client(app, &args[1..])),
+        Some("keys") => with_app(|app| keys(app, &args[1..])),
         Some("version" | "--version" | "-V") => {
             println!("authportal {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
@@ -136,4 +146,164 @@ fn healthcheck() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Opens the data directory and database (not the HTTP server) for a command.
+fn with_app(run: impl FnOnce(&App) -> Result<(), String>) -> ExitCode {
+    let cfg = match config() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    authportal::log::set_level(authportal::log::Level::Warn);
+    let result = App::open(cfg).and_then(|app| run(&app));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("authportal: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `--flag value` pairs and bare `--switch`es after a subcommand.
+struct Flags {
+    values: Vec<(String, String)>,
+    switches: Vec<String>,
+    positional: Vec<String>,
+}
+
+fn flags(args: &[String], switch_names: &[&str]) -> Result<Flags, String> {
+    let mut f = Flags {
+        values: Vec::new(),
+        switches: Vec::new(),
+        positional: Vec::new(),
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if let Some(name) = a.strip_prefix("--") {
+            if switch_names.contains(&name) {
+                f.switches.push(name.to_string());
+            } else {
+                let v = it.next().ok_or_else(|| format!("--{name} needs a value"))?;
+                f.values.push((name.to_string(), v.clone()));
+            }
+        } else {
+            f.positional.push(a.clone());
+        }
+    }
+    Ok(f)
+}
+
+impl Flags {
+    fn all(&self, name: &str) -> Vec<String> {
+        self.values
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    fn one(&self, name: &str) -> Option<String> {
+        self.all(name).pop()
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.switches.iter().any(|s| s == name)
+    }
+}
+
+fn print_json(v: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(v).expect("json"));
+}
+
+fn oauth_client(app: &App, args: &[String]) -> Result<(), String> {
+    use authportal::db::oauth;
+    use authportal::oidc::clients;
+    let now = app.clock.now();
+    let sub = args.first().map(String::as_str).unwrap_or("");
+    let f = flags(args.get(1..).unwrap_or(&[]), &["public", "trusted"])?;
+    let id_arg = || {
+        f.positional
+            .first()
+            .cloned()
+            .ok_or_else(|| format!("oauth-client {sub} needs a CLIENT_ID"))
+    };
+    match sub {
+        "create" => {
+            let list = |name: &str| {
+                let v = f.all(name);
+                (!v.is_empty()).then_some(v)
+            };
+            let spec = clients::ClientSpec {
+                name: f.one("name").ok_or("--name is required")?,
+                redirect_uris: f.all("redirect-uri"),
+                post_logout_redirect_uris: f.all("post-logout-uri"),
+                public: f.has("public"),
+                trusted: f.has("trusted"),
+                scopes: list("scope"),
+                grant_types: list("grant-type"),
+            };
+            let (client, secret) = app
+                .db
+                .with_tx(|tx| clients::create(tx, spec, now))
+                .map_err(|e| e.public_message())?;
+            let mut out = clients::describe(&client);
+            out["client_secret"] = serde_json::json!(secret);
+            print_json(&out);
+        }
+        "list" => {
+            let list = oauth::clients(&*app.db.conn().map_err(|e| e.to_string())?)
+                .map_err(|e| e.to_string())?;
+            print_json(&serde_json::json!(
+                list.iter().map(clients::describe).collect::<Vec<_>>()
+            ));
+        }
+        "delete" => {
+            let id = id_arg()?;
+            let gone = app
+                .db
+                .with_tx(|tx| oauth::delete_client(tx, &id))
+                .map_err(|e| e.to_string())?;
+            if !gone {
+                return Err(format!("no client {id:?}"));
+            }
+            println!("deleted {id}");
+        }
+        "rotate-secret" => {
+            let id = id_arg()?;
+            let secret = app
+                .db
+                .with_tx(|tx| clients::rotate_secret(tx, &id, now))
+                .map_err(|e| e.public_message())?;
+            print_json(&serde_json::json!({ "client_id": id, "client_secret": secret }));
+        }
+        _ => {
+            return Err(format!(
+                "usage: authportal oauth-client create|list|delete|rotate-secret ...\n\n{USAGE}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn keys(app: &App, args: &[String]) -> Result<(), String> {
+    if args.first().map(String::as_str) != Some("rotate") {
+        return Err("usage: authportal keys rotate [--bits 2048|3072|4096]".into());
+    }
+    if app.config.oidc_signing_key_pem.is_some() || app.config.oidc_signing_key_path.is_some() {
+        return Err(
+            "the signing key is pinned by OIDC_SIGNING_KEY(_PATH); replace that key instead".into(),
+        );
+    }
+    let f = flags(&args[1..], &[])?;
+    let bits = match f.one("bits").as_deref() {
+        None => 2048,
+        Some(b @ ("2048" | "3072" | "4096")) => b.parse().expect("listed"),
+        Some(other) => return Err(format!("--bits must be 2048, 3072 or 4096, not {other}")),
+    };
+    let kid = authportal::oidc::keys::rotate(&app.db, &app.sealer, bits, app.clock.now())?;
+    println!(
+        "new signing key {kid}; running portals pick it up at once, and the previous key stays in the JWKS until its ID tokens expire"
+    );
+    Ok(())
 }

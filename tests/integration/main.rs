@@ -6,6 +6,7 @@ mod fakes;
 mod harness;
 mod media;
 mod mfa;
+mod oidc;
 mod plex;
 mod portal;
 mod security;

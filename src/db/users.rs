@@ -116,3 +116,41 @@ pub fn id_by_uuid(conn: &Connection, uuid: &str) -> Result<Option<i64>> {
         .query_row("SELECT id FROM users WHERE uuid = ?1", [uuid], |r| r.get(0))
         .optional()?)
 }
+
+/// The identity of a provider account, by its id, or else by its username (a Jellyfin
+/// 403 names no id; usernames are unique on one server). Returns (identity, user).
+pub fn find_identity(
+    conn: &Connection,
+    provider: &str,
+    account: Option<&str>,
+    username: Option<&str>,
+) -> Result<Option<(i64, i64)>> {
+    let by = |sql: &str, key: &str| -> Result<Option<(i64, i64)>> {
+        Ok(conn
+            .query_row(sql, params![provider, key], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+    };
+    if let Some(a) = account {
+        return by(
+            "SELECT id, user_id FROM identities WHERE provider = ?1 AND provider_user_id = ?2",
+            a,
+        );
+    }
+    match username {
+        Some(u) => by(
+            "SELECT id, user_id FROM identities WHERE provider = ?1 AND username = ?2 COLLATE NOCASE",
+            u,
+        ),
+        None => Ok(None),
+    }
+}
+
+/// Marks an identity as no longer allowed on the server and ends its sessions.
+pub fn revoke_identity(conn: &Connection, identity_id: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE identities SET authorized = 0 WHERE id = ?1",
+        [identity_id],
+    )?;
+    conn.execute("DELETE FROM sessions WHERE identity_id = ?1", [identity_id])?;
+    Ok(())
+}

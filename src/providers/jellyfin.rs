@@ -115,6 +115,7 @@ impl MediaServer {
             403 => {
                 return Ok(Outcome::Denied {
                     username: Some(username.to_string()),
+                    account: None,
                     log: format!(
                         "{} refused the sign-in of {username:?} with 403 (disabled, locked or not permitted)",
                         self.kind.label()
@@ -180,6 +181,7 @@ impl MediaServer {
         let Some(user) = user else {
             return Ok(Outcome::Denied {
                 username: None,
+                account: None,
                 log: format!(
                     "{} refused the fresh token (user disabled?)",
                     self.kind.label()
@@ -204,6 +206,7 @@ impl MediaServer {
         if disabled {
             return Ok(Outcome::Denied {
                 username: Some(name.to_string()),
+                account: Some(id.to_string()),
                 log: format!("{} user {id} is disabled", self.kind.label()),
             });
         }

@@ -66,8 +66,11 @@ pub enum Outcome {
     Authorized(Identity),
     /// The account is real but may not use the server (disabled, not shared with).
     /// `log` says why, for the log only.
+    /// `account` is the provider's user id when known, so the portal can withdraw what
+    /// it gave that account before.
     Denied {
         username: Option<String>,
+        account: Option<String>,
         log: String,
     },
 }

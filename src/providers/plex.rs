@@ -161,6 +161,7 @@ impl Plex {
         if server.is_none() && !owner {
             return Ok(Outcome::Denied {
                 username: Some(username),
+                account: Some(user.id.to_string()),
                 log: format!(
                     "plex account {} has no access to server {machine_id}",
                     user.id
@@ -170,6 +171,7 @@ impl Plex {
         if user.restricted && !self.cfg.allow_managed {
             return Ok(Outcome::Denied {
                 username: Some(username),
+                account: Some(user.id.to_string()),
                 log: format!(
                     "plex account {} is a managed user and managed users are not allowed",
                     user.id

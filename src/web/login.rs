@@ -18,7 +18,7 @@ use crate::views;
 use crate::web::portal::restricted_response;
 use crate::web::redirect::safe_rd;
 use crate::web::request::Ctx;
-use crate::web::signin::first_factor_done;
+use crate::web::signin::{first_factor_done, withdraw_access};
 use crate::web::{cookies, html};
 
 /// Longest back-off between polls of a PIN after plex.tv says 429.
@@ -213,8 +213,18 @@ fn finish_plex(
                 }
             }
         }
-        Outcome::Denied { log, .. } => {
+        Outcome::Denied {
+            log,
+            account,
+            username,
+        } => {
             crate::log_warn!("req={} sign-in denied: {log}", ctx.request_id);
+            withdraw_access(
+                ctx,
+                ProviderKind::Plex,
+                account.as_deref(),
+                username.as_deref(),
+            )?;
             flows::set_state(&*ctx.app.db.conn()?, flow_digest, FlowState::Denied)?;
             let target = "/restricted?provider=plex".to_string();
             Ok((poll_reply("denied", Some(target.clone())), target))
@@ -317,8 +327,13 @@ pub fn forward_post(ctx: &Ctx) -> Result<Response> {
             };
             Ok(page.with_additional_header("Set-Cookie", l.cookie))
         }
-        Ok(Outcome::Denied { username: who, log }) => {
+        Ok(Outcome::Denied {
+            username: who,
+            account,
+            log,
+        }) => {
             crate::log_warn!("req={} sign-in denied: {log}", ctx.request_id);
+            withdraw_access(ctx, provider, account.as_deref(), who.as_deref())?;
             if popup {
                 let target = format!("/restricted?provider={}", provider.as_str());
                 return Ok(html(views::login::finished(&target)).with_status_code(403));

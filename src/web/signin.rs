@@ -160,3 +160,38 @@ fn is_bootstrap_admin(entries: &[crate::config::AdminBootstrap], ident: &Identit
             }
     })
 }
+
+/// The provider refused an account: if the portal knew it, it loses its sessions and,
+/// when no other linked account still has access, every token applications hold.
+pub fn withdraw_access(
+    ctx: &Ctx,
+    provider: crate::providers::ProviderKind,
+    account: Option<&str>,
+    username: Option<&str>,
+) -> Result<()> {
+    let now = ctx.now();
+    ctx.app.db.with_tx(|tx| {
+        let Some((identity_id, user_id)) =
+            users::find_identity(tx, provider.as_str(), account, username)?
+        else {
+            return Ok(());
+        };
+        users::revoke_identity(tx, identity_id)?;
+        let revoked = if crate::oidc::grants::still_authorized(tx, user_id)? {
+            0
+        } else {
+            crate::db::oauth::revoke_user_tokens(tx, user_id, now)?
+        };
+        events::record(
+            tx,
+            &events::Event {
+                kind: "access.withdrawn",
+                user_id: Some(user_id),
+                ip: Some(&ctx.ip.to_string()),
+                result: "success",
+                detail: json!({ "provider": provider.as_str(), "tokens_revoked": revoked }),
+            },
+            now,
+        )
+    })
+}

@@ -16,7 +16,7 @@ struct Rp {
 }
 
 struct Op {
-    _jf: FakeJellyfin,
+    jf: FakeJellyfin,
     portal: Portal,
 }
 
@@ -26,7 +26,7 @@ fn op(extra: &[(&str, &str)]) -> Op {
     let mut vars = vec![("TRUSTED_PROXY_CIDRS", "127.0.0.1")];
     vars.extend_from_slice(extra);
     let portal = jellyfin_portal(&jf, &vars);
-    Op { _jf: jf, portal }
+    Op { jf, portal }
 }
 
 static NEXT_IP: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
@@ -1181,4 +1181,51 @@ fn the_cli_creates_clients_that_work() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("fragment"));
+}
+
+#[test]
+fn losing_server_access_at_the_next_sign_in_revokes_tokens_and_sessions() {
+    let op = op(&[]);
+    let rp = op.register(false, false, None);
+    let user = op.user();
+    let (verifier, challenge) = pkce();
+    let t = exchange(&op, &rp, &get_code(&user, &rp, Some(&challenge)), &verifier).json();
+    assert_eq!(
+        userinfo(&op, t["access_token"].as_str().unwrap()).status,
+        200
+    );
+    op.jf.set_user_disabled("alice", true);
+    let other = op.portal.client();
+    let r = sign_in(&other, "jellyfin", "alice", "wonderland");
+    assert_eq!(r.status, 403);
+    assert_eq!(
+        user.get("/whoami").json()["authenticated"],
+        false,
+        "the older browser session ended too"
+    );
+    assert_eq!(
+        userinfo(&op, t["access_token"].as_str().unwrap()).status,
+        401
+    );
+    let r = token(
+        &op.backend(),
+        &rp,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", t["refresh_token"].as_str().unwrap()),
+        ],
+    );
+    assert_eq!(oauth_error(&r), "invalid_grant");
+    assert_eq!(
+        op.portal
+            .count("SELECT count(*) FROM events WHERE type = 'access.withdrawn'"),
+        1
+    );
+    // Access given back: the next sign-in works again.
+    op.jf.set_user_disabled("alice", false);
+    assert_eq!(
+        sign_in(&other, "jellyfin", "alice", "wonderland").status,
+        303
+    );
+    assert_eq!(other.get("/whoami").json()["authorized"], true);
 }

@@ -26,7 +26,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 pub use app::App;
 pub use config::Config;
@@ -63,27 +62,24 @@ pub fn start(config: Config) -> Result<RunningServer, String> {
     let listen = config.listen_addr;
     let workers = config.http_workers;
     let app = Arc::new(App::open(config)?);
-    let handler_app = Arc::clone(&app);
-    let server = rouille::Server::new(listen, move |req| web::handle(&handler_app, req))
-        .map_err(|e| format!("LISTEN_ADDR: cannot listen on {listen}: {e}"))?
-        .pool_size(workers);
-    let addr = server.server_addr();
+    let server = web::server::bind(listen)
+        .map_err(|e| format!("LISTEN_ADDR: cannot listen on {listen}: {e}"))?;
+    let addr = server
+        .server_addr()
+        .to_ip()
+        .ok_or_else(|| "LISTEN_ADDR: not an IP socket".to_string())?;
     let stop = Arc::new(AtomicBool::new(false));
-    let http_stop = Arc::clone(&stop);
-    let http = std::thread::Builder::new()
-        .name("http".into())
-        .spawn(move || {
-            while !http_stop.load(Ordering::SeqCst) {
-                server.poll_timeout(Duration::from_millis(50));
-            }
-            server.join();
-        })
-        .map_err(|e| format!("cannot start the HTTP thread: {e}"))?;
+    let handler_app = Arc::clone(&app);
+    let handler = Arc::new(move |req: &rouille::Request| web::handle(&handler_app, req));
+    let mut threads =
+        web::server::spawn_workers(Arc::new(server), workers, Arc::clone(&stop), handler)
+            .map_err(|e| format!("cannot start the HTTP threads: {e}"))?;
     let janitor = janitor::spawn(Arc::clone(&app), Arc::clone(&stop))?;
+    threads.push(janitor);
     Ok(RunningServer {
         addr,
         app,
         stop,
-        threads: vec![http, janitor],
+        threads,
     })
 }

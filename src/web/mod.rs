@@ -12,6 +12,7 @@ mod oidc;
 pub mod portal;
 pub mod redirect;
 pub mod request;
+pub mod server;
 pub mod signin;
 
 use std::sync::atomic::{AtomicU64, Ordering};

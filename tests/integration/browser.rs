@@ -38,8 +38,8 @@ fn require_browser_tools(e2e: &Path) {
 }
 
 /// Runs node on `script` in tests/e2e, killing it past NODE_TIMEOUT; returns
-/// (exit ok, stdout, stderr).
-fn run_node(e2e: &Path, script: &str, args: &[&str]) -> (bool, String, String) {
+/// (exit ok, stdout, stderr). Also used by oidc_rp.rs.
+pub(crate) fn run_node(e2e: &Path, script: &str, args: &[&str]) -> (bool, String, String) {
     let mut child = Command::new("node")
         .arg(e2e.join(script))
         .args(args)
@@ -79,7 +79,7 @@ fn run_node(e2e: &Path, script: &str, args: &[&str]) -> (bool, String, String) {
 }
 
 /// The tests/e2e dir, after checking that chromium, playwright-core and node are there.
-fn e2e_dir() -> PathBuf {
+pub(crate) fn e2e_dir() -> PathBuf {
     let e2e = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e");
     require_browser_tools(&e2e);
     e2e

@@ -7,6 +7,7 @@ mod harness;
 mod media;
 mod mfa;
 mod oidc;
+mod oidc_rp;
 mod plex;
 mod portal;
 mod security;

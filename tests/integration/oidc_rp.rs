@@ -1,0 +1,123 @@
+//! The OpenID Connect provider driven by a relying-party library the project did not
+//! write: tests/e2e/oidc.mjs uses openid-client (OpenID-certified, by panva) for
+//! discovery, the code flow with PKCE, ID token validation against the JWKS, userinfo,
+//! refresh rotation, introspection, revocation and logout, with the person's part (the
+//! Jellyfin popup and the consent page) in headless Chromium. Started here like
+//! browser.rs, with a fake Jellyfin and a client registered through the library.
+
+use std::net::TcpListener;
+
+use authportal::oidc::clients::{self, ClientSpec};
+
+use crate::browser::{e2e_dir, run_node};
+use crate::fakes::jellyfin::{FakeJellyfin, FakeUser, Mode};
+
+/// A loopback port nobody listens on now, for the script's own callback server.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn oidc_client_library_drives_the_full_flow() {
+    let e2e = e2e_dir();
+    assert!(
+        e2e.join("node_modules/openid-client/package.json").exists(),
+        "tests/e2e/node_modules/openid-client is missing: run `npm ci --prefix tests/e2e`"
+    );
+    let jf = FakeJellyfin::start(Mode::Jellyfin);
+    jf.add_user(FakeUser::new("alice", "wonderland"));
+    let portal = crate::media::jellyfin_portal(&jf, &[]);
+
+    let port = free_port();
+    let redirect = format!("http://127.0.0.1:{port}/callback");
+    let post_logout = format!("http://127.0.0.1:{port}/logged-out");
+    let spec = ClientSpec {
+        name: "Test RP".into(),
+        redirect_uris: vec![redirect.clone()],
+        post_logout_redirect_uris: vec![post_logout.clone()],
+        public: false,
+        trusted: false,
+        scopes: None,
+        grant_types: None,
+    };
+    let app = portal.app();
+    let (client, secret) = app
+        .db
+        .with_tx(|tx| clients::create(tx, spec, app.clock.now()))
+        .unwrap();
+    let secret = secret.expect("a confidential client has a secret");
+
+    let (ok, out, err) = run_node(
+        &e2e,
+        "oidc.mjs",
+        &[
+            &portal.base,
+            &client.client_id,
+            &secret,
+            &redirect,
+            "alice",
+            "wonderland",
+            &post_logout,
+        ],
+    );
+    assert!(
+        ok,
+        "tests/e2e/oidc.mjs failed\n--- stdout\n{out}\n--- stderr\n{err}"
+    );
+    // Shown with --nocapture: each check the script passed and the library's requests.
+    println!("{out}");
+    assert!(out.contains("PASS"), "{out}");
+
+    // What the run left behind. Three grants (code -> token family): the first code's
+    // access and refresh token plus the rotation's pair, ended by the reuse; the second
+    // code's pair, ended by revocation; the third code's pair (whose ID token the script
+    // broke on purpose), ended by the logout. prompt=none after logout issued nothing.
+    let count = |sql: &str| portal.count(sql);
+    assert_eq!(count("SELECT count(*) FROM oauth_codes"), 3, "three codes");
+    assert_eq!(
+        count("SELECT count(*) FROM oauth_codes WHERE used_at IS NULL"),
+        0,
+        "every code was redeemed"
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM oauth_tokens"),
+        8,
+        "4 access + 4 refresh tokens"
+    );
+    assert_eq!(
+        count("SELECT count(DISTINCT family) FROM oauth_tokens"),
+        3,
+        "three grants"
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM oauth_tokens WHERE kind = 'refresh'"),
+        4
+    );
+    assert_eq!(
+        count(
+            "SELECT count(*) FROM oauth_tokens WHERE kind = 'refresh' AND rotated_at IS NOT NULL"
+        ),
+        1,
+        "exactly one refresh token was rotated"
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM oauth_tokens WHERE revoked_at IS NULL"),
+        0,
+        "every token ended (reuse, revocation, logout)"
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM oauth_consents"),
+        1,
+        "one consent, remembered for the second authorization"
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM sessions"),
+        0,
+        "the RP-initiated logout ended the portal session"
+    );
+    assert_eq!(jf.count("/Users/AuthenticateByName"), 1, "one sign-in");
+}

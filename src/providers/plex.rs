@@ -81,20 +81,7 @@ impl Plex {
             &headers,
             Body::Empty,
         )?;
-        match reply.status {
-            200 | 201 => {}
-            429 => return Err(ProviderError::RateLimited),
-            s if s >= 500 => {
-                return Err(ProviderError::Unreachable(format!(
-                    "plex.tv pins: status {s}"
-                )));
-            }
-            s => {
-                return Err(ProviderError::Malformed(format!(
-                    "plex.tv pins: status {s}"
-                )));
-            }
-        }
+        check_status(&reply, "pins", &[200, 201])?;
         let v = reply.json("plex.tv pins")?;
         let id = v["id"]
             .as_u64()
@@ -129,17 +116,10 @@ impl Plex {
 
     pub fn check_pin(&self, agent: &Agent, pin_id: u64) -> Result<PinStatus, ProviderError> {
         let reply = self.get(agent, &format!("/api/v2/pins/{pin_id}"), None)?;
-        match reply.status {
-            200 => {}
-            404 | 410 => return Err(ProviderError::Expired),
-            429 => return Err(ProviderError::RateLimited),
-            s if s >= 500 => {
-                return Err(ProviderError::Unreachable(format!(
-                    "plex.tv pin: status {s}"
-                )));
-            }
-            s => return Err(ProviderError::Malformed(format!("plex.tv pin: status {s}"))),
+        if matches!(reply.status, 404 | 410) {
+            return Err(ProviderError::Expired);
         }
+        check_status(&reply, "pin", &[200])?;
         let v = reply.json("plex.tv pin")?;
         match v["authToken"].as_str() {
             Some(t) if !t.is_empty() => Ok(PinStatus::Claimed(t.to_string())),
@@ -201,21 +181,7 @@ impl Plex {
 
     fn user(&self, agent: &Agent, token: &str) -> Result<PlexUser, ProviderError> {
         let reply = self.get(agent, "/api/v2/user", Some(token))?;
-        match reply.status {
-            200 => {}
-            401 | 498 => return Err(ProviderError::InvalidCredentials),
-            429 => return Err(ProviderError::RateLimited),
-            s if s >= 500 => {
-                return Err(ProviderError::Unreachable(format!(
-                    "plex.tv user: status {s}"
-                )));
-            }
-            s => {
-                return Err(ProviderError::Malformed(format!(
-                    "plex.tv user: status {s}"
-                )));
-            }
-        }
+        check_status(&reply, "user", &[200])?;
         PlexUser::from_json(&reply.json("plex.tv user")?)
     }
 
@@ -225,21 +191,7 @@ impl Plex {
             "/api/v2/resources?includeHttps=1&includeRelay=1",
             Some(token),
         )?;
-        match reply.status {
-            200 => {}
-            401 | 498 => return Err(ProviderError::InvalidCredentials),
-            429 => return Err(ProviderError::RateLimited),
-            s if s >= 500 => {
-                return Err(ProviderError::Unreachable(format!(
-                    "plex.tv resources: status {s}"
-                )));
-            }
-            s => {
-                return Err(ProviderError::Malformed(format!(
-                    "plex.tv resources: status {s}"
-                )));
-            }
-        }
+        check_status(&reply, "resources", &[200])?;
         match reply.json("plex.tv resources")? {
             Value::Array(items) => Ok(items),
             _ => Err(ProviderError::Malformed(
@@ -314,6 +266,22 @@ impl Plex {
     pub fn probe(&self, agent: &Agent) -> Result<String, ProviderError> {
         let reply = self.get(agent, "/api/v2/ping", None)?;
         Ok(format!("plex.tv answered {}", reply.status))
+    }
+}
+
+/// plex.tv's answers by status (MEDIA-API.md 5): 401/498 a dead token, 429 slow down,
+/// 5xx down (not the person's fault), anything else unexpected (fail closed).
+fn check_status(reply: &Reply, what: &str, ok: &[u16]) -> Result<(), ProviderError> {
+    match reply.status {
+        s if ok.contains(&s) => Ok(()),
+        401 | 498 => Err(ProviderError::InvalidCredentials),
+        429 => Err(ProviderError::RateLimited),
+        s if s >= 500 => Err(ProviderError::Unreachable(format!(
+            "plex.tv {what}: status {s}"
+        ))),
+        s => Err(ProviderError::Malformed(format!(
+            "plex.tv {what}: status {s}"
+        ))),
     }
 }
 

@@ -418,16 +418,14 @@ fn code_grant(
     }
     if !oauth::use_code(tx, &digest, now)? {
         // A second redemption: someone has a copy. Everything from this code ends.
-        let n = oauth::revoke_family(tx, &grant.family, now)?;
-        crate::log_warn!(
-            "req={} authorization code replayed for client {}; revoked {n} tokens",
-            ctx.request_id,
-            client.client_id
-        );
-        return Err(oauth(
-            "invalid_grant",
-            "the code was already used; tokens issued from it are revoked",
-        ));
+        return Err(replayed(
+            ctx,
+            tx,
+            client,
+            &grant.family,
+            "authorization code",
+            now,
+        )?);
     }
     if grant.expires_at <= now {
         return Err(oauth("invalid_grant", "the code expired"));
@@ -486,6 +484,27 @@ fn code_grant(
     )?)
 }
 
+/// A code or refresh token presented twice: revokes every token of its grant.
+fn replayed(
+    ctx: &Ctx,
+    tx: &rusqlite::Connection,
+    client: &Client,
+    family: &str,
+    what: &str,
+    now: i64,
+) -> Result<Fail> {
+    let n = oauth::revoke_family(tx, family, now)?;
+    crate::log_warn!(
+        "req={} {what} replayed by client {}; revoked {n} tokens of its grant",
+        ctx.request_id,
+        client.client_id
+    );
+    Ok(oauth(
+        "invalid_grant",
+        &format!("the {what} was already used; every token of its grant is revoked"),
+    ))
+}
+
 fn refresh_grant(
     ctx: &Ctx,
     tx: &rusqlite::Connection,
@@ -506,16 +525,7 @@ fn refresh_grant(
     }
     if t.rotated_at.is_some() || !oauth::rotate_token(tx, &digest, now)? {
         // An old refresh token came back: it was copied. End the whole family.
-        let n = oauth::revoke_family(tx, &t.family, now)?;
-        crate::log_warn!(
-            "req={} refresh token reused for client {}; revoked {n} tokens",
-            ctx.request_id,
-            client.client_id
-        );
-        return Err(oauth(
-            "invalid_grant",
-            "the refresh token was already used; its family is revoked",
-        ));
+        return Err(replayed(ctx, tx, client, &t.family, "refresh token", now)?);
     }
     if t.expires_at <= now {
         return Err(oauth("invalid_grant", "the refresh token expired"));

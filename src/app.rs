@@ -46,6 +46,8 @@ impl Providers {
 }
 
 pub struct App {
+    /// The compiled forward-auth rules, rebuilt after the access settings change.
+    access: std::sync::RwLock<Option<std::sync::Arc<crate::access::AccessRules>>>,
     pub config: Config,
     pub db: Db,
     pub sealer: Sealer,
@@ -55,6 +57,7 @@ pub struct App {
     pub clock: Clock,
     pub limits: Limits,
     pub providers: Providers,
+    pub access_cache: crate::access_cache::AccessCache,
 }
 
 const DATA_KEY_CHECK: &str = "data_key_check";
@@ -76,6 +79,8 @@ impl App {
             chrono::Utc::now().timestamp(),
         )?;
         Ok(App {
+            access: std::sync::RwLock::new(None),
+            access_cache: Default::default(),
             providers: providers(&config, &secrets),
             cookies: CookieSigner::new(&secrets.session_secret),
             http: http::agent(),
@@ -93,6 +98,36 @@ impl App {
             sealer,
             keys,
         })
+    }
+}
+
+impl App {
+    /// The forward-auth rules, compiled once and kept until the settings change.
+    pub fn access_rules(&self) -> crate::error::Result<std::sync::Arc<crate::access::AccessRules>> {
+        if let Some(r) = self
+            .access
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            return Ok(std::sync::Arc::clone(r));
+        }
+        let spec = crate::settings::access(&*self.db.conn()?)?;
+        // Saved settings were validated; a value that no longer compiles (a downgrade)
+        // falls back to the safe default: every request needs a signed-in user.
+        let rules = crate::access::AccessRules::compile(&spec).unwrap_or_else(|e| {
+            crate::log_error!("access rules do not compile ({e}); requiring sign-in everywhere");
+            crate::access::AccessRules::default()
+        });
+        let rules = std::sync::Arc::new(rules);
+        *self.access.write().unwrap_or_else(|p| p.into_inner()) =
+            Some(std::sync::Arc::clone(&rules));
+        Ok(rules)
+    }
+
+    /// Forget cached settings (after an owner saved a section).
+    pub fn settings_changed(&self) {
+        *self.access.write().unwrap_or_else(|p| p.into_inner()) = None;
     }
 }
 

@@ -4,6 +4,8 @@
 //! returned `RunningServer` is stopped (or dropped).
 #![forbid(unsafe_code)]
 
+pub mod access;
+pub mod access_cache;
 pub mod app;
 pub mod clock;
 pub mod config;
@@ -62,18 +64,21 @@ pub fn start(config: Config) -> Result<RunningServer, String> {
     let listen = config.listen_addr;
     let workers = config.http_workers;
     let app = Arc::new(App::open(config)?);
-    let server = web::server::bind(listen)
+    let listener = web::server::bind(listen)
         .map_err(|e| format!("LISTEN_ADDR: cannot listen on {listen}: {e}"))?;
-    let addr = server
-        .server_addr()
-        .to_ip()
-        .ok_or_else(|| "LISTEN_ADDR: not an IP socket".to_string())?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| format!("LISTEN_ADDR: {e}"))?;
     let stop = Arc::new(AtomicBool::new(false));
     let handler_app = Arc::clone(&app);
     let handler = Arc::new(move |req: &rouille::Request| web::handle(&handler_app, req));
-    let mut threads =
-        web::server::spawn_workers(Arc::new(server), workers, Arc::clone(&stop), handler)
-            .map_err(|e| format!("cannot start the HTTP threads: {e}"))?;
+    let limits = web::server::Limits {
+        max_handlers: workers,
+        ..web::server::Limits::default()
+    };
+    let http = web::server::serve(listener, limits, Arc::clone(&stop), handler)
+        .map_err(|e| format!("cannot start the HTTP server: {e}"))?;
+    let mut threads = vec![http];
     let janitor = janitor::spawn(Arc::clone(&app), Arc::clone(&stop))?;
     threads.push(janitor);
     Ok(RunningServer {

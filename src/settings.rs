@@ -30,3 +30,45 @@ fn section<T: serde::de::DeserializeOwned + Default>(conn: &Connection, name: &s
         T::default()
     }))
 }
+
+/// Section "access": the forward-auth rules.
+pub fn access(conn: &Connection) -> Result<crate::access::AccessSpec> {
+    section(conn, "access")
+}
+
+/// The sections an owner can read and write.
+pub const SECTIONS: &[&str] = &["access", "mfa"];
+
+/// The default value of a section (what applies until it is saved).
+pub fn default_of(name: &str) -> Option<serde_json::Value> {
+    match name {
+        "access" => {
+            Some(serde_json::to_value(crate::access::AccessSpec::default()).expect("serializes"))
+        }
+        "mfa" => Some(serde_json::json!({ "enforce_groups": [] })),
+        _ => None,
+    }
+}
+
+/// Checks a new value for a section; the error is for the person who wrote it.
+pub fn validate(name: &str, value: &serde_json::Value) -> std::result::Result<(), String> {
+    match name {
+        "access" => {
+            let spec: crate::access::AccessSpec =
+                serde_json::from_value(value.clone()).map_err(|e| format!("access: {e}"))?;
+            crate::access::AccessRules::compile(&spec).map(|_| ())
+        }
+        "mfa" => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            #[allow(dead_code)]
+            struct Strict {
+                enforce_groups: Vec<String>,
+            }
+            serde_json::from_value::<Strict>(value.clone())
+                .map(|_| ())
+                .map_err(|e| format!("mfa: {e}"))
+        }
+        _ => Err(format!("unknown settings section {name:?}")),
+    }
+}

@@ -9,9 +9,10 @@ const SCHEMA: &str = include_str!("../../schema.sql");
 const STEPS: &[(i64, &str)] = &[
     (2, include_str!("migrations/2_mfa_settings_events.sql")),
     (3, include_str!("migrations/3_oidc.sql")),
+    (4, include_str!("migrations/4_signin_ips.sql")),
 ];
 
-pub const CURRENT: i64 = 3;
+pub const CURRENT: i64 = 4;
 
 pub fn run(conn: &mut Connection) -> Result<(), String> {
     let version: i64 = conn

@@ -30,6 +30,9 @@ pub struct SessionRow {
     pub amr: Vec<String>,
     /// The session's public id (the OpenID Connect `sid` claim).
     pub sid: String,
+    /// Groups an admin assigned (read in the same query: one read per request).
+    pub assigned_groups: Vec<String>,
+    pub identity_id: i64,
     pub auth_time: i64,
     pub mfa_at: Option<i64>,
     pub expires_at: i64,
@@ -56,10 +59,13 @@ pub fn create(conn: &Connection, s: &NewSession, now: i64) -> Result<()> {
     Ok(())
 }
 
+/// The session, its user and identity, and the user's assigned groups: one indexed read.
 pub fn load(conn: &Connection, digest: &[u8], now: i64) -> Result<Option<SessionRow>> {
     let mut stmt = conn.prepare_cached(
         "SELECT u.id, u.uuid, u.username, u.email, i.provider, i.groups_json, i.authorized,
-                s.amr_json, s.auth_time, s.expires_at, s.mfa_at, s.sid
+                s.amr_json, s.auth_time, s.expires_at, s.mfa_at, s.sid,
+                (SELECT group_concat(g.name, char(31)) FROM user_groups g WHERE g.user_id = u.id),
+                i.id
          FROM sessions s
          JOIN users u ON u.id = s.user_id
          JOIN identities i ON i.id = s.identity_id
@@ -84,6 +90,11 @@ pub fn load(conn: &Connection, digest: &[u8], now: i64) -> Result<Option<Session
                 expires_at: r.get(9)?,
                 mfa_at: r.get(10)?,
                 sid: r.get(11)?,
+                assigned_groups: r
+                    .get::<_, Option<String>>(12)?
+                    .map(|g| g.split('\u{1f}').map(str::to_string).collect())
+                    .unwrap_or_default(),
+                identity_id: r.get(13)?,
             })
         })
         .optional()?;

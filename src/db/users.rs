@@ -154,3 +154,52 @@ pub fn revoke_identity(conn: &Connection, identity_id: i64) -> Result<()> {
     conn.execute("DELETE FROM sessions WHERE identity_id = ?1", [identity_id])?;
     Ok(())
 }
+
+/// Records that a user completed a sign-in from this address.
+pub fn record_signin_ip(conn: &Connection, user_id: i64, ip: &str, now: i64) -> Result<()> {
+    conn.execute(
+        "INSERT INTO signin_ips (user_id, ip, last_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (user_id, ip) DO UPDATE SET last_at = excluded.last_at",
+        params![user_id, ip, now],
+    )?;
+    Ok(())
+}
+
+/// Users who signed in from this address since `since`, most recent first.
+pub fn users_signed_in_from(conn: &Connection, ip: &str, since: i64) -> Result<Vec<i64>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT user_id FROM signin_ips WHERE ip = ?1 AND last_at >= ?2 ORDER BY last_at DESC",
+    )?;
+    let rows = stmt.query_map(params![ip, since], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// (ip, last_at) of a user's recent sign-in addresses.
+pub fn signin_ips_of(conn: &Connection, user_id: i64) -> Result<Vec<(String, i64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT ip, last_at FROM signin_ips WHERE user_id = ?1 ORDER BY last_at DESC",
+    )?;
+    let rows = stmt.query_map([user_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn forget_signin_ip(conn: &Connection, user_id: i64, ip: &str) -> Result<bool> {
+    Ok(conn.execute(
+        "DELETE FROM signin_ips WHERE user_id = ?1 AND ip = ?2",
+        params![user_id, ip],
+    )? > 0)
+}
+
+/// Who a user is, for headers and claims: (uuid, username, email).
+pub fn profile(
+    conn: &Connection,
+    user_id: i64,
+) -> Result<Option<(String, String, Option<String>)>> {
+    Ok(conn
+        .query_row(
+            "SELECT uuid, username, email FROM users WHERE id = ?1",
+            [user_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?)
+}

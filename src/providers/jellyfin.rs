@@ -221,6 +221,24 @@ impl MediaServer {
         }))
     }
 
+    /// The user id a token belongs to (native apps sending their own token). Jellyfin
+    /// answers /Users/Me; Emby has no such call, so Emby tokens cannot be checked.
+    pub fn account_of(&self, agent: &Agent, token: &str) -> Result<String, ProviderError> {
+        if self.kind == ProviderKind::Emby {
+            return Err(ProviderError::Misconfigured(
+                "Emby cannot say whose token this is".into(),
+            ));
+        }
+        let user = self
+            .current_user(agent, "", token, "")?
+            .ok_or(ProviderError::InvalidCredentials)?;
+        user["Id"]
+            .as_str()
+            .filter(|id| !id.is_empty())
+            .map(str::to_string)
+            .ok_or_else(|| ProviderError::Malformed("Jellyfin user without Id".into()))
+    }
+
     /// Reachability for `authportal check`.
     pub fn probe(&self, agent: &Agent) -> Result<String, ProviderError> {
         let prefix = self.prefix(agent)?;

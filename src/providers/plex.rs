@@ -179,6 +179,11 @@ impl Plex {
         }))
     }
 
+    /// The plex.tv account id a token belongs to (native apps sending X-Plex-Token).
+    pub fn account_of(&self, agent: &Agent, token: &str) -> Result<String, ProviderError> {
+        self.user(agent, token).map(|u| u.id.to_string())
+    }
+
     fn user(&self, agent: &Agent, token: &str) -> Result<PlexUser, ProviderError> {
         let reply = self.get(agent, "/api/v2/user", Some(token))?;
         check_status(&reply, "user", &[200])?;

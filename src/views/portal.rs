@@ -12,6 +12,9 @@ pub struct Home<'a> {
     pub mfa_link: bool,
     /// Applications the user allowed through the portal's OpenID Connect provider.
     pub apps: &'a [crate::db::oauth::Consented],
+    /// (ip, last sign-in) pairs: addresses native apps may use as this user, where a
+    /// rule allows it.
+    pub places: &'a [(String, i64)],
 }
 
 pub fn home(h: &Home) -> Markup {
@@ -31,6 +34,21 @@ pub fn home(h: &Home) -> Markup {
                     }
                     @if h.mfa_link { a.button.secondary href="/mfa/enroll" { "Two-factor sign-in" } }
                     (logout_button())
+                }
+                @if !h.places.is_empty() {
+                    h2 { "Where you signed in" }
+                    p.hint { "TV and phone apps on these networks may be let in as you, where the owner allows it." }
+                    ul.apps {
+                        @for (ip, at) in h.places {
+                            li {
+                                span { (ip) small { " · " (chrono::DateTime::from_timestamp(*at, 0).map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default()) } }
+                                form method="post" action="/trusted-ips/forget" {
+                                    input type="hidden" name="ip" value=(ip);
+                                    button.secondary.small type="submit" { "Forget" }
+                                }
+                            }
+                        }
+                    }
                 }
                 @if !h.apps.is_empty() {
                     h2 { "Applications you allowed" }

@@ -122,3 +122,115 @@ pub fn client_rotate_post(ctx: &Ctx, client_id: &str) -> Result<Response> {
     })?;
     Ok(Response::json(&json!({ "client_id": client_id, "client_secret": secret })).with_no_cache())
 }
+
+/// One section as the API shows it (defaults when never saved).
+fn section_json(conn: &rusqlite::Connection, name: &str) -> Result<serde_json::Value> {
+    let default = crate::settings::default_of(name).ok_or(AppError::NotFound)?;
+    Ok(match crate::db::settings::get(conn, name)? {
+        Some(s) => {
+            json!({ "section": name, "version": s.version, "config": s.config, "updated_at": s.updated_at, "updated_by": s.updated_by })
+        }
+        None => {
+            json!({ "section": name, "version": 0, "config": default, "updated_at": null, "updated_by": null })
+        }
+    })
+}
+
+pub fn config_get(ctx: &Ctx) -> Result<Response> {
+    require_admin(ctx)?;
+    let conn = ctx.app.db.conn()?;
+    let sections = crate::settings::SECTIONS
+        .iter()
+        .map(|name| section_json(&conn, name))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Response::json(&json!({ "sections": sections })).with_no_cache())
+}
+
+pub fn config_section_get(ctx: &Ctx, name: &str) -> Result<Response> {
+    require_admin(ctx)?;
+    Ok(Response::json(&section_json(&*ctx.app.db.conn()?, name)?).with_no_cache())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SectionPut {
+    version: i64,
+    config: serde_json::Value,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// PUT /api/admin/config/{section} {version, config, reason?}: 409 when someone saved
+/// since `version` was read; the old value stays in the history.
+pub fn config_section_put(ctx: &Ctx, name: &str) -> Result<Response> {
+    let admin = require_admin(ctx)?;
+    if crate::settings::default_of(name).is_none() {
+        return Err(AppError::NotFound);
+    }
+    let body: SectionPut = ctx.json(r#"{"version":1,"config":{...},"reason":"why"}"#)?;
+    crate::settings::validate(name, &body.config).map_err(AppError::BadRequest)?;
+    let saved = ctx.app.db.with_tx(|tx| {
+        let change = crate::db::settings::Change {
+            section: name,
+            expected_version: body.version,
+            config: &body.config,
+            by: Some(&admin.row.username),
+            reason: body.reason.as_deref(),
+        };
+        match crate::db::settings::put(tx, &change, ctx.now())? {
+            Ok(version) => {
+                audit(
+                    ctx,
+                    tx,
+                    &admin,
+                    "admin.config.update",
+                    json!({ "section": name, "version": version, "reason": body.reason }),
+                )?;
+                Ok(Ok(section_json(tx, name)?))
+            }
+            Err(conflict) => Ok(Err(conflict.current)),
+        }
+    })?;
+    ctx.app.settings_changed();
+    match saved {
+        Ok(v) => Ok(Response::json(&v).with_no_cache()),
+        Err(current) => Ok(Response::json(&json!({ "error": "this section was changed meanwhile; reload it and apply your change again", "current_version": current }))
+            .with_status_code(409)
+            .with_no_cache()),
+    }
+}
+
+/// GET /api/admin/trusted-ips: every recent sign-in address, for rules with trusted_ip_hours.
+pub fn trusted_ips_get(ctx: &Ctx) -> Result<Response> {
+    require_admin(ctx)?;
+    let conn = ctx.app.db.conn()?;
+    let mut stmt = conn.prepare("SELECT u.uuid, u.username, s.ip, s.last_at FROM signin_ips s JOIN users u ON u.id = s.user_id ORDER BY s.last_at DESC")?;
+    let rows = stmt
+        .query_map([], |r| Ok(json!({ "uuid": r.get::<_, String>(0)?, "username": r.get::<_, String>(1)?, "ip": r.get::<_, String>(2)?, "last_at": r.get::<_, i64>(3)? })))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(Response::json(&json!({ "trusted_ips": rows })).with_no_cache())
+}
+
+/// POST /api/admin/trusted-ips/forget {uuid, ip}
+pub fn trusted_ip_forget_post(ctx: &Ctx) -> Result<Response> {
+    let admin = require_admin(ctx)?;
+    #[derive(serde::Deserialize)]
+    struct Forget {
+        uuid: String,
+        ip: String,
+    }
+    let body: Forget = ctx.json(r#"{"uuid":"...","ip":"203.0.113.9"}"#)?;
+    let removed = ctx.app.db.with_tx(|tx| {
+        let user_id = crate::db::users::id_by_uuid(tx, &body.uuid)?.ok_or(AppError::NotFound)?;
+        let removed = crate::db::users::forget_signin_ip(tx, user_id, &body.ip)?;
+        audit(
+            ctx,
+            tx,
+            &admin,
+            "admin.trusted_ip.forget",
+            json!({ "target": body.uuid, "ip": body.ip }),
+        )?;
+        Ok(removed)
+    })?;
+    Ok(Response::json(&json!({ "removed": removed })).with_no_cache())
+}

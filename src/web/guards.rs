@@ -34,10 +34,9 @@ pub fn current_session(ctx: &Ctx) -> Result<Option<UserSession>> {
     let Some(row) = sessions::load(&conn, &digest, ctx.now())? else {
         return Ok(None);
     };
-    let assigned = crate::db::users::assigned_groups(&conn, row.user_id)?;
-    let admin = assigned.iter().any(|g| g == "admins");
+    let admin = row.assigned_groups.iter().any(|g| g == "admins");
     let mut groups = row.provider_groups.clone();
-    groups.extend(assigned);
+    groups.extend(row.assigned_groups.iter().cloned());
     Ok(Some(UserSession {
         digest,
         row,

@@ -40,7 +40,7 @@ fn pending_for(ctx: &Ctx, purpose: store::Purpose) -> Result<Option<PendingSignI
 
 /// Who may enrol: a signed-in user, or a sign-in that must enrol before it gets a session.
 enum Enroller {
-    Session(UserSession),
+    Session(Box<UserSession>),
     Pending(PendingSignIn),
 }
 
@@ -60,7 +60,7 @@ fn enroller(ctx: &Ctx) -> Result<Enroller> {
     if let Some(p) = pending_for(ctx, store::Purpose::Enroll)? {
         return Ok(Enroller::Pending(p));
     }
-    Ok(Enroller::Session(require_user(ctx)?))
+    Ok(Enroller::Session(Box::new(require_user(ctx)?)))
 }
 
 /// The `code` field of a JSON or form body (absent for an empty body).

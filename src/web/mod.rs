@@ -4,6 +4,7 @@
 mod admin;
 pub mod assets;
 pub mod cookies;
+mod forward_auth;
 pub mod guards;
 mod health;
 mod login;
@@ -55,10 +56,11 @@ fn dispatch(ctx: &Ctx) -> Result<Response> {
         m => m,
     };
     // Token-style endpoints are called by applications, authenticated by client
-    // credentials or a bearer token, and have their own rate limit.
+    // credentials or a bearer token, and have their own rate limit; the proxy asks
+    // /auth/verify with whatever method the original request had, and changes nothing.
     let app_endpoint = matches!(
         ctx.req.url().as_str(),
-        "/oidc/token" | "/oidc/revoke" | "/oidc/introspect" | "/oidc/userinfo"
+        "/oidc/token" | "/oidc/revoke" | "/oidc/introspect" | "/oidc/userinfo" | "/auth/verify"
     );
     if !matches!(method, "GET" | "OPTIONS") && !app_endpoint {
         ctx.require_same_origin()?;
@@ -81,9 +83,13 @@ fn dispatch(ctx: &Ctx) -> Result<Response> {
         ("GET", ["me"]) => portal::me_get(ctx),
         ("POST", ["logout"]) => portal::logout_post(ctx),
         ("POST", ["consents", "revoke"]) => portal::consent_revoke_post(ctx),
+        ("POST", ["trusted-ips", "forget"]) => portal::trusted_ip_forget_post(ctx),
+        ("GET", ["api", "admin", "trusted-ips"]) => admin::trusted_ips_get(ctx),
+        ("POST", ["api", "admin", "trusted-ips", "forget"]) => admin::trusted_ip_forget_post(ctx),
         ("GET", ["static", rest @ ..]) => assets::serve(ctx, &rest.join("/")),
         ("POST", ["auth", "start-web"]) => login::start_web_post(ctx),
         ("GET", ["auth", "poll"]) => login::poll_get(ctx),
+        (_, ["auth", "verify"]) => forward_auth::verify(ctx),
         ("GET", ["auth", "forward"]) => login::forward_get(ctx),
         ("POST", ["auth", "forward"]) => login::forward_post(ctx),
         ("GET", ["mfa", "challenge"]) => mfa::challenge_get(ctx),
@@ -97,6 +103,9 @@ fn dispatch(ctx: &Ctx) -> Result<Response> {
         ("POST", ["api", "admin", "users", uuid, "mfa", "reset"]) => {
             mfa::admin_reset_post(ctx, uuid)
         }
+        ("GET", ["api", "admin", "config"]) => admin::config_get(ctx),
+        ("GET", ["api", "admin", "config", section]) => admin::config_section_get(ctx, section),
+        ("PUT", ["api", "admin", "config", section]) => admin::config_section_put(ctx, section),
         ("GET", ["api", "admin", "oauth", "clients"]) => admin::clients_get(ctx),
         ("POST", ["api", "admin", "oauth", "clients"]) => admin::clients_post(ctx),
         ("PUT", ["api", "admin", "oauth", "clients", id]) => admin::client_put(ctx, id),
@@ -141,7 +150,10 @@ fn is_known(segs: &[&str]) -> bool {
             | "startupz"]
             | ["auth", "start-web" | "poll" | "forward"]
             | ["consents", "revoke"]
+            | ["trusted-ips", "forget"]
+            | ["api", "admin", "trusted-ips", ..]
             | ["api", "admin", "oauth", "clients", ..]
+            | ["api", "admin", "config", ..]
             | ["mfa", "challenge" | "enroll" | "recovery-codes" | "disable"]
             | ["mfa", "challenge", "verify"]
             | ["mfa", "enroll", "status" | "start" | "verify"]

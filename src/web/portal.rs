@@ -53,7 +53,10 @@ pub fn home_get(ctx: &Ctx) -> Result<Response> {
     }
     let cfg = &ctx.app.config;
     let provider = ProviderKind::parse(&s.row.provider).map_or("?", ProviderKind::label);
-    let apps = crate::db::oauth::consents_of(&*ctx.app.db.conn()?, s.row.user_id)?;
+    let conn = ctx.app.db.conn()?;
+    let apps = crate::db::oauth::consents_of(&conn, s.row.user_id)?;
+    let places = crate::db::users::signin_ips_of(&conn, s.row.user_id)?;
+    drop(conn);
     Ok(html(views::portal::home(&views::portal::Home {
         username: &s.row.username,
         provider,
@@ -64,6 +67,7 @@ pub fn home_get(ctx: &Ctx) -> Result<Response> {
             .map(|(u, t)| (u.as_str(), t.as_str())),
         mfa_link: cfg.mfa_enable,
         apps: &apps,
+        places: &places,
     })))
 }
 
@@ -181,5 +185,17 @@ pub fn consent_revoke_post(ctx: &Ctx) -> Result<Response> {
         )?;
         Ok(())
     })?;
+    Ok(Response::redirect_303("/home"))
+}
+
+/// POST /trusted-ips/forget with `ip`: native apps may no longer pass as this user from
+/// that address (rules with trusted_ip_hours).
+pub fn trusted_ip_forget_post(ctx: &Ctx) -> Result<Response> {
+    let s = crate::web::guards::require_user(ctx)?;
+    let form = ctx.form()?;
+    let ip = form
+        .get("ip")
+        .ok_or_else(|| AppError::bad_request("ip is required"))?;
+    crate::db::users::forget_signin_ip(&*ctx.app.db.conn()?, s.row.user_id, ip)?;
     Ok(Response::redirect_303("/home"))
 }

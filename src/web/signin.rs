@@ -139,6 +139,7 @@ pub fn new_session(
         },
         now,
     )?;
+    users::record_signin_ip(tx, linked.user_id, &ctx.ip.to_string(), now)?;
     let value = app.cookies.sign(cookies::SESSION_KIND, id);
     Ok(cookies::set(
         &app.config,
@@ -177,6 +178,7 @@ pub fn withdraw_access(
             return Ok(());
         };
         users::revoke_identity(tx, identity_id)?;
+        ctx.app.access_cache.forget_user(user_id);
         let revoked = if crate::oidc::grants::still_authorized(tx, user_id)? {
             0
         } else {

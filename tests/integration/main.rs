@@ -3,6 +3,7 @@
 
 mod browser;
 mod fakes;
+mod forward_auth;
 mod harness;
 mod media;
 mod mfa;

@@ -1,0 +1,85 @@
+//! In-memory caches behind forward-auth: media tokens the portal validated with the
+//! media server (by digest, never the token itself), and cookies apps gave on a
+//! `login_cookie` sign-in. Both expire; nothing here is written to disk.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// A validated token's owner is kept this long; a refused token this long.
+pub const TOKEN_TTL_MS: i64 = 5 * 60 * 1000;
+pub const REFUSED_TTL_MS: i64 = 60 * 1000;
+/// Entries kept at most, so a flood of made-up tokens cannot grow memory without bound.
+const MAX_ENTRIES: usize = 10_000;
+
+/// Portal user id of a token (None: refused), and when that answer expires (ms).
+type TokenEntry = (Option<i64>, i64);
+
+#[derive(Default)]
+pub struct AccessCache {
+    /// SHA-256(token) -> (portal user id, or None when the media server refused it; expiry).
+    tokens: Mutex<HashMap<Vec<u8>, TokenEntry>>,
+    /// (rule key, user id) -> (Cookie header value, expiry).
+    cookies: Mutex<HashMap<(String, i64), (String, i64)>>,
+}
+
+fn bounded<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, (V, i64)>, now_ms: i64) {
+    if map.len() >= MAX_ENTRIES {
+        map.retain(|_, (_, exp)| *exp > now_ms);
+        if map.len() >= MAX_ENTRIES {
+            map.clear();
+        }
+    }
+}
+
+impl AccessCache {
+    /// Some(owner) when known and fresh (owner None: the token was refused).
+    pub fn token(&self, digest: &[u8], now_ms: i64) -> Option<Option<i64>> {
+        let map = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(digest)
+            .filter(|(_, exp)| *exp > now_ms)
+            .map(|(owner, _)| *owner)
+    }
+
+    pub fn remember_token(&self, digest: Vec<u8>, owner: Option<i64>, now_ms: i64) {
+        let ttl = if owner.is_some() {
+            TOKEN_TTL_MS
+        } else {
+            REFUSED_TTL_MS
+        };
+        let mut map = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        bounded(&mut map, now_ms);
+        map.insert(digest, (owner, now_ms + ttl));
+    }
+
+    pub fn cookie(&self, rule: &str, user_id: i64, now_ms: i64) -> Option<String> {
+        let map = self.cookies.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&(rule.to_string(), user_id))
+            .filter(|(_, exp)| *exp > now_ms)
+            .map(|(c, _)| c.clone())
+    }
+
+    pub fn remember_cookie(
+        &self,
+        rule: &str,
+        user_id: i64,
+        cookie: String,
+        expires_ms: i64,
+        now_ms: i64,
+    ) {
+        let mut map = self.cookies.lock().unwrap_or_else(|p| p.into_inner());
+        bounded(&mut map, now_ms);
+        map.insert((rule.to_string(), user_id), (cookie, expires_ms));
+    }
+
+    /// Forget everything about a user (their access was withdrawn).
+    pub fn forget_user(&self, user_id: i64) {
+        self.tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, (owner, _)| *owner != Some(user_id));
+        self.cookies
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(_, u), _| *u != user_id);
+    }
+}

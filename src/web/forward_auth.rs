@@ -1,0 +1,495 @@
+//! `/auth/verify`: the reverse proxy asks, for every request to an app, whether it may
+//! pass and as whom (Traefik forwardAuth, Caddy forward_auth, nginx auth_request).
+//!
+//! 200 + identity headers: pass. Not signed in: a browser is sent to the portal (302/303,
+//! or 401 with Location for nginx, whose error_page turns it into the redirect); other
+//! clients get 401. Signed in but not allowed: 403. This is the hot path: a valid
+//! session costs one indexed read; rules are compiled once and cached.
+
+use rouille::Response;
+
+use crate::access::{NetworkMode, Policy, Rule, Target, render};
+use crate::crypto::sha256;
+use crate::db::users;
+use crate::error::Result;
+use crate::providers::ProviderKind;
+use crate::web::guards::current_session;
+use crate::web::request::Ctx;
+
+/// The person a request is made for.
+struct Subject {
+    user_id: i64,
+    identity_id: Option<i64>,
+    uuid: String,
+    username: String,
+    email: Option<String>,
+    groups: Vec<String>,
+    two_factor: bool,
+}
+
+pub fn verify(ctx: &Ctx) -> Result<Response> {
+    let (target, nginx) = match target(ctx) {
+        Ok(t) => t,
+        Err(reason) => {
+            return Ok(
+                Response::text(format!("bad forward-auth request: {reason}\n"))
+                    .with_status_code(400),
+            );
+        }
+    };
+    let rules = ctx.app.access_rules()?;
+    let rule = rules.find(&target);
+    let policy = rule.map_or(rules.default_policy, |r| r.spec.policy);
+    if let Some(r) = rule.filter(|r| r.has_networks()) {
+        let inside = r.in_networks(ctx.ip);
+        match r.spec.network_mode {
+            NetworkMode::Bypass if inside => return Ok(pass(ctx, rule, None)),
+            NetworkMode::Require if !inside => {
+                return Ok(forbidden("your network is not allowed here"));
+            }
+            _ => {}
+        }
+    }
+    match policy {
+        Policy::Bypass => {
+            let who = session_subject(ctx)?;
+            return Ok(pass(ctx, rule, who.as_ref()));
+        }
+        Policy::Deny => return Ok(forbidden("this address is closed")),
+        Policy::SignedIn | Policy::TwoFactor => {}
+    }
+    let who = match session_subject(ctx)? {
+        Some(s) => Some(s),
+        None => native_subject(ctx, rule, &target)?,
+    };
+    let Some(who) = who else {
+        return Ok(sign_in_first(ctx, &target, nginx, false));
+    };
+    if let Some(r) = rule {
+        if !r.admits(&who.username, &who.uuid, &who.groups) {
+            return Ok(forbidden(
+                "your account is not allowed here; ask the server's owner",
+            ));
+        }
+    }
+    if policy == Policy::TwoFactor && !who.two_factor {
+        let enrolled = crate::db::mfa::is_enrolled(&*ctx.app.db.conn()?, who.user_id)?;
+        if !enrolled || who.identity_id.is_none() {
+            return Ok(forbidden(
+                "this app needs two-factor sign-in: set it up on the portal's home page first",
+            ));
+        }
+        // Enrolled but this session predates it: a fresh sign-in asks for the code.
+        return Ok(sign_in_first(ctx, &target, nginx, true));
+    }
+    Ok(pass(ctx, rule, Some(&who)))
+}
+
+/// The original request: X-Forwarded-Proto/Host/Uri/Method (Traefik, Caddy) or
+/// X-Original-URL/X-Original-Method (nginx). Returns it and whether it came from nginx.
+fn target(ctx: &Ctx) -> std::result::Result<(Target, bool), String> {
+    let h = |name: &str| {
+        ctx.req
+            .header(name)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let (url, method, nginx) = if let Some(original) = h("X-Original-URL") {
+        let method = h("X-Original-Method").unwrap_or("GET");
+        (original.to_string(), method, true)
+    } else {
+        let proto = h("X-Forwarded-Proto").ok_or("X-Forwarded-Proto is missing")?;
+        if !matches!(proto, "http" | "https") {
+            return Err(format!(
+                "X-Forwarded-Proto must be http or https, not {proto:?}"
+            ));
+        }
+        let host = h("X-Forwarded-Host").ok_or("X-Forwarded-Host is missing")?;
+        if host.contains(['/', '@', '\\', ' ', '?', '#']) {
+            return Err(format!("X-Forwarded-Host {host:?} is not a host"));
+        }
+        let uri = h("X-Forwarded-Uri").unwrap_or("/");
+        if !uri.starts_with('/') {
+            return Err("X-Forwarded-Uri must start with /".into());
+        }
+        (
+            format!("{proto}://{host}{uri}"),
+            h("X-Forwarded-Method").unwrap_or("GET"),
+            false,
+        )
+    };
+    let parsed =
+        url::Url::parse(&url).map_err(|_| format!("the original URL {url:?} is not valid"))?;
+    if !matches!(parsed.scheme(), "http" | "https")
+        || !parsed.username().is_empty()
+        || parsed.password().is_some()
+    {
+        return Err("the original URL must be http(s) without userinfo".into());
+    }
+    let host = parsed
+        .host_str()
+        .ok_or("the original URL has no host")?
+        .to_ascii_lowercase();
+    if !method.bytes().all(|b| b.is_ascii_uppercase()) || method.is_empty() || method.len() > 16 {
+        return Err(format!("method {method:?} is not valid"));
+    }
+    let uri = match parsed.query() {
+        Some(q) => format!("{}?{q}", parsed.path()),
+        None => parsed.path().to_string(),
+    };
+    Ok((
+        Target {
+            scheme: parsed.scheme().to_string(),
+            host,
+            port: parsed.port(),
+            uri,
+            method: method.to_string(),
+        },
+        nginx,
+    ))
+}
+
+fn session_subject(ctx: &Ctx) -> Result<Option<Subject>> {
+    Ok(current_session(ctx)?
+        .filter(|s| s.authorized())
+        .map(|s| Subject {
+            user_id: s.row.user_id,
+            identity_id: Some(s.row.identity_id),
+            two_factor: s.row.amr.iter().any(|a| a == "otp"),
+            uuid: s.row.uuid,
+            username: s.row.username,
+            email: s.row.email,
+            groups: s.groups,
+        }))
+}
+
+/// Native apps: a validated media-server token, or an address an allowed user signed
+/// in from recently, when the matching rule opts in.
+fn native_subject(ctx: &Ctx, rule: Option<&Rule>, target: &Target) -> Result<Option<Subject>> {
+    let Some(rule) = rule else { return Ok(None) };
+    let native = &rule.spec.native_apps;
+    if native.media_token {
+        if let Some((kind, token)) = media_token(ctx, target) {
+            if let Some(user_id) = token_owner(ctx, kind, &token)? {
+                return subject_of(ctx, user_id, None);
+            }
+        }
+    }
+    if native.trusted_ip_hours > 0 {
+        let since = ctx.now() - i64::from(native.trusted_ip_hours) * 3600;
+        let candidates =
+            users::users_signed_in_from(&*ctx.app.db.conn()?, &ctx.ip.to_string(), since)?;
+        for user_id in candidates {
+            if let Some(s) = subject_of(ctx, user_id, None)? {
+                if rule.admits(&s.username, &s.uuid, &s.groups) {
+                    return Ok(Some(s));
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// A still-authorized user by id, with their groups.
+fn subject_of(ctx: &Ctx, user_id: i64, identity_id: Option<i64>) -> Result<Option<Subject>> {
+    let conn = ctx.app.db.conn()?;
+    if !crate::oidc::grants::still_authorized(&conn, user_id)? {
+        return Ok(None);
+    }
+    let Some((uuid, username, email)) = users::profile(&conn, user_id)? else {
+        return Ok(None);
+    };
+    Ok(Some(Subject {
+        user_id,
+        identity_id,
+        uuid,
+        username,
+        email,
+        groups: crate::oidc::grants::user_groups(&conn, user_id)?,
+        two_factor: false,
+    }))
+}
+
+/// A media-server token the original request carries, and whose it would be.
+fn media_token(ctx: &Ctx, target: &Target) -> Option<(ProviderKind, String)> {
+    let h = |name: &str| {
+        ctx.req
+            .header(name)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    let query: Vec<(String, String)> = target
+        .uri
+        .split_once('?')
+        .map(|(_, q)| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let q = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.is_empty())
+    };
+    if let Some(t) = h("X-Plex-Token").or_else(|| q("X-Plex-Token")) {
+        return Some((ProviderKind::Plex, t));
+    }
+    let from_auth = ctx.req.header("Authorization").and_then(|a| {
+        let fields = a
+            .strip_prefix("MediaBrowser ")
+            .or_else(|| a.strip_prefix("Emby "))?;
+        fields.split(',').find_map(|f| {
+            let (k, v) = f.trim().split_once('=')?;
+            (k.trim() == "Token").then(|| v.trim().trim_matches('"').to_string())
+        })
+    });
+    from_auth
+        .or_else(|| h("X-Emby-Token"))
+        .or_else(|| h("X-MediaBrowser-Token"))
+        .or_else(|| q("api_key"))
+        .or_else(|| q("ApiKey"))
+        .filter(|t| !t.is_empty())
+        .map(|t| (ProviderKind::Jellyfin, t))
+}
+
+/// Whose token this is, asking the media server once per few minutes per token.
+fn token_owner(ctx: &Ctx, kind: ProviderKind, token: &str) -> Result<Option<i64>> {
+    let digest = sha256(format!("{}:{token}", kind.as_str()).as_bytes()).to_vec();
+    let now_ms = ctx.app.clock.now_ms();
+    if let Some(owner) = ctx.app.access_cache.token(&digest, now_ms) {
+        return Ok(owner);
+    }
+    let providers = &ctx.app.providers;
+    let account = match kind {
+        ProviderKind::Plex => providers
+            .plex
+            .as_ref()
+            .map(|p| p.account_of(&ctx.app.http, token)),
+        _ => providers
+            .jellyfin
+            .as_ref()
+            .map(|j| j.account_of(&ctx.app.http, token)),
+    };
+    let owner = match account {
+        None => None,
+        Some(Ok(account)) => {
+            users::find_identity(&*ctx.app.db.conn()?, kind.as_str(), Some(&account), None)?
+                .map(|(_, user_id)| user_id)
+        }
+        // Unreachable is not "refused": answer no now, but do not remember it.
+        Some(Err(crate::providers::ProviderError::Unreachable(d))) => {
+            crate::log_warn!("req={} media token check: {d}", ctx.request_id);
+            return Ok(None);
+        }
+        Some(Err(_)) => None,
+    };
+    ctx.app.access_cache.remember_token(digest, owner, now_ms);
+    Ok(owner)
+}
+
+fn forbidden(message: &str) -> Response {
+    crate::web::html(crate::views::portal::error(403, message)).with_status_code(403)
+}
+
+/// Not signed in (or needing a fresh sign-in): browsers go to the portal, others get 401.
+fn sign_in_first(ctx: &Ctx, target: &Target, nginx: bool, fresh: bool) -> Response {
+    let accept = ctx.req.header("Accept").unwrap_or("");
+    let xhr = ctx
+        .req
+        .header("X-Requested-With")
+        .is_some_and(|x| x.eq_ignore_ascii_case("XMLHttpRequest"));
+    let browser = accept.contains("text/html") && !xhr;
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query.append_pair("rd", &target.url());
+    if fresh {
+        query.append_pair("prompt", "login");
+    }
+    let login = format!(
+        "{}/?{}",
+        ctx.app.config.base_url.as_str().trim_end_matches('/'),
+        query.finish()
+    );
+    if !browser {
+        return Response::text("sign-in required\n").with_status_code(401);
+    }
+    if nginx {
+        return Response::text("sign-in required\n")
+            .with_status_code(401)
+            .with_unique_header("Location", login);
+    }
+    let status = if matches!(target.method.as_str(), "GET" | "HEAD") {
+        302
+    } else {
+        303
+    };
+    Response::text("sign-in required\n")
+        .with_status_code(status)
+        .with_unique_header("Location", login)
+}
+
+/// 200 with the identity headers and whatever the rule injects.
+fn pass(ctx: &Ctx, rule: Option<&Rule>, who: Option<&Subject>) -> Response {
+    let mut r = Response::text("ok\n").with_status_code(200);
+    let Some(who) = who else { return r };
+    let groups = who.groups.join(",");
+    let email = who.email.clone().unwrap_or_default();
+    r = r
+        .with_unique_header("Remote-User", who.username.clone())
+        .with_unique_header("Remote-Name", who.username.clone())
+        .with_unique_header("Remote-Groups", groups.clone());
+    if !email.is_empty() {
+        r = r.with_unique_header("Remote-Email", email.clone());
+    }
+    let Some(rule) = rule else { return r };
+    let values = [
+        ("user", who.username.as_str()),
+        ("name", who.username.as_str()),
+        ("email", email.as_str()),
+        ("groups", groups.as_str()),
+        ("uid", who.uuid.as_str()),
+    ];
+    for (name, template) in &rule.spec.headers {
+        r = r.with_unique_header(name.clone(), render(template, &values));
+    }
+    let needs_token = rule.spec.inject_media_token || rule.spec.login_cookie.is_some();
+    let media = if needs_token {
+        media_token_of(ctx, who)
+    } else {
+        None
+    };
+    if rule.spec.inject_media_token {
+        if let Some((kind, token)) = &media {
+            let header = if *kind == ProviderKind::Plex {
+                "X-Plex-Token"
+            } else {
+                "X-Emby-Token"
+            };
+            r = r.with_unique_header(header, token.clone());
+        }
+    }
+    if let Some(cookie) = login_cookie(
+        ctx,
+        rule,
+        who,
+        &values,
+        media.as_ref().map(|(_, t)| t.as_str()),
+    ) {
+        r = r.with_unique_header("Cookie", cookie);
+    }
+    r
+}
+
+/// The user's own media-server token (sealed at rest), from the identity they signed in
+/// with, or else any authorized one.
+fn media_token_of(ctx: &Ctx, who: &Subject) -> Option<(ProviderKind, String)> {
+    let conn = ctx.app.db.conn().ok()?;
+    let row: Option<(String, String, String)> = conn
+        .query_row(
+            "SELECT provider, provider_user_id, token_sealed FROM identities
+             WHERE user_id = ?1 AND authorized = 1 AND token_sealed IS NOT NULL
+             ORDER BY (id = ?2) DESC, last_login_at DESC LIMIT 1",
+            rusqlite::params![who.user_id, who.identity_id.unwrap_or(0)],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .ok();
+    let (provider, account, sealed) = row?;
+    let kind = ProviderKind::parse(&provider)?;
+    let token = ctx
+        .app
+        .sealer
+        .open(&format!("provider-token:{provider}:{account}"), &sealed)
+        .ok()?;
+    Some((kind, String::from_utf8(token).ok()?))
+}
+
+/// A cookie the app gave when the portal signed the user in to it (cached per user).
+fn login_cookie(
+    ctx: &Ctx,
+    rule: &Rule,
+    who: &Subject,
+    values: &[(&str, &str)],
+    media_token: Option<&str>,
+) -> Option<String> {
+    let lc = rule.spec.login_cookie.as_ref()?;
+    let key = format!("{}|{}", rule.spec.name, lc.url);
+    let now_ms = ctx.app.clock.now_ms();
+    if let Some(c) = ctx.app.access_cache.cookie(&key, who.user_id, now_ms) {
+        return Some(c);
+    }
+    let mut all: Vec<(&str, &str)> = values.to_vec();
+    all.push(("media_token", media_token.unwrap_or("")));
+    let form: Vec<(String, String)> = lc
+        .form
+        .iter()
+        .map(|(k, v)| (k.clone(), render(v, &all)))
+        .collect();
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&form)
+        .finish();
+    let response = ctx
+        .app
+        .http
+        .post(&lc.url)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header("Accept", "application/json")
+        .send(body);
+    let response = match response {
+        Ok(r) if r.status().as_u16() < 400 => r,
+        Ok(r) => {
+            crate::log_warn!(
+                "req={} login_cookie for rule {:?}: the app answered {}",
+                ctx.request_id,
+                rule.spec.name,
+                r.status()
+            );
+            return None;
+        }
+        Err(e) => {
+            crate::log_warn!(
+                "req={} login_cookie for rule {:?}: {e}",
+                ctx.request_id,
+                rule.spec.name
+            );
+            return None;
+        }
+    };
+    let mut pairs = Vec::new();
+    let mut max_age = lc.ttl_secs as i64;
+    for v in response.headers().get_all("set-cookie") {
+        let Ok(line) = v.to_str() else { continue };
+        let mut parts = line.split(';');
+        if let Some(pair) = parts.next().map(str::trim).filter(|p| p.contains('=')) {
+            pairs.push(pair.to_string());
+        }
+        for attr in parts {
+            if let Some(age) = attr
+                .trim()
+                .strip_prefix("Max-Age=")
+                .and_then(|a| a.parse::<i64>().ok())
+            {
+                max_age = max_age.min(age.max(0));
+            }
+        }
+    }
+    if pairs.is_empty() {
+        crate::log_warn!(
+            "req={} login_cookie for rule {:?}: the app set no cookie",
+            ctx.request_id,
+            rule.spec.name
+        );
+        return None;
+    }
+    let cookie = pairs.join("; ");
+    ctx.app.access_cache.remember_cookie(
+        &key,
+        who.user_id,
+        cookie.clone(),
+        now_ms + max_age * 1000,
+        now_ms,
+    );
+    Some(cookie)
+}

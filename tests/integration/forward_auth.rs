@@ -1,0 +1,566 @@
+//! Forward-auth (`/auth/verify`) over real HTTP: every branch of the protocol, the
+//! access rules, header and credential injection, and both native-app paths.
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+
+use crate::fakes::jellyfin::{FakeJellyfin, FakeUser, Mode};
+use crate::harness::{Client, Portal, Resp};
+use crate::media::{jellyfin_portal, sign_in};
+
+struct Setup {
+    jf: FakeJellyfin,
+    portal: Portal,
+}
+
+static NEXT_IP: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+
+fn setup(extra: &[(&str, &str)]) -> Setup {
+    let jf = FakeJellyfin::start(Mode::Jellyfin);
+    jf.add_user(FakeUser::new("alice", "wonderland"));
+    jf.add_user(FakeUser {
+        is_admin: true,
+        ..FakeUser::new("root", "toor")
+    });
+    let mut vars = vec![
+        ("TRUSTED_PROXY_CIDRS", "127.0.0.1"),
+        ("ADMIN_BOOTSTRAP_USERS", "root"),
+        ("SESSION_COOKIE_DOMAIN", "example.com"),
+    ];
+    vars.extend_from_slice(extra);
+    let portal = jellyfin_portal(&jf, &vars);
+    Setup { jf, portal }
+}
+
+impl Setup {
+    fn user(&self, name: &str, pw: &str) -> Client {
+        let c = self.portal.client();
+        let n = NEXT_IP.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        c.extra_headers.replace(vec![(
+            "X-Forwarded-For".into(),
+            format!("10.7.{}.{}", n >> 8 & 255, n & 255),
+        )]);
+        assert_eq!(sign_in(&c, "jellyfin", name, pw).status, 303);
+        c
+    }
+
+    /// Saves the access rules through the admin API.
+    fn rules(&self, config: Value) {
+        let admin = self.user("root", "toor");
+        let current = admin.get("/api/admin/config/access").json();
+        let r = admin.send(
+            "PUT",
+            "/api/admin/config/access",
+            &[("Content-Type", "application/json")],
+            Some(
+                json!({ "version": current["version"], "config": config, "reason": "test" })
+                    .to_string()
+                    .into_bytes(),
+            ),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+}
+
+/// The proxy's question, Traefik/Caddy style.
+fn ask(c: &Client, method: &str, host: &str, uri: &str, accept: &str) -> Resp {
+    c.send(
+        "GET",
+        "/auth/verify",
+        &[
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Host", host),
+            ("X-Forwarded-Uri", uri),
+            ("X-Forwarded-Method", method),
+            ("Accept", accept),
+        ],
+        None,
+    )
+}
+
+const HTML: &str = "text/html,application/xhtml+xml";
+
+#[test]
+fn malformed_targets_get_400_with_a_reason() {
+    let s = setup(&[]);
+    let c = s.portal.client();
+    let cases: Vec<Vec<(&str, &str)>> = vec![
+        vec![],
+        vec![("X-Forwarded-Host", "app.example.com")],
+        vec![
+            ("X-Forwarded-Proto", "ftp"),
+            ("X-Forwarded-Host", "app.example.com"),
+        ],
+        vec![("X-Forwarded-Proto", "https")],
+        vec![
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Host", "evil.com@app.example.com"),
+        ],
+        vec![
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Host", "app.example.com"),
+            ("X-Forwarded-Uri", "no-slash"),
+        ],
+        vec![
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Host", "app.example.com"),
+            ("X-Forwarded-Method", "get; drop"),
+        ],
+        vec![("X-Original-URL", "not a url")],
+        vec![("X-Original-URL", "javascript:alert(1)")],
+        vec![("X-Original-URL", "https://user:pw@app.example.com/")],
+    ];
+    for headers in cases {
+        let r = c.send("GET", "/auth/verify", &headers, None);
+        assert_eq!(r.status, 400, "{headers:?}");
+        assert!(
+            r.body.contains("bad forward-auth request"),
+            "{headers:?}: {}",
+            r.body
+        );
+    }
+}
+
+#[test]
+fn anonymous_requests_are_sent_to_sign_in_the_way_each_proxy_needs() {
+    let s = setup(&[]);
+    let c = s.portal.client();
+    let r = ask(&c, "GET", "app.example.com", "/page?x=1", HTML);
+    assert_eq!(r.status, 302);
+    let loc = r.header("location").unwrap();
+    assert_eq!(
+        loc,
+        format!(
+            "{}/?rd=https%3A%2F%2Fapp.example.com%2Fpage%3Fx%3D1",
+            s.portal.base
+        )
+    );
+    assert_eq!(
+        ask(&c, "POST", "app.example.com", "/form", HTML).status,
+        303
+    );
+    // nginx auth_request: 401 with Location, for error_page 401 =302.
+    let r = c.send(
+        "GET",
+        "/auth/verify",
+        &[
+            ("X-Original-URL", "https://app.example.com:8443/a"),
+            ("Accept", HTML),
+        ],
+        None,
+    );
+    assert_eq!(r.status, 401);
+    assert!(
+        r.header("location")
+            .unwrap()
+            .ends_with("rd=https%3A%2F%2Fapp.example.com%3A8443%2Fa")
+    );
+    // Not a browser: plain 401.
+    let r = ask(&c, "GET", "app.example.com", "/api", "application/json");
+    assert_eq!(r.status, 401);
+    assert!(r.header("location").is_none());
+    let xhr = c.send(
+        "GET",
+        "/auth/verify",
+        &[
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Host", "app.example.com"),
+            ("Accept", HTML),
+            ("X-Requested-With", "XMLHttpRequest"),
+        ],
+        None,
+    );
+    assert_eq!(xhr.status, 401);
+    // Any method reaches /auth/verify, with no same-origin check.
+    let post = c.send(
+        "POST",
+        "/auth/verify",
+        &[
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Host", "app.example.com"),
+            ("Accept", HTML),
+        ],
+        None,
+    );
+    assert_eq!(post.status, 302);
+}
+
+#[test]
+fn signed_in_users_pass_with_identity_headers() {
+    let s = setup(&[]);
+    let c = s.user("alice", "wonderland");
+    let r = ask(&c, "GET", "app.example.com", "/", HTML);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("remote-user"), Some("alice"));
+    assert_eq!(r.header("remote-name"), Some("alice"));
+    assert_eq!(r.header("remote-groups"), Some("jellyfin-user"));
+    assert!(
+        r.header("remote-email").is_none(),
+        "Jellyfin vouches for no email"
+    );
+    let r = c.send(
+        "GET",
+        "/auth/verify",
+        &[
+            ("X-Original-URL", "https://app.example.com/x"),
+            ("X-Original-Method", "DELETE"),
+        ],
+        None,
+    );
+    assert_eq!(r.status, 200);
+    // After sign-out the same cookie is anonymous.
+    c.post_form("/logout", &[]);
+    let old = s.portal.client();
+    assert_eq!(ask(&old, "GET", "app.example.com", "/", "*/*").status, 401);
+}
+
+#[test]
+fn rules_decide_first_match_wins_with_a_default() {
+    let s = setup(&[]);
+    s.rules(json!({
+        "default_policy": "deny",
+        "rules": [
+            {"name": "health", "hosts": ["sonarr.example.com"], "paths": ["/ping"], "policy": "bypass"},
+            {"name": "admins only", "hosts": ["sonarr.example.com"], "groups": ["jellyfin-admin"]},
+            {"name": "closed", "hosts": ["old.example.com"], "policy": "deny"},
+            {"name": "family", "hosts": ["*.family.example.com"], "users": ["alice"],
+             "headers": {"X-WEBAUTH-USER": "{user}", "X-Groups": "{groups}", "X-Uid": "{uid}"}}
+        ]
+    }));
+    let anon = s.portal.client();
+    let alice = s.user("alice", "wonderland");
+    let root = s.user("root", "toor");
+    assert_eq!(
+        ask(&anon, "GET", "sonarr.example.com", "/ping", "*/*").status,
+        200,
+        "bypass needs no sign-in"
+    );
+    assert_eq!(
+        ask(&alice, "GET", "sonarr.example.com", "/", HTML).status,
+        403,
+        "not in the group"
+    );
+    let denied = ask(&alice, "GET", "sonarr.example.com", "/", HTML);
+    assert!(denied.body.contains("not allowed here"));
+    assert_eq!(
+        ask(&root, "GET", "sonarr.example.com", "/", HTML).status,
+        200
+    );
+    assert_eq!(ask(&root, "GET", "old.example.com", "/", HTML).status, 403);
+    assert_eq!(
+        ask(&root, "GET", "unlisted.example.com", "/", HTML).status,
+        403,
+        "default deny"
+    );
+    let r = ask(&alice, "GET", "photos.family.example.com", "/", HTML);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-webauth-user"), Some("alice"));
+    assert_eq!(r.header("x-groups"), Some("jellyfin-user"));
+    assert_eq!(r.header("x-uid").map(str::len), Some(36));
+    assert_eq!(
+        ask(&root, "GET", "photos.family.example.com", "/", HTML).status,
+        403
+    );
+}
+
+#[test]
+fn networks_can_let_in_or_keep_out() {
+    let s = setup(&[]);
+    s.rules(json!({ "rules": [
+        {"name": "lan", "hosts": ["tv.example.com"], "networks": ["192.168.1.0/24"], "network_mode": "bypass"},
+        {"name": "lan only", "hosts": ["admin.example.com"], "networks": ["192.168.1.0/24"], "network_mode": "require"}
+    ]}));
+    let from = |ip: &str| {
+        let c = s.portal.client();
+        c.extra_headers
+            .replace(vec![("X-Forwarded-For".into(), ip.into())]);
+        c
+    };
+    assert_eq!(
+        ask(&from("192.168.1.20"), "GET", "tv.example.com", "/", "*/*").status,
+        200
+    );
+    assert_eq!(
+        ask(&from("203.0.113.5"), "GET", "tv.example.com", "/", "*/*").status,
+        401
+    );
+    let alice = s.user("alice", "wonderland");
+    assert_eq!(
+        ask(&alice, "GET", "admin.example.com", "/", HTML).status,
+        403,
+        "outside the required network"
+    );
+    alice
+        .extra_headers
+        .replace(vec![("X-Forwarded-For".into(), "192.168.1.9".into())]);
+    assert_eq!(
+        ask(&alice, "GET", "admin.example.com", "/", HTML).status,
+        200
+    );
+}
+
+#[test]
+fn two_factor_rules_need_a_second_factor() {
+    let s = setup(&[]);
+    s.rules(json!({ "rules": [{"name": "vault", "hosts": ["vault.example.com"], "policy": "two_factor"}] }));
+    let alice = s.user("alice", "wonderland");
+    let r = ask(&alice, "GET", "vault.example.com", "/", HTML);
+    assert_eq!(r.status, 403, "not enrolled: told to set it up");
+    assert!(r.body.contains("two-factor"));
+    // Enrolled, but this session has no second factor: a fresh sign-in is asked for.
+    let start = alice.post_json("/mfa/enroll/start", &json!({})).json();
+    let secret = crate::totp_ref::base32_decode(start["secret"].as_str().unwrap());
+    let code = crate::totp_ref::code(&secret, s.portal.app().clock.now());
+    assert_eq!(
+        alice
+            .post_json("/mfa/enroll/verify", &json!({ "code": code }))
+            .status,
+        200
+    );
+    let r = ask(&alice, "GET", "vault.example.com", "/", HTML);
+    assert_eq!(r.status, 302);
+    assert!(r.header("location").unwrap().ends_with("&prompt=login"));
+    // Signed in with the code: through.
+    s.portal.app().clock.advance(30);
+    let (c, _) = (s.portal.client(), ());
+    c.extra_headers
+        .replace(vec![("X-Forwarded-For".into(), "10.6.0.1".into())]);
+    assert_eq!(
+        sign_in(&c, "jellyfin", "alice", "wonderland").header("location"),
+        Some("/mfa/challenge")
+    );
+    let code = crate::totp_ref::code(&secret, s.portal.app().clock.now());
+    assert_eq!(
+        c.post_form("/mfa/challenge/verify", &[("code", &code)])
+            .status,
+        303
+    );
+    assert_eq!(ask(&c, "GET", "vault.example.com", "/", HTML).status, 200);
+}
+
+#[test]
+fn the_users_media_token_is_injected_only_when_the_rule_says_so() {
+    let s = setup(&[]);
+    s.rules(json!({ "rules": [
+        {"name": "jellyseerr", "hosts": ["requests.example.com"], "inject_media_token": true},
+        {"name": "plain", "hosts": ["plain.example.com"]}
+    ]}));
+    let alice = s.user("alice", "wonderland");
+    let token = s.jf.tokens_of("alice").pop().unwrap();
+    let r = ask(&alice, "GET", "requests.example.com", "/", HTML);
+    assert_eq!(r.header("x-emby-token"), Some(token.as_str()));
+    assert!(
+        ask(&alice, "GET", "plain.example.com", "/", HTML)
+            .header("x-emby-token")
+            .is_none()
+    );
+}
+
+#[test]
+fn admin_config_api_versions_validates_and_refuses_stale_writes() {
+    let s = setup(&[]);
+    let root = s.user("root", "toor");
+    let first = root.get("/api/admin/config/access").json();
+    assert_eq!(first["version"], 0);
+    assert_eq!(first["config"]["default_policy"], "signed_in");
+    let put = |version: &Value, config: Value| {
+        root.send(
+            "PUT",
+            "/api/admin/config/access",
+            &[("Content-Type", "application/json")],
+            Some(
+                json!({ "version": version, "config": config })
+                    .to_string()
+                    .into_bytes(),
+            ),
+        )
+    };
+    let ok = put(
+        &json!(0),
+        json!({ "rules": [{"name": "a", "policy": "deny", "hosts": ["a.example.com"]}] }),
+    );
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(ok.json()["version"], 1);
+    assert_eq!(ok.json()["updated_by"], "root");
+    let stale = put(&json!(0), json!({ "rules": [] }));
+    assert_eq!(stale.status, 409);
+    assert_eq!(stale.json()["current_version"], 1);
+    let bad = put(&json!(1), json!({ "rules": [{"path_regex": "(("}] }));
+    assert_eq!(bad.status, 400);
+    assert!(bad.json()["error"].as_str().unwrap().contains("path_regex"));
+    assert_eq!(
+        put(&json!(1), json!({ "rules": [{"policy": "maybe"}] })).status,
+        400
+    );
+    assert_eq!(put(&json!(1), json!("nonsense")).status, 400);
+    assert_eq!(root.get("/api/admin/config/nope").status, 404);
+    assert_eq!(
+        root.get("/api/admin/config").json()["sections"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    // The rule in force is the saved one.
+    assert_eq!(ask(&root, "GET", "a.example.com", "/", HTML).status, 403);
+    assert_eq!(
+        s.portal
+            .count("SELECT count(*) FROM settings_history WHERE section = 'access'"),
+        1
+    );
+    let alice = s.user("alice", "wonderland");
+    assert_eq!(alice.get("/api/admin/config/access").status, 403);
+    assert_eq!(
+        s.portal.client().get("/api/admin/config/access").status,
+        401
+    );
+}
+
+/// A small app that signs users in with a form and answers with its own cookie (Tautulli).
+struct FakeApp {
+    url: String,
+    logins: Arc<Mutex<Vec<String>>>,
+    _server: crate::fakes::http::FakeServer,
+}
+
+fn fake_app(fail: bool) -> FakeApp {
+    let logins = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&logins);
+    let server = crate::fakes::http::FakeServer::start(
+        Box::new(move |req: &crate::fakes::Recorded| {
+            seen.lock().unwrap().push(req.body.clone());
+            if fail {
+                return rouille::Response::text("no").with_status_code(401);
+            }
+            rouille::Response::json(&json!({"status": "success"})).with_additional_header(
+                "Set-Cookie",
+                "tautulli_token_abc=sekrit; Max-Age=600; Path=/; HttpOnly",
+            )
+        }),
+        |status| rouille::Response::text("fault").with_status_code(status),
+        None,
+    );
+    FakeApp {
+        url: format!("{}/auth/signin", server.base_url()),
+        logins,
+        _server: server,
+    }
+}
+
+#[test]
+fn login_cookie_rules_sign_the_user_in_once_and_inject_the_cookie() {
+    let s = setup(&[]);
+    let app = fake_app(false);
+    let broken = fake_app(true);
+    s.rules(json!({ "rules": [
+        {"name": "tautulli", "hosts": ["tautulli.example.com"],
+         "login_cookie": {"url": app.url, "form": {"username": "{user}", "token": "{media_token}", "remember_me": "1"}}},
+        {"name": "broken", "hosts": ["broken.example.com"],
+         "login_cookie": {"url": broken.url, "form": {"username": "{user}"}}}
+    ]}));
+    let alice = s.user("alice", "wonderland");
+    let token = s.jf.tokens_of("alice").pop().unwrap();
+    for _ in 0..3 {
+        let r = ask(&alice, "GET", "tautulli.example.com", "/home", HTML);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("cookie"), Some("tautulli_token_abc=sekrit"));
+    }
+    let logins = app.logins.lock().unwrap().clone();
+    assert_eq!(logins.len(), 1, "the cookie is cached per user");
+    assert!(
+        logins[0].contains("username=alice") && logins[0].contains(&format!("token={token}")),
+        "{}",
+        logins[0]
+    );
+    let r = ask(&alice, "GET", "broken.example.com", "/", HTML);
+    assert_eq!(
+        r.status, 200,
+        "a failed app login does not block the request"
+    );
+    assert!(r.header("cookie").is_none());
+}
+
+#[test]
+fn native_apps_with_a_media_token_pass_as_its_owner() {
+    let s = setup(&[]);
+    s.rules(json!({ "rules": [{"name": "tv", "hosts": ["jellyfin.example.com"], "native_apps": {"media_token": true}}] }));
+    let _alice = s.user("alice", "wonderland");
+    let token = s.jf.tokens_of("alice").pop().unwrap();
+    let tv = Client::new(&s.portal.base);
+    let with = |headers: &[(&str, &str)], uri: &str| {
+        let mut h = vec![
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Host", "jellyfin.example.com"),
+            ("X-Forwarded-Uri", uri),
+        ];
+        h.extend_from_slice(headers);
+        tv.send("GET", "/auth/verify", &h, None)
+    };
+    s.jf.clear_requests();
+    let r = with(&[("X-Emby-Token", &token)], "/Items");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("remote-user"), Some("alice"));
+    let auth = format!(
+        "MediaBrowser Client=\"TV\", Device=\"tv\", DeviceId=\"1\", Version=\"1\", Token=\"{token}\""
+    );
+    assert_eq!(with(&[("Authorization", &auth)], "/Items").status, 200);
+    assert_eq!(
+        with(&[], &format!("/Videos/1/stream?api_key={token}")).status,
+        200
+    );
+    assert_eq!(s.jf.count("/Users/Me"), 1, "validated once, then cached");
+    assert_eq!(with(&[("X-Emby-Token", "made-up")], "/Items").status, 401);
+    // The token is never stored in clear.
+    let raw = std::fs::read(s.portal.data_dir().join("authportal.db-wal")).unwrap_or_default();
+    assert!(
+        raw.windows(token.len())
+            .filter(|w| *w == token.as_bytes())
+            .count()
+            == 0
+    );
+    // A rule without the opt-in ignores tokens.
+    s.rules(json!({ "rules": [{"name": "tv", "hosts": ["jellyfin.example.com"]}] }));
+    assert_eq!(with(&[("X-Emby-Token", &token)], "/Items").status, 401);
+}
+
+#[test]
+fn native_apps_from_a_recent_sign_in_address_pass_and_the_user_can_forget_it() {
+    let s = setup(&[]);
+    s.rules(json!({ "rules": [{"name": "tv", "hosts": ["plex.example.com"], "native_apps": {"trusted_ip_hours": 12}}] }));
+    let alice = s.portal.client();
+    alice
+        .extra_headers
+        .replace(vec![("X-Forwarded-For".into(), "203.0.113.9".into())]);
+    assert_eq!(
+        sign_in(&alice, "jellyfin", "alice", "wonderland").status,
+        303
+    );
+    let tv = |ip: &str| {
+        let c = Client::new(&s.portal.base);
+        c.extra_headers
+            .replace(vec![("X-Forwarded-For".into(), ip.into())]);
+        ask(&c, "GET", "plex.example.com", "/library", "*/*")
+    };
+    let r = tv("203.0.113.9");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("remote-user"), Some("alice"));
+    assert_eq!(tv("203.0.113.10").status, 401);
+    let home = alice.get("/home");
+    assert!(
+        home.body.contains("203.0.113.9"),
+        "the user sees the address"
+    );
+    assert_eq!(
+        alice
+            .post_form("/trusted-ips/forget", &[("ip", "203.0.113.9")])
+            .status,
+        303
+    );
+    assert_eq!(tv("203.0.113.9").status, 401, "forgotten");
+    // Signing in again records it again; it lapses after the rule's hours.
+    sign_in(&alice, "jellyfin", "alice", "wonderland");
+    assert_eq!(tv("203.0.113.9").status, 200);
+    s.portal.app().clock.advance(13 * 3600);
+    assert_eq!(tv("203.0.113.9").status, 401);
+}

@@ -378,3 +378,25 @@ fn the_plex_token_is_sealed() {
         b"tok-owner"
     );
 }
+
+#[test]
+fn a_plex_user_who_must_enrol_is_sent_there_by_poll_and_popup() {
+    let fake = FakePlex::start();
+    fake.add_account(owner());
+    let portal = plex_portal(&fake, &[("MFA_ENFORCE", "true")]);
+    let c = portal.client();
+    let code = start(&c);
+    fake.claim_pin(&code, "tok-owner");
+    let r = c.get("/auth/poll");
+    assert_eq!(r.json()["status"], "done");
+    assert_eq!(
+        r.json()["redirect"],
+        "/mfa/enroll",
+        "enforced and not enrolled: enrol first"
+    );
+    assert!(r.cookie_line("authportal_mfa").is_some());
+    assert!(r.cookie_line("authportal_session").is_none());
+    // The popup arriving afterwards is sent to the same place.
+    assert!(forward(&c).body.contains("data-redirect=\"/mfa/enroll\""));
+    assert_eq!(c.get("/whoami").json()["authenticated"], false);
+}

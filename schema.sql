@@ -14,7 +14,9 @@ CREATE TABLE users (
     username      TEXT NOT NULL,
     email         TEXT,
     created_at    INTEGER NOT NULL,
-    last_login_at INTEGER
+    last_login_at INTEGER,
+    -- Set by an admin: no sign-in, no session, no token while set.
+    disabled_at   INTEGER
 );
 
 -- Groups an admin (or ADMIN_BOOTSTRAP_USERS) assigned; "admins" makes an admin.
@@ -232,4 +234,4 @@ CREATE TABLE signin_ips (
 ) WITHOUT ROWID;
 CREATE INDEX signin_ips_ip ON signin_ips(ip, last_at);
 
-PRAGMA user_version = 4;
+PRAGMA user_version = 5;

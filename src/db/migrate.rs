@@ -10,9 +10,10 @@ const STEPS: &[(i64, &str)] = &[
     (2, include_str!("migrations/2_mfa_settings_events.sql")),
     (3, include_str!("migrations/3_oidc.sql")),
     (4, include_str!("migrations/4_signin_ips.sql")),
+    (5, include_str!("migrations/5_user_disable.sql")),
 ];
 
-pub const CURRENT: i64 = 4;
+pub const CURRENT: i64 = 5;
 
 pub fn run(conn: &mut Connection) -> Result<(), String> {
     let version: i64 = conn

@@ -357,6 +357,19 @@ pub fn revoke_user_tokens(conn: &Connection, user_id: i64, now: i64) -> Result<u
     )?)
 }
 
+/// Every token of one user at one client (their consent was withdrawn).
+pub fn revoke_user_client_tokens(
+    conn: &Connection,
+    user_id: i64,
+    client: i64,
+    now: i64,
+) -> Result<usize> {
+    Ok(conn.execute(
+        "UPDATE oauth_tokens SET revoked_at = ?3 WHERE user_id = ?1 AND client_id = ?2 AND revoked_at IS NULL",
+        params![user_id, client, now],
+    )?)
+}
+
 pub fn sweep(conn: &Connection, now: i64) -> Result<usize> {
     let c = conn.execute("DELETE FROM oauth_codes WHERE expires_at <= ?1", [now])?;
     let t = conn.execute("DELETE FROM oauth_tokens WHERE expires_at <= ?1", [now])?;

@@ -69,7 +69,7 @@ pub fn load(conn: &Connection, digest: &[u8], now: i64) -> Result<Option<Session
          FROM sessions s
          JOIN users u ON u.id = s.user_id
          JOIN identities i ON i.id = s.identity_id
-         WHERE s.id_digest = ?1 AND s.expires_at > ?2",
+         WHERE s.id_digest = ?1 AND s.expires_at > ?2 AND u.disabled_at IS NULL",
     )?;
     let row = stmt
         .query_row(params![digest, now], |r| {
@@ -124,4 +124,58 @@ pub fn count_for_user(conn: &Connection, user_id: i64) -> Result<i64> {
         [user_id],
         |r| r.get(0),
     )?)
+}
+
+/// A session as the console lists it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SessionInfo {
+    pub sid: String,
+    pub provider: String,
+    pub amr: Vec<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+pub fn of_user(conn: &Connection, user_id: i64, now: i64) -> Result<Vec<SessionInfo>> {
+    let mut stmt = conn.prepare(
+        "SELECT s.sid, i.provider, s.amr_json, s.created_at, s.expires_at, s.ip, s.user_agent
+         FROM sessions s JOIN identities i ON i.id = s.identity_id
+         WHERE s.user_id = ?1 AND s.expires_at > ?2 ORDER BY s.created_at DESC",
+    )?;
+    let rows = stmt.query_map(params![user_id, now], |r| {
+        let amr: String = r.get(2)?;
+        Ok(SessionInfo {
+            sid: r.get(0)?,
+            provider: r.get(1)?,
+            amr: serde_json::from_str(&amr).unwrap_or_default(),
+            created_at: r.get(3)?,
+            expires_at: r.get(4)?,
+            ip: r.get(5)?,
+            user_agent: r.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Ends one session by its public id; returns its user.
+pub fn delete_by_sid(conn: &Connection, sid: &str) -> Result<Option<i64>> {
+    let user: Option<i64> = conn
+        .query_row("SELECT user_id FROM sessions WHERE sid = ?1", [sid], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    conn.execute("DELETE FROM sessions WHERE sid = ?1", [sid])?;
+    Ok(user)
+}
+
+/// Ends every session of a user; returns their public ids.
+pub fn delete_of_user(conn: &Connection, user_id: i64) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT sid FROM sessions WHERE user_id = ?1")?;
+    let sids: Vec<String> = stmt
+        .query_map([user_id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    conn.execute("DELETE FROM sessions WHERE user_id = ?1", [user_id])?;
+    Ok(sids)
 }

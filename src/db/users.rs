@@ -203,3 +203,150 @@ pub fn profile(
         )
         .optional()?)
 }
+
+pub fn is_disabled(conn: &Connection, user_id: i64) -> Result<bool> {
+    Ok(conn
+        .query_row(
+            "SELECT disabled_at IS NOT NULL FROM users WHERE id = ?1",
+            [user_id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(true))
+}
+
+/// One user as the console lists them.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UserSummary {
+    pub uuid: String,
+    pub username: String,
+    pub email: Option<String>,
+    pub created_at: i64,
+    pub last_login_at: Option<i64>,
+    pub disabled: bool,
+    pub groups: Vec<String>,
+    pub mfa: bool,
+    pub sessions: i64,
+    pub identities: Vec<IdentitySummary>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct IdentitySummary {
+    pub provider: String,
+    pub provider_user_id: String,
+    pub username: String,
+    pub groups: Vec<String>,
+    pub authorized: bool,
+    pub last_login_at: i64,
+}
+
+/// Users whose username, email or UUID contains `query` (all when empty), newest
+/// sign-in first, with the total count for paging.
+pub fn list(
+    conn: &Connection,
+    query: &str,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<UserSummary>, i64)> {
+    let pattern = format!(
+        "%{}%",
+        query
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    let filter =
+        "username LIKE ?1 ESCAPE '\\' OR email LIKE ?1 ESCAPE '\\' OR uuid LIKE ?1 ESCAPE '\\'";
+    let total: i64 = conn.query_row(
+        &format!("SELECT count(*) FROM users WHERE {filter}"),
+        [&pattern],
+        |r| r.get(0),
+    )?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT id FROM users WHERE {filter} ORDER BY last_login_at IS NULL, last_login_at DESC, id LIMIT ?2 OFFSET ?3"
+    ))?;
+    let ids: Vec<i64> = stmt
+        .query_map(params![pattern, limit, offset], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let users = ids
+        .into_iter()
+        .filter_map(|id| summary(conn, id).transpose())
+        .collect::<Result<Vec<_>>>()?;
+    Ok((users, total))
+}
+
+pub fn summary(conn: &Connection, user_id: i64) -> Result<Option<UserSummary>> {
+    let base = conn
+        .query_row(
+            "SELECT uuid, username, email, created_at, last_login_at, disabled_at IS NOT NULL FROM users WHERE id = ?1",
+            [user_id],
+            |r| {
+                Ok(UserSummary {
+                    uuid: r.get(0)?,
+                    username: r.get(1)?,
+                    email: r.get(2)?,
+                    created_at: r.get(3)?,
+                    last_login_at: r.get(4)?,
+                    disabled: r.get(5)?,
+                    groups: Vec::new(),
+                    mfa: false,
+                    sessions: 0,
+                    identities: Vec::new(),
+                })
+            },
+        )
+        .optional()?;
+    let Some(mut user) = base else {
+        return Ok(None);
+    };
+    let mut stmt = conn.prepare_cached(
+        "SELECT provider, provider_user_id, username, groups_json, authorized, last_login_at FROM identities WHERE user_id = ?1 ORDER BY id",
+    )?;
+    user.identities = stmt
+        .query_map([user_id], |r| {
+            let groups: String = r.get(3)?;
+            Ok(IdentitySummary {
+                provider: r.get(0)?,
+                provider_user_id: r.get(1)?,
+                username: r.get(2)?,
+                groups: serde_json::from_str(&groups).unwrap_or_default(),
+                authorized: r.get(4)?,
+                last_login_at: r.get(5)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    user.sessions = conn.query_row(
+        "SELECT count(*) FROM sessions WHERE user_id = ?1",
+        [user_id],
+        |r| r.get(0),
+    )?;
+    user.groups = assigned_groups(conn, user_id)?;
+    user.mfa = crate::db::mfa::is_enrolled(conn, user_id)?;
+    Ok(Some(user))
+}
+
+/// Replaces the groups an admin assigned.
+pub fn set_groups(conn: &Connection, user_id: i64, groups: &[String], now: i64) -> Result<()> {
+    conn.execute("DELETE FROM user_groups WHERE user_id = ?1", [user_id])?;
+    for g in groups {
+        add_group(conn, user_id, g, now)?;
+    }
+    Ok(())
+}
+
+/// Enabled users in the admins group.
+pub fn count_admins(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row(
+        "SELECT count(*) FROM user_groups g JOIN users u ON u.id = g.user_id WHERE g.name = 'admins' AND u.disabled_at IS NULL",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+pub fn set_disabled(conn: &Connection, user_id: i64, at: Option<i64>) -> Result<()> {
+    conn.execute(
+        "UPDATE users SET disabled_at = ?2 WHERE id = ?1",
+        params![user_id, at],
+    )?;
+    Ok(())
+}

@@ -201,11 +201,13 @@ pub fn user_groups(conn: &Connection, user_id: i64) -> Result<Vec<String>> {
     Ok(groups)
 }
 
-/// Whether the user may still use the server (some linked identity is authorized).
+/// Whether the user may still use the server: not disabled, and some linked identity
+/// is authorized.
 pub fn still_authorized(conn: &Connection, user_id: i64) -> Result<bool> {
     Ok(conn
         .query_row(
-            "SELECT 1 FROM identities WHERE user_id = ?1 AND authorized = 1 LIMIT 1",
+            "SELECT 1 FROM identities i JOIN users u ON u.id = i.user_id
+             WHERE i.user_id = ?1 AND i.authorized = 1 AND u.disabled_at IS NULL LIMIT 1",
             [user_id],
             |_| Ok(()),
         )

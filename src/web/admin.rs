@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::db::{events, oauth};
 use crate::error::{AppError, Result};
 use crate::oidc::clients::{self, ClientSpec};
-use crate::web::guards::{UserSession, require_admin};
+use crate::web::guards::{UserSession, require_permission};
 use crate::web::request::Ctx;
 
 fn audit(
@@ -31,7 +31,7 @@ fn audit(
 }
 
 pub fn clients_get(ctx: &Ctx) -> Result<Response> {
-    require_admin(ctx)?;
+    require_permission(ctx, "oauth.read")?;
     let list = oauth::clients(&*ctx.app.db.conn()?)?;
     Ok(Response::json(
         &json!({ "clients": list.iter().map(clients::describe).collect::<Vec<_>>() }),
@@ -46,7 +46,7 @@ fn spec(ctx: &Ctx) -> Result<ClientSpec> {
 }
 
 pub fn clients_post(ctx: &Ctx) -> Result<Response> {
-    let admin = require_admin(ctx)?;
+    let admin = require_permission(ctx, "oauth.write")?;
     let spec = spec(ctx)?;
     let (client, secret) = ctx.app.db.with_tx(|tx| {
         let (client, secret) = clients::create(tx, spec, ctx.now())?;
@@ -65,7 +65,7 @@ pub fn clients_post(ctx: &Ctx) -> Result<Response> {
 }
 
 pub fn client_put(ctx: &Ctx, client_id: &str) -> Result<Response> {
-    let admin = require_admin(ctx)?;
+    let admin = require_permission(ctx, "oauth.write")?;
     let spec = spec(ctx)?;
     let client = ctx.app.db.with_tx(|tx| {
         let old = oauth::client(tx, client_id)?.ok_or(AppError::NotFound)?;
@@ -91,7 +91,7 @@ pub fn client_put(ctx: &Ctx, client_id: &str) -> Result<Response> {
 }
 
 pub fn client_delete(ctx: &Ctx, client_id: &str) -> Result<Response> {
-    let admin = require_admin(ctx)?;
+    let admin = require_permission(ctx, "oauth.write")?;
     ctx.app.db.with_tx(|tx| {
         if !oauth::delete_client(tx, client_id)? {
             return Err(AppError::NotFound);
@@ -108,7 +108,7 @@ pub fn client_delete(ctx: &Ctx, client_id: &str) -> Result<Response> {
 }
 
 pub fn client_rotate_post(ctx: &Ctx, client_id: &str) -> Result<Response> {
-    let admin = require_admin(ctx)?;
+    let admin = require_permission(ctx, "oauth.write")?;
     let secret = ctx.app.db.with_tx(|tx| {
         let secret = clients::rotate_secret(tx, client_id, ctx.now())?;
         audit(
@@ -137,7 +137,7 @@ fn section_json(conn: &rusqlite::Connection, name: &str) -> Result<serde_json::V
 }
 
 pub fn config_get(ctx: &Ctx) -> Result<Response> {
-    require_admin(ctx)?;
+    require_permission(ctx, "config.read")?;
     let conn = ctx.app.db.conn()?;
     let sections = crate::settings::SECTIONS
         .iter()
@@ -147,7 +147,7 @@ pub fn config_get(ctx: &Ctx) -> Result<Response> {
 }
 
 pub fn config_section_get(ctx: &Ctx, name: &str) -> Result<Response> {
-    require_admin(ctx)?;
+    require_permission(ctx, "config.read")?;
     Ok(Response::json(&section_json(&*ctx.app.db.conn()?, name)?).with_no_cache())
 }
 
@@ -163,7 +163,7 @@ struct SectionPut {
 /// PUT /api/admin/config/{section} {version, config, reason?}: 409 when someone saved
 /// since `version` was read; the old value stays in the history.
 pub fn config_section_put(ctx: &Ctx, name: &str) -> Result<Response> {
-    let admin = require_admin(ctx)?;
+    let admin = require_permission(ctx, "config.write")?;
     if crate::settings::default_of(name).is_none() {
         return Err(AppError::NotFound);
     }
@@ -202,7 +202,7 @@ pub fn config_section_put(ctx: &Ctx, name: &str) -> Result<Response> {
 
 /// GET /api/admin/trusted-ips: every recent sign-in address, for rules with trusted_ip_hours.
 pub fn trusted_ips_get(ctx: &Ctx) -> Result<Response> {
-    require_admin(ctx)?;
+    require_permission(ctx, "users.read")?;
     let conn = ctx.app.db.conn()?;
     let mut stmt = conn.prepare("SELECT u.uuid, u.username, s.ip, s.last_at FROM signin_ips s JOIN users u ON u.id = s.user_id ORDER BY s.last_at DESC")?;
     let rows = stmt
@@ -213,7 +213,7 @@ pub fn trusted_ips_get(ctx: &Ctx) -> Result<Response> {
 
 /// POST /api/admin/trusted-ips/forget {uuid, ip}
 pub fn trusted_ip_forget_post(ctx: &Ctx) -> Result<Response> {
-    let admin = require_admin(ctx)?;
+    let admin = require_permission(ctx, "users.write")?;
     #[derive(serde::Deserialize)]
     struct Forget {
         uuid: String,

@@ -54,11 +54,24 @@ pub fn require_user(ctx: &Ctx) -> Result<UserSession> {
     }
 }
 
-/// An authorized session of a user in the "admins" group.
-pub fn require_admin(ctx: &Ctx) -> Result<UserSession> {
+/// An authorized session whose groups hold `permission` (and admin.access), with a
+/// second factor when MFA is enforced for those groups. Groups are read on every
+/// request, so a privilege change applies at once.
+pub fn require_permission(ctx: &Ctx, permission: &str) -> Result<UserSession> {
     let s = require_user(ctx)?;
-    if !s.admin {
+    let conn = ctx.app.db.conn()?;
+    let roles = crate::settings::roles(&conn)?;
+    if !roles.allows(&s.groups, "admin.access") {
         return Err(AppError::Forbidden("administrators only"));
+    }
+    if !roles.allows(&s.groups, permission) {
+        return Err(AppError::Forbidden("your role does not allow this"));
+    }
+    let otp = s.row.amr.iter().any(|a| a == "otp");
+    if !otp && ctx.app.config.mfa_enable && crate::mfa::enforced(ctx.app, &conn, &s.groups)? {
+        return Err(AppError::Forbidden(
+            "sign in with two-factor to use the console",
+        ));
     }
     Ok(s)
 }

@@ -177,6 +177,13 @@ pub fn poll_get(ctx: &Ctx) -> Result<Response> {
     }
 }
 
+fn with_cookie(r: Response, cookie: Option<String>) -> Response {
+    match cookie {
+        Some(c) => r.with_additional_header("Set-Cookie", c),
+        None => r,
+    }
+}
+
 fn poll_reply(status: &str, redirect: Option<String>) -> Response {
     Response::json(&json!({ "status": status, "redirect": redirect })).with_no_cache()
 }
@@ -200,8 +207,7 @@ fn finish_plex(
             // finds the flow done and moves on to where it led.
             match first_factor_done(ctx, &ident, flow.rd.as_deref(), Some(flow_digest))? {
                 Some(l) => Ok((
-                    poll_reply("done", Some(l.redirect.clone()))
-                        .with_additional_header("Set-Cookie", l.cookie),
+                    with_cookie(poll_reply("done", Some(l.redirect.clone())), l.cookie),
                     l.redirect,
                 )),
                 None => {
@@ -325,7 +331,7 @@ pub fn forward_post(ctx: &Ctx) -> Result<Response> {
             } else {
                 Response::redirect_303(l.redirect)
             };
-            Ok(page.with_additional_header("Set-Cookie", l.cookie))
+            Ok(with_cookie(page, l.cookie))
         }
         Ok(Outcome::Denied {
             username: who,

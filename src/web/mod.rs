@@ -2,6 +2,7 @@
 //! one place errors are rendered.
 
 mod admin;
+mod admin_users;
 pub mod assets;
 pub mod cookies;
 mod forward_auth;
@@ -103,6 +104,22 @@ fn dispatch(ctx: &Ctx) -> Result<Response> {
         ("POST", ["api", "admin", "users", uuid, "mfa", "reset"]) => {
             mfa::admin_reset_post(ctx, uuid)
         }
+        ("GET", ["api", "admin", "users"]) => admin_users::list_get(ctx),
+        ("GET", ["api", "admin", "users", uuid]) => admin_users::detail_get(ctx, uuid),
+        ("PUT", ["api", "admin", "users", uuid, "groups"]) => admin_users::groups_put(ctx, uuid),
+        ("POST", ["api", "admin", "users", uuid, "disable"]) => {
+            admin_users::disable_post(ctx, uuid, true)
+        }
+        ("POST", ["api", "admin", "users", uuid, "enable"]) => {
+            admin_users::disable_post(ctx, uuid, false)
+        }
+        ("POST", ["api", "admin", "users", uuid, "sessions", "revoke"]) => {
+            admin_users::sessions_revoke_post(ctx, uuid)
+        }
+        ("DELETE", ["api", "admin", "users", uuid, "grants", client]) => {
+            admin_users::grant_delete(ctx, uuid, client)
+        }
+        ("DELETE", ["api", "admin", "sessions", sid]) => admin_users::session_delete(ctx, sid),
         ("GET", ["api", "admin", "config"]) => admin::config_get(ctx),
         ("GET", ["api", "admin", "config", section]) => admin::config_section_get(ctx, section),
         ("PUT", ["api", "admin", "config", section]) => admin::config_section_put(ctx, section),
@@ -154,6 +171,8 @@ fn is_known(segs: &[&str]) -> bool {
             | ["api", "admin", "trusted-ips", ..]
             | ["api", "admin", "oauth", "clients", ..]
             | ["api", "admin", "config", ..]
+            | ["api", "admin", "users", ..]
+            | ["api", "admin", "sessions", _]
             | ["mfa", "challenge" | "enroll" | "recovery-codes" | "disable"]
             | ["mfa", "challenge", "verify"]
             | ["mfa", "enroll", "status" | "start" | "verify"]

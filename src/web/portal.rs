@@ -179,10 +179,7 @@ pub fn consent_revoke_post(ctx: &Ctx) -> Result<Response> {
     ctx.app.db.with_tx(|tx| {
         let client = crate::db::oauth::client(tx, client_id)?.ok_or(AppError::NotFound)?;
         crate::db::oauth::delete_consent(tx, s.row.user_id, client.id)?;
-        tx.execute(
-            "UPDATE oauth_tokens SET revoked_at = ?3 WHERE user_id = ?1 AND client_id = ?2 AND revoked_at IS NULL",
-            rusqlite::params![s.row.user_id, client.id, now],
-        )?;
+        crate::db::oauth::revoke_user_client_tokens(tx, s.row.user_id, client.id, now)?;
         Ok(())
     })?;
     Ok(Response::redirect_303("/home"))

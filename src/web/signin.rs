@@ -14,9 +14,10 @@ use crate::web::request::Ctx;
 /// An authorized session lives this long.
 pub const SESSION_TTL: i64 = 24 * 3600;
 
-/// Where the browser goes next, and the cookie that gets it there.
+/// Where the browser goes next, and the cookie that gets it there (none when an admin
+/// disabled the account: it goes to the restricted page).
 pub struct Landing {
-    pub cookie: String,
+    pub cookie: Option<String>,
     pub redirect: String,
 }
 
@@ -45,9 +46,14 @@ pub fn first_factor_done(
         let mut groups = ident.groups.clone();
         groups.extend(users::assigned_groups(tx, linked.user_id)?);
         let need = mfa::need(app, tx, linked.user_id, &groups)?;
+        let disabled = users::is_disabled(tx, linked.user_id)?;
         let landing = match need {
+            _ if disabled => Landing {
+                cookie: None,
+                redirect: format!("/restricted?provider={}", ident.provider.as_str()),
+            },
             Need::Nothing => Landing {
-                cookie: new_session(ctx, tx, &id, linked, &["pwd"], None)?,
+                cookie: Some(new_session(ctx, tx, &id, linked, &["pwd"], None)?),
                 redirect: rd.unwrap_or("/home").to_string(),
             },
             Need::Challenge | Need::Enroll => {
@@ -66,7 +72,7 @@ pub fn first_factor_done(
                 )?;
                 let value = app.cookies.sign(cookies::MFA_KIND, &id);
                 Landing {
-                    cookie: cookies::set(&app.config, cookies::MFA, &value, mfa::PENDING_TTL),
+                    cookie: Some(cookies::set(&app.config, cookies::MFA, &value, mfa::PENDING_TTL)),
                     redirect: if need == Need::Challenge { "/mfa/challenge" } else { "/mfa/enroll" }.to_string(),
                 }
             }
@@ -84,17 +90,21 @@ pub fn first_factor_done(
         events::record(
             tx,
             &events::Event {
-                kind: "signin.success",
+                kind: if disabled { "signin.failure" } else { "signin.success" },
                 user_id: Some(linked.user_id),
                 ip: Some(&ctx.ip.to_string()),
-                result: "success",
-                detail: json!({ "provider": ident.provider.as_str(), "next": format!("{need:?}").to_lowercase() }),
+                result: if disabled { "failure" } else { "success" },
+                detail: if disabled {
+                    json!({ "provider": ident.provider.as_str(), "reason": "disabled by an admin" })
+                } else {
+                    json!({ "provider": ident.provider.as_str(), "next": format!("{need:?}").to_lowercase() })
+                },
             },
             now,
         )?;
         Ok(Some(landing))
     })?;
-    if landing.is_some() {
+    if landing.as_ref().is_some_and(|l| l.cookie.is_some()) {
         crate::log_info!(
             "req={} signed in: {} user {} ({})",
             ctx.request_id,

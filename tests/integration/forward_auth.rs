@@ -400,7 +400,7 @@ fn admin_config_api_versions_validates_and_refuses_stale_writes() {
             .as_array()
             .unwrap()
             .len(),
-        2
+        3
     );
     // The rule in force is the saved one.
     assert_eq!(ask(&root, "GET", "a.example.com", "/", HTML).status, 403);

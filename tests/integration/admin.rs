@@ -1,0 +1,431 @@
+//! The admin API: permissions by role, users, groups, sessions and grants, disabling,
+//! and the audit trail.
+
+use serde_json::{Value, json};
+
+use crate::fakes::jellyfin::{FakeJellyfin, FakeUser, Mode};
+use crate::harness::{Client, Portal, Resp};
+use crate::media::{jellyfin_portal, sign_in};
+
+struct Setup {
+    _jf: FakeJellyfin,
+    portal: Portal,
+}
+
+static NEXT_IP: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+
+fn setup(extra: &[(&str, &str)]) -> Setup {
+    let jf = FakeJellyfin::start(Mode::Jellyfin);
+    for (name, pw) in [
+        ("root", "toor"),
+        ("alice", "wonderland"),
+        ("vera", "viewer"),
+    ] {
+        jf.add_user(FakeUser::new(name, pw));
+    }
+    let mut vars = vec![
+        ("TRUSTED_PROXY_CIDRS", "127.0.0.1"),
+        ("ADMIN_BOOTSTRAP_USERS", "root"),
+    ];
+    vars.extend_from_slice(extra);
+    let portal = jellyfin_portal(&jf, &vars);
+    Setup { _jf: jf, portal }
+}
+
+impl Setup {
+    fn user(&self, name: &str, pw: &str) -> Client {
+        let c = self.portal.client();
+        let n = NEXT_IP.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        c.extra_headers.replace(vec![(
+            "X-Forwarded-For".into(),
+            format!("10.5.{}.{}", n >> 8 & 255, n & 255),
+        )]);
+        assert_eq!(sign_in(&c, "jellyfin", name, pw).status, 303);
+        c
+    }
+
+    fn uuid(&self, c: &Client) -> String {
+        c.get("/whoami").json()["uuid"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+}
+
+fn put(c: &Client, path: &str, body: Value) -> Resp {
+    c.send(
+        "PUT",
+        path,
+        &[("Content-Type", "application/json")],
+        Some(body.to_string().into_bytes()),
+    )
+}
+
+#[test]
+fn roles_decide_what_the_console_allows() {
+    let s = setup(&[]);
+    let root = s.user("root", "toor");
+    let alice = s.user("alice", "wonderland");
+    let vera = s.user("vera", "viewer");
+    let vera_id = s.uuid(&vera);
+    assert_eq!(
+        put(
+            &root,
+            &format!("/api/admin/users/{vera_id}/groups"),
+            json!({ "groups": ["viewers"] })
+        )
+        .status,
+        200
+    );
+
+    let anon = s.portal.client();
+    for path in [
+        "/api/admin/users",
+        "/api/admin/config",
+        "/api/admin/oauth/clients",
+    ] {
+        assert_eq!(anon.get(path).status, 401, "{path}");
+        assert_eq!(alice.get(path).status, 403, "{path}");
+        let r = vera.get(path);
+        assert_eq!(r.status, 200, "{path}: a viewer reads");
+        assert_eq!(
+            r.header("cache-control").map(|c| c.contains("no-store")),
+            Some(true),
+            "{path}"
+        );
+        assert_eq!(root.get(path).status, 200, "{path}");
+    }
+    let alice_id = s.uuid(&alice);
+    let writes = [
+        (
+            "PUT",
+            format!("/api/admin/users/{alice_id}/groups"),
+            json!({ "groups": ["family"] }),
+        ),
+        (
+            "POST",
+            format!("/api/admin/users/{alice_id}/disable"),
+            json!({}),
+        ),
+        (
+            "PUT",
+            "/api/admin/config/mfa".to_string(),
+            json!({ "version": 0, "config": { "enforce_groups": [] } }),
+        ),
+        (
+            "POST",
+            "/api/admin/oauth/clients".to_string(),
+            json!({ "name": "x", "redirect_uris": ["https://x.example/cb"] }),
+        ),
+    ];
+    for (method, path, body) in &writes {
+        let r = vera.send(
+            method,
+            path,
+            &[("Content-Type", "application/json")],
+            Some(body.to_string().into_bytes()),
+        );
+        assert_eq!(r.status, 403, "{method} {path}: a viewer cannot write");
+        assert!(r.json()["error"].as_str().unwrap().contains("role"));
+    }
+    assert_eq!(
+        s.portal
+            .count("SELECT count(*) FROM user_groups WHERE name = 'family'"),
+        0
+    );
+
+    // A custom role: helpdesk may manage users but not read the settings.
+    let roles = root.get("/api/admin/config/roles").json();
+    let mut config = roles["config"].clone();
+    config["roles"]["helpdesk"] = json!(["admin.access", "users.read", "users.write"]);
+    assert_eq!(
+        put(
+            &root,
+            "/api/admin/config/roles",
+            json!({ "version": roles["version"], "config": config })
+        )
+        .status,
+        200
+    );
+    assert_eq!(
+        put(
+            &root,
+            &format!("/api/admin/users/{alice_id}/groups"),
+            json!({ "groups": ["helpdesk"] })
+        )
+        .status,
+        200
+    );
+    assert_eq!(
+        alice.get("/api/admin/users").status,
+        200,
+        "a privilege change applies at the next request"
+    );
+    assert_eq!(alice.get("/api/admin/config").status, 403);
+    // The owners cannot be locked out, and unknown permissions are refused.
+    let current = root.get("/api/admin/config/roles").json();
+    let mut locked = current["config"].clone();
+    locked["roles"]["admins"] = json!(["users.read"]);
+    assert_eq!(
+        put(
+            &root,
+            "/api/admin/config/roles",
+            json!({ "version": current["version"], "config": locked })
+        )
+        .status,
+        400
+    );
+    let mut typo = current["config"].clone();
+    typo["roles"]["helpdesk"] = json!(["users.wirte"]);
+    let r = put(
+        &root,
+        "/api/admin/config/roles",
+        json!({ "version": current["version"], "config": typo }),
+    );
+    assert!(r.json()["error"].as_str().unwrap().contains("users.wirte"));
+    // And taking the role away applies at once too.
+    assert_eq!(
+        put(
+            &root,
+            &format!("/api/admin/users/{alice_id}/groups"),
+            json!({ "groups": [] })
+        )
+        .status,
+        200
+    );
+    assert_eq!(alice.get("/api/admin/users").status, 403);
+}
+
+#[test]
+fn mfa_enforced_for_admins_guards_the_console() {
+    let s = setup(&[]);
+    let root = s.user("root", "toor");
+    assert_eq!(
+        put(
+            &root,
+            "/api/admin/config/mfa",
+            json!({ "version": 0, "config": { "enforce_groups": ["admins"] } })
+        )
+        .status,
+        200
+    );
+    let r = root.get("/api/admin/users");
+    assert_eq!(r.status, 403, "this session has no second factor");
+    assert!(r.json()["error"].as_str().unwrap().contains("two-factor"));
+}
+
+#[test]
+fn users_list_detail_and_search() {
+    let s = setup(&[]);
+    let root = s.user("root", "toor");
+    let _alice = s.user("alice", "wonderland");
+    let all = root.get("/api/admin/users").json();
+    assert_eq!(all["total"], 2);
+    let found = root.get("/api/admin/users?q=ALI").json();
+    assert_eq!(found["total"], 1);
+    let alice = &found["users"][0];
+    assert_eq!(alice["username"], "alice");
+    assert_eq!(alice["identities"][0]["provider"], "jellyfin");
+    assert_eq!(alice["identities"][0]["groups"], json!(["jellyfin-user"]));
+    assert_eq!(alice["mfa"], false);
+    assert_eq!(alice["sessions"], 1);
+    assert_eq!(
+        root.get("/api/admin/users?q=%25").json()["total"],
+        0,
+        "LIKE wildcards are literal"
+    );
+    assert_eq!(root.get("/api/admin/users?limit=-1").status, 400);
+    assert_eq!(root.get("/api/admin/users?limit=abc").status, 400);
+    let detail = root
+        .get(&format!(
+            "/api/admin/users/{}",
+            alice["uuid"].as_str().unwrap()
+        ))
+        .json();
+    assert_eq!(detail["sessions"].as_array().unwrap().len(), 1);
+    assert!(detail["sessions"][0]["sid"].is_string());
+    assert_eq!(root.get("/api/admin/users/not-a-user").status, 404);
+    assert!(
+        !root.get("/api/admin/users").body.contains("token"),
+        "no provider tokens in the console"
+    );
+}
+
+#[test]
+fn disabling_a_user_ends_everything_and_blocks_sign_in() {
+    let s = setup(&[("UNAUTH_REQUEST_EMAIL", "owner@example.com")]);
+    let root = s.user("root", "toor");
+    let alice = s.user("alice", "wonderland");
+    let id = s.uuid(&alice);
+    let root_id = s.uuid(&root);
+    assert_eq!(
+        root.post_json(&format!("/api/admin/users/{root_id}/disable"), &json!({}))
+            .status,
+        400,
+        "not yourself"
+    );
+    assert_eq!(
+        root.post_json(&format!("/api/admin/users/{id}/disable"), &json!({}))
+            .status,
+        200
+    );
+    assert_eq!(
+        alice.get("/whoami").json()["authenticated"],
+        false,
+        "the live session ended"
+    );
+    let again = s.portal.client();
+    let r = sign_in(&again, "jellyfin", "alice", "wonderland");
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/restricted?provider=jellyfin"));
+    assert!(r.cookie_line("authportal_session").is_none());
+    assert_eq!(
+        s.portal
+            .count("SELECT count(*) FROM events WHERE type = 'signin.failure'"),
+        1
+    );
+    assert_eq!(
+        root.post_json(&format!("/api/admin/users/{id}/enable"), &json!({}))
+            .status,
+        200
+    );
+    assert_eq!(
+        sign_in(&again, "jellyfin", "alice", "wonderland").header("location"),
+        Some("/home")
+    );
+    assert_eq!(
+        s.portal.count(
+            "SELECT count(*) FROM events WHERE type IN ('admin.user.disable', 'admin.user.enable')"
+        ),
+        2
+    );
+}
+
+#[test]
+fn the_last_admin_cannot_be_removed() {
+    let s = setup(&[]);
+    let root = s.user("root", "toor");
+    let root_id = s.uuid(&root);
+    let r = put(
+        &root,
+        &format!("/api/admin/users/{root_id}/groups"),
+        json!({ "groups": [] }),
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.json()["error"].as_str().unwrap().contains("no admin"));
+    assert_eq!(
+        s.portal
+            .count("SELECT count(*) FROM user_groups WHERE name = 'admins'"),
+        1,
+        "nothing half-applied"
+    );
+    assert_eq!(
+        put(
+            &root,
+            &format!("/api/admin/users/{root_id}/groups"),
+            json!({ "groups": ["bad group!"] })
+        )
+        .status,
+        400
+    );
+}
+
+#[test]
+fn sessions_and_grants_can_be_revoked() {
+    let s = setup(&[]);
+    let root = s.user("root", "toor");
+    let alice = s.user("alice", "wonderland");
+    let alice2 = s.user("alice", "wonderland");
+    let id = s.uuid(&alice);
+    let detail = root.get(&format!("/api/admin/users/{id}")).json();
+    let sessions = detail["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 2);
+    // End one: exactly that browser is signed out.
+    let first_sid = sessions[1]["sid"].as_str().unwrap();
+    assert_eq!(
+        root.send(
+            "DELETE",
+            &format!("/api/admin/sessions/{first_sid}"),
+            &[],
+            None
+        )
+        .status,
+        204
+    );
+    let still: Vec<bool> = [&alice, &alice2]
+        .iter()
+        .map(|c| c.get("/whoami").json()["authenticated"] == true)
+        .collect();
+    assert_eq!(still.iter().filter(|b| **b).count(), 1);
+    assert_eq!(
+        root.send("DELETE", "/api/admin/sessions/nope", &[], None)
+            .status,
+        404
+    );
+    let r = root.post_json(
+        &format!("/api/admin/users/{id}/sessions/revoke"),
+        &json!({}),
+    );
+    assert_eq!(r.json()["ended"], 1);
+    assert!(
+        ![&alice, &alice2]
+            .iter()
+            .any(|c| c.get("/whoami").json()["authenticated"] == true)
+    );
+    // Grants: withdrawing an application's consent.
+    let app = s.portal.app();
+    let spec = authportal::oidc::clients::ClientSpec {
+        name: "Wiki".into(),
+        redirect_uris: vec!["https://wiki.example.com/cb".into()],
+        ..Default::default()
+    };
+    let (client, _) = app
+        .db
+        .with_tx(|tx| authportal::oidc::clients::create(tx, spec, app.clock.now()))
+        .unwrap();
+    let alice = s.user("alice", "wonderland");
+    let authz = format!(
+        "/oidc/authorize?response_type=code&client_id={}&redirect_uri=https%3A%2F%2Fwiki.example.com%2Fcb&scope=openid",
+        client.client_id
+    );
+    let consent = alice.get(&authz);
+    assert_eq!(consent.status, 200);
+    let mut form: Vec<(String, String)> =
+        url::form_urlencoded::parse(authz.split_once('?').unwrap().1.as_bytes())
+            .into_owned()
+            .collect();
+    form.push(("decision".into(), "allow".into()));
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(
+        alice.post_form("/oidc/authorize/decision", &form).status,
+        303
+    );
+    assert_eq!(
+        root.get(&format!("/api/admin/users/{id}")).json()["grants"][0]["client_id"],
+        client.client_id.as_str()
+    );
+    assert_eq!(
+        root.send(
+            "DELETE",
+            &format!("/api/admin/users/{id}/grants/{}", client.client_id),
+            &[],
+            None
+        )
+        .status,
+        204
+    );
+    assert_eq!(alice.get(&authz).status, 200, "consent is asked again");
+    for kind in [
+        "admin.session.revoke",
+        "admin.session.revoke_all",
+        "admin.grant.revoke",
+    ] {
+        assert_eq!(
+            s.portal.count(&format!(
+                "SELECT count(*) FROM events WHERE type = '{kind}'"
+            )),
+            1,
+            "{kind} audited"
+        );
+    }
+}

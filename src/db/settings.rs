@@ -68,3 +68,32 @@ pub fn put(conn: &Connection, c: &Change, now: i64) -> Result<std::result::Resul
     )?;
     Ok(Ok(version))
 }
+
+/// One saved version of a section.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Version {
+    pub version: i64,
+    pub config: Value,
+    pub updated_at: i64,
+    pub updated_by: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// Every saved version of a section, newest first.
+pub fn history(conn: &Connection, section: &str) -> Result<Vec<Version>> {
+    let mut stmt = conn.prepare(
+        "SELECT version, config_json, updated_at, updated_by, reason FROM settings_history
+         WHERE section = ?1 ORDER BY version DESC",
+    )?;
+    let rows = stmt.query_map([section], |r| {
+        let text: String = r.get(1)?;
+        Ok(Version {
+            version: r.get(0)?,
+            config: serde_json::from_str(&text).unwrap_or(Value::Null),
+            updated_at: r.get(2)?,
+            updated_by: r.get(3)?,
+            reason: r.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}

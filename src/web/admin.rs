@@ -192,12 +192,7 @@ pub fn config_section_put(ctx: &Ctx, name: &str) -> Result<Response> {
         }
     })?;
     ctx.app.settings_changed();
-    match saved {
-        Ok(v) => Ok(Response::json(&v).with_no_cache()),
-        Err(current) => Ok(Response::json(&json!({ "error": "this section was changed meanwhile; reload it and apply your change again", "current_version": current }))
-            .with_status_code(409)
-            .with_no_cache()),
-    }
+    Ok(saved_or_conflict(saved))
 }
 
 /// GET /api/admin/trusted-ips: every recent sign-in address, for rules with trusted_ip_hours.
@@ -233,4 +228,84 @@ pub fn trusted_ip_forget_post(ctx: &Ctx) -> Result<Response> {
         Ok(removed)
     })?;
     Ok(Response::json(&json!({ "removed": removed })).with_no_cache())
+}
+
+/// GET /api/admin/config/{section}/history: every saved version, newest first.
+pub fn config_history_get(ctx: &Ctx, name: &str) -> Result<Response> {
+    require_permission(ctx, "config.read")?;
+    if crate::settings::default_of(name).is_none() {
+        return Err(AppError::NotFound);
+    }
+    let versions = crate::db::settings::history(&*ctx.app.db.conn()?, name)?;
+    Ok(Response::json(&json!({ "section": name, "versions": versions })).with_no_cache())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Revert {
+    /// The version the caller is looking at (optimistic concurrency, as for PUT).
+    version: i64,
+    /// The version whose value comes back.
+    to: i64,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// POST /api/admin/config/{section}/revert {version, to}: saves an old value as a new
+/// version (history only grows).
+pub fn config_revert_post(ctx: &Ctx, name: &str) -> Result<Response> {
+    let admin = require_permission(ctx, "config.write")?;
+    if crate::settings::default_of(name).is_none() {
+        return Err(AppError::NotFound);
+    }
+    let body: Revert = ctx.json(r#"{"version":3,"to":1,"reason":"why"}"#)?;
+    let saved = ctx.app.db.with_tx(|tx| {
+        let old = crate::db::settings::history(tx, name)?
+            .into_iter()
+            .find(|v| v.version == body.to)
+            .ok_or_else(|| {
+                AppError::bad_request(format!("there is no version {} of {name}", body.to))
+            })?;
+        // A value from an older release may not fit the current rules any more.
+        crate::settings::validate(name, &old.config).map_err(AppError::BadRequest)?;
+        let reason = body
+            .reason
+            .clone()
+            .unwrap_or_else(|| format!("revert to version {}", body.to));
+        let change = crate::db::settings::Change {
+            section: name,
+            expected_version: body.version,
+            config: &old.config,
+            by: Some(&admin.row.username),
+            reason: Some(&reason),
+        };
+        match crate::db::settings::put(tx, &change, ctx.now())? {
+            Ok(version) => {
+                audit(
+                    ctx,
+                    tx,
+                    &admin,
+                    "admin.config.revert",
+                    json!({ "section": name, "to": body.to, "version": version }),
+                )?;
+                Ok(Ok(section_json(tx, name)?))
+            }
+            Err(conflict) => Ok(Err(conflict.current)),
+        }
+    })?;
+    ctx.app.settings_changed();
+    Ok(saved_or_conflict(saved))
+}
+
+/// The saved section, or 409 naming the version someone else saved meanwhile.
+fn saved_or_conflict(saved: std::result::Result<serde_json::Value, i64>) -> Response {
+    match saved {
+        Ok(v) => Response::json(&v).with_no_cache(),
+        Err(current) => Response::json(&json!({
+            "error": "this section was changed meanwhile; reload it and apply your change again",
+            "current_version": current,
+        }))
+        .with_status_code(409)
+        .with_no_cache(),
+    }
 }

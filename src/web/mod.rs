@@ -123,6 +123,12 @@ fn dispatch(ctx: &Ctx) -> Result<Response> {
         ("GET", ["api", "admin", "config"]) => admin::config_get(ctx),
         ("GET", ["api", "admin", "config", section]) => admin::config_section_get(ctx, section),
         ("PUT", ["api", "admin", "config", section]) => admin::config_section_put(ctx, section),
+        ("GET", ["api", "admin", "config", section, "history"]) => {
+            admin::config_history_get(ctx, section)
+        }
+        ("POST", ["api", "admin", "config", section, "revert"]) => {
+            admin::config_revert_post(ctx, section)
+        }
         ("GET", ["api", "admin", "oauth", "clients"]) => admin::clients_get(ctx),
         ("POST", ["api", "admin", "oauth", "clients"]) => admin::clients_post(ctx),
         ("PUT", ["api", "admin", "oauth", "clients", id]) => admin::client_put(ctx, id),

@@ -429,3 +429,57 @@ fn sessions_and_grants_can_be_revoked() {
         );
     }
 }
+
+#[test]
+fn settings_history_and_revert() {
+    let s = setup(&[]);
+    let root = s.user("root", "toor");
+    let save = |version: i64, groups: Value, reason: &str| {
+        put(
+            &root,
+            "/api/admin/config/mfa",
+            json!({ "version": version, "config": { "enforce_groups": groups }, "reason": reason }),
+        )
+    };
+    assert_eq!(save(0, json!(["family"]), "first").status, 200);
+    assert_eq!(save(1, json!(["family", "friends"]), "second").status, 200);
+    let h = root.get("/api/admin/config/mfa/history").json();
+    let versions = h["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 2);
+    assert_eq!(versions[0]["version"], 2);
+    assert_eq!(versions[0]["reason"], "second");
+    assert_eq!(versions[1]["config"]["enforce_groups"], json!(["family"]));
+    assert_eq!(versions[1]["updated_by"], "root");
+    // Revert to 1: a new version 3 with version 1's value.
+    let r = root.post_json(
+        "/api/admin/config/mfa/revert",
+        &json!({ "version": 2, "to": 1 }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["version"], 3);
+    assert_eq!(r.json()["config"]["enforce_groups"], json!(["family"]));
+    assert_eq!(
+        root.get("/api/admin/config/mfa/history").json()["versions"][0]["reason"],
+        "revert to version 1"
+    );
+    assert_eq!(
+        root.post_json(
+            "/api/admin/config/mfa/revert",
+            &json!({ "version": 2, "to": 1 })
+        )
+        .status,
+        409,
+        "stale"
+    );
+    assert_eq!(
+        root.post_json(
+            "/api/admin/config/mfa/revert",
+            &json!({ "version": 3, "to": 9 })
+        )
+        .status,
+        400
+    );
+    assert_eq!(root.get("/api/admin/config/nope/history").status, 404);
+    let alice = s.user("alice", "wonderland");
+    assert_eq!(alice.get("/api/admin/config/mfa/history").status, 403);
+}

@@ -104,6 +104,8 @@ fn dispatch(ctx: &Ctx) -> Result<Response> {
         ("POST", ["api", "admin", "users", uuid, "mfa", "reset"]) => {
             mfa::admin_reset_post(ctx, uuid)
         }
+        // --- console pages (web/admin_pages.rs) ---
+        // --- end of console pages ---
         ("GET", ["api", "admin", "users"]) => admin_users::list_get(ctx),
         ("GET", ["api", "admin", "users", uuid]) => admin_users::detail_get(ctx, uuid),
         ("PUT", ["api", "admin", "users", uuid, "groups"]) => admin_users::groups_put(ctx, uuid),

@@ -7,7 +7,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::seal::Sealer;
 use crate::crypto::tokens::CookieSigner;
-use crate::datadir::{self, Secrets};
+use crate::datadir;
 use crate::db::{self, Db};
 use crate::oidc::keys::KeyRing;
 use crate::providers::jellyfin::MediaServer;
@@ -29,13 +29,20 @@ pub struct Limits {
     pub token: RateLimiter,
 }
 
+/// The media servers in use, rebuilt when the providers settings change.
 pub struct Providers {
+    /// In the order the owner listed them (the sign-in page shows them so).
+    pub enabled: Vec<ProviderKind>,
     pub plex: Option<Plex>,
     pub jellyfin: Option<MediaServer>,
     pub emby: Option<MediaServer>,
 }
 
 impl Providers {
+    pub fn is_enabled(&self, kind: ProviderKind) -> bool {
+        self.enabled.contains(&kind)
+    }
+
     pub fn media_server(&self, kind: ProviderKind) -> Option<&MediaServer> {
         match kind {
             ProviderKind::Jellyfin => self.jellyfin.as_ref(),
@@ -56,7 +63,9 @@ pub struct App {
     pub http: Agent,
     pub clock: Clock,
     pub limits: Limits,
-    pub providers: Providers,
+    providers: std::sync::RwLock<std::sync::Arc<Providers>>,
+    /// Stable per install: the X-Plex-Client-Identifier and Jellyfin DeviceId.
+    pub install_id: String,
     pub access_cache: crate::access_cache::AccessCache,
 }
 
@@ -81,7 +90,11 @@ impl App {
         Ok(App {
             access: std::sync::RwLock::new(None),
             access_cache: Default::default(),
-            providers: providers(&config, &secrets),
+            providers: std::sync::RwLock::new(std::sync::Arc::new(
+                build_providers(&config, &db, &sealer, &secrets.install_id)
+                    .map_err(|e| e.to_string())?,
+            )),
+            install_id: secrets.install_id.clone(),
             cookies: CookieSigner::new(&secrets.session_secret),
             http: http::agent(),
             clock: Clock::default(),
@@ -125,25 +138,58 @@ impl App {
         Ok(rules)
     }
 
-    /// Forget cached settings (after an owner saved a section).
+    /// Forget cached settings (after an owner saved a section) and rebuild the providers.
     pub fn settings_changed(&self) {
         *self.access.write().unwrap_or_else(|p| p.into_inner()) = None;
+        match build_providers(&self.config, &self.db, &self.sealer, &self.install_id) {
+            Ok(p) => {
+                *self.providers.write().unwrap_or_else(|p| p.into_inner()) = std::sync::Arc::new(p)
+            }
+            Err(e) => crate::log_error!("providers settings could not be applied: {e}"),
+        }
+    }
+
+    /// The media servers in use right now.
+    pub fn providers(&self) -> std::sync::Arc<Providers> {
+        std::sync::Arc::clone(&self.providers.read().unwrap_or_else(|p| p.into_inner()))
     }
 }
 
-fn providers(config: &Config, secrets: &Secrets) -> Providers {
-    let enabled = |k| config.provider_enabled(k);
-    let media = |kind, cfg: &Option<crate::config::MediaServerConfig>| {
-        cfg.clone()
-            .filter(|_| enabled(kind))
-            .map(|c| MediaServer::new(kind, c, secrets.install_id.clone()))
+/// The effective media servers: the providers settings merged with the environment.
+fn build_providers(
+    config: &Config,
+    db: &Db,
+    sealer: &Sealer,
+    install_id: &str,
+) -> crate::error::Result<Providers> {
+    let stored = crate::settings::providers(&*db.conn()?)?;
+    let eff = crate::provider_settings::effective(config, &stored, sealer);
+    let on = |k: ProviderKind| eff.enabled.contains(&k);
+    let media = |kind: ProviderKind, server: Option<crate::config::MediaServerConfig>| {
+        server
+            .filter(|_| on(kind))
+            .map(|c| MediaServer::new(kind, c, install_id.to_string()))
     };
-    Providers {
-        plex: enabled(ProviderKind::Plex)
-            .then(|| Plex::new(config.plex.clone(), secrets.install_id.clone())),
-        jellyfin: media(ProviderKind::Jellyfin, &config.jellyfin),
-        emby: media(ProviderKind::Emby, &config.emby),
-    }
+    // A server enabled without the settings it needs cannot sign anyone in: not shown.
+    let enabled: Vec<ProviderKind> = eff
+        .enabled
+        .iter()
+        .copied()
+        .filter(|k| match k {
+            ProviderKind::Plex => {
+                eff.plex.machine_id.is_some()
+                    || (eff.plex.server_name.is_some() && eff.plex.owner_token.is_some())
+            }
+            ProviderKind::Jellyfin => eff.jellyfin.is_some(),
+            ProviderKind::Emby => eff.emby.is_some(),
+        })
+        .collect();
+    Ok(Providers {
+        plex: on(ProviderKind::Plex).then(|| Plex::new(eff.plex.clone(), install_id.to_string())),
+        jellyfin: media(ProviderKind::Jellyfin, eff.jellyfin.clone()),
+        emby: media(ProviderKind::Emby, eff.emby.clone()),
+        enabled,
+    })
 }
 
 /// Sealed data is useless under another key; refuse to start rather than fail later.

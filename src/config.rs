@@ -51,6 +51,9 @@ pub struct MediaServerConfig {
 
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The variables that were set (non-empty): the console shows the settings they
+    /// override as locked.
+    pub env_set: std::collections::BTreeSet<String>,
     pub data_dir: PathBuf,
     pub listen_addr: SocketAddr,
     /// Public URL, without a trailing slash.
@@ -110,6 +113,11 @@ impl Config {
             allow_managed: v.bool("PLEX_ALLOW_MANAGED_USERS", true)?,
         };
         let cfg = Config {
+            env_set: vars
+                .iter()
+                .filter(|(_, v)| !v.trim().is_empty())
+                .map(|(k, _)| k.clone())
+                .collect(),
             data_dir: PathBuf::from(v.get("AUTHPORTAL_DATA_DIR").unwrap_or("./data")),
             listen_addr: parse_listen(v.get("LISTEN_ADDR").unwrap_or("0.0.0.0:8089"))?,
             base_url,

@@ -18,6 +18,7 @@ pub mod log;
 pub mod mfa;
 pub mod net;
 pub mod oidc;
+pub mod provider_settings;
 pub mod providers;
 pub mod ratelimit;
 pub mod settings;

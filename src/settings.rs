@@ -37,7 +37,7 @@ pub fn access(conn: &Connection) -> Result<crate::access::AccessSpec> {
 }
 
 /// The sections an owner can read and write.
-pub const SECTIONS: &[&str] = &["access", "mfa", "roles"];
+pub const SECTIONS: &[&str] = &["access", "mfa", "providers", "roles"];
 
 /// The default value of a section (what applies until it is saved).
 pub fn default_of(name: &str) -> Option<serde_json::Value> {
@@ -47,6 +47,10 @@ pub fn default_of(name: &str) -> Option<serde_json::Value> {
         }
         "mfa" => Some(serde_json::json!({ "enforce_groups": [] })),
         "roles" => Some(serde_json::to_value(RolesSettings::default()).expect("serializes")),
+        "providers" => Some(
+            serde_json::to_value(crate::provider_settings::ProvidersSettings::default())
+                .expect("serializes"),
+        ),
         _ => None,
     }
 }
@@ -69,6 +73,11 @@ pub fn validate(name: &str, value: &serde_json::Value) -> std::result::Result<()
             serde_json::from_value::<Strict>(value.clone())
                 .map(|_| ())
                 .map_err(|e| format!("mfa: {e}"))
+        }
+        "providers" => {
+            serde_json::from_value::<crate::provider_settings::ProvidersSettings>(value.clone())
+                .map(|_| ())
+                .map_err(|e| format!("providers: {e}"))
         }
         "roles" => serde_json::from_value::<RolesSettings>(value.clone())
             .map_err(|e| format!("roles: {e}"))?
@@ -165,5 +174,33 @@ impl RolesSettings {
             );
         }
         Ok(())
+    }
+}
+
+/// Section "providers" as stored (secrets sealed).
+pub fn providers(conn: &Connection) -> Result<crate::provider_settings::ProvidersSettings> {
+    section(conn, "providers")
+}
+
+/// A console edit -> the document to store (secrets sealed, kept or cleared), checked.
+pub fn prepare(
+    name: &str,
+    incoming: &serde_json::Value,
+    current: &serde_json::Value,
+    sealer: &crate::crypto::seal::Sealer,
+) -> std::result::Result<serde_json::Value, String> {
+    let stored = match name {
+        "providers" => crate::provider_settings::prepare(incoming, current, sealer)?,
+        _ => incoming.clone(),
+    };
+    validate(name, &stored)?;
+    Ok(stored)
+}
+
+/// A stored document as the console may see it (secrets as set / not set).
+pub fn present(name: &str, stored: &serde_json::Value) -> serde_json::Value {
+    match name {
+        "providers" => crate::provider_settings::present(stored),
+        _ => stored.clone(),
     }
 }

@@ -124,16 +124,25 @@ pub fn client_rotate_post(ctx: &Ctx, client_id: &str) -> Result<Response> {
 }
 
 /// One section as the API shows it (defaults when never saved).
-fn section_json(conn: &rusqlite::Connection, name: &str) -> Result<serde_json::Value> {
+fn section_json(ctx: &Ctx, conn: &rusqlite::Connection, name: &str) -> Result<serde_json::Value> {
     let default = crate::settings::default_of(name).ok_or(AppError::NotFound)?;
-    Ok(match crate::db::settings::get(conn, name)? {
-        Some(s) => {
-            json!({ "section": name, "version": s.version, "config": s.config, "updated_at": s.updated_at, "updated_by": s.updated_by })
-        }
-        None => {
-            json!({ "section": name, "version": 0, "config": default, "updated_at": null, "updated_by": null })
-        }
-    })
+    let (version, stored, updated_at, updated_by) = match crate::db::settings::get(conn, name)? {
+        Some(s) => (s.version, s.config, Some(s.updated_at), s.updated_by),
+        None => (0, default, None, None),
+    };
+    let locked = if name == "providers" {
+        crate::provider_settings::locked(&ctx.app.config)
+    } else {
+        Vec::new()
+    };
+    Ok(json!({
+        "section": name,
+        "version": version,
+        "config": crate::settings::present(name, &stored),
+        "updated_at": updated_at,
+        "updated_by": updated_by,
+        "locked": locked,
+    }))
 }
 
 pub fn config_get(ctx: &Ctx) -> Result<Response> {
@@ -141,14 +150,14 @@ pub fn config_get(ctx: &Ctx) -> Result<Response> {
     let conn = ctx.app.db.conn()?;
     let sections = crate::settings::SECTIONS
         .iter()
-        .map(|name| section_json(&conn, name))
+        .map(|name| section_json(ctx, &conn, name))
         .collect::<Result<Vec<_>>>()?;
     Ok(Response::json(&json!({ "sections": sections })).with_no_cache())
 }
 
 pub fn config_section_get(ctx: &Ctx, name: &str) -> Result<Response> {
     require_permission(ctx, "config.read")?;
-    Ok(Response::json(&section_json(&*ctx.app.db.conn()?, name)?).with_no_cache())
+    Ok(Response::json(&section_json(ctx, &*ctx.app.db.conn()?, name)?).with_no_cache())
 }
 
 #[derive(serde::Deserialize)]
@@ -168,12 +177,16 @@ pub fn config_section_put(ctx: &Ctx, name: &str) -> Result<Response> {
         return Err(AppError::NotFound);
     }
     let body: SectionPut = ctx.json(r#"{"version":1,"config":{...},"reason":"why"}"#)?;
-    crate::settings::validate(name, &body.config).map_err(AppError::BadRequest)?;
     let saved = ctx.app.db.with_tx(|tx| {
+        let current = crate::db::settings::get(tx, name)?
+            .map(|s| s.config)
+            .unwrap_or(serde_json::Value::Null);
+        let stored = crate::settings::prepare(name, &body.config, &current, &ctx.app.sealer)
+            .map_err(AppError::BadRequest)?;
         let change = crate::db::settings::Change {
             section: name,
             expected_version: body.version,
-            config: &body.config,
+            config: &stored,
             by: Some(&admin.row.username),
             reason: body.reason.as_deref(),
         };
@@ -186,7 +199,7 @@ pub fn config_section_put(ctx: &Ctx, name: &str) -> Result<Response> {
                     "admin.config.update",
                     json!({ "section": name, "version": version, "reason": body.reason }),
                 )?;
-                Ok(Ok(section_json(tx, name)?))
+                Ok(Ok(section_json(ctx, tx, name)?))
             }
             Err(conflict) => Ok(Err(conflict.current)),
         }
@@ -236,7 +249,10 @@ pub fn config_history_get(ctx: &Ctx, name: &str) -> Result<Response> {
     if crate::settings::default_of(name).is_none() {
         return Err(AppError::NotFound);
     }
-    let versions = crate::db::settings::history(&*ctx.app.db.conn()?, name)?;
+    let mut versions = crate::db::settings::history(&*ctx.app.db.conn()?, name)?;
+    for v in &mut versions {
+        v.config = crate::settings::present(name, &v.config);
+    }
     Ok(Response::json(&json!({ "section": name, "versions": versions })).with_no_cache())
 }
 
@@ -288,7 +304,7 @@ pub fn config_revert_post(ctx: &Ctx, name: &str) -> Result<Response> {
                     "admin.config.revert",
                     json!({ "section": name, "to": body.to, "version": version }),
                 )?;
-                Ok(Ok(section_json(tx, name)?))
+                Ok(Ok(section_json(ctx, tx, name)?))
             }
             Err(conflict) => Ok(Err(conflict.current)),
         }

@@ -263,7 +263,7 @@ fn token_owner(ctx: &Ctx, kind: ProviderKind, token: &str) -> Result<Option<i64>
     if let Some(owner) = ctx.app.access_cache.token(&digest, now_ms) {
         return Ok(owner);
     }
-    let providers = &ctx.app.providers;
+    let providers = ctx.app.providers();
     let account = match kind {
         ProviderKind::Plex => providers
             .plex

@@ -33,7 +33,7 @@ struct StartWeb {
 
 fn enabled_provider(ctx: &Ctx, name: Option<&str>) -> Result<ProviderKind> {
     name.and_then(ProviderKind::parse)
-        .filter(|p| ctx.app.config.provider_enabled(*p))
+        .filter(|p| ctx.app.providers().is_enabled(*p))
         .ok_or_else(|| AppError::bad_request("unknown or disabled provider"))
 }
 
@@ -54,9 +54,8 @@ pub fn start_web_post(ctx: &Ctx) -> Result<Response> {
     let body: StartWeb = ctx.json(r#"{"provider":"plex"}"#)?;
     let provider = enabled_provider(ctx, Some(&body.provider))?;
     let rd = body.rd.as_deref().and_then(|r| safe_rd(&ctx.app.config, r));
-    let Some(plex) = ctx
-        .app
-        .providers
+    let providers = ctx.app.providers();
+    let Some(plex) = providers
         .plex
         .as_ref()
         .filter(|_| provider == ProviderKind::Plex)
@@ -149,7 +148,8 @@ pub fn poll_get(ctx: &Ctx) -> Result<Response> {
     if now_ms < flow.next_poll_ms {
         return Ok(poll_reply("pending", None));
     }
-    let plex = ctx.app.providers.plex.as_ref().ok_or(AppError::NotFound)?;
+    let providers = ctx.app.providers();
+    let plex = providers.plex.as_ref().ok_or(AppError::NotFound)?;
     match plex.check_pin(&ctx.app.http, flow.pin_id) {
         Ok(PinStatus::Waiting) => {
             flows::schedule_poll(&*ctx.app.db.conn()?, &flow_digest, now_ms + 1000, 1000)?;
@@ -257,7 +257,8 @@ pub fn forward_get(ctx: &Ctx) -> Result<Response> {
             },
         )));
     }
-    let plex = ctx.app.providers.plex.as_ref().ok_or(AppError::NotFound)?;
+    let providers = ctx.app.providers();
+    let plex = providers.plex.as_ref().ok_or(AppError::NotFound)?;
     let Some((flow_digest, flow)) = current_flow(ctx)? else {
         return Ok(html(views::login::not_completed()).with_status_code(400));
     };
@@ -296,9 +297,8 @@ fn with_cookies_of(from: &Response, mut to: Response) -> Response {
 /// POST /auth/forward?provider=jellyfin|emby with `username`, `password`.
 pub fn forward_post(ctx: &Ctx) -> Result<Response> {
     let provider = enabled_provider(ctx, ctx.query("provider").as_deref())?;
-    let server = ctx
-        .app
-        .providers
+    let providers = ctx.app.providers();
+    let server = providers
         .media_server(provider)
         .ok_or_else(|| AppError::bad_request("this provider signs in through its own page"))?;
     let form = ctx.form()?;

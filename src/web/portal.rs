@@ -28,7 +28,7 @@ pub fn index_get(ctx: &Ctx) -> Result<Response> {
         .filter(|host| Some(*host) != host_port(&cfg.base_url).as_deref())
         .map(|_| cfg.origin());
     Ok(html(views::login::login(&views::login::LoginPage {
-        providers: &cfg.providers,
+        providers: &ctx.app.providers().enabled,
         rd: rd.as_deref(),
         error: None,
         wrong_origin,

@@ -483,3 +483,120 @@ fn settings_history_and_revert() {
     let alice = s.user("alice", "wonderland");
     assert_eq!(alice.get("/api/admin/config/mfa/history").status, 403);
 }
+
+#[test]
+fn media_servers_configured_at_runtime_apply_at_once_with_sealed_secrets() {
+    let jf = FakeJellyfin::start(Mode::Jellyfin);
+    jf.add_user(FakeUser {
+        is_admin: true,
+        ..FakeUser::new("owner", "pw")
+    });
+    let portal = Portal::start(&[("ADMIN_BOOTSTRAP_USERS", "owner")]);
+    let c = portal.client();
+    assert!(
+        c.get("/")
+            .body
+            .contains("No media server is configured yet")
+    );
+    // What the setup wizard stores.
+    let app = portal.app();
+    let incoming = json!({ "media_servers": ["jellyfin"], "jellyfin": { "url": jf.base_url(), "api_key": "super-secret-key" } });
+    app.db
+        .with_tx(|tx| {
+            let stored =
+                authportal::settings::prepare("providers", &incoming, &Value::Null, &app.sealer)
+                    .map_err(authportal::error::AppError::BadRequest)?;
+            let change = authportal::db::settings::Change {
+                section: "providers",
+                expected_version: 0,
+                config: &stored,
+                by: Some("test"),
+                reason: None,
+            };
+            authportal::db::settings::put(tx, &change, 0).map(|r| r.unwrap())
+        })
+        .unwrap();
+    app.settings_changed();
+    assert!(
+        c.get("/").body.contains("data-provider=\"jellyfin\""),
+        "applied without a restart"
+    );
+    assert_eq!(sign_in(&c, "jellyfin", "owner", "pw").status, 303);
+    let section = c.get("/api/admin/config/providers");
+    assert_eq!(section.status, 200);
+    assert_eq!(
+        section.json()["config"]["jellyfin"]["api_key"],
+        json!({ "set": true })
+    );
+    assert_eq!(section.json()["locked"], json!([]));
+    assert!(!section.body.contains("super-secret-key"));
+    assert!(
+        !c.get("/api/admin/config/providers/history")
+            .body
+            .contains("super-secret-key")
+    );
+    let stored: String = portal
+        .db()
+        .query_row(
+            "SELECT config_json FROM settings WHERE section = 'providers'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(!stored.contains("super-secret-key"), "sealed at rest");
+    // Saving the section back as shown keeps the secret.
+    let config = section.json()["config"].clone();
+    let r = put(
+        &c,
+        "/api/admin/config/providers",
+        json!({ "version": 1, "config": config }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let stored_after: String = portal
+        .db()
+        .query_row(
+            "SELECT config_json FROM settings WHERE section = 'providers'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let sealed = |s: &str| {
+        serde_json::from_str::<Value>(s).unwrap()["jellyfin"]["api_key"]["sealed"].clone()
+    };
+    assert_eq!(sealed(&stored_after), sealed(&stored));
+    // A bad value is refused with the field named, and changes nothing.
+    let bad = put(
+        &c,
+        "/api/admin/config/providers",
+        json!({ "version": 2, "config": { "media_servers": ["kodi"] } }),
+    );
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("media_servers")
+    );
+    assert_eq!(c.get("/api/admin/config/providers").json()["version"], 2);
+}
+
+#[test]
+fn the_environment_wins_and_locks_its_fields() {
+    let s = setup(&[]);
+    let root = s.user("root", "toor");
+    let section = root.get("/api/admin/config/providers").json();
+    assert_eq!(section["locked"], json!(["media_servers", "jellyfin.url"]));
+    let r = put(
+        &root,
+        "/api/admin/config/providers",
+        json!({ "version": 0, "config": { "media_servers": ["emby"], "jellyfin": { "url": "http://127.0.0.1:9" } } }),
+    );
+    assert_eq!(r.status, 200);
+    // Still the environment's Jellyfin.
+    let again = s.portal.client();
+    assert!(again.get("/").body.contains("data-provider=\"jellyfin\""));
+    assert_eq!(
+        sign_in(&again, "jellyfin", "alice", "wonderland").status,
+        303
+    );
+}

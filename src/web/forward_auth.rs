@@ -334,16 +334,22 @@ fn sign_in_first(ctx: &Ctx, target: &Target, nginx: bool, fresh: bool) -> Respon
 /// 200 with the identity headers and whatever the rule injects.
 fn pass(ctx: &Ctx, rule: Option<&Rule>, who: Option<&Subject>) -> Response {
     let mut r = Response::text("ok\n").with_status_code(200);
-    let Some(who) = who else { return r };
+    // All four always, empty when unknown: Caddy before 2.10 (Debian's 2.6) sends the app
+    // the literal "{http.reverse_proxy.header.Remote-User}" for a header this answer lacks.
+    let Some(who) = who else {
+        return r
+            .with_unique_header("Remote-User", "")
+            .with_unique_header("Remote-Name", "")
+            .with_unique_header("Remote-Email", "")
+            .with_unique_header("Remote-Groups", "");
+    };
     let groups = who.groups.join(",");
     let email = who.email.clone().unwrap_or_default();
     r = r
         .with_unique_header("Remote-User", who.username.clone())
         .with_unique_header("Remote-Name", who.username.clone())
-        .with_unique_header("Remote-Groups", groups.clone());
-    if !email.is_empty() {
-        r = r.with_unique_header("Remote-Email", email.clone());
-    }
+        .with_unique_header("Remote-Groups", groups.clone())
+        .with_unique_header("Remote-Email", email.clone());
     let Some(rule) = rule else { return r };
     let values = [
         ("user", who.username.as_str()),

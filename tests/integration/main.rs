@@ -12,5 +12,6 @@ mod oidc;
 mod oidc_rp;
 mod plex;
 mod portal;
+mod proxies;
 mod security;
 mod totp_ref;

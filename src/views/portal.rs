@@ -10,6 +10,8 @@ pub struct Home<'a> {
     pub groups: &'a [String],
     pub extra_link: Option<(&'a str, &'a str)>,
     pub mfa_link: bool,
+    /// The person may open the admin console (their role holds admin.access).
+    pub admin_link: bool,
     /// Applications the user allowed through the portal's OpenID Connect provider.
     pub apps: &'a [crate::db::oauth::Consented],
     /// (ip, last sign-in) pairs: addresses native apps may use as this user, where a
@@ -33,6 +35,7 @@ pub fn home(h: &Home) -> Markup {
                         a.button.primary href=(url) rel="noopener" { (text) }
                     }
                     @if h.mfa_link { a.button.secondary href="/mfa/enroll" { "Two-factor sign-in" } }
+                    @if h.admin_link { a.button.secondary href="/admin" { "Admin console" } }
                     (logout_button())
                 }
                 @if !h.places.is_empty() {

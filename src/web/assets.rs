@@ -18,6 +18,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../assets/login.js"),
     ),
     (
+        "admin.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/admin.js"),
+    ),
+    (
         "favicon.svg",
         "image/svg+xml",
         include_bytes!("../../assets/favicon.svg"),

@@ -2,6 +2,7 @@
 //! one place errors are rendered.
 
 mod admin;
+mod admin_pages;
 mod admin_users;
 pub mod assets;
 pub mod cookies;
@@ -105,6 +106,13 @@ fn dispatch(ctx: &Ctx) -> Result<Response> {
             mfa::admin_reset_post(ctx, uuid)
         }
         // --- console pages (web/admin_pages.rs) ---
+        ("GET", ["admin"]) => admin_pages::overview_get(ctx),
+        ("GET", ["admin", "users"]) => admin_pages::users_get(ctx),
+        ("GET", ["admin", "users", uuid]) => admin_pages::user_get(ctx, uuid),
+        ("GET", ["admin", "settings"]) => admin_pages::settings_get(ctx),
+        ("GET", ["admin", "settings", section]) => admin_pages::setting_get(ctx, section),
+        ("GET", ["admin", "clients"]) => admin_pages::clients_get(ctx),
+        ("GET", ["admin", "clients", id]) => admin_pages::client_get(ctx, id),
         // --- end of console pages ---
         ("GET", ["api", "admin", "users"]) => admin_users::list_get(ctx),
         ("GET", ["api", "admin", "users", uuid]) => admin_users::detail_get(ctx, uuid),
@@ -175,6 +183,9 @@ fn is_known(segs: &[&str]) -> bool {
             | "startupz"]
             | ["auth", "start-web" | "poll" | "forward"]
             | ["consents", "revoke"]
+            | ["admin"]
+            | ["admin", "users" | "settings" | "clients"]
+            | ["admin", "users" | "settings" | "clients", _]
             | ["trusted-ips", "forget"]
             | ["api", "admin", "trusted-ips", ..]
             | ["api", "admin", "oauth", "clients", ..]

@@ -56,6 +56,7 @@ pub fn home_get(ctx: &Ctx) -> Result<Response> {
     let conn = ctx.app.db.conn()?;
     let apps = crate::db::oauth::consents_of(&conn, s.row.user_id)?;
     let places = crate::db::users::signin_ips_of(&conn, s.row.user_id)?;
+    let admin_link = crate::settings::roles(&conn)?.allows(&s.groups, "admin.access");
     drop(conn);
     Ok(html(views::portal::home(&views::portal::Home {
         username: &s.row.username,
@@ -66,6 +67,7 @@ pub fn home_get(ctx: &Ctx) -> Result<Response> {
             .as_ref()
             .map(|(u, t)| (u.as_str(), t.as_str())),
         mfa_link: cfg.mfa_enable,
+        admin_link,
         apps: &apps,
         places: &places,
     })))

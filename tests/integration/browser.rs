@@ -1,7 +1,8 @@
-//! The sign-in popup and the two-factor pages in a real browser: the scripts in
-//! tests/e2e (signin.mjs, mfa.mjs) drive headless Chromium (Debian's /usr/bin/chromium
-//! through playwright-core) against a portal started here with a fake Jellyfin, because
-//! only a browser runs login.js, the popup, postMessage and the QR image.
+//! The sign-in popup, the two-factor pages and the admin console in a real browser: the
+//! scripts in tests/e2e (signin.mjs, mfa.mjs, admin.mjs) drive headless Chromium
+//! (Debian's /usr/bin/chromium through playwright-core) against a portal started here
+//! with a fake Jellyfin, because only a browser runs login.js and admin.js, the popup,
+//! postMessage, the clipboard and the QR image.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -156,4 +157,72 @@ fn browser_enrols_mfa_and_signs_in_with_a_code() {
         "signing out deleted the first session; the second factor made the only one"
     );
     assert_eq!(jf.count("/Users/AuthenticateByName"), 2);
+}
+
+#[test]
+fn browser_admin_console() {
+    let e2e = e2e_dir();
+    let jf = FakeJellyfin::start(Mode::Jellyfin);
+    jf.add_user(FakeUser::new("root", "toor"));
+    jf.add_user(FakeUser::new("alice", "wonderland"));
+    let portal = crate::media::jellyfin_portal(&jf, &[("ADMIN_BOOTSTRAP_USERS", "root")]);
+
+    let (ok, out, err) = run_node(
+        &e2e,
+        "admin.mjs",
+        &[&portal.base, "root", "toor", "alice", "wonderland"],
+    );
+    assert!(
+        ok,
+        "the browser script admin.mjs failed\n--- stdout\n{out}\n--- stderr\n{err}"
+    );
+    println!("{out}");
+    assert!(out.contains("PASS"), "{out}");
+
+    // What the clicks did, seen from the database.
+    assert_eq!(
+        portal.count("SELECT version FROM settings WHERE section = 'mfa'"),
+        2,
+        "saved as version 1 in the editor, then version 2 by the concurrent save; the stale and the invalid saves changed nothing"
+    );
+    assert_eq!(
+        portal.count(
+            "SELECT count(*) FROM settings_history WHERE section = 'mfa' AND version = 1 \
+             AND config_json = '{\"enforce_groups\":[\"family\"]}'"
+        ),
+        1
+    );
+    assert_eq!(
+        portal.count("SELECT count(*) FROM oauth_clients WHERE name = 'Grafana' AND trusted = 1"),
+        1,
+        "created, then made trusted on its page"
+    );
+    assert_eq!(
+        portal.count("SELECT count(*) FROM oauth_clients WHERE name = 'Throwaway'"),
+        0,
+        "deleted from its page"
+    );
+    assert_eq!(
+        portal.count("SELECT count(*) FROM events WHERE type = 'admin.oauth_client.rotate_secret'"),
+        1
+    );
+    assert_eq!(
+        portal.count(
+            "SELECT count(*) FROM sessions s JOIN users u ON u.id = s.user_id WHERE u.username = 'alice'"
+        ),
+        0,
+        "alice's session was revoked"
+    );
+    assert_eq!(
+        portal.count(
+            "SELECT count(*) FROM user_groups g JOIN users u ON u.id = g.user_id \
+             WHERE u.username = 'alice' AND g.name IN ('family', 'kids')"
+        ),
+        2,
+        "groups assigned on her page"
+    );
+    assert_eq!(
+        portal.count("SELECT count(*) FROM events WHERE type = 'admin.session.revoke'"),
+        1
+    );
 }

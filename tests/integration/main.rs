@@ -2,6 +2,7 @@
 //! port with its own data dir, and talks to it over real HTTP.
 
 mod admin;
+mod admin_pages;
 mod browser;
 mod fakes;
 mod forward_auth;

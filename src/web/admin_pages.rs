@@ -1,0 +1,274 @@
+//! The console pages (`GET /admin*`): server-rendered views of the data the admin JSON
+//! API serves. Reads happen here; every change is made by admin.js through
+//! `/api/admin/*`, which checks the write permission again. Someone signed out is sent
+//! to sign in and back; someone without the permission gets a friendly 403 page.
+
+use rouille::Response;
+
+use crate::db::{oauth, sessions, users};
+use crate::error::{AppError, Result};
+use crate::settings::RolesSettings;
+use crate::views::admin::{self as view, Area, Frame};
+use crate::web::guards::{UserSession, require_permission};
+use crate::web::html;
+use crate::web::request::Ctx;
+
+/// Users shown per page of the list.
+const PAGE_SIZE: i64 = 50;
+
+/// A console visitor who holds the permission the page asked for.
+struct Console {
+    session: UserSession,
+    roles: RolesSettings,
+}
+
+impl Console {
+    fn can(&self, permission: &str) -> bool {
+        self.roles.allows(&self.session.groups, permission)
+    }
+
+    fn frame(&self, area: Area) -> Frame<'_> {
+        Frame {
+            username: &self.session.row.username,
+            area,
+            users: self.can("users.read"),
+            settings: self.can("config.read"),
+            clients: self.can("oauth.read"),
+        }
+    }
+}
+
+/// Console pages are never stored: they show who has access to what.
+fn page(markup: maud::Markup) -> Response {
+    html(markup).with_unique_header("Cache-Control", "no-store")
+}
+
+/// The visitor if they hold `permission` (and admin.access), else the response to send:
+/// sign-in with a way back for the signed-out, a 403 page for the rest.
+fn enter(ctx: &Ctx, permission: &str) -> Result<std::result::Result<Console, Response>> {
+    match require_permission(ctx, permission) {
+        Ok(session) => {
+            let roles = crate::settings::roles(&*ctx.app.db.conn()?)?;
+            Ok(Ok(Console { session, roles }))
+        }
+        Err(AppError::Unauthorized) => {
+            let rd: String =
+                url::form_urlencoded::byte_serialize(ctx.req.raw_url().as_bytes()).collect();
+            Ok(Err(
+                Response::redirect_303(format!("/?rd={rd}")).with_no_cache()
+            ))
+        }
+        Err(AppError::Forbidden(message)) => {
+            let mfa_hint = message.contains("two-factor");
+            Ok(Err(
+                page(view::forbidden(message, mfa_hint)).with_status_code(403)
+            ))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+macro_rules! enter {
+    ($ctx:expr, $permission:expr) => {
+        match enter($ctx, $permission)? {
+            Ok(console) => console,
+            Err(response) => return Ok(response),
+        }
+    };
+}
+
+fn not_found(c: &Console, area: Area, what: &str, back: &str) -> Response {
+    page(view::not_found(&c.frame(area), what, back)).with_status_code(404)
+}
+
+/// GET /admin: counts of what the visitor may read, and links.
+pub fn overview_get(ctx: &Ctx) -> Result<Response> {
+    let c = enter!(ctx, "admin.access");
+    let conn = ctx.app.db.conn()?;
+    let (users, sessions) = if c.can("users.read") {
+        let (_, total) = users::list(&conn, "", 0, 0)?;
+        // A count only the console needs; kept next to its one reader.
+        let live: i64 = conn.query_row(
+            "SELECT count(*) FROM sessions WHERE expires_at > ?1",
+            [ctx.now()],
+            |r| r.get(0),
+        )?;
+        (Some(total), Some(live))
+    } else {
+        (None, None)
+    };
+    let clients = if c.can("oauth.read") {
+        Some(oauth::clients(&conn)?.len() as i64)
+    } else {
+        None
+    };
+    drop(conn);
+    let sections = c
+        .can("config.read")
+        .then_some(crate::settings::SECTIONS.len());
+    let permissions: Vec<&str> = crate::settings::PERMISSIONS
+        .iter()
+        .copied()
+        .filter(|p| c.can(p))
+        .collect();
+    Ok(page(view::overview(
+        &c.frame(Area::Overview),
+        &view::Overview {
+            users,
+            sessions,
+            clients,
+            sections,
+            permissions: &permissions,
+        },
+    )))
+}
+
+/// GET /admin/users?q=&offset=
+pub fn users_get(ctx: &Ctx) -> Result<Response> {
+    let c = enter!(ctx, "users.read");
+    let query = ctx.query("q").unwrap_or_default();
+    let query: String = query.trim().chars().take(200).collect();
+    // A bad or huge offset is not worth an error page: start at the top.
+    let offset = ctx
+        .query("offset")
+        .and_then(|o| o.parse::<i64>().ok())
+        .filter(|o| (0..=1_000_000_000).contains(o))
+        .unwrap_or(0);
+    let (list, total) = users::list(&*ctx.app.db.conn()?, &query, PAGE_SIZE, offset)?;
+    Ok(page(view::users(
+        &c.frame(Area::Users),
+        &view::UserList {
+            users: &list,
+            total,
+            query: &query,
+            offset,
+            limit: PAGE_SIZE,
+        },
+    )))
+}
+
+/// GET /admin/users/{uuid}: identities, groups, sessions, grants and account actions.
+pub fn user_get(ctx: &Ctx, uuid: &str) -> Result<Response> {
+    let c = enter!(ctx, "users.read");
+    let conn = ctx.app.db.conn()?;
+    let Some(id) = users::id_by_uuid(&conn, uuid)? else {
+        return Ok(not_found(&c, Area::Users, "such user", "/admin/users"));
+    };
+    let Some(summary) = users::summary(&conn, id)? else {
+        return Ok(not_found(&c, Area::Users, "such user", "/admin/users"));
+    };
+    let sessions = sessions::of_user(&conn, id, ctx.now())?;
+    let grants = oauth::consents_of(&conn, id)?;
+    drop(conn);
+    Ok(page(view::user(
+        &c.frame(Area::Users),
+        &view::UserPage {
+            user: &summary,
+            sessions: &sessions,
+            grants: &grants,
+            can_write: c.can("users.write"),
+            is_self: id == c.session.row.user_id,
+        },
+    )))
+}
+
+/// GET /admin/settings: the sections and their versions.
+pub fn settings_get(ctx: &Ctx) -> Result<Response> {
+    let c = enter!(ctx, "config.read");
+    let conn = ctx.app.db.conn()?;
+    let mut rows = Vec::new();
+    for name in crate::settings::SECTIONS {
+        let saved = crate::db::settings::get(&conn, name)?;
+        rows.push(view::SectionRow {
+            name,
+            version: saved.as_ref().map_or(0, |s| s.version),
+            updated_at: saved.as_ref().map(|s| s.updated_at),
+            updated_by: saved.and_then(|s| s.updated_by),
+        });
+    }
+    drop(conn);
+    Ok(page(view::settings(
+        &c.frame(Area::Settings),
+        &rows,
+        c.can("config.write"),
+    )))
+}
+
+/// GET /admin/settings/{section}: the JSON editor and the history.
+pub fn setting_get(ctx: &Ctx, name: &str) -> Result<Response> {
+    let c = enter!(ctx, "config.read");
+    let Some(default) = crate::settings::default_of(name) else {
+        return Ok(not_found(
+            &c,
+            Area::Settings,
+            "such settings section",
+            "/admin/settings",
+        ));
+    };
+    let conn = ctx.app.db.conn()?;
+    let saved = crate::db::settings::get(&conn, name)?;
+    let mut history = crate::db::settings::history(&conn, name)?;
+    drop(conn);
+    // Secrets in a section (the providers' API keys) are shown only as set / not set.
+    for v in &mut history {
+        v.config = crate::settings::present(name, &v.config);
+    }
+    let (version, config, updated_at, updated_by) = match &saved {
+        Some(s) => (
+            s.version,
+            &s.config,
+            Some(s.updated_at),
+            s.updated_by.as_deref(),
+        ),
+        None => (0, &default, None, None),
+    };
+    let pretty = serde_json::to_string_pretty(&crate::settings::present(name, config))
+        .map_err(AppError::internal)?;
+    let locked = if name == "providers" {
+        crate::provider_settings::locked(&ctx.app.config)
+    } else {
+        Vec::new()
+    };
+    Ok(page(view::setting(
+        &c.frame(Area::Settings),
+        &view::SectionPage {
+            name,
+            version,
+            config: &pretty,
+            updated_at,
+            updated_by,
+            history: &history,
+            locked: &locked,
+            can_write: c.can("config.write"),
+        },
+    )))
+}
+
+/// GET /admin/clients: the list and the create form.
+pub fn clients_get(ctx: &Ctx) -> Result<Response> {
+    let c = enter!(ctx, "oauth.read");
+    let list = oauth::clients(&*ctx.app.db.conn()?)?;
+    Ok(page(view::clients(
+        &c.frame(Area::Clients),
+        &list,
+        c.can("oauth.write"),
+    )))
+}
+
+/// GET /admin/clients/{id}: edit, rotate the secret, delete.
+pub fn client_get(ctx: &Ctx, client_id: &str) -> Result<Response> {
+    let c = enter!(ctx, "oauth.read");
+    let Some(client) = oauth::client(&*ctx.app.db.conn()?, client_id)? else {
+        return Ok(not_found(
+            &c,
+            Area::Clients,
+            "such client",
+            "/admin/clients",
+        ));
+    };
+    Ok(page(view::client(
+        &c.frame(Area::Clients),
+        &client,
+        c.can("oauth.write"),
+    )))
+}

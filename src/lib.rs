@@ -65,6 +65,12 @@ pub fn start(config: Config) -> Result<RunningServer, String> {
     let listen = config.listen_addr;
     let workers = config.http_workers;
     let app = Arc::new(App::open(config)?);
+    if let Some(code) = web::setup::code(&app).map_err(|e| e.to_string())? {
+        log_info!(
+            "setup: no media server is configured yet; open {} and enter the setup code {code}",
+            app.config.base_url
+        );
+    }
     let listener = web::server::bind(listen)
         .map_err(|e| format!("LISTEN_ADDR: cannot listen on {listen}: {e}"))?;
     let addr = listener

@@ -18,6 +18,7 @@ const USAGE: &str = "usage: authportal [COMMAND]
                [--scope SCOPE ...] [--grant-type GRANT ...]
                       register an application; prints JSON with client_id and client_secret
   oauth-client list | delete CLIENT_ID | rotate-secret CLIENT_ID
+  setup-code   print the one-time code that unlocks the first-run setup wizard
   keys rotate [--bits 2048|3072|4096]
                       a new OpenID Connect signing key; the old one stays published
                       until the ID tokens it signed have expired
@@ -32,6 +33,15 @@ fn main() -> ExitCode {
         Some("healthcheck") => healthcheck(),
         Some("oauth-client") => with_app(|app| oauth_client(app, &args[1..])),
         Some("keys") => with_app(|app| keys(app, &args[1..])),
+        Some("setup-code") => with_app(|app| {
+            match authportal::web::setup::code(app).map_err(|e| e.to_string())? {
+                Some(code) => println!("{code}"),
+                None => println!(
+                    "setup is done (a media server is configured); no setup code is needed"
+                ),
+            }
+            Ok(())
+        }),
         Some("version" | "--version" | "-V") => {
             println!("authportal {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS

@@ -239,8 +239,8 @@ impl MediaServer {
             .ok_or_else(|| ProviderError::Malformed("Jellyfin user without Id".into()))
     }
 
-    /// Reachability for `authportal check`.
-    pub fn probe(&self, agent: &Agent) -> Result<String, ProviderError> {
+    /// The server's name and version (System/Info/Public, no sign-in needed).
+    pub fn server_info(&self, agent: &Agent) -> Result<(String, String), ProviderError> {
         let prefix = self.prefix(agent)?;
         let reply = send(
             agent,
@@ -250,10 +250,17 @@ impl MediaServer {
             Body::Empty,
         )?;
         let v = reply.json("system info")?;
+        let name = v["ServerName"].as_str().unwrap_or("").to_string();
+        let version = v["Version"].as_str().unwrap_or("?").to_string();
+        Ok((name, version))
+    }
+
+    /// Reachability for `authportal check`.
+    pub fn probe(&self, agent: &Agent) -> Result<String, ProviderError> {
+        let (name, version) = self.server_info(agent)?;
         Ok(format!(
-            "{} {} answered at {}{prefix}",
-            v["ProductName"].as_str().unwrap_or(self.kind.label()),
-            v["Version"].as_str().unwrap_or("?"),
+            "{} {version} ({name}) answered at {}",
+            self.kind.label(),
             self.cfg.url.as_str().trim_end_matches('/')
         ))
     }

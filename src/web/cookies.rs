@@ -11,10 +11,14 @@ pub const FLOW: &str = "authportal_flow";
 /// A sign-in that passed the first factor and waits for the second (or for enrolment).
 pub const MFA: &str = "authportal_mfa";
 
+/// The setup wizard, unlocked by the setup code.
+pub const SETUP: &str = "authportal_setup";
+
 /// The signing "kind" of each cookie, so one can never stand in for another.
 pub const SESSION_KIND: &str = "s";
 pub const FLOW_KIND: &str = "f";
 pub const MFA_KIND: &str = "m";
+pub const SETUP_KIND: &str = "w";
 
 pub fn set(cfg: &Config, name: &str, value: &str, max_age_secs: i64) -> String {
     let mut c = format!("{name}={value}; Path=/; Max-Age={max_age_secs}; HttpOnly; SameSite=Lax");

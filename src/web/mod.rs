@@ -16,6 +16,7 @@ pub mod portal;
 pub mod redirect;
 pub mod request;
 pub mod server;
+pub mod setup;
 pub mod signin;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -78,7 +79,10 @@ fn dispatch(ctx: &Ctx) -> Result<Response> {
     let path = ctx.req.url();
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     match (method, segments.as_slice()) {
+        ("GET", []) if setup::needed(ctx.app)? => setup::welcome_get(ctx),
         ("GET", []) => portal::index_get(ctx),
+        ("POST", ["setup", "unlock"]) => setup::unlock_post(ctx),
+        ("POST", ["setup", "server"]) => setup::server_post(ctx),
         ("GET", ["home"]) => portal::home_get(ctx),
         ("GET", ["restricted"]) => portal::restricted_get(ctx),
         ("GET", ["whoami"]) => portal::whoami_get(ctx),
@@ -183,6 +187,7 @@ fn is_known(segs: &[&str]) -> bool {
             | "startupz"]
             | ["auth", "start-web" | "poll" | "forward"]
             | ["consents", "revoke"]
+            | ["setup", "unlock" | "server"]
             | ["admin"]
             | ["admin", "users" | "settings" | "clients"]
             | ["admin", "users" | "settings" | "clients", _]

@@ -15,4 +15,5 @@ mod plex;
 mod portal;
 mod proxies;
 mod security;
+mod setup;
 mod totp_ref;

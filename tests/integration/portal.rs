@@ -42,12 +42,11 @@ fn health_endpoints_answer() {
 }
 
 #[test]
-fn login_page_without_providers_explains_how_to_configure() {
+fn a_fresh_portal_opens_the_setup_wizard_and_says_how_to_configure() {
     let portal = Portal::start(&[]);
     let r = portal.client().get("/");
     assert_eq!(r.status, 200);
-    assert!(r.body.contains("No media server is configured yet"));
-    assert!(r.body.contains("MEDIA_SERVER="));
+    assert!(r.body.contains("Welcome to AuthPortal") && r.body.contains("setup code"));
     assert!(!r.body.contains("data-provider="));
 }
 
@@ -163,7 +162,9 @@ fn login_page_lists_enabled_providers_and_loads_nothing_from_elsewhere() {
 
 #[test]
 fn login_page_warns_when_opened_on_another_address() {
-    let portal = Portal::start(&[("APP_BASE_URL", "https://auth.example.com")]);
+    let jf = crate::fakes::jellyfin::FakeJellyfin::start(crate::fakes::jellyfin::Mode::Jellyfin);
+    let portal =
+        crate::media::jellyfin_portal(&jf, &[("APP_BASE_URL", "https://auth.example.com")]);
     let r = portal.client().get("/");
     assert!(
         r.body
@@ -171,13 +172,8 @@ fn login_page_warns_when_opened_on_another_address() {
         "{}",
         r.body
     );
-    assert!(
-        !Portal::start(&[])
-            .client()
-            .get("/")
-            .body
-            .contains("portal's address")
-    );
+    let right = crate::media::jellyfin_portal(&jf, &[]);
+    assert!(!right.client().get("/").body.contains("portal's address"));
 }
 
 #[test]
@@ -218,7 +214,7 @@ fn check_reports_configuration_and_reachability() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(
-        text.contains("jellyfin") && text.contains("ok: Jellyfin Server"),
+        text.contains("jellyfin") && text.contains("ok: Jellyfin 12"),
         "{text}"
     );
     assert!(text.contains("DATA_KEY"), "{text}");

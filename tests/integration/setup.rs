@@ -1,0 +1,168 @@
+//! The first-run setup wizard against the fake Jellyfin and Emby servers.
+
+use crate::fakes::jellyfin::{FakeJellyfin, FakeUser, Mode};
+use crate::harness::{Client, Portal};
+
+fn fresh() -> (FakeJellyfin, Portal) {
+    let jf = FakeJellyfin::start(Mode::Jellyfin);
+    jf.add_user(FakeUser {
+        is_admin: true,
+        ..FakeUser::new("owner", "pw")
+    });
+    jf.add_user(FakeUser::new("guest", "pw"));
+    (jf, Portal::start(&[("TRUSTED_PROXY_CIDRS", "127.0.0.1")]))
+}
+
+fn unlock(portal: &Portal) -> Client {
+    let code = authportal::web::setup::code(portal.app())
+        .unwrap()
+        .expect("setup is open");
+    let c = portal.client();
+    let r = c.post_form(
+        "/setup/unlock",
+        &[("code", &code.to_lowercase().replace('-', ""))],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(c.cookie("authportal_setup").is_some());
+    c
+}
+
+#[test]
+fn the_wizard_is_locked_by_the_setup_code() {
+    let (_jf, portal) = fresh();
+    let c = portal.client();
+    let page = c.get("/");
+    assert!(page.body.contains("enter the setup code"), "{}", page.body);
+    let r = c.post_form("/setup/unlock", &[("code", "WRONG-CODE1")]);
+    assert_eq!(r.status, 401);
+    assert!(c.cookie("authportal_setup").is_none());
+    let r = c.post_form(
+        "/setup/server",
+        &[
+            ("kind", "jellyfin"),
+            ("url", "http://127.0.0.1:9"),
+            ("username", "x"),
+            ("password", "y"),
+        ],
+    );
+    assert_eq!(r.status, 403, "not without the code");
+    // The CLI prints the same code the server logs.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_authportal"))
+        .arg("setup-code")
+        .envs(portal.vars.iter())
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(
+        Some(printed),
+        authportal::web::setup::code(portal.app()).unwrap()
+    );
+    // Guessing is rate limited.
+    for _ in 0..6 {
+        c.post_form("/setup/unlock", &[("code", "NOPE")]);
+    }
+    assert_eq!(
+        c.post_form("/setup/unlock", &[("code", "NOPE")]).status,
+        429
+    );
+}
+
+#[test]
+fn jellyfin_owner_connects_the_server_and_becomes_the_first_admin() {
+    let (jf, portal) = fresh();
+    let c = unlock(&portal);
+    assert!(c.get("/").body.contains("Connect your media server"));
+    let url = jf.base_url();
+    let post = |u: &str, user: &str| {
+        c.post_form(
+            "/setup/server",
+            &[
+                ("kind", "jellyfin"),
+                ("url", u),
+                ("username", user),
+                ("password", "pw"),
+            ],
+        )
+    };
+    let r = post("http://127.0.0.1:9", "owner");
+    assert_eq!(r.status, 502);
+    assert!(r.body.contains("No Jellyfin server answered"));
+    let r = post("not a url", "owner");
+    assert_eq!(r.status, 400);
+    let r = post(&url, "guest");
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("administrator"));
+    let r = post(&url, "owner");
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.header("location"), Some("/admin"));
+    let who = c.get("/whoami").json();
+    assert_eq!(who["username"], "owner");
+    assert_eq!(who["admin"], true);
+    // Gone for good: the sign-in page, the code is no more, the wizard routes are closed.
+    assert!(
+        authportal::web::setup::code(portal.app())
+            .unwrap()
+            .is_none()
+    );
+    let anon = portal.client();
+    anon.extra_headers
+        .replace(vec![("X-Forwarded-For".into(), "192.0.2.50".into())]);
+    assert!(anon.get("/").body.contains("data-provider=\"jellyfin\""));
+    assert_eq!(c.post_form("/setup/unlock", &[("code", "X")]).status, 404);
+    assert_eq!(post(&url, "owner").status, 404);
+    // Others sign in through the stored server, no restart needed.
+    assert_eq!(
+        crate::media::sign_in(&anon, "jellyfin", "guest", "pw").status,
+        303
+    );
+    assert_eq!(
+        portal.count("SELECT count(*) FROM events WHERE type = 'setup.done'"),
+        1
+    );
+    // And after a restart it is still configured.
+    let portal = portal.restart();
+    assert!(
+        portal
+            .client()
+            .get("/")
+            .body
+            .contains("data-provider=\"jellyfin\"")
+    );
+}
+
+#[test]
+fn emby_works_too_and_configured_portals_have_no_wizard() {
+    let emby = FakeJellyfin::start(Mode::Emby);
+    emby.add_user(FakeUser {
+        is_admin: true,
+        ..FakeUser::new("owner", "pw")
+    });
+    let portal = Portal::start(&[]);
+    let c = unlock(&portal);
+    let r = c.post_form(
+        "/setup/server",
+        &[
+            ("kind", "emby"),
+            ("url", &emby.base_url()),
+            ("username", "owner"),
+            ("password", "pw"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(c.get("/whoami").json()["provider"], "emby");
+
+    let jf = FakeJellyfin::start(Mode::Jellyfin);
+    let configured = crate::media::jellyfin_portal(&jf, &[]);
+    assert!(
+        authportal::web::setup::code(configured.app())
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        configured
+            .client()
+            .post_form("/setup/unlock", &[("code", "X")])
+            .status,
+        404
+    );
+}

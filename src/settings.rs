@@ -37,7 +37,7 @@ pub fn access(conn: &Connection) -> Result<crate::access::AccessSpec> {
 }
 
 /// The sections an owner can read and write.
-pub const SECTIONS: &[&str] = &["access", "mfa", "providers", "roles"];
+pub const SECTIONS: &[&str] = &["access", "branding", "mfa", "providers", "roles"];
 
 /// The default value of a section (what applies until it is saved).
 pub fn default_of(name: &str) -> Option<serde_json::Value> {
@@ -47,6 +47,7 @@ pub fn default_of(name: &str) -> Option<serde_json::Value> {
         }
         "mfa" => Some(serde_json::json!({ "enforce_groups": [] })),
         "roles" => Some(serde_json::to_value(RolesSettings::default()).expect("serializes")),
+        "branding" => Some(serde_json::to_value(Branding::default()).expect("serializes")),
         "providers" => Some(
             serde_json::to_value(crate::provider_settings::ProvidersSettings::default())
                 .expect("serializes"),
@@ -79,6 +80,9 @@ pub fn validate(name: &str, value: &serde_json::Value) -> std::result::Result<()
                 .map(|_| ())
                 .map_err(|e| format!("providers: {e}"))
         }
+        "branding" => serde_json::from_value::<Branding>(value.clone())
+            .map_err(|e| format!("branding: {e}"))?
+            .check(),
         "roles" => serde_json::from_value::<RolesSettings>(value.clone())
             .map_err(|e| format!("roles: {e}"))?
             .check(),
@@ -203,4 +207,67 @@ pub fn present(name: &str, stored: &serde_json::Value) -> serde_json::Value {
         "providers" => crate::provider_settings::present(stored),
         _ => stored.clone(),
     }
+}
+
+/// A service on the home page: the apps a signed-in person may open.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceLink {
+    pub name: String,
+    pub url: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Shown only to members of this group (everyone when absent).
+    #[serde(default)]
+    pub group: Option<String>,
+}
+
+/// Section "branding": the texts people see and the services on the home page.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Branding {
+    /// Replaces "You are signed in with ... and have access to this server."
+    pub welcome_text: Option<String>,
+    /// Added to the "No access" page (who to ask, how).
+    pub restricted_text: Option<String>,
+    pub links: Vec<ServiceLink>,
+}
+
+impl Branding {
+    fn check(&self) -> std::result::Result<(), String> {
+        for (i, l) in self.links.iter().enumerate() {
+            let at = format!("branding.links[{i}]");
+            if l.name.trim().is_empty() || l.name.len() > 60 {
+                return Err(format!("{at}.name: 1 to 60 characters"));
+            }
+            let url = url::Url::parse(&l.url)
+                .map_err(|_| format!("{at}.url: {:?} is not an absolute URL", l.url))?;
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(format!("{at}.url: must be http(s)"));
+            }
+        }
+        for (field, text) in [
+            ("welcome_text", &self.welcome_text),
+            ("restricted_text", &self.restricted_text),
+        ] {
+            if text.as_ref().is_some_and(|t| t.len() > 2000) {
+                return Err(format!("branding.{field}: at most 2000 characters"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The links someone in these groups may see.
+    pub fn links_for<'a>(
+        &'a self,
+        groups: &'a [String],
+    ) -> impl Iterator<Item = &'a ServiceLink> + 'a {
+        self.links
+            .iter()
+            .filter(move |l| l.group.as_ref().is_none_or(|g| groups.contains(g)))
+    }
+}
+
+pub fn branding(conn: &Connection) -> Result<Branding> {
+    section(conn, "branding")
 }

@@ -17,6 +17,9 @@ pub struct Home<'a> {
     /// (ip, last sign-in) pairs: addresses native apps may use as this user, where a
     /// rule allows it.
     pub places: &'a [(String, i64)],
+    pub welcome_text: Option<&'a str>,
+    /// Services the owner listed for this person's groups.
+    pub links: Vec<&'a crate::settings::ServiceLink>,
 }
 
 pub fn home(h: &Home) -> Markup {
@@ -26,7 +29,22 @@ pub fn home(h: &Home) -> Markup {
         card(
             &format!("Welcome, {}", h.username),
             html! {
-                p.lead { "You are signed in with " (h.provider) " and have access to this server." }
+                @match h.welcome_text {
+                    Some(t) => p.lead { (t) },
+                    None => p.lead { "You are signed in with " (h.provider) " and have access to this server." },
+                }
+                @if !h.links.is_empty() {
+                    ul.services {
+                        @for l in &h.links {
+                            li {
+                                a href=(l.url) rel="noopener" {
+                                    strong { (l.name) }
+                                    @if let Some(d) = &l.description { small { (d) } }
+                                }
+                            }
+                        }
+                    }
+                }
                 @if !h.groups.is_empty() {
                     ul.tags { @for g in h.groups { li { (g) } } }
                 }
@@ -82,6 +100,8 @@ pub fn logout_button() -> Markup {
 }
 
 pub struct Restricted<'a> {
+    /// The owner's words from the branding settings (who to ask, how).
+    pub text: Option<String>,
     pub provider: Option<&'a str>,
     pub username: Option<&'a str>,
     pub mailto: Option<String>,
@@ -101,6 +121,7 @@ pub fn restricted(r: &Restricted) -> Markup {
             "No access",
             html! {
                 (notice("warn", &who))
+                @if let Some(t) = &r.text { p { (t) } }
                 p { "If you think this is a mistake, ask the server's owner for access." }
                 div.actions {
                     @if let Some(href) = &r.mailto {

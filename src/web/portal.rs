@@ -57,6 +57,7 @@ pub fn home_get(ctx: &Ctx) -> Result<Response> {
     let apps = crate::db::oauth::consents_of(&conn, s.row.user_id)?;
     let places = crate::db::users::signin_ips_of(&conn, s.row.user_id)?;
     let admin_link = crate::settings::roles(&conn)?.allows(&s.groups, "admin.access");
+    let branding = crate::settings::branding(&conn)?;
     drop(conn);
     Ok(html(views::portal::home(&views::portal::Home {
         username: &s.row.username,
@@ -70,6 +71,8 @@ pub fn home_get(ctx: &Ctx) -> Result<Response> {
         admin_link,
         apps: &apps,
         places: &places,
+        welcome_text: branding.welcome_text.as_deref(),
+        links: branding.links_for(&s.groups).collect(),
     })))
 }
 
@@ -111,7 +114,15 @@ pub fn restricted_response(
             .replace('+', "%20");
         format!("mailto:{email}?{query}")
     });
+    let text = ctx
+        .app
+        .db
+        .conn()
+        .ok()
+        .and_then(|c| crate::settings::branding(&c).ok())
+        .and_then(|b| b.restricted_text);
     html(views::portal::restricted(&views::portal::Restricted {
+        text,
         provider: provider.map(ProviderKind::label),
         username,
         mailto,

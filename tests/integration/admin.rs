@@ -599,3 +599,63 @@ fn the_environment_wins_and_locks_its_fields() {
         303
     );
 }
+
+#[test]
+fn branding_puts_the_owners_services_and_words_on_the_pages() {
+    let s = setup(&[("UNAUTH_REQUEST_EMAIL", "owner@example.com")]);
+    let root = s.user("root", "toor");
+    let branding = json!({
+        "welcome_text": "Welcome to the Smith family server",
+        "restricted_text": "Text Dad to be let in.",
+        "links": [
+            { "name": "Jellyfin", "url": "https://jellyfin.example.com", "description": "Films and shows" },
+            { "name": "Grafana", "url": "https://grafana.example.com", "group": "admins" }
+        ]
+    });
+    assert_eq!(
+        put(
+            &root,
+            "/api/admin/config/branding",
+            json!({ "version": 0, "config": branding })
+        )
+        .status,
+        200
+    );
+    let home = root.get("/home").body;
+    assert!(home.contains("Welcome to the Smith family server"));
+    assert!(
+        home.contains("https://jellyfin.example.com")
+            && home.contains("https://grafana.example.com")
+    );
+    let alice = s.user("alice", "wonderland");
+    let home = alice.get("/home").body;
+    assert!(home.contains("https://jellyfin.example.com"));
+    assert!(
+        !home.contains("grafana"),
+        "links for a group only show to its members"
+    );
+    let restricted = s.portal.client().get("/restricted?provider=jellyfin").body;
+    assert!(restricted.contains("Text Dad to be let in."));
+    let bad = put(
+        &root,
+        "/api/admin/config/branding",
+        json!({ "version": 1, "config": { "links": [{ "name": "x", "url": "javascript:alert(1)" }] } }),
+    );
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("links[0].url")
+    );
+    let xss = put(
+        &root,
+        "/api/admin/config/branding",
+        json!({ "version": 1, "config": { "welcome_text": "<script>alert(1)</script>" } }),
+    );
+    assert_eq!(xss.status, 200);
+    assert!(
+        root.get("/home").body.contains("&lt;script&gt;"),
+        "owner text is escaped"
+    );
+}

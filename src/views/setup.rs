@@ -13,7 +13,7 @@ pub fn code_form(error: Option<&str>) -> Markup {
             "Welcome to AuthPortal",
             html! {
                 @if let Some(e) = error { (notice("error", e)) }
-                p.lead { "Let's connect your media server. First, prove this is your portal: enter the setup code from the portal's log (or run " code { "authportal setup-code" } ")." }
+                p.lead { "Let's connect your media server. First, prove this is your portal: enter the setup code from the portal's log (or run " code.nobreak { "authportal setup-code" } ")." }
                 form.stack method="post" action="/setup/unlock" {
                     label { span { "Setup code" }
                         input type="text" name="code" autocomplete="off" autocapitalize="characters" spellcheck="false" required autofocus;

@@ -103,7 +103,7 @@ pub fn unlock_post(ctx: &Ctx) -> Result<Response> {
             expected.replace('-', "").as_bytes(),
         )
     {
-        return Ok(html(views::setup::code_form(Some("That is not the setup code. It is printed in the portal's log at start-up, and by `authportal setup-code`."))).with_status_code(401));
+        return Ok(html(views::setup::code_form(Some("That is not the setup code. It is printed in the portal's log at start-up, and by the command authportal setup-code."))).with_status_code(401));
     }
     let id = new_id();
     meta::set(&*ctx.app.db.conn()?, UNLOCK_KEY, &b64url(&digest(&id)))?;

@@ -1,8 +1,9 @@
-//! The sign-in popup, the two-factor pages and the admin console in a real browser: the
-//! scripts in tests/e2e (signin.mjs, mfa.mjs, admin.mjs) drive headless Chromium
-//! (Debian's /usr/bin/chromium through playwright-core) against a portal started here
-//! with a fake Jellyfin, because only a browser runs login.js and admin.js, the popup,
-//! postMessage, the clipboard and the QR image.
+//! The sign-in popup, the two-factor pages, the admin console and the first-run setup
+//! wizard in a real browser: the scripts in tests/e2e (signin.mjs, mfa.mjs, admin.mjs,
+//! setup.mjs) drive headless Chromium (Debian's /usr/bin/chromium through
+//! playwright-core) against a portal started here with a fake Jellyfin, because only a
+//! browser runs login.js and admin.js, the popup, postMessage, the clipboard and the QR
+//! image, and only a browser shows whether the pages look right.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -224,5 +225,63 @@ fn browser_admin_console() {
     assert_eq!(
         portal.count("SELECT count(*) FROM events WHERE type = 'admin.session.revoke'"),
         1
+    );
+}
+
+#[test]
+fn browser_setup_wizard() {
+    let e2e = e2e_dir();
+    let jf = FakeJellyfin::start(Mode::Jellyfin);
+    jf.add_user(FakeUser {
+        is_admin: true,
+        ..FakeUser::new("owner", "pw")
+    });
+    // No media server configured: `/` is the setup wizard.
+    let portal = Portal::start(&[]);
+    let code = authportal::web::setup::code(portal.app())
+        .unwrap()
+        .expect("a fresh portal is open for setup");
+
+    let (ok, out, err) = run_node(
+        &e2e,
+        "setup.mjs",
+        &[&portal.base, &code, &jf.base_url(), "owner", "pw"],
+    );
+    assert!(
+        ok,
+        "the browser script setup.mjs failed\n--- stdout\n{out}\n--- stderr\n{err}"
+    );
+    println!("{out}");
+    assert!(out.contains("PASS"), "{out}");
+
+    assert_eq!(
+        portal.count(
+            "SELECT count(*) FROM user_groups g JOIN users u ON u.id = g.user_id \
+             WHERE g.name = 'admins'"
+        ),
+        1,
+        "the owner became the one admin"
+    );
+    assert_eq!(
+        portal.count(
+            "SELECT count(*) FROM user_groups g JOIN users u ON u.id = g.user_id \
+             WHERE g.name = 'admins' AND u.username = 'owner'"
+        ),
+        1
+    );
+    assert_eq!(
+        portal.count("SELECT count(*) FROM events WHERE type = 'setup.done'"),
+        1
+    );
+    assert_eq!(
+        portal.count("SELECT count(*) FROM sessions"),
+        0,
+        "signing out ended the one session the wizard made"
+    );
+    assert!(
+        authportal::web::setup::code(portal.app())
+            .unwrap()
+            .is_none(),
+        "setup is closed for good"
     );
 }

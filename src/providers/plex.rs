@@ -190,6 +190,28 @@ impl Plex {
         PlexUser::from_json(&reply.json("plex.tv user")?)
     }
 
+    /// The servers this account owns, as (machine id, name): what the setup wizard offers.
+    pub fn owned_servers(
+        &self,
+        agent: &Agent,
+        token: &str,
+    ) -> Result<Vec<(String, String)>, ProviderError> {
+        Ok(self
+            .resources(agent, token)?
+            .iter()
+            .filter(|r| provides_server(r) && r["owned"].as_bool() == Some(true))
+            .filter_map(|r| {
+                Some((
+                    r["clientIdentifier"].as_str()?.to_string(),
+                    r["name"]
+                        .as_str()
+                        .unwrap_or("Plex Media Server")
+                        .to_string(),
+                ))
+            })
+            .collect())
+    }
+
     fn resources(&self, agent: &Agent, token: &str) -> Result<Vec<Value>, ProviderError> {
         let reply = self.get(
             agent,

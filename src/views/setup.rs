@@ -55,7 +55,44 @@ pub fn server_form(error: Option<&str>, url: &str, kind: ProviderKind) -> Markup
                     }
                     button.primary type="submit" { "Connect" }
                 }
-                p.hint { "Plex: set MEDIA_SERVER=plex and PLEX_SERVER_MACHINE_ID in the portal's environment (see README); the Plex step of this wizard is not built yet." }
+                div.or { span { "or" } }
+                form method="post" action="/setup/plex/start" {
+                    button.provider type="submit" {
+                        img src="/static/icons/plex.svg" alt="" width="22" height="22";
+                        span { "Use a Plex server: sign in with Plex" }
+                    }
+                }
+            },
+        ),
+    )
+}
+
+/// After signing in with Plex: the owner's own servers to choose from.
+pub fn plex_servers(servers: &[(String, String)]) -> Markup {
+    page(
+        "Set up",
+        "setup",
+        card(
+            "Choose your Plex server",
+            html! {
+                @if servers.is_empty() {
+                    (notice("error", "This Plex account owns no server. Sign in with the account that owns your Plex Media Server."))
+                    p { a.button.secondary href="/" { "Start again" } }
+                } @else {
+                    p.lead { "People with access to this server will be able to sign in." }
+                    form.stack method="post" action="/setup/plex/choose" {
+                        fieldset.choice.column {
+                            legend { "Your servers" }
+                            @for (i, (id, name)) in servers.iter().enumerate() {
+                                label.inline {
+                                    input type="radio" name="machine_id" value=(id) checked[i == 0];
+                                    span { (name) small { " · " (id) } }
+                                }
+                            }
+                        }
+                        button.primary type="submit" { "Use this server" }
+                    }
+                }
             },
         ),
     )

@@ -83,6 +83,9 @@ fn dispatch(ctx: &Ctx) -> Result<Response> {
         ("GET", []) => portal::index_get(ctx),
         ("POST", ["setup", "unlock"]) => setup::unlock_post(ctx),
         ("POST", ["setup", "server"]) => setup::server_post(ctx),
+        ("POST", ["setup", "plex", "start"]) => setup::plex_start_post(ctx),
+        ("GET", ["setup", "plex", "return"]) => setup::plex_return_get(ctx),
+        ("POST", ["setup", "plex", "choose"]) => setup::plex_choose_post(ctx),
         ("GET", ["home"]) => portal::home_get(ctx),
         ("GET", ["restricted"]) => portal::restricted_get(ctx),
         ("GET", ["whoami"]) => portal::whoami_get(ctx),
@@ -188,6 +191,7 @@ fn is_known(segs: &[&str]) -> bool {
             | ["auth", "start-web" | "poll" | "forward"]
             | ["consents", "revoke"]
             | ["setup", "unlock" | "server"]
+            | ["setup", "plex", "start" | "return" | "choose"]
             | ["admin"]
             | ["admin", "users" | "settings" | "clients"]
             | ["admin", "users" | "settings" | "clients", _]

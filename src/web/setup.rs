@@ -1,8 +1,9 @@
 //! The first-run setup wizard: with no media server configured and setup not done, `/`
 //! asks for the one-time setup code (printed in the log at start-up and by
-//! `authportal setup-code`), then the owner connects their Jellyfin or Emby server and
-//! signs in as one of its administrators, becoming the portal's first admin. Then the
-//! wizard is gone for good.
+//! `authportal setup-code`), then the owner connects their server: Jellyfin or Emby by
+//! address and an administrator's sign-in, Plex by signing in with Plex and picking one
+//! of their own servers. The owner becomes the portal's first admin, and the wizard is
+//! gone for good.
 
 use rouille::Response;
 use serde_json::json;
@@ -191,8 +192,6 @@ pub fn server_post(ctx: &Ctx) -> Result<Response> {
             403,
         );
     }
-    let now = ctx.now();
-    let id = new_id();
     let stored = crate::settings::prepare(
         "providers",
         &json!({ "media_servers": [kind.as_str()], kind.as_str(): { "url": url_text } }),
@@ -200,6 +199,167 @@ pub fn server_post(ctx: &Ctx) -> Result<Response> {
         &ctx.app.sealer,
     )
     .map_err(AppError::BadRequest)?;
+    finish(
+        ctx,
+        kind,
+        &ident,
+        &stored,
+        &format!("{} at {url_text}", kind.label()),
+    )
+}
+
+/// The Plex account the wizard signed in with, between choosing and saving a server.
+const PLEX_TOKEN_KEY: &str = "setup_plex_token";
+
+/// A Plex client for the wizard: the configured plex.tv addresses, no server yet.
+fn plex(ctx: &Ctx) -> crate::providers::plex::Plex {
+    let mut cfg = ctx.app.config.plex.clone();
+    cfg.machine_id = None;
+    crate::providers::plex::Plex::new(cfg, ctx.app.install_id.clone())
+}
+
+fn unlocked_open(ctx: &Ctx) -> Result<()> {
+    require_open(ctx)?;
+    if !unlocked(ctx)? {
+        return Err(AppError::Forbidden("enter the setup code first"));
+    }
+    Ok(())
+}
+
+/// POST /setup/plex/start: a Plex PIN, then off to app.plex.tv (whole page: no popup in
+/// the wizard), which comes back to /setup/plex/return.
+pub fn plex_start_post(ctx: &Ctx) -> Result<Response> {
+    unlocked_open(ctx)?;
+    limit(ctx)?;
+    let plex = plex(ctx);
+    let pin = plex
+        .create_pin(&ctx.app.http)
+        .map_err(|e| AppError::Unavailable(e.to_string()))?;
+    let id = new_id();
+    let now = ctx.now();
+    crate::db::flows::create(
+        &*ctx.app.db.conn()?,
+        &digest(&id),
+        pin.id,
+        None,
+        now,
+        pin.expires_at,
+    )?;
+    let cookie = cookies::set(
+        &ctx.app.config,
+        cookies::FLOW,
+        &ctx.app.cookies.sign(cookies::FLOW_KIND, &id),
+        (pin.expires_at - now).max(60),
+    );
+    let auth_url = plex.auth_url(&pin.code, &ctx.app.config.url_for("/setup/plex/return"));
+    Ok(Response::redirect_303(auth_url).with_additional_header("Set-Cookie", cookie))
+}
+
+/// GET /setup/plex/return: the PIN approved, the owner picks one of their own servers.
+pub fn plex_return_get(ctx: &Ctx) -> Result<Response> {
+    unlocked_open(ctx)?;
+    let flow = ctx
+        .cookie(cookies::FLOW)
+        .and_then(|v| ctx.app.cookies.verify(cookies::FLOW_KIND, &v))
+        .map(|id| digest(&id));
+    let conn = ctx.app.db.conn()?;
+    let Some((flow_digest, flow)) = flow.and_then(|d| {
+        crate::db::flows::get(&conn, &d, ctx.now())
+            .ok()
+            .flatten()
+            .map(|f| (d, f))
+    }) else {
+        return Ok(html(views::setup::server_form(
+            Some("The Plex sign-in expired; start again."),
+            "",
+            ProviderKind::Jellyfin,
+        ))
+        .with_status_code(400));
+    };
+    drop(conn);
+    let plex = plex(ctx);
+    let token = match plex.check_pin(&ctx.app.http, flow.pin_id) {
+        Ok(crate::providers::plex::PinStatus::Claimed(t)) => t,
+        Ok(_) | Err(ProviderError::Expired) => {
+            return Ok(html(views::setup::server_form(
+                Some("The Plex sign-in was not approved; start again."),
+                "",
+                ProviderKind::Jellyfin,
+            ))
+            .with_status_code(400));
+        }
+        Err(e) => return Err(AppError::Unavailable(e.to_string())),
+    };
+    let servers = plex
+        .owned_servers(&ctx.app.http, &token)
+        .map_err(|e| AppError::Upstream(e.to_string()))?;
+    let conn = ctx.app.db.conn()?;
+    crate::db::flows::delete(&conn, &flow_digest)?;
+    meta::set(
+        &conn,
+        PLEX_TOKEN_KEY,
+        &ctx.app.sealer.seal(PLEX_TOKEN_KEY, token.as_bytes()),
+    )?;
+    Ok(html(views::setup::plex_servers(&servers)))
+}
+
+/// POST /setup/plex/choose {machine_id}: stores the server and the owner token (sealed),
+/// and signs the owner in as the first admin.
+pub fn plex_choose_post(ctx: &Ctx) -> Result<Response> {
+    unlocked_open(ctx)?;
+    let form = ctx.form()?;
+    let machine_id = form.get("machine_id").unwrap_or("").trim().to_string();
+    let token = meta::get(&*ctx.app.db.conn()?, PLEX_TOKEN_KEY)?
+        .and_then(|s| ctx.app.sealer.open(PLEX_TOKEN_KEY, &s).ok())
+        .map(|t| String::from_utf8_lossy(&t).into_owned())
+        .ok_or_else(|| AppError::bad_request("sign in with Plex first"))?;
+    let plex = plex(ctx);
+    let owned = plex
+        .owned_servers(&ctx.app.http, &token)
+        .map_err(|e| AppError::Upstream(e.to_string()))?;
+    if !owned.iter().any(|(id, _)| *id == machine_id) {
+        return Err(AppError::bad_request("choose one of your own Plex servers"));
+    }
+    let mut cfg = ctx.app.config.plex.clone();
+    cfg.machine_id = Some(machine_id.clone());
+    let ident = match crate::providers::plex::Plex::new(cfg, ctx.app.install_id.clone())
+        .authorize(&ctx.app.http, &token)
+    {
+        Ok(Outcome::Authorized(ident)) => ident,
+        Ok(Outcome::Denied { .. }) => {
+            return Err(AppError::Forbidden(
+                "this Plex account has no access to that server",
+            ));
+        }
+        Err(e) => return Err(AppError::Upstream(e.to_string())),
+    };
+    let stored = crate::settings::prepare(
+        "providers",
+        &json!({ "media_servers": ["plex"], "plex": { "machine_id": machine_id, "owner_token": token } }),
+        &serde_json::Value::Null,
+        &ctx.app.sealer,
+    )
+    .map_err(AppError::BadRequest)?;
+    finish(
+        ctx,
+        ProviderKind::Plex,
+        &ident,
+        &stored,
+        &format!("Plex server {machine_id}"),
+    )
+}
+
+/// Stores the providers section, makes the owner the first admin with a session, and
+/// closes the wizard, all in one transaction.
+fn finish(
+    ctx: &Ctx,
+    kind: ProviderKind,
+    ident: &crate::providers::Identity,
+    stored: &serde_json::Value,
+    what: &str,
+) -> Result<Response> {
+    let now = ctx.now();
+    let id = new_id();
     let purpose = format!(
         "provider-token:{}:{}",
         kind.as_str(),
@@ -213,18 +373,18 @@ pub fn server_post(ctx: &Ctx) -> Result<Response> {
         let change = crate::db::settings::Change {
             section: "providers",
             expected_version: crate::db::settings::get(tx, "providers")?.map_or(0, |s| s.version),
-            config: &stored,
+            config: stored,
             by: Some(&ident.username),
             reason: Some("setup wizard"),
         };
         crate::db::settings::put(tx, &change, now)?
             .map_err(|_| AppError::internal("providers changed during setup"))?;
-        let linked = users::record_sign_in(tx, &ident, Some(&sealed_token), now)?;
+        let linked = users::record_sign_in(tx, ident, Some(&sealed_token), now)?;
         users::add_group(tx, linked.user_id, "admins", now)?;
         meta::set(tx, DONE_KEY, &now.to_string())?;
         tx.execute(
-            "DELETE FROM meta WHERE key IN (?1, ?2)",
-            [CODE_KEY, UNLOCK_KEY],
+            "DELETE FROM meta WHERE key IN (?1, ?2, ?3)",
+            [CODE_KEY, UNLOCK_KEY, PLEX_TOKEN_KEY],
         )?;
         events::record(
             tx,
@@ -240,11 +400,7 @@ pub fn server_post(ctx: &Ctx) -> Result<Response> {
         new_session(ctx, tx, &id, linked, &["pwd"], None)
     })?;
     ctx.app.settings_changed();
-    crate::log_info!(
-        "setup done: {} at {url_text}, first admin {}",
-        kind.label(),
-        ident.username
-    );
+    crate::log_info!("setup done: {what}, first admin {}", ident.username);
     Ok(Response::redirect_303("/admin")
         .with_additional_header("Set-Cookie", cookie)
         .with_additional_header(

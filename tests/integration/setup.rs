@@ -166,3 +166,109 @@ fn emby_works_too_and_configured_portals_have_no_wizard() {
         404
     );
 }
+
+#[test]
+fn plex_owner_signs_in_with_plex_and_picks_their_server() {
+    use crate::fakes::plex::{FakePlex, PlexAccount, server_resource};
+    let fake = FakePlex::start();
+    let home = "0123456789abcdef0123456789abcdef01234567";
+    let shared = "fedcba9876543210fedcba9876543210fedcba98";
+    fake.add_account(
+        PlexAccount::new(1, "owner", "tok-owner").with_resources(vec![
+            server_resource(home, "Home Server", true),
+            server_resource(shared, "A friend's server", false),
+        ]),
+    );
+    fake.add_account(
+        PlexAccount::new(2, "friend", "tok-friend").with_resources(vec![server_resource(
+            home,
+            "Home Server",
+            false,
+        )]),
+    );
+    let url = fake.base_url();
+    let portal = Portal::start(&[("PLEX_API_BASE", &url), ("PLEX_APP_BASE", &url)]);
+    let c = unlock(&portal);
+    let r = c.post_form("/setup/plex/start", &[]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let auth_url = r.header("location").unwrap().to_string();
+    assert!(
+        auth_url.contains("forwardUrl=") && auth_url.contains("%2Fsetup%2Fplex%2Freturn"),
+        "{auth_url}"
+    );
+    let code: String = url::form_urlencoded::parse(auth_url.split_once("#?").unwrap().1.as_bytes())
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    // Not approved yet.
+    assert_eq!(c.get("/setup/plex/return").status, 400);
+    let c = unlock(&portal);
+    let r = c.post_form("/setup/plex/start", &[]);
+    let auth_url = r.header("location").unwrap().to_string();
+    let code2: String =
+        url::form_urlencoded::parse(auth_url.split_once("#?").unwrap().1.as_bytes())
+            .find(|(k, _)| k == "code")
+            .unwrap()
+            .1
+            .into_owned();
+    assert_ne!(code, code2);
+    assert!(fake.claim_pin(&code2, "tok-owner"));
+    let page = c.get("/setup/plex/return");
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Home Server") && page.body.contains(home));
+    assert!(!page.body.contains(shared), "only servers the account owns");
+    assert_eq!(
+        c.post_form("/setup/plex/choose", &[("machine_id", shared)])
+            .status,
+        400
+    );
+    let r = c.post_form("/setup/plex/choose", &[("machine_id", home)]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.header("location"), Some("/admin"));
+    let who = c.get("/whoami").json();
+    assert_eq!(who["admin"], true);
+    assert_eq!(who["groups"], serde_json::json!(["plex-owner", "admins"]));
+    let stored: String = portal
+        .db()
+        .query_row(
+            "SELECT config_json FROM settings WHERE section = 'providers'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        stored.contains(home) && !stored.contains("tok-owner"),
+        "machine id stored, owner token sealed"
+    );
+    assert_eq!(
+        portal.count("SELECT count(*) FROM meta WHERE key LIKE 'setup_%' AND key != 'setup_done'"),
+        0
+    );
+    // A friend of that server now signs in through the normal Plex flow.
+    let friend = portal.client();
+    friend
+        .extra_headers
+        .replace(vec![("X-Forwarded-For".into(), "192.0.2.60".into())]);
+    let r = friend.post_json("/auth/start-web", &serde_json::json!({"provider": "plex"}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let fcode: String = url::form_urlencoded::parse(
+        r.json()["authUrl"]
+            .as_str()
+            .unwrap()
+            .split_once("#?")
+            .unwrap()
+            .1
+            .as_bytes(),
+    )
+    .find(|(k, _)| k == "code")
+    .unwrap()
+    .1
+    .into_owned();
+    fake.claim_pin(&fcode, "tok-friend");
+    friend.get("/auth/forward?provider=plex");
+    assert_eq!(
+        friend.get("/whoami").json()["groups"],
+        serde_json::json!(["plex-friend"])
+    );
+}

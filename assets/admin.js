@@ -261,8 +261,17 @@
       tr.appendChild(el('td', v.updated_by || ''));
       tr.appendChild(el('td', v.reason || ''));
       var td = document.createElement('td');
+      if (v.changes && v.changes.length) {
+        var ul = el('ul', '', 'changes');
+        v.changes.forEach(function (c) {
+          var li = document.createElement('li');
+          li.appendChild(el('code', c));
+          ul.appendChild(li);
+        });
+        td.appendChild(ul);
+      }
       var details = document.createElement('details');
-      details.appendChild(el('summary', 'Show'));
+      details.appendChild(el('summary', 'Whole value'));
       details.appendChild(el('pre', JSON.stringify(v.config, null, 2), 'config'));
       td.appendChild(details);
       tr.appendChild(td);

@@ -271,3 +271,61 @@ impl Branding {
 pub fn branding(conn: &Connection) -> Result<Branding> {
     section(conn, "branding")
 }
+
+/// A section's history as the console shows it: secrets as set / not set, and what each
+/// version changed from the one before.
+pub fn history_for_console(conn: &Connection, name: &str) -> Result<Vec<db::settings::Version>> {
+    let mut versions = db::settings::history(conn, name)?;
+    for v in &mut versions {
+        v.config = present(name, &v.config);
+    }
+    // Newest first: each version is compared with the next (older) one.
+    for i in 0..versions.len() {
+        let older = versions
+            .get(i + 1)
+            .map(|o| o.config.clone())
+            .unwrap_or_else(|| default_of(name).unwrap_or(serde_json::Value::Null));
+        let mut out = Vec::new();
+        diff(&older, &versions[i].config, String::new(), &mut out);
+        versions[i].changes = out;
+    }
+    Ok(versions)
+}
+
+/// The leaf differences between two JSON values, as "path: old -> new" lines.
+pub fn diff(old: &serde_json::Value, new: &serde_json::Value, path: String, out: &mut Vec<String>) {
+    use serde_json::Value;
+    const MAX_LINES: usize = 50;
+    if out.len() >= MAX_LINES || old == new {
+        return;
+    }
+    let at = |key: &str| {
+        if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match (old, new) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for k in keys {
+                diff(
+                    a.get(k).unwrap_or(&Value::Null),
+                    b.get(k).unwrap_or(&Value::Null),
+                    at(k),
+                    out,
+                );
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                diff(x, y, format!("{path}[{i}]"), out);
+            }
+        }
+        _ => out.push(format!(
+            "{}: {old} -> {new}",
+            if path.is_empty() { "(whole)" } else { &path }
+        )),
+    }
+}

@@ -77,6 +77,9 @@ pub struct Version {
     pub updated_at: i64,
     pub updated_by: Option<String>,
     pub reason: Option<String>,
+    /// What this version changed from the one before ("path: old -> new"), filled in
+    /// for the console by settings::history_for_console.
+    pub changes: Vec<String>,
 }
 
 /// Every saved version of a section, newest first.
@@ -93,6 +96,7 @@ pub fn history(conn: &Connection, section: &str) -> Result<Vec<Version>> {
             updated_at: r.get(2)?,
             updated_by: r.get(3)?,
             reason: r.get(4)?,
+            changes: Vec::new(),
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -458,7 +458,10 @@ fn history_row(v: &Version, current: i64, can_write: bool) -> Markup {
             td.nowrap { (when(v.updated_at)) }
             td { (v.updated_by.as_deref().unwrap_or("")) }
             td { (v.reason.as_deref().unwrap_or("")) }
-            td { details { summary { "Show" } pre.config { (serde_json::to_string_pretty(&v.config).unwrap_or_default()) } } }
+            td {
+                @if !v.changes.is_empty() { ul.changes { @for c in &v.changes { li { code { (c) } } } } }
+                details { summary { "Whole value" } pre.config { (serde_json::to_string_pretty(&v.config).unwrap_or_default()) } }
+            }
             @if can_write {
                 td { @if v.version == current { span.muted { "current" } }
                     @else { button.secondary.small type="button" data-revert=(v.version) { "Revert to this" } } }

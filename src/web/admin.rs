@@ -249,10 +249,7 @@ pub fn config_history_get(ctx: &Ctx, name: &str) -> Result<Response> {
     if crate::settings::default_of(name).is_none() {
         return Err(AppError::NotFound);
     }
-    let mut versions = crate::db::settings::history(&*ctx.app.db.conn()?, name)?;
-    for v in &mut versions {
-        v.config = crate::settings::present(name, &v.config);
-    }
+    let versions = crate::settings::history_for_console(&*ctx.app.db.conn()?, name)?;
     Ok(Response::json(&json!({ "section": name, "versions": versions })).with_no_cache())
 }
 

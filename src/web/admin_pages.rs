@@ -207,12 +207,9 @@ pub fn setting_get(ctx: &Ctx, name: &str) -> Result<Response> {
     };
     let conn = ctx.app.db.conn()?;
     let saved = crate::db::settings::get(&conn, name)?;
-    let mut history = crate::db::settings::history(&conn, name)?;
-    drop(conn);
     // Secrets in a section (the providers' API keys) are shown only as set / not set.
-    for v in &mut history {
-        v.config = crate::settings::present(name, &v.config);
-    }
+    let history = crate::settings::history_for_console(&conn, name)?;
+    drop(conn);
     let (version, config, updated_at, updated_by) = match &saved {
         Some(s) => (
             s.version,

@@ -450,6 +450,14 @@ fn settings_history_and_revert() {
     assert_eq!(versions[0]["reason"], "second");
     assert_eq!(versions[1]["config"]["enforce_groups"], json!(["family"]));
     assert_eq!(versions[1]["updated_by"], "root");
+    assert_eq!(
+        versions[0]["changes"],
+        json!([r#"enforce_groups: ["family"] -> ["family","friends"]"#])
+    );
+    assert_eq!(
+        versions[1]["changes"],
+        json!([r#"enforce_groups: [] -> ["family"]"#])
+    );
     // Revert to 1: a new version 3 with version 1's value.
     let r = root.post_json(
         "/api/admin/config/mfa/revert",

@@ -164,7 +164,6 @@ where
                     break 'accept;
                 }
             }
-            shared.crowded.store(false, Ordering::Relaxed);
         }
         let (stream, peer) = match listener.accept() {
             Ok(accepted) => accepted,
@@ -174,6 +173,8 @@ where
                     io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                 ) =>
             {
+                // Nobody has been waiting for a while.
+                shared.crowded.store(false, Ordering::Relaxed);
                 continue;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -187,7 +188,16 @@ where
                 continue;
             }
         };
-        *lock(&shared.connections) += 1;
+        {
+            let mut n = lock(&shared.connections);
+            *n += 1;
+            // Room to spare after this one: nobody is kept waiting. (At the cap the flag
+            // stays up until an accept finds room or finds nobody, so a connection that
+            // answers while a freed slot is being refilled still makes way.)
+            if *n < shared.limits.max_connections {
+                shared.crowded.store(false, Ordering::Relaxed);
+            }
+        }
         let slot = Slot(Arc::clone(shared));
         let spawned = std::thread::Builder::new()
             .name("http-conn".into())
@@ -982,5 +992,700 @@ fn reason(status: u16) -> &'static str {
         504 => "Gateway Timeout",
         505 => "HTTP Version Not Supported",
         _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(text: &str) -> Result<Head, u16> {
+        let bytes = text.as_bytes();
+        let end = head_end(bytes, 0).expect("a complete head");
+        parse_head(&bytes[..end])
+    }
+
+    fn meta(text: &str) -> Result<Meta, u16> {
+        analyse(&head(text)?)
+    }
+
+    #[test]
+    fn parses_a_request_head() {
+        let h = head(
+            "GET /whoami?x=1 HTTP/1.1\r\nHost: a.example\r\nCookie:  a=b \r\nX-Empty:\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(h.method, "GET");
+        assert_eq!(h.target, "/whoami?x=1");
+        assert!(!h.http10);
+        assert_eq!(
+            h.headers,
+            vec![
+                ("Host".to_string(), "a.example".to_string()),
+                ("Cookie".to_string(), "a=b".to_string()),
+                ("X-Empty".to_string(), String::new()),
+            ]
+        );
+        // Bare LF line ends are tolerated.
+        let h = head("POST / HTTP/1.0\nHost: a\n\n").unwrap();
+        assert!(h.http10);
+        assert_eq!(h.headers.len(), 1);
+    }
+
+    #[test]
+    fn absolute_form_targets_keep_path_and_query() {
+        assert_eq!(
+            head("GET http://a.example/x?y HTTP/1.1\r\nHost: a\r\n\r\n")
+                .unwrap()
+                .target,
+            "/x?y"
+        );
+        assert_eq!(
+            head("GET https://a.example HTTP/1.1\r\nHost: a\r\n\r\n")
+                .unwrap()
+                .target,
+            "/"
+        );
+        assert_eq!(
+            head("GET http://a.example?q HTTP/1.1\r\nHost: a\r\n\r\n")
+                .unwrap()
+                .target,
+            "/?q"
+        );
+        assert_eq!(
+            head("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n")
+                .unwrap()
+                .target,
+            "*"
+        );
+        assert_eq!(head("GET * HTTP/1.1\r\nHost: a\r\n\r\n"), Err(400));
+        assert_eq!(head("GET ftp://x/ HTTP/1.1\r\nHost: a\r\n\r\n"), Err(400));
+    }
+
+    #[test]
+    fn refuses_malformed_heads() {
+        for bad in [
+            "GET /\r\n\r\n",
+            "GET  / HTTP/1.1\r\n\r\n",
+            "GET / HTTP/1.1 \r\n\r\n",
+            "GET / http/1.1\r\n\r\n",
+            "GET / HTTP/1\r\n\r\n",
+            "GET / HTTP/1.10\r\n\r\n",
+            "G(T / HTTP/1.1\r\n\r\n",
+            "GET /a\x01b HTTP/1.1\r\n\r\n",
+            "GET /\x7f HTTP/1.1\r\n\r\n",
+            "GET /caf\u{e9} HTTP/1.1\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost : a\r\n\r\n",
+            "GET / HTTP/1.1\r\nNo colon\r\n\r\n",
+            "GET / HTTP/1.1\r\n: empty name\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n",
+            "GET / HTTP/1.1\r\nX: a\rb\r\n\r\n",
+            "GET / HTTP/1.1\r\nX: a\x00b\r\n\r\n",
+            "GET / HTTP/1.1\r\nX: a\r\r\n\r\n",
+        ] {
+            assert_eq!(head(bad), Err(400), "{bad:?}");
+        }
+        assert_eq!(head("GET / HTTP/2.0\r\n\r\n"), Err(505));
+        assert_eq!(head("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), Err(505));
+        let many = format!(
+            "GET / HTTP/1.1\r\n{}\r\n",
+            "X: y\r\n".repeat(MAX_HEADERS + 1)
+        );
+        assert_eq!(head(&many), Err(431));
+        // Bytes above 0x7f in a value (obs-text) are passed on, not a reason to fail.
+        let h = parse_head(b"GET / HTTP/1.1\r\nX: a\xffb\r\n\r\n").unwrap();
+        assert_eq!(h.headers[0].1, "a\u{fffd}b");
+    }
+
+    #[test]
+    fn finds_the_end_of_a_head_incrementally() {
+        let text = b"GET / HTTP/1.1\r\nHost: a\r\n\r\nNEXT";
+        assert_eq!(head_end(text, 0), Some(text.len() - 4));
+        assert_eq!(head_end(b"GET / HTTP/1.1\n\nX", 0), Some(16));
+        // Resuming two bytes back still sees a terminator split across reads.
+        for cut in 1..text.len() - 4 {
+            assert_eq!(head_end(&text[..cut], 0), None, "cut at {cut}");
+            assert_eq!(head_end(text, cut.saturating_sub(2)), Some(text.len() - 4));
+        }
+    }
+
+    #[test]
+    fn framing_and_connection() {
+        let m = meta("GET / HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+        assert_eq!(
+            (m.framing, m.keep_alive, m.expect_continue),
+            (Framing::None, true, false)
+        );
+        let m = meta("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n").unwrap();
+        assert_eq!(m.framing, Framing::Length(5));
+        let m =
+            meta("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\ncontent-length: 5, 5\r\n\r\n");
+        assert_eq!(m.unwrap().framing, Framing::Length(5));
+        let m = meta("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n").unwrap();
+        assert_eq!(m.framing, Framing::Chunked);
+        let m = meta("GET / HTTP/1.1\r\nHost: a\r\nConnection: Keep-Alive, Close\r\n\r\n").unwrap();
+        assert!(!m.keep_alive);
+        assert!(!meta("GET / HTTP/1.0\r\n\r\n").unwrap().keep_alive);
+        let m = meta("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").unwrap();
+        assert!(m.keep_alive && m.http10);
+        let m =
+            meta("POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n");
+        assert!(m.unwrap().expect_continue);
+        let limit = format!("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: {BODY_LIMIT}\r\n\r\n");
+        assert_eq!(meta(&limit).unwrap().framing, Framing::Length(BODY_LIMIT));
+    }
+
+    #[test]
+    fn refuses_ambiguous_or_unsupported_framing() {
+        let cases = [
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+                400,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 6\r\n\r\n",
+                400,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n",
+                400,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +1\r\n\r\n",
+                400,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x10\r\n\r\n",
+                400,
+            ),
+            ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n\r\n", 400),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1 2\r\n\r\n",
+                400,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+                400,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 65538\r\n\r\n",
+                413,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 9999999999\r\n\r\n",
+                413,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
+                400,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+                501,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+                501,
+            ),
+            ("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+            ("GET / HTTP/1.1\r\n\r\n", 400),
+            ("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+            (
+                "GET / HTTP/1.1\r\nHost: a\r\nExpect: something\r\n\r\n",
+                417,
+            ),
+        ];
+        for (text, status) in cases {
+            assert_eq!(meta(text), Err(status), "{text:?}");
+        }
+    }
+
+    fn decode_all(input: &[u8], limit: usize) -> Result<(Vec<u8>, usize), u16> {
+        let mut d = ChunkedDecoder::default();
+        match d.step(input, limit) {
+            Chunked::Done(used) => Ok((d.body, used)),
+            Chunked::Partial => Err(0),
+            Chunked::Invalid(s) => Err(s),
+        }
+    }
+
+    #[test]
+    fn decodes_chunked_bodies() {
+        let input = b"5;ext=1\r\nhello\r\n7 \r\n, world\r\n0\r\nTrailer: x\r\n\r\nGET /next";
+        let (body, used) = decode_all(input, BODY_LIMIT).unwrap();
+        assert_eq!(body, b"hello, world");
+        assert_eq!(&input[used..], b"GET /next");
+        assert_eq!(
+            decode_all(b"0\r\n\r\n", BODY_LIMIT).unwrap(),
+            (Vec::new(), 5)
+        );
+        assert_eq!(
+            decode_all(b"A\r\n0123456789\r\n0\n\n", BODY_LIMIT)
+                .unwrap()
+                .0,
+            b"0123456789"
+        );
+        // Fed one byte at a time, the resumable decoder gets the same result.
+        let mut d = ChunkedDecoder::default();
+        let mut done = None;
+        for n in 1..=input.len() {
+            match d.step(&input[..n], BODY_LIMIT) {
+                Chunked::Partial => {}
+                Chunked::Done(used) => {
+                    done = Some(used);
+                    break;
+                }
+                Chunked::Invalid(s) => panic!("invalid {s} at {n}"),
+            }
+        }
+        assert_eq!(done, Some(input.len() - 9));
+        assert_eq!(d.body, b"hello, world");
+    }
+
+    #[test]
+    fn refuses_bad_chunked_bodies() {
+        assert_eq!(decode_all(b"5\r\nhelloXX0\r\n\r\n", BODY_LIMIT), Err(400));
+        assert_eq!(decode_all(b"g\r\n", BODY_LIMIT), Err(400));
+        assert_eq!(decode_all(b"\r\n", BODY_LIMIT), Err(400));
+        assert_eq!(decode_all(b"-1\r\n", BODY_LIMIT), Err(400));
+        assert_eq!(decode_all(b"123456789\r\n", BODY_LIMIT), Err(400));
+        assert_eq!(decode_all(b"ffffffff\r\n", BODY_LIMIT), Err(413));
+        assert_eq!(decode_all(b"6\r\nhello!\r\n5\r\n", 10), Err(413));
+        let long_ext = format!("5;{}", "x".repeat(2000));
+        assert_eq!(decode_all(long_ext.as_bytes(), BODY_LIMIT), Err(400));
+        let long_trailer = format!("0\r\nX: {}", "x".repeat(HEAD_LIMIT + 1));
+        assert_eq!(decode_all(long_trailer.as_bytes(), BODY_LIMIT), Err(431));
+        assert_eq!(decode_all(b"5\r\nhel", BODY_LIMIT), Err(0));
+    }
+
+    #[test]
+    fn response_heads_are_clean() {
+        let mut out = Vec::new();
+        let headers = vec![
+            ("Content-Type".into(), "text/plain".into()),
+            ("Content-Length".into(), "999".into()),
+            ("Connection".into(), "upgrade".into()),
+            ("X-Split".into(), "a\r\nSet-Cookie: evil=1".into()),
+            ("Bad Name".into(), "x".into()),
+        ];
+        write_head(&mut out, 200, &headers, true, false);
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.starts_with("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nDate: "),
+            "{text}"
+        );
+        assert!(!text.contains("999") && !text.contains("evil") && !text.contains("Bad Name"));
+        assert!(!text.contains("Connection"));
+        let mut out = Vec::new();
+        write_head(&mut out, 200, &[], true, true);
+        assert!(
+            String::from_utf8(out)
+                .unwrap()
+                .ends_with("Connection: keep-alive\r\n")
+        );
+        let err = String::from_utf8(error_response(431)).unwrap();
+        assert!(err.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"));
+        assert!(
+            err.contains("Connection: close\r\n")
+                && err.ends_with("\r\n\r\nrequest header fields too large\n")
+        );
+    }
+
+    /// Hostile input through every parser: nothing may panic.
+    #[test]
+    fn random_input_never_panics() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let alphabet = b"GET POST/ HTTP/1.01\r\n:;,0123456789abcdefxXHost Content-Length Transfer-Encoding chunked\x00\x7f\xff\t ";
+        for _ in 0..20_000 {
+            let len = (next() % 200) as usize;
+            let input: Vec<u8> = (0..len)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect();
+            let from = (next() % (len as u64 + 1)) as usize;
+            if let Some(end) = head_end(&input, from)
+                && let Ok(h) = parse_head(&input[..end])
+            {
+                let _ = analyse(&h);
+            }
+            let _ = ChunkedDecoder::default().step(&input, 100);
+        }
+    }
+
+    // ---- over real sockets ----
+
+    use std::io::BufRead;
+
+    struct TestServer {
+        addr: SocketAddr,
+        stop: Arc<AtomicBool>,
+        thread: Option<JoinHandle<()>>,
+    }
+
+    impl Drop for TestServer {
+        fn drop(&mut self) {
+            self.stop.store(true, Ordering::SeqCst);
+            if let Some(t) = self.thread.take() {
+                t.join().unwrap();
+            }
+        }
+    }
+
+    fn test_limits() -> Limits {
+        Limits {
+            idle_timeout: Duration::from_millis(600),
+            head_timeout: Duration::from_millis(400),
+            body_timeout: Duration::from_millis(400),
+            ..Limits::default()
+        }
+    }
+
+    /// Answers `METHOD URL body-length [X-Test header]`; `/panic` panics, `/sleep` sleeps.
+    fn start(limits: Limits) -> TestServer {
+        let listener = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let handler = Arc::new(|req: &Request| {
+            let mut body = Vec::new();
+            if let Some(mut data) = req.data() {
+                data.read_to_end(&mut body).unwrap();
+            }
+            match req.url().as_str() {
+                "/panic" => panic!("test handler panic"),
+                "/sleep" => std::thread::sleep(Duration::from_millis(100)),
+                "/big" => {
+                    return Response::from_data("application/octet-stream", vec![b'x'; 3 << 20]);
+                }
+                _ => {}
+            }
+            let x = req.header("X-Test").unwrap_or("-");
+            Response::text(format!(
+                "{} {} {} {x}",
+                req.method(),
+                req.raw_url(),
+                body.len()
+            ))
+        });
+        let thread = serve(listener, limits, Arc::clone(&stop), handler).unwrap();
+        TestServer {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn connect(s: &TestServer) -> TcpStream {
+        let c = TcpStream::connect(s.addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        c
+    }
+
+    /// Reads one response: status, headers (lower-cased names), body.
+    fn read_response(r: &mut impl BufRead) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        let status = line
+            .split(' ')
+            .nth(1)
+            .unwrap_or_else(|| panic!("status line {line:?}"))
+            .parse()
+            .unwrap();
+        let mut headers = Vec::new();
+        loop {
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            let (k, v) = line.split_once(": ").unwrap();
+            headers.push((k.to_ascii_lowercase(), v.to_string()));
+        }
+        let len = headers
+            .iter()
+            .find(|(k, _)| k == "content-length")
+            .map_or(0, |(_, v)| v.parse().unwrap());
+        let mut body = vec![0; len];
+        r.read_exact(&mut body).unwrap();
+        (status, headers, body)
+    }
+
+    fn get<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether the server closed its side (EOF, or reset after an error answer).
+    fn closed(r: &mut impl Read) -> bool {
+        let mut b = [0u8; 1];
+        !matches!(r.read(&mut b), Ok(n) if n > 0)
+    }
+
+    fn exchange(s: &TestServer, request: &[u8]) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        let mut c = connect(s);
+        c.write_all(request).unwrap();
+        read_response(&mut io::BufReader::new(c))
+    }
+
+    #[test]
+    fn keep_alive_and_pipelining_answer_in_order() {
+        let s = start(test_limits());
+        let c = connect(&s);
+        let mut r = io::BufReader::new(c.try_clone().unwrap());
+        let mut w = c;
+        w.write_all(b"GET /one HTTP/1.1\r\nHost: a\r\n\r\n")
+            .unwrap();
+        let (status, headers, body) = read_response(&mut r);
+        assert_eq!((status, body.as_slice()), (200, b"GET /one 0 -".as_slice()));
+        assert!(get(&headers, "date").is_some() && get(&headers, "connection").is_none());
+        // Three requests in one write, the middle one with a body.
+        w.write_all(
+            b"GET /two HTTP/1.1\r\nHost: a\r\n\r\nPOST /three HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc\
+              GET /four HTTP/1.1\r\nHost: a\r\nX-Test: yes\r\nConnection: close\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(read_response(&mut r).2, b"GET /two 0 -");
+        assert_eq!(read_response(&mut r).2, b"POST /three 3 -");
+        let (_, headers, body) = read_response(&mut r);
+        assert_eq!(body, b"GET /four 0 yes");
+        assert_eq!(get(&headers, "connection"), Some("close"));
+        assert!(closed(&mut r));
+    }
+
+    #[test]
+    fn http10_head_and_expect() {
+        let s = start(test_limits());
+        let mut c = connect(&s);
+        c.write_all(b"GET /old HTTP/1.0\r\n\r\n").unwrap();
+        let mut r = io::BufReader::new(c);
+        let (status, headers, body) = read_response(&mut r);
+        assert_eq!((status, body.as_slice()), (200, b"GET /old 0 -".as_slice()));
+        assert_eq!(get(&headers, "connection"), Some("close"));
+        assert!(closed(&mut r));
+
+        let c = connect(&s);
+        let mut r = io::BufReader::new(c.try_clone().unwrap());
+        let mut w = c;
+        w.write_all(b"GET /ka HTTP/1.0\r\nConnection: keep-alive\r\n\r\nHEAD /h HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            .unwrap();
+        let (_, headers, _) = read_response(&mut r);
+        assert_eq!(get(&headers, "connection"), Some("keep-alive"));
+        // HEAD: the length of what GET would send, and no body (the next read is a new response).
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        assert!(line.starts_with("HTTP/1.1 200"));
+        let mut rest = String::new();
+        while !rest.ends_with("\r\n\r\n") {
+            r.read_line(&mut rest).unwrap();
+        }
+        assert!(
+            rest.to_ascii_lowercase().contains("content-length: 11\r\n"),
+            "{rest}"
+        );
+        w.write_all(b"GET /after HTTP/1.0\r\n\r\n").unwrap();
+        assert_eq!(read_response(&mut r).2, b"GET /after 0 -");
+
+        let c = connect(&s);
+        let mut r = io::BufReader::new(c.try_clone().unwrap());
+        let mut w = c;
+        w.write_all(
+            b"POST /e HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n",
+        )
+        .unwrap();
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        assert_eq!(line, "HTTP/1.1 100 Continue\r\n");
+        r.read_line(&mut line).unwrap();
+        w.write_all(b"body").unwrap();
+        assert_eq!(read_response(&mut r).2, b"POST /e 4 -");
+    }
+
+    #[test]
+    fn chunked_request_bodies() {
+        let s = start(test_limits());
+        let (status, _, body) = exchange(
+            &s,
+            b"POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n",
+        );
+        assert_eq!((status, body.as_slice()), (200, b"POST /c 5 -".as_slice()));
+        let mut c = connect(&s);
+        c.write_all(b"POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .unwrap();
+        let chunk = format!("{:x}\r\n{}\r\n", 40_000, "y".repeat(40_000));
+        c.write_all(chunk.as_bytes()).unwrap();
+        // Over the limit: refused without waiting for the rest.
+        c.write_all(chunk.as_bytes()).unwrap();
+        let mut r = io::BufReader::new(c);
+        assert_eq!(read_response(&mut r).0, 413);
+        assert!(closed(&mut r));
+    }
+
+    #[test]
+    fn hostile_requests_get_an_answer_and_a_close() {
+        let s = start(test_limits());
+        let huge = format!(
+            "GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n",
+            "a".repeat(HEAD_LIMIT)
+        );
+        let endless = format!(
+            "GET / HTTP/1.1\r\nHost: a\r\nX: {}",
+            "a".repeat(HEAD_LIMIT * 2)
+        );
+        let cases: [(&[u8], u16); 6] = [
+            (huge.as_bytes(), 431),
+            (endless.as_bytes(), 431),
+            (
+                b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: nope\r\n\r\n",
+                400,
+            ),
+            (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 400),
+            (
+                b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+                400,
+            ),
+            (b"GET / HTTP/3.0\r\n\r\n", 505),
+        ];
+        for (request, expected) in cases {
+            let mut c = connect(&s);
+            c.write_all(request).unwrap();
+            let mut r = io::BufReader::new(c);
+            let (status, headers, _) = read_response(&mut r);
+            assert_eq!(
+                status,
+                expected,
+                "{:?}",
+                String::from_utf8_lossy(&request[..40.min(request.len())])
+            );
+            assert_eq!(get(&headers, "connection"), Some("close"));
+            assert!(closed(&mut r));
+        }
+        // A body over the limit is refused from its Content-Length, unread; the client
+        // still gets the answer although it keeps sending.
+        let mut c = connect(&s);
+        c.write_all(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10000000\r\n\r\n")
+            .unwrap();
+        let _ = c.write_all(&vec![b'z'; 200_000]);
+        assert_eq!(read_response(&mut io::BufReader::new(c)).0, 413);
+    }
+
+    #[test]
+    fn slow_clients_time_out() {
+        let s = start(test_limits());
+        // Slowloris: a head that never ends, sent a byte at a time.
+        let mut c = connect(&s);
+        let started = Instant::now();
+        c.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n").unwrap();
+        for _ in 0..6 {
+            std::thread::sleep(Duration::from_millis(100));
+            if c.write_all(b"X").is_err() {
+                break;
+            }
+        }
+        let mut r = io::BufReader::new(c);
+        assert_eq!(read_response(&mut r).0, 408);
+        assert!(started.elapsed() < Duration::from_millis(1500));
+        // A body that never comes.
+        let mut c = connect(&s);
+        c.write_all(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")
+            .unwrap();
+        assert_eq!(read_response(&mut io::BufReader::new(c)).0, 408);
+        // An idle connection is closed without a word.
+        let mut c = connect(&s);
+        let started = Instant::now();
+        assert!(closed(&mut c));
+        let idle = started.elapsed();
+        assert!(
+            idle >= Duration::from_millis(500) && idle < Duration::from_secs(2),
+            "{idle:?}"
+        );
+    }
+
+    #[test]
+    fn large_responses_and_panics() {
+        let s = start(test_limits());
+        let c = connect(&s);
+        let mut r = io::BufReader::new(c.try_clone().unwrap());
+        let mut w = c;
+        w.write_all(b"GET /panic HTTP/1.1\r\nHost: a\r\n\r\nGET /big HTTP/1.1\r\nHost: a\r\n\r\n")
+            .unwrap();
+        assert_eq!(read_response(&mut r).0, 500);
+        let (status, _, body) = read_response(&mut r);
+        assert_eq!((status, body.len()), (200, 3 << 20));
+        w.write_all(b"GET /still HTTP/1.1\r\nHost: a\r\n\r\n")
+            .unwrap();
+        assert_eq!(read_response(&mut r).2, b"GET /still 0 -");
+    }
+
+    /// The reason for this module: many keep-alive connections opened at once are all
+    /// served (tiny_http queued most of them behind a few threads until others closed).
+    #[test]
+    fn every_connection_of_a_burst_is_answered() {
+        let s = start(test_limits());
+        let mut conns: Vec<TcpStream> = (0..64).map(|_| connect(&s)).collect();
+        for round in 0..3 {
+            let started = Instant::now();
+            for c in &mut conns {
+                c.write_all(b"GET /sleep HTTP/1.1\r\nHost: a\r\n\r\n")
+                    .unwrap();
+            }
+            for c in &mut conns {
+                let mut r = io::BufReader::new(&mut *c);
+                assert_eq!(read_response(&mut r).0, 200);
+            }
+            // 64 handlers sleeping 100 ms, 16 at a time: 4 rounds of 100 ms, not 5 s timeouts.
+            assert!(
+                started.elapsed() < Duration::from_secs(2),
+                "round {round}: {:?}",
+                started.elapsed()
+            );
+        }
+    }
+
+    #[test]
+    fn at_the_connection_cap_everyone_gets_a_turn() {
+        let s = start(Limits {
+            max_connections: 2,
+            ..test_limits()
+        });
+        let mut conns: Vec<TcpStream> = (0..5).map(|_| connect(&s)).collect();
+        let started = Instant::now();
+        for (i, c) in conns.iter_mut().enumerate() {
+            // Connections closed to make room are answered on a new one.
+            let request = format!("GET /{i} HTTP/1.1\r\nHost: a\r\n\r\n");
+            c.write_all(request.as_bytes()).unwrap();
+        }
+        for (i, c) in conns.iter_mut().enumerate() {
+            let (status, headers, body) = read_response(&mut io::BufReader::new(&mut *c));
+            assert_eq!((status, body), (200, format!("GET /{i} 0 -").into_bytes()));
+            // The first two were served while others waited: they were asked to close.
+            if i < 2 {
+                assert_eq!(get(&headers, "connection"), Some("close"), "connection {i}");
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn stops_promptly_with_idle_connections_open() {
+        let mut s = start(Limits {
+            idle_timeout: Duration::from_secs(60),
+            ..Limits::default()
+        });
+        let mut c = connect(&s);
+        c.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+        let mut r = io::BufReader::new(c.try_clone().unwrap());
+        assert_eq!(read_response(&mut r).0, 200);
+        let started = Instant::now();
+        s.stop.store(true, Ordering::SeqCst);
+        s.thread.take().unwrap().join().unwrap();
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert!(closed(&mut r));
     }
 }

@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# HTTP speed and fairness, measured in one run on this machine (run by hand, not in CI):
+#
+#   portal   GET $PATH_UNDER_TEST with a valid session cookie and the X-Forwarded-* headers
+#            a proxy sends (release build, in-process, temp data dir; the session is
+#            made through the library, no backdoor). --path /whoami: the same session
+#            read without forward-auth.
+#   ours     a hello-world handler behind the portal's own server (src/web/server.rs)
+#   rouille  the same hello-world on bare rouille::Server, pool of 16 (tiny_http)
+#   nginx    `return 200` (worker_processes 2, access_log off)
+#
+# Each gets wrk (req/s, p50, p99) and benches/loadgen.rs, which also shows what wrk
+# does not: connections that got no response at all, and the worst per-connection max
+# latency (target: every connection answered, worst < 100 ms at 64 connections).
+#
+# usage: bash benches/http_load.sh [--path /auth/verify|/whoami] [-c CONNS] [-d SECONDS]
+# Needs wrk and nginx: apt-get install -y wrk nginx-light   (or nginx)
+set -euo pipefail
+
+PATH_UNDER_TEST=/auth/verify
+CONNS=64
+SECS=10
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --path) PATH_UNDER_TEST=$2; shift 2 ;;
+        -c) CONNS=$2; shift 2 ;;
+        -d) SECS=$2; shift 2 ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        *) echo "unknown argument: $1" >&2; exit 2 ;;
+    esac
+done
+
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+NGINX=$(command -v nginx || true)
+[ -z "$NGINX" ] && [ -x /usr/sbin/nginx ] && NGINX=/usr/sbin/nginx
+[ -z "$NGINX" ] && missing+=(nginx-light)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "missing: ${missing[*]}. Install with: sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+fi
+
+cd "$(dirname "$0")/.."
+echo "building (release)..." >&2
+LOADGEN=$(cargo bench --bench loadgen --no-run --message-format=json 2>/dev/null \
+    | grep -o '"executable":"[^"]*loadgen[^"]*"' | tail -1 | cut -d'"' -f4)
+if [ -z "$LOADGEN" ] || [ ! -x "$LOADGEN" ]; then
+    echo "build failed; see: cargo bench --bench loadgen --no-run" >&2
+    exit 1
+fi
+
+TMP=$(mktemp -d)
+SERVE_PID=""
+NGINX_PID=""
+cleanup() {
+    exec 3>&- 2>/dev/null || true
+    [ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null || true
+    [ -n "$SERVE_PID" ] && { sleep 0.3; kill "$SERVE_PID" 2>/dev/null || true; }
+    wait 2>/dev/null || true
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+# The Rust servers: they run until their stdin (fd 3 here) closes.
+exec 3> >(exec "$LOADGEN" serve >"$TMP/serve.out" 2>"$TMP/serve.err")
+SERVE_PID=$!
+for _ in $(seq 1 300); do
+    grep -q '^READY' "$TMP/serve.out" 2>/dev/null && break
+    sleep 0.1
+done
+if ! grep -q '^READY' "$TMP/serve.out"; then
+    echo "the bench servers did not start:" >&2
+    cat "$TMP/serve.err" >&2
+    exit 1
+fi
+val() { grep "^$1 " "$TMP/serve.out" | head -1 | cut -d' ' -f2-; }
+PORTAL=$(val PORTAL)
+COOKIE=$(val COOKIE)
+ROUILLE=$(val ROUILLE)
+OURS=$(val OURS)
+NGINX_PORT=$(val FREEPORT)
+# What Traefik/Caddy/nginx send to a forward-auth endpoint.
+PORTAL_HDR=(-H "Cookie: $COOKIE" -H "X-Forwarded-Method: GET" -H "X-Forwarded-Proto: https"
+    -H "X-Forwarded-Host: app.example" -H "X-Forwarded-Uri: /")
+
+mkdir -p "$TMP/nginx/logs"
+cat >"$TMP/nginx/nginx.conf" <<EOF
+worker_processes 2;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/logs/error.log error;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $TMP/nginx/body;
+    proxy_temp_path $TMP/nginx/proxy;
+    fastcgi_temp_path $TMP/nginx/fastcgi;
+    uwsgi_temp_path $TMP/nginx/uwsgi;
+    scgi_temp_path $TMP/nginx/scgi;
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        location / { return 200; }
+    }
+}
+EOF
+"$NGINX" -p "$TMP/nginx" -e "$TMP/nginx/logs/error.log" -c "$TMP/nginx/nginx.conf" -g 'daemon off;' &
+NGINX_PID=$!
+for _ in $(seq 1 50); do
+    "$LOADGEN" probe "http://127.0.0.1:$NGINX_PORT/" >/dev/null 2>&1 && break
+    sleep 0.1
+done
+
+echo "checking the portal answers $PATH_UNDER_TEST with the session..." >&2
+if ! probe=$("$LOADGEN" probe "$PORTAL$PATH_UNDER_TEST" "${PORTAL_HDR[@]}"); then
+    echo "portal $PATH_UNDER_TEST did not answer 2xx: $probe" >&2
+    exit 1
+fi
+echo "  $probe" >&2
+
+# wrk's latency figures (us, ms, s) in ms.
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
+        else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
+        else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
+        else print "nan" }'
+}
+
+declare -A WRK_RPS WRK_P50 WRK_P99 LG_RPS LG_P50 LG_P99 LG_ZERO LG_WORST
+bench() {
+    local name=$1 url=$2
+    shift 2
+    local hdr=("$@")
+    echo
+    echo "== $name: $url"
+    local out
+    out=$(wrk -t2 -c"$CONNS" -d"${SECS}s" --latency "${hdr[@]}" "$url")
+    WRK_RPS[$name]=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' <<<"$out")
+    WRK_P50[$name]=$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")
+    WRK_P99[$name]=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
+    local non2xx
+    non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
+    echo "  wrk -t2 -c$CONNS -d${SECS}s: ${WRK_RPS[$name]} req/s, p50 ${WRK_P50[$name]} ms, p99 ${WRK_P99[$name]} ms${non2xx:+, NON-2xx: $non2xx}"
+    grep -E 'Socket errors|timeout' <<<"$out" | sed 's/^/  wrk: /' || true
+    out=$("$LOADGEN" run "$url" -c "$CONNS" -d "$SECS" --label "$name" "${hdr[@]}")
+    grep -v '^RESULT' <<<"$out"
+    local r
+    r=$(grep '^RESULT' <<<"$out")
+    field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$r"; }
+    LG_RPS[$name]=$(field rps)
+    LG_P50[$name]=$(field p50_ms)
+    LG_P99[$name]=$(field p99_ms)
+    LG_ZERO[$name]=$(field zero)
+    LG_WORST[$name]=$(field worst_ms)
+}
+
+echo "$(nproc) CPUs; $CONNS keep-alive connections; ${SECS}s per tool per server"
+bench portal "$PORTAL$PATH_UNDER_TEST" "${PORTAL_HDR[@]}"
+bench ours "$OURS/"
+bench rouille "$ROUILLE/"
+bench nginx "http://127.0.0.1:$NGINX_PORT/"
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+echo
+echo "== summary ($CONNS connections)"
+printf '%-9s %10s %9s %9s | %10s %9s %9s %11s %13s\n' "" "wrk req/s" "p50 ms" "p99 ms" \
+    "lg req/s" "p50 ms" "p99 ms" "unanswered" "worst max ms"
+for n in portal ours rouille nginx; do
+    printf '%-9s %10s %9s %9s | %10s %9s %9s %11s %13s\n' "$n" "${WRK_RPS[$n]}" "${WRK_P50[$n]}" \
+        "${WRK_P99[$n]}" "${LG_RPS[$n]}" "${LG_P50[$n]}" "${LG_P99[$n]}" "${LG_ZERO[$n]}/$CONNS" \
+        "${LG_WORST[$n]}"
+done
+echo
+echo "ratios (wrk req/s; loadgen req/s):"
+for pair in "portal rouille 0.9" "portal nginx 0.5" "ours rouille -" "ours nginx -" "rouille nginx -"; do
+    set -- $pair
+    echo "  $1/$2: $(ratio "${WRK_RPS[$1]}" "${WRK_RPS[$2]}"); $(ratio "${LG_RPS[$1]}" "${LG_RPS[$2]}")$([ "$3" != - ] && echo "   (target >= $3)")"
+done
+fair=$(awk -v z="${LG_ZERO[portal]}" -v w="${LG_WORST[portal]}" 'BEGIN { print (z == 0 && w < 100) ? "yes" : "NO" }')
+echo "portal fairness: every connection answered and worst per-connection max < 100 ms: $fair"

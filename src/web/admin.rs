@@ -10,7 +10,8 @@ use crate::oidc::clients::{self, ClientSpec};
 use crate::web::guards::{UserSession, require_permission};
 use crate::web::request::Ctx;
 
-fn audit(
+/// Records an admin's action in the audit log.
+pub(crate) fn audit(
     ctx: &Ctx,
     tx: &rusqlite::Connection,
     admin: &UserSession,

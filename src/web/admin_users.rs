@@ -4,30 +4,11 @@
 use rouille::Response;
 use serde_json::json;
 
-use crate::db::{events, oauth, sessions, users};
+use crate::db::{oauth, sessions, users};
 use crate::error::{AppError, Result};
-use crate::web::guards::{UserSession, require_permission};
+use crate::web::admin::audit;
+use crate::web::guards::require_permission;
 use crate::web::request::Ctx;
-
-fn audit(
-    ctx: &Ctx,
-    tx: &rusqlite::Connection,
-    admin: &UserSession,
-    kind: &str,
-    detail: serde_json::Value,
-) -> Result<()> {
-    events::record(
-        tx,
-        &events::Event {
-            kind,
-            user_id: Some(admin.row.user_id),
-            ip: Some(&ctx.ip.to_string()),
-            result: "success",
-            detail,
-        },
-        ctx.now(),
-    )
-}
 
 fn user_id(tx: &rusqlite::Connection, uuid: &str) -> Result<i64> {
     users::id_by_uuid(tx, uuid)?.ok_or(AppError::NotFound)

@@ -1,7 +1,7 @@
 //! The HTTP front: request ids, logging, security headers, dispatch by area, and the
 //! one place errors are rendered.
 
-mod admin;
+pub(crate) mod admin;
 mod admin_pages;
 mod admin_users;
 pub mod assets;

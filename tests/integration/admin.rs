@@ -12,8 +12,6 @@ struct Setup {
     portal: Portal,
 }
 
-static NEXT_IP: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
-
 fn setup(extra: &[(&str, &str)]) -> Setup {
     let jf = FakeJellyfin::start(Mode::Jellyfin);
     for (name, pw) in [
@@ -35,11 +33,7 @@ fn setup(extra: &[(&str, &str)]) -> Setup {
 impl Setup {
     fn user(&self, name: &str, pw: &str) -> Client {
         let c = self.portal.client();
-        let n = NEXT_IP.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        c.extra_headers.replace(vec![(
-            "X-Forwarded-For".into(),
-            format!("10.5.{}.{}", n >> 8 & 255, n & 255),
-        )]);
+        c.use_fresh_ip();
         assert_eq!(sign_in(&c, "jellyfin", name, pw).status, 303);
         c
     }

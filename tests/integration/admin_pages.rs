@@ -13,8 +13,6 @@ struct Setup {
     portal: Portal,
 }
 
-static NEXT_IP: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
-
 fn setup() -> Setup {
     let jf = FakeJellyfin::start(Mode::Jellyfin);
     for (name, pw) in [
@@ -38,11 +36,7 @@ impl Setup {
     /// A signed-in client on an address of its own (the write limit counts per address).
     fn user(&self, name: &str, pw: &str) -> Client {
         let c = self.portal.client();
-        let n = NEXT_IP.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        c.extra_headers.replace(vec![(
-            "X-Forwarded-For".into(),
-            format!("10.6.{}.{}", n >> 8 & 255, n & 255),
-        )]);
+        c.use_fresh_ip();
         assert_eq!(sign_in(&c, "jellyfin", name, pw).status, 303);
         c
     }

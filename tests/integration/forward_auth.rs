@@ -14,8 +14,6 @@ struct Setup {
     portal: Portal,
 }
 
-static NEXT_IP: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
-
 fn setup(extra: &[(&str, &str)]) -> Setup {
     let jf = FakeJellyfin::start(Mode::Jellyfin);
     jf.add_user(FakeUser::new("alice", "wonderland"));
@@ -36,11 +34,7 @@ fn setup(extra: &[(&str, &str)]) -> Setup {
 impl Setup {
     fn user(&self, name: &str, pw: &str) -> Client {
         let c = self.portal.client();
-        let n = NEXT_IP.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        c.extra_headers.replace(vec![(
-            "X-Forwarded-For".into(),
-            format!("10.7.{}.{}", n >> 8 & 255, n & 255),
-        )]);
+        c.use_fresh_ip();
         assert_eq!(sign_in(&c, "jellyfin", name, pw).status, 303);
         c
     }

@@ -169,6 +169,8 @@ impl Resp {
     }
 }
 
+static NEXT_IP: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+
 /// A cookie-keeping HTTP client. POSTs carry `Origin: <base>` unless told otherwise.
 pub struct Client {
     pub base: String,
@@ -193,6 +195,17 @@ impl Client {
             origin: RefCell::new(Some(base.to_string())),
             extra_headers: RefCell::new(Vec::new()),
         }
+    }
+
+    /// Sends `X-Forwarded-For` with an address no other client of this test run uses: a
+    /// portal trusting 127.0.0.1 as a proxy then sees each client as its own address, so
+    /// per-address sign-in limits stay out of the way.
+    pub fn use_fresh_ip(&self) {
+        let n = NEXT_IP.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.extra_headers.replace(vec![(
+            "X-Forwarded-For".into(),
+            format!("10.{}.{}.{}", n >> 16 & 255, n >> 8 & 255, n & 255),
+        )]);
     }
 
     pub fn cookie(&self, name: &str) -> Option<String> {

@@ -43,10 +43,7 @@ impl Setup {
     /// A client that signs in from a fresh forwarded address.
     fn signed_in(&self, user: &str, pw: &str) -> (Client, crate::harness::Resp) {
         let c = self.portal.client();
-        let n = NEXT_IP.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let ip = format!("10.{}.{}.{}", n >> 16 & 255, n >> 8 & 255, n & 255);
-        c.extra_headers
-            .replace(vec![("X-Forwarded-For".into(), ip)]);
+        c.use_fresh_ip();
         let r = sign_in(&c, "jellyfin", user, pw);
         (c, r)
     }
@@ -77,9 +74,6 @@ impl Setup {
         (secret, codes)
     }
 }
-
-/// Each sign-in comes from its own address, so the per-IP sign-in limit stays out of the way.
-static NEXT_IP: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
 
 fn challenge(c: &Client, code: &str) -> crate::harness::Resp {
     c.post_form("/mfa/challenge/verify", &[("code", code)])

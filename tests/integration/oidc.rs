@@ -29,8 +29,6 @@ fn op(extra: &[(&str, &str)]) -> Op {
     Op { jf, portal }
 }
 
-static NEXT_IP: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
-
 impl Op {
     fn register(&self, public: bool, trusted: bool, grants: Option<Vec<&str>>) -> Rp {
         let spec = authportal::oidc::clients::ClientSpec {
@@ -56,11 +54,7 @@ impl Op {
     /// A browser signed in as alice (from its own forwarded address).
     fn user(&self) -> Client {
         let c = self.portal.client();
-        let n = NEXT_IP.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        c.extra_headers.replace(vec![(
-            "X-Forwarded-For".into(),
-            format!("10.9.{}.{}", n >> 8 & 255, n & 255),
-        )]);
+        c.use_fresh_ip();
         assert_eq!(sign_in(&c, "jellyfin", "alice", "wonderland").status, 303);
         c
     }

@@ -234,4 +234,12 @@ CREATE TABLE signin_ips (
 ) WITHOUT ROWID;
 CREATE INDEX signin_ips_ip ON signin_ips(ip, last_at);
 
-PRAGMA user_version = 5;
+-- Images an owner uploaded for the pages (the logo), served by the portal itself.
+CREATE TABLE branding_files (
+    name         TEXT PRIMARY KEY,
+    content_type TEXT NOT NULL,
+    data         BLOB NOT NULL,
+    updated_at   INTEGER NOT NULL
+) WITHOUT ROWID;
+
+PRAGMA user_version = 6;

@@ -226,6 +226,8 @@ pub struct ServiceLink {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Branding {
+    /// The accent colour of buttons and links, as #rrggbb.
+    pub accent_color: Option<String>,
     /// Replaces "You are signed in with ... and have access to this server."
     pub welcome_text: Option<String>,
     /// Added to the "No access" page (who to ask, how).
@@ -235,6 +237,16 @@ pub struct Branding {
 
 impl Branding {
     fn check(&self) -> std::result::Result<(), String> {
+        if let Some(c) = &self.accent_color {
+            let hex = c
+                .strip_prefix('#')
+                .filter(|h| h.len() == 6 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+            if hex.is_none() {
+                return Err(format!(
+                    "branding.accent_color: {c:?} must look like #6c8cff"
+                ));
+            }
+        }
         for (i, l) in self.links.iter().enumerate() {
             let at = format!("branding.links[{i}]");
             if l.name.trim().is_empty() || l.name.len() > 60 {

@@ -11,9 +11,10 @@ const STEPS: &[(i64, &str)] = &[
     (3, include_str!("migrations/3_oidc.sql")),
     (4, include_str!("migrations/4_signin_ips.sql")),
     (5, include_str!("migrations/5_user_disable.sql")),
+    (6, include_str!("migrations/6_branding_files.sql")),
 ];
 
-pub const CURRENT: i64 = 5;
+pub const CURRENT: i64 = 6;
 
 pub fn run(conn: &mut Connection) -> Result<(), String> {
     let version: i64 = conn

@@ -101,3 +101,33 @@ pub fn history(conn: &Connection, section: &str) -> Result<Vec<Version>> {
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
+
+/// An uploaded image: (content type, bytes, updated at).
+pub fn branding_file(conn: &Connection, name: &str) -> Result<Option<(String, Vec<u8>, i64)>> {
+    Ok(conn
+        .query_row(
+            "SELECT content_type, data, updated_at FROM branding_files WHERE name = ?1",
+            [name],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?)
+}
+
+pub fn set_branding_file(
+    conn: &Connection,
+    name: &str,
+    content_type: &str,
+    data: &[u8],
+    now: i64,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO branding_files (name, content_type, data, updated_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (name) DO UPDATE SET content_type = excluded.content_type, data = excluded.data, updated_at = excluded.updated_at",
+        params![name, content_type, data, now],
+    )?;
+    Ok(())
+}
+
+pub fn delete_branding_file(conn: &Connection, name: &str) -> Result<bool> {
+    Ok(conn.execute("DELETE FROM branding_files WHERE name = ?1", [name])? > 0)
+}

@@ -47,6 +47,7 @@ fn console(title: &str, page_name: &str, f: &Frame, body: Markup) -> Markup {
                 title { (title) " · Console · AuthPortal" }
                 link rel="icon" href="/static/favicon.svg" type="image/svg+xml";
                 link rel="stylesheet" href="/static/styles.css";
+                link rel="stylesheet" href="/branding/theme.css";
                 script src="/static/admin.js" defer {}
             }
             body.console data-page=(page_name) {

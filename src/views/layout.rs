@@ -15,12 +15,13 @@ pub fn page(title: &str, page_name: &str, body: Markup) -> Markup {
                 title { (title) " · AuthPortal" }
                 link rel="icon" href="/static/favicon.svg" type="image/svg+xml";
                 link rel="stylesheet" href="/static/styles.css";
+                link rel="stylesheet" href="/branding/theme.css";
                 script src="/static/login.js" defer {}
             }
             body data-page=(page_name) {
                 main.shell {
                     header.brand {
-                        img src="/static/favicon.svg" alt="" width="28" height="28";
+                        img src="/branding/logo" alt="" width="28" height="28";
                         span { "AuthPortal" }
                     }
                     (body)

@@ -5,6 +5,7 @@ pub(crate) mod admin;
 mod admin_pages;
 mod admin_users;
 pub mod assets;
+mod branding;
 pub mod cookies;
 mod forward_auth;
 pub mod guards;
@@ -96,6 +97,10 @@ fn dispatch(ctx: &Ctx) -> Result<Response> {
         ("GET", ["api", "admin", "trusted-ips"]) => admin::trusted_ips_get(ctx),
         ("POST", ["api", "admin", "trusted-ips", "forget"]) => admin::trusted_ip_forget_post(ctx),
         ("GET", ["static", rest @ ..]) => assets::serve(ctx, &rest.join("/")),
+        ("GET", ["branding", "logo"]) => branding::logo_get(ctx),
+        ("GET", ["branding", "theme.css"]) => branding::theme_get(ctx),
+        ("PUT", ["api", "admin", "branding", "logo"]) => branding::logo_put(ctx),
+        ("DELETE", ["api", "admin", "branding", "logo"]) => branding::logo_delete(ctx),
         ("POST", ["auth", "start-web"]) => login::start_web_post(ctx),
         ("GET", ["auth", "poll"]) => login::poll_get(ctx),
         (_, ["auth", "verify"]) => forward_auth::verify(ctx),
@@ -217,6 +222,8 @@ fn is_known(segs: &[&str]) -> bool {
             ]
             | ["oidc", "authorize", "decision"]
             | ["static", ..]
+            | ["branding", "logo" | "theme.css"]
+            | ["api", "admin", "branding", "logo"]
     )
 }
 

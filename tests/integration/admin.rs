@@ -661,3 +661,80 @@ fn branding_puts_the_owners_services_and_words_on_the_pages() {
         "owner text is escaped"
     );
 }
+
+#[test]
+fn an_uploaded_logo_and_accent_colour_are_served_to_every_page() {
+    let s = setup(&[]);
+    let root = s.user("root", "toor");
+    let anon = s.portal.client();
+    // Before: the built-in shield and no theme.
+    assert_eq!(
+        anon.get("/branding/logo").header("content-type"),
+        Some("image/svg+xml")
+    );
+    assert_eq!(anon.get("/branding/theme.css").body, "");
+    assert!(anon.get("/").body.contains("/branding/theme.css"));
+    let png: Vec<u8> = [b"\x89PNG\r\n\x1a\n".as_slice(), &[0u8; 64]].concat();
+    let up = |body: Vec<u8>, c: &Client| {
+        c.send(
+            "PUT",
+            "/api/admin/branding/logo",
+            &[("Content-Type", "application/octet-stream")],
+            Some(body),
+        )
+    };
+    assert_eq!(up(png.clone(), &s.user("alice", "wonderland")).status, 403);
+    let r = up(png.clone(), &root);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let logo = anon.get("/branding/logo");
+    assert_eq!(logo.header("content-type"), Some("image/png"));
+    assert_eq!(
+        logo.header("content-length"),
+        Some(png.len().to_string().as_str())
+    );
+    for bad in [
+        b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>".to_vec(),
+        b"GIF89a".to_vec(),
+        vec![b'x'; 70 * 1024],
+    ] {
+        let r = up(bad, &root);
+        assert!(r.status == 400 || r.status == 413, "{}", r.status);
+    }
+    assert_eq!(
+        anon.get("/branding/logo").header("content-type"),
+        Some("image/png"),
+        "a refused upload changes nothing"
+    );
+    assert_eq!(
+        root.send("DELETE", "/api/admin/branding/logo", &[], None)
+            .status,
+        204
+    );
+    assert_eq!(
+        anon.get("/branding/logo").header("content-type"),
+        Some("image/svg+xml")
+    );
+    // The accent colour, validated.
+    assert_eq!(
+        put(
+            &root,
+            "/api/admin/config/branding",
+            json!({ "version": 0, "config": { "accent_color": "red;}body{x" } })
+        )
+        .status,
+        400
+    );
+    assert_eq!(
+        put(
+            &root,
+            "/api/admin/config/branding",
+            json!({ "version": 0, "config": { "accent_color": "#e5a00d" } })
+        )
+        .status,
+        200
+    );
+    assert_eq!(
+        anon.get("/branding/theme.css").body,
+        ":root { --accent: #e5a00d; --accent-2: #e5a00d; }\n"
+    );
+}

@@ -37,7 +37,14 @@ pub fn access(conn: &Connection) -> Result<crate::access::AccessSpec> {
 }
 
 /// The sections an owner can read and write.
-pub const SECTIONS: &[&str] = &["access", "branding", "mfa", "providers", "roles"];
+pub const SECTIONS: &[&str] = &[
+    "access",
+    "branding",
+    "mfa",
+    "providers",
+    "roles",
+    "security",
+];
 
 /// The default value of a section (what applies until it is saved).
 pub fn default_of(name: &str) -> Option<serde_json::Value> {
@@ -48,6 +55,7 @@ pub fn default_of(name: &str) -> Option<serde_json::Value> {
         "mfa" => Some(serde_json::json!({ "enforce_groups": [] })),
         "roles" => Some(serde_json::to_value(RolesSettings::default()).expect("serializes")),
         "branding" => Some(serde_json::to_value(Branding::default()).expect("serializes")),
+        "security" => Some(serde_json::to_value(Security::default()).expect("serializes")),
         "providers" => Some(
             serde_json::to_value(crate::provider_settings::ProvidersSettings::default())
                 .expect("serializes"),
@@ -80,6 +88,9 @@ pub fn validate(name: &str, value: &serde_json::Value) -> std::result::Result<()
                 .map(|_| ())
                 .map_err(|e| format!("providers: {e}"))
         }
+        "security" => serde_json::from_value::<Security>(value.clone())
+            .map_err(|e| format!("security: {e}"))?
+            .check(),
         "branding" => serde_json::from_value::<Branding>(value.clone())
             .map_err(|e| format!("branding: {e}"))?
             .check(),
@@ -340,4 +351,38 @@ pub fn diff(old: &serde_json::Value, new: &serde_json::Value, path: String, out:
             if path.is_empty() { "(whole)" } else { &path }
         )),
     }
+}
+
+/// Section "security".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Security {
+    /// How long a sign-in lasts, in hours (1 to 720).
+    pub session_hours: i64,
+}
+
+impl Default for Security {
+    fn default() -> Self {
+        Security { session_hours: 24 }
+    }
+}
+
+impl Security {
+    fn check(&self) -> std::result::Result<(), String> {
+        if !(1..=720).contains(&self.session_hours) {
+            return Err(format!(
+                "security.session_hours: {} is not between 1 and 720",
+                self.session_hours
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn session_ttl(&self) -> i64 {
+        self.session_hours * 3600
+    }
+}
+
+pub fn security(conn: &Connection) -> Result<Security> {
+    section(conn, "security")
 }

@@ -11,9 +11,6 @@ use crate::providers::Identity;
 use crate::web::cookies;
 use crate::web::request::Ctx;
 
-/// An authorized session lives this long.
-pub const SESSION_TTL: i64 = 24 * 3600;
-
 /// Where the browser goes next, and the cookie that gets it there (none when an admin
 /// disabled the account: it goes to the restricted page).
 pub struct Landing {
@@ -127,6 +124,8 @@ pub fn new_session(
     mfa_at: Option<i64>,
 ) -> Result<String> {
     let app = ctx.app;
+    // The owner's choice (section security), read in the sign-in's own transaction.
+    let ttl = crate::settings::security(tx)?.session_ttl();
     let now = ctx.now();
     let old = ctx
         .cookie(cookies::SESSION)
@@ -143,7 +142,7 @@ pub fn new_session(
             amr,
             auth_time: now,
             mfa_at,
-            expires_at: now + SESSION_TTL,
+            expires_at: now + ttl,
             ip: &ctx.ip.to_string(),
             user_agent: ctx.user_agent(),
         },
@@ -151,12 +150,7 @@ pub fn new_session(
     )?;
     users::record_signin_ip(tx, linked.user_id, &ctx.ip.to_string(), now)?;
     let value = app.cookies.sign(cookies::SESSION_KIND, id);
-    Ok(cookies::set(
-        &app.config,
-        cookies::SESSION,
-        &value,
-        SESSION_TTL,
-    ))
+    Ok(cookies::set(&app.config, cookies::SESSION, &value, ttl))
 }
 
 /// ADMIN_BOOTSTRAP_USERS: the username matches (any case) and, when the entry names

@@ -738,3 +738,37 @@ fn an_uploaded_logo_and_accent_colour_are_served_to_every_page() {
         ":root { --accent: #e5a00d; --accent-2: #e5a00d; }\n"
     );
 }
+
+#[test]
+fn the_security_section_sets_how_long_a_sign_in_lasts() {
+    let s = setup(&[]);
+    let root = s.user("root", "toor");
+    assert_eq!(
+        put(
+            &root,
+            "/api/admin/config/security",
+            json!({ "version": 0, "config": { "session_hours": 0 } })
+        )
+        .status,
+        400
+    );
+    assert_eq!(
+        put(
+            &root,
+            "/api/admin/config/security",
+            json!({ "version": 0, "config": { "session_hours": 2 } })
+        )
+        .status,
+        200
+    );
+    let c = s.portal.client();
+    c.use_fresh_ip();
+    let r = sign_in(&c, "jellyfin", "alice", "wonderland");
+    assert!(
+        r.cookie_line("authportal_session")
+            .unwrap()
+            .contains("Max-Age=7200")
+    );
+    s.portal.app().clock.advance(7201);
+    assert_eq!(c.get("/whoami").json()["authenticated"], false);
+}

@@ -396,7 +396,17 @@ fn admin_config_api_versions_validates_and_refuses_stale_writes() {
         .iter()
         .map(|x| x["section"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(names, ["access", "branding", "mfa", "providers", "roles"]);
+    assert_eq!(
+        names,
+        [
+            "access",
+            "branding",
+            "mfa",
+            "providers",
+            "roles",
+            "security"
+        ]
+    );
     // The rule in force is the saved one.
     assert_eq!(ask(&root, "GET", "a.example.com", "/", HTML).status, 403);
     assert_eq!(

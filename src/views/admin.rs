@@ -400,7 +400,9 @@ fn section_about(name: &str) -> &'static str {
         "mfa" => "Which groups must use two-factor sign-in.",
         "roles" => "Which groups hold which console permissions.",
         "providers" => "Which media servers people sign in with, and how to reach them.",
-        "branding" => "What people see: the welcome and no-access texts, the accent colour, and the services on the home page.",
+        "branding" => {
+            "What people see: the welcome and no-access texts, the accent colour, and the services on the home page."
+        }
         "security" => "How long a sign-in lasts.",
         _ => "",
     }

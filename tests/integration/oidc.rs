@@ -193,6 +193,23 @@ fn userinfo(op: &Op, access: &str) -> Resp {
     )
 }
 
+/// Neither the access token nor the refresh token of this token response works any more.
+fn assert_tokens_dead(op: &Op, rp: &Rp, t: &Value) {
+    assert_eq!(
+        userinfo(op, t["access_token"].as_str().unwrap()).status,
+        401
+    );
+    let r = token(
+        &op.backend(),
+        rp,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", t["refresh_token"].as_str().unwrap()),
+        ],
+    );
+    assert_eq!(oauth_error(&r), "invalid_grant");
+}
+
 fn oauth_error(r: &Resp) -> String {
     r.json()["error"].as_str().unwrap_or_default().to_string()
 }
@@ -864,19 +881,7 @@ fn accounts_without_access_get_nothing() {
         .unwrap();
     let r = user.get(&authorize_path(&rp, Some(&challenge), &[]));
     assert_eq!(redirect_params(&r)["error"], "access_denied");
-    assert_eq!(
-        userinfo(&op, t["access_token"].as_str().unwrap()).status,
-        401
-    );
-    let r = token(
-        &op.backend(),
-        &rp,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", t["refresh_token"].as_str().unwrap()),
-        ],
-    );
-    assert_eq!(oauth_error(&r), "invalid_grant");
+    assert_tokens_dead(&op, &rp, &t);
 }
 
 #[test]
@@ -887,19 +892,7 @@ fn signing_out_revokes_the_sessions_tokens() {
     let (verifier, challenge) = pkce();
     let t = exchange(&op, &rp, &get_code(&user, &rp, Some(&challenge)), &verifier).json();
     assert_eq!(user.post_form("/logout", &[]).status, 303);
-    assert_eq!(
-        userinfo(&op, t["access_token"].as_str().unwrap()).status,
-        401
-    );
-    let r = token(
-        &op.backend(),
-        &rp,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", t["refresh_token"].as_str().unwrap()),
-        ],
-    );
-    assert_eq!(oauth_error(&r), "invalid_grant");
+    assert_tokens_dead(&op, &rp, &t);
 }
 
 #[test]
@@ -1197,19 +1190,7 @@ fn losing_server_access_at_the_next_sign_in_revokes_tokens_and_sessions() {
         false,
         "the older browser session ended too"
     );
-    assert_eq!(
-        userinfo(&op, t["access_token"].as_str().unwrap()).status,
-        401
-    );
-    let r = token(
-        &op.backend(),
-        &rp,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", t["refresh_token"].as_str().unwrap()),
-        ],
-    );
-    assert_eq!(oauth_error(&r), "invalid_grant");
+    assert_tokens_dead(&op, &rp, &t);
     assert_eq!(
         op.portal
             .count("SELECT count(*) FROM events WHERE type = 'access.withdrawn'"),

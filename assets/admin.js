@@ -56,9 +56,24 @@
 
   function busy(button, on) { if (button) button.disabled = !!on; }
 
+  // Times in APP_TIMEZONE, like the server-rendered ones ("2026-11-23 16:05 CET").
   function when(ts) {
     if (!ts && ts !== 0) return '';
-    return new Date(ts * 1000).toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
+    var date = new Date(ts * 1000);
+    var tz = document.body.getAttribute('data-tz') || 'UTC';
+    try {
+      var parts = new Intl.DateTimeFormat('en-CA', {
+        timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit',
+        hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZoneName: 'short'
+      }).formatToParts(date);
+      var get = function (type) {
+        for (var i = 0; i < parts.length; i++) if (parts[i].type === type) return parts[i].value;
+        return '';
+      };
+      return get('year') + '-' + get('month') + '-' + get('day') + ' ' + get('hour') + ':' + get('minute') + ' ' + get('timeZoneName');
+    } catch (e) {
+      return date.toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
+    }
   }
 
   function el(tag, text, cls) {

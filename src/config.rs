@@ -80,6 +80,8 @@ pub struct Config {
     pub unauth_request_subject: String,
     pub backup_dir: Option<PathBuf>,
     pub log_level: crate::log::Level,
+    /// For showing times (and, later, backup schedules); everything inside is UTC.
+    pub timezone: chrono_tz::Tz,
     pub http_workers: usize,
 }
 
@@ -155,6 +157,12 @@ impl Config {
             log_level: crate::log::Level::parse(v.get("LOG_LEVEL").unwrap_or("info"))
                 .ok_or_else(|| err("LOG_LEVEL", "expected one of error, warn, info, debug"))?,
             http_workers: parse_workers(v.get("HTTP_WORKERS"))?,
+            timezone: match v.get("APP_TIMEZONE") {
+                None => chrono_tz::UTC,
+                Some(name) => name.parse().map_err(|_| {
+                    err("APP_TIMEZONE", format!("unknown time zone {name:?}; use an IANA name such as Europe/Berlin or America/New_York"))
+                })?,
+            },
             providers,
             plex,
         };
@@ -521,6 +529,7 @@ mod tests {
             (vec![("APP_BASE_URL", "ftp://x.example")], "APP_BASE_URL"),
             (vec![("SESSION_SECRET", "short")], "SESSION_SECRET"),
             (vec![("LISTEN_ADDR", "8089")], "LISTEN_ADDR"),
+            (vec![("APP_TIMEZONE", "Mars/Olympus_Mons")], "APP_TIMEZONE"),
             (vec![("MFA_ENFORCE", "maybe")], "MFA_ENFORCE"),
             (
                 vec![("TRUSTED_PROXY_CIDRS", "10.0.0.0/33")],

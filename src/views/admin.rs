@@ -24,6 +24,8 @@ pub enum Area {
 /// Who is looking and which areas they may read.
 pub struct Frame<'a> {
     pub username: &'a str,
+    /// APP_TIMEZONE, for every time shown.
+    pub tz: chrono_tz::Tz,
     pub area: Area,
     pub users: bool,
     pub settings: bool,
@@ -50,7 +52,7 @@ fn console(title: &str, page_name: &str, f: &Frame, body: Markup) -> Markup {
                 link rel="stylesheet" href="/branding/theme.css";
                 script src="/static/admin.js" defer {}
             }
-            body.console data-page=(page_name) {
+            body.console data-page=(page_name) data-tz=(f.tz.name()) {
                 header.console-bar {
                     a.brand href="/admin" {
                         img src="/static/favicon.svg" alt="" width="24" height="24";
@@ -73,13 +75,6 @@ fn console(title: &str, page_name: &str, f: &Frame, body: Markup) -> Markup {
             }
         }
     }
-}
-
-/// "2026-11-03 14:05 UTC"; empty for a time that cannot be shown.
-fn when(ts: i64) -> String {
-    chrono::DateTime::from_timestamp(ts, 0)
-        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
-        .unwrap_or_default()
 }
 
 fn provider_label(p: &str) -> &str {
@@ -238,7 +233,7 @@ pub fn users(f: &Frame, l: &UserList) -> Markup {
                                         @if i > 0 { ", " } (provider_label(&id.provider)) } }
                                     td { (groups_cell(u)) }
                                     td { (badge(u.mfa, "on", "off")) }
-                                    td.nowrap { @if let Some(t) = u.last_login_at { (when(t)) } @else { span.muted { "never" } } }
+                                    td.nowrap { @if let Some(t) = u.last_login_at { (super::when(f.tz, t)) } @else { span.muted { "never" } } }
                                     td { @if u.disabled { span.badge.bad { "disabled" } } @else { span.badge.on { "active" } } }
                                 }
                             }
@@ -280,8 +275,8 @@ pub fn user(f: &Frame, p: &UserPage) -> Markup {
                 dl.facts {
                     dt { "UUID" } dd { code { (u.uuid) } }
                     @if let Some(e) = &u.email { dt { "Email" } dd { (e) } }
-                    dt { "Created" } dd { (when(u.created_at)) }
-                    dt { "Last sign-in" } dd { @if let Some(t) = u.last_login_at { (when(t)) } @else { "never" } }
+                    dt { "Created" } dd { (super::when(f.tz, u.created_at)) }
+                    dt { "Last sign-in" } dd { @if let Some(t) = u.last_login_at { (super::when(f.tz, t)) } @else { "never" } }
                     dt { "Two-factor" } dd { (badge(u.mfa, "enrolled", "not enrolled")) }
                 }
                 @if w {
@@ -312,7 +307,7 @@ pub fn user(f: &Frame, p: &UserPage) -> Markup {
                             td { (i.username) br; small.muted { "id " (i.provider_user_id) } }
                             td { ul.tags.compact { @for g in &i.groups { li { (g) } } } }
                             td { (badge(i.authorized, "authorized", "no access")) }
-                            td.nowrap { (when(i.last_login_at)) }
+                            td.nowrap { (super::when(f.tz, i.last_login_at)) }
                         } } }
                     } }
                 }
@@ -346,8 +341,8 @@ pub fn user(f: &Frame, p: &UserPage) -> Markup {
                                 @if w { th scope="col" { span.visually-hidden { "Actions" } } }
                             } }
                             tbody { @for s in p.sessions { tr data-session-row=(s.sid) {
-                                td.nowrap { (when(s.created_at)) }
-                                td.nowrap { (when(s.expires_at)) }
+                                td.nowrap { (super::when(f.tz, s.created_at)) }
+                                td.nowrap { (super::when(f.tz, s.expires_at)) }
                                 td { (provider_label(&s.provider)) @if !s.amr.is_empty() { br; small.muted { (s.amr.join(", ")) } } }
                                 td { (s.ip.as_deref().unwrap_or("")) }
                                 td.ua { (s.user_agent.as_deref().unwrap_or("")) }
@@ -372,7 +367,7 @@ pub fn user(f: &Frame, p: &UserPage) -> Markup {
                             tbody { @for g in p.grants { tr data-grant-row=(g.client_id) {
                                 td { (g.name) br; small.muted { code { (g.client_id) } } }
                                 td { (g.scopes.join(" ")) }
-                                td.nowrap { (when(g.at)) }
+                                td.nowrap { (super::when(f.tz, g.at)) }
                                 @if w { td { button.secondary.small type="button" data-revoke-grant=(g.client_id) { "Revoke" } } }
                             } } }
                         } }
@@ -409,11 +404,11 @@ fn section_about(name: &str) -> &'static str {
 }
 
 /// Partial: "version 3, saved 2026-11-03 14:05 UTC by root" or "defaults (never saved)".
-fn saved_line(version: i64, at: Option<i64>, by: Option<&str>) -> Markup {
+fn saved_line(tz: chrono_tz::Tz, version: i64, at: Option<i64>, by: Option<&str>) -> Markup {
     html! {
         @if version == 0 { "defaults (never saved)" }
         @else {
-            @if let Some(t) = at { "saved " (when(t)) }
+            @if let Some(t) = at { "saved " (super::when(tz, t)) }
             @if let Some(b) = by { " by " (b) }
         }
     }
@@ -433,7 +428,7 @@ pub fn settings(f: &Frame, rows: &[SectionRow], can_write: bool) -> Markup {
                     td { a href=(format!("/admin/settings/{}", seg(r.name))) { (r.name) } }
                     td { (section_about(r.name)) }
                     td { (r.version) }
-                    td { (saved_line(r.version, r.updated_at, r.updated_by.as_deref())) }
+                    td { (saved_line(f.tz, r.version, r.updated_at, r.updated_by.as_deref())) }
                 } } }
             } }
             @if !can_write { p.hint { "Your role may read the settings but not change them." } }
@@ -456,11 +451,11 @@ pub struct SectionPage<'a> {
 }
 
 /// Partial: one row of a section's history (admin.js builds the same after a save).
-fn history_row(v: &Version, current: i64, can_write: bool) -> Markup {
+fn history_row(tz: chrono_tz::Tz, v: &Version, current: i64, can_write: bool) -> Markup {
     html! {
         tr data-version-row=(v.version) {
             td { (v.version) }
-            td.nowrap { (when(v.updated_at)) }
+            td.nowrap { (super::when(tz, v.updated_at)) }
             td { (v.updated_by.as_deref().unwrap_or("")) }
             td { (v.reason.as_deref().unwrap_or("")) }
             td {
@@ -487,7 +482,7 @@ pub fn setting(f: &Frame, p: &SectionPage) -> Markup {
             p.lead { (section_about(p.name)) }
             p.meta {
                 "Version " strong #cfg-version { (p.version) } " · "
-                span #cfg-saved { (saved_line(p.version, p.updated_at, p.updated_by)) }
+                span #cfg-saved { (saved_line(f.tz, p.version, p.updated_at, p.updated_by)) }
             }
             @if p.name == "providers" {
                 p.hint { "Secrets show as " code { "{\"set\": true}" } ": leave that to keep a secret, write the new value as a string to replace it, or "
@@ -532,7 +527,7 @@ pub fn setting(f: &Frame, p: &SectionPage) -> Markup {
                         th scope="col" { "Version" } th scope="col" { "Saved" } th scope="col" { "By" } th scope="col" { "Reason" } th scope="col" { "Value" }
                         @if w { th scope="col" { span.visually-hidden { "Actions" } } }
                     } }
-                    tbody { @for v in p.history { (history_row(v, p.version, w)) } }
+                    tbody { @for v in p.history { (history_row(f.tz, v, p.version, w)) } }
                 } }
             }
         },
@@ -662,8 +657,8 @@ pub fn client(f: &Frame, c: &Client, can_write: bool) -> Markup {
             dl.facts {
                 dt { "Client ID" } dd { code { (c.client_id) } }
                 dt { "Kind" } dd { (if c.public { "public (no secret)" } else { "confidential" }) @if c.trusted { " · trusted" } }
-                dt { "Created" } dd { (when(c.created_at)) }
-                dt { "Updated" } dd { (when(c.updated_at)) }
+                dt { "Created" } dd { (super::when(f.tz, c.created_at)) }
+                dt { "Updated" } dd { (super::when(f.tz, c.updated_at)) }
             }
             @if can_write {
                 (secret_panel())

@@ -17,6 +17,8 @@ pub struct Home<'a> {
     /// (ip, last sign-in) pairs: addresses native apps may use as this user, where a
     /// rule allows it.
     pub places: &'a [(String, i64)],
+    /// APP_TIMEZONE, for the times shown.
+    pub tz: chrono_tz::Tz,
     pub welcome_text: Option<&'a str>,
     /// Services the owner listed for this person's groups.
     pub links: Vec<&'a crate::settings::ServiceLink>,
@@ -62,7 +64,7 @@ pub fn home(h: &Home) -> Markup {
                     ul.apps {
                         @for (ip, at) in h.places {
                             li {
-                                span { (ip) small { " · " (chrono::DateTime::from_timestamp(*at, 0).map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default()) } }
+                                span { (ip) small { " · " (super::when(h.tz, *at)) } }
                                 form method="post" action="/trusted-ips/forget" {
                                     input type="hidden" name="ip" value=(ip);
                                     button.secondary.small type="submit" { "Forget" }

@@ -20,6 +20,7 @@ const PAGE_SIZE: i64 = 50;
 struct Console {
     session: UserSession,
     roles: RolesSettings,
+    tz: chrono_tz::Tz,
 }
 
 impl Console {
@@ -30,6 +31,7 @@ impl Console {
     fn frame(&self, area: Area) -> Frame<'_> {
         Frame {
             username: &self.session.row.username,
+            tz: self.tz,
             area,
             users: self.can("users.read"),
             settings: self.can("config.read"),
@@ -49,7 +51,11 @@ fn enter(ctx: &Ctx, permission: &str) -> Result<std::result::Result<Console, Res
     match require_permission(ctx, permission) {
         Ok(session) => {
             let roles = crate::settings::roles(&*ctx.app.db.conn()?)?;
-            Ok(Ok(Console { session, roles }))
+            Ok(Ok(Console {
+                session,
+                roles,
+                tz: ctx.app.config.timezone,
+            }))
         }
         Err(AppError::Unauthorized) => {
             let rd: String =

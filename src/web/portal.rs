@@ -71,6 +71,7 @@ pub fn home_get(ctx: &Ctx) -> Result<Response> {
         admin_link,
         apps: &apps,
         places: &places,
+        tz: cfg.timezone,
         welcome_text: branding.welcome_text.as_deref(),
         links: branding.links_for(&s.groups).collect(),
     })))

@@ -772,3 +772,15 @@ fn the_security_section_sets_how_long_a_sign_in_lasts() {
     s.portal.app().clock.advance(7201);
     assert_eq!(c.get("/whoami").json()["authenticated"], false);
 }
+
+#[test]
+fn times_show_in_app_timezone() {
+    let s = setup(&[("APP_TIMEZONE", "Europe/Berlin")]);
+    let root = s.user("root", "toor");
+    let page = root.get("/admin/users").body;
+    assert!(page.contains("data-tz=\"Europe/Berlin\""));
+    assert!(page.contains(" CET") || page.contains(" CEST"), "{page}");
+    assert!(!page.contains(" UTC<"), "not in UTC");
+    let home = root.get("/home").body;
+    assert!(home.contains(" CET") || home.contains(" CEST"));
+}

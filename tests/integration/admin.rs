@@ -784,3 +784,36 @@ fn times_show_in_app_timezone() {
     let home = root.get("/home").body;
     assert!(home.contains(" CET") || home.contains(" CEST"));
 }
+
+#[test]
+fn the_users_list_pages() {
+    let s = setup(&[]);
+    let root = s.user("root", "toor");
+    s.user("alice", "wonderland");
+    s.user("vera", "viewer");
+    let page = |q: &str| root.get(&format!("/api/admin/users?{q}")).json();
+    let all = page("limit=50");
+    assert_eq!(all["total"], 3);
+    let names: Vec<String> = all["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap().to_string())
+        .collect();
+    let mut seen = Vec::new();
+    for offset in 0..3 {
+        let p = page(&format!("limit=1&offset={offset}"));
+        assert_eq!(p["total"], 3);
+        assert_eq!(p["users"].as_array().unwrap().len(), 1);
+        seen.push(p["users"][0]["username"].as_str().unwrap().to_string());
+    }
+    assert_eq!(
+        seen, names,
+        "pages walk the same order without gaps or repeats"
+    );
+    assert_eq!(
+        page("limit=1&offset=3")["users"].as_array().unwrap().len(),
+        0
+    );
+    assert_eq!(root.get("/admin/users?offset=1").status, 200);
+}

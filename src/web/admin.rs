@@ -191,19 +191,14 @@ pub fn config_section_put(ctx: &Ctx, name: &str) -> Result<Response> {
             by: Some(&admin.row.username),
             reason: body.reason.as_deref(),
         };
-        match crate::db::settings::put(tx, &change, ctx.now())? {
-            Ok(version) => {
-                audit(
-                    ctx,
-                    tx,
-                    &admin,
-                    "admin.config.update",
-                    json!({ "section": name, "version": version, "reason": body.reason }),
-                )?;
-                Ok(Ok(section_json(ctx, tx, name)?))
-            }
-            Err(conflict) => Ok(Err(conflict.current)),
-        }
+        save_version(
+            ctx,
+            tx,
+            &admin,
+            &change,
+            "admin.config.update",
+            json!({ "reason": body.reason }),
+        )
     })?;
     ctx.app.settings_changed();
     Ok(saved_or_conflict(saved))
@@ -293,22 +288,38 @@ pub fn config_revert_post(ctx: &Ctx, name: &str) -> Result<Response> {
             by: Some(&admin.row.username),
             reason: Some(&reason),
         };
-        match crate::db::settings::put(tx, &change, ctx.now())? {
-            Ok(version) => {
-                audit(
-                    ctx,
-                    tx,
-                    &admin,
-                    "admin.config.revert",
-                    json!({ "section": name, "to": body.to, "version": version }),
-                )?;
-                Ok(Ok(section_json(ctx, tx, name)?))
-            }
-            Err(conflict) => Ok(Err(conflict.current)),
-        }
+        save_version(
+            ctx,
+            tx,
+            &admin,
+            &change,
+            "admin.config.revert",
+            json!({ "to": body.to }),
+        )
     })?;
     ctx.app.settings_changed();
     Ok(saved_or_conflict(saved))
+}
+
+/// Saves a new version of a section and audits it; Err(current version) when someone
+/// saved since the caller read it.
+fn save_version(
+    ctx: &Ctx,
+    tx: &rusqlite::Connection,
+    admin: &UserSession,
+    change: &crate::db::settings::Change,
+    kind: &str,
+    mut detail: serde_json::Value,
+) -> Result<std::result::Result<serde_json::Value, i64>> {
+    match crate::db::settings::put(tx, change, ctx.now())? {
+        Ok(version) => {
+            detail["section"] = json!(change.section);
+            detail["version"] = json!(version);
+            audit(ctx, tx, admin, kind, detail)?;
+            Ok(Ok(section_json(ctx, tx, change.section)?))
+        }
+        Err(conflict) => Ok(Err(conflict.current)),
+    }
 }
 
 /// The saved section, or 409 naming the version someone else saved meanwhile.

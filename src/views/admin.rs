@@ -42,16 +42,7 @@ fn console(title: &str, page_name: &str, f: &Frame, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="color-scheme" content="dark";
-                title { (title) " · Console · AuthPortal" }
-                link rel="icon" href="/static/favicon.svg" type="image/svg+xml";
-                link rel="stylesheet" href="/static/styles.css";
-                link rel="stylesheet" href="/branding/theme.css";
-                script src="/static/admin.js" defer {}
-            }
+            (super::layout::head(&format!("{title} · Console · AuthPortal"), "/static/admin.js"))
             body.console data-page=(page_name) data-tz=(f.tz.name()) {
                 header.console-bar {
                     a.brand href="/admin" {

@@ -8,16 +8,7 @@ pub fn page(title: &str, page_name: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="color-scheme" content="dark";
-                title { (title) " · AuthPortal" }
-                link rel="icon" href="/static/favicon.svg" type="image/svg+xml";
-                link rel="stylesheet" href="/static/styles.css";
-                link rel="stylesheet" href="/branding/theme.css";
-                script src="/static/login.js" defer {}
-            }
+            (head(&format!("{title} · AuthPortal"), "/static/login.js"))
             body data-page=(page_name) {
                 main.shell {
                     header.brand {
@@ -27,6 +18,22 @@ pub fn page(title: &str, page_name: &str, body: Markup) -> Markup {
                     (body)
                 }
             }
+        }
+    }
+}
+
+/// Partial: the <head> every page shares, with its one page script.
+pub fn head(title: &str, script: &str) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            meta name="color-scheme" content="dark";
+            title { (title) }
+            link rel="icon" href="/static/favicon.svg" type="image/svg+xml";
+            link rel="stylesheet" href="/static/styles.css";
+            link rel="stylesheet" href="/branding/theme.css";
+            script src=(script) defer {}
         }
     }
 }

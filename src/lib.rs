@@ -81,6 +81,7 @@ pub fn start(config: Config) -> Result<RunningServer, String> {
     let handler = Arc::new(move |req: &rouille::Request| web::handle(&handler_app, req));
     let limits = web::server::Limits {
         max_handlers: workers,
+        uploads: web::UPLOAD_ROUTES,
         ..web::server::Limits::default()
     };
     let http = web::server::serve(listener, limits, Arc::clone(&stop), handler)

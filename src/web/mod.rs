@@ -30,6 +30,10 @@ use crate::error::{AppError, Result};
 use crate::views;
 use request::Ctx;
 
+/// Routes that take file uploads (images, backups): their bodies may be up to 64 MiB,
+/// every other route's 64 KiB (see server::Limits::uploads and Ctx::upload).
+pub const UPLOAD_ROUTES: &[&str] = &["/api/admin/branding/", "/api/admin/backups/upload"];
+
 static REQUEST_SEQ: AtomicU64 = AtomicU64::new(1);
 
 pub fn handle(app: &App, req: &Request) -> Response {

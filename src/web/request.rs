@@ -66,14 +66,29 @@ impl<'a> Ctx<'a> {
 
     /// The request body, refused past MAX_BODY.
     pub fn body(&self) -> Result<Vec<u8>> {
+        self.body_up_to(MAX_BODY)
+    }
+
+    /// The body of an upload route (listed in web::UPLOAD_ROUTES, which lets the
+    /// server read that much), refused past `max` bytes.
+    pub fn upload(&self, max: usize) -> Result<Vec<u8>> {
+        debug_assert!(
+            super::UPLOAD_ROUTES
+                .iter()
+                .any(|p| self.req.url().starts_with(p))
+        );
+        self.body_up_to(max)
+    }
+
+    fn body_up_to(&self, max: usize) -> Result<Vec<u8>> {
         let Some(data) = self.req.data() else {
             return Err(AppError::bad_request("request body already read"));
         };
         let mut buf = Vec::new();
-        data.take(MAX_BODY as u64 + 1)
+        data.take(max as u64 + 1)
             .read_to_end(&mut buf)
             .map_err(|_| AppError::bad_request("could not read the request body"))?;
-        if buf.len() > MAX_BODY {
+        if buf.len() > max {
             return Err(AppError::PayloadTooLarge);
         }
         Ok(buf)

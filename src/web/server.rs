@@ -42,6 +42,9 @@ pub const MAX_HEADERS: usize = 100;
 /// Request bodies are accepted up to this much; routes refuse more than 64 KiB
 /// themselves, with their own message, so one byte more is enough to tell.
 pub const BODY_LIMIT: usize = 64 * 1024 + 1;
+/// The body limit of upload routes (see [`Limits::uploads`]); the route refuses more
+/// than 64 MiB itself.
+pub const UPLOAD_LIMIT: usize = 64 * 1024 * 1024 + 1;
 /// How often a thread blocked on a socket looks at the stop flag and its deadlines.
 const POLL: Duration = Duration::from_millis(200);
 /// Response bodies up to this size go out in the same write as the head.
@@ -66,6 +69,9 @@ pub struct Limits {
     pub body_timeout: Duration,
     /// A client that stops reading its response is dropped after this.
     pub write_timeout: Duration,
+    /// Request targets (path prefixes) whose bodies may be up to [`UPLOAD_LIMIT`]
+    /// instead of [`BODY_LIMIT`]: image and backup uploads.
+    pub uploads: &'static [&'static str],
 }
 
 impl Default for Limits {
@@ -79,6 +85,19 @@ impl Default for Limits {
             head_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
             write_timeout: Duration::from_secs(30),
+            uploads: &[],
+        }
+    }
+}
+
+impl Limits {
+    /// The most body a request for `target` may carry.
+    fn body_limit(&self, target: &str) -> usize {
+        let path = target.split('?').next().unwrap_or(target);
+        if self.uploads.iter().any(|p| path.starts_with(p)) {
+            UPLOAD_LIMIT
+        } else {
+            BODY_LIMIT
         }
     }
 }
@@ -325,13 +344,14 @@ where
         let Some(head) = self.read_head()? else {
             return Ok(false);
         };
-        let meta = analyse(&head).map_err(Fail::Answer)?;
+        let limit = self.shared.limits.body_limit(&head.target);
+        let meta = analyse(&head, limit).map_err(Fail::Answer)?;
         if meta.expect_continue && meta.framing != Framing::None && self.buf.is_empty() {
             self.stream
                 .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
                 .map_err(|_| Fail::Quiet)?;
         }
-        let body = self.read_body(meta.framing)?;
+        let body = self.read_body(meta.framing, limit)?;
         let request =
             Request::fake_http_from(self.peer, head.method, head.target, head.headers, body);
         let response = {
@@ -440,7 +460,7 @@ where
         }
     }
 
-    fn read_body(&mut self, framing: Framing) -> Result<Vec<u8>, Fail> {
+    fn read_body(&mut self, framing: Framing, limit: usize) -> Result<Vec<u8>, Fail> {
         let deadline = Instant::now() + self.shared.limits.body_timeout;
         match framing {
             Framing::None => Ok(Vec::new()),
@@ -456,7 +476,7 @@ where
             Framing::Chunked => {
                 let mut decoder = ChunkedDecoder::default();
                 loop {
-                    match decoder.step(&self.buf, BODY_LIMIT) {
+                    match decoder.step(&self.buf, limit) {
                         Chunked::Done(used) => {
                             self.buf.drain(..used);
                             return Ok(decoder.body);
@@ -687,7 +707,7 @@ fn has_token(value: &str, token: &str) -> bool {
 }
 
 /// What the headers say about the body and the connection.
-fn analyse(head: &Head) -> Result<Meta, u16> {
+fn analyse(head: &Head, body_limit: usize) -> Result<Meta, u16> {
     let mut hosts = 0;
     let mut length: Option<usize> = None;
     let mut too_long = false;
@@ -710,7 +730,7 @@ fn analyse(head: &Head) -> Result<Meta, u16> {
                     return Err(400);
                 }
                 length = Some(n);
-                too_long |= n > BODY_LIMIT;
+                too_long |= n > body_limit;
             }
         } else if name.eq_ignore_ascii_case("Transfer-Encoding") {
             transfer_encodings.extend(value.split(',').map(str::trim).filter(|t| !t.is_empty()));
@@ -1006,7 +1026,7 @@ mod tests {
     }
 
     fn meta(text: &str) -> Result<Meta, u16> {
-        analyse(&head(text)?)
+        analyse(&head(text)?, BODY_LIMIT)
     }
 
     #[test]
@@ -1311,7 +1331,7 @@ mod tests {
             if let Some(end) = head_end(&input, from)
                 && let Ok(h) = parse_head(&input[..end])
             {
-                let _ = analyse(&h);
+                let _ = analyse(&h, BODY_LIMIT);
             }
             let _ = ChunkedDecoder::default().step(&input, 100);
         }
@@ -1525,6 +1545,29 @@ mod tests {
         let mut r = io::BufReader::new(c);
         assert_eq!(read_response(&mut r).0, 413);
         assert!(closed(&mut r));
+    }
+
+    #[test]
+    fn upload_routes_take_larger_bodies() {
+        let s = start(Limits {
+            uploads: &["/up/"],
+            ..test_limits()
+        });
+        let big = vec![b'u'; 1 << 20];
+        for (path, expected) in [("/up/file", 200), ("/up", 413), ("/other", 413)] {
+            let mut c = connect(&s);
+            let head = format!(
+                "PUT {path} HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n",
+                big.len()
+            );
+            c.write_all(head.as_bytes()).unwrap();
+            let _ = c.write_all(&big);
+            let (status, _, body) = read_response(&mut io::BufReader::new(c));
+            assert_eq!(status, expected, "{path}");
+            if status == 200 {
+                assert_eq!(body, format!("PUT {path} {} -", big.len()).into_bytes());
+            }
+        }
     }
 
     #[test]

@@ -14,9 +14,11 @@ use crate::providers::jellyfin::MediaServer;
 use crate::providers::plex::Plex;
 use crate::providers::{ProviderKind, http};
 use crate::ratelimit::RateLimiter;
+use crate::settings::RateLimits;
 
+/// Rates per client IP, set from the security settings (defaults in settings::RateLimits).
 pub struct Limits {
-    /// Sign-in attempts per client IP: burst 5, 10 a minute.
+    /// Sign-in attempts per client IP.
     pub signin: RateLimiter,
     /// Plex PIN status polls per client IP (the page polls once a second).
     pub poll: RateLimiter,
@@ -27,6 +29,34 @@ pub struct Limits {
     pub mfa_user: RateLimiter,
     /// Token, revocation, introspection and userinfo calls per client IP (apps, not people).
     pub token: RateLimiter,
+}
+
+impl Limits {
+    fn new(rates: &RateLimits) -> Limits {
+        let limits = Limits {
+            signin: RateLimiter::new(1, 1),
+            // Not a setting: the sign-in page itself polls about once a second.
+            poll: RateLimiter::new(10, 90),
+            writes: RateLimiter::new(1, 1),
+            mfa_ip: RateLimiter::new(1, 1),
+            mfa_user: RateLimiter::new(1, 1),
+            token: RateLimiter::new(1, 1),
+        };
+        limits.set(rates);
+        limits
+    }
+
+    fn set(&self, r: &RateLimits) {
+        for (limiter, rate) in [
+            (&self.signin, r.signin),
+            (&self.mfa_ip, r.mfa),
+            (&self.mfa_user, r.mfa),
+            (&self.writes, r.writes),
+            (&self.token, r.token),
+        ] {
+            limiter.set(rate.burst, rate.per_minute);
+        }
+    }
 }
 
 /// The media servers in use, rebuilt when the providers settings change.
@@ -87,6 +117,9 @@ impl App {
             pinned,
             chrono::Utc::now().timestamp(),
         )?;
+        let rates = crate::settings::security(&*db.conn().map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?
+            .rate_limits;
         Ok(App {
             access: std::sync::RwLock::new(None),
             access_cache: Default::default(),
@@ -98,14 +131,7 @@ impl App {
             cookies: CookieSigner::new(&secrets.session_secret),
             http: http::agent(),
             clock: Clock::default(),
-            limits: Limits {
-                signin: RateLimiter::new(5, 10),
-                poll: RateLimiter::new(10, 90),
-                writes: RateLimiter::new(30, 120),
-                mfa_ip: RateLimiter::new(10, 10),
-                mfa_user: RateLimiter::new(10, 10),
-                token: RateLimiter::new(120, 1200),
-            },
+            limits: Limits::new(&rates),
             config,
             db,
             sealer,
@@ -141,11 +167,20 @@ impl App {
     /// Forget cached settings (after an owner saved a section) and rebuild the providers.
     pub fn settings_changed(&self) {
         *self.access.write().unwrap_or_else(|p| p.into_inner()) = None;
+        self.apply_rate_limits();
         match build_providers(&self.config, &self.db, &self.sealer, &self.install_id) {
             Ok(p) => {
                 *self.providers.write().unwrap_or_else(|p| p.into_inner()) = std::sync::Arc::new(p)
             }
             Err(e) => crate::log_error!("providers settings could not be applied: {e}"),
+        }
+    }
+
+    /// Sets the rate limiters from the security settings.
+    fn apply_rate_limits(&self) {
+        match self.db.conn().and_then(|c| crate::settings::security(&c)) {
+            Ok(s) => self.limits.set(&s.rate_limits),
+            Err(e) => crate::log_error!("rate limits could not be read: {e}"),
         }
     }
 

@@ -206,6 +206,12 @@ pub fn prepare(
 ) -> std::result::Result<serde_json::Value, String> {
     let stored = match name {
         "providers" => crate::provider_settings::prepare(incoming, current, sealer)?,
+        // Stored whole, so the console shows every limit in force, not just those edited.
+        "security" => serde_json::to_value(
+            serde_json::from_value::<Security>(incoming.clone())
+                .map_err(|e| format!("security: {e}"))?,
+        )
+        .map_err(|e| format!("security: {e}"))?,
         _ => incoming.clone(),
     };
     validate(name, &stored)?;
@@ -231,12 +237,24 @@ pub struct ServiceLink {
     /// Shown only to members of this group (everyone when absent).
     #[serde(default)]
     pub group: Option<String>,
+    /// The name of an uploaded icon (`/branding/icons/NAME`).
+    #[serde(default)]
+    pub icon: Option<String>,
+}
+
+/// An icon name: what may follow `/branding/icons/`.
+pub fn is_icon_name(n: &str) -> bool {
+    (1..=32).contains(&n.len())
+        && n.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// Section "branding": the texts people see and the services on the home page.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Branding {
+    /// Shown in every page's title and header, and in the console.
+    pub app_name: Option<String>,
     /// The accent colour of buttons and links, as #rrggbb.
     pub accent_color: Option<String>,
     /// Replaces "You are signed in with ... and have access to this server."
@@ -246,8 +264,17 @@ pub struct Branding {
     pub links: Vec<ServiceLink>,
 }
 
+pub const DEFAULT_APP_NAME: &str = "AuthPortal";
+
 impl Branding {
     fn check(&self) -> std::result::Result<(), String> {
+        if let Some(n) = &self.app_name {
+            if n.trim().is_empty() || n.chars().count() > 40 || n.chars().any(char::is_control) {
+                return Err(format!(
+                    "branding.app_name: {n:?} must be 1 to 40 characters on one line"
+                ));
+            }
+        }
         if let Some(c) = &self.accent_color {
             let hex = c
                 .strip_prefix('#')
@@ -267,6 +294,13 @@ impl Branding {
                 .map_err(|_| format!("{at}.url: {:?} is not an absolute URL", l.url))?;
             if !matches!(url.scheme(), "http" | "https") {
                 return Err(format!("{at}.url: must be http(s)"));
+            }
+            if let Some(icon) = &l.icon {
+                if !is_icon_name(icon) {
+                    return Err(format!(
+                        "{at}.icon: {icon:?} must be an uploaded icon's name (a-z, 0-9, -)"
+                    ));
+                }
             }
         }
         for (field, text) in [
@@ -359,11 +393,52 @@ pub fn diff(old: &serde_json::Value, new: &serde_json::Value, path: String, out:
 pub struct Security {
     /// How long a sign-in lasts, in hours (1 to 720).
     pub session_hours: i64,
+    /// Requests per client IP (and per user for second-factor codes).
+    pub rate_limits: RateLimits,
 }
 
 impl Default for Security {
     fn default() -> Self {
-        Security { session_hours: 24 }
+        Security {
+            session_hours: 24,
+            rate_limits: RateLimits::default(),
+        }
+    }
+}
+
+/// How many requests of a kind a client may make: `burst` at once, then `per_minute`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rate {
+    pub burst: u32,
+    pub per_minute: u32,
+}
+
+const fn rate(burst: u32, per_minute: u32) -> Rate {
+    Rate { burst, per_minute }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimits {
+    /// Sign-in attempts (password forms and Plex PIN starts).
+    pub signin: Rate,
+    /// Second-factor codes, per client IP and per user.
+    pub mfa: Rate,
+    /// Every other state-changing request (forms, console changes).
+    pub writes: Rate,
+    /// Calls of applications to the token, revocation, introspection and userinfo endpoints.
+    pub token: Rate,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            signin: rate(5, 10),
+            mfa: rate(10, 10),
+            writes: rate(30, 120),
+            token: rate(120, 1200),
+        }
     }
 }
 
@@ -374,6 +449,21 @@ impl Security {
                 "security.session_hours: {} is not between 1 and 720",
                 self.session_hours
             ));
+        }
+        let r = &self.rate_limits;
+        for (name, rate) in [
+            ("signin", r.signin),
+            ("mfa", r.mfa),
+            ("writes", r.writes),
+            ("token", r.token),
+        ] {
+            for (field, value) in [("burst", rate.burst), ("per_minute", rate.per_minute)] {
+                if !(1..=100_000).contains(&value) {
+                    return Err(format!(
+                        "security.rate_limits.{name}.{field}: {value} is not between 1 and 100000"
+                    ));
+                }
+            }
         }
         Ok(())
     }

@@ -131,3 +131,26 @@ pub fn set_branding_file(
 pub fn delete_branding_file(conn: &Connection, name: &str) -> Result<bool> {
     Ok(conn.execute("DELETE FROM branding_files WHERE name = ?1", [name])? > 0)
 }
+
+/// An uploaded image without its bytes.
+pub struct BrandingFile {
+    pub name: String,
+    pub content_type: String,
+    pub bytes: i64,
+    pub updated_at: i64,
+}
+
+pub fn branding_files(conn: &Connection) -> Result<Vec<BrandingFile>> {
+    let mut stmt = conn.prepare(
+        "SELECT name, content_type, length(data), updated_at FROM branding_files ORDER BY name",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(BrandingFile {
+            name: r.get(0)?,
+            content_type: r.get(1)?,
+            bytes: r.get(2)?,
+            updated_at: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}

@@ -5,7 +5,7 @@
 
 use maud::{DOCTYPE, Markup, html};
 
-use super::layout::{card, notice, page};
+use super::layout::{Page, card, notice, page};
 use crate::db::oauth::{Client, Consented};
 use crate::db::sessions::SessionInfo;
 use crate::db::settings::Version;
@@ -24,6 +24,8 @@ pub enum Area {
 /// Who is looking and which areas they may read.
 pub struct Frame<'a> {
     pub username: &'a str,
+    /// The owner's name for the portal (branding).
+    pub app_name: &'a str,
     /// APP_TIMEZONE, for every time shown.
     pub tz: chrono_tz::Tz,
     pub area: Area,
@@ -42,12 +44,12 @@ fn console(title: &str, page_name: &str, f: &Frame, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            (super::layout::head(&format!("{title} · Console · AuthPortal"), "/static/admin.js"))
+            (super::layout::head(&format!("{title} · Console · {}", f.app_name), "/static/admin.js"))
             body.console data-page=(page_name) data-tz=(f.tz.name()) {
                 header.console-bar {
                     a.brand href="/admin" {
-                        img src="/static/favicon.svg" alt="" width="24" height="24";
-                        span { "AuthPortal " small { "console" } }
+                        img src="/branding/logo" alt="" width="24" height="24";
+                        span { (f.app_name) " " small { "console" } }
                     }
                     nav aria-label="Console" {
                         ul {
@@ -389,7 +391,9 @@ fn section_about(name: &str) -> &'static str {
         "branding" => {
             "What people see: the welcome and no-access texts, the accent colour, and the services on the home page."
         }
-        "security" => "How long a sign-in lasts.",
+        "security" => {
+            "How long a sign-in lasts, and how many requests a client may make (rate limits)."
+        }
         _ => "",
     }
 }
@@ -706,7 +710,7 @@ pub fn not_found(f: &Frame, what: &str, back: &str) -> Markup {
 }
 
 /// The page for a signed-in person whose role does not open this part of the console.
-pub fn forbidden(message: &str, mfa_hint: bool) -> Markup {
+pub fn forbidden(message: &str, mfa_hint: bool) -> Page {
     page(
         "No access",
         "admin-forbidden",

@@ -2,20 +2,37 @@
 
 use maud::{DOCTYPE, Markup, html};
 
-/// `page_name` lands in `body[data-page]`, where the page script looks for its work
-/// (there is never inline script: the CSP forbids it).
-pub fn page(title: &str, page_name: &str, body: Markup) -> Markup {
+/// A page's content before the shared frame is put around it. The web layer frames it
+/// (`web::page`) with the owner's app name, so no view needs to know the branding.
+pub struct Page {
+    pub title: String,
+    /// Lands in `body[data-page]`, where the page script looks for its work (there is
+    /// never inline script: the CSP forbids it).
+    pub name: &'static str,
+    pub body: Markup,
+}
+
+pub fn page(title: &str, page_name: &'static str, body: Markup) -> Page {
+    Page {
+        title: title.to_string(),
+        name: page_name,
+        body,
+    }
+}
+
+/// The frame every portal page shares: head, the owner's logo and app name.
+pub fn frame(p: Page, app_name: &str) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            (head(&format!("{title} · AuthPortal"), "/static/login.js"))
-            body data-page=(page_name) {
+            (head(&format!("{} · {app_name}", p.title), "/static/login.js"))
+            body data-page=(p.name) {
                 main.shell {
                     header.brand {
                         img src="/branding/logo" alt="" width="28" height="28";
-                        span { "AuthPortal" }
+                        span { (app_name) }
                     }
-                    (body)
+                    (p.body)
                 }
             }
         }

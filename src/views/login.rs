@@ -3,7 +3,7 @@
 
 use maud::{Markup, html};
 
-use super::layout::{card, notice, page};
+use super::layout::{Page, card, notice, page};
 use crate::providers::ProviderKind;
 
 pub struct LoginPage<'a> {
@@ -15,7 +15,7 @@ pub struct LoginPage<'a> {
     pub wrong_origin: Option<String>,
 }
 
-pub fn login(p: &LoginPage) -> Markup {
+pub fn login(p: &LoginPage) -> Page {
     page(
         "Sign in",
         "login",
@@ -68,7 +68,7 @@ pub struct PasswordForm<'a> {
 }
 
 /// The Jellyfin/Emby sign-in form (in the popup, or the full page when popups are blocked).
-pub fn password_form(f: &PasswordForm) -> Markup {
+pub fn password_form(f: &PasswordForm) -> Page {
     let label = f.provider.label();
     let action = format!("/auth/forward?provider={}", f.provider.as_str());
     page(
@@ -97,7 +97,7 @@ pub fn password_form(f: &PasswordForm) -> Markup {
 
 /// The end of a sign-in: login.js tells the opener (same origin only) and closes the
 /// popup, or, in a full page, moves on to `redirect`.
-pub fn finished(redirect: &str) -> Markup {
+pub fn finished(redirect: &str) -> Page {
     page(
         "Signed in",
         "finished",
@@ -111,7 +111,7 @@ pub fn finished(redirect: &str) -> Markup {
 }
 
 /// A Plex return with no approved PIN (the window was closed, or it expired).
-pub fn not_completed() -> Markup {
+pub fn not_completed() -> Page {
     page(
         "Sign-in not completed",
         "not-completed",

@@ -1,11 +1,11 @@
 //! Second-factor pages: the challenge, enrolment and management, and the notice after a
 //! recovery code was used.
 
-use maud::{Markup, html};
+use maud::html;
 
-use super::layout::{card, notice, page};
+use super::layout::{Page, card, notice, page};
 
-pub fn challenge(error: Option<&str>, attempts_left: i64) -> Markup {
+pub fn challenge(error: Option<&str>, attempts_left: i64) -> Page {
     page(
         "Two-factor sign-in",
         "mfa-challenge",
@@ -28,7 +28,7 @@ pub fn challenge(error: Option<&str>, attempts_left: i64) -> Markup {
     )
 }
 
-pub fn recovery_used(left: i64, redirect: &str) -> Markup {
+pub fn recovery_used(left: i64, redirect: &str) -> Page {
     page(
         "Recovery code used",
         "recovery-used",
@@ -58,7 +58,7 @@ pub struct EnrollPage {
 
 /// Enrolment and management. The dynamic parts (QR code, recovery codes) are filled in
 /// by login.js from the JSON routes, so the secret is shown only on request.
-pub fn enroll(p: &EnrollPage) -> Markup {
+pub fn enroll(p: &EnrollPage) -> Page {
     let needs_code = p.enrolled && !p.recent;
     page(
         "Two-factor sign-in",

@@ -1,8 +1,8 @@
 //! OpenID Connect pages: consent, request errors, and sign-out from an application.
 
-use maud::{Markup, html};
+use maud::html;
 
-use super::layout::{card, notice, page};
+use super::layout::{Page, card, notice, page};
 
 fn scope_text(scope: &str) -> &'static str {
     match scope {
@@ -23,7 +23,7 @@ pub struct Consent<'a> {
     pub params: &'a [(String, String)],
 }
 
-pub fn consent(c: &Consent) -> Markup {
+pub fn consent(c: &Consent) -> Page {
     page(
         "Allow access",
         "consent",
@@ -45,7 +45,7 @@ pub fn consent(c: &Consent) -> Markup {
     )
 }
 
-pub fn request_error(message: &str) -> Markup {
+pub fn request_error(message: &str) -> Page {
     page(
         "Sign-in request refused",
         "oidc-error",
@@ -60,7 +60,7 @@ pub fn request_error(message: &str) -> Markup {
 }
 
 /// Asks before signing out when the request could have come from anywhere.
-pub fn logout_confirm(params: &[(String, String)], client_name: Option<&str>) -> Markup {
+pub fn logout_confirm(params: &[(String, String)], client_name: Option<&str>) -> Page {
     page(
         "Sign out",
         "logout",
@@ -83,7 +83,7 @@ pub fn logout_confirm(params: &[(String, String)], client_name: Option<&str>) ->
     )
 }
 
-pub fn logged_out() -> Markup {
+pub fn logged_out() -> Page {
     page(
         "Signed out",
         "logged-out",

@@ -2,7 +2,7 @@
 
 use maud::{Markup, html};
 
-use super::layout::{card, notice, page};
+use super::layout::{Page, card, notice, page};
 
 pub struct Home<'a> {
     pub username: &'a str,
@@ -22,9 +22,11 @@ pub struct Home<'a> {
     pub welcome_text: Option<&'a str>,
     /// Services the owner listed for this person's groups.
     pub links: Vec<&'a crate::settings::ServiceLink>,
+    /// The names of the uploaded icons (a link's icon shows only once it exists).
+    pub icons: &'a [String],
 }
 
-pub fn home(h: &Home) -> Markup {
+pub fn home(h: &Home) -> Page {
     page(
         "Home",
         "home",
@@ -40,6 +42,9 @@ pub fn home(h: &Home) -> Markup {
                         @for l in &h.links {
                             li {
                                 a href=(l.url) rel="noopener" {
+                                    @if let Some(icon) = l.icon.as_ref().filter(|i| h.icons.contains(i)) {
+                                        img src=(format!("/branding/icons/{icon}")) alt="" width="32" height="32";
+                                    }
                                     strong { (l.name) }
                                     @if let Some(d) = &l.description { small { (d) } }
                                 }
@@ -110,7 +115,7 @@ pub struct Restricted<'a> {
     pub signed_in: bool,
 }
 
-pub fn restricted(r: &Restricted) -> Markup {
+pub fn restricted(r: &Restricted) -> Page {
     let who = match (r.username, r.provider) {
         (Some(u), Some(p)) => format!("The {p} account {u} does not have access to this server."),
         (None, Some(p)) => format!("This {p} account does not have access to this server."),
@@ -136,7 +141,7 @@ pub fn restricted(r: &Restricted) -> Markup {
     )
 }
 
-pub fn error(status: u16, message: &str) -> Markup {
+pub fn error(status: u16, message: &str) -> Page {
     page(
         "Error",
         "error",

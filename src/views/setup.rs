@@ -1,11 +1,11 @@
 //! The first-run setup wizard's pages.
 
-use maud::{Markup, html};
+use maud::html;
 
-use super::layout::{card, notice, page};
+use super::layout::{Page, card, notice, page};
 use crate::providers::ProviderKind;
 
-pub fn code_form(error: Option<&str>) -> Markup {
+pub fn code_form(error: Option<&str>) -> Page {
     page(
         "Set up",
         "setup",
@@ -25,7 +25,7 @@ pub fn code_form(error: Option<&str>) -> Markup {
     )
 }
 
-pub fn server_form(error: Option<&str>, url: &str, kind: ProviderKind) -> Markup {
+pub fn server_form(error: Option<&str>, url: &str, kind: ProviderKind) -> Page {
     page(
         "Set up",
         "setup",
@@ -68,7 +68,7 @@ pub fn server_form(error: Option<&str>, url: &str, kind: ProviderKind) -> Markup
 }
 
 /// After signing in with Plex: the owner's own servers to choose from.
-pub fn plex_servers(servers: &[(String, String)]) -> Markup {
+pub fn plex_servers(servers: &[(String, String)]) -> Page {
     page(
         "Set up",
         "setup",

@@ -21,6 +21,7 @@ struct Console {
     session: UserSession,
     roles: RolesSettings,
     tz: chrono_tz::Tz,
+    app_name: String,
 }
 
 impl Console {
@@ -31,6 +32,7 @@ impl Console {
     fn frame(&self, area: Area) -> Frame<'_> {
         Frame {
             username: &self.session.row.username,
+            app_name: &self.app_name,
             tz: self.tz,
             area,
             users: self.can("users.read"),
@@ -55,6 +57,7 @@ fn enter(ctx: &Ctx, permission: &str) -> Result<std::result::Result<Console, Res
                 session,
                 roles,
                 tz: ctx.app.config.timezone,
+                app_name: crate::web::app_name(ctx.app),
             }))
         }
         Err(AppError::Unauthorized) => {
@@ -66,9 +69,11 @@ fn enter(ctx: &Ctx, permission: &str) -> Result<std::result::Result<Console, Res
         }
         Err(AppError::Forbidden(message)) => {
             let mfa_hint = message.contains("two-factor");
-            Ok(Err(
-                page(view::forbidden(message, mfa_hint)).with_status_code(403)
-            ))
+            Ok(Err(crate::web::page(
+                ctx,
+                view::forbidden(message, mfa_hint),
+            )
+            .with_status_code(403)))
         }
         Err(e) => Err(e),
     }

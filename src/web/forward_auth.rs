@@ -45,7 +45,7 @@ pub fn verify(ctx: &Ctx) -> Result<Response> {
         match r.spec.network_mode {
             NetworkMode::Bypass if inside => return Ok(pass(ctx, rule, None)),
             NetworkMode::Require if !inside => {
-                return Ok(forbidden("your network is not allowed here"));
+                return Ok(forbidden(ctx, "your network is not allowed here"));
             }
             _ => {}
         }
@@ -55,7 +55,7 @@ pub fn verify(ctx: &Ctx) -> Result<Response> {
             let who = session_subject(ctx)?;
             return Ok(pass(ctx, rule, who.as_ref()));
         }
-        Policy::Deny => return Ok(forbidden("this address is closed")),
+        Policy::Deny => return Ok(forbidden(ctx, "this address is closed")),
         Policy::SignedIn | Policy::TwoFactor => {}
     }
     let who = match session_subject(ctx)? {
@@ -68,6 +68,7 @@ pub fn verify(ctx: &Ctx) -> Result<Response> {
     if let Some(r) = rule {
         if !r.admits(&who.username, &who.uuid, &who.groups) {
             return Ok(forbidden(
+                ctx,
                 "your account is not allowed here; ask the server's owner",
             ));
         }
@@ -76,6 +77,7 @@ pub fn verify(ctx: &Ctx) -> Result<Response> {
         let enrolled = crate::db::mfa::is_enrolled(&*ctx.app.db.conn()?, who.user_id)?;
         if !enrolled || who.identity_id.is_none() {
             return Ok(forbidden(
+                ctx,
                 "this app needs two-factor sign-in: set it up on the portal's home page first",
             ));
         }
@@ -291,8 +293,8 @@ fn token_owner(ctx: &Ctx, kind: ProviderKind, token: &str) -> Result<Option<i64>
     Ok(owner)
 }
 
-fn forbidden(message: &str) -> Response {
-    crate::web::html(crate::views::portal::error(403, message)).with_status_code(403)
+fn forbidden(ctx: &Ctx, message: &str) -> Response {
+    crate::web::page(ctx, crate::views::portal::error(403, message)).with_status_code(403)
 }
 
 /// Not signed in (or needing a fresh sign-in): browsers go to the portal, others get 401.

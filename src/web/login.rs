@@ -19,7 +19,7 @@ use crate::web::portal::restricted_response;
 use crate::web::redirect::safe_rd;
 use crate::web::request::Ctx;
 use crate::web::signin::{first_factor_done, withdraw_access};
-use crate::web::{cookies, html};
+use crate::web::{cookies, page};
 
 /// Longest back-off between polls of a PIN after plex.tv says 429.
 const MAX_BACKOFF_MS: i64 = 30_000;
@@ -247,20 +247,21 @@ pub fn forward_get(ctx: &Ctx) -> Result<Response> {
     let provider = enabled_provider(ctx, ctx.query("provider").as_deref())?;
     if provider != ProviderKind::Plex {
         let rd = ctx.query("rd").and_then(|r| safe_rd(&ctx.app.config, &r));
-        return Ok(html(views::login::password_form(
-            &views::login::PasswordForm {
+        return Ok(page(
+            ctx,
+            views::login::password_form(&views::login::PasswordForm {
                 provider,
                 username: "",
                 rd: rd.as_deref(),
                 popup: is_popup(ctx.query("popup").as_deref()),
                 error: None,
-            },
-        )));
+            }),
+        ));
     }
     let providers = ctx.app.providers();
     let plex = providers.plex.as_ref().ok_or(AppError::NotFound)?;
     let Some((flow_digest, flow)) = current_flow(ctx)? else {
-        return Ok(html(views::login::not_completed()).with_status_code(400));
+        return Ok(page(ctx, views::login::not_completed()).with_status_code(400));
     };
     let target = match flow.state {
         FlowState::Done => landing(flow.rd.as_deref()),
@@ -270,18 +271,18 @@ pub fn forward_get(ctx: &Ctx) -> Result<Response> {
             .map_err(provider_error)?
         {
             PinStatus::Waiting => {
-                return Ok(html(views::login::not_completed()).with_status_code(400));
+                return Ok(page(ctx, views::login::not_completed()).with_status_code(400));
             }
             PinStatus::Claimed(token) => {
                 let (reply, target) = finish_plex(ctx, plex, &flow_digest, &flow, &token)?;
                 return Ok(with_cookies_of(
                     &reply,
-                    html(views::login::finished(&target)),
+                    page(ctx, views::login::finished(&target)),
                 ));
             }
         },
     };
-    Ok(html(views::login::finished(&target)))
+    Ok(page(ctx, views::login::finished(&target)))
 }
 
 /// Copies the Set-Cookie headers of one response onto another.
@@ -307,13 +308,16 @@ pub fn forward_post(ctx: &Ctx) -> Result<Response> {
     let rd = form.get("rd").and_then(|r| safe_rd(&ctx.app.config, r));
     let popup = is_popup(form.get("popup"));
     let form_page = |status: u16, error: &str| {
-        html(views::login::password_form(&views::login::PasswordForm {
-            provider,
-            username,
-            rd: rd.as_deref(),
-            popup,
-            error: Some(error),
-        }))
+        page(
+            ctx,
+            views::login::password_form(&views::login::PasswordForm {
+                provider,
+                username,
+                rd: rd.as_deref(),
+                popup,
+                error: Some(error),
+            }),
+        )
         .with_status_code(status)
     };
     if username.is_empty() || username.len() > 256 || password.len() > 1024 {
@@ -327,7 +331,7 @@ pub fn forward_post(ctx: &Ctx) -> Result<Response> {
             let l = first_factor_done(ctx, &ident, rd.as_deref(), None)?
                 .ok_or_else(|| AppError::internal("sign-in not recorded"))?;
             let page = if popup {
-                html(views::login::finished(&l.redirect))
+                page(ctx, views::login::finished(&l.redirect))
             } else {
                 Response::redirect_303(l.redirect)
             };
@@ -342,7 +346,7 @@ pub fn forward_post(ctx: &Ctx) -> Result<Response> {
             withdraw_access(ctx, provider, account.as_deref(), who.as_deref())?;
             if popup {
                 let target = format!("/restricted?provider={}", provider.as_str());
-                return Ok(html(views::login::finished(&target)).with_status_code(403));
+                return Ok(page(ctx, views::login::finished(&target)).with_status_code(403));
             }
             Ok(
                 restricted_response(ctx, Some(provider), who.as_deref(), false)

@@ -14,7 +14,7 @@ use crate::views;
 use crate::web::guards::{UserSession, require_permission, require_user};
 use crate::web::request::Ctx;
 use crate::web::signin::new_session;
-use crate::web::{cookies, html};
+use crate::web::{cookies, page};
 
 /// A sign-in waiting for its second factor, by its cookie.
 struct PendingSignIn {
@@ -116,7 +116,7 @@ pub fn challenge_get(ctx: &Ctx) -> Result<Response> {
         return Ok(Response::redirect_303("/"));
     };
     let left = mfa::MAX_ATTEMPTS - p.row.attempts;
-    Ok(html(views::mfa::challenge(None, left)))
+    Ok(page(ctx, views::mfa::challenge(None, left)))
 }
 
 /// POST /mfa/challenge/verify: a TOTP or recovery code turns the pending sign-in into a
@@ -182,7 +182,7 @@ pub fn challenge_verify_post(ctx: &Ctx) -> Result<Response> {
             let response = if ctx.is_json_body() {
                 Response::json(&json!({ "redirect": target, "recovery_codes_left": left }))
             } else if let Some(left) = left {
-                html(views::mfa::recovery_used(left, &target))
+                page(ctx, views::mfa::recovery_used(left, &target))
             } else {
                 Response::redirect_303(target)
             };
@@ -199,10 +199,11 @@ pub fn challenge_verify_post(ctx: &Ctx) -> Result<Response> {
                 )
                 .with_status_code(401));
             }
-            Ok(
-                html(views::mfa::challenge(Some("That code is not valid."), left))
-                    .with_status_code(401),
+            Ok(page(
+                ctx,
+                views::mfa::challenge(Some("That code is not valid."), left),
             )
+            .with_status_code(401))
         }
     }
 }
@@ -216,14 +217,15 @@ pub fn enroll_get(ctx: &Ctx) -> Result<Response> {
     let user_id = who.user_id();
     let enrolled = store::is_enrolled(&conn, user_id)?;
     let left = store::recovery_codes_left(&conn, user_id)?;
-    let page = views::mfa::EnrollPage {
+    let enroll = views::mfa::EnrollPage {
         enrolled,
         pending: matches!(who, Enroller::Pending(_)),
         enforced: enforced_for(ctx, &conn, user_id)?,
         recent: matches!(&who, Enroller::Session(s) if is_recent(ctx, s)),
         recovery_codes_left: left,
     };
-    Ok(html(views::mfa::enroll(&page)))
+    drop(conn);
+    Ok(page(ctx, views::mfa::enroll(&enroll)))
 }
 
 fn enforced_for(ctx: &Ctx, conn: &rusqlite::Connection, user_id: i64) -> Result<bool> {

@@ -101,10 +101,15 @@ fn dispatch(ctx: &Ctx) -> Result<Response> {
         ("GET", ["api", "admin", "trusted-ips"]) => admin::trusted_ips_get(ctx),
         ("POST", ["api", "admin", "trusted-ips", "forget"]) => admin::trusted_ip_forget_post(ctx),
         ("GET", ["static", rest @ ..]) => assets::serve(ctx, &rest.join("/")),
-        ("GET", ["branding", "logo"]) => branding::logo_get(ctx),
         ("GET", ["branding", "theme.css"]) => branding::theme_get(ctx),
-        ("PUT", ["api", "admin", "branding", "logo"]) => branding::logo_put(ctx),
-        ("DELETE", ["api", "admin", "branding", "logo"]) => branding::logo_delete(ctx),
+        ("GET", ["branding", kind, name @ ..]) => branding::image_get(ctx, slot(kind, name)?),
+        ("GET", ["api", "admin", "branding", "images"]) => branding::images_get(ctx),
+        ("PUT", ["api", "admin", "branding", kind, name @ ..]) => {
+            branding::image_put(ctx, slot(kind, name)?)
+        }
+        ("DELETE", ["api", "admin", "branding", kind, name @ ..]) => {
+            branding::image_delete(ctx, slot(kind, name)?)
+        }
         ("POST", ["auth", "start-web"]) => login::start_web_post(ctx),
         ("GET", ["auth", "poll"]) => login::poll_get(ctx),
         (_, ["auth", "verify"]) => forward_auth::verify(ctx),
@@ -186,6 +191,16 @@ fn dispatch(ctx: &Ctx) -> Result<Response> {
     }
 }
 
+/// The branding image a path names (`logo`, `background`, `icons/NAME`), else 404.
+fn slot<'a>(kind: &str, rest: &[&'a str]) -> Result<branding::Slot<'a>> {
+    let name = match rest {
+        [] => None,
+        [n] => Some(*n),
+        _ => return Err(AppError::NotFound),
+    };
+    branding::Slot::parse(kind, name).ok_or(AppError::NotFound)
+}
+
 fn is_known(segs: &[&str]) -> bool {
     matches!(
         segs,
@@ -226,8 +241,8 @@ fn is_known(segs: &[&str]) -> bool {
             ]
             | ["oidc", "authorize", "decision"]
             | ["static", ..]
-            | ["branding", "logo" | "theme.css"]
-            | ["api", "admin", "branding", "logo"]
+            | ["branding", ..]
+            | ["api", "admin", "branding", ..]
     )
 }
 
@@ -246,7 +261,7 @@ fn render_error(ctx: &Ctx, e: &AppError) -> Response {
     let mut response = if ctx.wants_json() {
         Response::json(&serde_json::json!({ "error": message })).with_status_code(status)
     } else {
-        html(views::portal::error(status, &message)).with_status_code(status)
+        page(ctx, views::portal::error(status, &message)).with_status_code(status)
     };
     if let AppError::RateLimited { retry_after_secs } = e {
         response = response.with_unique_header("Retry-After", retry_after_secs.to_string());
@@ -255,6 +270,22 @@ fn render_error(ctx: &Ctx, e: &AppError) -> Response {
         response = response.with_unique_header("Allow", "GET, HEAD, POST, PUT, DELETE");
     }
     response.with_no_cache()
+}
+
+/// A portal page in the shared frame, with the owner's app name.
+pub fn page(ctx: &Ctx, p: views::layout::Page) -> Response {
+    html(views::layout::frame(p, &app_name(ctx.app)))
+}
+
+/// The name the owner gave the portal (branding), "AuthPortal" until then. A database
+/// error must not cost an error page its frame, so it falls back too.
+pub fn app_name(app: &App) -> String {
+    app.db
+        .conn()
+        .and_then(|c| crate::settings::branding(&c))
+        .ok()
+        .and_then(|b| b.app_name)
+        .unwrap_or_else(|| crate::settings::DEFAULT_APP_NAME.to_string())
 }
 
 pub fn html(markup: maud::Markup) -> Response {

@@ -17,7 +17,7 @@ use crate::oidc::{OAuthError, clients, parse_scopes};
 use crate::views;
 use crate::web::guards::{UserSession, current_session};
 use crate::web::request::{Ctx, Form};
-use crate::web::{cookies, html};
+use crate::web::{cookies, page};
 
 fn cors(r: Response) -> Response {
     r.with_unique_header("Access-Control-Allow-Origin", "*")
@@ -113,7 +113,7 @@ fn authorize(ctx: &Ctx, params: Vec<(String, String)>, decision: Option<&str>) -
     let req = match parsed {
         Ok(r) => r,
         Err(Invalid::Page(m)) => {
-            return Ok(html(views::oidc::request_error(&m)).with_status_code(400));
+            return Ok(page(ctx, views::oidc::request_error(&m)).with_status_code(400));
         }
         Err(Invalid::Redirect {
             redirect_uri,
@@ -176,12 +176,15 @@ fn authorize(ctx: &Ctx, params: Vec<(String, String)>, decision: Option<&str>) -
                 );
             }
             let params = req.to_params(None);
-            return Ok(html(views::oidc::consent(&views::oidc::Consent {
-                client_name: &req.client.name,
-                username: &session.row.username,
-                scopes: &req.scopes,
-                params: &params,
-            })));
+            return Ok(page(
+                ctx,
+                views::oidc::consent(&views::oidc::Consent {
+                    client_name: &req.client.name,
+                    username: &session.row.username,
+                    scopes: &req.scopes,
+                    params: &params,
+                }),
+            ));
         }
         None => {}
     }
@@ -789,7 +792,7 @@ pub fn logout(ctx: &Ctx) -> Result<Response> {
             .map(|(_, v)| v.as_str())
             .filter(|v| !v.is_empty())
     };
-    let page_error = |m: &str| Ok(html(views::oidc::request_error(m)).with_status_code(400));
+    let page_error = |m: &str| Ok(page(ctx, views::oidc::request_error(m)).with_status_code(400));
     let now = ctx.now();
     let hint = match get("id_token_hint") {
         None => None,
@@ -850,10 +853,10 @@ pub fn logout(ctx: &Ctx) -> Result<Response> {
             .filter(|(k, _)| k != "confirm")
             .cloned()
             .collect();
-        return Ok(html(views::oidc::logout_confirm(
-            &keep,
-            client.as_ref().map(|c| c.name.as_str()),
-        )));
+        return Ok(page(
+            ctx,
+            views::oidc::logout_confirm(&keep, client.as_ref().map(|c| c.name.as_str())),
+        ));
     }
     if let Some(s) = &session {
         crate::web::portal::end_session(ctx, s)?;
@@ -861,7 +864,7 @@ pub fn logout(ctx: &Ctx) -> Result<Response> {
     let clear = cookies::clear(&ctx.app.config, cookies::SESSION);
     let response = match target {
         Some(t) => Response::redirect_303(t),
-        None => html(views::oidc::logged_out()),
+        None => page(ctx, views::oidc::logged_out()),
     };
     Ok(response.with_additional_header("Set-Cookie", clear))
 }

@@ -10,7 +10,7 @@ use crate::views;
 use crate::web::guards::{UserSession, current_session};
 use crate::web::redirect::safe_rd;
 use crate::web::request::Ctx;
-use crate::web::{cookies, html};
+use crate::web::{cookies, page};
 
 pub fn index_get(ctx: &Ctx) -> Result<Response> {
     let rd = ctx.query("rd").and_then(|r| safe_rd(&ctx.app.config, &r));
@@ -27,12 +27,15 @@ pub fn index_get(ctx: &Ctx) -> Result<Response> {
         .header("Host")
         .filter(|host| Some(*host) != host_port(&cfg.base_url).as_deref())
         .map(|_| cfg.origin());
-    Ok(html(views::login::login(&views::login::LoginPage {
-        providers: &ctx.app.providers().enabled,
-        rd: rd.as_deref(),
-        error: None,
-        wrong_origin,
-    })))
+    Ok(page(
+        ctx,
+        views::login::login(&views::login::LoginPage {
+            providers: &ctx.app.providers().enabled,
+            rd: rd.as_deref(),
+            error: None,
+            wrong_origin,
+        }),
+    ))
 }
 
 /// `host[:port]` as a browser sends it in the Host header for this URL.
@@ -58,23 +61,31 @@ pub fn home_get(ctx: &Ctx) -> Result<Response> {
     let places = crate::db::users::signin_ips_of(&conn, s.row.user_id)?;
     let admin_link = crate::settings::roles(&conn)?.allows(&s.groups, "admin.access");
     let branding = crate::settings::branding(&conn)?;
+    let icons: Vec<String> = crate::db::settings::branding_files(&conn)?
+        .into_iter()
+        .filter_map(|f| f.name.strip_prefix("icon:").map(str::to_string))
+        .collect();
     drop(conn);
-    Ok(html(views::portal::home(&views::portal::Home {
-        username: &s.row.username,
-        provider,
-        groups: &s.groups,
-        extra_link: cfg
-            .login_extra_link
-            .as_ref()
-            .map(|(u, t)| (u.as_str(), t.as_str())),
-        mfa_link: cfg.mfa_enable,
-        admin_link,
-        apps: &apps,
-        places: &places,
-        tz: cfg.timezone,
-        welcome_text: branding.welcome_text.as_deref(),
-        links: branding.links_for(&s.groups).collect(),
-    })))
+    Ok(page(
+        ctx,
+        views::portal::home(&views::portal::Home {
+            username: &s.row.username,
+            provider,
+            groups: &s.groups,
+            extra_link: cfg
+                .login_extra_link
+                .as_ref()
+                .map(|(u, t)| (u.as_str(), t.as_str())),
+            mfa_link: cfg.mfa_enable,
+            admin_link,
+            apps: &apps,
+            places: &places,
+            tz: cfg.timezone,
+            welcome_text: branding.welcome_text.as_deref(),
+            links: branding.links_for(&s.groups).collect(),
+            icons: &icons,
+        }),
+    ))
 }
 
 pub fn restricted_get(ctx: &Ctx) -> Result<Response> {
@@ -122,13 +133,16 @@ pub fn restricted_response(
         .ok()
         .and_then(|c| crate::settings::branding(&c).ok())
         .and_then(|b| b.restricted_text);
-    html(views::portal::restricted(&views::portal::Restricted {
-        text,
-        provider: provider.map(ProviderKind::label),
-        username,
-        mailto,
-        signed_in,
-    }))
+    page(
+        ctx,
+        views::portal::restricted(&views::portal::Restricted {
+            text,
+            provider: provider.map(ProviderKind::label),
+            username,
+            mailto,
+            signed_in,
+        }),
+    )
 }
 
 pub fn whoami_get(ctx: &Ctx) -> Result<Response> {

@@ -18,7 +18,7 @@ use crate::providers::{Outcome, ProviderError, ProviderKind};
 use crate::views;
 use crate::web::request::Ctx;
 use crate::web::signin::new_session;
-use crate::web::{cookies, html};
+use crate::web::{cookies, page};
 
 const CODE_KEY: &str = "setup_code";
 const DONE_KEY: &str = "setup_done";
@@ -77,13 +77,12 @@ fn require_open(ctx: &Ctx) -> Result<()> {
 /// GET / while setup is open.
 pub fn welcome_get(ctx: &Ctx) -> Result<Response> {
     if unlocked(ctx)? {
-        return Ok(html(views::setup::server_form(
-            None,
-            "",
-            ProviderKind::Jellyfin,
-        )));
+        return Ok(page(
+            ctx,
+            views::setup::server_form(None, "", ProviderKind::Jellyfin),
+        ));
     }
-    Ok(html(views::setup::code_form(None)))
+    Ok(page(ctx, views::setup::code_form(None)))
 }
 
 /// POST /setup/unlock {code}
@@ -104,7 +103,7 @@ pub fn unlock_post(ctx: &Ctx) -> Result<Response> {
             expected.replace('-', "").as_bytes(),
         )
     {
-        return Ok(html(views::setup::code_form(Some("That is not the setup code. It is printed in the portal's log at start-up, and by the command authportal setup-code."))).with_status_code(401));
+        return Ok(page(ctx, views::setup::code_form(Some("That is not the setup code. It is printed in the portal's log at start-up, and by the command authportal setup-code."))).with_status_code(401));
     }
     let id = new_id();
     meta::set(&*ctx.app.db.conn()?, UNLOCK_KEY, &b64url(&digest(&id)))?;
@@ -141,7 +140,10 @@ pub fn server_post(ctx: &Ctx) -> Result<Response> {
     };
     let url_text = form.get("url").unwrap_or("").trim().to_string();
     let again = |msg: &str, status: u16| {
-        Ok(html(views::setup::server_form(Some(msg), &url_text, kind)).with_status_code(status))
+        Ok(
+            page(ctx, views::setup::server_form(Some(msg), &url_text, kind))
+                .with_status_code(status),
+        )
     };
     let url = match url::Url::parse(&url_text) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => u,
@@ -269,11 +271,14 @@ pub fn plex_return_get(ctx: &Ctx) -> Result<Response> {
             .flatten()
             .map(|f| (d, f))
     }) else {
-        return Ok(html(views::setup::server_form(
-            Some("The Plex sign-in expired; start again."),
-            "",
-            ProviderKind::Jellyfin,
-        ))
+        return Ok(page(
+            ctx,
+            views::setup::server_form(
+                Some("The Plex sign-in expired; start again."),
+                "",
+                ProviderKind::Jellyfin,
+            ),
+        )
         .with_status_code(400));
     };
     drop(conn);
@@ -281,11 +286,14 @@ pub fn plex_return_get(ctx: &Ctx) -> Result<Response> {
     let token = match plex.check_pin(&ctx.app.http, flow.pin_id) {
         Ok(crate::providers::plex::PinStatus::Claimed(t)) => t,
         Ok(_) | Err(ProviderError::Expired) => {
-            return Ok(html(views::setup::server_form(
-                Some("The Plex sign-in was not approved; start again."),
-                "",
-                ProviderKind::Jellyfin,
-            ))
+            return Ok(page(
+                ctx,
+                views::setup::server_form(
+                    Some("The Plex sign-in was not approved; start again."),
+                    "",
+                    ProviderKind::Jellyfin,
+                ),
+            )
             .with_status_code(400));
         }
         Err(e) => return Err(AppError::Unavailable(e.to_string())),
@@ -300,7 +308,7 @@ pub fn plex_return_get(ctx: &Ctx) -> Result<Response> {
         PLEX_TOKEN_KEY,
         &ctx.app.sealer.seal(PLEX_TOKEN_KEY, token.as_bytes()),
     )?;
-    Ok(html(views::setup::plex_servers(&servers)))
+    Ok(page(ctx, views::setup::plex_servers(&servers)))
 }
 
 /// POST /setup/plex/choose {machine_id}: stores the server and the owner token (sealed),

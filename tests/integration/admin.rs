@@ -7,12 +7,12 @@ use crate::fakes::jellyfin::{FakeJellyfin, FakeUser, Mode};
 use crate::harness::{Client, Portal, Resp};
 use crate::media::{jellyfin_portal, sign_in};
 
-struct Setup {
+pub(crate) struct Setup {
     _jf: FakeJellyfin,
-    portal: Portal,
+    pub(crate) portal: Portal,
 }
 
-fn setup(extra: &[(&str, &str)]) -> Setup {
+pub(crate) fn setup(extra: &[(&str, &str)]) -> Setup {
     let jf = FakeJellyfin::start(Mode::Jellyfin);
     for (name, pw) in [
         ("root", "toor"),
@@ -31,7 +31,7 @@ fn setup(extra: &[(&str, &str)]) -> Setup {
 }
 
 impl Setup {
-    fn user(&self, name: &str, pw: &str) -> Client {
+    pub(crate) fn user(&self, name: &str, pw: &str) -> Client {
         let c = self.portal.client();
         c.use_fresh_ip();
         assert_eq!(sign_in(&c, "jellyfin", name, pw).status, 303);
@@ -46,7 +46,7 @@ impl Setup {
     }
 }
 
-fn put(c: &Client, path: &str, body: Value) -> Resp {
+pub(crate) fn put(c: &Client, path: &str, body: Value) -> Resp {
     c.send(
         "PUT",
         path,

@@ -11,6 +11,7 @@
   if (page === 'admin-setting') initSetting();
   if (page === 'admin-clients') initClients();
   if (page === 'admin-client') initClient();
+  if (page === 'admin-branding') initBranding();
 
   // --- helpers ---
 
@@ -23,7 +24,11 @@
       credentials: 'same-origin',
       headers: { Accept: 'application/json' }
     };
-    if (body !== undefined) {
+    if (body instanceof Blob) {
+      // An upload: the file itself is the body.
+      opts.headers['Content-Type'] = body.type || 'application/octet-stream';
+      opts.body = body;
+    } else if (body !== undefined) {
       opts.headers['Content-Type'] = 'application/json';
       opts.body = JSON.stringify(body);
     }
@@ -539,6 +544,178 @@
         }
         say('danger-status', 'Deleted.', 'ok');
         location.assign('/admin/clients');
+      });
+    });
+  }
+
+  // --- /admin/branding ---
+
+  function initBranding() {
+    var form = $('branding-form');
+    if (!form) return;
+    var url = '/api/admin/config/branding';
+    var links = $('br-links');
+    var template = $('br-link-template');
+    var errorBox = $('br-error');
+
+    function showError(msg) {
+      if (!errorBox) return;
+      errorBox.textContent = msg || '';
+      errorBox.hidden = !msg;
+    }
+
+    function wireRow(row) {
+      var remove = row.querySelector('[data-remove-link]');
+      if (remove) remove.addEventListener('click', function () { row.remove(); });
+    }
+    Array.prototype.forEach.call(links.querySelectorAll('.link-row'), wireRow);
+    var add = $('br-add-link');
+    if (add && template) {
+      add.addEventListener('click', function () {
+        var row = template.content.firstElementChild.cloneNode(true);
+        links.appendChild(row);
+        wireRow(row);
+        row.querySelector('[data-link=name]').focus();
+      });
+    }
+
+    function text(id) {
+      var v = $(id).value.trim();
+      return v ? v : null;
+    }
+
+    // The form as the branding section's JSON document.
+    function collect() {
+      var rows = links.querySelectorAll('.link-row');
+      var list = [];
+      Array.prototype.forEach.call(rows, function (row) {
+        var link = {};
+        ['name', 'url', 'description', 'group', 'icon'].forEach(function (key) {
+          var v = row.querySelector('[data-link=' + key + ']').value.trim();
+          if (v) link[key] = v;
+          else if (key === 'name' || key === 'url') link[key] = '';
+        });
+        list.push(link);
+      });
+      return {
+        app_name: text('br-name'),
+        accent_color: $('br-accent-default').checked ? null : $('br-accent').value,
+        welcome_text: text('br-welcome'),
+        restricted_text: text('br-restricted'),
+        links: list
+      };
+    }
+
+    // "branding.links[1].url: ..." -> mark that input, so the person sees where.
+    function markField(message) {
+      Array.prototype.forEach.call(form.querySelectorAll('[aria-invalid]'), function (e) {
+        e.removeAttribute('aria-invalid');
+      });
+      var m = /^branding\.(\w+)(?:\[(\d+)\]\.(\w+))?/.exec(message || '');
+      if (!m) return;
+      var target = m[2] !== undefined
+        ? (links.querySelectorAll('.link-row')[+m[2]] || form).querySelector('[data-link=' + m[3] + ']')
+        : form.querySelector('[data-field=' + m[1] + ']');
+      if (target) {
+        target.setAttribute('aria-invalid', 'true');
+        target.focus();
+      }
+    }
+
+    form.addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      var body = { version: parseInt(form.getAttribute('data-version'), 10) || 0, config: collect() };
+      var reason = $('br-reason').value.trim();
+      if (reason) body.reason = reason;
+      var button = $('br-save');
+      busy(button, true);
+      showError('');
+      say('br-status', 'Saving…');
+      api('PUT', url, body).then(function (res) {
+        busy(button, false);
+        if (res.ok) {
+          form.setAttribute('data-version', String(res.json.version));
+          $('br-version').textContent = String(res.json.version);
+          $('br-reason').value = '';
+          markField('');
+          return say('br-status', 'Saved as version ' + res.json.version + '. People see it on their next page.', 'ok');
+        }
+        if (res.status === 409) {
+          return say('br-status', 'Not saved: someone changed the branding meanwhile (now version ' +
+            res.json.current_version + '). Reload the page to see their change, then apply yours again.', 'error');
+        }
+        say('br-status', '');
+        showError(errorText(res));
+        markField(res.json.error);
+      });
+    });
+
+    // Images: uploaded as soon as a file is chosen.
+    Array.prototype.forEach.call(document.querySelectorAll('.image-slot'), function (slot) {
+      var id = slot.getAttribute('data-slot');
+      var src = slot.getAttribute('data-url');
+      var apiUrl = '/api/admin/branding/' + id;
+      var preview = slot.querySelector('img.preview');
+      var none = slot.querySelector('[data-none]');
+      var input = slot.querySelector('[data-upload]');
+      var remove = slot.querySelector('[data-remove-image]');
+      function shown(present) {
+        preview.hidden = !present;
+        none.hidden = present;
+        if (remove) remove.hidden = !present;
+        if (present) preview.src = src + '?t=' + Date.now();
+      }
+      if (input) {
+        input.addEventListener('change', function () {
+          var file = input.files[0];
+          if (!file) return;
+          say(id + '-status', 'Uploading…');
+          api('PUT', apiUrl, file).then(function (res) {
+            input.value = '';
+            if (!res.ok) return say(id + '-status', errorText(res), 'error');
+            shown(true);
+            var size = res.json.bytes < 1024 ? res.json.bytes + ' bytes' : Math.round(res.json.bytes / 1024) + ' KiB';
+            say(id + '-status', 'Uploaded (' + size + ').', 'ok');
+          });
+        });
+      }
+      if (remove) {
+        remove.addEventListener('click', function () {
+          api('DELETE', apiUrl).then(function (res) {
+            if (!res.ok) return say(id + '-status', errorText(res), 'error');
+            shown(false);
+            say(id + '-status', 'Removed.', 'ok');
+          });
+        });
+      }
+    });
+
+    var iconForm = $('icon-form');
+    if (iconForm) {
+      iconForm.addEventListener('submit', function (ev) {
+        ev.preventDefault();
+        var name = $('icon-name').value.trim();
+        var file = $('icon-file').files[0];
+        if (!/^[a-z0-9-]{1,32}$/.test(name)) {
+          return say('icon-status', 'An icon name is 1 to 32 of a-z, 0-9 and -.', 'error');
+        }
+        if (!file) return say('icon-status', 'Choose an image first.', 'error');
+        say('icon-status', 'Uploading…');
+        api('PUT', '/api/admin/branding/icons/' + name, file).then(function (res) {
+          if (!res.ok) return say('icon-status', errorText(res), 'error');
+          say('icon-status', 'Icon “' + name + '” uploaded. Reload to pick it for a service.', 'ok');
+          iconForm.reset();
+        });
+      });
+    }
+    Array.prototype.forEach.call(document.querySelectorAll('[data-remove-icon]'), function (b) {
+      b.addEventListener('click', function () {
+        var name = b.getAttribute('data-remove-icon');
+        api('DELETE', '/api/admin/branding/icons/' + name).then(function (res) {
+          if (!res.ok) return say('icon-status', errorText(res), 'error');
+          b.closest('li').remove();
+          say('icon-status', 'Icon “' + name + '” removed.', 'ok');
+        });
       });
     });
   }

@@ -20,17 +20,25 @@ pub fn page(title: &str, page_name: &'static str, body: Markup) -> Page {
     }
 }
 
+/// The owner's branding as every page frame shows it. The image and theme URLs carry a
+/// version, so a change shows at once although browsers cache them.
+pub struct Brand {
+    pub name: String,
+    pub logo_url: String,
+    pub theme_url: String,
+}
+
 /// The frame every portal page shares: head, the owner's logo and app name.
-pub fn frame(p: Page, app_name: &str) -> Markup {
+pub fn frame(p: Page, brand: &Brand) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            (head(&format!("{} · {app_name}", p.title), "/static/login.js"))
+            (head(&format!("{} · {}", p.title, brand.name), "/static/login.js", brand))
             body data-page=(p.name) {
                 main.shell {
                     header.brand {
-                        img src="/branding/logo" alt="" width="28" height="28";
-                        span { (app_name) }
+                        img src=(brand.logo_url) alt="" width="28" height="28";
+                        span { (brand.name) }
                     }
                     (p.body)
                 }
@@ -40,7 +48,7 @@ pub fn frame(p: Page, app_name: &str) -> Markup {
 }
 
 /// Partial: the <head> every page shares, with its one page script.
-pub fn head(title: &str, script: &str) -> Markup {
+pub fn head(title: &str, script: &str, brand: &Brand) -> Markup {
     html! {
         head {
             meta charset="utf-8";
@@ -49,7 +57,7 @@ pub fn head(title: &str, script: &str) -> Markup {
             title { (title) }
             link rel="icon" href="/static/favicon.svg" type="image/svg+xml";
             link rel="stylesheet" href="/static/styles.css";
-            link rel="stylesheet" href="/branding/theme.css";
+            link rel="stylesheet" href=(brand.theme_url);
             script src=(script) defer {}
         }
     }

@@ -21,7 +21,7 @@ struct Console {
     session: UserSession,
     roles: RolesSettings,
     tz: chrono_tz::Tz,
-    app_name: String,
+    brand: crate::views::layout::Brand,
 }
 
 impl Console {
@@ -32,7 +32,7 @@ impl Console {
     fn frame(&self, area: Area) -> Frame<'_> {
         Frame {
             username: &self.session.row.username,
-            app_name: &self.app_name,
+            brand: &self.brand,
             tz: self.tz,
             area,
             users: self.can("users.read"),
@@ -57,7 +57,7 @@ fn enter(ctx: &Ctx, permission: &str) -> Result<std::result::Result<Console, Res
                 session,
                 roles,
                 tz: ctx.app.config.timezone,
-                app_name: crate::web::app_name(ctx.app),
+                brand: crate::web::brand(ctx.app),
             }))
         }
         Err(AppError::Unauthorized) => {
@@ -202,6 +202,32 @@ pub fn settings_get(ctx: &Ctx) -> Result<Response> {
         &c.frame(Area::Settings),
         &rows,
         c.can("config.write"),
+    )))
+}
+
+/// GET /admin/branding: the branding form and the uploaded images.
+pub fn branding_get(ctx: &Ctx) -> Result<Response> {
+    let c = enter!(ctx, "config.read");
+    let conn = ctx.app.db.conn()?;
+    let version = crate::db::settings::get(&conn, "branding")?.map_or(0, |s| s.version);
+    let branding = crate::settings::branding(&conn)?;
+    let files = crate::db::settings::branding_files(&conn)?;
+    drop(conn);
+    let has = |key: &str| files.iter().any(|f| f.name == key);
+    let icons: Vec<String> = files
+        .iter()
+        .filter_map(|f| f.name.strip_prefix("icon:").map(str::to_string))
+        .collect();
+    Ok(page(view::branding(
+        &c.frame(Area::Branding),
+        &view::BrandingPage {
+            version,
+            branding: &branding,
+            logo: has("logo"),
+            background: has("background"),
+            icons: &icons,
+            can_write: c.can("config.write"),
+        },
     )))
 }
 

@@ -132,6 +132,7 @@ fn dispatch(ctx: &Ctx) -> Result<Response> {
         ("GET", ["admin", "users", uuid]) => admin_pages::user_get(ctx, uuid),
         ("GET", ["admin", "settings"]) => admin_pages::settings_get(ctx),
         ("GET", ["admin", "settings", section]) => admin_pages::setting_get(ctx, section),
+        ("GET", ["admin", "branding"]) => admin_pages::branding_get(ctx),
         ("GET", ["admin", "clients"]) => admin_pages::clients_get(ctx),
         ("GET", ["admin", "clients", id]) => admin_pages::client_get(ctx, id),
         // --- end of console pages ---
@@ -217,7 +218,7 @@ fn is_known(segs: &[&str]) -> bool {
             | ["setup", "unlock" | "server"]
             | ["setup", "plex", "start" | "return" | "choose"]
             | ["admin"]
-            | ["admin", "users" | "settings" | "clients"]
+            | ["admin", "users" | "settings" | "clients" | "branding"]
             | ["admin", "users" | "settings" | "clients", _]
             | ["trusted-ips", "forget"]
             | ["api", "admin", "trusted-ips", ..]
@@ -272,20 +273,34 @@ fn render_error(ctx: &Ctx, e: &AppError) -> Response {
     response.with_no_cache()
 }
 
-/// A portal page in the shared frame, with the owner's app name.
+/// A portal page in the shared frame, with the owner's branding.
 pub fn page(ctx: &Ctx, p: views::layout::Page) -> Response {
-    html(views::layout::frame(p, &app_name(ctx.app)))
+    html(views::layout::frame(p, &brand(ctx.app)))
 }
 
-/// The name the owner gave the portal (branding), "AuthPortal" until then. A database
-/// error must not cost an error page its frame, so it falls back too.
-pub fn app_name(app: &App) -> String {
-    app.db
-        .conn()
-        .and_then(|c| crate::settings::branding(&c))
-        .ok()
-        .and_then(|b| b.app_name)
-        .unwrap_or_else(|| crate::settings::DEFAULT_APP_NAME.to_string())
+/// The owner's branding for a page frame. A database error must not cost an error page
+/// its frame, so it falls back to the defaults.
+pub fn brand(app: &App) -> views::layout::Brand {
+    let stamps = app.db.conn().and_then(|c| {
+        let version = crate::db::settings::get(&c, "branding")?.map_or(0, |s| s.version);
+        let name = crate::settings::branding(&c)?.app_name;
+        let files = crate::db::settings::branding_files(&c)?;
+        // Time and size: a new upload changes the URL even within the same second.
+        let at = |key: &str| {
+            files
+                .iter()
+                .find(|f| f.name == key)
+                .map_or(String::new(), |f| format!("{}-{}", f.updated_at, f.bytes))
+        };
+        Ok((name, version, at("logo"), at("background")))
+    });
+    let (name, version, logo_at, background_at) =
+        stamps.unwrap_or((None, 0, String::new(), String::new()));
+    views::layout::Brand {
+        name: name.unwrap_or_else(|| crate::settings::DEFAULT_APP_NAME.to_string()),
+        logo_url: format!("/branding/logo?v={logo_at}"),
+        theme_url: format!("/branding/theme.css?v={version}.{background_at}"),
+    }
 }
 
 pub fn html(markup: maud::Markup) -> Response {

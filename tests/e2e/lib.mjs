@@ -54,6 +54,9 @@ export async function runInBrowser({ wholeRunTimeoutMs = 90_000 }, body) {
   const problems = [];
   const transcript = [];
   const pages = [];
+  // Answers a step provokes on purpose ([status, part of the URL]): not problems.
+  const expected = [];
+  const isExpected = (status, url) => expected.some(([s, part]) => s === status && url.includes(part));
 
   const t = {
     context: null,
@@ -64,6 +67,8 @@ export async function runInBrowser({ wholeRunTimeoutMs = 90_000 }, body) {
       pages.push([name, page]);
       page.on('console', (m) => {
         transcript.push(`[${name} console.${m.type()}] ${m.text()}`);
+        const status = /status of (\d{3})/.exec(m.text());
+        if (status && isExpected(+status[1], m.location().url || '')) return;
         if (m.type() === 'error') problems.push(`${name}: console error: ${m.text()}`);
       });
       page.on('pageerror', (e) => problems.push(`${name}: uncaught ${e.name}: ${e.message}`));
@@ -75,9 +80,10 @@ export async function runInBrowser({ wholeRunTimeoutMs = 90_000 }, body) {
       });
       page.on('response', (r) => {
         transcript.push(`[${name} ${r.status()}] ${r.request().method()} ${r.url()}`);
-        if (r.status() >= 400) problems.push(`${name}: HTTP ${r.status()} for ${r.request().method()} ${r.url()}`);
+        if (r.status() >= 400 && !isExpected(r.status(), r.url())) problems.push(`${name}: HTTP ${r.status()} for ${r.request().method()} ${r.url()}`);
       });
     },
+    expect(status, urlPart) { expected.push([status, urlPart]); },
     checkClean(when) {
       if (problems.length) throw new Error(`the page reported problems ${when}:\n  ${problems.join('\n  ')}`);
     },

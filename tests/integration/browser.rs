@@ -285,3 +285,41 @@ fn browser_setup_wizard() {
         "setup is closed for good"
     );
 }
+
+#[test]
+fn browser_branding_page() {
+    let e2e = e2e_dir();
+    let jf = FakeJellyfin::start(Mode::Jellyfin);
+    jf.add_user(FakeUser::new("root", "toor"));
+    let portal = crate::media::jellyfin_portal(&jf, &[("ADMIN_BOOTSTRAP_USERS", "root")]);
+    let (ok, out, err) = run_node(&e2e, "branding.mjs", &[&portal.base, "root", "toor"]);
+    assert!(
+        ok,
+        "the browser script branding.mjs failed\n--- stdout\n{out}\n--- stderr\n{err}"
+    );
+    println!("{out}");
+    assert!(out.contains("PASS"), "{out}");
+    assert_eq!(
+        portal.count("SELECT version FROM settings WHERE section = 'branding'"),
+        1,
+        "the refused save changed nothing; the good one made version 1"
+    );
+    let saved: String = portal
+        .db()
+        .query_row(
+            "SELECT config_json FROM settings WHERE section = 'branding'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let saved: serde_json::Value = serde_json::from_str(&saved).unwrap();
+    assert_eq!(saved["app_name"], "Smith Media");
+    assert_eq!(saved["accent_color"], "#e5a00d");
+    assert_eq!(saved["links"][0]["url"], "https://requests.example.com");
+    assert_eq!(
+        portal.count(
+            "SELECT count(*) FROM branding_files WHERE name IN ('logo', 'background') AND content_type = 'image/png'"
+        ),
+        2
+    );
+}

@@ -66,8 +66,37 @@ fn create_private(path: &Path) -> std::io::Result<()> {
     }
 }
 
+/// SQLite's quick_check (structure, not index contents: milliseconds for a portal-sized
+/// file): a damaged file is refused at start-up rather than failing requests later.
+fn check_intact(conn: &Connection) -> std::result::Result<(), String> {
+    let mut stmt = conn
+        .prepare("PRAGMA quick_check(3)")
+        .map_err(|e| e.to_string())?;
+    let problems: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .and_then(|rows| rows.collect())
+        .map_err(|e| e.to_string())?;
+    match problems.as_slice() {
+        [ok] if ok == "ok" => Ok(()),
+        _ => Err(problems.join("; ")),
+    }
+}
+
+/// What to do about a database SQLite cannot read, for the owner reading the log.
+fn damaged(path: &Path, problem: &str) -> String {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    format!(
+        "the database {} is damaged or not a portal database ({problem}). \
+         Stop the portal, move the file (and its -wal and -shm files) aside, and restore \
+         the latest backup with `authportal restore FILE` (backups are kept in {}, unless \
+         BACKUP_DIR says otherwise), then start the portal again",
+        path.display(),
+        dir.join("backups").display()
+    )
+}
+
 impl Db {
-    /// Opens (creating if needed) and migrates the database.
+    /// Opens (creating if needed), checks and migrates the database.
     pub fn open(path: &Path) -> std::result::Result<Db, String> {
         create_private(path)
             .map_err(|e| format!("cannot create database {}: {e}", path.display()))?;
@@ -75,9 +104,13 @@ impl Db {
             path: path.to_path_buf(),
             idle: Mutex::new(Vec::new()),
         };
-        let mut conn = db
-            .connect()
-            .map_err(|e| format!("cannot open database {}: {e}", path.display()))?;
+        let mut conn = db.connect().map_err(|e| match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt) => {
+                damaged(path, &e.to_string())
+            }
+            _ => format!("cannot open database {}: {e}", path.display()),
+        })?;
+        check_intact(&conn).map_err(|problem| damaged(path, &problem))?;
         migrate::run(&mut conn)?;
         db.idle.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
         Ok(db)

@@ -11,7 +11,7 @@ use authportal::{Config, RunningServer};
 use serde_json::Value;
 
 /// One RSA key for the whole test process: generating one per server is slow.
-fn fixture_key() -> &'static str {
+pub fn fixture_key() -> &'static str {
     static KEY: OnceLock<String> = OnceLock::new();
     KEY.get_or_init(|| {
         authportal::crypto::jwt::SigningKey::generate(2048)
@@ -250,6 +250,18 @@ impl Client {
         headers: &[(&str, &str)],
         body: Option<Vec<u8>>,
     ) -> Resp {
+        self.try_send(method, path, headers, body)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    /// Like `send`, but a connection that fails (a server killed mid-request) is an Err.
+    pub fn try_send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Result<Resp, String> {
         let url = format!("{}{path}", self.base);
         let mut req = ureq::http::Request::builder().method(method).uri(&url);
         let cookie_header: String = self
@@ -274,17 +286,20 @@ impl Client {
             req = req.header(*k, *v);
         }
         let req = req.body(body.unwrap_or_default()).unwrap();
-        let mut res = self
-            .agent
-            .run(req)
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let mut res = self.agent.run(req).map_err(|e| e.to_string())?;
         let status = res.status().as_u16();
         let headers: Vec<(String, String)> = res
             .headers()
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
             .collect();
-        let body = res.body_mut().read_to_string().unwrap_or_default();
+        // A body cut short is no answer: the write it reports was not acknowledged.
+        let bytes = res
+            .body_mut()
+            .read_to_vec()
+            .map_err(|e| format!("body: {e}"))?;
+        // Binary bodies (images) read as "": tests look at their headers.
+        let body = String::from_utf8(bytes).unwrap_or_default();
         let resp = Resp {
             status,
             headers,
@@ -303,6 +318,6 @@ impl Client {
                 }
             }
         }
-        resp
+        Ok(resp)
     }
 }

@@ -5,6 +5,7 @@ mod admin;
 mod admin_pages;
 mod branding;
 mod browser;
+mod crash;
 mod fakes;
 mod forward_auth;
 mod harness;

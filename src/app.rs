@@ -97,6 +97,7 @@ pub struct App {
     /// Stable per install: the X-Plex-Client-Identifier and Jellyfin DeviceId.
     pub install_id: String,
     pub access_cache: crate::access_cache::AccessCache,
+    pub metrics: crate::metrics::Metrics,
 }
 
 const DATA_KEY_CHECK: &str = "data_key_check";
@@ -123,6 +124,7 @@ impl App {
         Ok(App {
             access: std::sync::RwLock::new(None),
             access_cache: Default::default(),
+            metrics: Default::default(),
             providers: std::sync::RwLock::new(std::sync::Arc::new(
                 build_providers(&config, &db, &sealer, &secrets.install_id)
                     .map_err(|e| e.to_string())?,

@@ -79,6 +79,8 @@ pub struct Config {
     pub unauth_request_email: Option<String>,
     pub unauth_request_subject: String,
     pub backup_dir: Option<PathBuf>,
+    /// When set, /metrics wants `Authorization: Bearer <this>`.
+    pub metrics_token: Option<String>,
     pub log_level: crate::log::Level,
     /// For showing times (and, later, backup schedules); everything inside is UTC.
     pub timezone: chrono_tz::Tz,
@@ -154,6 +156,7 @@ impl Config {
                 .unwrap_or("Request access")
                 .to_string(),
             backup_dir: v.get("BACKUP_DIR").map(PathBuf::from),
+            metrics_token: v.get("METRICS_TOKEN").map(str::to_string),
             log_level: crate::log::Level::parse(v.get("LOG_LEVEL").unwrap_or("info"))
                 .ok_or_else(|| err("LOG_LEVEL", "expected one of error, warn, info, debug"))?,
             http_workers: parse_workers(v.get("HTTP_WORKERS"))?,
@@ -287,6 +290,15 @@ impl Config {
                     .unwrap_or_else(|| "-".into()),
             ),
             ("HTTP_WORKERS".into(), self.http_workers.to_string()),
+            (
+                "METRICS_TOKEN".into(),
+                if self.metrics_token.is_some() {
+                    "set (/metrics wants it as a bearer token)"
+                } else {
+                    "not set (/metrics is open)"
+                }
+                .into(),
+            ),
         ]
     }
 }

@@ -15,6 +15,7 @@ pub mod db;
 pub mod error;
 pub mod janitor;
 pub mod log;
+pub mod metrics;
 pub mod mfa;
 pub mod net;
 pub mod oidc;
@@ -22,6 +23,7 @@ pub mod provider_settings;
 pub mod providers;
 pub mod ratelimit;
 pub mod settings;
+pub mod version;
 pub mod views;
 pub mod web;
 

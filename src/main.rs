@@ -43,7 +43,7 @@ fn main() -> ExitCode {
             Ok(())
         }),
         Some("version" | "--version" | "-V") => {
-            println!("authportal {}", env!("CARGO_PKG_VERSION"));
+            println!("{}", authportal::version::describe());
             ExitCode::SUCCESS
         }
         Some("help" | "--help" | "-h") => {

@@ -198,9 +198,9 @@ fn finish_plex(
     flow: &Flow,
     token: &str,
 ) -> Result<(Response, String)> {
-    let outcome = plex
-        .authorize(&ctx.app.http, token)
-        .map_err(provider_error)?;
+    let outcome = plex.authorize(&ctx.app.http, token);
+    ctx.app.metrics.signin(ProviderKind::Plex, &outcome);
+    let outcome = outcome.map_err(provider_error)?;
     match outcome {
         Outcome::Authorized(ident) => {
             // The flow cookie stays: a popup returning after the poll finished
@@ -326,7 +326,9 @@ pub fn forward_post(ctx: &Ctx) -> Result<Response> {
     charge_signin(ctx).inspect_err(|_| {
         crate::log_warn!("req={} sign-in rate limit for {}", ctx.request_id, ctx.ip);
     })?;
-    match server.authenticate(&ctx.app.http, username, password) {
+    let outcome = server.authenticate(&ctx.app.http, username, password);
+    ctx.app.metrics.signin(provider, &outcome);
+    match outcome {
         Ok(Outcome::Authorized(ident)) => {
             let l = first_factor_done(ctx, &ident, rd.as_deref(), None)?
                 .ok_or_else(|| AppError::internal("sign-in not recorded"))?;

@@ -45,6 +45,8 @@ pub fn handle(app: &App, req: &Request) -> Response {
         Err(e) => render_error(&ctx, &e),
     };
     let response = with_security_headers(app, response);
+    app.metrics
+        .request(&req.url(), response.status_code, started.elapsed());
     // Paths only: query strings can carry codes and tokens.
     crate::log_info!(
         "req={} {} {} {} {}ms ip={}",
@@ -187,6 +189,7 @@ fn dispatch(ctx: &Ctx) -> Result<Response> {
         ) => Ok(oidc::preflight()),
         ("GET", ["healthz"]) => Ok(health::healthz_get()),
         ("GET", ["readyz"] | ["startupz"]) => health::readyz_get(ctx),
+        ("GET", ["metrics"]) => health::metrics_get(ctx),
         (_, segs) if is_known(segs) => Err(AppError::MethodNotAllowed),
         _ => Err(AppError::NotFound),
     }
@@ -212,7 +215,8 @@ fn is_known(segs: &[&str]) -> bool {
             | "logout"
             | "healthz"
             | "readyz"
-            | "startupz"]
+            | "startupz"
+            | "metrics"]
             | ["auth", "start-web" | "poll" | "forward"]
             | ["consents", "revoke"]
             | ["setup", "unlock" | "server"]

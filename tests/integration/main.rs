@@ -10,6 +10,7 @@ mod fakes;
 mod forward_auth;
 mod harness;
 mod media;
+mod metrics;
 mod mfa;
 mod oidc;
 mod oidc_rp;

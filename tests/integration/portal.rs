@@ -117,11 +117,17 @@ fn version_prints_a_semantic_version() {
         .arg("version")
         .output()
         .unwrap();
+    // "authportal 0.1.0 (commit 1a2b3c4, built 2026-11-23)"
     let text = String::from_utf8_lossy(&out.stdout);
-    let v = text.trim().strip_prefix("authportal ").unwrap();
+    let rest = text.trim().strip_prefix("authportal ").unwrap();
+    let (v, build) = rest.split_once(' ').unwrap();
     assert_eq!(
         v.split('.').filter(|p| p.parse::<u32>().is_ok()).count(),
         3,
+        "{text}"
+    );
+    assert!(
+        build.starts_with("(commit ") && build.contains(", built "),
         "{text}"
     );
 }

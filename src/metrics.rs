@@ -1,0 +1,344 @@
+//! Counters and histograms behind `/metrics` (Prometheus text format 0.0.4). The hot
+//! path only adds to fixed arrays of atomics: a route and a status are looked up in
+//! short tables, so the label sets stay bounded whatever paths clients send.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::providers::{Outcome, ProviderError, ProviderKind};
+
+/// Route labels: a request's path is counted under the first that matches (a `*`
+/// ending matches any rest), else under "other".
+const ROUTES: &[&str] = &[
+    "/",
+    "/home",
+    "/whoami",
+    "/me",
+    "/logout",
+    "/restricted",
+    "/auth/start-web",
+    "/auth/poll",
+    "/auth/forward",
+    "/auth/verify",
+    "/mfa/*",
+    "/.well-known/openid-configuration",
+    "/oidc/jwks.json",
+    "/oidc/authorize*",
+    "/oidc/token",
+    "/oidc/userinfo",
+    "/oidc/*",
+    "/setup/*",
+    "/admin*",
+    "/api/admin/*",
+    "/static/*",
+    "/branding/*",
+    "/healthz",
+    "/readyz",
+    "/startupz",
+    "/metrics",
+    "other",
+];
+
+/// Status codes counted on their own; any other is counted as "other".
+const STATUSES: &[u16] = &[
+    200, 201, 204, 301, 302, 303, 304, 400, 401, 403, 404, 405, 409, 413, 429, 500, 502, 503,
+];
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+const PROVIDERS: &[ProviderKind] = &[
+    ProviderKind::Plex,
+    ProviderKind::Jellyfin,
+    ProviderKind::Emby,
+];
+/// How a media server answered a sign-in.
+const SIGNIN_RESULTS: &[&str] = &[
+    "success",
+    "denied",
+    "invalid_credentials",
+    "unreachable",
+    "error",
+];
+/// What forward-auth told the proxy.
+const DECISIONS: &[&str] = &["allow", "sign_in", "deny", "invalid"];
+
+fn counters(n: usize) -> Box<[AtomicU64]> {
+    (0..n).map(|_| AtomicU64::new(0)).collect()
+}
+
+pub struct Metrics {
+    /// ROUTES x (STATUSES + other)
+    requests: Box<[AtomicU64]>,
+    /// ROUTES x (BUCKETS + Inf), cumulative at render time only.
+    latency: Box<[AtomicU64]>,
+    latency_sum_us: Box<[AtomicU64]>,
+    /// PROVIDERS x SIGNIN_RESULTS
+    signins: Box<[AtomicU64]>,
+    decisions: Box<[AtomicU64]>,
+    started: i64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            requests: counters(ROUTES.len() * (STATUSES.len() + 1)),
+            latency: counters(ROUTES.len() * (BUCKETS.len() + 1)),
+            latency_sum_us: counters(ROUTES.len()),
+            signins: counters(PROVIDERS.len() * SIGNIN_RESULTS.len()),
+            decisions: counters(DECISIONS.len()),
+            started: chrono::Utc::now().timestamp(),
+        }
+    }
+}
+
+fn route_index(path: &str) -> usize {
+    ROUTES
+        .iter()
+        .position(|r| match r.strip_suffix('*') {
+            Some(prefix) => path.starts_with(prefix),
+            None => path == *r,
+        })
+        .unwrap_or(ROUTES.len() - 1)
+}
+
+fn add(c: &AtomicU64, n: u64) {
+    c.fetch_add(n, Ordering::Relaxed);
+}
+
+fn get(c: &AtomicU64) -> u64 {
+    c.load(Ordering::Relaxed)
+}
+
+impl Metrics {
+    /// One answered request.
+    pub fn request(&self, path: &str, status: u16, took: Duration) {
+        let route = route_index(path);
+        let code = STATUSES
+            .iter()
+            .position(|s| *s == status)
+            .unwrap_or(STATUSES.len());
+        add(&self.requests[route * (STATUSES.len() + 1) + code], 1);
+        let secs = took.as_secs_f64();
+        let bucket = BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(BUCKETS.len());
+        add(&self.latency[route * (BUCKETS.len() + 1) + bucket], 1);
+        add(
+            &self.latency_sum_us[route],
+            u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+        );
+        if ROUTES[route] == "/auth/verify" {
+            let decision = match status {
+                200 => 0,
+                401 | 302 | 303 => 1,
+                403 => 2,
+                _ => 3,
+            };
+            add(&self.decisions[decision], 1);
+        }
+    }
+
+    /// What a media server said to a sign-in.
+    pub fn signin(&self, provider: ProviderKind, outcome: &Result<Outcome, ProviderError>) {
+        let result = match outcome {
+            Ok(Outcome::Authorized(_)) => "success",
+            Ok(Outcome::Denied { .. }) => "denied",
+            Err(ProviderError::InvalidCredentials) => "invalid_credentials",
+            Err(ProviderError::Unreachable(_)) => "unreachable",
+            Err(_) => "error",
+        };
+        let p = PROVIDERS.iter().position(|k| *k == provider).unwrap_or(0);
+        let r = SIGNIN_RESULTS
+            .iter()
+            .position(|x| *x == result)
+            .unwrap_or(0);
+        add(&self.signins[p * SIGNIN_RESULTS.len() + r], 1);
+    }
+
+    /// The counters and histograms, plus the gauges read at scrape time.
+    pub fn render(&self, gauges: &[Gauge]) -> String {
+        let mut out = String::with_capacity(8 * 1024);
+        self.render_requests(&mut out);
+        self.render_latency(&mut out);
+        header(
+            &mut out,
+            "authportal_signins_total",
+            "counter",
+            "Sign-ins by media server and what it answered.",
+        );
+        for (p, provider) in PROVIDERS.iter().enumerate() {
+            for (r, result) in SIGNIN_RESULTS.iter().enumerate() {
+                let n = get(&self.signins[p * SIGNIN_RESULTS.len() + r]);
+                let _ = writeln!(
+                    out,
+                    "authportal_signins_total{{provider=\"{}\",result=\"{result}\"}} {n}",
+                    provider.as_str()
+                );
+            }
+        }
+        header(
+            &mut out,
+            "authportal_forward_auth_decisions_total",
+            "counter",
+            "Forward-auth answers: allow (200), sign_in (401/302/303), deny (403), invalid (other).",
+        );
+        for (i, d) in DECISIONS.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "authportal_forward_auth_decisions_total{{decision=\"{d}\"}} {}",
+                get(&self.decisions[i])
+            );
+        }
+        for g in gauges {
+            header(&mut out, g.name, g.kind, g.help);
+            let _ = writeln!(out, "{}{} {}", g.name, g.labels, number(g.value));
+        }
+        header(
+            &mut out,
+            "process_start_time_seconds",
+            "gauge",
+            "Start time of the process since the Unix epoch, in seconds.",
+        );
+        let _ = writeln!(out, "process_start_time_seconds {}", self.started);
+        out
+    }
+
+    fn render_requests(&self, out: &mut String) {
+        header(
+            out,
+            "authportal_http_requests_total",
+            "counter",
+            "HTTP requests answered, by route and status code.",
+        );
+        for (r, route) in ROUTES.iter().enumerate() {
+            for code in 0..=STATUSES.len() {
+                let n = get(&self.requests[r * (STATUSES.len() + 1) + code]);
+                if n == 0 {
+                    continue;
+                }
+                let status = STATUSES
+                    .get(code)
+                    .map_or("other".to_string(), u16::to_string);
+                let _ = writeln!(
+                    out,
+                    "authportal_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
+                );
+            }
+        }
+    }
+
+    fn render_latency(&self, out: &mut String) {
+        header(
+            out,
+            "authportal_http_request_duration_seconds",
+            "histogram",
+            "Time from a request's arrival in the handler to its response, by route.",
+        );
+        for (r, route) in ROUTES.iter().enumerate() {
+            let row = &self.latency[r * (BUCKETS.len() + 1)..(r + 1) * (BUCKETS.len() + 1)];
+            let count: u64 = row.iter().map(get).sum();
+            if count == 0 {
+                continue;
+            }
+            let mut cumulative = 0;
+            for (i, c) in row.iter().enumerate() {
+                cumulative += get(c);
+                let le = BUCKETS.get(i).map_or("+Inf".to_string(), |b| b.to_string());
+                let _ = writeln!(
+                    out,
+                    "authportal_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{le}\"}} {cumulative}"
+                );
+            }
+            let sum = get(&self.latency_sum_us[r]) as f64 / 1e6;
+            let _ = writeln!(
+                out,
+                "authportal_http_request_duration_seconds_sum{{route=\"{route}\"}} {sum}"
+            );
+            let _ = writeln!(
+                out,
+                "authportal_http_request_duration_seconds_count{{route=\"{route}\"}} {count}"
+            );
+        }
+    }
+}
+
+/// A value read when /metrics is scraped (sessions, memory...).
+pub struct Gauge {
+    pub name: &'static str,
+    pub kind: &'static str,
+    pub help: &'static str,
+    /// `{name="value"}` or empty.
+    pub labels: String,
+    pub value: f64,
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// Whole numbers without a fraction, like Prometheus' own clients print them.
+fn number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        v.to_string()
+    }
+}
+
+/// The resident set size of this process, from /proc (Linux), in bytes.
+pub fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+/// Open file descriptors of this process (Linux).
+pub fn open_fds() -> Option<u64> {
+    Some(std::fs::read_dir("/proc/self/fd").ok()?.count() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_are_bounded() {
+        assert_eq!(ROUTES[route_index("/auth/verify")], "/auth/verify");
+        assert_eq!(ROUTES[route_index("/admin")], "/admin*");
+        assert_eq!(ROUTES[route_index("/admin/users/x")], "/admin*");
+        assert_eq!(ROUTES[route_index("/api/admin/users/x")], "/api/admin/*");
+        assert_eq!(ROUTES[route_index("/oidc/logout")], "/oidc/*");
+        assert_eq!(
+            ROUTES[route_index("/oidc/authorize/decision")],
+            "/oidc/authorize*"
+        );
+        assert_eq!(ROUTES[route_index("/wp-login.php")], "other");
+        assert_eq!(ROUTES[route_index("")], "other");
+    }
+
+    #[test]
+    fn histogram_buckets_are_cumulative() {
+        let m = Metrics::default();
+        m.request("/healthz", 200, Duration::from_micros(300));
+        m.request("/healthz", 200, Duration::from_millis(30));
+        m.request("/healthz", 799, Duration::from_secs(9));
+        let text = m.render(&[]);
+        assert!(text.contains(
+            "authportal_http_request_duration_seconds_bucket{route=\"/healthz\",le=\"0.0005\"} 1"
+        ));
+        assert!(text.contains(
+            "authportal_http_request_duration_seconds_bucket{route=\"/healthz\",le=\"0.05\"} 2"
+        ));
+        assert!(text.contains(
+            "authportal_http_request_duration_seconds_bucket{route=\"/healthz\",le=\"+Inf\"} 3"
+        ));
+        assert!(
+            text.contains("authportal_http_requests_total{route=\"/healthz\",status=\"other\"} 1")
+        );
+    }
+}

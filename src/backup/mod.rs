@@ -313,16 +313,21 @@ pub fn list(app: &App) -> Result<Vec<Info>, String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(format!("cannot list {}: {e}", dir.display())),
     };
-    let mut names: Vec<String> = entries
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| valid_name(n))
+    let mut found: Vec<(String, std::time::SystemTime)> = entries
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let name = e.file_name().into_string().ok()?;
+            let written = e.metadata().ok()?.modified().ok()?;
+            valid_name(&name).then_some((name, written))
+        })
         .collect();
-    // Newest first by the time in the name; the prefix must not decide the order.
-    names.sort_by(|a, b| {
-        let key = |n: &str| n.split_once('-').map(|(_, r)| r.to_string());
-        key(b).cmp(&key(a))
+    // Newest first by the time in the name (the prefix must not decide), then by when
+    // the file was written: two backups in one second keep their order.
+    found.sort_by(|(a, at), (b, bt)| {
+        let time = |n: &str| n.split('-').nth(1).unwrap_or("").to_string();
+        time(b).cmp(&time(a)).then(bt.cmp(at))
     });
-    names.iter().map(|n| info(&dir, n)).collect()
+    found.iter().map(|(n, _)| info(&dir, n)).collect()
 }
 
 /// The whole file, if `name` is a valid backup name and exists.

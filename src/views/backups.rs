@@ -11,6 +11,8 @@ use crate::backup::schedule::{BackupSettings, State};
 
 pub struct BackupsPage<'a> {
     pub files: &'a [Info],
+    /// Why the backup directory could not be listed.
+    pub dir_error: Option<&'a str>,
     pub settings: &'a BackupSettings,
     /// The `backups` settings section's version (0: never saved).
     pub version: i64,
@@ -68,6 +70,7 @@ pub fn page(f: &Frame, p: &BackupsPage) -> Markup {
             h1 { "Backups" }
             p.lead { "Each backup is a snapshot of the whole database: users, sign-in links, two-factor secrets, applications and their grants, settings and their history, signing keys. It is sealed under DATA_KEY." }
             (notice("warn", "Keep a copy of DATA_KEY (in secrets.json in the data directory, or your env file) somewhere other than this machine: a backup cannot be opened without it, and a backup kept only on this machine is lost with it. Download backups to keep them elsewhere."))
+            @if let Some(e) = p.dir_error { (notice("error", e)) }
             @if p.can_write {
                 div.actions {
                     button.primary type="button" #backup-now { "Back up now" }

@@ -280,7 +280,10 @@ pub fn client_get(ctx: &Ctx, client_id: &str) -> Result<Response> {
 /// GET /admin/backups: the files, the schedule and its state, restore and upload.
 pub fn backups_get(ctx: &Ctx) -> Result<Response> {
     let c = enter!(ctx, "backups.read");
-    let files = crate::backup::list(ctx.app).map_err(AppError::internal)?;
+    let (files, dir_error) = match crate::backup::list(ctx.app) {
+        Ok(files) => (files, None),
+        Err(e) => (Vec::new(), Some(e)),
+    };
     let (settings, state) = crate::backup::schedule::current(ctx.app)?;
     let version = crate::db::settings::get(&*ctx.app.db.conn()?, crate::backup::schedule::SECTION)?
         .map_or(0, |s| s.version);
@@ -288,6 +291,7 @@ pub fn backups_get(ctx: &Ctx) -> Result<Response> {
         &c.frame(Area::Backups),
         &crate::views::backups::BackupsPage {
             files: &files,
+            dir_error: dir_error.as_deref(),
             settings: &settings,
             version,
             state: &state,

@@ -23,10 +23,15 @@ fn failed(e: String) -> AppError {
 /// GET /api/admin/backups
 pub fn list_get(ctx: &Ctx) -> Result<Response> {
     require_permission(ctx, "backups.read")?;
-    let files = backup::list(ctx.app).map_err(failed)?;
+    // The schedule's state is worth showing even when the directory cannot be read.
+    let (files, error) = match backup::list(ctx.app) {
+        Ok(files) => (files, None),
+        Err(e) => (Vec::new(), Some(e)),
+    };
     let (settings, state) = backup::schedule::current(ctx.app)?;
     Ok(Response::json(&json!({
         "backups": files,
+        "directory_error": error,
         "directory": backup::dir(ctx.app).display().to_string(),
         "schedule": settings,
         "status": {

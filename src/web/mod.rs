@@ -154,6 +154,12 @@ fn dispatch(ctx: &Ctx) -> Result<Response> {
         ("GET", ["api", "admin", "backups", name]) => backups::download_get(ctx, name),
         ("DELETE", ["api", "admin", "backups", name]) => backups::delete(ctx, name),
         ("POST", ["api", "admin", "backups", name, "restore"]) => backups::restore_post(ctx, name),
+        // A decoded "/" or ".." in a file name makes more segments: no such backup.
+        (_, ["api", "admin", "backups", _, rest @ ..])
+            if !rest.is_empty() && rest != ["restore"] =>
+        {
+            Err(AppError::NotFound)
+        }
         ("GET", ["api", "admin", "config"]) => admin::config_get(ctx),
         ("GET", ["api", "admin", "config", section]) => admin::config_section_get(ctx, section),
         ("PUT", ["api", "admin", "config", section]) => admin::config_section_put(ctx, section),

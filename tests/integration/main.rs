@@ -3,6 +3,7 @@
 
 mod admin;
 mod admin_pages;
+mod backup;
 mod browser;
 mod fakes;
 mod forward_auth;

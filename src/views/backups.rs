@@ -40,13 +40,13 @@ fn file_row(f: &Frame, b: &Info, can_write: bool) -> Markup {
             td.nowrap { @if let Some(t) = b.created_at { (super::when(f.tz, t)) } }
             td { (b.created_by.as_deref().unwrap_or("")) }
             td.nowrap { (size(b.size)) }
-            td.nowrap {
+            td { div.row-actions {
                 a.button.secondary.small href=(format!("/api/admin/backups/{}", b.name)) download=(b.name) { "Download" }
                 @if can_write {
-                    " " button.secondary.small type="button" data-restore=(b.name) { "Restore…" }
-                    " " button.danger.small type="button" data-delete=(b.name) { "Delete" }
+                    button.secondary.small type="button" data-restore=(b.name) { "Restore…" }
+                    button.danger.small type="button" data-delete=(b.name) { "Delete" }
                 }
-            }
+            } }
         }
     }
 }
@@ -116,9 +116,9 @@ pub fn page(f: &Frame, p: &BackupsPage) -> Markup {
             section.panel {
                 h2 { "Schedule" }
                 dl.facts #schedule-state {
-                    dt { "Schedule" } dd { (schedule_text(p.settings)) " (" (f.tz.name()) "), keeping "
+                    dt { "Schedule" } dd #state-schedule { (schedule_text(p.settings)) " (" (f.tz.name()) "), keeping "
                         @if p.settings.keep == 0 { "all backups" } @else { "the newest " (p.settings.keep) } }
-                    dt { "Next run" } dd { @if let Some(t) = st.next_run { (super::when(f.tz, t)) } @else { "none (off)" } }
+                    dt { "Next run" } dd #state-next { @if let Some(t) = st.next_run { (super::when(f.tz, t)) } @else { "none (off)" } }
                     dt { "Last run" } dd { @if let Some(t) = st.last_run { (super::when(f.tz, t)) } @else { "never" } }
                     dt { "Last success" } dd { @if let Some(t) = st.last_success { (super::when(f.tz, t)) } @else { "never" } }
                     @if let Some(e) = &st.last_error {

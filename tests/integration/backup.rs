@@ -897,3 +897,34 @@ fn export_and_import_config_without_secrets() {
     assert!(err.contains("security.session_hours"), "{err}");
     assert_eq!(s.portal.count("SELECT count(*) FROM settings_history"), now);
 }
+
+#[test]
+fn browser_backs_up_restores_and_schedules_from_the_console() {
+    let e2e = crate::browser::e2e_dir();
+    let s = setup(&[]);
+    let (ok, out, err) =
+        crate::browser::run_node(&e2e, "backups.mjs", &[&s.portal.base, "root", "toor"]);
+    assert!(
+        ok,
+        "the browser script backups.mjs failed\n--- stdout\n{out}\n--- stderr\n{err}"
+    );
+    println!("{out}");
+    assert!(out.contains("PASS"), "{out}");
+    assert_eq!(files(&s.dir(), "authportal-").len(), 1);
+    assert_eq!(files(&s.dir(), "safety-").len(), 1);
+    assert_eq!(events_of(&s.portal, "admin.backup.create"), 1);
+    assert_eq!(events_of(&s.portal, "admin.backup.restore"), 1);
+    let saved: String = s
+        .portal
+        .db()
+        .query_row(
+            "SELECT config_json FROM settings WHERE section = 'backups'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let saved: Value = serde_json::from_str(&saved).unwrap();
+    assert_eq!(saved["schedule"], "daily");
+    assert_eq!(saved["time"], "04:30");
+    assert_eq!(saved["keep"], 3);
+}

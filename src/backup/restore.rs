@@ -229,12 +229,14 @@ fn swap(conn: &Connection, scope: Scope) -> Result<Vec<String>, String> {
         .map_err(sql)?;
     }
     if scope == Scope::All {
-        // Audit entries keep their user only when that user exists after the restore.
-        conn.execute(
-            "UPDATE main.events SET user_id = NULL WHERE user_id IS NOT NULL AND user_id NOT IN (SELECT id FROM main.users)",
-            [],
-        )
-        .map_err(sql)?;
+        // Audit entries keep their user only when that user exists after the restore,
+        // and restored rows keep a link into the audit log only when it is still there.
+        for live in LIVE_TABLES {
+            clear_dangling(conn, live, |parent| wanted.iter().any(|w| w == parent)).map_err(sql)?;
+        }
+        for table in &wanted {
+            clear_dangling(conn, table, |parent| LIVE_TABLES.contains(&parent)).map_err(sql)?;
+        }
         // The running servers' key rings reload when this changes.
         let version = crate::crypto::b64url(&crate::crypto::random_bytes::<8>());
         crate::db::meta::set(conn, crate::oidc::keys::VERSION_KEY, &version)
@@ -254,6 +256,33 @@ fn swap(conn: &Connection, scope: Scope) -> Result<Vec<String>, String> {
         ));
     }
     Ok(wanted)
+}
+
+/// Sets to NULL the references from `child` into tables `parent_filter` picks that no
+/// longer find their row (what ON DELETE SET NULL would have done).
+fn clear_dangling(
+    conn: &Connection,
+    child: &str,
+    parent_filter: impl Fn(&str) -> bool,
+) -> rusqlite::Result<()> {
+    let links: Vec<(String, String, Option<String>)> = conn
+        .prepare(&format!("PRAGMA main.foreign_key_list(\"{child}\")"))?
+        .query_map([], |r| Ok((r.get(2)?, r.get(3)?, r.get(4)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (parent, from, to) in links {
+        if !parent_filter(&parent) {
+            continue;
+        }
+        let to = to.unwrap_or_else(|| "rowid".into());
+        conn.execute(
+            &format!(
+                "UPDATE main.\"{child}\" SET \"{from}\" = NULL WHERE \"{from}\" IS NOT NULL \
+                 AND \"{from}\" NOT IN (SELECT \"{to}\" FROM main.\"{parent}\")"
+            ),
+            [],
+        )?;
+    }
+    Ok(())
 }
 
 /// The snapshot's meta rows, except those that belong to this box (LIVE_META). A

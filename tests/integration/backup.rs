@@ -252,6 +252,28 @@ fn round_trip_restores_every_table() {
     assert!(s.dir().join(safety).exists());
 
     assert_eq!(dump(&s.portal), before, "every table as it was");
+    assert_eq!(
+        s.portal.count(
+            "SELECT count(*) FROM events WHERE user_id IS NOT NULL AND user_id NOT IN (SELECT id FROM users)"
+        ),
+        0,
+        "vera's sign-in stays in the audit log without a link to a user that is gone"
+    );
+    assert!(
+        s.portal
+            .count("SELECT count(*) FROM events WHERE type = 'signin.success' AND user_id IS NULL")
+            >= 1
+    );
+    let broken: Vec<String> = s
+        .portal
+        .db()
+        .prepare("PRAGMA foreign_key_check")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(broken.is_empty(), "{broken:?}");
     assert_eq!(kids(&root), keys_before, "the key ring reloaded");
     assert_eq!(
         root.get("/api/admin/config/mfa").json()["config"]["enforce_groups"],

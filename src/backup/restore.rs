@@ -238,6 +238,17 @@ fn swap(conn: &Connection, scope: Scope) -> Result<Vec<String>, String> {
             clear_dangling(conn, table, |parent| LIVE_TABLES.contains(&parent)).map_err(sql)?;
         }
         // The running servers' key rings reload when this changes.
+        // Without an active signing key the portal could not sign ID tokens afterwards.
+        let active: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM main.signing_keys WHERE retired_at IS NULL",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(sql)?;
+        if active == 0 {
+            return Err("the backup holds no active signing key; nothing was restored".into());
+        }
         let version = crate::crypto::b64url(&crate::crypto::random_bytes::<8>());
         crate::db::meta::set(conn, crate::oidc::keys::VERSION_KEY, &version)
             .map_err(|e| e.to_string())?;

@@ -395,7 +395,7 @@ fn damaged_files_and_the_wrong_key_are_refused_and_change_nothing() {
 
 /// A database at schema version 5 (the ladder's first five steps), with a user, the
 /// live signing key and a settings section, sealed as a backup.
-fn old_backup(p: &Portal, user_version: i64) -> Vec<u8> {
+fn old_backup(p: &Portal, user_version: i64, with_key: bool) -> Vec<u8> {
     let tmp = TempDir::new();
     let path = tmp.0.join("old.db");
     let old = rusqlite::Connection::open(&path).unwrap();
@@ -424,11 +424,13 @@ fn old_backup(p: &Portal, user_version: i64) -> Vec<u8> {
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .unwrap();
-    old.execute(
-        "INSERT INTO signing_keys (kid, pem_sealed, created_at) VALUES (?1, ?2, ?3)",
-        rusqlite::params![kid, pem, created],
-    )
-    .unwrap();
+    if with_key {
+        old.execute(
+            "INSERT INTO signing_keys (kid, pem_sealed, created_at) VALUES (?1, ?2, ?3)",
+            rusqlite::params![kid, pem, created],
+        )
+        .unwrap();
+    }
     old.execute_batch(
         "INSERT INTO users (uuid, username, created_at) VALUES ('old-uuid', 'oldtimer', 1);
          INSERT INTO settings (section, version, config_json, updated_at) VALUES ('security', 3, '{\"session_hours\":5}', 1);",
@@ -461,7 +463,7 @@ fn an_older_schema_is_migrated_and_a_newer_one_refused() {
     let root = s.user("root", "toor");
     let keys = kids(&root);
 
-    let newer = old_backup(&s.portal, 999);
+    let newer = old_backup(&s.portal, 999, true);
     let r = upload(&root, &newer);
     assert_eq!(r.status, 400);
     assert!(
@@ -470,7 +472,24 @@ fn an_older_schema_is_migrated_and_a_newer_one_refused() {
         r.body
     );
 
-    let r = upload(&root, &old_backup(&s.portal, 5));
+    // A backup without a signing key would leave the portal unable to sign: refused.
+    let r = upload(&root, &old_backup(&s.portal, 5, false));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let keyless = r.json()["name"].as_str().unwrap().to_string();
+    let r = restore_via_api(&root, &keyless, "all");
+    assert_eq!(r.status, 400);
+    assert!(
+        r.json()["error"].as_str().unwrap().contains("signing key"),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        s.portal
+            .count("SELECT count(*) FROM users WHERE username = 'root'"),
+        1
+    );
+
+    let r = upload(&root, &old_backup(&s.portal, 5, true));
     assert_eq!(r.status, 201, "{}", r.body);
     let name = r.json()["name"].as_str().unwrap().to_string();
     let r = restore_via_api(&root, &name, "all");

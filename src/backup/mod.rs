@@ -92,6 +92,36 @@ fn ensure_dir(app: &App) -> Result<PathBuf, String> {
     Ok(dir)
 }
 
+/// Temp files older than this are leftovers of a crash (a backup takes seconds).
+const LEFTOVER_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Removes what a crash in the middle of a backup or restore left behind: partly written
+/// files and, more importantly, plaintext snapshots (`.snapshot-*`).
+fn sweep_leftovers(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let ours =
+            name.starts_with(".snapshot-") || (name.starts_with('.') && name.ends_with(".tmp"));
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > LEFTOVER_AGE);
+        if ours && old {
+            match fs::remove_file(e.path()) {
+                Ok(()) => crate::log_warn!(
+                    "backups: removed {name}, left over from an interrupted backup or restore"
+                ),
+                Err(err) => crate::log_warn!("backups: cannot remove leftover {name}: {err}"),
+            }
+        }
+    }
+}
+
 /// A name for a new file: prefix, UTC time to the second, 8 random characters.
 fn new_name(kind: Kind, now: i64) -> String {
     let time = chrono::DateTime::from_timestamp(now, 0)
@@ -235,6 +265,7 @@ fn describe(path: &Path, header: &mut Header) -> Result<(), String> {
 /// Takes a backup now. `by`: the admin's username, "cli" or "schedule".
 pub fn create(app: &App, by: &str, kind: Kind) -> Result<Info, String> {
     let dir = ensure_dir(app)?;
+    sweep_leftovers(&dir);
     let now = app.clock.now();
     let snap = snapshot(app, &dir)?;
     let mut header = Header {

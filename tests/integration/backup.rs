@@ -651,7 +651,23 @@ fn permissions_names_and_downloads() {
         .status,
         200
     );
+    // Leftovers of a crash: an old plaintext snapshot and a half-written file go at the
+    // next backup; a fresh one (a backup in progress) stays.
+    std::fs::create_dir_all(s.dir()).unwrap();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    for leftover in [
+        ".snapshot-0011223344556677.db",
+        ".authportal-x.apbak.tmp",
+        ".snapshot-fresh.db",
+    ] {
+        let f = std::fs::File::create(s.dir().join(leftover)).unwrap();
+        if !leftover.contains("fresh") {
+            f.set_modified(old).unwrap();
+        }
+    }
     let name = create(&root);
+    assert_eq!(files(&s.dir(), "."), [".snapshot-fresh.db"]);
+    std::fs::remove_file(s.dir().join(".snapshot-fresh.db")).unwrap();
     let anon = s.portal.client();
     assert_eq!(anon.get("/api/admin/backups").status, 401);
     assert_eq!(anon.post_json("/api/admin/backups", &json!({})).status, 401);

@@ -290,6 +290,11 @@ pub fn create(app: &App, by: &str, kind: Kind) -> Result<Info, String> {
     let file = format::seal(&app.sealer, header, &plaintext);
     let name = new_name(kind, now);
     write_new(&dir, &name, &file)?;
+    crate::log_info!(
+        "backups: {} backup {name} written for {by} ({} bytes)",
+        kind.label(),
+        file.len()
+    );
     info(&dir, &name)
 }
 

@@ -128,6 +128,20 @@ pub fn restore(app: &App, file: &[u8], scope: Scope, by: &str) -> Result<Report,
         crate::log_warn!("backups: old safety backups could not be removed: {e}");
     }
     refresh(app);
+    crate::log_info!(
+        "backups: {by} restored {} from a backup taken {} by {}{}; the data from before is in {}",
+        if scope == Scope::All {
+            "everything"
+        } else {
+            "the settings"
+        },
+        checked.header.created_at_utc,
+        checked.header.created_by,
+        migrated_from
+            .map(|v| format!(" (migrated from schema version {v})"))
+            .unwrap_or_default(),
+        safety.name
+    );
     Ok(Report {
         scope: scope.as_str(),
         created_at: checked.header.created_at,

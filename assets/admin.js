@@ -12,6 +12,7 @@
   if (page === 'admin-clients') initClients();
   if (page === 'admin-client') initClient();
   if (page === 'admin-branding') initBranding();
+  if (page === 'admin-backups') initBackups();
 
   // --- helpers ---
 
@@ -718,5 +719,248 @@
         });
       });
     });
+  }
+
+  // --- /admin/backups ---
+
+  function initBackups() {
+    var body = $('backups-body');
+    if (!body) return;
+    var canWrite = body.getAttribute('data-can-write') === '1';
+    var working = false;
+
+    function size(bytes) {
+      if (bytes >= 1048576) return (bytes / 1048576).toFixed(1) + ' MiB';
+      if (bytes >= 1024) return (bytes / 1024).toFixed(1) + ' KiB';
+      return bytes + ' bytes';
+    }
+
+    // While a backup, upload or restore runs, every button that starts one waits.
+    function setWorking(on) {
+      working = on;
+      var buttons = document.querySelectorAll('#backup-now, #backup-upload-submit, #restore-confirm, button[data-restore], button[data-delete]');
+      for (var i = 0; i < buttons.length; i++) buttons[i].disabled = on;
+      document.body.setAttribute('aria-busy', on ? 'true' : 'false');
+    }
+
+    function button(text, cls, attr, value) {
+      var b = el('button', text, cls);
+      b.type = 'button';
+      b.setAttribute(attr, value);
+      return b;
+    }
+
+    // The same row the server renders (views/backups.rs file_row).
+    function row(b) {
+      var tr = document.createElement('tr');
+      tr.setAttribute('data-backup', b.name);
+      var name = document.createElement('td');
+      name.appendChild(el('code', b.name));
+      tr.appendChild(name);
+      tr.appendChild(el('td', b.kind));
+      tr.appendChild(el('td', when(b.created_at), 'nowrap'));
+      tr.appendChild(el('td', b.created_by || ''));
+      tr.appendChild(el('td', size(b.size), 'nowrap'));
+      var cell = document.createElement('td');
+      var actions = el('div', null, 'row-actions');
+      var a = el('a', 'Download', 'button secondary small');
+      a.href = '/api/admin/backups/' + encodeURIComponent(b.name);
+      a.setAttribute('download', b.name);
+      actions.appendChild(a);
+      if (canWrite) {
+        actions.appendChild(button('Restore…', 'secondary small', 'data-restore', b.name));
+        actions.appendChild(button('Delete', 'danger small', 'data-delete', b.name));
+      }
+      cell.appendChild(actions);
+      tr.appendChild(cell);
+      return tr;
+    }
+
+    function addRow(b) {
+      var empty = $('backups-empty');
+      if (empty) empty.remove();
+      body.insertBefore(row(b), body.firstChild);
+    }
+
+    function removeRow(name) {
+      var rows = body.querySelectorAll('tr[data-backup]');
+      for (var i = 0; i < rows.length; i++) {
+        if (rows[i].getAttribute('data-backup') === name) rows[i].remove();
+      }
+    }
+
+    var now = $('backup-now');
+    if (now) {
+      now.addEventListener('click', function () {
+        if (working) return;
+        setWorking(true);
+        say('backup-status', 'Backing up… (the portal keeps answering meanwhile)');
+        api('POST', '/api/admin/backups', {}).then(function (res) {
+          setWorking(false);
+          if (!res.ok) return say('backup-status', 'Backup failed: ' + errorText(res), 'error');
+          addRow(res.json);
+          (res.json.pruned || []).forEach(removeRow);
+          var pruned = (res.json.pruned || []).length;
+          say('backup-status', 'Backup ' + res.json.name + ' written (' + size(res.json.size) + ').' +
+            (pruned ? ' ' + pruned + ' older backup' + (pruned === 1 ? ' was' : 's were') + ' removed (retention).' : ''), 'ok');
+        });
+      });
+    }
+
+    // Delete asks for a second press on the same button, like data-confirm elsewhere.
+    var armed = null;
+    body.addEventListener('click', function (ev) {
+      var del = ev.target.closest('button[data-delete]');
+      var res = ev.target.closest('button[data-restore]');
+      if (del && !working) {
+        var name = del.getAttribute('data-delete');
+        if (armed !== del) {
+          if (armed) armed.textContent = 'Delete';
+          armed = del;
+          del.textContent = 'Press again to delete';
+          say('backup-status', 'Delete ' + name + '? It cannot be brought back.', 'warn');
+          return;
+        }
+        armed = null;
+        del.disabled = true;
+        api('DELETE', '/api/admin/backups/' + encodeURIComponent(name)).then(function (r) {
+          if (!r.ok && r.status !== 404) {
+            del.disabled = false;
+            del.textContent = 'Delete';
+            return say('backup-status', errorText(r), 'error');
+          }
+          removeRow(name);
+          say('backup-status', 'Deleted ' + name + '.', 'ok');
+        });
+      }
+      if (res && !working) openRestore(res.getAttribute('data-restore'));
+    });
+
+    var panel = $('restore-panel');
+    var restoring = null;
+    function openRestore(name) {
+      if (!panel) return;
+      restoring = name;
+      $('restore-name').textContent = name;
+      panel.hidden = false;
+      say('restore-status', '');
+      panel.scrollIntoView({ block: 'nearest' });
+      $('restore-confirm').focus();
+    }
+    var cancel = $('restore-cancel');
+    if (cancel) cancel.addEventListener('click', function () { panel.hidden = true; restoring = null; });
+    var confirmButton = $('restore-confirm');
+    if (confirmButton) {
+      confirmButton.addEventListener('click', function () {
+        if (!restoring || working) return;
+        var picked = document.querySelector('input[name="restore-scope"]:checked');
+        var scope = picked ? picked.value : 'settings';
+        var name = restoring;
+        setWorking(true);
+        say('restore-status', 'Restoring ' + (scope === 'all' ? 'everything' : 'the settings') + ' from ' + name + '… (a safety backup is taken first)');
+        api('POST', '/api/admin/backups/' + encodeURIComponent(name) + '/restore', { scope: scope }).then(function (r) {
+          setWorking(false);
+          if (!r.ok) return say('restore-status', 'Nothing was restored: ' + errorText(r), 'error');
+          panel.hidden = true;
+          restoring = null;
+          var text = 'Restored ' + (r.json.scope === 'all' ? 'everything' : 'the settings') + ' from ' + name +
+            (r.json.migrated_from ? ' (migrated from schema version ' + r.json.migrated_from + ')' : '') +
+            '. The data from before is in ' + r.json.safety_backup + '.';
+          if (r.json.signed_out) {
+            say('restore-status', text + ' Your session was not in the backup: sign in again.', 'ok');
+            setTimeout(function () { location.assign('/?rd=' + encodeURIComponent('/admin/backups')); }, 4000);
+          } else {
+            say('restore-status', text + ' Reloading…', 'ok');
+            setTimeout(function () { location.reload(); }, 2500);
+          }
+        });
+      });
+    }
+
+    var uploadForm = $('backup-upload');
+    if (uploadForm) {
+      uploadForm.addEventListener('submit', function (ev) {
+        ev.preventDefault();
+        var input = $('backup-file');
+        var file = input.files && input.files[0];
+        if (!file || working) return;
+        if (file.size > 64 * 1024 * 1024) return say('upload-status', 'That file is larger than 64 MiB.', 'error');
+        setWorking(true);
+        say('upload-status', 'Uploading and checking ' + file.name + '…');
+        fetch('/api/admin/backups/upload', {
+          method: 'PUT',
+          credentials: 'same-origin',
+          headers: { Accept: 'application/json', 'Content-Type': 'application/octet-stream' },
+          body: file
+        }).then(function (r) {
+          return r.text().then(function (t) {
+            var json = {};
+            try { json = t ? JSON.parse(t) : {}; } catch (e) { json = { error: 'unexpected answer (' + r.status + ')' }; }
+            return { ok: r.ok, status: r.status, json: json };
+          });
+        }, function () {
+          return { ok: false, status: 0, json: { error: 'the portal could not be reached; try again' } };
+        }).then(function (r) {
+          setWorking(false);
+          if (!r.ok) return say('upload-status', 'Not stored: ' + errorText(r), 'error');
+          addRow(r.json);
+          uploadForm.reset();
+          say('upload-status', 'Checked and stored as ' + r.json.name + '; restore it from the list.', 'ok');
+        });
+      });
+    }
+
+    var schedule = $('schedule-form');
+    if (schedule) {
+      var kind = $('sch-kind');
+      // Only the fields the chosen schedule uses are offered.
+      var showFields = function () {
+        var k = kind.value;
+        var show = function (id, on) {
+          var input = $(id);
+          input.hidden = !on;
+          var label = schedule.querySelector('label[for="' + id + '"]');
+          if (label) label.hidden = !on;
+        };
+        show('sch-minute', k === 'hourly');
+        show('sch-weekday', k === 'weekly');
+        show('sch-time', k === 'daily' || k === 'weekly');
+      };
+      kind.addEventListener('change', showFields);
+      showFields();
+      schedule.addEventListener('submit', function (ev) {
+        ev.preventDefault();
+        var config = {
+          schedule: kind.value,
+          minute: parseInt($('sch-minute').value, 10) || 0,
+          time: $('sch-time').value,
+          weekday: $('sch-weekday').value,
+          keep: parseInt($('sch-keep').value, 10) || 0
+        };
+        var version = parseInt(schedule.getAttribute('data-version'), 10) || 0;
+        var saveButton = $('schedule-save');
+        busy(saveButton, true);
+        say('schedule-status', 'Saving…');
+        api('PUT', '/api/admin/config/backups', { version: version, config: config, reason: 'backup schedule' }).then(function (r) {
+          busy(saveButton, false);
+          if (r.status === 409) {
+            return say('schedule-status', 'Not saved: someone changed the schedule meanwhile (now version ' + r.json.current_version + '). Reload the page and apply your change again.', 'error');
+          }
+          if (!r.ok) return say('schedule-status', 'Not saved: ' + errorText(r), 'error');
+          schedule.setAttribute('data-version', String(r.json.version));
+          api('GET', '/api/admin/backups').then(function (l) {
+            var next = l.ok && l.json.status && l.json.status.next_run;
+            var c = r.json.config;
+            var text = c.schedule === 'hourly' ? 'every hour at minute ' + c.minute
+              : c.schedule === 'daily' ? 'every day at ' + c.time
+              : c.schedule === 'weekly' ? 'every ' + c.weekday + ' at ' + c.time : 'off';
+            var tz = document.body.getAttribute('data-tz') || 'UTC';
+            $('state-schedule').textContent = text + ' (' + tz + '), keeping ' + (c.keep === 0 ? 'all backups' : 'the newest ' + c.keep);
+            $('state-next').textContent = next ? when(next) : 'none (off)';
+            say('schedule-status', 'Saved. ' + (next ? 'Next backup: ' + when(next) + '.' : 'Scheduled backups are off.'), 'ok');
+          });
+        });
+      });
+    }
   }
 })();

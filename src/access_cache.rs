@@ -71,6 +71,18 @@ impl AccessCache {
         map.insert((rule.to_string(), user_id), (cookie, expires_ms));
     }
 
+    /// Forget everything (after a restore replaced the users and settings).
+    pub fn clear(&self) {
+        self.tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        self.cookies
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
     /// Forget everything about a user (their access was withdrawn).
     pub fn forget_user(&self, user_id: i64) {
         self.tokens

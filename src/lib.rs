@@ -7,6 +7,7 @@
 pub mod access;
 pub mod access_cache;
 pub mod app;
+pub mod backup;
 pub mod clock;
 pub mod config;
 pub mod crypto;
@@ -91,6 +92,10 @@ pub fn start(config: Config) -> Result<RunningServer, String> {
     let mut threads = vec![http];
     let janitor = janitor::spawn(Arc::clone(&app), Arc::clone(&stop))?;
     threads.push(janitor);
+    threads.push(backup::schedule::spawn(
+        Arc::clone(&app),
+        Arc::clone(&stop),
+    )?);
     Ok(RunningServer {
         addr,
         app,

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use authportal::{App, Config};
 
+mod cli_backup;
+
 const USAGE: &str = "usage: authportal [COMMAND]
 
   serve        run the portal (the default)
@@ -22,6 +24,16 @@ const USAGE: &str = "usage: authportal [COMMAND]
   keys rotate [--bits 2048|3072|4096]
                       a new OpenID Connect signing key; the old one stays published
                       until the ID tokens it signed have expired
+  backup create       take a backup now (sealed under DATA_KEY); prints its path
+  backup list         the backups in BACKUP_DIR, newest first
+  restore FILE [--settings-only]
+                      restore a backup (everything, or only the settings), after a
+                      safety backup of the current data; asks nothing, works with the
+                      server stopped. Restoring everything signs out sessions that are
+                      not in the backup.
+  export-config       print the settings sections as JSON (secrets only as set / not set)
+  import-config FILE  check and save every section in FILE (from export-config) as a
+                      new version; secrets left out keep their stored values
 
 Configuration comes from environment variables; see README.md.";
 
@@ -33,6 +45,10 @@ fn main() -> ExitCode {
         Some("healthcheck") => healthcheck(),
         Some("oauth-client") => with_app(|app| oauth_client(app, &args[1..])),
         Some("keys") => with_app(|app| keys(app, &args[1..])),
+        Some("backup") => with_app(|app| cli_backup::backup(app, &args[1..])),
+        Some("restore") => with_app(|app| cli_backup::restore(app, &args[1..])),
+        Some("export-config") => with_app(cli_backup::export_config),
+        Some("import-config") => with_app(|app| cli_backup::import_config(app, &args[1..])),
         Some("setup-code") => with_app(|app| {
             match authportal::web::setup::code(app).map_err(|e| e.to_string())? {
                 Some(code) => println!("{code}"),

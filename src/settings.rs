@@ -39,6 +39,7 @@ pub fn access(conn: &Connection) -> Result<crate::access::AccessSpec> {
 /// The sections an owner can read and write.
 pub const SECTIONS: &[&str] = &[
     "access",
+    "backups",
     "branding",
     "mfa",
     "providers",
@@ -53,6 +54,10 @@ pub fn default_of(name: &str) -> Option<serde_json::Value> {
             Some(serde_json::to_value(crate::access::AccessSpec::default()).expect("serializes"))
         }
         "mfa" => Some(serde_json::json!({ "enforce_groups": [] })),
+        "backups" => Some(
+            serde_json::to_value(crate::backup::schedule::BackupSettings::default())
+                .expect("serializes"),
+        ),
         "roles" => Some(serde_json::to_value(RolesSettings::default()).expect("serializes")),
         "branding" => Some(serde_json::to_value(Branding::default()).expect("serializes")),
         "security" => Some(serde_json::to_value(Security::default()).expect("serializes")),
@@ -94,6 +99,11 @@ pub fn validate(name: &str, value: &serde_json::Value) -> std::result::Result<()
         "branding" => serde_json::from_value::<Branding>(value.clone())
             .map_err(|e| format!("branding: {e}"))?
             .check(),
+        "backups" => {
+            serde_json::from_value::<crate::backup::schedule::BackupSettings>(value.clone())
+                .map_err(|e| format!("backups: {e}"))?
+                .check()
+        }
         "roles" => serde_json::from_value::<RolesSettings>(value.clone())
             .map_err(|e| format!("roles: {e}"))?
             .check(),

@@ -4,7 +4,7 @@ pub mod events;
 pub mod flows;
 pub mod meta;
 pub mod mfa;
-mod migrate;
+pub(crate) mod migrate;
 pub mod oauth;
 pub mod sessions;
 pub mod settings;

@@ -12,7 +12,7 @@ use crate::crypto::seal::Sealer;
 use crate::db::{Db, meta, oauth};
 use crate::error::{AppError, Result};
 
-const VERSION_KEY: &str = "signing_keys_version";
+pub(crate) const VERSION_KEY: &str = "signing_keys_version";
 
 struct Loaded {
     version: Option<String>,

@@ -20,6 +20,7 @@ pub enum Area {
     Settings,
     Branding,
     Clients,
+    Backups,
 }
 
 /// Who is looking and which areas they may read.
@@ -33,10 +34,11 @@ pub struct Frame<'a> {
     pub users: bool,
     pub settings: bool,
     pub clients: bool,
+    pub backups: bool,
 }
 
 /// The console frame: the shared stylesheet, admin.js (never login.js) and the nav bar.
-fn console(title: &str, page_name: &str, f: &Frame, body: Markup) -> Markup {
+pub(super) fn console(title: &str, page_name: &str, f: &Frame, body: Markup) -> Markup {
     let item = |area: Area, href: &str, text: &str| {
         html! {
             li { a href=(href) aria-current=[(f.area == area).then_some("page")] { (text) } }
@@ -59,6 +61,7 @@ fn console(title: &str, page_name: &str, f: &Frame, body: Markup) -> Markup {
                             @if f.settings { (item(Area::Settings, "/admin/settings", "Settings")) }
                             @if f.settings { (item(Area::Branding, "/admin/branding", "Branding")) }
                             @if f.clients { (item(Area::Clients, "/admin/clients", "Clients")) }
+                            @if f.backups { (item(Area::Backups, "/admin/backups", "Backups")) }
                             li.home { a href="/home" { "Portal home" } }
                         }
                     }
@@ -97,7 +100,7 @@ fn badge(on: bool, yes: &str, no: &str) -> Markup {
 }
 
 /// Partial: a line for the results of a script action (errors and confirmations).
-fn status_line(id: &str) -> Markup {
+pub(super) fn status_line(id: &str) -> Markup {
     html! { p.status id=(id) role="status" aria-live="polite" {} }
 }
 
@@ -396,6 +399,7 @@ fn section_about(name: &str) -> &'static str {
         "security" => {
             "How long a sign-in lasts, and how many requests a client may make (rate limits)."
         }
+        "backups" => "When backups are taken (in APP_TIMEZONE) and how many are kept.",
         _ => "",
     }
 }

@@ -38,6 +38,7 @@ impl Console {
             users: self.can("users.read"),
             settings: self.can("config.read"),
             clients: self.can("oauth.read"),
+            backups: self.can("backups.read"),
         }
     }
 }
@@ -304,5 +305,29 @@ pub fn client_get(ctx: &Ctx, client_id: &str) -> Result<Response> {
         &c.frame(Area::Clients),
         &client,
         c.can("oauth.write"),
+    )))
+}
+
+/// GET /admin/backups: the files, the schedule and its state, restore and upload.
+pub fn backups_get(ctx: &Ctx) -> Result<Response> {
+    let c = enter!(ctx, "backups.read");
+    let (files, dir_error) = match crate::backup::list(ctx.app) {
+        Ok(files) => (files, None),
+        Err(e) => (Vec::new(), Some(e)),
+    };
+    let (settings, state) = crate::backup::schedule::current(ctx.app)?;
+    let version = crate::db::settings::get(&*ctx.app.db.conn()?, crate::backup::schedule::SECTION)?
+        .map_or(0, |s| s.version);
+    Ok(page(crate::views::backups::page(
+        &c.frame(Area::Backups),
+        &crate::views::backups::BackupsPage {
+            files: &files,
+            dir_error: dir_error.as_deref(),
+            settings: &settings,
+            version,
+            state: &state,
+            can_write: c.can("backups.write"),
+            can_configure: c.can("config.write"),
+        },
     )))
 }

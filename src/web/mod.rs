@@ -5,6 +5,7 @@ pub(crate) mod admin;
 mod admin_pages;
 mod admin_users;
 pub mod assets;
+mod backups;
 mod branding;
 pub mod cookies;
 mod forward_auth;
@@ -137,6 +138,7 @@ fn dispatch(ctx: &Ctx) -> Result<Response> {
         ("GET", ["admin", "branding"]) => admin_pages::branding_get(ctx),
         ("GET", ["admin", "clients"]) => admin_pages::clients_get(ctx),
         ("GET", ["admin", "clients", id]) => admin_pages::client_get(ctx, id),
+        ("GET", ["admin", "backups"]) => admin_pages::backups_get(ctx),
         // --- end of console pages ---
         ("GET", ["api", "admin", "users"]) => admin_users::list_get(ctx),
         ("GET", ["api", "admin", "users", uuid]) => admin_users::detail_get(ctx, uuid),
@@ -154,6 +156,18 @@ fn dispatch(ctx: &Ctx) -> Result<Response> {
             admin_users::grant_delete(ctx, uuid, client)
         }
         ("DELETE", ["api", "admin", "sessions", sid]) => admin_users::session_delete(ctx, sid),
+        ("GET", ["api", "admin", "backups"]) => backups::list_get(ctx),
+        ("POST", ["api", "admin", "backups"]) => backups::create_post(ctx),
+        ("PUT", ["api", "admin", "backups", "upload"]) => backups::upload_put(ctx),
+        ("GET", ["api", "admin", "backups", name]) => backups::download_get(ctx, name),
+        ("DELETE", ["api", "admin", "backups", name]) => backups::delete(ctx, name),
+        ("POST", ["api", "admin", "backups", name, "restore"]) => backups::restore_post(ctx, name),
+        // A decoded "/" or ".." in a file name makes more segments: no such backup.
+        (_, ["api", "admin", "backups", _, rest @ ..])
+            if !rest.is_empty() && rest != ["restore"] =>
+        {
+            Err(AppError::NotFound)
+        }
         ("GET", ["api", "admin", "config"]) => admin::config_get(ctx),
         ("GET", ["api", "admin", "config", section]) => admin::config_section_get(ctx, section),
         ("PUT", ["api", "admin", "config", section]) => admin::config_section_put(ctx, section),
@@ -222,12 +236,16 @@ fn is_known(segs: &[&str]) -> bool {
             | ["setup", "unlock" | "server"]
             | ["setup", "plex", "start" | "return" | "choose"]
             | ["admin"]
-            | ["admin", "users" | "settings" | "clients" | "branding"]
+            | [
+                "admin",
+                "users" | "settings" | "clients" | "branding" | "backups"
+            ]
             | ["admin", "users" | "settings" | "clients", _]
             | ["trusted-ips", "forget"]
             | ["api", "admin", "trusted-ips", ..]
             | ["api", "admin", "oauth", "clients", ..]
             | ["api", "admin", "config", ..]
+            | ["api", "admin", "backups", ..]
             | ["api", "admin", "users", ..]
             | ["api", "admin", "sessions", _]
             | ["mfa", "challenge" | "enroll" | "recovery-codes" | "disable"]

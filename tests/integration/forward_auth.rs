@@ -400,6 +400,7 @@ fn admin_config_api_versions_validates_and_refuses_stale_writes() {
         names,
         [
             "access",
+            "backups",
             "branding",
             "mfa",
             "providers",

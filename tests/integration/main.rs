@@ -3,6 +3,7 @@
 
 mod admin;
 mod admin_pages;
+mod backup;
 mod branding;
 mod browser;
 mod crash;

@@ -1,0 +1,327 @@
+//! Restoring a backup: check the file completely, migrate an older snapshot to the
+//! current schema, take a safety backup, then replace the data in ONE IMMEDIATE
+//! transaction on the live database (all or nothing), and refresh every cache.
+//!
+//! What a restore does not bring back, on purpose:
+//! - the audit log (`events`): it records what happened, including the restore, and
+//!   keeps growing; events of users absent from the backup lose their user link;
+//! - meta rows that belong to this box rather than to the data: the DATA_KEY canary,
+//!   the first-run setup code and unlock, the backup schedule state; and a finished
+//!   setup is never reopened by restoring an older backup.
+//!
+//! Restoring everything replaces the sessions too: whoever is signed in with a session
+//! that is not in the backup (possibly the admin restoring) is signed out.
+
+use std::fs;
+
+use rusqlite::Connection;
+use serde::Serialize;
+
+use super::format::{self, Header};
+use super::{Kind, TempDb};
+use crate::app::App;
+use crate::db::migrate;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every table but the audit log.
+    All,
+    /// The settings sections, their history and the uploaded branding files.
+    Settings,
+}
+
+impl Scope {
+    pub fn parse(s: &str) -> Option<Scope> {
+        match s {
+            "all" => Some(Scope::All),
+            "settings" => Some(Scope::Settings),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::All => "all",
+            Scope::Settings => "settings",
+        }
+    }
+}
+
+const SETTINGS_TABLES: &[&str] = &["settings", "settings_history", "branding_files"];
+/// Never replaced by a restore (see the module doc).
+const LIVE_TABLES: &[&str] = &["events"];
+/// Meta rows that stay as they are on this box.
+const LIVE_META: &[&str] = &[
+    "data_key_check",
+    "setup_code",
+    "setup_unlock",
+    super::schedule::STATE_KEY,
+];
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub scope: &'static str,
+    pub created_at: i64,
+    pub created_by: String,
+    /// The schema version of the backup, when it was migrated to the current one.
+    pub migrated_from: Option<i64>,
+    /// The safety backup of what was there before.
+    pub safety_backup: String,
+    pub tables: Vec<String>,
+}
+
+/// A backup file that opened, checked out, and sits decrypted in a temp file.
+pub struct Checked {
+    pub header: Header,
+    pub schema_version: i64,
+    tmp: TempDb,
+}
+
+/// Every check a restore makes before touching anything: the seal (key, tampering,
+/// truncation, format), then the snapshot itself (a SQLite database that passes
+/// integrity_check, with a schema this release can read).
+pub fn check(app: &App, file: &[u8]) -> Result<Checked, String> {
+    let (header, plaintext) = format::open(&app.sealer, file).map_err(|e| e.to_string())?;
+    let dir = super::ensure_dir(app)?;
+    let tmp = TempDb::create(&dir)?;
+    fs::write(&tmp.0, &plaintext).map_err(|e| format!("cannot write a temporary file: {e}"))?;
+    drop(plaintext);
+    let conn = Connection::open(&tmp.0).map_err(|e| format!("the backup is unreadable: {e}"))?;
+    let ok: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .map_err(|e| format!("the backup's database is unreadable: {e}"))?;
+    if ok != "ok" {
+        return Err(format!("the backup's database is damaged: {ok}"));
+    }
+    let schema_version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| format!("the backup's database is unreadable: {e}"))?;
+    if schema_version < 1 {
+        return Err("the backup holds no authportal database".into());
+    }
+    if schema_version > migrate::CURRENT {
+        return Err(format!(
+            "this backup comes from a newer authportal (schema version {schema_version}; this release knows up to {}): upgrade authportal first, then restore",
+            migrate::CURRENT
+        ));
+    }
+    Ok(Checked {
+        header,
+        schema_version,
+        tmp,
+    })
+}
+
+/// Restores `file` (a backup's bytes). `by` names who asked, for the safety backup.
+pub fn restore(app: &App, file: &[u8], scope: Scope, by: &str) -> Result<Report, String> {
+    let checked = check(app, file)?;
+    let migrated_from =
+        (checked.schema_version < migrate::CURRENT).then_some(checked.schema_version);
+    if migrated_from.is_some() {
+        let mut conn = Connection::open(&checked.tmp.0).map_err(|e| e.to_string())?;
+        migrate::run(&mut conn).map_err(|e| format!("the backup could not be migrated: {e}"))?;
+    }
+    let safety = super::create(app, by, Kind::Safety)
+        .map_err(|e| format!("no safety backup could be taken, so nothing was restored: {e}"))?;
+    let tables = replace(app, &checked.tmp, scope)?;
+    if let Err(e) = super::prune_safety(app) {
+        crate::log_warn!("backups: old safety backups could not be removed: {e}");
+    }
+    refresh(app);
+    crate::log_info!(
+        "backups: {by} restored {} from a backup taken {} by {}{}; the data from before is in {}",
+        if scope == Scope::All {
+            "everything"
+        } else {
+            "the settings"
+        },
+        checked.header.created_at_utc,
+        checked.header.created_by,
+        migrated_from
+            .map(|v| format!(" (migrated from schema version {v})"))
+            .unwrap_or_default(),
+        safety.name
+    );
+    Ok(Report {
+        scope: scope.as_str(),
+        created_at: checked.header.created_at,
+        created_by: checked.header.created_by,
+        migrated_from,
+        safety_backup: safety.name,
+        tables,
+    })
+}
+
+/// Everything kept in memory that a restore can make stale.
+fn refresh(app: &App) {
+    app.settings_changed();
+    app.access_cache.clear();
+    // The signing keys reload on their next use: replace() gave them a new version.
+}
+
+/// A connection of its own (not from the pool), so the ATTACH and the foreign-key
+/// switch never leak into request handling.
+fn open_live(app: &App) -> Result<Connection, String> {
+    let conn = Connection::open(app.config.data_dir.join(crate::datadir::DB_FILE))
+        .map_err(|e| format!("cannot open the database: {e}"))?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))
+        .map_err(|e| e.to_string())?;
+    Ok(conn)
+}
+
+fn table_names(conn: &Connection, schema: &str) -> rusqlite::Result<Vec<String>> {
+    conn.prepare(&format!(
+        "SELECT name FROM {schema}.sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+    ))?
+    .query_map([], |r| r.get(0))?
+    .collect()
+}
+
+fn columns(conn: &Connection, table: &str) -> rusqlite::Result<String> {
+    let cols: Vec<String> = conn
+        .prepare(&format!("PRAGMA main.table_info(\"{table}\")"))?
+        .query_map([], |r| r.get::<_, String>(1))?
+        .map(|c| c.map(|c| format!("\"{c}\"")))
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(cols.join(", "))
+}
+
+/// Replaces the tables of `scope` with the snapshot's, in one IMMEDIATE transaction.
+fn replace(app: &App, snap: &TempDb, scope: Scope) -> Result<Vec<String>, String> {
+    let conn = open_live(app)?;
+    // Off for the swap (deletes must not cascade into the audit log; rows go in in any
+    // order); foreign_key_check below proves the result consistent before COMMIT.
+    conn.execute_batch("PRAGMA foreign_keys = OFF")
+        .map_err(|e| e.to_string())?;
+    conn.execute("ATTACH DATABASE ?1 AS snap", [snap.path_str()?])
+        .map_err(|e| format!("cannot open the backup's database: {e}"))?;
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(|e| format!("the database is busy, try again: {e}"))?;
+    let result = swap(&conn, scope);
+    let done = match result {
+        Ok(tables) => conn
+            .execute_batch("COMMIT")
+            .map(|_| tables)
+            .map_err(|e| format!("the restore could not be committed: {e}")),
+        Err(e) => Err(e),
+    };
+    if done.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    let _ = conn.execute_batch("DETACH DATABASE snap");
+    done
+}
+
+fn swap(conn: &Connection, scope: Scope) -> Result<Vec<String>, String> {
+    let sql = |e: rusqlite::Error| format!("restoring failed, nothing was changed: {e}");
+    let live = table_names(conn, "main").map_err(sql)?;
+    let saved = table_names(conn, "snap").map_err(sql)?;
+    let wanted: Vec<String> = live
+        .into_iter()
+        .filter(|t| match scope {
+            Scope::All => !LIVE_TABLES.contains(&t.as_str()),
+            Scope::Settings => SETTINGS_TABLES.contains(&t.as_str()),
+        })
+        .collect();
+    for table in &wanted {
+        if !saved.contains(table) {
+            return Err(format!(
+                "the backup has no table {table}; nothing was restored"
+            ));
+        }
+        if table == "meta" {
+            copy_meta(conn).map_err(sql)?;
+            continue;
+        }
+        let cols = columns(conn, table).map_err(sql)?;
+        conn.execute(&format!("DELETE FROM main.\"{table}\""), [])
+            .map_err(sql)?;
+        conn.execute(
+            &format!("INSERT INTO main.\"{table}\" ({cols}) SELECT {cols} FROM snap.\"{table}\""),
+            [],
+        )
+        .map_err(sql)?;
+    }
+    if scope == Scope::All {
+        // Audit entries keep their user only when that user exists after the restore,
+        // and restored rows keep a link into the audit log only when it is still there.
+        for live in LIVE_TABLES {
+            clear_dangling(conn, live, |parent| wanted.iter().any(|w| w == parent)).map_err(sql)?;
+        }
+        for table in &wanted {
+            clear_dangling(conn, table, |parent| LIVE_TABLES.contains(&parent)).map_err(sql)?;
+        }
+        // The running servers' key rings reload when this changes.
+        // Without an active signing key the portal could not sign ID tokens afterwards.
+        let active: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM main.signing_keys WHERE retired_at IS NULL",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(sql)?;
+        if active == 0 {
+            return Err("the backup holds no active signing key; nothing was restored".into());
+        }
+        let version = crate::crypto::b64url(&crate::crypto::random_bytes::<8>());
+        crate::db::meta::set(conn, crate::oidc::keys::VERSION_KEY, &version)
+            .map_err(|e| e.to_string())?;
+    }
+    let broken: Option<String> = conn
+        .query_row("PRAGMA main.foreign_key_check", [], |r| r.get(0))
+        .map(Some)
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })
+        .map_err(sql)?;
+    if let Some(table) = broken {
+        return Err(format!(
+            "the restored data would be inconsistent (table {table} points at missing rows); nothing was restored"
+        ));
+    }
+    Ok(wanted)
+}
+
+/// Sets to NULL the references from `child` into tables `parent_filter` picks that no
+/// longer find their row (what ON DELETE SET NULL would have done).
+fn clear_dangling(
+    conn: &Connection,
+    child: &str,
+    parent_filter: impl Fn(&str) -> bool,
+) -> rusqlite::Result<()> {
+    let links: Vec<(String, String, Option<String>)> = conn
+        .prepare(&format!("PRAGMA main.foreign_key_list(\"{child}\")"))?
+        .query_map([], |r| Ok((r.get(2)?, r.get(3)?, r.get(4)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (parent, from, to) in links {
+        if !parent_filter(&parent) {
+            continue;
+        }
+        let to = to.unwrap_or_else(|| "rowid".into());
+        conn.execute(
+            &format!(
+                "UPDATE main.\"{child}\" SET \"{from}\" = NULL WHERE \"{from}\" IS NOT NULL \
+                 AND \"{from}\" NOT IN (SELECT \"{to}\" FROM main.\"{parent}\")"
+            ),
+            [],
+        )?;
+    }
+    Ok(())
+}
+
+/// The snapshot's meta rows, except those that belong to this box (LIVE_META). A
+/// finished setup stays finished.
+fn copy_meta(conn: &Connection) -> rusqlite::Result<()> {
+    let keep: Vec<String> = LIVE_META.iter().map(|k| format!("'{k}'")).collect();
+    let keep = keep.join(", ");
+    conn.execute(
+        &format!("DELETE FROM main.meta WHERE key NOT IN ({keep}, 'setup_done')"),
+        [],
+    )?;
+    conn.execute(
+        &format!("INSERT OR REPLACE INTO main.meta (key, value) SELECT key, value FROM snap.meta WHERE key NOT IN ({keep})"),
+        [],
+    )?;
+    Ok(())
+}

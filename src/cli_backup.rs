@@ -1,0 +1,122 @@
+//! The backup commands of the `authportal` binary: `backup create|list`, `restore`,
+//! `export-config`, `import-config`. Each runs on an opened App (no HTTP server), so
+//! they work with the server stopped; what they change is audited like a console action.
+
+use authportal::App;
+use authportal::backup::{self, config_io, restore};
+use authportal::db::events;
+
+/// An audit entry for a command-line action (no user: whoever runs the binary).
+fn audit(app: &App, kind: &str, detail: serde_json::Value) {
+    let recorded = app.db.conn().and_then(|c| {
+        events::record(
+            &c,
+            &events::Event {
+                kind,
+                user_id: None,
+                ip: None,
+                result: "success",
+                detail,
+            },
+            app.clock.now(),
+        )
+    });
+    if let Err(e) = recorded {
+        eprintln!("authportal: warning: the audit log entry could not be written: {e}");
+    }
+}
+
+pub fn backup(app: &App, args: &[String]) -> Result<(), String> {
+    match args.first().map(String::as_str) {
+        Some("create") => {
+            let info = backup::create(app, "cli", backup::Kind::Manual)?;
+            let pruned = backup::prune(app, backup::keep_setting(app))?;
+            audit(
+                app,
+                "admin.backup.create",
+                serde_json::json!({ "name": info.name, "via": "cli", "pruned": pruned }),
+            );
+            println!("{}", backup::dir(app).join(&info.name).display());
+            Ok(())
+        }
+        Some("list") => {
+            for b in backup::list(app)? {
+                let when = b
+                    .created_at
+                    .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_else(|| "?".into());
+                println!(
+                    "{}\t{}\t{}\t{} bytes{}",
+                    b.name,
+                    b.kind,
+                    when,
+                    b.size,
+                    b.error.map(|e| format!("\t{e}")).unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        _ => Err("usage: authportal backup create|list".into()),
+    }
+}
+
+pub fn restore(app: &App, args: &[String]) -> Result<(), String> {
+    let mut scope = restore::Scope::All;
+    let mut file = None;
+    for a in args {
+        match a.as_str() {
+            "--settings-only" => scope = restore::Scope::Settings,
+            flag if flag.starts_with("--") => {
+                return Err(format!("restore: unknown option {flag}"));
+            }
+            path if file.is_none() => file = Some(path.to_string()),
+            _ => return Err("usage: authportal restore FILE [--settings-only]".into()),
+        }
+    }
+    let file = file.ok_or("usage: authportal restore FILE [--settings-only]")?;
+    let data = std::fs::read(&file).map_err(|e| format!("cannot read {file}: {e}"))?;
+    let report = restore::restore(app, &data, scope, "cli")?;
+    audit(
+        app,
+        "admin.backup.restore",
+        serde_json::json!({ "file": file, "scope": report.scope, "via": "cli", "safety_backup": report.safety_backup }),
+    );
+    println!(
+        "restored {} from {file} (taken {} by {}){}; the data from before is in {}",
+        if scope == restore::Scope::All {
+            "everything"
+        } else {
+            "the settings"
+        },
+        chrono::DateTime::from_timestamp(report.created_at, 0)
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_default(),
+        report.created_by,
+        report
+            .migrated_from
+            .map(|v| format!(", migrated from schema version {v}"))
+            .unwrap_or_default(),
+        backup::dir(app).join(&report.safety_backup).display()
+    );
+    Ok(())
+}
+
+pub fn export_config(app: &App) -> Result<(), String> {
+    let doc = config_io::export(app)?;
+    println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
+    Ok(())
+}
+
+pub fn import_config(app: &App, args: &[String]) -> Result<(), String> {
+    let [file] = args else {
+        return Err("usage: authportal import-config FILE".into());
+    };
+    let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {file}: {e}"))?;
+    let doc: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{file} is not JSON: {e}"))?;
+    for (section, version) in config_io::import(app, &doc, "cli")? {
+        println!("{section}: saved as version {version}");
+    }
+    Ok(())
+}

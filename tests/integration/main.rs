@@ -9,6 +9,7 @@ mod crash;
 mod fakes;
 mod forward_auth;
 mod harness;
+mod install;
 mod media;
 mod mfa;
 mod oidc;

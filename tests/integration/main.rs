@@ -10,6 +10,7 @@ mod crash;
 mod fakes;
 mod forward_auth;
 mod harness;
+mod install;
 mod media;
 mod metrics;
 mod mfa;

@@ -23,10 +23,14 @@ pub struct Secrets {
     pub install_id: String,
 }
 
+/// What `secrets.json` holds: only the secrets the environment does not set, so a
+/// DATA_KEY from an env file is never shadowed by an unused generated one.
 #[derive(Serialize, Deserialize)]
 struct SecretsFile {
-    session_secret: String,
-    data_key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    session_secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    data_key: Option<String>,
     install_id: String,
 }
 
@@ -37,41 +41,64 @@ pub fn prepare(cfg: &Config) -> Result<(Secrets, SigningKey), String> {
         .map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))?;
     // Best effort: the directory may belong to someone else (a mounted volume).
     let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
-    let stored = load_or_create_secrets(&dir.join(SECRETS_FILE))?;
-    let secrets = Secrets {
-        session_secret: cfg.session_secret.clone().unwrap_or(stored.0),
-        data_key: cfg.data_key.clone().unwrap_or(stored.1),
-        install_id: stored.2,
-    };
+    let secrets = load_or_create_secrets(&dir.join(SECRETS_FILE), cfg)?;
     Ok((secrets, signing_key(cfg)?))
 }
 
-fn load_or_create_secrets(path: &Path) -> Result<(Vec<u8>, Vec<u8>, String), String> {
-    if path.exists() {
+fn load_or_create_secrets(path: &Path, cfg: &Config) -> Result<Secrets, String> {
+    let existing = path.exists();
+    let mut f = if existing {
         let text =
             fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let f: SecretsFile = serde_json::from_str(&text)
-            .map_err(|e| format!("{} is not valid: {e}", path.display()))?;
-        let decode = |name: &str, v: &str| {
-            b64_decode_any(v).ok_or_else(|| format!("{}: {name} is not base64", path.display()))
-        };
-        return Ok((
-            decode("session_secret", &f.session_secret)?,
-            decode("data_key", &f.data_key)?,
-            f.install_id,
-        ));
-    }
-    let f = SecretsFile {
-        session_secret: b64(&random_bytes::<48>()),
-        data_key: b64(&random_bytes::<32>()),
-        install_id: new_uuid(),
+        serde_json::from_str(&text).map_err(|e| format!("{} is not valid: {e}", path.display()))?
+    } else {
+        SecretsFile {
+            session_secret: None,
+            data_key: None,
+            install_id: new_uuid(),
+        }
     };
-    write_private(path, &serde_json::to_string_pretty(&f).expect("json"))?;
-    crate::log_info!(
-        "generated {} (keep a copy of data_key off this machine: backups are useless without it)",
-        path.display()
-    );
-    load_or_create_secrets(path)
+    let mut generated = Vec::new();
+    if cfg.session_secret.is_none() && f.session_secret.is_none() {
+        f.session_secret = Some(b64(&random_bytes::<48>()));
+        generated.push("session_secret");
+    }
+    if cfg.data_key.is_none() && f.data_key.is_none() {
+        f.data_key = Some(b64(&random_bytes::<32>()));
+        generated.push("data_key");
+    }
+    if !existing || !generated.is_empty() {
+        write_private(path, &serde_json::to_string_pretty(&f).expect("json"))?;
+        if generated.contains(&"data_key") {
+            crate::log_info!(
+                "generated data_key in {} (keep a copy off this machine: backups are useless without it)",
+                path.display()
+            );
+        }
+    }
+    let decode = |name: &str, v: &Option<String>| -> Result<Option<Vec<u8>>, String> {
+        v.as_deref()
+            .map(|v| {
+                b64_decode_any(v).ok_or_else(|| format!("{}: {name} is not base64", path.display()))
+            })
+            .transpose()
+    };
+    let stored_secret = decode("session_secret", &f.session_secret)?;
+    let stored_key = decode("data_key", &f.data_key)?;
+    Ok(Secrets {
+        // The environment wins; the file holds a value whenever it does not set one.
+        session_secret: cfg
+            .session_secret
+            .clone()
+            .or(stored_secret)
+            .expect("set or generated"),
+        data_key: cfg
+            .data_key
+            .clone()
+            .or(stored_key)
+            .expect("set or generated"),
+        install_id: f.install_id,
+    })
 }
 
 fn signing_key(cfg: &Config) -> Result<SigningKey, String> {

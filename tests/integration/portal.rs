@@ -31,6 +31,35 @@ fn first_start_creates_database_and_secrets_and_restart_keeps_them() {
 }
 
 #[test]
+fn secrets_from_the_environment_are_not_also_generated() {
+    let key = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+    let portal = Portal::start_in(TempDir::new(), &[("DATA_KEY", key)], true);
+    let path = portal.data_dir().join("secrets.json");
+    let secrets: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert!(
+        secrets.get("data_key").is_none(),
+        "DATA_KEY comes from the environment: no unused key beside it"
+    );
+    assert!(secrets["session_secret"].is_string() && secrets["install_id"].is_string());
+    // Dropping DATA_KEY later does not silently start over with a new key: the data
+    // sealed under the old one refuses it.
+    let mut vars: Vec<(String, String)> = portal
+        .vars
+        .iter()
+        .filter(|(k, _)| *k != "DATA_KEY" && *k != "LISTEN_ADDR" && *k != "APP_BASE_URL")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    vars.push(("LISTEN_ADDR".into(), "127.0.0.1:0".into()));
+    let mut map: std::collections::BTreeMap<String, String> = vars.into_iter().collect();
+    map.insert("APP_BASE_URL".into(), "http://127.0.0.1:1".into());
+    let err = authportal::start(authportal::Config::from_vars(&map).unwrap())
+        .err()
+        .expect("refused");
+    assert!(err.contains("DATA_KEY"), "{err}");
+}
+
+#[test]
 fn health_endpoints_answer() {
     let portal = Portal::start(&[]);
     let c = portal.client();

@@ -396,3 +396,53 @@ fn install_sh_is_shellcheck_clean() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// The release build `bash .ci/build-static` makes (the README's test command runs it
+/// before the tests).
+fn static_binary() -> PathBuf {
+    let bin = repo().join("target/x86_64-unknown-linux-musl/release/authportal");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `bash .ci/build-static` (`bash .ci/run` does)",
+        bin.display()
+    );
+    bin
+}
+
+#[test]
+fn the_static_release_binary_installs_and_serves() {
+    let bin = static_binary();
+    // Static: no program interpreter and no shared library to find on the owner's box.
+    let headers = Command::new("readelf")
+        .args(["--program-headers", "--dynamic"])
+        .arg(&bin)
+        .output()
+        .expect("readelf (binutils) runs");
+    let text = String::from_utf8_lossy(&headers.stdout);
+    assert!(
+        !text.contains("INTERP") && !text.contains("(NEEDED)"),
+        "{text}"
+    );
+    let version = Command::new(&bin).arg("version").output().unwrap();
+    let version = String::from_utf8_lossy(&version.stdout);
+    assert!(
+        version.starts_with("authportal ") && !version.contains("commit unknown"),
+        "the release build names its commit: {version}"
+    );
+    let dest = TempDir::new();
+    let bin_text = bin.display().to_string();
+    install_ok(
+        &dest.0,
+        &[
+            "--binary",
+            &bin_text,
+            "--prefix",
+            PREFIX,
+            "--url",
+            URL,
+            "--no-start",
+        ],
+    );
+    let vars = env_vars(&fs::read_to_string(dest.0.join("etc/authportal/authportal.env")).unwrap());
+    serve_once(&dest.0, &vars);
+}

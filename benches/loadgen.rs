@@ -25,10 +25,14 @@ fn main() {
         Some("serve") => serve(),
         Some("run") => run(&args[1..]),
         Some("probe") => probe(&args[1..]),
+        Some("mint") => mint(&args[1..]),
+        Some("start-time") => start_time(&args[1..]),
         // `cargo bench` runs every bench target with `--bench`: nothing to do unasked.
         _ => eprintln!(
             "usage: loadgen serve\n       loadgen probe URL [-H 'Name: value']...\n       loadgen run URL [-c CONNS] [-d SECS] [-H 'Name: value']... [--label NAME]\n\
-             (normally driven by benches/http_load.sh)"
+             \x20      loadgen mint          (a session cookie for the portal configured by the environment)\n\
+             \x20      loadgen start-time BIN  (ms from spawning `BIN serve` to /readyz answering 200)\n\
+             (normally driven by benches/http_load.sh and benches/ship.sh)"
         ),
     }
 }
@@ -43,33 +47,13 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn serve() {
+/// A signed-in user made through the library (no backdoor in the server): the session
+/// cookie value.
+fn mint_session(app: &authportal::App) -> String {
     use authportal::crypto::tokens::{digest, new_id};
     use authportal::db::{sessions, users};
     use authportal::providers::{Identity, ProviderKind};
 
-    let dir = std::env::temp_dir().join(format!("authportal-http-load-{}", std::process::id()));
-    let port = free_port();
-    let vars: BTreeMap<String, String> = [
-        ("AUTHPORTAL_DATA_DIR", dir.display().to_string()),
-        ("LISTEN_ADDR", format!("127.0.0.1:{port}")),
-        ("APP_BASE_URL", format!("http://127.0.0.1:{port}")),
-        (
-            "LOG_LEVEL",
-            std::env::var("BENCH_LOG").unwrap_or("error".into()),
-        ),
-    ]
-    .into_iter()
-    .chain(
-        std::env::var("HTTP_WORKERS")
-            .ok()
-            .map(|w| ("HTTP_WORKERS", w)),
-    )
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    let portal = authportal::start(authportal::Config::from_vars(&vars).expect("bench config"))
-        .expect("portal starts");
-    let app = &portal.app;
     let now = app.clock.now();
     let id = new_id();
     app.db
@@ -100,9 +84,82 @@ fn serve() {
             )
         })
         .expect("bench session");
-    let cookie = app
-        .cookies
-        .sign(authportal::web::cookies::SESSION_KIND, &id);
+    app.cookies
+        .sign(authportal::web::cookies::SESSION_KIND, &id)
+}
+
+/// `loadgen mint`: opens the data dir the environment names (the portal may be running)
+/// and prints `authportal_session=...`.
+fn mint(_args: &[String]) {
+    let cfg = authportal::Config::from_env().unwrap_or_else(|e| die(&e.to_string()));
+    let app = authportal::App::open(cfg).unwrap_or_else(|e| die(&e));
+    println!("authportal_session={}", mint_session(&app));
+}
+
+/// `loadgen start-time BIN`: spawns `BIN serve` (with this environment), asks /readyz at
+/// LISTEN_ADDR every millisecond, prints the milliseconds until it answered 200, and
+/// stops it with SIGTERM.
+fn start_time(args: &[String]) {
+    let bin = args
+        .first()
+        .unwrap_or_else(|| die("start-time needs the binary"));
+    let listen = std::env::var("LISTEN_ADDR").unwrap_or_else(|_| die("LISTEN_ADDR must be set"));
+    let addr: SocketAddr = listen
+        .parse()
+        .unwrap_or_else(|_| die("LISTEN_ADDR: ip:port"));
+    let started = Instant::now();
+    let mut child = std::process::Command::new(bin)
+        .arg("serve")
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| die(&format!("cannot start {bin}: {e}")));
+    let request = format!("GET /readyz HTTP/1.1\r\nHost: {listen}\r\nConnection: close\r\n\r\n");
+    let ready = loop {
+        if let Ok(mut s) = TcpStream::connect(addr) {
+            let mut buf = Vec::new();
+            if s.write_all(request.as_bytes()).is_ok()
+                && s.read_to_end(&mut buf).is_ok()
+                && buf.starts_with(b"HTTP/1.1 200")
+            {
+                break started.elapsed();
+            }
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            die("the portal did not get ready in 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    println!("{:.1}", ready.as_secs_f64() * 1000.0);
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
+
+fn serve() {
+    let dir = std::env::temp_dir().join(format!("authportal-http-load-{}", std::process::id()));
+    let port = free_port();
+    let vars: BTreeMap<String, String> = [
+        ("AUTHPORTAL_DATA_DIR", dir.display().to_string()),
+        ("LISTEN_ADDR", format!("127.0.0.1:{port}")),
+        ("APP_BASE_URL", format!("http://127.0.0.1:{port}")),
+        (
+            "LOG_LEVEL",
+            std::env::var("BENCH_LOG").unwrap_or("error".into()),
+        ),
+    ]
+    .into_iter()
+    .chain(
+        std::env::var("HTTP_WORKERS")
+            .ok()
+            .map(|w| ("HTTP_WORKERS", w)),
+    )
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let portal = authportal::start(authportal::Config::from_vars(&vars).expect("bench config"))
+        .expect("portal starts");
+    let cookie = mint_session(&portal.app);
 
     // Bare rouille: its own tiny_http accept loop and a pool of 16 request threads.
     let bare = rouille::Server::new("127.0.0.1:0", |_req: &rouille::Request| {

@@ -67,6 +67,8 @@ pub struct App {
     /// Stable per install: the X-Plex-Client-Identifier and Jellyfin DeviceId.
     pub install_id: String,
     pub access_cache: crate::access_cache::AccessCache,
+    /// Forward-auth denials written to the audit log (sampled: a flood must not fill it).
+    pub denials: crate::audit::Sampler,
 }
 
 const DATA_KEY_CHECK: &str = "data_key_check";
@@ -90,6 +92,7 @@ impl App {
         Ok(App {
             access: std::sync::RwLock::new(None),
             access_cache: Default::default(),
+            denials: Default::default(),
             providers: std::sync::RwLock::new(std::sync::Arc::new(
                 build_providers(&config, &db, &sealer, &secrets.install_id)
                     .map_err(|e| e.to_string())?,

@@ -7,6 +7,7 @@
 pub mod access;
 pub mod access_cache;
 pub mod app;
+pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod crypto;
@@ -24,6 +25,7 @@ pub mod ratelimit;
 pub mod settings;
 pub mod views;
 pub mod web;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -89,6 +91,7 @@ pub fn start(config: Config) -> Result<RunningServer, String> {
     let mut threads = vec![http];
     let janitor = janitor::spawn(Arc::clone(&app), Arc::clone(&stop))?;
     threads.push(janitor);
+    threads.push(webhooks::spawn(Arc::clone(&app), Arc::clone(&stop))?);
     Ok(RunningServer {
         addr,
         app,

@@ -9,6 +9,7 @@ pub mod oauth;
 pub mod sessions;
 pub mod settings;
 pub mod users;
+pub mod webhooks;
 
 use std::ops::Deref;
 use std::path::{Path, PathBuf};

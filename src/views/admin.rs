@@ -19,6 +19,8 @@ pub enum Area {
     Users,
     Settings,
     Clients,
+    Events,
+    Webhooks,
 }
 
 /// Who is looking and which areas they may read.
@@ -30,10 +32,12 @@ pub struct Frame<'a> {
     pub users: bool,
     pub settings: bool,
     pub clients: bool,
+    pub events: bool,
+    pub webhooks: bool,
 }
 
 /// The console frame: the shared stylesheet, admin.js (never login.js) and the nav bar.
-fn console(title: &str, page_name: &str, f: &Frame, body: Markup) -> Markup {
+pub(crate) fn console(title: &str, page_name: &str, f: &Frame, body: Markup) -> Markup {
     let item = |area: Area, href: &str, text: &str| {
         html! {
             li { a href=(href) aria-current=[(f.area == area).then_some("page")] { (text) } }
@@ -55,6 +59,8 @@ fn console(title: &str, page_name: &str, f: &Frame, body: Markup) -> Markup {
                             @if f.users { (item(Area::Users, "/admin/users", "Users")) }
                             @if f.settings { (item(Area::Settings, "/admin/settings", "Settings")) }
                             @if f.clients { (item(Area::Clients, "/admin/clients", "Clients")) }
+                            @if f.events { (item(Area::Events, "/admin/events", "Events")) }
+                            @if f.webhooks { (item(Area::Webhooks, "/admin/webhooks", "Webhooks")) }
                             li.home { a href="/home" { "Portal home" } }
                         }
                     }
@@ -93,7 +99,7 @@ fn badge(on: bool, yes: &str, no: &str) -> Markup {
 }
 
 /// Partial: a line for the results of a script action (errors and confirmations).
-fn status_line(id: &str) -> Markup {
+pub(crate) fn status_line(id: &str) -> Markup {
     html! { p.status id=(id) role="status" aria-live="polite" {} }
 }
 
@@ -390,6 +396,10 @@ fn section_about(name: &str) -> &'static str {
             "What people see: the welcome and no-access texts, the accent colour, and the services on the home page."
         }
         "security" => "How long a sign-in lasts.",
+        "events" => "How many days the audit log keeps events.",
+        "revalidation" => {
+            "How often signed-in users' server access is checked again, and how long access survives an unreachable server."
+        }
         _ => "",
     }
 }

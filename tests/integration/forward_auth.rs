@@ -401,8 +401,10 @@ fn admin_config_api_versions_validates_and_refuses_stale_writes() {
         [
             "access",
             "branding",
+            "events",
             "mfa",
             "providers",
+            "revalidation",
             "roles",
             "security"
         ]

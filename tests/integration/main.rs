@@ -4,6 +4,7 @@
 mod admin;
 mod admin_pages;
 mod browser;
+mod events;
 mod fakes;
 mod forward_auth;
 mod harness;
@@ -14,6 +15,8 @@ mod oidc_rp;
 mod plex;
 mod portal;
 mod proxies;
+mod revalidate;
 mod security;
 mod setup;
 mod totp_ref;
+mod webhooks;

@@ -22,6 +22,7 @@ pub mod oidc;
 pub mod provider_settings;
 pub mod providers;
 pub mod ratelimit;
+pub mod revalidate;
 pub mod settings;
 pub mod views;
 pub mod web;
@@ -92,6 +93,7 @@ pub fn start(config: Config) -> Result<RunningServer, String> {
     let janitor = janitor::spawn(Arc::clone(&app), Arc::clone(&stop))?;
     threads.push(janitor);
     threads.push(webhooks::spawn(Arc::clone(&app), Arc::clone(&stop))?);
+    threads.push(revalidate::spawn(Arc::clone(&app), Arc::clone(&stop))?);
     Ok(RunningServer {
         addr,
         app,

@@ -6,6 +6,7 @@ pub mod meta;
 pub mod mfa;
 mod migrate;
 pub mod oauth;
+pub mod revalidation;
 pub mod sessions;
 pub mod settings;
 pub mod users;

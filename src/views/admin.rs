@@ -113,6 +113,8 @@ pub struct Overview<'a> {
     pub sections: Option<usize>,
     /// The console permissions this person holds.
     pub permissions: &'a [&'a str],
+    /// Re-validation of server access: the panel, for those who may read events.
+    pub revalidation: Option<Markup>,
 }
 
 pub fn overview(f: &Frame, o: &Overview) -> Markup {
@@ -140,6 +142,7 @@ pub fn overview(f: &Frame, o: &Overview) -> Markup {
                 (stat("OAuth clients", o.clients.map(|n| n.to_string()), "/admin/clients", "Clients"))
                 (stat("settings sections", o.sections.map(|n| n.to_string()), "/admin/settings", "Settings"))
             }
+            @if let Some(panel) = &o.revalidation { (panel) }
             section.panel {
                 h2 { "Your permissions" }
                 ul.tags { @for p in o.permissions { li { (p) } } }

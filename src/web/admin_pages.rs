@@ -127,6 +127,14 @@ pub fn overview_get(ctx: &Ctx) -> Result<Response> {
             clients,
             sections,
             permissions: &permissions,
+            revalidation: if c.can("events.read") {
+                Some(crate::views::admin_events::revalidation(
+                    c.tz,
+                    crate::revalidate::status(ctx.app)?.as_ref(),
+                ))
+            } else {
+                None
+            },
         },
     )))
 }

@@ -163,6 +163,25 @@ fn is_bootstrap_admin(entries: &[crate::config::AdminBootstrap], ident: &Identit
     })
 }
 
+/// Ends what an identity the provider no longer vouches for was given: its sessions, and
+/// when no other linked account of the user still has access, every token applications
+/// hold and the addresses trusted for native apps. Returns the tokens revoked.
+pub fn withdraw(
+    app: &crate::app::App,
+    tx: &rusqlite::Connection,
+    identity_id: i64,
+    user_id: i64,
+    now: i64,
+) -> Result<usize> {
+    users::revoke_identity(tx, identity_id)?;
+    app.access_cache.forget_user(user_id);
+    if crate::oidc::grants::still_authorized(tx, user_id)? {
+        return Ok(0);
+    }
+    users::forget_all_signin_ips(tx, user_id)?;
+    crate::db::oauth::revoke_user_tokens(tx, user_id, now)
+}
+
 /// The provider refused an account: if the portal knew it, it loses its sessions and,
 /// when no other linked account still has access, every token applications hold.
 pub fn withdraw_access(
@@ -178,13 +197,7 @@ pub fn withdraw_access(
         else {
             return Ok(());
         };
-        users::revoke_identity(tx, identity_id)?;
-        ctx.app.access_cache.forget_user(user_id);
-        let revoked = if crate::oidc::grants::still_authorized(tx, user_id)? {
-            0
-        } else {
-            crate::db::oauth::revoke_user_tokens(tx, user_id, now)?
-        };
+        let revoked = withdraw(ctx.app, tx, identity_id, user_id, now)?;
         crate::web::events::record(
             ctx,
             tx,

@@ -52,9 +52,15 @@ pub fn spawn(app: Arc<App>, stop: Arc<AtomicBool>) -> std::result::Result<JoinHa
         .spawn(move || {
             // Monotonic time: moving the app's clock (tests) never starts a pass by itself.
             let mut last = Instant::now();
+            let mut every = interval(&app);
+            let mut looked = Instant::now();
             while !stop.load(Ordering::SeqCst) {
                 std::thread::sleep(Duration::from_millis(200));
-                let every = interval(&app);
+                // The setting is read again every few seconds, not on every wake-up.
+                if looked.elapsed() >= Duration::from_secs(10) {
+                    every = interval(&app);
+                    looked = Instant::now();
+                }
                 if last.elapsed() >= every {
                     last = Instant::now();
                     if let Err(e) = run_once(&app) {

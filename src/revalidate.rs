@@ -87,6 +87,9 @@ enum Verdict {
     Lost(String),
     /// The server could not say; the string is for the console and the log.
     Unknown(String),
+    /// Nothing to ask with (no stored token): held to the grace period like Unknown,
+    /// but says nothing about the server, so other users are still asked.
+    Unaskable(String),
     /// Not checked now (bounded rate, back-off, provider not in use).
     Deferred,
 }
@@ -125,7 +128,7 @@ pub fn run_once(app: &App) -> Result<Pass> {
                 revoke(app, t, &why, now)?;
                 pass.revoked += 1;
             }
-            Verdict::Unknown(why) if now - t.confirmed_at > grace => {
+            Verdict::Unknown(why) | Verdict::Unaskable(why) if now - t.confirmed_at > grace => {
                 revoke(
                     app,
                     t,
@@ -136,7 +139,7 @@ pub fn run_once(app: &App) -> Result<Pass> {
                 )?;
                 pass.revoked += 1;
             }
-            Verdict::Unknown(_) => pass.kept_in_grace += 1,
+            Verdict::Unknown(_) | Verdict::Unaskable(_) => pass.kept_in_grace += 1,
             Verdict::Deferred => pass.deferred += 1,
         }
     }
@@ -175,17 +178,32 @@ fn check(app: &App, t: &InUse, plex_rate: i64) -> Verdict {
                 return Verdict::Deferred;
             };
             let Some(token) = token else {
-                return Verdict::Unknown("no stored Plex token for this account".into());
+                return Verdict::Unaskable("no stored Plex token for this account".into());
             };
             if !plex_budget(app, plex_rate) {
                 return Verdict::Deferred;
             }
-            plex.authorize(&app.http, &token)
+            let answer = plex.authorize(&app.http, &token);
+            if !matches!(answer, Err(ProviderError::RateLimited)) {
+                // plex.tv answers again: the next 429 starts the back-off from a minute.
+                app.revalidation
+                    .plex_backoff
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .1 = 0;
+            }
+            answer
         }
         ProviderKind::Jellyfin | ProviderKind::Emby => {
             let Some(server) = providers.media_server(kind) else {
                 return Verdict::Deferred;
             };
+            if token.is_none() && !server.has_api_key() {
+                return Verdict::Unaskable(format!(
+                    "no stored {} token for this account and no API key",
+                    kind.label()
+                ));
+            }
             server.check_user(&app.http, &t.provider_user_id, token.as_deref())
         }
     };

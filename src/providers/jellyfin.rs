@@ -239,6 +239,11 @@ impl MediaServer {
             .ok_or_else(|| ProviderError::Malformed("Jellyfin user without Id".into()))
     }
 
+    /// Whether an API key is configured (re-validation can ask about any user).
+    pub fn has_api_key(&self) -> bool {
+        self.cfg.api_key.is_some()
+    }
+
     /// Re-validation: does account `user_id` still exist and is it enabled? Asked with
     /// the server's API key when one is configured, else with the user's own token (a
     /// refused user token means the account was disabled or removed). A refused API key

@@ -135,6 +135,7 @@ fn dispatch(ctx: &Ctx) -> Result<Response> {
         ("GET", ["admin", "webhooks"]) => webhooks::page_get(ctx),
         // --- end of console pages ---
         ("GET", ["api", "admin", "events"]) => events::list_get(ctx),
+        ("GET", ["api", "admin", "revalidation"]) => events::revalidation_get(ctx),
         ("GET", ["api", "admin", "webhooks"]) => webhooks::list_get(ctx),
         ("POST", ["api", "admin", "webhooks"]) => webhooks::create_post(ctx),
         ("GET", ["api", "admin", "webhooks", id]) => webhooks::one_get(ctx, id),
@@ -218,7 +219,7 @@ fn is_known(segs: &[&str]) -> bool {
             | ["admin"]
             | ["admin", "users" | "settings" | "clients"]
             | ["admin", "events" | "webhooks"]
-            | ["api", "admin", "events" | "webhooks"]
+            | ["api", "admin", "events" | "webhooks" | "revalidation"]
             | ["api", "admin", "webhooks", _]
             | ["api", "admin", "webhooks", _, "test" | "deliveries"]
             | ["admin", "users" | "settings" | "clients", _]

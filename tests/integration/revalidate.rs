@@ -212,3 +212,116 @@ fn an_api_key_checks_users_without_their_tokens() {
     );
     assert_eq!(alice.get("/whoami").json()["authenticated"], false);
 }
+
+#[test]
+fn plex_checks_are_bounded_per_minute_and_back_off_on_429() {
+    let fake = FakePlex::start();
+    fake.add_account(
+        PlexAccount::new(1, "owner", "tok-owner")
+            .with_resources(vec![server_resource(MACHINE, "Hall", true)]),
+    );
+    for (id, name) in [(2, "f1"), (3, "f2"), (4, "f3")] {
+        fake.add_account(
+            PlexAccount::new(id, name, &format!("tok-{name}"))
+                .with_resources(vec![server_resource(MACHINE, "Hall", false)]),
+        );
+    }
+    let url = fake.base_url();
+    let portal = Portal::start(&[
+        ("MEDIA_SERVER", "plex"),
+        ("PLEX_API_BASE", url.as_str()),
+        ("PLEX_APP_BASE", url.as_str()),
+        ("PLEX_SERVER_MACHINE_ID", MACHINE),
+        ("TRUSTED_PROXY_CIDRS", "127.0.0.1"),
+        ("ADMIN_BOOTSTRAP_USERS", "owner"),
+    ]);
+    let owner = plex_sign_in(&fake, &portal, "tok-owner");
+    for name in ["f1", "f2", "f3"] {
+        plex_sign_in(&fake, &portal, &format!("tok-{name}"));
+    }
+    // Four requests a minute: two checks (a user and their resources each).
+    let r = send_json(
+        &owner,
+        "PUT",
+        "/api/admin/config/revalidation",
+        &json!({ "version": 0, "config": { "interval_minutes": 15, "grace_hours": 24, "plex_requests_per_minute": 4 } }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    fake.clear_requests();
+    let pass = authportal::revalidate::run_once(portal.app()).unwrap();
+    assert_eq!((pass.confirmed, pass.deferred), (2, 2), "{pass:?}");
+    assert_eq!(fake.count("/api/v2/"), 4, "the bound held");
+    // A minute later the other two get their turn (least recently checked first).
+    portal.app().clock.advance(60);
+    let pass = authportal::revalidate::run_once(portal.app()).unwrap();
+    assert_eq!((pass.confirmed, pass.deferred), (2, 2), "{pass:?}");
+    assert_eq!(
+        portal.count("SELECT count(*) FROM identities WHERE checked_at IS NOT NULL"),
+        4
+    );
+
+    // plex.tv says 429: nothing more is asked until the back-off has passed.
+    portal.app().clock.advance(60);
+    fake.fail("/api/v2/user", Fault::Status(429));
+    fake.clear_requests();
+    let pass = authportal::revalidate::run_once(portal.app()).unwrap();
+    assert_eq!(
+        (pass.confirmed, pass.revoked, pass.deferred),
+        (0, 0, 4),
+        "{pass:?}"
+    );
+    assert_eq!(
+        fake.count("/api/v2/user"),
+        1,
+        "one 429, then no more requests"
+    );
+    fake.clear_faults();
+    portal.app().clock.advance(30);
+    assert_eq!(
+        authportal::revalidate::run_once(portal.app())
+            .unwrap()
+            .deferred,
+        4
+    );
+    portal.app().clock.advance(60);
+    assert_eq!(
+        authportal::revalidate::run_once(portal.app())
+            .unwrap()
+            .confirmed,
+        2
+    );
+    let status = owner.get("/api/admin/revalidation").json();
+    assert_eq!(
+        status["settings"]["plex_requests_per_minute"], 4,
+        "{status}"
+    );
+    assert_eq!(status["status"]["failing"], false, "{status}");
+}
+
+#[test]
+fn a_disabled_emby_user_loses_access_too() {
+    use crate::fakes::jellyfin::{FakeJellyfin, FakeUser, Mode};
+    let emby = FakeJellyfin::start(Mode::Emby);
+    emby.add_user(FakeUser::new("bob", "builder"));
+    let url = emby.base_url();
+    let portal = Portal::start(&[("MEDIA_SERVER", "emby"), ("EMBY_SERVER_URL", url.as_str())]);
+    let bob = portal.client();
+    assert_eq!(
+        crate::media::sign_in(&bob, "emby", "bob", "builder").status,
+        303
+    );
+    assert_eq!(
+        authportal::revalidate::run_once(portal.app())
+            .unwrap()
+            .confirmed,
+        1
+    );
+    assert!(emby.set_user_disabled("bob", true));
+    assert_eq!(
+        authportal::revalidate::run_once(portal.app())
+            .unwrap()
+            .revoked,
+        1
+    );
+    assert_eq!(bob.get("/whoami").json()["authenticated"], false);
+}

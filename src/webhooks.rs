@@ -46,8 +46,9 @@ const RESERVED_HEADERS: &[&str] = &[
     "x-authportal-timestamp",
 ];
 
-/// A rule as the API takes it. On PUT, a header whose value is null keeps its stored
-/// value, and an absent or null `secret` keeps the stored one ("" removes it).
+/// A rule as the API takes it. On PUT, absent `headers` keep every stored header, a
+/// header whose value is null keeps its stored value, and an absent or null `secret`
+/// keeps the stored one ("" removes it).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
@@ -62,8 +63,9 @@ pub struct Spec {
     #[serde(default = "post")]
     pub method: String,
     pub url: String,
+    /// Absent on PUT: every stored header is kept as it is.
     #[serde(default)]
-    pub headers: BTreeMap<String, Option<String>>,
+    pub headers: Option<BTreeMap<String, Option<String>>>,
     #[serde(default = "json_format")]
     pub body_format: String,
     #[serde(default)]
@@ -166,7 +168,10 @@ pub fn prepare(
             spec.max_attempts
         ));
     }
-    let headers = prepare_headers(app, &spec.headers, old)?;
+    let headers = match &spec.headers {
+        Some(given) => prepare_headers(app, given, old)?,
+        None => old.map(|o| o.headers.clone()).unwrap_or_default(),
+    };
     let secret_sealed = match spec.secret.as_deref() {
         None => old.and_then(|o| o.secret_sealed.clone()),
         Some("") => None,

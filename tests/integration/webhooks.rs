@@ -347,6 +347,12 @@ fn header_values_and_secrets_are_sealed_and_never_shown() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["headers"], json!({ "Authorization": null }));
     assert_eq!(r.json()["secret_set"], true);
+    // Without `headers` at all, every stored header stays.
+    let mut edit2 = edit.clone();
+    edit2.as_object_mut().unwrap().remove("headers");
+    let r = send_json(&root, "PUT", &format!("/api/admin/webhooks/{id}"), &edit2);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["headers"], json!({ "Authorization": null }));
     let t = root.post_json(&format!("/api/admin/webhooks/{id}/test"), &json!({}));
     assert_eq!(t.status, 202, "{}", t.body);
     let got = rx.wait_for(1, 10);

@@ -299,7 +299,9 @@ fn check_body(method: &str, format: &str, template: &str) -> std::result::Result
     if format == "json" {
         let sample = render(template, Escape::Json, &Values::sample());
         serde_json::from_str::<Value>(&sample).map_err(|e| {
-            format!("body_template: not valid JSON once placeholders are filled in ({e})")
+            format!(
+                "body_template: not valid JSON once placeholders are filled in ({e}); placeholders go inside JSON strings, like \"{{client_ip}}\""
+            )
         })?;
     }
     Ok(())

@@ -13,6 +13,7 @@
   if (page === 'admin-client') initClient();
   if (page === 'admin-branding') initBranding();
   if (page === 'admin-backups') initBackups();
+  if (page === 'admin-webhooks') initWebhooks();
 
   // --- helpers ---
 
@@ -962,5 +963,49 @@
         });
       });
     }
+  }
+
+  // --- /admin/webhooks ---
+
+  function initWebhooks() {
+    document.addEventListener('click', function (ev) {
+      var test = ev.target.closest('button[data-webhook-test]');
+      var del = ev.target.closest('button[data-webhook-delete]');
+      if (test) {
+        busy(test, true);
+        api('POST', '/api/admin/webhooks/' + test.getAttribute('data-webhook-test') + '/test', {}).then(function (res) {
+          busy(test, false);
+          if (!res.ok) { say('webhooks-status', errorText(res), 'bad'); return; }
+          say('webhooks-status', 'Test delivery queued; reload to see its outcome.', 'ok');
+        });
+      }
+      if (del) {
+        if (del.getAttribute('data-armed') !== '1') {
+          del.setAttribute('data-armed', '1');
+          del.textContent = 'Press again to delete';
+          return;
+        }
+        busy(del, true);
+        api('DELETE', '/api/admin/webhooks/' + del.getAttribute('data-webhook-delete')).then(function (res) {
+          if (!res.ok) { busy(del, false); say('webhooks-status', errorText(res), 'bad'); return; }
+          window.location.reload();
+        });
+      }
+    });
+    var create = $('webhook-create');
+    if (!create) return;
+    create.addEventListener('click', function () {
+      var spec;
+      try { spec = JSON.parse($('webhook-json').value); } catch (e) {
+        say('webhooks-status', 'The rule is not valid JSON: ' + e.message, 'bad');
+        return;
+      }
+      busy(create, true);
+      api('POST', '/api/admin/webhooks', spec).then(function (res) {
+        busy(create, false);
+        if (!res.ok) { say('webhooks-status', errorText(res), 'bad'); return; }
+        window.location.reload();
+      });
+    });
   }
 })();

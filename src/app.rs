@@ -98,6 +98,10 @@ pub struct App {
     pub install_id: String,
     pub access_cache: crate::access_cache::AccessCache,
     pub metrics: crate::metrics::Metrics,
+    /// Forward-auth denials written to the audit log (sampled: a flood must not fill it).
+    pub denials: crate::audit::Sampler,
+    /// Re-validation's memory between passes (plex.tv request budget and back-off).
+    pub revalidation: crate::revalidate::State,
 }
 
 const DATA_KEY_CHECK: &str = "data_key_check";
@@ -125,6 +129,8 @@ impl App {
             access: std::sync::RwLock::new(None),
             access_cache: Default::default(),
             metrics: Default::default(),
+            denials: Default::default(),
+            revalidation: Default::default(),
             providers: std::sync::RwLock::new(std::sync::Arc::new(
                 build_providers(&config, &db, &sealer, &secrets.install_id)
                     .map_err(|e| e.to_string())?,

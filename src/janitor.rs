@@ -1,4 +1,5 @@
-//! Background thread: sweeps expired sessions, sign-in flows, codes, tokens and retired keys.
+//! Background thread: sweeps expired sessions, sign-in flows, codes, tokens, retired keys
+//! and events past their retention.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,6 +34,9 @@ pub fn sweep(app: &App) {
         let s = db::sessions::sweep(&c, now)?;
         let f = db::flows::sweep(&c, now)? + db::mfa::sweep(&c, now)? + db::oauth::sweep(&c, now)?;
         db::oauth::delete_old_keys(&c, now - crate::oidc::ID_TOKEN_TTL)?;
+        // The audit log keeps `events.retention_days` (a setting, default 90).
+        let keep_days = crate::settings::events(&c)?.retention_days;
+        db::events::prune(&c, now - keep_days * 86_400)?;
         Ok((s, f))
     });
     match result {

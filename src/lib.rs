@@ -7,6 +7,7 @@
 pub mod access;
 pub mod access_cache;
 pub mod app;
+pub mod audit;
 pub mod backup;
 pub mod clock;
 pub mod config;
@@ -23,10 +24,12 @@ pub mod oidc;
 pub mod provider_settings;
 pub mod providers;
 pub mod ratelimit;
+pub mod revalidate;
 pub mod settings;
 pub mod version;
 pub mod views;
 pub mod web;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -96,6 +99,8 @@ pub fn start(config: Config) -> Result<RunningServer, String> {
         Arc::clone(&app),
         Arc::clone(&stop),
     )?);
+    threads.push(webhooks::spawn(Arc::clone(&app), Arc::clone(&stop))?);
+    threads.push(revalidate::spawn(Arc::clone(&app), Arc::clone(&stop))?);
     Ok(RunningServer {
         addr,
         app,

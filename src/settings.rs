@@ -41,8 +41,10 @@ pub const SECTIONS: &[&str] = &[
     "access",
     "backups",
     "branding",
+    "events",
     "mfa",
     "providers",
+    "revalidation",
     "roles",
     "security",
 ];
@@ -61,6 +63,8 @@ pub fn default_of(name: &str) -> Option<serde_json::Value> {
         "roles" => Some(serde_json::to_value(RolesSettings::default()).expect("serializes")),
         "branding" => Some(serde_json::to_value(Branding::default()).expect("serializes")),
         "security" => Some(serde_json::to_value(Security::default()).expect("serializes")),
+        "events" => Some(serde_json::to_value(EventsSettings::default()).expect("serializes")),
+        "revalidation" => Some(serde_json::to_value(Revalidation::default()).expect("serializes")),
         "providers" => Some(
             serde_json::to_value(crate::provider_settings::ProvidersSettings::default())
                 .expect("serializes"),
@@ -107,6 +111,12 @@ pub fn validate(name: &str, value: &serde_json::Value) -> std::result::Result<()
         "roles" => serde_json::from_value::<RolesSettings>(value.clone())
             .map_err(|e| format!("roles: {e}"))?
             .check(),
+        "events" => serde_json::from_value::<EventsSettings>(value.clone())
+            .map_err(|e| format!("events: {e}"))?
+            .check(),
+        "revalidation" => serde_json::from_value::<Revalidation>(value.clone())
+            .map_err(|e| format!("revalidation: {e}"))?
+            .check(),
         _ => Err(format!("unknown settings section {name:?}")),
     }
 }
@@ -123,6 +133,8 @@ pub const PERMISSIONS: &[&str] = &[
     "backups.read",
     "backups.write",
     "events.read",
+    "webhooks.read",
+    "webhooks.write",
 ];
 
 /// Section "roles": groups that carry console permissions ("*" = all). The `admins`
@@ -142,6 +154,7 @@ impl Default for RolesSettings {
             "oauth.read",
             "backups.read",
             "events.read",
+            "webhooks.read",
         ];
         RolesSettings {
             roles: [
@@ -485,4 +498,82 @@ impl Security {
 
 pub fn security(conn: &Connection) -> Result<Security> {
     section(conn, "security")
+}
+
+/// Section "events": how long the audit log (and finished webhook deliveries) is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsSettings {
+    /// Days (1 to 3650); the janitor deletes older events.
+    pub retention_days: i64,
+}
+
+impl Default for EventsSettings {
+    fn default() -> Self {
+        EventsSettings { retention_days: 90 }
+    }
+}
+
+impl EventsSettings {
+    fn check(&self) -> std::result::Result<(), String> {
+        if !(1..=3650).contains(&self.retention_days) {
+            return Err(format!(
+                "events.retention_days: {} is not between 1 and 3650",
+                self.retention_days
+            ));
+        }
+        Ok(())
+    }
+}
+
+pub fn events(conn: &Connection) -> Result<EventsSettings> {
+    section(conn, "events")
+}
+
+/// Section "revalidation": how often signed-in users' server access is checked again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Revalidation {
+    /// Minutes between passes (1 to 1440).
+    pub interval_minutes: i64,
+    /// Hours access is kept while the media server (or plex.tv) cannot be asked (0 to 720).
+    pub grace_hours: i64,
+    /// Requests a minute to plex.tv at most (1 to 600).
+    pub plex_requests_per_minute: i64,
+}
+
+impl Default for Revalidation {
+    fn default() -> Self {
+        Revalidation {
+            interval_minutes: 15,
+            grace_hours: 24,
+            plex_requests_per_minute: 60,
+        }
+    }
+}
+
+impl Revalidation {
+    fn check(&self) -> std::result::Result<(), String> {
+        for (name, v, lo, hi) in [
+            ("interval_minutes", self.interval_minutes, 1, 1440),
+            ("grace_hours", self.grace_hours, 0, 720),
+            (
+                "plex_requests_per_minute",
+                self.plex_requests_per_minute,
+                1,
+                600,
+            ),
+        ] {
+            if !(lo..=hi).contains(&v) {
+                return Err(format!(
+                    "revalidation.{name}: {v} is not between {lo} and {hi}"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn revalidation(conn: &Connection) -> Result<Revalidation> {
+    section(conn, "revalidation")
 }

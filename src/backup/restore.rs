@@ -5,6 +5,9 @@
 //! What a restore does not bring back, on purpose:
 //! - the audit log (`events`): it records what happened, including the restore, and
 //!   keeps growing; events of users absent from the backup lose their user link;
+//! - webhook deliveries and their attempts: a backup's old deliveries are never sent
+//!   again (a stale "allow this IP" must not fire); those of a webhook the restored
+//!   rules no longer have are dropped, the rest stay queued;
 //! - meta rows that belong to this box rather than to the data: the DATA_KEY canary,
 //!   the first-run setup code and unlock, the backup schedule state; and a finished
 //!   setup is never reopened by restoring an older backup.
@@ -26,7 +29,8 @@ use crate::db::migrate;
 pub enum Scope {
     /// Every table but the audit log.
     All,
-    /// The settings sections, their history and the uploaded branding files.
+    /// The settings sections, their history, the uploaded branding files and the
+    /// webhook rules.
     Settings,
 }
 
@@ -47,9 +51,9 @@ impl Scope {
     }
 }
 
-const SETTINGS_TABLES: &[&str] = &["settings", "settings_history", "branding_files"];
+const SETTINGS_TABLES: &[&str] = &["settings", "settings_history", "branding_files", "webhooks"];
 /// Never replaced by a restore (see the module doc).
-const LIVE_TABLES: &[&str] = &["events"];
+const LIVE_TABLES: &[&str] = &["events", "webhook_deliveries", "webhook_attempts"];
 /// Meta rows that stay as they are on this box.
 const LIVE_META: &[&str] = &[
     "data_key_check",
@@ -242,6 +246,7 @@ fn swap(conn: &Connection, scope: Scope) -> Result<Vec<String>, String> {
         )
         .map_err(sql)?;
     }
+    drop_orphan_deliveries(conn).map_err(sql)?;
     if scope == Scope::All {
         // Audit entries keep their user only when that user exists after the restore,
         // and restored rows keep a link into the audit log only when it is still there.
@@ -281,6 +286,17 @@ fn swap(conn: &Connection, scope: Scope) -> Result<Vec<String>, String> {
         ));
     }
     Ok(wanted)
+}
+
+/// Deliveries (and their attempts) of webhooks the restored rules do not have.
+fn drop_orphan_deliveries(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "DELETE FROM main.webhook_attempts WHERE delivery_id IN
+           (SELECT id FROM main.webhook_deliveries
+             WHERE webhook_id NOT IN (SELECT id FROM main.webhooks));
+         DELETE FROM main.webhook_deliveries
+          WHERE webhook_id NOT IN (SELECT id FROM main.webhooks);",
+    )
 }
 
 /// Sets to NULL the references from `child` into tables `parent_filter` picks that no

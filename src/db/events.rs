@@ -1,6 +1,7 @@
-//! The audit log.
+//! The audit log: writing events (and queueing the webhooks that want them, in the same
+//! transaction), reading them with filters and keyset paging, and pruning old ones.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, params_from_iter, types::Value as Sql};
 use serde_json::Value;
 
 use crate::error::Result;
@@ -15,10 +16,181 @@ pub struct Event<'a> {
     pub detail: Value,
 }
 
+/// Writes the event and queues a delivery for every enabled webhook that wants it, so a
+/// delivery exists exactly when the event does (both commit or neither).
 pub fn record(conn: &Connection, e: &Event, now: i64) -> Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO events (type, time, user_id, ip, result, detail_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![e.kind, now, e.user_id, e.ip, e.result, e.detail.to_string()],
+    )?
+    .execute(rusqlite::params![e.kind, now, e.user_id, e.ip, e.result, e.detail.to_string()])?;
+    let id = conn.last_insert_rowid();
+    crate::db::webhooks::enqueue_for_event(conn, id, e.kind, e.user_id, now)
+}
+
+/// An event as the API and the console show it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EventRow {
+    pub id: i64,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub time: i64,
+    pub user: Option<EventUser>,
+    pub ip: Option<String>,
+    pub result: String,
+    pub detail: Value,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EventUser {
+    pub uuid: String,
+    pub username: String,
+}
+
+/// What to look for. Every field narrows the result; `before` is the keyset cursor
+/// (events with a smaller id, newest first).
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// A type prefix: "signin." matches signin.success and signin.failure.
+    pub type_prefix: Option<String>,
+    /// Users whose events to show (a username may name several accounts).
+    pub user_ids: Option<Vec<i64>>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub ip: Option<String>,
+    pub before: Option<i64>,
+}
+
+/// The smallest string greater than every string starting with `prefix`, for an
+/// index-friendly range instead of LIKE (None: no upper bound).
+fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        if let Some(next) = char::from_u32(last as u32 + 1) {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// Up to `limit` events matching `f`, newest first.
+pub fn query(conn: &Connection, f: &Filter, limit: i64) -> Result<Vec<EventRow>> {
+    let mut clauses: Vec<String> = Vec::new();
+    let mut args: Vec<Sql> = Vec::new();
+    let mut arg = |clauses: &mut Vec<String>, sql: &str, v: Sql| {
+        args.push(v);
+        clauses.push(sql.replace('?', &format!("?{}", args.len())));
+    };
+    if let Some(p) = f.type_prefix.as_deref().filter(|p| !p.is_empty()) {
+        arg(&mut clauses, "e.type >= ?", Sql::Text(p.to_string()));
+        if let Some(end) = prefix_end(p) {
+            arg(&mut clauses, "e.type < ?", Sql::Text(end));
+        }
+    }
+    if let Some(ids) = &f.user_ids {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+        clauses.push(format!("e.user_id IN ({})", list.join(",")));
+    }
+    if let Some(t) = f.since {
+        arg(&mut clauses, "e.time >= ?", Sql::Integer(t));
+    }
+    if let Some(t) = f.until {
+        arg(&mut clauses, "e.time <= ?", Sql::Integer(t));
+    }
+    if let Some(ip) = &f.ip {
+        arg(&mut clauses, "e.ip = ?", Sql::Text(ip.clone()));
+    }
+    if let Some(b) = f.before {
+        arg(&mut clauses, "e.id < ?", Sql::Integer(b));
+    }
+    args.push(Sql::Integer(limit));
+    let filter = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    };
+    let sql = format!(
+        "SELECT e.id, e.type, e.time, u.uuid, u.username, e.ip, e.result, e.detail_json
+         FROM events e LEFT JOIN users u ON u.id = e.user_id
+         {filter} ORDER BY e.id DESC LIMIT ?{}",
+        args.len()
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args), |r| {
+        let uuid: Option<String> = r.get(3)?;
+        let username: Option<String> = r.get(4)?;
+        let detail: String = r.get(7)?;
+        Ok(EventRow {
+            id: r.get(0)?,
+            kind: r.get(1)?,
+            time: r.get(2)?,
+            user: uuid
+                .zip(username)
+                .map(|(uuid, username)| EventUser { uuid, username }),
+            ip: r.get(5)?,
+            result: r.get(6)?,
+            detail: serde_json::from_str(&detail).unwrap_or(Value::Null),
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// One event with the user id behind it (webhook rendering).
+pub fn get(conn: &Connection, id: i64) -> Result<Option<(EventRow, Option<i64>)>> {
+    let f = Filter {
+        before: Some(id + 1),
+        ..Filter::default()
+    };
+    let row = query(conn, &f, 1)?.into_iter().find(|e| e.id == id);
+    let Some(row) = row else { return Ok(None) };
+    let user_id: Option<i64> =
+        conn.query_row("SELECT user_id FROM events WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })?;
+    Ok(Some((row, user_id)))
+}
+
+/// Ids of the users whose uuid or username is `who` (usernames are not unique).
+pub fn users_named(conn: &Connection, who: &str) -> Result<Vec<i64>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id FROM users WHERE uuid = ?1 OR username = ?1 COLLATE NOCASE ORDER BY id",
     )?;
-    Ok(())
+    let rows = stmt.query_map([who], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Deletes events older than `before` (and the finished deliveries of that age), in
+/// bounded batches so the janitor never holds the write lock for long.
+pub fn prune(conn: &Connection, before: i64) -> Result<usize> {
+    let mut total = 0;
+    loop {
+        let n = conn.execute(
+            "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE time < ?1 ORDER BY id LIMIT 5000)",
+            [before],
+        )?;
+        total += n;
+        if n < 5000 {
+            break;
+        }
+    }
+    conn.execute(
+        "DELETE FROM webhook_deliveries WHERE state != 'pending' AND created_at < ?1",
+        [before],
+    )?;
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_end;
+
+    #[test]
+    fn prefix_ranges_cover_exactly_the_prefix() {
+        assert_eq!(prefix_end("signin.").as_deref(), Some("signin/"));
+        assert_eq!(prefix_end("a").as_deref(), Some("b"));
+        assert_eq!(prefix_end(""), None);
+    }
 }

@@ -12,9 +12,10 @@ const STEPS: &[(i64, &str)] = &[
     (4, include_str!("migrations/4_signin_ips.sql")),
     (5, include_str!("migrations/5_user_disable.sql")),
     (6, include_str!("migrations/6_branding_files.sql")),
+    (7, include_str!("migrations/7_events_webhooks.sql")),
 ];
 
-pub const CURRENT: i64 = 6;
+pub const CURRENT: i64 = 7;
 
 pub fn run(conn: &mut Connection) -> Result<(), String> {
     let version: i64 = conn

@@ -6,9 +6,11 @@ pub mod meta;
 pub mod mfa;
 pub(crate) mod migrate;
 pub mod oauth;
+pub mod revalidation;
 pub mod sessions;
 pub mod settings;
 pub mod users;
+pub mod webhooks;
 
 use std::ops::Deref;
 use std::path::{Path, PathBuf};

@@ -183,6 +183,11 @@ pub fn signin_ips_of(conn: &Connection, user_id: i64) -> Result<Vec<(String, i64
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// Forgets every address a user signed in from (their access was withdrawn).
+pub fn forget_all_signin_ips(conn: &Connection, user_id: i64) -> Result<usize> {
+    Ok(conn.execute("DELETE FROM signin_ips WHERE user_id = ?1", [user_id])?)
+}
+
 pub fn forget_signin_ip(conn: &Connection, user_id: i64, ip: &str) -> Result<bool> {
     Ok(conn.execute(
         "DELETE FROM signin_ips WHERE user_id = ?1 AND ip = ?2",

@@ -239,6 +239,73 @@ impl MediaServer {
             .ok_or_else(|| ProviderError::Malformed("Jellyfin user without Id".into()))
     }
 
+    /// Whether an API key is configured (re-validation can ask about any user).
+    pub fn has_api_key(&self) -> bool {
+        self.cfg.api_key.is_some()
+    }
+
+    /// Re-validation: does account `user_id` still exist and is it enabled? Asked with
+    /// the server's API key when one is configured, else with the user's own token (a
+    /// refused user token means the account was disabled or removed). A refused API key
+    /// is the portal's problem, not the user's: `Misconfigured`.
+    pub fn check_user(
+        &self,
+        agent: &Agent,
+        user_id: &str,
+        token: Option<&str>,
+    ) -> Result<Outcome, ProviderError> {
+        let prefix = self.prefix(agent)?;
+        let api_key = self.cfg.api_key.as_deref();
+        let Some(key) = api_key.or(token) else {
+            return Err(ProviderError::Misconfigured(
+                "no API key and no stored token to ask with".into(),
+            ));
+        };
+        let by_key = api_key.is_some();
+        let path = if by_key || self.kind == ProviderKind::Emby {
+            format!("/Users/{}", urlencode(user_id))
+        } else {
+            "/Users/Me".to_string()
+        };
+        let (name, value) = match self.kind {
+            ProviderKind::Emby => ("X-Emby-Token", key.to_string()),
+            _ => self.auth_header(Some(key)),
+        };
+        let reply = send(
+            agent,
+            "GET",
+            &self.url(&prefix, &path),
+            &[(name, value.as_str()), ("Accept", "application/json")],
+            Body::Empty,
+        )?;
+        let gone = |why: &str| Outcome::Denied {
+            username: None,
+            account: Some(user_id.to_string()),
+            log: format!("{} user {user_id} {why}", self.kind.label()),
+        };
+        match reply.status {
+            200 => {
+                let user = reply.json("user")?;
+                let same = user["Id"].as_str().is_some_and(|id| {
+                    id.replace('-', "")
+                        .eq_ignore_ascii_case(&user_id.replace('-', ""))
+                });
+                if !same {
+                    return Ok(gone("is not who the token names"));
+                }
+                self.decide(Some(user), token.unwrap_or(""))
+            }
+            404 => Ok(gone("no longer exists")),
+            401 | 403 if by_key => Err(ProviderError::Misconfigured(format!(
+                "{} refused the API key",
+                self.kind.label()
+            ))),
+            401 | 403 => Ok(gone("refused its token (disabled or removed)")),
+            429 => Err(ProviderError::RateLimited),
+            s => Err(status_error(self.kind, "user check", s)),
+        }
+    }
+
     /// The server's name and version (System/Info/Public, no sign-in needed).
     pub fn server_info(&self, agent: &Agent) -> Result<(String, String), ProviderError> {
         let prefix = self.prefix(agent)?;

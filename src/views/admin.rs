@@ -21,6 +21,8 @@ pub enum Area {
     Branding,
     Clients,
     Backups,
+    Events,
+    Webhooks,
 }
 
 /// Who is looking and which areas they may read.
@@ -35,10 +37,12 @@ pub struct Frame<'a> {
     pub settings: bool,
     pub clients: bool,
     pub backups: bool,
+    pub events: bool,
+    pub webhooks: bool,
 }
 
 /// The console frame: the shared stylesheet, admin.js (never login.js) and the nav bar.
-pub(super) fn console(title: &str, page_name: &str, f: &Frame, body: Markup) -> Markup {
+pub(crate) fn console(title: &str, page_name: &str, f: &Frame, body: Markup) -> Markup {
     let item = |area: Area, href: &str, text: &str| {
         html! {
             li { a href=(href) aria-current=[(f.area == area).then_some("page")] { (text) } }
@@ -62,6 +66,8 @@ pub(super) fn console(title: &str, page_name: &str, f: &Frame, body: Markup) -> 
                             @if f.settings { (item(Area::Branding, "/admin/branding", "Branding")) }
                             @if f.clients { (item(Area::Clients, "/admin/clients", "Clients")) }
                             @if f.backups { (item(Area::Backups, "/admin/backups", "Backups")) }
+                            @if f.events { (item(Area::Events, "/admin/events", "Events")) }
+                            @if f.webhooks { (item(Area::Webhooks, "/admin/webhooks", "Webhooks")) }
                             li.home { a href="/home" { "Portal home" } }
                         }
                     }
@@ -100,7 +106,7 @@ fn badge(on: bool, yes: &str, no: &str) -> Markup {
 }
 
 /// Partial: a line for the results of a script action (errors and confirmations).
-pub(super) fn status_line(id: &str) -> Markup {
+pub(crate) fn status_line(id: &str) -> Markup {
     html! { p.status id=(id) role="status" aria-live="polite" {} }
 }
 
@@ -114,6 +120,8 @@ pub struct Overview<'a> {
     pub sections: Option<usize>,
     /// The console permissions this person holds.
     pub permissions: &'a [&'a str],
+    /// Re-validation of server access: the panel, for those who may read events.
+    pub revalidation: Option<Markup>,
 }
 
 pub fn overview(f: &Frame, o: &Overview) -> Markup {
@@ -141,6 +149,7 @@ pub fn overview(f: &Frame, o: &Overview) -> Markup {
                 (stat("OAuth clients", o.clients.map(|n| n.to_string()), "/admin/clients", "Clients"))
                 (stat("settings sections", o.sections.map(|n| n.to_string()), "/admin/settings", "Settings"))
             }
+            @if let Some(panel) = &o.revalidation { (panel) }
             section.panel {
                 h2 { "Your permissions" }
                 ul.tags { @for p in o.permissions { li { (p) } } }
@@ -400,6 +409,10 @@ fn section_about(name: &str) -> &'static str {
             "How long a sign-in lasts, and how many requests a client may make (rate limits)."
         }
         "backups" => "When backups are taken (in APP_TIMEZONE) and how many are kept.",
+        "events" => "How many days the audit log keeps events.",
+        "revalidation" => {
+            "How often signed-in users' server access is checked again, and how long access survives an unreachable server."
+        }
         _ => "",
     }
 }

@@ -4,7 +4,7 @@
 use rouille::Response;
 use serde_json::json;
 
-use crate::db::{events, oauth};
+use crate::db::oauth;
 use crate::error::{AppError, Result};
 use crate::oidc::clients::{self, ClientSpec};
 use crate::web::guards::{UserSession, require_permission};
@@ -18,17 +18,7 @@ pub(crate) fn audit(
     kind: &str,
     detail: serde_json::Value,
 ) -> Result<()> {
-    events::record(
-        tx,
-        &events::Event {
-            kind,
-            user_id: Some(admin.row.user_id),
-            ip: Some(&ctx.ip.to_string()),
-            result: "success",
-            detail,
-        },
-        ctx.now(),
-    )
+    crate::web::events::record(ctx, tx, kind, Some(admin.row.user_id), true, detail)
 }
 
 pub fn clients_get(ctx: &Ctx) -> Result<Response> {

@@ -17,19 +17,19 @@ use crate::web::request::Ctx;
 const PAGE_SIZE: i64 = 50;
 
 /// A console visitor who holds the permission the page asked for.
-struct Console {
-    session: UserSession,
+pub(super) struct Console {
+    pub(super) session: UserSession,
     roles: RolesSettings,
     tz: chrono_tz::Tz,
     brand: crate::views::layout::Brand,
 }
 
 impl Console {
-    fn can(&self, permission: &str) -> bool {
+    pub(super) fn can(&self, permission: &str) -> bool {
         self.roles.allows(&self.session.groups, permission)
     }
 
-    fn frame(&self, area: Area) -> Frame<'_> {
+    pub(super) fn frame(&self, area: Area) -> Frame<'_> {
         Frame {
             username: &self.session.row.username,
             brand: &self.brand,
@@ -39,18 +39,20 @@ impl Console {
             settings: self.can("config.read"),
             clients: self.can("oauth.read"),
             backups: self.can("backups.read"),
+            events: self.can("events.read"),
+            webhooks: self.can("webhooks.read"),
         }
     }
 }
 
 /// Console pages are never stored: they show who has access to what.
-fn page(markup: maud::Markup) -> Response {
+pub(super) fn page(markup: maud::Markup) -> Response {
     html(markup).with_unique_header("Cache-Control", "no-store")
 }
 
 /// The visitor if they hold `permission` (and admin.access), else the response to send:
 /// sign-in with a way back for the signed-out, a 403 page for the rest.
-fn enter(ctx: &Ctx, permission: &str) -> Result<std::result::Result<Console, Response>> {
+pub(super) fn enter(ctx: &Ctx, permission: &str) -> Result<std::result::Result<Console, Response>> {
     match require_permission(ctx, permission) {
         Ok(session) => {
             let roles = crate::settings::roles(&*ctx.app.db.conn()?)?;
@@ -131,6 +133,14 @@ pub fn overview_get(ctx: &Ctx) -> Result<Response> {
             clients,
             sections,
             permissions: &permissions,
+            revalidation: if c.can("events.read") {
+                Some(crate::views::admin_events::revalidation(
+                    c.tz,
+                    crate::revalidate::status(ctx.app)?.as_ref(),
+                ))
+            } else {
+                None
+            },
         },
     )))
 }

@@ -28,6 +28,49 @@ struct Subject {
 }
 
 pub fn verify(ctx: &Ctx) -> Result<Response> {
+    let response = decide(ctx)?;
+    if response.status_code == 403 {
+        note_denial(ctx);
+    }
+    Ok(response)
+}
+
+/// Writes a forward-auth denial to the audit log: the first per (address, host) and
+/// minute, with whoever is signed in, and how many went unwritten before (audit::Sampler).
+fn note_denial(ctx: &Ctx) {
+    let Ok((target, _)) = target(ctx) else {
+        return;
+    };
+    let now = ctx.now();
+    let Some(unwritten_before) = ctx
+        .app
+        .denials
+        .admit(&format!("{}|{}", ctx.ip, target.host), now)
+    else {
+        return;
+    };
+    let user_id = session_subject(ctx).ok().flatten().map(|s| s.user_id);
+    let written = ctx.app.db.with_tx(|tx| {
+        crate::web::events::record(
+            ctx,
+            tx,
+            "forward_auth.denied",
+            user_id,
+            false,
+            serde_json::json!({
+                "host": target.host,
+                "path": target.path(),
+                "sampled": "first denial of this address and host this minute",
+                "unwritten_last_minute": unwritten_before,
+            }),
+        )
+    });
+    if let Err(e) = written {
+        crate::log_error!("req={} could not record a denial: {e}", ctx.request_id);
+    }
+}
+
+fn decide(ctx: &Ctx) -> Result<Response> {
     let (target, nginx) = match target(ctx) {
         Ok(t) => t,
         Err(reason) => {

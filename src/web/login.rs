@@ -231,6 +231,12 @@ fn finish_plex(
                 account.as_deref(),
                 username.as_deref(),
             )?;
+            crate::web::signin::record_failure(
+                ctx,
+                "plex",
+                username.as_deref(),
+                "no access to the media server",
+            );
             flows::set_state(&*ctx.app.db.conn()?, flow_digest, FlowState::Denied)?;
             let target = "/restricted?provider=plex".to_string();
             Ok((poll_reply("denied", Some(target.clone())), target))
@@ -346,6 +352,12 @@ pub fn forward_post(ctx: &Ctx) -> Result<Response> {
         }) => {
             crate::log_warn!("req={} sign-in denied: {log}", ctx.request_id);
             withdraw_access(ctx, provider, account.as_deref(), who.as_deref())?;
+            crate::web::signin::record_failure(
+                ctx,
+                provider.as_str(),
+                who.as_deref(),
+                "no access to the media server",
+            );
             if popup {
                 let target = format!("/restricted?provider={}", provider.as_str());
                 return Ok(page(ctx, views::login::finished(&target)).with_status_code(403));
@@ -356,6 +368,12 @@ pub fn forward_post(ctx: &Ctx) -> Result<Response> {
             )
         }
         Err(ProviderError::InvalidCredentials) => {
+            crate::web::signin::record_failure(
+                ctx,
+                provider.as_str(),
+                Some(username),
+                "invalid username or password",
+            );
             crate::log_info!(
                 "req={} sign-in failed: {} wrong credentials from {}",
                 ctx.request_id,

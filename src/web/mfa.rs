@@ -98,17 +98,7 @@ fn event(
     ok: bool,
     detail: Value,
 ) -> Result<()> {
-    events::record(
-        tx,
-        &events::Event {
-            kind,
-            user_id: Some(user_id),
-            ip: Some(&ctx.ip.to_string()),
-            result: if ok { "success" } else { "failure" },
-            detail,
-        },
-        ctx.now(),
-    )
+    crate::web::events::record(ctx, tx, kind, Some(user_id), ok, detail)
 }
 
 pub fn challenge_get(ctx: &Ctx) -> Result<Response> {

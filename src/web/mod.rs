@@ -2,12 +2,13 @@
 //! one place errors are rendered.
 
 pub(crate) mod admin;
-mod admin_pages;
+pub(crate) mod admin_pages;
 mod admin_users;
 pub mod assets;
 mod backups;
 mod branding;
 pub mod cookies;
+pub mod events;
 mod forward_auth;
 pub mod guards;
 mod health;
@@ -20,6 +21,7 @@ pub mod request;
 pub mod server;
 pub mod setup;
 pub mod signin;
+pub mod webhooks;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -139,7 +141,20 @@ fn dispatch(ctx: &Ctx) -> Result<Response> {
         ("GET", ["admin", "clients"]) => admin_pages::clients_get(ctx),
         ("GET", ["admin", "clients", id]) => admin_pages::client_get(ctx, id),
         ("GET", ["admin", "backups"]) => admin_pages::backups_get(ctx),
+        ("GET", ["admin", "events"]) => events::page_get(ctx),
+        ("GET", ["admin", "webhooks"]) => webhooks::page_get(ctx),
         // --- end of console pages ---
+        ("GET", ["api", "admin", "events"]) => events::list_get(ctx),
+        ("GET", ["api", "admin", "revalidation"]) => events::revalidation_get(ctx),
+        ("GET", ["api", "admin", "webhooks"]) => webhooks::list_get(ctx),
+        ("POST", ["api", "admin", "webhooks"]) => webhooks::create_post(ctx),
+        ("GET", ["api", "admin", "webhooks", id]) => webhooks::one_get(ctx, id),
+        ("PUT", ["api", "admin", "webhooks", id]) => webhooks::update_put(ctx, id),
+        ("DELETE", ["api", "admin", "webhooks", id]) => webhooks::delete(ctx, id),
+        ("POST", ["api", "admin", "webhooks", id, "test"]) => webhooks::test_post(ctx, id),
+        ("GET", ["api", "admin", "webhooks", id, "deliveries"]) => {
+            webhooks::deliveries_get(ctx, id)
+        }
         ("GET", ["api", "admin", "users"]) => admin_users::list_get(ctx),
         ("GET", ["api", "admin", "users", uuid]) => admin_users::detail_get(ctx, uuid),
         ("PUT", ["api", "admin", "users", uuid, "groups"]) => admin_users::groups_put(ctx, uuid),
@@ -240,6 +255,10 @@ fn is_known(segs: &[&str]) -> bool {
                 "admin",
                 "users" | "settings" | "clients" | "branding" | "backups"
             ]
+            | ["admin", "events" | "webhooks"]
+            | ["api", "admin", "events" | "webhooks" | "revalidation"]
+            | ["api", "admin", "webhooks", _]
+            | ["api", "admin", "webhooks", _, "test" | "deliveries"]
             | ["admin", "users" | "settings" | "clients", _]
             | ["trusted-ips", "forget"]
             | ["api", "admin", "trusted-ips", ..]

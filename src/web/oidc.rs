@@ -167,6 +167,14 @@ fn authorize(ctx: &Ctx, params: Vec<(String, String)>, decision: Option<&str>) -
                     .collect::<Vec<_>>(),
             );
             oauth::save_consent(&conn, session.row.user_id, req.client.id, &all, now)?;
+            crate::web::events::record(
+                ctx,
+                &conn,
+                "consent.granted",
+                Some(session.row.user_id),
+                true,
+                json!({ "client_id": req.client.client_id, "scopes": all }),
+            )?;
         }
         None if !consented || req.wants("consent") => {
             if req.wants("none") {
@@ -386,14 +394,54 @@ fn token(ctx: &Ctx) -> std::result::Result<Value, Fail> {
     }
     let now = ctx.now();
     let result = ctx.app.db.with_tx(|tx| {
-        Ok(match grant_type {
+        let answer = match grant_type {
             "authorization_code" => code_grant(ctx, tx, &client, &form, now),
             "refresh_token" => refresh_grant(ctx, tx, &client, &form, now),
             _ => client_credentials_grant(ctx, tx, &client, &form, now),
-        })
+        };
+        if let Ok(body) = &answer {
+            token_event(ctx, tx, &client, grant_type, body)?;
+        }
+        Ok(answer)
     })?;
     // Errors inside the transaction still commit what they did (revocations).
     result
+}
+
+/// Audits tokens handed out (never their values): whose, to which client, which scopes.
+/// Refused requests are not events: the endpoint is open to any client and rate limited
+/// generously, and a misbehaving one must not fill the log.
+fn token_event(
+    ctx: &Ctx,
+    tx: &rusqlite::Connection,
+    client: &Client,
+    grant_type: &str,
+    body: &Value,
+) -> Result<()> {
+    let user_id = body["access_token"]
+        .as_str()
+        .map(|t| oauth::token(tx, &digest_of(t)))
+        .transpose()?
+        .flatten()
+        .and_then(|t| t.user_id);
+    let kind = if grant_type == "refresh_token" {
+        "token.refreshed"
+    } else {
+        "token.issued"
+    };
+    crate::web::events::record(
+        ctx,
+        tx,
+        kind,
+        user_id,
+        true,
+        json!({
+            "client_id": client.client_id,
+            "grant_type": grant_type,
+            "scope": body["scope"],
+            "refresh_token": body.get("refresh_token").is_some(),
+        }),
+    )
 }
 
 /// A result that commits: the outer error is a database fault, the inner one the answer.
@@ -701,11 +749,19 @@ pub fn revoke_post(ctx: &Ctx) -> Response {
             if let Some(t) = oauth::token(tx, &digest_of(token))? {
                 if t.client == client.id {
                     // A refresh token takes its whole grant with it (RFC 7009 2.1).
-                    if t.kind == Kind::Refresh {
-                        oauth::revoke_family(tx, &t.family, now)?;
+                    let n = if t.kind == Kind::Refresh {
+                        oauth::revoke_family(tx, &t.family, now)?
                     } else {
-                        oauth::revoke_token(tx, &digest_of(token), now)?;
-                    }
+                        oauth::revoke_token(tx, &digest_of(token), now)?
+                    };
+                    crate::web::events::record(
+                        ctx,
+                        tx,
+                        "token.revoked",
+                        t.user_id,
+                        true,
+                        json!({ "client_id": client.client_id, "kind": format!("{:?}", t.kind).to_lowercase(), "revoked": n }),
+                    )?;
                 }
             }
             Ok(())

@@ -191,8 +191,15 @@ pub fn end_session(ctx: &Ctx, s: &UserSession) -> Result<()> {
     let now = ctx.now();
     ctx.app.db.with_tx(|tx| {
         sessions::delete(tx, &s.digest)?;
-        crate::db::oauth::revoke_session_tokens(tx, &s.row.sid, now)?;
-        Ok(())
+        let revoked = crate::db::oauth::revoke_session_tokens(tx, &s.row.sid, now)?;
+        crate::web::events::record(
+            ctx,
+            tx,
+            "logout",
+            Some(s.row.user_id),
+            true,
+            json!({ "sid": s.row.sid, "tokens_revoked": revoked }),
+        )
     })
 }
 
@@ -207,8 +214,16 @@ pub fn consent_revoke_post(ctx: &Ctx) -> Result<Response> {
     ctx.app.db.with_tx(|tx| {
         let client = crate::db::oauth::client(tx, client_id)?.ok_or(AppError::NotFound)?;
         crate::db::oauth::delete_consent(tx, s.row.user_id, client.id)?;
-        crate::db::oauth::revoke_user_client_tokens(tx, s.row.user_id, client.id, now)?;
-        Ok(())
+        let revoked =
+            crate::db::oauth::revoke_user_client_tokens(tx, s.row.user_id, client.id, now)?;
+        crate::web::events::record(
+            ctx,
+            tx,
+            "consent.revoked",
+            Some(s.row.user_id),
+            true,
+            json!({ "client_id": client_id, "tokens_revoked": revoked }),
+        )
     })?;
     Ok(Response::redirect_303("/home"))
 }

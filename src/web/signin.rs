@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::crypto::tokens::{digest, new_id};
-use crate::db::{events, mfa as mfa_store, sessions, users};
+use crate::db::{mfa as mfa_store, sessions, users};
 use crate::error::Result;
 use crate::mfa::{self, Need};
 use crate::providers::Identity;
@@ -84,20 +84,17 @@ pub fn first_factor_done(
                 return Ok(None);
             }
         }
-        events::record(
+        crate::web::events::record(
+            ctx,
             tx,
-            &events::Event {
-                kind: if disabled { "signin.failure" } else { "signin.success" },
-                user_id: Some(linked.user_id),
-                ip: Some(&ctx.ip.to_string()),
-                result: if disabled { "failure" } else { "success" },
-                detail: if disabled {
-                    json!({ "provider": ident.provider.as_str(), "reason": "disabled by an admin" })
-                } else {
-                    json!({ "provider": ident.provider.as_str(), "next": format!("{need:?}").to_lowercase() })
-                },
+            if disabled { "signin.failure" } else { "signin.success" },
+            Some(linked.user_id),
+            !disabled,
+            if disabled {
+                json!({ "provider": ident.provider.as_str(), "username": ident.username, "reason": "disabled by an admin" })
+            } else {
+                json!({ "provider": ident.provider.as_str(), "username": ident.username, "next": format!("{need:?}").to_lowercase() })
             },
-            now,
         )?;
         Ok(Some(landing))
     })?;
@@ -166,6 +163,25 @@ fn is_bootstrap_admin(entries: &[crate::config::AdminBootstrap], ident: &Identit
     })
 }
 
+/// Ends what an identity the provider no longer vouches for was given: its sessions, and
+/// when no other linked account of the user still has access, every token applications
+/// hold and the addresses trusted for native apps. Returns the tokens revoked.
+pub fn withdraw(
+    app: &crate::app::App,
+    tx: &rusqlite::Connection,
+    identity_id: i64,
+    user_id: i64,
+    now: i64,
+) -> Result<usize> {
+    users::revoke_identity(tx, identity_id)?;
+    app.access_cache.forget_user(user_id);
+    if crate::oidc::grants::still_authorized(tx, user_id)? {
+        return Ok(0);
+    }
+    users::forget_all_signin_ips(tx, user_id)?;
+    crate::db::oauth::revoke_user_tokens(tx, user_id, now)
+}
+
 /// The provider refused an account: if the portal knew it, it loses its sessions and,
 /// when no other linked account still has access, every token applications hold.
 pub fn withdraw_access(
@@ -181,23 +197,43 @@ pub fn withdraw_access(
         else {
             return Ok(());
         };
-        users::revoke_identity(tx, identity_id)?;
-        ctx.app.access_cache.forget_user(user_id);
-        let revoked = if crate::oidc::grants::still_authorized(tx, user_id)? {
-            0
-        } else {
-            crate::db::oauth::revoke_user_tokens(tx, user_id, now)?
-        };
-        events::record(
+        let revoked = withdraw(ctx.app, tx, identity_id, user_id, now)?;
+        crate::web::events::record(
+            ctx,
             tx,
-            &events::Event {
-                kind: "access.withdrawn",
-                user_id: Some(user_id),
-                ip: Some(&ctx.ip.to_string()),
-                result: "success",
-                detail: json!({ "provider": provider.as_str(), "tokens_revoked": revoked }),
-            },
-            now,
+            "access.withdrawn",
+            Some(user_id),
+            true,
+            json!({ "provider": provider.as_str(), "tokens_revoked": revoked }),
         )
     })
+}
+
+/// A sign-in that did not end in a session (wrong password, no access): an event with
+/// the provider, the name typed and why, written on its own (no user row may exist).
+pub fn record_failure(ctx: &Ctx, provider: &str, username: Option<&str>, reason: &str) {
+    let user_id = username.and_then(|u| {
+        ctx.app.db.conn().ok().and_then(|c| {
+            users::find_identity(&c, provider, None, Some(u))
+                .ok()
+                .flatten()
+                .map(|(_, user)| user)
+        })
+    });
+    let written = ctx.app.db.with_tx(|tx| {
+        crate::web::events::record(
+            ctx,
+            tx,
+            "signin.failure",
+            user_id,
+            false,
+            json!({ "provider": provider, "username": username, "reason": reason }),
+        )
+    });
+    if let Err(e) = written {
+        crate::log_error!(
+            "req={} could not record a failed sign-in: {e}",
+            ctx.request_id
+        );
+    }
 }

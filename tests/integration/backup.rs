@@ -321,6 +321,57 @@ fn settings_only_restore_leaves_users_alone() {
 }
 
 #[test]
+fn webhook_rules_come_back_and_old_deliveries_are_never_resent() {
+    let s = setup(&[]);
+    let root = s.user("root", "toor");
+    let hook = |name: &str| {
+        let r = root.post_json(
+            "/api/admin/webhooks",
+            &json!({ "name": name, "enabled": false, "events": ["signin.success"],
+                     "method": "POST", "url": "http://127.0.0.1:9/hook" }),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.json()["id"].as_i64().unwrap()
+    };
+    let kept = hook("kept");
+    let name = create(&root);
+    let added = hook("added after the backup");
+    // A delivery of the rule the backup does not have, and one of the rule it has.
+    let db = s.portal.db();
+    for id in [kept, added] {
+        db.execute(
+            "INSERT INTO webhook_deliveries (webhook_id, test, state, next_at_ms, created_at, updated_at)
+             VALUES (?1, 1, 'pending', 0, 0, 0)",
+            [id],
+        )
+        .unwrap();
+    }
+    let r = restore_via_api(&root, &name, "settings");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let names: Vec<String> = root.get("/api/admin/webhooks").json()["webhooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["kept"], "the rules are part of the settings");
+    assert_eq!(
+        s.portal.count(&format!(
+            "SELECT count(*) FROM webhook_deliveries WHERE webhook_id = {added}"
+        )),
+        0,
+        "deliveries of a rule that is gone are dropped"
+    );
+    assert_eq!(
+        s.portal.count(&format!(
+            "SELECT count(*) FROM webhook_deliveries WHERE webhook_id = {kept}"
+        )),
+        1,
+        "the kept rule's queue stays"
+    );
+}
+
+#[test]
 fn damaged_files_and_the_wrong_key_are_refused_and_change_nothing() {
     let s = setup(&[]);
     let root = s.user("root", "toor");

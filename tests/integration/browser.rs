@@ -323,3 +323,32 @@ fn browser_branding_page() {
         2
     );
 }
+
+#[test]
+fn browser_webhooks_console() {
+    let e2e = e2e_dir();
+    let jf = FakeJellyfin::start(Mode::Jellyfin);
+    jf.add_user(FakeUser::new("root", "toor"));
+    let portal = crate::media::jellyfin_portal(&jf, &[("ADMIN_BOOTSTRAP_USERS", "root")]);
+    let rx = crate::fakes::receiver::Receiver::start();
+    let (ok, out, err) = run_node(
+        &e2e,
+        "webhooks.mjs",
+        &[&portal.base, "root", "toor", &rx.url("/hook")],
+    );
+    assert!(
+        ok,
+        "the browser script webhooks.mjs failed\n--- stdout\n{out}\n--- stderr\n{err}"
+    );
+    assert!(out.contains("PASS"), "{out}");
+    let got = rx.requests();
+    assert_eq!(got.len(), 1, "one test delivery: {got:?}");
+    assert_eq!(
+        got[0].header("authorization"),
+        Some("Bearer browser-secret")
+    );
+    assert_eq!(
+        portal.count("SELECT count(*) FROM events WHERE type = 'admin.webhook.create'"),
+        1
+    );
+}

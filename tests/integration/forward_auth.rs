@@ -402,8 +402,10 @@ fn admin_config_api_versions_validates_and_refuses_stale_writes() {
             "access",
             "backups",
             "branding",
+            "events",
             "mfa",
             "providers",
+            "revalidation",
             "roles",
             "security"
         ]

@@ -117,13 +117,23 @@ impl FakeServer {
         fault_body: FaultBody,
         alias_prefix: Option<&'static str>,
     ) -> FakeServer {
+        Self::start_at("127.0.0.1:0", handler, fault_body, alias_prefix)
+    }
+
+    /// Like `start`, on a given address (a server that comes back on the same port).
+    pub fn start_at(
+        addr: &str,
+        handler: Box<Handler>,
+        fault_body: FaultBody,
+        alias_prefix: Option<&'static str>,
+    ) -> FakeServer {
         let shared = Arc::new(Shared {
             log: Mutex::new(Vec::new()),
             faults: Mutex::new(Vec::new()),
             alias_prefix,
         });
         let sh = shared.clone();
-        let server = rouille::Server::new("127.0.0.1:0", move |req: &rouille::Request| {
+        let server = rouille::Server::new(addr, move |req: &rouille::Request| {
             let rec = record(req);
             lock(&sh.log).push(rec.clone());
             match sh.take_fault(&rec.path) {

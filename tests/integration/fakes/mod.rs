@@ -4,6 +4,7 @@
 pub mod http;
 pub mod jellyfin;
 pub mod plex;
+pub mod receiver;
 
 // Re-exported so tests can write `fakes::Fault`; unused when a test binary does not.
 #[allow(unused_imports)]

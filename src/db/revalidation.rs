@@ -1,0 +1,61 @@
+//! What re-validation reads and writes: the identities in use, when each was last
+//! confirmed, and the status of the last pass (for the console).
+
+use rusqlite::{Connection, params};
+
+use crate::error::Result;
+
+/// An identity whose user holds a live session or refresh token.
+#[derive(Debug, Clone)]
+pub struct InUse {
+    pub identity_id: i64,
+    pub user_id: i64,
+    pub provider: String,
+    pub provider_user_id: String,
+    pub token_sealed: Option<String>,
+    /// The last time the provider confirmed access (a check, or else the sign-in).
+    pub confirmed_at: i64,
+}
+
+/// Identities in use, least recently confirmed first (so a bounded pass is fair).
+pub fn in_use(conn: &Connection, now: i64) -> Result<Vec<InUse>> {
+    let mut stmt = conn.prepare(
+        "SELECT i.id, i.user_id, i.provider, i.provider_user_id, i.token_sealed,
+                max(coalesce(i.checked_at, 0), i.last_login_at) AS confirmed
+         FROM identities i
+         WHERE i.authorized = 1 AND (
+             EXISTS (SELECT 1 FROM sessions s WHERE s.identity_id = i.id AND s.expires_at > ?1)
+             OR EXISTS (SELECT 1 FROM oauth_tokens t WHERE t.user_id = i.user_id AND t.kind = 'refresh'
+                        AND t.revoked_at IS NULL AND t.rotated_at IS NULL AND t.expires_at > ?1))
+         ORDER BY coalesce(i.checked_at, 0), i.id",
+    )?;
+    let rows = stmt.query_map([now], |r| {
+        Ok(InUse {
+            identity_id: r.get(0)?,
+            user_id: r.get(1)?,
+            provider: r.get(2)?,
+            provider_user_id: r.get(3)?,
+            token_sealed: r.get(4)?,
+            confirmed_at: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn confirmed(conn: &Connection, identity_id: i64, now: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE identities SET checked_at = ?2 WHERE id = ?1",
+        params![identity_id, now],
+    )?;
+    Ok(())
+}
+
+const STATUS_KEY: &str = "revalidation_status";
+
+pub fn status(conn: &Connection) -> Result<Option<serde_json::Value>> {
+    Ok(crate::db::meta::get(conn, STATUS_KEY)?.and_then(|s| serde_json::from_str(&s).ok()))
+}
+
+pub fn set_status(conn: &Connection, v: &serde_json::Value) -> Result<()> {
+    crate::db::meta::set(conn, STATUS_KEY, &v.to_string())
+}

@@ -1,0 +1,322 @@
+//! Server access that stays true: the `revalidate` thread asks the media servers again,
+//! every `revalidation.interval_minutes`, whether each user with a live session or
+//! refresh token may still use the server (Plex: the owner's server is among their
+//! resources, or they own it; Jellyfin/Emby: the account exists and is enabled). A "no"
+//! ends their sessions, tokens and trusted addresses at once; an unreachable server
+//! keeps access for `grace_hours` after the last confirmation, then ends it too.
+//! Requests to plex.tv are bounded per minute, with back-off when plex.tv says 429.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::app::App;
+use crate::db::revalidation::{self as store, InUse};
+use crate::error::Result;
+use crate::providers::{Outcome, ProviderError, ProviderKind};
+use crate::ratelimit::RateLimiter;
+
+/// What a pass remembers for the next one.
+#[derive(Default)]
+pub struct State {
+    /// plex.tv requests per minute, rebuilt when the setting changes: (rate, limiter).
+    plex_limit: Mutex<Option<(i64, Arc<RateLimiter>)>>,
+    /// After a 429 from plex.tv: no Plex checks before this time (ms), doubling each time.
+    plex_backoff: Mutex<(i64, i64)>,
+}
+
+/// Requests one Plex check makes (the user, then their resources).
+const PLEX_REQUESTS_PER_CHECK: u32 = 2;
+
+/// What one pass did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Pass {
+    pub checked: usize,
+    pub confirmed: usize,
+    pub revoked: usize,
+    /// Kept although the server could not be asked (within the grace period).
+    pub kept_in_grace: usize,
+    /// Left for the next pass (plex.tv request bound or back-off).
+    pub deferred: usize,
+    pub errors: Vec<String>,
+}
+
+pub fn spawn(app: Arc<App>, stop: Arc<AtomicBool>) -> std::result::Result<JoinHandle<()>, String> {
+    std::thread::Builder::new()
+        .name("revalidate".into())
+        .spawn(move || {
+            // Monotonic time: moving the app's clock (tests) never starts a pass by itself.
+            let mut last = Instant::now();
+            let mut every = interval(&app);
+            let mut looked = Instant::now();
+            while !stop.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(200));
+                // The setting is read again every few seconds, not on every wake-up.
+                if looked.elapsed() >= Duration::from_secs(10) {
+                    every = interval(&app);
+                    looked = Instant::now();
+                }
+                if last.elapsed() >= every {
+                    last = Instant::now();
+                    if let Err(e) = run_once(&app) {
+                        crate::log_error!("revalidate: {e}");
+                    }
+                }
+            }
+        })
+        .map_err(|e| format!("cannot start the revalidate thread: {e}"))
+}
+
+fn interval(app: &App) -> Duration {
+    let minutes = app
+        .db
+        .conn()
+        .and_then(|c| crate::settings::revalidation(&c))
+        .map_or(15, |s| s.interval_minutes);
+    Duration::from_secs(minutes.max(1) as u64 * 60)
+}
+
+/// How a check ended.
+enum Verdict {
+    Confirmed,
+    Lost(String),
+    /// The server could not say; the string is for the console and the log.
+    Unknown(String),
+    /// Nothing to ask with (no stored token): held to the grace period like Unknown,
+    /// but says nothing about the server, so other users are still asked.
+    Unaskable(String),
+    /// Not checked now (bounded rate, back-off, provider not in use).
+    Deferred,
+}
+
+/// One pass over every identity in use. Public so tests (and an owner's script through
+/// the API, later) can run one now instead of waiting for the interval.
+pub fn run_once(app: &App) -> Result<Pass> {
+    let now = app.clock.now();
+    let settings = crate::settings::revalidation(&*app.db.conn()?)?;
+    let grace = settings.grace_hours * 3600;
+    let targets = store::in_use(&*app.db.conn()?, now)?;
+    let mut pass = Pass::default();
+    // One unreachable answer says the server is down: the rest of its users are not
+    // asked this pass (each would wait for the timeout), only held to the grace period.
+    let mut down: HashSet<String> = HashSet::new();
+    for t in &targets {
+        let verdict = if let Some(why) = down.iter().find(|p| **p == t.provider) {
+            Verdict::Unknown(format!("{why} unreachable"))
+        } else {
+            let v = check(app, t, settings.plex_requests_per_minute);
+            if let Verdict::Unknown(e) = &v {
+                pass.errors.push(format!("{}: {e}", t.provider));
+                down.insert(t.provider.clone());
+            }
+            v
+        };
+        if !matches!(verdict, Verdict::Deferred) {
+            pass.checked += 1;
+        }
+        match verdict {
+            Verdict::Confirmed => {
+                store::confirmed(&*app.db.conn()?, t.identity_id, now)?;
+                pass.confirmed += 1;
+            }
+            Verdict::Lost(why) => {
+                revoke(app, t, &why, now)?;
+                pass.revoked += 1;
+            }
+            Verdict::Unknown(why) | Verdict::Unaskable(why) if now - t.confirmed_at > grace => {
+                revoke(
+                    app,
+                    t,
+                    &format!(
+                        "the server could not confirm access for longer than the grace period ({why})"
+                    ),
+                    now,
+                )?;
+                pass.revoked += 1;
+            }
+            Verdict::Unknown(_) | Verdict::Unaskable(_) => pass.kept_in_grace += 1,
+            Verdict::Deferred => pass.deferred += 1,
+        }
+    }
+    save_status(app, &pass, now)?;
+    if pass.revoked > 0 || !pass.errors.is_empty() {
+        crate::log_info!(
+            "revalidate: checked {}, revoked {}, kept in grace {}, deferred {}{}",
+            pass.checked,
+            pass.revoked,
+            pass.kept_in_grace,
+            pass.deferred,
+            pass.errors
+                .first()
+                .map(|e| format!("; {e}"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(pass)
+}
+
+fn check(app: &App, t: &InUse, plex_rate: i64) -> Verdict {
+    let Some(kind) = ProviderKind::parse(&t.provider) else {
+        return Verdict::Deferred;
+    };
+    let token = t.token_sealed.as_deref().and_then(|sealed| {
+        let purpose = format!("provider-token:{}:{}", t.provider, t.provider_user_id);
+        app.sealer
+            .open(&purpose, sealed)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+    });
+    let providers = app.providers();
+    let answer = match kind {
+        ProviderKind::Plex => {
+            let Some(plex) = providers.plex.as_ref() else {
+                return Verdict::Deferred;
+            };
+            let Some(token) = token else {
+                return Verdict::Unaskable("no stored Plex token for this account".into());
+            };
+            if !plex_budget(app, plex_rate) {
+                return Verdict::Deferred;
+            }
+            let answer = plex.authorize(&app.http, &token);
+            if !matches!(answer, Err(ProviderError::RateLimited)) {
+                // plex.tv answers again: the next 429 starts the back-off from a minute.
+                app.revalidation
+                    .plex_backoff
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .1 = 0;
+            }
+            answer
+        }
+        ProviderKind::Jellyfin | ProviderKind::Emby => {
+            let Some(server) = providers.media_server(kind) else {
+                return Verdict::Deferred;
+            };
+            if token.is_none() && !server.has_api_key() {
+                return Verdict::Unaskable(format!(
+                    "no stored {} token for this account and no API key",
+                    kind.label()
+                ));
+            }
+            server.check_user(&app.http, &t.provider_user_id, token.as_deref())
+        }
+    };
+    match answer {
+        Ok(Outcome::Authorized(ident)) if ident.provider_user_id == t.provider_user_id => {
+            Verdict::Confirmed
+        }
+        Ok(Outcome::Authorized(_)) => {
+            Verdict::Lost("the stored token names another account".into())
+        }
+        Ok(Outcome::Denied { log, .. }) => Verdict::Lost(log),
+        Err(ProviderError::InvalidCredentials) => Verdict::Lost(format!(
+            "{} no longer accepts the account's token",
+            kind.label()
+        )),
+        Err(ProviderError::RateLimited) => {
+            if kind == ProviderKind::Plex {
+                plex_slow_down(app);
+            }
+            Verdict::Deferred
+        }
+        Err(e) => Verdict::Unknown(e.to_string()),
+    }
+}
+
+/// Takes the requests one Plex check needs from the per-minute budget, unless plex.tv
+/// asked us to back off.
+fn plex_budget(app: &App, rate: i64) -> bool {
+    let now_ms = app.clock.now_ms();
+    let state = &app.revalidation;
+    if state
+        .plex_backoff
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .0
+        > now_ms
+    {
+        return false;
+    }
+    let limiter = {
+        let mut slot = state.plex_limit.lock().unwrap_or_else(|p| p.into_inner());
+        match slot.as_ref() {
+            Some((r, l)) if *r == rate => Arc::clone(l),
+            _ => {
+                let burst = rate.clamp(1, 600) as u32;
+                let l = Arc::new(RateLimiter::new(burst, burst));
+                *slot = Some((rate, Arc::clone(&l)));
+                l
+            }
+        }
+    };
+    (0..PLEX_REQUESTS_PER_CHECK).all(|_| limiter.check("plex.tv", now_ms).is_ok())
+}
+
+/// plex.tv said 429: no Plex checks for a while, twice as long each time (1 to 32 min).
+fn plex_slow_down(app: &App) {
+    let mut b = app
+        .revalidation
+        .plex_backoff
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let wait = (b.1 * 2).clamp(60_000, 32 * 60_000);
+    *b = (app.clock.now_ms() + wait, wait);
+}
+
+fn revoke(app: &App, t: &InUse, why: &str, now: i64) -> Result<()> {
+    app.db.with_tx(|tx| {
+        let revoked = crate::web::signin::withdraw(app, tx, t.identity_id, t.user_id, now)?;
+        crate::db::events::record(
+            tx,
+            &crate::db::events::Event {
+                kind: "access.revoked",
+                user_id: Some(t.user_id),
+                ip: None,
+                result: "success",
+                detail: json!({
+                    "provider": t.provider,
+                    "reason": why,
+                    "tokens_revoked": revoked,
+                    "by": "revalidation",
+                }),
+            },
+            now,
+        )
+    })?;
+    crate::log_info!(
+        "revalidate: {} account {} lost access: {why}",
+        t.provider,
+        t.provider_user_id
+    );
+    Ok(())
+}
+
+/// The console's view: when a pass last reached every server it asked, and the last error.
+fn save_status(app: &App, pass: &Pass, now: i64) -> Result<()> {
+    let conn = app.db.conn()?;
+    let old = store::status(&conn)?.unwrap_or_else(|| json!({}));
+    let ok = pass.errors.is_empty();
+    let status = json!({
+        "last_run": now,
+        "last_success": if ok { json!(now) } else { old["last_success"].clone() },
+        "last_error": if ok { old["last_error"].clone() } else { json!(pass.errors.join("; ")) },
+        "last_error_at": if ok { old["last_error_at"].clone() } else { json!(now) },
+        "failing": !ok,
+        "checked": pass.checked,
+        "revoked": pass.revoked,
+        "kept_in_grace": pass.kept_in_grace,
+        "deferred": pass.deferred,
+    });
+    store::set_status(&conn, &status)
+}
+
+/// The last pass's status for the console (None before the first pass).
+pub fn status(app: &App) -> Result<Option<serde_json::Value>> {
+    store::status(&*app.db.conn()?)
+}

@@ -1,0 +1,172 @@
+//! `/api/admin/webhooks` (rules, test deliveries, the delivery log) and the console page
+//! `/admin/webhooks`. Reads need webhooks.read, changes webhooks.write; every change is
+//! audited. Header values and secrets are never returned.
+
+use rouille::Response;
+use serde_json::json;
+
+use crate::db::webhooks as store;
+use crate::error::{AppError, Result};
+use crate::web::admin::audit;
+use crate::web::guards::require_permission;
+use crate::web::request::Ctx;
+use crate::webhooks::{self, Spec};
+
+fn id_of(raw: &str) -> Result<i64> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or(AppError::NotFound)
+}
+
+fn spec(ctx: &Ctx) -> Result<Spec> {
+    let body = ctx.body()?;
+    serde_json::from_slice(&body).map_err(|e| {
+        // serde names the field and what was wrong ("unknown field `x`", "missing field `url`").
+        AppError::bad_request(format!(
+            "{e}; expected a JSON body like {}",
+            webhooks::EXAMPLE
+        ))
+    })
+}
+
+pub fn list_get(ctx: &Ctx) -> Result<Response> {
+    require_permission(ctx, "webhooks.read")?;
+    let list = store::list(&*ctx.app.db.conn()?)?;
+    Ok(Response::json(
+        &json!({ "webhooks": list.iter().map(webhooks::describe).collect::<Vec<_>>() }),
+    )
+    .with_no_cache())
+}
+
+pub fn one_get(ctx: &Ctx, id: &str) -> Result<Response> {
+    require_permission(ctx, "webhooks.read")?;
+    let hook = store::get(&*ctx.app.db.conn()?, id_of(id)?)?.ok_or(AppError::NotFound)?;
+    Ok(Response::json(&webhooks::describe(&hook)).with_no_cache())
+}
+
+pub fn create_post(ctx: &Ctx) -> Result<Response> {
+    let admin = require_permission(ctx, "webhooks.write")?;
+    let spec = spec(ctx)?;
+    let hook = webhooks::prepare(ctx.app, spec, None, ctx.now()).map_err(AppError::BadRequest)?;
+    let id = ctx.app.db.with_tx(|tx| {
+        let id = store::save(tx, &hook)?;
+        audit(
+            ctx,
+            tx,
+            &admin,
+            "admin.webhook.create",
+            json!({ "webhook": id, "name": hook.name }),
+        )?;
+        Ok(id)
+    })?;
+    Ok(Response::json(&json!({ "id": id }))
+        .with_status_code(201)
+        .with_no_cache())
+}
+
+pub fn update_put(ctx: &Ctx, id: &str) -> Result<Response> {
+    let admin = require_permission(ctx, "webhooks.write")?;
+    let id = id_of(id)?;
+    let spec = spec(ctx)?;
+    let saved = ctx.app.db.with_tx(|tx| {
+        let old = store::get(tx, id)?.ok_or(AppError::NotFound)?;
+        let hook = webhooks::prepare(ctx.app, spec, Some(&old), ctx.now())
+            .map_err(AppError::BadRequest)?;
+        store::save(tx, &hook)?;
+        audit(
+            ctx,
+            tx,
+            &admin,
+            "admin.webhook.update",
+            json!({ "webhook": id, "name": hook.name }),
+        )?;
+        store::get(tx, id)?.ok_or(AppError::NotFound)
+    })?;
+    Ok(Response::json(&webhooks::describe(&saved)).with_no_cache())
+}
+
+pub fn delete(ctx: &Ctx, id: &str) -> Result<Response> {
+    let admin = require_permission(ctx, "webhooks.write")?;
+    let id = id_of(id)?;
+    ctx.app.db.with_tx(|tx| {
+        if !store::delete(tx, id)? {
+            return Err(AppError::NotFound);
+        }
+        audit(
+            ctx,
+            tx,
+            &admin,
+            "admin.webhook.delete",
+            json!({ "webhook": id }),
+        )
+    })?;
+    Ok(Response::empty_204())
+}
+
+/// POST /api/admin/webhooks/{id}/test: queues a delivery of a sample event (also for a
+/// disabled rule: that is how an owner tries one out before enabling it).
+pub fn test_post(ctx: &Ctx, id: &str) -> Result<Response> {
+    let admin = require_permission(ctx, "webhooks.write")?;
+    let id = id_of(id)?;
+    let delivery = ctx.app.db.with_tx(|tx| {
+        store::get(tx, id)?.ok_or(AppError::NotFound)?;
+        let delivery = store::insert_delivery(tx, id, None, true, ctx.now())?;
+        audit(
+            ctx,
+            tx,
+            &admin,
+            "admin.webhook.test",
+            json!({ "webhook": id }),
+        )?;
+        Ok(delivery)
+    })?;
+    Ok(
+        Response::json(&json!({ "delivery": delivery, "state": "pending" }))
+            .with_status_code(202)
+            .with_no_cache(),
+    )
+}
+
+/// GET /api/admin/webhooks/{id}/deliveries?limit=: recent deliveries, newest first.
+pub fn deliveries_get(ctx: &Ctx, id: &str) -> Result<Response> {
+    require_permission(ctx, "webhooks.read")?;
+    let id = id_of(id)?;
+    let limit = ctx
+        .query("limit")
+        .and_then(|l| l.parse::<i64>().ok())
+        .filter(|l| (1..=200).contains(l))
+        .unwrap_or(50);
+    let conn = ctx.app.db.conn()?;
+    store::get(&conn, id)?.ok_or(AppError::NotFound)?;
+    let list = store::deliveries(&conn, id, limit)?;
+    Ok(Response::json(&json!({ "deliveries": list })).with_no_cache())
+}
+
+/// GET /admin/webhooks: the rules, their recent deliveries, a test button and a form.
+pub fn page_get(ctx: &Ctx) -> Result<Response> {
+    use crate::views::admin::Area;
+    use crate::views::admin_events::{WebhookRow, webhooks as view};
+    use crate::web::admin_pages::{enter, page};
+    let c = match enter(ctx, "webhooks.read")? {
+        Ok(c) => c,
+        Err(response) => return Ok(response),
+    };
+    let conn = ctx.app.db.conn()?;
+    let hooks = store::list(&conn)?;
+    let deliveries = hooks
+        .iter()
+        .map(|h| store::deliveries(&conn, h.id, 10))
+        .collect::<Result<Vec<_>>>()?;
+    drop(conn);
+    let rows: Vec<WebhookRow> = hooks
+        .iter()
+        .zip(&deliveries)
+        .map(|(hook, deliveries)| WebhookRow { hook, deliveries })
+        .collect();
+    Ok(page(view(
+        &c.frame(Area::Webhooks),
+        &rows,
+        c.can("webhooks.write"),
+    )))
+}

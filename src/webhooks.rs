@@ -1,0 +1,702 @@
+//! Webhooks: rule specs and their validation, templates over an event, and the
+//! background `webhooks` thread that delivers the persistent queue (retries with
+//! exponential back-off, optional HMAC-SHA256 signature, every attempt recorded).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::app::App;
+use crate::db::webhooks::{self as store, Webhook};
+use crate::error::{AppError, Result};
+
+pub const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];
+
+/// The values a template may name.
+pub const PLACEHOLDERS: &[&str] = &[
+    "event.type",
+    "event.id",
+    "event.result",
+    "event.time",
+    "event.detail",
+    "user.username",
+    "user.email",
+    "user.uuid",
+    "user.groups",
+    "client_ip",
+    "time",
+    "user_agent",
+    "provider",
+    "webhook.id",
+    "webhook.name",
+];
+
+/// Headers the portal sets itself (or that would break the request) are refused.
+const RESERVED_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "x-authportal-signature",
+    "x-authportal-timestamp",
+];
+
+/// A rule as the API takes it. On PUT, absent `headers` keep every stored header, a
+/// header whose value is null keeps its stored value, and an absent or null `secret`
+/// keeps the stored one ("" removes it).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    pub name: String,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    pub events: Vec<String>,
+    #[serde(default)]
+    pub users: Vec<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default = "post")]
+    pub method: String,
+    pub url: String,
+    /// Absent on PUT: every stored header is kept as it is.
+    #[serde(default)]
+    pub headers: Option<BTreeMap<String, Option<String>>>,
+    #[serde(default = "json_format")]
+    pub body_format: String,
+    #[serde(default)]
+    pub body_template: String,
+    #[serde(default = "ten")]
+    pub timeout_secs: i64,
+    #[serde(default = "five")]
+    pub max_attempts: i64,
+    #[serde(default)]
+    pub secret: Option<String>,
+    // What GET shows, accepted back unchanged so a GET -> edit -> PUT round trip works.
+    #[serde(default, rename = "id")]
+    _id: Option<Value>,
+    #[serde(default, rename = "secret_set")]
+    _secret_set: Option<Value>,
+    #[serde(default, rename = "created_at")]
+    _created_at: Option<Value>,
+    #[serde(default, rename = "updated_at")]
+    _updated_at: Option<Value>,
+}
+
+fn yes() -> bool {
+    true
+}
+fn post() -> String {
+    "POST".into()
+}
+fn json_format() -> String {
+    "json".into()
+}
+fn ten() -> i64 {
+    10
+}
+fn five() -> i64 {
+    5
+}
+
+pub const EXAMPLE: &str = r#"{"name":"Allow IP","events":["signin.success"],"method":"PUT","url":"https://example.com/allow","headers":{"Authorization":"Bearer ..."},"body_format":"json","body_template":"{\"ip\":\"{client_ip}\"}"}"#;
+
+/// Turns a spec into the row to store, sealing new header values and the secret and
+/// keeping the stored ones the spec leaves out (`old`). The error is for the person.
+pub fn prepare(
+    app: &App,
+    spec: Spec,
+    old: Option<&Webhook>,
+    now: i64,
+) -> std::result::Result<Webhook, String> {
+    let name = spec.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err("name: 1 to 100 characters".into());
+    }
+    if spec.events.is_empty() || spec.events.len() > 50 {
+        return Err(
+            "events: name 1 to 50 event types (\"signin.success\", \"signin.*\", \"*\")".into(),
+        );
+    }
+    for e in &spec.events {
+        let body = e.strip_suffix('*').unwrap_or(e);
+        let ok = (e == "*" || !body.is_empty())
+            && body.len() <= 100
+            && body
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._".contains(&b));
+        if !ok {
+            return Err(format!(
+                "events: {e:?} is not an event type (lowercase dotted, optionally ending in *)"
+            ));
+        }
+    }
+    for (field, list) in [("users", &spec.users), ("groups", &spec.groups)] {
+        if list.len() > 100 || list.iter().any(|v| v.trim().is_empty() || v.len() > 100) {
+            return Err(format!("{field}: up to 100 names of 1 to 100 characters"));
+        }
+    }
+    let method = spec.method.trim().to_ascii_uppercase();
+    if !METHODS.contains(&method.as_str()) {
+        return Err(format!(
+            "method: {:?} is not one of {}",
+            spec.method,
+            METHODS.join(", ")
+        ));
+    }
+    check_url(&spec.url)?;
+    if !matches!(spec.body_format.as_str(), "json" | "form") {
+        return Err(format!(
+            "body_format: {:?} is not json or form",
+            spec.body_format
+        ));
+    }
+    check_body(&method, &spec.body_format, &spec.body_template)?;
+    if !(1..=60).contains(&spec.timeout_secs) {
+        return Err(format!(
+            "timeout_secs: {} is not between 1 and 60",
+            spec.timeout_secs
+        ));
+    }
+    if !(1..=20).contains(&spec.max_attempts) {
+        return Err(format!(
+            "max_attempts: {} is not between 1 and 20",
+            spec.max_attempts
+        ));
+    }
+    let headers = match &spec.headers {
+        Some(given) => prepare_headers(app, given, old)?,
+        None => old.map(|o| o.headers.clone()).unwrap_or_default(),
+    };
+    let secret_sealed = match spec.secret.as_deref() {
+        None => old.and_then(|o| o.secret_sealed.clone()),
+        Some("") => None,
+        Some(s) if s.len() > 1024 => return Err("secret: at most 1024 characters".into()),
+        Some(s) => Some(app.sealer.seal("webhook-secret", s.as_bytes())),
+    };
+    Ok(Webhook {
+        id: old.map_or(0, |o| o.id),
+        name,
+        enabled: spec.enabled,
+        events: spec.events,
+        users: spec.users.iter().map(|u| u.trim().to_string()).collect(),
+        groups: spec.groups.iter().map(|g| g.trim().to_string()).collect(),
+        method,
+        url: spec.url.trim().to_string(),
+        headers,
+        body_format: spec.body_format,
+        body_template: spec.body_template,
+        timeout_secs: spec.timeout_secs,
+        max_attempts: spec.max_attempts,
+        secret_sealed,
+        created_at: old.map_or(now, |o| o.created_at),
+        updated_at: now,
+    })
+}
+
+fn header_purpose(name: &str) -> String {
+    format!("webhook-header:{}", name.to_ascii_lowercase())
+}
+
+fn prepare_headers(
+    app: &App,
+    given: &BTreeMap<String, Option<String>>,
+    old: Option<&Webhook>,
+) -> std::result::Result<BTreeMap<String, String>, String> {
+    if given.len() > 20 {
+        return Err("headers: at most 20".into());
+    }
+    let mut out = BTreeMap::new();
+    for (name, value) in given {
+        let token = !name.is_empty()
+            && name.len() <= 100
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if !token {
+            return Err(format!("headers: {name:?} is not a header name"));
+        }
+        if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+            return Err(format!("headers: {name} is set by the portal itself"));
+        }
+        let sealed = match value {
+            Some(v) => {
+                if v.len() > 4096 || v.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+                    return Err(format!(
+                        "headers.{name}: at most 4096 characters, no line breaks"
+                    ));
+                }
+                app.sealer.seal(&header_purpose(name), v.as_bytes())
+            }
+            None => old
+                .and_then(|o| o.headers.get(name).cloned())
+                .ok_or_else(|| format!("headers.{name}: a new header needs a value"))?,
+        };
+        out.insert(name.clone(), sealed);
+    }
+    Ok(out)
+}
+
+/// The placeholders a template names, or the first unknown one.
+fn placeholders(template: &str) -> std::result::Result<(), String> {
+    for cap in placeholder_re().captures_iter(template) {
+        let name = &cap[1];
+        if !PLACEHOLDERS.contains(&name) {
+            return Err(format!(
+                "unknown placeholder {{{name}}}; known: {}",
+                PLACEHOLDERS
+                    .iter()
+                    .map(|p| format!("{{{p}}}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn placeholder_re() -> &'static regex::Regex {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| {
+        regex::Regex::new(r"\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*)\}").expect("valid")
+    })
+}
+
+fn check_url(url: &str) -> std::result::Result<(), String> {
+    if url.len() > 2048 {
+        return Err("url: at most 2048 characters".into());
+    }
+    placeholders(url).map_err(|e| format!("url: {e}"))?;
+    let sample = render(url.trim(), Escape::Url, &Values::sample());
+    let parsed =
+        url::Url::parse(&sample).map_err(|_| format!("url: {url:?} is not an absolute URL"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(format!("url: {url:?} must be an http:// or https:// URL"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err("url: put credentials in a header, not in the URL".into());
+    }
+    Ok(())
+}
+
+fn check_body(method: &str, format: &str, template: &str) -> std::result::Result<(), String> {
+    if template.len() > 16 * 1024 {
+        return Err("body_template: at most 16 KiB".into());
+    }
+    placeholders(template).map_err(|e| format!("body_template: {e}"))?;
+    if template.trim().is_empty() {
+        return Ok(());
+    }
+    if matches!(method, "GET" | "DELETE") {
+        return Err(format!(
+            "body_template: a {method} request has no body; put the values in the URL"
+        ));
+    }
+    if format == "json" {
+        let sample = render(template, Escape::Json, &Values::sample());
+        serde_json::from_str::<Value>(&sample).map_err(|e| {
+            format!(
+                "body_template: not valid JSON once placeholders are filled in ({e}); placeholders go inside JSON strings, like \"{{client_ip}}\""
+            )
+        })?;
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy)]
+enum Escape {
+    Json,
+    Form,
+    Url,
+}
+
+/// The values of one event, by placeholder name.
+pub struct Values(BTreeMap<&'static str, String>);
+
+impl Values {
+    fn sample() -> Values {
+        Values(
+            PLACEHOLDERS
+                .iter()
+                .map(|p| (*p, "sample \"value\" & more".to_string()))
+                .collect(),
+        )
+    }
+
+    fn get(&self, name: &str) -> &str {
+        self.0.get(name).map_or("", String::as_str)
+    }
+}
+
+fn escape(v: &str, how: Escape) -> String {
+    match how {
+        // Inside a JSON string: the template writes the quotes.
+        Escape::Json => {
+            let quoted = serde_json::to_string(v).expect("strings serialize");
+            quoted[1..quoted.len() - 1].to_string()
+        }
+        Escape::Form => url::form_urlencoded::byte_serialize(v.as_bytes()).collect(),
+        Escape::Url => crate::views::admin::seg(v),
+    }
+}
+
+fn render(template: &str, how: Escape, values: &Values) -> String {
+    placeholder_re()
+        .replace_all(template, |cap: &regex::Captures| {
+            escape(values.get(&cap[1]), how)
+        })
+        .into_owned()
+}
+
+/// The values for event `event_id` (or a test event) as webhook `hook` sees them.
+fn values_for(
+    conn: &rusqlite::Connection,
+    hook: &Webhook,
+    event_id: Option<i64>,
+) -> Result<Values> {
+    let mut m: BTreeMap<&'static str, String> = BTreeMap::new();
+    m.insert("webhook.id", hook.id.to_string());
+    m.insert("webhook.name", hook.name.clone());
+    let event = match event_id {
+        Some(id) => crate::db::events::get(conn, id)?,
+        None => None,
+    };
+    let (row, user_id) = match event {
+        Some(e) => e,
+        None => {
+            let now = chrono::Utc::now().timestamp();
+            let time = crate::web::events::rfc3339(now);
+            m.insert("event.type", "webhook.test".into());
+            m.insert("event.result", "success".into());
+            m.insert("event.time", time.clone());
+            m.insert("time", time);
+            m.insert("event.detail", "{}".into());
+            return Ok(Values(m));
+        }
+    };
+    let time = crate::web::events::rfc3339(row.time);
+    m.insert("event.type", row.kind.clone());
+    m.insert("event.id", row.id.to_string());
+    m.insert("event.result", row.result.clone());
+    m.insert("event.time", time.clone());
+    m.insert("time", time);
+    m.insert("event.detail", row.detail.to_string());
+    m.insert("client_ip", row.ip.clone().unwrap_or_default());
+    let text = |k: &str| row.detail[k].as_str().unwrap_or("").to_string();
+    m.insert("user_agent", text("user_agent"));
+    m.insert("provider", text("provider"));
+    if let Some(uid) = user_id {
+        if let Some((uuid, username, email)) = crate::db::users::profile(conn, uid)? {
+            m.insert("user.uuid", uuid);
+            m.insert("user.username", username);
+            m.insert("user.email", email.unwrap_or_default());
+        }
+        m.insert("user.groups", store::groups_of(conn, uid)?.join(","));
+    }
+    Ok(Values(m))
+}
+
+/// What GET shows: everything but header values and the secret.
+pub fn describe(w: &Webhook) -> Value {
+    json!({
+        "id": w.id,
+        "name": w.name,
+        "enabled": w.enabled,
+        "events": w.events,
+        "users": w.users,
+        "groups": w.groups,
+        "method": w.method,
+        "url": w.url,
+        "headers": w.headers.keys().map(|k| (k.clone(), Value::Null)).collect::<serde_json::Map<_, _>>(),
+        "body_format": w.body_format,
+        "body_template": w.body_template,
+        "timeout_secs": w.timeout_secs,
+        "max_attempts": w.max_attempts,
+        "secret_set": w.secret_sealed.is_some(),
+        "created_at": w.created_at,
+        "updated_at": w.updated_at,
+    })
+}
+
+// --- delivery ---
+
+/// How often the queue is looked at; deliveries are due at once, so this is the delay
+/// between an event and its first attempt.
+const POLL_MS: u64 = 200;
+
+pub fn spawn(app: Arc<App>, stop: Arc<AtomicBool>) -> std::result::Result<JoinHandle<()>, String> {
+    std::thread::Builder::new()
+        .name("webhooks".into())
+        .spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                match run_due(&app, &stop) {
+                    Ok(0) => std::thread::sleep(Duration::from_millis(POLL_MS)),
+                    Ok(_) => {}
+                    Err(e) => {
+                        crate::log_error!("webhooks: {e}");
+                        std::thread::sleep(Duration::from_secs(1));
+                    }
+                }
+            }
+        })
+        .map_err(|e| format!("cannot start the webhooks thread: {e}"))
+}
+
+/// Delivers what is due now; returns how many attempts were made.
+pub fn run_due(app: &App, stop: &AtomicBool) -> Result<usize> {
+    let due = store::due(&*app.db.conn()?, app.clock.now_ms(), 20)?;
+    let mut n = 0;
+    for d in due {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        attempt(app, &d)?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// The request one attempt sends.
+struct Outgoing {
+    method: String,
+    url: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    timeout: Duration,
+}
+
+fn build(app: &App, hook: &Webhook, d: &store::Due, values: &Values) -> Result<Outgoing> {
+    let url = render(&hook.url, Escape::Url, values);
+    let how = if hook.body_format == "form" {
+        Escape::Form
+    } else {
+        Escape::Json
+    };
+    let body = render(&hook.body_template, how, values).into_bytes();
+    let mut headers: Vec<(String, String)> = Vec::new();
+    if !body.is_empty() {
+        let ct = if hook.body_format == "form" {
+            "application/x-www-form-urlencoded"
+        } else {
+            "application/json"
+        };
+        headers.push(("Content-Type".into(), ct.into()));
+    }
+    headers.push((
+        "X-Authportal-Event".into(),
+        values.get("event.type").to_string(),
+    ));
+    headers.push(("X-Authportal-Delivery".into(), d.id.to_string()));
+    if let Some(sealed) = &hook.secret_sealed {
+        let secret = app
+            .sealer
+            .open("webhook-secret", sealed)
+            .map_err(|_| AppError::internal("webhook secret does not open under DATA_KEY"))?;
+        let ts = app.clock.now().to_string();
+        let mac = crate::crypto::hmac_sha256(&secret, &[&body]);
+        headers.push((
+            "X-Authportal-Signature".into(),
+            format!("sha256={}", crate::crypto::hex(&mac)),
+        ));
+        headers.push(("X-Authportal-Timestamp".into(), ts));
+    }
+    for (name, sealed) in &hook.headers {
+        let v = app
+            .sealer
+            .open(&header_purpose(name), sealed)
+            .map_err(|_| AppError::internal("webhook header does not open under DATA_KEY"))?;
+        headers.push((name.clone(), String::from_utf8_lossy(&v).into_owned()));
+    }
+    Ok(Outgoing {
+        method: hook.method.clone(),
+        url,
+        headers,
+        body,
+        timeout: Duration::from_secs(hook.timeout_secs.clamp(1, 60) as u64),
+    })
+}
+
+/// Status code, or a transport error (no URL query, no header values in it).
+fn send(out: &Outgoing) -> std::result::Result<u16, String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(out.timeout))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .user_agent(format!(
+            "{}/{} webhook",
+            crate::providers::PRODUCT,
+            crate::providers::VERSION
+        ))
+        .build()
+        .into();
+    let mut req = ureq::http::Request::builder()
+        .method(out.method.as_str())
+        .uri(out.url.as_str());
+    for (k, v) in &out.headers {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    let req = req
+        .body(out.body.clone())
+        .map_err(|_| "the request could not be built".to_string())?;
+    let redact = |e: ureq::Error| {
+        let base = out.url.split('?').next().unwrap_or("");
+        let msg: String = e.to_string().replace(&out.url, base);
+        msg.chars().take(300).collect::<String>()
+    };
+    let mut res = agent.run(req).map_err(redact)?;
+    let status = res.status().as_u16();
+    // Read a little of the answer so the connection ends cleanly; it is not kept.
+    let _ = res.body_mut().with_config().limit(64 * 1024).read_to_vec();
+    Ok(status)
+}
+
+/// Whether an answer is worth another try: network errors, 5xx and 429.
+fn retryable(outcome: &std::result::Result<u16, String>) -> bool {
+    match outcome {
+        Err(_) => true,
+        Ok(s) => *s == 429 || *s >= 500,
+    }
+}
+
+/// Seconds before attempt `n + 1` after `n` failed ones: 1, 2, 4... up to an hour.
+pub fn backoff_secs(n: i64) -> i64 {
+    1i64 << (n - 1).clamp(0, 12)
+}
+
+fn attempt(app: &App, d: &store::Due) -> Result<()> {
+    let conn = app.db.conn()?;
+    let Some(hook) = store::get(&conn, d.webhook_id)? else {
+        return Ok(()); // deleted meanwhile: its deliveries went with it
+    };
+    let values = values_for(&conn, &hook, d.event_id)?;
+    drop(conn);
+    let n = d.attempts + 1;
+    let started = Instant::now();
+    let outcome = if d.event_id.is_none() && !d.test {
+        Err("the event was pruned before it could be delivered".to_string())
+    } else {
+        build(app, &hook, d, &values)
+            .map_err(|e| {
+                crate::log_error!("webhooks: {e}");
+                "the webhook's sealed values could not be opened".to_string()
+            })
+            .and_then(|out| send(&out))
+    };
+    let duration_ms = started.elapsed().as_millis() as i64;
+    let ok = matches!(outcome, Ok(s) if (200..300).contains(&s));
+    let again =
+        !ok && retryable(&outcome) && n < hook.max_attempts && (d.event_id.is_some() || d.test);
+    let state = if ok {
+        "delivered"
+    } else if again {
+        "pending"
+    } else {
+        "failed"
+    };
+    let now_ms = app.clock.now_ms();
+    let (status, error) = match &outcome {
+        Ok(s) => (Some(*s), None),
+        Err(e) => (None, Some(e.as_str())),
+    };
+    app.db.with_tx(|tx| {
+        store::record_attempt(
+            tx,
+            &store::Attempt {
+                delivery_id: d.id,
+                attempt: n,
+                at: now_ms / 1000,
+                status,
+                error,
+                duration_ms,
+                state,
+                next_at_ms: now_ms + backoff_secs(n) * 1000,
+            },
+        )?;
+        if state != "pending" {
+            crate::db::events::record(
+                tx,
+                &crate::db::events::Event {
+                    kind: "webhook.delivery",
+                    user_id: None,
+                    ip: None,
+                    result: if ok { "success" } else { "failure" },
+                    detail: json!({
+                        "webhook": hook.id,
+                        "name": hook.name,
+                        "delivery": d.id,
+                        "event": d.event_id,
+                        "attempts": n,
+                        "response_code": status,
+                        "error": error,
+                    }),
+                },
+                now_ms / 1000,
+            )?;
+        }
+        Ok(())
+    })?;
+    if !ok {
+        crate::log_warn!(
+            "webhooks: delivery {} of webhook {} attempt {n}: {}{}",
+            d.id,
+            hook.id,
+            status.map_or_else(
+                || error.unwrap_or("").to_string(),
+                |s| format!("status {s}")
+            ),
+            if again { " (will retry)" } else { "" }
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(pairs: &[(&'static str, &str)]) -> Values {
+        Values(pairs.iter().map(|(k, v)| (*k, v.to_string())).collect())
+    }
+
+    #[test]
+    fn templates_escape_for_where_the_value_goes() {
+        let v = values(&[("user.username", "a\"b c&d"), ("client_ip", "203.0.113.9")]);
+        assert_eq!(
+            render(
+                r#"{"u":"{user.username}","ip":"{client_ip}"}"#,
+                Escape::Json,
+                &v
+            ),
+            r#"{"u":"a\"b c&d","ip":"203.0.113.9"}"#
+        );
+        assert_eq!(
+            render("u={user.username}&ip={client_ip}", Escape::Form, &v),
+            "u=a%22b+c%26d&ip=203.0.113.9"
+        );
+        assert_eq!(
+            render("https://x/{user.username}", Escape::Url, &v),
+            "https://x/a%22b%20c%26d"
+        );
+    }
+
+    #[test]
+    fn unknown_placeholders_are_named() {
+        assert!(placeholders("{user.username} {client_ip}").is_ok());
+        let e = placeholders("{user.password}").unwrap_err();
+        assert!(e.contains("{user.password}"), "{e}");
+        // JSON braces are not placeholders.
+        assert!(placeholders(r#"{"a": {"b": 1}}"#).is_ok());
+    }
+
+    #[test]
+    fn backoff_doubles_and_is_bounded() {
+        assert_eq!(backoff_secs(1), 1);
+        assert_eq!(backoff_secs(2), 2);
+        assert_eq!(backoff_secs(3), 4);
+        assert_eq!(backoff_secs(50), 4096);
+    }
+}

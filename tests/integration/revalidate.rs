@@ -1,0 +1,327 @@
+//! Server access that stays true: one re-validation pass (`authportal::revalidate::
+//! run_once`) against the fake plex.tv and Jellyfin ends the sessions, tokens and trusted
+//! addresses of accounts that lost access, and keeps access through a grace period while
+//! the server cannot be reached.
+
+use serde_json::json;
+
+use crate::fakes::Fault;
+use crate::fakes::plex::{FakePlex, PlexAccount, server_resource};
+use crate::harness::{Client, Portal};
+use crate::webhooks::{send_json, setup};
+
+const MACHINE: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678";
+
+fn plex_sign_in(fake: &FakePlex, portal: &Portal, token: &str) -> Client {
+    let c = portal.client();
+    c.use_fresh_ip();
+    let r = c.post_json("/auth/start-web", &json!({"provider": "plex"}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let url = r.json()["authUrl"].as_str().unwrap().to_string();
+    let (_, frag) = url.split_once("#?").unwrap();
+    let code = url::form_urlencoded::parse(frag.as_bytes())
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    assert!(fake.claim_pin(&code, token));
+    let r = c.get("/auth/forward?provider=plex");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(c.get("/whoami").json()["authorized"], true);
+    c
+}
+
+/// A refresh token for the user, as an application would hold after a code exchange.
+fn give_refresh_token(portal: &Portal, user_uuid: &str) {
+    let db = portal.db();
+    let now = chrono::Utc::now().timestamp();
+    db.execute(
+        "INSERT INTO oauth_clients (client_id, name, redirect_uris_json, public, scopes_json, grant_types_json, created_at, updated_at)
+         VALUES ('app', 'App', '[\"https://app.example/cb\"]', 1, '[\"openid\"]', '[\"refresh_token\"]', ?1, ?1)",
+        [now],
+    )
+    .unwrap();
+    db.execute(
+        "INSERT INTO oauth_tokens (token_digest, kind, client_id, user_id, family, scopes_json, created_at, expires_at)
+         SELECT randomblob(32), 'refresh', c.id, u.id, 'fam', '[\"openid\"]', ?1, ?1 + 86400
+         FROM oauth_clients c, users u WHERE c.client_id = 'app' AND u.uuid = ?2",
+        rusqlite::params![now, user_uuid],
+    )
+    .unwrap();
+}
+
+fn live_tokens(portal: &Portal) -> i64 {
+    portal.count("SELECT count(*) FROM oauth_tokens WHERE revoked_at IS NULL")
+}
+
+#[test]
+fn a_removed_plex_friend_loses_sessions_and_tokens_in_one_pass() {
+    let fake = FakePlex::start();
+    fake.add_account(
+        PlexAccount::new(1, "owner", "tok-owner")
+            .with_resources(vec![server_resource(MACHINE, "Hall", true)]),
+    );
+    fake.add_account(
+        PlexAccount::new(2, "friend", "tok-friend")
+            .with_resources(vec![server_resource(MACHINE, "Hall", false)]),
+    );
+    let url = fake.base_url();
+    let portal = Portal::start(&[
+        ("MEDIA_SERVER", "plex"),
+        ("PLEX_API_BASE", url.as_str()),
+        ("PLEX_APP_BASE", url.as_str()),
+        ("PLEX_SERVER_MACHINE_ID", MACHINE),
+        ("TRUSTED_PROXY_CIDRS", "127.0.0.1"),
+    ]);
+    let owner = plex_sign_in(&fake, &portal, "tok-owner");
+    let friend = plex_sign_in(&fake, &portal, "tok-friend");
+    let friend_uuid = friend.get("/whoami").json()["uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    give_refresh_token(&portal, &friend_uuid);
+
+    // Still shared: a pass confirms both and changes nothing.
+    let pass = authportal::revalidate::run_once(portal.app()).unwrap();
+    assert_eq!(
+        (pass.checked, pass.confirmed, pass.revoked),
+        (2, 2, 0),
+        "{pass:?}"
+    );
+    assert_eq!(live_tokens(&portal), 1);
+
+    // The owner removes the share on plex.tv.
+    assert!(fake.set_resources("tok-friend", vec![]));
+    let pass = authportal::revalidate::run_once(portal.app()).unwrap();
+    assert_eq!(pass.revoked, 1, "{pass:?}");
+    assert_eq!(friend.get("/whoami").json()["authenticated"], false);
+    assert_eq!(owner.get("/whoami").json()["authorized"], true);
+    assert_eq!(live_tokens(&portal), 0, "refresh tokens revoked");
+    assert_eq!(
+        portal.count(&format!(
+            "SELECT count(*) FROM signin_ips s JOIN users u ON u.id = s.user_id WHERE u.uuid = '{friend_uuid}'"
+        )),
+        0,
+        "trusted addresses forgotten"
+    );
+    assert_eq!(
+        portal.count("SELECT count(*) FROM events WHERE type = 'access.revoked'"),
+        1
+    );
+    // Nothing left to check for the friend: the next pass asks plex.tv about the owner only.
+    let pass = authportal::revalidate::run_once(portal.app()).unwrap();
+    assert_eq!((pass.checked, pass.revoked), (1, 0), "{pass:?}");
+}
+
+#[test]
+fn a_disabled_jellyfin_user_loses_access_in_one_pass() {
+    let s = setup();
+    let alice = s.user("alice", "wonderland");
+    let root = s.user("root", "toor");
+    let pass = authportal::revalidate::run_once(s.portal.app()).unwrap();
+    assert_eq!((pass.confirmed, pass.revoked), (2, 0), "{pass:?}");
+    assert!(s.jf.set_user_disabled("alice", true));
+    let pass = authportal::revalidate::run_once(s.portal.app()).unwrap();
+    assert_eq!(pass.revoked, 1, "{pass:?}");
+    assert_eq!(alice.get("/whoami").json()["authenticated"], false);
+    assert_eq!(root.get("/whoami").json()["authorized"], true);
+    let ev = root.get("/api/admin/events?type=access.revoked").json();
+    let e = &ev["events"][0];
+    assert_eq!(e["user"]["username"], "alice", "{ev}");
+    assert_eq!(e["detail"]["by"], "revalidation");
+    // Signing in again is refused by the server itself.
+    let again = s.portal.client();
+    again.use_fresh_ip();
+    assert_eq!(
+        crate::media::sign_in(&again, "jellyfin", "alice", "wonderland").status,
+        403
+    );
+}
+
+#[test]
+fn an_unreachable_server_keeps_access_for_the_grace_period_only() {
+    let s = setup();
+    let alice = s.user("alice", "wonderland");
+    let root = s.user("root", "toor");
+    let r = send_json(
+        &root,
+        "PUT",
+        "/api/admin/config/revalidation",
+        &json!({ "version": 0, "config": { "interval_minutes": 15, "grace_hours": 2, "plex_requests_per_minute": 60 } }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    authportal::revalidate::run_once(s.portal.app()).unwrap();
+
+    s.jf.fail("/", Fault::Status(503));
+    s.portal.app().clock.advance(3600);
+    s.jf.clear_requests();
+    let pass = authportal::revalidate::run_once(s.portal.app()).unwrap();
+    assert_eq!((pass.kept_in_grace, pass.revoked), (2, 0), "{pass:?}");
+    // The first failure marks the server down: the second user is not asked (timeouts).
+    assert_eq!(s.jf.count("/Users"), 1);
+    assert_eq!(
+        alice.get("/whoami").json()["authorized"],
+        true,
+        "kept within grace"
+    );
+    let overview = root.get("/admin");
+    assert_eq!(overview.status, 200);
+    assert!(
+        overview.body.contains("Re-validation is failing"),
+        "{}",
+        overview.body
+    );
+    assert!(overview.body.contains("Last success"), "{}", overview.body);
+
+    // Past the grace period after the last confirmation: access ends.
+    s.portal.app().clock.advance(2 * 3600);
+    let pass = authportal::revalidate::run_once(s.portal.app()).unwrap();
+    assert_eq!(pass.revoked, 2, "{pass:?}");
+    assert_eq!(alice.get("/whoami").json()["authenticated"], false);
+    assert_eq!(
+        s.portal
+            .count("SELECT count(*) FROM events WHERE type = 'access.revoked'"),
+        2
+    );
+}
+
+#[test]
+fn an_api_key_checks_users_without_their_tokens() {
+    let jf = crate::fakes::jellyfin::FakeJellyfin::start(crate::fakes::jellyfin::Mode::Jellyfin);
+    jf.add_user(crate::fakes::jellyfin::FakeUser::new("alice", "wonderland"));
+    let portal = crate::media::jellyfin_portal(&jf, &[("JELLYFIN_API_KEY", jf.api_key())]);
+    let alice = portal.client();
+    assert_eq!(
+        crate::media::sign_in(&alice, "jellyfin", "alice", "wonderland").status,
+        303
+    );
+    jf.clear_requests();
+    let pass = authportal::revalidate::run_once(portal.app()).unwrap();
+    assert_eq!(pass.confirmed, 1, "{pass:?}");
+    assert!(
+        jf.requests()
+            .iter()
+            .any(|r| r.path.starts_with("/Users/") && r.path != "/Users/Me")
+    );
+    assert!(jf.set_user_disabled("alice", true));
+    assert_eq!(
+        authportal::revalidate::run_once(portal.app())
+            .unwrap()
+            .revoked,
+        1
+    );
+    assert_eq!(alice.get("/whoami").json()["authenticated"], false);
+}
+
+#[test]
+fn plex_checks_are_bounded_per_minute_and_back_off_on_429() {
+    let fake = FakePlex::start();
+    fake.add_account(
+        PlexAccount::new(1, "owner", "tok-owner")
+            .with_resources(vec![server_resource(MACHINE, "Hall", true)]),
+    );
+    for (id, name) in [(2, "f1"), (3, "f2"), (4, "f3")] {
+        fake.add_account(
+            PlexAccount::new(id, name, &format!("tok-{name}"))
+                .with_resources(vec![server_resource(MACHINE, "Hall", false)]),
+        );
+    }
+    let url = fake.base_url();
+    let portal = Portal::start(&[
+        ("MEDIA_SERVER", "plex"),
+        ("PLEX_API_BASE", url.as_str()),
+        ("PLEX_APP_BASE", url.as_str()),
+        ("PLEX_SERVER_MACHINE_ID", MACHINE),
+        ("TRUSTED_PROXY_CIDRS", "127.0.0.1"),
+        ("ADMIN_BOOTSTRAP_USERS", "owner"),
+    ]);
+    let owner = plex_sign_in(&fake, &portal, "tok-owner");
+    for name in ["f1", "f2", "f3"] {
+        plex_sign_in(&fake, &portal, &format!("tok-{name}"));
+    }
+    // Four requests a minute: two checks (a user and their resources each).
+    let r = send_json(
+        &owner,
+        "PUT",
+        "/api/admin/config/revalidation",
+        &json!({ "version": 0, "config": { "interval_minutes": 15, "grace_hours": 24, "plex_requests_per_minute": 4 } }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    fake.clear_requests();
+    let pass = authportal::revalidate::run_once(portal.app()).unwrap();
+    assert_eq!((pass.confirmed, pass.deferred), (2, 2), "{pass:?}");
+    assert_eq!(fake.count("/api/v2/"), 4, "the bound held");
+    // A minute later the other two get their turn (least recently checked first).
+    portal.app().clock.advance(60);
+    let pass = authportal::revalidate::run_once(portal.app()).unwrap();
+    assert_eq!((pass.confirmed, pass.deferred), (2, 2), "{pass:?}");
+    assert_eq!(
+        portal.count("SELECT count(*) FROM identities WHERE checked_at IS NOT NULL"),
+        4
+    );
+
+    // plex.tv says 429: nothing more is asked until the back-off has passed.
+    portal.app().clock.advance(60);
+    fake.fail("/api/v2/user", Fault::Status(429));
+    fake.clear_requests();
+    let pass = authportal::revalidate::run_once(portal.app()).unwrap();
+    assert_eq!(
+        (pass.confirmed, pass.revoked, pass.deferred),
+        (0, 0, 4),
+        "{pass:?}"
+    );
+    assert_eq!(
+        fake.count("/api/v2/user"),
+        1,
+        "one 429, then no more requests"
+    );
+    fake.clear_faults();
+    portal.app().clock.advance(30);
+    assert_eq!(
+        authportal::revalidate::run_once(portal.app())
+            .unwrap()
+            .deferred,
+        4
+    );
+    portal.app().clock.advance(60);
+    assert_eq!(
+        authportal::revalidate::run_once(portal.app())
+            .unwrap()
+            .confirmed,
+        2
+    );
+    let status = owner.get("/api/admin/revalidation").json();
+    assert_eq!(
+        status["settings"]["plex_requests_per_minute"], 4,
+        "{status}"
+    );
+    assert_eq!(status["status"]["failing"], false, "{status}");
+}
+
+#[test]
+fn a_disabled_emby_user_loses_access_too() {
+    use crate::fakes::jellyfin::{FakeJellyfin, FakeUser, Mode};
+    let emby = FakeJellyfin::start(Mode::Emby);
+    emby.add_user(FakeUser::new("bob", "builder"));
+    let url = emby.base_url();
+    let portal = Portal::start(&[("MEDIA_SERVER", "emby"), ("EMBY_SERVER_URL", url.as_str())]);
+    let bob = portal.client();
+    assert_eq!(
+        crate::media::sign_in(&bob, "emby", "bob", "builder").status,
+        303
+    );
+    assert_eq!(
+        authportal::revalidate::run_once(portal.app())
+            .unwrap()
+            .confirmed,
+        1
+    );
+    assert!(emby.set_user_disabled("bob", true));
+    assert_eq!(
+        authportal::revalidate::run_once(portal.app())
+            .unwrap()
+            .revoked,
+        1
+    );
+    assert_eq!(bob.get("/whoami").json()["authenticated"], false);
+}

@@ -1,0 +1,470 @@
+//! Webhooks through the real portal: rules over the API, deliveries to a local receiver
+//! on sign-in (method, rendered body, signature), retries, the persistent queue across a
+//! restart, secrets never shown back, validation and permissions.
+
+use std::time::{Duration, Instant};
+
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+use crate::fakes::Fault;
+use crate::fakes::jellyfin::{FakeJellyfin, FakeUser, Mode};
+use crate::fakes::receiver::Receiver;
+use crate::harness::{Client, Portal, Resp};
+use crate::media::{jellyfin_portal, sign_in};
+
+pub struct Setup {
+    pub jf: FakeJellyfin,
+    pub portal: Portal,
+}
+
+/// A Jellyfin portal with root (admin), alice and vera; 127.0.0.1 is a trusted proxy so
+/// each client can have its own address.
+pub fn setup() -> Setup {
+    let jf = FakeJellyfin::start(Mode::Jellyfin);
+    for (name, pw) in [
+        ("root", "toor"),
+        ("alice", "wonderland"),
+        ("vera", "viewer"),
+    ] {
+        jf.add_user(FakeUser::new(name, pw));
+    }
+    let portal = jellyfin_portal(
+        &jf,
+        &[
+            ("TRUSTED_PROXY_CIDRS", "127.0.0.1"),
+            ("ADMIN_BOOTSTRAP_USERS", "root"),
+        ],
+    );
+    Setup { jf, portal }
+}
+
+impl Setup {
+    pub fn user(&self, name: &str, pw: &str) -> Client {
+        let c = self.portal.client();
+        c.use_fresh_ip();
+        let r = sign_in(&c, "jellyfin", name, pw);
+        assert_eq!(r.status, 303, "{}", r.body);
+        c
+    }
+}
+
+pub fn send_json(c: &Client, method: &str, path: &str, body: &Value) -> Resp {
+    c.send(
+        method,
+        path,
+        &[("Content-Type", "application/json")],
+        Some(body.to_string().into_bytes()),
+    )
+}
+
+fn create(c: &Client, spec: Value) -> i64 {
+    let r = c.post_json("/api/admin/webhooks", &spec);
+    assert_eq!(r.status, 201, "{}", r.body);
+    r.json()["id"].as_i64().unwrap()
+}
+
+/// Waits until the rule's newest delivery is no longer pending; returns the list.
+fn settled(c: &Client, id: i64, want: usize) -> Vec<Value> {
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let list = c
+            .get(&format!("/api/admin/webhooks/{id}/deliveries"))
+            .json()["deliveries"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let done = list.len() >= want && list.iter().all(|d| d["state"] != "pending");
+        if done || Instant::now() > until {
+            return list;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn client_ip(c: &Client) -> String {
+    c.extra_headers.borrow()[0].1.clone()
+}
+
+#[test]
+fn a_sign_in_fires_put_form_and_signed_post_json() {
+    let s = setup();
+    let rx = Receiver::start();
+    let root = s.user("root", "toor");
+    let form_id = create(
+        &root,
+        json!({
+            "name": "firewall",
+            "events": ["signin.success"],
+            "method": "PUT",
+            "url": rx.url("/allow/{user.username}"),
+            "headers": { "Authorization": "Bearer very-secret-token" },
+            "body_format": "form",
+            "body_template": "ip={client_ip}&user={user.username}&groups={user.groups}&type={event.type}",
+        }),
+    );
+    let json_id = create(
+        &root,
+        json!({
+            "name": "chat",
+            "events": ["signin.*"],
+            "method": "POST",
+            "url": rx.url("/json"),
+            "body_format": "json",
+            "body_template": "{\"text\": \"{user.username} signed in from {client_ip} at {time}\", \"ua\": \"{user_agent}\", \"uuid\": \"{user.uuid}\"}",
+            "secret": "hmac-key-1",
+        }),
+    );
+    let alice = s.user("alice", "wonderland");
+    let ip = client_ip(&alice);
+    let got = rx.wait_for(2, 10);
+    assert_eq!(got.len(), 2, "{got:?}");
+
+    let put = got.iter().find(|r| r.method == "PUT").expect("the PUT");
+    assert_eq!(put.path, "/allow/alice");
+    assert_eq!(
+        put.body,
+        format!("ip={ip}&user=alice&groups=jellyfin-user&type=signin.success")
+    );
+    assert_eq!(
+        put.header("content-type"),
+        Some("application/x-www-form-urlencoded")
+    );
+    assert_eq!(
+        put.header("authorization"),
+        Some("Bearer very-secret-token")
+    );
+    assert!(put.header("x-authportal-signature").is_none());
+
+    let post = got.iter().find(|r| r.method == "POST").expect("the POST");
+    let body: Value = serde_json::from_str(&post.body).expect("valid JSON");
+    let text = body["text"].as_str().unwrap();
+    assert!(
+        text.starts_with(&format!("alice signed in from {ip} at 20")),
+        "{text}"
+    );
+    assert_eq!(body["uuid"], alice.get("/whoami").json()["uuid"]);
+    assert_eq!(post.header("content-type"), Some("application/json"));
+    // The signature is an HMAC-SHA256 of the exact body, computed here independently.
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(b"hmac-key-1").unwrap();
+    mac.update(post.body.as_bytes());
+    let want: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        post.header("x-authportal-signature"),
+        Some(format!("sha256={want}").as_str())
+    );
+    let ts: i64 = post
+        .header("x-authportal-timestamp")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((ts - chrono::Utc::now().timestamp()).abs() < 60);
+
+    for id in [form_id, json_id] {
+        let list = settled(&root, id, 1);
+        assert_eq!(list[0]["state"], "delivered", "{list:?}");
+        assert_eq!(list[0]["response_code"], 200);
+        assert_eq!(list[0]["event_type"], "signin.success");
+    }
+    // The outcome is an event too.
+    let events = root.get("/api/admin/events?type=webhook.").json();
+    assert!(events["events"].as_array().unwrap().len() >= 2, "{events}");
+}
+
+#[test]
+fn a_500_is_retried_until_it_succeeds() {
+    let s = setup();
+    let rx = Receiver::start();
+    rx.fail("/hook", Fault::Once(Box::new(Fault::Status(500))));
+    let root = s.user("root", "toor");
+    let id = create(
+        &root,
+        json!({
+            "name": "retry", "events": ["signin.success"], "method": "POST",
+            "url": rx.url("/hook"), "body_template": "{\"u\": \"{user.username}\"}",
+        }),
+    );
+    s.user("alice", "wonderland");
+    let list = settled(&root, id, 1);
+    assert_eq!(list[0]["state"], "delivered", "{list:?}");
+    assert_eq!(list[0]["attempts"], 2);
+    let log = list[0]["attempt_log"].as_array().unwrap();
+    assert_eq!(log[0]["response_code"], 500);
+    assert_eq!(log[1]["response_code"], 200);
+    assert_eq!(rx.requests().len(), 2);
+}
+
+#[test]
+fn a_4xx_is_not_retried() {
+    let s = setup();
+    let rx = Receiver::start();
+    rx.fail("/hook", Fault::Status(404));
+    let root = s.user("root", "toor");
+    let id = create(
+        &root,
+        json!({ "name": "gone", "events": ["signin.success"], "method": "DELETE", "url": rx.url("/hook?ip={client_ip}") }),
+    );
+    let alice = s.user("alice", "wonderland");
+    let list = settled(&root, id, 1);
+    assert_eq!(list[0]["state"], "failed", "{list:?}");
+    assert_eq!(list[0]["attempts"], 1);
+    assert_eq!(list[0]["response_code"], 404);
+    let req = &rx.requests()[0];
+    assert_eq!(req.method, "DELETE");
+    assert_eq!(
+        req.query_param("ip").as_deref(),
+        Some(client_ip(&alice).as_str())
+    );
+}
+
+#[test]
+fn a_queued_delivery_survives_a_restart() {
+    let s = setup();
+    let addr = Receiver::free_addr();
+    let root = s.user("root", "toor");
+    let id = create(
+        &root,
+        json!({
+            "name": "later", "events": ["signin.success"], "method": "POST",
+            "url": format!("http://{addr}/hook"), "max_attempts": 10,
+            "body_template": "{\"u\": \"{user.username}\"}",
+        }),
+    );
+    s.user("alice", "wonderland");
+    // The receiver is down: the first attempt fails and the delivery waits for a retry.
+    let until = Instant::now() + Duration::from_secs(10);
+    while s.portal.count("SELECT count(*) FROM webhook_attempts") == 0 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        s.portal
+            .count("SELECT count(*) FROM webhook_deliveries WHERE state = 'pending'"),
+        1
+    );
+    let Setup { jf, portal } = s;
+    let portal = portal.restart();
+    let rx = Receiver::start_at(&addr);
+    let got = rx.wait_for(1, 20);
+    assert_eq!(got.len(), 1, "delivered after the restart");
+    assert_eq!(got[0].body, "{\"u\": \"alice\"}");
+    let s = Setup { jf, portal };
+    let root = s.user("root", "toor");
+    let list = settled(&root, id, 1);
+    let alice_delivery = list
+        .iter()
+        .find(|d| d["attempts"].as_i64() > Some(1))
+        .unwrap();
+    assert_eq!(alice_delivery["state"], "delivered", "{list:?}");
+}
+
+#[test]
+fn a_disabled_rule_does_not_fire_and_filters_narrow() {
+    let s = setup();
+    let rx = Receiver::start();
+    let root = s.user("root", "toor");
+    create(
+        &root,
+        json!({ "name": "off", "enabled": false, "events": ["*"], "method": "POST", "url": rx.url("/off") }),
+    );
+    create(
+        &root,
+        json!({ "name": "vera only", "events": ["signin.success"], "users": ["vera"], "method": "POST", "url": rx.url("/vera") }),
+    );
+    create(
+        &root,
+        json!({ "name": "admins only", "events": ["signin.success"], "groups": ["admins"], "method": "POST", "url": rx.url("/admins") }),
+    );
+    s.user("alice", "wonderland");
+    s.user("vera", "viewer");
+    s.user("root", "toor");
+    let got = rx.wait_for(2, 10);
+    std::thread::sleep(Duration::from_millis(500));
+    let paths: Vec<String> = rx.requests().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(paths.len(), 2, "{paths:?}");
+    assert!(
+        paths.contains(&"/vera".to_string()) && paths.contains(&"/admins".to_string()),
+        "{paths:?}"
+    );
+    assert!(got.iter().all(|r| r.path != "/off"));
+}
+
+#[test]
+fn header_values_and_secrets_are_sealed_and_never_shown() {
+    let s = setup();
+    let rx = Receiver::start();
+    let root = s.user("root", "toor");
+    let id = create(
+        &root,
+        json!({
+            "name": "sealed", "events": ["signin.success"], "method": "POST", "url": rx.url("/s"),
+            "headers": { "Authorization": "Bearer clear-text-bearer", "X-Other": "other-clear-value" },
+            "secret": "clear-text-secret",
+        }),
+    );
+    for r in [
+        root.get(&format!("/api/admin/webhooks/{id}")),
+        root.get("/api/admin/webhooks"),
+        root.get("/admin/webhooks"),
+    ] {
+        assert_eq!(r.status, 200);
+        for secret in [
+            "clear-text-bearer",
+            "other-clear-value",
+            "clear-text-secret",
+        ] {
+            assert!(!r.body.contains(secret), "{secret} shown: {}", r.body);
+        }
+    }
+    let one = root.get(&format!("/api/admin/webhooks/{id}")).json();
+    assert_eq!(
+        one["headers"],
+        json!({ "Authorization": null, "X-Other": null })
+    );
+    assert_eq!(one["secret_set"], true);
+    let (headers, secret): (String, String) = s
+        .portal
+        .db()
+        .query_row(
+            "SELECT headers_json, secret_sealed FROM webhooks WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(!headers.contains("clear-text-bearer") && !headers.contains("other-clear-value"));
+    assert!(!secret.contains("clear-text-secret"));
+
+    // An edit that leaves values out keeps them; a header left out of the map goes.
+    let mut edit = one.clone();
+    edit["headers"] = json!({ "Authorization": null });
+    edit["name"] = json!("renamed");
+    let r = send_json(&root, "PUT", &format!("/api/admin/webhooks/{id}"), &edit);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["headers"], json!({ "Authorization": null }));
+    assert_eq!(r.json()["secret_set"], true);
+    // Without `headers` at all, every stored header stays.
+    let mut edit2 = edit.clone();
+    edit2.as_object_mut().unwrap().remove("headers");
+    let r = send_json(&root, "PUT", &format!("/api/admin/webhooks/{id}"), &edit2);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["headers"], json!({ "Authorization": null }));
+    let t = root.post_json(&format!("/api/admin/webhooks/{id}/test"), &json!({}));
+    assert_eq!(t.status, 202, "{}", t.body);
+    let got = rx.wait_for(1, 10);
+    assert_eq!(
+        got[0].header("authorization"),
+        Some("Bearer clear-text-bearer")
+    );
+    assert!(got[0].header("x-other").is_none());
+    assert!(got[0].header("x-authportal-signature").is_some());
+    let list = settled(&root, id, 1);
+    assert_eq!(list[0]["test"], true);
+    assert_eq!(list[0]["state"], "delivered");
+}
+
+#[test]
+fn bad_rules_are_refused_with_a_message() {
+    let s = setup();
+    let root = s.user("root", "toor");
+    let base = json!({ "name": "x", "events": ["signin.success"], "method": "POST", "url": "https://example.com/h" });
+    let cases = [
+        (json!({ "method": "FETCH" }), "method"),
+        (json!({ "url": "ftp://example.com/x" }), "http"),
+        (json!({ "url": "/relative" }), "absolute"),
+        (
+            json!({ "body_template": "{\"p\": \"{user.password}\"}" }),
+            "unknown placeholder",
+        ),
+        (
+            json!({ "url": "https://example.com/{nope}" }),
+            "unknown placeholder",
+        ),
+        (json!({ "body_template": "{not json" }), "JSON"),
+        (json!({ "body_format": "xml" }), "body_format"),
+        (json!({ "events": [] }), "events"),
+        (json!({ "timeout_secs": 0 }), "timeout_secs"),
+        (json!({ "headers": { "Bad Name": "v" } }), "header"),
+        (json!({ "headers": { "X-A": "a\r\nb" } }), "line breaks"),
+        (json!({ "surprise": 1 }), "unknown field"),
+    ];
+    for (patch, want) in cases {
+        let mut spec = base.clone();
+        for (k, v) in patch.as_object().unwrap() {
+            spec[k] = v.clone();
+        }
+        let r = root.post_json("/api/admin/webhooks", &spec);
+        assert_eq!(r.status, 400, "{spec}: {}", r.body);
+        let msg = r.json()["error"].as_str().unwrap().to_string();
+        assert!(msg.contains(want), "{spec}: {msg}");
+    }
+    let r = root.send(
+        "POST",
+        "/api/admin/webhooks",
+        &[("Content-Type", "application/json")],
+        Some(b"not json".to_vec()),
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(root.get("/api/admin/webhooks/999").status, 404);
+    assert_eq!(root.get("/api/admin/webhooks/abc").status, 404);
+    assert_eq!(s.portal.count("SELECT count(*) FROM webhooks"), 0);
+}
+
+#[test]
+fn webhooks_and_events_follow_roles() {
+    let s = setup();
+    let root = s.user("root", "toor");
+    let vera = s.user("vera", "viewer");
+    let alice = s.user("alice", "wonderland");
+    let vera_id = vera.get("/whoami").json()["uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = send_json(
+        &root,
+        "PUT",
+        &format!("/api/admin/users/{vera_id}/groups"),
+        &json!({ "groups": ["viewers"] }),
+    );
+    assert_eq!(r.status, 200);
+    let spec = json!({ "name": "x", "events": ["signin.success"], "method": "POST", "url": "https://example.com/h" });
+    let id = create(&root, spec.clone());
+    let anon = s.portal.client();
+    for path in [
+        "/api/admin/events",
+        "/api/admin/webhooks",
+        &format!("/api/admin/webhooks/{id}/deliveries"),
+    ] {
+        assert_eq!(anon.get(path).status, 401, "{path}");
+        assert_eq!(alice.get(path).status, 403, "{path}");
+        assert_eq!(vera.get(path).status, 200, "{path}: a viewer reads");
+    }
+    assert_eq!(vera.get("/admin/events").status, 200);
+    assert_eq!(alice.get("/admin/events").status, 403);
+    assert_eq!(vera.post_json("/api/admin/webhooks", &spec).status, 403);
+    assert_eq!(
+        send_json(&vera, "PUT", &format!("/api/admin/webhooks/{id}"), &spec).status,
+        403
+    );
+    assert_eq!(
+        vera.send("DELETE", &format!("/api/admin/webhooks/{id}"), &[], None)
+            .status,
+        403
+    );
+    assert_eq!(
+        vera.post_json(&format!("/api/admin/webhooks/{id}/test"), &json!({}))
+            .status,
+        403
+    );
+    assert_eq!(anon.post_json("/api/admin/webhooks", &spec).status, 401);
+    assert_eq!(
+        root.send("DELETE", &format!("/api/admin/webhooks/{id}"), &[], None)
+            .status,
+        204
+    );
+    assert_eq!(root.get(&format!("/api/admin/webhooks/{id}")).status, 404);
+}

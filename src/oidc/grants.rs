@@ -72,9 +72,29 @@ pub struct Grant<'a> {
     pub nonce: Option<&'a str>,
 }
 
+/// Tokens stored by a grant's transaction. The ID token is signed only after that
+/// transaction commits ([`Issued::sign`]): an RSA signature takes ~2 ms, and holding the
+/// database's write lock that long made token requests queue behind each other
+/// (measured: 2 parallel clients got no more than 1).
+pub struct Issued {
+    pub response: Value,
+    id_claims: Option<Map<String, Value>>,
+}
+
+impl Issued {
+    /// The token response, with the ID token when openid was granted.
+    pub fn sign(mut self, app: &App, now: i64) -> Result<Value> {
+        if let Some(claims) = self.id_claims.take() {
+            let key = app.keys.active(&app.db, &app.sealer, now)?;
+            self.response["id_token"] = json!(key.sign(&Value::Object(claims)));
+        }
+        Ok(self.response)
+    }
+}
+
 /// Issues an access token, a refresh token when offline_access was granted (and the
-/// client may refresh), and an ID token when openid was. Returns the token response.
-pub fn issue_tokens(app: &App, conn: &Connection, g: &Grant, now: i64) -> Result<Value> {
+/// client may refresh), and the claims of an ID token when openid was.
+pub fn issue_tokens(app: &App, conn: &Connection, g: &Grant, now: i64) -> Result<Issued> {
     let (access, access_digest) = new_token();
     let row = |kind, ttl, scopes: &[String]| Token {
         kind,
@@ -112,21 +132,24 @@ pub fn issue_tokens(app: &App, conn: &Connection, g: &Grant, now: i64) -> Result
         )?;
         response["refresh_token"] = json!(refresh);
     }
-    if let (Some(user_id), true) = (g.user_id, has("openid")) {
-        response["id_token"] = json!(id_token(app, conn, g, user_id, &access, now)?);
-    }
-    Ok(response)
+    let id_claims = match (g.user_id, has("openid")) {
+        (Some(user_id), true) => Some(id_claims(app, conn, g, user_id, &access, now)?),
+        _ => None,
+    };
+    Ok(Issued {
+        response,
+        id_claims,
+    })
 }
 
-fn id_token(
+fn id_claims(
     app: &App,
     conn: &Connection,
     g: &Grant,
     user_id: i64,
     access_token: &str,
     now: i64,
-) -> Result<String> {
-    let key = app.keys.active(&app.db, &app.sealer, now)?;
+) -> Result<Map<String, Value>> {
     let mut claims = user_claims(conn, user_id, g.scopes)?;
     claims.insert("iss".into(), json!(app.config.issuer()));
     claims.insert("aud".into(), json!(g.client.client_id));
@@ -149,7 +172,7 @@ fn id_token(
         "at_hash".into(),
         json!(b64url(&sha256(access_token.as_bytes())[..16])),
     );
-    Ok(key.sign(&Value::Object(claims)))
+    Ok(claims)
 }
 
 /// `sub` and the claims each granted scope releases. `sub` is the portal user's UUID:

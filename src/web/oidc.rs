@@ -399,13 +399,14 @@ fn token(ctx: &Ctx) -> std::result::Result<Value, Fail> {
             "refresh_token" => refresh_grant(ctx, tx, &client, &form, now),
             _ => client_credentials_grant(ctx, tx, &client, &form, now),
         };
-        if let Ok(body) = &answer {
-            token_event(ctx, tx, &client, grant_type, body)?;
+        if let Ok(issued) = &answer {
+            token_event(ctx, tx, &client, grant_type, &issued.response)?;
         }
         Ok(answer)
     })?;
-    // Errors inside the transaction still commit what they did (revocations).
-    result
+    // Errors inside the transaction still commit what they did (revocations). The ID
+    // token is signed once the write lock is released.
+    Ok(result?.sign(ctx.app, now)?)
 }
 
 /// Audits tokens handed out (never their values): whose, to which client, which scopes.
@@ -445,7 +446,7 @@ fn token_event(
 }
 
 /// A result that commits: the outer error is a database fault, the inner one the answer.
-type Answer = std::result::Result<Value, Fail>;
+type Answer = std::result::Result<grants::Issued, Fail>;
 
 fn code_grant(
     ctx: &Ctx,

@@ -96,6 +96,47 @@ pub struct AdminBootstrap {
 
 impl Config {
     /// Reads the process environment.
+    /// Every variable the portal reads. README.md's table and
+    /// systemd/authportal.env.example are checked against this list (tests/integration/docs.rs).
+    pub const VARIABLES: &'static [&'static str] = &[
+        "ADMIN_BOOTSTRAP_USERS",
+        "APP_BASE_URL",
+        "APP_TIMEZONE",
+        "AUTHPORTAL_DATA_DIR",
+        "BACKUP_DIR",
+        "DATA_KEY",
+        "EMBY_API_KEY",
+        "EMBY_SERVER_URL",
+        "FORCE_HSTS",
+        "FORCE_SECURE_COOKIE",
+        "HTTP_WORKERS",
+        "JELLYFIN_API_KEY",
+        "JELLYFIN_SERVER_URL",
+        "LISTEN_ADDR",
+        "LOGIN_EXTRA_LINK_TEXT",
+        "LOGIN_EXTRA_LINK_URL",
+        "LOG_LEVEL",
+        "MEDIA_SERVER",
+        "METRICS_TOKEN",
+        "MFA_ENABLE",
+        "MFA_ENFORCE",
+        "MFA_ISSUER",
+        "OIDC_ISSUER",
+        "OIDC_SIGNING_KEY",
+        "OIDC_SIGNING_KEY_PATH",
+        "PLEX_ALLOW_MANAGED_USERS",
+        "PLEX_API_BASE",
+        "PLEX_APP_BASE",
+        "PLEX_OWNER_TOKEN",
+        "PLEX_SERVER_MACHINE_ID",
+        "PLEX_SERVER_NAME",
+        "SESSION_COOKIE_DOMAIN",
+        "SESSION_SECRET",
+        "TRUSTED_PROXY_CIDRS",
+        "UNAUTH_REQUEST_EMAIL",
+        "UNAUTH_REQUEST_SUBJECT",
+    ];
+
     pub fn from_env() -> Result<Config, ConfigError> {
         Config::from_vars(&std::env::vars().collect())
     }

@@ -194,8 +194,13 @@ impl Metrics {
                 get(&self.decisions[i])
             );
         }
+        // Gauges of one family (several label sets) come one after another: one header.
+        let mut family = "";
         for g in gauges {
-            header(&mut out, g.name, g.kind, g.help);
+            if g.name != family {
+                header(&mut out, g.name, g.kind, g.help);
+                family = g.name;
+            }
             let _ = writeln!(out, "{}{} {}", g.name, g.labels, number(g.value));
         }
         header(

@@ -89,6 +89,26 @@ fn gauges(ctx: &Ctx) -> Result<Vec<Gauge>> {
             clients as f64,
         ),
     ];
+    out.extend(delivery_gauges(ctx)?);
+    // The newest backup that opened (any kind: manual, scheduled, safety, uploaded).
+    if let Some(newest) = crate::backup::list(ctx.app)
+        .unwrap_or_default()
+        .iter()
+        .filter(|b| b.error.is_none())
+        .filter_map(|b| b.created_at)
+        .max()
+    {
+        out.push(gauge(
+            "authportal_backup_last_timestamp_seconds",
+            "When the newest readable backup was taken (Unix time); alert on time() minus this.",
+            newest as f64,
+        ));
+        out.push(gauge(
+            "authportal_backup_age_seconds",
+            "Seconds since the newest readable backup was taken.",
+            (now - newest).max(0) as f64,
+        ));
+    }
     if let Some(rss) = crate::metrics::resident_bytes() {
         out.push(gauge(
             "process_resident_memory_bytes",
@@ -102,6 +122,28 @@ fn gauges(ctx: &Ctx) -> Result<Vec<Gauge>> {
             "Number of open file descriptors.",
             fds as f64,
         ));
+    }
+    Ok(out)
+}
+
+/// Webhook deliveries on record, by state (pending ones are the queue).
+fn delivery_gauges(ctx: &Ctx) -> Result<Vec<Gauge>> {
+    let conn = ctx.app.db.conn()?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT s.state, (SELECT count(*) FROM webhook_deliveries d WHERE d.state = s.state)
+           FROM (SELECT 'pending' AS state UNION ALL SELECT 'delivered' UNION ALL SELECT 'failed') s",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (state, n) = row?;
+        out.push(Gauge {
+            name: "authportal_webhook_deliveries",
+            kind: "gauge",
+            help: "Webhook deliveries on record by state (pending = queued or being retried).",
+            labels: format!("{{state=\"{state}\"}}"),
+            value: n as f64,
+        });
     }
     Ok(out)
 }

@@ -7,6 +7,7 @@ mod backup;
 mod branding;
 mod browser;
 mod crash;
+mod docs;
 mod events;
 mod fakes;
 mod forward_auth;

@@ -184,6 +184,30 @@ fn metrics_count_requests_sign_ins_and_decisions() {
     );
     assert_eq!((verify_count, verify_inf), (2.0, 2.0));
     assert!(value(&after, "process_resident_memory_bytes", &[]) > 1e6);
+    assert_eq!(
+        value(
+            &after,
+            "authportal_webhook_deliveries",
+            &[("state", "pending")]
+        ),
+        0.0
+    );
+    assert!(
+        after
+            .iter()
+            .all(|(n, _, _)| n != "authportal_backup_age_seconds"),
+        "no backup yet, no age"
+    );
+    // A backup: its age appears.
+    let admin_cli = std::process::Command::new(env!("CARGO_BIN_EXE_authportal"))
+        .args(["backup", "create"])
+        .envs(portal.vars.iter())
+        .output()
+        .unwrap();
+    assert!(admin_cli.status.success(), "{admin_cli:?}");
+    let later = parse(&anon.get("/metrics").body);
+    let age = value(&later, "authportal_backup_age_seconds", &[]);
+    assert!((0.0..120.0).contains(&age), "{age}");
 }
 
 #[test]

@@ -1,0 +1,101 @@
+//! The configuration reference is checked against the code: every variable the portal
+//! reads is in README.md's table and in systemd/authportal.env.example, and they name no
+//! variable the portal does not read.
+
+use std::collections::BTreeSet;
+
+use authportal::Config;
+
+fn known() -> BTreeSet<&'static str> {
+    Config::VARIABLES.iter().copied().collect()
+}
+
+/// Backticked ALL_CAPS words in the rows of the README's configuration table.
+fn readme_table() -> BTreeSet<String> {
+    let readme = include_str!("../../README.md");
+    let section = readme
+        .split("\n## Configure")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("README.md has a Configure section");
+    let word = regex::Regex::new(r"`([A-Z][A-Z0-9_]{2,})`").unwrap();
+    section
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .flat_map(|l| {
+            let first_cell = l.split('|').nth(1).unwrap_or("");
+            word.captures_iter(first_cell)
+                .map(|c| c[1].to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn every_variable_the_code_reads_is_listed() {
+    // Up to its tests: the code that reads variables (v.get / v.bool, or a helper given
+    // the names, like media_server(&v, URL, KEY)).
+    let source = include_str!("../../src/config.rs")
+        .split("#[cfg(test)]")
+        .next()
+        .unwrap();
+    let read = regex::Regex::new(r#"\.(?:get|bool)\(\s*"([A-Z][A-Z0-9_]*)""#).unwrap();
+    let pairs =
+        regex::Regex::new(r#"media_server\(&v,\s*"([A-Z][A-Z0-9_]*)",\s*"([A-Z][A-Z0-9_]*)""#)
+            .unwrap();
+    let in_code: BTreeSet<&str> = read
+        .captures_iter(source)
+        .map(|c| c.get(1).unwrap().as_str())
+        .chain(
+            pairs
+                .captures_iter(source)
+                .flat_map(|c| [c.get(1).unwrap().as_str(), c.get(2).unwrap().as_str()]),
+        )
+        .collect();
+    let known = known();
+    assert!(in_code.len() > 30, "the scan found only {in_code:?}");
+    let unlisted: Vec<_> = in_code.difference(&known).collect();
+    assert!(
+        unlisted.is_empty(),
+        "read but not in Config::VARIABLES: {unlisted:?}"
+    );
+    let unread: Vec<_> = known.difference(&in_code).collect();
+    assert!(
+        unread.is_empty(),
+        "in Config::VARIABLES but never read: {unread:?}"
+    );
+}
+
+#[test]
+fn the_readme_table_documents_exactly_the_variables() {
+    let table = readme_table();
+    let known: BTreeSet<String> = known().iter().map(|s| s.to_string()).collect();
+    let missing: Vec<_> = known.difference(&table).collect();
+    assert!(missing.is_empty(), "README.md's table lacks {missing:?}");
+    let unknown: Vec<_> = table.difference(&known).collect();
+    assert!(
+        unknown.is_empty(),
+        "README.md documents unknown {unknown:?}"
+    );
+}
+
+#[test]
+fn the_env_file_example_names_every_variable() {
+    let example = include_str!("../../systemd/authportal.env.example");
+    let set = regex::Regex::new(r"(?m)^#?([A-Z][A-Z0-9_]+)=").unwrap();
+    let named: BTreeSet<String> = set
+        .captures_iter(example)
+        .map(|c| c[1].to_string())
+        .collect();
+    let known: BTreeSet<String> = known().iter().map(|s| s.to_string()).collect();
+    let missing: Vec<_> = known.difference(&named).collect();
+    assert!(
+        missing.is_empty(),
+        "authportal.env.example lacks {missing:?}"
+    );
+    let unknown: Vec<_> = named.difference(&known).collect();
+    assert!(
+        unknown.is_empty(),
+        "authportal.env.example names unknown {unknown:?}"
+    );
+}

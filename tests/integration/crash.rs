@@ -221,6 +221,19 @@ fn create_client(dir: &TempDir, jellyfin: &str) -> (String, String) {
 
 #[test]
 fn acknowledged_writes_survive_sigkill() {
+    stop_under_load("KILL", KILLS);
+}
+
+/// SIGTERM (systemd's stop) under load: the portal finishes what is in flight, exits 0,
+/// and nothing it acknowledged is lost.
+#[test]
+fn sigterm_under_load_exits_cleanly_and_keeps_every_acknowledged_write() {
+    stop_under_load("TERM", 3);
+}
+
+/// Stops the portal with `signal` in the middle of the write load `rounds` times, then
+/// checks the database and every acknowledged write.
+fn stop_under_load(signal: &'static str, rounds: usize) {
     let jf = FakeJellyfin::start(Mode::Jellyfin);
     jf.add_user(FakeUser::new("root", "pw"));
     for i in 0..USERS {
@@ -244,26 +257,32 @@ fn acknowledged_writes_survive_sigkill() {
     assert_eq!(r.status, 200, "{}", r.body);
 
     let acked = Arc::new(Mutex::new(Acked::default()));
-    for round in 0..KILLS {
+    for round in 0..rounds {
         let killer = {
             let pid = p.child.id();
             // Somewhere in the middle of the load; a different moment each round.
             let after = Duration::from_millis(250 + (round as u64 * 97) % 400);
             std::thread::spawn(move || {
                 std::thread::sleep(after);
-                // SIGKILL: no chance to finish anything.
-                let status = Command::new("kill").args(["-9", &pid.to_string()]).status();
+                // SIGKILL: no chance to finish anything. SIGTERM: a graceful stop.
+                let status = Command::new("kill")
+                    .args([format!("-{signal}"), pid.to_string()])
+                    .status();
                 assert!(status.unwrap().success());
             })
         };
         load(&p.base, &client_id, &secret, round, &acked);
         killer.join().unwrap();
-        let status = p.child.wait().unwrap();
-        assert_eq!(
-            std::os::unix::process::ExitStatusExt::signal(&status),
-            Some(9),
-            "killed, not stopped"
-        );
+        let status = exit_of(&mut p.child);
+        if signal == "KILL" {
+            assert_eq!(
+                std::os::unix::process::ExitStatusExt::signal(&status),
+                Some(9),
+                "killed, not stopped"
+            );
+        } else {
+            assert_eq!(status.code(), Some(0), "a graceful stop exits 0: {status}");
+        }
         p = spawn(&dir, &jellyfin);
     }
 
@@ -318,13 +337,28 @@ fn acknowledged_writes_survive_sigkill() {
         );
     }
     println!(
-        "{KILLS} kills: {} sessions, {} setting saves, {} tokens acknowledged, all present; integrity ok",
+        "{rounds} stops with SIG{signal}: {} sessions, {} setting saves, {} tokens acknowledged, all present; integrity ok",
         acked.sessions.len(),
         acked.saves.len(),
         acked.tokens.len()
     );
     let _ = p.child.kill();
     let _ = p.child.wait();
+}
+
+/// The process's exit status; a stop that takes over 30 s is a failure, not a hang.
+fn exit_of(child: &mut Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the portal did not stop within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]

@@ -4,56 +4,9 @@
 use serde_json::{Value, json};
 
 use crate::fakes::jellyfin::{FakeJellyfin, FakeUser, Mode};
-use crate::harness::{Client, Portal, Resp};
-use crate::media::{jellyfin_portal, sign_in};
-
-pub(crate) struct Setup {
-    _jf: FakeJellyfin,
-    pub(crate) portal: Portal,
-}
-
-pub(crate) fn setup(extra: &[(&str, &str)]) -> Setup {
-    let jf = FakeJellyfin::start(Mode::Jellyfin);
-    for (name, pw) in [
-        ("root", "toor"),
-        ("alice", "wonderland"),
-        ("vera", "viewer"),
-    ] {
-        jf.add_user(FakeUser::new(name, pw));
-    }
-    let mut vars = vec![
-        ("TRUSTED_PROXY_CIDRS", "127.0.0.1"),
-        ("ADMIN_BOOTSTRAP_USERS", "root"),
-    ];
-    vars.extend_from_slice(extra);
-    let portal = jellyfin_portal(&jf, &vars);
-    Setup { _jf: jf, portal }
-}
-
-impl Setup {
-    pub(crate) fn user(&self, name: &str, pw: &str) -> Client {
-        let c = self.portal.client();
-        c.use_fresh_ip();
-        assert_eq!(sign_in(&c, "jellyfin", name, pw).status, 303);
-        c
-    }
-
-    fn uuid(&self, c: &Client) -> String {
-        c.get("/whoami").json()["uuid"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    }
-}
-
-pub(crate) fn put(c: &Client, path: &str, body: Value) -> Resp {
-    c.send(
-        "PUT",
-        path,
-        &[("Content-Type", "application/json")],
-        Some(body.to_string().into_bytes()),
-    )
-}
+use crate::harness::{Client, Portal};
+use crate::media::sign_in;
+use crate::team::{put, setup};
 
 #[test]
 fn roles_decide_what_the_console_allows() {

@@ -2,61 +2,9 @@
 //! that the markup keeps to the CSP (no inline script) and loads nothing third-party.
 //! The pages' script is exercised in a real browser by browser.rs.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::fakes::jellyfin::{FakeJellyfin, FakeUser, Mode};
-use crate::harness::{Client, Portal, Resp};
-use crate::media::{jellyfin_portal, sign_in};
-
-struct Setup {
-    _jf: FakeJellyfin,
-    portal: Portal,
-}
-
-fn setup() -> Setup {
-    let jf = FakeJellyfin::start(Mode::Jellyfin);
-    for (name, pw) in [
-        ("root", "toor"),
-        ("alice", "wonderland"),
-        ("vera", "viewer"),
-    ] {
-        jf.add_user(FakeUser::new(name, pw));
-    }
-    let portal = jellyfin_portal(
-        &jf,
-        &[
-            ("TRUSTED_PROXY_CIDRS", "127.0.0.1"),
-            ("ADMIN_BOOTSTRAP_USERS", "root"),
-        ],
-    );
-    Setup { _jf: jf, portal }
-}
-
-impl Setup {
-    /// A signed-in client on an address of its own (the write limit counts per address).
-    fn user(&self, name: &str, pw: &str) -> Client {
-        let c = self.portal.client();
-        c.use_fresh_ip();
-        assert_eq!(sign_in(&c, "jellyfin", name, pw).status, 303);
-        c
-    }
-
-    fn uuid(&self, c: &Client) -> String {
-        c.get("/whoami").json()["uuid"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    }
-}
-
-fn put(c: &Client, path: &str, body: Value) -> Resp {
-    c.send(
-        "PUT",
-        path,
-        &[("Content-Type", "application/json")],
-        Some(body.to_string().into_bytes()),
-    )
-}
+use crate::team::{put, setup};
 
 /// Every `<script` has a src (the CSP forbids inline script), there are no inline
 /// handlers or style attributes, and every src/href/action is on the portal itself.
@@ -134,7 +82,7 @@ fn pages(alice: &str, client_id: &str) -> Vec<(String, Vec<&'static str>)> {
 
 #[test]
 fn console_pages_by_role() {
-    let s = setup();
+    let s = setup(&[]);
     let root = s.user("root", "toor");
     let alice = s.user("alice", "wonderland");
     let vera = s.user("vera", "viewer");
@@ -248,7 +196,7 @@ fn console_pages_by_role() {
 
 #[test]
 fn console_pages_refuse_bad_input_without_panicking() {
-    let s = setup();
+    let s = setup(&[]);
     let root = s.user("root", "toor");
     let bad_paths = [
         "/admin/users/00000000-0000-0000-0000-000000000000",
@@ -292,7 +240,7 @@ fn console_pages_refuse_bad_input_without_panicking() {
 
 #[test]
 fn console_needs_two_factor_when_enforced() {
-    let s = setup();
+    let s = setup(&[]);
     let root = s.user("root", "toor");
     assert_eq!(
         put(
@@ -311,7 +259,7 @@ fn console_needs_two_factor_when_enforced() {
 
 #[test]
 fn console_serves_its_script() {
-    let s = setup();
+    let s = setup(&[]);
     let r = s.portal.client().get("/static/admin.js");
     assert_eq!(r.status, 200);
     assert!(
@@ -325,7 +273,7 @@ fn console_serves_its_script() {
 
 #[test]
 fn settings_pages_never_show_stored_secrets() {
-    let s = setup();
+    let s = setup(&[]);
     let root = s.user("root", "toor");
     let current = root.get("/api/admin/config/providers").json();
     let mut config = current["config"].clone();

@@ -12,53 +12,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use authportal::backup::{self, format, restore};
 use serde_json::{Value, json};
 
-use crate::fakes::jellyfin::{FakeJellyfin, FakeUser, Mode};
 use crate::harness::{Client, Portal, Resp, TempDir};
-use crate::media::{jellyfin_portal, sign_in};
+use crate::team::{Setup, send_json, setup};
 
-struct Setup {
-    _jf: FakeJellyfin,
-    portal: Portal,
-}
-
-fn setup(extra: &[(&str, &str)]) -> Setup {
-    let jf = FakeJellyfin::start(Mode::Jellyfin);
-    for (name, pw) in [
-        ("root", "toor"),
-        ("alice", "wonderland"),
-        ("vera", "viewer"),
-    ] {
-        jf.add_user(FakeUser::new(name, pw));
-    }
-    let mut vars = vec![
-        ("TRUSTED_PROXY_CIDRS", "127.0.0.1"),
-        ("ADMIN_BOOTSTRAP_USERS", "root"),
-    ];
-    vars.extend_from_slice(extra);
-    let portal = jellyfin_portal(&jf, &vars);
-    Setup { _jf: jf, portal }
-}
-
-impl Setup {
-    fn user(&self, name: &str, pw: &str) -> Client {
-        let c = self.portal.client();
-        c.use_fresh_ip();
-        assert_eq!(sign_in(&c, "jellyfin", name, pw).status, 303);
-        c
-    }
-
-    fn dir(&self) -> PathBuf {
-        self.portal.data_dir().join("backups")
-    }
-}
-
-fn send_json(c: &Client, method: &str, path: &str, body: Value) -> Resp {
-    c.send(
-        method,
-        path,
-        &[("Content-Type", "application/json")],
-        Some(body.to_string().into_bytes()),
-    )
+fn dir(s: &Setup) -> PathBuf {
+    s.portal.data_dir().join("backups")
 }
 
 fn create(c: &Client) -> String {
@@ -90,7 +48,7 @@ fn save_section(c: &Client, name: &str, config: Value) -> Resp {
         c,
         "PUT",
         &format!("/api/admin/config/{name}"),
-        json!({ "version": current["version"], "config": config }),
+        &json!({ "version": current["version"], "config": config }),
     )
 }
 
@@ -249,7 +207,7 @@ fn round_trip_restores_every_table() {
     );
     let safety = report["safety_backup"].as_str().unwrap();
     assert!(safety.starts_with("safety-"), "{safety}");
-    assert!(s.dir().join(safety).exists());
+    assert!(dir(&s).join(safety).exists());
 
     assert_eq!(dump(&s.portal), before, "every table as it was");
     assert_eq!(
@@ -376,7 +334,7 @@ fn damaged_files_and_the_wrong_key_are_refused_and_change_nothing() {
     let s = setup(&[]);
     let root = s.user("root", "toor");
     let name = create(&root);
-    let good = std::fs::read(s.dir().join(&name)).unwrap();
+    let good = std::fs::read(dir(&s).join(&name)).unwrap();
     let text = String::from_utf8(good.clone()).unwrap();
     let mut flipped = good.clone();
     let at = flipped.len() - 20;
@@ -410,21 +368,21 @@ fn damaged_files_and_the_wrong_key_are_refused_and_change_nothing() {
         assert!(error.contains(message), "{what}: {error}");
         // The same file already in the directory: restore refuses it too.
         let planted = "uploaded-20200101T000000Z-abcdefgh.apbak";
-        std::fs::write(s.dir().join(planted), data).unwrap();
+        std::fs::write(dir(&s).join(planted), data).unwrap();
         let r = restore_via_api(&root, planted, "all");
         assert_eq!(r.status, 400, "{what}: {}", r.body);
         assert!(
             r.json()["error"].as_str().unwrap().contains(message),
             "{what}"
         );
-        std::fs::remove_file(s.dir().join(planted)).unwrap();
+        std::fs::remove_file(dir(&s).join(planted)).unwrap();
     }
     assert_eq!(dump(&s.portal), before, "nothing changed");
     assert!(
-        files(&s.dir(), "safety-").is_empty(),
+        files(&dir(&s), "safety-").is_empty(),
         "no safety backup either"
     );
-    assert_eq!(files(&s.dir(), "uploaded-").len(), 0);
+    assert_eq!(files(&dir(&s), "uploaded-").len(), 0);
     let r = upload(&root, &good);
     assert_eq!(r.status, 201, "{}", r.body);
     assert!(r.json()["name"].as_str().unwrap().starts_with("uploaded-"));
@@ -597,17 +555,17 @@ fn retention_and_the_schedule() {
     assert_eq!(r.status, 200, "{}", r.body);
 
     let names: Vec<String> = (0..4).map(|_| create(&root)).collect();
-    let kept = files(&s.dir(), "authportal-");
+    let kept = files(&dir(&s), "authportal-");
     assert_eq!(kept.len(), 2, "{kept:?}");
     let mut newest = names[2..].to_vec();
     newest.sort();
     assert_eq!(kept, newest, "the newest two stay");
     // A safety backup (from a restore) is not counted.
     assert_eq!(restore_via_api(&root, &names[3], "settings").status, 200);
-    assert_eq!(files(&s.dir(), "safety-").len(), 1);
+    assert_eq!(files(&dir(&s), "safety-").len(), 1);
     create(&root);
-    assert_eq!(files(&s.dir(), "authportal-").len(), 2);
-    assert_eq!(files(&s.dir(), "safety-").len(), 1);
+    assert_eq!(files(&dir(&s), "authportal-").len(), 2);
+    assert_eq!(files(&dir(&s), "safety-").len(), 1);
 
     let list = root.get("/api/admin/backups").json();
     let next = list["status"]["next_run"].as_i64().expect("a next run");
@@ -629,7 +587,7 @@ fn retention_and_the_schedule() {
     assert!(status["next_run"].as_i64().unwrap() > app.clock.now());
     assert_eq!(events_of(&s.portal, "backup.success"), 1);
     assert_eq!(
-        files(&s.dir(), "authportal-").len(),
+        files(&dir(&s), "authportal-").len(),
         2,
         "retention after a scheduled run"
     );
@@ -706,28 +664,28 @@ fn permissions_names_and_downloads() {
             &root,
             "PUT",
             &format!("/api/admin/users/{vera_id}/groups"),
-            json!({ "groups": ["viewers"] })
+            &json!({ "groups": ["viewers"] })
         )
         .status,
         200
     );
     // Leftovers of a crash: an old plaintext snapshot and a half-written file go at the
     // next backup; a fresh one (a backup in progress) stays.
-    std::fs::create_dir_all(s.dir()).unwrap();
+    std::fs::create_dir_all(dir(&s)).unwrap();
     let old = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
     for leftover in [
         ".snapshot-0011223344556677.db",
         ".authportal-x.apbak.tmp",
         ".snapshot-fresh.db",
     ] {
-        let f = std::fs::File::create(s.dir().join(leftover)).unwrap();
+        let f = std::fs::File::create(dir(&s).join(leftover)).unwrap();
         if !leftover.contains("fresh") {
             f.set_modified(old).unwrap();
         }
     }
     let name = create(&root);
-    assert_eq!(files(&s.dir(), "."), [".snapshot-fresh.db"]);
-    std::fs::remove_file(s.dir().join(".snapshot-fresh.db")).unwrap();
+    assert_eq!(files(&dir(&s), "."), [".snapshot-fresh.db"]);
+    std::fs::remove_file(dir(&s).join(".snapshot-fresh.db")).unwrap();
     let anon = s.portal.client();
     assert_eq!(anon.get("/api/admin/backups").status, 401);
     assert_eq!(anon.post_json("/api/admin/backups", &json!({})).status, 401);
@@ -745,14 +703,14 @@ fn permissions_names_and_downloads() {
             .status,
         403
     );
-    assert_eq!(files(&s.dir(), "authportal-").len(), 1);
+    assert_eq!(files(&dir(&s), "authportal-").len(), 1);
 
     let r = vera.get(&format!("/api/admin/backups/{name}"));
     assert_eq!(r.status, 200);
     assert!(r.body.starts_with("authportal-backup\n"));
     assert_eq!(
         r.body.as_bytes(),
-        std::fs::read(s.dir().join(&name)).unwrap().as_slice()
+        std::fs::read(dir(&s).join(&name)).unwrap().as_slice()
     );
     assert!(
         r.header("content-disposition")
@@ -873,7 +831,7 @@ fn command_line_backup_and_restore_with_the_server_stopped() {
         0o600
     );
     assert_eq!(
-        std::fs::metadata(s.dir()).unwrap().permissions().mode() & 0o777,
+        std::fs::metadata(dir(&s)).unwrap().permissions().mode() & 0o777,
         0o700
     );
     let (ok, out, _) = cli(&s.portal, &["backup", "list"]);
@@ -941,7 +899,7 @@ fn export_and_import_config_without_secrets() {
         &root,
         "PUT",
         "/api/admin/config/providers",
-        json!({ "version": providers["version"], "config": config }),
+        &json!({ "version": providers["version"], "config": config }),
     );
     assert_eq!(r.status, 200, "{}", r.body);
     let sealed_before: String = s
@@ -1027,8 +985,8 @@ fn browser_backs_up_restores_and_schedules_from_the_console() {
     );
     println!("{out}");
     assert!(out.contains("PASS"), "{out}");
-    assert_eq!(files(&s.dir(), "authportal-").len(), 1);
-    assert_eq!(files(&s.dir(), "safety-").len(), 1);
+    assert_eq!(files(&dir(&s), "authportal-").len(), 1);
+    assert_eq!(files(&dir(&s), "safety-").len(), 1);
     assert_eq!(events_of(&s.portal, "admin.backup.create"), 1);
     assert_eq!(events_of(&s.portal, "admin.backup.restore"), 1);
     let saved: String = s

@@ -3,9 +3,9 @@
 
 use serde_json::json;
 
-use crate::admin::{put, setup};
 use crate::harness::Client;
 use crate::media::sign_in;
+use crate::team::{put, setup};
 
 fn png(extra: usize) -> Vec<u8> {
     [b"\x89PNG\r\n\x1a\n".as_slice(), &vec![7u8; extra]].concat()

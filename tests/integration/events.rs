@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use serde_json::{Value, json};
 
 use crate::media::sign_in;
-use crate::webhooks::{send_json, setup};
+use crate::team::{send_json, setup};
 
 fn events(c: &crate::harness::Client, query: &str) -> Value {
     let r = c.get(&format!("/api/admin/events{query}"));
@@ -26,7 +26,7 @@ fn types(v: &Value) -> Vec<String> {
 
 #[test]
 fn filters_and_keyset_paging() {
-    let s = setup();
+    let s = setup(&[]);
     let root = s.user("root", "toor");
     let alice = s.user("alice", "wonderland");
     let alice_uuid = alice.get("/whoami").json()["uuid"]
@@ -150,7 +150,7 @@ fn filters_and_keyset_paging() {
 
 #[test]
 fn forward_auth_denials_are_sampled() {
-    let s = setup();
+    let s = setup(&[]);
     let root = s.user("root", "toor");
     let r = send_json(
         &root,
@@ -185,7 +185,7 @@ fn forward_auth_denials_are_sampled() {
 
 #[test]
 fn the_janitor_prunes_past_retention() {
-    let s = setup();
+    let s = setup(&[]);
     let root = s.user("root", "toor");
     let r = send_json(
         &root,

@@ -24,5 +24,6 @@ mod proxies;
 mod revalidate;
 mod security;
 mod setup;
+mod team;
 mod totp_ref;
 mod webhooks;

@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::fakes::Fault;
 use crate::fakes::plex::{FakePlex, PlexAccount, server_resource};
 use crate::harness::{Client, Portal};
-use crate::webhooks::{send_json, setup};
+use crate::team::{send_json, setup};
 
 const MACHINE: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678";
 
@@ -115,7 +115,7 @@ fn a_removed_plex_friend_loses_sessions_and_tokens_in_one_pass() {
 
 #[test]
 fn a_disabled_jellyfin_user_loses_access_in_one_pass() {
-    let s = setup();
+    let s = setup(&[]);
     let alice = s.user("alice", "wonderland");
     let root = s.user("root", "toor");
     let pass = authportal::revalidate::run_once(s.portal.app()).unwrap();
@@ -140,7 +140,7 @@ fn a_disabled_jellyfin_user_loses_access_in_one_pass() {
 
 #[test]
 fn an_unreachable_server_keeps_access_for_the_grace_period_only() {
-    let s = setup();
+    let s = setup(&[]);
     let alice = s.user("alice", "wonderland");
     let root = s.user("root", "toor");
     let r = send_json(

@@ -9,55 +9,9 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 
 use crate::fakes::Fault;
-use crate::fakes::jellyfin::{FakeJellyfin, FakeUser, Mode};
 use crate::fakes::receiver::Receiver;
-use crate::harness::{Client, Portal, Resp};
-use crate::media::{jellyfin_portal, sign_in};
-
-pub struct Setup {
-    pub jf: FakeJellyfin,
-    pub portal: Portal,
-}
-
-/// A Jellyfin portal with root (admin), alice and vera; 127.0.0.1 is a trusted proxy so
-/// each client can have its own address.
-pub fn setup() -> Setup {
-    let jf = FakeJellyfin::start(Mode::Jellyfin);
-    for (name, pw) in [
-        ("root", "toor"),
-        ("alice", "wonderland"),
-        ("vera", "viewer"),
-    ] {
-        jf.add_user(FakeUser::new(name, pw));
-    }
-    let portal = jellyfin_portal(
-        &jf,
-        &[
-            ("TRUSTED_PROXY_CIDRS", "127.0.0.1"),
-            ("ADMIN_BOOTSTRAP_USERS", "root"),
-        ],
-    );
-    Setup { jf, portal }
-}
-
-impl Setup {
-    pub fn user(&self, name: &str, pw: &str) -> Client {
-        let c = self.portal.client();
-        c.use_fresh_ip();
-        let r = sign_in(&c, "jellyfin", name, pw);
-        assert_eq!(r.status, 303, "{}", r.body);
-        c
-    }
-}
-
-pub fn send_json(c: &Client, method: &str, path: &str, body: &Value) -> Resp {
-    c.send(
-        method,
-        path,
-        &[("Content-Type", "application/json")],
-        Some(body.to_string().into_bytes()),
-    )
-}
+use crate::harness::Client;
+use crate::team::{Setup, send_json, setup};
 
 fn create(c: &Client, spec: Value) -> i64 {
     let r = c.post_json("/api/admin/webhooks", &spec);
@@ -89,7 +43,7 @@ fn client_ip(c: &Client) -> String {
 
 #[test]
 fn a_sign_in_fires_put_form_and_signed_post_json() {
-    let s = setup();
+    let s = setup(&[]);
     let rx = Receiver::start();
     let root = s.user("root", "toor");
     let form_id = create(
@@ -179,7 +133,7 @@ fn a_sign_in_fires_put_form_and_signed_post_json() {
 
 #[test]
 fn a_500_is_retried_until_it_succeeds() {
-    let s = setup();
+    let s = setup(&[]);
     let rx = Receiver::start();
     rx.fail("/hook", Fault::Once(Box::new(Fault::Status(500))));
     let root = s.user("root", "toor");
@@ -202,7 +156,7 @@ fn a_500_is_retried_until_it_succeeds() {
 
 #[test]
 fn a_4xx_is_not_retried() {
-    let s = setup();
+    let s = setup(&[]);
     let rx = Receiver::start();
     rx.fail("/hook", Fault::Status(404));
     let root = s.user("root", "toor");
@@ -225,7 +179,7 @@ fn a_4xx_is_not_retried() {
 
 #[test]
 fn a_queued_delivery_survives_a_restart() {
-    let s = setup();
+    let s = setup(&[]);
     let addr = Receiver::free_addr();
     let root = s.user("root", "toor");
     let id = create(
@@ -265,7 +219,7 @@ fn a_queued_delivery_survives_a_restart() {
 
 #[test]
 fn a_disabled_rule_does_not_fire_and_filters_narrow() {
-    let s = setup();
+    let s = setup(&[]);
     let rx = Receiver::start();
     let root = s.user("root", "toor");
     create(
@@ -296,7 +250,7 @@ fn a_disabled_rule_does_not_fire_and_filters_narrow() {
 
 #[test]
 fn header_values_and_secrets_are_sealed_and_never_shown() {
-    let s = setup();
+    let s = setup(&[]);
     let rx = Receiver::start();
     let root = s.user("root", "toor");
     let id = create(
@@ -369,7 +323,7 @@ fn header_values_and_secrets_are_sealed_and_never_shown() {
 
 #[test]
 fn bad_rules_are_refused_with_a_message() {
-    let s = setup();
+    let s = setup(&[]);
     let root = s.user("root", "toor");
     let base = json!({ "name": "x", "events": ["signin.success"], "method": "POST", "url": "https://example.com/h" });
     let cases = [
@@ -416,7 +370,7 @@ fn bad_rules_are_refused_with_a_message() {
 
 #[test]
 fn webhooks_and_events_follow_roles() {
-    let s = setup();
+    let s = setup(&[]);
     let root = s.user("root", "toor");
     let vera = s.user("vera", "viewer");
     let alice = s.user("alice", "wonderland");

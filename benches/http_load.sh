@@ -30,24 +30,12 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-missing=()
-command -v wrk >/dev/null || missing+=(wrk)
-NGINX=$(command -v nginx || true)
-[ -z "$NGINX" ] && [ -x /usr/sbin/nginx ] && NGINX=/usr/sbin/nginx
-[ -z "$NGINX" ] && missing+=(nginx-light)
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "missing: ${missing[*]}. Install with: sudo apt-get install -y ${missing[*]}" >&2
-    exit 1
-fi
+. "$(dirname "$0")/lib.sh"
+need_wrk_and_nginx
 
 cd "$(dirname "$0")/.."
 echo "building (release)..." >&2
-LOADGEN=$(cargo bench --bench loadgen --no-run --message-format=json 2>/dev/null \
-    | grep -o '"executable":"[^"]*loadgen[^"]*"' | tail -1 | cut -d'"' -f4)
-if [ -z "$LOADGEN" ] || [ ! -x "$LOADGEN" ]; then
-    echo "build failed; see: cargo bench --bench loadgen --no-run" >&2
-    exit 1
-fi
+build_loadgen
 
 TMP=$(mktemp -d)
 SERVE_PID=""
@@ -83,31 +71,7 @@ NGINX_PORT=$(val FREEPORT)
 PORTAL_HDR=(-H "Cookie: $COOKIE" -H "X-Forwarded-Method: GET" -H "X-Forwarded-Proto: https"
     -H "X-Forwarded-Host: app.example" -H "X-Forwarded-Uri: /")
 
-mkdir -p "$TMP/nginx/logs"
-cat >"$TMP/nginx/nginx.conf" <<EOF
-worker_processes 2;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/logs/error.log error;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    client_body_temp_path $TMP/nginx/body;
-    proxy_temp_path $TMP/nginx/proxy;
-    fastcgi_temp_path $TMP/nginx/fastcgi;
-    uwsgi_temp_path $TMP/nginx/uwsgi;
-    scgi_temp_path $TMP/nginx/scgi;
-    server {
-        listen 127.0.0.1:$NGINX_PORT;
-        location / { return 200; }
-    }
-}
-EOF
-"$NGINX" -p "$TMP/nginx" -e "$TMP/nginx/logs/error.log" -c "$TMP/nginx/nginx.conf" -g 'daemon off;' &
-NGINX_PID=$!
-for _ in $(seq 1 50); do
-    "$LOADGEN" probe "http://127.0.0.1:$NGINX_PORT/" >/dev/null 2>&1 && break
-    sleep 0.1
-done
+start_nginx "$NGINX_PORT" "$TMP/nginx"
 
 echo "checking the portal answers $PATH_UNDER_TEST with the session..." >&2
 if ! probe=$("$LOADGEN" probe "$PORTAL$PATH_UNDER_TEST" "${PORTAL_HDR[@]}"); then
@@ -116,14 +80,6 @@ if ! probe=$("$LOADGEN" probe "$PORTAL$PATH_UNDER_TEST" "${PORTAL_HDR[@]}"); the
 fi
 echo "  $probe" >&2
 
-# wrk's latency figures (us, ms, s) in ms.
-to_ms() {
-    awk -v v="$1" 'BEGIN {
-        if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
-        else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
-        else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
-        else print "nan" }'
-}
 
 declare -A WRK_RPS WRK_P50 WRK_P99 LG_RPS LG_P50 LG_P99 LG_ZERO LG_WORST
 bench() {

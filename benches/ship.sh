@@ -27,15 +27,8 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-missing=()
-command -v wrk >/dev/null || missing+=(wrk)
-NGINX=$(command -v nginx || true)
-[ -z "$NGINX" ] && [ -x /usr/sbin/nginx ] && NGINX=/usr/sbin/nginx
-[ -z "$NGINX" ] && missing+=(nginx-light)
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "missing: ${missing[*]}. Install with: sudo apt-get install -y ${missing[*]}" >&2
-    exit 1
-fi
+. "$(dirname "$0")/lib.sh"
+need_wrk_and_nginx
 
 cd "$(dirname "$0")/.."
 # BIN=path/to/authportal compares another build (e.g. target/release/authportal, glibc).
@@ -44,9 +37,7 @@ if [ -z "${BIN:-}" ]; then
     echo "building the static release binary and the bench tools..." >&2
     bash .ci/build-static >/dev/null
 fi
-LOADGEN=$(cargo bench --bench loadgen --no-run --message-format=json 2>/dev/null \
-    | grep -o '"executable":"[^"]*loadgen[^"]*"' | tail -1 | cut -d'"' -f4)
-[ -x "$LOADGEN" ] || { echo "cargo bench --bench loadgen --no-run failed" >&2; exit 1; }
+build_loadgen
 
 TMP=$(mktemp -d)
 PORTAL_PID=""
@@ -87,31 +78,7 @@ rss_kb() { awk -v k="$1" '$1 == k":" {print $2}' "/proc/$PORTAL_PID/status"; }
 IDLE_KB=$(rss_kb VmRSS)
 echo "  idle RSS $((IDLE_KB / 1024)) MB"
 
-mkdir -p "$TMP/nginx/logs"
-cat >"$TMP/nginx/nginx.conf" <<EOF
-worker_processes 2;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/logs/error.log error;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    client_body_temp_path $TMP/nginx/body;
-    proxy_temp_path $TMP/nginx/proxy;
-    fastcgi_temp_path $TMP/nginx/fastcgi;
-    uwsgi_temp_path $TMP/nginx/uwsgi;
-    scgi_temp_path $TMP/nginx/scgi;
-    server {
-        listen 127.0.0.1:$NGINX_PORT;
-        location / { return 200; }
-    }
-}
-EOF
-"$NGINX" -p "$TMP/nginx" -e "$TMP/nginx/logs/error.log" -c "$TMP/nginx/nginx.conf" -g 'daemon off;' &
-NGINX_PID=$!
-for _ in $(seq 1 50); do
-    "$LOADGEN" probe "http://127.0.0.1:$NGINX_PORT/" >/dev/null 2>&1 && break
-    sleep 0.1
-done
+start_nginx "$NGINX_PORT" "$TMP/nginx"
 
 VERIFY_HDR=(-H "Cookie: $COOKIE" -H "X-Forwarded-Method: GET" -H "X-Forwarded-Proto: https"
     -H "X-Forwarded-Host: app.example" -H "X-Forwarded-Uri: /")
@@ -120,13 +87,6 @@ if ! "$LOADGEN" probe "http://127.0.0.1:$PORT/auth/verify" "${VERIFY_HDR[@]}" >/
     exit 1
 fi
 
-to_ms() {
-    awk -v v="$1" 'BEGIN {
-        if (v ~ /us$/) { sub(/us$/, "", v); printf "%.2f", v / 1000 }
-        else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.2f", v }
-        else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.2f", v * 1000 }
-        else print "nan" }'
-}
 declare -A RPS P99
 wrk_run() {
     local name=$1 url=$2
@@ -152,7 +112,7 @@ kill "$NGINX_PID"; wait "$NGINX_PID" 2>/dev/null || true; NGINX_PID=""
 echo "== token endpoint (cargo bench --bench token_endpoint)"
 TOKEN_OUT=$(cargo bench --bench token_endpoint 2>/dev/null | grep -E 'bare RS256|code exchange|ratio')
 sed 's/^/  /' <<<"$TOKEN_OUT"
-TOKEN_RATIO=$(awk '/^ratio/ {print $NF}' <<<"$TOKEN_OUT")
+TOKEN_RATIO=$(sed -n 's/^throughput ratio[^:]*: \([0-9.]*\).*/\1/p' <<<"$TOKEN_OUT")
 
 SIZE=$(stat -c %s "$BIN")
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
@@ -168,7 +128,7 @@ printf '%-34s %-28s %-12s %s\n' "figure" "measured" "target" ""
 row() { printf '%-34s %-28s %-12s %s\n' "$1" "$2" "$3" "$4"; }
 row "forward-auth / nginx return 200" "$FA_RATIO (${RPS[forward_auth]} vs ${RPS[nginx]} req/s)" ">= 0.5" "$(check "$FA_RATIO" 0.5 '>=')"
 row "forward-auth p99" "${P99[forward_auth]} ms (nginx ${P99[nginx]} ms)" "-" ""
-row "token exchange / bare RS256 sign" "$TOKEN_RATIO" ">= 0.8" "$(check "$TOKEN_RATIO" 0.8 '>=')"
+row "token exchange / RS256 sign (req/s)" "$TOKEN_RATIO" ">= 0.8" "$(check "$TOKEN_RATIO" 0.8 '>=')"
 row "login page" "${RPS[login_page]} req/s, p99 ${P99[login_page]} ms" "-" ""
 row "idle RSS" "$IDLE_MB MB" "<= 8 MB" "$(check "$IDLE_MB" 8 '<=')"
 row "peak RSS under load" "$PEAK_MB MB" "<= 32 MB" "$(check "$PEAK_MB" 32 '<=')"

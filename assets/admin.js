@@ -764,11 +764,11 @@
       tr.appendChild(el('td', size(b.size), 'nowrap'));
       var cell = document.createElement('td');
       var actions = el('div', null, 'row-actions');
-      var a = el('a', 'Download', 'button secondary small');
-      a.href = '/api/admin/backups/' + encodeURIComponent(b.name);
-      a.setAttribute('download', b.name);
-      actions.appendChild(a);
       if (canWrite) {
+        var a = el('a', 'Download', 'button secondary small');
+        a.href = '/api/admin/backups/' + encodeURIComponent(b.name);
+        a.setAttribute('download', b.name);
+        actions.appendChild(a);
         actions.appendChild(button('Restore…', 'secondary small', 'data-restore', b.name));
         actions.appendChild(button('Delete', 'danger small', 'data-delete', b.name));
       }

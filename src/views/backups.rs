@@ -41,8 +41,8 @@ fn file_row(f: &Frame, b: &Info, can_write: bool) -> Markup {
             td { (b.created_by.as_deref().unwrap_or("")) }
             td.nowrap { (size(b.size)) }
             td { div.row-actions {
-                a.button.secondary.small href=(format!("/api/admin/backups/{}", b.name)) download=(b.name) { "Download" }
                 @if can_write {
+                    a.button.secondary.small href=(format!("/api/admin/backups/{}", b.name)) download=(b.name) { "Download" }
                     button.secondary.small type="button" data-restore=(b.name) { "Restore…" }
                     button.danger.small type="button" data-delete=(b.name) { "Delete" }
                 }

@@ -69,9 +69,10 @@ pub fn create_post(ctx: &Ctx) -> Result<Response> {
     Ok(Response::json(&body).with_status_code(201).with_no_cache())
 }
 
-/// GET /api/admin/backups/{name}: the file as it is on disk (sealed).
+/// GET /api/admin/backups/{name}: the file as it is on disk (sealed). A whole copy of
+/// the data leaves the box, so it takes the write permission, not a viewer's read.
 pub fn download_get(ctx: &Ctx, name: &str) -> Result<Response> {
-    require_permission(ctx, "backups.read")?;
+    require_permission(ctx, "backups.write")?;
     if !backup::valid_name(name) {
         return Err(AppError::bad_request("that is not a backup file name"));
     }

@@ -705,7 +705,12 @@ fn permissions_names_and_downloads() {
     );
     assert_eq!(files(&dir(&s), "authportal-").len(), 1);
 
-    let r = vera.get(&format!("/api/admin/backups/{name}"));
+    assert_eq!(
+        vera.get(&format!("/api/admin/backups/{name}")).status,
+        403,
+        "a viewer sees the list but cannot take a copy of the data"
+    );
+    let r = root.get(&format!("/api/admin/backups/{name}"));
     assert_eq!(r.status, 200);
     assert!(r.body.starts_with("authportal-backup\n"));
     assert_eq!(

@@ -43,27 +43,31 @@ pub fn handle(app: &App, req: &Request) -> Response {
     let started = Instant::now();
     let request_id = format!("{:x}", REQUEST_SEQ.fetch_add(1, Ordering::Relaxed));
     let ctx = Ctx::new(app, req, request_id);
-    let response = match dispatch(&ctx) {
+    // Decoded once: rouille builds a new String on every url() call.
+    let path = req.url();
+    let response = match dispatch(&ctx, &path) {
         Ok(r) => r,
         Err(e) => render_error(&ctx, &e),
     };
     let response = with_security_headers(app, response);
     app.metrics
-        .request(&req.url(), response.status_code, started.elapsed());
-    // Paths only: query strings can carry codes and tokens.
-    crate::log_info!(
-        "req={} {} {} {} {}ms ip={}",
-        ctx.request_id,
-        req.method(),
-        req.url(),
-        response.status_code,
-        started.elapsed().as_millis(),
-        ctx.ip
-    );
+        .request(&path, response.status_code, started.elapsed());
+    if crate::log::enabled(crate::log::Level::Info) {
+        // Paths only: query strings can carry codes and tokens.
+        crate::log_info!(
+            "req={} {} {} {} {}ms ip={}",
+            ctx.request_id,
+            req.method(),
+            path,
+            response.status_code,
+            started.elapsed().as_millis(),
+            ctx.ip
+        );
+    }
     response
 }
 
-fn dispatch(ctx: &Ctx) -> Result<Response> {
+fn dispatch(ctx: &Ctx, path: &str) -> Result<Response> {
     let method = match ctx.req.method() {
         "HEAD" => "GET",
         m => m,
@@ -72,7 +76,7 @@ fn dispatch(ctx: &Ctx) -> Result<Response> {
     // credentials or a bearer token, and have their own rate limit; the proxy asks
     // /auth/verify with whatever method the original request had, and changes nothing.
     let app_endpoint = matches!(
-        ctx.req.url().as_str(),
+        path,
         "/oidc/token" | "/oidc/revoke" | "/oidc/introspect" | "/oidc/userinfo" | "/auth/verify"
     );
     if !matches!(method, "GET" | "OPTIONS") && !app_endpoint {
@@ -86,7 +90,6 @@ fn dispatch(ctx: &Ctx) -> Result<Response> {
             return Err(AppError::RateLimited { retry_after_secs });
         }
     }
-    let path = ctx.req.url();
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     match (method, segments.as_slice()) {
         ("GET", []) if setup::needed(ctx.app)? => setup::welcome_get(ctx),

@@ -20,7 +20,12 @@ pub struct MediaServer {
     device_id: String,
     /// Emby's API base: "/emby" or "" (probed once, then kept).
     prefix: Mutex<Option<String>>,
+    /// Sign-ins of one account go one at a time (see [`MediaServer::one_at_a_time`]).
+    accounts: [Mutex<()>; ACCOUNT_LOCKS],
 }
+
+/// Locks that sign-ins of one account share (accounts are spread over them by name).
+const ACCOUNT_LOCKS: usize = 16;
 
 impl MediaServer {
     /// `device_id` is stable per install, so Jellyfin replaces our previous token for a
@@ -32,7 +37,25 @@ impl MediaServer {
             cfg,
             device_id,
             prefix: Mutex::new(prefix),
+            accounts: Default::default(),
         }
+    }
+
+    /// Held from the password check until the sign-in is stored. The server keeps one
+    /// token per user and device, and this portal is one device: a second sign-in of the
+    /// same account (a household sharing one, two tabs) replaces the first one's token
+    /// while it is being checked, which refused both; and the token stored last must be
+    /// the live one.
+    pub fn one_at_a_time(&self, username: &str) -> std::sync::MutexGuard<'_, ()> {
+        let hash = username
+            .to_lowercase()
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            });
+        self.accounts[(hash % ACCOUNT_LOCKS as u64) as usize]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     fn client_fields(&self) -> String {

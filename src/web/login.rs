@@ -332,6 +332,7 @@ pub fn forward_post(ctx: &Ctx) -> Result<Response> {
     charge_signin(ctx).inspect_err(|_| {
         crate::log_warn!("req={} sign-in rate limit for {}", ctx.request_id, ctx.ip);
     })?;
+    let _account = server.one_at_a_time(username);
     let outcome = server.authenticate(&ctx.app.http, username, password);
     ctx.app.metrics.signin(provider, &outcome);
     match outcome {

@@ -334,3 +334,65 @@ fn a_disabled_provider_is_refused() {
     assert_eq!(r.status, 200);
     assert!(r.body.contains("name=\"password\"") && r.body.contains("value=\"1\""));
 }
+
+/// Jellyfin keeps one token per user and device, and the portal is one device: a second
+/// sign-in of the same account replaces the first one's token. Sign-ins of one account
+/// at the same moment must all succeed, and the token kept must be the live one.
+#[test]
+fn simultaneous_sign_ins_of_one_account_all_succeed() {
+    let jf = FakeJellyfin::start(Mode::Jellyfin);
+    jf.add_user(alice());
+    let portal = jellyfin_portal(&jf, &[("TRUSTED_PROXY_CIDRS", "127.0.0.1")]);
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    (0..6)
+                        .map(|_| {
+                            let c = portal.client();
+                            c.use_fresh_ip();
+                            sign_in(&c, "jellyfin", "alice", "wonderland").status
+                        })
+                        .collect::<Vec<u16>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    assert!(statuses.iter().all(|s| *s == 303), "{statuses:?}");
+    // The token the portal keeps for alice still works at the server.
+    let app = portal.app();
+    let sealed: String = portal
+        .db()
+        .query_row(
+            "SELECT token_sealed FROM identities WHERE username = 'alice'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let id: String = portal
+        .db()
+        .query_row(
+            "SELECT provider_user_id FROM identities WHERE username = 'alice'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let token = app
+        .sealer
+        .open(&format!("provider-token:jellyfin:{id}"), &sealed)
+        .unwrap();
+    let server = app.providers();
+    let server = server
+        .media_server(authportal::providers::ProviderKind::Jellyfin)
+        .unwrap();
+    assert_eq!(
+        server
+            .account_of(&app.http, std::str::from_utf8(&token).unwrap())
+            .unwrap(),
+        id
+    );
+}

@@ -971,6 +971,8 @@
     document.addEventListener('click', function (ev) {
       var test = ev.target.closest('button[data-webhook-test]');
       var del = ev.target.closest('button[data-webhook-delete]');
+      var change = ev.target.closest('button[data-webhook-edit]');
+      if (change) editRule(change.getAttribute('data-webhook-edit'));
       if (test) {
         busy(test, true);
         api('POST', '/api/admin/webhooks/' + test.getAttribute('data-webhook-test') + '/test', {}).then(function (res) {
@@ -994,14 +996,46 @@
     });
     var create = $('webhook-create');
     if (!create) return;
+    var text = $('webhook-json');
+    var blank = text.value;
+    var cancel = $('webhook-cancel');
+    var editing = null;
+
+    // The form edits an existing rule: its JSON as the API shows it (header values
+    // null = keep; the secret is never shown, and a rule without one keeps it).
+    function editRule(id) {
+      api('GET', '/api/admin/webhooks/' + encodeURIComponent(id)).then(function (res) {
+        if (!res.ok) { say('webhooks-status', errorText(res), 'bad'); return; }
+        var rule = res.json;
+        ['id', 'secret_set', 'created_at', 'updated_at'].forEach(function (k) { delete rule[k]; });
+        editing = id;
+        text.value = JSON.stringify(rule, null, 2);
+        $('webhook-form-title').textContent = 'Edit webhook “' + rule.name + '”';
+        create.textContent = 'Save';
+        cancel.hidden = false;
+        $('webhook-form').scrollIntoView();
+        text.focus();
+      });
+    }
+    cancel.addEventListener('click', function () {
+      editing = null;
+      text.value = blank;
+      $('webhook-form-title').textContent = 'New webhook';
+      create.textContent = 'Create';
+      cancel.hidden = true;
+    });
+
     create.addEventListener('click', function () {
       var spec;
-      try { spec = JSON.parse($('webhook-json').value); } catch (e) {
+      try { spec = JSON.parse(text.value); } catch (e) {
         say('webhooks-status', 'The rule is not valid JSON: ' + e.message, 'bad');
         return;
       }
       busy(create, true);
-      api('POST', '/api/admin/webhooks', spec).then(function (res) {
+      var request = editing === null
+        ? api('POST', '/api/admin/webhooks', spec)
+        : api('PUT', '/api/admin/webhooks/' + encodeURIComponent(editing), spec);
+      request.then(function (res) {
         busy(create, false);
         if (!res.ok) { say('webhooks-status', errorText(res), 'bad'); return; }
         window.location.reload();

@@ -125,6 +125,7 @@ pub fn webhooks(f: &Frame, rows: &[WebhookRow], can_write: bool) -> Markup {
                         " · signed: " @if r.hook.secret_sealed.is_some() { "yes" } @else { "no" } }
                     @if can_write {
                         div.actions {
+                            button.secondary type="button" data-webhook-edit=(r.hook.id) { "Edit" }
                             button.secondary type="button" data-webhook-test=(r.hook.id) { "Send test" }
                             button.danger type="button" data-webhook-delete=(r.hook.id) { "Delete" }
                         }
@@ -150,14 +151,17 @@ pub fn webhooks(f: &Frame, rows: &[WebhookRow], can_write: bool) -> Markup {
                 }
             }
             @if can_write {
-                section.panel {
-                    h2 { "New webhook" }
-                    p.hint { "The rule as JSON, as POST /api/admin/webhooks takes it. Placeholders: {event.type}, {event.id}, {event.result}, {user.username}, {user.email}, {user.uuid}, {user.groups}, {client_ip}, {time}, {user_agent}." }
+                section.panel #webhook-form {
+                    h2 #webhook-form-title { "New webhook" }
+                    p.hint { "The rule as JSON, as POST /api/admin/webhooks takes it. Editing a rule, a header whose value is null keeps its stored value, and a rule without \"secret\" keeps its signing secret. Placeholders: {event.type}, {event.id}, {event.result}, {user.username}, {user.email}, {user.uuid}, {user.groups}, {client_ip}, {time}, {user_agent}." }
                     label for="webhook-json" { "Rule" }
                     textarea #webhook-json rows="14" spellcheck="false" {
                         "{\n  \"name\": \"Allow sign-in address\",\n  \"enabled\": true,\n  \"events\": [\"signin.success\"],\n  \"method\": \"POST\",\n  \"url\": \"https://example.com/hook\",\n  \"headers\": {},\n  \"body_format\": \"json\",\n  \"body_template\": \"{\\\"ip\\\": \\\"{client_ip}\\\", \\\"user\\\": \\\"{user.username}\\\"}\"\n}"
                     }
-                    button.primary #webhook-create type="button" { "Create" }
+                    div.actions {
+                        button.primary #webhook-create type="button" { "Create" }
+                        button.secondary #webhook-cancel type="button" hidden { "Cancel" }
+                    }
                 }
             }
         },

@@ -53,9 +53,28 @@ await runInBrowser({ wholeRunTimeoutMs: 90_000 }, async (t) => {
   if (!delivered) throw new Error('the test delivery never showed as delivered');
   t.ok('the test delivery shows as delivered');
 
+  // Edit: the form fills with the rule (no header value, no secret), a change is saved.
+  await page.locator('button[data-webhook-edit]').first().click();
+  await page.locator('#webhook-form-title', { hasText: 'Edit webhook' }).waitFor();
+  const loaded = JSON.parse(await page.locator('#webhook-json').inputValue());
+  if (loaded.name !== 'Browser hook' || loaded.headers.Authorization !== null || 'secret' in loaded) {
+    throw new Error(`the edit form shows ${JSON.stringify(loaded)}`);
+  }
+  loaded.name = 'Browser hook (edited)';
+  loaded.enabled = false;
+  await page.locator('#webhook-json').fill(JSON.stringify(loaded, null, 2));
+  await Promise.all([page.waitForEvent('load'), page.locator('#webhook-create').click()]);
+  await expectText(t, page, 'Browser hook (edited)');
+  const rules = await page.evaluate(() => fetch('/api/admin/webhooks').then((r) => r.json()));
+  const rule = rules.webhooks[0];
+  if (rule.enabled || rule.headers.Authorization !== null) {
+    throw new Error(`after the edit the rule is ${JSON.stringify(rule)}`);
+  }
+  t.ok('edited from the console: renamed and disabled, its header kept');
+
   await page.goto(`${base}/admin/events?type=signin.`, { waitUntil: 'load' });
   await expectText(t, page, 'signin.success');
   t.ok('the sign-in is on the events page');
   await t.shot(page, 'webhooks-events.png');
-  console.log(`PASS webhooks console: created from the form, test delivered, sign-in on the events page (${t.elapsed()})`);
+  console.log(`PASS webhooks console: created from the form, test delivered, edited, sign-in on the events page (${t.elapsed()})`);
 });

@@ -75,6 +75,12 @@ pub fn restore(app: &App, args: &[String]) -> Result<(), String> {
         }
     }
     let file = file.ok_or("usage: authportal restore FILE [--settings-only]")?;
+    if portal_running(app) {
+        return Err(format!(
+            "the portal is running at {}: stop it first (systemctl stop authportal), or restore from the console, which also refreshes what the running portal keeps in memory",
+            app.config.listen_addr
+        ));
+    }
     let data = std::fs::read(&file).map_err(|e| format!("cannot read {file}: {e}"))?;
     let report = restore::restore(app, &data, scope, "cli")?;
     audit(
@@ -100,6 +106,28 @@ pub fn restore(app: &App, args: &[String]) -> Result<(), String> {
         backup::dir(app).join(&report.safety_backup).display()
     );
     Ok(())
+}
+
+/// Whether a portal answers /healthz at LISTEN_ADDR: restoring under a running one would
+/// leave its cached settings, rules and keys stale until it restarts.
+fn portal_running(app: &App) -> bool {
+    let mut addr = app.config.listen_addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let Ok(mut stream) =
+        std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(1))
+    else {
+        return false;
+    };
+    use std::io::{Read, Write};
+    let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let mut answer = Vec::new();
+    stream.write_all(request.as_bytes()).is_ok()
+        && stream.read_to_end(&mut answer).is_ok()
+        && answer.starts_with(b"HTTP/1.1 200")
+        && String::from_utf8_lossy(&answer).contains("\"status\":\"ok\"")
 }
 
 pub fn export_config(app: &App) -> Result<(), String> {

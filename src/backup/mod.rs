@@ -134,6 +134,21 @@ fn new_name(kind: Kind, now: i64) -> String {
     format!("{}-{time}-{suffix}.{EXTENSION}", kind.prefix())
 }
 
+/// When the newest backup this portal took (manual, scheduled or safety) was written,
+/// from the file names alone: cheap enough for every /metrics scrape.
+pub fn newest_taken(app: &App) -> Option<i64> {
+    fs::read_dir(dir(app))
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| valid_name(n) && !n.starts_with("uploaded-"))
+        .filter_map(|n| {
+            let time = n.split('-').nth(1)?;
+            chrono::NaiveDateTime::parse_from_str(time, "%Y%m%dT%H%M%SZ").ok()
+        })
+        .map(|t| t.and_utc().timestamp())
+        .max()
+}
+
 /// Whether `name` is one this module writes (and so safe to join to the directory):
 /// `<prefix>-YYYYMMDDTHHMMSSZ-<8 of a-z2-7>.apbak`, nothing else.
 pub fn valid_name(name: &str) -> bool {

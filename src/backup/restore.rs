@@ -12,8 +12,11 @@
 //!   the first-run setup code and unlock, the backup schedule state; and a finished
 //!   setup is never reopened by restoring an older backup.
 //!
-//! Restoring everything replaces the sessions too: whoever is signed in with a session
-//! that is not in the backup (possibly the admin restoring) is signed out.
+//! Restoring everything signs everyone out and revokes every OAuth token: sessions,
+//! tokens and trusted addresses are never brought back from a backup, since one ended
+//! after it was taken (a stolen cookie, a withdrawn user) must stay ended. Restoring is
+//! as powerful as being an admin (the backup's admins come back), so it takes
+//! backups.write, which the default roles give only to admins.
 
 use std::fs;
 
@@ -125,9 +128,12 @@ pub fn restore(app: &App, file: &[u8], scope: Scope, by: &str) -> Result<Report,
         let mut conn = Connection::open(&checked.tmp.0).map_err(|e| e.to_string())?;
         migrate::run(&mut conn).map_err(|e| format!("the backup could not be migrated: {e}"))?;
     }
-    let safety = super::create(app, by, Kind::Safety)
-        .map_err(|e| format!("no safety backup could be taken, so nothing was restored: {e}"))?;
-    let tables = replace(app, &checked.tmp, scope)?;
+    // The safety backup is taken once the write lock is held, so nothing written
+    // meanwhile can fall between it and the restored data.
+    let (tables, safety) = replace(app, &checked.tmp, scope, || {
+        super::create(app, by, Kind::Safety)
+            .map_err(|e| format!("no safety backup could be taken, so nothing was restored: {e}"))
+    })?;
     if let Err(e) = super::prune_safety(app) {
         crate::log_warn!("backups: old safety backups could not be removed: {e}");
     }
@@ -190,8 +196,14 @@ fn columns(conn: &Connection, table: &str) -> rusqlite::Result<String> {
     Ok(cols.join(", "))
 }
 
-/// Replaces the tables of `scope` with the snapshot's, in one IMMEDIATE transaction.
-fn replace(app: &App, snap: &TempDb, scope: Scope) -> Result<Vec<String>, String> {
+/// Replaces the tables of `scope` with the snapshot's, in one IMMEDIATE transaction;
+/// `safety` runs once the write lock is held, before anything changes.
+fn replace<S>(
+    app: &App,
+    snap: &TempDb,
+    scope: Scope,
+    safety: impl FnOnce() -> Result<S, String>,
+) -> Result<(Vec<String>, S), String> {
     let conn = open_live(app)?;
     // Off for the swap (deletes must not cascade into the audit log; rows go in in any
     // order); foreign_key_check below proves the result consistent before COMMIT.
@@ -201,11 +213,11 @@ fn replace(app: &App, snap: &TempDb, scope: Scope) -> Result<Vec<String>, String
         .map_err(|e| format!("cannot open the backup's database: {e}"))?;
     conn.execute_batch("BEGIN IMMEDIATE")
         .map_err(|e| format!("the database is busy, try again: {e}"))?;
-    let result = swap(&conn, scope);
+    let result = safety().and_then(|s| Ok((swap(&conn, scope, app.clock.now())?, s)));
     let done = match result {
-        Ok(tables) => conn
+        Ok(done) => conn
             .execute_batch("COMMIT")
-            .map(|_| tables)
+            .map(|_| done)
             .map_err(|e| format!("the restore could not be committed: {e}")),
         Err(e) => Err(e),
     };
@@ -216,7 +228,7 @@ fn replace(app: &App, snap: &TempDb, scope: Scope) -> Result<Vec<String>, String
     done
 }
 
-fn swap(conn: &Connection, scope: Scope) -> Result<Vec<String>, String> {
+fn swap(conn: &Connection, scope: Scope, now: i64) -> Result<Vec<String>, String> {
     let sql = |e: rusqlite::Error| format!("restoring failed, nothing was changed: {e}");
     let live = table_names(conn, "main").map_err(sql)?;
     let saved = table_names(conn, "snap").map_err(sql)?;
@@ -248,6 +260,7 @@ fn swap(conn: &Connection, scope: Scope) -> Result<Vec<String>, String> {
     }
     drop_orphan_deliveries(conn).map_err(sql)?;
     if scope == Scope::All {
+        end_sign_ins(conn, now).map_err(sql)?;
         // Audit entries keep their user only when that user exists after the restore,
         // and restored rows keep a link into the audit log only when it is still there.
         for live in LIVE_TABLES {
@@ -286,6 +299,24 @@ fn swap(conn: &Connection, scope: Scope) -> Result<Vec<String>, String> {
         ));
     }
     Ok(wanted)
+}
+
+/// After a full restore nothing signed in comes back to life: a session, token or
+/// trusted address ended since the backup (a stolen cookie, a withdrawn user) must stay
+/// ended. Everyone signs in again; applications get new tokens.
+fn end_sign_ins(conn: &Connection, now: i64) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "DELETE FROM main.sessions;
+         DELETE FROM main.mfa_pending;
+         DELETE FROM main.login_flows;
+         DELETE FROM main.oauth_codes;
+         DELETE FROM main.signin_ips;",
+    )?;
+    conn.execute(
+        "UPDATE main.oauth_tokens SET revoked_at = ?1 WHERE revoked_at IS NULL",
+        [now],
+    )?;
+    Ok(())
 }
 
 /// Deliveries (and their attempts) of webhooks the restored rules do not have.

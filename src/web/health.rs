@@ -90,22 +90,15 @@ fn gauges(ctx: &Ctx) -> Result<Vec<Gauge>> {
         ),
     ];
     out.extend(delivery_gauges(ctx)?);
-    // The newest backup that opened (any kind: manual, scheduled, safety, uploaded).
-    if let Some(newest) = crate::backup::list(ctx.app)
-        .unwrap_or_default()
-        .iter()
-        .filter(|b| b.error.is_none())
-        .filter_map(|b| b.created_at)
-        .max()
-    {
+    if let Some(newest) = crate::backup::newest_taken(ctx.app) {
         out.push(gauge(
             "authportal_backup_last_timestamp_seconds",
-            "When the newest readable backup was taken (Unix time); alert on time() minus this.",
+            "When the newest backup this portal took was written (Unix time); alert on time() minus this.",
             newest as f64,
         ));
         out.push(gauge(
             "authportal_backup_age_seconds",
-            "Seconds since the newest readable backup was taken.",
+            "Seconds since the newest backup this portal took.",
             (now - newest).max(0) as f64,
         ));
     }

@@ -326,8 +326,12 @@ pub fn page(ctx: &Ctx, p: views::layout::Page) -> Response {
 /// its frame, so it falls back to the defaults.
 pub fn brand(app: &App) -> views::layout::Brand {
     let stamps = app.db.conn().and_then(|c| {
-        let version = crate::db::settings::get(&c, "branding")?.map_or(0, |s| s.version);
-        let name = crate::settings::branding(&c)?.app_name;
+        let saved = crate::db::settings::get(&c, "branding")?;
+        let version = saved.as_ref().map_or(0, |s| s.version);
+        // Saved values were validated; an unreadable one (a downgrade) shows the default.
+        let name = saved
+            .and_then(|s| serde_json::from_value::<crate::settings::Branding>(s.config).ok())
+            .and_then(|b| b.app_name);
         let files = crate::db::settings::branding_files(&c)?;
         // Time and size: a new upload changes the URL even within the same second.
         let at = |key: &str| {

@@ -243,8 +243,15 @@ fn in_turn(app: &App, mut targets: Vec<InUse>) -> Vec<InUse> {
     let live: HashSet<i64> = targets.iter().map(|t| t.identity_id).collect();
     failed.retain(|id, _| live.contains(id));
     targets.sort_by_key(|t| {
-        let failed_at = failed.get(&t.identity_id).copied().unwrap_or(0);
-        (t.checked_at.unwrap_or(0).max(failed_at), t.identity_id)
+        let checked = t.checked_at.unwrap_or(0);
+        let failed_at = failed.get(&t.identity_id).copied();
+        // On a tie (failed in the same pass the others were confirmed) the failed go last.
+        let failed_last = failed_at.is_some_and(|f| f >= checked);
+        (
+            checked.max(failed_at.unwrap_or(0)),
+            failed_last,
+            t.identity_id,
+        )
     });
     targets
 }

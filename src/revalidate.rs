@@ -48,7 +48,8 @@ pub struct Pass {
     pub kept_in_grace: usize,
     /// Left for the next pass (plex.tv request bound or back-off).
     pub deferred: usize,
-    /// Not revoked after all: signed in or confirmed again while the pass ran.
+    /// Not revoked after all: signed in or confirmed again while the pass ran (or
+    /// already withdrawn by a sign-in refusal meanwhile).
     pub confirmed_meanwhile: usize,
     pub errors: Vec<String>,
 }

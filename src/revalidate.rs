@@ -4,9 +4,11 @@
 //! resources, or they own it; Jellyfin/Emby: the account exists and is enabled). A "no"
 //! ends their sessions, tokens and trusted addresses at once; an unreachable server
 //! keeps access for `grace_hours` after the last confirmation, then ends it too.
+//! A failed check concerns that account only; only a server that does not answer at
+//! all spares its other users the wait (within their grace) for the rest of the pass.
 //! Requests to plex.tv are bounded per minute, with back-off when plex.tv says 429.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,6 +30,9 @@ pub struct State {
     plex_limit: Mutex<Option<(i64, Arc<RateLimiter>)>>,
     /// After a 429 from plex.tv: no Plex checks before this time (ms), doubling each time.
     plex_backoff: Mutex<(i64, i64)>,
+    /// Identity id -> when its own check last failed (s). Such accounts queue as if just
+    /// checked, so accounts that keep failing cannot stay at the head of every pass.
+    failed: Mutex<HashMap<i64, i64>>,
 }
 
 /// Requests one Plex check makes (the user, then their resources).
@@ -43,6 +48,9 @@ pub struct Pass {
     pub kept_in_grace: usize,
     /// Left for the next pass (plex.tv request bound or back-off).
     pub deferred: usize,
+    /// Not revoked after all: signed in or confirmed again while the pass ran (or
+    /// already withdrawn by a sign-in refusal meanwhile).
+    pub confirmed_meanwhile: usize,
     pub errors: Vec<String>,
 }
 
@@ -85,11 +93,20 @@ fn interval(app: &App) -> Duration {
 enum Verdict {
     Confirmed,
     Lost(String),
-    /// The server could not say; the string is for the console and the log.
-    Unknown(String),
+    /// The server could not say about this account; `why` is for the console and the
+    /// log. `unreachable`: the request did not get through (or got a 5xx), so the
+    /// server itself may be down.
+    Unknown {
+        why: String,
+        unreachable: bool,
+    },
     /// Nothing to ask with (no stored token): held to the grace period like Unknown,
     /// but says nothing about the server, so other users are still asked.
     Unaskable(String),
+    /// Not asked: its server was found down earlier in this pass and the account is
+    /// within its grace period, so asking (and waiting for a timeout) could not change
+    /// anything.
+    NotAsked,
     /// Not checked now (bounded rate, back-off, provider not in use).
     Deferred,
 }
@@ -100,48 +117,31 @@ pub fn run_once(app: &App) -> Result<Pass> {
     let now = app.clock.now();
     let settings = crate::settings::revalidation(&*app.db.conn()?)?;
     let grace = settings.grace_hours * 3600;
-    let targets = store::in_use(&*app.db.conn()?, now)?;
+    let targets = in_turn(app, store::in_use(&*app.db.conn()?, now)?);
     let mut pass = Pass::default();
-    // One unreachable answer says the server is down: the rest of its users are not
-    // asked this pass (each would wait for the timeout), only held to the grace period.
+    // Providers found down in this pass: their other users within grace are not asked
+    // (each would wait for the timeout). Only a server that does not answer at all is
+    // "down"; one account's bad answer says nothing about the others.
     let mut down: HashSet<String> = HashSet::new();
     for t in &targets {
-        let verdict = if let Some(why) = down.iter().find(|p| **p == t.provider) {
-            Verdict::Unknown(format!("{why} unreachable"))
+        let past_grace = now - t.confirmed_at > grace;
+        let verdict = if down.contains(&t.provider) && !past_grace {
+            Verdict::NotAsked
         } else {
             let v = check(app, t, settings.plex_requests_per_minute);
-            if let Verdict::Unknown(e) = &v {
-                pass.errors.push(format!("{}: {e}", t.provider));
-                down.insert(t.provider.clone());
+            if let Verdict::Unknown { why, unreachable } = &v {
+                note_error(&mut pass, format!("{}: {why}", t.provider));
+                if *unreachable && !down.contains(&t.provider) && !answers(app, t, &settings) {
+                    down.insert(t.provider.clone());
+                }
             }
             v
         };
+        remember(app, t, &verdict, now);
         if !matches!(verdict, Verdict::Deferred) {
             pass.checked += 1;
         }
-        match verdict {
-            Verdict::Confirmed => {
-                store::confirmed(&*app.db.conn()?, t.identity_id, now)?;
-                pass.confirmed += 1;
-            }
-            Verdict::Lost(why) => {
-                revoke(app, t, &why, now)?;
-                pass.revoked += 1;
-            }
-            Verdict::Unknown(why) | Verdict::Unaskable(why) if now - t.confirmed_at > grace => {
-                revoke(
-                    app,
-                    t,
-                    &format!(
-                        "the server could not confirm access for longer than the grace period ({why})"
-                    ),
-                    now,
-                )?;
-                pass.revoked += 1;
-            }
-            Verdict::Unknown(_) | Verdict::Unaskable(_) => pass.kept_in_grace += 1,
-            Verdict::Deferred => pass.deferred += 1,
-        }
+        apply(app, t, verdict, past_grace, now, &mut pass)?;
     }
     save_status(app, &pass, now)?;
     if pass.revoked > 0 || !pass.errors.is_empty() {
@@ -158,6 +158,121 @@ pub fn run_once(app: &App) -> Result<Pass> {
         );
     }
     Ok(pass)
+}
+
+/// Acts on one account's verdict. Only its own answer can end its access: a "no", or
+/// its own check failing once its own last confirmation is older than the grace period.
+fn apply(
+    app: &App,
+    t: &InUse,
+    verdict: Verdict,
+    past_grace: bool,
+    now: i64,
+    pass: &mut Pass,
+) -> Result<()> {
+    let why = match verdict {
+        Verdict::Confirmed => {
+            store::confirmed(&*app.db.conn()?, t.identity_id, now)?;
+            pass.confirmed += 1;
+            return Ok(());
+        }
+        Verdict::Deferred => {
+            pass.deferred += 1;
+            return Ok(());
+        }
+        // NotAsked: never judged on another account's failure (and only given within
+        // grace: accounts past it are asked even when their server is down).
+        Verdict::NotAsked => {
+            pass.kept_in_grace += 1;
+            return Ok(());
+        }
+        Verdict::Unknown { .. } | Verdict::Unaskable(_) if !past_grace => {
+            pass.kept_in_grace += 1;
+            return Ok(());
+        }
+        Verdict::Lost(why) => why,
+        Verdict::Unknown { why, .. } | Verdict::Unaskable(why) => {
+            format!("the server could not confirm access for longer than the grace period ({why})")
+        }
+    };
+    if revoke(app, t, &why, now)? {
+        pass.revoked += 1;
+    } else {
+        pass.confirmed_meanwhile += 1;
+    }
+    Ok(())
+}
+
+/// One line per distinct error: a few accounts failing the same way stay one line.
+fn note_error(pass: &mut Pass, e: String) {
+    if !pass.errors.contains(&e) {
+        pass.errors.push(e);
+    }
+}
+
+/// After one account's request did not get through: does the server answer at all?
+/// Only a "no" here marks the provider down for the rest of the pass.
+fn answers(app: &App, t: &InUse, settings: &crate::settings::Revalidation) -> bool {
+    let providers = app.providers();
+    match ProviderKind::parse(&t.provider) {
+        Some(ProviderKind::Plex) => match providers.plex.as_ref() {
+            // The probe is a plex.tv request like any other: no budget, no verdict on
+            // plex.tv, so treat it as down for this pass (the others keep their grace).
+            Some(plex) => {
+                plex_budget(app, settings.plex_requests_per_minute, 1)
+                    && plex.reachable(&app.http).is_ok()
+            }
+            None => false,
+        },
+        Some(kind) => providers
+            .media_server(kind)
+            .is_some_and(|server| server.reachable(&app.http).is_ok()),
+        None => false,
+    }
+}
+
+/// Least recently asked first (so a bounded pass is fair), where an account whose own
+/// check failed counts as asked at that failure: accounts that always fail go to the
+/// back instead of taking the plex.tv budget first in every pass. In memory only; after
+/// a restart they are asked first once more.
+fn in_turn(app: &App, mut targets: Vec<InUse>) -> Vec<InUse> {
+    let mut failed = app
+        .revalidation
+        .failed
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let live: HashSet<i64> = targets.iter().map(|t| t.identity_id).collect();
+    failed.retain(|id, _| live.contains(id));
+    targets.sort_by_key(|t| {
+        let checked = t.checked_at.unwrap_or(0);
+        let failed_at = failed.get(&t.identity_id).copied();
+        // On a tie (failed in the same pass the others were confirmed) the failed go last.
+        let failed_last = failed_at.is_some_and(|f| f >= checked);
+        (
+            checked.max(failed_at.unwrap_or(0)),
+            failed_last,
+            t.identity_id,
+        )
+    });
+    targets
+}
+
+/// Keeps `failed` (the queue order) up to date with this account's verdict.
+fn remember(app: &App, t: &InUse, verdict: &Verdict, now: i64) {
+    let mut failed = app
+        .revalidation
+        .failed
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    match verdict {
+        Verdict::Unknown { .. } => {
+            failed.insert(t.identity_id, now);
+        }
+        Verdict::Confirmed | Verdict::Lost(_) => {
+            failed.remove(&t.identity_id);
+        }
+        Verdict::Unaskable(_) | Verdict::NotAsked | Verdict::Deferred => {}
+    }
 }
 
 fn check(app: &App, t: &InUse, plex_rate: i64) -> Verdict {
@@ -180,7 +295,7 @@ fn check(app: &App, t: &InUse, plex_rate: i64) -> Verdict {
             let Some(token) = token else {
                 return Verdict::Unaskable("no stored Plex token for this account".into());
             };
-            if !plex_budget(app, plex_rate) {
+            if !plex_budget(app, plex_rate, PLEX_REQUESTS_PER_CHECK) {
                 return Verdict::Deferred;
             }
             let answer = plex.authorize(&app.http, &token);
@@ -225,13 +340,15 @@ fn check(app: &App, t: &InUse, plex_rate: i64) -> Verdict {
             }
             Verdict::Deferred
         }
-        Err(e) => Verdict::Unknown(e.to_string()),
+        Err(e) => Verdict::Unknown {
+            unreachable: matches!(e, ProviderError::Unreachable(_)),
+            why: e.to_string(),
+        },
     }
 }
 
-/// Takes the requests one Plex check needs from the per-minute budget, unless plex.tv
-/// asked us to back off.
-fn plex_budget(app: &App, rate: i64) -> bool {
+/// Takes `requests` from the per-minute plex.tv budget, unless plex.tv asked us to back off.
+fn plex_budget(app: &App, rate: i64, requests: u32) -> bool {
     let now_ms = app.clock.now_ms();
     let state = &app.revalidation;
     if state
@@ -255,7 +372,7 @@ fn plex_budget(app: &App, rate: i64) -> bool {
             }
         }
     };
-    (0..PLEX_REQUESTS_PER_CHECK).all(|_| limiter.check("plex.tv", now_ms).is_ok())
+    (0..requests).all(|_| limiter.check("plex.tv", now_ms).is_ok())
 }
 
 /// plex.tv said 429: no Plex checks for a while, twice as long each time (1 to 32 min).
@@ -269,8 +386,14 @@ fn plex_slow_down(app: &App) {
     *b = (app.clock.now_ms() + wait, wait);
 }
 
-fn revoke(app: &App, t: &InUse, why: &str, now: i64) -> Result<()> {
-    app.db.with_tx(|tx| {
+/// Ends the account's access, unless it signed in or was confirmed again since the
+/// snapshot of this pass was taken: a sign-in during a long pass is newer news than a
+/// verdict reached on the old facts. Returns whether it ended.
+fn revoke(app: &App, t: &InUse, why: &str, now: i64) -> Result<bool> {
+    let ended = app.db.with_tx(|tx| {
+        if !store::still_unconfirmed(tx, t.identity_id, t.confirmed_at)? {
+            return Ok(false);
+        }
         let revoked = crate::web::signin::withdraw(app, tx, t.identity_id, t.user_id, now)?;
         crate::db::events::record(
             tx,
@@ -287,14 +410,23 @@ fn revoke(app: &App, t: &InUse, why: &str, now: i64) -> Result<()> {
                 }),
             },
             now,
-        )
+        )?;
+        Ok(true)
     })?;
-    crate::log_info!(
-        "revalidate: {} account {} lost access: {why}",
-        t.provider,
-        t.provider_user_id
-    );
-    Ok(())
+    if ended {
+        crate::log_info!(
+            "revalidate: {} account {} lost access: {why}",
+            t.provider,
+            t.provider_user_id
+        );
+    } else {
+        crate::log_info!(
+            "revalidate: {} account {} signed in or was confirmed during the pass; kept",
+            t.provider,
+            t.provider_user_id
+        );
+    }
+    Ok(ended)
 }
 
 /// The console's view: when a pass last reached every server it asked, and the last error.

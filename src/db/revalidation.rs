@@ -1,7 +1,7 @@
 //! What re-validation reads and writes: the identities in use, when each was last
 //! confirmed, and the status of the last pass (for the console).
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::Result;
 
@@ -15,13 +15,15 @@ pub struct InUse {
     pub token_sealed: Option<String>,
     /// The last time the provider confirmed access (a check, or else the sign-in).
     pub confirmed_at: i64,
+    /// The last successful check (None: never checked since the sign-in).
+    pub checked_at: Option<i64>,
 }
 
 /// Identities in use, least recently confirmed first (so a bounded pass is fair).
 pub fn in_use(conn: &Connection, now: i64) -> Result<Vec<InUse>> {
     let mut stmt = conn.prepare(
         "SELECT i.id, i.user_id, i.provider, i.provider_user_id, i.token_sealed,
-                max(coalesce(i.checked_at, 0), i.last_login_at) AS confirmed
+                max(coalesce(i.checked_at, 0), i.last_login_at) AS confirmed, i.checked_at
          FROM identities i
          WHERE i.authorized = 1 AND (
              EXISTS (SELECT 1 FROM sessions s WHERE s.identity_id = i.id AND s.expires_at > ?1)
@@ -37,6 +39,7 @@ pub fn in_use(conn: &Connection, now: i64) -> Result<Vec<InUse>> {
             provider_user_id: r.get(3)?,
             token_sealed: r.get(4)?,
             confirmed_at: r.get(5)?,
+            checked_at: r.get(6)?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -48,6 +51,23 @@ pub fn confirmed(conn: &Connection, identity_id: i64, now: i64) -> Result<()> {
         params![identity_id, now],
     )?;
     Ok(())
+}
+
+/// Whether a revocation decided on the snapshot from `in_use` still stands: the identity
+/// is still authorized and nobody confirmed it since (a sign-in or another pass's check
+/// moved its confirmation past `seen`, the snapshot's `confirmed_at`). Read inside the
+/// revoking transaction so a sign-in cannot slip in between. Times are in seconds, so a
+/// sign-in in the very second the snapshot already shows as confirmed is not told apart.
+pub fn still_unconfirmed(conn: &Connection, identity_id: i64, seen: i64) -> Result<bool> {
+    let latest: Option<i64> = conn
+        .query_row(
+            "SELECT max(coalesce(checked_at, 0), last_login_at) FROM identities
+             WHERE id = ?1 AND authorized = 1",
+            [identity_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(latest.is_some_and(|at| at <= seen))
 }
 
 const STATUS_KEY: &str = "revalidation_status";

@@ -329,6 +329,24 @@ impl MediaServer {
         }
     }
 
+    /// Re-validation: does the server answer at all? Any status below 500 on the public
+    /// info route says it is up, so a failed check of one account concerns that account
+    /// only and the others are still worth asking.
+    pub fn reachable(&self, agent: &Agent) -> Result<(), ProviderError> {
+        let prefix = self.prefix(agent)?;
+        let reply = send(
+            agent,
+            "GET",
+            &self.url(&prefix, "/System/Info/Public"),
+            &[("Accept", "application/json")],
+            Body::Empty,
+        )?;
+        match reply.status {
+            s if s >= 500 => Err(status_error(self.kind, "system info", s)),
+            _ => Ok(()),
+        }
+    }
+
     /// The server's name and version (System/Info/Public, no sign-in needed).
     pub fn server_info(&self, agent: &Agent) -> Result<(String, String), ProviderError> {
         let prefix = self.prefix(agent)?;

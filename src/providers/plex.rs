@@ -289,6 +289,18 @@ impl Plex {
         Ok(Some(owner.id))
     }
 
+    /// Re-validation: is plex.tv up (answers below 500)? Tells a failure of plex.tv
+    /// itself from a failure about one account.
+    pub fn reachable(&self, agent: &Agent) -> Result<(), ProviderError> {
+        let reply = self.get(agent, "/api/v2/ping", None)?;
+        match reply.status {
+            s if s >= 500 => Err(ProviderError::Unreachable(format!(
+                "plex.tv ping: status {s}"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// Reachability for `authportal check`: plex.tv answers (any status) at all.
     pub fn probe(&self, agent: &Agent) -> Result<String, ProviderError> {
         let reply = self.get(agent, "/api/v2/ping", None)?;

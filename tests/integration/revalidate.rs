@@ -325,3 +325,147 @@ fn a_disabled_emby_user_loses_access_too() {
     );
     assert_eq!(bob.get("/whoami").json()["authenticated"], false);
 }
+
+/// A Jellyfin server asked with the API key (so each user's check is its own path,
+/// `/Users/{id}`, where a fault can hit one user), with root (admin), alice and bob
+/// signed in in that order and a grace period of 2 h.
+fn api_key_setup() -> (crate::fakes::jellyfin::FakeJellyfin, Portal, [Client; 3]) {
+    use crate::fakes::jellyfin::{FakeJellyfin, FakeUser, Mode};
+    let jf = FakeJellyfin::start(Mode::Jellyfin);
+    for (name, pw) in [
+        ("root", "toor"),
+        ("alice", "wonderland"),
+        ("bob", "builder"),
+    ] {
+        jf.add_user(FakeUser::new(name, pw));
+    }
+    let portal = crate::media::jellyfin_portal(
+        &jf,
+        &[
+            ("JELLYFIN_API_KEY", jf.api_key()),
+            ("TRUSTED_PROXY_CIDRS", "127.0.0.1"),
+            ("ADMIN_BOOTSTRAP_USERS", "root"),
+        ],
+    );
+    let sign_in = |name: &str, pw: &str| {
+        let c = portal.client();
+        c.use_fresh_ip();
+        assert_eq!(crate::media::sign_in(&c, "jellyfin", name, pw).status, 303);
+        c
+    };
+    let clients = [
+        sign_in("root", "toor"),
+        sign_in("alice", "wonderland"),
+        sign_in("bob", "builder"),
+    ];
+    let r = send_json(
+        &clients[0],
+        "PUT",
+        "/api/admin/config/revalidation",
+        &json!({ "version": 0, "config": { "interval_minutes": 15, "grace_hours": 2, "plex_requests_per_minute": 60 } }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    (jf, portal, clients)
+}
+
+fn user_path(name: &str) -> String {
+    format!(
+        "/Users/{}",
+        crate::fakes::jellyfin::FakeUser::new(name, "").id
+    )
+}
+
+fn checked_at(portal: &Portal, name: &str) -> i64 {
+    portal.count(&format!(
+        "SELECT coalesce(i.checked_at, -1) FROM identities i JOIN users u ON u.id = i.user_id
+         WHERE u.username = '{name}'"
+    ))
+}
+
+/// One account whose lookup always fails (`fault`) while the server is fine: the others
+/// are asked and confirmed in every pass; that account keeps access until its own grace
+/// period runs out, then only it is revoked.
+fn one_failing_account_concerns_that_account_only(fault: Fault) {
+    let (jf, portal, [root, alice, bob]) = api_key_setup();
+    jf.fail(&user_path("alice"), fault);
+    let app = portal.app();
+    for hour in 0..2 {
+        jf.clear_requests();
+        let before = app.clock.now();
+        let pass = authportal::revalidate::run_once(app).unwrap();
+        assert_eq!(
+            (pass.confirmed, pass.kept_in_grace, pass.revoked),
+            (2, 1, 0),
+            "hour {hour}: {pass:?}"
+        );
+        let during = before..=app.clock.now();
+        assert!(during.contains(&checked_at(&portal, "root")));
+        assert!(during.contains(&checked_at(&portal, "bob")));
+        assert_eq!(checked_at(&portal, "alice"), -1, "never confirmed");
+        assert_eq!(alice.get("/whoami").json()["authorized"], true, "in grace");
+        if hour > 0 {
+            // Alice failed last pass: the others are asked before her.
+            let paths: Vec<String> = jf.requests().into_iter().map(|r| r.path).collect();
+            let at = |p: String| paths.iter().position(|x| *x == p).unwrap();
+            assert!(at(user_path("bob")) < at(user_path("alice")), "{paths:?}");
+        }
+        app.clock.advance(3600);
+    }
+    // A minute past two hours after alice signed in, her own grace is over: only she goes.
+    app.clock.advance(60);
+    let before = app.clock.now();
+    let pass = authportal::revalidate::run_once(app).unwrap();
+    assert_eq!((pass.confirmed, pass.revoked), (2, 1), "{pass:?}");
+    assert_eq!(alice.get("/whoami").json()["authenticated"], false);
+    assert_eq!(bob.get("/whoami").json()["authorized"], true);
+    assert_eq!(root.get("/whoami").json()["authorized"], true);
+    assert!((before..=app.clock.now()).contains(&checked_at(&portal, "bob")));
+}
+
+#[test]
+fn one_account_answered_with_500_does_not_sign_out_the_others() {
+    one_failing_account_concerns_that_account_only(Fault::Status(500));
+}
+
+#[test]
+fn one_account_answered_with_garbage_does_not_sign_out_the_others() {
+    one_failing_account_concerns_that_account_only(Fault::Garbage);
+}
+
+#[test]
+fn a_sign_in_during_a_pass_is_not_ended_by_it() {
+    let (jf, portal, [_root, _alice, _bob]) = api_key_setup();
+    // Bob's checks fail and he is past his grace: the pass's snapshot says "revoke".
+    jf.fail(&user_path("bob"), Fault::Status(500));
+    // Alice's check (before bob's: lower id) is slow, which leaves time to sign bob in.
+    jf.fail(
+        &user_path("alice"),
+        Fault::Slow(std::time::Duration::from_secs(4)),
+    );
+    let app = portal.app();
+    app.clock.advance(3 * 3600);
+    let (pass, again) = std::thread::scope(|scope| {
+        let pass = scope.spawn(|| authportal::revalidate::run_once(app).unwrap());
+        let started = std::time::Instant::now();
+        while jf.count(&user_path("alice")) == 0 {
+            assert!(
+                started.elapsed().as_secs() < 20,
+                "the pass never asked about alice"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let again = portal.client();
+        again.use_fresh_ip();
+        assert_eq!(
+            crate::media::sign_in(&again, "jellyfin", "bob", "builder").status,
+            303
+        );
+        (pass.join().unwrap(), again)
+    });
+    assert_eq!((pass.revoked, pass.confirmed_meanwhile), (0, 1), "{pass:?}");
+    assert_eq!(again.get("/whoami").json()["authorized"], true);
+    assert_eq!(
+        portal.count("SELECT count(*) FROM events WHERE type = 'access.revoked'"),
+        0
+    );
+}

@@ -1,4 +1,5 @@
 //! The `authportal` command: argument parsing and dispatch only.
+#![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 use std::sync::Arc;

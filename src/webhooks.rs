@@ -36,12 +36,18 @@ pub const PLACEHOLDERS: &[&str] = &[
     "webhook.name",
 ];
 
-/// Headers the portal sets itself (or that would break the request) are refused.
+/// Headers the portal sets itself (or that would break the request) are refused, so a
+/// rule cannot forge the signature or event headers a receiver trusts. Lowercase: names
+/// are compared case-insensitively.
 const RESERVED_HEADERS: &[&str] = &[
     "host",
+    "content-type",
     "content-length",
     "transfer-encoding",
     "connection",
+    "user-agent",
+    "x-authportal-event",
+    "x-authportal-delivery",
     "x-authportal-signature",
     "x-authportal-timestamp",
 ];
@@ -210,19 +216,9 @@ fn prepare_headers(
     if given.len() > 20 {
         return Err("headers: at most 20".into());
     }
+    check_header_names(given.keys())?;
     let mut out = BTreeMap::new();
     for (name, value) in given {
-        let token = !name.is_empty()
-            && name.len() <= 100
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-        if !token {
-            return Err(format!("headers: {name:?} is not a header name"));
-        }
-        if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
-            return Err(format!("headers: {name} is set by the portal itself"));
-        }
         let sealed = match value {
             Some(v) => {
                 if v.len() > 4096 || v.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
@@ -233,12 +229,51 @@ fn prepare_headers(
                 app.sealer.seal(&header_purpose(name), v.as_bytes())
             }
             None => old
-                .and_then(|o| o.headers.get(name).cloned())
+                .and_then(|o| stored_value(o, name))
                 .ok_or_else(|| format!("headers.{name}: a new header needs a value"))?,
         };
         out.insert(name.clone(), sealed);
     }
     Ok(out)
+}
+
+/// The sealed value stored under `name`, whatever its case: header names are
+/// case-insensitive, and the seal's purpose is the lowercase name, so it opens either way.
+fn stored_value(old: &Webhook, name: &str) -> Option<String> {
+    old.headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.clone())
+}
+
+/// Each name a valid token, none the portal sets itself, none given twice in two cases.
+fn check_header_names<'a>(
+    names: impl Iterator<Item = &'a String>,
+) -> std::result::Result<(), String> {
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+    for name in names {
+        let token = !name.is_empty()
+            && name.len() <= 100
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if !token {
+            return Err(format!("headers: {name:?} is not a header name"));
+        }
+        let lower = name.to_ascii_lowercase();
+        if RESERVED_HEADERS.contains(&lower.as_str()) {
+            return Err(format!(
+                "headers: {name} is set by the portal itself; leave it out (reserved: {})",
+                RESERVED_HEADERS.join(", ")
+            ));
+        }
+        if let Some(first) = seen.insert(lower, name) {
+            return Err(format!(
+                "headers: {first} and {name} are the same header (names ignore case); give it once"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The placeholders a template names, or the first unknown one.
@@ -497,7 +532,8 @@ fn build(app: &App, hook: &Webhook, d: &store::Due, values: &Values) -> Result<O
             .open("webhook-secret", sealed)
             .map_err(|_| AppError::internal("webhook secret does not open under DATA_KEY"))?;
         let ts = app.clock.now().to_string();
-        let mac = crate::crypto::hmac_sha256(&secret, &[&body]);
+        let signed = signing_input(&ts, &hook.method, &url, &body);
+        let mac = crate::crypto::hmac_sha256(&secret, &[&signed]);
         headers.push((
             "X-Authportal-Signature".into(),
             format!("sha256={}", crate::crypto::hex(&mac)),
@@ -518,6 +554,16 @@ fn build(app: &App, hook: &Webhook, d: &store::Due, values: &Values) -> Result<O
         body,
         timeout: Duration::from_secs(hook.timeout_secs.clamp(1, 60) as u64),
     })
+}
+
+/// What the signature covers: `"{timestamp}.{METHOD} {url}\n{body}"`. The timestamp,
+/// method and exact URL are in it so a captured request cannot be replayed later, with
+/// another method or at another URL (a GET signs an empty body, so without the URL all
+/// its signatures would be the same).
+fn signing_input(ts: &str, method: &str, url: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = format!("{ts}.{method} {url}\n").into_bytes();
+    out.extend_from_slice(body);
+    out
 }
 
 /// Status code, or a transport error (no URL query, no header values in it).
@@ -562,9 +608,12 @@ fn retryable(outcome: &std::result::Result<u16, String>) -> bool {
     }
 }
 
+/// The longest wait between two attempts: an hour.
+const MAX_BACKOFF_SECS: i64 = 3600;
+
 /// Seconds before attempt `n + 1` after `n` failed ones: 1, 2, 4... up to an hour.
 pub fn backoff_secs(n: i64) -> i64 {
-    1i64 << (n - 1).clamp(0, 12)
+    (1i64 << (n - 1).clamp(0, 12)).min(MAX_BACKOFF_SECS)
 }
 
 fn attempt(app: &App, d: &store::Due) -> Result<()> {
@@ -693,10 +742,45 @@ mod tests {
     }
 
     #[test]
+    fn the_signature_covers_time_method_url_and_body() {
+        assert_eq!(
+            signing_input("1700000000", "GET", "https://x/h?ip=1.2.3.4", b""),
+            b"1700000000.GET https://x/h?ip=1.2.3.4\n".to_vec()
+        );
+        assert_eq!(
+            signing_input("1", "POST", "https://x/h", b"{}"),
+            b"1.POST https://x/h\n{}".to_vec()
+        );
+    }
+
+    #[test]
+    fn reserved_and_twice_given_header_names_are_refused() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(check_header_names(names(&["Authorization", "X-Token"]).iter()).is_ok());
+        for reserved in [
+            "X-Authportal-Event",
+            "x-authportal-delivery",
+            "X-AUTHPORTAL-SIGNATURE",
+            "X-Authportal-Timestamp",
+            "content-type",
+            "Content-Length",
+            "HOST",
+            "User-Agent",
+        ] {
+            let e = check_header_names(names(&[reserved]).iter()).unwrap_err();
+            assert!(e.contains("set by the portal"), "{reserved}: {e}");
+        }
+        let e = check_header_names(names(&["X-Token", "x-token"]).iter()).unwrap_err();
+        assert!(e.contains("same header"), "{e}");
+    }
+
+    #[test]
     fn backoff_doubles_and_is_bounded() {
         assert_eq!(backoff_secs(1), 1);
         assert_eq!(backoff_secs(2), 2);
         assert_eq!(backoff_secs(3), 4);
-        assert_eq!(backoff_secs(50), 4096);
+        assert_eq!(backoff_secs(12), 2048);
+        assert_eq!(backoff_secs(13), 3600);
+        assert_eq!(backoff_secs(50), 3600);
     }
 }

@@ -100,25 +100,14 @@ fn a_sign_in_fires_put_form_and_signed_post_json() {
     );
     assert_eq!(body["uuid"], alice.get("/whoami").json()["uuid"]);
     assert_eq!(post.header("content-type"), Some("application/json"));
-    // The signature is an HMAC-SHA256 of the exact body, computed here independently.
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(b"hmac-key-1").unwrap();
-    mac.update(post.body.as_bytes());
-    let want: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    assert_eq!(
-        post.header("x-authportal-signature"),
-        Some(format!("sha256={want}").as_str())
+    // The signature covers "{timestamp}.{METHOD} {url}\n{body}", computed here independently.
+    let ts = post.header("x-authportal-timestamp").unwrap();
+    assert!((ts.parse::<i64>().unwrap() - chrono::Utc::now().timestamp()).abs() < 60);
+    let want = signature(
+        b"hmac-key-1",
+        &format!("{ts}.POST {}\n{}", rx.url("/json"), post.body),
     );
-    let ts: i64 = post
-        .header("x-authportal-timestamp")
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!((ts - chrono::Utc::now().timestamp()).abs() < 60);
+    assert_eq!(post.header("x-authportal-signature"), Some(want.as_str()));
 
     for id in [form_id, json_id] {
         let list = settled(&root, id, 1);
@@ -129,6 +118,52 @@ fn a_sign_in_fires_put_form_and_signed_post_json() {
     // The outcome is an event too.
     let events = root.get("/api/admin/events?type=webhook.").json();
     assert!(events["events"].as_array().unwrap().len() >= 2, "{events}");
+}
+
+/// `sha256=<hex>` of HMAC-SHA256 over `signed`, with the `hmac` crate (not the portal's code).
+fn signature(key: &[u8], signed: &str) -> String {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap();
+    mac.update(signed.as_bytes());
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256={hex}")
+}
+
+#[test]
+fn a_get_hook_signs_its_url() {
+    let s = setup(&[]);
+    let rx = Receiver::start();
+    let root = s.user("root", "toor");
+    create(
+        &root,
+        json!({
+            "name": "allow ip", "events": ["signin.success"], "method": "GET",
+            "url": rx.url("/allow?ip={client_ip}"), "secret": "get-key",
+        }),
+    );
+    let ips = [
+        client_ip(&s.user("alice", "wonderland")),
+        client_ip(&s.user("vera", "viewer")),
+    ];
+    let got = rx.wait_for(2, 10);
+    assert_eq!(got.len(), 2, "{got:?}");
+    let mut signatures = Vec::new();
+    for req in &got {
+        let ip = req.query_param("ip").unwrap();
+        assert!(ips.contains(&ip), "{ip} not in {ips:?}");
+        let ts = req.header("x-authportal-timestamp").unwrap();
+        let url = format!("{}?{}", rx.url(&req.path), req.query);
+        let want = signature(b"get-key", &format!("{ts}.GET {url}\n"));
+        let sig = req.header("x-authportal-signature").unwrap();
+        assert_eq!(sig, want, "{url}");
+        signatures.push(sig.to_string());
+    }
+    // An empty body signed alone would give both the same signature: replayable at any URL.
+    assert_ne!(signatures[0], signatures[1]);
 }
 
 #[test]
@@ -294,19 +329,20 @@ fn header_values_and_secrets_are_sealed_and_never_shown() {
     assert!(!secret.contains("clear-text-secret"));
 
     // An edit that leaves values out keeps them; a header left out of the map goes.
+    // A null names the stored header whatever its case.
     let mut edit = one.clone();
-    edit["headers"] = json!({ "Authorization": null });
+    edit["headers"] = json!({ "authorization": null });
     edit["name"] = json!("renamed");
     let r = send_json(&root, "PUT", &format!("/api/admin/webhooks/{id}"), &edit);
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.json()["headers"], json!({ "Authorization": null }));
+    assert_eq!(r.json()["headers"], json!({ "authorization": null }));
     assert_eq!(r.json()["secret_set"], true);
     // Without `headers` at all, every stored header stays.
     let mut edit2 = edit.clone();
     edit2.as_object_mut().unwrap().remove("headers");
     let r = send_json(&root, "PUT", &format!("/api/admin/webhooks/{id}"), &edit2);
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.json()["headers"], json!({ "Authorization": null }));
+    assert_eq!(r.json()["headers"], json!({ "authorization": null }));
     let t = root.post_json(&format!("/api/admin/webhooks/{id}/test"), &json!({}));
     assert_eq!(t.status, 202, "{}", t.body);
     let got = rx.wait_for(1, 10);
@@ -344,6 +380,26 @@ fn bad_rules_are_refused_with_a_message() {
         (json!({ "timeout_secs": 0 }), "timeout_secs"),
         (json!({ "headers": { "Bad Name": "v" } }), "header"),
         (json!({ "headers": { "X-A": "a\r\nb" } }), "line breaks"),
+        (
+            json!({ "headers": { "x-authportal-event": "v" } }),
+            "set by the portal",
+        ),
+        (
+            json!({ "headers": { "X-Authportal-Delivery": "v" } }),
+            "set by the portal",
+        ),
+        (
+            json!({ "headers": { "Content-Type": "text/plain" } }),
+            "set by the portal",
+        ),
+        (
+            json!({ "headers": { "user-agent": "v" } }),
+            "set by the portal",
+        ),
+        (
+            json!({ "headers": { "X-Token": "a", "x-token": "b" } }),
+            "same header",
+        ),
         (json!({ "surprise": 1 }), "unknown field"),
     ];
     for (patch, want) in cases {

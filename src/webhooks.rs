@@ -87,6 +87,8 @@ pub struct Spec {
     _id: Option<Value>,
     #[serde(default, rename = "secret_set")]
     _secret_set: Option<Value>,
+    #[serde(default, rename = "url_path_hidden")]
+    _url_path_hidden: Option<Value>,
     #[serde(default, rename = "created_at")]
     _created_at: Option<Value>,
     #[serde(default, rename = "updated_at")]
@@ -174,11 +176,22 @@ pub fn prepare(
             spec.max_attempts
         ));
     }
-    let headers = match &spec.headers {
-        Some(given) => prepare_headers(app, given, old)?,
-        None => old.map(|o| o.headers.clone()).unwrap_or_default(),
+    // Stored header values and the secret were given for one host: a rule whose URL
+    // now goes elsewhere must not carry them there unless they are given again.
+    let moved = old.filter(|o| origin(&o.url) != origin(&spec.url));
+    let headers = match (&spec.headers, moved) {
+        (Some(given), _) => prepare_headers(app, given, old, moved.is_some())?,
+        (None, Some(o)) if !o.headers.is_empty() => {
+            return Err(format!(
+                "headers: the URL now goes to {} instead of {}, and stored header values are only sent where they were set; give every header's value again (or \"headers\": {{}} to drop them)",
+                origin_text(&spec.url),
+                origin_text(&o.url)
+            ));
+        }
+        (None, _) => old.map(|o| o.headers.clone()).unwrap_or_default(),
     };
     let secret_sealed = match spec.secret.as_deref() {
+        None if moved.is_some() => None,
         None => old.and_then(|o| o.secret_sealed.clone()),
         Some("") => None,
         Some(s) if s.len() > 1024 => return Err("secret: at most 1024 characters".into()),
@@ -208,10 +221,12 @@ fn header_purpose(name: &str) -> String {
     format!("webhook-header:{}", name.to_ascii_lowercase())
 }
 
+/// `moved`: the URL's origin changed, so no stored value is kept (see `prepare`).
 fn prepare_headers(
     app: &App,
     given: &BTreeMap<String, Option<String>>,
     old: Option<&Webhook>,
+    moved: bool,
 ) -> std::result::Result<BTreeMap<String, String>, String> {
     if given.len() > 20 {
         return Err("headers: at most 20".into());
@@ -227,6 +242,11 @@ fn prepare_headers(
                     ));
                 }
                 app.sealer.seal(&header_purpose(name), v.as_bytes())
+            }
+            None if moved => {
+                return Err(format!(
+                    "headers.{name}: the URL now goes to another host, so the stored value is not sent there; give the value again"
+                ));
             }
             None => old
                 .and_then(|o| stored_value(o, name))
@@ -316,6 +336,36 @@ fn check_url(url: &str) -> std::result::Result<(), String> {
         return Err("url: put credentials in a header, not in the URL".into());
     }
     Ok(())
+}
+
+/// Scheme, host and port (default filled in) of a URL template: where its requests go.
+/// Placeholders cannot stand in the host (check_url refuses it), so the sample
+/// rendering has the template's own origin.
+fn origin(url: &str) -> Option<(String, String, Option<u16>)> {
+    let parsed = url::Url::parse(&render(url.trim(), Escape::Url, &Values::sample())).ok()?;
+    Some((
+        parsed.scheme().to_string(),
+        parsed.host_str()?.to_string(),
+        parsed.port_or_known_default(),
+    ))
+}
+
+/// `scheme://host[:port]`, for messages.
+fn origin_text(url: &str) -> String {
+    match url::Url::parse(&render(url.trim(), Escape::Url, &Values::sample())) {
+        Ok(u) => match (u.host_str(), u.port()) {
+            (Some(h), Some(p)) => format!("{}://{h}:{p}", u.scheme()),
+            (Some(h), None) => format!("{}://{h}", u.scheme()),
+            _ => "(not a URL)".into(),
+        },
+        Err(_) => "(not a URL)".into(),
+    }
+}
+
+/// A URL without its path and query, for those who may not change the rule: a Slack,
+/// Discord or ntfy URL is itself the credential.
+pub fn url_without_path(url: &str) -> String {
+    format!("{}/…", origin_text(url))
 }
 
 fn check_body(method: &str, format: &str, template: &str) -> std::result::Result<(), String> {
@@ -435,8 +485,14 @@ fn values_for(
     Ok(Values(m))
 }
 
-/// What GET shows: everything but header values and the secret.
-pub fn describe(w: &Webhook) -> Value {
+/// What GET shows: everything but header values and the secret, and the URL's path
+/// and query only to those who may change the rule (`full_url`).
+pub fn describe(w: &Webhook, full_url: bool) -> Value {
+    let url = if full_url {
+        w.url.clone()
+    } else {
+        url_without_path(&w.url)
+    };
     json!({
         "id": w.id,
         "name": w.name,
@@ -445,7 +501,8 @@ pub fn describe(w: &Webhook) -> Value {
         "users": w.users,
         "groups": w.groups,
         "method": w.method,
-        "url": w.url,
+        "url": url,
+        "url_path_hidden": !full_url,
         "headers": w.headers.keys().map(|k| (k.clone(), Value::Null)).collect::<serde_json::Map<_, _>>(),
         "body_format": w.body_format,
         "body_template": w.body_template,
@@ -588,9 +645,13 @@ fn send(out: &Outgoing) -> std::result::Result<u16, String> {
     let req = req
         .body(out.body.clone())
         .map_err(|_| "the request could not be built".to_string())?;
+    // The error is stored and shown to readers: no path or query (they can be credentials).
     let redact = |e: ureq::Error| {
         let base = out.url.split('?').next().unwrap_or("");
-        let msg: String = e.to_string().replace(&out.url, base);
+        let msg: String = e
+            .to_string()
+            .replace(&out.url, &url_without_path(&out.url))
+            .replace(base, &url_without_path(&out.url));
         msg.chars().take(300).collect::<String>()
     };
     let mut res = agent.run(req).map_err(redact)?;
@@ -772,6 +833,30 @@ mod tests {
         }
         let e = check_header_names(names(&["X-Token", "x-token"]).iter()).unwrap_err();
         assert!(e.contains("same header"), "{e}");
+    }
+
+    #[test]
+    fn origins_and_urls_for_readers() {
+        let o = |u: &str| origin(u).unwrap();
+        assert_eq!(
+            o("https://a.example/x?y=1"),
+            o("https://A.example:443/other")
+        );
+        assert_ne!(o("https://a.example/x"), o("http://a.example/x"));
+        assert_ne!(o("https://a.example/x"), o("https://a.example:8443/x"));
+        assert_ne!(o("https://a.example/x"), o("https://b.example/x"));
+        assert_eq!(
+            o("https://a.example/{user.username}"),
+            o("https://a.example/")
+        );
+        assert_eq!(
+            url_without_path("https://hooks.slack.com/services/T0/B0/secret"),
+            "https://hooks.slack.com/…"
+        );
+        assert_eq!(
+            url_without_path("http://127.0.0.1:8080/h?token={client_ip}"),
+            "http://127.0.0.1:8080/…"
+        );
     }
 
     #[test]

@@ -117,7 +117,9 @@ pub fn webhooks(f: &Frame, rows: &[WebhookRow], can_write: bool) -> Markup {
                 section.panel data-webhook=(r.hook.id) {
                     h2 { (r.hook.name) " "
                         @if r.hook.enabled { span.badge.on { "enabled" } } @else { span.badge { "disabled" } } }
-                    p { code { (r.hook.method) " " (r.hook.url) } }
+                    // Only those who may change a rule see its path and query: they can be credentials.
+                    @if can_write { p { code { (r.hook.method) " " (r.hook.url) } } }
+                    @else { p { code { (r.hook.method) " " (crate::webhooks::url_without_path(&r.hook.url)) } } " (path hidden)" }
                     p.hint { "Events: " (r.hook.events.join(", "))
                         @if !r.hook.users.is_empty() { " · users: " (r.hook.users.join(", ")) }
                         @if !r.hook.groups.is_empty() { " · groups: " (r.hook.groups.join(", ")) }

@@ -358,6 +358,99 @@ fn header_values_and_secrets_are_sealed_and_never_shown() {
 }
 
 #[test]
+fn readers_see_no_url_path_and_writers_do() {
+    let s = setup(&[]);
+    let root = s.user("root", "toor");
+    let vera = s.user("vera", "viewer");
+    let vera_id = s.uuid(&vera);
+    let r = send_json(
+        &root,
+        "PUT",
+        &format!("/api/admin/users/{vera_id}/groups"),
+        &json!({ "groups": ["viewers"] }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let secret_url = "https://hooks.example.com:8443/services/T0/B0/secret-path?token=q-secret";
+    let id = create(
+        &root,
+        json!({ "name": "chat", "events": ["signin.success"], "method": "POST", "url": secret_url }),
+    );
+    for r in [
+        vera.get(&format!("/api/admin/webhooks/{id}")),
+        vera.get("/api/admin/webhooks"),
+        vera.get("/admin/webhooks"),
+    ] {
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(
+            !r.body.contains("secret-path") && !r.body.contains("q-secret"),
+            "a reader sees the path: {}",
+            r.body
+        );
+        assert!(
+            r.body.contains("https://hooks.example.com:8443/…"),
+            "{}",
+            r.body
+        );
+    }
+    assert!(vera.get("/admin/webhooks").body.contains("path hidden"));
+    let one = vera.get(&format!("/api/admin/webhooks/{id}")).json();
+    assert_eq!(one["url_path_hidden"], true);
+    let full = root.get(&format!("/api/admin/webhooks/{id}")).json();
+    assert_eq!(full["url"], secret_url);
+    assert_eq!(full["url_path_hidden"], false);
+    assert!(root.get("/admin/webhooks").body.contains("secret-path"));
+}
+
+#[test]
+fn a_url_to_another_host_does_not_take_stored_values_along() {
+    let s = setup(&[]);
+    let (home, other) = (Receiver::start(), Receiver::start());
+    let root = s.user("root", "toor");
+    let id = create(
+        &root,
+        json!({
+            "name": "moving", "events": ["signin.success"], "method": "POST", "url": home.url("/h"),
+            "headers": { "Authorization": "Bearer stored-token" }, "secret": "stored-secret",
+        }),
+    );
+    let path = format!("/api/admin/webhooks/{id}");
+    let mut edit = root.get(&path).json();
+    // Another path on the same host keeps both.
+    edit["url"] = json!(home.url("/h2"));
+    let r = send_json(&root, "PUT", &path, &edit);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["secret_set"], true);
+    // Another host (here another port): a header left null, or all left out, is refused.
+    edit["url"] = json!(other.url("/h"));
+    let r = send_json(&root, "PUT", &path, &edit);
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("another host"), "{}", r.body);
+    let mut no_headers = edit.clone();
+    no_headers.as_object_mut().unwrap().remove("headers");
+    let r = send_json(&root, "PUT", &path, &no_headers);
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.body.contains("give every header's value again"),
+        "{}",
+        r.body
+    );
+    let stored = root.get(&path).json();
+    assert_eq!(stored["url"], home.url("/h2"), "nothing changed");
+    // Given again, the header goes along; the secret, not given, is dropped.
+    edit["headers"] = json!({ "Authorization": "Bearer new-token" });
+    let r = send_json(&root, "PUT", &path, &edit);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["secret_set"], false);
+    let t = root.post_json(&format!("{path}/test"), &json!({}));
+    assert_eq!(t.status, 202, "{}", t.body);
+    let got = other.wait_for(1, 10);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].header("authorization"), Some("Bearer new-token"));
+    assert!(got[0].header("x-authportal-signature").is_none());
+    assert!(home.requests().is_empty());
+}
+
+#[test]
 fn bad_rules_are_refused_with_a_message() {
     let s = setup(&[]);
     let root = s.user("root", "toor");

@@ -538,18 +538,31 @@ pub fn spawn(app: Arc<App>, stop: Arc<AtomicBool>) -> std::result::Result<JoinHa
         .map_err(|e| format!("cannot start the webhooks thread: {e}"))
 }
 
-/// Delivers what is due now; returns how many attempts were made.
+/// Delivers what is due now; returns how many deliveries were worked on. An error on
+/// one (a full disk, a busy database) is logged and the others still go; only when
+/// none could be worked on is it an error, so the thread waits a little.
 pub fn run_due(app: &App, stop: &AtomicBool) -> Result<usize> {
     let due = store::due(&*app.db.conn()?, app.clock.now_ms(), 20)?;
-    let mut n = 0;
+    let (mut worked, mut failed) = (0, 0);
     for d in due {
         if stop.load(Ordering::SeqCst) {
             break;
         }
-        attempt(app, &d)?;
-        n += 1;
+        match attempt(app, &d) {
+            Ok(true) => worked += 1,
+            Ok(false) => {}
+            Err(e) => {
+                crate::log_error!("webhooks: delivery {}: {e}", d.id);
+                failed += 1;
+            }
+        }
     }
-    Ok(n)
+    if worked == 0 && failed > 0 {
+        return Err(AppError::internal(format!(
+            "{failed} due deliveries could not be worked on"
+        )));
+    }
+    Ok(worked)
 }
 
 /// The request one attempt sends.
@@ -677,14 +690,28 @@ pub fn backoff_secs(n: i64) -> i64 {
     (1i64 << (n - 1).clamp(0, 12)).min(MAX_BACKOFF_SECS)
 }
 
-fn attempt(app: &App, d: &store::Due) -> Result<()> {
-    let conn = app.db.conn()?;
-    let Some(hook) = store::get(&conn, d.webhook_id)? else {
-        return Ok(()); // deleted meanwhile: its deliveries went with it
+/// One attempt at delivery `d`: claim it (its own transaction), send, then record the
+/// outcome (another). Claiming first bounds the sends when recording fails: each try
+/// counts and waits its back-off. False when there was nothing to do.
+fn attempt(app: &App, d: &store::Due) -> Result<bool> {
+    let Some(hook) = store::get(&*app.db.conn()?, d.webhook_id)? else {
+        return Ok(false); // deleted meanwhile: its deliveries went with it
     };
-    let values = values_for(&conn, &hook, d.event_id)?;
-    drop(conn);
+    if d.attempts >= hook.max_attempts {
+        // Every allowed attempt was claimed, and the last one's outcome never recorded.
+        give_up(app, &hook, d)?;
+        return Ok(true);
+    }
     let n = d.attempts + 1;
+    let now_ms = app.clock.now_ms();
+    let next_at_ms = now_ms + backoff_secs(n) * 1000;
+    if !app
+        .db
+        .with_tx(|tx| store::claim(tx, d.id, d.attempts, next_at_ms, now_ms / 1000))?
+    {
+        return Ok(false);
+    }
+    let values = values_for(&*app.db.conn()?, &hook, d.event_id)?;
     let started = Instant::now();
     let outcome = if d.event_id.is_none() && !d.test {
         Err("the event was pruned before it could be delivered".to_string())
@@ -697,9 +724,72 @@ fn attempt(app: &App, d: &store::Due) -> Result<()> {
             .and_then(|out| send(&out))
     };
     let duration_ms = started.elapsed().as_millis() as i64;
-    let ok = matches!(outcome, Ok(s) if (200..300).contains(&s));
+    record(app, &hook, d, n, &outcome, duration_ms)?;
+    Ok(true)
+}
+
+const UNRECORDED: &str = "gave up: the outcome of the last attempt could not be recorded";
+
+fn give_up(app: &App, hook: &Webhook, d: &store::Due) -> Result<()> {
+    let now = app.clock.now();
+    app.db.with_tx(|tx| {
+        store::give_up(tx, d.id, UNRECORDED, now)?;
+        outcome_event(tx, hook, d, d.attempts, false, None, Some(UNRECORDED), now)
+    })?;
+    crate::log_warn!(
+        "webhooks: delivery {} of webhook {}: {UNRECORDED}",
+        d.id,
+        hook.id
+    );
+    Ok(())
+}
+
+/// The `webhook.delivery` event that ends a delivery, delivered or not.
+#[allow(clippy::too_many_arguments)]
+fn outcome_event(
+    tx: &rusqlite::Connection,
+    hook: &Webhook,
+    d: &store::Due,
+    attempts: i64,
+    ok: bool,
+    status: Option<u16>,
+    error: Option<&str>,
+    now: i64,
+) -> Result<()> {
+    crate::db::events::record(
+        tx,
+        &crate::db::events::Event {
+            kind: "webhook.delivery",
+            user_id: None,
+            ip: None,
+            result: if ok { "success" } else { "failure" },
+            detail: json!({
+                "webhook": hook.id,
+                "name": hook.name,
+                "delivery": d.id,
+                "event": d.event_id,
+                "attempts": attempts,
+                "response_code": status,
+                "error": error,
+            }),
+        },
+        now,
+    )?;
+    Ok(())
+}
+
+/// Records attempt `n`'s outcome: delivered, pending a retry after its back-off, or failed.
+fn record(
+    app: &App,
+    hook: &Webhook,
+    d: &store::Due,
+    n: i64,
+    outcome: &std::result::Result<u16, String>,
+    duration_ms: i64,
+) -> Result<()> {
+    let ok = matches!(outcome, Ok(s) if (200..300).contains(s));
     let again =
-        !ok && retryable(&outcome) && n < hook.max_attempts && (d.event_id.is_some() || d.test);
+        !ok && retryable(outcome) && n < hook.max_attempts && (d.event_id.is_some() || d.test);
     let state = if ok {
         "delivered"
     } else if again {
@@ -708,7 +798,7 @@ fn attempt(app: &App, d: &store::Due) -> Result<()> {
         "failed"
     };
     let now_ms = app.clock.now_ms();
-    let (status, error) = match &outcome {
+    let (status, error) = match outcome {
         Ok(s) => (Some(*s), None),
         Err(e) => (None, Some(e.as_str())),
     };
@@ -727,25 +817,7 @@ fn attempt(app: &App, d: &store::Due) -> Result<()> {
             },
         )?;
         if state != "pending" {
-            crate::db::events::record(
-                tx,
-                &crate::db::events::Event {
-                    kind: "webhook.delivery",
-                    user_id: None,
-                    ip: None,
-                    result: if ok { "success" } else { "failure" },
-                    detail: json!({
-                        "webhook": hook.id,
-                        "name": hook.name,
-                        "delivery": d.id,
-                        "event": d.event_id,
-                        "attempts": n,
-                        "response_code": status,
-                        "error": error,
-                    }),
-                },
-                now_ms / 1000,
-            )?;
+            outcome_event(tx, hook, d, n, ok, status, error, now_ms / 1000)?;
         }
         Ok(())
     })?;

@@ -213,6 +213,70 @@ fn a_4xx_is_not_retried() {
 }
 
 #[test]
+fn an_outcome_that_cannot_be_recorded_still_backs_off_and_gives_up() {
+    let s = setup(&[]);
+    let rx = Receiver::start();
+    let root = s.user("root", "toor");
+    let ids = ["/a", "/b"].map(|path| {
+        create(
+            &root,
+            json!({ "name": path, "events": ["signin.success"], "method": "POST",
+                    "url": rx.url(path), "max_attempts": 3 }),
+        )
+    });
+    // Every attempt's outcome fails to be written, as on a full disk; claiming still works.
+    s.portal
+        .db()
+        .execute_batch(
+            "CREATE TRIGGER full_disk BEFORE INSERT ON webhook_attempts
+             BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+        )
+        .unwrap();
+    s.user("alice", "wonderland");
+    // Note when each request to /a arrives, until both deliveries have ended.
+    let mut arrivals: Vec<Instant> = Vec::new();
+    let until = Instant::now() + Duration::from_secs(20);
+    let ended = |id: i64| {
+        root.get(&format!("/api/admin/webhooks/{id}/deliveries"))
+            .json()["deliveries"][0]["state"]
+            == "failed"
+    };
+    while Instant::now() < until && !(ended(ids[0]) && ended(ids[1])) {
+        let to_a = rx.requests().iter().filter(|r| r.path == "/a").count();
+        while arrivals.len() < to_a {
+            arrivals.push(Instant::now());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let count = |path: &str| rx.requests().iter().filter(|r| r.path == path).count();
+    // Not one send a second forever; and /a's trouble does not hold /b up.
+    assert_eq!((count("/a"), count("/b")), (3, 3), "{arrivals:?}");
+    assert!(
+        arrivals[1] - arrivals[0] >= Duration::from_millis(900),
+        "{arrivals:?}"
+    );
+    assert!(
+        arrivals[2] - arrivals[1] >= Duration::from_millis(1900),
+        "{arrivals:?}"
+    );
+    for id in ids {
+        let d = &root
+            .get(&format!("/api/admin/webhooks/{id}/deliveries"))
+            .json()["deliveries"][0];
+        assert_eq!(d["state"], "failed", "{d}");
+        assert_eq!(d["attempts"], 3, "{d}");
+        assert!(
+            d["error"]
+                .as_str()
+                .unwrap()
+                .contains("could not be recorded"),
+            "{d}"
+        );
+    }
+}
+
+#[test]
 fn a_queued_delivery_survives_a_restart() {
     let s = setup(&[]);
     let addr = Receiver::free_addr();

@@ -734,7 +734,7 @@ fn give_up(app: &App, hook: &Webhook, d: &store::Due) -> Result<()> {
     let now = app.clock.now();
     app.db.with_tx(|tx| {
         store::give_up(tx, d.id, UNRECORDED, now)?;
-        outcome_event(tx, hook, d, d.attempts, false, None, Some(UNRECORDED), now)
+        outcome_event(tx, hook, d, d.attempts, None, Some(UNRECORDED), now)
     })?;
     crate::log_warn!(
         "webhooks: delivery {} of webhook {}: {UNRECORDED}",
@@ -744,14 +744,12 @@ fn give_up(app: &App, hook: &Webhook, d: &store::Due) -> Result<()> {
     Ok(())
 }
 
-/// The `webhook.delivery` event that ends a delivery, delivered or not.
-#[allow(clippy::too_many_arguments)]
+/// The `webhook.delivery` event that ends a delivery, delivered (a 2xx) or not.
 fn outcome_event(
     tx: &rusqlite::Connection,
     hook: &Webhook,
     d: &store::Due,
     attempts: i64,
-    ok: bool,
     status: Option<u16>,
     error: Option<&str>,
     now: i64,
@@ -762,7 +760,11 @@ fn outcome_event(
             kind: "webhook.delivery",
             user_id: None,
             ip: None,
-            result: if ok { "success" } else { "failure" },
+            result: if status.is_some_and(|s| (200..300).contains(&s)) {
+                "success"
+            } else {
+                "failure"
+            },
             detail: json!({
                 "webhook": hook.id,
                 "name": hook.name,
@@ -817,7 +819,7 @@ fn record(
             },
         )?;
         if state != "pending" {
-            outcome_event(tx, hook, d, n, ok, status, error, now_ms / 1000)?;
+            outcome_event(tx, hook, d, n, status, error, now_ms / 1000)?;
         }
         Ok(())
     })?;

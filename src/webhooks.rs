@@ -36,12 +36,18 @@ pub const PLACEHOLDERS: &[&str] = &[
     "webhook.name",
 ];
 
-/// Headers the portal sets itself (or that would break the request) are refused.
+/// Headers the portal sets itself (or that would break the request) are refused, so a
+/// rule cannot forge the signature or event headers a receiver trusts. Lowercase: names
+/// are compared case-insensitively.
 const RESERVED_HEADERS: &[&str] = &[
     "host",
+    "content-type",
     "content-length",
     "transfer-encoding",
     "connection",
+    "user-agent",
+    "x-authportal-event",
+    "x-authportal-delivery",
     "x-authportal-signature",
     "x-authportal-timestamp",
 ];
@@ -81,6 +87,8 @@ pub struct Spec {
     _id: Option<Value>,
     #[serde(default, rename = "secret_set")]
     _secret_set: Option<Value>,
+    #[serde(default, rename = "url_path_hidden")]
+    _url_path_hidden: Option<Value>,
     #[serde(default, rename = "created_at")]
     _created_at: Option<Value>,
     #[serde(default, rename = "updated_at")]
@@ -168,11 +176,22 @@ pub fn prepare(
             spec.max_attempts
         ));
     }
-    let headers = match &spec.headers {
-        Some(given) => prepare_headers(app, given, old)?,
-        None => old.map(|o| o.headers.clone()).unwrap_or_default(),
+    // Stored header values and the secret were given for one host: a rule whose URL
+    // now goes elsewhere must not carry them there unless they are given again.
+    let moved = old.filter(|o| origin(&o.url) != origin(&spec.url));
+    let headers = match (&spec.headers, moved) {
+        (Some(given), _) => prepare_headers(app, given, old, moved.is_some())?,
+        (None, Some(o)) if !o.headers.is_empty() => {
+            return Err(format!(
+                "headers: the URL now goes to {} instead of {}, and stored header values are only sent where they were set; give every header's value again (or \"headers\": {{}} to drop them)",
+                origin_text(&spec.url),
+                origin_text(&o.url)
+            ));
+        }
+        (None, _) => old.map(|o| o.headers.clone()).unwrap_or_default(),
     };
     let secret_sealed = match spec.secret.as_deref() {
+        None if moved.is_some() => None,
         None => old.and_then(|o| o.secret_sealed.clone()),
         Some("") => None,
         Some(s) if s.len() > 1024 => return Err("secret: at most 1024 characters".into()),
@@ -202,27 +221,19 @@ fn header_purpose(name: &str) -> String {
     format!("webhook-header:{}", name.to_ascii_lowercase())
 }
 
+/// `moved`: the URL's origin changed, so no stored value is kept (see `prepare`).
 fn prepare_headers(
     app: &App,
     given: &BTreeMap<String, Option<String>>,
     old: Option<&Webhook>,
+    moved: bool,
 ) -> std::result::Result<BTreeMap<String, String>, String> {
     if given.len() > 20 {
         return Err("headers: at most 20".into());
     }
+    check_header_names(given.keys())?;
     let mut out = BTreeMap::new();
     for (name, value) in given {
-        let token = !name.is_empty()
-            && name.len() <= 100
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-        if !token {
-            return Err(format!("headers: {name:?} is not a header name"));
-        }
-        if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
-            return Err(format!("headers: {name} is set by the portal itself"));
-        }
         let sealed = match value {
             Some(v) => {
                 if v.len() > 4096 || v.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
@@ -232,13 +243,57 @@ fn prepare_headers(
                 }
                 app.sealer.seal(&header_purpose(name), v.as_bytes())
             }
+            None if moved => {
+                return Err(format!(
+                    "headers.{name}: the URL now goes to another host, so the stored value is not sent there; give the value again"
+                ));
+            }
             None => old
-                .and_then(|o| o.headers.get(name).cloned())
+                .and_then(|o| stored_value(o, name))
                 .ok_or_else(|| format!("headers.{name}: a new header needs a value"))?,
         };
         out.insert(name.clone(), sealed);
     }
     Ok(out)
+}
+
+/// The sealed value stored under `name`, whatever its case: header names are
+/// case-insensitive, and the seal's purpose is the lowercase name, so it opens either way.
+fn stored_value(old: &Webhook, name: &str) -> Option<String> {
+    old.headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.clone())
+}
+
+/// Each name a valid token, none the portal sets itself, none given twice in two cases.
+fn check_header_names<'a>(
+    names: impl Iterator<Item = &'a String>,
+) -> std::result::Result<(), String> {
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+    for name in names {
+        let token = !name.is_empty()
+            && name.len() <= 100
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if !token {
+            return Err(format!("headers: {name:?} is not a header name"));
+        }
+        let lower = name.to_ascii_lowercase();
+        if RESERVED_HEADERS.contains(&lower.as_str()) {
+            return Err(format!(
+                "headers: {name} is set by the portal itself; leave it out (reserved: {})",
+                RESERVED_HEADERS.join(", ")
+            ));
+        }
+        if let Some(first) = seen.insert(lower, name) {
+            return Err(format!(
+                "headers: {first} and {name} are the same header (names ignore case); give it once"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The placeholders a template names, or the first unknown one.
@@ -281,6 +336,36 @@ fn check_url(url: &str) -> std::result::Result<(), String> {
         return Err("url: put credentials in a header, not in the URL".into());
     }
     Ok(())
+}
+
+/// Scheme, host and port (default filled in) of a URL template: where its requests go.
+/// Placeholders cannot stand in the host (check_url refuses it), so the sample
+/// rendering has the template's own origin.
+fn origin(url: &str) -> Option<(String, String, Option<u16>)> {
+    let parsed = url::Url::parse(&render(url.trim(), Escape::Url, &Values::sample())).ok()?;
+    Some((
+        parsed.scheme().to_string(),
+        parsed.host_str()?.to_string(),
+        parsed.port_or_known_default(),
+    ))
+}
+
+/// `scheme://host[:port]`, for messages.
+fn origin_text(url: &str) -> String {
+    match url::Url::parse(&render(url.trim(), Escape::Url, &Values::sample())) {
+        Ok(u) => match (u.host_str(), u.port()) {
+            (Some(h), Some(p)) => format!("{}://{h}:{p}", u.scheme()),
+            (Some(h), None) => format!("{}://{h}", u.scheme()),
+            _ => "(not a URL)".into(),
+        },
+        Err(_) => "(not a URL)".into(),
+    }
+}
+
+/// A URL without its path and query, for those who may not change the rule: a Slack,
+/// Discord or ntfy URL is itself the credential.
+pub fn url_without_path(url: &str) -> String {
+    format!("{}/…", origin_text(url))
 }
 
 fn check_body(method: &str, format: &str, template: &str) -> std::result::Result<(), String> {
@@ -400,8 +485,14 @@ fn values_for(
     Ok(Values(m))
 }
 
-/// What GET shows: everything but header values and the secret.
-pub fn describe(w: &Webhook) -> Value {
+/// What GET shows: everything but header values and the secret, and the URL's path
+/// and query only to those who may change the rule (`full_url`).
+pub fn describe(w: &Webhook, full_url: bool) -> Value {
+    let url = if full_url {
+        w.url.clone()
+    } else {
+        url_without_path(&w.url)
+    };
     json!({
         "id": w.id,
         "name": w.name,
@@ -410,7 +501,8 @@ pub fn describe(w: &Webhook) -> Value {
         "users": w.users,
         "groups": w.groups,
         "method": w.method,
-        "url": w.url,
+        "url": url,
+        "url_path_hidden": !full_url,
         "headers": w.headers.keys().map(|k| (k.clone(), Value::Null)).collect::<serde_json::Map<_, _>>(),
         "body_format": w.body_format,
         "body_template": w.body_template,
@@ -446,18 +538,31 @@ pub fn spawn(app: Arc<App>, stop: Arc<AtomicBool>) -> std::result::Result<JoinHa
         .map_err(|e| format!("cannot start the webhooks thread: {e}"))
 }
 
-/// Delivers what is due now; returns how many attempts were made.
+/// Delivers what is due now; returns how many deliveries were worked on. An error on
+/// one (a full disk, a busy database) is logged and the others still go; only when
+/// none could be worked on is it an error, so the thread waits a little.
 pub fn run_due(app: &App, stop: &AtomicBool) -> Result<usize> {
     let due = store::due(&*app.db.conn()?, app.clock.now_ms(), 20)?;
-    let mut n = 0;
+    let (mut worked, mut failed) = (0, 0);
     for d in due {
         if stop.load(Ordering::SeqCst) {
             break;
         }
-        attempt(app, &d)?;
-        n += 1;
+        match attempt(app, &d) {
+            Ok(true) => worked += 1,
+            Ok(false) => {}
+            Err(e) => {
+                crate::log_error!("webhooks: delivery {}: {e}", d.id);
+                failed += 1;
+            }
+        }
     }
-    Ok(n)
+    if worked == 0 && failed > 0 {
+        return Err(AppError::internal(format!(
+            "{failed} due deliveries could not be worked on"
+        )));
+    }
+    Ok(worked)
 }
 
 /// The request one attempt sends.
@@ -497,7 +602,8 @@ fn build(app: &App, hook: &Webhook, d: &store::Due, values: &Values) -> Result<O
             .open("webhook-secret", sealed)
             .map_err(|_| AppError::internal("webhook secret does not open under DATA_KEY"))?;
         let ts = app.clock.now().to_string();
-        let mac = crate::crypto::hmac_sha256(&secret, &[&body]);
+        let signed = signing_input(&ts, &hook.method, &url, &body);
+        let mac = crate::crypto::hmac_sha256(&secret, &[&signed]);
         headers.push((
             "X-Authportal-Signature".into(),
             format!("sha256={}", crate::crypto::hex(&mac)),
@@ -518,6 +624,16 @@ fn build(app: &App, hook: &Webhook, d: &store::Due, values: &Values) -> Result<O
         body,
         timeout: Duration::from_secs(hook.timeout_secs.clamp(1, 60) as u64),
     })
+}
+
+/// What the signature covers: `"{timestamp}.{METHOD} {url}\n{body}"`. The timestamp,
+/// method and exact URL are in it so a captured request cannot be replayed later, with
+/// another method or at another URL (a GET signs an empty body, so without the URL all
+/// its signatures would be the same).
+fn signing_input(ts: &str, method: &str, url: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = format!("{ts}.{method} {url}\n").into_bytes();
+    out.extend_from_slice(body);
+    out
 }
 
 /// Status code, or a transport error (no URL query, no header values in it).
@@ -542,9 +658,13 @@ fn send(out: &Outgoing) -> std::result::Result<u16, String> {
     let req = req
         .body(out.body.clone())
         .map_err(|_| "the request could not be built".to_string())?;
+    // The error is stored and shown to readers: no path or query (they can be credentials).
     let redact = |e: ureq::Error| {
         let base = out.url.split('?').next().unwrap_or("");
-        let msg: String = e.to_string().replace(&out.url, base);
+        let msg: String = e
+            .to_string()
+            .replace(&out.url, &url_without_path(&out.url))
+            .replace(base, &url_without_path(&out.url));
         msg.chars().take(300).collect::<String>()
     };
     let mut res = agent.run(req).map_err(redact)?;
@@ -562,19 +682,36 @@ fn retryable(outcome: &std::result::Result<u16, String>) -> bool {
     }
 }
 
+/// The longest wait between two attempts: an hour.
+const MAX_BACKOFF_SECS: i64 = 3600;
+
 /// Seconds before attempt `n + 1` after `n` failed ones: 1, 2, 4... up to an hour.
 pub fn backoff_secs(n: i64) -> i64 {
-    1i64 << (n - 1).clamp(0, 12)
+    (1i64 << (n - 1).clamp(0, 12)).min(MAX_BACKOFF_SECS)
 }
 
-fn attempt(app: &App, d: &store::Due) -> Result<()> {
-    let conn = app.db.conn()?;
-    let Some(hook) = store::get(&conn, d.webhook_id)? else {
-        return Ok(()); // deleted meanwhile: its deliveries went with it
+/// One attempt at delivery `d`: claim it (its own transaction), send, then record the
+/// outcome (another). Claiming first bounds the sends when recording fails: each try
+/// counts and waits its back-off. False when there was nothing to do.
+fn attempt(app: &App, d: &store::Due) -> Result<bool> {
+    let Some(hook) = store::get(&*app.db.conn()?, d.webhook_id)? else {
+        return Ok(false); // deleted meanwhile: its deliveries went with it
     };
-    let values = values_for(&conn, &hook, d.event_id)?;
-    drop(conn);
+    if d.attempts >= hook.max_attempts {
+        // Every allowed attempt was claimed, and the last one's outcome never recorded.
+        give_up(app, &hook, d)?;
+        return Ok(true);
+    }
     let n = d.attempts + 1;
+    let now_ms = app.clock.now_ms();
+    let next_at_ms = now_ms + backoff_secs(n) * 1000;
+    if !app
+        .db
+        .with_tx(|tx| store::claim(tx, d.id, d.attempts, next_at_ms, now_ms / 1000))?
+    {
+        return Ok(false);
+    }
+    let values = values_for(&*app.db.conn()?, &hook, d.event_id)?;
     let started = Instant::now();
     let outcome = if d.event_id.is_none() && !d.test {
         Err("the event was pruned before it could be delivered".to_string())
@@ -587,9 +724,74 @@ fn attempt(app: &App, d: &store::Due) -> Result<()> {
             .and_then(|out| send(&out))
     };
     let duration_ms = started.elapsed().as_millis() as i64;
-    let ok = matches!(outcome, Ok(s) if (200..300).contains(&s));
+    record(app, &hook, d, n, &outcome, duration_ms)?;
+    Ok(true)
+}
+
+const UNRECORDED: &str = "gave up: the outcome of the last attempt could not be recorded";
+
+fn give_up(app: &App, hook: &Webhook, d: &store::Due) -> Result<()> {
+    let now = app.clock.now();
+    app.db.with_tx(|tx| {
+        store::give_up(tx, d.id, UNRECORDED, now)?;
+        outcome_event(tx, hook, d, d.attempts, None, Some(UNRECORDED), now)
+    })?;
+    crate::log_warn!(
+        "webhooks: delivery {} of webhook {}: {UNRECORDED}",
+        d.id,
+        hook.id
+    );
+    Ok(())
+}
+
+/// The `webhook.delivery` event that ends a delivery, delivered (a 2xx) or not.
+fn outcome_event(
+    tx: &rusqlite::Connection,
+    hook: &Webhook,
+    d: &store::Due,
+    attempts: i64,
+    status: Option<u16>,
+    error: Option<&str>,
+    now: i64,
+) -> Result<()> {
+    crate::db::events::record(
+        tx,
+        &crate::db::events::Event {
+            kind: "webhook.delivery",
+            user_id: None,
+            ip: None,
+            result: if status.is_some_and(|s| (200..300).contains(&s)) {
+                "success"
+            } else {
+                "failure"
+            },
+            detail: json!({
+                "webhook": hook.id,
+                "name": hook.name,
+                "delivery": d.id,
+                "event": d.event_id,
+                "attempts": attempts,
+                "response_code": status,
+                "error": error,
+            }),
+        },
+        now,
+    )?;
+    Ok(())
+}
+
+/// Records attempt `n`'s outcome: delivered, pending a retry after its back-off, or failed.
+fn record(
+    app: &App,
+    hook: &Webhook,
+    d: &store::Due,
+    n: i64,
+    outcome: &std::result::Result<u16, String>,
+    duration_ms: i64,
+) -> Result<()> {
+    let ok = matches!(outcome, Ok(s) if (200..300).contains(s));
     let again =
-        !ok && retryable(&outcome) && n < hook.max_attempts && (d.event_id.is_some() || d.test);
+        !ok && retryable(outcome) && n < hook.max_attempts && (d.event_id.is_some() || d.test);
     let state = if ok {
         "delivered"
     } else if again {
@@ -598,7 +800,7 @@ fn attempt(app: &App, d: &store::Due) -> Result<()> {
         "failed"
     };
     let now_ms = app.clock.now_ms();
-    let (status, error) = match &outcome {
+    let (status, error) = match outcome {
         Ok(s) => (Some(*s), None),
         Err(e) => (None, Some(e.as_str())),
     };
@@ -617,25 +819,7 @@ fn attempt(app: &App, d: &store::Due) -> Result<()> {
             },
         )?;
         if state != "pending" {
-            crate::db::events::record(
-                tx,
-                &crate::db::events::Event {
-                    kind: "webhook.delivery",
-                    user_id: None,
-                    ip: None,
-                    result: if ok { "success" } else { "failure" },
-                    detail: json!({
-                        "webhook": hook.id,
-                        "name": hook.name,
-                        "delivery": d.id,
-                        "event": d.event_id,
-                        "attempts": n,
-                        "response_code": status,
-                        "error": error,
-                    }),
-                },
-                now_ms / 1000,
-            )?;
+            outcome_event(tx, hook, d, n, status, error, now_ms / 1000)?;
         }
         Ok(())
     })?;
@@ -693,10 +877,69 @@ mod tests {
     }
 
     #[test]
+    fn the_signature_covers_time_method_url_and_body() {
+        assert_eq!(
+            signing_input("1700000000", "GET", "https://x/h?ip=1.2.3.4", b""),
+            b"1700000000.GET https://x/h?ip=1.2.3.4\n".to_vec()
+        );
+        assert_eq!(
+            signing_input("1", "POST", "https://x/h", b"{}"),
+            b"1.POST https://x/h\n{}".to_vec()
+        );
+    }
+
+    #[test]
+    fn reserved_and_twice_given_header_names_are_refused() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(check_header_names(names(&["Authorization", "X-Token"]).iter()).is_ok());
+        for reserved in [
+            "X-Authportal-Event",
+            "x-authportal-delivery",
+            "X-AUTHPORTAL-SIGNATURE",
+            "X-Authportal-Timestamp",
+            "content-type",
+            "Content-Length",
+            "HOST",
+            "User-Agent",
+        ] {
+            let e = check_header_names(names(&[reserved]).iter()).unwrap_err();
+            assert!(e.contains("set by the portal"), "{reserved}: {e}");
+        }
+        let e = check_header_names(names(&["X-Token", "x-token"]).iter()).unwrap_err();
+        assert!(e.contains("same header"), "{e}");
+    }
+
+    #[test]
+    fn origins_and_urls_for_readers() {
+        let o = |u: &str| origin(u).unwrap();
+        assert_eq!(
+            o("https://a.example/x?y=1"),
+            o("https://A.example:443/other")
+        );
+        assert_ne!(o("https://a.example/x"), o("http://a.example/x"));
+        assert_ne!(o("https://a.example/x"), o("https://a.example:8443/x"));
+        assert_ne!(o("https://a.example/x"), o("https://b.example/x"));
+        assert_eq!(
+            o("https://a.example/{user.username}"),
+            o("https://a.example/")
+        );
+        assert_eq!(
+            url_without_path("https://hooks.slack.com/services/T0/B0/secret"),
+            "https://hooks.slack.com/…"
+        );
+        assert_eq!(
+            url_without_path("http://127.0.0.1:8080/h?token={client_ip}"),
+            "http://127.0.0.1:8080/…"
+        );
+    }
+
+    #[test]
     fn backoff_doubles_and_is_bounded() {
         assert_eq!(backoff_secs(1), 1);
         assert_eq!(backoff_secs(2), 2);
         assert_eq!(backoff_secs(3), 4);
-        assert_eq!(backoff_secs(50), 4096);
+        assert_eq!(backoff_secs(12), 2048);
+        assert_eq!(backoff_secs(13), 3600);
+        assert_eq!(backoff_secs(50), 3600);
     }
 }

@@ -256,6 +256,28 @@ pub fn due(conn: &Connection, now_ms: i64, limit: i64) -> Result<Vec<Due>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// Counts attempt `attempts + 1` and sets when the next may start, before the request is
+/// sent: if its outcome then cannot be recorded, the delivery still waits its back-off and
+/// the attempt still counts toward max_attempts. False when someone else got there first.
+pub fn claim(conn: &Connection, id: i64, attempts: i64, next_at_ms: i64, now: i64) -> Result<bool> {
+    let n = conn.execute(
+        "UPDATE webhook_deliveries SET attempts = attempts + 1, next_at_ms = ?3, updated_at = ?4
+         WHERE id = ?1 AND state = 'pending' AND attempts = ?2",
+        params![id, attempts, next_at_ms, now],
+    )?;
+    Ok(n == 1)
+}
+
+/// Ends a delivery that used up its attempts without a recorded outcome for the last.
+pub fn give_up(conn: &Connection, id: i64, error: &str, now: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE webhook_deliveries SET state = 'failed', last_error = ?2, updated_at = ?3
+         WHERE id = ?1 AND state = 'pending'",
+        params![id, error, now],
+    )?;
+    Ok(())
+}
+
 /// One attempt's outcome.
 pub struct Attempt<'a> {
     pub delivery_id: i64,

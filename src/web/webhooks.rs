@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::db::webhooks as store;
 use crate::error::{AppError, Result};
 use crate::web::admin::audit;
-use crate::web::guards::require_permission;
+use crate::web::guards::{UserSession, require_permission};
 use crate::web::request::Ctx;
 use crate::webhooks::{self, Spec};
 
@@ -30,19 +30,25 @@ fn spec(ctx: &Ctx) -> Result<Spec> {
     })
 }
 
+/// Whether this reader may also change rules, and so see their URLs in full.
+fn can_write(ctx: &Ctx, who: &UserSession) -> Result<bool> {
+    let roles = crate::settings::roles(&*ctx.app.db.conn()?)?;
+    Ok(roles.allows(&who.groups, "webhooks.write"))
+}
+
 pub fn list_get(ctx: &Ctx) -> Result<Response> {
-    require_permission(ctx, "webhooks.read")?;
+    let who = require_permission(ctx, "webhooks.read")?;
+    let full = can_write(ctx, &who)?;
     let list = store::list(&*ctx.app.db.conn()?)?;
-    Ok(Response::json(
-        &json!({ "webhooks": list.iter().map(webhooks::describe).collect::<Vec<_>>() }),
-    )
-    .with_no_cache())
+    let shown: Vec<_> = list.iter().map(|w| webhooks::describe(w, full)).collect();
+    Ok(Response::json(&json!({ "webhooks": shown })).with_no_cache())
 }
 
 pub fn one_get(ctx: &Ctx, id: &str) -> Result<Response> {
-    require_permission(ctx, "webhooks.read")?;
+    let who = require_permission(ctx, "webhooks.read")?;
+    let full = can_write(ctx, &who)?;
     let hook = store::get(&*ctx.app.db.conn()?, id_of(id)?)?.ok_or(AppError::NotFound)?;
-    Ok(Response::json(&webhooks::describe(&hook)).with_no_cache())
+    Ok(Response::json(&webhooks::describe(&hook, full)).with_no_cache())
 }
 
 pub fn create_post(ctx: &Ctx) -> Result<Response> {
@@ -83,7 +89,7 @@ pub fn update_put(ctx: &Ctx, id: &str) -> Result<Response> {
         )?;
         store::get(tx, id)?.ok_or(AppError::NotFound)
     })?;
-    Ok(Response::json(&webhooks::describe(&saved)).with_no_cache())
+    Ok(Response::json(&webhooks::describe(&saved, true)).with_no_cache())
 }
 
 pub fn delete(ctx: &Ctx, id: &str) -> Result<Response> {

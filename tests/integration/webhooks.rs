@@ -100,25 +100,14 @@ fn a_sign_in_fires_put_form_and_signed_post_json() {
     );
     assert_eq!(body["uuid"], alice.get("/whoami").json()["uuid"]);
     assert_eq!(post.header("content-type"), Some("application/json"));
-    // The signature is an HMAC-SHA256 of the exact body, computed here independently.
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(b"hmac-key-1").unwrap();
-    mac.update(post.body.as_bytes());
-    let want: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    assert_eq!(
-        post.header("x-authportal-signature"),
-        Some(format!("sha256={want}").as_str())
+    // The signature covers "{timestamp}.{METHOD} {url}\n{body}", computed here independently.
+    let ts = post.header("x-authportal-timestamp").unwrap();
+    assert!((ts.parse::<i64>().unwrap() - chrono::Utc::now().timestamp()).abs() < 60);
+    let want = signature(
+        b"hmac-key-1",
+        &format!("{ts}.POST {}\n{}", rx.url("/json"), post.body),
     );
-    let ts: i64 = post
-        .header("x-authportal-timestamp")
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!((ts - chrono::Utc::now().timestamp()).abs() < 60);
+    assert_eq!(post.header("x-authportal-signature"), Some(want.as_str()));
 
     for id in [form_id, json_id] {
         let list = settled(&root, id, 1);
@@ -129,6 +118,52 @@ fn a_sign_in_fires_put_form_and_signed_post_json() {
     // The outcome is an event too.
     let events = root.get("/api/admin/events?type=webhook.").json();
     assert!(events["events"].as_array().unwrap().len() >= 2, "{events}");
+}
+
+/// `sha256=<hex>` of HMAC-SHA256 over `signed`, with the `hmac` crate (not the portal's code).
+fn signature(key: &[u8], signed: &str) -> String {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap();
+    mac.update(signed.as_bytes());
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256={hex}")
+}
+
+#[test]
+fn a_get_hook_signs_its_url() {
+    let s = setup(&[]);
+    let rx = Receiver::start();
+    let root = s.user("root", "toor");
+    create(
+        &root,
+        json!({
+            "name": "allow ip", "events": ["signin.success"], "method": "GET",
+            "url": rx.url("/allow?ip={client_ip}"), "secret": "get-key",
+        }),
+    );
+    let ips = [
+        client_ip(&s.user("alice", "wonderland")),
+        client_ip(&s.user("vera", "viewer")),
+    ];
+    let got = rx.wait_for(2, 10);
+    assert_eq!(got.len(), 2, "{got:?}");
+    let mut signatures = Vec::new();
+    for req in &got {
+        let ip = req.query_param("ip").unwrap();
+        assert!(ips.contains(&ip), "{ip} not in {ips:?}");
+        let ts = req.header("x-authportal-timestamp").unwrap();
+        let url = format!("{}?{}", rx.url(&req.path), req.query);
+        let want = signature(b"get-key", &format!("{ts}.GET {url}\n"));
+        let sig = req.header("x-authportal-signature").unwrap();
+        assert_eq!(sig, want, "{url}");
+        signatures.push(sig.to_string());
+    }
+    // An empty body signed alone would give both the same signature: replayable at any URL.
+    assert_ne!(signatures[0], signatures[1]);
 }
 
 #[test]
@@ -175,6 +210,70 @@ fn a_4xx_is_not_retried() {
         req.query_param("ip").as_deref(),
         Some(client_ip(&alice).as_str())
     );
+}
+
+#[test]
+fn an_outcome_that_cannot_be_recorded_still_backs_off_and_gives_up() {
+    let s = setup(&[]);
+    let rx = Receiver::start();
+    let root = s.user("root", "toor");
+    let ids = ["/a", "/b"].map(|path| {
+        create(
+            &root,
+            json!({ "name": path, "events": ["signin.success"], "method": "POST",
+                    "url": rx.url(path), "max_attempts": 3 }),
+        )
+    });
+    // Every attempt's outcome fails to be written, as on a full disk; claiming still works.
+    s.portal
+        .db()
+        .execute_batch(
+            "CREATE TRIGGER full_disk BEFORE INSERT ON webhook_attempts
+             BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+        )
+        .unwrap();
+    s.user("alice", "wonderland");
+    // Note when each request to /a arrives, until both deliveries have ended.
+    let mut arrivals: Vec<Instant> = Vec::new();
+    let until = Instant::now() + Duration::from_secs(20);
+    let ended = |id: i64| {
+        root.get(&format!("/api/admin/webhooks/{id}/deliveries"))
+            .json()["deliveries"][0]["state"]
+            == "failed"
+    };
+    while Instant::now() < until && !(ended(ids[0]) && ended(ids[1])) {
+        let to_a = rx.requests().iter().filter(|r| r.path == "/a").count();
+        while arrivals.len() < to_a {
+            arrivals.push(Instant::now());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let count = |path: &str| rx.requests().iter().filter(|r| r.path == path).count();
+    // Not one send a second forever; and /a's trouble does not hold /b up.
+    assert_eq!((count("/a"), count("/b")), (3, 3), "{arrivals:?}");
+    assert!(
+        arrivals[1] - arrivals[0] >= Duration::from_millis(900),
+        "{arrivals:?}"
+    );
+    assert!(
+        arrivals[2] - arrivals[1] >= Duration::from_millis(1900),
+        "{arrivals:?}"
+    );
+    for id in ids {
+        let d = &root
+            .get(&format!("/api/admin/webhooks/{id}/deliveries"))
+            .json()["deliveries"][0];
+        assert_eq!(d["state"], "failed", "{d}");
+        assert_eq!(d["attempts"], 3, "{d}");
+        assert!(
+            d["error"]
+                .as_str()
+                .unwrap()
+                .contains("could not be recorded"),
+            "{d}"
+        );
+    }
 }
 
 #[test]
@@ -294,19 +393,20 @@ fn header_values_and_secrets_are_sealed_and_never_shown() {
     assert!(!secret.contains("clear-text-secret"));
 
     // An edit that leaves values out keeps them; a header left out of the map goes.
+    // A null names the stored header whatever its case.
     let mut edit = one.clone();
-    edit["headers"] = json!({ "Authorization": null });
+    edit["headers"] = json!({ "authorization": null });
     edit["name"] = json!("renamed");
     let r = send_json(&root, "PUT", &format!("/api/admin/webhooks/{id}"), &edit);
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.json()["headers"], json!({ "Authorization": null }));
+    assert_eq!(r.json()["headers"], json!({ "authorization": null }));
     assert_eq!(r.json()["secret_set"], true);
     // Without `headers` at all, every stored header stays.
     let mut edit2 = edit.clone();
     edit2.as_object_mut().unwrap().remove("headers");
     let r = send_json(&root, "PUT", &format!("/api/admin/webhooks/{id}"), &edit2);
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.json()["headers"], json!({ "Authorization": null }));
+    assert_eq!(r.json()["headers"], json!({ "authorization": null }));
     let t = root.post_json(&format!("/api/admin/webhooks/{id}/test"), &json!({}));
     assert_eq!(t.status, 202, "{}", t.body);
     let got = rx.wait_for(1, 10);
@@ -319,6 +419,99 @@ fn header_values_and_secrets_are_sealed_and_never_shown() {
     let list = settled(&root, id, 1);
     assert_eq!(list[0]["test"], true);
     assert_eq!(list[0]["state"], "delivered");
+}
+
+#[test]
+fn readers_see_no_url_path_and_writers_do() {
+    let s = setup(&[]);
+    let root = s.user("root", "toor");
+    let vera = s.user("vera", "viewer");
+    let vera_id = s.uuid(&vera);
+    let r = send_json(
+        &root,
+        "PUT",
+        &format!("/api/admin/users/{vera_id}/groups"),
+        &json!({ "groups": ["viewers"] }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let secret_url = "https://hooks.example.com:8443/services/T0/B0/secret-path?token=q-secret";
+    let id = create(
+        &root,
+        json!({ "name": "chat", "events": ["signin.success"], "method": "POST", "url": secret_url }),
+    );
+    for r in [
+        vera.get(&format!("/api/admin/webhooks/{id}")),
+        vera.get("/api/admin/webhooks"),
+        vera.get("/admin/webhooks"),
+    ] {
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(
+            !r.body.contains("secret-path") && !r.body.contains("q-secret"),
+            "a reader sees the path: {}",
+            r.body
+        );
+        assert!(
+            r.body.contains("https://hooks.example.com:8443/…"),
+            "{}",
+            r.body
+        );
+    }
+    assert!(vera.get("/admin/webhooks").body.contains("path hidden"));
+    let one = vera.get(&format!("/api/admin/webhooks/{id}")).json();
+    assert_eq!(one["url_path_hidden"], true);
+    let full = root.get(&format!("/api/admin/webhooks/{id}")).json();
+    assert_eq!(full["url"], secret_url);
+    assert_eq!(full["url_path_hidden"], false);
+    assert!(root.get("/admin/webhooks").body.contains("secret-path"));
+}
+
+#[test]
+fn a_url_to_another_host_does_not_take_stored_values_along() {
+    let s = setup(&[]);
+    let (home, other) = (Receiver::start(), Receiver::start());
+    let root = s.user("root", "toor");
+    let id = create(
+        &root,
+        json!({
+            "name": "moving", "events": ["signin.success"], "method": "POST", "url": home.url("/h"),
+            "headers": { "Authorization": "Bearer stored-token" }, "secret": "stored-secret",
+        }),
+    );
+    let path = format!("/api/admin/webhooks/{id}");
+    let mut edit = root.get(&path).json();
+    // Another path on the same host keeps both.
+    edit["url"] = json!(home.url("/h2"));
+    let r = send_json(&root, "PUT", &path, &edit);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["secret_set"], true);
+    // Another host (here another port): a header left null, or all left out, is refused.
+    edit["url"] = json!(other.url("/h"));
+    let r = send_json(&root, "PUT", &path, &edit);
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("another host"), "{}", r.body);
+    let mut no_headers = edit.clone();
+    no_headers.as_object_mut().unwrap().remove("headers");
+    let r = send_json(&root, "PUT", &path, &no_headers);
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.body.contains("give every header's value again"),
+        "{}",
+        r.body
+    );
+    let stored = root.get(&path).json();
+    assert_eq!(stored["url"], home.url("/h2"), "nothing changed");
+    // Given again, the header goes along; the secret, not given, is dropped.
+    edit["headers"] = json!({ "Authorization": "Bearer new-token" });
+    let r = send_json(&root, "PUT", &path, &edit);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["secret_set"], false);
+    let t = root.post_json(&format!("{path}/test"), &json!({}));
+    assert_eq!(t.status, 202, "{}", t.body);
+    let got = other.wait_for(1, 10);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].header("authorization"), Some("Bearer new-token"));
+    assert!(got[0].header("x-authportal-signature").is_none());
+    assert!(home.requests().is_empty());
 }
 
 #[test]
@@ -344,6 +537,26 @@ fn bad_rules_are_refused_with_a_message() {
         (json!({ "timeout_secs": 0 }), "timeout_secs"),
         (json!({ "headers": { "Bad Name": "v" } }), "header"),
         (json!({ "headers": { "X-A": "a\r\nb" } }), "line breaks"),
+        (
+            json!({ "headers": { "x-authportal-event": "v" } }),
+            "set by the portal",
+        ),
+        (
+            json!({ "headers": { "X-Authportal-Delivery": "v" } }),
+            "set by the portal",
+        ),
+        (
+            json!({ "headers": { "Content-Type": "text/plain" } }),
+            "set by the portal",
+        ),
+        (
+            json!({ "headers": { "user-agent": "v" } }),
+            "set by the portal",
+        ),
+        (
+            json!({ "headers": { "X-Token": "a", "x-token": "b" } }),
+            "same header",
+        ),
         (json!({ "surprise": 1 }), "unknown field"),
     ];
     for (patch, want) in cases {

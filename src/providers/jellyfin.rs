@@ -333,30 +333,27 @@ impl MediaServer {
     /// info route says it is up, so a failed check of one account concerns that account
     /// only and the others are still worth asking.
     pub fn reachable(&self, agent: &Agent) -> Result<(), ProviderError> {
-        let prefix = self.prefix(agent)?;
-        let reply = send(
-            agent,
-            "GET",
-            &self.url(&prefix, "/System/Info/Public"),
-            &[("Accept", "application/json")],
-            Body::Empty,
-        )?;
-        match reply.status {
+        match self.public_info(agent)?.status {
             s if s >= 500 => Err(status_error(self.kind, "system info", s)),
             _ => Ok(()),
         }
     }
 
-    /// The server's name and version (System/Info/Public, no sign-in needed).
-    pub fn server_info(&self, agent: &Agent) -> Result<(String, String), ProviderError> {
+    /// GET System/Info/Public: answered without signing in.
+    fn public_info(&self, agent: &Agent) -> Result<Reply, ProviderError> {
         let prefix = self.prefix(agent)?;
-        let reply = send(
+        send(
             agent,
             "GET",
             &self.url(&prefix, "/System/Info/Public"),
             &[("Accept", "application/json")],
             Body::Empty,
-        )?;
+        )
+    }
+
+    /// The server's name and version (System/Info/Public, no sign-in needed).
+    pub fn server_info(&self, agent: &Agent) -> Result<(String, String), ProviderError> {
+        let reply = self.public_info(agent)?;
         let v = reply.json("system info")?;
         let name = v["ServerName"].as_str().unwrap_or("").to_string();
         let version = v["Version"].as_str().unwrap_or("?").to_string();

@@ -485,8 +485,9 @@ fn values_for(
     Ok(Values(m))
 }
 
-/// What GET shows: everything but header values and the secret, and the URL's path
-/// and query only to those who may change the rule (`full_url`).
+/// What GET shows: everything but header values and the secret; the URL's path and
+/// query and the body template (either may carry a credential) only to those who may
+/// change the rule (`full_url`).
 pub fn describe(w: &Webhook, full_url: bool) -> Value {
     let url = if full_url {
         w.url.clone()
@@ -505,7 +506,7 @@ pub fn describe(w: &Webhook, full_url: bool) -> Value {
         "url_path_hidden": !full_url,
         "headers": w.headers.keys().map(|k| (k.clone(), Value::Null)).collect::<serde_json::Map<_, _>>(),
         "body_format": w.body_format,
-        "body_template": w.body_template,
+        "body_template": if full_url { Value::from(w.body_template.as_str()) } else { Value::Null },
         "timeout_secs": w.timeout_secs,
         "max_attempts": w.max_attempts,
         "secret_set": w.secret_sealed.is_some(),

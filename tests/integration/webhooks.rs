@@ -437,7 +437,8 @@ fn readers_see_no_url_path_and_writers_do() {
     let secret_url = "https://hooks.example.com:8443/services/T0/B0/secret-path?token=q-secret";
     let id = create(
         &root,
-        json!({ "name": "chat", "events": ["signin.success"], "method": "POST", "url": secret_url }),
+        json!({ "name": "chat", "events": ["signin.success"], "method": "POST", "url": secret_url,
+                "body_template": "{\"key\": \"tpl-secret\", \"who\": \"{user.username}\"}" }),
     );
     for r in [
         vera.get(&format!("/api/admin/webhooks/{id}")),
@@ -446,7 +447,9 @@ fn readers_see_no_url_path_and_writers_do() {
     ] {
         assert_eq!(r.status, 200, "{}", r.body);
         assert!(
-            !r.body.contains("secret-path") && !r.body.contains("q-secret"),
+            !r.body.contains("secret-path")
+                && !r.body.contains("q-secret")
+                && !r.body.contains("tpl-secret"),
             "a reader sees the path: {}",
             r.body
         );
@@ -462,6 +465,12 @@ fn readers_see_no_url_path_and_writers_do() {
     let full = root.get(&format!("/api/admin/webhooks/{id}")).json();
     assert_eq!(full["url"], secret_url);
     assert_eq!(full["url_path_hidden"], false);
+    assert!(
+        full["body_template"]
+            .as_str()
+            .unwrap()
+            .contains("tpl-secret")
+    );
     assert!(root.get("/admin/webhooks").body.contains("secret-path"));
 }
 

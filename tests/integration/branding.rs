@@ -109,6 +109,16 @@ fn a_background_image_is_uploaded_and_themed() {
     assert_eq!(listed["background"]["bytes"], image.len());
     assert!(listed["logo"].is_null());
     let alice = s.user("alice", "wonderland");
+    assert_eq!(anon.get("/api/admin/branding/images").status, 401);
+    assert_eq!(alice.get("/api/admin/branding/images").status, 403);
+    assert_eq!(
+        upload(&anon, "/api/admin/branding/background", png(10)).status,
+        401
+    );
+    assert_eq!(
+        upload(&alice, "/api/admin/branding/icons/x", png(10)).status,
+        403
+    );
     assert_eq!(
         alice
             .send("DELETE", "/api/admin/branding/background", &[], None)

@@ -380,7 +380,7 @@ where
                 Framing::Length(n) => n > BODY_LIMIT,
                 Framing::Chunked => true,
             };
-        let _slot = match large {
+        let slot = match large {
             true => Some(
                 UploadSlot::take(&self.shared.uploads, self.shared.limits.upload_slots)
                     .ok_or(Fail::Answer(503))?,
@@ -414,6 +414,9 @@ where
             && !self.shared.stopping()
             && !self.shared.crowded.load(Ordering::Relaxed);
         let head_only = request.method() == "HEAD";
+        // The large body is done with: its slot is free before the client hears back.
+        drop(request);
+        drop(slot);
         self.write_response(response, head_only, keep_alive, meta.http10)?;
         Ok(keep_alive)
     }

@@ -143,10 +143,7 @@ fn round_trip_restores_every_table() {
     let s = setup(&[]);
     let root = s.user("root", "toor");
     let alice = s.user("alice", "wonderland");
-    let alice_uuid = alice.get("/whoami").json()["uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let alice_uuid = s.uuid(&alice);
     let r = root.post_json(
         "/api/admin/oauth/clients",
         &json!({ "name": "Grafana", "redirect_uris": ["https://grafana.example/cb"] }),
@@ -684,10 +681,7 @@ fn permissions_names_and_downloads() {
     let root = s.user("root", "toor");
     let alice = s.user("alice", "wonderland");
     let vera = s.user("vera", "viewer");
-    let vera_id = vera.get("/whoami").json()["uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let vera_id = s.uuid(&vera);
     assert_eq!(
         send_json(
             &root,

@@ -29,10 +29,7 @@ fn filters_and_keyset_paging() {
     let s = setup(&[]);
     let root = s.user("root", "toor");
     let alice = s.user("alice", "wonderland");
-    let alice_uuid = alice.get("/whoami").json()["uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let alice_uuid = s.uuid(&alice);
     let bad = s.portal.client();
     bad.use_fresh_ip();
     let bad_ip = bad.extra_headers.borrow()[0].1.clone();

@@ -596,10 +596,7 @@ fn webhooks_and_events_follow_roles() {
     let root = s.user("root", "toor");
     let vera = s.user("vera", "viewer");
     let alice = s.user("alice", "wonderland");
-    let vera_id = vera.get("/whoami").json()["uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let vera_id = s.uuid(&vera);
     let r = send_json(
         &root,
         "PUT",

@@ -132,6 +132,9 @@ fn check() -> ExitCode {
     for (k, v) in cfg.describe() {
         println!("  {k:<24} {v}");
     }
+    for entry in &cfg.admin_bootstrap {
+        println!("  {}", entry.describe());
+    }
     println!(
         "\nkeep a copy of DATA_KEY (secrets.json in the data directory, or your env file) off this machine:\nencrypted backups cannot be restored without it.\n"
     );

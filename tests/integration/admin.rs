@@ -558,7 +558,7 @@ fn store_providers(portal: &Portal, incoming: &Value) {
 #[test]
 fn check_tests_the_media_servers_the_portal_runs_with() {
     let jf = FakeJellyfin::start(Mode::Jellyfin);
-    let portal = Portal::start(&[]);
+    let portal = Portal::start(&[("ADMIN_BOOTSTRAP_USERS", "root")]);
     store_providers(
         &portal,
         &json!({ "media_servers": ["jellyfin"], "jellyfin": { "url": jf.base_url(), "api_key": "stored-api-key" } }),
@@ -581,6 +581,10 @@ fn check_tests_the_media_servers_the_portal_runs_with() {
     assert!(text.contains(&jf.base_url()), "{text}");
     assert!(text.contains("jellyfin  ok: Jellyfin"), "{text}");
     assert!(!text.contains("stored-api-key"), "{text}");
+    assert!(
+        text.contains("\"root\" matches the Jellyfin/Emby user root"),
+        "how each bootstrap entry matches: {text}"
+    );
     // The stored server goes down: check says so and exits non-zero.
     drop(jf);
     let (code, text) = check();

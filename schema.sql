@@ -7,7 +7,8 @@ CREATE TABLE meta (
     value TEXT NOT NULL
 ) WITHOUT ROWID;
 
--- A portal account. Usernames are not unique: two providers may each have a "bob".
+-- A portal account. Usernames are unique without case (apps take Alice and alice for
+-- one account): a later person whose provider name is taken gets a marked one (bob-plex).
 CREATE TABLE users (
     id            INTEGER PRIMARY KEY,
     uuid          TEXT NOT NULL UNIQUE,
@@ -18,6 +19,7 @@ CREATE TABLE users (
     -- Set by an admin: no sign-in, no session, no token while set.
     disabled_at   INTEGER
 );
+CREATE UNIQUE INDEX users_username ON users(username COLLATE NOCASE);
 
 -- Groups an admin (or ADMIN_BOOTSTRAP_USERS) assigned; "admins" makes an admin.
 CREATE TABLE user_groups (
@@ -296,4 +298,4 @@ CREATE TABLE webhook_attempts (
     PRIMARY KEY (delivery_id, attempt)
 ) WITHOUT ROWID;
 
-PRAGMA user_version = 7;
+PRAGMA user_version = 8;

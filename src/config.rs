@@ -68,7 +68,7 @@ pub struct Config {
     pub force_secure_cookie: bool,
     pub force_hsts: bool,
     pub trusted_proxies: Vec<Cidr>,
-    pub admin_bootstrap: Vec<AdminBootstrap>,
+    pub admin_bootstrap: Vec<crate::admin_bootstrap::AdminBootstrap>,
     pub oidc_signing_key_pem: Option<String>,
     pub oidc_signing_key_path: Option<PathBuf>,
     pub oidc_issuer: Option<Url>,
@@ -85,13 +85,6 @@ pub struct Config {
     /// For showing times (and, later, backup schedules); everything inside is UTC.
     pub timezone: chrono_tz::Tz,
     pub http_workers: usize,
-}
-
-/// `ADMIN_BOOTSTRAP_USERS` entry: a username, optionally with the email it must carry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AdminBootstrap {
-    pub username: String,
-    pub email: Option<String>,
 }
 
 impl Config {
@@ -181,7 +174,9 @@ impl Config {
             force_secure_cookie: v.bool("FORCE_SECURE_COOKIE", false)?,
             force_hsts: v.bool("FORCE_HSTS", false)?,
             trusted_proxies: parse_cidrs(v.get("TRUSTED_PROXY_CIDRS").unwrap_or(""))?,
-            admin_bootstrap: parse_admin_bootstrap(v.get("ADMIN_BOOTSTRAP_USERS").unwrap_or(""))?,
+            admin_bootstrap: crate::admin_bootstrap::parse(
+                v.get("ADMIN_BOOTSTRAP_USERS").unwrap_or(""),
+            )?,
             oidc_signing_key_pem: v.get("OIDC_SIGNING_KEY").map(str::to_string),
             oidc_signing_key_path: v.get("OIDC_SIGNING_KEY_PATH").map(PathBuf::from),
             oidc_issuer: parse_base_url("OIDC_ISSUER", v.get("OIDC_ISSUER"))?,
@@ -481,31 +476,7 @@ fn parse_cidrs(s: &str) -> Result<Vec<Cidr>, ConfigError> {
         .collect()
 }
 
-fn parse_admin_bootstrap(s: &str) -> Result<Vec<AdminBootstrap>, ConfigError> {
-    let mut out = Vec::new();
-    for entry in s.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-        let (user, email) = match entry.split_once(':') {
-            Some((u, e)) => (u.trim(), Some(e.trim()).filter(|e| !e.is_empty())),
-            None => (entry, None),
-        };
-        if user.is_empty() {
-            return Err(err(
-                "ADMIN_BOOTSTRAP_USERS",
-                format!("entry {entry:?} has no username; expected username:email"),
-            ));
-        }
-        let email = email
-            .map(|e| parse_email("ADMIN_BOOTSTRAP_USERS", e))
-            .transpose()?;
-        out.push(AdminBootstrap {
-            username: user.to_string(),
-            email,
-        });
-    }
-    Ok(out)
-}
-
-fn parse_email(var: &'static str, s: &str) -> Result<String, ConfigError> {
+pub(crate) fn parse_email(var: &'static str, s: &str) -> Result<String, ConfigError> {
     let valid = s
         .split_once('@')
         .is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))
@@ -620,6 +591,12 @@ mod tests {
             Some("alice@example.com")
         );
         assert_eq!(c.admin_bootstrap[1].email, None);
+        assert_eq!(
+            cfg(&[("ADMIN_BOOTSTRAP_USERS", "plex:alice")])
+                .unwrap_err()
+                .var,
+            "ADMIN_BOOTSTRAP_USERS"
+        );
         assert_eq!(c.cookie_domain.as_deref(), Some("example.com"));
         assert_eq!(c.data_key.unwrap().len(), 32);
     }

@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod access_cache;
+pub mod admin_bootstrap;
 pub mod app;
 pub mod audit;
 pub mod backup;
@@ -76,6 +77,9 @@ pub fn start(config: Config) -> Result<RunningServer, String> {
             "setup: no media server is configured yet; open {} and enter the setup code {code}",
             app.config.base_url
         );
+    }
+    for entry in &app.config.admin_bootstrap {
+        log_info!("{}", entry.describe());
     }
     let listener = web::server::bind(listen)
         .map_err(|e| format!("LISTEN_ADDR: cannot listen on {listen}: {e}"))?;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use authportal::providers::check;
 use authportal::{App, Config};
 
 mod cli_backup;
@@ -131,10 +132,30 @@ fn check() -> ExitCode {
     for (k, v) in cfg.describe() {
         println!("  {k:<24} {v}");
     }
+    for entry in &cfg.admin_bootstrap {
+        println!("  {}", entry.describe());
+    }
     println!(
         "\nkeep a copy of DATA_KEY (secrets.json in the data directory, or your env file) off this machine:\nencrypted backups cannot be restored without it.\n"
     );
-    let report = authportal::providers::check::reachability(&cfg);
+    // What the server runs with: the stored settings (setup wizard, console) under the
+    // environment, read from the database the way the other commands open it.
+    authportal::log::set_level(authportal::log::Level::Warn);
+    let eff = match App::open(cfg).and_then(|app| check::in_use(&app)) {
+        Ok(eff) => eff,
+        Err(e) => {
+            println!("  FAILED: cannot read the stored settings: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    println!("media servers in use (environment over stored settings):");
+    if eff.enabled.is_empty() {
+        println!("  none: open the portal to run the setup wizard, or set MEDIA_SERVER");
+    }
+    for (name, at) in check::describe(&eff) {
+        println!("  {name:<9} {at}");
+    }
+    let report = check::reachability(&eff);
     let mut ok = true;
     for (name, result) in report {
         match result {

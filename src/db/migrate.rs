@@ -13,9 +13,23 @@ const STEPS: &[(i64, &str)] = &[
     (5, include_str!("migrations/5_user_disable.sql")),
     (6, include_str!("migrations/6_branding_files.sql")),
     (7, include_str!("migrations/7_events_webhooks.sql")),
+    (8, include_str!("migrations/8_unique_usernames.sql")),
 ];
 
-pub const CURRENT: i64 = 7;
+pub const CURRENT: i64 = 8;
+
+/// Work a step's SQL cannot do alone, run just before it.
+fn before_step(to: i64, tx: &rusqlite::Transaction) -> Result<(), String> {
+    if to == 8 {
+        let renamed = super::users::rename_duplicates(tx).map_err(|e| e.to_string())?;
+        if renamed > 0 {
+            crate::log_warn!(
+                "{renamed} account(s) shared a username with an older account and got a distinct one (the console lists them)"
+            );
+        }
+    }
+    Ok(())
+}
 
 pub fn run(conn: &mut Connection) -> Result<(), String> {
     let version: i64 = conn
@@ -32,6 +46,7 @@ pub fn run(conn: &mut Connection) -> Result<(), String> {
             .map_err(|e| format!("creating schema: {e}"))?;
     } else {
         for (to, sql) in STEPS.iter().filter(|(to, _)| *to > version) {
+            before_step(*to, &tx).map_err(|e| format!("migrating to version {to}: {e}"))?;
             tx.execute_batch(sql)
                 .map_err(|e| format!("migrating to version {to}: {e}"))?;
             tx.pragma_update(None, "user_version", to)
@@ -114,5 +129,57 @@ mod tests {
             .query_row("SELECT username FROM users", [], |r| r.get(0))
             .unwrap();
         assert_eq!(kept, "kept");
+    }
+
+    #[test]
+    fn shared_usernames_become_distinct_and_the_oldest_keeps_its_name() {
+        let mut c = Connection::open_in_memory().unwrap();
+        c.execute_batch(include_str!("migrations/1_initial.sql"))
+            .unwrap();
+        for step in STEPS.iter().filter(|(to, _)| *to < 8) {
+            c.execute_batch(step.1).unwrap();
+        }
+        c.pragma_update(None, "user_version", 7).unwrap();
+        // (id, name, created_at, provider): two share "bob" with "Bob", and a real
+        // "bob-plex" exists, so the later Plex bob cannot simply take that.
+        for (id, name, at, provider) in [
+            (1, "Bob", 20, "plex"),
+            (2, "bob", 10, "jellyfin"),
+            (3, "bob-plex", 30, "plex"),
+            (4, "bob", 40, "plex"),
+            (5, "carol", 50, "emby"),
+        ] {
+            c.execute(
+                "INSERT INTO users (id, uuid, username, created_at) VALUES (?1, ?2, ?3, ?4)",
+                rusqlite::params![id, format!("uuid-{id}"), name, at],
+            )
+            .unwrap();
+            c.execute(
+                "INSERT INTO identities (user_id, provider, provider_user_id, username, authorized, created_at, last_login_at)
+                 VALUES (?1, ?2, ?3, ?4, 1, 0, 0)",
+                rusqlite::params![id, provider, format!("p{id}"), name],
+            )
+            .unwrap();
+        }
+        run(&mut c).unwrap();
+        let names: Vec<String> = c
+            .prepare("SELECT username FROM users ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            names,
+            ["Bob-plex-2", "bob", "bob-plex", "bob-plex-3", "carol"]
+        );
+        let dup = c.execute(
+            "INSERT INTO users (uuid, username, created_at) VALUES ('x', 'CAROL', 1)",
+            [],
+        );
+        assert!(
+            dup.is_err(),
+            "the index refuses a name held in another case"
+        );
     }
 }

@@ -16,6 +16,12 @@ pub struct Linked {
 /// Finds the identity by (provider, provider user id) and refreshes it, or creates a
 /// new user for it. Never links by username: a same-named account of another provider
 /// is a different person until an admin says otherwise.
+///
+/// Portal usernames are unique without case (apps such as Nextcloud and every
+/// Remote-User consumer take `Alice` and `alice` for one account; the database's UNIQUE
+/// index enforces it). A new user gets the provider's name if it is free, else a marked
+/// one (`bob-plex`) that stays theirs. A rename at the provider follows only to a free
+/// name; a name someone else holds is never taken over.
 pub fn record_sign_in(
     conn: &Connection,
     ident: &Identity,
@@ -23,15 +29,18 @@ pub fn record_sign_in(
     now: i64,
 ) -> Result<Linked> {
     let groups = serde_json::to_string(&ident.groups).expect("strings serialize");
-    let existing: Option<(i64, i64)> = conn
+    let existing: Option<(i64, i64, String)> = conn
         .query_row(
-            "SELECT id, user_id FROM identities WHERE provider = ?1 AND provider_user_id = ?2",
+            "SELECT id, user_id, username FROM identities WHERE provider = ?1 AND provider_user_id = ?2",
             params![ident.provider.as_str(), ident.provider_user_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()?;
     let linked = match existing {
-        Some((identity_id, user_id)) => {
+        Some((identity_id, user_id, known_as)) => {
+            if known_as != ident.username {
+                follow_rename(conn, user_id, &ident.username)?;
+            }
             conn.execute(
                 "UPDATE identities SET username = ?2, email = ?3, groups_json = ?4, authorized = 1,
                         token_sealed = ?5, last_login_at = ?6
@@ -51,11 +60,7 @@ pub fn record_sign_in(
             }
         }
         None => {
-            conn.execute(
-                "INSERT INTO users (uuid, username, email, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![new_uuid(), ident.username, ident.email, now],
-            )?;
-            let user_id = conn.last_insert_rowid();
+            let user_id = insert_user(conn, ident, now)?;
             conn.execute(
                 "INSERT INTO identities (user_id, provider, provider_user_id, username, email, groups_json,
                                          authorized, token_sealed, created_at, last_login_at)
@@ -82,6 +87,95 @@ pub fn record_sign_in(
         params![linked.user_id, now],
     )?;
     Ok(linked)
+}
+
+/// Creates the user row under the first free name of `name_candidates`. The UNIQUE
+/// index decides (a sign-in racing for the same name gets the next one), so the check
+/// and the claim cannot come apart.
+fn insert_user(conn: &Connection, ident: &Identity, now: i64) -> Result<i64> {
+    let uuid = new_uuid();
+    for name in name_candidates(&ident.username, ident.provider.as_str(), &uuid) {
+        match conn.execute(
+            "INSERT INTO users (uuid, username, email, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![uuid, name, ident.email, now],
+        ) {
+            Ok(_) => return Ok(conn.last_insert_rowid()),
+            Err(e) if is_name_taken(&e) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(crate::error::AppError::internal("no free username"))
+}
+
+/// The provider renamed the account: the portal name follows when no one else holds the
+/// new name (a change of case only is always the person's own); otherwise it stays.
+fn follow_rename(conn: &Connection, user_id: i64, new_name: &str) -> Result<()> {
+    match conn.execute(
+        "UPDATE users SET username = ?2 WHERE id = ?1 AND username <> ?2",
+        params![user_id, new_name],
+    ) {
+        Ok(_) => Ok(()),
+        Err(e) if is_name_taken(&e) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The names a new user may get, in order: the provider's name, then the name marked
+/// with the provider (`bob-plex`, `bob-plex-2`, ... `bob-plex-99`), and last one made
+/// unique by the user's UUID.
+pub fn name_candidates(name: &str, provider: &str, uuid: &str) -> Vec<String> {
+    let mut out = vec![name.to_string(), format!("{name}-{provider}")];
+    out.extend((2..100).map(|n| format!("{name}-{provider}-{n}")));
+    out.push(format!("{name}-{provider}-{}", &uuid[..uuid.len().min(8)]));
+    out
+}
+
+/// The users.username UNIQUE index refused a name.
+fn is_name_taken(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, Some(msg))
+        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+            && msg.contains("users.username"))
+}
+
+/// Migration to the unique index: users who share a name (without case) keep it in
+/// order of age (created_at, then id): the oldest keeps the name, each later one gets
+/// the first candidate that no user holds, marked with the provider of their first
+/// identity. Deterministic, so every copy of a database migrates alike.
+pub fn rename_duplicates(conn: &Connection) -> Result<usize> {
+    let mut stmt = conn.prepare(
+        "SELECT u.id, u.uuid, u.username,
+                (SELECT provider FROM identities i WHERE i.user_id = u.id ORDER BY i.id LIMIT 1)
+         FROM users u ORDER BY u.created_at, u.id",
+    )?;
+    let users: Vec<(i64, String, String, Option<String>)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    // NOCASE folds ASCII letters only; the same fold here.
+    let fold = |s: &str| s.to_ascii_lowercase();
+    let mut taken: std::collections::HashSet<String> =
+        users.iter().map(|(_, _, name, _)| fold(name)).collect();
+    let mut kept = std::collections::HashSet::new();
+    let mut renamed = 0;
+    for (id, uuid, name, provider) in &users {
+        if kept.insert(fold(name)) {
+            continue;
+        }
+        let provider = provider.as_deref().unwrap_or("user");
+        let Some(new_name) = name_candidates(name, provider, uuid)
+            .into_iter()
+            .find(|c| !taken.contains(&fold(c)))
+        else {
+            return Err(crate::error::AppError::internal("no free username"));
+        };
+        taken.insert(fold(&new_name));
+        kept.insert(fold(&new_name));
+        conn.execute(
+            "UPDATE users SET username = ?2 WHERE id = ?1",
+            params![id, new_name],
+        )?;
+        renamed += 1;
+    }
+    Ok(renamed)
 }
 
 pub fn add_group(conn: &Connection, user_id: i64, name: &str, now: i64) -> Result<()> {

@@ -158,17 +158,7 @@ impl Plex {
                 ),
             });
         }
-        let mut groups = Vec::new();
-        if owner {
-            groups.push("plex-owner".to_string());
-        } else if user.home || server.is_some_and(|r| r["home"].as_bool() == Some(true)) {
-            groups.push("plex-home".to_string());
-        } else {
-            groups.push("plex-friend".to_string());
-        }
-        if user.restricted {
-            groups.push("plex-managed".to_string());
-        }
+        let groups = groups(owner, server, &user);
         Ok(Outcome::Authorized(Identity {
             provider: ProviderKind::Plex,
             provider_user_id: user.id.to_string(),
@@ -308,6 +298,28 @@ impl Plex {
     }
 }
 
+/// The groups a Plex account gets. Home membership is read from the owner's server as
+/// this account sees it (`home` on the shared resource: shared through the owner's Home),
+/// never from the account's own `home` flag, which is also true for a friend who runs a
+/// Home of their own.
+fn groups(owner: bool, server: Option<&Value>, user: &PlexUser) -> Vec<String> {
+    let in_owners_home = server.is_some_and(|r| r["home"].as_bool() == Some(true));
+    let mut groups = vec![
+        if owner {
+            "plex-owner"
+        } else if in_owners_home {
+            "plex-home"
+        } else {
+            "plex-friend"
+        }
+        .to_string(),
+    ];
+    if user.restricted {
+        groups.push("plex-managed".to_string());
+    }
+    groups
+}
+
 /// plex.tv's answers by status (MEDIA-API.md 5): 401/498 a dead token, 429 slow down,
 /// 5xx down (not the person's fault), anything else unexpected (fail closed).
 fn check_status(reply: &Reply, what: &str, ok: &[u16]) -> Result<(), ProviderError> {
@@ -347,7 +359,6 @@ struct PlexUser {
     username: String,
     email: Option<String>,
     restricted: bool,
-    home: bool,
 }
 
 impl PlexUser {
@@ -365,12 +376,13 @@ impl PlexUser {
         Ok(PlexUser {
             id,
             username,
+            // An email plex.tv has not confirmed is not passed on: the portal vouches for
+            // the emails it hands out (email_verified), and admin bootstrap binds to them.
             email: v["email"]
                 .as_str()
-                .filter(|e| !e.is_empty())
+                .filter(|e| !e.is_empty() && v["confirmed"].as_bool() != Some(false))
                 .map(str::to_string),
             restricted: v["restricted"].as_bool().unwrap_or(false),
-            home: v["home"].as_bool().unwrap_or(false),
         })
     }
 }
@@ -387,6 +399,39 @@ mod tests {
         assert!(!provides_server(&json!({"provides": "client,player"})));
         assert!(!provides_server(&json!({"provides": "servers"})));
         assert!(!provides_server(&json!({})));
+    }
+
+    #[test]
+    fn home_comes_from_the_owners_server_not_the_account() {
+        let user = |restricted| PlexUser {
+            id: 2,
+            username: "f".into(),
+            email: None,
+            restricted,
+        };
+        let shared = json!({"provides": "server", "owned": false, "home": false});
+        let via_home = json!({"provides": "server", "owned": false, "home": true});
+        assert_eq!(groups(false, Some(&shared), &user(false)), ["plex-friend"]);
+        assert_eq!(groups(false, Some(&via_home), &user(false)), ["plex-home"]);
+        assert_eq!(
+            groups(false, Some(&via_home), &user(true)),
+            ["plex-home", "plex-managed"]
+        );
+        assert_eq!(groups(true, None, &user(false)), ["plex-owner"]);
+    }
+
+    #[test]
+    fn an_unconfirmed_email_is_not_passed_on() {
+        let u = PlexUser::from_json(
+            &json!({"id": 5, "username": "a", "email": "a@example.com", "confirmed": false}),
+        )
+        .unwrap();
+        assert_eq!(u.email, None);
+        let u = PlexUser::from_json(
+            &json!({"id": 5, "username": "a", "email": "a@example.com", "confirmed": true}),
+        )
+        .unwrap();
+        assert_eq!(u.email.as_deref(), Some("a@example.com"));
     }
 
     #[test]

@@ -37,7 +37,7 @@ pub fn first_factor_done(
     let id = new_id();
     let landing = app.db.with_tx(|tx| {
         let linked = users::record_sign_in(tx, ident, Some(&sealed), now)?;
-        if is_bootstrap_admin(&app.config.admin_bootstrap, ident) {
+        if app.config.admin_bootstrap.iter().any(|e| e.matches(ident)) {
             users::add_group(tx, linked.user_id, "admins", now)?;
         }
         let mut groups = ident.groups.clone();
@@ -148,19 +148,6 @@ pub fn new_session(
     users::record_signin_ip(tx, linked.user_id, &ctx.ip.to_string(), now)?;
     let value = app.cookies.sign(cookies::SESSION_KIND, id);
     Ok(cookies::set(&app.config, cookies::SESSION, &value, ttl))
-}
-
-/// ADMIN_BOOTSTRAP_USERS: the username matches (any case) and, when the entry names
-/// an email, the provider vouched for that same email.
-fn is_bootstrap_admin(entries: &[crate::config::AdminBootstrap], ident: &Identity) -> bool {
-    entries.iter().any(|e| {
-        e.username.eq_ignore_ascii_case(&ident.username)
-            && match (&e.email, &ident.email) {
-                (None, _) => true,
-                (Some(want), Some(got)) => want.eq_ignore_ascii_case(got),
-                (Some(_), None) => false,
-            }
-    })
 }
 
 /// Ends what an identity the provider no longer vouches for was given: its sessions, and

@@ -534,6 +534,64 @@ fn media_servers_configured_at_runtime_apply_at_once_with_sealed_secrets() {
     assert_eq!(c.get("/api/admin/config/providers").json()["version"], 2);
 }
 
+/// Stores the providers section as the setup wizard or the console does.
+fn store_providers(portal: &Portal, incoming: &Value) {
+    let app = portal.app();
+    app.db
+        .with_tx(|tx| {
+            let stored =
+                authportal::settings::prepare("providers", incoming, &Value::Null, &app.sealer)
+                    .map_err(authportal::error::AppError::BadRequest)?;
+            let change = authportal::db::settings::Change {
+                section: "providers",
+                expected_version: 0,
+                config: &stored,
+                by: Some("test"),
+                reason: None,
+            };
+            authportal::db::settings::put(tx, &change, 0).map(|r| r.unwrap())
+        })
+        .unwrap();
+    app.settings_changed();
+}
+
+#[test]
+fn check_tests_the_media_servers_the_portal_runs_with() {
+    let jf = FakeJellyfin::start(Mode::Jellyfin);
+    let portal = Portal::start(&[("ADMIN_BOOTSTRAP_USERS", "root")]);
+    store_providers(
+        &portal,
+        &json!({ "media_servers": ["jellyfin"], "jellyfin": { "url": jf.base_url(), "api_key": "stored-api-key" } }),
+    );
+    let check = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_authportal"))
+            .arg("check")
+            .envs(portal.vars.iter())
+            .env_remove("MEDIA_SERVER")
+            .env_remove("JELLYFIN_SERVER_URL")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+        )
+    };
+    let (code, text) = check();
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains(&jf.base_url()), "{text}");
+    assert!(text.contains("jellyfin  ok: Jellyfin"), "{text}");
+    assert!(!text.contains("stored-api-key"), "{text}");
+    assert!(
+        text.contains("\"root\" matches the Jellyfin/Emby user root"),
+        "how each bootstrap entry matches: {text}"
+    );
+    // The stored server goes down: check says so and exits non-zero.
+    drop(jf);
+    let (code, text) = check();
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("jellyfin  FAILED"), "{text}");
+}
+
 #[test]
 fn the_environment_wins_and_locks_its_fields() {
     let s = setup(&[]);

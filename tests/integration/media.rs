@@ -289,7 +289,7 @@ fn emby_uses_its_prefix_header_and_user_lookup() {
 }
 
 #[test]
-fn same_username_on_two_providers_makes_two_users() {
+fn same_username_on_two_providers_makes_two_users_with_distinct_names() {
     let jf = FakeJellyfin::start(Mode::Jellyfin);
     let emby = FakeJellyfin::start(Mode::Emby);
     jf.add_user(FakeUser {
@@ -298,7 +298,7 @@ fn same_username_on_two_providers_makes_two_users() {
     });
     emby.add_user(FakeUser {
         id: "22222222222222222222222222222222".into(),
-        ..FakeUser::new("bob", "two")
+        ..FakeUser::new("Bob", "two")
     });
     let (jf_url, emby_url) = (jf.base_url(), emby.base_url());
     let portal = Portal::start(&[
@@ -306,18 +306,66 @@ fn same_username_on_two_providers_makes_two_users() {
         ("JELLYFIN_SERVER_URL", &jf_url),
         ("EMBY_SERVER_URL", &emby_url),
     ]);
-    let (a, b) = (portal.client(), portal.client());
-    assert_eq!(sign_in(&a, "jellyfin", "bob", "one").status, 303);
-    assert_eq!(sign_in(&b, "emby", "bob", "two").status, 303);
+    // Both race for the name (one differs only in case, which apps ignore).
+    let (a, b) = std::thread::scope(|s| {
+        let (a, b) = (portal.client(), portal.client());
+        let one = s.spawn(move || (sign_in(&a, "jellyfin", "bob", "one").status, a));
+        let two = s.spawn(move || (sign_in(&b, "emby", "Bob", "two").status, b));
+        let ((s1, a), (s2, b)) = (one.join().unwrap(), two.join().unwrap());
+        assert_eq!((s1, s2), (303, 303));
+        (a, b)
+    });
     let (wa, wb) = (a.get("/whoami").json(), b.get("/whoami").json());
-    assert_eq!(wa["username"], "bob");
-    assert_eq!(wb["username"], "bob");
     assert_ne!(wa["uuid"], wb["uuid"], "never merged by username");
+    let mut names = [
+        wa["username"].as_str().unwrap().to_string(),
+        wb["username"].as_str().unwrap().to_string(),
+    ];
+    names.sort();
+    assert!(
+        names == ["Bob", "bob-jellyfin"] || names == ["Bob-emby", "bob"],
+        "one keeps the name, the other gets a marked one: {names:?}"
+    );
     assert_eq!(portal.count("SELECT count(*) FROM users"), 2);
-    // Signing in again lands on the same user.
+    // Signing in again lands on the same user, under the same name.
     assert_eq!(sign_in(&a, "jellyfin", "bob", "one").status, 303);
     assert_eq!(a.get("/whoami").json()["uuid"], wa["uuid"]);
+    assert_eq!(a.get("/whoami").json()["username"], wa["username"]);
+    assert_eq!(sign_in(&b, "emby", "Bob", "two").status, 303);
+    assert_eq!(b.get("/whoami").json()["username"], wb["username"]);
     assert_eq!(portal.count("SELECT count(*) FROM users"), 2);
+}
+
+#[test]
+fn username_email_bootstrap_entries_match_jellyfin_and_emby_by_name() {
+    let jf = FakeJellyfin::start(Mode::Jellyfin);
+    for name in ["alice", "root", "carol"] {
+        jf.add_user(FakeUser::new(name, "pw"));
+    }
+    let portal = jellyfin_portal(
+        &jf,
+        &[
+            ("TRUSTED_PROXY_CIDRS", "127.0.0.1"),
+            // Jellyfin reports no email: the name on the owner's server decides.
+            (
+                "ADMIN_BOOTSTRAP_USERS",
+                "ALICE:alice@example.com, jellyfin:root, emby:carol",
+            ),
+        ],
+    );
+    let admin = |name: &str| {
+        let c = portal.client();
+        c.use_fresh_ip();
+        assert_eq!(sign_in(&c, "jellyfin", name, "pw").status, 303);
+        c.get("/whoami").json()["admin"].clone()
+    };
+    assert_eq!(admin("alice"), true);
+    assert_eq!(admin("root"), true);
+    assert_eq!(
+        admin("carol"),
+        false,
+        "an emby: entry is not a Jellyfin user"
+    );
 }
 
 #[test]

@@ -3,7 +3,9 @@
 use serde_json::json;
 
 use crate::fakes::Fault;
-use crate::fakes::plex::{FakePlex, PlexAccount, client_resource, server_resource};
+use crate::fakes::plex::{
+    FakePlex, PlexAccount, client_resource, home_server_resource, server_resource,
+};
 use crate::harness::{Client, Portal, Resp};
 
 const MACHINE: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678";
@@ -226,17 +228,24 @@ fn only_a_server_resource_with_the_machine_id_counts() {
 #[test]
 fn home_and_managed_users_get_their_groups_and_managed_can_be_refused() {
     let fake = FakePlex::start();
+    // A member of the owner's Home: the owner's server comes to them through the Home.
     let mut home = PlexAccount::new(3, "housemate", "tok-h")
-        .with_resources(vec![server_resource(MACHINE, SERVER, false)]);
+        .with_resources(vec![home_server_resource(MACHINE, SERVER)]);
     home.home = true;
     let mut kid = PlexAccount::new(4, "", "tok-k")
-        .with_resources(vec![server_resource(MACHINE, SERVER, false)]);
+        .with_resources(vec![home_server_resource(MACHINE, SERVER)]);
     kid.title = "Kid".into();
     kid.email = String::new();
     kid.home = true;
     kid.restricted = true;
+    // A friend who runs a Plex Home of their own: their account says `home`, but the
+    // owner's server is shared with them as a friend.
+    let mut own_home = PlexAccount::new(5, "neighbour", "tok-n")
+        .with_resources(vec![server_resource(MACHINE, SERVER, false)]);
+    own_home.home = true;
     fake.add_account(home);
     fake.add_account(kid);
+    fake.add_account(own_home);
     let portal = plex_portal(&fake, &[]);
     let sign = |token: &str| {
         let c = portal.client();
@@ -246,6 +255,11 @@ fn home_and_managed_users_get_their_groups_and_managed_can_be_refused() {
         c.get("/whoami").json()
     };
     assert_eq!(sign("tok-h")["groups"], json!(["plex-home"]));
+    assert_eq!(
+        sign("tok-n")["groups"],
+        json!(["plex-friend"]),
+        "a Home of their own is not the owner's Home"
+    );
     let kid = sign("tok-k");
     assert_eq!(kid["username"], "Kid");
     assert_eq!(kid["groups"], json!(["plex-home", "plex-managed"]));
@@ -256,6 +270,60 @@ fn home_and_managed_users_get_their_groups_and_managed_can_be_refused() {
     fake.claim_pin(&code, "tok-k");
     assert!(forward(&c).body.contains("/restricted"));
     assert_eq!(c.get("/whoami").json()["authenticated"], false);
+}
+
+/// Signs in with the Plex account owning `token` and returns /whoami.
+fn sign_in_as(fake: &FakePlex, portal: &Portal, token: &str) -> serde_json::Value {
+    let c = portal.client();
+    let code = start(&c);
+    assert!(fake.claim_pin(&code, token));
+    assert_eq!(forward(&c).status, 200);
+    c.get("/whoami").json()
+}
+
+#[test]
+fn a_bare_bootstrap_name_never_makes_a_plex_account_admin() {
+    let fake = FakePlex::start();
+    // A friend renamed their plex.tv account to the owner's name.
+    let mut impostor = friend();
+    impostor.username = "Alice".into();
+    impostor.email = "mallory@example.test".into();
+    fake.add_account(impostor);
+    let portal = plex_portal(&fake, &[("ADMIN_BOOTSTRAP_USERS", "alice")]);
+    let who = sign_in_as(&fake, &portal, "tok-friend");
+    assert_eq!(who["username"], "Alice");
+    assert_eq!(who["admin"], false);
+}
+
+#[test]
+fn a_plex_bootstrap_entry_needs_the_plex_verified_email() {
+    let fake = FakePlex::start();
+    fake.add_account(owner());
+    let mut impostor = friend();
+    impostor.username = "OWNER".into();
+    fake.add_account(impostor);
+    let mut unconfirmed = PlexAccount::new(6, "ghost", "tok-ghost")
+        .with_resources(vec![server_resource(MACHINE, SERVER, false)]);
+    unconfirmed.email = "owner@example.test".into();
+    unconfirmed.email_unconfirmed = true;
+    fake.add_account(unconfirmed);
+    let portal = plex_portal(
+        &fake,
+        &[(
+            "ADMIN_BOOTSTRAP_USERS",
+            "owner:Owner@Example.TEST, plex:ghost:owner@example.test",
+        )],
+    );
+    // Same name in another case, but not the owner's email: not an admin.
+    let who = sign_in_as(&fake, &portal, "tok-friend");
+    assert_eq!(who["admin"], false, "{who}");
+    // The owner's email (any case) on the named account: admin.
+    let who = sign_in_as(&fake, &portal, "tok-owner");
+    assert_eq!(who["admin"], true, "{who}");
+    // An email plex.tv has not confirmed binds nothing (and is not handed out).
+    let who = sign_in_as(&fake, &portal, "tok-ghost");
+    assert_eq!(who["admin"], false, "{who}");
+    assert!(who["email"].is_null(), "{who}");
 }
 
 #[test]
@@ -399,4 +467,64 @@ fn a_plex_user_who_must_enrol_is_sent_there_by_poll_and_popup() {
     // The popup arriving afterwards is sent to the same place.
     assert!(forward(&c).body.contains("data-redirect=\"/mfa/enroll\""));
     assert_eq!(c.get("/whoami").json()["authenticated"], false);
+}
+
+#[test]
+fn a_taken_name_gets_a_distinct_stable_one_and_a_rename_never_takes_one() {
+    let jf = crate::fakes::jellyfin::FakeJellyfin::start(crate::fakes::jellyfin::Mode::Jellyfin);
+    for name in ["plexfriend", "carol"] {
+        jf.add_user(crate::fakes::jellyfin::FakeUser::new(name, "pw"));
+    }
+    let fake = FakePlex::start();
+    let account = |name: &str| {
+        PlexAccount::new(7, name, "tok-pf")
+            .with_resources(vec![server_resource(MACHINE, SERVER, false)])
+    };
+    fake.add_account(account("PlexFriend"));
+    let jf_url = jf.base_url();
+    let portal = plex_portal(
+        &fake,
+        &[
+            ("MEDIA_SERVER", "jellyfin,plex"),
+            ("JELLYFIN_SERVER_URL", &jf_url),
+            ("TRUSTED_PROXY_CIDRS", "127.0.0.1"),
+        ],
+    );
+    let jellyfin = |name: &str| {
+        let c = portal.client();
+        c.use_fresh_ip();
+        assert_eq!(
+            crate::media::sign_in(&c, "jellyfin", name, "pw").status,
+            303
+        );
+        c.get("/whoami").json()
+    };
+    let first = jellyfin("plexfriend");
+    jellyfin("carol");
+    assert_eq!(first["username"], "plexfriend");
+    // The later person with the same name (in another case) gets a marked one, kept.
+    let later = sign_in_as(&fake, &portal, "tok-pf");
+    assert_eq!(later["username"], "PlexFriend-plex");
+    assert_ne!(later["uuid"], first["uuid"]);
+    assert_eq!(
+        sign_in_as(&fake, &portal, "tok-pf")["username"],
+        "PlexFriend-plex"
+    );
+    // Renamed at plex.tv to a name someone else holds: the portal name stays.
+    fake.add_account(account("Carol"));
+    assert_eq!(
+        sign_in_as(&fake, &portal, "tok-pf")["username"],
+        "PlexFriend-plex"
+    );
+    // Renamed to a free name: the portal name follows.
+    fake.add_account(account("pf"));
+    let renamed = sign_in_as(&fake, &portal, "tok-pf");
+    assert_eq!(renamed["username"], "pf");
+    assert_eq!(renamed["uuid"], later["uuid"]);
+    assert_eq!(jellyfin("plexfriend")["username"], "plexfriend");
+    assert_eq!(jellyfin("carol")["username"], "carol");
+    assert_eq!(
+        portal.count("SELECT count(DISTINCT lower(username)) FROM users"),
+        3
+    );
 }

@@ -233,7 +233,8 @@ fn plex_checks_are_bounded_per_minute_and_back_off_on_429() {
         ("PLEX_APP_BASE", url.as_str()),
         ("PLEX_SERVER_MACHINE_ID", MACHINE),
         ("TRUSTED_PROXY_CIDRS", "127.0.0.1"),
-        ("ADMIN_BOOTSTRAP_USERS", "owner"),
+        // A Plex account is bound by its plex.tv email (PlexAccount::new's).
+        ("ADMIN_BOOTSTRAP_USERS", "owner:owner@example.test"),
     ]);
     let owner = plex_sign_in(&fake, &portal, "tok-owner");
     for name in ["f1", "f2", "f3"] {

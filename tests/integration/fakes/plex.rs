@@ -22,6 +22,8 @@ pub struct PlexAccount {
     /// Managed user (real managed users also have `home: true`).
     pub restricted: bool,
     pub home: bool,
+    /// plex.tv has not confirmed the email (`confirmed: false`).
+    pub email_unconfirmed: bool,
     /// What `/api/v2/resources` returns for this token; see `server_resource`/`client_resource`.
     pub resources: Vec<Value>,
 }
@@ -47,7 +49,8 @@ impl PlexAccount {
 }
 
 /// A Plex Media Server entry as `/api/v2/resources` lists it.
-/// `owned: false` means shared with this user (friend or Home member): then `ownerId` is set.
+/// `owned: false` means shared with this user as a friend: then `ownerId` is set. For a
+/// member of the owner's Home see `home_server_resource`.
 pub fn server_resource(machine_id: &str, name: &str, owned: bool) -> Value {
     let host = format!("{}.plex.direct", machine_id.to_ascii_lowercase());
     json!({
@@ -95,6 +98,16 @@ pub fn server_resource(machine_id: &str, name: &str, owned: bool) -> Value {
             }
         ]
     })
+}
+
+/// The owner's server as a member of the owner's Plex Home sees it: shared like a
+/// friend's (`owned: false`, the owner's `ownerId` and `sourceTitle`) but `home: true`.
+/// A friend's view of it has `home: false`, even when the friend runs a Home of their own
+/// (that shows only in the friend's own `/api/v2/user`).
+pub fn home_server_resource(machine_id: &str, name: &str) -> Value {
+    let mut r = server_resource(machine_id, name, false);
+    r["home"] = json!(true);
+    r
 }
 
 /// An owned player/client device (a browser running Plex Web): never grants server access.
@@ -485,7 +498,7 @@ fn user_json(a: &PlexAccount) -> Value {
         "email": a.email,
         "friendlyName": a.title,
         "locale": null,
-        "confirmed": true,
+        "confirmed": !a.email_unconfirmed,
         "joinedAt": 1_600_000_000,
         "emailOnlyAuth": false,
         "hasPassword": true,

@@ -162,7 +162,13 @@ fn healthcheck() -> ExitCode {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
     let url = format!("http://{addr}/healthz");
-    match authportal::providers::http::agent().get(&url).call() {
+    let Ok(own) = url::Url::parse(&url) else {
+        eprintln!("authportal: {url} is not a URL");
+        return ExitCode::from(1);
+    };
+    // The portal's own listener, often on loopback: named, so the outbound policy allows it.
+    let agent = authportal::providers::http::agent_naming(&Default::default(), &own);
+    match agent.get(&url).call() {
         Ok(r) if r.status() == 200 => ExitCode::SUCCESS,
         Ok(r) => {
             eprintln!("authportal: {url} answered {}", r.status());

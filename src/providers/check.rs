@@ -1,12 +1,19 @@
 //! `authportal check`: can each enabled media server be reached?
 
 use crate::config::Config;
+use crate::outbound::{Outbound, Policy};
 use crate::providers::jellyfin::MediaServer;
 use crate::providers::plex::Plex;
 use crate::providers::{ProviderKind, http};
 
 pub fn reachability(cfg: &Config) -> Vec<(&'static str, Result<String, String>)> {
-    let agent = http::agent();
+    // The configured servers are always allowed, as in the running portal.
+    let servers = [cfg.jellyfin.as_ref(), cfg.emby.as_ref()];
+    let policy = Policy::new(
+        cfg.outbound_allow.clone().unwrap_or_default(),
+        crate::outbound::server_urls(&cfg.plex.api_base, servers),
+    );
+    let agent = http::agent(&Outbound::new(policy));
     let id = "authportal-check".to_string();
     cfg.providers
         .iter()

@@ -10,6 +10,7 @@ use crate::crypto::tokens::CookieSigner;
 use crate::datadir;
 use crate::db::{self, Db};
 use crate::oidc::keys::KeyRing;
+use crate::outbound::{AllowList, Outbound, Policy};
 use crate::providers::jellyfin::MediaServer;
 use crate::providers::plex::Plex;
 use crate::providers::{ProviderKind, http};
@@ -90,6 +91,9 @@ pub struct App {
     pub sealer: Sealer,
     pub cookies: CookieSigner,
     pub keys: KeyRing,
+    /// Where outbound requests may go; every agent checks it at each connection.
+    pub outbound: Outbound,
+    /// For media servers, plex.tv and login-cookie apps (checked by `outbound`).
     pub http: Agent,
     pub clock: Clock,
     pub limits: Limits,
@@ -125,6 +129,8 @@ impl App {
         let rates = crate::settings::security(&*db.conn().map_err(|e| e.to_string())?)
             .map_err(|e| e.to_string())?
             .rate_limits;
+        let outbound =
+            Outbound::new(outbound_policy(&config, &db, &sealer).map_err(|e| e.to_string())?);
         Ok(App {
             access: std::sync::RwLock::new(None),
             access_cache: Default::default(),
@@ -137,7 +143,8 @@ impl App {
             )),
             install_id: secrets.install_id.clone(),
             cookies: CookieSigner::new(&secrets.session_secret),
-            http: http::agent(),
+            http: http::agent(&outbound),
+            outbound,
             clock: Clock::default(),
             limits: Limits::new(&rates),
             config,
@@ -176,6 +183,10 @@ impl App {
     pub fn settings_changed(&self) {
         *self.access.write().unwrap_or_else(|p| p.into_inner()) = None;
         self.apply_rate_limits();
+        match outbound_policy(&self.config, &self.db, &self.sealer) {
+            Ok(p) => self.outbound.set(p),
+            Err(e) => crate::log_error!("outbound settings could not be applied: {e}"),
+        }
         match build_providers(&self.config, &self.db, &self.sealer, &self.install_id) {
             Ok(p) => {
                 *self.providers.write().unwrap_or_else(|p| p.into_inner()) = std::sync::Arc::new(p)
@@ -233,6 +244,29 @@ fn build_providers(
         emby: media(ProviderKind::Emby, eff.emby.clone()),
         enabled,
     })
+}
+
+/// The outbound policy: the allow-list (OUTBOUND_ALLOW, else the security setting) and
+/// the media servers in use, which are always allowed.
+fn outbound_policy(config: &Config, db: &Db, sealer: &Sealer) -> crate::error::Result<Policy> {
+    let conn = db.conn()?;
+    let allow = match &config.outbound_allow {
+        Some(list) => list.clone(),
+        // Saved settings were validated; one that no longer parses allows nothing extra.
+        None => crate::settings::security(&conn)?
+            .allow_list()
+            .unwrap_or_else(|e| {
+                crate::log_error!("security.outbound_allow: {e}; allowing no extra destinations");
+                AllowList::default()
+            }),
+    };
+    let stored = crate::settings::providers(&conn)?;
+    let eff = crate::provider_settings::effective(config, &stored, sealer);
+    let servers = [eff.jellyfin.as_ref(), eff.emby.as_ref()];
+    Ok(Policy::new(
+        allow,
+        crate::outbound::server_urls(&eff.plex.api_base, servers),
+    ))
 }
 
 /// Sealed data is useless under another key; refuse to start rather than fail later.

@@ -68,6 +68,9 @@ pub struct Config {
     pub force_secure_cookie: bool,
     pub force_hsts: bool,
     pub trusted_proxies: Vec<Cidr>,
+    /// Where outbound requests may go besides public and LAN addresses; when set, it
+    /// wins over the security setting `outbound_allow`.
+    pub outbound_allow: Option<crate::outbound::AllowList>,
     pub admin_bootstrap: Vec<crate::admin_bootstrap::AdminBootstrap>,
     pub oidc_signing_key_pem: Option<String>,
     pub oidc_signing_key_path: Option<PathBuf>,
@@ -117,6 +120,7 @@ impl Config {
         "OIDC_ISSUER",
         "OIDC_SIGNING_KEY",
         "OIDC_SIGNING_KEY_PATH",
+        "OUTBOUND_ALLOW",
         "PLEX_ALLOW_MANAGED_USERS",
         "PLEX_API_BASE",
         "PLEX_APP_BASE",
@@ -174,6 +178,12 @@ impl Config {
             force_secure_cookie: v.bool("FORCE_SECURE_COOKIE", false)?,
             force_hsts: v.bool("FORCE_HSTS", false)?,
             trusted_proxies: parse_cidrs(v.get("TRUSTED_PROXY_CIDRS").unwrap_or(""))?,
+            outbound_allow: v
+                .get("OUTBOUND_ALLOW")
+                .map(|s| {
+                    crate::outbound::AllowList::parse_list(s).map_err(|e| err("OUTBOUND_ALLOW", e))
+                })
+                .transpose()?,
             admin_bootstrap: crate::admin_bootstrap::parse(
                 v.get("ADMIN_BOOTSTRAP_USERS").unwrap_or(""),
             )?,
@@ -559,6 +569,7 @@ mod tests {
                 vec![("TRUSTED_PROXY_CIDRS", "10.0.0.0/33")],
                 "TRUSTED_PROXY_CIDRS",
             ),
+            (vec![("OUTBOUND_ALLOW", "127.0.0.1:8080")], "OUTBOUND_ALLOW"),
             (vec![("MEDIA_SERVER", "jellyfin")], "JELLYFIN_SERVER_URL"),
             (vec![("MEDIA_SERVER", "plex")], "PLEX_SERVER_MACHINE_ID"),
             (

@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod mfa;
 pub mod net;
 pub mod oidc;
+pub mod outbound;
 pub mod provider_settings;
 pub mod providers;
 pub mod ratelimit;

@@ -141,8 +141,8 @@ fn check() -> ExitCode {
     // What the server runs with: the stored settings (setup wizard, console) under the
     // environment, read from the database the way the other commands open it.
     authportal::log::set_level(authportal::log::Level::Warn);
-    let eff = match App::open(cfg).and_then(|app| check::in_use(&app)) {
-        Ok(eff) => eff,
+    let (app, eff) = match App::open(cfg).and_then(|app| Ok((check::in_use(&app)?, app))) {
+        Ok((eff, app)) => (app, eff),
         Err(e) => {
             println!("  FAILED: cannot read the stored settings: {e}");
             return ExitCode::from(1);
@@ -155,7 +155,7 @@ fn check() -> ExitCode {
     for (name, at) in check::describe(&eff) {
         println!("  {name:<9} {at}");
     }
-    let report = check::reachability(&eff);
+    let report = check::reachability(&app, &eff);
     let mut ok = true;
     for (name, result) in report {
         match result {
@@ -183,7 +183,13 @@ fn healthcheck() -> ExitCode {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
     let url = format!("http://{addr}/healthz");
-    match authportal::providers::http::agent().get(&url).call() {
+    let Ok(own) = url::Url::parse(&url) else {
+        eprintln!("authportal: {url} is not a URL");
+        return ExitCode::from(1);
+    };
+    // The portal's own listener, often on loopback: named, so the outbound policy allows it.
+    let agent = authportal::providers::http::agent_naming(&Default::default(), &own);
+    match agent.get(&url).call() {
         Ok(r) if r.status() == 200 => ExitCode::SUCCESS,
         Ok(r) => {
             eprintln!("authportal: {url} answered {}", r.status());

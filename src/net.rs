@@ -20,6 +20,12 @@ impl Cidr {
         (prefix <= max).then_some(Cidr { addr: ip, prefix })
     }
 
+    /// The address, when the range is exactly one address (a /32 or /128).
+    pub fn single(&self) -> Option<IpAddr> {
+        let max = if self.addr.is_ipv4() { 32 } else { 128 };
+        (self.prefix == max).then_some(canonical(self.addr))
+    }
+
     pub fn contains(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
         match (self.addr, ip) {

@@ -135,6 +135,15 @@ fn validate(p: &ProvidersSettings) -> Result<(), String> {
                     "providers.{label}.url: use http(s)://host[:port][/base]"
                 ));
             }
+            // The owner names their server, so loopback and LAN are fine; the metadata
+            // address never is (it holds the machine's cloud credentials).
+            let ip = crate::outbound::literal_ip(&url);
+            if ip.and_then(crate::outbound::special) == Some(crate::outbound::Special::Metadata) {
+                return Err(format!(
+                    "providers.{label}.url: {} is a cloud metadata address, not a media server",
+                    url.host_str().unwrap_or("")
+                ));
+            }
         }
     }
     Ok(())
@@ -262,5 +271,22 @@ mod tests {
             .is_err()
         );
         assert!(prepare(&json!({"jellyfin": {"api_key": 5}}), &json!({}), &sealer).is_err());
+        assert!(
+            prepare(
+                &json!({"jellyfin": {"url": "http://169.254.169.254/"}}),
+                &json!({}),
+                &sealer
+            )
+            .unwrap_err()
+            .contains("metadata")
+        );
+        assert!(
+            prepare(
+                &json!({"jellyfin": {"url": "http://127.0.0.1:8096"}}),
+                &json!({}),
+                &sealer
+            )
+            .is_ok()
+        );
     }
 }

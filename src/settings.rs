@@ -241,6 +241,15 @@ pub fn prepare(
     Ok(stored)
 }
 
+/// The fields of a section the environment sets (the console shows them locked).
+pub fn locked(name: &str, cfg: &crate::config::Config) -> Vec<&'static str> {
+    match name {
+        "providers" => crate::provider_settings::locked(cfg),
+        "security" if cfg.env_set.contains("OUTBOUND_ALLOW") => vec!["outbound_allow"],
+        _ => Vec::new(),
+    }
+}
+
 /// A stored document as the console may see it (secrets as set / not set).
 pub fn present(name: &str, stored: &serde_json::Value) -> serde_json::Value {
     match name {
@@ -418,6 +427,9 @@ pub struct Security {
     pub session_hours: i64,
     /// Requests per client IP (and per user for second-factor codes).
     pub rate_limits: RateLimits,
+    /// Hosts, IPs or CIDR ranges outbound requests may reach besides public and LAN
+    /// addresses (e.g. "127.0.0.1/32", "ntfy.lan"); OUTBOUND_ALLOW, when set, wins.
+    pub outbound_allow: Vec<String>,
 }
 
 impl Default for Security {
@@ -425,6 +437,7 @@ impl Default for Security {
         Security {
             session_hours: 24,
             rate_limits: RateLimits::default(),
+            outbound_allow: Vec::new(),
         }
     }
 }
@@ -473,6 +486,11 @@ impl Security {
                 self.session_hours
             ));
         }
+        if self.outbound_allow.len() > 100 {
+            return Err("security.outbound_allow: at most 100 entries".into());
+        }
+        self.allow_list()
+            .map_err(|e| format!("security.outbound_allow: {e}"))?;
         let r = &self.rate_limits;
         for (name, rate) in [
             ("signin", r.signin),
@@ -489,6 +507,10 @@ impl Security {
             }
         }
         Ok(())
+    }
+
+    pub fn allow_list(&self) -> std::result::Result<crate::outbound::AllowList, String> {
+        crate::outbound::AllowList::parse(self.outbound_allow.iter().map(String::as_str))
     }
 
     pub fn session_ttl(&self) -> i64 {

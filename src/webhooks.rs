@@ -157,6 +157,7 @@ pub fn prepare(
         ));
     }
     check_url(&spec.url)?;
+    check_destination(app, &spec.url)?;
     if !matches!(spec.body_format.as_str(), "json" | "form") {
         return Err(format!(
             "body_format: {:?} is not json or form",
@@ -336,6 +337,24 @@ fn check_url(url: &str) -> std::result::Result<(), String> {
         return Err("url: put credentials in a header, not in the URL".into());
     }
     Ok(())
+}
+
+/// A host that is an IP literal the outbound policy refuses is refused when the rule is
+/// saved; host names are judged at each delivery, on the addresses they resolve to.
+fn check_destination(app: &App, url: &str) -> std::result::Result<(), String> {
+    let Ok(parsed) = url::Url::parse(&render(url.trim(), Escape::Url, &Values::sample())) else {
+        return Ok(());
+    };
+    app.outbound
+        .policy()
+        .check_literal(&parsed)
+        .map_err(|refused| {
+            format!(
+                "url: {} is a {}, where webhooks are not sent unless OUTBOUND_ALLOW (or the security setting outbound_allow) lists it",
+                parsed.host_str().unwrap_or(""),
+                refused.0.label()
+            )
+        })
 }
 
 /// Scheme, host and port (default filled in) of a URL template: where its requests go.
@@ -637,19 +656,40 @@ fn signing_input(ts: &str, method: &str, url: &str, body: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Status code, or a transport error (no URL query, no header values in it).
-fn send(out: &Outgoing) -> std::result::Result<u16, String> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(out.timeout))
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .user_agent(format!(
-            "{}/{} webhook",
-            crate::providers::PRODUCT,
-            crate::providers::VERSION
-        ))
-        .build()
-        .into();
+/// How an attempt ended: a status, or why there was none.
+type Outcome = std::result::Result<u16, Failure>;
+
+struct Failure {
+    /// Stored and shown to readers.
+    error: String,
+    /// Whether another attempt can help (a refused destination stays refused).
+    retry: bool,
+}
+
+impl Failure {
+    fn transient(error: impl Into<String>) -> Failure {
+        Failure {
+            error: error.into(),
+            retry: true,
+        }
+    }
+}
+
+/// Status code, or a transport error (no URL query, no header values in it). A
+/// destination the outbound policy refuses is never connected to, so the answer is the
+/// same whether a port there is open or closed.
+fn send(app: &App, out: &Outgoing) -> Outcome {
+    let agent = app.outbound.agent(
+        ureq::Agent::config_builder()
+            .timeout_global(Some(out.timeout))
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .user_agent(format!(
+                "{}/{} webhook",
+                crate::providers::PRODUCT,
+                crate::providers::VERSION
+            )),
+    );
     let mut req = ureq::http::Request::builder()
         .method(out.method.as_str())
         .uri(out.url.as_str());
@@ -658,15 +698,21 @@ fn send(out: &Outgoing) -> std::result::Result<u16, String> {
     }
     let req = req
         .body(out.body.clone())
-        .map_err(|_| "the request could not be built".to_string())?;
+        .map_err(|_| Failure::transient("the request could not be built"))?;
     // The error is stored and shown to readers: no path or query (they can be credentials).
     let redact = |e: ureq::Error| {
+        if let Some(refused) = crate::outbound::refusal(&e) {
+            return Failure {
+                error: refused.to_string(),
+                retry: false,
+            };
+        }
         let base = out.url.split('?').next().unwrap_or("");
         let msg: String = e
             .to_string()
             .replace(&out.url, &url_without_path(&out.url))
             .replace(base, &url_without_path(&out.url));
-        msg.chars().take(300).collect::<String>()
+        Failure::transient(msg.chars().take(300).collect::<String>())
     };
     let mut res = agent.run(req).map_err(redact)?;
     let status = res.status().as_u16();
@@ -675,10 +721,11 @@ fn send(out: &Outgoing) -> std::result::Result<u16, String> {
     Ok(status)
 }
 
-/// Whether an answer is worth another try: network errors, 5xx and 429.
-fn retryable(outcome: &std::result::Result<u16, String>) -> bool {
+/// Whether an answer is worth another try: network errors (not a refused destination),
+/// 5xx and 429.
+fn retryable(outcome: &Outcome) -> bool {
     match outcome {
-        Err(_) => true,
+        Err(f) => f.retry,
         Ok(s) => *s == 429 || *s >= 500,
     }
 }
@@ -715,14 +762,16 @@ fn attempt(app: &App, d: &store::Due) -> Result<bool> {
     let values = values_for(&*app.db.conn()?, &hook, d.event_id)?;
     let started = Instant::now();
     let outcome = if d.event_id.is_none() && !d.test {
-        Err("the event was pruned before it could be delivered".to_string())
+        Err(Failure::transient(
+            "the event was pruned before it could be delivered",
+        ))
     } else {
         build(app, &hook, d, &values)
             .map_err(|e| {
                 crate::log_error!("webhooks: {e}");
-                "the webhook's sealed values could not be opened".to_string()
+                Failure::transient("the webhook's sealed values could not be opened")
             })
-            .and_then(|out| send(&out))
+            .and_then(|out| send(app, &out))
     };
     let duration_ms = started.elapsed().as_millis() as i64;
     record(app, &hook, d, n, &outcome, duration_ms)?;
@@ -787,7 +836,7 @@ fn record(
     hook: &Webhook,
     d: &store::Due,
     n: i64,
-    outcome: &std::result::Result<u16, String>,
+    outcome: &Outcome,
     duration_ms: i64,
 ) -> Result<()> {
     let ok = matches!(outcome, Ok(s) if (200..300).contains(s));
@@ -803,7 +852,7 @@ fn record(
     let now_ms = app.clock.now_ms();
     let (status, error) = match outcome {
         Ok(s) => (Some(*s), None),
-        Err(e) => (None, Some(e.as_str())),
+        Err(f) => (None, Some(f.error.as_str())),
     };
     app.db.with_tx(|tx| {
         store::record_attempt(

@@ -7,7 +7,7 @@ use crate::app::App;
 use crate::provider_settings::Effective;
 use crate::providers::jellyfin::MediaServer;
 use crate::providers::plex::Plex;
-use crate::providers::{ProviderError, ProviderKind, http};
+use crate::providers::{ProviderError, ProviderKind};
 
 /// The media servers in use: stored settings merged with the environment.
 pub fn in_use(app: &App) -> Result<Effective, String> {
@@ -40,8 +40,10 @@ pub fn describe(eff: &Effective) -> Vec<(&'static str, String)> {
         .collect()
 }
 
-pub fn reachability(eff: &Effective) -> Vec<(&'static str, Result<String, String>)> {
-    let agent = http::agent();
+/// Asks each server with the portal's own agent, so the outbound allow-list is the one
+/// the running portal applies.
+pub fn reachability(app: &App, eff: &Effective) -> Vec<(&'static str, Result<String, String>)> {
+    let agent = &app.http;
     let id = "authportal-check".to_string();
     eff.enabled
         .iter()
@@ -54,11 +56,11 @@ pub fn reachability(eff: &Effective) -> Vec<(&'static str, Result<String, String
                             "no server machine id (PLEX_SERVER_MACHINE_ID): nobody can sign in with Plex".into(),
                         ))
                     } else {
-                        Plex::new(p.clone(), id.clone()).probe(&agent)
+                        Plex::new(p.clone(), id.clone()).probe(agent)
                     }
                 }
                 ProviderKind::Jellyfin | ProviderKind::Emby => match server(eff, *p) {
-                    Some(s) => MediaServer::new(*p, s.clone(), id.clone()).probe(&agent),
+                    Some(s) => MediaServer::new(*p, s.clone(), id.clone()).probe(agent),
                     None => Err(ProviderError::Misconfigured("no server URL".into())),
                 },
             };

@@ -1,23 +1,32 @@
-//! Outbound HTTP for providers: bounded timeouts, bounded bodies, and every
-//! transport failure mapped to `Unreachable`.
+//! Outbound HTTP for providers: bounded timeouts, bounded bodies, destinations checked
+//! by the outbound policy, and every transport failure mapped to `Unreachable`.
 
 use std::time::Duration;
 
 use ureq::Agent;
 
 use super::ProviderError;
+use crate::outbound::Outbound;
 
 const MAX_BODY: u64 = 1 << 20;
 
-pub fn agent() -> Agent {
+/// The agent for media servers, plex.tv and login-cookie apps.
+pub fn agent(outbound: &Outbound) -> Agent {
+    outbound.agent(config())
+}
+
+/// The same, also trusting `url`: a media server the owner is naming in the setup wizard.
+pub fn agent_naming(outbound: &Outbound, url: &url::Url) -> Agent {
+    outbound.agent_naming(config(), url)
+}
+
+fn config() -> ureq::config::ConfigBuilder<ureq::typestate::AgentScope> {
     Agent::config_builder()
         .timeout_connect(Some(Duration::from_secs(5)))
         .timeout_global(Some(Duration::from_secs(10)))
         .http_status_as_error(false)
         .max_redirects(0)
         .user_agent(format!("{}/{}", super::PRODUCT, super::VERSION))
-        .build()
-        .into()
 }
 
 #[derive(Debug)]
@@ -51,8 +60,13 @@ pub fn send(
     headers: &[(&str, &str)],
     body: Body,
 ) -> Result<Reply, ProviderError> {
-    let unreachable =
-        |e: ureq::Error| ProviderError::Unreachable(format!("{method} {}: {e}", redact_query(url)));
+    let unreachable = |e: ureq::Error| {
+        ProviderError::Unreachable(format!(
+            "{method} {}: {}",
+            redact_query(url),
+            crate::outbound::describe(&e)
+        ))
+    };
     let mut response = match method {
         "GET" => {
             let mut req = agent.get(url);

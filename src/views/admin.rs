@@ -406,7 +406,7 @@ fn section_about(name: &str) -> &'static str {
             "What people see: the welcome and no-access texts, the accent colour, and the services on the home page."
         }
         "security" => {
-            "How long a sign-in lasts, and how many requests a client may make (rate limits)."
+            "How long a sign-in lasts, how many requests a client may make (rate limits), and which loopback or link-local hosts outbound requests may reach."
         }
         "backups" => "When backups are taken (in APP_TIMEZONE) and how many are kept.",
         "events" => "How many days the audit log keeps events.",

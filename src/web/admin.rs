@@ -121,11 +121,7 @@ fn section_json(ctx: &Ctx, conn: &rusqlite::Connection, name: &str) -> Result<se
         Some(s) => (s.version, s.config, Some(s.updated_at), s.updated_by),
         None => (0, default, None, None),
     };
-    let locked = if name == "providers" {
-        crate::provider_settings::locked(&ctx.app.config)
-    } else {
-        Vec::new()
-    };
+    let locked = crate::settings::locked(name, &ctx.app.config);
     Ok(json!({
         "section": name,
         "version": version,

@@ -269,11 +269,7 @@ pub fn setting_get(ctx: &Ctx, name: &str) -> Result<Response> {
     };
     let pretty = serde_json::to_string_pretty(&crate::settings::present(name, config))
         .map_err(AppError::internal)?;
-    let locked = if name == "providers" {
-        crate::provider_settings::locked(&ctx.app.config)
-    } else {
-        Vec::new()
-    };
+    let locked = crate::settings::locked(name, &ctx.app.config);
     Ok(page(view::setting(
         &c.frame(Area::Settings),
         &view::SectionPage {

@@ -154,12 +154,14 @@ pub fn server_post(ctx: &Ctx) -> Result<Response> {
             );
         }
     };
+    // The owner is naming this server: its address is allowed before it is saved.
+    let http = crate::providers::http::agent_naming(&ctx.app.outbound, &url);
     let server = MediaServer::new(
         kind,
         MediaServerConfig { url, api_key: None },
         ctx.app.install_id.clone(),
     );
-    if let Err(e) = server.server_info(&ctx.app.http) {
+    if let Err(e) = server.server_info(&http) {
         crate::log_warn!(
             "req={} setup: {} at {url_text}: {e}",
             ctx.request_id,
@@ -172,7 +174,7 @@ pub fn server_post(ctx: &Ctx) -> Result<Response> {
     }
     let username = form.get("username").unwrap_or("").trim();
     let password = form.get("password").unwrap_or("");
-    let ident = match server.authenticate(&ctx.app.http, username, password) {
+    let ident = match server.authenticate(&http, username, password) {
         Ok(Outcome::Authorized(ident)) => ident,
         Ok(Outcome::Denied { .. }) => {
             return again("That account may not sign in to the server.", 403);

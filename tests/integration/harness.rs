@@ -58,7 +58,8 @@ fn free_port() -> u16 {
 
 impl Portal {
     /// Starts a portal with these variables on top of test defaults (a fixture signing
-    /// key, LOG_LEVEL=warn, APP_BASE_URL = the loopback address it listens on).
+    /// key, LOG_LEVEL=warn, OUTBOUND_ALLOW=loopback, APP_BASE_URL = the loopback address
+    /// it listens on).
     pub fn start(vars: &[(&str, &str)]) -> Portal {
         Self::start_in(TempDir::new(), vars, true)
     }
@@ -67,6 +68,9 @@ impl Portal {
         let mut map: BTreeMap<String, String> = BTreeMap::new();
         map.insert("AUTHPORTAL_DATA_DIR".into(), dir.0.display().to_string());
         map.insert("LOG_LEVEL".into(), "warn".into());
+        // Webhook receivers and login-cookie apps in tests listen on loopback, which the
+        // outbound policy refuses by default; a test of that refusal sets this to "".
+        map.insert("OUTBOUND_ALLOW".into(), "127.0.0.1/32,::1".into());
         if fixture_key_too {
             map.insert("OIDC_SIGNING_KEY".into(), fixture_key().to_string());
         }

@@ -18,6 +18,7 @@ mod metrics;
 mod mfa;
 mod oidc;
 mod oidc_rp;
+mod outbound;
 mod plex;
 mod portal;
 mod proxies;

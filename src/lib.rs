@@ -77,6 +77,9 @@ pub fn start(config: Config) -> Result<RunningServer, String> {
             app.config.base_url
         );
     }
+    if let Some(warning) = metrics::open_warning(listen, app.config.metrics_token.as_deref()) {
+        log_warn!("{warning}");
+    }
     let listener = web::server::bind(listen)
         .map_err(|e| format!("LISTEN_ADDR: cannot listen on {listen}: {e}"))?;
     let addr = listener

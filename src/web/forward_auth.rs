@@ -139,11 +139,19 @@ fn decide(ctx: &Ctx) -> Result<Response> {
 /// Returns it and whether it came from nginx.
 fn target(ctx: &Ctx, rules: &AccessRules) -> std::result::Result<(Target, bool), String> {
     let h = |name: &str| one_header(ctx, name);
-    let method = match (h("X-Original-Method")?, h("X-Forwarded-Method")?) {
-        (Some(a), Some(b)) if a != b => {
-            return Err("X-Original-Method and X-Forwarded-Method disagree".into());
+    let original = h("X-Original-URL")?;
+    let forwarded_method = h("X-Forwarded-Method")?;
+    // nginx names the method in X-Original-Method; an X-Forwarded-Method next to it may
+    // be the client's own (nginx passes client headers on), so it may only agree.
+    let method = match original {
+        Some(_) => {
+            let method = h("X-Original-Method")?.unwrap_or("GET");
+            if forwarded_method.is_some_and(|m| m != method) {
+                return Err("X-Original-Method and X-Forwarded-Method disagree".into());
+            }
+            method
         }
-        (a, b) => a.or(b).unwrap_or("GET"),
+        None => forwarded_method.unwrap_or("GET"),
     };
     if !method.bytes().all(|b| b.is_ascii_uppercase()) || method.is_empty() || method.len() > 16 {
         return Err(format!("method {method:?} is not valid"));
@@ -164,7 +172,7 @@ fn target(ctx: &Ctx, rules: &AccessRules) -> std::result::Result<(Target, bool),
     if uri.is_some_and(|u| !u.starts_with('/')) {
         return Err("X-Forwarded-Uri must start with /".into());
     }
-    let Some(original) = h("X-Original-URL")? else {
+    let Some(original) = original else {
         let proto = proto.ok_or("X-Forwarded-Proto is missing")?;
         let host = host.ok_or("X-Forwarded-Host is missing")?;
         return Ok((canonical(proto, host, uri.unwrap_or("/"))?, false));

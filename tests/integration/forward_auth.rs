@@ -821,9 +821,30 @@ fn a_client_cannot_add_its_own_description_of_the_request() {
         let r = traefik(&anon, &forged);
         assert_eq!(r.status, 400, "{forged:?}: {}", r.body);
     }
+    // nginx without X-Original-Method: a client's X-Forwarded-Method does not choose
+    // the method (here, to reach a preflight bypass).
+    s.rules(json!({ "rules": [
+        {"name": "preflight", "hosts": ["app.example.com"], "methods": ["OPTIONS"], "policy": "bypass"}
+    ]}));
+    let r = anon.send(
+        "GET",
+        "/auth/verify",
+        &[
+            ("X-Original-URL", "https://app.example.com/admin"),
+            ("X-Forwarded-Method", "OPTIONS"),
+        ],
+        None,
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    s.rules(json!({ "rules": [
+        {"name": "closed", "hosts": ["app.example.com"], "paths": ["/admin"], "methods": ["DELETE"], "policy": "deny"}
+    ]}));
     let agreeing = traefik(
         &alice,
-        &[("X-Original-URL", "https://app.example.com//admin")],
+        &[
+            ("X-Original-URL", "https://app.example.com//admin"),
+            ("X-Original-Method", "DELETE"),
+        ],
     );
     assert_eq!(agreeing.status, 403, "the same request, spelled twice");
 }

@@ -82,6 +82,9 @@ pub fn start(config: Config) -> Result<RunningServer, String> {
     for entry in &app.config.admin_bootstrap {
         log_info!("{}", entry.describe());
     }
+    if let Some(warning) = metrics::open_warning(listen, app.config.metrics_token.as_deref()) {
+        log_warn!("{warning}");
+    }
     let listener = web::server::bind(listen)
         .map_err(|e| format!("LISTEN_ADDR: cannot listen on {listen}: {e}"))?;
     let addr = listener

@@ -307,9 +307,32 @@ pub fn open_fds() -> Option<u64> {
     Some(std::fs::read_dir("/proc/self/fd").ok()?.count() as u64)
 }
 
+/// The start-up warning for a `/metrics` anyone on the network can read: no METRICS_TOKEN
+/// and a listen address other than loopback. Metrics tell no names, but they do tell
+/// traffic, sign-in failures and versions to whoever asks.
+pub fn open_warning(listen: std::net::SocketAddr, token: Option<&str>) -> Option<String> {
+    (token.is_none() && !listen.ip().is_loopback()).then(|| {
+        format!(
+            "/metrics is open to anyone who can reach {listen}: set METRICS_TOKEN, or block \
+             /metrics at the reverse proxy"
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn open_metrics_warn_only_off_loopback_without_a_token() {
+        let at = |a: &str| a.parse().unwrap();
+        assert!(open_warning(at("0.0.0.0:8089"), None).is_some());
+        assert!(open_warning(at("192.168.1.5:8089"), None).is_some());
+        assert!(open_warning(at("[::]:8089"), None).is_some());
+        assert!(open_warning(at("127.0.0.1:8089"), None).is_none());
+        assert!(open_warning(at("[::1]:8089"), None).is_none());
+        assert!(open_warning(at("0.0.0.0:8089"), Some("t")).is_none());
+    }
 
     #[test]
     fn routes_are_bounded() {

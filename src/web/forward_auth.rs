@@ -8,7 +8,7 @@
 
 use rouille::Response;
 
-use crate::access::{NetworkMode, Policy, Rule, Target, render};
+use crate::access::{AccessRules, NetworkMode, Policy, Rule, Target, render};
 use crate::crypto::sha256;
 use crate::db::users;
 use crate::error::Result;
@@ -28,7 +28,8 @@ struct Subject {
 }
 
 pub fn verify(ctx: &Ctx) -> Result<Response> {
-    let response = decide(ctx)?;
+    // Every answer is about one user's one request: no cache may keep or share it.
+    let response = decide(ctx)?.with_unique_header("Cache-Control", "no-store");
     if response.status_code == 403 {
         note_denial(ctx);
     }
@@ -38,7 +39,10 @@ pub fn verify(ctx: &Ctx) -> Result<Response> {
 /// Writes a forward-auth denial to the audit log: the first per (address, host) and
 /// minute, with whoever is signed in, and how many went unwritten before (audit::Sampler).
 fn note_denial(ctx: &Ctx) {
-    let Ok((target, _)) = target(ctx) else {
+    let Ok(rules) = ctx.app.access_rules() else {
+        return;
+    };
+    let Ok((target, _)) = target(ctx, &rules) else {
         return;
     };
     let now = ctx.now();
@@ -71,7 +75,8 @@ fn note_denial(ctx: &Ctx) {
 }
 
 fn decide(ctx: &Ctx) -> Result<Response> {
-    let (target, nginx) = match target(ctx) {
+    let rules = ctx.app.access_rules()?;
+    let (target, nginx) = match target(ctx, &rules) {
         Ok(t) => t,
         Err(reason) => {
             return Ok(
@@ -80,7 +85,6 @@ fn decide(ctx: &Ctx) -> Result<Response> {
             );
         }
     };
-    let rules = ctx.app.access_rules()?;
     let rule = rules.find(&target);
     let policy = rule.map_or(rules.default_policy, |r| r.spec.policy);
     if let Some(r) = rule.filter(|r| r.has_networks()) {
@@ -131,67 +135,97 @@ fn decide(ctx: &Ctx) -> Result<Response> {
 }
 
 /// The original request: X-Forwarded-Proto/Host/Uri/Method (Traefik, Caddy) or
-/// X-Original-URL/X-Original-Method (nginx). Returns it and whether it came from nginx.
-fn target(ctx: &Ctx) -> std::result::Result<(Target, bool), String> {
-    let h = |name: &str| {
-        ctx.req
-            .header(name)
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
+/// X-Original-URL/X-Original-Method (nginx), in canonical form (access::canonical).
+/// Returns it and whether it came from nginx.
+fn target(ctx: &Ctx, rules: &AccessRules) -> std::result::Result<(Target, bool), String> {
+    let h = |name: &str| one_header(ctx, name);
+    let original = h("X-Original-URL")?;
+    let forwarded_method = h("X-Forwarded-Method")?;
+    // nginx names the method in X-Original-Method; an X-Forwarded-Method next to it may
+    // be the client's own (nginx passes client headers on), so it may only agree.
+    let method = match original {
+        Some(_) => {
+            let method = h("X-Original-Method")?.unwrap_or("GET");
+            if forwarded_method.is_some_and(|m| m != method) {
+                return Err("X-Original-Method and X-Forwarded-Method disagree".into());
+            }
+            method
+        }
+        None => forwarded_method.unwrap_or("GET"),
     };
-    let (url, method, nginx) = if let Some(original) = h("X-Original-URL") {
-        let method = h("X-Original-Method").unwrap_or("GET");
-        (original.to_string(), method, true)
-    } else {
-        let proto = h("X-Forwarded-Proto").ok_or("X-Forwarded-Proto is missing")?;
-        if !matches!(proto, "http" | "https") {
-            return Err(format!(
-                "X-Forwarded-Proto must be http or https, not {proto:?}"
-            ));
-        }
-        let host = h("X-Forwarded-Host").ok_or("X-Forwarded-Host is missing")?;
-        if host.contains(['/', '@', '\\', ' ', '?', '#']) {
-            return Err(format!("X-Forwarded-Host {host:?} is not a host"));
-        }
-        let uri = h("X-Forwarded-Uri").unwrap_or("/");
-        if !uri.starts_with('/') {
-            return Err("X-Forwarded-Uri must start with /".into());
-        }
-        (
-            format!("{proto}://{host}{uri}"),
-            h("X-Forwarded-Method").unwrap_or("GET"),
-            false,
-        )
-    };
-    let parsed =
-        url::Url::parse(&url).map_err(|_| format!("the original URL {url:?} is not valid"))?;
-    if !matches!(parsed.scheme(), "http" | "https")
-        || !parsed.username().is_empty()
-        || parsed.password().is_some()
-    {
-        return Err("the original URL must be http(s) without userinfo".into());
-    }
-    let host = parsed
-        .host_str()
-        .ok_or("the original URL has no host")?
-        .to_ascii_lowercase();
     if !method.bytes().all(|b| b.is_ascii_uppercase()) || method.is_empty() || method.len() > 16 {
         return Err(format!("method {method:?} is not valid"));
     }
-    let uri = match parsed.query() {
-        Some(q) => format!("{}?{q}", parsed.path()),
-        None => parsed.path().to_string(),
+    let canonical = |scheme: &str, authority: &str, uri: &str| {
+        rules
+            .target(scheme, authority, uri, method)
+            .map_err(|e| e.to_string())
     };
-    Ok((
-        Target {
-            scheme: parsed.scheme().to_string(),
-            host,
-            port: parsed.port(),
-            uri,
-            method: method.to_string(),
-        },
-        nginx,
-    ))
+    let proto = h("X-Forwarded-Proto")?;
+    if let Some(proto) = proto.filter(|p| !matches!(*p, "http" | "https")) {
+        return Err(format!(
+            "X-Forwarded-Proto must be http or https, not {proto:?}"
+        ));
+    }
+    let host = h("X-Forwarded-Host")?;
+    let uri = h("X-Forwarded-Uri")?;
+    if uri.is_some_and(|u| !u.starts_with('/')) {
+        return Err("X-Forwarded-Uri must start with /".into());
+    }
+    let Some(original) = original else {
+        let proto = proto.ok_or("X-Forwarded-Proto is missing")?;
+        let host = host.ok_or("X-Forwarded-Host is missing")?;
+        return Ok((canonical(proto, host, uri.unwrap_or("/"))?, false));
+    };
+    let (scheme, authority, original_uri) = split_url(original)?;
+    let target = canonical(scheme, authority, &original_uri)?;
+    // Traefik and Caddy pass the client's own headers on to the portal, nginx too: a
+    // client could add an X-Original-URL (or X-Forwarded-Host/Uri) of its choosing next
+    // to the ones its proxy set. Those present must name the same host and path. (The
+    // scheme decides no rule, and a CDN in front of nginx may well differ on it.)
+    let agrees = host
+        .is_none_or(|h| canonical(scheme, h, "/").is_ok_and(|t| t.host == target.host))
+        && uri.is_none_or(|u| {
+            canonical(scheme, authority, u).is_ok_and(|t| t.path() == target.path())
+        });
+    if !agrees {
+        return Err("X-Original-URL and X-Forwarded-Host/Uri name different requests".into());
+    }
+    Ok((target, true))
+}
+
+/// A header's value, trimmed, if present and not empty; sent twice it is refused, since
+/// the proxy and the app might each read a different one.
+fn one_header<'a>(ctx: &'a Ctx, name: &str) -> std::result::Result<Option<&'a str>, String> {
+    let mut values = ctx
+        .req
+        .headers()
+        .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim());
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(format!("{name} is sent more than once"));
+    }
+    Ok(first.filter(|v| !v.is_empty()))
+}
+
+/// An absolute http(s) URL cut into scheme, authority and path-and-query (at least "/").
+fn split_url(url: &str) -> std::result::Result<(&'static str, &str, String), String> {
+    let invalid = || format!("the original URL {url:?} is not an http(s) URL");
+    let (scheme, rest) = url.split_once("://").ok_or_else(invalid)?;
+    let scheme = match scheme.to_ascii_lowercase().as_str() {
+        "http" => "http",
+        "https" => "https",
+        _ => return Err(invalid()),
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, uri) = rest.split_at(end);
+    let uri = if uri.starts_with('/') {
+        uri.to_string()
+    } else {
+        format!("/{uri}")
+    };
+    Ok((scheme, authority, uri))
 }
 
 fn session_subject(ctx: &Ctx) -> Result<Option<Subject>> {

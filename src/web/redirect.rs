@@ -1,13 +1,18 @@
-//! Where a sign-in may send the browser afterwards (`rd`): a path on the portal, or an
-//! http(s) URL on the portal's host or inside SESSION_COOKIE_DOMAIN. Everything else,
-//! including any URL with userinfo, is refused.
+//! Where a sign-in may send the browser afterwards (`rd`): a path on the portal, a URL on
+//! the portal's own origin (scheme, host and port), or an http(s) URL on a host inside
+//! SESSION_COOKIE_DOMAIN. Hosts are compared in canonical form (access::canonical).
+//! Everything else, including any URL with userinfo, is refused.
 
-use url::{Host, Url};
+use std::net::IpAddr;
 
+use url::Url;
+
+use crate::access::canonical;
 use crate::config::Config;
 
 pub fn safe_rd(cfg: &Config, raw: &str) -> Option<String> {
     let raw = raw.trim();
+    // Browsers drop tabs and newlines inside URLs and read \ as /: refuse rather than guess.
     if raw.is_empty() || raw.len() > 2048 || raw.chars().any(|c| c.is_control() || c == '\\') {
         return None;
     }
@@ -22,8 +27,8 @@ pub fn safe_rd(cfg: &Config, raw: &str) -> Option<String> {
     {
         return None;
     }
-    let host = url.host()?;
-    let allowed = same_host(&host, &cfg.base_url)
+    let host = canonical::host_name(url.host_str()?).ok()?;
+    let allowed = same_origin(&url, &host, &cfg.base_url)
         || cfg
             .cookie_domain
             .as_deref()
@@ -31,20 +36,26 @@ pub fn safe_rd(cfg: &Config, raw: &str) -> Option<String> {
     allowed.then(|| url.to_string())
 }
 
-fn same_host(host: &Host<&str>, base: &Url) -> bool {
-    base.host()
-        .is_some_and(|b| b.to_string() == host.to_string())
+/// Same scheme, canonical host and port (default ports filled in) as the portal.
+fn same_origin(url: &Url, host: &str, base: &Url) -> bool {
+    let base_host = base.host_str().and_then(|h| canonical::host_name(h).ok());
+    url.scheme() == base.scheme()
+        && base_host.as_deref() == Some(host)
+        && url.port_or_known_default() == base.port_or_known_default()
 }
 
 /// The host equals the cookie domain or is a subdomain of it; an IP must be equal.
-fn in_domain(host: &Host<&str>, domain: &str) -> bool {
-    match host {
-        Host::Domain(h) => {
-            let h = h.to_ascii_lowercase();
-            h == domain || h.ends_with(&format!(".{domain}"))
-        }
-        ip => ip.to_string().trim_matches(['[', ']']) == domain,
-    }
+fn in_domain(host: &str, domain: &str) -> bool {
+    let domain = match domain.parse::<IpAddr>() {
+        Ok(IpAddr::V6(ip)) => format!("[{ip}]"),
+        Ok(IpAddr::V4(ip)) => ip.to_string(),
+        Err(_) => match canonical::host_name(domain) {
+            Ok(d) => d,
+            Err(_) => return false,
+        },
+    };
+    let host_is_ip = host.starts_with('[') || host.parse::<IpAddr>().is_ok();
+    host == domain || (!host_is_ip && host.ends_with(&format!(".{domain}")))
 }
 
 #[cfg(test)]
@@ -109,5 +120,65 @@ mod tests {
             assert_eq!(safe_rd(&c, bad), None, "{bad:?}");
         }
         assert_eq!(safe_rd(&cfg(None), "https://grafana.example.com/"), None);
+    }
+
+    #[test]
+    fn without_a_cookie_domain_only_the_portals_own_origin() {
+        let c = cfg(None);
+        for good in [
+            "https://auth.example.com/x",
+            "https://AUTH.Example.com/x",
+            "https://auth.example.com./x",
+            "https://auth.example.com:443/x",
+            "/home",
+        ] {
+            assert!(safe_rd(&c, good).is_some(), "{good:?}");
+        }
+        for bad in [
+            "http://auth.example.com/x",
+            "https://auth.example.com:8443/x",
+            "http://auth.example.com:443/x",
+            "https://user@auth.example.com/x",
+            "https://auth.example.com@evil.com/x",
+            "/\\evil.com",
+            "//evil.com",
+            "https:evil.com",
+            "https:auth.example.com.evil.com",
+            "https://auth.example.com\t/x",
+            "https://auth.exa\nmple.com/x",
+            "https://evil.com\\@auth.example.com/",
+            "https://auth.example.com%2F@evil.com/",
+            "https://auth.example.com../x",
+        ] {
+            assert_eq!(safe_rd(&c, bad), None, "{bad:?}");
+        }
+        let lan = |base: &str| {
+            let mut vars = BTreeMap::new();
+            vars.insert("APP_BASE_URL".to_string(), base.to_string());
+            Config::from_vars(&vars).unwrap()
+        };
+        let portal = lan("http://portal:8089");
+        assert!(safe_rd(&portal, "http://portal:8089/home").is_some());
+        assert!(safe_rd(&portal, "http://PORTAL.:8089/home").is_some());
+        assert_eq!(safe_rd(&portal, "http://portal:8090/home"), None);
+        assert_eq!(safe_rd(&portal, "http://portal/home"), None);
+        assert_eq!(safe_rd(&portal, "https://portal:8089/home"), None);
+        let v6 = lan("http://[::1]:8089");
+        assert!(safe_rd(&v6, "http://[0:0::1]:8089/").is_some());
+        assert_eq!(safe_rd(&v6, "http://[::2]:8089/"), None);
+    }
+
+    #[test]
+    fn cookie_domain_hosts_are_compared_canonically() {
+        let c = cfg(Some("example.com"));
+        assert!(safe_rd(&c, "https://Grafana.EXAMPLE.com./d").is_some());
+        assert!(safe_rd(&c, "http://grafana.example.com:3000/").is_some());
+        assert_eq!(safe_rd(&c, "https://grafana.example.com../"), None);
+        let ip = cfg(Some("0.1"));
+        assert_eq!(
+            safe_rd(&ip, "http://10.0.0.1/"),
+            None,
+            "an IP is never a subdomain"
+        );
     }
 }

@@ -572,3 +572,305 @@ fn native_apps_from_a_recent_sign_in_address_pass_and_the_user_can_forget_it() {
     s.portal.app().clock.advance(13 * 3600);
     assert_eq!(tv("203.0.113.9").status, 401);
 }
+
+/// Spellings of `/admin`: the first list must be judged as `/admin` itself, the second
+/// refused with 400. Apps decode, merge and resolve before routing, so anything else
+/// would walk around a rule.
+const ADMIN_SPELLINGS: &[&str] = &[
+    "/admin",
+    "/admin/",
+    "/%61dmin",
+    "/%61%64%6D%69%6e",
+    "/ad%6Din/",
+    "//admin",
+    "///admin/x",
+    "/./admin",
+    "/%2e/admin",
+    "/x/../admin",
+    "/x/%2e%2e/admin",
+    "/x/.%2E/admin",
+    "/x/..;/admin",
+    "/admin;jsessionid=x",
+    "/admin;jsessionid=x/y",
+    "/admin/.",
+    "/admin?x=/public",
+    "/admin#/public",
+];
+const REFUSED_SPELLINGS: &[&str] = &[
+    "/%2Fadmin",
+    "/%2fadmin",
+    "/x/..%2Fadmin",
+    "/x%2F..%2Fadmin",
+    "/%5Cadmin",
+    "/x%5c..%5cadmin",
+    "/\\admin",
+    "/x\\..\\admin",
+    "/admin%00",
+    "/%00/admin",
+    "/x/%c0%ae%c0%ae/admin",
+    "/%c0%ae%c0%ae/admin",
+    "/../admin",
+    "/%2e%2e/admin",
+    "/x/../../admin",
+    "/x//../admin",
+    "/adm%in",
+    "/admin%2",
+];
+
+/// Asks about one request in the Traefik/Caddy form or the nginx form.
+fn ask_as(c: &Client, nginx: bool, proto: &str, host: &str, uri: &str) -> Resp {
+    let url = format!("{proto}://{host}{uri}");
+    let headers: Vec<(&str, &str)> = if nginx {
+        vec![("X-Original-URL", &url), ("Accept", "*/*")]
+    } else {
+        vec![
+            ("X-Forwarded-Proto", proto),
+            ("X-Forwarded-Host", host),
+            ("X-Forwarded-Uri", uri),
+            ("Accept", "*/*"),
+        ]
+    };
+    c.send("GET", "/auth/verify", &headers, None)
+}
+
+/// The spellings of one host the proxy may send: case, trailing dot, default port.
+fn host_spellings(host: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("https", host.to_string()),
+        ("https", host.to_ascii_uppercase()),
+        ("https", format!("{host}.")),
+        ("https", format!("{host}:443")),
+        (
+            "http",
+            format!("{}.:80", host.replace("example", "EXAMPLE")),
+        ),
+    ]
+}
+
+#[test]
+fn no_spelling_of_a_path_or_host_walks_around_a_rule() {
+    let s = setup(&[]);
+    s.rules(json!({ "default_policy": "signed_in", "rules": [
+        {"name": "deny", "hosts": ["deny.example.com"], "paths": ["/admin"], "policy": "deny"},
+        {"name": "regex", "hosts": ["regex.example.com"], "path_regex": "^/admin(/|$)", "policy": "deny"},
+        {"name": "mfa", "hosts": ["mfa.example.com"], "paths": ["/admin"], "policy": "two_factor"},
+        {"name": "group", "hosts": ["group.example.com"], "paths": ["/admin"], "groups": ["jellyfin-admin"]},
+        {"name": "bypass", "hosts": ["bypass.example.com"], "paths": ["/admin"], "policy": "bypass"}
+    ]}));
+    let alice = s.user("alice", "wonderland");
+    let anon = s.portal.client();
+    // (host, who asks, the answer /admin gets, the answer any other path gets)
+    let policies = [
+        ("deny.example.com", &alice, 403, 200),
+        ("regex.example.com", &alice, 403, 200),
+        ("mfa.example.com", &alice, 403, 200),
+        ("group.example.com", &alice, 403, 200),
+        ("bypass.example.com", &anon, 200, 401),
+    ];
+    let mut wrong = Vec::new();
+    for (host, who, admin, elsewhere) in policies {
+        for nginx in [false, true] {
+            assert_eq!(ask_as(who, nginx, "https", host, "/else").status, elsewhere);
+            for (proto, h) in host_spellings(host) {
+                let spellings = ADMIN_SPELLINGS.iter().map(|p| (p, admin));
+                for (uri, want) in spellings.chain(REFUSED_SPELLINGS.iter().map(|p| (p, 400))) {
+                    let r = ask_as(who, nginx, proto, &h, uri);
+                    if r.status != want {
+                        wrong.push(format!(
+                            "{} {proto}://{h}{uri}: {} (want {want})",
+                            if nginx { "nginx" } else { "traefik" },
+                            r.status
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} walk-arounds:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn no_spelling_escapes_a_bypass_prefix() {
+    let s = setup(&[]);
+    s.rules(json!({ "default_policy": "signed_in", "rules": [
+        {"name": "public", "hosts": ["open.example.com"], "paths": ["/public/"], "policy": "bypass"}
+    ]}));
+    let anon = s.portal.client();
+    let mut wrong = Vec::new();
+    for nginx in [false, true] {
+        for (uri, want) in [
+            ("/public/x", 200),
+            ("/public", 200),
+            ("/public/?/../admin", 200),
+            ("/admin?/public/", 401),
+            ("/publicity", 401),
+            ("/Public/x", 401),
+            ("/public/../admin", 401),
+            ("/public/%2e%2e/admin", 401),
+            ("/public/..;/admin", 401),
+            ("/public;/../admin", 401),
+            ("/public/x/../../admin", 401),
+            ("/public/%252e%252e/admin", 200),
+            ("/public//../admin", 400),
+            ("/public/..%2Fadmin", 400),
+            ("/public%2F..%2Fadmin", 400),
+            ("/public%5C..%5Cadmin", 400),
+            ("/public\\..\\admin", 400),
+            ("/public/%c0%ae%c0%ae/admin", 400),
+            ("/public/%e0%80%ae%e0%80%ae/admin", 400),
+            ("/public/../../admin", 400),
+        ] {
+            let r = ask_as(&anon, nginx, "https", "open.example.com", uri);
+            if r.status != want {
+                wrong.push(format!("nginx={nginx} {uri}: {} (want {want})", r.status));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn refusals_say_what_was_refused_and_userinfo_is_never_a_host() {
+    let s = setup(&[]);
+    let c = s.portal.client();
+    let r = ask_as(&c, false, "https", "app.example.com", "/a%2Fb");
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("encoded slash"), "{}", r.body);
+    let r = ask_as(&c, true, "https", "app.example.com", "/../x");
+    assert!(r.body.contains("climbs above /"), "{}", r.body);
+    for nginx in [false, true] {
+        for host in [
+            "user@app.example.com",
+            "app.example.com@evil.com",
+            "app..example.com",
+            "[::1",
+        ] {
+            let r = ask_as(&c, nginx, "https", host, "/");
+            assert_eq!(r.status, 400, "{host}");
+        }
+    }
+    // IPv6 hosts are hosts.
+    assert_eq!(ask_as(&c, true, "https", "[::1]:8443", "/").status, 401);
+    assert_eq!(ask_as(&c, false, "http", "[0:0::1]", "/").status, 401);
+}
+
+#[test]
+fn a_rule_can_let_its_app_have_encoded_slashes() {
+    let s = setup(&[]);
+    s.rules(json!({ "rules": [
+        {"name": "files admin", "hosts": ["files.example.com"], "paths": ["/admin"], "policy": "deny"},
+        {"name": "files", "hosts": ["files.example.com"], "allow_encoded_slash": true}
+    ]}));
+    let alice = s.user("alice", "wonderland");
+    for nginx in [false, true] {
+        assert_eq!(
+            ask_as(&alice, nginx, "https", "files.example.com", "/share/a%2Fb").status,
+            200
+        );
+        assert_eq!(
+            ask_as(&alice, nginx, "https", "files.example.com", "/admin%2Fx").status,
+            403
+        );
+        assert_eq!(
+            ask_as(&alice, nginx, "https", "files.example.com", "/a\\b").status,
+            400
+        );
+        assert_eq!(
+            ask_as(&alice, nginx, "https", "other.example.com", "/share/a%2Fb").status,
+            400
+        );
+    }
+}
+
+#[test]
+fn a_client_cannot_add_its_own_description_of_the_request() {
+    let s = setup(&[]);
+    s.rules(json!({ "rules": [
+        {"name": "public", "hosts": ["app.example.com"], "paths": ["/public"], "policy": "bypass"},
+        {"name": "closed", "hosts": ["app.example.com"], "paths": ["/admin"], "methods": ["DELETE"], "policy": "deny"}
+    ]}));
+    let alice = s.user("alice", "wonderland");
+    let anon = s.portal.client();
+    let traefik = |c: &Client, extra: &[(&str, &str)]| {
+        let mut h = vec![
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Host", "app.example.com"),
+            ("X-Forwarded-Uri", "/admin"),
+            ("X-Forwarded-Method", "DELETE"),
+        ];
+        h.extend_from_slice(extra);
+        c.send("GET", "/auth/verify", &h, None)
+    };
+    assert_eq!(traefik(&alice, &[]).status, 403);
+    // Traefik and Caddy pass a client's X-Original-URL on; nginx passes X-Forwarded-*.
+    for forged in [
+        vec![("X-Original-URL", "https://app.example.com/public")],
+        vec![("X-Original-URL", "https://other.example.com/admin")],
+        vec![
+            ("X-Original-URL", "https://app.example.com/admin"),
+            ("X-Original-Method", "GET"),
+        ],
+        vec![("X-Forwarded-Uri", "/public")],
+        vec![("X-Forwarded-Host", "app.example.com")],
+    ] {
+        let r = traefik(&anon, &forged);
+        assert_eq!(r.status, 400, "{forged:?}: {}", r.body);
+    }
+    // nginx without X-Original-Method: a client's X-Forwarded-Method does not choose
+    // the method (here, to reach a preflight bypass).
+    s.rules(json!({ "rules": [
+        {"name": "preflight", "hosts": ["app.example.com"], "methods": ["OPTIONS"], "policy": "bypass"}
+    ]}));
+    let r = anon.send(
+        "GET",
+        "/auth/verify",
+        &[
+            ("X-Original-URL", "https://app.example.com/admin"),
+            ("X-Forwarded-Method", "OPTIONS"),
+        ],
+        None,
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    s.rules(json!({ "rules": [
+        {"name": "closed", "hosts": ["app.example.com"], "paths": ["/admin"], "methods": ["DELETE"], "policy": "deny"}
+    ]}));
+    let agreeing = traefik(
+        &alice,
+        &[
+            ("X-Original-URL", "https://app.example.com//admin"),
+            ("X-Original-Method", "DELETE"),
+        ],
+    );
+    assert_eq!(agreeing.status, 403, "the same request, spelled twice");
+}
+
+#[test]
+fn every_verify_answer_is_no_store() {
+    let s = setup(&[]);
+    s.rules(
+        json!({ "rules": [{"name": "closed", "hosts": ["closed.example.com"], "policy": "deny"}] }),
+    );
+    let alice = s.user("alice", "wonderland");
+    let anon = s.portal.client();
+    let answers = [
+        (ask(&alice, "GET", "app.example.com", "/", HTML), 200),
+        (ask(&anon, "GET", "app.example.com", "/", HTML), 302),
+        (ask(&anon, "GET", "app.example.com", "/", "*/*"), 401),
+        (ask(&alice, "GET", "closed.example.com", "/", HTML), 403),
+        (ask(&alice, "GET", "app.example.com", "/%2F", HTML), 400),
+    ];
+    for (r, status) in answers {
+        assert_eq!(r.status, status);
+        assert!(
+            r.header("cache-control")
+                .is_some_and(|v| v.contains("no-store")),
+            "{status}: {:?}",
+            r.header("cache-control")
+        );
+    }
+}

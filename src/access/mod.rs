@@ -2,7 +2,10 @@
 //! Pure matching, no I/O: the HTTP side is web/forward_auth.rs.
 //!
 //! Rules are ordered; the first whose host, path and method match decides. No match
-//! falls to the default policy.
+//! falls to the default policy. Hosts and paths, of requests and of rules alike, are
+//! matched in their canonical form (canonical.rs).
+
+pub mod canonical;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -75,9 +78,13 @@ pub struct RuleSpec {
     /// Path prefixes; empty = every path.
     #[serde(default)]
     pub paths: Vec<String>,
-    /// A regular expression the path must match (in addition to `paths`).
+    /// A regular expression the canonical path must match (in addition to `paths`).
     #[serde(default)]
     pub path_regex: Option<String>,
+    /// The app needs encoded slashes (`%2F`, `%5C`) in paths: on this rule's hosts they are
+    /// kept encoded instead of refused with a 400.
+    #[serde(default)]
+    pub allow_encoded_slash: bool,
     /// Methods; empty = every method.
     #[serde(default)]
     pub methods: Vec<String>,
@@ -127,8 +134,30 @@ impl Default for AccessSpec {
 #[derive(Debug, Clone)]
 pub struct Rule {
     pub spec: RuleSpec,
+    /// The spec's hosts and paths in canonical form.
+    hosts: Vec<HostPattern>,
+    paths: Vec<String>,
     regex: Option<Regex>,
     networks: Vec<Cidr>,
+}
+
+#[derive(Debug, Clone)]
+enum HostPattern {
+    Exact(String),
+    /// `*.domain`: any subdomain of it, not the domain itself.
+    SubdomainsOf(String),
+}
+
+impl HostPattern {
+    fn matches(&self, host: &str) -> bool {
+        match self {
+            HostPattern::Exact(h) => host == h,
+            HostPattern::SubdomainsOf(d) => host
+                .strip_suffix(d.as_str())
+                .and_then(|sub| sub.strip_suffix('.'))
+                .is_some_and(|sub| !sub.is_empty()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -178,20 +207,58 @@ impl AccessRules {
     pub fn find(&self, t: &Target) -> Option<&Rule> {
         self.rules.iter().find(|r| r.matches(t))
     }
+
+    /// The request the proxy asks about, in canonical form: `scheme` is http or https,
+    /// `authority` is host[:port], `uri` is the path and query as sent. The path keeps
+    /// encoded slashes only when a rule for this host allows them; what has no safe
+    /// canonical form is refused.
+    pub fn target(
+        &self,
+        scheme: &str,
+        authority: &str,
+        uri: &str,
+        method: &str,
+    ) -> Result<Target, canonical::Refusal> {
+        let (host, port) = canonical::authority(authority, scheme)?;
+        // A fragment never reaches a server; the query never decides a path rule.
+        let uri = uri.split('#').next().unwrap_or_default();
+        let raw_path = uri.split('?').next().unwrap_or_default();
+        let path = match canonical::path(raw_path, false) {
+            Err(canonical::Refusal::EncodedSlash) if self.encoded_slash_allowed(&host) => {
+                canonical::path(raw_path, true)?
+            }
+            other => other?,
+        };
+        Ok(Target {
+            scheme: scheme.to_string(),
+            host,
+            port,
+            uri: uri.to_string(),
+            path,
+            method: method.to_string(),
+        })
+    }
+
+    fn encoded_slash_allowed(&self, host: &str) -> bool {
+        self.rules
+            .iter()
+            .any(|r| r.spec.allow_encoded_slash && r.host_matches(host))
+    }
 }
 
 fn compile_rule(r: &RuleSpec) -> Result<Rule, String> {
-    for h in &r.hosts {
-        let bare = h.strip_prefix("*.").unwrap_or(h);
-        if bare.is_empty() || bare.contains(['/', ':', '*', ' ']) {
-            return Err(format!("host {h:?} must be a host name or *.domain"));
-        }
-    }
-    for p in &r.paths {
-        if !p.starts_with('/') {
-            return Err(format!("path {p:?} must start with /"));
-        }
-    }
+    let hosts = r
+        .hosts
+        .iter()
+        .map(|h| {
+            compile_host(h).ok_or_else(|| format!("host {h:?} must be a host name or *.domain"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let paths = r
+        .paths
+        .iter()
+        .map(|p| compile_path(p, r.allow_encoded_slash))
+        .collect::<Result<Vec<_>, _>>()?;
     let regex = match &r.path_regex {
         Some(src) => Some(
             regex::RegexBuilder::new(src)
@@ -224,26 +291,54 @@ fn compile_rule(r: &RuleSpec) -> Result<Rule, String> {
     }
     Ok(Rule {
         spec: r.clone(),
+        hosts,
+        paths,
         regex,
         networks,
     })
 }
 
-/// The request the proxy asks about.
+/// A rule's host in canonical form: `*.domain` keeps its wildcard.
+fn compile_host(h: &str) -> Option<HostPattern> {
+    match h.strip_prefix("*.") {
+        Some(domain) => canonical::host_name(domain)
+            .ok()
+            .map(HostPattern::SubdomainsOf),
+        None => canonical::host_name(h).ok().map(HostPattern::Exact),
+    }
+}
+
+/// A rule's path prefix in canonical form, so `/%61dmin//` means `/admin/`.
+fn compile_path(p: &str, encoded_slash: bool) -> Result<String, String> {
+    if !p.starts_with('/') {
+        return Err(format!("path {p:?} must start with /"));
+    }
+    if p.contains(['?', '#', ';']) {
+        return Err(format!(
+            "path {p:?} cannot hold ?, # or ; (queries and ;parameters are not matched)"
+        ));
+    }
+    canonical::path(p, encoded_slash).map_err(|e| format!("path {p:?} cannot be matched: {e}"))
+}
+
+/// The request the proxy asks about (made by AccessRules::target).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     pub scheme: String,
-    /// Lowercase, without port.
+    /// Canonical: lowercase, without trailing dot or port.
     pub host: String,
+    /// Only a port that is not the scheme's default.
     pub port: Option<u16>,
-    /// Path and query as sent ("/a/b?c=d").
+    /// Path and query as sent ("/a/b?c=d"): where sign-in sends the user back to.
     pub uri: String,
+    path: String,
     pub method: String,
 }
 
 impl Target {
+    /// The canonical path, which the rules match.
     pub fn path(&self) -> &str {
-        self.uri.split('?').next().unwrap_or("/")
+        &self.path
     }
 
     pub fn url(&self) -> String {
@@ -255,19 +350,14 @@ impl Target {
 }
 
 impl Rule {
+    fn host_matches(&self, host: &str) -> bool {
+        self.hosts.is_empty() || self.hosts.iter().any(|h| h.matches(host))
+    }
+
     fn matches(&self, t: &Target) -> bool {
-        let host_ok = self.spec.hosts.is_empty()
-            || self.spec.hosts.iter().any(|h| match h.strip_prefix("*.") {
-                Some(domain) => {
-                    t.host.len() > domain.len() + 1
-                        && t.host
-                            .ends_with(&format!(".{}", domain.to_ascii_lowercase()))
-                }
-                None => t.host.eq_ignore_ascii_case(h),
-            });
+        let host_ok = self.host_matches(&t.host);
         let path = t.path();
-        let path_ok = self.spec.paths.is_empty()
-            || self.spec.paths.iter().any(|p| path.starts_with(p.as_str()));
+        let path_ok = self.paths.is_empty() || self.paths.iter().any(|p| prefix_matches(p, path));
         let regex_ok = self.regex.as_ref().is_none_or(|r| r.is_match(path));
         let method_ok = self.spec.methods.is_empty()
             || self
@@ -300,6 +390,16 @@ impl Rule {
     }
 }
 
+/// A rule path is a plain prefix (`/admin` covers `/admin`, `/admin/x` and
+/// `/administrator`); one ending in `/` also covers the path without it (`/admin/`
+/// covers `/admin`, which most apps serve as the same page).
+fn prefix_matches(prefix: &str, path: &str) -> bool {
+    path.starts_with(prefix)
+        || prefix
+            .strip_suffix('/')
+            .is_some_and(|bare| !bare.is_empty() && path == bare)
+}
+
 /// Fills `{user}`, `{email}`, `{name}`, `{groups}`, `{uid}` (and `{media_token}` where
 /// allowed). Unknown placeholders stay as written; CR/LF never reach a header.
 pub fn render(template: &str, values: &[(&str, &str)]) -> String {
@@ -320,13 +420,9 @@ mod tests {
     }
 
     fn target(host: &str, uri: &str, method: &str) -> Target {
-        Target {
-            scheme: "https".into(),
-            host: host.into(),
-            port: None,
-            uri: uri.into(),
-            method: method.into(),
-        }
+        AccessRules::default()
+            .target("https", host, uri, method)
+            .unwrap()
     }
 
     #[test]
@@ -363,6 +459,83 @@ mod tests {
         );
         assert_eq!(name(target("other.org", "/files/12/x", "GET")), None);
         assert_eq!(r.default_policy, Policy::Deny);
+    }
+
+    #[test]
+    fn rules_and_requests_meet_in_canonical_form() {
+        let r = rules(json!({"rules": [
+            {"name": "admin", "hosts": ["App.Example."], "paths": ["/%61dmin"], "policy": "deny"},
+            {"name": "dir", "hosts": ["app.example"], "paths": ["/private//"], "policy": "deny"},
+            {"name": "regex", "hosts": ["app.example"], "path_regex": "^/api/v[0-9]+/keys$", "policy": "deny"},
+            {"name": "files", "hosts": ["files.example"], "allow_encoded_slash": true}
+        ]}));
+        let rule = |host: &str, uri: &str| {
+            let t = r.target("https", host, uri, "GET")?;
+            Ok::<_, canonical::Refusal>(r.find(&t).map(|x| x.spec.name.clone()))
+        };
+        let named = |n: &str| Ok(Some(n.to_string()));
+        for (host, uri) in [
+            ("app.example", "/admin"),
+            ("APP.example.", "/%61dmin/"),
+            ("app.example:443", "//admin"),
+            ("app.example", "/x/../admin;jsessionid=1"),
+            ("app.example", "/administrator"),
+            ("app.example", "/admin?to=/public"),
+        ] {
+            assert_eq!(rule(host, uri), named("admin"), "{host} {uri}");
+        }
+        assert_eq!(rule("app.example", "/public?/admin"), Ok(None));
+        assert_eq!(
+            rule("app.example", "/Admin"),
+            Ok(None),
+            "paths are case-sensitive"
+        );
+        assert_eq!(
+            rule("app.example", "/private"),
+            named("dir"),
+            "/x/ covers /x"
+        );
+        assert_eq!(rule("app.example", "/private/a"), named("dir"));
+        assert_eq!(rule("app.example", "/privateer"), Ok(None));
+        assert_eq!(rule("app.example", "/api/v2/%6Beys"), named("regex"));
+        assert_eq!(rule("app.example", "/api//v2/./keys"), named("regex"));
+        assert_eq!(
+            rule("app.example", "/%2Fadmin"),
+            Err(canonical::Refusal::EncodedSlash)
+        );
+        assert_eq!(rule("files.example", "/a%2Fb"), named("files"));
+        let t = r
+            .target("https", "files.example", "/a%2fb?x=1", "GET")
+            .unwrap();
+        assert_eq!((t.path(), t.uri.as_str()), ("/a%2Fb", "/a%2fb?x=1"));
+    }
+
+    #[test]
+    fn rule_paths_that_cannot_be_canonical_are_refused() {
+        for (path, want) in [
+            ("/a/%2Fb", "encoded slash"),
+            ("/../x", "climbs above"),
+            ("/a?b", "cannot hold"),
+            ("/a;b", "cannot hold"),
+            ("/a#b", "cannot hold"),
+            ("/%zz", "two hex digits"),
+            ("/a\\b", "backslash"),
+        ] {
+            let spec: AccessSpec =
+                serde_json::from_value(json!({"rules": [{"paths": [path]}]})).unwrap();
+            let e = AccessRules::compile(&spec).unwrap_err();
+            assert!(e.contains(want), "{path}: {e}");
+        }
+        let ok: AccessSpec = serde_json::from_value(
+            json!({"rules": [{"paths": ["/a/%2Fb"], "allow_encoded_slash": true}]}),
+        )
+        .unwrap();
+        assert!(AccessRules::compile(&ok).is_ok());
+        for host in ["user@app.example", "app..example", "*.", "app.example:443"] {
+            let spec: AccessSpec =
+                serde_json::from_value(json!({"rules": [{"hosts": [host]}]})).unwrap();
+            assert!(AccessRules::compile(&spec).is_err(), "{host}");
+        }
     }
 
     #[test]

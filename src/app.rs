@@ -167,11 +167,18 @@ impl App {
             return Ok(std::sync::Arc::clone(r));
         }
         let spec = crate::settings::access(&*self.db.conn()?)?;
-        // Saved settings were validated; a value that no longer compiles (a downgrade)
-        // falls back to the safe default: every request needs a signed-in user.
+        // Saved settings were validated, but a rule saved by an older version may no
+        // longer compile (rules got stricter). Falling back to "signed in" would open
+        // whatever a deny or group rule kept closed, so every app is closed instead
+        // until the owner fixes the rules in the console.
         let rules = crate::access::AccessRules::compile(&spec).unwrap_or_else(|e| {
-            crate::log_error!("access rules do not compile ({e}); requiring sign-in everywhere");
-            crate::access::AccessRules::default()
+            crate::log_error!(
+                "access rules do not compile ({e}); every app behind forward-auth is closed until they are fixed in the console"
+            );
+            crate::access::AccessRules {
+                default_policy: crate::access::Policy::Deny,
+                rules: Vec::new(),
+            }
         });
         let rules = std::sync::Arc::new(rules);
         *self.access.write().unwrap_or_else(|p| p.into_inner()) =

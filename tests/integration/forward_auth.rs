@@ -874,3 +874,33 @@ fn every_verify_answer_is_no_store() {
         );
     }
 }
+
+/// A stored rule that no longer compiles (saved by an older, laxer version) must not
+/// open what it kept closed: every app is closed until the owner fixes the rules.
+#[test]
+fn stored_rules_that_no_longer_compile_close_every_app() {
+    let s = setup(&[]);
+    let alice = s.user("alice", "wonderland");
+    let app = &s.portal.server.as_ref().unwrap().app;
+    let stale = json!({"default_policy": "signed_in", "rules": [
+        {"hosts": ["app.example.com"], "paths": ["/admin;x"], "policy": "deny"}
+    ]});
+    app.db
+        .with_tx(|tx| {
+            let current = authportal::db::settings::get(tx, "access")?.map_or(0, |v| v.version);
+            let change = authportal::db::settings::Change {
+                section: "access",
+                expected_version: current,
+                config: &stale,
+                by: None,
+                reason: Some("written by an older version"),
+            };
+            authportal::db::settings::put(tx, &change, 0).map(|_| ())
+        })
+        .unwrap();
+    app.settings_changed();
+    for path in ["/admin", "/", "/anything"] {
+        let r = ask(&alice, "GET", "app.example.com", path, HTML);
+        assert_eq!(r.status, 403, "{path}: {}", r.body);
+    }
+}

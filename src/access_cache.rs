@@ -3,7 +3,7 @@
 //! `login_cookie` sign-in. Both expire; nothing here is written to disk.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// A validated token's owner is kept this long; a refused token this long.
 pub const TOKEN_TTL_MS: i64 = 5 * 60 * 1000;
@@ -20,6 +20,9 @@ pub struct AccessCache {
     tokens: Mutex<HashMap<Vec<u8>, TokenEntry>>,
     /// (rule key, user id) -> (Cookie header value, expiry).
     cookies: Mutex<HashMap<(String, i64), (String, i64)>>,
+    /// (rule key, user id) -> held while the portal signs that person in to that app, so
+    /// a browser's parallel first requests make one sign-in and share its cookie.
+    signing_in: Mutex<HashMap<(String, i64), Arc<Mutex<()>>>>,
 }
 
 fn bounded<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, (V, i64)>, now_ms: i64) {
@@ -56,6 +59,44 @@ impl AccessCache {
         map.get(&(rule.to_string(), user_id))
             .filter(|(_, exp)| *exp > now_ms)
             .map(|(c, _)| c.clone())
+    }
+
+    /// The cookie for (rule, user), signing in with `sign_in` (-> cookie, expiry in ms)
+    /// when there is none: one sign-in per person and app at a time, the others wait
+    /// for its cookie. A failed sign-in is not remembered; the next request tries again.
+    pub fn cookie_or_sign_in(
+        &self,
+        rule: &str,
+        user_id: i64,
+        now_ms: impl Fn() -> i64,
+        sign_in: impl FnOnce() -> Option<(String, i64)>,
+    ) -> Option<String> {
+        if let Some(c) = self.cookie(rule, user_id, now_ms()) {
+            return Some(c);
+        }
+        let key = (rule.to_string(), user_id);
+        let gate = Arc::clone(
+            self.signing_in
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(key.clone())
+                .or_default(),
+        );
+        let cookie = {
+            let _turn = gate.lock().unwrap_or_else(|p| p.into_inner());
+            // Whoever held the gate before may have stored a cookie meanwhile.
+            self.cookie(rule, user_id, now_ms()).or_else(|| {
+                let (cookie, expires_ms) = sign_in()?;
+                self.remember_cookie(rule, user_id, cookie.clone(), expires_ms, now_ms());
+                Some(cookie)
+            })
+        };
+        let mut gates = self.signing_in.lock().unwrap_or_else(|p| p.into_inner());
+        // Only the map and this call hold it: nobody waits, so the entry can go.
+        if Arc::strong_count(&gate) == 2 {
+            gates.remove(&key);
+        }
+        cookie
     }
 
     pub fn remember_cookie(

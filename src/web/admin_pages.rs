@@ -274,6 +274,7 @@ pub fn setting_get(ctx: &Ctx, name: &str) -> Result<Response> {
     } else {
         Vec::new()
     };
+    let warnings = crate::settings::warnings(name, config, &ctx.app.providers().enabled);
     Ok(page(view::setting(
         &c.frame(Area::Settings),
         &view::SectionPage {
@@ -284,6 +285,7 @@ pub fn setting_get(ctx: &Ctx, name: &str) -> Result<Response> {
             updated_by,
             history: &history,
             locked: &locked,
+            warnings: &warnings,
             can_write: c.can("config.write"),
         },
     )))

@@ -3,6 +3,7 @@
 //! `login_cookie` sign-in. Both expire; nothing here is written to disk.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// A validated token's owner is kept this long; a refused token this long.
@@ -22,7 +23,16 @@ pub struct AccessCache {
     cookies: Mutex<HashMap<(String, i64), (String, i64)>>,
     /// (rule key, user id) -> held while the portal signs that person in to that app, so
     /// a browser's parallel first requests make one sign-in and share its cookie.
-    signing_in: Mutex<HashMap<(String, i64), Arc<Mutex<()>>>>,
+    signing_in: Mutex<HashMap<(String, i64), Arc<SignInGate>>>,
+}
+
+/// One app sign-in at a time for a (rule, user); those who waited for one that failed
+/// share its failure instead of each trying again (a dead app would hold the last of
+/// them for a timeout per request before it).
+#[derive(Default)]
+struct SignInGate {
+    turn: Mutex<()>,
+    failures: AtomicU64,
 }
 
 fn bounded<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, (V, i64)>, now_ms: i64) {
@@ -63,7 +73,8 @@ impl AccessCache {
 
     /// The cookie for (rule, user), signing in with `sign_in` (-> cookie, expiry in ms)
     /// when there is none: one sign-in per person and app at a time, the others wait
-    /// for its cookie. A failed sign-in is not remembered; the next request tries again.
+    /// for its cookie (or its failure). A failure is not remembered beyond those who
+    /// waited for it: the next request tries again.
     pub fn cookie_or_sign_in(
         &self,
         rule: &str,
@@ -82,14 +93,24 @@ impl AccessCache {
                 .entry(key.clone())
                 .or_default(),
         );
+        let failed_before = gate.failures.load(Ordering::SeqCst);
         let cookie = {
-            let _turn = gate.lock().unwrap_or_else(|p| p.into_inner());
-            // Whoever held the gate before may have stored a cookie meanwhile.
-            self.cookie(rule, user_id, now_ms()).or_else(|| {
-                let (cookie, expires_ms) = sign_in()?;
-                self.remember_cookie(rule, user_id, cookie.clone(), expires_ms, now_ms());
-                Some(cookie)
-            })
+            let _turn = gate.turn.lock().unwrap_or_else(|p| p.into_inner());
+            // Whoever held the gate before may have stored a cookie meanwhile, or failed.
+            match self.cookie(rule, user_id, now_ms()) {
+                Some(c) => Some(c),
+                None if gate.failures.load(Ordering::SeqCst) != failed_before => None,
+                None => match sign_in() {
+                    Some((cookie, expires_ms)) => {
+                        self.remember_cookie(rule, user_id, cookie.clone(), expires_ms, now_ms());
+                        Some(cookie)
+                    }
+                    None => {
+                        gate.failures.fetch_add(1, Ordering::SeqCst);
+                        None
+                    }
+                },
+            }
         };
         let mut gates = self.signing_in.lock().unwrap_or_else(|p| p.into_inner());
         // Only the map and this call hold it: nobody waits, so the entry can go.

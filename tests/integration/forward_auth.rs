@@ -745,32 +745,38 @@ fn a_media_token_goes_only_to_the_provider_the_rule_names() {
 #[test]
 fn parallel_first_requests_sign_in_to_the_app_once() {
     let s = setup(&[]);
-    let app = slow_fake_app(false, std::time::Duration::from_millis(300));
+    let app = slow_fake_app(false, std::time::Duration::from_millis(500));
+    let broken = slow_fake_app(true, std::time::Duration::from_millis(500));
     s.rules(json!({ "rules": [
         {"name": "tautulli", "hosts": ["tautulli.example.com"],
-         "login_cookie": {"url": app.url, "form": {"username": "{user}"}}}
+         "login_cookie": {"url": app.url, "form": {"username": "{user}"}}},
+        {"name": "broken", "hosts": ["broken.example.com"],
+         "login_cookie": {"url": broken.url, "form": {"username": "{user}"}}}
     ]}));
     let session = s
         .user("alice", "wonderland")
         .cookie("authportal_session")
         .unwrap();
     let base = &s.portal.base;
-    let cookies: Vec<Option<String>> = std::thread::scope(|scope| {
-        let asks: Vec<_> = (0..6)
-            .map(|i| {
-                let session = &session;
-                scope.spawn(move || {
-                    let browser = Client::new(base);
-                    browser.set_cookie("authportal_session", session);
-                    let uri = format!("/asset{i}.js");
-                    let r = ask(&browser, "GET", "tautulli.example.com", &uri, HTML);
-                    assert_eq!(r.status, 200);
-                    r.header("cookie").map(str::to_string)
+    let six_at_once = |host: &str| -> Vec<Option<String>> {
+        std::thread::scope(|scope| {
+            let asks: Vec<_> = (0..6)
+                .map(|i| {
+                    let session = &session;
+                    scope.spawn(move || {
+                        let browser = Client::new(base);
+                        browser.set_cookie("authportal_session", session);
+                        let uri = format!("/asset{i}.js");
+                        let r = ask(&browser, "GET", host, &uri, HTML);
+                        assert_eq!(r.status, 200);
+                        r.header("cookie").map(str::to_string)
+                    })
                 })
-            })
-            .collect();
-        asks.into_iter().map(|a| a.join().unwrap()).collect()
-    });
+                .collect();
+            asks.into_iter().map(|a| a.join().unwrap()).collect()
+        })
+    };
+    let cookies = six_at_once("tautulli.example.com");
     assert_eq!(app.logins.lock().unwrap().len(), 1, "one sign-in");
     assert!(
         cookies
@@ -778,6 +784,13 @@ fn parallel_first_requests_sign_in_to_the_app_once() {
             .all(|c| c.as_deref() == Some("tautulli_token_abc=sekrit")),
         "{cookies:?}"
     );
+    // Those who waited for a sign-in that failed do not each try again.
+    assert!(
+        six_at_once("broken.example.com")
+            .iter()
+            .all(Option::is_none)
+    );
+    assert_eq!(broken.logins.lock().unwrap().len(), 1);
 }
 
 /// Issue #19 item 6: older Jellyfin and Emby clients send X-Emby-Authorization.

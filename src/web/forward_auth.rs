@@ -457,7 +457,8 @@ fn pass(ctx: &Ctx, rule: Option<&Rule>, who: Option<&Subject>) -> Response {
             .with_unique_header("Remote-User", "")
             .with_unique_header("Remote-Name", "")
             .with_unique_header("Remote-Email", "")
-            .with_unique_header("Remote-Groups", "");
+            .with_unique_header("Remote-Groups", "")
+            .with_unique_header("Cookie", cookie_for_app(ctx, None));
     };
     let groups = who.groups.join(",");
     let email = who.email.clone().unwrap_or_default();
@@ -466,7 +467,9 @@ fn pass(ctx: &Ctx, rule: Option<&Rule>, who: Option<&Subject>) -> Response {
         .with_unique_header("Remote-Name", who.username.clone())
         .with_unique_header("Remote-Groups", groups.clone())
         .with_unique_header("Remote-Email", email.clone());
-    let Some(rule) = rule else { return r };
+    let Some(rule) = rule else {
+        return r.with_unique_header("Cookie", cookie_for_app(ctx, None));
+    };
     let values = [
         ("user", who.username.as_str()),
         ("name", who.username.as_str()),
@@ -517,11 +520,45 @@ fn pass(ctx: &Ctx, rule: Option<&Rule>, who: Option<&Subject>) -> Response {
         }
     }
     let media_token = media.as_ref().map(|(_, t)| t.as_str());
-    if let Some(cookie) = login_cookie(ctx, rule, who, &values, media_token) {
-        r = r.with_unique_header("Cookie", cookie);
-    }
-    r
+    let login = login_cookie(ctx, rule, who, &values, media_token);
+    r.with_unique_header("Cookie", cookie_for_app(ctx, login.as_deref()))
 }
+
+/// The Cookie header for the app: the browser's own cookies without the portal's (an
+/// app has no business with a portal session), and a login_cookie sign-in's cookies in
+/// place of any the browser holds under the same names. Always answered, even empty:
+/// proxies that copy it replace the request's Cookie with it (Caddy drops the request's
+/// when the answer has none).
+fn cookie_for_app(ctx: &Ctx, login: Option<&str>) -> String {
+    let pairs = |line: &str| -> Vec<String> {
+        line.split(';')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let name = |pair: &str| pair.split('=').next().unwrap_or("").trim().to_string();
+    let login = login.map(pairs).unwrap_or_default();
+    let replaced: Vec<String> = login.iter().map(|p| name(p)).collect();
+    let browser = ctx
+        .req
+        .headers()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("Cookie"))
+        .flat_map(|(_, v)| pairs(v))
+        .filter(|p| {
+            let n = name(p);
+            !PORTAL_COOKIES.contains(&n.as_str()) && !replaced.contains(&n)
+        });
+    browser.chain(login).collect::<Vec<_>>().join("; ")
+}
+
+/// The portal's own cookies, which never reach an app.
+const PORTAL_COOKIES: &[&str] = &[
+    crate::web::cookies::SESSION,
+    crate::web::cookies::FLOW,
+    crate::web::cookies::MFA,
+    crate::web::cookies::SETUP,
+];
 
 /// The user's own token (sealed at rest) from their `kind` identity: the one they signed
 /// in with if it is of that kind, else the latest. None when they have no such identity.

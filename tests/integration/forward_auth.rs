@@ -25,6 +25,8 @@ fn setup(extra: &[(&str, &str)]) -> Setup {
         ("TRUSTED_PROXY_CIDRS", "127.0.0.1"),
         ("ADMIN_BOOTSTRAP_USERS", "root"),
         ("SESSION_COOKIE_DOMAIN", "example.com"),
+        // login_cookie apps listen on loopback here.
+        ("OUTBOUND_ALLOW", "127.0.0.1/32"),
     ];
     vars.extend_from_slice(extra);
     let portal = jellyfin_portal(&jf, &vars);

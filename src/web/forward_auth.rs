@@ -481,29 +481,25 @@ fn pass(ctx: &Ctx, rule: Option<&Rule>, who: Option<&Subject>) -> Response {
         r = r.with_unique_header(name.clone(), render(template, &values));
     }
     let media = if rule.spec.sends_media_token() {
-        let enabled = &ctx.app.providers().enabled;
-        let token = rule
-            .spec
-            .media_provider(enabled)
-            .and_then(|kind| media_token_of(ctx, who, kind).map(|t| (kind, t)));
-        match (&token, rule.spec.media_provider(enabled)) {
-            (Some(_), _) => {}
-            (None, Some(kind)) if rule.spec.media_token_required => {
+        let kind = rule.spec.media_provider(&ctx.app.providers().enabled);
+        let token = kind.and_then(|k| media_token_of(ctx, who, k).map(|t| (k, t)));
+        match kind {
+            Some(kind) if token.is_none() && rule.spec.media_token_required => {
+                let label = kind.label();
                 return forbidden(
                     ctx,
                     &format!(
-                        "this app needs your {} account: sign in to the portal with {} first",
-                        kind.label(),
-                        kind.label()
+                        "this app needs your {label} account: sign in to the portal with {label} first"
                     ),
                 );
             }
-            (None, _) => crate::log_debug!(
+            _ if token.is_none() => crate::log_debug!(
                 "req={} rule {:?}: no media token to send for {}",
                 ctx.request_id,
                 rule.spec.name,
                 who.username
             ),
+            _ => {}
         }
         token
     } else {

@@ -396,10 +396,11 @@ pub fn check_edit(
                 r.label(i)
             ));
         }
-        let checkable = enabled
-            .iter()
-            .any(|p| matches!(p, ProviderKind::Plex | ProviderKind::Jellyfin));
-        if r.native_apps.media_token && !checkable && !kept {
+        let only_emby = enabled.contains(&ProviderKind::Emby)
+            && !enabled
+                .iter()
+                .any(|p| matches!(p, ProviderKind::Plex | ProviderKind::Jellyfin));
+        if r.native_apps.media_token && only_emby && !kept {
             return Err(format!(
                 "{}: native_apps.media_token cannot work with Emby: Emby has no call that \
                  says whose a token is (Jellyfin has /Users/Me, Plex has plex.tv), so every \
@@ -580,6 +581,10 @@ mod tests {
                 .contains("Emby")
         );
         assert!(check_edit(&native, &none, &[Plex, Emby]).is_ok());
+        assert!(
+            check_edit(&native, &none, &[]).is_ok(),
+            "no media server yet"
+        );
         assert_eq!(warnings(&native, &[Plex, Emby]).len(), 1);
     }
 }

@@ -644,6 +644,8 @@ fn a_trusted_address_lets_in_but_carries_no_identity() {
          "headers": {"X-User": "{user}", "X-Groups": "{groups}"},
          "inject_media_token": true, "media_provider": "jellyfin"},
         {"name": "admin tv", "hosts": ["admin-tv.example.com"], "groups": ["jellyfin-admin"],
+         "native_apps": {"trusted_ip_hours": 12}},
+        {"name": "vault", "hosts": ["vault.example.com"], "policy": "two_factor",
          "native_apps": {"trusted_ip_hours": 12}}
     ]}));
     // The owner (an admin) signs in at home.
@@ -667,6 +669,11 @@ fn a_trusted_address_lets_in_but_carries_no_identity() {
     assert_eq!(
         native(&s, "198.51.100.7", "admin-tv.example.com", "/", &[]).status,
         200
+    );
+    // An address proves no second factor.
+    assert_eq!(
+        native(&s, "198.51.100.7", "vault.example.com", "/", &[]).status,
+        401
     );
     // alice's address lets nothing in where only admins may go.
     let alice = s.portal.client();

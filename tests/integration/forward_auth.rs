@@ -936,3 +936,57 @@ fn unknown_media_tokens_are_rate_limited_per_address() {
     assert_eq!(guess("192.0.2.51", "guess-x").status, 401);
     assert_eq!(s.jf.count("/Users/Me"), 11);
 }
+
+/// Stored rules the code can no longer apply as written are pointed out on the console:
+/// a token-sending rule without media_provider beside two media servers (it sends none),
+/// and native-app tokens with Emby configured (Emby tokens cannot be checked).
+#[test]
+fn the_console_flags_stored_rules_that_send_no_token() {
+    let jf = FakeJellyfin::start(Mode::Jellyfin);
+    let emby = FakeJellyfin::start(Mode::Emby);
+    jf.add_user(FakeUser {
+        is_admin: true,
+        ..FakeUser::new("root", "toor")
+    });
+    jf.add_user(FakeUser::new("alice", "wonderland"));
+    let (jf_url, emby_url) = (jf.base_url(), emby.base_url());
+    let portal = Portal::start(&[
+        ("MEDIA_SERVER", "jellyfin,emby"),
+        ("JELLYFIN_SERVER_URL", &jf_url),
+        ("EMBY_SERVER_URL", &emby_url),
+        ("ADMIN_BOOTSTRAP_USERS", "root"),
+        ("TRUSTED_PROXY_CIDRS", "127.0.0.1"),
+    ]);
+    let root = portal.client();
+    assert_eq!(sign_in(&root, "jellyfin", "root", "toor").status, 303);
+    let stored = json!({ "rules": [
+        {"name": "old", "hosts": ["old.example.com"], "inject_media_token": true},
+        {"name": "tv", "hosts": ["tv.example.com"], "native_apps": {"media_token": true}}
+    ]});
+    portal
+        .db()
+        .execute(
+            "INSERT INTO settings (section, version, config_json, updated_at) VALUES ('access', 1, ?1, 0)",
+            [stored.to_string()],
+        )
+        .unwrap();
+    portal.app().settings_changed();
+    let page = root.get("/admin/settings/access");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body
+            .contains("rule 1 (old) sends a media token but does not say whose"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("rule 2 (tv): native_apps.media_token"));
+    // Ambiguous: no token at all, never a guess.
+    let alice = portal.client();
+    assert_eq!(
+        sign_in(&alice, "jellyfin", "alice", "wonderland").status,
+        303
+    );
+    let r = ask(&alice, "GET", "old.example.com", "/", HTML);
+    assert_eq!(r.status, 200);
+    assert!(r.header("x-emby-token").is_none());
+}

@@ -3,7 +3,8 @@
 //! `login_cookie` sign-in. Both expire; nothing here is written to disk.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// A validated token's owner is kept this long; a refused token this long.
 pub const TOKEN_TTL_MS: i64 = 5 * 60 * 1000;
@@ -20,6 +21,18 @@ pub struct AccessCache {
     tokens: Mutex<HashMap<Vec<u8>, TokenEntry>>,
     /// (rule key, user id) -> (Cookie header value, expiry).
     cookies: Mutex<HashMap<(String, i64), (String, i64)>>,
+    /// (rule key, user id) -> held while the portal signs that person in to that app, so
+    /// a browser's parallel first requests make one sign-in and share its cookie.
+    signing_in: Mutex<HashMap<(String, i64), Arc<SignInGate>>>,
+}
+
+/// One app sign-in at a time for a (rule, user); those who waited for one that failed
+/// share its failure instead of each trying again (a dead app would hold the last of
+/// them for a timeout per request before it).
+#[derive(Default)]
+struct SignInGate {
+    turn: Mutex<()>,
+    failures: AtomicU64,
 }
 
 fn bounded<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, (V, i64)>, now_ms: i64) {
@@ -56,6 +69,55 @@ impl AccessCache {
         map.get(&(rule.to_string(), user_id))
             .filter(|(_, exp)| *exp > now_ms)
             .map(|(c, _)| c.clone())
+    }
+
+    /// The cookie for (rule, user), signing in with `sign_in` (-> cookie, expiry in ms)
+    /// when there is none: one sign-in per person and app at a time, the others wait
+    /// for its cookie (or its failure). A failure is not remembered beyond those who
+    /// waited for it: the next request tries again.
+    pub fn cookie_or_sign_in(
+        &self,
+        rule: &str,
+        user_id: i64,
+        now_ms: impl Fn() -> i64,
+        sign_in: impl FnOnce() -> Option<(String, i64)>,
+    ) -> Option<String> {
+        if let Some(c) = self.cookie(rule, user_id, now_ms()) {
+            return Some(c);
+        }
+        let key = (rule.to_string(), user_id);
+        let gate = Arc::clone(
+            self.signing_in
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(key.clone())
+                .or_default(),
+        );
+        let failed_before = gate.failures.load(Ordering::SeqCst);
+        let cookie = {
+            let _turn = gate.turn.lock().unwrap_or_else(|p| p.into_inner());
+            // Whoever held the gate before may have stored a cookie meanwhile, or failed.
+            match self.cookie(rule, user_id, now_ms()) {
+                Some(c) => Some(c),
+                None if gate.failures.load(Ordering::SeqCst) != failed_before => None,
+                None => match sign_in() {
+                    Some((cookie, expires_ms)) => {
+                        self.remember_cookie(rule, user_id, cookie.clone(), expires_ms, now_ms());
+                        Some(cookie)
+                    }
+                    None => {
+                        gate.failures.fetch_add(1, Ordering::SeqCst);
+                        None
+                    }
+                },
+            }
+        };
+        let mut gates = self.signing_in.lock().unwrap_or_else(|p| p.into_inner());
+        // Only the map and this call hold it: nobody waits, so the entry can go.
+        if Arc::strong_count(&gate) == 2 {
+            gates.remove(&key);
+        }
+        cookie
     }
 
     pub fn remember_cookie(

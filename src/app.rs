@@ -30,7 +30,14 @@ pub struct Limits {
     pub mfa_user: RateLimiter,
     /// Token, revocation, introspection and userinfo calls per client IP (apps, not people).
     pub token: RateLimiter,
+    /// Native apps' media tokens the portal must ask the media server about, per client
+    /// IP (known tokens are cached and do not count). Not a setting.
+    pub media_token: RateLimiter,
 }
+
+/// A TV app sends one token; a household a few. Beyond this an address is guessing.
+const MEDIA_TOKEN_BURST: u32 = 10;
+const MEDIA_TOKEN_PER_MINUTE: u32 = 10;
 
 impl Limits {
     fn new(rates: &RateLimits) -> Limits {
@@ -42,6 +49,7 @@ impl Limits {
             mfa_ip: RateLimiter::new(1, 1),
             mfa_user: RateLimiter::new(1, 1),
             token: RateLimiter::new(1, 1),
+            media_token: RateLimiter::new(MEDIA_TOKEN_BURST, MEDIA_TOKEN_PER_MINUTE),
         };
         limits.set(rates);
         limits

@@ -250,6 +250,34 @@ pub fn locked(name: &str, cfg: &crate::config::Config) -> Vec<&'static str> {
     }
 }
 
+/// An owner's edit of the access rules, checked against the rules saved before and the
+/// media servers in use (see access::check_edit).
+pub fn check_access_edit(
+    new: &serde_json::Value,
+    current: &serde_json::Value,
+    enabled: &[crate::providers::ProviderKind],
+) -> std::result::Result<(), String> {
+    let new: crate::access::AccessSpec =
+        serde_json::from_value(new.clone()).map_err(|e| format!("access: {e}"))?;
+    let stored: crate::access::AccessSpec =
+        serde_json::from_value(current.clone()).unwrap_or_default();
+    crate::access::check_edit(&new, &stored, enabled)
+}
+
+/// What the console should point out about a stored section (it still applies).
+pub fn warnings(
+    name: &str,
+    stored: &serde_json::Value,
+    enabled: &[crate::providers::ProviderKind],
+) -> Vec<String> {
+    match name {
+        "access" => serde_json::from_value::<crate::access::AccessSpec>(stored.clone())
+            .map(|spec| crate::access::warnings(&spec, enabled))
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
 /// A stored document as the console may see it (secrets as set / not set).
 pub fn present(name: &str, stored: &serde_json::Value) -> serde_json::Value {
     match name {

@@ -14,6 +14,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use crate::net::Cidr;
+use crate::providers::ProviderKind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -39,13 +40,33 @@ pub enum NetworkMode {
     Require,
 }
 
+/// A media server whose tokens a rule may send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaProvider {
+    Plex,
+    Jellyfin,
+    Emby,
+}
+
+impl MediaProvider {
+    pub fn kind(self) -> ProviderKind {
+        match self {
+            MediaProvider::Plex => ProviderKind::Plex,
+            MediaProvider::Jellyfin => ProviderKind::Jellyfin,
+            MediaProvider::Emby => ProviderKind::Emby,
+        }
+    }
+}
+
 /// Logging a user into an app that keeps its own session cookie (the Tautulli case).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoginCookie {
     /// Where the app signs people in, e.g. http://tautulli:8181/auth/signin.
     pub url: String,
-    /// Form fields, as templates: `{user}`, `{email}`, `{uid}`, `{media_token}`.
+    /// Form fields, as templates: `{user}`, `{email}`, `{uid}`, `{media_token}` (the
+    /// rule's `media_provider` token).
     pub form: BTreeMap<String, String>,
     /// How long a cookie is reused when the app gives no Max-Age.
     #[serde(default = "default_cookie_ttl")]
@@ -56,14 +77,22 @@ fn default_cookie_ttl() -> u64 {
     3600
 }
 
+impl LoginCookie {
+    /// Whether the sign-in form carries the person's media-server token.
+    pub fn sends_media_token(&self) -> bool {
+        self.form.values().any(|v| v.contains("{media_token}"))
+    }
+}
+
 /// Ways in for native apps that cannot follow a sign-in redirect (TV and mobile apps).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NativeApps {
-    /// A request carrying a media-server token the portal validated passes as its owner.
+    /// A request carrying a media-server token the portal validated passes as its owner
+    /// (Plex and Jellyfin tokens: Emby cannot say whose a token is).
     pub media_token: bool,
     /// A request from an IP where an allowed user signed in within this many hours
-    /// passes as that user (0 = off).
+    /// passes, as no one: an address is not a person (0 = off).
     pub trusted_ip_hours: u32,
 }
 
@@ -107,6 +136,15 @@ pub struct RuleSpec {
     pub inject_media_token: bool,
     #[serde(default)]
     pub login_cookie: Option<LoginCookie>,
+    /// Whose media token the rule sends (`inject_media_token`, `{media_token}`): a
+    /// Plex app must never receive a Jellyfin token, nor the reverse. Required for new
+    /// rules that send one; a stored rule without it uses the one configured provider.
+    #[serde(default)]
+    pub media_provider: Option<MediaProvider>,
+    /// A person without a `media_provider` identity is refused (403) instead of passing
+    /// without a token.
+    #[serde(default)]
+    pub media_token_required: bool,
     #[serde(default)]
     pub native_apps: NativeApps,
 }
@@ -410,6 +448,92 @@ pub fn render(template: &str, values: &[(&str, &str)]) -> String {
     out.replace(['\r', '\n'], "")
 }
 
+impl RuleSpec {
+    /// Whether the app gets the person's media-server token (as a header or in the
+    /// login_cookie form).
+    pub fn sends_media_token(&self) -> bool {
+        self.inject_media_token
+            || self
+                .login_cookie
+                .as_ref()
+                .is_some_and(LoginCookie::sends_media_token)
+    }
+
+    /// Whose token this rule sends: the one it names, or (a rule stored before it had
+    /// to say) the only media server configured. None: send no token at all.
+    pub fn media_provider(&self, enabled: &[ProviderKind]) -> Option<ProviderKind> {
+        match (self.media_provider, enabled) {
+            (Some(p), _) => Some(p.kind()),
+            (None, [only]) => Some(*only),
+            (None, _) => None,
+        }
+    }
+
+    fn label(&self, index: usize) -> String {
+        let name = if self.name.is_empty() {
+            "unnamed"
+        } else {
+            &self.name
+        };
+        format!("rule {} ({name})", index + 1)
+    }
+}
+
+/// Checks an owner's edit beyond what compiles: a new rule that sends a media token
+/// must say whose (rules already `stored` keep working as they were), and native apps'
+/// tokens need a media server that can say whose a token is.
+pub fn check_edit(
+    new: &AccessSpec,
+    stored: &AccessSpec,
+    enabled: &[ProviderKind],
+) -> Result<(), String> {
+    for (i, r) in new.rules.iter().enumerate() {
+        let kept = stored.rules.contains(r);
+        if r.sends_media_token() && r.media_provider.is_none() && !kept {
+            return Err(format!(
+                "{}: it sends a media token, so it must say whose with \"media_provider\": \
+                 \"plex\", \"jellyfin\" or \"emby\" (a Plex app must not get a Jellyfin token)",
+                r.label(i)
+            ));
+        }
+        let only_emby = enabled.contains(&ProviderKind::Emby)
+            && !enabled
+                .iter()
+                .any(|p| matches!(p, ProviderKind::Plex | ProviderKind::Jellyfin));
+        if r.native_apps.media_token && only_emby && !kept {
+            return Err(format!(
+                "{}: native_apps.media_token cannot work with Emby: Emby has no call that \
+                 says whose a token is (Jellyfin has /Users/Me, Plex has plex.tv), so every \
+                 Emby app would be refused; use native_apps.trusted_ip_hours or networks",
+                r.label(i)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What the console should point out about saved rules (they still apply).
+pub fn warnings(spec: &AccessSpec, enabled: &[ProviderKind]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, r) in spec.rules.iter().enumerate() {
+        if r.sends_media_token() && r.media_provider(enabled).is_none() {
+            out.push(format!(
+                "{} sends a media token but does not say whose, and more than one media \
+                 server is configured: it sends none until you set \"media_provider\"",
+                r.label(i)
+            ));
+        }
+        if r.native_apps.media_token && enabled.contains(&ProviderKind::Emby) {
+            out.push(format!(
+                "{}: native_apps.media_token accepts Plex and Jellyfin tokens only; Emby \
+                 cannot say whose a token is, so Emby apps are not let in by their token",
+                r.label(i)
+            ));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -594,5 +718,46 @@ mod tests {
             render("{user}", &[("user", "evil\r\nX-Admin: 1")]),
             "evilX-Admin: 1"
         );
+    }
+    #[test]
+    fn rules_that_send_a_media_token_say_whose() {
+        use ProviderKind::{Emby, Jellyfin, Plex};
+        let spec = |v: serde_json::Value| serde_json::from_value::<AccessSpec>(v).unwrap();
+        let unnamed = spec(json!({"rules": [{"name": "t", "inject_media_token": true}]}));
+        let none = AccessSpec::default();
+        let e = check_edit(&unnamed, &none, &[Jellyfin]).unwrap_err();
+        assert!(
+            e.contains("rule 1 (t)") && e.contains("media_provider"),
+            "{e}"
+        );
+        assert!(
+            check_edit(&unnamed, &unnamed, &[Plex, Jellyfin]).is_ok(),
+            "a stored rule saved again unchanged"
+        );
+        let rule = &unnamed.rules[0];
+        assert_eq!(rule.media_provider(&[Jellyfin]), Some(Jellyfin));
+        assert_eq!(rule.media_provider(&[Plex, Jellyfin]), None);
+        assert!(warnings(&unnamed, &[Jellyfin]).is_empty());
+        let w = warnings(&unnamed, &[Plex, Jellyfin]);
+        assert!(w.len() == 1 && w[0].contains("sends none"), "{w:?}");
+        let form_only = spec(
+            json!({"rules": [{"login_cookie": {"url": "http://t/", "form": {"u": "{user}"}}}]}),
+        );
+        assert!(check_edit(&form_only, &none, &[Plex, Jellyfin]).is_ok());
+        let named =
+            spec(json!({"rules": [{"inject_media_token": true, "media_provider": "plex"}]}));
+        assert_eq!(named.rules[0].media_provider(&[Jellyfin]), Some(Plex));
+        let native = spec(json!({"rules": [{"native_apps": {"media_token": true}}]}));
+        assert!(
+            check_edit(&native, &none, &[Emby])
+                .unwrap_err()
+                .contains("Emby")
+        );
+        assert!(check_edit(&native, &none, &[Plex, Emby]).is_ok());
+        assert!(
+            check_edit(&native, &none, &[]).is_ok(),
+            "no media server yet"
+        );
+        assert_eq!(warnings(&native, &[Plex, Emby]).len(), 1);
     }
 }

@@ -205,6 +205,25 @@ pub fn sealed_token(conn: &Connection, identity_id: i64) -> Result<Option<String
         .flatten())
 }
 
+/// (provider user id, sealed token) of a user's authorized identity with `provider`:
+/// `prefer` (the identity they signed in with) first, else the latest signed in.
+pub fn provider_token_sealed(
+    conn: &Connection,
+    user_id: i64,
+    provider: &str,
+    prefer: Option<i64>,
+) -> Result<Option<(String, String)>> {
+    Ok(conn
+        .query_row(
+            "SELECT provider_user_id, token_sealed FROM identities
+             WHERE user_id = ?1 AND provider = ?2 AND authorized = 1 AND token_sealed IS NOT NULL
+             ORDER BY (id = ?3) DESC, last_login_at DESC LIMIT 1",
+            params![user_id, provider, prefer.unwrap_or(0)],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
+}
+
 pub fn id_by_uuid(conn: &Connection, uuid: &str) -> Result<Option<i64>> {
     Ok(conn
         .query_row("SELECT id FROM users WHERE uuid = ?1", [uuid], |r| r.get(0))

@@ -461,6 +461,8 @@ pub struct SectionPage<'a> {
     pub history: &'a [Version],
     /// Fields the environment sets: they win over what is saved here.
     pub locked: &'a [&'a str],
+    /// What the saved value does that its owner may not expect (it still applies).
+    pub warnings: &'a [String],
     pub can_write: bool,
 }
 
@@ -506,6 +508,7 @@ pub fn setting(f: &Frame, p: &SectionPage) -> Markup {
                 p.notice.info { "Set by the environment, which wins over what is saved here: "
                     @for (i, field) in p.locked.iter().enumerate() { @if i > 0 { ", " } code { (field) } } "." }
             }
+            @for w in p.warnings { (notice("warn", w)) }
             form #cfg-form .stack data-section=(p.name) data-version=(p.version) {
                 label for="cfg-text" { "Configuration (JSON)" }
                 textarea #cfg-text .code name="config" rows=(p.config.lines().count().clamp(6, 30) + 2) spellcheck="false" autocapitalize="none"

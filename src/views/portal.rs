@@ -65,7 +65,7 @@ pub fn home(h: &Home) -> Page {
                 }
                 @if !h.places.is_empty() {
                     h2 { "Where you signed in" }
-                    p.hint { "TV and phone apps on these networks may be let in as you, where the owner allows it." }
+                    p.hint { "Where the owner allows it, TV and phone apps on these networks may be let in because you signed in there: anonymously, never as you." }
                     ul.apps {
                         @for (ip, at) in h.places {
                             li {

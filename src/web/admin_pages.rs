@@ -270,6 +270,7 @@ pub fn setting_get(ctx: &Ctx, name: &str) -> Result<Response> {
     let pretty = serde_json::to_string_pretty(&crate::settings::present(name, config))
         .map_err(AppError::internal)?;
     let locked = crate::settings::locked(name, &ctx.app.config);
+    let warnings = crate::settings::warnings(name, config, &ctx.app.providers().enabled);
     Ok(page(view::setting(
         &c.frame(Area::Settings),
         &view::SectionPage {
@@ -280,6 +281,7 @@ pub fn setting_get(ctx: &Ctx, name: &str) -> Result<Response> {
             updated_by,
             history: &history,
             locked: &locked,
+            warnings: &warnings,
             can_write: c.can("config.write"),
         },
     )))

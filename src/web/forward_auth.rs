@@ -8,7 +8,7 @@
 
 use rouille::Response;
 
-use crate::access::{AccessRules, NetworkMode, Policy, Rule, Target, render};
+use crate::access::{AccessRules, LoginCookie, NetworkMode, Policy, Rule, Target, render};
 use crate::crypto::sha256;
 use crate::db::users;
 use crate::error::Result;
@@ -107,7 +107,12 @@ fn decide(ctx: &Ctx) -> Result<Response> {
     }
     let who = match session_subject(ctx)? {
         Some(s) => Some(s),
-        None => native_subject(ctx, rule, &target)?,
+        None => match native_subject(ctx, rule, &target, policy)? {
+            Native::Token(s) => Some(s),
+            Native::Address => return Ok(pass(ctx, rule, None)),
+            Native::Throttled(secs) => return Ok(throttled(secs)),
+            Native::Nobody => None,
+        },
     };
     let Some(who) = who else {
         return Ok(sign_in_first(ctx, &target, nginx, false));
@@ -242,31 +247,57 @@ fn session_subject(ctx: &Ctx) -> Result<Option<Subject>> {
         }))
 }
 
+/// How a request without a session may still come in (the rule's `native_apps`).
+enum Native {
+    /// A media-server token the portal checked: its owner.
+    Token(Subject),
+    /// An address an allowed person signed in from recently. It passes as no one: an
+    /// address is not a person (a household's TV is not its owner).
+    Address,
+    /// Too many unknown tokens from this address: wait this many seconds.
+    Throttled(u64),
+    Nobody,
+}
+
 /// Native apps: a validated media-server token, or an address an allowed user signed
 /// in from recently, when the matching rule opts in.
-fn native_subject(ctx: &Ctx, rule: Option<&Rule>, target: &Target) -> Result<Option<Subject>> {
-    let Some(rule) = rule else { return Ok(None) };
+fn native_subject(
+    ctx: &Ctx,
+    rule: Option<&Rule>,
+    target: &Target,
+    policy: Policy,
+) -> Result<Native> {
+    let Some(rule) = rule else {
+        return Ok(Native::Nobody);
+    };
     let native = &rule.spec.native_apps;
     if native.media_token {
         if let Some((kind, token)) = media_token(ctx, target) {
-            if let Some(user_id) = token_owner(ctx, kind, &token)? {
-                return subject_of(ctx, user_id, None);
+            match token_owner(ctx, kind, &token)? {
+                TokenLookup::Throttled(secs) => return Ok(Native::Throttled(secs)),
+                TokenLookup::Owner(Some(user_id)) => {
+                    if let Some(s) = subject_of(ctx, user_id, None)? {
+                        return Ok(Native::Token(s));
+                    }
+                }
+                TokenLookup::Owner(None) => {}
             }
         }
     }
-    if native.trusted_ip_hours > 0 {
+    // An address proves no second factor.
+    if native.trusted_ip_hours > 0 && policy != Policy::TwoFactor {
         let since = ctx.now() - i64::from(native.trusted_ip_hours) * 3600;
         let candidates =
             users::users_signed_in_from(&*ctx.app.db.conn()?, &ctx.ip.to_string(), since)?;
         for user_id in candidates {
             if let Some(s) = subject_of(ctx, user_id, None)? {
                 if rule.admits(&s.username, &s.uuid, &s.groups) {
-                    return Ok(Some(s));
+                    return Ok(Native::Address);
                 }
             }
         }
     }
-    Ok(None)
+    Ok(Native::Nobody)
 }
 
 /// A still-authorized user by id, with their groups.
@@ -289,7 +320,10 @@ fn subject_of(ctx: &Ctx, user_id: i64, identity_id: Option<i64>) -> Result<Optio
     }))
 }
 
-/// A media-server token the original request carries, and whose it would be.
+/// A media-server token the original request carries, and whose it would be. Plex
+/// tokens come as X-Plex-Token; Jellyfin tokens in any form Jellyfin and Emby clients
+/// send, legacy ones included. Emby tokens look the same, but Emby cannot say whose a
+/// token is, so they are checked with Jellyfin or not at all.
 fn media_token(ctx: &Ctx, target: &Target) -> Option<(ProviderKind, String)> {
     let h = |name: &str| {
         ctx.req
@@ -317,16 +351,9 @@ fn media_token(ctx: &Ctx, target: &Target) -> Option<(ProviderKind, String)> {
     if let Some(t) = h("X-Plex-Token").or_else(|| q("X-Plex-Token")) {
         return Some((ProviderKind::Plex, t));
     }
-    let from_auth = ctx.req.header("Authorization").and_then(|a| {
-        let fields = a
-            .strip_prefix("MediaBrowser ")
-            .or_else(|| a.strip_prefix("Emby "))?;
-        fields.split(',').find_map(|f| {
-            let (k, v) = f.trim().split_once('=')?;
-            (k.trim() == "Token").then(|| v.trim().trim_matches('"').to_string())
-        })
-    });
-    from_auth
+    let from_header = |name: &str| ctx.req.header(name).and_then(media_browser_token);
+    from_header("Authorization")
+        .or_else(|| from_header("X-Emby-Authorization"))
         .or_else(|| h("X-Emby-Token"))
         .or_else(|| h("X-MediaBrowser-Token"))
         .or_else(|| q("api_key"))
@@ -335,14 +362,51 @@ fn media_token(ctx: &Ctx, target: &Target) -> Option<(ProviderKind, String)> {
         .map(|t| (ProviderKind::Jellyfin, t))
 }
 
-/// Whose token this is, asking the media server once per few minutes per token.
-fn token_owner(ctx: &Ctx, kind: ProviderKind, token: &str) -> Result<Option<i64>> {
+/// The `Token` field of `MediaBrowser k="v", ...` or `Emby k="v", ...` (either scheme,
+/// any case, as Jellyfin and Emby parse it).
+fn media_browser_token(value: &str) -> Option<String> {
+    let (scheme, fields) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("MediaBrowser") && !scheme.eq_ignore_ascii_case("Emby") {
+        return None;
+    }
+    fields.split(',').find_map(|f| {
+        let (k, v) = f.trim().split_once('=')?;
+        let v = v.trim().trim_matches('"');
+        (k.trim().eq_ignore_ascii_case("Token") && !v.is_empty()).then(|| v.to_string())
+    })
+}
+
+/// What the media server said about a token, or that this address must wait.
+enum TokenLookup {
+    Owner(Option<i64>),
+    Throttled(u64),
+}
+
+/// Whose token this is, asking the media server once per few minutes per token. Only
+/// lookups that reach the media server count against the address's rate: each made-up
+/// token would otherwise be a request to the owner's server (or plex.tv).
+fn token_owner(ctx: &Ctx, kind: ProviderKind, token: &str) -> Result<TokenLookup> {
     let digest = sha256(format!("{}:{token}", kind.as_str()).as_bytes()).to_vec();
     let now_ms = ctx.app.clock.now_ms();
     if let Some(owner) = ctx.app.access_cache.token(&digest, now_ms) {
-        return Ok(owner);
+        return Ok(TokenLookup::Owner(owner));
     }
     let providers = ctx.app.providers();
+    let checker = match kind {
+        ProviderKind::Plex => providers.plex.is_some(),
+        _ => providers.jellyfin.is_some(),
+    };
+    if !checker {
+        return Ok(TokenLookup::Owner(None));
+    }
+    if let Err(wait_secs) = ctx
+        .app
+        .limits
+        .media_token
+        .check(&ctx.ip.to_string(), now_ms)
+    {
+        return Ok(TokenLookup::Throttled(wait_secs));
+    }
     let account = match kind {
         ProviderKind::Plex => providers
             .plex
@@ -362,12 +426,19 @@ fn token_owner(ctx: &Ctx, kind: ProviderKind, token: &str) -> Result<Option<i64>
         // Unreachable is not "refused": answer no now, but do not remember it.
         Some(Err(crate::providers::ProviderError::Unreachable(d))) => {
             crate::log_warn!("req={} media token check: {d}", ctx.request_id);
-            return Ok(None);
+            return Ok(TokenLookup::Owner(None));
         }
         Some(Err(_)) => None,
     };
     ctx.app.access_cache.remember_token(digest, owner, now_ms);
-    Ok(owner)
+    Ok(TokenLookup::Owner(owner))
+}
+
+/// 429 for an address that sent too many unknown media tokens.
+fn throttled(retry_after_secs: u64) -> Response {
+    Response::text("too many unknown media tokens from this address; try again later\n")
+        .with_status_code(429)
+        .with_unique_header("Retry-After", retry_after_secs.to_string())
 }
 
 fn forbidden(ctx: &Ctx, message: &str) -> Response {
@@ -420,7 +491,8 @@ fn pass(ctx: &Ctx, rule: Option<&Rule>, who: Option<&Subject>) -> Response {
             .with_unique_header("Remote-User", "")
             .with_unique_header("Remote-Name", "")
             .with_unique_header("Remote-Email", "")
-            .with_unique_header("Remote-Groups", "");
+            .with_unique_header("Remote-Groups", "")
+            .with_unique_header("Cookie", cookie_for_app(ctx, None));
     };
     let groups = who.groups.join(",");
     let email = who.email.clone().unwrap_or_default();
@@ -429,7 +501,9 @@ fn pass(ctx: &Ctx, rule: Option<&Rule>, who: Option<&Subject>) -> Response {
         .with_unique_header("Remote-Name", who.username.clone())
         .with_unique_header("Remote-Groups", groups.clone())
         .with_unique_header("Remote-Email", email.clone());
-    let Some(rule) = rule else { return r };
+    let Some(rule) = rule else {
+        return r.with_unique_header("Cookie", cookie_for_app(ctx, None));
+    };
     let values = [
         ("user", who.username.as_str()),
         ("name", who.username.as_str()),
@@ -440,9 +514,28 @@ fn pass(ctx: &Ctx, rule: Option<&Rule>, who: Option<&Subject>) -> Response {
     for (name, template) in &rule.spec.headers {
         r = r.with_unique_header(name.clone(), render(template, &values));
     }
-    let needs_token = rule.spec.inject_media_token || rule.spec.login_cookie.is_some();
-    let media = if needs_token {
-        media_token_of(ctx, who)
+    let media = if rule.spec.sends_media_token() {
+        let kind = rule.spec.media_provider(&ctx.app.providers().enabled);
+        let token = kind.and_then(|k| media_token_of(ctx, who, k).map(|t| (k, t)));
+        match kind {
+            Some(kind) if token.is_none() && rule.spec.media_token_required => {
+                let label = kind.label();
+                return forbidden(
+                    ctx,
+                    &format!(
+                        "this app needs your {label} account: sign in to the portal with {label} first"
+                    ),
+                );
+            }
+            _ if token.is_none() => crate::log_debug!(
+                "req={} rule {:?}: no media token to send for {}",
+                ctx.request_id,
+                rule.spec.name,
+                who.username
+            ),
+            _ => {}
+        }
+        token
     } else {
         None
     };
@@ -456,42 +549,67 @@ fn pass(ctx: &Ctx, rule: Option<&Rule>, who: Option<&Subject>) -> Response {
             r = r.with_unique_header(header, token.clone());
         }
     }
-    if let Some(cookie) = login_cookie(
-        ctx,
-        rule,
-        who,
-        &values,
-        media.as_ref().map(|(_, t)| t.as_str()),
-    ) {
-        r = r.with_unique_header("Cookie", cookie);
-    }
-    r
+    let media_token = media.as_ref().map(|(_, t)| t.as_str());
+    let login = login_cookie(ctx, rule, who, &values, media_token);
+    r.with_unique_header("Cookie", cookie_for_app(ctx, login.as_deref()))
 }
 
-/// The user's own media-server token (sealed at rest), from the identity they signed in
-/// with, or else any authorized one.
-fn media_token_of(ctx: &Ctx, who: &Subject) -> Option<(ProviderKind, String)> {
+/// The Cookie header for the app: the browser's own cookies without the portal's (an
+/// app has no business with a portal session), and a login_cookie sign-in's cookies in
+/// place of any the browser holds under the same names. Always answered, even empty:
+/// proxies that copy it replace the request's Cookie with it (Caddy drops the request's
+/// when the answer has none).
+fn cookie_for_app(ctx: &Ctx, login: Option<&str>) -> String {
+    let pairs = |line: &str| -> Vec<String> {
+        line.split(';')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let name = |pair: &str| pair.split('=').next().unwrap_or("").trim().to_string();
+    let login = login.map(pairs).unwrap_or_default();
+    let replaced: Vec<String> = login.iter().map(|p| name(p)).collect();
+    let browser = ctx
+        .req
+        .headers()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("Cookie"))
+        .flat_map(|(_, v)| pairs(v))
+        .filter(|p| {
+            let n = name(p);
+            !PORTAL_COOKIES.contains(&n.as_str()) && !replaced.contains(&n)
+        });
+    browser.chain(login).collect::<Vec<_>>().join("; ")
+}
+
+/// The portal's own cookies, which never reach an app.
+const PORTAL_COOKIES: &[&str] = &[
+    crate::web::cookies::SESSION,
+    crate::web::cookies::FLOW,
+    crate::web::cookies::MFA,
+    crate::web::cookies::SETUP,
+];
+
+/// The user's own token (sealed at rest) from their `kind` identity: the one they signed
+/// in with if it is of that kind, else the latest. None when they have no such identity.
+fn media_token_of(ctx: &Ctx, who: &Subject, kind: ProviderKind) -> Option<String> {
     let conn = ctx.app.db.conn().ok()?;
-    let row: Option<(String, String, String)> = conn
-        .query_row(
-            "SELECT provider, provider_user_id, token_sealed FROM identities
-             WHERE user_id = ?1 AND authorized = 1 AND token_sealed IS NOT NULL
-             ORDER BY (id = ?2) DESC, last_login_at DESC LIMIT 1",
-            rusqlite::params![who.user_id, who.identity_id.unwrap_or(0)],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .ok();
-    let (provider, account, sealed) = row?;
-    let kind = ProviderKind::parse(&provider)?;
+    let (account, sealed) =
+        users::provider_token_sealed(&conn, who.user_id, kind.as_str(), who.identity_id).ok()??;
     let token = ctx
         .app
         .sealer
-        .open(&format!("provider-token:{provider}:{account}"), &sealed)
+        .open(
+            &format!("provider-token:{}:{account}", kind.as_str()),
+            &sealed,
+        )
         .ok()?;
-    Some((kind, String::from_utf8(token).ok()?))
+    String::from_utf8(token).ok()
 }
 
-/// A cookie the app gave when the portal signed the user in to it (cached per user).
+/// A cookie the app gave when the portal signed the user in to it (cached per user;
+/// parallel first requests share one sign-in). A form that needs the person's media
+/// token is never sent without one.
 fn login_cookie(
     ctx: &Ctx,
     rule: &Rule,
@@ -500,17 +618,31 @@ fn login_cookie(
     media_token: Option<&str>,
 ) -> Option<String> {
     let lc = rule.spec.login_cookie.as_ref()?;
-    let key = format!("{}|{}", rule.spec.name, lc.url);
-    let now_ms = ctx.app.clock.now_ms();
-    if let Some(c) = ctx.app.access_cache.cookie(&key, who.user_id, now_ms) {
-        return Some(c);
+    if lc.sends_media_token() && media_token.is_none() {
+        return None;
     }
-    let mut all: Vec<(&str, &str)> = values.to_vec();
-    all.push(("media_token", media_token.unwrap_or("")));
+    let key = format!("{}|{}", rule.spec.name, lc.url);
+    let now_ms = || ctx.app.clock.now_ms();
+    ctx.app
+        .access_cache
+        .cookie_or_sign_in(&key, who.user_id, now_ms, || {
+            let mut all: Vec<(&str, &str)> = values.to_vec();
+            all.push(("media_token", media_token.unwrap_or("")));
+            sign_in_to_app(ctx, rule, lc, &all)
+        })
+}
+
+/// Posts the rule's form to the app; the cookies it sets and until when (ms) to use them.
+fn sign_in_to_app(
+    ctx: &Ctx,
+    rule: &Rule,
+    lc: &LoginCookie,
+    values: &[(&str, &str)],
+) -> Option<(String, i64)> {
     let form: Vec<(String, String)> = lc
         .form
         .iter()
-        .map(|(k, v)| (k.clone(), render(v, &all)))
+        .map(|(k, v)| (k.clone(), render(v, values)))
         .collect();
     let body = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(&form)
@@ -568,13 +700,5 @@ fn login_cookie(
         );
         return None;
     }
-    let cookie = pairs.join("; ");
-    ctx.app.access_cache.remember_cookie(
-        &key,
-        who.user_id,
-        cookie.clone(),
-        now_ms + max_age * 1000,
-        now_ms,
-    );
-    Some(cookie)
+    Some((pairs.join("; "), ctx.app.clock.now_ms() + max_age * 1000))
 }

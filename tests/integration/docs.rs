@@ -99,3 +99,37 @@ fn the_env_file_example_names_every_variable() {
         "authportal.env.example names unknown {unknown:?}"
     );
 }
+
+/// The example in README.md's "Access rules" section is a valid `access` section, and
+/// every rule field is in its table.
+#[test]
+fn the_readme_access_rules_example_is_valid_and_every_field_is_documented() {
+    let readme = include_str!("../../README.md");
+    let section = readme
+        .split("\n## Access rules")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("README.md has an Access rules section");
+    let example = section
+        .split("```json\n")
+        .nth(1)
+        .and_then(|s| s.split("\n```").next())
+        .expect("an example in a json block");
+    let spec: authportal::access::AccessSpec =
+        serde_json::from_str(example).expect("the example is an access section");
+    authportal::access::AccessRules::compile(&spec).expect("the example compiles");
+    let none = authportal::access::AccessSpec::default();
+    let plex = [authportal::providers::ProviderKind::Plex];
+    authportal::access::check_edit(&spec, &none, &plex).expect("the example can be saved");
+    // Every field of a rule (as the portal writes a default one) has a row.
+    let rule: serde_json::Value =
+        serde_json::from_value::<authportal::access::RuleSpec>(serde_json::json!({}))
+            .map(|r| serde_json::to_value(r).unwrap())
+            .unwrap();
+    for field in rule.as_object().unwrap().keys() {
+        assert!(
+            section.contains(&format!("| `{field}` |")),
+            "the Access rules table lacks {field}"
+        );
+    }
+}

@@ -25,6 +25,8 @@ fn setup(extra: &[(&str, &str)]) -> Setup {
         ("TRUSTED_PROXY_CIDRS", "127.0.0.1"),
         ("ADMIN_BOOTSTRAP_USERS", "root"),
         ("SESSION_COOKIE_DOMAIN", "example.com"),
+        // login_cookie apps listen on loopback here.
+        ("OUTBOUND_ALLOW", "127.0.0.1/32"),
     ];
     vars.extend_from_slice(extra);
     let portal = jellyfin_portal(&jf, &vars);
@@ -338,7 +340,7 @@ fn two_factor_rules_need_a_second_factor() {
 fn the_users_media_token_is_injected_only_when_the_rule_says_so() {
     let s = setup(&[]);
     s.rules(json!({ "rules": [
-        {"name": "jellyseerr", "hosts": ["requests.example.com"], "inject_media_token": true},
+        {"name": "jellyseerr", "hosts": ["requests.example.com"], "inject_media_token": true, "media_provider": "jellyfin"},
         {"name": "plain", "hosts": ["plain.example.com"]}
     ]}));
     let alice = s.user("alice", "wonderland");
@@ -425,7 +427,8 @@ fn admin_config_api_versions_validates_and_refuses_stale_writes() {
     );
 }
 
-/// A small app that signs users in with a form and answers with its own cookie (Tautulli).
+/// A small app that signs users in with a form and answers with its own cookie (Tautulli):
+/// a new cookie per sign-in, after `delay` (a real app takes a moment).
 struct FakeApp {
     url: String,
     logins: Arc<Mutex<Vec<String>>>,
@@ -433,17 +436,31 @@ struct FakeApp {
 }
 
 fn fake_app(fail: bool) -> FakeApp {
+    slow_fake_app(fail, std::time::Duration::ZERO)
+}
+
+fn slow_fake_app(fail: bool, delay: std::time::Duration) -> FakeApp {
     let logins = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&logins);
     let server = crate::fakes::http::FakeServer::start(
         Box::new(move |req: &crate::fakes::Recorded| {
-            seen.lock().unwrap().push(req.body.clone());
+            std::thread::sleep(delay);
+            let n = {
+                let mut seen = seen.lock().unwrap();
+                seen.push(req.body.clone());
+                seen.len()
+            };
             if fail {
                 return rouille::Response::text("no").with_status_code(401);
             }
+            let value = if n == 1 {
+                "sekrit".to_string()
+            } else {
+                format!("sekrit{n}")
+            };
             rouille::Response::json(&json!({"status": "success"})).with_additional_header(
                 "Set-Cookie",
-                "tautulli_token_abc=sekrit; Max-Age=600; Path=/; HttpOnly",
+                format!("tautulli_token_abc={value}; Max-Age=600; Path=/; HttpOnly"),
             )
         }),
         |status| rouille::Response::text("fault").with_status_code(status),
@@ -462,7 +479,7 @@ fn login_cookie_rules_sign_the_user_in_once_and_inject_the_cookie() {
     let app = fake_app(false);
     let broken = fake_app(true);
     s.rules(json!({ "rules": [
-        {"name": "tautulli", "hosts": ["tautulli.example.com"],
+        {"name": "tautulli", "hosts": ["tautulli.example.com"], "media_provider": "jellyfin",
          "login_cookie": {"url": app.url, "form": {"username": "{user}", "token": "{media_token}", "remember_me": "1"}}},
         {"name": "broken", "hosts": ["broken.example.com"],
          "login_cookie": {"url": broken.url, "form": {"username": "{user}"}}}
@@ -486,7 +503,33 @@ fn login_cookie_rules_sign_the_user_in_once_and_inject_the_cookie() {
         r.status, 200,
         "a failed app login does not block the request"
     );
-    assert!(r.header("cookie").is_none());
+    assert_eq!(
+        r.header("cookie"),
+        Some(""),
+        "the portal's cookie stays home"
+    );
+    // The browser's own cookies go on to the app, the app's sign-in cookie replacing a
+    // stale one of the same name; the portal's never do.
+    alice.set_cookie("tautulli_token_abc", "stale");
+    alice.set_cookie("theme", "dark");
+    let r = ask(&alice, "GET", "tautulli.example.com", "/home", HTML);
+    let cookie = r.header("cookie").unwrap();
+    let mut pairs: Vec<&str> = cookie.split("; ").collect();
+    pairs.sort_unstable();
+    assert_eq!(
+        pairs,
+        ["tautulli_token_abc=sekrit", "theme=dark"],
+        "{cookie}"
+    );
+    let r = ask(&alice, "GET", "broken.example.com", "/", HTML);
+    let cookie = r.header("cookie").unwrap();
+    let mut pairs: Vec<&str> = cookie.split("; ").collect();
+    pairs.sort_unstable();
+    assert_eq!(
+        pairs,
+        ["tautulli_token_abc=stale", "theme=dark"],
+        "{cookie}"
+    );
 }
 
 #[test]
@@ -533,7 +576,7 @@ fn native_apps_with_a_media_token_pass_as_its_owner() {
 }
 
 #[test]
-fn native_apps_from_a_recent_sign_in_address_pass_and_the_user_can_forget_it() {
+fn native_apps_from_a_recent_sign_in_address_pass_as_no_one_and_the_user_can_forget_it() {
     let s = setup(&[]);
     s.rules(json!({ "rules": [{"name": "tv", "hosts": ["plex.example.com"], "native_apps": {"trusted_ip_hours": 12}}] }));
     let alice = s.portal.client();
@@ -552,7 +595,11 @@ fn native_apps_from_a_recent_sign_in_address_pass_and_the_user_can_forget_it() {
     };
     let r = tv("203.0.113.9");
     assert_eq!(r.status, 200);
-    assert_eq!(r.header("remote-user"), Some("alice"));
+    assert_eq!(
+        r.header("remote-user"),
+        Some(""),
+        "an address is not a person: it passes as no one"
+    );
     assert_eq!(tv("203.0.113.10").status, 401);
     let home = alice.get("/home");
     assert!(
@@ -903,4 +950,375 @@ fn stored_rules_that_no_longer_compile_close_every_app() {
         let r = ask(&alice, "GET", "app.example.com", path, HTML);
         assert_eq!(r.status, 403, "{path}: {}", r.body);
     }
+}
+
+/// A client at `ip` asking about `uri` on `host` with extra headers (a TV app: no cookie).
+fn native(s: &Setup, ip: &str, host: &str, uri: &str, headers: &[(&str, &str)]) -> Resp {
+    let c = Client::new(&s.portal.base);
+    c.extra_headers
+        .replace(vec![("X-Forwarded-For".into(), ip.into())]);
+    let mut h = vec![
+        ("X-Forwarded-Proto", "https"),
+        ("X-Forwarded-Host", host),
+        ("X-Forwarded-Uri", uri),
+    ];
+    h.extend_from_slice(headers);
+    c.send("GET", "/auth/verify", &h, None)
+}
+
+/// Issue #19 item 2: after the owner signs in at home, the house's TV apps must not
+/// reach apps as the owner. The address lets a request in; it carries no identity.
+#[test]
+fn a_trusted_address_lets_in_but_carries_no_identity() {
+    let s = setup(&[]);
+    s.rules(json!({ "rules": [
+        {"name": "tv", "hosts": ["tv.example.com"], "native_apps": {"trusted_ip_hours": 12},
+         "headers": {"X-User": "{user}", "X-Groups": "{groups}"},
+         "inject_media_token": true, "media_provider": "jellyfin"},
+        {"name": "admin tv", "hosts": ["admin-tv.example.com"], "groups": ["jellyfin-admin"],
+         "native_apps": {"trusted_ip_hours": 12}},
+        {"name": "vault", "hosts": ["vault.example.com"], "policy": "two_factor",
+         "native_apps": {"trusted_ip_hours": 12}}
+    ]}));
+    // The owner (an admin) signs in at home.
+    let root = s.portal.client();
+    root.extra_headers
+        .replace(vec![("X-Forwarded-For".into(), "198.51.100.7".into())]);
+    assert_eq!(sign_in(&root, "jellyfin", "root", "toor").status, 303);
+    let r = native(&s, "198.51.100.7", "tv.example.com", "/", &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    for h in [
+        "remote-user",
+        "remote-name",
+        "remote-email",
+        "remote-groups",
+    ] {
+        assert_eq!(r.header(h), Some(""), "{h} names no one");
+    }
+    assert!(r.header("x-user").is_none() && r.header("x-groups").is_none());
+    assert!(r.header("x-emby-token").is_none(), "no one's media token");
+    // The rule's groups decide whether an allowed person signed in there: root did.
+    assert_eq!(
+        native(&s, "198.51.100.7", "admin-tv.example.com", "/", &[]).status,
+        200
+    );
+    // An address proves no second factor.
+    assert_eq!(
+        native(&s, "198.51.100.7", "vault.example.com", "/", &[]).status,
+        401
+    );
+    // alice's address lets nothing in where only admins may go.
+    let alice = s.portal.client();
+    alice
+        .extra_headers
+        .replace(vec![("X-Forwarded-For".into(), "198.51.100.8".into())]);
+    assert_eq!(
+        sign_in(&alice, "jellyfin", "alice", "wonderland").status,
+        303
+    );
+    assert_eq!(
+        native(&s, "198.51.100.8", "admin-tv.example.com", "/", &[]).status,
+        401
+    );
+    assert_eq!(
+        native(&s, "198.51.100.8", "tv.example.com", "/", &[]).status,
+        200
+    );
+}
+
+/// Issue #19 item 3: a rule says whose media token it sends; a Jellyfin person's token
+/// never reaches a Plex app (Tautulli would forward it to plex.tv).
+#[test]
+fn a_media_token_goes_only_to_the_provider_the_rule_names() {
+    let s = setup(&[]);
+    let tautulli = fake_app(false);
+    let admin = s.user("root", "toor");
+    let put = |config: Value| {
+        let current = admin.get("/api/admin/config/access").json();
+        admin.send(
+            "PUT",
+            "/api/admin/config/access",
+            &[("Content-Type", "application/json")],
+            Some(
+                json!({ "version": current["version"], "config": config })
+                    .to_string()
+                    .into_bytes(),
+            ),
+        )
+    };
+    // New rules that send a token without saying whose are refused, with the fix.
+    for rule in [
+        json!({"name": "t", "login_cookie": {"url": tautulli.url, "form": {"token": "{media_token}"}}}),
+        json!({"name": "t", "inject_media_token": true}),
+    ] {
+        let r = put(json!({ "rules": [rule] }));
+        assert_eq!(r.status, 400, "{}", r.body);
+        let e = r.json()["error"].as_str().unwrap().to_string();
+        assert!(e.contains("media_provider") && e.contains("plex"), "{e}");
+    }
+    let r = put(json!({ "rules": [
+        {"name": "tautulli", "hosts": ["tautulli.example.com"], "media_provider": "plex",
+         "login_cookie": {"url": tautulli.url, "form": {"username": "{user}", "token": "{media_token}"}}},
+        {"name": "overseerr", "hosts": ["overseerr.example.com"], "media_provider": "plex",
+         "inject_media_token": true},
+        {"name": "plex only", "hosts": ["strict.example.com"], "media_provider": "plex",
+         "inject_media_token": true, "media_token_required": true},
+        {"name": "jellyseerr", "hosts": ["jellyseerr.example.com"], "media_provider": "jellyfin",
+         "inject_media_token": true}
+    ]}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let alice = s.user("alice", "wonderland");
+    let token = s.jf.tokens_of("alice").pop().unwrap();
+    let r = ask(&alice, "GET", "tautulli.example.com", "/", HTML);
+    assert_eq!(r.status, 200, "the request goes on without a sign-in");
+    assert_eq!(r.header("cookie"), Some(""));
+    assert!(
+        tautulli.logins.lock().unwrap().is_empty(),
+        "no sign-in attempt with someone else's token"
+    );
+    let r = ask(&alice, "GET", "overseerr.example.com", "/", HTML);
+    assert_eq!(r.status, 200);
+    assert!(r.header("x-emby-token").is_none() && r.header("x-plex-token").is_none());
+    let r = ask(&alice, "GET", "strict.example.com", "/", HTML);
+    assert_eq!(r.status, 403);
+    assert!(r.body.contains("Plex"), "{}", r.body);
+    let r = ask(&alice, "GET", "jellyseerr.example.com", "/", HTML);
+    assert_eq!(r.header("x-emby-token"), Some(token.as_str()));
+
+    // A rule stored before it had to say whose takes the one configured provider.
+    let stored = json!({ "rules": [
+        {"name": "old", "hosts": ["old.example.com"], "inject_media_token": true}
+    ]});
+    s.portal
+        .db()
+        .execute(
+            "UPDATE settings SET config_json = ?1 WHERE section = 'access'",
+            [stored.to_string()],
+        )
+        .unwrap();
+    s.portal.app().settings_changed();
+    let r = ask(&alice, "GET", "old.example.com", "/", HTML);
+    assert_eq!(r.header("x-emby-token"), Some(token.as_str()));
+    // ...and may be saved again unchanged, beside a new rule.
+    let r = put(json!({ "rules": [
+        {"name": "old", "hosts": ["old.example.com"], "inject_media_token": true},
+        {"name": "new", "hosts": ["new.example.com"]}
+    ]}));
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+/// Issue #19 item 4: a browser's first page and its assets arrive together; the portal
+/// signs the person in to the app once and every request gets that one cookie.
+#[test]
+fn parallel_first_requests_sign_in_to_the_app_once() {
+    let s = setup(&[]);
+    let app = slow_fake_app(false, std::time::Duration::from_millis(500));
+    let broken = slow_fake_app(true, std::time::Duration::from_millis(500));
+    s.rules(json!({ "rules": [
+        {"name": "tautulli", "hosts": ["tautulli.example.com"],
+         "login_cookie": {"url": app.url, "form": {"username": "{user}"}}},
+        {"name": "broken", "hosts": ["broken.example.com"],
+         "login_cookie": {"url": broken.url, "form": {"username": "{user}"}}}
+    ]}));
+    let session = s
+        .user("alice", "wonderland")
+        .cookie("authportal_session")
+        .unwrap();
+    let base = &s.portal.base;
+    let six_at_once = |host: &str| -> Vec<Option<String>> {
+        std::thread::scope(|scope| {
+            let asks: Vec<_> = (0..6)
+                .map(|i| {
+                    let session = &session;
+                    scope.spawn(move || {
+                        let browser = Client::new(base);
+                        browser.set_cookie("authportal_session", session);
+                        let uri = format!("/asset{i}.js");
+                        let r = ask(&browser, "GET", host, &uri, HTML);
+                        assert_eq!(r.status, 200);
+                        r.header("cookie").map(str::to_string)
+                    })
+                })
+                .collect();
+            asks.into_iter().map(|a| a.join().unwrap()).collect()
+        })
+    };
+    let cookies = six_at_once("tautulli.example.com");
+    assert_eq!(app.logins.lock().unwrap().len(), 1, "one sign-in");
+    assert!(
+        cookies
+            .iter()
+            .all(|c| c.as_deref() == Some("tautulli_token_abc=sekrit")),
+        "{cookies:?}"
+    );
+    // Those who waited for a sign-in that failed do not each try again.
+    assert!(
+        six_at_once("broken.example.com")
+            .iter()
+            .all(|c| c.as_deref() == Some(""))
+    );
+    assert_eq!(broken.logins.lock().unwrap().len(), 1);
+}
+
+/// Issue #19 item 6: older Jellyfin and Emby clients send X-Emby-Authorization.
+#[test]
+fn native_apps_may_send_the_legacy_authorization_header() {
+    let s = setup(&[]);
+    s.rules(json!({ "rules": [{"name": "tv", "hosts": ["jellyfin.example.com"], "native_apps": {"media_token": true}}] }));
+    let _alice = s.user("alice", "wonderland");
+    let token = s.jf.tokens_of("alice").pop().unwrap();
+    for (name, value) in [
+        (
+            "X-Emby-Authorization",
+            format!(
+                r#"Emby UserId="x", Client="TV", Device="tv", DeviceId="1", Version="1", Token="{token}""#
+            ),
+        ),
+        (
+            "X-Emby-Authorization",
+            format!(
+                r#"MediaBrowser Client="TV", Device="tv", DeviceId="1", Version="1", token="{token}""#
+            ),
+        ),
+        (
+            "Authorization",
+            format!(r#"emby Client="TV", Token="{token}""#),
+        ),
+    ] {
+        let r = native(
+            &s,
+            "192.0.2.1",
+            "jellyfin.example.com",
+            "/Items",
+            &[(name, &value)],
+        );
+        assert_eq!(r.status, 200, "{name}: {value}");
+        assert_eq!(r.header("remote-user"), Some("alice"));
+    }
+}
+
+/// Issue #19 item 6: Emby has no call that says whose a token is (no /Users/Me), so a
+/// rule letting native apps in by their Emby token would refuse every one of them.
+#[test]
+fn native_app_tokens_are_refused_for_emby_with_a_reason() {
+    let emby = FakeJellyfin::start(Mode::Emby);
+    emby.add_user(FakeUser {
+        is_admin: true,
+        ..FakeUser::new("root", "toor")
+    });
+    let url = emby.base_url();
+    let portal = Portal::start(&[
+        ("MEDIA_SERVER", "emby"),
+        ("EMBY_SERVER_URL", &url),
+        ("ADMIN_BOOTSTRAP_USERS", "root"),
+    ]);
+    let root = portal.client();
+    assert_eq!(sign_in(&root, "emby", "root", "toor").status, 303);
+    let current = root.get("/api/admin/config/access").json();
+    let r = root.send(
+        "PUT",
+        "/api/admin/config/access",
+        &[("Content-Type", "application/json")],
+        Some(
+            json!({ "version": current["version"], "config": { "rules": [
+                {"name": "tv", "native_apps": {"media_token": true}}
+            ]}})
+            .to_string()
+            .into_bytes(),
+        ),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    let e = r.json()["error"].as_str().unwrap().to_string();
+    assert!(e.contains("Emby") && e.contains("whose"), "{e}");
+}
+
+/// Issue #13 item 9: each unknown token is a request to the media server, so lookups
+/// are limited per address and refused tokens are remembered briefly.
+#[test]
+fn unknown_media_tokens_are_rate_limited_per_address() {
+    let s = setup(&[]);
+    s.rules(json!({ "rules": [{"name": "tv", "hosts": ["jellyfin.example.com"], "native_apps": {"media_token": true}}] }));
+    s.jf.clear_requests();
+    let guess = |ip: &str, token: &str| {
+        native(
+            &s,
+            ip,
+            "jellyfin.example.com",
+            "/Items",
+            &[("X-Emby-Token", token)],
+        )
+    };
+    let mut statuses = Vec::new();
+    for i in 0..14 {
+        statuses.push(guess("192.0.2.50", &format!("guess-{i}")).status);
+    }
+    assert_eq!(&statuses[..10], &[401; 10], "{statuses:?}");
+    let r = guess("192.0.2.50", "guess-99");
+    assert_eq!(r.status, 429);
+    assert!(r.header("retry-after").is_some());
+    assert_eq!(
+        s.jf.count("/Users/Me"),
+        10,
+        "the server was asked 10 times, no more"
+    );
+    // A refused token is remembered: asking again costs the server nothing.
+    assert_eq!(guess("192.0.2.50", "guess-0").status, 401);
+    assert_eq!(s.jf.count("/Users/Me"), 10);
+    // Other addresses are not held back.
+    assert_eq!(guess("192.0.2.51", "guess-x").status, 401);
+    assert_eq!(s.jf.count("/Users/Me"), 11);
+}
+
+/// Stored rules the code can no longer apply as written are pointed out on the console:
+/// a token-sending rule without media_provider beside two media servers (it sends none),
+/// and native-app tokens with Emby configured (Emby tokens cannot be checked).
+#[test]
+fn the_console_flags_stored_rules_that_send_no_token() {
+    let jf = FakeJellyfin::start(Mode::Jellyfin);
+    let emby = FakeJellyfin::start(Mode::Emby);
+    jf.add_user(FakeUser {
+        is_admin: true,
+        ..FakeUser::new("root", "toor")
+    });
+    jf.add_user(FakeUser::new("alice", "wonderland"));
+    let (jf_url, emby_url) = (jf.base_url(), emby.base_url());
+    let portal = Portal::start(&[
+        ("MEDIA_SERVER", "jellyfin,emby"),
+        ("JELLYFIN_SERVER_URL", &jf_url),
+        ("EMBY_SERVER_URL", &emby_url),
+        ("ADMIN_BOOTSTRAP_USERS", "root"),
+        ("TRUSTED_PROXY_CIDRS", "127.0.0.1"),
+    ]);
+    let root = portal.client();
+    assert_eq!(sign_in(&root, "jellyfin", "root", "toor").status, 303);
+    let stored = json!({ "rules": [
+        {"name": "old", "hosts": ["old.example.com"], "inject_media_token": true},
+        {"name": "tv", "hosts": ["tv.example.com"], "native_apps": {"media_token": true}}
+    ]});
+    portal
+        .db()
+        .execute(
+            "INSERT INTO settings (section, version, config_json, updated_at) VALUES ('access', 1, ?1, 0)",
+            [stored.to_string()],
+        )
+        .unwrap();
+    portal.app().settings_changed();
+    let page = root.get("/admin/settings/access");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body
+            .contains("rule 1 (old) sends a media token but does not say whose"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("rule 2 (tv): native_apps.media_token"));
+    // Ambiguous: no token at all, never a guess.
+    let alice = portal.client();
+    assert_eq!(
+        sign_in(&alice, "jellyfin", "alice", "wonderland").status,
+        303
+    );
+    let r = ask(&alice, "GET", "old.example.com", "/", HTML);
+    assert_eq!(r.status, 200);
+    assert!(r.header("x-emby-token").is_none());
 }

@@ -284,7 +284,10 @@ fn login_cookie_logins(outbound_allow: &str) -> usize {
     );
     assert_eq!(r.status, 200, "{}", r.body);
     let n = *logins.lock().unwrap();
-    assert_eq!(r.header("cookie").is_some(), n == 1, "{:?}", r.headers);
+    let app_cookie = r
+        .header("cookie")
+        .is_some_and(|c| c.contains("app_token=sekrit"));
+    assert_eq!(app_cookie, n == 1, "{:?}", r.headers);
     n
 }
 

@@ -240,6 +240,8 @@ impl Setup {
                 ("TRUSTED_PROXY_CIDRS", "127.0.0.1"),
                 ("ADMIN_BOOTSTRAP_USERS", "root"),
                 ("SESSION_COOKIE_DOMAIN", "example.com"),
+                // login_cookie apps listen on loopback here.
+                ("OUTBOUND_ALLOW", "127.0.0.1/32"),
             ],
         );
         Setup {
@@ -438,6 +440,44 @@ fn exercise(s: &Setup, proxy: &Proxy) {
             proxy.name
         );
     }
+
+    // (e) An app with its own sign-in (login_cookie): the proxy passes the app's cookie
+    // from the portal's answer on, with the browser's own; the portal's never.
+    let tautulli = FakeServer::start(
+        Box::new(|_: &crate::fakes::Recorded| {
+            rouille::Response::text("ok").with_additional_header(
+                "Set-Cookie",
+                "tautulli_session=for-alice; Max-Age=600; HttpOnly",
+            )
+        }),
+        |status| rouille::Response::text("fault").with_status_code(status),
+        None,
+    );
+    s.rules(json!({ "rules": [
+        {"name": "tautulli", "hosts": ["app.example.com"], "paths": ["/tautulli"],
+         "login_cookie": {"url": format!("{}/auth/signin", tautulli.base_url()),
+                          "form": {"username": "{user}"}}}
+    ]}));
+    alice.set_cookie("theme", "dark");
+    let cookies_at = |path: &str| {
+        let r = alice.send("GET", path, &[("Accept", HTML)], None);
+        expect(&r, 200, path);
+        let echo = r.json();
+        let mut pairs: Vec<String> = seen(&echo, "cookie")
+            .iter()
+            .flat_map(|c| c.split(';').map(|p| p.trim().to_string()))
+            .filter(|p| !p.is_empty())
+            .collect();
+        pairs.sort_unstable();
+        pairs
+    };
+    assert_eq!(
+        cookies_at("/tautulli/home"),
+        ["tautulli_session=for-alice", "theme=dark"],
+        "{}",
+        proxy.name
+    );
+    assert_eq!(cookies_at("/other"), ["theme=dark"], "{}", proxy.name);
 }
 
 #[test]

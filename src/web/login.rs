@@ -41,13 +41,13 @@ fn charge_signin(ctx: &Ctx) -> Result<()> {
     ctx.app
         .limits
         .signin
-        .check(&ctx.ip.to_string(), ctx.app.clock.now_ms())
+        .check_ip(ctx.ip, ctx.app.clock.now_ms())
         .map_err(|retry_after_secs| AppError::RateLimited { retry_after_secs })
 }
 
 /// An attempt that failed because the media server was unreachable does not count.
 fn refund_signin(ctx: &Ctx) {
-    ctx.app.limits.signin.refund(&ctx.ip.to_string());
+    ctx.app.limits.signin.refund_ip(ctx.ip);
 }
 
 pub fn start_web_post(ctx: &Ctx) -> Result<Response> {
@@ -127,7 +127,7 @@ pub fn poll_get(ctx: &Ctx) -> Result<Response> {
         .app
         .limits
         .poll
-        .check(&ctx.ip.to_string(), ctx.app.clock.now_ms())
+        .check_ip(ctx.ip, ctx.app.clock.now_ms())
     {
         return Err(AppError::RateLimited { retry_after_secs });
     }

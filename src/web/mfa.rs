@@ -85,7 +85,7 @@ fn limit(ctx: &Ctx, user_id: i64) -> Result<()> {
     let limits = &ctx.app.limits;
     limits
         .mfa_ip
-        .check(&ctx.ip.to_string(), now)
+        .check_ip(ctx.ip, now)
         .and_then(|_| limits.mfa_user.check(&format!("user:{user_id}"), now))
         .map_err(|retry_after_secs| AppError::RateLimited { retry_after_secs })
 }

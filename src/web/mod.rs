@@ -85,7 +85,7 @@ fn dispatch(ctx: &Ctx, path: &str) -> Result<Response> {
             .app
             .limits
             .writes
-            .check(&ctx.ip.to_string(), ctx.app.clock.now_ms())
+            .check_ip(ctx.ip, ctx.app.clock.now_ms())
         {
             return Err(AppError::RateLimited { retry_after_secs });
         }

@@ -164,6 +164,9 @@ impl Purpose {
 pub struct Pending {
     pub user_id: i64,
     pub identity_id: i64,
+    /// The identity's provider and name, for the event of the finished sign-in.
+    pub provider: String,
+    pub username: String,
     pub purpose: Purpose,
     pub rd: Option<String>,
     pub attempts: i64,
@@ -190,7 +193,9 @@ pub fn create_pending(conn: &Connection, p: &NewPending, now: i64) -> Result<()>
 pub fn pending(conn: &Connection, digest: &[u8], now: i64) -> Result<Option<Pending>> {
     Ok(conn
         .query_row(
-            "SELECT user_id, identity_id, purpose, rd, attempts FROM mfa_pending WHERE id_digest = ?1 AND expires_at > ?2",
+            "SELECT p.user_id, p.identity_id, p.purpose, p.rd, p.attempts, i.provider, i.username
+             FROM mfa_pending p JOIN identities i ON i.id = p.identity_id
+             WHERE p.id_digest = ?1 AND p.expires_at > ?2",
             params![digest, now],
             |r| {
                 let purpose: String = r.get(2)?;
@@ -200,6 +205,8 @@ pub fn pending(conn: &Connection, digest: &[u8], now: i64) -> Result<Option<Pend
                     purpose: if purpose == "enroll" { Purpose::Enroll } else { Purpose::Challenge },
                     rd: r.get(3)?,
                     attempts: r.get(4)?,
+                    provider: r.get(5)?,
+                    username: r.get(6)?,
                 })
             },
         )

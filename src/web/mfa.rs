@@ -7,13 +7,14 @@ use serde_json::{Value, json};
 
 use crate::crypto::tokens::{digest, new_id};
 use crate::crypto::totp;
-use crate::db::{events, mfa as store, sessions, users};
+use crate::db::events::{self, kind};
+use crate::db::{mfa as store, sessions, users};
 use crate::error::{AppError, Result};
 use crate::mfa::{self, Factor};
 use crate::views;
 use crate::web::guards::{UserSession, require_permission, require_user};
 use crate::web::request::Ctx;
-use crate::web::signin::new_session;
+use crate::web::signin::{new_session, record_success};
 use crate::web::{cookies, page};
 
 /// A sign-in waiting for its second factor, by its cookie.
@@ -131,7 +132,7 @@ pub fn challenge_verify_post(ctx: &Ctx) -> Result<Response> {
             event(
                 ctx,
                 tx,
-                "mfa.verify",
+                kind::MFA_VERIFY,
                 p.row.user_id,
                 false,
                 json!({ "attempts": attempts }),
@@ -154,10 +155,18 @@ pub fn challenge_verify_post(ctx: &Ctx) -> Result<Response> {
         event(
             ctx,
             tx,
-            "mfa.verify",
+            kind::MFA_VERIFY,
             p.row.user_id,
             true,
             json!({ "method": method }),
+        )?;
+        record_success(
+            ctx,
+            tx,
+            p.row.user_id,
+            &p.row.provider,
+            &p.row.username,
+            Some(method),
         )?;
         Ok(Ok((factor, cookie)))
     })?;
@@ -359,6 +368,14 @@ pub fn enroll_verify_post(ctx: &Ctx) -> Result<Response> {
                     user_id,
                     identity_id: p.row.identity_id,
                 };
+                record_success(
+                    ctx,
+                    tx,
+                    user_id,
+                    &p.row.provider,
+                    &p.row.username,
+                    Some("totp"),
+                )?;
                 Ok(Ok(Some(new_session(
                     ctx,
                     tx,

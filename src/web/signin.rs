@@ -4,6 +4,7 @@
 use serde_json::json;
 
 use crate::crypto::tokens::{digest, new_id};
+use crate::db::events::kind;
 use crate::db::{mfa as mfa_store, sessions, users};
 use crate::error::Result;
 use crate::mfa::{self, Need};
@@ -84,18 +85,29 @@ pub fn first_factor_done(
                 return Ok(None);
             }
         }
-        crate::web::events::record(
-            ctx,
-            tx,
-            if disabled { "signin.failure" } else { "signin.success" },
-            Some(linked.user_id),
-            !disabled,
-            if disabled {
-                json!({ "provider": ident.provider.as_str(), "username": ident.username, "reason": "disabled by an admin" })
-            } else {
-                json!({ "provider": ident.provider.as_str(), "username": ident.username, "next": format!("{need:?}").to_lowercase() })
-            },
-        )?;
+        let provider = ident.provider.as_str();
+        match need {
+            _ if disabled => crate::web::events::record(
+                ctx,
+                tx,
+                kind::SIGNIN_FAILURE,
+                Some(linked.user_id),
+                false,
+                json!({ "provider": provider, "username": ident.username, "reason": "disabled by an admin" }),
+            )?,
+            Need::Nothing => {
+                record_success(ctx, tx, linked.user_id, provider, &ident.username, None)?
+            }
+            // Not signed in yet: its own type, which no "signin.*" rule receives.
+            Need::Challenge | Need::Enroll => crate::web::events::record(
+                ctx,
+                tx,
+                kind::SIGNIN_FIRST_FACTOR,
+                Some(linked.user_id),
+                true,
+                json!({ "provider": provider, "username": ident.username, "next": format!("{need:?}").to_lowercase() }),
+            )?,
+        }
         Ok(Some(landing))
     })?;
     if landing.as_ref().is_some_and(|l| l.cookie.is_some()) {
@@ -108,6 +120,27 @@ pub fn first_factor_done(
         );
     }
     Ok(landing)
+}
+
+/// The event of a finished sign-in (`signin.success`), written when the session is made:
+/// after the provider vouched and, for users with MFA, after the second factor
+/// (`second_factor`: "totp" or "recovery").
+pub fn record_success(
+    ctx: &Ctx,
+    tx: &rusqlite::Connection,
+    user_id: i64,
+    provider: &str,
+    username: &str,
+    second_factor: Option<&str>,
+) -> Result<()> {
+    crate::web::events::record(
+        ctx,
+        tx,
+        kind::SIGNIN_SUCCESS,
+        Some(user_id),
+        true,
+        json!({ "provider": provider, "username": username, "mfa": second_factor }),
+    )
 }
 
 /// Creates a session with the new id `id` (the browser's previous session, if any, is
@@ -224,7 +257,7 @@ pub fn record_failure(ctx: &Ctx, provider: &str, username: Option<&str>, reason:
         crate::web::events::record(
             ctx,
             tx,
-            "signin.failure",
+            kind::SIGNIN_FAILURE,
             user_id,
             false,
             json!({ "provider": provider, "username": username, "reason": reason }),

@@ -307,16 +307,26 @@ mod tests {
         assert_eq!(same, address_key(ip("2001:db8:1:2:ffff:ffff:ffff:ffff")));
         assert_eq!(same, "2001:db8:1:2::/64");
         assert_ne!(same, address_key(ip("2001:db8:1:3::1")), "another /64");
-        assert_eq!(address_key(ip("::ffff:192.0.2.7")), "192.0.2.7", "IPv4-mapped");
+        assert_eq!(
+            address_key(ip("::ffff:192.0.2.7")),
+            "192.0.2.7",
+            "IPv4-mapped"
+        );
         assert_eq!(address_key(ip("192.0.2.7")), "192.0.2.7");
         assert_ne!(address_key(ip("192.0.2.7")), address_key(ip("192.0.2.8")));
 
         let rl = RateLimiter::new(1, 1);
         rl.check_ip(ip("2001:db8:1:2::1"), 0).unwrap();
-        assert!(rl.check_ip(ip("2001:db8:1:2::beef"), 0).is_err(), "same /64");
+        assert!(
+            rl.check_ip(ip("2001:db8:1:2::beef"), 0).is_err(),
+            "same /64"
+        );
         assert!(rl.check_ip(ip("2001:db8:1:3::1"), 0).is_ok(), "other /64");
         rl.check_ip(ip("192.0.2.7"), 0).unwrap();
-        assert!(rl.check_ip(ip("::ffff:192.0.2.7"), 0).is_err(), "mapped = IPv4");
+        assert!(
+            rl.check_ip(ip("::ffff:192.0.2.7"), 0).is_err(),
+            "mapped = IPv4"
+        );
         rl.refund_ip(ip("::ffff:192.0.2.7"));
         assert!(rl.check_ip(ip("192.0.2.7"), 0).is_ok());
     }
@@ -365,7 +375,10 @@ mod tests {
             }
         );
         assert_eq!(b.check("jellyfin:alice", 0), Err(1));
-        assert!(b.check("jellyfin:bob", 0).is_ok(), "accounts are independent");
+        assert!(
+            b.check("jellyfin:bob", 0).is_ok(),
+            "accounts are independent"
+        );
         assert!(b.check("jellyfin:alice", 1_000).is_ok());
         assert_eq!(
             b.fail("jellyfin:alice", 1_000),

@@ -202,7 +202,11 @@ pub fn pending(conn: &Connection, digest: &[u8], now: i64) -> Result<Option<Pend
                 Ok(Pending {
                     user_id: r.get(0)?,
                     identity_id: r.get(1)?,
-                    purpose: if purpose == "enroll" { Purpose::Enroll } else { Purpose::Challenge },
+                    purpose: if purpose == "enroll" {
+                        Purpose::Enroll
+                    } else {
+                        Purpose::Challenge
+                    },
                     rd: r.get(3)?,
                     attempts: r.get(4)?,
                     provider: r.get(5)?,
@@ -227,6 +231,21 @@ pub fn add_attempt(conn: &Connection, digest: &[u8]) -> Result<i64> {
         )
         .optional()?
         .unwrap_or(i64::MAX))
+}
+
+/// Wrong codes typed at the challenge by `user_id` since `since` (the audit log's
+/// failed `mfa.verify` events): how many, and when the oldest was.
+pub fn failed_codes_since(
+    conn: &Connection,
+    user_id: i64,
+    since: i64,
+) -> Result<(i64, Option<i64>)> {
+    Ok(conn.query_row(
+        "SELECT count(*), min(time) FROM events
+         WHERE user_id = ?1 AND type = ?2 AND result = 'failure' AND time >= ?3",
+        params![user_id, crate::db::events::kind::MFA_VERIFY, since],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?)
 }
 
 /// Deletes a pending sign-in; true if this call removed it (so only one request can finish it).

@@ -245,6 +245,35 @@ pub fn withdraw_access(
 /// A sign-in that did not end in a session (wrong password, no access): an event with
 /// the provider, the name typed and why, written on its own (no user row may exist).
 pub fn record_failure(ctx: &Ctx, provider: &str, username: Option<&str>, reason: &str) {
+    record_unfinished(
+        ctx,
+        kind::SIGNIN_FAILURE,
+        provider,
+        username,
+        json!({ "provider": provider, "username": username, "reason": reason }),
+    );
+}
+
+/// The account (provider and name typed) just started its back-off after too many wrong
+/// passwords in a row: one `signin.locked` event, not one per refused attempt.
+pub fn record_locked(ctx: &Ctx, provider: &str, username: &str, retry_after_secs: u64) {
+    record_unfinished(
+        ctx,
+        kind::SIGNIN_LOCKED,
+        provider,
+        Some(username),
+        json!({ "provider": provider, "username": username, "retry_after_secs": retry_after_secs }),
+    );
+}
+
+/// Writes a sign-in event that made no session, with the user when the name is known.
+fn record_unfinished(
+    ctx: &Ctx,
+    kind: &str,
+    provider: &str,
+    username: Option<&str>,
+    detail: serde_json::Value,
+) {
     let user_id = username.and_then(|u| {
         ctx.app.db.conn().ok().and_then(|c| {
             users::find_identity(&c, provider, None, Some(u))
@@ -253,19 +282,13 @@ pub fn record_failure(ctx: &Ctx, provider: &str, username: Option<&str>, reason:
                 .map(|(_, user)| user)
         })
     });
-    let written = ctx.app.db.with_tx(|tx| {
-        crate::web::events::record(
-            ctx,
-            tx,
-            kind::SIGNIN_FAILURE,
-            user_id,
-            false,
-            json!({ "provider": provider, "username": username, "reason": reason }),
-        )
-    });
+    let written = ctx
+        .app
+        .db
+        .with_tx(|tx| crate::web::events::record(ctx, tx, kind, user_id, false, detail));
     if let Err(e) = written {
         crate::log_error!(
-            "req={} could not record a failed sign-in: {e}",
+            "req={} could not record a sign-in event ({kind}): {e}",
             ctx.request_id
         );
     }

@@ -692,7 +692,11 @@ fn sign_in_hooks_wait_for_the_second_factor() {
     let got_now = rx.requests();
     assert_eq!(got_now.len(), 1, "after the password: {got_now:?}");
     assert_eq!(got[0].path, "/step");
-    assert!(got[0].body.contains("signin.first_factor"), "{}", got[0].body);
+    assert!(
+        got[0].body.contains("signin.first_factor"),
+        "{}",
+        got[0].body
+    );
     let trusted = format!("SELECT count(*) FROM signin_ips WHERE ip = '{ip}'");
     assert_eq!(
         s.portal.count(&trusted),
@@ -718,7 +722,9 @@ fn sign_in_hooks_wait_for_the_second_factor() {
         assert_eq!(body["ip"], ip.as_str());
     }
     assert_eq!(s.portal.count(&trusted), 1);
-    let done = root.get("/api/admin/events?type=signin.success&user=alice").json();
+    let done = root
+        .get("/api/admin/events?type=signin.success&user=alice")
+        .json();
     let last = &done["events"][0];
     assert_eq!(last["detail"]["provider"], "jellyfin", "{done}");
     assert_eq!(last["detail"]["mfa"], "totp", "{done}");

@@ -677,7 +677,7 @@ fn sign_in_hooks_wait_for_the_second_factor() {
             json!({ "name": name, "events": events, "users": ["alice"], "method": "POST",
                     "url": rx.url(&format!("/{name}")),
                     "body_format": "json",
-                    "body_template": "{\"type\": \"{event.type}\", \"ip\": \"{client_ip}\"}" }),
+                    "body_template": "{\"type\": \"{event.type}\", \"ip\": \"{client_ip}\", \"net\": \"{client_cidr}\"}" }),
         );
     }
 
@@ -720,6 +720,7 @@ fn sign_in_hooks_wait_for_the_second_factor() {
     for r in got.iter().filter(|r| r.path != "/step") {
         let body: Value = serde_json::from_str(&r.body).unwrap();
         assert_eq!(body["ip"], ip.as_str());
+        assert_eq!(body["net"], format!("{ip}/32"));
     }
     assert_eq!(s.portal.count(&trusted), 1);
     let done = root

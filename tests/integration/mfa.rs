@@ -497,3 +497,57 @@ fn wrong_codes_back_off_per_user_and_a_day_has_a_budget() {
     let r = challenge(&c, &code);
     assert_eq!(r.status, 303, "{}", r.body);
 }
+
+/// A spent day's budget ends when an admin resets the user's MFA: wrong codes typed
+/// against the old factor do not count against the one set up afterwards.
+#[test]
+fn an_admin_reset_ends_a_spent_code_budget() {
+    let s = setup(&[("ADMIN_BOOTSTRAP_USERS", "root")]);
+    let (c, _) = s.signed_in("alice", "wonderland");
+    s.enrol(&c);
+    let uuid = c.get("/whoami").json()["uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // 50 wrong codes in the last hour (after the factor was set up), as the audit log
+    // would hold them.
+    let db = s.portal.db();
+    let user_id: i64 = db
+        .query_row("SELECT id FROM users WHERE uuid = ?1", [&uuid], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    s.portal.app().clock.advance(3600);
+    for i in 0..50 {
+        db.execute(
+            "INSERT INTO events (type, time, user_id, ip, result, detail_json)
+             VALUES ('mfa.verify', ?1, ?2, '10.9.9.9', 'failure', '{}')",
+            rusqlite::params![s.now() - 3000 + i, user_id],
+        )
+        .unwrap();
+    }
+    let (c, _) = s.signed_in("alice", "wonderland");
+    let r = challenge(&c, "000000");
+    assert_eq!(r.status, 429, "{}", r.body);
+    let retry: i64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!(
+        (83_000..=83_400).contains(&retry),
+        "about 23 hours: {retry}"
+    );
+
+    let (admin, _) = s.signed_in("root", "toor");
+    let r = admin.post_json(&format!("/api/admin/users/{uuid}/mfa/reset"), &json!({}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (c, r) = s.signed_in("alice", "wonderland");
+    assert_eq!(r.header("location"), Some("/home"));
+    s.next_step();
+    let (secret, _) = s.enrol(&c);
+    s.next_step();
+    let (c, _) = s.signed_in("alice", "wonderland");
+    let r = challenge(&c, &s.code(&secret));
+    assert_eq!(
+        r.status, 303,
+        "the new factor has a fresh budget: {}",
+        r.body
+    );
+}

@@ -14,10 +14,11 @@ use crate::outbound::{AllowList, Outbound, Policy};
 use crate::providers::jellyfin::MediaServer;
 use crate::providers::plex::Plex;
 use crate::providers::{ProviderKind, http};
-use crate::ratelimit::RateLimiter;
+use crate::ratelimit::{Backoff, RateLimiter};
 use crate::settings::RateLimits;
 
-/// Rates per client IP, set from the security settings (defaults in settings::RateLimits).
+/// Rates per client address (IPv6 by /64), set from the security settings (defaults in
+/// settings::RateLimits), and back-off per account being guessed.
 pub struct Limits {
     /// Sign-in attempts per client IP.
     pub signin: RateLimiter,
@@ -33,11 +34,21 @@ pub struct Limits {
     /// Native apps' media tokens the portal must ask the media server about, per client
     /// IP (known tokens are cached and do not count). Not a setting.
     pub media_token: RateLimiter,
+    /// Wrong passwords per account typed (provider and name), from any address.
+    pub signin_account: Backoff,
+    /// Wrong second-factor codes per user, from any address (plus mfa::DAILY_FAILURES).
+    pub mfa_account: Backoff,
 }
 
 /// A TV app sends one token; a household a few. Beyond this an address is guessing.
 const MEDIA_TOKEN_BURST: u32 = 10;
 const MEDIA_TOKEN_PER_MINUTE: u32 = 10;
+
+/// Failures in a row an account may have before it must wait: 1 s, then twice as long
+/// after each further failure, never more than 15 minutes.
+const FREE_FAILURES: u32 = 5;
+const FIRST_WAIT_MS: i64 = 1000;
+const LONGEST_WAIT_MS: i64 = 15 * 60 * 1000;
 
 impl Limits {
     fn new(rates: &RateLimits) -> Limits {
@@ -50,6 +61,8 @@ impl Limits {
             mfa_user: RateLimiter::new(1, 1),
             token: RateLimiter::new(1, 1),
             media_token: RateLimiter::new(MEDIA_TOKEN_BURST, MEDIA_TOKEN_PER_MINUTE),
+            signin_account: Backoff::new(FREE_FAILURES, FIRST_WAIT_MS, LONGEST_WAIT_MS),
+            mfa_account: Backoff::new(FREE_FAILURES, FIRST_WAIT_MS, LONGEST_WAIT_MS),
         };
         limits.set(rates);
         limits

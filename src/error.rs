@@ -19,6 +19,11 @@ pub enum AppError {
     RateLimited {
         retry_after_secs: u64,
     },
+    /// An account had too many failed attempts and must wait (429); `reason` is shown.
+    Locked {
+        reason: &'static str,
+        retry_after_secs: u64,
+    },
     /// The media server (or plex.tv) could not be reached; never counted as a failed attempt.
     Unavailable(String),
     /// The media server answered something we cannot trust: fail closed.
@@ -45,7 +50,7 @@ impl AppError {
             AppError::NotFound => 404,
             AppError::MethodNotAllowed => 405,
             AppError::PayloadTooLarge => 413,
-            AppError::RateLimited { .. } => 429,
+            AppError::RateLimited { .. } | AppError::Locked { .. } => 429,
             AppError::Upstream(_) => 502,
             AppError::Unavailable(_) | AppError::NotReady(_) => 503,
             AppError::Internal(_) => 500,
@@ -62,13 +67,33 @@ impl AppError {
             AppError::MethodNotAllowed => "method not allowed".into(),
             AppError::CrossOrigin => "cross-origin request refused".into(),
             AppError::PayloadTooLarge => "request body too large".into(),
-            AppError::RateLimited { .. } => "too many attempts, try again later".into(),
+            AppError::RateLimited { retry_after_secs } => {
+                format!(
+                    "too many attempts, try again in {}",
+                    wait_text(*retry_after_secs)
+                )
+            }
+            AppError::Locked {
+                reason,
+                retry_after_secs,
+            } => format!("{reason}; try again in {}", wait_text(*retry_after_secs)),
             AppError::Unavailable(_) => "media server unreachable, try again".into(),
             AppError::Upstream(_) => {
                 "the media server gave an unexpected answer, try again later".into()
             }
             AppError::NotReady(_) => "not ready".into(),
             AppError::Internal(_) => "internal error".into(),
+        }
+    }
+
+    /// Seconds a client should wait before trying again (the Retry-After header).
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            AppError::RateLimited { retry_after_secs }
+            | AppError::Locked {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            _ => None,
         }
     }
 
@@ -82,6 +107,16 @@ impl AppError {
             _ => None,
         }
     }
+}
+
+/// A wait as a person reads it, rounded up: "1 second", "40 seconds", "15 minutes", "3 hours".
+pub fn wait_text(secs: u64) -> String {
+    let (n, unit) = match secs {
+        0..90 => (secs.max(1), "second"),
+        90..5400 => (secs.div_ceil(60), "minute"),
+        _ => (secs.div_ceil(3600), "hour"),
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
 impl fmt::Display for AppError {
@@ -99,5 +134,18 @@ impl std::error::Error for AppError {}
 impl From<rusqlite::Error> for AppError {
     fn from(e: rusqlite::Error) -> Self {
         AppError::Internal(format!("database: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn waits_read_as_people_say_them() {
+        use super::wait_text;
+        assert_eq!(wait_text(0), "1 second");
+        assert_eq!(wait_text(1), "1 second");
+        assert_eq!(wait_text(89), "89 seconds");
+        assert_eq!(wait_text(900), "15 minutes");
+        assert_eq!(wait_text(3601 * 23), "24 hours");
     }
 }

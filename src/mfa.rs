@@ -16,6 +16,11 @@ pub const ENROLL_TTL: i64 = 900;
 pub const RECENT: i64 = 600;
 /// Wrong codes allowed per pending sign-in.
 pub const MAX_ATTEMPTS: i64 = 5;
+/// Wrong codes a user may type at the challenge in any 24 hours, from all addresses
+/// and sign-ins together; past it the challenge refuses until the day passes or an
+/// admin resets the user's MFA. Counted from the audit log, so a restart forgets nothing.
+pub const DAILY_FAILURES: i64 = 50;
+const DAY: i64 = 86_400;
 pub const RECOVERY_CODE_COUNT: usize = 10;
 /// 12 symbols of 5 bits: 60 bits per recovery code.
 const RECOVERY_LEN: usize = 12;
@@ -50,6 +55,23 @@ pub fn need(app: &App, conn: &Connection, user_id: i64, groups: &[String]) -> Re
     } else {
         Ok(Need::Nothing)
     }
+}
+
+/// The day's budget of wrong codes: Ok(how many more may be typed), or Err(seconds until
+/// the oldest counted one is a day old). Failures from before the current factor was
+/// confirmed (an admin reset it, the user set up a new one) do not count.
+pub fn daily_budget(
+    conn: &Connection,
+    user_id: i64,
+    now: i64,
+) -> Result<std::result::Result<i64, u64>> {
+    let day_ago = now - DAY;
+    let since = store::totp(conn, user_id)?.map_or(day_ago, |t| t.verified_at.max(day_ago));
+    let (failed, oldest) = store::failed_codes_since(conn, user_id, since)?;
+    if failed < DAILY_FAILURES {
+        return Ok(Ok(DAILY_FAILURES - failed));
+    }
+    Ok(Err((oldest.unwrap_or(now) + DAY - now).max(1) as u64))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

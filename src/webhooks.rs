@@ -29,6 +29,7 @@ pub const PLACEHOLDERS: &[&str] = &[
     "user.uuid",
     "user.groups",
     "client_ip",
+    "client_cidr",
     "time",
     "user_agent",
     "provider",
@@ -490,6 +491,7 @@ fn values_for(
     m.insert("time", time);
     m.insert("event.detail", row.detail.to_string());
     m.insert("client_ip", row.ip.clone().unwrap_or_default());
+    m.insert("client_cidr", client_cidr(row.ip.as_deref()));
     let text = |k: &str| row.detail[k].as_str().unwrap_or("").to_string();
     m.insert("user_agent", text("user_agent"));
     m.insert("provider", text("provider"));
@@ -502,6 +504,21 @@ fn values_for(
         m.insert("user.groups", store::groups_of(conn, uid)?.join(","));
     }
     Ok(Values(m))
+}
+
+/// The network of a client address, for a firewall rule that should follow a household
+/// rather than one address: an IPv4 address as /32, an IPv6 address as its /64 (devices
+/// rotate privacy addresses within it). The same grouping the rate limits use.
+fn client_cidr(ip: Option<&str>) -> String {
+    let Some(ip) = ip.and_then(|i| i.parse::<std::net::IpAddr>().ok()) else {
+        return String::new();
+    };
+    let key = crate::ratelimit::address_key(ip);
+    if key.contains('/') {
+        key
+    } else {
+        format!("{key}/32")
+    }
 }
 
 /// What GET shows: everything but header values and the secret; the URL's path and
@@ -915,6 +932,18 @@ mod tests {
             render("https://x/{user.username}", Escape::Url, &v),
             "https://x/a%22b%20c%26d"
         );
+    }
+
+    #[test]
+    fn client_cidr_is_the_address_network() {
+        assert_eq!(client_cidr(Some("203.0.113.9")), "203.0.113.9/32");
+        assert_eq!(client_cidr(Some("::ffff:203.0.113.9")), "203.0.113.9/32");
+        assert_eq!(
+            client_cidr(Some("2001:db8:aa:bb:1:2:3:4")),
+            "2001:db8:aa:bb::/64"
+        );
+        assert_eq!(client_cidr(None), "");
+        assert!(placeholders("{client_cidr}").is_ok());
     }
 
     #[test]

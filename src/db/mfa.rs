@@ -164,6 +164,9 @@ impl Purpose {
 pub struct Pending {
     pub user_id: i64,
     pub identity_id: i64,
+    /// The identity's provider and name, for the event of the finished sign-in.
+    pub provider: String,
+    pub username: String,
     pub purpose: Purpose,
     pub rd: Option<String>,
     pub attempts: i64,
@@ -190,16 +193,24 @@ pub fn create_pending(conn: &Connection, p: &NewPending, now: i64) -> Result<()>
 pub fn pending(conn: &Connection, digest: &[u8], now: i64) -> Result<Option<Pending>> {
     Ok(conn
         .query_row(
-            "SELECT user_id, identity_id, purpose, rd, attempts FROM mfa_pending WHERE id_digest = ?1 AND expires_at > ?2",
+            "SELECT p.user_id, p.identity_id, p.purpose, p.rd, p.attempts, i.provider, i.username
+             FROM mfa_pending p JOIN identities i ON i.id = p.identity_id
+             WHERE p.id_digest = ?1 AND p.expires_at > ?2",
             params![digest, now],
             |r| {
                 let purpose: String = r.get(2)?;
                 Ok(Pending {
                     user_id: r.get(0)?,
                     identity_id: r.get(1)?,
-                    purpose: if purpose == "enroll" { Purpose::Enroll } else { Purpose::Challenge },
+                    purpose: if purpose == "enroll" {
+                        Purpose::Enroll
+                    } else {
+                        Purpose::Challenge
+                    },
                     rd: r.get(3)?,
                     attempts: r.get(4)?,
+                    provider: r.get(5)?,
+                    username: r.get(6)?,
                 })
             },
         )
@@ -220,6 +231,21 @@ pub fn add_attempt(conn: &Connection, digest: &[u8]) -> Result<i64> {
         )
         .optional()?
         .unwrap_or(i64::MAX))
+}
+
+/// Wrong codes typed at the challenge by `user_id` since `since` (the audit log's
+/// failed `mfa.verify` events): how many, and when the oldest was.
+pub fn failed_codes_since(
+    conn: &Connection,
+    user_id: i64,
+    since: i64,
+) -> Result<(i64, Option<i64>)> {
+    Ok(conn.query_row(
+        "SELECT count(*), min(time) FROM events
+         WHERE user_id = ?1 AND type = ?2 AND result = 'failure' AND time >= ?3",
+        params![user_id, crate::db::events::kind::MFA_VERIFY, since],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?)
 }
 
 /// Deletes a pending sign-in; true if this call removed it (so only one request can finish it).

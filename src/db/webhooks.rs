@@ -125,9 +125,11 @@ pub fn delete(conn: &Connection, id: i64) -> Result<bool> {
 }
 
 /// Whether a rule's event list names this type: exactly, "*", or a prefix ending in "*".
+/// Types in `kind::EXACT_ONLY` match only when named exactly.
 pub fn wants(patterns: &[String], kind: &str) -> bool {
+    let wildcards_too = !crate::db::events::kind::EXACT_ONLY.contains(&kind);
     patterns.iter().any(|p| match p.strip_suffix('*') {
-        Some(prefix) => kind.starts_with(prefix),
+        Some(prefix) => wildcards_too && kind.starts_with(prefix),
         None => p == kind,
     })
 }
@@ -398,5 +400,17 @@ mod tests {
         assert!(wants(&p(&["signin.*"]), "signin.failure"));
         assert!(wants(&p(&["*"]), "mfa.verify"));
         assert!(!wants(&p(&[]), "mfa.verify"));
+    }
+
+    #[test]
+    fn the_first_factor_step_needs_its_exact_name() {
+        let p = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let step = crate::db::events::kind::SIGNIN_FIRST_FACTOR;
+        assert!(!wants(&p(&["signin.*"]), step));
+        assert!(!wants(&p(&["*"]), step));
+        assert!(!wants(&p(&["signin.first*"]), step));
+        assert!(wants(&p(&["signin.success", step]), step));
+        assert!(wants(&p(&["signin.*"]), "signin.locked"));
+        assert!(wants(&p(&["mfa.*"]), "mfa.locked"));
     }
 }

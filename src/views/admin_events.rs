@@ -155,7 +155,7 @@ pub fn webhooks(f: &Frame, rows: &[WebhookRow], can_write: bool) -> Markup {
             @if can_write {
                 section.panel #webhook-form {
                     h2 #webhook-form-title { "New webhook" }
-                    p.hint { "The rule as JSON, as POST /api/admin/webhooks takes it. Editing a rule, a header whose value is null keeps its stored value, and a rule without \"secret\" keeps its signing secret — unless the URL now goes to another host: then give every header's value (and the secret) again. Placeholders: {event.type}, {event.id}, {event.result}, {user.username}, {user.email}, {user.uuid}, {user.groups}, {client_ip}, {time}, {user_agent}." }
+                    p.hint { "The rule as JSON, as POST /api/admin/webhooks takes it. Editing a rule, a header whose value is null keeps its stored value, and a rule without \"secret\" keeps its signing secret — unless the URL now goes to another host: then give every header's value (and the secret) again. Placeholders: {event.type}, {event.id}, {event.result}, {user.username}, {user.email}, {user.uuid}, {user.groups}, {client_ip}, {client_cidr}, {time}, {user_agent}." }
                     label for="webhook-json" { "Rule" }
                     textarea #webhook-json rows="14" spellcheck="false" {
                         "{\n  \"name\": \"Allow sign-in address\",\n  \"enabled\": true,\n  \"events\": [\"signin.success\"],\n  \"method\": \"POST\",\n  \"url\": \"https://example.com/hook\",\n  \"headers\": {},\n  \"body_format\": \"json\",\n  \"body_template\": \"{\\\"ip\\\": \\\"{client_ip}\\\", \\\"user\\\": \\\"{user.username}\\\"}\"\n}"

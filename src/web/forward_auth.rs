@@ -399,12 +399,7 @@ fn token_owner(ctx: &Ctx, kind: ProviderKind, token: &str) -> Result<TokenLookup
     if !checker {
         return Ok(TokenLookup::Owner(None));
     }
-    if let Err(wait_secs) = ctx
-        .app
-        .limits
-        .media_token
-        .check(&ctx.ip.to_string(), now_ms)
-    {
+    if let Err(wait_secs) = ctx.app.limits.media_token.check_ip(ctx.ip, now_ms) {
         return Ok(TokenLookup::Throttled(wait_secs));
     }
     let account = match kind {

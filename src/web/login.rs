@@ -14,6 +14,7 @@ use crate::db::flows::{self, Flow, FlowState};
 use crate::error::{AppError, Result};
 use crate::providers::plex::{PinStatus, Plex};
 use crate::providers::{Outcome, ProviderError, ProviderKind};
+use crate::ratelimit::Failed;
 use crate::views;
 use crate::web::portal::restricted_response;
 use crate::web::redirect::safe_rd;
@@ -41,13 +42,13 @@ fn charge_signin(ctx: &Ctx) -> Result<()> {
     ctx.app
         .limits
         .signin
-        .check(&ctx.ip.to_string(), ctx.app.clock.now_ms())
+        .check_ip(ctx.ip, ctx.app.clock.now_ms())
         .map_err(|retry_after_secs| AppError::RateLimited { retry_after_secs })
 }
 
 /// An attempt that failed because the media server was unreachable does not count.
 fn refund_signin(ctx: &Ctx) {
-    ctx.app.limits.signin.refund(&ctx.ip.to_string());
+    ctx.app.limits.signin.refund_ip(ctx.ip);
 }
 
 pub fn start_web_post(ctx: &Ctx) -> Result<Response> {
@@ -123,12 +124,7 @@ fn landing(rd: Option<&str>) -> String {
 /// GET /auth/poll: the page asks whether the Plex PIN was approved. plex.tv is asked at
 /// most once a second per flow (slower after a 429), however often the page polls.
 pub fn poll_get(ctx: &Ctx) -> Result<Response> {
-    if let Err(retry_after_secs) = ctx
-        .app
-        .limits
-        .poll
-        .check(&ctx.ip.to_string(), ctx.app.clock.now_ms())
-    {
+    if let Err(retry_after_secs) = ctx.app.limits.poll.check_ip(ctx.ip, ctx.app.clock.now_ms()) {
         return Err(AppError::RateLimited { retry_after_secs });
     }
     let Some((flow_digest, flow)) = current_flow(ctx)? else {
@@ -333,10 +329,26 @@ pub fn forward_post(ctx: &Ctx) -> Result<Response> {
         crate::log_warn!("req={} sign-in rate limit for {}", ctx.request_id, ctx.ip);
     })?;
     let _account = server.one_at_a_time(username);
+    // Per account as well as per address: guesses spread over many addresses still
+    // queue up behind the account's back-off (checked under its lock, so in order).
+    let account = account_key(provider, username);
+    let backoff = &ctx.app.limits.signin_account;
+    if let Err(retry_after_secs) = backoff.check(&account, ctx.app.clock.now_ms()) {
+        crate::log_warn!(
+            "req={} sign-in back-off for a {} account",
+            ctx.request_id,
+            provider.as_str()
+        );
+        return Err(AppError::Locked {
+            reason: "too many failed sign-ins for this account",
+            retry_after_secs,
+        });
+    }
     let outcome = server.authenticate(&ctx.app.http, username, password);
     ctx.app.metrics.signin(provider, &outcome);
     match outcome {
         Ok(Outcome::Authorized(ident)) => {
+            backoff.succeed(&account);
             let l = first_factor_done(ctx, &ident, rd.as_deref(), None)?
                 .ok_or_else(|| AppError::internal("sign-in not recorded"))?;
             let page = if popup {
@@ -375,6 +387,13 @@ pub fn forward_post(ctx: &Ctx) -> Result<Response> {
                 Some(username),
                 "invalid username or password",
             );
+            if let Failed::Wait {
+                secs,
+                tripped: true,
+            } = backoff.fail(&account, ctx.app.clock.now_ms())
+            {
+                crate::web::signin::record_locked(ctx, provider.as_str(), username, secs);
+            }
             crate::log_info!(
                 "req={} sign-in failed: {} wrong credentials from {}",
                 ctx.request_id,
@@ -398,6 +417,12 @@ pub fn forward_post(ctx: &Ctx) -> Result<Response> {
             Ok(form_page(err.status(), &capitalize(&err.public_message())))
         }
     }
+}
+
+/// The account a password is tried on: the provider and the name typed, case-folded
+/// (media servers match names without case, so "Alice" and "alice" are one account).
+fn account_key(provider: ProviderKind, username: &str) -> String {
+    format!("{}:{}", provider.as_str(), username.to_lowercase())
 }
 
 fn provider_error(e: ProviderError) -> AppError {

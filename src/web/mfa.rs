@@ -7,13 +7,15 @@ use serde_json::{Value, json};
 
 use crate::crypto::tokens::{digest, new_id};
 use crate::crypto::totp;
-use crate::db::{events, mfa as store, sessions, users};
+use crate::db::events::{self, kind};
+use crate::db::{mfa as store, sessions, users};
 use crate::error::{AppError, Result};
 use crate::mfa::{self, Factor};
+use crate::ratelimit::Failed;
 use crate::views;
 use crate::web::guards::{UserSession, require_permission, require_user};
 use crate::web::request::Ctx;
-use crate::web::signin::new_session;
+use crate::web::signin::{new_session, record_success};
 use crate::web::{cookies, page};
 
 /// A sign-in waiting for its second factor, by its cookie.
@@ -85,7 +87,7 @@ fn limit(ctx: &Ctx, user_id: i64) -> Result<()> {
     let limits = &ctx.app.limits;
     limits
         .mfa_ip
-        .check(&ctx.ip.to_string(), now)
+        .check_ip(ctx.ip, now)
         .and_then(|_| limits.mfa_user.check(&format!("user:{user_id}"), now))
         .map_err(|retry_after_secs| AppError::RateLimited { retry_after_secs })
 }
@@ -99,6 +101,42 @@ fn event(
     detail: Value,
 ) -> Result<()> {
     crate::web::events::record(ctx, tx, kind, Some(user_id), ok, detail)
+}
+
+/// Counts a wrong challenge code against the user's back-off, and writes `mfa.locked`
+/// once when it starts the back-off or spends the last of the day's budget
+/// (`budget_left` codes remain after this one).
+fn wrong_code(ctx: &Ctx, tx: &rusqlite::Connection, user_id: i64, budget_left: i64) -> Result<()> {
+    let failed = ctx
+        .app
+        .limits
+        .mfa_account
+        .fail(&user_id.to_string(), ctx.app.clock.now_ms());
+    if let Failed::Wait {
+        secs,
+        tripped: true,
+    } = failed
+    {
+        event(
+            ctx,
+            tx,
+            kind::MFA_LOCKED,
+            user_id,
+            false,
+            json!({ "reason": "wrong codes in a row", "retry_after_secs": secs }),
+        )?;
+    }
+    if budget_left == 0 {
+        event(
+            ctx,
+            tx,
+            kind::MFA_LOCKED,
+            user_id,
+            false,
+            json!({ "reason": "daily limit of wrong codes", "limit": mfa::DAILY_FAILURES }),
+        )?;
+    }
+    Ok(())
 }
 
 pub fn challenge_get(ctx: &Ctx) -> Result<Response> {
@@ -116,6 +154,14 @@ pub fn challenge_verify_post(ctx: &Ctx) -> Result<Response> {
         return Err(AppError::Unauthorized);
     };
     limit(ctx, p.row.user_id)?;
+    let account = p.row.user_id.to_string();
+    let backoff = &ctx.app.limits.mfa_account;
+    if let Err(retry_after_secs) = backoff.check(&account, ctx.app.clock.now_ms()) {
+        return Err(AppError::Locked {
+            reason: "too many wrong codes for this account",
+            retry_after_secs,
+        });
+    }
     if p.row.attempts >= mfa::MAX_ATTEMPTS {
         store::delete_pending(&*ctx.app.db.conn()?, &p.digest)?;
         return Err(AppError::RateLimited {
@@ -126,18 +172,30 @@ pub fn challenge_verify_post(ctx: &Ctx) -> Result<Response> {
     let now = ctx.now();
     let id = new_id();
     let outcome = ctx.app.db.with_tx(|tx| {
+        // Counted and spent in this IMMEDIATE transaction: parallel guesses queue here.
+        let budget = match mfa::daily_budget(tx, p.row.user_id, now)? {
+            Ok(left) => left,
+            Err(retry_after_secs) => {
+                return Err(AppError::Locked {
+                    reason: "too many wrong codes for this account today (an admin can reset two-factor sign-in)",
+                    retry_after_secs,
+                });
+            }
+        };
         let Some(factor) = mfa::check_code(ctx.app, tx, p.row.user_id, &code, now)? else {
             let attempts = store::add_attempt(tx, &p.digest)?;
             event(
                 ctx,
                 tx,
-                "mfa.verify",
+                kind::MFA_VERIFY,
                 p.row.user_id,
                 false,
                 json!({ "attempts": attempts }),
             )?;
+            wrong_code(ctx, tx, p.row.user_id, budget - 1)?;
             return Ok(Err(attempts));
         };
+        backoff.succeed(&account);
         if !store::delete_pending(tx, &p.digest)? {
             return Err(AppError::Unauthorized);
         }
@@ -154,10 +212,18 @@ pub fn challenge_verify_post(ctx: &Ctx) -> Result<Response> {
         event(
             ctx,
             tx,
-            "mfa.verify",
+            kind::MFA_VERIFY,
             p.row.user_id,
             true,
             json!({ "method": method }),
+        )?;
+        record_success(
+            ctx,
+            tx,
+            p.row.user_id,
+            &p.row.provider,
+            &p.row.username,
+            Some(method),
         )?;
         Ok(Ok((factor, cookie)))
     })?;
@@ -359,6 +425,14 @@ pub fn enroll_verify_post(ctx: &Ctx) -> Result<Response> {
                     user_id,
                     identity_id: p.row.identity_id,
                 };
+                record_success(
+                    ctx,
+                    tx,
+                    user_id,
+                    &p.row.provider,
+                    &p.row.username,
+                    Some("totp"),
+                )?;
                 Ok(Ok(Some(new_session(
                     ctx,
                     tx,

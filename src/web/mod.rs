@@ -85,7 +85,7 @@ fn dispatch(ctx: &Ctx, path: &str) -> Result<Response> {
             .app
             .limits
             .writes
-            .check(&ctx.ip.to_string(), ctx.app.clock.now_ms())
+            .check_ip(ctx.ip, ctx.app.clock.now_ms())
         {
             return Err(AppError::RateLimited { retry_after_secs });
         }
@@ -308,8 +308,8 @@ fn render_error(ctx: &Ctx, e: &AppError) -> Response {
     } else {
         page(ctx, views::portal::error(status, &message)).with_status_code(status)
     };
-    if let AppError::RateLimited { retry_after_secs } = e {
-        response = response.with_unique_header("Retry-After", retry_after_secs.to_string());
+    if let Some(secs) = e.retry_after() {
+        response = response.with_unique_header("Retry-After", secs.to_string());
     }
     if status == 405 {
         response = response.with_unique_header("Allow", "GET, HEAD, POST, PUT, DELETE");

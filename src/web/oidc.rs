@@ -290,7 +290,7 @@ fn token_limit(ctx: &Ctx) -> std::result::Result<(), Fail> {
     ctx.app
         .limits
         .token
-        .check(&ctx.ip.to_string(), ctx.app.clock.now_ms())
+        .check_ip(ctx.ip, ctx.app.clock.now_ms())
         .map_err(|retry_after_secs| Fail::App(AppError::RateLimited { retry_after_secs }))
 }
 

@@ -120,7 +120,7 @@ fn limit(ctx: &Ctx) -> Result<()> {
     ctx.app
         .limits
         .signin
-        .check(&ctx.ip.to_string(), ctx.app.clock.now_ms())
+        .check_ip(ctx.ip, ctx.app.clock.now_ms())
         .map_err(|retry_after_secs| AppError::RateLimited { retry_after_secs })
 }
 

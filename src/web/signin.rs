@@ -4,6 +4,7 @@
 use serde_json::json;
 
 use crate::crypto::tokens::{digest, new_id};
+use crate::db::events::kind;
 use crate::db::{mfa as mfa_store, sessions, users};
 use crate::error::Result;
 use crate::mfa::{self, Need};
@@ -84,18 +85,29 @@ pub fn first_factor_done(
                 return Ok(None);
             }
         }
-        crate::web::events::record(
-            ctx,
-            tx,
-            if disabled { "signin.failure" } else { "signin.success" },
-            Some(linked.user_id),
-            !disabled,
-            if disabled {
-                json!({ "provider": ident.provider.as_str(), "username": ident.username, "reason": "disabled by an admin" })
-            } else {
-                json!({ "provider": ident.provider.as_str(), "username": ident.username, "next": format!("{need:?}").to_lowercase() })
-            },
-        )?;
+        let provider = ident.provider.as_str();
+        match need {
+            _ if disabled => crate::web::events::record(
+                ctx,
+                tx,
+                kind::SIGNIN_FAILURE,
+                Some(linked.user_id),
+                false,
+                json!({ "provider": provider, "username": ident.username, "reason": "disabled by an admin" }),
+            )?,
+            Need::Nothing => {
+                record_success(ctx, tx, linked.user_id, provider, &ident.username, None)?
+            }
+            // Not signed in yet: its own type, which no "signin.*" rule receives.
+            Need::Challenge | Need::Enroll => crate::web::events::record(
+                ctx,
+                tx,
+                kind::SIGNIN_FIRST_FACTOR,
+                Some(linked.user_id),
+                true,
+                json!({ "provider": provider, "username": ident.username, "next": format!("{need:?}").to_lowercase() }),
+            )?,
+        }
         Ok(Some(landing))
     })?;
     if landing.as_ref().is_some_and(|l| l.cookie.is_some()) {
@@ -108,6 +120,27 @@ pub fn first_factor_done(
         );
     }
     Ok(landing)
+}
+
+/// The event of a finished sign-in (`signin.success`), written when the session is made:
+/// after the provider vouched and, for users with MFA, after the second factor
+/// (`second_factor`: "totp" or "recovery").
+pub fn record_success(
+    ctx: &Ctx,
+    tx: &rusqlite::Connection,
+    user_id: i64,
+    provider: &str,
+    username: &str,
+    second_factor: Option<&str>,
+) -> Result<()> {
+    crate::web::events::record(
+        ctx,
+        tx,
+        kind::SIGNIN_SUCCESS,
+        Some(user_id),
+        true,
+        json!({ "provider": provider, "username": username, "mfa": second_factor }),
+    )
 }
 
 /// Creates a session with the new id `id` (the browser's previous session, if any, is
@@ -199,6 +232,35 @@ pub fn withdraw_access(
 /// A sign-in that did not end in a session (wrong password, no access): an event with
 /// the provider, the name typed and why, written on its own (no user row may exist).
 pub fn record_failure(ctx: &Ctx, provider: &str, username: Option<&str>, reason: &str) {
+    record_unfinished(
+        ctx,
+        kind::SIGNIN_FAILURE,
+        provider,
+        username,
+        json!({ "provider": provider, "username": username, "reason": reason }),
+    );
+}
+
+/// The account (provider and name typed) just started its back-off after too many wrong
+/// passwords in a row: one `signin.locked` event, not one per refused attempt.
+pub fn record_locked(ctx: &Ctx, provider: &str, username: &str, retry_after_secs: u64) {
+    record_unfinished(
+        ctx,
+        kind::SIGNIN_LOCKED,
+        provider,
+        Some(username),
+        json!({ "provider": provider, "username": username, "retry_after_secs": retry_after_secs }),
+    );
+}
+
+/// Writes a sign-in event that made no session, with the user when the name is known.
+fn record_unfinished(
+    ctx: &Ctx,
+    kind: &str,
+    provider: &str,
+    username: Option<&str>,
+    detail: serde_json::Value,
+) {
     let user_id = username.and_then(|u| {
         ctx.app.db.conn().ok().and_then(|c| {
             users::find_identity(&c, provider, None, Some(u))
@@ -207,19 +269,13 @@ pub fn record_failure(ctx: &Ctx, provider: &str, username: Option<&str>, reason:
                 .map(|(_, user)| user)
         })
     });
-    let written = ctx.app.db.with_tx(|tx| {
-        crate::web::events::record(
-            ctx,
-            tx,
-            "signin.failure",
-            user_id,
-            false,
-            json!({ "provider": provider, "username": username, "reason": reason }),
-        )
-    });
+    let written = ctx
+        .app
+        .db
+        .with_tx(|tx| crate::web::events::record(ctx, tx, kind, user_id, false, detail));
     if let Err(e) = written {
         crate::log_error!(
-            "req={} could not record a failed sign-in: {e}",
+            "req={} could not record a sign-in event ({kind}): {e}",
             ctx.request_id
         );
     }

@@ -434,3 +434,120 @@ fn mfa_can_be_switched_off_for_the_whole_portal() {
     assert_eq!(c.post_json("/mfa/enroll/start", &json!({})).status, 404);
     assert!(!c.get("/home").body.contains("/mfa/enroll"));
 }
+
+/// Wrong codes count per user, whatever the address or sign-in: five in a row start a
+/// back-off (one `mfa.locked` event), and 50 in a day close the challenge until the day
+/// passes, even across a restart (the count comes from the audit log).
+#[test]
+fn wrong_codes_back_off_per_user_and_a_day_has_a_budget() {
+    let s = setup(&[]);
+    let (c, _) = s.signed_in("alice", "wonderland");
+    let (secret, _) = s.enrol(&c);
+    let (c, _) = s.signed_in("alice", "wonderland");
+    for i in 0..5 {
+        assert_eq!(challenge(&c, "000000").status, 401, "attempt {i}");
+    }
+    let (c, _) = s.signed_in("alice", "wonderland");
+    let r = challenge(&c, "000000");
+    assert_eq!(r.status, 429, "a new sign-in from a new address waits too");
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert!(
+        r.body
+            .contains("too many wrong codes for this account; try again in 1 second"),
+        "{}",
+        r.body
+    );
+    let locked = "SELECT count(*) FROM events WHERE type = 'mfa.locked'";
+    assert_eq!(s.portal.count(locked), 1);
+
+    // 45 more wrong codes, each after the back-off (at most 15 minutes) has passed.
+    for i in 5..50 {
+        s.portal.app().clock.advance(15 * 60);
+        let (c, _) = s.signed_in("alice", "wonderland");
+        assert_eq!(challenge(&c, "000000").status, 401, "wrong code {i}");
+    }
+    assert_eq!(
+        s.portal.count(locked),
+        2,
+        "the day's budget is spent: one event"
+    );
+    s.portal.app().clock.advance(15 * 60);
+    let (c, _) = s.signed_in("alice", "wonderland");
+    let r = challenge(&c, &s.code(&secret));
+    assert_eq!(r.status, 429, "even the right code: {}", r.body);
+    assert!(r.body.contains("today"), "{}", r.body);
+    let retry: i64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((3600..=86_400).contains(&retry), "{retry}");
+
+    // The budget is in the database, not in memory.
+    let portal = s.portal.restart();
+    let c = portal.client();
+    c.use_fresh_ip();
+    crate::media::sign_in(&c, "jellyfin", "alice", "wonderland");
+    let code = totp_ref::code(&secret, portal.app().clock.now());
+    assert_eq!(challenge(&c, &code).status, 429, "after a restart");
+
+    // A day after the last wrong code (the clock restarted from the real time), the
+    // challenge opens again.
+    portal.app().clock.advance(2 * 86_400);
+    let c = portal.client();
+    c.use_fresh_ip();
+    crate::media::sign_in(&c, "jellyfin", "alice", "wonderland");
+    let code = totp_ref::code(&secret, portal.app().clock.now());
+    let r = challenge(&c, &code);
+    assert_eq!(r.status, 303, "{}", r.body);
+}
+
+/// A spent day's budget ends when an admin resets the user's MFA: wrong codes typed
+/// against the old factor do not count against the one set up afterwards.
+#[test]
+fn an_admin_reset_ends_a_spent_code_budget() {
+    let s = setup(&[("ADMIN_BOOTSTRAP_USERS", "root")]);
+    let (c, _) = s.signed_in("alice", "wonderland");
+    s.enrol(&c);
+    let uuid = c.get("/whoami").json()["uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // 50 wrong codes in the last hour (after the factor was set up), as the audit log
+    // would hold them.
+    let db = s.portal.db();
+    let user_id: i64 = db
+        .query_row("SELECT id FROM users WHERE uuid = ?1", [&uuid], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    s.portal.app().clock.advance(3600);
+    for i in 0..50 {
+        db.execute(
+            "INSERT INTO events (type, time, user_id, ip, result, detail_json)
+             VALUES ('mfa.verify', ?1, ?2, '10.9.9.9', 'failure', '{}')",
+            rusqlite::params![s.now() - 3000 + i, user_id],
+        )
+        .unwrap();
+    }
+    let (c, _) = s.signed_in("alice", "wonderland");
+    let r = challenge(&c, "000000");
+    assert_eq!(r.status, 429, "{}", r.body);
+    let retry: i64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!(
+        (83_000..=83_400).contains(&retry),
+        "about 23 hours: {retry}"
+    );
+
+    let (admin, _) = s.signed_in("root", "toor");
+    let r = admin.post_json(&format!("/api/admin/users/{uuid}/mfa/reset"), &json!({}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (c, r) = s.signed_in("alice", "wonderland");
+    assert_eq!(r.header("location"), Some("/home"));
+    s.next_step();
+    let (secret, _) = s.enrol(&c);
+    s.next_step();
+    let (c, _) = s.signed_in("alice", "wonderland");
+    let r = challenge(&c, &s.code(&secret));
+    assert_eq!(
+        r.status, 303,
+        "the new factor has a fresh budget: {}",
+        r.body
+    );
+}

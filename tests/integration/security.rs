@@ -85,6 +85,71 @@ fn sign_in_attempts_are_rate_limited_per_client_ip() {
     );
 }
 
+/// Guesses spread over many addresses still hit the account's back-off: five wrong
+/// passwords are free, then the account waits 1 s, 2 s, ... (any case of the name, any
+/// address), with one `signin.locked` event; the right password afterwards resets it.
+#[test]
+fn password_guessing_backs_off_per_account_across_addresses() {
+    let jf = FakeJellyfin::start(Mode::Jellyfin);
+    jf.add_user(FakeUser::new("alice", "wonderland"));
+    let portal = jellyfin_portal(&jf, &[("TRUSTED_PROXY_CIDRS", "127.0.0.1/32")]);
+    let from_anywhere = || {
+        let c = portal.client();
+        c.use_fresh_ip();
+        c
+    };
+    for (i, name) in ["alice", "Alice", "ALICE", "alice", "aLiCe"]
+        .iter()
+        .enumerate()
+    {
+        let r = sign_in(&from_anywhere(), "jellyfin", name, "bad");
+        assert_eq!(r.status, 401, "attempt {i}: {}", r.body);
+    }
+    let r = sign_in(&from_anywhere(), "jellyfin", "alice", "wonderland");
+    assert_eq!(r.status, 429, "even the right password waits: {}", r.body);
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert!(
+        r.body
+            .contains("too many failed sign-ins for this account; try again in 1 second"),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        jf.count("/Users/AuthenticateByName"),
+        5,
+        "the wait asks nothing"
+    );
+    assert_eq!(
+        sign_in(&from_anywhere(), "jellyfin", "bob", "bad").status,
+        401,
+        "other accounts are not held up"
+    );
+
+    portal.app().clock.advance(1);
+    assert_eq!(
+        sign_in(&from_anywhere(), "jellyfin", "alice", "bad").status,
+        401
+    );
+    let r = sign_in(&from_anywhere(), "jellyfin", "alice", "wonderland");
+    assert_eq!(r.status, 429, "the next wait is longer");
+    assert_eq!(r.header("retry-after"), Some("2"));
+    portal.app().clock.advance(2);
+    assert_eq!(
+        sign_in(&from_anywhere(), "jellyfin", "alice", "wonderland").status,
+        303
+    );
+    assert_eq!(
+        portal.count("SELECT count(*) FROM events WHERE type = 'signin.locked'"),
+        1,
+        "one event when the back-off starts, not one per attempt"
+    );
+    // Success starts the account over with five free failures.
+    for i in 0..5 {
+        let r = sign_in(&from_anywhere(), "jellyfin", "alice", "bad");
+        assert_eq!(r.status, 401, "after success, attempt {i}");
+    }
+}
+
 #[test]
 fn forwarded_for_counts_only_behind_a_trusted_proxy() {
     let jf = FakeJellyfin::start(Mode::Jellyfin);
@@ -100,9 +165,10 @@ fn forwarded_for_counts_only_behind_a_trusted_proxy() {
     c.extra_headers
         .replace(vec![("X-Forwarded-For".into(), "203.0.113.8".into())]);
     assert_eq!(
-        sign_in(&c, "jellyfin", "alice", "bad").status,
+        sign_in(&c, "jellyfin", "carol", "bad").status,
         401,
-        "another client behind the proxy has its own budget"
+        "another client behind the proxy has its own budget (on another account: \
+         alice's own back-off started after five wrong passwords)"
     );
 
     let untrusting = jellyfin_portal(&jf, &[]);

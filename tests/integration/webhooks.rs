@@ -641,3 +641,92 @@ fn webhooks_and_events_follow_roles() {
     );
     assert_eq!(root.get(&format!("/api/admin/webhooks/{id}")).status, 404);
 }
+
+/// Enrols the signed-in `c` in TOTP; returns the secret.
+fn enrol_totp(s: &Setup, c: &Client) -> Vec<u8> {
+    let r = c.post_json("/mfa/enroll/start", &json!({}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let secret = crate::totp_ref::base32_decode(r.json()["secret"].as_str().unwrap());
+    let now = s.portal.app().clock.now();
+    let r = c.post_json(
+        "/mfa/enroll/verify",
+        &json!({ "code": crate::totp_ref::code(&secret, now) }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    secret
+}
+
+/// With MFA on, a sign-in is complete only after the second factor: `signin.success`
+/// (and `signin.*`) must not fire on the password alone, or a leaked media-server
+/// password would open the person's address in a firewall hook.
+#[test]
+fn sign_in_hooks_wait_for_the_second_factor() {
+    let s = setup(&[]);
+    let rx = Receiver::start();
+    let root = s.user("root", "toor");
+    let alice = s.user("alice", "wonderland");
+    let secret = enrol_totp(&s, &alice);
+    for (name, events) in [
+        ("exact", json!(["signin.success"])),
+        ("family", json!(["signin.*"])),
+        ("all", json!(["*"])),
+        ("step", json!(["signin.first_factor"])),
+    ] {
+        create(
+            &root,
+            json!({ "name": name, "events": events, "users": ["alice"], "method": "POST",
+                    "url": rx.url(&format!("/{name}")),
+                    "body_format": "json",
+                    "body_template": "{\"type\": \"{event.type}\", \"ip\": \"{client_ip}\", \"net\": \"{client_cidr}\"}" }),
+        );
+    }
+
+    let c = s.portal.client();
+    c.use_fresh_ip();
+    let ip = client_ip(&c);
+    let r = crate::media::sign_in(&c, "jellyfin", "alice", "wonderland");
+    assert_eq!(r.header("location"), Some("/mfa/challenge"), "{}", r.body);
+    // Only the rule that names the first step exactly hears of it.
+    let got = rx.wait_for(1, 10);
+    std::thread::sleep(Duration::from_millis(1500));
+    let got_now = rx.requests();
+    assert_eq!(got_now.len(), 1, "after the password: {got_now:?}");
+    assert_eq!(got[0].path, "/step");
+    assert!(
+        got[0].body.contains("signin.first_factor"),
+        "{}",
+        got[0].body
+    );
+    let trusted = format!("SELECT count(*) FROM signin_ips WHERE ip = '{ip}'");
+    assert_eq!(
+        s.portal.count(&trusted),
+        0,
+        "no trusted address for native apps before the second factor"
+    );
+
+    s.portal.app().clock.advance(30);
+    let code = crate::totp_ref::code(&secret, s.portal.app().clock.now());
+    let r = c.post_form("/mfa/challenge/verify", &[("code", code.as_str())]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    // "*" also hears mfa.verify: five deliveries in all.
+    let got = rx.wait_for(5, 10);
+    let mut success: Vec<&str> = got
+        .iter()
+        .filter(|r| r.header("x-authportal-event") == Some("signin.success"))
+        .map(|r| r.path.as_str())
+        .collect();
+    success.sort();
+    assert_eq!(success, ["/all", "/exact", "/family"], "{got:?}");
+    for r in got.iter().filter(|r| r.path != "/step") {
+        let body: Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(body["ip"], ip.as_str());
+        assert_eq!(body["net"], format!("{ip}/32"));
+    }
+    assert_eq!(s.portal.count(&trusted), 1);
+    let done = root
+        .get("/api/admin/events?type=signin.success&user=alice")
+        .json();
+    let last = &done["events"][0];
+    assert_eq!(last["detail"]["provider"], "jellyfin", "{done}");
+    assert_eq!(last["detail"]["mfa"], "totp", "{done}");
+}

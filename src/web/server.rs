@@ -23,6 +23,15 @@
 //! without reading the rest), `Expect: 100-continue`, HEAD. Anything malformed is
 //! answered 400 (or 408/413/431/501/505) and the connection closed; nothing a client
 //! sends can panic this code.
+//!
+//! Parsing: heads, chunk-size lines and trailers are parsed by `httparse` (hyper's
+//! parser) with its lenient options off, and what it still lets pass is refused before
+//! or after it: bare LF line ends, an empty chunk size, whitespace around a size without
+//! an extension, control characters in an extension. A proxy in front that frames a
+//! request differently is how requests are smuggled, so every ambiguity is a 400 and a
+//! close: Content-Length with Transfer-Encoding, Content-Length repeated (even with the
+//! same value) or listed, an empty Transfer-Encoding element; any coding but `chunked`
+//! alone is a 501.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -469,18 +478,18 @@ where
         let mut head_since: Option<Instant> = None;
         let mut scanned = 0;
         loop {
-            // Empty lines before a request line are ignored (RFC 9112, 2.2).
-            let blank = self
-                .buf
-                .iter()
-                .take_while(|&&b| b == b'\r' || b == b'\n')
-                .count();
+            // Empty lines (CRLF) before a request line are ignored (RFC 9112, 2.2).
+            let blank = self.buf.chunks(2).take_while(|&l| l == b"\r\n").count() * 2;
             if blank > 0 {
                 self.buf.drain(..blank);
                 scanned = 0;
             }
             if !self.buf.is_empty() {
                 head_since.get_or_insert_with(Instant::now);
+                // Refused as soon as it shows, not when the head ends (it may never).
+                if bare_lf_from(&self.buf, scanned) {
+                    return Err(Fail::Answer(400));
+                }
                 if let Some(end) = head_end(&self.buf, scanned) {
                     if end > HEAD_LIMIT {
                         return Err(Fail::Answer(431));
@@ -638,8 +647,8 @@ struct Meta {
     http10: bool,
 }
 
-/// Index just past the blank line ending a head (CRLF CRLF, or bare LFs), searching
-/// for its first LF from `from`.
+/// Index just past the blank line ending a head, searching for its first LF from
+/// `from`. Bare LFs end it too, so such a head is refused (400) at once.
 fn head_end(buf: &[u8], from: usize) -> Option<usize> {
     let mut i = from.min(buf.len());
     while let Some(p) = buf[i..].iter().position(|&b| b == b'\n') {
@@ -660,43 +669,74 @@ fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
-/// Parses a complete head (request line and header fields, ending with the blank line).
+/// Whether `bytes` holds an LF not preceded by CR. httparse takes a bare LF as a line
+/// end; a proxy that does not would read different lines from the same bytes.
+fn has_bare_lf(bytes: &[u8]) -> bool {
+    bare_lf_from(bytes, 0)
+}
+
+/// [`has_bare_lf`] looking only at LFs from index `from` on.
+fn bare_lf_from(bytes: &[u8], from: usize) -> bool {
+    (from..bytes.len()).any(|i| bytes[i] == b'\n' && (i == 0 || bytes[i - 1] != b'\r'))
+}
+
+/// httparse with every leniency off. Its defaults are strict for requests already; they
+/// are spelled out so a version that changes a default cannot loosen this silently.
+fn request_parser() -> httparse::ParserConfig {
+    let mut config = httparse::ParserConfig::default();
+    config
+        .allow_multiple_spaces_in_request_line_delimiters(false)
+        .ignore_invalid_headers_in_requests(false)
+        .allow_space_before_first_header_name(false)
+        .allow_spaces_after_header_name_in_responses(false)
+        .allow_obsolete_multiline_headers_in_responses(false);
+    config
+}
+
+/// 505 for a well-formed version other than 1.0 and 1.1 (httparse calls any other
+/// version malformed, which would be a 400).
+fn unsupported_version(head: &[u8]) -> Option<u16> {
+    let line = head.split(|&b| b == b'\r').next()?;
+    let version = line.rsplit(|&b| b == b' ').next()?;
+    match version {
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if major.is_ascii_digit()
+                && minor.is_ascii_digit()
+                && !(*major == b'1' && matches!(minor, b'0' | b'1')) =>
+        {
+            Some(505)
+        }
+        _ => None,
+    }
+}
+
+/// Parses a complete head (request line and header fields, ending with the blank line)
+/// with httparse. Bare LF line ends, obs-fold continuation lines, whitespace before a
+/// colon and control characters are all refused (400).
 fn parse_head(bytes: &[u8]) -> Result<Head, u16> {
-    let mut lines = bytes
-        .split(|&b| b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
-    let request_line = lines.next().ok_or(400u16)?;
-    let mut parts = request_line.split(|&b| b == b' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
+    if has_bare_lf(bytes) {
+        return Err(400);
+    }
+    if let Some(status) = unsupported_version(bytes) {
+        return Err(status);
+    }
+    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut parsed = httparse::Request::new(&mut fields);
+    match request_parser().parse_request(&mut parsed, bytes) {
+        Ok(httparse::Status::Complete(n)) if n == bytes.len() => {}
+        Err(httparse::Error::TooManyHeaders) => return Err(431),
+        _ => return Err(400),
+    }
+    let (Some(method), Some(target), Some(version)) = (parsed.method, parsed.path, parsed.version)
     else {
         return Err(400);
     };
-    if method.is_empty() || !method.iter().all(|&b| is_tchar(b)) {
+    // httparse lets bytes above 0x7f through in the target; a target is ASCII.
+    if target.is_empty() || !target.bytes().all(|b| (0x21..0x7f).contains(&b)) {
         return Err(400);
     }
-    let http10 = match version {
-        b"HTTP/1.1" => false,
-        b"HTTP/1.0" => true,
-        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
-            if major.is_ascii_digit() && minor.is_ascii_digit() =>
-        {
-            if *major == b'1' {
-                false
-            } else {
-                return Err(505);
-            }
-        }
-        _ => return Err(400),
-    };
-    if target.is_empty() || !target.iter().all(|&b| (0x21..0x7f).contains(&b)) {
-        return Err(400);
-    }
-    // Only ASCII from here on, so the conversions cannot fail.
-    let method = String::from_utf8_lossy(method).into_owned();
-    let target = String::from_utf8_lossy(target);
     let target = if target.starts_with('/') || (target == "*" && method == "OPTIONS") {
-        target.into_owned()
+        target.to_string()
     } else {
         // absolute-form (RFC 9112, 3.2.2): keep the path and query.
         let rest = target
@@ -709,36 +749,20 @@ fn parse_head(bytes: &[u8]) -> Result<Head, u16> {
             None => "/".to_string(),
         }
     };
-    let mut headers = Vec::new();
-    for line in lines {
-        if line.is_empty() {
-            break;
-        }
-        // Folded lines (obs-fold) and whitespace before the colon are refused (RFC 9112, 5).
-        if line[0] == b' ' || line[0] == b'\t' {
-            return Err(400);
-        }
-        let colon = line.iter().position(|&b| b == b':').ok_or(400u16)?;
-        let (name, value) = (&line[..colon], &line[colon + 1..]);
-        if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
-            return Err(400);
-        }
-        let value = trim_whitespace(value);
-        if value.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
-            return Err(400);
-        }
-        if headers.len() == MAX_HEADERS {
-            return Err(431);
-        }
-        headers.push((
-            String::from_utf8_lossy(name).into_owned(),
-            String::from_utf8_lossy(value).into_owned(),
-        ));
-    }
+    let headers = parsed
+        .headers
+        .iter()
+        .map(|h| {
+            (
+                h.name.to_string(),
+                String::from_utf8_lossy(trim_whitespace(h.value)).into_owned(),
+            )
+        })
+        .collect();
     Ok(Head {
-        method,
+        method: method.to_string(),
         target,
-        http10,
+        http10: version == 0,
         headers,
     })
 }
@@ -750,11 +774,12 @@ fn has_token(value: &str, token: &str) -> bool {
         .any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
-/// What the headers say about the body and the connection.
+/// What the headers say about the body and the connection. Every framing a proxy in
+/// front could read differently is refused: both framings, a repeated or listed
+/// Content-Length, an empty Transfer-Encoding element, any coding but `chunked` alone.
 fn analyse(head: &Head, body_limit: usize) -> Result<Meta, u16> {
     let mut hosts = 0;
     let mut length: Option<usize> = None;
-    let mut too_long = false;
     let mut transfer_encodings: Vec<&str> = Vec::new();
     let (mut close, mut keep_alive_token, mut expect_continue) = (false, false, false);
     for (name, value) in &head.headers {
@@ -762,22 +787,18 @@ fn analyse(head: &Head, body_limit: usize) -> Result<Meta, u16> {
         if name.eq_ignore_ascii_case("Host") {
             hosts += 1;
         } else if name.eq_ignore_ascii_case("Content-Length") {
-            // Repeated (or listed) values must all agree (RFC 9110, 8.6).
-            for v in value.split(',') {
-                let v = v.trim();
-                if v.is_empty() || v.len() > 19 || !v.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(400);
-                }
-                let n: u64 = v.parse().map_err(|_| 400u16)?;
-                let n = usize::try_from(n).unwrap_or(usize::MAX);
-                if length.is_some_and(|l| l != n) {
-                    return Err(400);
-                }
-                length = Some(n);
-                too_long |= n > body_limit;
+            let v = value.as_str();
+            if length.is_some()
+                || v.is_empty()
+                || v.len() > 19
+                || !v.bytes().all(|b| b.is_ascii_digit())
+            {
+                return Err(400);
             }
+            let n: u64 = v.parse().map_err(|_| 400u16)?;
+            length = Some(usize::try_from(n).unwrap_or(usize::MAX));
         } else if name.eq_ignore_ascii_case("Transfer-Encoding") {
-            transfer_encodings.extend(value.split(',').map(str::trim).filter(|t| !t.is_empty()));
+            transfer_encodings.extend(value.split(',').map(str::trim));
         } else if name.eq_ignore_ascii_case("Connection") {
             close |= has_token(value, "close");
             keep_alive_token |= has_token(value, "keep-alive");
@@ -794,7 +815,7 @@ fn analyse(head: &Head, body_limit: usize) -> Result<Meta, u16> {
     }
     let framing = if !transfer_encodings.is_empty() {
         // Both framings at once is how requests are smuggled past proxies: refuse.
-        if length.is_some() || head.http10 {
+        if length.is_some() || head.http10 || transfer_encodings.contains(&"") {
             return Err(400);
         }
         match transfer_encodings.as_slice() {
@@ -803,7 +824,7 @@ fn analyse(head: &Head, body_limit: usize) -> Result<Meta, u16> {
         }
     } else {
         match length {
-            _ if too_long => return Err(413),
+            Some(n) if n > body_limit => return Err(413),
             Some(0) | None => Framing::None,
             Some(n) => Framing::Length(n),
         }
@@ -827,13 +848,13 @@ enum Chunked {
 
 /// Decodes a chunked body (RFC 9112, 7.1) from the start of a buffer that grows between
 /// calls. It resumes where it stopped, so a client dribbling bytes costs linear work.
-/// Chunk extensions and trailer fields are read and dropped.
+/// Chunk extensions and trailer fields are checked and dropped.
 #[derive(Debug, Default)]
 struct ChunkedDecoder {
     body: Vec<u8>,
-    /// Start of the element (size line, chunk, trailer line) being decoded.
+    /// Start of the element (size line, chunk, trailer section) being decoded.
     pos: usize,
-    /// Where to resume looking for the end of the current line.
+    /// Where to resume looking for the end of the current line or section.
     scanned: usize,
     /// Set once the last chunk is read: where the trailer section starts.
     trailers_at: Option<usize>,
@@ -845,6 +866,9 @@ const CHUNK_LINE_LIMIT: usize = 1024;
 impl ChunkedDecoder {
     fn step(&mut self, buf: &[u8], limit: usize) -> Chunked {
         loop {
+            if let Some(t) = self.trailers_at {
+                return self.trailers(buf, t);
+            }
             let from = self.scanned.max(self.pos);
             let Some(nl) = buf[from..]
                 .iter()
@@ -852,50 +876,31 @@ impl ChunkedDecoder {
                 .map(|i| from + i)
             else {
                 self.scanned = buf.len();
-                let line_limit = match self.trailers_at {
-                    None => CHUNK_LINE_LIMIT,
-                    Some(t) => HEAD_LIMIT - (self.pos - t),
-                };
-                return if buf.len() - self.pos > line_limit {
-                    Chunked::Invalid(if self.trailers_at.is_some() { 431 } else { 400 })
+                return if buf.len() - self.pos > CHUNK_LINE_LIMIT {
+                    Chunked::Invalid(400)
                 } else {
                     Chunked::Partial
                 };
             };
-            let line = &buf[self.pos..nl];
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if let Some(t) = self.trailers_at {
-                if nl + 1 - t > HEAD_LIMIT {
-                    return Chunked::Invalid(431);
-                }
-                self.pos = nl + 1;
-                if line.is_empty() {
-                    return Chunked::Done(self.pos);
-                }
-                continue;
-            }
+            let line = &buf[self.pos..=nl];
             if line.len() > CHUNK_LINE_LIMIT {
                 return Chunked::Invalid(400);
             }
-            let digits = line
-                .iter()
-                .position(|&b| b == b';')
-                .map_or(line, |i| &line[..i]);
-            let digits = trim_whitespace(digits);
-            if digits.is_empty() || digits.len() > 8 || !digits.iter().all(u8::is_ascii_hexdigit) {
+            let Some(size) = chunk_size(line) else {
                 return Chunked::Invalid(400);
-            }
-            let size = digits.iter().fold(0usize, |n, &d| {
-                n * 16 + (d as char).to_digit(16).unwrap_or(0) as usize
-            });
+            };
             if size == 0 {
                 self.pos = nl + 1;
+                self.scanned = self.pos;
                 self.trailers_at = Some(self.pos);
                 continue;
             }
-            if size > limit - self.body.len() {
+            let room = (limit - self.body.len()) as u64;
+            if size > room {
                 return Chunked::Invalid(413);
             }
+            // Fits in usize: it is at most `limit`.
+            let size = size as usize;
             let data = nl + 1;
             if buf.len() < data + size + 2 {
                 // Resume at this size line once the whole chunk is in.
@@ -908,6 +913,71 @@ impl ChunkedDecoder {
             self.body.extend_from_slice(&buf[data..data + size]);
             self.pos = data + size + 2;
         }
+    }
+
+    /// The trailer section from `start` (field lines, then an empty line), parsed with
+    /// httparse and dropped.
+    fn trailers(&mut self, buf: &[u8], start: usize) -> Chunked {
+        let section = &buf[start..];
+        if section.starts_with(b"\r\n") {
+            return Chunked::Done(start + 2);
+        }
+        let from = self.scanned.saturating_sub(start + 3);
+        let end = section[from..]
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map(|i| from + i + 4);
+        let Some(end) = end else {
+            self.scanned = buf.len();
+            return if has_bare_lf(section) {
+                Chunked::Invalid(400)
+            } else if section.len() > HEAD_LIMIT {
+                Chunked::Invalid(431)
+            } else {
+                Chunked::Partial
+            };
+        };
+        if end > HEAD_LIMIT {
+            return Chunked::Invalid(431);
+        }
+        let fields = &section[..end];
+        if has_bare_lf(fields) {
+            return Chunked::Invalid(400);
+        }
+        let mut parsed = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        match httparse::parse_headers(fields, &mut parsed) {
+            Ok(httparse::Status::Complete((n, _))) if n == end => Chunked::Done(start + end),
+            Err(httparse::Error::TooManyHeaders) => Chunked::Invalid(431),
+            _ => Chunked::Invalid(400),
+        }
+    }
+}
+
+/// The size a chunk-size line (with its CRLF) announces, None if it is not exactly
+/// `1*HEXDIG [BWS ";" ext] CRLF`. httparse reads the number (and refuses more than 16
+/// digits); the checks before it refuse what it lets pass: an empty size (taken as 0),
+/// whitespace before or after the size without an extension, and any control
+/// character (bare CR or LF, NUL) in an extension.
+fn chunk_size(line: &[u8]) -> Option<u64> {
+    let content = line.strip_suffix(b"\r\n")?;
+    let digits = content
+        .iter()
+        .position(|b| !b.is_ascii_hexdigit())
+        .unwrap_or(content.len());
+    if digits == 0
+        || content
+            .iter()
+            .any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
+    {
+        return None;
+    }
+    let rest = &content[digits..];
+    if !rest.is_empty() && !trim_whitespace(rest).starts_with(b";") {
+        return None;
+    }
+    match httparse::parse_chunk_size(line) {
+        Ok(httparse::Status::Complete((n, size))) if n == line.len() => Some(size),
+        _ => None,
     }
 }
 
@@ -1090,8 +1160,7 @@ mod tests {
                 ("X-Empty".to_string(), String::new()),
             ]
         );
-        // Bare LF line ends are tolerated.
-        let h = head("POST / HTTP/1.0\nHost: a\n\n").unwrap();
+        let h = head("POST / HTTP/1.0\r\nHost: a\r\n\r\n").unwrap();
         assert!(h.http10);
         assert_eq!(h.headers.len(), 1);
     }
@@ -1146,6 +1215,18 @@ mod tests {
             "GET / HTTP/1.1\r\nX: a\rb\r\n\r\n",
             "GET / HTTP/1.1\r\nX: a\x00b\r\n\r\n",
             "GET / HTTP/1.1\r\nX: a\r\r\n\r\n",
+            // Bare LF line ends, anywhere.
+            "GET / HTTP/1.1\nHost: a\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\n\n",
+            "GET / HTTP/1.0\n\n",
+            "GET / HTTP/1.1\r\nX: a\nb\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost:\ta\r\n\tfolded\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost\t: a\r\n\r\n",
+            "GET / HTTP/1.1\r\n Host: a\r\n\r\n",
+            "GET / HTTP/1.1\r\nHo\x00st: a\r\n\r\n",
+            "GET / HTTP/1.1\r\nX: \x1b[0m\r\n\r\n",
+            "GET / HTTP/1.1\rHost: a\r\n\r\n",
         ] {
             assert_eq!(head(bad), Err(400), "{bad:?}");
         }
@@ -1182,9 +1263,6 @@ mod tests {
         );
         let m = meta("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n").unwrap();
         assert_eq!(m.framing, Framing::Length(5));
-        let m =
-            meta("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\ncontent-length: 5, 5\r\n\r\n");
-        assert_eq!(m.unwrap().framing, Framing::Length(5));
         let m = meta("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n").unwrap();
         assert_eq!(m.framing, Framing::Chunked);
         let m = meta("GET / HTTP/1.1\r\nHost: a\r\nConnection: Keep-Alive, Close\r\n\r\n").unwrap();
@@ -1209,6 +1287,36 @@ mod tests {
             (
                 "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 6\r\n\r\n",
                 400,
+            ),
+            // Even repeated with the same value: one Content-Length, one number.
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\ncontent-length: 5\r\n\r\n",
+                400,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n",
+                400,
+            ),
+            // An empty or comma-only Transfer-Encoding is not "no Transfer-Encoding".
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\r\nContent-Length: 5\r\n\r\n",
+                400,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ,\r\n\r\n",
+                400,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked,\r\n\r\n",
+                400,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n",
+                501,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, identity\r\n\r\n",
+                501,
             ),
             (
                 "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n",
@@ -1275,7 +1383,8 @@ mod tests {
 
     #[test]
     fn decodes_chunked_bodies() {
-        let input = b"5;ext=1\r\nhello\r\n7 \r\n, world\r\n0\r\nTrailer: x\r\n\r\nGET /next";
+        let input =
+            b"5;ext=1\r\nhello\r\n7 ; e=\"q\"\r\n, world\r\n0\r\nTrailer: x\r\n\r\nGET /next";
         let (body, used) = decode_all(input, BODY_LIMIT).unwrap();
         assert_eq!(body, b"hello, world");
         assert_eq!(&input[used..], b"GET /next");
@@ -1284,7 +1393,7 @@ mod tests {
             (Vec::new(), 5)
         );
         assert_eq!(
-            decode_all(b"A\r\n0123456789\r\n0\n\n", BODY_LIMIT)
+            decode_all(b"A\r\n0123456789\r\n0000\r\n\r\n", BODY_LIMIT)
                 .unwrap()
                 .0,
             b"0123456789"
@@ -1312,8 +1421,39 @@ mod tests {
         assert_eq!(decode_all(b"g\r\n", BODY_LIMIT), Err(400));
         assert_eq!(decode_all(b"\r\n", BODY_LIMIT), Err(400));
         assert_eq!(decode_all(b"-1\r\n", BODY_LIMIT), Err(400));
-        assert_eq!(decode_all(b"123456789\r\n", BODY_LIMIT), Err(400));
+        assert_eq!(decode_all(b"123456789\r\n", BODY_LIMIT), Err(413));
         assert_eq!(decode_all(b"ffffffff\r\n", BODY_LIMIT), Err(413));
+        assert_eq!(decode_all(b"ffffffffffffffff\r\n", BODY_LIMIT), Err(413));
+        // What httparse alone would let through: each a way to read the body differently.
+        for bad in [
+            &b"1ffffffffffffffff\r\n"[..], // overflows 64 bits
+            b"0000000000000000005\r\n",    // more than 16 digits
+            b"5\nhello\r\n0\r\n\r\n",      // bare LF after the size
+            b" 5\r\nhello\r\n0\r\n\r\n",   // leading space
+            b"5 \r\nhello\r\n0\r\n\r\n",   // trailing space without an extension
+            b"\t5\r\nhello\r\n0\r\n\r\n",
+            b"5;a\rb\r\nhello\r\n0\r\n\r\n", // bare CR in an extension
+            b"5;a\nb\r\nhello\r\n0\r\n\r\n", // bare LF in an extension
+            b"5;a\x00\r\nhello\r\n0\r\n\r\n", // NUL in an extension
+            b" \r\n\r\n",                    // no digits (httparse: size 0)
+            b"\r\n\r\n",
+            b"0x5\r\nhello\r\n0\r\n\r\n",
+            b"5\r\nhello\n0\r\n\r\n", // chunk data not ended by CRLF
+            b"0\r\nX: a\x00\r\n\r\n", // NUL in a trailer
+            b"0\r\nno colon\r\n\r\n", // colon-less trailer line
+            b"0\r\nX: a\n\r\n",       // bare LF in trailers
+            b"0\r\nX: a\r\n\n",
+            b"0\r\n\n",
+            b"0\r\nX : a\r\n\r\n",
+            b"0\r\nX: a\r\n folded\r\n\r\n",
+        ] {
+            assert_eq!(
+                decode_all(bad, BODY_LIMIT),
+                Err(400),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
         assert_eq!(decode_all(b"6\r\nhello!\r\n5\r\n", 10), Err(413));
         let long_ext = format!("5;{}", "x".repeat(2000));
         assert_eq!(decode_all(long_ext.as_bytes(), BODY_LIMIT), Err(400));
@@ -1705,6 +1845,123 @@ mod tests {
             .unwrap();
         let _ = c.write_all(&vec![b'z'; 200_000]);
         assert_eq!(read_response(&mut io::BufReader::new(c)).0, 413);
+    }
+
+    /// Requests a proxy in front may frame differently from us (request smuggling):
+    /// each is refused with a 400 (501 for an unknown coding) and the connection closed,
+    /// so whatever follows is never read as a request.
+    #[test]
+    fn smuggling_ambiguities_get_400_and_a_close() {
+        let s = start(test_limits());
+        let smuggled = "GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n";
+        let cases: &[(&str, u16)] = &[
+            // bare LF line ends in the head
+            ("POST / HTTP/1.1\nHost: a\nContent-Length: 5\n\nhello", 400),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\n\r\nhello",
+                400,
+            ),
+            ("\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            // obs-fold, whitespace before the colon, control characters
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nX: y\r\n Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\nhello",
+                400,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\nContent-Length: 5\r\n\r\nhello",
+                400,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\x00\r\n\r\nhello",
+                400,
+            ),
+            // both framings, duplicated or listed lengths
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+                400,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello",
+                400,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nContent-Length: 50\r\n\r\n",
+                400,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\nhello",
+                400,
+            ),
+            // a Transfer-Encoding that is there but empty must not fall back to Content-Length
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\r\nContent-Length: 5\r\n\r\nhello",
+                400,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ,\r\n\r\n",
+                400,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, \r\n\r\n0\r\n\r\n",
+                400,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+                501,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n",
+                501,
+            ),
+            // chunk-size lines
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n",
+                400,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n 5\r\nhello\r\n0\r\n\r\n",
+                400,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;x\ry\r\nhello\r\n0\r\n\r\n",
+                400,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n\r\n",
+                400,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000005\r\nhello\r\n0\r\n\r\n",
+                400,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\n\r\n",
+                400,
+            ),
+            // trailers
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: a\x00b\r\n\r\n",
+                400,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nno colon\r\n\r\n",
+                400,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: a\n\n",
+                400,
+            ),
+        ];
+        for &(request, expected) in cases {
+            let mut c = connect(&s);
+            c.write_all(request.as_bytes()).unwrap();
+            let _ = c.write_all(smuggled.as_bytes());
+            let mut r = io::BufReader::new(c);
+            let (status, headers, _) = read_response(&mut r);
+            assert_eq!(status, expected, "{request:?}");
+            assert_eq!(get(&headers, "connection"), Some("close"), "{request:?}");
+            assert!(closed(&mut r), "{request:?}");
+        }
     }
 
     #[test]

@@ -33,16 +33,19 @@
 //! same value) or listed, an empty Transfer-Encoding element; any coding but `chunked`
 //! alone is a 501.
 
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rouille::{Request, Response};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
+
+use crate::net::Cidr;
 
 /// Request line plus headers, in bytes.
 pub const HEAD_LIMIT: usize = 16 * 1024;
@@ -59,14 +62,33 @@ const POLL: Duration = Duration::from_millis(200);
 /// Response bodies up to this size go out in the same write as the head.
 const SINGLE_WRITE_MAX: usize = 1 << 20;
 
+/// Asked before an upload route's body is read (see [`Limits::upload_check`]). It gets
+/// the request with its head and an empty body; `Err` is the answer to send instead.
+#[derive(Clone)]
+pub struct UploadCheck(pub Arc<dyn Fn(&Request) -> Result<(), Response> + Send + Sync>);
+
+impl std::fmt::Debug for UploadCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UploadCheck")
+    }
+}
+
 /// How much the server takes on. `Default` is what the portal runs with, except
-/// `max_handlers`, which `start` sets from HTTP_WORKERS.
+/// `max_handlers` (HTTP_WORKERS), `trusted_proxies`, `uploads` and `upload_check`,
+/// which `crate::start` sets.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Connections served at once, one thread each. Further connections wait in the
-    /// listen backlog; while any wait, idle keep-alive connections are closed and busy
-    /// ones close after their current response, so every client gets its turn.
+    /// Connections served at once, one thread each. When one more arrives at the cap,
+    /// the slowest partial request is closed to make room; with none to close, idle
+    /// keep-alive connections are closed and busy ones close after their current
+    /// response, so every client gets its turn.
     pub max_connections: usize,
+    /// Connections at once from one client address; more are answered 429 and closed.
+    /// Peers in `trusted_proxies` are not capped: all their clients share the proxy's
+    /// address, and X-Forwarded-For is only known once a head is in.
+    pub per_address: usize,
+    /// Proxies whose X-Forwarded-For names the client (TRUSTED_PROXY_CIDRS).
+    pub trusted_proxies: Vec<Cidr>,
     /// Requests inside the handler at once (HTTP_WORKERS). Bounds the CPU and database
     /// work in flight however many connections are open.
     pub max_handlers: usize,
@@ -76,30 +98,47 @@ pub struct Limits {
     pub head_timeout: Duration,
     /// From the end of the headers to the end of the body.
     pub body_timeout: Duration,
+    /// The least data rate of a head or body, in bytes a second: a part of a request may
+    /// take `rate_grace` plus one second per `min_rate` bytes received so far (as
+    /// Apache's mod_reqtimeout), never more than `head_timeout` / `body_timeout`. 0: no
+    /// floor.
+    pub min_rate: u64,
+    /// See `min_rate`: the time a head or body gets before the floor applies.
+    pub rate_grace: Duration,
     /// A client that stops reading its response is dropped after this.
     pub write_timeout: Duration,
     /// Request targets (path prefixes) whose bodies may be up to [`UPLOAD_LIMIT`]
     /// instead of [`BODY_LIMIT`]: image and backup uploads.
     pub uploads: &'static [&'static str],
-    /// Bodies over [`BODY_LIMIT`] held in memory at once. The body is read before the
-    /// handler can check who sends it, so without this bound anyone could fill memory
-    /// with 64 MiB uploads; further ones are answered 503 at once.
+    /// Bodies over [`BODY_LIMIT`] held in memory at once, at most one per client
+    /// address. The body is read before the handler runs, so without this bound anyone
+    /// could fill memory with 64 MiB uploads; further ones are answered 503 at once.
     pub upload_slots: usize,
+    /// Asked, before a body to an `uploads` route is read or a slot reserved, whether
+    /// the sender may upload at all (the web layer checks the session and Origin), so
+    /// anonymous clients cannot take the slots. Its answer is sent unread and closed.
+    pub upload_check: Option<UploadCheck>,
 }
 
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
             max_connections: 1024,
+            per_address: 64,
+            trusted_proxies: Vec::new(),
             max_handlers: 16,
             // Longer than proxies keep idle upstream connections (nginx 60 s, Traefik and
             // Caddy 90 s): a proxy should close first, not race our close with a request.
             idle_timeout: Duration::from_secs(120),
             head_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
+            // A 1 KiB head within 6 s; a 64 KiB body within 30 s only above ~2 KiB/s.
+            min_rate: 1024,
+            rate_grace: Duration::from_secs(5),
             write_timeout: Duration::from_secs(30),
             uploads: &[],
             upload_slots: 2,
+            upload_check: None,
         }
     }
 }
@@ -113,6 +152,18 @@ impl Limits {
         } else {
             BODY_LIMIT
         }
+    }
+
+    /// When a part of a request that began at `since` and has brought `received` bytes
+    /// so far is too slow (see `min_rate`).
+    fn part_deadline(&self, since: Instant, received: usize, cap: Duration) -> Instant {
+        let allowed = match self.min_rate {
+            0 => cap,
+            rate => {
+                cap.min(self.rate_grace + Duration::from_secs_f64(received as f64 / rate as f64))
+            }
+        };
+        since + allowed
     }
 }
 
@@ -144,13 +195,14 @@ where
     SockRef::from(&listener).set_read_timeout(Some(POLL))?;
     let shared = Arc::new(Shared {
         gate: Gate::new(limits.max_handlers),
+        uploads: UploadSlots::new(limits.upload_slots),
         limits,
         stop,
         handler,
         crowded: AtomicBool::new(false),
-        connections: Mutex::new(0),
+        connections: Mutex::new(Registry::default()),
         freed: Condvar::new(),
-        uploads: AtomicUsize::new(0),
+        epoch: Instant::now(),
     });
     std::thread::Builder::new()
         .name("http-accept".into())
@@ -162,42 +214,133 @@ struct Shared<F> {
     stop: Arc<AtomicBool>,
     handler: Arc<F>,
     gate: Gate,
-    /// Raised while the accept loop waits for a free connection slot.
+    /// Raised while the accept loop waits for a free connection slot with no slow
+    /// request to close: idle connections then close, busy ones after their response.
     crowded: AtomicBool,
-    connections: Mutex<usize>,
+    connections: Mutex<Registry>,
     freed: Condvar,
-    /// Large bodies in memory now (see [`Limits::upload_slots`]).
-    uploads: AtomicUsize,
-}
-
-/// One large body's place in memory, given back when its exchange ends.
-struct UploadSlot<'a>(&'a AtomicUsize);
-
-impl<'a> UploadSlot<'a> {
-    fn take(count: &'a AtomicUsize, max: usize) -> Option<UploadSlot<'a>> {
-        count
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| UploadSlot(count))
-    }
-}
-
-impl Drop for UploadSlot<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
+    uploads: UploadSlots,
+    /// Zero of the millisecond clocks in [`Tracker`].
+    epoch: Instant,
 }
 
 impl<F> Shared<F> {
     fn stopping(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
     }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+/// The large-body slots (see [`Limits::upload_slots`]): the client address holding each.
+struct UploadSlots {
+    held: Mutex<Vec<IpAddr>>,
+    max: usize,
+}
+
+impl UploadSlots {
+    fn new(max: usize) -> UploadSlots {
+        UploadSlots {
+            held: Mutex::new(Vec::new()),
+            max,
+        }
+    }
+
+    /// A slot for `client`, unless all are taken or it holds one already.
+    fn take(&self, client: IpAddr) -> Option<UploadSlot<'_>> {
+        let mut held = lock(&self.held);
+        if held.len() >= self.max || held.contains(&client) {
+            return None;
+        }
+        held.push(client);
+        Some(UploadSlot {
+            slots: self,
+            client,
+        })
+    }
+}
+
+/// One large body's place in memory, given back when its exchange ends.
+struct UploadSlot<'a> {
+    slots: &'a UploadSlots,
+    client: IpAddr,
+}
+
+impl Drop for UploadSlot<'_> {
+    fn drop(&mut self) {
+        let mut held = lock(&self.slots.held);
+        if let Some(i) = held.iter().position(|&a| a == self.client) {
+            held.swap_remove(i);
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A partial request's rate is measured over at least this long, so one just begun is
+/// not taken for a fast one (nor divided by zero).
+const RATE_WINDOW_MS: u64 = 100;
+
+/// What a connection is doing ([`Tracker::phase`]).
+const PHASE_IDLE: u8 = 0;
+const PHASE_HEAD: u8 = 1;
+const PHASE_BODY: u8 = 2;
+const PHASE_BUSY: u8 = 3;
+
+/// One open connection as the accept loop sees it: enough to count it per address and
+/// to close it when it is the slowest partial request and room is needed.
+struct Tracker {
+    stream: TcpStream,
+    /// The peer address it counts against (None: a trusted proxy, not capped).
+    address: Option<IpAddr>,
+    phase: AtomicU8,
+    /// When the phase began, in ms since [`Shared::epoch`].
+    since_ms: AtomicU64,
+    /// Bytes of the head or body received in this phase.
+    received: AtomicU64,
+    evicted: AtomicBool,
+}
+
+impl Tracker {
+    /// Bytes a second received of a head or body under way; None when there is none.
+    fn partial_rate(&self, now_ms: u64) -> Option<u64> {
+        let phase = self.phase.load(Ordering::Relaxed);
+        if !matches!(phase, PHASE_HEAD | PHASE_BODY) || self.evicted.load(Ordering::Relaxed) {
+            return None;
+        }
+        let age = now_ms.saturating_sub(self.since_ms.load(Ordering::Relaxed));
+        Some(self.received.load(Ordering::Relaxed) * 1000 / age.max(RATE_WINDOW_MS))
+    }
+}
+
+/// Every open connection, by id.
+#[derive(Default)]
+struct Registry {
+    open: HashMap<u64, Arc<Tracker>>,
+    per_address: HashMap<IpAddr, usize>,
+    next_id: u64,
+}
+
+impl Registry {
+    /// Closes the slowest partial request, if there is one; false if there is not.
+    fn evict_slowest(&self, now_ms: u64) -> bool {
+        let slowest = self
+            .open
+            .values()
+            .filter_map(|t| Some((t.partial_rate(now_ms)?, t)))
+            .min_by_key(|(rate, _)| *rate);
+        let Some((_, victim)) = slowest else {
+            return false;
+        };
+        victim.evicted.store(true, Ordering::Relaxed);
+        // Its thread's blocked read returns at once, and it ends quietly.
+        let _ = victim.stream.shutdown(Shutdown::Both);
+        true
+    }
 }
 
 fn accept_loop<F>(listener: &TcpListener, shared: &Arc<Shared<F>>)
@@ -206,21 +349,7 @@ where
 {
     let mut threads: Vec<JoinHandle<()>> = Vec::new();
     let mut last_error_log: Option<Instant> = None;
-    'accept: while !shared.stopping() {
-        {
-            let mut n = lock(&shared.connections);
-            while *n >= shared.limits.max_connections {
-                shared.crowded.store(true, Ordering::Relaxed);
-                n = shared
-                    .freed
-                    .wait_timeout(n, POLL)
-                    .unwrap_or_else(|p| p.into_inner())
-                    .0;
-                if shared.stopping() {
-                    break 'accept;
-                }
-            }
-        }
+    while !shared.stopping() {
         let (stream, peer) = match listener.accept() {
             Ok(accepted) => accepted,
             Err(e)
@@ -244,22 +373,14 @@ where
                 continue;
             }
         };
-        {
-            let mut n = lock(&shared.connections);
-            *n += 1;
-            // Room to spare after this one: nobody is kept waiting. (At the cap the flag
-            // stays up until an accept finds room or finds nobody, so a connection that
-            // answers while a freed slot is being refilled still makes way.)
-            if *n < shared.limits.max_connections {
-                shared.crowded.store(false, Ordering::Relaxed);
-            }
-        }
-        let slot = Slot(Arc::clone(shared));
+        let Some(slot) = admit(shared, stream, peer.ip()) else {
+            continue;
+        };
         let spawned = std::thread::Builder::new()
             .name("http-conn".into())
             .spawn(move || {
                 let slot = slot;
-                serve_connection(&slot.0, stream, peer);
+                serve_connection(&slot.shared, &slot.tracker, peer);
             });
         match spawned {
             Ok(t) => {
@@ -275,14 +396,98 @@ where
     }
 }
 
-/// A connection's claim on one of `max_connections`; given back on drop, even if the
-/// connection's thread panics.
-struct Slot<F>(Arc<Shared<F>>);
+/// Gives an accepted connection a slot: refused (429) when its address has
+/// `per_address` open already; at `max_connections`, the slowest partial request is
+/// closed to make room, or, with none, the crowd is told to make way. None when
+/// refused or stopping.
+fn admit<F>(shared: &Arc<Shared<F>>, stream: TcpStream, peer: IpAddr) -> Option<Slot<F>> {
+    let limits = &shared.limits;
+    let peer = crate::net::canonical(peer);
+    let address = (!limits.trusted_proxies.iter().any(|c| c.contains(peer))).then_some(peer);
+    let mut registry = lock(&shared.connections);
+    if let Some(a) = address
+        && registry.per_address.get(&a).copied().unwrap_or(0) >= limits.per_address
+    {
+        drop(registry);
+        refuse(&stream, 429);
+        return None;
+    }
+    let waiting_since = Instant::now();
+    while registry.open.len() >= limits.max_connections {
+        if shared.stopping() {
+            return None;
+        }
+        if registry.evict_slowest(shared.now_ms()) {
+            shared.crowded.store(false, Ordering::Relaxed);
+        } else if waiting_since.elapsed() >= POLL {
+            // Nothing slow to close (a connection just accepted may not have sent its
+            // first bytes yet, hence the wait): everyone makes way.
+            shared.crowded.store(true, Ordering::Relaxed);
+        }
+        registry = shared
+            .freed
+            .wait_timeout(registry, POLL)
+            .unwrap_or_else(|p| p.into_inner())
+            .0;
+    }
+    let id = registry.next_id;
+    registry.next_id += 1;
+    let tracker = Arc::new(Tracker {
+        stream,
+        address,
+        phase: AtomicU8::new(PHASE_IDLE),
+        since_ms: AtomicU64::new(shared.now_ms()),
+        received: AtomicU64::new(0),
+        evicted: AtomicBool::new(false),
+    });
+    registry.open.insert(id, Arc::clone(&tracker));
+    if let Some(a) = address {
+        *registry.per_address.entry(a).or_insert(0) += 1;
+    }
+    // Room to spare after this one: nobody is kept waiting. (At the cap the flag stays
+    // up until an accept finds room or finds nobody, so a connection that answers while
+    // a freed slot is being refilled still makes way.)
+    if registry.open.len() < limits.max_connections {
+        shared.crowded.store(false, Ordering::Relaxed);
+    }
+    Some(Slot {
+        shared: Arc::clone(shared),
+        tracker,
+        id,
+    })
+}
+
+/// Answers `status` to a connection that gets no thread, without waiting for it.
+fn refuse(stream: &TcpStream, status: u16) {
+    // Non-blocking: a client that does not read must not hold up the accept loop.
+    let _ = stream.set_nonblocking(true);
+    let mut w = stream;
+    let _ = w.write_all(&error_response(status));
+    let _ = stream.shutdown(Shutdown::Both);
+}
+
+/// A connection's claim on one of `max_connections` (and on its address's share);
+/// given back on drop, even if the connection's thread panics.
+struct Slot<F> {
+    shared: Arc<Shared<F>>,
+    tracker: Arc<Tracker>,
+    id: u64,
+}
 
 impl<F> Drop for Slot<F> {
     fn drop(&mut self) {
-        *lock(&self.0.connections) -= 1;
-        self.0.freed.notify_one();
+        let mut registry = lock(&self.shared.connections);
+        registry.open.remove(&self.id);
+        if let Some(a) = self.tracker.address
+            && let Some(n) = registry.per_address.get_mut(&a)
+        {
+            *n -= 1;
+            if *n == 0 {
+                registry.per_address.remove(&a);
+            }
+        }
+        drop(registry);
+        self.shared.freed.notify_one();
     }
 }
 
@@ -331,20 +536,39 @@ enum Fail {
     Quiet,
     /// Answer with this status, then close.
     Answer(u16),
+    /// An answer went out already (the body was not read): close.
+    Answered,
+}
+
+/// What a read waits for, and until when.
+#[derive(Debug, Clone, Copy)]
+enum Wait {
+    /// The next request: closes quietly at `until`, or at once when crowded.
+    Idle { until: Instant },
+    /// More of a head or body begun at `since`: answered `status` once it falls below
+    /// the data rate or passes `cap` (see [`Limits::min_rate`]).
+    Part {
+        since: Instant,
+        cap: Duration,
+        status: u16,
+    },
 }
 
 struct Conn<'a, F> {
     shared: &'a Shared<F>,
-    stream: TcpStream,
+    tracker: &'a Tracker,
     peer: SocketAddr,
     /// Bytes read and not yet consumed (the start of the next, pipelined request).
     buf: Vec<u8>,
+    /// Bytes received in the current phase (for the data rate).
+    received: usize,
 }
 
-fn serve_connection<F>(shared: &Shared<F>, stream: TcpStream, peer: SocketAddr)
+fn serve_connection<F>(shared: &Shared<F>, tracker: &Tracker, peer: SocketAddr)
 where
     F: Fn(&Request) -> Response,
 {
+    let stream = &tracker.stream;
     let setup = stream
         .set_nodelay(true)
         .and_then(|()| stream.set_read_timeout(Some(POLL)))
@@ -354,54 +578,80 @@ where
     }
     let mut conn = Conn {
         shared,
-        stream,
+        tracker,
         peer,
         buf: Vec::with_capacity(4096),
+        received: 0,
     };
     loop {
         match conn.exchange() {
             Ok(true) => {}
             Ok(false) | Err(Fail::Quiet) => break,
             Err(Fail::Answer(status)) => {
-                let _ = conn.stream.write_all(&error_response(status));
-                linger_close(&mut conn.stream);
+                let _ = conn.stream().write_all(&error_response(status));
+                linger_close(conn.stream());
+                return;
+            }
+            Err(Fail::Answered) => {
+                linger_close(conn.stream());
                 return;
             }
         }
     }
-    let _ = conn.stream.shutdown(Shutdown::Both);
+    let _ = stream.shutdown(Shutdown::Both);
 }
 
 impl<F> Conn<'_, F>
 where
     F: Fn(&Request) -> Response,
 {
+    fn stream(&self) -> &TcpStream {
+        &self.tracker.stream
+    }
+
+    /// Tells the accept loop what this connection does now, from `received` bytes on.
+    fn enter(&mut self, phase: u8, received: usize) {
+        self.received = received;
+        let t = self.tracker;
+        t.received.store(received as u64, Ordering::Relaxed);
+        t.since_ms.store(self.shared.now_ms(), Ordering::Relaxed);
+        t.phase.store(phase, Ordering::Relaxed);
+    }
+
     /// One request and its response; Ok(true) to keep the connection for another.
     fn exchange(&mut self) -> Result<bool, Fail> {
         let Some(head) = self.read_head()? else {
             return Ok(false);
         };
-        let limit = self.shared.limits.body_limit(&head.target);
+        let limits = &self.shared.limits;
+        let limit = limits.body_limit(&head.target);
         let meta = analyse(&head, limit).map_err(Fail::Answer)?;
-        let large = limit > BODY_LIMIT
+        let upload = limit > BODY_LIMIT && meta.framing != Framing::None;
+        if upload {
+            self.check_upload(&head, &meta)?;
+        }
+        let large = upload
             && match meta.framing {
                 Framing::None => false,
                 Framing::Length(n) => n > BODY_LIMIT,
                 Framing::Chunked => true,
             };
         let slot = match large {
-            true => Some(
-                UploadSlot::take(&self.shared.uploads, self.shared.limits.upload_slots)
-                    .ok_or(Fail::Answer(503))?,
-            ),
+            true => {
+                let forwarded = header(&head, "X-Forwarded-For");
+                let client =
+                    crate::net::client_ip(self.peer.ip(), forwarded, &limits.trusted_proxies);
+                Some(self.shared.uploads.take(client).ok_or(Fail::Answer(503))?)
+            }
             false => None,
         };
         if meta.expect_continue && meta.framing != Framing::None && self.buf.is_empty() {
-            self.stream
+            self.stream()
                 .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
                 .map_err(|_| Fail::Quiet)?;
         }
         let body = self.read_body(meta.framing, limit)?;
+        self.enter(PHASE_BUSY, 0);
         let request =
             Request::fake_http_from(self.peer, head.method, head.target, head.headers, body);
         let response = {
@@ -430,16 +680,56 @@ where
         Ok(keep_alive)
     }
 
-    /// Reads more input. Ok(false) at end of stream. `idle`: nothing of a request has
-    /// arrived yet, so a timeout, a stop or a crowd closes quietly; otherwise a timeout
-    /// is `on_timeout`.
-    fn fill(&mut self, deadline: Instant, idle: bool, on_timeout: u16) -> Result<bool, Fail> {
+    /// Asks [`Limits::upload_check`] whether this upload's body may be read at all; a
+    /// refusal is answered at once, the body unread.
+    fn check_upload(&mut self, head: &Head, meta: &Meta) -> Result<(), Fail> {
+        let Some(check) = &self.shared.limits.upload_check else {
+            return Ok(());
+        };
+        let probe = Request::fake_http_from(
+            self.peer,
+            head.method.clone(),
+            head.target.clone(),
+            head.headers.clone(),
+            Vec::new(),
+        );
+        let verdict = {
+            // It reads the database: it counts as handler work.
+            let _pass = self.shared.gate.enter();
+            catch_unwind(AssertUnwindSafe(|| (check.0)(&probe)))
+        };
+        match verdict {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(response)) => {
+                let head_only = head.method == "HEAD";
+                self.write_response(response, head_only, false, meta.http10)?;
+                Err(Fail::Answered)
+            }
+            Err(_) => {
+                crate::log_error!("the upload check panicked on {}", head.method);
+                Err(Fail::Answer(500))
+            }
+        }
+    }
+
+    /// Reads more input. Ok(false) at end of stream (or when closed to make room).
+    fn fill(&mut self, wait: Wait) -> Result<bool, Fail> {
         let len = self.buf.len();
         self.buf.resize(len + 8192, 0);
+        let mut stream = &self.tracker.stream;
         loop {
-            match self.stream.read(&mut self.buf[len..]) {
+            let read = stream.read(&mut self.buf[len..]);
+            match read {
                 Ok(n) => {
                     self.buf.truncate(len + n);
+                    self.received += n;
+                    let total = self.received as u64;
+                    self.tracker.received.store(total, Ordering::Relaxed);
+                    // A client sending a byte now and then never lets a read time out:
+                    // a partial request's deadline is checked here too.
+                    if let Wait::Part { .. } = wait {
+                        self.check_deadline(wait)?;
+                    }
                     return Ok(n > 0);
                 }
                 Err(e)
@@ -448,18 +738,9 @@ where
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                     ) =>
                 {
-                    let crowded = idle && self.shared.crowded.load(Ordering::Relaxed);
-                    if self.shared.stopping() || crowded {
+                    if let Err(fail) = self.check_deadline(wait) {
                         self.buf.truncate(len);
-                        return Err(Fail::Quiet);
-                    }
-                    if Instant::now() >= deadline {
-                        self.buf.truncate(len);
-                        return Err(if idle {
-                            Fail::Quiet
-                        } else {
-                            Fail::Answer(on_timeout)
-                        });
+                        return Err(fail);
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -471,11 +752,37 @@ where
         }
     }
 
+    /// Whether the connection may keep waiting: not when stopping, past its deadline,
+    /// or idle while others wait for a slot.
+    fn check_deadline(&self, wait: Wait) -> Result<(), Fail> {
+        if self.shared.stopping() {
+            return Err(Fail::Quiet);
+        }
+        let now = Instant::now();
+        match wait {
+            Wait::Idle { until } => {
+                if now >= until || self.shared.crowded.load(Ordering::Relaxed) {
+                    return Err(Fail::Quiet);
+                }
+            }
+            Wait::Part { since, cap, status } => {
+                let limits = &self.shared.limits;
+                if now >= limits.part_deadline(since, self.received, cap) {
+                    return Err(Fail::Answer(status));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The next request's head, None when the client closed (or idled out) between requests.
     fn read_head(&mut self) -> Result<Option<Head>, Fail> {
         let limits = &self.shared.limits;
-        let idle_since = Instant::now();
-        let mut head_since: Option<Instant> = None;
+        let idle = Wait::Idle {
+            until: Instant::now() + limits.idle_timeout,
+        };
+        self.enter(PHASE_IDLE, 0);
+        let mut part: Option<Wait> = None;
         let mut scanned = 0;
         loop {
             // Empty lines (CRLF) before a request line are ignored (RFC 9112, 2.2).
@@ -485,7 +792,14 @@ where
                 scanned = 0;
             }
             if !self.buf.is_empty() {
-                head_since.get_or_insert_with(Instant::now);
+                if part.is_none() {
+                    self.enter(PHASE_HEAD, self.buf.len());
+                    part = Some(Wait::Part {
+                        since: Instant::now(),
+                        cap: limits.head_timeout,
+                        status: 408,
+                    });
+                }
                 // Refused as soon as it shows, not when the head ends (it may never).
                 if bare_lf_from(&self.buf, scanned) {
                     return Err(Fail::Answer(400));
@@ -503,23 +817,30 @@ where
                 }
                 scanned = self.buf.len().saturating_sub(2);
             }
-            let (deadline, idle) = match head_since {
-                Some(t) => (t + limits.head_timeout, false),
-                None => (idle_since + limits.idle_timeout, true),
-            };
-            if !self.fill(deadline, idle, 408)? {
-                return if idle { Ok(None) } else { Err(Fail::Quiet) };
+            match (self.fill(part.unwrap_or(idle)), part) {
+                (Ok(true), _) => {}
+                (Ok(false), None) => return Ok(None),
+                (Ok(false), Some(_)) => return Err(Fail::Quiet),
+                (Err(fail), _) => return Err(fail),
             }
         }
     }
 
     fn read_body(&mut self, framing: Framing, limit: usize) -> Result<Vec<u8>, Fail> {
-        let deadline = Instant::now() + self.shared.limits.body_timeout;
+        if framing == Framing::None {
+            return Ok(Vec::new());
+        }
+        self.enter(PHASE_BODY, self.buf.len());
+        let wait = Wait::Part {
+            since: Instant::now(),
+            cap: self.shared.limits.body_timeout,
+            status: 408,
+        };
         match framing {
             Framing::None => Ok(Vec::new()),
             Framing::Length(n) => {
                 while self.buf.len() < n {
-                    if !self.fill(deadline, false, 408)? {
+                    if !self.fill(wait)? {
                         return Err(Fail::Quiet);
                     }
                 }
@@ -536,7 +857,7 @@ where
                         }
                         Chunked::Invalid(status) => return Err(Fail::Answer(status)),
                         Chunked::Partial => {
-                            if !self.fill(deadline, false, 408)? {
+                            if !self.fill(wait)? {
                                 return Err(Fail::Quiet);
                             }
                         }
@@ -559,6 +880,7 @@ where
         let (mut reader, size) = response.data.into_reader_and_size();
         let mut out = Vec::with_capacity(512 + size.unwrap_or(0).min(SINGLE_WRITE_MAX));
         write_head(&mut out, status, &response.headers, keep_alive, http10);
+        let mut stream = self.stream();
         match size {
             // Known size and nothing to send, or too big for one buffer: head first.
             Some(n) if !send_body || n > SINGLE_WRITE_MAX => {
@@ -566,9 +888,9 @@ where
                     out.extend_from_slice(format!("Content-Length: {n}\r\n").as_bytes());
                 }
                 out.extend_from_slice(b"\r\n");
-                self.stream.write_all(&out).map_err(|_| Fail::Quiet)?;
+                stream.write_all(&out).map_err(|_| Fail::Quiet)?;
                 if send_body {
-                    let copied = io::copy(&mut reader.take(n as u64), &mut self.stream)
+                    let copied = io::copy(&mut reader.take(n as u64), &mut stream)
                         .map_err(|_| Fail::Quiet)?;
                     if copied != n as u64 {
                         // Fewer bytes than announced: the connection is out of step.
@@ -590,7 +912,7 @@ where
                     out.extend_from_slice(&body);
                 }
                 // Head and body in one write: one segment for small answers.
-                self.stream.write_all(&out).map_err(|_| Fail::Quiet)?;
+                stream.write_all(&out).map_err(|_| Fail::Quiet)?;
             }
         }
         Ok(())
@@ -600,7 +922,7 @@ where
 /// After an error answer: stop sending, then drain what the client is still sending for
 /// a moment, so closing with unread data does not reset the connection before the
 /// client has read the answer.
-fn linger_close(stream: &mut TcpStream) {
+fn linger_close(mut stream: &TcpStream) {
     let _ = stream.shutdown(Shutdown::Write);
     let until = Instant::now() + Duration::from_secs(1);
     let mut sink = [0u8; 8192];
@@ -765,6 +1087,14 @@ fn parse_head(bytes: &[u8]) -> Result<Head, u16> {
         http10: version == 0,
         headers,
     })
+}
+
+/// The first value of the header `name` (any case).
+fn header<'a>(head: &'a Head, name: &str) -> Option<&'a str> {
+    head.headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }
 
 /// Whether a comma-separated header value lists `token` (any case).
@@ -2061,6 +2391,294 @@ mod tests {
             }
         }
         assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    /// A client socket bound to `from` (any 127.x.y.z is loopback on Linux), so one test
+    /// can be several client addresses.
+    fn connect_from(s: &TestServer, from: &str) -> TcpStream {
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).unwrap();
+        let local: SocketAddr = format!("{from}:0").parse().unwrap();
+        socket.bind(&local.into()).unwrap();
+        socket.connect(&s.addr.into()).unwrap();
+        let c: TcpStream = socket.into();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        c
+    }
+
+    /// Half a head: a request that never finishes.
+    const HALF_HEAD: &[u8] = b"GET / HTTP/1.1\r\nHost: a\r\nUser-Agent: slo";
+
+    /// Slow-loris at the connection cap: half heads fill every slot and more wait, yet
+    /// a well-behaved client is answered at once, because the slowest partial requests
+    /// are closed to make room (before, it waited for their head timeout).
+    #[test]
+    fn slow_partial_requests_make_way_when_full() {
+        let s = start(Limits {
+            max_connections: 8,
+            per_address: 1000,
+            head_timeout: Duration::from_secs(30),
+            min_rate: 0,
+            ..test_limits()
+        });
+        let slow: Vec<TcpStream> = (0..30)
+            .map(|_| {
+                let mut c = connect(&s);
+                c.write_all(HALF_HEAD).unwrap();
+                c
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(300));
+        for round in 0..3 {
+            let started = Instant::now();
+            let mut c = connect(&s);
+            c.write_all(b"GET /ok HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+            let (status, _, body) = read_response(&mut io::BufReader::new(c));
+            assert_eq!((status, body.as_slice()), (200, b"GET /ok 0 -".as_slice()));
+            assert!(
+                started.elapsed() < Duration::from_secs(2),
+                "round {round}: {:?}",
+                started.elapsed()
+            );
+        }
+        // The ones closed were slow ones: each gets an end of stream, no answer.
+        let ended = |mut c: &TcpStream| {
+            c.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+            let mut b = [0u8; 1];
+            match c.read(&mut b) {
+                Ok(n) => n == 0,
+                Err(e) => !matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ),
+            }
+        };
+        let closed_slow = slow.iter().filter(|c| ended(c)).count();
+        assert!(closed_slow >= 3, "{closed_slow}");
+    }
+
+    /// A keep-alive client keeps its connection while slow requests are closed around
+    /// it (the crowd is told to make way only when there is nothing slow to close).
+    #[test]
+    fn keep_alive_survives_a_slow_crowd() {
+        let s = start(Limits {
+            max_connections: 8,
+            per_address: 1000,
+            head_timeout: Duration::from_secs(30),
+            min_rate: 0,
+            ..test_limits()
+        });
+        let c = connect(&s);
+        let mut r = io::BufReader::new(c.try_clone().unwrap());
+        let mut w = c;
+        let _slow: Vec<TcpStream> = (0..30)
+            .map(|_| {
+                let mut c = connect(&s);
+                c.write_all(HALF_HEAD).unwrap();
+                c
+            })
+            .collect();
+        for i in 0..20 {
+            let started = Instant::now();
+            w.write_all(b"GET /ka HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+            let (status, headers, _) = read_response(&mut r);
+            assert_eq!(status, 200);
+            assert_eq!(get(&headers, "connection"), None, "request {i}");
+            assert!(started.elapsed() < Duration::from_secs(2));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn connections_per_address_are_capped() {
+        let s = start(Limits {
+            per_address: 3,
+            head_timeout: Duration::from_secs(30),
+            min_rate: 0,
+            ..test_limits()
+        });
+        let mut held: Vec<TcpStream> = (0..3)
+            .map(|_| {
+                let mut c = connect_from(&s, "127.0.0.1");
+                c.write_all(HALF_HEAD).unwrap();
+                c
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(200));
+        // A fourth from the same address is turned away...
+        let mut fourth = connect_from(&s, "127.0.0.1");
+        let _ = fourth.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        let mut r = io::BufReader::new(fourth);
+        let mut line = String::new();
+        let refused = match r.read_line(&mut line) {
+            Ok(0) | Err(_) => true,
+            Ok(_) => line.starts_with("HTTP/1.1 429 "),
+        };
+        assert!(refused, "{line:?}");
+        // ...another address is not,
+        let mut other = connect_from(&s, "127.0.0.2");
+        other
+            .write_all(b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+            .unwrap();
+        assert_eq!(read_response(&mut io::BufReader::new(other)).0, 200);
+        // and once one of the three closes, the address may connect again.
+        held.pop();
+        std::thread::sleep(Duration::from_millis(200));
+        let mut again = connect_from(&s, "127.0.0.1");
+        again
+            .write_all(b"GET /y HTTP/1.1\r\nHost: a\r\n\r\n")
+            .unwrap();
+        assert_eq!(read_response(&mut io::BufReader::new(again)).0, 200);
+    }
+
+    /// All clients of a trusted proxy share its address: it is not capped.
+    #[test]
+    fn trusted_proxies_are_not_capped() {
+        let s = start(Limits {
+            per_address: 2,
+            trusted_proxies: vec![Cidr::parse("127.0.0.0/8").unwrap()],
+            ..test_limits()
+        });
+        let mut conns: Vec<TcpStream> = (0..6).map(|_| connect(&s)).collect();
+        for c in &mut conns {
+            c.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+        }
+        for c in &mut conns {
+            assert_eq!(read_response(&mut io::BufReader::new(&mut *c)).0, 200);
+        }
+    }
+
+    /// Heads and bodies trickled below the data rate are answered 408 long before
+    /// their timeouts; a client above it is served.
+    #[test]
+    fn requests_below_the_data_rate_are_dropped() {
+        let s = start(Limits {
+            head_timeout: Duration::from_secs(20),
+            body_timeout: Duration::from_secs(20),
+            min_rate: 100,
+            rate_grace: Duration::from_millis(300),
+            ..test_limits()
+        });
+        let trickle = |c: &mut TcpStream, byte: &[u8]| {
+            for _ in 0..50 {
+                std::thread::sleep(Duration::from_millis(50));
+                if c.write_all(byte).is_err() {
+                    break;
+                }
+            }
+        };
+        // A head, a byte every 50 ms (20 B/s).
+        let started = Instant::now();
+        let mut c = connect(&s);
+        c.write_all(b"GET / HTTP/1.1\r\nHost: a\r\nX: ").unwrap();
+        trickle(&mut c, b"x");
+        assert_eq!(read_response(&mut io::BufReader::new(c)).0, 408);
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "{:?}",
+            started.elapsed()
+        );
+        // A body, the same way.
+        let started = Instant::now();
+        let mut c = connect(&s);
+        c.write_all(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n")
+            .unwrap();
+        trickle(&mut c, b"y");
+        assert_eq!(read_response(&mut io::BufReader::new(c)).0, 408);
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "{:?}",
+            started.elapsed()
+        );
+        // 1000 bytes over 500 ms (2 kB/s) pass.
+        let mut c = connect(&s);
+        c.write_all(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n")
+            .unwrap();
+        for _ in 0..10 {
+            std::thread::sleep(Duration::from_millis(50));
+            c.write_all(&[b'z'; 100]).unwrap();
+        }
+        assert_eq!(
+            read_response(&mut io::BufReader::new(c)).2,
+            b"POST / 1000 -"
+        );
+    }
+
+    /// One large-body slot per client address: a second upload from the same address
+    /// is turned away while another address still gets the free slot.
+    #[test]
+    fn one_upload_slot_per_address() {
+        let s = start(Limits {
+            uploads: &["/up/"],
+            upload_slots: 2,
+            ..test_limits()
+        });
+        let head = "PUT /up/file HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\nExpect: 100-continue\r\n\r\n";
+        let mut first = connect_from(&s, "127.0.0.1");
+        first.write_all(head.as_bytes()).unwrap();
+        let mut interim = [0u8; 25];
+        first.read_exact(&mut interim).unwrap();
+        assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+        let mut second = connect_from(&s, "127.0.0.1");
+        second.write_all(head.as_bytes()).unwrap();
+        assert_eq!(read_response(&mut io::BufReader::new(second)).0, 503);
+        let mut third = connect_from(&s, "127.0.0.3");
+        third.write_all(head.as_bytes()).unwrap();
+        third.read_exact(&mut interim).unwrap();
+        assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    }
+
+    /// The upload check runs on the head: a refused sender is answered at once, its
+    /// body unread, and takes no slot; an accepted one is served as before.
+    #[test]
+    fn upload_check_runs_before_a_slot_is_taken() {
+        let check = UploadCheck(Arc::new(|req: &Request| match req.header("Cookie") {
+            Some("ok") => Ok(()),
+            _ => Err(Response::text("sign in first").with_status_code(401)),
+        }));
+        let s = start(Limits {
+            uploads: &["/up/"],
+            upload_slots: 1,
+            upload_check: Some(check),
+            ..test_limits()
+        });
+        let big = 1_000_000;
+        let head = |cookie: &str| {
+            format!(
+                "PUT /up/file HTTP/1.1\r\nHost: a\r\nCookie: {cookie}\r\nContent-Length: {big}\r\n\r\n"
+            )
+        };
+        // Anonymous (and slow: the body never comes): 401 at once, then closed.
+        let mut anonymous = Vec::new();
+        for from in ["127.0.0.4", "127.0.0.5"] {
+            let mut c = connect_from(&s, from);
+            c.write_all(head("no").as_bytes()).unwrap();
+            c.write_all(b"some of the body").unwrap();
+            let mut r = io::BufReader::new(c);
+            let (status, _, body) = read_response(&mut r);
+            assert_eq!(
+                (status, body.as_slice()),
+                (401, b"sign in first".as_slice())
+            );
+            anonymous.push(r);
+        }
+        // The only slot is still free for a real upload.
+        let mut c = connect_from(&s, "127.0.0.6");
+        c.write_all(head("ok").as_bytes()).unwrap();
+        c.write_all(&vec![b'u'; big]).unwrap();
+        let (status, _, body) = read_response(&mut io::BufReader::new(c));
+        assert_eq!(
+            (status, body),
+            (200, format!("PUT /up/file {big} -").into_bytes())
+        );
+        for mut r in anonymous {
+            assert!(closed(&mut r));
+        }
+        // Small bodies to other routes are not asked about.
+        let (status, _, _) = exchange(
+            &s,
+            b"POST /other HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi",
+        );
+        assert_eq!(status, 200);
     }
 
     #[test]

@@ -62,10 +62,13 @@ const POLL: Duration = Duration::from_millis(200);
 /// Response bodies up to this size go out in the same write as the head.
 const SINGLE_WRITE_MAX: usize = 1 << 20;
 
+/// Whether an upload's body may be read: `Err` is the answer to send instead.
+pub type UploadVerdict = Result<(), Response>;
+
 /// Asked before an upload route's body is read (see [`Limits::upload_check`]). It gets
-/// the request with its head and an empty body; `Err` is the answer to send instead.
+/// the request with its head and an empty body.
 #[derive(Clone)]
-pub struct UploadCheck(pub Arc<dyn Fn(&Request) -> Result<(), Response> + Send + Sync>);
+pub struct UploadCheck(pub Arc<dyn Fn(&Request) -> UploadVerdict + Send + Sync>);
 
 impl std::fmt::Debug for UploadCheck {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

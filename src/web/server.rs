@@ -18,7 +18,8 @@
 //! client's delayed ACK when it spans two segments).
 //!
 //! What is served: HTTP/1.0 and 1.1, keep-alive (closed after an idle timeout, and at
-//! once when new connections are waiting for a free slot), pipelining (answers in
+//! once when new connections wait for a free slot and no slow request can be closed
+//! instead), pipelining (answers in
 //! order), `Content-Length` and chunked request bodies up to [`BODY_LIMIT`] (413 beyond,
 //! without reading the rest), `Expect: 100-continue`, HEAD. Anything malformed is
 //! answered 400 (or 408/413/431/501/505) and the connection closed; nothing a client
@@ -34,9 +35,9 @@
 //! alone is a 501.
 //!
 //! Slow and greedy clients (see [`Limits`] for the numbers): a client address (IPv6: its
-//! /64) may hold `per_address` connections (64), more are answered 429; trusted proxies
-//! are not capped, their clients are told apart by X-Forwarded-For only once a head is
-//! in. Heads and bodies must keep a data rate: `rate_grace` (5 s) plus a second per
+//! /64) may hold `per_address` connections (64), then its idle ones make way for new
+//! ones and, with none idle, new ones are answered 429; trusted proxies are not capped
+//! (their clients are told apart by X-Forwarded-For only once a head is in). Heads and bodies must keep a data rate: `rate_grace` (5 s) plus a second per
 //! `min_rate` bytes (1 KiB), within `head_timeout` / `body_timeout`, checked after
 //! every read (a byte now and then does not keep a request alive), else 408. When all
 //! `max_connections` are taken and another arrives, the slowest partial request (head
@@ -100,7 +101,9 @@ pub struct Limits {
     /// keep-alive connections are closed and busy ones close after their current
     /// response, so every client gets its turn.
     pub max_connections: usize,
-    /// Connections at once from one client address; more are answered 429 and closed.
+    /// Connections at once from one client address (IPv6: one /64). At the cap, the
+    /// address's longest-idle connection is closed for a new one; with none idle, the
+    /// new one is answered 429 and closed.
     /// Peers in `trusted_proxies` are not capped: all their clients share the proxy's
     /// address, and X-Forwarded-For is only known once a head is in.
     pub per_address: usize,
@@ -323,6 +326,13 @@ struct Tracker {
 }
 
 impl Tracker {
+    /// Closes the connection under its thread: the thread's blocked read returns at
+    /// once, and it ends quietly (its slot is given back as it does).
+    fn evict(&self) {
+        self.evicted.store(true, Ordering::Relaxed);
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+
     /// Bytes a second received of a head or body under way; None when there is none.
     fn partial_rate(&self, now_ms: u64) -> Option<u64> {
         let phase = self.phase.load(Ordering::Relaxed);
@@ -343,6 +353,30 @@ struct Registry {
 }
 
 impl Registry {
+    /// Closes the longest idle connection from `address` (idle for at least
+    /// [`RATE_WINDOW_MS`]), so a client at its cap that opens a new connection gets it;
+    /// false if there is none.
+    fn evict_idle(&self, address: IpAddr, now_ms: u64) -> bool {
+        let oldest = self
+            .open
+            .values()
+            .filter(|t| {
+                t.address == Some(address)
+                    && t.phase.load(Ordering::Relaxed) == PHASE_IDLE
+                    && !t.evicted.load(Ordering::Relaxed)
+            })
+            .map(|t| (t.since_ms.load(Ordering::Relaxed), t))
+            .filter(|(since, _)| now_ms.saturating_sub(*since) >= RATE_WINDOW_MS)
+            .min_by_key(|(since, _)| *since);
+        match oldest {
+            Some((_, t)) => {
+                t.evict();
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Closes the slowest partial request, if there is one; false if there is not.
     fn evict_slowest(&self, now_ms: u64) -> bool {
         let slowest = self
@@ -353,9 +387,7 @@ impl Registry {
         let Some((_, victim)) = slowest else {
             return false;
         };
-        victim.evicted.store(true, Ordering::Relaxed);
-        // Its thread's blocked read returns at once, and it ends quietly.
-        let _ = victim.stream.shutdown(Shutdown::Both);
+        victim.evict();
         true
     }
 }
@@ -425,6 +457,7 @@ fn admit<F>(shared: &Arc<Shared<F>>, stream: TcpStream, peer: IpAddr) -> Option<
     let mut registry = lock(&shared.connections);
     if let Some(a) = address
         && registry.per_address.get(&a).copied().unwrap_or(0) >= limits.per_address
+        && !registry.evict_idle(a, shared.now_ms())
     {
         drop(registry);
         refuse(&stream, 429);
@@ -2559,13 +2592,24 @@ mod tests {
             .unwrap();
         assert_eq!(read_response(&mut io::BufReader::new(other)).0, 200);
         // and once one of the three closes, the address may connect again.
-        held.pop();
+        drop(held.pop());
         std::thread::sleep(Duration::from_millis(200));
         let mut again = connect_from(&s, "127.0.0.1");
         again
             .write_all(b"GET /y HTTP/1.1\r\nHost: a\r\n\r\n")
             .unwrap();
         assert_eq!(read_response(&mut io::BufReader::new(again)).0, 200);
+        // At the cap, an idle connection of the same address makes way for a new one (a
+        // client's keep-alive pool, a household behind one address); partials do not.
+        std::thread::sleep(Duration::from_millis(200));
+        let mut idle = connect_from(&s, "127.0.0.1");
+        std::thread::sleep(Duration::from_millis(300));
+        let mut newer = connect_from(&s, "127.0.0.1");
+        newer
+            .write_all(b"GET /z HTTP/1.1\r\nHost: a\r\n\r\n")
+            .unwrap();
+        assert_eq!(read_response(&mut io::BufReader::new(newer)).0, 200);
+        assert!(closed(&mut idle));
     }
 
     /// All clients of a trusted proxy share its address: it is not capped.

@@ -861,10 +861,6 @@ where
                         status: 408,
                     });
                 }
-                // Refused as soon as it shows, not when the head ends (it may never).
-                if bare_lf_from(&self.buf, scanned) {
-                    return Err(Fail::Answer(400));
-                }
                 if let Some(end) = head_end(&self.buf, scanned) {
                     if end > HEAD_LIMIT {
                         return Err(Fail::Answer(431));
@@ -872,6 +868,11 @@ where
                     let head = parse_head(&self.buf[..end]).map_err(Fail::Answer)?;
                     self.buf.drain(..end);
                     return Ok(Some(head));
+                }
+                // All of it is head so far. A bare LF is refused as soon as it shows,
+                // not when the head ends (it may never).
+                if bare_lf_from(&self.buf, scanned) {
+                    return Err(Fail::Answer(400));
                 }
                 if self.buf.len() > HEAD_LIMIT {
                     return Err(Fail::Answer(431));
@@ -1320,7 +1321,7 @@ impl ChunkedDecoder {
             .map(|i| from + i + 4);
         let Some(end) = end else {
             self.scanned = buf.len();
-            return if has_bare_lf(section) {
+            return if bare_lf_from(section, from) {
                 Chunked::Invalid(400)
             } else if section.len() > HEAD_LIMIT {
                 Chunked::Invalid(431)
@@ -2120,6 +2121,17 @@ mod tests {
             b"POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n",
         );
         assert_eq!((status, body.as_slice()), (200, b"POST /c 5 -".as_slice()));
+        // Bare LFs in a body are data, even in the same packet as the head.
+        let (status, _, body) = exchange(
+            &s,
+            b"PUT /b HTTP/1.1\r\nHost: a\r\nContent-Length: 8\r\n\r\n\x89PNG\r\n\x1a\n",
+        );
+        assert_eq!((status, body.as_slice()), (200, b"PUT /b 8 -".as_slice()));
+        let (status, _, _) = exchange(
+            &s,
+            b"POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n\n\n\r\n0\r\n\r\n",
+        );
+        assert_eq!(status, 200);
         let mut c = connect(&s);
         c.write_all(b"POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n")
             .unwrap();

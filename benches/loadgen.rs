@@ -15,7 +15,7 @@
 //!
 //! `loadgen slowloris URL` holds N slow connections for `benches/slowloris.sh`: each
 //! sends half a request head (or, with `--body`, a full head and then its body) and
-//! then one byte a second, and opens a new connection whenever the server closes one.
+//! then one byte a second, and opens a new connection 100 ms after the server closes one.
 //! They come from `--addrs` source addresses 127.0.0.2 and up, so a per-address cap
 //! alone cannot stop them.
 
@@ -306,6 +306,8 @@ fn slow_client(
         held.fetch_sub(1, Relaxed);
         if Instant::now() < deadline {
             closed.fetch_add(1, Relaxed);
+            // Back soon, as a slowloris tool is, but not in a hot loop.
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 }

@@ -10,6 +10,7 @@
 #               127.0.0.2..., so the per-address cap alone does not stop them and the
 #               server must close the slowest partial requests to make room)
 #   bodies      the same with full heads and bodies sent a byte a second
+#   one address the slow heads again, all from 127.0.0.2 (the per-address cap's case)
 #
 # Prints p50 / p99 / worst per-connection latency for each, and the ratio of each
 # figure under attack to the baseline (target: p99 within a few times the baseline and
@@ -29,7 +30,7 @@ while [ $# -gt 0 ]; do
         --addrs) ADDRS=$2; shift 2 ;;
         -c) CONNS=$2; shift 2 ;;
         -d) SECS=$2; shift 2 ;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
@@ -109,6 +110,8 @@ under_attack heads
 HEADS_KA=$KA HEADS_NEW=$NEW HEADS_HELD=$HELD HEADS_CLOSED=$CLOSED
 under_attack bodies --body
 BODIES_KA=$KA BODIES_NEW=$NEW BODIES_HELD=$HELD BODIES_CLOSED=$CLOSED
+under_attack one-address --addrs 1
+ONE_KA=$KA ONE_NEW=$NEW ONE_HELD=$HELD ONE_CLOSED=$CLOSED
 
 row() {
     # label, figures under attack, baseline figures
@@ -131,3 +134,5 @@ row "slow heads ($HEADS_HELD held, $HEADS_CLOSED closed by the server), keep-ali
 row "slow heads, new connection each" "$HEADS_NEW" "$BASE_NEW"
 row "slow bodies ($BODIES_HELD held, $BODIES_CLOSED closed by the server), keep-alive" "$BODIES_KA" "$BASE_KA"
 row "slow bodies, new connection each" "$BODIES_NEW" "$BASE_NEW"
+row "slow heads from one address ($ONE_HELD held, $ONE_CLOSED closed), keep-alive" "$ONE_KA" "$BASE_KA"
+row "slow heads from one address, new connection each" "$ONE_NEW" "$BASE_NEW"

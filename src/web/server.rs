@@ -19,11 +19,10 @@
 //!
 //! What is served: HTTP/1.0 and 1.1, keep-alive (closed after an idle timeout, and at
 //! once when new connections wait for a free slot and no slow request can be closed
-//! instead), pipelining (answers in
-//! order), `Content-Length` and chunked request bodies up to [`BODY_LIMIT`] (413 beyond,
-//! without reading the rest), `Expect: 100-continue`, HEAD. Anything malformed is
-//! answered 400 (or 408/413/431/501/505) and the connection closed; nothing a client
-//! sends can panic this code.
+//! instead), pipelining (answers in order), `Content-Length` and chunked request bodies
+//! up to [`BODY_LIMIT`] (413 beyond, without reading the rest), `Expect: 100-continue`,
+//! HEAD. Anything malformed is answered 400 (or 408/413/431/501/505) and the connection
+//! closed; nothing a client sends can panic this code.
 //!
 //! Parsing: heads, chunk-size lines and trailers are parsed by `httparse` (hyper's
 //! parser) with its lenient options off, and what it still lets pass is refused before
@@ -34,19 +33,23 @@
 //! same value) or listed, an empty Transfer-Encoding element; any coding but `chunked`
 //! alone is a 501.
 //!
-//! Slow and greedy clients (see [`Limits`] for the numbers): a client address (IPv6: its
-//! /64) may hold `per_address` connections (64), then its idle ones make way for new
-//! ones and, with none idle, new ones are answered 429; trusted proxies are not capped
-//! (their clients are told apart by X-Forwarded-For only once a head is in). Heads and bodies must keep a data rate: `rate_grace` (5 s) plus a second per
-//! `min_rate` bytes (1 KiB), within `head_timeout` / `body_timeout`, checked after
-//! every read (a byte now and then does not keep a request alive), else 408. When all
-//! `max_connections` are taken and another arrives, the slowest partial request (head
-//! or body, by bytes a second) is closed to make room; only when there is none do idle
-//! and busy keep-alive connections make way. Upload routes' bodies (up to 64 MiB) are
-//! read only after `upload_check` accepts the head (a live console session and the
-//! portal's Origin), in one of `upload_slots` (2) slots, at most one per client
-//! address. Measured by benches/slowloris.sh: a well-behaved client's latency while
-//! 1,100 slow connections are held, against its latency without them.
+//! Slow and greedy clients (the numbers are [`Limits`]'s defaults):
+//! - A client address (IPv6: its /64) holds at most `per_address` connections (64);
+//!   then its idle ones make way for new ones, and with none idle new ones get a 429.
+//!   Trusted proxies are not capped: their clients share the proxy's address and are
+//!   told apart by X-Forwarded-For only once a head is in.
+//! - Heads and bodies keep a data rate: they may take `rate_grace` (5 s) plus a second
+//!   per `min_rate` bytes (1 KiB) received, within `head_timeout` / `body_timeout`,
+//!   checked after every read too (a byte now and then keeps nothing alive), else 408.
+//! - When all `max_connections` (1024) are taken and another arrives, the slowest
+//!   partial request (head or body, by bytes a second) is closed to make room; only
+//!   when there is none do idle and busy keep-alive connections make way.
+//! - Upload routes' bodies (up to 64 MiB) are read only once `upload_check` accepts the
+//!   head (the web layer: a live console session and the portal's Origin), in one of
+//!   `upload_slots` (2) slots, at most one per client address.
+//!
+//! benches/slowloris.sh measures a well-behaved client's latency while 1,100 slow
+//! connections are held, against its latency without them.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -103,9 +106,9 @@ pub struct Limits {
     pub max_connections: usize,
     /// Connections at once from one client address (IPv6: one /64). At the cap, the
     /// address's longest-idle connection is closed for a new one; with none idle, the
-    /// new one is answered 429 and closed.
-    /// Peers in `trusted_proxies` are not capped: all their clients share the proxy's
-    /// address, and X-Forwarded-For is only known once a head is in.
+    /// new one is answered 429 and closed. Peers in `trusted_proxies` are not capped:
+    /// all their clients share the proxy's address, and X-Forwarded-For is only known
+    /// once a head is in.
     pub per_address: usize,
     /// Proxies whose X-Forwarded-For names the client (TRUSTED_PROXY_CIDRS).
     pub trusted_proxies: Vec<Cidr>,
@@ -445,10 +448,10 @@ where
     }
 }
 
-/// Gives an accepted connection a slot: refused (429) when its address has
-/// `per_address` open already; at `max_connections`, the slowest partial request is
-/// closed to make room, or, with none, the crowd is told to make way. None when
-/// refused or stopping.
+/// Gives an accepted connection a slot. When its address has `per_address` open
+/// already, one of them that sits idle is closed for it, or it is refused (429); at
+/// `max_connections`, the slowest partial request is closed to make room, or, with
+/// none, the crowd is told to make way. None when refused or stopping.
 fn admit<F>(shared: &Arc<Shared<F>>, stream: TcpStream, peer: IpAddr) -> Option<Slot<F>> {
     let limits = &shared.limits;
     let peer = crate::net::canonical(peer);

@@ -1,11 +1,69 @@
-//! The connection layer's limits under the real portal: upload bodies are read (and one
-//! of the two large-body slots taken) only for a same-origin console session.
+//! The connection layer's limits under the real portal: connections per client address
+//! (trusted proxies excepted), and upload bodies read (and one of the two large-body
+//! slots taken) only for a same-origin console session.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::harness::Portal;
 use crate::team;
+
+/// A connection to the portal from `from` (any 127.x.y.z is loopback on Linux).
+fn connect_from(portal: &Portal, from: &str) -> TcpStream {
+    let to: SocketAddr = portal.base.trim_start_matches("http://").parse().unwrap();
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).unwrap();
+    let local: SocketAddr = format!("{from}:0").parse().unwrap();
+    socket.bind(&local.into()).unwrap();
+    socket.connect(&to.into()).unwrap();
+    let c: TcpStream = socket.into();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c
+}
+
+/// `count` connections from `from` that each sent half a request head.
+fn half_heads(portal: &Portal, from: &str, count: usize) -> Vec<TcpStream> {
+    (0..count)
+        .map(|_| {
+            let mut c = connect_from(portal, from);
+            c.write_all(b"GET /healthz HTTP/1.1\r\nHost: portal\r\nUser-Agent: sl")
+                .unwrap();
+            c
+        })
+        .collect()
+}
+
+/// The status of a whole GET /healthz on `c`, or None if the server just closed.
+fn healthz(mut c: TcpStream) -> Option<u16> {
+    c.write_all(b"GET /healthz HTTP/1.1\r\nHost: portal\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    let mut answer = String::new();
+    let _ = c.read_to_string(&mut answer);
+    answer.split(' ').nth(1)?.parse().ok()
+}
+
+/// One address holds at most 64 connections (half heads here, so none can make way);
+/// other addresses are served meanwhile.
+#[test]
+fn one_address_holds_at_most_64_connections() {
+    let portal = Portal::start(&[]);
+    let _held = half_heads(&portal, "127.0.0.9", 64);
+    std::thread::sleep(Duration::from_millis(300));
+    let refused = healthz(connect_from(&portal, "127.0.0.9"));
+    assert!(matches!(refused, None | Some(429)), "{refused:?}");
+    assert_eq!(healthz(connect_from(&portal, "127.0.0.10")), Some(200));
+}
+
+/// Behind a trusted proxy every client shares its address: it is not capped.
+#[test]
+fn a_trusted_proxy_is_not_capped() {
+    let portal = Portal::start(&[("TRUSTED_PROXY_CIDRS", "127.0.0.11")]);
+    let _held = half_heads(&portal, "127.0.0.11", 70);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(healthz(connect_from(&portal, "127.0.0.11")), Some(200));
+}
 
 /// Starts a 60 MB backup upload by hand, sends a little of it, and returns the status
 /// the server answers with before the rest is sent.

@@ -1118,25 +1118,16 @@ fn parse_head(bytes: &[u8]) -> Result<Head, u16> {
     else {
         return Err(400);
     };
-    // httparse lets bytes above 0x7f through in the target; a target is ASCII.
-    if target.is_empty() || !target.bytes().all(|b| (0x21..0x7f).contains(&b)) {
+    // httparse lets bytes above 0x7f through in the target; a target is ASCII, and has
+    // no fragment.
+    if target.is_empty()
+        || !target
+            .bytes()
+            .all(|b| (0x21..0x7f).contains(&b) && b != b'#')
+    {
         return Err(400);
     }
-    let target = if target.starts_with('/') || (target == "*" && method == "OPTIONS") {
-        target.to_string()
-    } else {
-        // absolute-form (RFC 9112, 3.2.2): keep the path and query.
-        let rest = target
-            .strip_prefix("http://")
-            .or_else(|| target.strip_prefix("https://"))
-            .ok_or(400u16)?;
-        match rest.find(['/', '?']) {
-            Some(i) if rest[i..].starts_with('/') => rest[i..].to_string(),
-            Some(i) => format!("/{}", &rest[i..]),
-            None => "/".to_string(),
-        }
-    };
-    let headers = parsed
+    let headers: Vec<(String, String)> = parsed
         .headers
         .iter()
         .map(|h| {
@@ -1146,6 +1137,26 @@ fn parse_head(bytes: &[u8]) -> Result<Head, u16> {
             )
         })
         .collect();
+    let target = if target.starts_with('/') || (target == "*" && method == "OPTIONS") {
+        target.to_string()
+    } else {
+        // absolute-form (RFC 9112, 3.2.2): keep the path and query. Its host must be the
+        // Host header's: a proxy may route by one while the handler reads the other.
+        let rest = target
+            .strip_prefix("http://")
+            .or_else(|| target.strip_prefix("https://"))
+            .ok_or(400u16)?;
+        let (authority, path) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+        let host = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("Host"));
+        if authority.is_empty() || host.is_some_and(|(_, h)| !h.eq_ignore_ascii_case(authority)) {
+            return Err(400);
+        }
+        match path {
+            "" => "/".to_string(),
+            p if p.starts_with('?') => format!("/{p}"),
+            p => p.to_string(),
+        }
+    };
     Ok(Head {
         method: method.to_string(),
         target,
@@ -1563,23 +1574,36 @@ mod tests {
     #[test]
     fn absolute_form_targets_keep_path_and_query() {
         assert_eq!(
-            head("GET http://a.example/x?y HTTP/1.1\r\nHost: a\r\n\r\n")
+            head("GET http://a.example/x?y HTTP/1.1\r\nHost: a.example\r\n\r\n")
                 .unwrap()
                 .target,
             "/x?y"
         );
         assert_eq!(
-            head("GET https://a.example HTTP/1.1\r\nHost: a\r\n\r\n")
+            head("GET https://a.example HTTP/1.1\r\nHost: A.example\r\n\r\n")
                 .unwrap()
                 .target,
             "/"
         );
         assert_eq!(
-            head("GET http://a.example?q HTTP/1.1\r\nHost: a\r\n\r\n")
+            head("GET http://a.example:8089?q HTTP/1.1\r\nHost: a.example:8089\r\n\r\n")
                 .unwrap()
                 .target,
             "/?q"
         );
+        assert_eq!(
+            head("GET http://a.example/x HTTP/1.0\r\n\r\n")
+                .unwrap()
+                .target,
+            "/x"
+        );
+        // A host in the target unlike the Host header: which one routes? Refused.
+        assert_eq!(
+            head("GET http://evil.example/x HTTP/1.1\r\nHost: a.example\r\n\r\n"),
+            Err(400)
+        );
+        assert_eq!(head("GET http:///x HTTP/1.1\r\nHost: a\r\n\r\n"), Err(400));
+        assert_eq!(head("GET /x#frag HTTP/1.1\r\nHost: a\r\n\r\n"), Err(400));
         assert_eq!(
             head("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n")
                 .unwrap()
@@ -2278,6 +2302,8 @@ mod tests {
                 400,
             ),
             ("\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            // a target naming another host than Host
+            ("GET http://admin.example/ HTTP/1.1\r\nHost: a\r\n\r\n", 400),
             // obs-fold, whitespace before the colon, control characters
             (
                 "POST / HTTP/1.1\r\nHost: a\r\nX: y\r\n Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\nhello",

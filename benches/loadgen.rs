@@ -12,6 +12,12 @@
 //! per-connection maximum latency (a request still unanswered when the run ends counts
 //! with the time it has waited so far). The client side is plain std, one thread per
 //! connection.
+//!
+//! `loadgen slowloris URL` holds N slow connections for `benches/slowloris.sh`: each
+//! sends half a request head (or, with `--body`, a full head and then its body) and
+//! then one byte a second, and opens a new connection 100 ms after the server closes one.
+//! They come from `--addrs` source addresses 127.0.0.2 and up, so a per-address cap
+//! alone cannot stop them.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -27,11 +33,13 @@ fn main() {
         Some("probe") => probe(&args[1..]),
         Some("mint") => mint(&args[1..]),
         Some("start-time") => start_time(&args[1..]),
+        Some("slowloris") => slowloris(&args[1..]),
         // `cargo bench` runs every bench target with `--bench`: nothing to do unasked.
         _ => eprintln!(
             "usage: loadgen serve\n       loadgen probe URL [-H 'Name: value']...\n       loadgen run URL [-c CONNS] [-d SECS] [-H 'Name: value']... [--label NAME]\n\
              \x20      loadgen mint          (a session cookie for the portal configured by the environment)\n\
              \x20      loadgen start-time BIN  (ms from spawning `BIN serve` to /readyz answering 200)\n\
+             \x20      loadgen slowloris URL [-n CONNS] [--addrs N] [--body] [-d SECS]\n\
              (normally driven by benches/http_load.sh and benches/ship.sh)"
         ),
     }
@@ -195,6 +203,123 @@ fn serve() {
     let _ = ours_thread.join();
     portal.stop();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ---------------------------------------------------------------------------------
+// Slow clients
+
+/// `loadgen slowloris URL`: see the module comment. Prints every second how many
+/// connections are held and how many the server has closed so far.
+fn slowloris(args: &[String]) {
+    let (mut conns, mut addrs, mut secs, mut body) = (1100usize, 50u8, 20.0f64, false);
+    let mut url = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = || {
+            it.next()
+                .cloned()
+                .unwrap_or_else(|| die(&format!("{a} needs a value")))
+        };
+        match a.as_str() {
+            "-n" => conns = value().parse().unwrap_or_else(|_| die("-n: a number")),
+            "--addrs" => addrs = value().parse().unwrap_or_else(|_| die("--addrs: 1..250")),
+            "-d" => secs = value().parse().unwrap_or_else(|_| die("-d: seconds")),
+            "--body" => body = true,
+            _ if url.is_none() => url = Some(a.clone()),
+            _ => die(&format!("unexpected argument {a}")),
+        }
+    }
+    let o = parse_opts(&[url.unwrap_or_else(|| die("a URL is required"))]);
+    let addrs = addrs.clamp(1, 250);
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    let held = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let closed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let threads: Vec<_> = (0..conns)
+        .map(|i| {
+            let from = std::net::Ipv4Addr::new(127, 0, 0, 2 + (i % usize::from(addrs)) as u8);
+            let head = if body {
+                format!(
+                    "POST / HTTP/1.1\r\nHost: {}\r\nContent-Length: 60000\r\n\r\nx",
+                    o.host
+                )
+            } else {
+                format!("GET / HTTP/1.1\r\nHost: {}\r\nX-Slow: x", o.host)
+            };
+            let (held, closed, addr) = (Arc::clone(&held), Arc::clone(&closed), o.addr);
+            std::thread::Builder::new()
+                .stack_size(64 * 1024)
+                .spawn(move || slow_client(addr, from, head.as_bytes(), deadline, &held, &closed))
+                .expect("thread")
+        })
+        .collect();
+    // What is held now, every second, for the script to show.
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_secs(1));
+        println!(
+            "HELD {} closed_by_server={}",
+            held.load(std::sync::atomic::Ordering::Relaxed),
+            closed.load(std::sync::atomic::Ordering::Relaxed)
+        );
+        let _ = std::io::stdout().flush();
+    }
+    for t in threads {
+        let _ = t.join();
+    }
+}
+
+/// One slow client until `deadline`: connects from `from`, sends `head`, then a byte a
+/// second; starts over when the server closes.
+fn slow_client(
+    addr: SocketAddr,
+    from: std::net::Ipv4Addr,
+    head: &[u8],
+    deadline: Instant,
+    held: &std::sync::atomic::AtomicUsize,
+    closed: &std::sync::atomic::AtomicUsize,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    while Instant::now() < deadline {
+        let Some(mut s) = connect_from(addr, from) else {
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
+        };
+        if s.write_all(head).is_err() {
+            continue;
+        }
+        held.fetch_add(1, Relaxed);
+        let mut sink = [0u8; 512];
+        loop {
+            // Reading for a second is the pause between bytes, and sees a close.
+            match s.read(&mut sink) {
+                Ok(_) => break,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => break,
+            }
+            if Instant::now() >= deadline || s.write_all(b"x").is_err() {
+                break;
+            }
+        }
+        held.fetch_sub(1, Relaxed);
+        if Instant::now() < deadline {
+            closed.fetch_add(1, Relaxed);
+            // Back soon, as a slowloris tool is, but not in a hot loop.
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+fn connect_from(addr: SocketAddr, from: std::net::Ipv4Addr) -> Option<TcpStream> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).ok()?;
+    socket.bind(&SocketAddr::from((from, 0)).into()).ok()?;
+    socket.connect(&addr.into()).ok()?;
+    let s: TcpStream = socket.into();
+    s.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
+    Some(s)
 }
 
 // ---------------------------------------------------------------------------------

@@ -93,9 +93,14 @@ pub fn start(config: Config) -> Result<RunningServer, String> {
     let stop = Arc::new(AtomicBool::new(false));
     let handler_app = Arc::clone(&app);
     let handler = Arc::new(move |req: &rouille::Request| web::handle(&handler_app, req));
+    let check_app = Arc::clone(&app);
     let limits = web::server::Limits {
         max_handlers: workers,
+        trusted_proxies: app.config.trusted_proxies.clone(),
         uploads: web::UPLOAD_ROUTES,
+        upload_check: Some(web::server::UploadCheck(Arc::new(move |req| {
+            web::upload_check(&check_app, req)
+        }))),
         ..web::server::Limits::default()
     };
     let http = web::server::serve(listener, limits, Arc::clone(&stop), handler)

@@ -67,6 +67,19 @@ pub fn handle(app: &App, req: &Request) -> Response {
     response
 }
 
+/// Asked by the server before it reads the body of an upload (UPLOAD_ROUTES) or gives
+/// it one of the few large-body slots: only a same-origin request from a live console
+/// session may make the server take in up to 64 MiB, so anonymous clients cannot hold
+/// the slots. `req` has the head and no body; the route checks its own permission after.
+pub fn upload_check(app: &App, req: &Request) -> std::result::Result<(), Response> {
+    let request_id = format!("{:x}", REQUEST_SEQ.fetch_add(1, Ordering::Relaxed));
+    let ctx = Ctx::new(app, req, request_id);
+    ctx.require_same_origin()
+        .and_then(|()| guards::require_permission(&ctx, "admin.access"))
+        .map(drop)
+        .map_err(|e| with_security_headers(app, render_error(&ctx, &e)))
+}
+
 fn dispatch(ctx: &Ctx, path: &str) -> Result<Response> {
     let method = match ctx.req.method() {
         "HEAD" => "GET",

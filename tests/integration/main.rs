@@ -24,6 +24,7 @@ mod portal;
 mod proxies;
 mod revalidate;
 mod security;
+mod server_limits;
 mod setup;
 mod team;
 mod totp_ref;

@@ -13,6 +13,7 @@ mod fakes;
 mod forward_auth;
 mod harness;
 mod install;
+mod logging;
 mod media;
 mod metrics;
 mod mfa;

@@ -11,6 +11,7 @@ mod docs;
 mod events;
 mod fakes;
 mod forward_auth;
+mod fuzz_routes;
 mod harness;
 mod install;
 mod logging;

@@ -59,6 +59,8 @@ impl RunningServer {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
+        // The log writer is process-wide and outlives servers; what they logged is out.
+        log::flush();
     }
 }
 

@@ -40,6 +40,14 @@ const USAGE: &str = "usage: authportal [COMMAND]
 Configuration comes from environment variables; see README.md.";
 
 fn main() -> ExitCode {
+    authportal::log::install_panic_hook();
+    let code = run();
+    // Lines still queued for the log writer thread are written before the process ends.
+    authportal::log::flush();
+    code
+}
+
+fn run() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         None | Some("serve") => serve(),

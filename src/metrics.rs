@@ -194,6 +194,17 @@ impl Metrics {
                 get(&self.decisions[i])
             );
         }
+        header(
+            &mut out,
+            "authportal_log_lines_dropped_total",
+            "counter",
+            "Log lines dropped because the log writer's queue was full (stderr too slow).",
+        );
+        let _ = writeln!(
+            out,
+            "authportal_log_lines_dropped_total {}",
+            crate::log::dropped()
+        );
         // Gauges of one family (several label sets) come one after another: one header.
         let mut family = "";
         for g in gauges {

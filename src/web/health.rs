@@ -24,11 +24,7 @@ pub fn readyz_get(ctx: &Ctx) -> Result<Response> {
 /// counts, never who.
 pub fn metrics_get(ctx: &Ctx) -> Result<Response> {
     if let Some(token) = &ctx.app.config.metrics_token {
-        let given = ctx
-            .req
-            .header("Authorization")
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .unwrap_or("");
+        let given = ctx.authorization("Bearer").unwrap_or("");
         if !crate::crypto::ct_eq(given.as_bytes(), token.as_bytes()) {
             return Ok(
                 Response::text("metrics need the bearer token METRICS_TOKEN\n")

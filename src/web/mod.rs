@@ -52,16 +52,21 @@ pub fn handle(app: &App, req: &Request) -> Response {
     let response = with_security_headers(app, response);
     app.metrics
         .request(&path, response.status_code, started.elapsed());
-    if crate::log::enabled(crate::log::Level::Info) {
-        // Paths only: query strings can carry codes and tokens.
-        crate::log_info!(
-            "req={} {} {} {} {}ms ip={}",
-            ctx.request_id,
-            req.method(),
-            path,
-            response.status_code,
-            started.elapsed().as_millis(),
-            ctx.ip
+    let level = access_log_level(&path, response.status_code);
+    if crate::log::enabled(level) {
+        // Method, path, status, time and address only: query strings can carry codes and
+        // tokens, and no header value is ever logged.
+        crate::log::write(
+            level,
+            format_args!(
+                "req={} {} {} {} {}ms ip={}",
+                ctx.request_id,
+                req.method(),
+                crate::log::clean(&path),
+                response.status_code,
+                started.elapsed().as_millis(),
+                ctx.ip
+            ),
         );
     }
     response
@@ -78,6 +83,17 @@ pub fn upload_check(app: &App, req: &Request) -> std::result::Result<(), Respons
         .and_then(|()| guards::require_permission(&ctx, "admin.access"))
         .map(drop)
         .map_err(|e| with_security_headers(app, render_error(&ctx, &e)))
+}
+
+/// A reverse proxy asks /auth/verify for every asset of every protected app: its allowed
+/// answers are routine (counted in /metrics) and logged at debug; everything else,
+/// forward-auth denials included, at info.
+fn access_log_level(path: &str, status: u16) -> crate::log::Level {
+    if path == "/auth/verify" && (200..300).contains(&status) {
+        crate::log::Level::Debug
+    } else {
+        crate::log::Level::Info
+    }
 }
 
 fn dispatch(ctx: &Ctx, path: &str) -> Result<Response> {
@@ -311,7 +327,7 @@ fn render_error(ctx: &Ctx, e: &AppError) -> Response {
             "req={} {} {}: {detail}",
             ctx.request_id,
             ctx.req.method(),
-            ctx.req.url()
+            crate::log::clean(&ctx.req.url())
         );
     }
     let status = e.status();

@@ -309,9 +309,9 @@ fn oauth_form(ctx: &Ctx) -> std::result::Result<Form, Fail> {
 /// Client authentication: client_secret_basic (RFC 6749 2.3.1: both parts form-urlencoded
 /// inside Basic), client_secret_post, or none for public clients. Exactly one method.
 fn authenticate_client(ctx: &Ctx, form: &Form) -> std::result::Result<Client, Fail> {
-    let basic = match ctx.req.header("Authorization") {
-        Some(h) if h.len() > 6 && h[..6].eq_ignore_ascii_case("basic ") => {
-            let raw = crate::crypto::b64_decode_any(&h[6..])
+    let basic = match ctx.authorization("Basic") {
+        Some(encoded) => {
+            let raw = crate::crypto::b64_decode_any(encoded)
                 .ok_or_else(|| oauth("invalid_request", "malformed Basic credentials"))?;
             let text = String::from_utf8(raw)
                 .map_err(|_| oauth("invalid_request", "malformed Basic credentials"))?;
@@ -326,7 +326,7 @@ fn authenticate_client(ctx: &Ctx, form: &Form) -> std::result::Result<Client, Fa
             };
             Some((decode(id), decode(secret)))
         }
-        _ => None,
+        None => None,
     };
     let (client_id, secret, via_basic) =
         match (&basic, form.get("client_id"), form.get("client_secret")) {
@@ -683,9 +683,7 @@ pub fn userinfo(ctx: &Ctx) -> Response {
     if token_limit(ctx).is_err() {
         return challenge(429, Some(("invalid_request", "too many requests")));
     }
-    let from_header = ctx.req.header("Authorization").and_then(|h| {
-        (h.len() > 7 && h[..7].eq_ignore_ascii_case("bearer ")).then(|| h[7..].trim().to_string())
-    });
+    let from_header = ctx.authorization("Bearer").map(str::to_string);
     let from_form = if from_header.is_none() && ctx.req.method() == "POST" {
         ctx.form()
             .ok()

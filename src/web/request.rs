@@ -58,6 +58,12 @@ impl<'a> Ctx<'a> {
         })
     }
 
+    /// The credentials of the Authorization header when it uses `scheme` (`Basic`,
+    /// `Bearer`): see `credentials`.
+    pub fn authorization(&self, scheme: &str) -> Option<&str> {
+        credentials(self.req.header("Authorization")?, scheme)
+    }
+
     pub fn user_agent(&self) -> Option<&str> {
         self.req
             .header("User-Agent")
@@ -194,4 +200,43 @@ fn first_field(raw: &[u8], name: &str) -> Option<String> {
     url::form_urlencoded::parse(raw)
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
+}
+
+/// What follows `scheme` in an Authorization header value (`Basic abc`, `bearer abc`), or
+/// None for another scheme or no credentials. The scheme compares case-insensitively (RFC
+/// 7235 2.1), and the value is split at a space, never at a byte index: hostile bytes
+/// (a non-UTF-8 header arrives with U+FFFD in it) cannot make it panic.
+pub fn credentials<'h>(header: &'h str, scheme: &str) -> Option<&'h str> {
+    let (name, rest) = header.split_once(' ')?;
+    let rest = rest.trim_matches(' ');
+    (name.eq_ignore_ascii_case(scheme) && !rest.is_empty()).then_some(rest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::credentials;
+
+    #[test]
+    fn credentials_follow_a_case_insensitive_scheme() {
+        assert_eq!(credentials("Basic YTpi", "Basic"), Some("YTpi"));
+        assert_eq!(credentials("bEaReR  tok ", "Bearer"), Some("tok"));
+        assert_eq!(credentials("Bearer", "Bearer"), None);
+        assert_eq!(credentials("Bearer ", "Bearer"), None);
+        assert_eq!(credentials("Basic YTpi", "Bearer"), None);
+        assert_eq!(credentials("BasicYTpi", "Basic"), None);
+    }
+
+    #[test]
+    fn credentials_never_cut_a_character() {
+        for h in [
+            "Basic\u{fffd}\u{fffd}x",
+            "Beare\u{fffd}xx",
+            "\u{fffd}",
+            "Basi\u{e9} x",
+            "é é",
+        ] {
+            assert_eq!(credentials(h, "Basic"), None);
+            assert_eq!(credentials(h, "Bearer"), None);
+        }
+    }
 }

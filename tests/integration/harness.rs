@@ -46,6 +46,19 @@ pub struct Portal {
     pub base: String,
     pub vars: BTreeMap<String, String>,
     pub dir: TempDir,
+    /// What the portal logs (with what other tests' servers log meanwhile): printed when
+    /// the test fails, so libtest shows it with the failure.
+    log: authportal::log::Tap<'static>,
+}
+
+impl Drop for Portal {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for line in self.log.lines() {
+                print!("{line}");
+            }
+        }
+    }
 }
 
 fn free_port() -> u16 {
@@ -85,6 +98,10 @@ impl Portal {
             m.insert("LISTEN_ADDR".into(), format!("127.0.0.1:{port}"));
             m.entry("APP_BASE_URL".into()).or_insert(base.clone());
             let cfg = Config::from_vars(&m).expect("test config is valid");
+            // One log writer serves every server of this process: lines reach the test
+            // through its tap, not the terminal.
+            authportal::log::keep_off_stderr();
+            let log = authportal::log::tap();
             match authportal::start(cfg) {
                 Ok(server) => {
                     return Portal {
@@ -92,6 +109,7 @@ impl Portal {
                         base,
                         vars: m,
                         dir,
+                        log,
                     };
                 }
                 Err(e) if e.contains("cannot listen") => continue,

@@ -13,9 +13,9 @@
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
@@ -186,12 +186,21 @@ impl Logger {
         if std::thread::current().name() == Some(WRITER_THREAD) {
             return;
         }
+        let deadline = Instant::now() + FLUSH_WAIT;
         let (ack, done) = mpsc::sync_channel(1);
-        // A blocking send: a flush is never dropped. It waits for the writer to make
-        // room; if the writer is gone, it fails at once.
-        if q.send(Msg::Flush(ack)).is_ok() {
-            let _ = done.recv_timeout(FLUSH_WAIT);
+        let mut msg = Msg::Flush(ack);
+        // Unlike a line, a flush waits for room in the queue, up to the deadline.
+        loop {
+            match q.try_send(msg) {
+                Ok(()) => break,
+                Err(TrySendError::Full(m)) if Instant::now() < deadline => {
+                    msg = m;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(_) => return,
+            }
         }
+        let _ = done.recv_timeout(deadline.saturating_duration_since(Instant::now()));
     }
 
     pub fn dropped(&self) -> u64 {
@@ -309,7 +318,6 @@ macro_rules! log_debug { ($($t:tt)*) => { $crate::log::write($crate::log::Level:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Instant;
 
     /// An output the test can read back.
     #[derive(Clone, Default)]

@@ -34,12 +34,14 @@ fn main() {
         Some("mint") => mint(&args[1..]),
         Some("start-time") => start_time(&args[1..]),
         Some("slowloris") => slowloris(&args[1..]),
+        Some("free-port") => println!("{}", free_port()),
         // `cargo bench` runs every bench target with `--bench`: nothing to do unasked.
         _ => eprintln!(
             "usage: loadgen serve\n       loadgen probe URL [-H 'Name: value']...\n       loadgen run URL [-c CONNS] [-d SECS] [-H 'Name: value']... [--label NAME]\n\
              \x20      loadgen mint          (a session cookie for the portal configured by the environment)\n\
              \x20      loadgen start-time BIN  (ms from spawning `BIN serve` to /readyz answering 200)\n\
              \x20      loadgen slowloris URL [-n CONNS] [--addrs N] [--body] [-d SECS]\n\
+             \x20      loadgen free-port     (a free port on loopback)\n\
              (normally driven by benches/http_load.sh and benches/ship.sh)"
         ),
     }

@@ -13,9 +13,9 @@
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
@@ -96,7 +96,7 @@ pub fn dropped() -> u64 {
 /// Lines queued for the stderr writer before callers see drops: at ~100 bytes a line,
 /// about 1.6 MB, several seconds of a busy portal's output if stderr stalls.
 const QUEUE_LINES: usize = 16 * 1024;
-/// How long `flush` waits for the writer (a stalled stderr must not hang a stop).
+/// How long `flush` waits for the stderr writer.
 const FLUSH_WAIT: Duration = Duration::from_secs(5);
 
 fn stderr_logger() -> &'static Logger {
@@ -146,6 +146,8 @@ pub struct Logger {
     queue: Option<SyncSender<Msg>>,
     dropped: AtomicU64,
     taps: Taps,
+    /// How long `flush` waits for the writer (a stalled stderr must not hang a stop).
+    flush_wait: Duration,
 }
 
 impl Logger {
@@ -161,6 +163,7 @@ impl Logger {
             queue: spawned.ok().map(|_| tx),
             dropped: AtomicU64::new(0),
             taps,
+            flush_wait: FLUSH_WAIT,
         }
     }
 
@@ -179,19 +182,28 @@ impl Logger {
         }
     }
 
-    /// Waits (at most FLUSH_WAIT) until every line queued before this call is written.
+    /// Waits (at most `flush_wait`) until every line queued before this call is written.
     pub fn flush(&self) {
         let Some(q) = &self.queue else { return };
         // Called on the writer thread itself (a panic in it), waiting would deadlock.
         if std::thread::current().name() == Some(WRITER_THREAD) {
             return;
         }
+        let deadline = Instant::now() + self.flush_wait;
         let (ack, done) = mpsc::sync_channel(1);
-        // A blocking send: a flush is never dropped. It waits for the writer to make
-        // room; if the writer is gone, it fails at once.
-        if q.send(Msg::Flush(ack)).is_ok() {
-            let _ = done.recv_timeout(FLUSH_WAIT);
+        let mut msg = Msg::Flush(ack);
+        // Unlike a line, a flush waits for room in the queue, up to the deadline.
+        loop {
+            match q.try_send(msg) {
+                Ok(()) => break,
+                Err(TrySendError::Full(m)) if Instant::now() < deadline => {
+                    msg = m;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(_) => return,
+            }
         }
+        let _ = done.recv_timeout(deadline.saturating_duration_since(Instant::now()));
     }
 
     pub fn dropped(&self) -> u64 {
@@ -309,7 +321,6 @@ macro_rules! log_debug { ($($t:tt)*) => { $crate::log::write($crate::log::Level:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Instant;
 
     /// An output the test can read back.
     #[derive(Clone, Default)]
@@ -413,6 +424,14 @@ mod tests {
             "logging blocked"
         );
         assert_eq!(logger.dropped(), 6);
+        // A flush waits for room in the full queue, but not for ever: a stop goes on.
+        let logger = Logger {
+            flush_wait: Duration::from_millis(200),
+            ..logger
+        };
+        let started = Instant::now();
+        logger.flush();
+        assert!(started.elapsed() < Duration::from_secs(2), "flush hung");
         go.send(()).unwrap();
         logger.flush();
         assert_eq!(

@@ -374,10 +374,10 @@ fn percent(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-/// What was sent and what came back, for the assertions.
+/// What came back.
 struct Answer {
     status: u16,
-    /// The status line's headers and the body, as text.
+    /// The whole response as text (status line, headers, body with chunks joined).
     text: String,
 }
 

@@ -723,7 +723,11 @@ where
             // Handlers never panic on input, but a bug must cost one request, not the connection.
             catch_unwind(AssertUnwindSafe(|| (self.shared.handler)(&request))).unwrap_or_else(
                 |_| {
-                    crate::log_error!("handler panicked on {} {}", request.method(), request.url());
+                    crate::log_error!(
+                        "handler panicked on {} {}",
+                        request.method(),
+                        crate::log::clean(&request.url())
+                    );
                     Response::text("internal error").with_status_code(500)
                 },
             )

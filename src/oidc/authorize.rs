@@ -470,3 +470,117 @@ fn error_redirect(issuer: &str, redirect_uri: &str, state: Option<&str>, e: &OAu
     params.push(("iss", issuer));
     redirect_with(redirect_uri, &params)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oidc::clients::{self, ClientSpec};
+
+    fn store() -> (Connection, Client) {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::db::migrate::run(&mut conn).unwrap();
+        let spec = ClientSpec {
+            name: "Grafana".into(),
+            redirect_uris: vec!["https://app.example/cb".into()],
+            ..ClientSpec::default()
+        };
+        let (client, _) = clients::create(&conn, spec, 1).unwrap();
+        (conn, client)
+    }
+
+    fn params(client: &Client, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut p = vec![
+            ("client_id".to_string(), client.client_id.clone()),
+            (
+                "redirect_uri".to_string(),
+                "https://app.example/cb".to_string(),
+            ),
+            ("response_type".to_string(), "code".to_string()),
+            ("scope".to_string(), "openid profile".to_string()),
+        ];
+        for (k, v) in extra {
+            p.retain(|(n, _)| n != k);
+            p.push((k.to_string(), v.to_string()));
+        }
+        p
+    }
+
+    #[test]
+    fn untrusted_client_or_redirect_errors_stay_on_a_page() {
+        let (conn, client) = store();
+        for extra in [
+            [("client_id", "ap-unknown")],
+            [("redirect_uri", "https://evil.example/cb")],
+            [("redirect_uri", "")],
+        ] {
+            let parsed = parse(&conn, &params(&client, &extra)).unwrap();
+            assert!(matches!(parsed, Err(Invalid::Page(_))), "{extra:?}");
+        }
+    }
+
+    #[test]
+    fn other_errors_go_back_to_the_client_with_state() {
+        let (conn, client) = store();
+        for (extra, code) in [
+            (
+                vec![("response_type", "token")],
+                "unsupported_response_type",
+            ),
+            (vec![("scope", "profile")], "invalid_scope"),
+            (
+                vec![("code_challenge", "x"), ("code_challenge_method", "plain")],
+                "invalid_request",
+            ),
+            (vec![("prompt", "none login")], "invalid_request"),
+            (vec![("request", "eyJ")], "request_not_supported"),
+        ] {
+            let mut extra = extra;
+            extra.push(("state", "s1"));
+            match parse(&conn, &params(&client, &extra)).unwrap() {
+                Err(Invalid::Redirect { state, error, .. }) => {
+                    assert_eq!(error.code(), code, "{extra:?}");
+                    assert_eq!(state.as_deref(), Some("s1"));
+                }
+                other => panic!("{extra:?}: {other:?}"),
+            }
+        }
+        let mut twice = params(&client, &[]);
+        twice.push(("scope".into(), "openid".into()));
+        assert!(matches!(
+            parse(&conn, &twice).unwrap(),
+            Err(Invalid::Redirect {
+                error: OAuthError::InvalidRequest(_),
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_session_is_fresh_enough_unless_a_newer_sign_in_is_asked_for() {
+        let (conn, client) = store();
+        let req = |extra: &[(&str, &str)]| parse(&conn, &params(&client, extra)).unwrap().unwrap();
+        let session = SessionRow {
+            user_id: 1,
+            uuid: "u".into(),
+            username: "alice".into(),
+            email: None,
+            provider: "plex".into(),
+            provider_groups: vec![],
+            authorized: true,
+            amr: vec![],
+            sid: "sid".into(),
+            assigned_groups: vec![],
+            identity_id: 1,
+            auth_time: 1000,
+            mfa_at: None,
+            expires_at: 9999,
+        };
+        assert!(req(&[]).fresh_enough(&session, 5000));
+        assert!(!req(&[("prompt", "login")]).fresh_enough(&session, 5000));
+        assert!(req(&[("max_age", "60")]).fresh_enough(&session, 1060));
+        assert!(!req(&[("max_age", "60")]).fresh_enough(&session, 1061));
+        // Back from the fresh sign-in prompt=login asked for: auth_after replaces it.
+        assert!(req(&[("auth_after", "1000")]).fresh_enough(&session, 5000));
+        assert!(!req(&[("auth_after", "1001")]).fresh_enough(&session, 5000));
+    }
+}

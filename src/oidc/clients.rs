@@ -306,4 +306,94 @@ mod tests {
             );
         }
     }
+
+    fn store_with_clients() -> (rusqlite::Connection, Client, String, Client) {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        crate::db::migrate::run(&mut conn).unwrap();
+        let spec = |name: &str, public| ClientSpec {
+            name: name.into(),
+            redirect_uris: vec!["https://app.example/cb".into()],
+            public,
+            ..ClientSpec::default()
+        };
+        let (confidential, secret) = create(&conn, spec("Grafana", false), 1).unwrap();
+        let (public, _) = create(&conn, spec("Phone app", true), 1).unwrap();
+        (conn, confidential, secret.unwrap(), public)
+    }
+
+    fn refused(conn: &rusqlite::Connection, c: &Credentials) -> &'static str {
+        match authenticate(conn, c) {
+            Err(crate::oidc::Failure::OAuth(e)) => e.code(),
+            other => panic!("expected an OAuth refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn clients_authenticate_with_exactly_one_method() {
+        let (conn, conf, secret, public) = store_with_clients();
+        let id = conf.client_id.as_str();
+        let basic = Some((id.to_string(), secret.clone()));
+        let ok = |c: &Credentials| authenticate(&conn, c).unwrap().client_id;
+        assert_eq!(
+            ok(&Credentials {
+                basic: basic.clone(),
+                ..Default::default()
+            }),
+            id
+        );
+        let same_id = Credentials {
+            basic: basic.clone(),
+            client_id: Some(id),
+            ..Default::default()
+        };
+        assert_eq!(ok(&same_id), id);
+        let post = Credentials {
+            client_id: Some(id),
+            client_secret: Some(&secret),
+            ..Default::default()
+        };
+        assert_eq!(ok(&post), id);
+        let none = Credentials {
+            client_id: Some(&public.client_id),
+            ..Default::default()
+        };
+        assert_eq!(ok(&none), public.client_id);
+
+        let two = Credentials {
+            basic: basic.clone(),
+            client_secret: Some(&secret),
+            ..Default::default()
+        };
+        assert_eq!(refused(&conn, &two), "invalid_request");
+        let other_id = Credentials {
+            basic,
+            client_id: Some(&public.client_id),
+            ..Default::default()
+        };
+        assert_eq!(refused(&conn, &other_id), "invalid_request");
+        assert_eq!(refused(&conn, &Credentials::default()), "invalid_client");
+        let wrong = Credentials {
+            client_id: Some(id),
+            client_secret: Some("nope"),
+            ..Default::default()
+        };
+        assert_eq!(refused(&conn, &wrong), "invalid_client");
+        let no_secret = Credentials {
+            client_id: Some(id),
+            ..Default::default()
+        };
+        assert_eq!(refused(&conn, &no_secret), "invalid_client");
+        // A public client has no secret: presenting one is as wrong as a wrong one.
+        let public_secret = Credentials {
+            client_id: Some(&public.client_id),
+            client_secret: Some(""),
+            ..Default::default()
+        };
+        assert_eq!(refused(&conn, &public_secret), "invalid_client");
+        let unknown = Credentials {
+            client_id: Some("ap-nobody"),
+            ..Default::default()
+        };
+        assert_eq!(refused(&conn, &unknown), "invalid_client");
+    }
 }

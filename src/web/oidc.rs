@@ -153,8 +153,8 @@ fn token_limit(ctx: &Ctx) -> Outcome<()> {
         .map_err(|retry_after_secs| Failure::App(AppError::RateLimited { retry_after_secs }))
 }
 
-/// The form of a token-style request (form-encoded, no parameter twice) and the client's
-/// credentials in it or in `Authorization: Basic`.
+/// The form of a token-style request, within the rate limit: form-encoded, no parameter
+/// twice (RFC 6749 3.2).
 fn oauth_form(ctx: &Ctx) -> Outcome<Form> {
     token_limit(ctx)?;
     let form = ctx.form()?;
@@ -166,6 +166,7 @@ fn oauth_form(ctx: &Ctx) -> Outcome<Form> {
     Ok(form)
 }
 
+/// The client's credentials: in the form, or in `Authorization: Basic`.
 fn credentials<'f>(ctx: &Ctx, form: &'f Form) -> Outcome<Credentials<'f>> {
     Ok(Credentials {
         basic: ctx

@@ -414,14 +414,17 @@ pub fn answer(
                     all.push(s.clone());
                 }
             }
-            oauth::save_consent(&conn, session.user_id, req.client.id, &all, now)?;
-            caller.record(
-                &conn,
-                "consent.granted",
-                Some(session.user_id),
-                json!({ "client_id": req.client.client_id, "scopes": all }),
-                now,
-            )?;
+            // The consent and its audit event are one write.
+            app.db.with_tx(|tx| {
+                oauth::save_consent(tx, session.user_id, req.client.id, &all, now)?;
+                caller.record(
+                    tx,
+                    "consent.granted",
+                    Some(session.user_id),
+                    json!({ "client_id": req.client.client_id, "scopes": all }),
+                    now,
+                )
+            })?;
         }
         None if !consented || req.wants("consent") => {
             if req.wants("none") {

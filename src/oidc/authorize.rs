@@ -1,13 +1,18 @@
 //! Authorization requests (OpenID Connect Core 3.1.2.1): parsed and checked the same way
-//! for the GET that starts them and the consent form that finishes them.
+//! for the GET that starts them and the consent form that finishes them, then answered:
+//! sign in first, ask for consent, or return a code.
 //!
 //! Until client_id and redirect_uri are known good, errors are shown on a page; after
 //! that they go back to the client's redirect_uri with `state` (RFC 6749 4.1.2.1).
 
 use rusqlite::Connection;
+use serde_json::json;
 
-use super::{OAuthError, parse_scopes};
+use super::grants::{self, CodeGrant};
+use super::{Caller, OAuthError, parse_scopes};
+use crate::app::App;
 use crate::db::oauth::{self, Client};
+use crate::db::sessions::SessionRow;
 use crate::error::Result;
 
 #[derive(Debug, Clone)]
@@ -113,111 +118,117 @@ pub fn parse(
         .find(|(k, _)| k == "state")
         .map(|(_, v)| v.clone())
         .filter(|v| !v.is_empty());
-    let fail = |code: &'static str, desc: &str| {
+    let fail = |error: OAuthError| {
         Ok(Err(Invalid::Redirect {
             redirect_uri: redirect_uri.clone(),
             state: state.clone(),
-            error: OAuthError::new(code, desc),
+            error,
         }))
     };
     for name in KNOWN {
         if let Err(m) = single(params, name) {
-            return fail("invalid_request", &m);
+            return fail(OAuthError::InvalidRequest(m.into()));
         }
     }
     let get = |name: &str| single(params, name).ok().flatten();
     if get("request").is_some() {
-        return fail("request_not_supported", "request objects are not supported");
+        return fail(OAuthError::RequestNotSupported(
+            "request objects are not supported".into(),
+        ));
     }
     if get("request_uri").is_some() {
-        return fail("request_uri_not_supported", "request_uri is not supported");
+        return fail(OAuthError::RequestUriNotSupported(
+            "request_uri is not supported".into(),
+        ));
     }
     match get("response_type") {
         Some("code") => {}
         Some(_) => {
-            return fail(
-                "unsupported_response_type",
-                "only response_type=code is supported",
-            );
+            return fail(OAuthError::UnsupportedResponseType(
+                "only response_type=code is supported".into(),
+            ));
         }
-        None => return fail("invalid_request", "response_type is missing"),
+        None => {
+            return fail(OAuthError::InvalidRequest(
+                "response_type is missing".into(),
+            ));
+        }
     }
     if get("response_mode").is_some_and(|m| m != "query") {
-        return fail("invalid_request", "only response_mode=query is supported");
+        return fail(OAuthError::InvalidRequest(
+            "only response_mode=query is supported".into(),
+        ));
     }
     if !client.grant_types.iter().any(|g| g == "authorization_code") {
-        return fail(
-            "unauthorized_client",
-            "this client may not use the authorization code flow",
-        );
+        return fail(OAuthError::UnauthorizedClient(
+            "this client may not use the authorization code flow".into(),
+        ));
     }
     let scopes = parse_scopes(get("scope").unwrap_or(""));
     if !scopes.iter().any(|s| s == "openid") {
-        return fail("invalid_scope", "the openid scope is required");
+        return fail(OAuthError::InvalidScope(
+            "the openid scope is required".into(),
+        ));
     }
     if let Some(bad) = scopes.iter().find(|s| !client.scopes.contains(s)) {
-        return fail(
-            "invalid_scope",
-            &format!("scope {bad:?} is not allowed for this client"),
-        );
+        return fail(OAuthError::InvalidScope(
+            format!("scope {bad:?} is not allowed for this client").into(),
+        ));
     }
     let code_challenge = get("code_challenge").map(str::to_string);
     match (code_challenge.as_deref(), get("code_challenge_method")) {
         (None, None) if client.public => {
-            return fail(
-                "invalid_request",
-                "PKCE (code_challenge with S256) is required for public clients",
-            );
+            return fail(OAuthError::InvalidRequest(
+                "PKCE (code_challenge with S256) is required for public clients".into(),
+            ));
         }
         (None, None) => {}
         (None, Some(_)) => {
-            return fail(
-                "invalid_request",
-                "code_challenge_method without code_challenge",
-            );
+            return fail(OAuthError::InvalidRequest(
+                "code_challenge_method without code_challenge".into(),
+            ));
         }
         (Some(_), Some("S256")) => {}
         (Some(_), Some("plain") | None) => {
-            return fail(
-                "invalid_request",
-                "code_challenge_method must be S256 (plain is not allowed)",
-            );
+            return fail(OAuthError::InvalidRequest(
+                "code_challenge_method must be S256 (plain is not allowed)".into(),
+            ));
         }
-        (Some(_), Some(_)) => return fail("invalid_request", "code_challenge_method must be S256"),
+        (Some(_), Some(_)) => {
+            return fail(OAuthError::InvalidRequest(
+                "code_challenge_method must be S256".into(),
+            ));
+        }
     }
     if code_challenge
         .as_deref()
         .is_some_and(|c| !valid_challenge(c))
     {
-        return fail(
-            "invalid_request",
-            "code_challenge must be the base64url SHA-256 of the verifier (43 characters)",
-        );
+        return fail(OAuthError::InvalidRequest(
+            "code_challenge must be the base64url SHA-256 of the verifier (43 characters)".into(),
+        ));
     }
     let prompt: Vec<String> = get("prompt").map(parse_scopes).unwrap_or_default();
     if prompt
         .iter()
         .any(|p| !matches!(p.as_str(), "none" | "login" | "consent" | "select_account"))
     {
-        return fail(
-            "invalid_request",
-            "prompt must be none, login, consent or select_account",
-        );
+        return fail(OAuthError::InvalidRequest(
+            "prompt must be none, login, consent or select_account".into(),
+        ));
     }
     if prompt.iter().any(|p| p == "none") && prompt.len() > 1 {
-        return fail(
-            "invalid_request",
-            "prompt=none cannot be combined with other values",
-        );
+        return fail(OAuthError::InvalidRequest(
+            "prompt=none cannot be combined with other values".into(),
+        ));
     }
     let max_age = match get("max_age").map(str::parse::<i64>) {
         None => None,
         Some(Ok(n)) if n >= 0 => Some(n),
         Some(_) => {
-            return fail(
-                "invalid_request",
-                "max_age must be a non-negative number of seconds",
-            );
+            return fail(OAuthError::InvalidRequest(
+                "max_age must be a non-negative number of seconds".into(),
+            ));
         }
     };
     let auth_after = get("auth_after").and_then(|v| v.parse::<i64>().ok());
@@ -237,6 +248,15 @@ pub fn parse(
 impl AuthRequest {
     pub fn wants(&self, prompt: &str) -> bool {
         self.prompt.iter().any(|p| p == prompt)
+    }
+
+    /// A session may answer this request unless the request wants a newer sign-in
+    /// (prompt=login, max_age, or the time the portal recorded when it asked for one).
+    pub fn fresh_enough(&self, s: &SessionRow, now: i64) -> bool {
+        match self.auth_after {
+            Some(t) => s.auth_time >= t,
+            None => !self.wants("login") && self.max_age.is_none_or(|m| now - s.auth_time <= m),
+        }
     }
 
     /// The request as parameters again (hidden form fields, or the URL to come back to).
@@ -296,4 +316,274 @@ pub fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> String {
         }
     }
     url.to_string()
+}
+
+/// The person's answer on the consent page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Allow,
+    Deny,
+}
+
+/// What the authorization endpoint answers.
+#[derive(Debug)]
+pub enum Answer {
+    /// The client or its redirect_uri cannot be trusted: a message for the person.
+    Refused(String),
+    /// Back to the client's redirect_uri, with a code or an error.
+    Redirect(String),
+    /// Sign in (and MFA) first: the portal URL that comes back to this same request.
+    SignIn(String),
+    /// Ask the person whether this application may have these scopes.
+    Consent {
+        client_name: String,
+        username: String,
+        scopes: Vec<String>,
+        /// The request as hidden fields, checked again when the form comes back.
+        params: Vec<(String, String)>,
+    },
+}
+
+/// Answers an authorization request for the signed-in `session` (if any); `decision` is
+/// set when the consent form comes back.
+pub fn answer(
+    app: &App,
+    caller: &Caller,
+    params: &[(String, String)],
+    session: Option<&SessionRow>,
+    decision: Option<Decision>,
+    now: i64,
+) -> Result<Answer> {
+    let issuer = app.config.issuer();
+    let req = match parse(&*app.db.conn()?, params)? {
+        Ok(r) => r,
+        Err(Invalid::Page(m)) => return Ok(Answer::Refused(m)),
+        Err(Invalid::Redirect {
+            redirect_uri,
+            state,
+            error,
+        }) => {
+            return Ok(Answer::Redirect(error_redirect(
+                &issuer,
+                &redirect_uri,
+                state.as_deref(),
+                &error,
+            )));
+        }
+    };
+    let refuse = |e: OAuthError| {
+        Answer::Redirect(error_redirect(
+            &issuer,
+            &req.redirect_uri,
+            req.state.as_deref(),
+            &e,
+        ))
+    };
+    let Some(session) = session.filter(|s| req.fresh_enough(s, now)) else {
+        if req.wants("none") {
+            return Ok(refuse(OAuthError::LoginRequired(
+                "the user is not signed in".into(),
+            )));
+        }
+        let rd = format!("/oidc/authorize?{}", req.to_query(Some(now)));
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("rd", &rd)
+            .append_pair("prompt", "login")
+            .finish();
+        return Ok(Answer::SignIn(format!("/?{query}")));
+    };
+    if !session.authorized {
+        return Ok(refuse(OAuthError::AccessDenied(
+            "this account has no access to the media server".into(),
+        )));
+    }
+    let conn = app.db.conn()?;
+    let granted = oauth::consent(&conn, session.user_id, req.client.id)?;
+    let consented = req.client.trusted
+        || granted
+            .as_ref()
+            .is_some_and(|g| req.scopes.iter().all(|s| g.contains(s)));
+    match decision {
+        Some(Decision::Deny) => {
+            return Ok(refuse(OAuthError::AccessDenied("the user refused".into())));
+        }
+        Some(Decision::Allow) => {
+            let mut all = granted.unwrap_or_default();
+            for s in &req.scopes {
+                if !all.contains(s) {
+                    all.push(s.clone());
+                }
+            }
+            // The consent and its audit event are one write.
+            app.db.with_tx(|tx| {
+                oauth::save_consent(tx, session.user_id, req.client.id, &all, now)?;
+                caller.record(
+                    tx,
+                    "consent.granted",
+                    Some(session.user_id),
+                    json!({ "client_id": req.client.client_id, "scopes": all }),
+                    now,
+                )
+            })?;
+        }
+        None if !consented || req.wants("consent") => {
+            if req.wants("none") {
+                return Ok(refuse(OAuthError::ConsentRequired(
+                    "the user has not allowed this application yet".into(),
+                )));
+            }
+            return Ok(Answer::Consent {
+                client_name: req.client.name.clone(),
+                username: session.username.clone(),
+                scopes: req.scopes.clone(),
+                params: req.to_params(None),
+            });
+        }
+        None => {}
+    }
+    let code = grants::issue_code(
+        &conn,
+        &CodeGrant {
+            client: &req.client,
+            user_id: session.user_id,
+            sid: &session.sid,
+            redirect_uri: &req.redirect_uri,
+            scopes: &req.scopes,
+            nonce: req.nonce.as_deref(),
+            code_challenge: req.code_challenge.as_deref(),
+            auth_time: session.auth_time,
+            amr: &session.amr,
+        },
+        now,
+    )?;
+    let mut out = vec![("code", code.as_str())];
+    if let Some(s) = &req.state {
+        out.push(("state", s));
+    }
+    out.push(("iss", &issuer));
+    Ok(Answer::Redirect(redirect_with(&req.redirect_uri, &out)))
+}
+
+/// The client's redirect_uri carrying an error (RFC 6749 4.1.2.1, RFC 9207 `iss`).
+fn error_redirect(issuer: &str, redirect_uri: &str, state: Option<&str>, e: &OAuthError) -> String {
+    let mut params = vec![("error", e.code()), ("error_description", e.description())];
+    if let Some(s) = state {
+        params.push(("state", s));
+    }
+    params.push(("iss", issuer));
+    redirect_with(redirect_uri, &params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oidc::clients::{self, ClientSpec};
+
+    fn store() -> (Connection, Client) {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::db::migrate::run(&mut conn).unwrap();
+        let spec = ClientSpec {
+            name: "Grafana".into(),
+            redirect_uris: vec!["https://app.example/cb".into()],
+            ..ClientSpec::default()
+        };
+        let (client, _) = clients::create(&conn, spec, 1).unwrap();
+        (conn, client)
+    }
+
+    fn params(client: &Client, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut p = vec![
+            ("client_id".to_string(), client.client_id.clone()),
+            (
+                "redirect_uri".to_string(),
+                "https://app.example/cb".to_string(),
+            ),
+            ("response_type".to_string(), "code".to_string()),
+            ("scope".to_string(), "openid profile".to_string()),
+        ];
+        for (k, v) in extra {
+            p.retain(|(n, _)| n != k);
+            p.push((k.to_string(), v.to_string()));
+        }
+        p
+    }
+
+    #[test]
+    fn untrusted_client_or_redirect_errors_stay_on_a_page() {
+        let (conn, client) = store();
+        for extra in [
+            [("client_id", "ap-unknown")],
+            [("redirect_uri", "https://evil.example/cb")],
+            [("redirect_uri", "")],
+        ] {
+            let parsed = parse(&conn, &params(&client, &extra)).unwrap();
+            assert!(matches!(parsed, Err(Invalid::Page(_))), "{extra:?}");
+        }
+    }
+
+    #[test]
+    fn other_errors_go_back_to_the_client_with_state() {
+        let (conn, client) = store();
+        for (extra, code) in [
+            (
+                vec![("response_type", "token")],
+                "unsupported_response_type",
+            ),
+            (vec![("scope", "profile")], "invalid_scope"),
+            (
+                vec![("code_challenge", "x"), ("code_challenge_method", "plain")],
+                "invalid_request",
+            ),
+            (vec![("prompt", "none login")], "invalid_request"),
+            (vec![("request", "eyJ")], "request_not_supported"),
+        ] {
+            let mut extra = extra;
+            extra.push(("state", "s1"));
+            match parse(&conn, &params(&client, &extra)).unwrap() {
+                Err(Invalid::Redirect { state, error, .. }) => {
+                    assert_eq!(error.code(), code, "{extra:?}");
+                    assert_eq!(state.as_deref(), Some("s1"));
+                }
+                other => panic!("{extra:?}: {other:?}"),
+            }
+        }
+        let mut twice = params(&client, &[]);
+        twice.push(("scope".into(), "openid".into()));
+        assert!(matches!(
+            parse(&conn, &twice).unwrap(),
+            Err(Invalid::Redirect {
+                error: OAuthError::InvalidRequest(_),
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_session_is_fresh_enough_unless_a_newer_sign_in_is_asked_for() {
+        let (conn, client) = store();
+        let req = |extra: &[(&str, &str)]| parse(&conn, &params(&client, extra)).unwrap().unwrap();
+        let session = SessionRow {
+            user_id: 1,
+            uuid: "u".into(),
+            username: "alice".into(),
+            email: None,
+            provider: "plex".into(),
+            provider_groups: vec![],
+            authorized: true,
+            amr: vec![],
+            sid: "sid".into(),
+            assigned_groups: vec![],
+            identity_id: 1,
+            auth_time: 1000,
+            mfa_at: None,
+            expires_at: 9999,
+        };
+        assert!(req(&[]).fresh_enough(&session, 5000));
+        assert!(!req(&[("prompt", "login")]).fresh_enough(&session, 5000));
+        assert!(req(&[("max_age", "60")]).fresh_enough(&session, 1060));
+        assert!(!req(&[("max_age", "60")]).fresh_enough(&session, 1061));
+        // Back from the fresh sign-in prompt=login asked for: auth_after replaces it.
+        assert!(req(&[("auth_after", "1000")]).fresh_enough(&session, 5000));
+        assert!(!req(&[("auth_after", "1001")]).fresh_enough(&session, 5000));
+    }
 }

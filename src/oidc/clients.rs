@@ -1,10 +1,11 @@
 //! OAuth clients: validation of what an owner registers, creation with a secret shown
-//! once (stored as a digest), secret rotation and client authentication.
+//! once (stored as a digest), secret rotation and client authentication at the
+//! token-style endpoints.
 
 use url::Url;
 
-use super::{GRANT_TYPES, SCOPES};
-use crate::crypto::{b64url, ct_eq, random_bytes, sha256};
+use super::{GRANT_TYPES, OAuthError, Outcome, SCOPES};
+use crate::crypto::{b64_decode_any, b64url, ct_eq, random_bytes, sha256};
 use crate::db::oauth::{self, Client};
 use crate::error::{AppError, Result};
 
@@ -181,6 +182,64 @@ pub fn secret_matches(client: &Client, presented: &str) -> bool {
         .is_some_and(|d| ct_eq(d, &sha256(presented.as_bytes())))
 }
 
+/// How a client says who it is at a token-style endpoint, as the request carried it.
+#[derive(Debug, Default)]
+pub struct Credentials<'a> {
+    /// From `Authorization: Basic`, decoded by [`parse_basic`].
+    pub basic: Option<(String, String)>,
+    pub client_id: Option<&'a str>,
+    pub client_secret: Option<&'a str>,
+}
+
+/// The id and secret inside HTTP Basic credentials: both parts are form-urlencoded
+/// inside the base64 (RFC 6749 2.3.1), so `a%3Ab:s` is the client `a:b`.
+pub fn parse_basic(encoded: &str) -> std::result::Result<(String, String), OAuthError> {
+    let malformed = || OAuthError::InvalidRequest("malformed Basic credentials".into());
+    let raw = b64_decode_any(encoded).ok_or_else(malformed)?;
+    let text = String::from_utf8(raw).map_err(|_| malformed())?;
+    let (id, secret) = text.split_once(':').ok_or_else(malformed)?;
+    let decode = |s: &str| -> String {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    Ok((decode(id), decode(secret)))
+}
+
+/// Client authentication: client_secret_basic, client_secret_post, or none for public
+/// clients; exactly one method. A wrong secret and an unknown client read the same.
+pub fn authenticate(conn: &rusqlite::Connection, c: &Credentials) -> Outcome<Client> {
+    let (client_id, secret) = match (&c.basic, c.client_id, c.client_secret) {
+        (Some(_), _, Some(_)) => {
+            return Err(OAuthError::InvalidRequest(
+                "use one client authentication method, not two".into(),
+            )
+            .into());
+        }
+        (Some((id, _)), Some(form_id), None) if form_id != id => {
+            return Err(OAuthError::InvalidRequest(
+                "client_id differs from the authenticated client".into(),
+            )
+            .into());
+        }
+        (Some((id, s)), _, None) => (id.as_str(), Some(s.as_str())),
+        (None, Some(id), s) => (id, s),
+        (None, None, _) => {
+            return Err(
+                OAuthError::InvalidClient("client authentication is required".into()).into(),
+            );
+        }
+    };
+    let bad = || OAuthError::InvalidClient("unknown client or wrong secret".into());
+    let client = oauth::client(conn, client_id)?.ok_or_else(bad)?;
+    match (client.public, secret) {
+        (true, None) => Ok(client),
+        (false, Some(s)) if secret_matches(&client, s) => Ok(client),
+        _ => Err(bad().into()),
+    }
+}
+
 /// The JSON an owner sees for a client (never the secret or its digest).
 pub fn describe(c: &Client) -> serde_json::Value {
     serde_json::json!({
@@ -222,5 +281,119 @@ mod tests {
         ] {
             assert!(validate_redirect_uri(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn basic_credentials_are_form_urlencoded_inside() {
+        let enc = |s: &str| crate::crypto::b64(s.as_bytes());
+        assert_eq!(
+            parse_basic(&enc("ap-1:s3cr%2Bt+x")),
+            Ok(("ap-1".to_string(), "s3cr+t x".to_string()))
+        );
+        assert_eq!(
+            parse_basic(&enc("a%3Ab:")),
+            Ok(("a:b".to_string(), String::new()))
+        );
+        for bad in [
+            "%%%".to_string(),
+            enc("no-colon"),
+            crate::crypto::b64(b"\xff:x"),
+        ] {
+            assert_eq!(
+                parse_basic(&bad).map_err(|e| e.code()),
+                Err("invalid_request"),
+                "{bad}"
+            );
+        }
+    }
+
+    fn store_with_clients() -> (rusqlite::Connection, Client, String, Client) {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        crate::db::migrate::run(&mut conn).unwrap();
+        let spec = |name: &str, public| ClientSpec {
+            name: name.into(),
+            redirect_uris: vec!["https://app.example/cb".into()],
+            public,
+            ..ClientSpec::default()
+        };
+        let (confidential, secret) = create(&conn, spec("Grafana", false), 1).unwrap();
+        let (public, _) = create(&conn, spec("Phone app", true), 1).unwrap();
+        (conn, confidential, secret.unwrap(), public)
+    }
+
+    fn refused(conn: &rusqlite::Connection, c: &Credentials) -> &'static str {
+        match authenticate(conn, c) {
+            Err(crate::oidc::Failure::OAuth(e)) => e.code(),
+            other => panic!("expected an OAuth refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn clients_authenticate_with_exactly_one_method() {
+        let (conn, conf, secret, public) = store_with_clients();
+        let id = conf.client_id.as_str();
+        let basic = Some((id.to_string(), secret.clone()));
+        let ok = |c: &Credentials| authenticate(&conn, c).unwrap().client_id;
+        assert_eq!(
+            ok(&Credentials {
+                basic: basic.clone(),
+                ..Default::default()
+            }),
+            id
+        );
+        let same_id = Credentials {
+            basic: basic.clone(),
+            client_id: Some(id),
+            ..Default::default()
+        };
+        assert_eq!(ok(&same_id), id);
+        let post = Credentials {
+            client_id: Some(id),
+            client_secret: Some(&secret),
+            ..Default::default()
+        };
+        assert_eq!(ok(&post), id);
+        let none = Credentials {
+            client_id: Some(&public.client_id),
+            ..Default::default()
+        };
+        assert_eq!(ok(&none), public.client_id);
+
+        let two = Credentials {
+            basic: basic.clone(),
+            client_secret: Some(&secret),
+            ..Default::default()
+        };
+        assert_eq!(refused(&conn, &two), "invalid_request");
+        let other_id = Credentials {
+            basic,
+            client_id: Some(&public.client_id),
+            ..Default::default()
+        };
+        assert_eq!(refused(&conn, &other_id), "invalid_request");
+        assert_eq!(refused(&conn, &Credentials::default()), "invalid_client");
+        let wrong = Credentials {
+            client_id: Some(id),
+            client_secret: Some("nope"),
+            ..Default::default()
+        };
+        assert_eq!(refused(&conn, &wrong), "invalid_client");
+        let no_secret = Credentials {
+            client_id: Some(id),
+            ..Default::default()
+        };
+        assert_eq!(refused(&conn, &no_secret), "invalid_client");
+        // A public client has no secret: presenting one is as wrong as a wrong one.
+        let public_secret = Credentials {
+            client_id: Some(&public.client_id),
+            client_secret: Some(""),
+            ..Default::default()
+        };
+        assert_eq!(refused(&conn, &public_secret), "invalid_client");
+        let unknown = Credentials {
+            client_id: Some("ap-nobody"),
+            ..Default::default()
+        };
+        assert_eq!(refused(&conn, &unknown), "invalid_client");
     }
 }

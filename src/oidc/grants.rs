@@ -1,7 +1,7 @@
 //! Issuing what the provider hands out: authorization codes, access and refresh tokens
 //! (opaque, stored as digests), ID tokens (RS256), and the claims each scope releases.
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 use serde_json::{Map, Value, json};
 
 use super::{ACCESS_TTL, CODE_TTL, ID_TOKEN_TTL, REFRESH_TTL};
@@ -78,6 +78,8 @@ pub struct Grant<'a> {
 /// (measured: 2 parallel clients got no more than 1).
 pub struct Issued {
     pub response: Value,
+    /// Whose tokens these are (None for a client_credentials grant).
+    pub user_id: Option<i64>,
     id_claims: Option<Map<String, Value>>,
 }
 
@@ -138,6 +140,7 @@ pub fn issue_tokens(app: &App, conn: &Connection, g: &Grant, now: i64) -> Result
     };
     Ok(Issued {
         response,
+        user_id: g.user_id,
         id_claims,
     })
 }
@@ -182,13 +185,7 @@ pub fn user_claims(
     user_id: i64,
     scopes: &[String],
 ) -> Result<Map<String, Value>> {
-    let (uuid, username, email): (String, String, Option<String>) = conn
-        .query_row(
-            "SELECT uuid, username, email FROM users WHERE id = ?1",
-            [user_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?
+    let (uuid, username, email) = oauth::claim_subject(conn, user_id)?
         .ok_or_else(|| AppError::internal(format!("user {user_id} vanished")))?;
     let has = |s: &str| scopes.iter().any(|x| x == s);
     let mut c = Map::new();
@@ -227,13 +224,5 @@ pub fn user_groups(conn: &Connection, user_id: i64) -> Result<Vec<String>> {
 /// Whether the user may still use the server: not disabled, and some linked identity
 /// is authorized.
 pub fn still_authorized(conn: &Connection, user_id: i64) -> Result<bool> {
-    Ok(conn
-        .query_row(
-            "SELECT 1 FROM identities i JOIN users u ON u.id = i.user_id
-             WHERE i.user_id = ?1 AND i.authorized = 1 AND u.disabled_at IS NULL LIMIT 1",
-            [user_id],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some())
+    oauth::user_has_access(conn, user_id)
 }

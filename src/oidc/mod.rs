@@ -1,10 +1,22 @@
-//! The OpenID Connect provider's logic: clients, authorization requests, grants and
-//! tokens, signing keys. The HTTP side is web/oidc.rs.
+//! The OpenID Connect provider's rules: clients and their authentication, authorization
+//! requests and consent, the token endpoint's grants (code with PKCE, refresh rotation,
+//! client credentials), userinfo, introspection, revocation, RP-initiated logout, signing
+//! keys, and the typed OAuth error. The HTTP side is web/oidc.rs.
 
 pub mod authorize;
 pub mod clients;
+pub mod discovery;
+pub mod error;
 pub mod grants;
+pub mod introspect;
 pub mod keys;
+pub mod logout;
+pub mod refresh;
+pub mod revoke;
+pub mod token;
+pub mod userinfo;
+
+pub use error::{Failure, OAuthError, Outcome};
 
 /// An authorization code must be redeemed within this many seconds.
 pub const CODE_TTL: i64 = 60;
@@ -16,29 +28,38 @@ pub const REFRESH_TTL: i64 = 30 * 24 * 3600;
 pub const SCOPES: &[&str] = &["openid", "profile", "email", "groups", "offline_access"];
 pub const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
 
-/// An OAuth error (RFC 6749 4.1.2.1 and 5.2): `code` is the registered error name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OAuthError {
-    pub code: &'static str,
-    pub description: String,
+/// Who sent a request, as the audit log and the logs name it (filled in by web/).
+pub struct Caller<'a> {
+    pub ip: std::net::IpAddr,
+    pub user_agent: Option<&'a str>,
+    pub request_id: &'a str,
 }
 
-impl OAuthError {
-    pub fn new(code: &'static str, description: impl Into<String>) -> OAuthError {
-        OAuthError {
-            code,
-            description: description.into(),
+impl Caller<'_> {
+    /// Writes a successful event of this request: its address, and the user agent in
+    /// `detail` (the same shape as web::events::record).
+    pub fn record(
+        &self,
+        tx: &rusqlite::Connection,
+        kind: &str,
+        user_id: Option<i64>,
+        mut detail: serde_json::Value,
+        now: i64,
+    ) -> crate::error::Result<()> {
+        if let (Some(ua), serde_json::Value::Object(map)) = (self.user_agent, &mut detail) {
+            map.entry("user_agent").or_insert_with(|| ua.into());
         }
-    }
-
-    /// The HTTP status for this error at the token-style endpoints.
-    pub fn status(&self) -> u16 {
-        match self.code {
-            "invalid_client" => 401,
-            "server_error" => 500,
-            "temporarily_unavailable" => 503,
-            _ => 400,
-        }
+        crate::db::events::record(
+            tx,
+            &crate::db::events::Event {
+                kind,
+                user_id,
+                ip: Some(&self.ip.to_string()),
+                result: "success",
+                detail,
+            },
+            now,
+        )
     }
 }
 

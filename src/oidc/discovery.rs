@@ -1,0 +1,36 @@
+//! The provider's metadata (OpenID Connect Discovery 1.0): what it supports and where.
+
+use serde_json::{Value, json};
+
+use super::{GRANT_TYPES, SCOPES};
+use crate::config::Config;
+
+pub fn document(cfg: &Config) -> Value {
+    json!({
+        "issuer": cfg.issuer(),
+        "authorization_endpoint": cfg.url_for("/oidc/authorize"),
+        "token_endpoint": cfg.url_for("/oidc/token"),
+        "userinfo_endpoint": cfg.url_for("/oidc/userinfo"),
+        "jwks_uri": cfg.url_for("/oidc/jwks.json"),
+        "revocation_endpoint": cfg.url_for("/oidc/revoke"),
+        "introspection_endpoint": cfg.url_for("/oidc/introspect"),
+        "end_session_endpoint": cfg.url_for("/oidc/logout"),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": GRANT_TYPES,
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "scopes_supported": SCOPES,
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "at_hash", "sid",
+                             "preferred_username", "name", "email", "email_verified", "groups"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "code_challenge_methods_supported": ["S256"],
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "authorization_response_iss_parameter_supported": true,
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+    })
+}

@@ -501,7 +501,10 @@ fn values_for(
             m.insert("user.username", username);
             m.insert("user.email", email.unwrap_or_default());
         }
-        m.insert("user.groups", store::groups_of(conn, uid)?.join(","));
+        m.insert(
+            "user.groups",
+            crate::db::users::groups(conn, uid)?.join(","),
+        );
     }
     Ok(Values(m))
 }

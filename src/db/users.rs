@@ -193,6 +193,39 @@ pub fn assigned_groups(conn: &Connection, user_id: i64) -> Result<Vec<String>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// The user's groups, by the one rule every check uses: the provider groups of the linked
+/// identities that currently have access (`authorized`: the provider still vouches for
+/// them) plus the groups an admin assigned; sorted, each once.
+pub fn groups(conn: &Connection, user_id: i64) -> Result<Vec<String>> {
+    let mut out = assigned_groups(conn, user_id)?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT groups_json FROM identities WHERE user_id = ?1 AND authorized = 1",
+    )?;
+    let rows = stmt.query_map([user_id], |r| r.get::<_, String>(0))?;
+    for g in rows {
+        // Written only by this module as a JSON array of strings; an unreadable value
+        // counts as no groups (fail closed).
+        out.extend(serde_json::from_str::<Vec<String>>(&g?).unwrap_or_default());
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Whether the user may still use the server: not disabled, and some linked identity
+/// is authorized.
+pub fn still_authorized(conn: &Connection, user_id: i64) -> Result<bool> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM identities i JOIN users u ON u.id = i.user_id
+             WHERE i.user_id = ?1 AND i.authorized = 1 AND u.disabled_at IS NULL LIMIT 1",
+            [user_id],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
 /// The sealed provider token of an identity, if one is kept.
 pub fn sealed_token(conn: &Connection, identity_id: i64) -> Result<Option<String>> {
     Ok(conn

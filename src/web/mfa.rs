@@ -285,16 +285,7 @@ pub fn enroll_get(ctx: &Ctx) -> Result<Response> {
 }
 
 fn enforced_for(ctx: &Ctx, conn: &rusqlite::Connection, user_id: i64) -> Result<bool> {
-    let mut groups: Vec<String> = conn
-        .prepare_cached("SELECT groups_json FROM identities WHERE user_id = ?1")?
-        .query_map([user_id], |r| r.get::<_, String>(0))?
-        .filter_map(|g| {
-            g.ok()
-                .and_then(|g| serde_json::from_str::<Vec<String>>(&g).ok())
-        })
-        .flatten()
-        .collect();
-    groups.extend(users::assigned_groups(conn, user_id)?);
+    let groups = users::groups(conn, user_id)?;
     mfa::enforced(ctx.app, conn, &groups)
 }
 

@@ -12,10 +12,11 @@ use crate::db::{mfa as store, sessions, users};
 use crate::error::{AppError, Result};
 use crate::mfa::{self, Factor};
 use crate::ratelimit::Failed;
+use crate::signin::record_success;
 use crate::views;
 use crate::web::guards::{UserSession, require_permission, require_user};
 use crate::web::request::Ctx;
-use crate::web::signin::{new_session, record_success};
+use crate::web::signin::new_session;
 use crate::web::{cookies, page};
 
 /// A sign-in waiting for its second factor, by its cookie.
@@ -218,7 +219,7 @@ pub fn challenge_verify_post(ctx: &Ctx) -> Result<Response> {
             json!({ "method": method }),
         )?;
         record_success(
-            ctx,
+            &ctx.origin(),
             tx,
             p.row.user_id,
             &p.row.provider,
@@ -417,7 +418,7 @@ pub fn enroll_verify_post(ctx: &Ctx) -> Result<Response> {
                     identity_id: p.row.identity_id,
                 };
                 record_success(
-                    ctx,
+                    &ctx.origin(),
                     tx,
                     user_id,
                     &p.row.provider,

@@ -329,6 +329,31 @@ pub fn signin_ips_of(conn: &Connection, user_id: i64) -> Result<Vec<(String, i64
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// A recent sign-in address and whose it is.
+pub struct SigninIp {
+    pub uuid: String,
+    pub username: String,
+    pub ip: String,
+    pub last_at: i64,
+}
+
+/// Every recent sign-in address of every user, newest first.
+pub fn all_signin_ips(conn: &Connection) -> Result<Vec<SigninIp>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT u.uuid, u.username, s.ip, s.last_at FROM signin_ips s
+         JOIN users u ON u.id = s.user_id ORDER BY s.last_at DESC",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(SigninIp {
+            uuid: r.get(0)?,
+            username: r.get(1)?,
+            ip: r.get(2)?,
+            last_at: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// Forgets every address a user signed in from (their access was withdrawn).
 pub fn forget_all_signin_ips(conn: &Connection, user_id: i64) -> Result<usize> {
     Ok(conn.execute("DELETE FROM signin_ips WHERE user_id = ?1", [user_id])?)

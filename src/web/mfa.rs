@@ -360,11 +360,9 @@ pub fn enroll_start_post(ctx: &Ctx) -> Result<Response> {
             Enroller::Session(s) => prove_recent(ctx, tx, s, code.as_deref())?,
         }
         store::start_enrollment(tx, user_id, &sealed, now, now + mfa::ENROLL_TTL)?;
-        Ok(
-            tx.query_row("SELECT username FROM users WHERE id = ?1", [user_id], |r| {
-                r.get::<_, String>(0)
-            })?,
-        )
+        users::profile(tx, user_id)?
+            .map(|(_, username, _)| username)
+            .ok_or_else(|| AppError::internal("the user of this enrolment is gone"))
     })?;
     let uri = mfa::otpauth_uri(&ctx.app.config.mfa_issuer, &account, &secret);
     Ok(Response::json(&json!({

@@ -526,3 +526,38 @@ pub fn set_disabled(conn: &Connection, user_id: i64, at: Option<i64>) -> Result<
     )?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::ProviderKind;
+
+    fn identity(id: &str, groups: &[&str]) -> Identity {
+        Identity {
+            provider: ProviderKind::Jellyfin,
+            provider_user_id: id.into(),
+            username: format!("user-{id}"),
+            email: None,
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            token: String::new(),
+        }
+    }
+
+    #[test]
+    fn groups_are_those_with_access_plus_assigned_sorted_once() {
+        let mut c = Connection::open_in_memory().unwrap();
+        crate::db::migrate::run(&mut c).unwrap();
+        let linked =
+            record_sign_in(&c, &identity("1", &["zeta", "alpha", "zeta"]), None, 0).unwrap();
+        add_group(&c, linked.user_id, "mid", 0).unwrap();
+        add_group(&c, linked.user_id, "alpha", 0).unwrap();
+        assert_eq!(
+            groups(&c, linked.user_id).unwrap(),
+            ["alpha", "mid", "zeta"]
+        );
+        // The provider no longer vouches: only what an admin assigned is left.
+        revoke_identity(&c, linked.identity_id).unwrap();
+        assert_eq!(groups(&c, linked.user_id).unwrap(), ["alpha", "mid"]);
+        assert!(!still_authorized(&c, linked.user_id).unwrap());
+    }
+}

@@ -21,3 +21,11 @@ impl Clock {
         self.offset_ms.fetch_add(secs * 1000, Ordering::Relaxed);
     }
 }
+
+/// Unix seconds as RFC 3339 in UTC, to the second ("2026-01-02T03:04:05Z"); empty for a
+/// time chrono cannot represent.
+pub fn rfc3339(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}

@@ -28,6 +28,7 @@ pub mod providers;
 pub mod ratelimit;
 pub mod revalidate;
 pub mod settings;
+pub mod signin;
 pub mod version;
 pub mod views;
 pub mod web;

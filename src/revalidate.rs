@@ -394,7 +394,7 @@ fn revoke(app: &App, t: &InUse, why: &str, now: i64) -> Result<bool> {
         if !store::still_unconfirmed(tx, t.identity_id, t.confirmed_at)? {
             return Ok(false);
         }
-        let revoked = crate::web::signin::withdraw(app, tx, t.identity_id, t.user_id, now)?;
+        let revoked = crate::signin::withdraw(app, tx, t.identity_id, t.user_id, now)?;
         crate::db::events::record(
             tx,
             &crate::db::events::Event {

@@ -416,8 +416,16 @@ fn check_body(method: &str, format: &str, template: &str) -> std::result::Result
 enum Escape {
     Json,
     Form,
+    /// A URL path segment: every byte but RFC 3986's unreserved ones is percent-encoded.
     Url,
 }
+
+/// What Escape::Url encodes: all but ALPHA / DIGIT / "-" / "." / "_" / "~".
+const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// The values of one event, by placeholder name.
 pub struct Values(BTreeMap<&'static str, String>);
@@ -445,7 +453,7 @@ fn escape(v: &str, how: Escape) -> String {
             quoted[1..quoted.len() - 1].to_string()
         }
         Escape::Form => url::form_urlencoded::byte_serialize(v.as_bytes()).collect(),
-        Escape::Url => crate::views::admin::seg(v),
+        Escape::Url => percent_encoding::utf8_percent_encode(v, PATH_SEGMENT).to_string(),
     }
 }
 
@@ -474,7 +482,7 @@ fn values_for(
         Some(e) => e,
         None => {
             let now = chrono::Utc::now().timestamp();
-            let time = crate::web::events::rfc3339(now);
+            let time = crate::clock::rfc3339(now);
             m.insert("event.type", "webhook.test".into());
             m.insert("event.result", "success".into());
             m.insert("event.time", time.clone());
@@ -483,7 +491,7 @@ fn values_for(
             return Ok(Values(m));
         }
     };
-    let time = crate::web::events::rfc3339(row.time);
+    let time = crate::clock::rfc3339(row.time);
     m.insert("event.type", row.kind.clone());
     m.insert("event.id", row.id.to_string());
     m.insert("event.result", row.result.clone());
@@ -501,7 +509,10 @@ fn values_for(
             m.insert("user.username", username);
             m.insert("user.email", email.unwrap_or_default());
         }
-        m.insert("user.groups", store::groups_of(conn, uid)?.join(","));
+        m.insert(
+            "user.groups",
+            crate::db::users::groups(conn, uid)?.join(","),
+        );
     }
     Ok(Values(m))
 }
@@ -931,6 +942,15 @@ mod tests {
         assert_eq!(
             render("https://x/{user.username}", Escape::Url, &v),
             "https://x/a%22b%20c%26d"
+        );
+    }
+
+    #[test]
+    fn a_url_value_keeps_only_unreserved_bytes() {
+        let v = values(&[("user.username", "é/~.-_%?#Az09")]);
+        assert_eq!(
+            render("https://x/{user.username}", Escape::Url, &v),
+            "https://x/%C3%A9%2F~.-_%25%3F%23Az09"
         );
     }
 

@@ -97,6 +97,16 @@ pub fn set_state(conn: &Connection, digest: &[u8], state: FlowState) -> Result<(
     Ok(())
 }
 
+/// Marks a pending flow done and remembers where it led (`rd`); false if it was not
+/// pending any more (another request finished it first).
+pub fn claim_done(conn: &Connection, digest: &[u8], rd: &str) -> Result<bool> {
+    let claimed = conn.execute(
+        "UPDATE login_flows SET state = 'done', rd = ?2 WHERE id_digest = ?1 AND state = 'pending'",
+        params![digest, rd],
+    )?;
+    Ok(claimed > 0)
+}
+
 pub fn delete(conn: &Connection, digest: &[u8]) -> Result<()> {
     conn.execute("DELETE FROM login_flows WHERE id_digest = ?1", [digest])?;
     Ok(())

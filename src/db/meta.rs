@@ -18,3 +18,12 @@ pub fn set(conn: &Connection, key: &str, value: &str) -> Result<()> {
     )?;
     Ok(())
 }
+
+/// Removes these keys (those not set are no error).
+pub fn delete(conn: &Connection, keys: &[&str]) -> Result<()> {
+    let mut stmt = conn.prepare_cached("DELETE FROM meta WHERE key = ?1")?;
+    for key in keys {
+        stmt.execute([key])?;
+    }
+    Ok(())
+}

@@ -387,19 +387,6 @@ pub fn claim_subject(
         .optional()?)
 }
 
-/// Whether the user is not disabled and some linked identity is authorized: what every
-/// token and code needs to stay good.
-pub fn user_has_access(conn: &Connection, user_id: i64) -> Result<bool> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT 1 FROM identities i JOIN users u ON u.id = i.user_id
-             WHERE i.user_id = ?1 AND i.authorized = 1 AND u.disabled_at IS NULL LIMIT 1",
-        )?
-        .query_row([user_id], |_| Ok(()))
-        .optional()?
-        .is_some())
-}
-
 /// (kid, sealed PEM, retired_at) of every key still worth publishing, newest first.
 pub fn signing_keys(
     conn: &Connection,

@@ -25,7 +25,8 @@ pub struct SessionRow {
     pub username: String,
     pub email: Option<String>,
     pub provider: String,
-    pub provider_groups: Vec<String>,
+    /// The user's groups (users::groups: identities with access plus assigned groups).
+    pub groups: Vec<String>,
     pub authorized: bool,
     pub amr: Vec<String>,
     /// The session's public id (the OpenID Connect `sid` claim).
@@ -59,10 +60,11 @@ pub fn create(conn: &Connection, s: &NewSession, now: i64) -> Result<()> {
     Ok(())
 }
 
-/// The session, its user and identity, and the user's assigned groups: one indexed read.
+/// The session, its user and identity, the user's assigned groups (one indexed read),
+/// and the user's groups (users::groups).
 pub fn load(conn: &Connection, digest: &[u8], now: i64) -> Result<Option<SessionRow>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT u.id, u.uuid, u.username, u.email, i.provider, i.groups_json, i.authorized,
+        "SELECT u.id, u.uuid, u.username, u.email, i.provider, i.authorized,
                 s.amr_json, s.auth_time, s.expires_at, s.mfa_at, s.sid,
                 (SELECT group_concat(g.name, char(31)) FROM user_groups g WHERE g.user_id = u.id),
                 i.id
@@ -73,32 +75,35 @@ pub fn load(conn: &Connection, digest: &[u8], now: i64) -> Result<Option<Session
     )?;
     let row = stmt
         .query_row(params![digest, now], |r| {
-            let groups: String = r.get(5)?;
-            let amr: String = r.get(7)?;
+            let amr: String = r.get(6)?;
             Ok(SessionRow {
                 user_id: r.get(0)?,
                 uuid: r.get(1)?,
                 username: r.get(2)?,
                 email: r.get(3)?,
                 provider: r.get(4)?,
-                // Both columns are written only by this module and users.rs as JSON
-                // arrays of strings; an unreadable value counts as empty (fail closed).
-                provider_groups: serde_json::from_str(&groups).unwrap_or_default(),
-                authorized: r.get(6)?,
+                groups: Vec::new(),
+                authorized: r.get(5)?,
+                // Written only by this module as a JSON array of strings; an unreadable
+                // value counts as empty (fail closed).
                 amr: serde_json::from_str(&amr).unwrap_or_default(),
-                auth_time: r.get(8)?,
-                expires_at: r.get(9)?,
-                mfa_at: r.get(10)?,
-                sid: r.get(11)?,
+                auth_time: r.get(7)?,
+                expires_at: r.get(8)?,
+                mfa_at: r.get(9)?,
+                sid: r.get(10)?,
                 assigned_groups: r
-                    .get::<_, Option<String>>(12)?
+                    .get::<_, Option<String>>(11)?
                     .map(|g| g.split('\u{1f}').map(str::to_string).collect())
                     .unwrap_or_default(),
-                identity_id: r.get(13)?,
+                identity_id: r.get(12)?,
             })
         })
         .optional()?;
-    Ok(row)
+    let Some(mut row) = row else {
+        return Ok(None);
+    };
+    row.groups = crate::db::users::groups(conn, row.user_id)?;
+    Ok(Some(row))
 }
 
 /// The session just proved a second factor again (e.g. a code typed to change MFA).

@@ -193,6 +193,39 @@ pub fn assigned_groups(conn: &Connection, user_id: i64) -> Result<Vec<String>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// The user's groups, by the one rule every check uses: the provider groups of the linked
+/// identities that currently have access (`authorized`: the provider still vouches for
+/// them) plus the groups an admin assigned; sorted, each once.
+pub fn groups(conn: &Connection, user_id: i64) -> Result<Vec<String>> {
+    let mut out = assigned_groups(conn, user_id)?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT groups_json FROM identities WHERE user_id = ?1 AND authorized = 1",
+    )?;
+    let rows = stmt.query_map([user_id], |r| r.get::<_, String>(0))?;
+    for g in rows {
+        // Written only by this module as a JSON array of strings; an unreadable value
+        // counts as no groups (fail closed).
+        out.extend(serde_json::from_str::<Vec<String>>(&g?).unwrap_or_default());
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Whether the user may still use the server: not disabled, and some linked identity
+/// is authorized.
+pub fn still_authorized(conn: &Connection, user_id: i64) -> Result<bool> {
+    // Every token refresh and userinfo call asks: keep the statement prepared.
+    Ok(conn
+        .prepare_cached(
+            "SELECT 1 FROM identities i JOIN users u ON u.id = i.user_id
+             WHERE i.user_id = ?1 AND i.authorized = 1 AND u.disabled_at IS NULL LIMIT 1",
+        )?
+        .query_row([user_id], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
 /// The sealed provider token of an identity, if one is kept.
 pub fn sealed_token(conn: &Connection, identity_id: i64) -> Result<Option<String>> {
     Ok(conn
@@ -293,6 +326,31 @@ pub fn signin_ips_of(conn: &Connection, user_id: i64) -> Result<Vec<(String, i64
         "SELECT ip, last_at FROM signin_ips WHERE user_id = ?1 ORDER BY last_at DESC",
     )?;
     let rows = stmt.query_map([user_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// A recent sign-in address and whose it is.
+pub struct SigninIp {
+    pub uuid: String,
+    pub username: String,
+    pub ip: String,
+    pub last_at: i64,
+}
+
+/// Every recent sign-in address of every user, newest first.
+pub fn all_signin_ips(conn: &Connection) -> Result<Vec<SigninIp>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT u.uuid, u.username, s.ip, s.last_at FROM signin_ips s
+         JOIN users u ON u.id = s.user_id ORDER BY s.last_at DESC",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(SigninIp {
+            uuid: r.get(0)?,
+            username: r.get(1)?,
+            ip: r.get(2)?,
+            last_at: r.get(3)?,
+        })
+    })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
@@ -467,4 +525,39 @@ pub fn set_disabled(conn: &Connection, user_id: i64, at: Option<i64>) -> Result<
         params![user_id, at],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::ProviderKind;
+
+    fn identity(id: &str, groups: &[&str]) -> Identity {
+        Identity {
+            provider: ProviderKind::Jellyfin,
+            provider_user_id: id.into(),
+            username: format!("user-{id}"),
+            email: None,
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            token: String::new(),
+        }
+    }
+
+    #[test]
+    fn groups_are_those_with_access_plus_assigned_sorted_once() {
+        let mut c = Connection::open_in_memory().unwrap();
+        crate::db::migrate::run(&mut c).unwrap();
+        let linked =
+            record_sign_in(&c, &identity("1", &["zeta", "alpha", "zeta"]), None, 0).unwrap();
+        add_group(&c, linked.user_id, "mid", 0).unwrap();
+        add_group(&c, linked.user_id, "alpha", 0).unwrap();
+        assert_eq!(
+            groups(&c, linked.user_id).unwrap(),
+            ["alpha", "mid", "zeta"]
+        );
+        // The provider no longer vouches: only what an admin assigned is left.
+        revoke_identity(&c, linked.identity_id).unwrap();
+        assert_eq!(groups(&c, linked.user_id).unwrap(), ["alpha", "mid"]);
+        assert!(!still_authorized(&c, linked.user_id).unwrap());
+    }
 }

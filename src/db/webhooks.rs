@@ -193,27 +193,12 @@ fn user_matches(
         }
     }
     if !groups.is_empty() {
-        let theirs = groups_of(conn, user_id)?;
+        let theirs = crate::db::users::groups(conn, user_id)?;
         if !groups.iter().any(|g| theirs.contains(g)) {
             return Ok(false);
         }
     }
     Ok(true)
-}
-
-/// Provider groups of every linked identity plus the groups an admin assigned.
-pub fn groups_of(conn: &Connection, user_id: i64) -> Result<Vec<String>> {
-    let mut out = crate::db::users::assigned_groups(conn, user_id)?;
-    let mut stmt = conn.prepare_cached("SELECT groups_json FROM identities WHERE user_id = ?1")?;
-    let rows = stmt.query_map([user_id], |r| r.get::<_, String>(0))?;
-    for g in rows {
-        for name in serde_json::from_str::<Vec<String>>(&g?).unwrap_or_default() {
-            if !out.contains(&name) {
-                out.push(name);
-            }
-        }
-    }
-    Ok(out)
 }
 
 pub fn insert_delivery(

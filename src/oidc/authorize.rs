@@ -568,7 +568,7 @@ mod tests {
             username: "alice".into(),
             email: None,
             provider: "plex".into(),
-            provider_groups: vec![],
+            groups: vec![],
             authorized: true,
             amr: vec![],
             sid: "sid".into(),

@@ -202,27 +202,10 @@ pub fn user_claims(
         }
     }
     if has("groups") {
-        c.insert("groups".into(), json!(user_groups(conn, user_id)?));
+        c.insert(
+            "groups".into(),
+            json!(crate::db::users::groups(conn, user_id)?),
+        );
     }
     Ok(c)
-}
-
-/// Provider groups of every linked identity plus the groups an admin assigned.
-pub fn user_groups(conn: &Connection, user_id: i64) -> Result<Vec<String>> {
-    let mut groups: Vec<String> = Vec::new();
-    let mut stmt = conn.prepare_cached(
-        "SELECT groups_json FROM identities WHERE user_id = ?1 AND authorized = 1 ORDER BY id",
-    )?;
-    for g in stmt.query_map([user_id], |r| r.get::<_, String>(0))? {
-        groups.extend(serde_json::from_str::<Vec<String>>(&g?).unwrap_or_default());
-    }
-    groups.extend(crate::db::users::assigned_groups(conn, user_id)?);
-    groups.dedup();
-    Ok(groups)
-}
-
-/// Whether the user may still use the server: not disabled, and some linked identity
-/// is authorized.
-pub fn still_authorized(conn: &Connection, user_id: i64) -> Result<bool> {
-    oauth::user_has_access(conn, user_id)
 }

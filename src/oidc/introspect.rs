@@ -42,7 +42,7 @@ pub fn introspect(app: &App, creds: &Credentials, token: Option<&str>, now: i64)
     });
     match t.user_id {
         Some(user_id) => {
-            if !grants::still_authorized(&conn, user_id)? {
+            if !crate::db::users::still_authorized(&conn, user_id)? {
                 return Ok(inactive);
             }
             let claims = grants::user_claims(&conn, user_id, &["profile".to_string()])?;

@@ -45,7 +45,7 @@ pub(super) fn grant(
     let Some(user_id) = t.user_id else {
         return invalid("not a user's token");
     };
-    if !grants::still_authorized(tx, user_id)? {
+    if !crate::db::users::still_authorized(tx, user_id)? {
         oauth::revoke_family(tx, &t.family, now)?;
         return invalid("the user no longer has access");
     }

@@ -165,7 +165,7 @@ fn code_grant(
         }
         (None, None) => {}
     }
-    if !grants::still_authorized(tx, grant.user_id)? {
+    if !crate::db::users::still_authorized(tx, grant.user_id)? {
         return Ok(Err(invalid_grant("the user no longer has access")));
     }
     Ok(Ok(grants::issue_tokens(

@@ -20,7 +20,7 @@ pub fn claims(conn: &Connection, token: &str, now: i64) -> Outcome<Map<String, V
     let Some(user_id) = t.user_id else {
         return Err(invalid().into());
     };
-    if !grants::still_authorized(conn, user_id)? {
+    if !crate::db::users::still_authorized(conn, user_id)? {
         return Err(invalid().into());
     }
     if !t.scopes.iter().any(|s| s == "openid") {

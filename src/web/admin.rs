@@ -198,10 +198,12 @@ pub fn config_section_put(ctx: &Ctx, name: &str) -> Result<Response> {
 pub fn trusted_ips_get(ctx: &Ctx) -> Result<Response> {
     require_permission(ctx, "users.read")?;
     let conn = ctx.app.db.conn()?;
-    let mut stmt = conn.prepare("SELECT u.uuid, u.username, s.ip, s.last_at FROM signin_ips s JOIN users u ON u.id = s.user_id ORDER BY s.last_at DESC")?;
-    let rows = stmt
-        .query_map([], |r| Ok(json!({ "uuid": r.get::<_, String>(0)?, "username": r.get::<_, String>(1)?, "ip": r.get::<_, String>(2)?, "last_at": r.get::<_, i64>(3)? })))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let rows: Vec<serde_json::Value> = crate::db::users::all_signin_ips(&conn)?
+        .into_iter()
+        .map(
+            |s| json!({ "uuid": s.uuid, "username": s.username, "ip": s.ip, "last_at": s.last_at }),
+        )
+        .collect();
     Ok(Response::json(&json!({ "trusted_ips": rows })).with_no_cache())
 }
 

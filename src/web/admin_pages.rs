@@ -101,12 +101,7 @@ pub fn overview_get(ctx: &Ctx) -> Result<Response> {
     let conn = ctx.app.db.conn()?;
     let (users, sessions) = if c.can("users.read") {
         let (_, total) = users::list(&conn, "", 0, 0)?;
-        // A count only the console needs; kept next to its one reader.
-        let live: i64 = conn.query_row(
-            "SELECT count(*) FROM sessions WHERE expires_at > ?1",
-            [ctx.now()],
-            |r| r.get(0),
-        )?;
+        let live = crate::db::counts::live_sessions(&conn, ctx.now())?;
         (Some(total), Some(live))
     } else {
         (None, None)

@@ -164,11 +164,7 @@ fn record_restore(
     report: &restore::Report,
 ) -> Result<bool> {
     ctx.app.db.with_tx(|tx| {
-        let still_there: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM users WHERE id = ?1)",
-            [admin.row.user_id],
-            |r| r.get(0),
-        )?;
+        let still_there = crate::db::users::profile(tx, admin.row.user_id)?.is_some();
         let session_alive = crate::db::sessions::load(tx, &admin.digest, ctx.now())?.is_some();
         crate::db::events::record(
             tx,

@@ -20,22 +20,9 @@ pub fn record(
     kind: &str,
     user_id: Option<i64>,
     ok: bool,
-    mut detail: Value,
+    detail: Value,
 ) -> Result<()> {
-    if let (Some(ua), Value::Object(map)) = (ctx.user_agent(), &mut detail) {
-        map.entry("user_agent").or_insert_with(|| json!(ua));
-    }
-    events::record(
-        tx,
-        &events::Event {
-            kind,
-            user_id,
-            ip: Some(&ctx.ip.to_string()),
-            result: if ok { "success" } else { "failure" },
-            detail,
-        },
-        ctx.now(),
-    )
+    ctx.origin().record(tx, kind, user_id, ok, detail)
 }
 
 /// A time from a query: unix seconds, RFC 3339, or a date (UTC; `end_of_day` for "until").
@@ -139,12 +126,6 @@ pub fn page_of(ctx: &Ctx, q: &Query) -> Result<(Vec<EventRow>, Option<String>)> 
     Ok((rows, next))
 }
 
-pub fn rfc3339(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0)
-        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_default()
-}
-
 /// GET /api/admin/events -> {events: [{id, type, time, user, ip, result, detail}], next}
 pub fn list_get(ctx: &Ctx) -> Result<Response> {
     crate::web::guards::require_permission(ctx, "events.read")?;
@@ -156,7 +137,7 @@ pub fn list_get(ctx: &Ctx) -> Result<Response> {
             json!({
                 "id": e.id,
                 "type": e.kind,
-                "time": rfc3339(e.time),
+                "time": crate::clock::rfc3339(e.time),
                 "user": e.user,
                 "ip": e.ip,
                 "result": e.result,

@@ -303,7 +303,7 @@ fn native_subject(
 /// A still-authorized user by id, with their groups.
 fn subject_of(ctx: &Ctx, user_id: i64, identity_id: Option<i64>) -> Result<Option<Subject>> {
     let conn = ctx.app.db.conn()?;
-    if !crate::oidc::grants::still_authorized(&conn, user_id)? {
+    if !users::still_authorized(&conn, user_id)? {
         return Ok(None);
     }
     let Some((uuid, username, email)) = users::profile(&conn, user_id)? else {
@@ -315,7 +315,7 @@ fn subject_of(ctx: &Ctx, user_id: i64, identity_id: Option<i64>) -> Result<Optio
         uuid,
         username,
         email,
-        groups: crate::oidc::grants::user_groups(&conn, user_id)?,
+        groups: users::groups(&conn, user_id)?,
         two_factor: false,
     }))
 }

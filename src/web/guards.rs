@@ -10,7 +10,7 @@ use crate::web::request::Ctx;
 pub struct UserSession {
     pub digest: Vec<u8>,
     pub row: SessionRow,
-    /// Provider groups plus the groups an admin assigned.
+    /// The user's groups (db::users::groups).
     pub groups: Vec<String>,
     pub admin: bool,
 }
@@ -35,8 +35,7 @@ pub fn current_session(ctx: &Ctx) -> Result<Option<UserSession>> {
         return Ok(None);
     };
     let admin = row.assigned_groups.iter().any(|g| g == "admins");
-    let mut groups = row.provider_groups.clone();
-    groups.extend(row.assigned_groups.iter().cloned());
+    let groups = row.groups.clone();
     Ok(Some(UserSession {
         digest,
         row,

@@ -3,6 +3,7 @@
 
 use rouille::Response;
 
+use crate::db::counts;
 use crate::error::{AppError, Result};
 use crate::metrics::Gauge;
 use crate::web::request::Ctx;
@@ -47,11 +48,10 @@ fn gauges(ctx: &Ctx) -> Result<Vec<Gauge>> {
     let now = ctx.now();
     let (sessions, users, clients) = {
         let conn = ctx.app.db.conn()?;
-        let count = |sql: &str| -> Result<i64> { Ok(conn.query_row(sql, [now], |r| r.get(0))?) };
         (
-            count("SELECT count(*) FROM sessions WHERE expires_at > ?1")?,
-            count("SELECT count(*) FROM users WHERE ?1 IS NOT NULL")?,
-            count("SELECT count(*) FROM oauth_clients WHERE ?1 IS NOT NULL")?,
+            counts::live_sessions(&conn, now)?,
+            counts::users(&conn)?,
+            counts::oauth_clients(&conn)?,
         )
     };
     let gauge = |name, help, value: f64| Gauge {
@@ -118,14 +118,8 @@ fn gauges(ctx: &Ctx) -> Result<Vec<Gauge>> {
 /// Webhook deliveries on record, by state (pending ones are the queue).
 fn delivery_gauges(ctx: &Ctx) -> Result<Vec<Gauge>> {
     let conn = ctx.app.db.conn()?;
-    let mut stmt = conn.prepare_cached(
-        "SELECT s.state, (SELECT count(*) FROM webhook_deliveries d WHERE d.state = s.state)
-           FROM (SELECT 'pending' AS state UNION ALL SELECT 'delivered' UNION ALL SELECT 'failed') s",
-    )?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
     let mut out = Vec::new();
-    for row in rows {
-        let (state, n) = row?;
+    for (state, n) in counts::deliveries_by_state(&conn)? {
         out.push(Gauge {
             name: "authportal_webhook_deliveries",
             kind: "gauge",

@@ -14,12 +14,12 @@ use crate::db::flows::{self, Flow, FlowState};
 use crate::error::{AppError, Result};
 use crate::providers::plex::{PinStatus, Plex};
 use crate::providers::{Outcome, ProviderError, ProviderKind};
-use crate::ratelimit::Failed;
+use crate::signin::backoff;
 use crate::views;
 use crate::web::portal::restricted_response;
 use crate::web::redirect::safe_rd;
 use crate::web::request::Ctx;
-use crate::web::signin::{first_factor_done, withdraw_access};
+use crate::web::signin::first_factor_done;
 use crate::web::{cookies, page};
 
 /// Longest back-off between polls of a PIN after plex.tv says 429.
@@ -221,14 +221,14 @@ fn finish_plex(
             username,
         } => {
             crate::log_warn!("req={} sign-in denied: {log}", ctx.request_id);
-            withdraw_access(
-                ctx,
+            crate::signin::withdraw_access(
+                &ctx.origin(),
                 ProviderKind::Plex,
                 account.as_deref(),
                 username.as_deref(),
             )?;
-            crate::web::signin::record_failure(
-                ctx,
+            crate::signin::record_failure(
+                &ctx.origin(),
                 "plex",
                 username.as_deref(),
                 "no access to the media server",
@@ -331,9 +331,8 @@ pub fn forward_post(ctx: &Ctx) -> Result<Response> {
     let _account = server.one_at_a_time(username);
     // Per account as well as per address: guesses spread over many addresses still
     // queue up behind the account's back-off (checked under its lock, so in order).
-    let account = account_key(provider, username);
-    let backoff = &ctx.app.limits.signin_account;
-    if let Err(retry_after_secs) = backoff.check(&account, ctx.app.clock.now_ms()) {
+    let account = backoff::Account::new(provider, username);
+    if let Err(retry_after_secs) = backoff::check(ctx.app, &account) {
         crate::log_warn!(
             "req={} sign-in back-off for a {} account",
             ctx.request_id,
@@ -348,7 +347,7 @@ pub fn forward_post(ctx: &Ctx) -> Result<Response> {
     ctx.app.metrics.signin(provider, &outcome);
     match outcome {
         Ok(Outcome::Authorized(ident)) => {
-            backoff.succeed(&account);
+            backoff::password_accepted(ctx.app, &account);
             let l = first_factor_done(ctx, &ident, rd.as_deref(), None)?
                 .ok_or_else(|| AppError::internal("sign-in not recorded"))?;
             let page = if popup {
@@ -364,9 +363,14 @@ pub fn forward_post(ctx: &Ctx) -> Result<Response> {
             log,
         }) => {
             crate::log_warn!("req={} sign-in denied: {log}", ctx.request_id);
-            withdraw_access(ctx, provider, account.as_deref(), who.as_deref())?;
-            crate::web::signin::record_failure(
-                ctx,
+            crate::signin::withdraw_access(
+                &ctx.origin(),
+                provider,
+                account.as_deref(),
+                who.as_deref(),
+            )?;
+            crate::signin::record_failure(
+                &ctx.origin(),
                 provider.as_str(),
                 who.as_deref(),
                 "no access to the media server",
@@ -381,19 +385,7 @@ pub fn forward_post(ctx: &Ctx) -> Result<Response> {
             )
         }
         Err(ProviderError::InvalidCredentials) => {
-            crate::web::signin::record_failure(
-                ctx,
-                provider.as_str(),
-                Some(username),
-                "invalid username or password",
-            );
-            if let Failed::Wait {
-                secs,
-                tripped: true,
-            } = backoff.fail(&account, ctx.app.clock.now_ms())
-            {
-                crate::web::signin::record_locked(ctx, provider.as_str(), username, secs);
-            }
+            backoff::password_refused(&ctx.origin(), &account, provider, username);
             crate::log_info!(
                 "req={} sign-in failed: {} wrong credentials from {}",
                 ctx.request_id,
@@ -417,12 +409,6 @@ pub fn forward_post(ctx: &Ctx) -> Result<Response> {
             Ok(form_page(err.status(), &capitalize(&err.public_message())))
         }
     }
-}
-
-/// The account a password is tried on: the provider and the name typed, case-folded
-/// (media servers match names without case, so "Alice" and "alice" are one account).
-fn account_key(provider: ProviderKind, username: &str) -> String {
-    format!("{}:{}", provider.as_str(), username.to_lowercase())
 }
 
 fn provider_error(e: ProviderError) -> AppError {

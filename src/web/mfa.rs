@@ -12,10 +12,11 @@ use crate::db::{mfa as store, sessions, users};
 use crate::error::{AppError, Result};
 use crate::mfa::{self, Factor};
 use crate::ratelimit::Failed;
+use crate::signin::record_success;
 use crate::views;
 use crate::web::guards::{UserSession, require_permission, require_user};
 use crate::web::request::Ctx;
-use crate::web::signin::{new_session, record_success};
+use crate::web::signin::new_session;
 use crate::web::{cookies, page};
 
 /// A sign-in waiting for its second factor, by its cookie.
@@ -218,7 +219,7 @@ pub fn challenge_verify_post(ctx: &Ctx) -> Result<Response> {
             json!({ "method": method }),
         )?;
         record_success(
-            ctx,
+            &ctx.origin(),
             tx,
             p.row.user_id,
             &p.row.provider,
@@ -285,16 +286,7 @@ pub fn enroll_get(ctx: &Ctx) -> Result<Response> {
 }
 
 fn enforced_for(ctx: &Ctx, conn: &rusqlite::Connection, user_id: i64) -> Result<bool> {
-    let mut groups: Vec<String> = conn
-        .prepare_cached("SELECT groups_json FROM identities WHERE user_id = ?1")?
-        .query_map([user_id], |r| r.get::<_, String>(0))?
-        .filter_map(|g| {
-            g.ok()
-                .and_then(|g| serde_json::from_str::<Vec<String>>(&g).ok())
-        })
-        .flatten()
-        .collect();
-    groups.extend(users::assigned_groups(conn, user_id)?);
+    let groups = users::groups(conn, user_id)?;
     mfa::enforced(ctx.app, conn, &groups)
 }
 
@@ -368,11 +360,9 @@ pub fn enroll_start_post(ctx: &Ctx) -> Result<Response> {
             Enroller::Session(s) => prove_recent(ctx, tx, s, code.as_deref())?,
         }
         store::start_enrollment(tx, user_id, &sealed, now, now + mfa::ENROLL_TTL)?;
-        Ok(
-            tx.query_row("SELECT username FROM users WHERE id = ?1", [user_id], |r| {
-                r.get::<_, String>(0)
-            })?,
-        )
+        users::profile(tx, user_id)?
+            .map(|(_, username, _)| username)
+            .ok_or_else(|| AppError::internal("the user of this enrolment is gone"))
     })?;
     let uri = mfa::otpauth_uri(&ctx.app.config.mfa_issuer, &account, &secret);
     Ok(Response::json(&json!({
@@ -426,7 +416,7 @@ pub fn enroll_verify_post(ctx: &Ctx) -> Result<Response> {
                     identity_id: p.row.identity_id,
                 };
                 record_success(
-                    ctx,
+                    &ctx.origin(),
                     tx,
                     user_id,
                     &p.row.provider,

@@ -39,6 +39,17 @@ impl<'a> Ctx<'a> {
         self.app.clock.now()
     }
 
+    /// Who asked and from where, for the domain modules and the audit log.
+    pub fn origin(&self) -> crate::signin::Origin<'_> {
+        crate::signin::Origin {
+            app: self.app,
+            now: self.now(),
+            ip: self.ip,
+            user_agent: self.user_agent(),
+            request_id: &self.request_id,
+        }
+    }
+
     pub fn query(&self, name: &str) -> Option<String> {
         first_field(self.req.raw_query_string().as_bytes(), name)
     }

@@ -392,10 +392,7 @@ fn finish(
         let linked = users::record_sign_in(tx, ident, Some(&sealed_token), now)?;
         users::add_group(tx, linked.user_id, "admins", now)?;
         meta::set(tx, DONE_KEY, &now.to_string())?;
-        tx.execute(
-            "DELETE FROM meta WHERE key IN (?1, ?2, ?3)",
-            [CODE_KEY, UNLOCK_KEY, PLEX_TOKEN_KEY],
-        )?;
+        meta::delete(tx, &[CODE_KEY, UNLOCK_KEY, PLEX_TOKEN_KEY])?;
         events::record(
             tx,
             &events::Event {

@@ -334,6 +334,36 @@ fn enforcement_by_group_comes_from_the_settings() {
     assert_eq!(r.header("location"), Some("/home"));
 }
 
+/// MFA enforcement counts the groups of identities that still have access (the one
+/// rule of db::users::groups): a group the provider no longer vouches for enforces nothing.
+#[test]
+fn enforcement_by_group_ignores_a_withdrawn_identitys_groups() {
+    let s = setup(&[]);
+    let app = s.portal.app();
+    app.db
+        .with_tx(|tx| {
+            let cfg = json!({ "enforce_groups": ["jellyfin-admin"] });
+            let change = authportal::db::settings::Change {
+                section: "mfa",
+                expected_version: 0,
+                config: &cfg,
+                by: Some("test"),
+                reason: None,
+            };
+            authportal::db::settings::put(tx, &change, 0).map(|r| r.unwrap())
+        })
+        .unwrap();
+    let (c, r) = s.signed_in("root", "toor");
+    assert_eq!(r.header("location"), Some("/mfa/enroll"));
+    assert_eq!(c.get("/mfa/enroll/status").json()["enforced"], true);
+    // The provider stops vouching for root (as a re-validation would record it).
+    s.portal
+        .db()
+        .execute("UPDATE identities SET authorized = 0", [])
+        .unwrap();
+    assert_eq!(c.get("/mfa/enroll/status").json()["enforced"], false);
+}
+
 #[test]
 fn changing_mfa_needs_a_recent_second_factor_or_a_fresh_code() {
     let s = setup(&[]);

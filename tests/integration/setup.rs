@@ -228,7 +228,8 @@ fn plex_owner_signs_in_with_plex_and_picks_their_server() {
     assert_eq!(r.header("location"), Some("/admin"));
     let who = c.get("/whoami").json();
     assert_eq!(who["admin"], true);
-    assert_eq!(who["groups"], serde_json::json!(["plex-owner", "admins"]));
+    // Sorted (db::users::groups): provider and assigned groups in one order.
+    assert_eq!(who["groups"], serde_json::json!(["admins", "plex-owner"]));
     let stored: String = portal
         .db()
         .query_row(

@@ -347,6 +347,44 @@ fn a_disabled_rule_does_not_fire_and_filters_narrow() {
     assert!(got.iter().all(|r| r.path != "/off"));
 }
 
+/// A rule's group filter and `{user.groups}` count the groups of identities that still
+/// have access (db::users::groups): once the provider withdrew alice's account, her
+/// provider group no longer selects her.
+#[test]
+fn a_withdrawn_identitys_groups_no_longer_match_a_group_filter() {
+    let s = setup(&[]);
+    let rx = Receiver::start();
+    let root = s.user("root", "toor");
+    let by_group = create(
+        &root,
+        json!({ "name": "jellyfin users", "events": ["access.withdrawn"], "groups": ["jellyfin-user"], "method": "POST", "url": rx.url("/group") }),
+    );
+    let everyone = create(
+        &root,
+        json!({ "name": "everyone", "events": ["access.withdrawn"], "method": "POST", "url": rx.url("/all"),
+                "body_format": "form", "body_template": "user={user.username}&groups={user.groups}" }),
+    );
+    s.user("alice", "wonderland");
+    assert!(s.jf.set_user_disabled("alice", true));
+    let c = s.portal.client();
+    c.use_fresh_ip();
+    let r = crate::media::sign_in(&c, "jellyfin", "alice", "wonderland");
+    assert_eq!(r.status, 403, "{}", r.body);
+    // Deliveries are queued in the event's own transaction: both lists are final now.
+    let queued = |id: i64| {
+        root.get(&format!("/api/admin/webhooks/{id}/deliveries"))
+            .json()["deliveries"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(queued(everyone), 1);
+    assert_eq!(queued(by_group), 0);
+    let got = rx.wait_for(1, 10);
+    assert_eq!(got[0].path, "/all");
+    assert_eq!(got[0].body, "user=alice&groups=");
+}
+
 #[test]
 fn header_values_and_secrets_are_sealed_and_never_shown() {
     let s = setup(&[]);

@@ -9,7 +9,7 @@ use std::time::Duration;
 use authportal::providers::check;
 use authportal::{App, Config};
 
-mod cli_backup;
+mod cli;
 
 const USAGE: &str = "usage: authportal [COMMAND]
 
@@ -55,10 +55,10 @@ fn run() -> ExitCode {
         Some("healthcheck") => healthcheck(),
         Some("oauth-client") => with_app(|app| oauth_client(app, &args[1..])),
         Some("keys") => with_app(|app| keys(app, &args[1..])),
-        Some("backup") => with_app(|app| cli_backup::backup(app, &args[1..])),
-        Some("restore") => with_app(|app| cli_backup::restore(app, &args[1..])),
-        Some("export-config") => with_app(cli_backup::export_config),
-        Some("import-config") => with_app(|app| cli_backup::import_config(app, &args[1..])),
+        Some("backup") => with_app(|app| cli::backup::backup(app, &args[1..])),
+        Some("restore") => with_app(|app| cli::backup::restore(app, &args[1..])),
+        Some("export-config") => with_app(cli::backup::export_config),
+        Some("import-config") => with_app(|app| cli::backup::import_config(app, &args[1..])),
         Some("setup-code") => with_app(|app| {
             match authportal::web::setup::code(app).map_err(|e| e.to_string())? {
                 Some(code) => println!("{code}"),

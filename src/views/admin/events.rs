@@ -3,7 +3,7 @@
 
 use maud::{Markup, html};
 
-use super::admin::{Frame, console, status_line};
+use super::{Frame, console, status_line};
 use crate::db::events::EventRow;
 use crate::db::webhooks::{DeliveryInfo, Webhook};
 
@@ -75,11 +75,11 @@ pub fn events(f: &Frame, p: &EventsPage) -> Markup {
                         tbody {
                             @for e in p.events {
                                 tr {
-                                    td.nowrap { (super::when(f.tz, e.time)) }
+                                    td.nowrap { (crate::views::when(f.tz, e.time)) }
                                     td { code { (e.kind) } }
                                     td { @if e.result == "success" { span.badge.on { "success" } } @else { span.badge.bad { (e.result) } } }
                                     td { @if let Some(u) = &e.user {
-                                        a href=(format!("/admin/users/{}", super::admin::seg(&u.uuid))) { (u.username) }
+                                        a href=(format!("/admin/users/{}", super::seg(&u.uuid))) { (u.username) }
                                     } @else { span.muted { "—" } } }
                                     td.nowrap { (e.ip.as_deref().unwrap_or("")) }
                                     td { small { code { (e.detail.to_string()) } } }
@@ -142,7 +142,7 @@ pub fn webhooks(f: &Frame, rows: &[WebhookRow], can_write: bool) -> Markup {
                                 th scope="col" { "Response" }
                             } }
                             tbody { @for d in r.deliveries { tr {
-                                td.nowrap { (super::when(f.tz, d.created_at)) }
+                                td.nowrap { (crate::views::when(f.tz, d.created_at)) }
                                 td { @if d.test { "test" } @else { code { (d.event_type.as_deref().unwrap_or("—")) } } }
                                 td { (d.state) }
                                 td { (d.attempts) }
@@ -172,7 +172,7 @@ pub fn webhooks(f: &Frame, rows: &[WebhookRow], can_write: bool) -> Markup {
 
 /// Partial: whether re-validation of server access reaches the media servers.
 pub fn revalidation(tz: chrono_tz::Tz, status: Option<&serde_json::Value>) -> Markup {
-    let at = |v: &serde_json::Value| v.as_i64().map(|t| super::when(tz, t));
+    let at = |v: &serde_json::Value| v.as_i64().map(|t| crate::views::when(tz, t));
     html! {
         section.panel #revalidation {
             h2 { "Server access re-validation" }

@@ -12,6 +12,8 @@ use crate::db::settings::Version;
 use crate::db::users::UserSummary;
 use crate::providers::ProviderKind;
 
+pub mod events;
+
 /// The console areas, for the nav bar's current item.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Area {

@@ -124,7 +124,7 @@ pub struct App {
     pub access_cache: crate::access_cache::AccessCache,
     pub metrics: crate::metrics::Metrics,
     /// Forward-auth denials written to the audit log (sampled: a flood must not fill it).
-    pub denials: crate::audit::Sampler,
+    pub denials: crate::sampling::Sampler,
     /// Re-validation's memory between passes (plex.tv request budget and back-off).
     pub revalidation: crate::revalidate::State,
 }

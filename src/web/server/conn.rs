@@ -34,7 +34,7 @@ enum Wait {
     /// The next request: closes quietly at `until`, or at once when crowded.
     Idle { until: Instant },
     /// More of a head or body begun at `since`: answered `status` once it falls below
-    /// the data rate or passes `cap` (see [`Limits::min_rate`]).
+    /// the data rate or passes `cap` (see [`Limits::min_rate`](super::Limits::min_rate)).
     Part {
         since: Instant,
         cap: Duration,
@@ -173,7 +173,7 @@ where
         Ok(keep_alive)
     }
 
-    /// Asks [`Limits::upload_check`] whether this upload's body may be read at all; a
+    /// Asks [`Limits::upload_check`](super::Limits::upload_check) whether this upload's body may be read at all; a
     /// refusal is answered at once, the body unread.
     fn check_upload(&mut self, head: &Head, meta: &Meta) -> Result<(), Fail> {
         let Some(check) = &self.shared.limits.upload_check else {

@@ -11,7 +11,7 @@ use std::time::Instant;
 use super::response::error_response;
 use super::{POLL, Shared, lock};
 
-/// The large-body slots (see [`Limits::upload_slots`]): the client address holding each.
+/// The large-body slots (see [`Limits::upload_slots`](super::Limits::upload_slots)): the client address holding each.
 pub(super) struct UploadSlots {
     held: Mutex<Vec<IpAddr>>,
     max: usize,

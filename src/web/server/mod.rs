@@ -249,7 +249,7 @@ struct Shared<F> {
     connections: Mutex<Registry>,
     freed: Condvar,
     uploads: UploadSlots,
-    /// Zero of the millisecond clocks in [`Tracker`].
+    /// Zero of the millisecond clocks in [`Tracker`](limits::Tracker).
     epoch: Instant,
 }
 

@@ -80,8 +80,8 @@ pub fn setup_code(app: &App) -> Result<(), String> {
 
 /// `--flag value` pairs and bare `--switch`es after a subcommand.
 pub struct Flags {
-    pub values: Vec<(String, String)>,
-    pub switches: Vec<String>,
+    values: Vec<(String, String)>,
+    switches: Vec<String>,
     pub positional: Vec<String>,
 }
 

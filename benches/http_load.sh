@@ -7,7 +7,7 @@
 #            headers a proxy sends
 #   portal   the same, in-process (the library in benches/loadgen.rs, LOG_LEVEL=error)
 #            --path /whoami: the same session read without forward-auth
-#   ours     a hello-world handler behind the portal's own server (src/web/server.rs)
+#   ours     a hello-world handler behind the portal's own server (src/web/server/)
 #   rouille  the same hello-world on bare rouille::Server, pool of 16 (tiny_http)
 #   nginx    `return 200` (worker_processes 2, access_log off)
 #

@@ -124,9 +124,14 @@ pub struct App {
     pub access_cache: crate::access_cache::AccessCache,
     pub metrics: crate::metrics::Metrics,
     /// Forward-auth denials written to the audit log (sampled: a flood must not fill it).
-    pub denials: crate::audit::Sampler,
+    pub denials: crate::sampling::Sampler,
     /// Re-validation's memory between passes (plex.tv request budget and back-off).
     pub revalidation: crate::revalidate::State,
+    /// Numbers this portal's requests (the `req=` of its log lines).
+    request_seq: std::sync::atomic::AtomicU64,
+    /// Held while a scheduled backup runs (backup::schedule::tick), so a test's tick and
+    /// the schedule thread's cannot both run the same due backup.
+    pub backup_tick: std::sync::Mutex<()>,
 }
 
 const DATA_KEY_CHECK: &str = "data_key_check";
@@ -158,6 +163,8 @@ impl App {
             metrics: Default::default(),
             denials: Default::default(),
             revalidation: Default::default(),
+            request_seq: std::sync::atomic::AtomicU64::new(1),
+            backup_tick: Default::default(),
             providers: std::sync::RwLock::new(std::sync::Arc::new(
                 build_providers(&config, &db, &sealer, &secrets.install_id)
                     .map_err(|e| e.to_string())?,
@@ -177,6 +184,15 @@ impl App {
 }
 
 impl App {
+    /// The id of a new request (hex), unique within this portal: it ties the log lines
+    /// of one request together.
+    pub fn next_request_id(&self) -> String {
+        let n = self
+            .request_seq
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("{n:x}")
+    }
+
     /// The forward-auth rules, compiled once and kept until the settings change.
     pub fn access_rules(&self) -> crate::error::Result<std::sync::Arc<crate::access::AccessRules>> {
         if let Some(r) = self

@@ -1,15 +1,24 @@
-//! Time, in one place: UTC unix time, with an offset tests can move forward.
+//! Time, in one place: UTC unix time, with an offset tests can move forward and a stop
+//! they can put it on.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
 #[derive(Default)]
 pub struct Clock {
     offset_ms: AtomicI64,
+    /// Where the clock stands (before the offset) once `freeze` stopped it; 0: running.
+    frozen_ms: AtomicI64,
 }
 
 impl Clock {
     pub fn now_ms(&self) -> i64 {
-        chrono::Utc::now().timestamp_millis() + self.offset_ms.load(Ordering::Relaxed)
+        let frozen = self.frozen_ms.load(Ordering::Relaxed);
+        let base = if frozen != 0 {
+            frozen
+        } else {
+            chrono::Utc::now().timestamp_millis()
+        };
+        base + self.offset_ms.load(Ordering::Relaxed)
     }
 
     pub fn now(&self) -> i64 {
@@ -19,6 +28,30 @@ impl Clock {
     /// Moves this clock forward (tests of expiry and TOTP windows).
     pub fn advance(&self, secs: i64) {
         self.offset_ms.fetch_add(secs * 1000, Ordering::Relaxed);
+    }
+
+    /// Stops this clock where it is; from then on only `advance` moves it. For tests that
+    /// show something does not happen before its time (a back-off, a throttle): however
+    /// slow the machine, no time passes while they look.
+    pub fn freeze(&self) {
+        self.frozen_ms
+            .store(chrono::Utc::now().timestamp_millis(), Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frozen_clock_moves_only_when_advanced() {
+        let c = Clock::default();
+        c.freeze();
+        let at = c.now_ms();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert_eq!(c.now_ms(), at);
+        c.advance(2);
+        assert_eq!(c.now_ms(), at + 2000);
     }
 }
 

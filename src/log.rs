@@ -10,6 +10,14 @@
 //! disk. `flush()` waits until every line queued before it is written: the server's
 //! stop, the binary's exit and the panic hook call it, so no line is lost on a clean
 //! exit.
+//!
+//! The writer and the level are process-wide on purpose, the one state of the portal
+//! that is not in App: there is one stderr per process, and the log macros are called
+//! where no App is at hand (the connection layer, providers, the panic hook). Passing
+//! an App or a logger to every call would cost every signature for nothing a portal
+//! needs. `crate::start` sets the level from LOG_LEVEL and the commands set warn; in a
+//! test process every portal that starts sets it again, so a test that reads lines of
+//! a level above warn sets it just before (tests/integration/fuzz_routes.rs).
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
@@ -48,7 +56,7 @@ impl Level {
 
 static MAX_LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
 
-/// Process-wide, like stderr itself.
+/// Process-wide, like stderr itself (see the module's header).
 pub fn set_level(level: Level) {
     MAX_LEVEL.store(level as u8, Ordering::Relaxed);
 }

@@ -10,8 +10,8 @@
 //! before and after it are one hour apart), across fall back the repeated hour runs
 //! twice (each an hour after the last).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -270,13 +270,10 @@ pub fn current(app: &App) -> crate::error::Result<(BackupSettings, State)> {
     Ok((settings, state))
 }
 
-/// One ticks at a time per process, so a test's tick and the thread's cannot both run
-/// the same due backup.
-static TICK: Mutex<()> = Mutex::new(());
-
 /// Runs the scheduled backup if it is due. Returns the backup's name when one ran.
 pub fn tick(app: &App) -> crate::error::Result<Option<Result<String, String>>> {
-    let _one = TICK.lock().unwrap_or_else(|p| p.into_inner());
+    // One tick at a time per portal (App::backup_tick).
+    let _one = app.backup_tick.lock().unwrap_or_else(|p| p.into_inner());
     let (settings, mut state) = current(app)?;
     let now = app.clock.now();
     let Some(due) = state.next_run else {

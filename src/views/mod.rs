@@ -1,7 +1,6 @@
 //! Pages as pure functions from data to markup (maud, compiled in).
 
 pub mod admin;
-pub mod admin_events;
 pub mod backups;
 pub mod layout;
 pub mod login;

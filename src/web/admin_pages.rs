@@ -129,7 +129,7 @@ pub fn overview_get(ctx: &Ctx) -> Result<Response> {
             sections,
             permissions: &permissions,
             revalidation: if c.can("events.read") {
-                Some(crate::views::admin_events::revalidation(
+                Some(crate::views::admin::revalidation(
                     c.tz,
                     crate::revalidate::status(ctx.app)?.as_ref(),
                 ))

@@ -164,9 +164,9 @@ pub fn page_get(ctx: &Ctx) -> Result<Response> {
         Err(AppError::BadRequest(m)) => (Vec::new(), None, Vec::new(), Some(m)),
         Err(e) => return Err(e),
     };
-    let markup = crate::views::admin_events::events(
+    let markup = crate::views::admin::events(
         &c.frame(Area::Events),
-        &crate::views::admin_events::EventsPage {
+        &crate::views::admin::EventsPage {
             events: &rows,
             filters: &raw,
             next: next.as_deref(),

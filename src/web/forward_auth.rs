@@ -37,7 +37,7 @@ pub fn verify(ctx: &Ctx) -> Result<Response> {
 }
 
 /// Writes a forward-auth denial to the audit log: the first per (address, host) and
-/// minute, with whoever is signed in, and how many went unwritten before (audit::Sampler).
+/// minute, with whoever is signed in, and how many went unwritten before (sampling::Sampler).
 fn note_denial(ctx: &Ctx) {
     let Ok(rules) = ctx.app.access_rules() else {
         return;

@@ -23,7 +23,6 @@ pub mod setup;
 pub mod signin;
 pub mod webhooks;
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use rouille::{Request, Response};
@@ -37,11 +36,9 @@ use request::Ctx;
 /// every other route's 64 KiB (see server::Limits::uploads and Ctx::upload).
 pub const UPLOAD_ROUTES: &[&str] = &["/api/admin/branding/", "/api/admin/backups/upload"];
 
-static REQUEST_SEQ: AtomicU64 = AtomicU64::new(1);
-
 pub fn handle(app: &App, req: &Request) -> Response {
     let started = Instant::now();
-    let request_id = format!("{:x}", REQUEST_SEQ.fetch_add(1, Ordering::Relaxed));
+    let request_id = app.next_request_id();
     let ctx = Ctx::new(app, req, request_id);
     // Decoded once: rouille builds a new String on every url() call.
     let path = req.url();
@@ -77,7 +74,7 @@ pub fn handle(app: &App, req: &Request) -> Response {
 /// session may make the server take in up to 64 MiB, so anonymous clients cannot hold
 /// the slots. `req` has the head and no body; the route checks its own permission after.
 pub fn upload_check(app: &App, req: &Request) -> std::result::Result<(), Response> {
-    let request_id = format!("{:x}", REQUEST_SEQ.fetch_add(1, Ordering::Relaxed));
+    let request_id = app.next_request_id();
     let ctx = Ctx::new(app, req, request_id);
     ctx.require_same_origin()
         .and_then(|()| guards::require_permission(&ctx, "admin.access"))

@@ -152,7 +152,7 @@ pub fn deliveries_get(ctx: &Ctx, id: &str) -> Result<Response> {
 /// GET /admin/webhooks: the rules, their recent deliveries, a test button and a form.
 pub fn page_get(ctx: &Ctx) -> Result<Response> {
     use crate::views::admin::Area;
-    use crate::views::admin_events::{WebhookRow, webhooks as view};
+    use crate::views::admin::{WebhookRow, webhooks as view};
     use crate::web::admin_pages::{enter, page};
     let c = match enter(ctx, "webhooks.read")? {
         Ok(c) => c,

@@ -675,6 +675,28 @@ fn a_failed_scheduled_backup_is_reported_and_retried_with_back_off() {
     assert_eq!(root.post_json("/api/admin/backups", &json!({})).status, 500);
 }
 
+/// Each portal ticks its own schedule: a tick under way in one portal (its lock held)
+/// does not hold up another portal's in the same process.
+#[test]
+fn each_portal_ticks_its_own_backup_schedule() {
+    let a = Portal::start(&[]);
+    let b = Portal::start(&[]);
+    let a_ticking = a.app().backup_tick.lock().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let ran = std::thread::scope(|scope| {
+        scope.spawn(|| tx.send(backup::schedule::tick(b.app()).unwrap()).unwrap());
+        let ran = rx.recv_timeout(std::time::Duration::from_secs(10));
+        // Were b's tick waiting for a's lock, it may go now, so the scope can end.
+        drop(a_ticking);
+        ran
+    });
+    assert_eq!(
+        ran,
+        Ok(None),
+        "b's tick ran (nothing due) while a's lock was held"
+    );
+}
+
 #[test]
 fn permissions_names_and_downloads() {
     let s = setup(&[]);

@@ -1,13 +1,13 @@
 //! The real binary's log at its default level: one access line per request except
 //! allowed forward-auth answers (debug: a proxy asks for every asset), no line lost
 //! through the log writer thread by the time SIGTERM has stopped the process, and the
-//! writer's drop counter in /metrics.
+//! writer's drop counter in /metrics. Request ids are each portal's own.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::fakes::jellyfin::{FakeJellyfin, FakeUser, Mode};
-use crate::harness::{Client, Resp, TempDir, fixture_key};
+use crate::harness::{Client, Portal, Resp, TempDir, fixture_key};
 use crate::media::sign_in;
 
 fn free_port() -> u16 {
@@ -102,4 +102,17 @@ fn the_binary_logs_every_line_by_sigterm_and_allowed_forward_auth_at_debug() {
             .is_some_and(|l| l.ends_with(" INFO stopped")),
         "the last line before exit is written: {log}"
     );
+}
+
+/// The request ids of log lines (`req=`) count each portal's requests: two portals in one
+/// process do not share one sequence.
+#[test]
+fn each_portal_numbers_its_own_requests() {
+    let a = Portal::start(&[]);
+    let b = Portal::start(&[]);
+    for _ in 0..3 {
+        assert_eq!(a.client().get("/healthz").status, 200);
+    }
+    assert_eq!(b.app().next_request_id(), "1");
+    assert_eq!(a.app().next_request_id(), "4");
 }

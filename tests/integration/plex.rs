@@ -121,6 +121,9 @@ fn polling_completes_the_sign_in_and_is_throttled_upstream() {
     let fake = FakePlex::start();
     fake.add_account(friend());
     let portal = plex_portal(&fake, &[]);
+    // The throttle reads the App clock: stopped, these polls fall in one second however
+    // slow the machine, and the next second comes when the test moves it.
+    portal.app().clock.freeze();
     let c = portal.client();
     let code = start(&c);
     fake.clear_requests();
@@ -134,7 +137,13 @@ fn polling_completes_the_sign_in_and_is_throttled_upstream() {
         "plex.tv is asked at most once a second"
     );
     assert!(fake.claim_pin(&code, "tok-friend"));
-    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(c.get("/auth/poll").json()["status"], "pending");
+    assert_eq!(
+        fake.count("/api/v2/pins/"),
+        1,
+        "not asked again within the second"
+    );
+    portal.app().clock.advance(1);
     let r = c.get("/auth/poll");
     assert_eq!(r.json()["status"], "done");
     assert_eq!(r.json()["redirect"], "/home");
@@ -370,6 +379,8 @@ fn expired_pins_and_plex_rate_limits_are_handled() {
     let fake = FakePlex::start();
     fake.add_account(owner());
     let portal = plex_portal(&fake, &[]);
+    // Stopped, the App clock moves only as the test says (the back-off reads it).
+    portal.app().clock.freeze();
     let c = portal.client();
     let code = start(&c);
     fake.expire_pin(&code);
@@ -385,7 +396,7 @@ fn expired_pins_and_plex_rate_limits_are_handled() {
     fake.fail("/api/v2/pins/", Fault::Status(429));
     assert_eq!(c.get("/auth/poll").json()["status"], "pending");
     let asked = fake.count("/api/v2/pins/");
-    std::thread::sleep(std::time::Duration::from_millis(1100));
+    portal.app().clock.advance(1);
     assert_eq!(c.get("/auth/poll").json()["status"], "pending");
     assert_eq!(
         fake.count("/api/v2/pins/"),

@@ -37,6 +37,27 @@ fn settled(c: &Client, id: i64, want: usize) -> Vec<Value> {
     }
 }
 
+/// Runs the delivery queue once, now by the App clock: how many deliveries it worked on.
+/// The portal's own thread runs it too; a delivery is claimed by one of them only.
+fn run_queue(s: &Setup) -> usize {
+    let no_stop = std::sync::atomic::AtomicBool::new(false);
+    authportal::webhooks::run_due(s.portal.app(), &no_stop)
+        .unwrap_or_else(|e| panic!("the queue had due deliveries that failed: {e}"))
+}
+
+/// Waits until no delivery is pending (each outcome recorded).
+fn queue_settled(s: &Setup) {
+    let until = Instant::now() + Duration::from_secs(20);
+    while s
+        .portal
+        .count("SELECT count(*) FROM webhook_deliveries WHERE state = 'pending'")
+        > 0
+    {
+        assert!(Instant::now() < until, "deliveries still pending");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn client_ip(c: &Client) -> String {
     c.extra_headers.borrow()[0].1.clone()
 }
@@ -232,34 +253,43 @@ fn an_outcome_that_cannot_be_recorded_still_backs_off_and_gives_up() {
              BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
         )
         .unwrap();
+    // The back-off reads the App clock: stopped, nothing falls due while the test looks,
+    // however slow the machine, until it moves the clock.
+    let clock = &s.portal.app().clock;
+    clock.freeze();
     s.user("alice", "wonderland");
-    // Note when each request to /a arrives, until both deliveries have ended.
-    let mut arrivals: Vec<Instant> = Vec::new();
-    let until = Instant::now() + Duration::from_secs(20);
+    let count = |path: &str| rx.requests().iter().filter(|r| r.path == path).count();
+    let sent = || (count("/a"), count("/b"));
+    // Each rule's sends reach `n` (/a's trouble does not hold /b up), and no more go now.
+    let sent_and_no_more = |n: usize| {
+        let until = Instant::now() + Duration::from_secs(20);
+        while sent() != (n, n) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(sent(), (n, n));
+        assert_eq!(run_queue(&s), 0, "nothing is due yet");
+        assert_eq!(sent(), (n, n));
+    };
+    // Not one send a second forever: the waits double (1 s, then 2 s).
+    sent_and_no_more(1);
+    clock.advance(1);
+    sent_and_no_more(2);
+    clock.advance(1);
+    sent_and_no_more(2);
+    clock.advance(1);
+    sent_and_no_more(3);
+    // After the third, it gives up: the deliveries end, nothing more is sent.
+    clock.advance(3600);
     let ended = |id: i64| {
         root.get(&format!("/api/admin/webhooks/{id}/deliveries"))
             .json()["deliveries"][0]["state"]
             == "failed"
     };
-    while Instant::now() < until && !(ended(ids[0]) && ended(ids[1])) {
-        let to_a = rx.requests().iter().filter(|r| r.path == "/a").count();
-        while arrivals.len() < to_a {
-            arrivals.push(Instant::now());
-        }
+    let until = Instant::now() + Duration::from_secs(20);
+    while !(ended(ids[0]) && ended(ids[1])) && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(20));
     }
-    std::thread::sleep(Duration::from_millis(1500));
-    let count = |path: &str| rx.requests().iter().filter(|r| r.path == path).count();
-    // Not one send a second forever; and /a's trouble does not hold /b up.
-    assert_eq!((count("/a"), count("/b")), (3, 3), "{arrivals:?}");
-    assert!(
-        arrivals[1] - arrivals[0] >= Duration::from_millis(900),
-        "{arrivals:?}"
-    );
-    assert!(
-        arrivals[2] - arrivals[1] >= Duration::from_millis(1900),
-        "{arrivals:?}"
-    );
+    sent_and_no_more(3);
     for id in ids {
         let d = &root
             .get(&format!("/api/admin/webhooks/{id}/deliveries"))
@@ -337,7 +367,12 @@ fn a_disabled_rule_does_not_fire_and_filters_narrow() {
     s.user("vera", "viewer");
     s.user("root", "toor");
     let got = rx.wait_for(2, 10);
-    std::thread::sleep(Duration::from_millis(500));
+    // Deliveries are queued with their event: only the two rules that match queued one.
+    assert_eq!(s.portal.count("SELECT count(*) FROM webhook_deliveries"), 2);
+    // And nothing more is sent, even once any retry would be due (an hour on the clock).
+    queue_settled(&s);
+    s.portal.app().clock.advance(3600);
+    assert_eq!(run_queue(&s), 0);
     let paths: Vec<String> = rx.requests().iter().map(|r| r.path.clone()).collect();
     assert_eq!(paths.len(), 2, "{paths:?}");
     assert!(
@@ -726,7 +761,8 @@ fn sign_in_hooks_wait_for_the_second_factor() {
     assert_eq!(r.header("location"), Some("/mfa/challenge"), "{}", r.body);
     // Only the rule that names the first step exactly hears of it.
     let got = rx.wait_for(1, 10);
-    std::thread::sleep(Duration::from_millis(1500));
+    // Deliveries are queued with their event: no other rule queued one, so none will send.
+    assert_eq!(s.portal.count("SELECT count(*) FROM webhook_deliveries"), 1);
     let got_now = rx.requests();
     assert_eq!(got_now.len(), 1, "after the password: {got_now:?}");
     assert_eq!(got[0].path, "/step");

@@ -211,22 +211,10 @@ use Method::{Delete, Get, Post, Put};
 /// Every route. The first whose method and pattern match answers, so a literal comes
 /// before a `{name}` that would also match it. /auth/verify, the hot path (every
 /// asset of every protected app), comes first.
+#[rustfmt::skip] // one route a line: the table reads as a table
 pub static ROUTES: &[Route] = &[
-    Route::new(
-        Method::Any,
-        "/auth/verify",
-        Handler::Open(|c, _| forward_auth::verify(c)),
-    )
-    .app()
-    .label("/auth/verify"),
-    get("/", |c, _| {
-        if setup::needed(c.app)? {
-            setup::welcome_get(c)
-        } else {
-            portal::index_get(c)
-        }
-    })
-    .label("/"),
+    Route::new(Method::Any, "/auth/verify", Handler::Open(|c, _| forward_auth::verify(c))).app().label("/auth/verify"),
+    get("/", |c, _| if setup::needed(c.app)? { setup::welcome_get(c) } else { portal::index_get(c) }).label("/"),
     post("/setup/unlock", |c, _| setup::unlock_post(c)).label("/setup/*"),
     post("/setup/server", |c, _| setup::server_post(c)).label("/setup/*"),
     post("/setup/plex/start", |c, _| setup::plex_start_post(c)).label("/setup/*"),
@@ -234,308 +222,89 @@ pub static ROUTES: &[Route] = &[
     post("/setup/plex/choose", |c, _| setup::plex_choose_post(c)).label("/setup/*"),
     get("/home", |c, _| portal::home_get(c)).label("/home"),
     get("/restricted", |c, _| portal::restricted_get(c)).label("/restricted"),
-    get("/whoami", |c, _| portal::whoami_get(c))
-        .json()
-        .label("/whoami"),
+    get("/whoami", |c, _| portal::whoami_get(c)).json().label("/whoami"),
     get("/me", |c, _| portal::me_get(c)).json().label("/me"),
     post("/logout", |c, _| portal::logout_post(c)).label("/logout"),
     post("/consents/revoke", |c, _| portal::consent_revoke_post(c)),
-    post("/trusted-ips/forget", |c, _| {
-        portal::trusted_ip_forget_post(c)
-    }),
-    api(Get, "/api/admin/trusted-ips", UsersRead, |c, a, _| {
-        admin::trusted_ips_get(c, a)
-    }),
-    api(
-        Post,
-        "/api/admin/trusted-ips/forget",
-        UsersWrite,
-        |c, a, _| admin::trusted_ip_forget_post(c, a),
-    )
-    .json_body(),
+    post("/trusted-ips/forget", |c, _| portal::trusted_ip_forget_post(c)),
+    api(Get, "/api/admin/trusted-ips", UsersRead, |c, a, _| admin::trusted_ips_get(c, a)),
+    api(Post, "/api/admin/trusted-ips/forget", UsersWrite, |c, a, _| admin::trusted_ip_forget_post(c, a)).json_body(),
     get("/static/{*}", |c, p| assets::serve(c, &p.rest().join("/"))).label("/static/*"),
     get("/branding/theme.css", |c, _| branding::theme_get(c)).label("/branding/*"),
-    get("/branding/{kind}/{*}", |c, p| {
-        branding::image_get(c, slot(p)?)
-    })
-    .label("/branding/*"),
-    api(Get, "/api/admin/branding/images", ConfigRead, |c, a, _| {
-        branding::images_get(c, a)
-    }),
-    api(
-        Put,
-        "/api/admin/branding/{kind}/{*}",
-        ConfigWrite,
-        |c, a, p| branding::image_put(c, a, slot(p)?),
-    )
-    .upload(),
-    api(
-        Delete,
-        "/api/admin/branding/{kind}/{*}",
-        ConfigWrite,
-        |c, a, p| branding::image_delete(c, a, slot(p)?),
-    ),
-    post("/auth/start-web", |c, _| login::start_web_post(c))
-        .json()
-        .json_body()
-        .label("/auth/start-web"),
-    get("/auth/poll", |c, _| login::poll_get(c))
-        .json()
-        .label("/auth/poll"),
+    get("/branding/{kind}/{*}", |c, p| branding::image_get(c, slot(p)?)).label("/branding/*"),
+    api(Get, "/api/admin/branding/images", ConfigRead, |c, a, _| branding::images_get(c, a)),
+    api(Put, "/api/admin/branding/{kind}/{*}", ConfigWrite, |c, a, p| branding::image_put(c, a, slot(p)?)).upload(),
+    api(Delete, "/api/admin/branding/{kind}/{*}", ConfigWrite, |c, a, p| branding::image_delete(c, a, slot(p)?)),
+    post("/auth/start-web", |c, _| login::start_web_post(c)).json().json_body().label("/auth/start-web"),
+    get("/auth/poll", |c, _| login::poll_get(c)).json().label("/auth/poll"),
     get("/auth/forward", |c, _| login::forward_get(c)).label("/auth/forward"),
     post("/auth/forward", |c, _| login::forward_post(c)).label("/auth/forward"),
     get("/mfa/challenge", |c, _| mfa::challenge_get(c)).label("/mfa/*"),
-    post("/mfa/challenge/verify", |c, _| {
-        mfa::challenge_verify_post(c)
-    })
-    .label("/mfa/*"),
+    post("/mfa/challenge/verify", |c, _| mfa::challenge_verify_post(c)).label("/mfa/*"),
     get("/mfa/enroll", |c, _| mfa::enroll_get(c)).label("/mfa/*"),
-    get("/mfa/enroll/status", |c, _| mfa::enroll_status_get(c))
-        .json()
-        .label("/mfa/*"),
-    post("/mfa/enroll/start", |c, _| mfa::enroll_start_post(c))
-        .json()
-        .label("/mfa/*"),
-    post("/mfa/enroll/verify", |c, _| mfa::enroll_verify_post(c))
-        .json()
-        .label("/mfa/*"),
-    post("/mfa/recovery-codes", |c, _| mfa::recovery_codes_post(c))
-        .json()
-        .label("/mfa/*"),
-    post("/mfa/disable", |c, _| mfa::disable_post(c))
-        .json()
-        .label("/mfa/*"),
-    api(
-        Post,
-        "/api/admin/users/{uuid}/mfa/reset",
-        UsersWrite,
-        |c, a, p| mfa::admin_reset_post(c, a, p.at(0)),
-    ),
+    get("/mfa/enroll/status", |c, _| mfa::enroll_status_get(c)).json().label("/mfa/*"),
+    post("/mfa/enroll/start", |c, _| mfa::enroll_start_post(c)).json().label("/mfa/*"),
+    post("/mfa/enroll/verify", |c, _| mfa::enroll_verify_post(c)).json().label("/mfa/*"),
+    post("/mfa/recovery-codes", |c, _| mfa::recovery_codes_post(c)).json().label("/mfa/*"),
+    post("/mfa/disable", |c, _| mfa::disable_post(c)).json().label("/mfa/*"),
+    api(Post, "/api/admin/users/{uuid}/mfa/reset", UsersWrite, |c, a, p| mfa::admin_reset_post(c, a, p.at(0))),
     // --- console pages (web/admin_pages.rs) ---
-    page("/admin", AdminAccess, |c, v, _| {
-        admin_pages::overview_get(c, v)
-    }),
-    page("/admin/users", UsersRead, |c, v, _| {
-        admin_pages::users_get(c, v)
-    }),
-    page("/admin/users/{uuid}", UsersRead, |c, v, p| {
-        admin_pages::user_get(c, v, p.at(0))
-    }),
-    page("/admin/settings", ConfigRead, |c, v, _| {
-        admin_pages::settings_get(c, v)
-    }),
-    page("/admin/settings/{section}", ConfigRead, |c, v, p| {
-        admin_pages::setting_get(c, v, p.at(0))
-    }),
-    page("/admin/branding", ConfigRead, |c, v, _| {
-        admin_pages::branding_get(c, v)
-    }),
-    page("/admin/clients", OauthRead, |c, v, _| {
-        admin_pages::clients_get(c, v)
-    }),
-    page("/admin/clients/{id}", OauthRead, |c, v, p| {
-        admin_pages::client_get(c, v, p.at(0))
-    }),
-    page("/admin/backups", BackupsRead, |c, v, _| {
-        admin_pages::backups_get(c, v)
-    }),
-    page("/admin/events", EventsRead, |c, v, _| {
-        events::page_get(c, v)
-    }),
-    page("/admin/webhooks", WebhooksRead, |c, v, _| {
-        webhooks::page_get(c, v)
-    }),
+    page("/admin", AdminAccess, |c, v, _| admin_pages::overview_get(c, v)),
+    page("/admin/users", UsersRead, |c, v, _| admin_pages::users_get(c, v)),
+    page("/admin/users/{uuid}", UsersRead, |c, v, p| admin_pages::user_get(c, v, p.at(0))),
+    page("/admin/settings", ConfigRead, |c, v, _| admin_pages::settings_get(c, v)),
+    page("/admin/settings/{section}", ConfigRead, |c, v, p| admin_pages::setting_get(c, v, p.at(0))),
+    page("/admin/branding", ConfigRead, |c, v, _| admin_pages::branding_get(c, v)),
+    page("/admin/clients", OauthRead, |c, v, _| admin_pages::clients_get(c, v)),
+    page("/admin/clients/{id}", OauthRead, |c, v, p| admin_pages::client_get(c, v, p.at(0))),
+    page("/admin/backups", BackupsRead, |c, v, _| admin_pages::backups_get(c, v)),
+    page("/admin/events", EventsRead, |c, v, _| events::page_get(c, v)),
+    page("/admin/webhooks", WebhooksRead, |c, v, _| webhooks::page_get(c, v)),
     // --- the console's JSON API ---
-    api(Get, "/api/admin/events", EventsRead, |c, a, _| {
-        events::list_get(c, a)
-    }),
-    api(Get, "/api/admin/revalidation", EventsRead, |c, a, _| {
-        events::revalidation_get(c, a)
-    }),
-    api(Get, "/api/admin/webhooks", WebhooksRead, |c, a, _| {
-        webhooks::list_get(c, a)
-    }),
-    api(Post, "/api/admin/webhooks", WebhooksWrite, |c, a, _| {
-        webhooks::create_post(c, a)
-    })
-    .json_body(),
-    api(Get, "/api/admin/webhooks/{id}", WebhooksRead, |c, a, p| {
-        webhooks::one_get(c, a, p.at(0))
-    }),
-    api(Put, "/api/admin/webhooks/{id}", WebhooksWrite, |c, a, p| {
-        webhooks::update_put(c, a, p.at(0))
-    })
-    .json_body(),
-    api(
-        Delete,
-        "/api/admin/webhooks/{id}",
-        WebhooksWrite,
-        |c, a, p| webhooks::delete(c, a, p.at(0)),
-    ),
-    api(
-        Post,
-        "/api/admin/webhooks/{id}/test",
-        WebhooksWrite,
-        |c, a, p| webhooks::test_post(c, a, p.at(0)),
-    ),
-    api(
-        Get,
-        "/api/admin/webhooks/{id}/deliveries",
-        WebhooksRead,
-        |c, a, p| webhooks::deliveries_get(c, a, p.at(0)),
-    ),
-    api(Get, "/api/admin/users", UsersRead, |c, a, _| {
-        admin_users::list_get(c, a)
-    }),
-    api(Get, "/api/admin/users/{uuid}", UsersRead, |c, a, p| {
-        admin_users::detail_get(c, a, p.at(0))
-    }),
-    api(
-        Put,
-        "/api/admin/users/{uuid}/groups",
-        UsersWrite,
-        |c, a, p| admin_users::groups_put(c, a, p.at(0)),
-    )
-    .json_body(),
-    api(
-        Post,
-        "/api/admin/users/{uuid}/disable",
-        UsersWrite,
-        |c, a, p| admin_users::disable_post(c, a, p.at(0), true),
-    ),
-    api(
-        Post,
-        "/api/admin/users/{uuid}/enable",
-        UsersWrite,
-        |c, a, p| admin_users::disable_post(c, a, p.at(0), false),
-    ),
-    api(
-        Post,
-        "/api/admin/users/{uuid}/sessions/revoke",
-        UsersWrite,
-        |c, a, p| admin_users::sessions_revoke_post(c, a, p.at(0)),
-    ),
-    api(
-        Delete,
-        "/api/admin/users/{uuid}/grants/{client}",
-        UsersWrite,
-        |c, a, p| admin_users::grant_delete(c, a, p.at(0), p.at(1)),
-    ),
-    api(
-        Delete,
-        "/api/admin/sessions/{sid}",
-        UsersWrite,
-        |c, a, p| admin_users::session_delete(c, a, p.at(0)),
-    ),
-    api(Get, "/api/admin/backups", BackupsRead, |c, a, _| {
-        backups::list_get(c, a)
-    }),
-    api(Post, "/api/admin/backups", BackupsWrite, |c, a, _| {
-        backups::create_post(c, a)
-    }),
-    api(Put, "/api/admin/backups/upload", BackupsWrite, |c, a, _| {
-        backups::upload_put(c, a)
-    })
-    .upload(),
-    api(Get, "/api/admin/backups/{name}", BackupsWrite, |c, a, p| {
-        backups::download_get(c, a, p.at(0))
-    }),
-    api(
-        Delete,
-        "/api/admin/backups/{name}",
-        BackupsWrite,
-        |c, a, p| backups::delete(c, a, p.at(0)),
-    ),
-    api(
-        Post,
-        "/api/admin/backups/{name}/restore",
-        BackupsWrite,
-        |c, a, p| backups::restore_post(c, a, p.at(0)),
-    )
-    .json_body(),
-    api(Get, "/api/admin/config", ConfigRead, |c, a, _| {
-        admin::config_get(c, a)
-    }),
-    api(Get, "/api/admin/config/{section}", ConfigRead, |c, a, p| {
-        admin::config_section_get(c, a, p.at(0))
-    }),
-    api(
-        Put,
-        "/api/admin/config/{section}",
-        ConfigWrite,
-        |c, a, p| admin::config_section_put(c, a, p.at(0)),
-    )
-    .json_body(),
-    api(
-        Get,
-        "/api/admin/config/{section}/history",
-        ConfigRead,
-        |c, a, p| admin::config_history_get(c, a, p.at(0)),
-    ),
-    api(
-        Post,
-        "/api/admin/config/{section}/revert",
-        ConfigWrite,
-        |c, a, p| admin::config_revert_post(c, a, p.at(0)),
-    )
-    .json_body(),
-    api(Get, "/api/admin/oauth/clients", OauthRead, |c, a, _| {
-        admin::clients_get(c, a)
-    }),
-    api(Post, "/api/admin/oauth/clients", OauthWrite, |c, a, _| {
-        admin::clients_post(c, a)
-    })
-    .json_body(),
-    api(
-        Put,
-        "/api/admin/oauth/clients/{id}",
-        OauthWrite,
-        |c, a, p| admin::client_put(c, a, p.at(0)),
-    )
-    .json_body(),
-    api(
-        Delete,
-        "/api/admin/oauth/clients/{id}",
-        OauthWrite,
-        |c, a, p| admin::client_delete(c, a, p.at(0)),
-    ),
-    api(
-        Post,
-        "/api/admin/oauth/clients/{id}/rotate-secret",
-        OauthWrite,
-        |c, a, p| admin::client_rotate_post(c, a, p.at(0)),
-    ),
+    api(Get, "/api/admin/events", EventsRead, |c, a, _| events::list_get(c, a)),
+    api(Get, "/api/admin/revalidation", EventsRead, |c, a, _| events::revalidation_get(c, a)),
+    api(Get, "/api/admin/webhooks", WebhooksRead, |c, a, _| webhooks::list_get(c, a)),
+    api(Post, "/api/admin/webhooks", WebhooksWrite, |c, a, _| webhooks::create_post(c, a)).json_body(),
+    api(Get, "/api/admin/webhooks/{id}", WebhooksRead, |c, a, p| webhooks::one_get(c, a, p.at(0))),
+    api(Put, "/api/admin/webhooks/{id}", WebhooksWrite, |c, a, p| webhooks::update_put(c, a, p.at(0))).json_body(),
+    api(Delete, "/api/admin/webhooks/{id}", WebhooksWrite, |c, a, p| webhooks::delete(c, a, p.at(0))),
+    api(Post, "/api/admin/webhooks/{id}/test", WebhooksWrite, |c, a, p| webhooks::test_post(c, a, p.at(0))),
+    api(Get, "/api/admin/webhooks/{id}/deliveries", WebhooksRead, |c, a, p| webhooks::deliveries_get(c, a, p.at(0))),
+    api(Get, "/api/admin/users", UsersRead, |c, a, _| admin_users::list_get(c, a)),
+    api(Get, "/api/admin/users/{uuid}", UsersRead, |c, a, p| admin_users::detail_get(c, a, p.at(0))),
+    api(Put, "/api/admin/users/{uuid}/groups", UsersWrite, |c, a, p| admin_users::groups_put(c, a, p.at(0))).json_body(),
+    api(Post, "/api/admin/users/{uuid}/disable", UsersWrite, |c, a, p| admin_users::disable_post(c, a, p.at(0), true)),
+    api(Post, "/api/admin/users/{uuid}/enable", UsersWrite, |c, a, p| admin_users::disable_post(c, a, p.at(0), false)),
+    api(Post, "/api/admin/users/{uuid}/sessions/revoke", UsersWrite, |c, a, p| admin_users::sessions_revoke_post(c, a, p.at(0))),
+    api(Delete, "/api/admin/users/{uuid}/grants/{client}", UsersWrite, |c, a, p| admin_users::grant_delete(c, a, p.at(0), p.at(1))),
+    api(Delete, "/api/admin/sessions/{sid}", UsersWrite, |c, a, p| admin_users::session_delete(c, a, p.at(0))),
+    api(Get, "/api/admin/backups", BackupsRead, |c, a, _| backups::list_get(c, a)),
+    api(Post, "/api/admin/backups", BackupsWrite, |c, a, _| backups::create_post(c, a)),
+    api(Put, "/api/admin/backups/upload", BackupsWrite, |c, a, _| backups::upload_put(c, a)).upload(),
+    // A whole copy of the data leaves the box: the write permission, not a viewer's read.
+    api(Get, "/api/admin/backups/{name}", BackupsWrite, |c, a, p| backups::download_get(c, a, p.at(0))),
+    api(Delete, "/api/admin/backups/{name}", BackupsWrite, |c, a, p| backups::delete(c, a, p.at(0))),
+    api(Post, "/api/admin/backups/{name}/restore", BackupsWrite, |c, a, p| backups::restore_post(c, a, p.at(0))).json_body(),
+    api(Get, "/api/admin/config", ConfigRead, |c, a, _| admin::config_get(c, a)),
+    api(Get, "/api/admin/config/{section}", ConfigRead, |c, a, p| admin::config_section_get(c, a, p.at(0))),
+    api(Put, "/api/admin/config/{section}", ConfigWrite, |c, a, p| admin::config_section_put(c, a, p.at(0))).json_body(),
+    api(Get, "/api/admin/config/{section}/history", ConfigRead, |c, a, p| admin::config_history_get(c, a, p.at(0))),
+    api(Post, "/api/admin/config/{section}/revert", ConfigWrite, |c, a, p| admin::config_revert_post(c, a, p.at(0))).json_body(),
+    api(Get, "/api/admin/oauth/clients", OauthRead, |c, a, _| admin::clients_get(c, a)),
+    api(Post, "/api/admin/oauth/clients", OauthWrite, |c, a, _| admin::clients_post(c, a)).json_body(),
+    api(Put, "/api/admin/oauth/clients/{id}", OauthWrite, |c, a, p| admin::client_put(c, a, p.at(0))).json_body(),
+    api(Delete, "/api/admin/oauth/clients/{id}", OauthWrite, |c, a, p| admin::client_delete(c, a, p.at(0))),
+    api(Post, "/api/admin/oauth/clients/{id}/rotate-secret", OauthWrite, |c, a, p| admin::client_rotate_post(c, a, p.at(0))),
     // --- OIDC provider (web/oidc.rs) ---
-    get("/.well-known/openid-configuration", |c, _| {
-        oidc::discovery_get(c)
-    })
-    .cors()
-    .label("/.well-known/openid-configuration"),
-    get("/oidc/jwks.json", |c, _| oidc::jwks_get(c))
-        .cors()
-        .label("/oidc/jwks.json"),
+    get("/.well-known/openid-configuration", |c, _| oidc::discovery_get(c)).cors().label("/.well-known/openid-configuration"),
+    get("/oidc/jwks.json", |c, _| oidc::jwks_get(c)).cors().label("/oidc/jwks.json"),
     get("/oidc/authorize", |c, _| oidc::authorize_get(c)).label("/oidc/authorize*"),
     post("/oidc/authorize/decision", |c, _| oidc::decision_post(c)).label("/oidc/authorize*"),
-    post("/oidc/token", |c, _| Ok(oidc::token_post(c)))
-        .app()
-        .cors()
-        .label("/oidc/token"),
-    get("/oidc/userinfo", |c, _| Ok(oidc::userinfo(c)))
-        .app()
-        .cors()
-        .label("/oidc/userinfo"),
-    post("/oidc/userinfo", |c, _| Ok(oidc::userinfo(c)))
-        .app()
-        .cors()
-        .label("/oidc/userinfo"),
-    post("/oidc/revoke", |c, _| Ok(oidc::revoke_post(c)))
-        .app()
-        .cors()
-        .label("/oidc/*"),
-    post("/oidc/introspect", |c, _| Ok(oidc::introspect_post(c)))
-        .app()
-        .cors()
-        .label("/oidc/*"),
+    post("/oidc/token", |c, _| Ok(oidc::token_post(c))).app().cors().label("/oidc/token"),
+    get("/oidc/userinfo", |c, _| Ok(oidc::userinfo(c))).app().cors().label("/oidc/userinfo"),
+    post("/oidc/userinfo", |c, _| Ok(oidc::userinfo(c))).app().cors().label("/oidc/userinfo"),
+    post("/oidc/revoke", |c, _| Ok(oidc::revoke_post(c))).app().cors().label("/oidc/*"),
+    post("/oidc/introspect", |c, _| Ok(oidc::introspect_post(c))).app().cors().label("/oidc/*"),
     get("/oidc/logout", |c, _| oidc::logout(c)).label("/oidc/*"),
     post("/oidc/logout", |c, _| oidc::logout(c)).label("/oidc/*"),
     // --- probes ---
@@ -763,6 +532,35 @@ mod tests {
         assert!(json_answer("/api/admin/nothing-here"));
         assert!(json_answer("/mfa/enroll/start"));
         assert!(!json_answer("/mfa/enroll"));
+    }
+
+    #[test]
+    fn metric_labels_stay_bounded_and_coarse() {
+        let label = |method: &str, path: &str| {
+            let segs = segments(path);
+            let route = match find(method, &segs) {
+                Found::Route(r, _) | Found::OtherMethods(r) | Found::Preflight(r) => Some(r),
+                Found::NotFound => None,
+            };
+            metric_labels()[metric_label(route)]
+        };
+        assert_eq!(label("GET", "/auth/verify"), "/auth/verify");
+        assert_eq!(label("GET", "/"), "/");
+        assert_eq!(label("GET", "/admin"), "/admin*");
+        assert_eq!(label("GET", "/admin/users/x"), "/admin*");
+        assert_eq!(label("GET", "/api/admin/users/x"), "/api/admin/*");
+        assert_eq!(
+            label("POST", "/api/admin/users/x/mfa/reset"),
+            "/api/admin/*"
+        );
+        assert_eq!(label("GET", "/oidc/logout"), "/oidc/*");
+        assert_eq!(
+            label("POST", "/oidc/authorize/decision"),
+            "/oidc/authorize*"
+        );
+        assert_eq!(label("GET", "/oidc/token"), "/oidc/token");
+        assert_eq!(label("POST", "/consents/revoke"), OTHER);
+        assert_eq!(label("GET", "/wp-login.php"), OTHER);
     }
 
     #[test]

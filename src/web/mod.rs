@@ -77,7 +77,7 @@ pub fn handle(app: &App, req: &Request) -> Response {
     response
 }
 
-/// Asked by the server before it reads the body of an upload (UPLOAD_ROUTES) or gives
+/// Asked by the server before it reads the body of an upload (Body::Upload) or gives
 /// it one of the few large-body slots: only a same-origin request from a live console
 /// session may make the server take in up to 64 MiB, so anonymous clients cannot hold
 /// the slots. `req` has the head and no body; the route checks its own permission after.

@@ -564,6 +564,20 @@ mod tests {
     }
 
     #[test]
+    fn a_console_write_needs_a_write_permission() {
+        for r in ROUTES.iter().filter(|r| r.method != Method::Get) {
+            if let Some(p) = r.permission() {
+                assert!(
+                    p.name().ends_with(".write"),
+                    "{} {}: {p}",
+                    r.method.name(),
+                    r.path
+                );
+            }
+        }
+    }
+
+    #[test]
     fn every_api_route_is_guarded_and_every_guarded_route_is_under_admin() {
         for r in ROUTES {
             assert_eq!(

@@ -39,6 +39,14 @@ impl Clock {
     }
 }
 
+/// Unix seconds as RFC 3339 in UTC, to the second ("2026-01-02T03:04:05Z"); empty for a
+/// time chrono cannot represent.
+pub fn rfc3339(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,12 +61,4 @@ mod tests {
         c.advance(2);
         assert_eq!(c.now_ms(), at + 2000);
     }
-}
-
-/// Unix seconds as RFC 3339 in UTC, to the second ("2026-01-02T03:04:05Z"); empty for a
-/// time chrono cannot represent.
-pub fn rfc3339(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0)
-        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_default()
 }

@@ -26,6 +26,7 @@ pub mod provider_settings;
 pub mod providers;
 pub mod ratelimit;
 pub mod revalidate;
+pub mod roles;
 pub mod sampling;
 pub mod settings;
 pub mod signin;
@@ -100,7 +101,7 @@ pub fn start(config: Config) -> Result<RunningServer, String> {
     let limits = web::server::Limits {
         max_handlers: workers,
         trusted_proxies: app.config.trusted_proxies.clone(),
-        uploads: web::UPLOAD_ROUTES,
+        uploads: web::routes::upload_prefixes(),
         upload_check: Some(web::server::UploadCheck(Arc::new(move |req| {
             web::upload_check(&check_app, req)
         }))),

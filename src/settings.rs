@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::db;
 use crate::error::Result;
+pub use crate::roles::RolesSettings;
 
 /// Section "mfa".
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -121,98 +122,8 @@ pub fn validate(name: &str, value: &serde_json::Value) -> std::result::Result<()
     }
 }
 
-/// What the console lets a role do.
-pub const PERMISSIONS: &[&str] = &[
-    "admin.access",
-    "config.read",
-    "config.write",
-    "users.read",
-    "users.write",
-    "oauth.read",
-    "oauth.write",
-    "backups.read",
-    "backups.write",
-    "events.read",
-    "webhooks.read",
-    "webhooks.write",
-];
-
-/// Section "roles": groups that carry console permissions ("*" = all). The `admins`
-/// group always has every permission, so nobody can lock the owners out.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RolesSettings {
-    pub roles: std::collections::BTreeMap<String, Vec<String>>,
-}
-
-impl Default for RolesSettings {
-    fn default() -> Self {
-        let viewer = [
-            "admin.access",
-            "config.read",
-            "users.read",
-            "oauth.read",
-            "backups.read",
-            "events.read",
-            "webhooks.read",
-        ];
-        RolesSettings {
-            roles: [
-                ("admins".to_string(), vec!["*".to_string()]),
-                (
-                    "viewers".to_string(),
-                    viewer.iter().map(|p| p.to_string()).collect(),
-                ),
-            ]
-            .into_iter()
-            .collect(),
-        }
-    }
-}
-
 pub fn roles(conn: &Connection) -> Result<RolesSettings> {
     section(conn, "roles")
-}
-
-impl RolesSettings {
-    /// Whether someone in these groups holds `permission`.
-    pub fn allows(&self, groups: &[String], permission: &str) -> bool {
-        groups.iter().any(|g| {
-            g == "admins"
-                || self
-                    .roles
-                    .get(g)
-                    .is_some_and(|perms| perms.iter().any(|p| p == "*" || p == permission))
-        })
-    }
-
-    fn check(&self) -> std::result::Result<(), String> {
-        for (group, perms) in &self.roles {
-            if group.trim().is_empty() {
-                return Err("roles: a role needs a group name".into());
-            }
-            if let Some(bad) = perms
-                .iter()
-                .find(|p| *p != "*" && !PERMISSIONS.contains(&p.as_str()))
-            {
-                return Err(format!(
-                    "roles.{group}: unknown permission {bad:?}; known: {}",
-                    PERMISSIONS.join(", ")
-                ));
-            }
-        }
-        if self
-            .roles
-            .get("admins")
-            .is_none_or(|p| p != &["*".to_string()])
-        {
-            return Err(
-                "roles.admins must stay [\"*\"]: the owners' group always holds every permission"
-                    .into(),
-            );
-        }
-        Ok(())
-    }
 }
 
 /// Section "providers" as stored (secrets sealed).

@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::db::oauth;
 use crate::error::{AppError, Result};
 use crate::oidc::clients::{self, ClientSpec};
-use crate::web::guards::{UserSession, require_permission};
+use crate::web::guards::{Admin, UserSession};
 use crate::web::request::Ctx;
 
 /// Records an admin's action in the audit log.
@@ -21,8 +21,7 @@ pub(crate) fn audit(
     crate::web::events::record(ctx, tx, kind, Some(admin.row.user_id), true, detail)
 }
 
-pub fn clients_get(ctx: &Ctx) -> Result<Response> {
-    require_permission(ctx, "oauth.read")?;
+pub fn clients_get(ctx: &Ctx, _: Admin) -> Result<Response> {
     let list = oauth::clients(&*ctx.app.db.conn()?)?;
     Ok(Response::json(
         &json!({ "clients": list.iter().map(clients::describe).collect::<Vec<_>>() }),
@@ -36,8 +35,7 @@ fn spec(ctx: &Ctx) -> Result<ClientSpec> {
     )
 }
 
-pub fn clients_post(ctx: &Ctx) -> Result<Response> {
-    let admin = require_permission(ctx, "oauth.write")?;
+pub fn clients_post(ctx: &Ctx, admin: Admin) -> Result<Response> {
     let spec = spec(ctx)?;
     let (client, secret) = ctx.app.db.with_tx(|tx| {
         let (client, secret) = clients::create(tx, spec, ctx.now())?;
@@ -55,8 +53,7 @@ pub fn clients_post(ctx: &Ctx) -> Result<Response> {
     Ok(Response::json(&body).with_status_code(201).with_no_cache())
 }
 
-pub fn client_put(ctx: &Ctx, client_id: &str) -> Result<Response> {
-    let admin = require_permission(ctx, "oauth.write")?;
+pub fn client_put(ctx: &Ctx, admin: Admin, client_id: &str) -> Result<Response> {
     let spec = spec(ctx)?;
     let client = ctx.app.db.with_tx(|tx| {
         let old = oauth::client(tx, client_id)?.ok_or(AppError::NotFound)?;
@@ -81,8 +78,7 @@ pub fn client_put(ctx: &Ctx, client_id: &str) -> Result<Response> {
     Ok(Response::json(&clients::describe(&client)).with_no_cache())
 }
 
-pub fn client_delete(ctx: &Ctx, client_id: &str) -> Result<Response> {
-    let admin = require_permission(ctx, "oauth.write")?;
+pub fn client_delete(ctx: &Ctx, admin: Admin, client_id: &str) -> Result<Response> {
     ctx.app.db.with_tx(|tx| {
         if !oauth::delete_client(tx, client_id)? {
             return Err(AppError::NotFound);
@@ -98,8 +94,7 @@ pub fn client_delete(ctx: &Ctx, client_id: &str) -> Result<Response> {
     Ok(Response::empty_204())
 }
 
-pub fn client_rotate_post(ctx: &Ctx, client_id: &str) -> Result<Response> {
-    let admin = require_permission(ctx, "oauth.write")?;
+pub fn client_rotate_post(ctx: &Ctx, admin: Admin, client_id: &str) -> Result<Response> {
     let secret = ctx.app.db.with_tx(|tx| {
         let secret = clients::rotate_secret(tx, client_id, ctx.now())?;
         audit(
@@ -132,8 +127,7 @@ fn section_json(ctx: &Ctx, conn: &rusqlite::Connection, name: &str) -> Result<se
     }))
 }
 
-pub fn config_get(ctx: &Ctx) -> Result<Response> {
-    require_permission(ctx, "config.read")?;
+pub fn config_get(ctx: &Ctx, _: Admin) -> Result<Response> {
     let conn = ctx.app.db.conn()?;
     let sections = crate::settings::SECTIONS
         .iter()
@@ -142,8 +136,7 @@ pub fn config_get(ctx: &Ctx) -> Result<Response> {
     Ok(Response::json(&json!({ "sections": sections })).with_no_cache())
 }
 
-pub fn config_section_get(ctx: &Ctx, name: &str) -> Result<Response> {
-    require_permission(ctx, "config.read")?;
+pub fn config_section_get(ctx: &Ctx, _: Admin, name: &str) -> Result<Response> {
     Ok(Response::json(&section_json(ctx, &*ctx.app.db.conn()?, name)?).with_no_cache())
 }
 
@@ -158,8 +151,7 @@ struct SectionPut {
 
 /// PUT /api/admin/config/{section} {version, config, reason?}: 409 when someone saved
 /// since `version` was read; the old value stays in the history.
-pub fn config_section_put(ctx: &Ctx, name: &str) -> Result<Response> {
-    let admin = require_permission(ctx, "config.write")?;
+pub fn config_section_put(ctx: &Ctx, admin: Admin, name: &str) -> Result<Response> {
     if crate::settings::default_of(name).is_none() {
         return Err(AppError::NotFound);
     }
@@ -195,8 +187,7 @@ pub fn config_section_put(ctx: &Ctx, name: &str) -> Result<Response> {
 }
 
 /// GET /api/admin/trusted-ips: every recent sign-in address, for rules with trusted_ip_hours.
-pub fn trusted_ips_get(ctx: &Ctx) -> Result<Response> {
-    require_permission(ctx, "users.read")?;
+pub fn trusted_ips_get(ctx: &Ctx, _: Admin) -> Result<Response> {
     let conn = ctx.app.db.conn()?;
     let rows: Vec<serde_json::Value> = crate::db::users::all_signin_ips(&conn)?
         .into_iter()
@@ -208,8 +199,7 @@ pub fn trusted_ips_get(ctx: &Ctx) -> Result<Response> {
 }
 
 /// POST /api/admin/trusted-ips/forget {uuid, ip}
-pub fn trusted_ip_forget_post(ctx: &Ctx) -> Result<Response> {
-    let admin = require_permission(ctx, "users.write")?;
+pub fn trusted_ip_forget_post(ctx: &Ctx, admin: Admin) -> Result<Response> {
     #[derive(serde::Deserialize)]
     struct Forget {
         uuid: String,
@@ -232,8 +222,7 @@ pub fn trusted_ip_forget_post(ctx: &Ctx) -> Result<Response> {
 }
 
 /// GET /api/admin/config/{section}/history: every saved version, newest first.
-pub fn config_history_get(ctx: &Ctx, name: &str) -> Result<Response> {
-    require_permission(ctx, "config.read")?;
+pub fn config_history_get(ctx: &Ctx, _: Admin, name: &str) -> Result<Response> {
     if crate::settings::default_of(name).is_none() {
         return Err(AppError::NotFound);
     }
@@ -254,8 +243,7 @@ struct Revert {
 
 /// POST /api/admin/config/{section}/revert {version, to}: saves an old value as a new
 /// version (history only grows).
-pub fn config_revert_post(ctx: &Ctx, name: &str) -> Result<Response> {
-    let admin = require_permission(ctx, "config.write")?;
+pub fn config_revert_post(ctx: &Ctx, admin: Admin, name: &str) -> Result<Response> {
     if crate::settings::default_of(name).is_none() {
         return Err(AppError::NotFound);
     }

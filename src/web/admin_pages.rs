@@ -7,25 +7,26 @@ use rouille::Response;
 
 use crate::db::{oauth, sessions, users};
 use crate::error::{AppError, Result};
-use crate::settings::RolesSettings;
+use crate::roles::{Permission, RolesSettings};
 use crate::views::admin::{self as view, Area, Frame};
-use crate::web::guards::{UserSession, require_permission};
+use crate::web::guards::{Admin, require_permission};
 use crate::web::html;
 use crate::web::request::Ctx;
 
 /// Users shown per page of the list.
 const PAGE_SIZE: i64 = 50;
 
-/// A console visitor who holds the permission the page asked for.
-pub(super) struct Console {
-    pub(super) session: UserSession,
+/// A console visitor who holds the permission the page asked for: made only by
+/// [`enter`], which the route table calls for every console page.
+pub struct Console {
+    pub(super) session: Admin,
     roles: RolesSettings,
     tz: chrono_tz::Tz,
     brand: crate::views::layout::Brand,
 }
 
 impl Console {
-    pub(super) fn can(&self, permission: &str) -> bool {
+    pub(super) fn can(&self, permission: Permission) -> bool {
         self.roles.allows(&self.session.groups, permission)
     }
 
@@ -35,12 +36,12 @@ impl Console {
             brand: &self.brand,
             tz: self.tz,
             area,
-            users: self.can("users.read"),
-            settings: self.can("config.read"),
-            clients: self.can("oauth.read"),
-            backups: self.can("backups.read"),
-            events: self.can("events.read"),
-            webhooks: self.can("webhooks.read"),
+            users: self.can(Permission::UsersRead),
+            settings: self.can(Permission::ConfigRead),
+            clients: self.can(Permission::OauthRead),
+            backups: self.can(Permission::BackupsRead),
+            events: self.can(Permission::EventsRead),
+            webhooks: self.can(Permission::WebhooksRead),
         }
     }
 }
@@ -52,7 +53,10 @@ pub(super) fn page(markup: maud::Markup) -> Response {
 
 /// The visitor if they hold `permission` (and admin.access), else the response to send:
 /// sign-in with a way back for the signed-out, a 403 page for the rest.
-pub(super) fn enter(ctx: &Ctx, permission: &str) -> Result<std::result::Result<Console, Response>> {
+pub(crate) fn enter(
+    ctx: &Ctx,
+    permission: Permission,
+) -> Result<std::result::Result<Console, Response>> {
     match require_permission(ctx, permission) {
         Ok(session) => {
             let roles = crate::settings::roles(&*ctx.app.db.conn()?)?;
@@ -82,43 +86,33 @@ pub(super) fn enter(ctx: &Ctx, permission: &str) -> Result<std::result::Result<C
     }
 }
 
-macro_rules! enter {
-    ($ctx:expr, $permission:expr) => {
-        match enter($ctx, $permission)? {
-            Ok(console) => console,
-            Err(response) => return Ok(response),
-        }
-    };
-}
-
 fn not_found(c: &Console, area: Area, what: &str, back: &str) -> Response {
     page(view::not_found(&c.frame(area), what, back)).with_status_code(404)
 }
 
 /// GET /admin: counts of what the visitor may read, and links.
-pub fn overview_get(ctx: &Ctx) -> Result<Response> {
-    let c = enter!(ctx, "admin.access");
+pub fn overview_get(ctx: &Ctx, c: Console) -> Result<Response> {
     let conn = ctx.app.db.conn()?;
-    let (users, sessions) = if c.can("users.read") {
+    let (users, sessions) = if c.can(Permission::UsersRead) {
         let (_, total) = users::list(&conn, "", 0, 0)?;
         let live = crate::db::counts::live_sessions(&conn, ctx.now())?;
         (Some(total), Some(live))
     } else {
         (None, None)
     };
-    let clients = if c.can("oauth.read") {
+    let clients = if c.can(Permission::OauthRead) {
         Some(oauth::clients(&conn)?.len() as i64)
     } else {
         None
     };
     drop(conn);
     let sections = c
-        .can("config.read")
+        .can(Permission::ConfigRead)
         .then_some(crate::settings::SECTIONS.len());
-    let permissions: Vec<&str> = crate::settings::PERMISSIONS
-        .iter()
-        .copied()
-        .filter(|p| c.can(p))
+    let permissions: Vec<&str> = Permission::ALL
+        .into_iter()
+        .filter(|p| c.can(*p))
+        .map(Permission::name)
         .collect();
     Ok(page(view::overview(
         &c.frame(Area::Overview),
@@ -128,7 +122,7 @@ pub fn overview_get(ctx: &Ctx) -> Result<Response> {
             clients,
             sections,
             permissions: &permissions,
-            revalidation: if c.can("events.read") {
+            revalidation: if c.can(Permission::EventsRead) {
                 Some(crate::views::admin::revalidation(
                     c.tz,
                     crate::revalidate::status(ctx.app)?.as_ref(),
@@ -141,8 +135,7 @@ pub fn overview_get(ctx: &Ctx) -> Result<Response> {
 }
 
 /// GET /admin/users?q=&offset=
-pub fn users_get(ctx: &Ctx) -> Result<Response> {
-    let c = enter!(ctx, "users.read");
+pub fn users_get(ctx: &Ctx, c: Console) -> Result<Response> {
     let query = ctx.query("q").unwrap_or_default();
     let query: String = query.trim().chars().take(200).collect();
     // A bad or huge offset is not worth an error page: start at the top.
@@ -165,8 +158,7 @@ pub fn users_get(ctx: &Ctx) -> Result<Response> {
 }
 
 /// GET /admin/users/{uuid}: identities, groups, sessions, grants and account actions.
-pub fn user_get(ctx: &Ctx, uuid: &str) -> Result<Response> {
-    let c = enter!(ctx, "users.read");
+pub fn user_get(ctx: &Ctx, c: Console, uuid: &str) -> Result<Response> {
     let conn = ctx.app.db.conn()?;
     let Some(id) = users::id_by_uuid(&conn, uuid)? else {
         return Ok(not_found(&c, Area::Users, "such user", "/admin/users"));
@@ -183,15 +175,14 @@ pub fn user_get(ctx: &Ctx, uuid: &str) -> Result<Response> {
             user: &summary,
             sessions: &sessions,
             grants: &grants,
-            can_write: c.can("users.write"),
+            can_write: c.can(Permission::UsersWrite),
             is_self: id == c.session.row.user_id,
         },
     )))
 }
 
 /// GET /admin/settings: the sections and their versions.
-pub fn settings_get(ctx: &Ctx) -> Result<Response> {
-    let c = enter!(ctx, "config.read");
+pub fn settings_get(ctx: &Ctx, c: Console) -> Result<Response> {
     let conn = ctx.app.db.conn()?;
     let mut rows = Vec::new();
     for name in crate::settings::SECTIONS {
@@ -207,13 +198,12 @@ pub fn settings_get(ctx: &Ctx) -> Result<Response> {
     Ok(page(view::settings(
         &c.frame(Area::Settings),
         &rows,
-        c.can("config.write"),
+        c.can(Permission::ConfigWrite),
     )))
 }
 
 /// GET /admin/branding: the branding form and the uploaded images.
-pub fn branding_get(ctx: &Ctx) -> Result<Response> {
-    let c = enter!(ctx, "config.read");
+pub fn branding_get(ctx: &Ctx, c: Console) -> Result<Response> {
     let conn = ctx.app.db.conn()?;
     let version = crate::db::settings::get(&conn, "branding")?.map_or(0, |s| s.version);
     let branding = crate::settings::branding(&conn)?;
@@ -232,14 +222,13 @@ pub fn branding_get(ctx: &Ctx) -> Result<Response> {
             logo: has("logo"),
             background: has("background"),
             icons: &icons,
-            can_write: c.can("config.write"),
+            can_write: c.can(Permission::ConfigWrite),
         },
     )))
 }
 
 /// GET /admin/settings/{section}: the JSON editor and the history.
-pub fn setting_get(ctx: &Ctx, name: &str) -> Result<Response> {
-    let c = enter!(ctx, "config.read");
+pub fn setting_get(ctx: &Ctx, c: Console, name: &str) -> Result<Response> {
     let Some(default) = crate::settings::default_of(name) else {
         return Ok(not_found(
             &c,
@@ -277,25 +266,23 @@ pub fn setting_get(ctx: &Ctx, name: &str) -> Result<Response> {
             history: &history,
             locked: &locked,
             warnings: &warnings,
-            can_write: c.can("config.write"),
+            can_write: c.can(Permission::ConfigWrite),
         },
     )))
 }
 
 /// GET /admin/clients: the list and the create form.
-pub fn clients_get(ctx: &Ctx) -> Result<Response> {
-    let c = enter!(ctx, "oauth.read");
+pub fn clients_get(ctx: &Ctx, c: Console) -> Result<Response> {
     let list = oauth::clients(&*ctx.app.db.conn()?)?;
     Ok(page(view::clients(
         &c.frame(Area::Clients),
         &list,
-        c.can("oauth.write"),
+        c.can(Permission::OauthWrite),
     )))
 }
 
 /// GET /admin/clients/{id}: edit, rotate the secret, delete.
-pub fn client_get(ctx: &Ctx, client_id: &str) -> Result<Response> {
-    let c = enter!(ctx, "oauth.read");
+pub fn client_get(ctx: &Ctx, c: Console, client_id: &str) -> Result<Response> {
     let Some(client) = oauth::client(&*ctx.app.db.conn()?, client_id)? else {
         return Ok(not_found(
             &c,
@@ -307,13 +294,12 @@ pub fn client_get(ctx: &Ctx, client_id: &str) -> Result<Response> {
     Ok(page(view::client(
         &c.frame(Area::Clients),
         &client,
-        c.can("oauth.write"),
+        c.can(Permission::OauthWrite),
     )))
 }
 
 /// GET /admin/backups: the files, the schedule and its state, restore and upload.
-pub fn backups_get(ctx: &Ctx) -> Result<Response> {
-    let c = enter!(ctx, "backups.read");
+pub fn backups_get(ctx: &Ctx, c: Console) -> Result<Response> {
     let (files, dir_error) = match crate::backup::list(ctx.app) {
         Ok(files) => (files, None),
         Err(e) => (Vec::new(), Some(e)),
@@ -329,8 +315,8 @@ pub fn backups_get(ctx: &Ctx) -> Result<Response> {
             settings: &settings,
             version,
             state: &state,
-            can_write: c.can("backups.write"),
-            can_configure: c.can("config.write"),
+            can_write: c.can(Permission::BackupsWrite),
+            can_configure: c.can(Permission::ConfigWrite),
         },
     )))
 }

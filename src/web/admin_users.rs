@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::db::{oauth, sessions, users};
 use crate::error::{AppError, Result};
 use crate::web::admin::audit;
-use crate::web::guards::require_permission;
+use crate::web::guards::Admin;
 use crate::web::request::Ctx;
 
 fn user_id(tx: &rusqlite::Connection, uuid: &str) -> Result<i64> {
@@ -15,8 +15,7 @@ fn user_id(tx: &rusqlite::Connection, uuid: &str) -> Result<i64> {
 }
 
 /// GET /api/admin/users?q=&limit=&offset=
-pub fn list_get(ctx: &Ctx) -> Result<Response> {
-    require_permission(ctx, "users.read")?;
+pub fn list_get(ctx: &Ctx, _: Admin) -> Result<Response> {
     let q = ctx.query("q").unwrap_or_default();
     let number = |name: &str, default: i64, max: i64| -> Result<i64> {
         match ctx.query(name) {
@@ -36,8 +35,7 @@ pub fn list_get(ctx: &Ctx) -> Result<Response> {
 }
 
 /// GET /api/admin/users/{uuid}: the user, their sessions and application grants.
-pub fn detail_get(ctx: &Ctx, uuid: &str) -> Result<Response> {
-    require_permission(ctx, "users.read")?;
+pub fn detail_get(ctx: &Ctx, _: Admin, uuid: &str) -> Result<Response> {
     let conn = ctx.app.db.conn()?;
     let id = user_id(&conn, uuid)?;
     let summary = users::summary(&conn, id)?.ok_or(AppError::NotFound)?;
@@ -63,8 +61,7 @@ struct Groups {
 
 /// PUT /api/admin/users/{uuid}/groups {groups}: the groups an admin assigns ("admins"
 /// makes an admin; groups named in the roles settings carry console permissions).
-pub fn groups_put(ctx: &Ctx, uuid: &str) -> Result<Response> {
-    let admin = require_permission(ctx, "users.write")?;
+pub fn groups_put(ctx: &Ctx, admin: Admin, uuid: &str) -> Result<Response> {
     let body: Groups = ctx.json(r#"{"groups":["admins","family"]}"#)?;
     let mut groups: Vec<String> = Vec::new();
     for g in body.groups.iter().map(|g| g.trim()) {
@@ -101,8 +98,7 @@ pub fn groups_put(ctx: &Ctx, uuid: &str) -> Result<Response> {
 
 /// POST /api/admin/users/{uuid}/disable and /enable. Disabling ends the user's
 /// sessions and revokes every token applications hold for them.
-pub fn disable_post(ctx: &Ctx, uuid: &str, disable: bool) -> Result<Response> {
-    let admin = require_permission(ctx, "users.write")?;
+pub fn disable_post(ctx: &Ctx, admin: Admin, uuid: &str, disable: bool) -> Result<Response> {
     let now = ctx.now();
     ctx.app.db.with_tx(|tx| {
         let id = user_id(tx, uuid)?;
@@ -135,8 +131,7 @@ pub fn disable_post(ctx: &Ctx, uuid: &str, disable: bool) -> Result<Response> {
 }
 
 /// DELETE /api/admin/sessions/{sid}: ends one session and the tokens issued through it.
-pub fn session_delete(ctx: &Ctx, sid: &str) -> Result<Response> {
-    let admin = require_permission(ctx, "users.write")?;
+pub fn session_delete(ctx: &Ctx, admin: Admin, sid: &str) -> Result<Response> {
     let now = ctx.now();
     ctx.app.db.with_tx(|tx| {
         let owner = sessions::delete_by_sid(tx, sid)?.ok_or(AppError::NotFound)?;
@@ -154,8 +149,7 @@ pub fn session_delete(ctx: &Ctx, sid: &str) -> Result<Response> {
 
 /// POST /api/admin/users/{uuid}/sessions/revoke: ends all of a user's sessions and
 /// the tokens issued through them.
-pub fn sessions_revoke_post(ctx: &Ctx, uuid: &str) -> Result<Response> {
-    let admin = require_permission(ctx, "users.write")?;
+pub fn sessions_revoke_post(ctx: &Ctx, admin: Admin, uuid: &str) -> Result<Response> {
     let now = ctx.now();
     let ended = ctx.app.db.with_tx(|tx| {
         let id = user_id(tx, uuid)?;
@@ -177,8 +171,7 @@ pub fn sessions_revoke_post(ctx: &Ctx, uuid: &str) -> Result<Response> {
 
 /// DELETE /api/admin/users/{uuid}/grants/{client_id}: withdraws an application's consent
 /// and revokes its tokens for this user.
-pub fn grant_delete(ctx: &Ctx, uuid: &str, client_id: &str) -> Result<Response> {
-    let admin = require_permission(ctx, "users.write")?;
+pub fn grant_delete(ctx: &Ctx, admin: Admin, uuid: &str, client_id: &str) -> Result<Response> {
     let now = ctx.now();
     ctx.app.db.with_tx(|tx| {
         let id = user_id(tx, uuid)?;

@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::backup::{self, restore};
 use crate::error::{AppError, Result};
 use crate::web::admin::audit;
-use crate::web::guards::{UserSession, require_permission};
+use crate::web::guards::{Admin, UserSession};
 use crate::web::request::Ctx;
 
 /// Largest backup accepted by upload (the server lets this route read that much).
@@ -21,8 +21,7 @@ fn failed(e: String) -> AppError {
 }
 
 /// GET /api/admin/backups
-pub fn list_get(ctx: &Ctx) -> Result<Response> {
-    require_permission(ctx, "backups.read")?;
+pub fn list_get(ctx: &Ctx, _: Admin) -> Result<Response> {
     // The schedule's state is worth showing even when the directory cannot be read.
     let (files, error) = match backup::list(ctx.app) {
         Ok(files) => (files, None),
@@ -47,8 +46,7 @@ pub fn list_get(ctx: &Ctx) -> Result<Response> {
 }
 
 /// POST /api/admin/backups: a backup now; retention applies after it.
-pub fn create_post(ctx: &Ctx) -> Result<Response> {
-    let admin = require_permission(ctx, "backups.write")?;
+pub fn create_post(ctx: &Ctx, admin: Admin) -> Result<Response> {
     let info =
         backup::create(ctx.app, &admin.row.username, backup::Kind::Manual).map_err(failed)?;
     let pruned = backup::prune(ctx.app, backup::keep_setting(ctx.app)).unwrap_or_else(|e| {
@@ -71,8 +69,7 @@ pub fn create_post(ctx: &Ctx) -> Result<Response> {
 
 /// GET /api/admin/backups/{name}: the file as it is on disk (sealed). A whole copy of
 /// the data leaves the box, so it takes the write permission, not a viewer's read.
-pub fn download_get(ctx: &Ctx, name: &str) -> Result<Response> {
-    require_permission(ctx, "backups.write")?;
+pub fn download_get(ctx: &Ctx, _: Admin, name: &str) -> Result<Response> {
     if !backup::valid_name(name) {
         return Err(AppError::bad_request("that is not a backup file name"));
     }
@@ -88,8 +85,7 @@ pub fn download_get(ctx: &Ctx, name: &str) -> Result<Response> {
 }
 
 /// DELETE /api/admin/backups/{name}
-pub fn delete(ctx: &Ctx, name: &str) -> Result<Response> {
-    let admin = require_permission(ctx, "backups.write")?;
+pub fn delete(ctx: &Ctx, admin: Admin, name: &str) -> Result<Response> {
     if !backup::valid_name(name) {
         return Err(AppError::bad_request("that is not a backup file name"));
     }
@@ -110,8 +106,7 @@ pub fn delete(ctx: &Ctx, name: &str) -> Result<Response> {
 
 /// PUT /api/admin/backups/upload with the file as the body: checked completely (seal,
 /// key, database, schema), then stored as `uploaded-...`.
-pub fn upload_put(ctx: &Ctx) -> Result<Response> {
-    let admin = require_permission(ctx, "backups.write")?;
+pub fn upload_put(ctx: &Ctx, admin: Admin) -> Result<Response> {
     let data = ctx.upload(MAX_UPLOAD)?;
     let checked = restore::check(ctx.app, &data).map_err(AppError::BadRequest)?;
     let info = backup::store_upload(ctx.app, &data).map_err(failed)?;
@@ -134,8 +129,7 @@ struct RestoreBody {
 }
 
 /// POST /api/admin/backups/{name}/restore {"scope": "all"|"settings"}
-pub fn restore_post(ctx: &Ctx, name: &str) -> Result<Response> {
-    let admin = require_permission(ctx, "backups.write")?;
+pub fn restore_post(ctx: &Ctx, admin: Admin, name: &str) -> Result<Response> {
     if !backup::valid_name(name) {
         return Err(AppError::bad_request("that is not a backup file name"));
     }

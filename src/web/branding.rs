@@ -10,7 +10,7 @@ use crate::crypto::{hex, sha256};
 use crate::db::settings as store;
 use crate::error::{AppError, Result};
 use crate::web::admin::audit;
-use crate::web::guards::require_permission;
+use crate::web::guards::Admin;
 use crate::web::request::Ctx;
 
 /// The images an owner can upload, each stored as one row of `branding_files`.
@@ -120,8 +120,7 @@ pub fn theme_get(ctx: &Ctx) -> Result<Response> {
 }
 
 /// GET /api/admin/branding/images: what is uploaded.
-pub fn images_get(ctx: &Ctx) -> Result<Response> {
-    require_permission(ctx, "config.read")?;
+pub fn images_get(ctx: &Ctx, _: Admin) -> Result<Response> {
     let files = store::branding_files(&*ctx.app.db.conn()?)?;
     let describe = |f: &store::BrandingFile| json!({ "type": f.content_type, "bytes": f.bytes, "updated_at": f.updated_at });
     let find = |key: &str| files.iter().find(|f| f.name == key).map(describe);
@@ -144,8 +143,7 @@ pub fn images_get(ctx: &Ctx) -> Result<Response> {
 }
 
 /// PUT /api/admin/branding/{slot} with the image as the body (PNG, JPEG or WebP).
-pub fn image_put(ctx: &Ctx, slot: Slot) -> Result<Response> {
-    let admin = require_permission(ctx, "config.write")?;
+pub fn image_put(ctx: &Ctx, admin: Admin, slot: Slot) -> Result<Response> {
     let max = slot.max_bytes();
     let refused = || {
         AppError::bad_request(format!(
@@ -182,8 +180,7 @@ pub fn image_put(ctx: &Ctx, slot: Slot) -> Result<Response> {
 }
 
 /// DELETE /api/admin/branding/{slot}: the logo goes back to the built-in shield.
-pub fn image_delete(ctx: &Ctx, slot: Slot) -> Result<Response> {
-    let admin = require_permission(ctx, "config.write")?;
+pub fn image_delete(ctx: &Ctx, admin: Admin, slot: Slot) -> Result<Response> {
     let key = slot.key();
     let removed = ctx.app.db.with_tx(|tx| {
         let removed = store::delete_branding_file(tx, &key)?;

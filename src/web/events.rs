@@ -127,8 +127,7 @@ pub fn page_of(ctx: &Ctx, q: &Query) -> Result<(Vec<EventRow>, Option<String>)> 
 }
 
 /// GET /api/admin/events -> {events: [{id, type, time, user, ip, result, detail}], next}
-pub fn list_get(ctx: &Ctx) -> Result<Response> {
-    crate::web::guards::require_permission(ctx, "events.read")?;
+pub fn list_get(ctx: &Ctx, _: crate::web::guards::Admin) -> Result<Response> {
     let q = parse_query(ctx)?;
     let (rows, next) = page_of(ctx, &q)?;
     let events: Vec<Value> = rows
@@ -149,13 +148,9 @@ pub fn list_get(ctx: &Ctx) -> Result<Response> {
 }
 
 /// GET /admin/events: the same filters and paging as the API, as a page.
-pub fn page_get(ctx: &Ctx) -> Result<Response> {
+pub fn page_get(ctx: &Ctx, c: crate::web::admin_pages::Console) -> Result<Response> {
     use crate::views::admin::Area;
-    use crate::web::admin_pages::{enter, page};
-    let c = match enter(ctx, "events.read")? {
-        Ok(c) => c,
-        Err(response) => return Ok(response),
-    };
+    use crate::web::admin_pages::page;
     let (rows, next, raw, error) = match parse_query(ctx) {
         Ok(q) => {
             let (rows, next) = page_of(ctx, &q)?;
@@ -178,8 +173,7 @@ pub fn page_get(ctx: &Ctx) -> Result<Response> {
 
 /// GET /api/admin/revalidation: the last re-validation pass (when it last reached every
 /// server it asked, the last error) and the settings in force.
-pub fn revalidation_get(ctx: &Ctx) -> Result<Response> {
-    crate::web::guards::require_permission(ctx, "events.read")?;
+pub fn revalidation_get(ctx: &Ctx, _: crate::web::guards::Admin) -> Result<Response> {
     let status = crate::revalidate::status(ctx.app)?;
     let settings = crate::settings::revalidation(&*ctx.app.db.conn()?)?;
     Ok(Response::json(&json!({ "status": status, "settings": settings })).with_no_cache())

@@ -3,6 +3,7 @@
 use crate::crypto::tokens::digest;
 use crate::db::sessions::{self, SessionRow};
 use crate::error::{AppError, Result};
+use crate::roles::Permission;
 use crate::web::cookies;
 use crate::web::request::Ctx;
 
@@ -53,14 +54,36 @@ pub fn require_user(ctx: &Ctx) -> Result<UserSession> {
     }
 }
 
+/// Proof that the session of this request holds a console permission: made only by
+/// [`require_permission`], so a handler that takes one cannot run unguarded. The route
+/// table (web/routes.rs) names the permission and hands the proof to the handler.
+pub struct Admin {
+    session: UserSession,
+    permission: Permission,
+}
+
+impl Admin {
+    /// The permission that was checked.
+    pub fn permission(&self) -> Permission {
+        self.permission
+    }
+}
+
+impl std::ops::Deref for Admin {
+    type Target = UserSession;
+    fn deref(&self) -> &UserSession {
+        &self.session
+    }
+}
+
 /// An authorized session whose groups hold `permission` (and admin.access), with a
 /// second factor when MFA is enforced for those groups. Groups are read on every
 /// request, so a privilege change applies at once.
-pub fn require_permission(ctx: &Ctx, permission: &str) -> Result<UserSession> {
+pub fn require_permission(ctx: &Ctx, permission: Permission) -> Result<Admin> {
     let s = require_user(ctx)?;
     let conn = ctx.app.db.conn()?;
     let roles = crate::settings::roles(&conn)?;
-    if !roles.allows(&s.groups, "admin.access") {
+    if !roles.allows(&s.groups, Permission::AdminAccess) {
         return Err(AppError::Forbidden("administrators only"));
     }
     if !roles.allows(&s.groups, permission) {
@@ -72,5 +95,8 @@ pub fn require_permission(ctx: &Ctx, permission: &str) -> Result<UserSession> {
             "sign in with two-factor to use the console",
         ));
     }
-    Ok(s)
+    Ok(Admin {
+        session: s,
+        permission,
+    })
 }

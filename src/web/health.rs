@@ -38,7 +38,9 @@ pub fn metrics_get(ctx: &Ctx) -> Result<Response> {
     let gauges = gauges(ctx)?;
     Ok(Response::from_data(
         "text/plain; version=0.0.4; charset=utf-8",
-        ctx.app.metrics.render(&gauges),
+        ctx.app
+            .metrics
+            .render(super::routes::metric_labels(), &gauges),
     )
     .with_no_cache())
 }

@@ -14,7 +14,7 @@ use crate::mfa::{self, Factor};
 use crate::ratelimit::Failed;
 use crate::signin::record_success;
 use crate::views;
-use crate::web::guards::{UserSession, require_permission, require_user};
+use crate::web::guards::{Admin, UserSession, require_user};
 use crate::web::request::Ctx;
 use crate::web::signin::new_session;
 use crate::web::{cookies, page};
@@ -499,8 +499,7 @@ pub fn disable_post(ctx: &Ctx) -> Result<Response> {
 }
 
 /// POST /api/admin/users/{uuid}/mfa/reset: an admin removes a user's factors (audited).
-pub fn admin_reset_post(ctx: &Ctx, uuid: &str) -> Result<Response> {
-    let admin = require_permission(ctx, "users.write")?;
+pub fn admin_reset_post(ctx: &Ctx, admin: Admin, uuid: &str) -> Result<Response> {
     let removed = ctx.app.db.with_tx(|tx| {
         let user_id = users::id_by_uuid(tx, uuid)?.ok_or(AppError::NotFound)?;
         let removed = store::remove(tx, user_id)?;

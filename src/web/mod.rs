@@ -18,6 +18,7 @@ mod oidc;
 pub mod portal;
 pub mod redirect;
 pub mod request;
+pub mod routes;
 pub mod server;
 pub mod setup;
 pub mod signin;
@@ -32,23 +33,27 @@ use crate::error::{AppError, Result};
 use crate::views;
 use request::Ctx;
 
-/// Routes that take file uploads (images, backups): their bodies may be up to 64 MiB,
-/// every other route's 64 KiB (see server::Limits::uploads and Ctx::upload).
-pub const UPLOAD_ROUTES: &[&str] = &["/api/admin/branding/", "/api/admin/backups/upload"];
-
 pub fn handle(app: &App, req: &Request) -> Response {
     let started = Instant::now();
     let request_id = app.next_request_id();
     let ctx = Ctx::new(app, req, request_id);
     // Decoded once: rouille builds a new String on every url() call.
     let path = req.url();
-    let response = match dispatch(&ctx, &path) {
+    let segs = routes::segments(&path);
+    let (route, answer) = dispatch(&ctx, &segs);
+    let response = match answer {
         Ok(r) => r,
         Err(e) => render_error(&ctx, &e),
     };
     let response = with_security_headers(app, response);
-    app.metrics
-        .request(&path, response.status_code, started.elapsed());
+    app.metrics.request(
+        routes::metric_label(route),
+        response.status_code,
+        started.elapsed(),
+    );
+    if route.is_some_and(|r| r.path == "/auth/verify") {
+        app.metrics.forward_auth(response.status_code);
+    }
     let level = access_log_level(&path, response.status_code);
     if crate::log::enabled(level) {
         // Method, path, status, time and address only: query strings can carry codes and
@@ -69,7 +74,7 @@ pub fn handle(app: &App, req: &Request) -> Response {
     response
 }
 
-/// Asked by the server before it reads the body of an upload (UPLOAD_ROUTES) or gives
+/// Asked by the server before it reads the body of an upload (Body::Upload) or gives
 /// it one of the few large-body slots: only a same-origin request from a live console
 /// session may make the server take in up to 64 MiB, so anonymous clients cannot hold
 /// the slots. `req` has the head and no body; the route checks its own permission after.
@@ -77,7 +82,7 @@ pub fn upload_check(app: &App, req: &Request) -> std::result::Result<(), Respons
     let request_id = app.next_request_id();
     let ctx = Ctx::new(app, req, request_id);
     ctx.require_same_origin()
-        .and_then(|()| guards::require_permission(&ctx, "admin.access"))
+        .and_then(|()| guards::require_permission(&ctx, crate::roles::Permission::AdminAccess))
         .map(drop)
         .map_err(|e| with_security_headers(app, render_error(&ctx, &e)))
 }
@@ -93,19 +98,32 @@ fn access_log_level(path: &str, status: u16) -> crate::log::Level {
     }
 }
 
-fn dispatch(ctx: &Ctx, path: &str) -> Result<Response> {
-    let method = match ctx.req.method() {
-        "HEAD" => "GET",
-        m => m,
+/// Finds the route, applies the checks every browser write gets (same origin, the
+/// write rate limit), runs the route's guard and hands its proof to the handler. Also
+/// says which route answered, for the metrics label.
+fn dispatch<'a>(
+    ctx: &Ctx,
+    segs: &'a [&'a str],
+) -> (Option<&'static routes::Route>, Result<Response>) {
+    let found = routes::find(ctx.req.method(), segs);
+    let route = match &found {
+        routes::Found::Route(r, _)
+        | routes::Found::OtherMethods(r)
+        | routes::Found::Preflight(r) => Some(*r),
+        routes::Found::NotFound => None,
     };
-    // Token-style endpoints are called by applications, authenticated by client
-    // credentials or a bearer token, and have their own rate limit; the proxy asks
-    // /auth/verify with whatever method the original request had, and changes nothing.
-    let app_endpoint = matches!(
-        path,
-        "/oidc/token" | "/oidc/revoke" | "/oidc/introspect" | "/oidc/userinfo" | "/auth/verify"
-    );
-    if !matches!(method, "GET" | "OPTIONS") && !app_endpoint {
+    (route, run(ctx, found))
+}
+
+fn run(ctx: &Ctx, found: routes::Found) -> Result<Response> {
+    // Application endpoints are authenticated by client credentials or a bearer token
+    // and have their own rate limit; the proxy asks /auth/verify with whatever method
+    // the original request had, and changes nothing.
+    let app_endpoint = match &found {
+        routes::Found::Route(r, _) | routes::Found::OtherMethods(r) => r.app,
+        _ => false,
+    };
+    if !matches!(ctx.req.method(), "GET" | "HEAD" | "OPTIONS") && !app_endpoint {
         ctx.require_same_origin()?;
         if let Err(retry_after_secs) = ctx
             .app
@@ -116,205 +134,41 @@ fn dispatch(ctx: &Ctx, path: &str) -> Result<Response> {
             return Err(AppError::RateLimited { retry_after_secs });
         }
     }
-    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    match (method, segments.as_slice()) {
-        ("GET", []) if setup::needed(ctx.app)? => setup::welcome_get(ctx),
-        ("GET", []) => portal::index_get(ctx),
-        ("POST", ["setup", "unlock"]) => setup::unlock_post(ctx),
-        ("POST", ["setup", "server"]) => setup::server_post(ctx),
-        ("POST", ["setup", "plex", "start"]) => setup::plex_start_post(ctx),
-        ("GET", ["setup", "plex", "return"]) => setup::plex_return_get(ctx),
-        ("POST", ["setup", "plex", "choose"]) => setup::plex_choose_post(ctx),
-        ("GET", ["home"]) => portal::home_get(ctx),
-        ("GET", ["restricted"]) => portal::restricted_get(ctx),
-        ("GET", ["whoami"]) => portal::whoami_get(ctx),
-        ("GET", ["me"]) => portal::me_get(ctx),
-        ("POST", ["logout"]) => portal::logout_post(ctx),
-        ("POST", ["consents", "revoke"]) => portal::consent_revoke_post(ctx),
-        ("POST", ["trusted-ips", "forget"]) => portal::trusted_ip_forget_post(ctx),
-        ("GET", ["api", "admin", "trusted-ips"]) => admin::trusted_ips_get(ctx),
-        ("POST", ["api", "admin", "trusted-ips", "forget"]) => admin::trusted_ip_forget_post(ctx),
-        ("GET", ["static", rest @ ..]) => assets::serve(ctx, &rest.join("/")),
-        ("GET", ["branding", "theme.css"]) => branding::theme_get(ctx),
-        ("GET", ["branding", kind, name @ ..]) => branding::image_get(ctx, slot(kind, name)?),
-        ("GET", ["api", "admin", "branding", "images"]) => branding::images_get(ctx),
-        ("PUT", ["api", "admin", "branding", kind, name @ ..]) => {
-            branding::image_put(ctx, slot(kind, name)?)
+    let (route, params) = match found {
+        routes::Found::Route(route, params) => (route, params),
+        routes::Found::Preflight(_) => return Ok(oidc::preflight()),
+        routes::Found::OtherMethods(_) => return Err(AppError::MethodNotAllowed),
+        routes::Found::NotFound => return Err(AppError::NotFound),
+    };
+    match route.handler {
+        routes::Handler::Open(h) => {
+            check_body(ctx, route)?;
+            h(ctx, &params)
         }
-        ("DELETE", ["api", "admin", "branding", kind, name @ ..]) => {
-            branding::image_delete(ctx, slot(kind, name)?)
+        routes::Handler::Api(permission, h) => {
+            let proof = guards::require_permission(ctx, permission)?;
+            check_body(ctx, route)?;
+            h(ctx, proof, &params)
         }
-        ("POST", ["auth", "start-web"]) => login::start_web_post(ctx),
-        ("GET", ["auth", "poll"]) => login::poll_get(ctx),
-        (_, ["auth", "verify"]) => forward_auth::verify(ctx),
-        ("GET", ["auth", "forward"]) => login::forward_get(ctx),
-        ("POST", ["auth", "forward"]) => login::forward_post(ctx),
-        ("GET", ["mfa", "challenge"]) => mfa::challenge_get(ctx),
-        ("POST", ["mfa", "challenge", "verify"]) => mfa::challenge_verify_post(ctx),
-        ("GET", ["mfa", "enroll"]) => mfa::enroll_get(ctx),
-        ("GET", ["mfa", "enroll", "status"]) => mfa::enroll_status_get(ctx),
-        ("POST", ["mfa", "enroll", "start"]) => mfa::enroll_start_post(ctx),
-        ("POST", ["mfa", "enroll", "verify"]) => mfa::enroll_verify_post(ctx),
-        ("POST", ["mfa", "recovery-codes"]) => mfa::recovery_codes_post(ctx),
-        ("POST", ["mfa", "disable"]) => mfa::disable_post(ctx),
-        ("POST", ["api", "admin", "users", uuid, "mfa", "reset"]) => {
-            mfa::admin_reset_post(ctx, uuid)
-        }
-        // --- console pages (web/admin_pages.rs) ---
-        ("GET", ["admin"]) => admin_pages::overview_get(ctx),
-        ("GET", ["admin", "users"]) => admin_pages::users_get(ctx),
-        ("GET", ["admin", "users", uuid]) => admin_pages::user_get(ctx, uuid),
-        ("GET", ["admin", "settings"]) => admin_pages::settings_get(ctx),
-        ("GET", ["admin", "settings", section]) => admin_pages::setting_get(ctx, section),
-        ("GET", ["admin", "branding"]) => admin_pages::branding_get(ctx),
-        ("GET", ["admin", "clients"]) => admin_pages::clients_get(ctx),
-        ("GET", ["admin", "clients", id]) => admin_pages::client_get(ctx, id),
-        ("GET", ["admin", "backups"]) => admin_pages::backups_get(ctx),
-        ("GET", ["admin", "events"]) => events::page_get(ctx),
-        ("GET", ["admin", "webhooks"]) => webhooks::page_get(ctx),
-        // --- end of console pages ---
-        ("GET", ["api", "admin", "events"]) => events::list_get(ctx),
-        ("GET", ["api", "admin", "revalidation"]) => events::revalidation_get(ctx),
-        ("GET", ["api", "admin", "webhooks"]) => webhooks::list_get(ctx),
-        ("POST", ["api", "admin", "webhooks"]) => webhooks::create_post(ctx),
-        ("GET", ["api", "admin", "webhooks", id]) => webhooks::one_get(ctx, id),
-        ("PUT", ["api", "admin", "webhooks", id]) => webhooks::update_put(ctx, id),
-        ("DELETE", ["api", "admin", "webhooks", id]) => webhooks::delete(ctx, id),
-        ("POST", ["api", "admin", "webhooks", id, "test"]) => webhooks::test_post(ctx, id),
-        ("GET", ["api", "admin", "webhooks", id, "deliveries"]) => {
-            webhooks::deliveries_get(ctx, id)
-        }
-        ("GET", ["api", "admin", "users"]) => admin_users::list_get(ctx),
-        ("GET", ["api", "admin", "users", uuid]) => admin_users::detail_get(ctx, uuid),
-        ("PUT", ["api", "admin", "users", uuid, "groups"]) => admin_users::groups_put(ctx, uuid),
-        ("POST", ["api", "admin", "users", uuid, "disable"]) => {
-            admin_users::disable_post(ctx, uuid, true)
-        }
-        ("POST", ["api", "admin", "users", uuid, "enable"]) => {
-            admin_users::disable_post(ctx, uuid, false)
-        }
-        ("POST", ["api", "admin", "users", uuid, "sessions", "revoke"]) => {
-            admin_users::sessions_revoke_post(ctx, uuid)
-        }
-        ("DELETE", ["api", "admin", "users", uuid, "grants", client]) => {
-            admin_users::grant_delete(ctx, uuid, client)
-        }
-        ("DELETE", ["api", "admin", "sessions", sid]) => admin_users::session_delete(ctx, sid),
-        ("GET", ["api", "admin", "backups"]) => backups::list_get(ctx),
-        ("POST", ["api", "admin", "backups"]) => backups::create_post(ctx),
-        ("PUT", ["api", "admin", "backups", "upload"]) => backups::upload_put(ctx),
-        ("GET", ["api", "admin", "backups", name]) => backups::download_get(ctx, name),
-        ("DELETE", ["api", "admin", "backups", name]) => backups::delete(ctx, name),
-        ("POST", ["api", "admin", "backups", name, "restore"]) => backups::restore_post(ctx, name),
-        // A decoded "/" or ".." in a file name makes more segments: no such backup.
-        (_, ["api", "admin", "backups", _, rest @ ..])
-            if !rest.is_empty() && rest != ["restore"] =>
-        {
-            Err(AppError::NotFound)
-        }
-        ("GET", ["api", "admin", "config"]) => admin::config_get(ctx),
-        ("GET", ["api", "admin", "config", section]) => admin::config_section_get(ctx, section),
-        ("PUT", ["api", "admin", "config", section]) => admin::config_section_put(ctx, section),
-        ("GET", ["api", "admin", "config", section, "history"]) => {
-            admin::config_history_get(ctx, section)
-        }
-        ("POST", ["api", "admin", "config", section, "revert"]) => {
-            admin::config_revert_post(ctx, section)
-        }
-        ("GET", ["api", "admin", "oauth", "clients"]) => admin::clients_get(ctx),
-        ("POST", ["api", "admin", "oauth", "clients"]) => admin::clients_post(ctx),
-        ("PUT", ["api", "admin", "oauth", "clients", id]) => admin::client_put(ctx, id),
-        ("DELETE", ["api", "admin", "oauth", "clients", id]) => admin::client_delete(ctx, id),
-        ("POST", ["api", "admin", "oauth", "clients", id, "rotate-secret"]) => {
-            admin::client_rotate_post(ctx, id)
-        }
-        ("GET", [".well-known", "openid-configuration"]) => oidc::discovery_get(ctx),
-        ("GET", ["oidc", "jwks.json"]) => oidc::jwks_get(ctx),
-        ("GET", ["oidc", "authorize"]) => oidc::authorize_get(ctx),
-        ("POST", ["oidc", "authorize", "decision"]) => oidc::decision_post(ctx),
-        ("POST", ["oidc", "token"]) => Ok(oidc::token_post(ctx)),
-        ("GET" | "POST", ["oidc", "userinfo"]) => Ok(oidc::userinfo(ctx)),
-        ("POST", ["oidc", "revoke"]) => Ok(oidc::revoke_post(ctx)),
-        ("POST", ["oidc", "introspect"]) => Ok(oidc::introspect_post(ctx)),
-        ("GET" | "POST", ["oidc", "logout"]) => oidc::logout(ctx),
-        (
-            "OPTIONS",
-            [".well-known", "openid-configuration"]
-            | [
-                "oidc",
-                "jwks.json" | "token" | "userinfo" | "revoke" | "introspect",
-            ],
-        ) => Ok(oidc::preflight()),
-        ("GET", ["healthz"]) => Ok(health::healthz_get()),
-        ("GET", ["readyz"] | ["startupz"]) => health::readyz_get(ctx),
-        ("GET", ["metrics"]) => health::metrics_get(ctx),
-        (_, segs) if is_known(segs) => Err(AppError::MethodNotAllowed),
-        _ => Err(AppError::NotFound),
+        routes::Handler::Page(permission, h) => match admin_pages::enter(ctx, permission)? {
+            Ok(console) => h(ctx, console, &params),
+            Err(refused) => Ok(refused),
+        },
     }
 }
 
-/// The branding image a path names (`logo`, `background`, `icons/NAME`), else 404.
-fn slot<'a>(kind: &str, rest: &[&'a str]) -> Result<branding::Slot<'a>> {
-    let name = match rest {
-        [] => None,
-        [n] => Some(*n),
-        _ => return Err(AppError::NotFound),
-    };
-    branding::Slot::parse(kind, name).ok_or(AppError::NotFound)
-}
-
-fn is_known(segs: &[&str]) -> bool {
-    matches!(
-        segs,
-        [] | ["home"
-            | "restricted"
-            | "whoami"
-            | "me"
-            | "logout"
-            | "healthz"
-            | "readyz"
-            | "startupz"
-            | "metrics"]
-            | ["auth", "start-web" | "poll" | "forward"]
-            | ["consents", "revoke"]
-            | ["setup", "unlock" | "server"]
-            | ["setup", "plex", "start" | "return" | "choose"]
-            | ["admin"]
-            | [
-                "admin",
-                "users" | "settings" | "clients" | "branding" | "backups"
-            ]
-            | ["admin", "events" | "webhooks"]
-            | ["api", "admin", "events" | "webhooks" | "revalidation"]
-            | ["api", "admin", "webhooks", _]
-            | ["api", "admin", "webhooks", _, "test" | "deliveries"]
-            | ["admin", "users" | "settings" | "clients", _]
-            | ["trusted-ips", "forget"]
-            | ["api", "admin", "trusted-ips", ..]
-            | ["api", "admin", "oauth", "clients", ..]
-            | ["api", "admin", "config", ..]
-            | ["api", "admin", "backups", ..]
-            | ["api", "admin", "users", ..]
-            | ["api", "admin", "sessions", _]
-            | ["mfa", "challenge" | "enroll" | "recovery-codes" | "disable"]
-            | ["mfa", "challenge", "verify"]
-            | ["mfa", "enroll", "status" | "start" | "verify"]
-            | [".well-known", "openid-configuration"]
-            | [
-                "oidc",
-                "jwks.json"
-                    | "authorize"
-                    | "token"
-                    | "userinfo"
-                    | "revoke"
-                    | "introspect"
-                    | "logout"
-            ]
-            | ["oidc", "authorize", "decision"]
-            | ["static", ..]
-            | ["branding", ..]
-            | ["api", "admin", "branding", ..]
-    )
+/// A JSON-only route refuses a body of another declared type (a form or text, what a
+/// cross-site HTML form can send) before its handler reads it.
+fn check_body(ctx: &Ctx, route: &routes::Route) -> Result<()> {
+    if route.body != routes::Body::Json {
+        return Ok(());
+    }
+    match ctx.req.header("Content-Type") {
+        Some(_) if !ctx.is_json_body() => Err(AppError::bad_request(
+            "this route takes a JSON body (Content-Type: application/json)",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// HTML page or JSON `{error}`, with Retry-After on 429. Detail goes to the log only.
@@ -338,7 +192,9 @@ fn render_error(ctx: &Ctx, e: &AppError) -> Response {
         response = response.with_unique_header("Retry-After", secs.to_string());
     }
     if status == 405 {
-        response = response.with_unique_header("Allow", "GET, HEAD, POST, PUT, DELETE");
+        let path = ctx.req.url();
+        let allow = routes::allow(&routes::segments(&path));
+        response = response.with_unique_header("Allow", allow);
     }
     response.with_no_cache()
 }

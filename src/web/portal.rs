@@ -59,7 +59,8 @@ pub fn home_get(ctx: &Ctx) -> Result<Response> {
     let conn = ctx.app.db.conn()?;
     let apps = crate::db::oauth::consents_of(&conn, s.row.user_id)?;
     let places = crate::db::users::signin_ips_of(&conn, s.row.user_id)?;
-    let admin_link = crate::settings::roles(&conn)?.allows(&s.groups, "admin.access");
+    let admin_link =
+        crate::settings::roles(&conn)?.allows(&s.groups, crate::roles::Permission::AdminAccess);
     let branding = crate::settings::branding(&conn)?;
     let icons: Vec<String> = crate::db::settings::branding_files(&conn)?
         .into_iter()

@@ -86,11 +86,11 @@ impl<'a> Ctx<'a> {
         self.body_up_to(MAX_BODY)
     }
 
-    /// The body of an upload route (listed in web::UPLOAD_ROUTES, which lets the
+    /// The body of an upload route (Body::Upload in web::routes, which lets the
     /// server read that much), refused past `max` bytes.
     pub fn upload(&self, max: usize) -> Result<Vec<u8>> {
         debug_assert!(
-            super::UPLOAD_ROUTES
+            super::routes::upload_prefixes()
                 .iter()
                 .any(|p| self.req.url().starts_with(p))
         );
@@ -165,19 +165,7 @@ impl<'a> Ctx<'a> {
     /// JSON errors for API routes and clients that ask for JSON; HTML pages otherwise.
     pub fn wants_json(&self) -> bool {
         let path = self.req.url();
-        const JSON_ROUTES: &[&str] = &[
-            "/auth/start-web",
-            "/auth/poll",
-            "/whoami",
-            "/me",
-            "/mfa/enroll/status",
-            "/mfa/enroll/start",
-            "/mfa/enroll/verify",
-            "/mfa/recovery-codes",
-            "/mfa/disable",
-        ];
-        if JSON_ROUTES.contains(&path.as_str()) || path.starts_with("/api/") || self.is_json_body()
-        {
+        if super::routes::json_answer(&path) || self.is_json_body() {
             return true;
         }
         let accept = self.req.header("Accept").unwrap_or("");

@@ -7,8 +7,9 @@ use serde_json::json;
 
 use crate::db::webhooks as store;
 use crate::error::{AppError, Result};
+use crate::roles::Permission;
 use crate::web::admin::audit;
-use crate::web::guards::{UserSession, require_permission};
+use crate::web::guards::{Admin, UserSession};
 use crate::web::request::Ctx;
 use crate::webhooks::{self, Spec};
 
@@ -33,26 +34,23 @@ fn spec(ctx: &Ctx) -> Result<Spec> {
 /// Whether this reader may also change rules, and so see their URLs in full.
 fn can_write(ctx: &Ctx, who: &UserSession) -> Result<bool> {
     let roles = crate::settings::roles(&*ctx.app.db.conn()?)?;
-    Ok(roles.allows(&who.groups, "webhooks.write"))
+    Ok(roles.allows(&who.groups, Permission::WebhooksWrite))
 }
 
-pub fn list_get(ctx: &Ctx) -> Result<Response> {
-    let who = require_permission(ctx, "webhooks.read")?;
+pub fn list_get(ctx: &Ctx, who: Admin) -> Result<Response> {
     let full = can_write(ctx, &who)?;
     let list = store::list(&*ctx.app.db.conn()?)?;
     let shown: Vec<_> = list.iter().map(|w| webhooks::describe(w, full)).collect();
     Ok(Response::json(&json!({ "webhooks": shown })).with_no_cache())
 }
 
-pub fn one_get(ctx: &Ctx, id: &str) -> Result<Response> {
-    let who = require_permission(ctx, "webhooks.read")?;
+pub fn one_get(ctx: &Ctx, who: Admin, id: &str) -> Result<Response> {
     let full = can_write(ctx, &who)?;
     let hook = store::get(&*ctx.app.db.conn()?, id_of(id)?)?.ok_or(AppError::NotFound)?;
     Ok(Response::json(&webhooks::describe(&hook, full)).with_no_cache())
 }
 
-pub fn create_post(ctx: &Ctx) -> Result<Response> {
-    let admin = require_permission(ctx, "webhooks.write")?;
+pub fn create_post(ctx: &Ctx, admin: Admin) -> Result<Response> {
     let spec = spec(ctx)?;
     let hook = webhooks::prepare(ctx.app, spec, None, ctx.now()).map_err(AppError::BadRequest)?;
     let id = ctx.app.db.with_tx(|tx| {
@@ -71,8 +69,7 @@ pub fn create_post(ctx: &Ctx) -> Result<Response> {
         .with_no_cache())
 }
 
-pub fn update_put(ctx: &Ctx, id: &str) -> Result<Response> {
-    let admin = require_permission(ctx, "webhooks.write")?;
+pub fn update_put(ctx: &Ctx, admin: Admin, id: &str) -> Result<Response> {
     let id = id_of(id)?;
     let spec = spec(ctx)?;
     let saved = ctx.app.db.with_tx(|tx| {
@@ -92,8 +89,7 @@ pub fn update_put(ctx: &Ctx, id: &str) -> Result<Response> {
     Ok(Response::json(&webhooks::describe(&saved, true)).with_no_cache())
 }
 
-pub fn delete(ctx: &Ctx, id: &str) -> Result<Response> {
-    let admin = require_permission(ctx, "webhooks.write")?;
+pub fn delete(ctx: &Ctx, admin: Admin, id: &str) -> Result<Response> {
     let id = id_of(id)?;
     ctx.app.db.with_tx(|tx| {
         if !store::delete(tx, id)? {
@@ -112,8 +108,7 @@ pub fn delete(ctx: &Ctx, id: &str) -> Result<Response> {
 
 /// POST /api/admin/webhooks/{id}/test: queues a delivery of a sample event (also for a
 /// disabled rule: that is how an owner tries one out before enabling it).
-pub fn test_post(ctx: &Ctx, id: &str) -> Result<Response> {
-    let admin = require_permission(ctx, "webhooks.write")?;
+pub fn test_post(ctx: &Ctx, admin: Admin, id: &str) -> Result<Response> {
     let id = id_of(id)?;
     let delivery = ctx.app.db.with_tx(|tx| {
         store::get(tx, id)?.ok_or(AppError::NotFound)?;
@@ -135,8 +130,7 @@ pub fn test_post(ctx: &Ctx, id: &str) -> Result<Response> {
 }
 
 /// GET /api/admin/webhooks/{id}/deliveries?limit=: recent deliveries, newest first.
-pub fn deliveries_get(ctx: &Ctx, id: &str) -> Result<Response> {
-    require_permission(ctx, "webhooks.read")?;
+pub fn deliveries_get(ctx: &Ctx, _: Admin, id: &str) -> Result<Response> {
     let id = id_of(id)?;
     let limit = ctx
         .query("limit")
@@ -150,14 +144,10 @@ pub fn deliveries_get(ctx: &Ctx, id: &str) -> Result<Response> {
 }
 
 /// GET /admin/webhooks: the rules, their recent deliveries, a test button and a form.
-pub fn page_get(ctx: &Ctx) -> Result<Response> {
+pub fn page_get(ctx: &Ctx, c: crate::web::admin_pages::Console) -> Result<Response> {
     use crate::views::admin::Area;
     use crate::views::admin::{WebhookRow, webhooks as view};
-    use crate::web::admin_pages::{enter, page};
-    let c = match enter(ctx, "webhooks.read")? {
-        Ok(c) => c,
-        Err(response) => return Ok(response),
-    };
+    use crate::web::admin_pages::page;
     let conn = ctx.app.db.conn()?;
     let hooks = store::list(&conn)?;
     let deliveries = hooks
@@ -173,6 +163,6 @@ pub fn page_get(ctx: &Ctx) -> Result<Response> {
     Ok(page(view(
         &c.frame(Area::Webhooks),
         &rows,
-        c.can("webhooks.write"),
+        c.can(Permission::WebhooksWrite),
     )))
 }

@@ -12,108 +12,46 @@ use crate::team::setup;
 /// Looks like a credential; put in every Authorization header and cookie value.
 const MARKER: &str = "SeKr1tMarker7q";
 
-/// Every route of the table in src/web/mod.rs (`{}` stands for an id, a name or a
-/// section, filled in at random).
-const ROUTES: &[(&str, &str)] = &[
-    ("GET", "/"),
-    ("POST", "/setup/unlock"),
-    ("POST", "/setup/server"),
-    ("POST", "/setup/plex/start"),
-    ("GET", "/setup/plex/return"),
-    ("POST", "/setup/plex/choose"),
-    ("GET", "/home"),
-    ("GET", "/restricted"),
-    ("GET", "/whoami"),
-    ("GET", "/me"),
-    ("POST", "/logout"),
-    ("POST", "/consents/revoke"),
-    ("POST", "/trusted-ips/forget"),
-    ("GET", "/api/admin/trusted-ips"),
-    ("POST", "/api/admin/trusted-ips/forget"),
-    ("GET", "/static/{}"),
-    ("GET", "/branding/theme.css"),
-    ("GET", "/branding/{}"),
-    ("GET", "/branding/icons/{}"),
-    ("GET", "/api/admin/branding/images"),
-    ("PUT", "/api/admin/branding/{}"),
-    ("PUT", "/api/admin/branding/icons/{}"),
-    ("DELETE", "/api/admin/branding/{}"),
-    ("POST", "/auth/start-web"),
-    ("GET", "/auth/poll"),
-    ("GET", "/auth/verify"),
-    ("POST", "/auth/verify"),
-    ("GET", "/auth/forward"),
-    ("POST", "/auth/forward"),
-    ("GET", "/mfa/challenge"),
-    ("POST", "/mfa/challenge/verify"),
-    ("GET", "/mfa/enroll"),
-    ("GET", "/mfa/enroll/status"),
-    ("POST", "/mfa/enroll/start"),
-    ("POST", "/mfa/enroll/verify"),
-    ("POST", "/mfa/recovery-codes"),
-    ("POST", "/mfa/disable"),
-    ("POST", "/api/admin/users/{}/mfa/reset"),
-    ("GET", "/admin"),
-    ("GET", "/admin/users"),
-    ("GET", "/admin/users/{}"),
-    ("GET", "/admin/settings"),
-    ("GET", "/admin/settings/{}"),
-    ("GET", "/admin/branding"),
-    ("GET", "/admin/clients"),
-    ("GET", "/admin/clients/{}"),
-    ("GET", "/admin/backups"),
-    ("GET", "/admin/events"),
-    ("GET", "/admin/webhooks"),
-    ("GET", "/api/admin/events"),
-    ("GET", "/api/admin/revalidation"),
-    ("GET", "/api/admin/webhooks"),
-    ("POST", "/api/admin/webhooks"),
-    ("GET", "/api/admin/webhooks/{}"),
-    ("PUT", "/api/admin/webhooks/{}"),
-    ("DELETE", "/api/admin/webhooks/{}"),
-    ("POST", "/api/admin/webhooks/{}/test"),
-    ("GET", "/api/admin/webhooks/{}/deliveries"),
-    ("GET", "/api/admin/users"),
-    ("GET", "/api/admin/users/{}"),
-    ("PUT", "/api/admin/users/{}/groups"),
-    ("POST", "/api/admin/users/{}/disable"),
-    ("POST", "/api/admin/users/{}/enable"),
-    ("POST", "/api/admin/users/{}/sessions/revoke"),
-    ("DELETE", "/api/admin/users/{}/grants/{}"),
-    ("DELETE", "/api/admin/sessions/{}"),
-    ("GET", "/api/admin/backups"),
-    ("POST", "/api/admin/backups"),
-    ("PUT", "/api/admin/backups/upload"),
-    ("GET", "/api/admin/backups/{}"),
-    ("DELETE", "/api/admin/backups/{}"),
-    ("POST", "/api/admin/backups/{}/restore"),
-    ("GET", "/api/admin/config"),
-    ("GET", "/api/admin/config/{}"),
-    ("PUT", "/api/admin/config/{}"),
-    ("GET", "/api/admin/config/{}/history"),
-    ("POST", "/api/admin/config/{}/revert"),
-    ("GET", "/api/admin/oauth/clients"),
-    ("POST", "/api/admin/oauth/clients"),
-    ("PUT", "/api/admin/oauth/clients/{}"),
-    ("DELETE", "/api/admin/oauth/clients/{}"),
-    ("POST", "/api/admin/oauth/clients/{}/rotate-secret"),
-    ("GET", "/.well-known/openid-configuration"),
-    ("GET", "/oidc/jwks.json"),
-    ("GET", "/oidc/authorize"),
-    ("POST", "/oidc/authorize/decision"),
-    ("POST", "/oidc/token"),
-    ("GET", "/oidc/userinfo"),
-    ("POST", "/oidc/userinfo"),
-    ("POST", "/oidc/revoke"),
-    ("POST", "/oidc/introspect"),
-    ("GET", "/oidc/logout"),
-    ("POST", "/oidc/logout"),
-    ("OPTIONS", "/oidc/token"),
-    ("GET", "/healthz"),
-    ("GET", "/readyz"),
-    ("GET", "/startupz"),
-    ("GET", "/metrics"),
-];
+/// Every route of the route table (authportal::web::routes::ROUTES), `{}` standing for
+/// each `{name}` and `{*}` segment (an id, a name, a section), filled in at random; an
+/// any-method route as GET and POST, a CORS route's OPTIONS too; and the branding icon
+/// paths, whose first segment a random fill would rarely hit.
+fn routes() -> &'static [(&'static str, String)] {
+    use authportal::web::routes::{Method, ROUTES};
+    static LIST: std::sync::LazyLock<Vec<(&'static str, String)>> =
+        std::sync::LazyLock::new(|| {
+            let mut list = Vec::new();
+            for r in ROUTES {
+                let template: String = r
+                    .path
+                    .split('/')
+                    .map(|seg| if seg.starts_with('{') { "{}" } else { seg })
+                    .collect::<Vec<_>>()
+                    .join("/");
+                let methods: &[&'static str] = match r.method {
+                    Method::Any => &["GET", "POST"],
+                    m => &[m.name()][..],
+                };
+                for m in methods {
+                    list.push((*m, template.clone()));
+                }
+                if r.cors {
+                    list.push(("OPTIONS", template));
+                }
+            }
+            list.push(("GET", "/branding/icons/{}".into()));
+            list.push(("PUT", "/api/admin/branding/icons/{}".into()));
+            list
+        });
+    &LIST
+}
+
+fn route_of(method: &str, path: &str) -> usize {
+    routes()
+        .iter()
+        .position(|(m, p)| *m == method && p == path)
+        .unwrap()
+}
 
 /// Names the handlers read from queries, forms and JSON bodies.
 const FIELDS: &[&str] = &[
@@ -329,7 +267,7 @@ fn headers() -> impl Strategy<Value = Vec<(&'static str, Vec<u8>)>> {
 
 fn case() -> impl Strategy<Value = Case> {
     (
-        0..ROUTES.len(),
+        0..routes().len(),
         prop::option::weighted(
             0.15,
             prop::sample::select(&["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"][..]),
@@ -382,7 +320,7 @@ struct Answer {
 }
 
 fn send(base: &str, admin_cookie: &str, ip: &str, c: &Case) -> Answer {
-    let (route_method, template) = ROUTES[c.route];
+    let (route_method, template) = &routes()[c.route];
     let method = c.method.unwrap_or(route_method);
     let mut fill = c.fill.iter();
     let mut target = String::new();
@@ -575,7 +513,7 @@ fn hostile_authorization_headers_get_a_4xx_and_are_never_echoed() {
         for auth in hostile {
             authportal::log::set_level(authportal::log::Level::Debug);
             let c = Case {
-                route: ROUTES.iter().position(|r| *r == (method, path)).unwrap(),
+                route: route_of(method, path),
                 method: None,
                 fill: Vec::new(),
                 query: Vec::new(),
@@ -607,10 +545,7 @@ fn random_requests_to_every_route_get_no_5xx_and_echo_no_credential() {
         admin.cookie("authportal_session").unwrap()
     );
     let probe = Case {
-        route: ROUTES
-            .iter()
-            .position(|r| *r == ("GET", "/whoami"))
-            .unwrap(),
+        route: route_of("GET", "/whoami"),
         method: None,
         fill: Vec::new(),
         query: Vec::new(),
@@ -639,7 +574,7 @@ fn random_requests_to_every_route_get_no_5xx_and_echo_no_credential() {
     let n = std::sync::atomic::AtomicU32::new(0);
     let result = runner.run(&case(), |c| {
         // Signing out would end the admin cases; a proxy's own Authorization is enough.
-        if c.as_admin && ROUTES[c.route].1 == "/logout" {
+        if c.as_admin && routes()[c.route].1 == "/logout" {
             return Ok(());
         }
         let n = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -25,6 +25,7 @@ mod plex;
 mod portal;
 mod proxies;
 mod revalidate;
+mod routes;
 mod security;
 mod server_limits;
 mod setup;

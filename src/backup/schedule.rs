@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::App;
 use crate::db;
+use crate::event_type::EventType;
 
 pub const SECTION: &str = "backups";
 /// The meta row holding the schedule state (JSON).
@@ -308,7 +309,7 @@ pub fn tick(app: &App) -> crate::error::Result<Option<Result<String, String>>> {
                 pruned.len()
             );
             (
-                "backup.success",
+                EventType::BackupSuccess,
                 "success",
                 serde_json::json!({ "name": info.name, "size": info.size, "pruned": pruned }),
             )
@@ -324,7 +325,7 @@ pub fn tick(app: &App) -> crate::error::Result<Option<Result<String, String>>> {
                 at(state.next_run.unwrap_or(retry)).to_rfc3339()
             );
             (
-                "backup.failure",
+                EventType::BackupFailure,
                 "failure",
                 serde_json::json!({ "error": e, "failures": state.failures }),
             )

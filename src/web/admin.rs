@@ -6,6 +6,7 @@ use serde_json::json;
 
 use crate::db::oauth;
 use crate::error::{AppError, Result};
+use crate::event_type::EventType;
 use crate::oidc::clients::{self, ClientSpec};
 use crate::web::guards::{UserSession, require_permission};
 use crate::web::request::Ctx;
@@ -15,7 +16,7 @@ pub(crate) fn audit(
     ctx: &Ctx,
     tx: &rusqlite::Connection,
     admin: &UserSession,
-    kind: &str,
+    kind: EventType,
     detail: serde_json::Value,
 ) -> Result<()> {
     crate::web::events::record(ctx, tx, kind, Some(admin.row.user_id), true, detail)
@@ -45,7 +46,7 @@ pub fn clients_post(ctx: &Ctx) -> Result<Response> {
             ctx,
             tx,
             &admin,
-            "admin.oauth_client.create",
+            EventType::AdminOauthClientCreate,
             json!({ "client_id": client.client_id }),
         )?;
         Ok((client, secret))
@@ -73,7 +74,7 @@ pub fn client_put(ctx: &Ctx, client_id: &str) -> Result<Response> {
             ctx,
             tx,
             &admin,
-            "admin.oauth_client.update",
+            EventType::AdminOauthClientUpdate,
             json!({ "client_id": client_id }),
         )?;
         oauth::client(tx, client_id)?.ok_or(AppError::NotFound)
@@ -91,7 +92,7 @@ pub fn client_delete(ctx: &Ctx, client_id: &str) -> Result<Response> {
             ctx,
             tx,
             &admin,
-            "admin.oauth_client.delete",
+            EventType::AdminOauthClientDelete,
             json!({ "client_id": client_id }),
         )
     })?;
@@ -106,7 +107,7 @@ pub fn client_rotate_post(ctx: &Ctx, client_id: &str) -> Result<Response> {
             ctx,
             tx,
             &admin,
-            "admin.oauth_client.rotate_secret",
+            EventType::AdminOauthClientRotateSecret,
             json!({ "client_id": client_id }),
         )?;
         Ok(secret)
@@ -186,7 +187,7 @@ pub fn config_section_put(ctx: &Ctx, name: &str) -> Result<Response> {
             tx,
             &admin,
             &change,
-            "admin.config.update",
+            EventType::AdminConfigUpdate,
             json!({ "reason": body.reason }),
         )
     })?;
@@ -223,7 +224,7 @@ pub fn trusted_ip_forget_post(ctx: &Ctx) -> Result<Response> {
             ctx,
             tx,
             &admin,
-            "admin.trusted_ip.forget",
+            EventType::AdminTrustedIpForget,
             json!({ "target": body.uuid, "ip": body.ip }),
         )?;
         Ok(removed)
@@ -285,7 +286,7 @@ pub fn config_revert_post(ctx: &Ctx, name: &str) -> Result<Response> {
             tx,
             &admin,
             &change,
-            "admin.config.revert",
+            EventType::AdminConfigRevert,
             json!({ "to": body.to }),
         )
     })?;
@@ -300,7 +301,7 @@ fn save_version(
     tx: &rusqlite::Connection,
     admin: &UserSession,
     change: &crate::db::settings::Change,
-    kind: &str,
+    kind: EventType,
     mut detail: serde_json::Value,
 ) -> Result<std::result::Result<serde_json::Value, i64>> {
     match crate::db::settings::put(tx, change, ctx.now())? {

@@ -6,6 +6,7 @@ use serde_json::json;
 
 use crate::db::{oauth, sessions, users};
 use crate::error::{AppError, Result};
+use crate::event_type::EventType;
 use crate::web::admin::audit;
 use crate::web::guards::require_permission;
 use crate::web::request::Ctx;
@@ -92,7 +93,7 @@ pub fn groups_put(ctx: &Ctx, uuid: &str) -> Result<Response> {
             ctx,
             tx,
             &admin,
-            "admin.user.groups",
+            EventType::AdminUserGroups,
             json!({ "target": uuid, "groups": groups }),
         )
     })?;
@@ -120,9 +121,9 @@ pub fn disable_post(ctx: &Ctx, uuid: &str, disable: bool) -> Result<Response> {
             }
         }
         let kind = if disable {
-            "admin.user.disable"
+            EventType::AdminUserDisable
         } else {
-            "admin.user.enable"
+            EventType::AdminUserEnable
         };
         audit(ctx, tx, &admin, kind, json!({ "target": uuid }))
     })?;
@@ -145,7 +146,7 @@ pub fn session_delete(ctx: &Ctx, sid: &str) -> Result<Response> {
             ctx,
             tx,
             &admin,
-            "admin.session.revoke",
+            EventType::AdminSessionRevoke,
             json!({ "sid": sid, "user_id": owner }),
         )
     })?;
@@ -167,7 +168,7 @@ pub fn sessions_revoke_post(ctx: &Ctx, uuid: &str) -> Result<Response> {
             ctx,
             tx,
             &admin,
-            "admin.session.revoke_all",
+            EventType::AdminSessionRevokeAll,
             json!({ "target": uuid, "sessions": sids.len() }),
         )?;
         Ok(sids.len())
@@ -189,7 +190,7 @@ pub fn grant_delete(ctx: &Ctx, uuid: &str, client_id: &str) -> Result<Response> 
             ctx,
             tx,
             &admin,
-            "admin.grant.revoke",
+            EventType::AdminGrantRevoke,
             json!({ "target": uuid, "client_id": client_id }),
         )
     })?;

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use crate::backup::{self, restore};
 use crate::error::{AppError, Result};
+use crate::event_type::EventType;
 use crate::web::admin::audit;
 use crate::web::guards::{UserSession, require_permission};
 use crate::web::request::Ctx;
@@ -60,7 +61,7 @@ pub fn create_post(ctx: &Ctx) -> Result<Response> {
             ctx,
             tx,
             &admin,
-            "admin.backup.create",
+            EventType::AdminBackupCreate,
             json!({ "name": info.name, "size": info.size, "pruned": pruned }),
         )
     })?;
@@ -101,7 +102,7 @@ pub fn delete(ctx: &Ctx, name: &str) -> Result<Response> {
             ctx,
             tx,
             &admin,
-            "admin.backup.delete",
+            EventType::AdminBackupDelete,
             json!({ "name": name }),
         )
     })?;
@@ -120,7 +121,7 @@ pub fn upload_put(ctx: &Ctx) -> Result<Response> {
             ctx,
             tx,
             &admin,
-            "admin.backup.upload",
+            EventType::AdminBackupUpload,
             json!({ "name": info.name, "size": info.size, "created_at": checked.header.created_at }),
         )
     })?;
@@ -169,7 +170,7 @@ fn record_restore(
         crate::db::events::record(
             tx,
             &crate::db::events::Event {
-                kind: "admin.backup.restore",
+                kind: EventType::AdminBackupRestore,
                 user_id: still_there.then_some(admin.row.user_id),
                 ip: Some(&ctx.ip.to_string()),
                 result: "success",

@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::crypto::{hex, sha256};
 use crate::db::settings as store;
 use crate::error::{AppError, Result};
+use crate::event_type::EventType;
 use crate::web::admin::audit;
 use crate::web::guards::require_permission;
 use crate::web::request::Ctx;
@@ -166,7 +167,7 @@ pub fn image_put(ctx: &Ctx, slot: Slot) -> Result<Response> {
             ctx,
             tx,
             &admin,
-            "admin.branding.image",
+            EventType::AdminBrandingImage,
             json!({ "image": key, "bytes": data.len(), "type": content_type }),
         )
     })?;
@@ -192,7 +193,7 @@ pub fn image_delete(ctx: &Ctx, slot: Slot) -> Result<Response> {
                 ctx,
                 tx,
                 &admin,
-                "admin.branding.image_removed",
+                EventType::AdminBrandingImageRemoved,
                 json!({ "image": key }),
             )?;
         }

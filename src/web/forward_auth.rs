@@ -12,6 +12,7 @@ use crate::access::{AccessRules, LoginCookie, NetworkMode, Policy, Rule, Target,
 use crate::crypto::sha256;
 use crate::db::users;
 use crate::error::Result;
+use crate::event_type::EventType;
 use crate::providers::ProviderKind;
 use crate::web::guards::current_session;
 use crate::web::request::Ctx;
@@ -58,7 +59,7 @@ fn note_denial(ctx: &Ctx) {
         crate::web::events::record(
             ctx,
             tx,
-            "forward_auth.denied",
+            EventType::ForwardAuthDenied,
             user_id,
             false,
             serde_json::json!({

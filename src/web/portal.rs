@@ -5,6 +5,7 @@ use serde_json::json;
 
 use crate::db::sessions;
 use crate::error::{AppError, Result};
+use crate::event_type::EventType;
 use crate::providers::ProviderKind;
 use crate::views;
 use crate::web::guards::{UserSession, current_session};
@@ -195,7 +196,7 @@ pub fn end_session(ctx: &Ctx, s: &UserSession) -> Result<()> {
         crate::web::events::record(
             ctx,
             tx,
-            "logout",
+            EventType::Logout,
             Some(s.row.user_id),
             true,
             json!({ "sid": s.row.sid, "tokens_revoked": revoked }),
@@ -219,7 +220,7 @@ pub fn consent_revoke_post(ctx: &Ctx) -> Result<Response> {
         crate::web::events::record(
             ctx,
             tx,
-            "consent.revoked",
+            EventType::ConsentRevoked,
             Some(s.row.user_id),
             true,
             json!({ "client_id": client_id, "tokens_revoked": revoked }),

@@ -13,6 +13,7 @@ use crate::crypto::tokens::{digest, new_id};
 use crate::crypto::{b64url, ct_eq, random_bytes};
 use crate::db::{events, meta, users};
 use crate::error::{AppError, Result};
+use crate::event_type::EventType;
 use crate::providers::jellyfin::MediaServer;
 use crate::providers::{Outcome, ProviderError, ProviderKind};
 use crate::views;
@@ -396,7 +397,7 @@ fn finish(
         events::record(
             tx,
             &events::Event {
-                kind: "setup.done",
+                kind: EventType::SetupDone,
                 user_id: Some(linked.user_id),
                 ip: Some(&ctx.ip.to_string()),
                 result: "success",

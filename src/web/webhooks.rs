@@ -7,6 +7,7 @@ use serde_json::json;
 
 use crate::db::webhooks as store;
 use crate::error::{AppError, Result};
+use crate::event_type::EventType;
 use crate::web::admin::audit;
 use crate::web::guards::{UserSession, require_permission};
 use crate::web::request::Ctx;
@@ -61,7 +62,7 @@ pub fn create_post(ctx: &Ctx) -> Result<Response> {
             ctx,
             tx,
             &admin,
-            "admin.webhook.create",
+            EventType::AdminWebhookCreate,
             json!({ "webhook": id, "name": hook.name }),
         )?;
         Ok(id)
@@ -84,7 +85,7 @@ pub fn update_put(ctx: &Ctx, id: &str) -> Result<Response> {
             ctx,
             tx,
             &admin,
-            "admin.webhook.update",
+            EventType::AdminWebhookUpdate,
             json!({ "webhook": id, "name": hook.name }),
         )?;
         store::get(tx, id)?.ok_or(AppError::NotFound)
@@ -103,7 +104,7 @@ pub fn delete(ctx: &Ctx, id: &str) -> Result<Response> {
             ctx,
             tx,
             &admin,
-            "admin.webhook.delete",
+            EventType::AdminWebhookDelete,
             json!({ "webhook": id }),
         )
     })?;
@@ -122,7 +123,7 @@ pub fn test_post(ctx: &Ctx, id: &str) -> Result<Response> {
             ctx,
             tx,
             &admin,
-            "admin.webhook.test",
+            EventType::AdminWebhookTest,
             json!({ "webhook": id }),
         )?;
         Ok(delivery)

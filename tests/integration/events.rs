@@ -123,6 +123,9 @@ fn filters_and_keyset_paging() {
         ("?ip=not-an-ip", "ip"),
         ("?limit=0", "limit"),
         ("?cursor=abc", "cursor"),
+        // A misspelt type would show nothing and look like "no such events".
+        ("?type=signin.sucess", "signin.success"),
+        ("?type=nothing.", "known types"),
     ] {
         let r = root.get(&format!("/api/admin/events{q}"));
         assert_eq!(r.status, 400, "{q}");

@@ -70,11 +70,11 @@ pub(super) fn enter(ctx: &Ctx, permission: &str) -> Result<std::result::Result<C
                 Response::redirect_303(format!("/?rd={rd}")).with_no_cache()
             ))
         }
-        Err(AppError::Forbidden(message)) => {
-            let mfa_hint = message.contains("two-factor");
+        Err(e @ (AppError::Forbidden(_) | AppError::SecondFactorRequired)) => {
+            let mfa_hint = matches!(e, AppError::SecondFactorRequired);
             Ok(Err(crate::web::page(
                 ctx,
-                view::forbidden(message, mfa_hint),
+                view::forbidden(&e.public_message(), mfa_hint),
             )
             .with_status_code(403)))
         }

@@ -27,10 +27,7 @@ struct PendingSignIn {
 }
 
 fn pending(ctx: &Ctx) -> Result<Option<PendingSignIn>> {
-    let Some(value) = ctx.cookie(cookies::MFA) else {
-        return Ok(None);
-    };
-    let Some(id) = ctx.app.cookies.verify(cookies::MFA_KIND, &value) else {
+    let Some(id) = cookies::Cookie::Mfa.read(ctx) else {
         return Ok(None);
     };
     let d = digest(&id);
@@ -229,7 +226,7 @@ pub fn challenge_verify_post(ctx: &Ctx) -> Result<Response> {
         )?;
         Ok(Ok((factor, cookie)))
     })?;
-    let clear = cookies::clear(&ctx.app.config, cookies::MFA);
+    let clear = cookies::Cookie::Mfa.clear(&ctx.app.config);
     let target = p.row.rd.clone().unwrap_or_else(|| "/home".into());
     match outcome {
         Ok((factor, cookie)) => {
@@ -449,7 +446,7 @@ pub fn enroll_verify_post(ctx: &Ctx) -> Result<Response> {
     if let Some(c) = cookie {
         response = response
             .with_additional_header("Set-Cookie", c)
-            .with_additional_header("Set-Cookie", cookies::clear(&ctx.app.config, cookies::MFA));
+            .with_additional_header("Set-Cookie", cookies::Cookie::Mfa.clear(&ctx.app.config));
     }
     Ok(response)
 }

@@ -176,7 +176,7 @@ pub fn logout_post(ctx: &Ctx) -> Result<Response> {
     if let Some(s) = current_session(ctx)? {
         end_session(ctx, &s)?;
     }
-    let clear = cookies::clear(&ctx.app.config, cookies::SESSION);
+    let clear = cookies::Cookie::Session.clear(&ctx.app.config);
     let response = if ctx.wants_json() {
         Response::json(&json!({ "ok": true }))
     } else {

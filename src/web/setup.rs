@@ -57,10 +57,7 @@ pub fn code(app: &crate::App) -> Result<Option<String>> {
 }
 
 fn unlocked(ctx: &Ctx) -> Result<bool> {
-    let Some(value) = ctx.cookie(cookies::SETUP) else {
-        return Ok(false);
-    };
-    let Some(id) = ctx.app.cookies.verify(cookies::SETUP_KIND, &value) else {
+    let Some(id) = cookies::Cookie::Setup.read(ctx) else {
         return Ok(false);
     };
     let stored = meta::get(&*ctx.app.db.conn()?, UNLOCK_KEY)?;
@@ -108,12 +105,7 @@ pub fn unlock_post(ctx: &Ctx) -> Result<Response> {
     }
     let id = new_id();
     meta::set(&*ctx.app.db.conn()?, UNLOCK_KEY, &b64url(&digest(&id)))?;
-    let cookie = cookies::set(
-        &ctx.app.config,
-        cookies::SETUP,
-        &ctx.app.cookies.sign(cookies::SETUP_KIND, &id),
-        UNLOCK_TTL,
-    );
+    let cookie = cookies::Cookie::Setup.issue(ctx, &id, UNLOCK_TTL);
     Ok(Response::redirect_303("/").with_additional_header("Set-Cookie", cookie))
 }
 
@@ -250,12 +242,7 @@ pub fn plex_start_post(ctx: &Ctx) -> Result<Response> {
         now,
         pin.expires_at,
     )?;
-    let cookie = cookies::set(
-        &ctx.app.config,
-        cookies::FLOW,
-        &ctx.app.cookies.sign(cookies::FLOW_KIND, &id),
-        (pin.expires_at - now).max(60),
-    );
+    let cookie = cookies::Cookie::Flow.issue(ctx, &id, (pin.expires_at - now).max(60));
     let auth_url = plex.auth_url(&pin.code, &ctx.app.config.url_for("/setup/plex/return"));
     Ok(Response::redirect_303(auth_url).with_additional_header("Set-Cookie", cookie))
 }
@@ -263,10 +250,7 @@ pub fn plex_start_post(ctx: &Ctx) -> Result<Response> {
 /// GET /setup/plex/return: the PIN approved, the owner picks one of their own servers.
 pub fn plex_return_get(ctx: &Ctx) -> Result<Response> {
     unlocked_open(ctx)?;
-    let flow = ctx
-        .cookie(cookies::FLOW)
-        .and_then(|v| ctx.app.cookies.verify(cookies::FLOW_KIND, &v))
-        .map(|id| digest(&id));
+    let flow = cookies::Cookie::Flow.read(ctx).map(|id| digest(&id));
     let conn = ctx.app.db.conn()?;
     let Some((flow_digest, flow)) = flow.and_then(|d| {
         crate::db::flows::get(&conn, &d, ctx.now())
@@ -411,8 +395,5 @@ fn finish(
     crate::log_info!("setup done: {what}, first admin {}", ident.username);
     Ok(Response::redirect_303("/admin")
         .with_additional_header("Set-Cookie", cookie)
-        .with_additional_header(
-            "Set-Cookie",
-            cookies::clear(&ctx.app.config, cookies::SETUP),
-        ))
+        .with_additional_header("Set-Cookie", cookies::Cookie::Setup.clear(&ctx.app.config)))
 }

@@ -4,6 +4,7 @@
 //! configured.
 
 use crate::config::Config;
+use crate::crypto::tokens::CookieSigner;
 use crate::web::request::Ctx;
 
 /// A cookie the portal sets. Each holds a signed random id referring to a row.
@@ -47,9 +48,14 @@ impl Cookie {
         ctx.app.cookies.verify(self.purpose(), &value)
     }
 
+    /// The cookie's value for `id`: signed for this kind only.
+    pub fn sign(self, signer: &CookieSigner, id: &[u8]) -> String {
+        signer.sign(self.purpose(), id)
+    }
+
     /// The Set-Cookie value that gives the browser `id`, signed, for `max_age_secs`.
     pub fn issue(self, ctx: &Ctx, id: &[u8], max_age_secs: i64) -> String {
-        let value = ctx.app.cookies.sign(self.purpose(), id);
+        let value = self.sign(&ctx.app.cookies, id);
         set(&ctx.app.config, self.name(), &value, max_age_secs)
     }
 

@@ -26,7 +26,7 @@ use crate::db;
 use crate::error::Result;
 use crate::providers::ProviderKind;
 
-pub use access::{access, check_access_edit};
+pub use access::access;
 pub use branding::{Branding, DEFAULT_APP_NAME, ServiceLink, branding, is_icon_name};
 pub use events::{EventsSettings, events};
 pub use mfa::{MfaSettings, mfa};
@@ -70,6 +70,16 @@ pub trait Section: Serialize + DeserializeOwned + Default {
     fn warnings(&self, _enabled: &[ProviderKind]) -> Vec<String> {
         Vec::new()
     }
+
+    /// Rules for an owner's edit, given the document saved before (`stored`, the default
+    /// when unreadable) and the media servers in use; not applied to imports.
+    fn check_edit(
+        &self,
+        _stored: &Self,
+        _enabled: &[ProviderKind],
+    ) -> std::result::Result<(), String> {
+        Ok(())
+    }
 }
 
 /// A section's saved value, or the default when it was never saved. A saved value that
@@ -101,6 +111,12 @@ trait Named: Sync {
     fn present(&self, stored: &Value) -> Value;
     fn locked(&self, cfg: &Config) -> Vec<&'static str>;
     fn warnings(&self, stored: &Value, enabled: &[ProviderKind]) -> Vec<String>;
+    fn check_edit(
+        &self,
+        new: &Value,
+        current: &Value,
+        enabled: &[ProviderKind],
+    ) -> std::result::Result<(), String>;
 }
 
 struct Of<S>(PhantomData<fn() -> S>);
@@ -141,6 +157,18 @@ impl<S: Section> Named for Of<S> {
         serde_json::from_value::<S>(stored.clone())
             .map(|s| s.warnings(enabled))
             .unwrap_or_default()
+    }
+
+    fn check_edit(
+        &self,
+        new: &Value,
+        current: &Value,
+        enabled: &[ProviderKind],
+    ) -> std::result::Result<(), String> {
+        let new: S =
+            serde_json::from_value(new.clone()).map_err(|e| format!("{}: {e}", S::NAME))?;
+        let stored: S = serde_json::from_value(current.clone()).unwrap_or_default();
+        new.check_edit(&stored, enabled)
     }
 }
 
@@ -206,6 +234,19 @@ pub fn warnings(name: &str, stored: &Value, enabled: &[ProviderKind]) -> Vec<Str
     named(name)
         .map(|s| s.warnings(stored, enabled))
         .unwrap_or_default()
+}
+
+/// Checks an owner's edit of a section against the document saved before (`current`,
+/// Null when never saved) and the media servers in use.
+pub fn check_edit(
+    name: &str,
+    new: &Value,
+    current: &Value,
+    enabled: &[ProviderKind],
+) -> std::result::Result<(), String> {
+    named(name)
+        .ok_or_else(|| format!("unknown settings section {name:?}"))?
+        .check_edit(new, current, enabled)
 }
 
 /// A stored document as the console may see it (secrets as set / not set).

@@ -24,7 +24,7 @@ use crate::app::App;
 use crate::db;
 use crate::event_type::EventType;
 
-pub const SECTION: &str = "backups";
+pub const SECTION: &str = <BackupSettings as crate::settings::Section>::NAME;
 /// The meta row holding the schedule state (JSON).
 pub const STATE_KEY: &str = "backup_schedule_state";
 /// How often the thread looks at the clock.

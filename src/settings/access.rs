@@ -17,21 +17,17 @@ impl Section for AccessSpec {
     fn warnings(&self, enabled: &[ProviderKind]) -> Vec<String> {
         crate::access::warnings(self, enabled)
     }
+
+    /// See access::check_edit: what an edit may not silently do to the rules saved before.
+    fn check_edit(
+        &self,
+        stored: &Self,
+        enabled: &[ProviderKind],
+    ) -> std::result::Result<(), String> {
+        crate::access::check_edit(self, stored, enabled)
+    }
 }
 
 pub fn access(conn: &Connection) -> Result<AccessSpec> {
     load(conn)
-}
-
-/// An owner's edit of the access rules, checked against the rules saved before and the
-/// media servers in use (see access::check_edit).
-pub fn check_access_edit(
-    new: &serde_json::Value,
-    current: &serde_json::Value,
-    enabled: &[ProviderKind],
-) -> std::result::Result<(), String> {
-    let new: AccessSpec =
-        serde_json::from_value(new.clone()).map_err(|e| format!("access: {e}"))?;
-    let stored: AccessSpec = serde_json::from_value(current.clone()).unwrap_or_default();
-    crate::access::check_edit(&new, &stored, enabled)
 }

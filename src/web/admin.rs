@@ -171,10 +171,8 @@ pub fn config_section_put(ctx: &Ctx, name: &str) -> Result<Response> {
             .unwrap_or(serde_json::Value::Null);
         let stored = crate::settings::prepare(name, &body.config, &current, &ctx.app.sealer)
             .map_err(AppError::BadRequest)?;
-        if name == "access" {
-            crate::settings::check_access_edit(&stored, &current, &ctx.app.providers().enabled)
-                .map_err(AppError::BadRequest)?;
-        }
+        crate::settings::check_edit(name, &stored, &current, &ctx.app.providers().enabled)
+            .map_err(AppError::BadRequest)?;
         let change = crate::db::settings::Change {
             section: name,
             expected_version: body.version,

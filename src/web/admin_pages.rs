@@ -215,7 +215,11 @@ pub fn settings_get(ctx: &Ctx) -> Result<Response> {
 pub fn branding_get(ctx: &Ctx) -> Result<Response> {
     let c = enter!(ctx, "config.read");
     let conn = ctx.app.db.conn()?;
-    let version = crate::db::settings::get(&conn, "branding")?.map_or(0, |s| s.version);
+    let version = crate::db::settings::get(
+        &conn,
+        <crate::settings::Branding as crate::settings::Section>::NAME,
+    )?
+    .map_or(0, |s| s.version);
     let branding = crate::settings::branding(&conn)?;
     let files = crate::db::settings::branding_files(&conn)?;
     drop(conn);

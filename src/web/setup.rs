@@ -190,7 +190,7 @@ pub fn server_post(ctx: &Ctx) -> Result<Response> {
         );
     }
     let stored = crate::settings::prepare(
-        "providers",
+        <crate::provider_settings::ProvidersSettings as crate::settings::Section>::NAME,
         &json!({ "media_servers": [kind.as_str()], kind.as_str(): { "url": url_text } }),
         &serde_json::Value::Null,
         &ctx.app.sealer,
@@ -329,7 +329,7 @@ pub fn plex_choose_post(ctx: &Ctx) -> Result<Response> {
         Err(e) => return Err(AppError::Upstream(e.to_string())),
     };
     let stored = crate::settings::prepare(
-        "providers",
+        <crate::provider_settings::ProvidersSettings as crate::settings::Section>::NAME,
         &json!({ "media_servers": ["plex"], "plex": { "machine_id": machine_id, "owner_token": token } }),
         &serde_json::Value::Null,
         &ctx.app.sealer,
@@ -366,8 +366,13 @@ fn finish(
             return Err(AppError::NotFound);
         }
         let change = crate::db::settings::Change {
-            section: "providers",
-            expected_version: crate::db::settings::get(tx, "providers")?.map_or(0, |s| s.version),
+            section:
+                <crate::provider_settings::ProvidersSettings as crate::settings::Section>::NAME,
+            expected_version: crate::db::settings::get(
+                tx,
+                <crate::provider_settings::ProvidersSettings as crate::settings::Section>::NAME,
+            )?
+            .map_or(0, |s| s.version),
             config: stored,
             by: Some(&ident.username),
             reason: Some("setup wizard"),

@@ -145,6 +145,10 @@ fn filters_and_keyset_paging() {
         page.body
     );
     assert!(page.body.contains("href=\"/admin/events\""), "nav entry");
+    assert!(
+        page.body.contains("<option value=\"forward_auth.denied\">"),
+        "the type field offers every type"
+    );
     assert_eq!(root.get("/admin/events?since=nonsense").status, 400);
 }
 

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use crate::app::App;
 use crate::db::webhooks::{self as store, Webhook};
 use crate::error::{AppError, Result};
+use crate::event_type::EventType;
 
 pub const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];
 
@@ -486,7 +487,7 @@ fn values_for(
         None => {
             let now = chrono::Utc::now().timestamp();
             let time = crate::clock::rfc3339(now);
-            m.insert("event.type", "webhook.test".into());
+            m.insert("event.type", EventType::WebhookTest.as_str().into());
             m.insert("event.result", "success".into());
             m.insert("event.time", time.clone());
             m.insert("time", time);
@@ -840,7 +841,7 @@ fn outcome_event(
     crate::db::events::record(
         tx,
         &crate::db::events::Event {
-            kind: crate::event_type::EventType::WebhookDelivery,
+            kind: EventType::WebhookDelivery,
             user_id: None,
             ip: None,
             result: if status.is_some_and(|s| (200..300).contains(&s)) {

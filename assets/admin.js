@@ -1007,7 +1007,7 @@
       api('GET', '/api/admin/webhooks/' + encodeURIComponent(id)).then(function (res) {
         if (!res.ok) { say('webhooks-status', errorText(res), 'bad'); return; }
         var rule = res.json;
-        ['id', 'secret_set', 'url_path_hidden', 'created_at', 'updated_at'].forEach(function (k) { delete rule[k]; });
+        ['id', 'secret_set', 'url_path_hidden', 'created_at', 'updated_at', 'unknown_events'].forEach(function (k) { delete rule[k]; });
         editing = id;
         text.value = JSON.stringify(rule, null, 2);
         $('webhook-form-title').textContent = 'Edit webhook “' + rule.name + '”';

@@ -94,8 +94,7 @@ fn mint_session(app: &authportal::App) -> String {
             )
         })
         .expect("bench session");
-    app.cookies
-        .sign(authportal::web::cookies::SESSION_KIND, &id)
+    authportal::web::cookies::Cookie::Session.sign(&app.cookies, &id)
 }
 
 /// `loadgen mint`: opens the data dir the environment names (the portal may be running)

@@ -12,6 +12,9 @@ pub enum AppError {
     BadRequest(String),
     Unauthorized,
     Forbidden(&'static str),
+    /// Allowed, but only after a second factor, which this session did not pass (403): the
+    /// console then shows how to set one up rather than a bare refusal.
+    SecondFactorRequired,
     NotFound,
     MethodNotAllowed,
     CrossOrigin,
@@ -46,7 +49,7 @@ impl AppError {
         match self {
             AppError::BadRequest(_) => 400,
             AppError::Unauthorized => 401,
-            AppError::Forbidden(_) | AppError::CrossOrigin => 403,
+            AppError::Forbidden(_) | AppError::SecondFactorRequired | AppError::CrossOrigin => 403,
             AppError::NotFound => 404,
             AppError::MethodNotAllowed => 405,
             AppError::PayloadTooLarge => 413,
@@ -63,6 +66,7 @@ impl AppError {
             AppError::BadRequest(m) => m.clone(),
             AppError::Unauthorized => "sign-in required".into(),
             AppError::Forbidden(m) => (*m).into(),
+            AppError::SecondFactorRequired => "sign in with two-factor to use the console".into(),
             AppError::NotFound => "not found".into(),
             AppError::MethodNotAllowed => "method not allowed".into(),
             AppError::CrossOrigin => "cross-origin request refused".into(),

@@ -15,6 +15,7 @@ pub mod crypto;
 pub mod datadir;
 pub mod db;
 pub mod error;
+pub mod event_type;
 pub mod janitor;
 pub mod log;
 pub mod metrics;

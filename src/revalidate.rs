@@ -20,6 +20,7 @@ use serde_json::json;
 use crate::app::App;
 use crate::db::revalidation::{self as store, InUse};
 use crate::error::Result;
+use crate::event_type::EventType;
 use crate::providers::{Outcome, ProviderError, ProviderKind};
 use crate::ratelimit::RateLimiter;
 
@@ -398,7 +399,7 @@ fn revoke(app: &App, t: &InUse, why: &str, now: i64) -> Result<bool> {
         crate::db::events::record(
             tx,
             &crate::db::events::Event {
-                kind: "access.revoked",
+                kind: EventType::AccessRevoked,
                 user_id: Some(t.user_id),
                 ip: None,
                 result: "success",

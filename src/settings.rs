@@ -1,303 +1,264 @@
-//! Typed views of the runtime settings sections (stored by db::settings), with the
-//! defaults that apply until an owner saves a section.
+//! The runtime settings sections (stored by db::settings): the `Section` trait each one
+//! implements (name, default, checks, how secrets are sealed and shown), the list of
+//! sections, and what the config API does by a section's name. Each section's document
+//! and rules live in one file of settings/ (or next to the code it configures).
+
+mod access;
+mod backups;
+mod branding;
+mod events;
+mod mfa;
+mod providers;
+mod revalidation;
+mod roles;
+mod security;
+
+use std::marker::PhantomData;
 
 use rusqlite::Connection;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 
+use crate::config::Config;
+use crate::crypto::seal::Sealer;
 use crate::db;
 use crate::error::Result;
+use crate::providers::ProviderKind;
 pub use crate::roles::RolesSettings;
 
-/// Section "mfa".
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct MfaSettings {
-    /// Members of these groups must use a second factor (e.g. "admins").
-    pub enforce_groups: Vec<String>,
-}
+pub use access::access;
+pub use branding::{Branding, DEFAULT_APP_NAME, ServiceLink, branding, is_icon_name};
+pub use events::{EventsSettings, events};
+pub use mfa::{MfaSettings, mfa};
+pub use providers::providers;
+pub use revalidation::{Revalidation, revalidation};
+pub use security::{Rate, RateLimits, Security, security};
 
-pub fn mfa(conn: &Connection) -> Result<MfaSettings> {
-    section(conn, "mfa")
+/// A settings section: the document an owner edits at `/api/admin/config/{NAME}`. Its
+/// `Default` applies until the section is saved. A new section is one file implementing
+/// this, plus its line in `sections!` below.
+pub trait Section: Serialize + DeserializeOwned + Default {
+    /// The name in the API, the config export and the history. Never rename one.
+    const NAME: &'static str;
+
+    /// Rules beyond the type (ranges, references); the error is for the person.
+    fn check(&self) -> std::result::Result<(), String> {
+        Ok(())
+    }
+
+    /// A console edit -> the document to store: secrets sealed, kept (`current`) or
+    /// cleared. Checked afterwards.
+    fn seal(
+        incoming: &Value,
+        _current: &Value,
+        _sealer: &Sealer,
+    ) -> std::result::Result<Value, String> {
+        Ok(incoming.clone())
+    }
+
+    /// A stored document as the console may see it (secrets as set / not set).
+    fn present(stored: &Value) -> Value {
+        stored.clone()
+    }
+
+    /// The fields the environment sets (the console shows them locked).
+    fn locked(_cfg: &Config) -> Vec<&'static str> {
+        Vec::new()
+    }
+
+    /// What the console should point out about the stored document (it still applies).
+    fn warnings(&self, _enabled: &[ProviderKind]) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Rules for an owner's edit, given the document saved before (`stored`, the default
+    /// when unreadable) and the media servers in use; not applied to imports.
+    fn check_edit(
+        &self,
+        _stored: &Self,
+        _enabled: &[ProviderKind],
+    ) -> std::result::Result<(), String> {
+        Ok(())
+    }
 }
 
 /// A section's saved value, or the default when it was never saved. A saved value that
 /// no longer fits the type (a downgrade) falls back to the default and says so.
-fn section<T: serde::de::DeserializeOwned + Default>(conn: &Connection, name: &str) -> Result<T> {
-    let Some(saved) = db::settings::get(conn, name)? else {
-        return Ok(T::default());
+pub fn load<S: Section>(conn: &Connection) -> Result<S> {
+    let Some(saved) = db::settings::get(conn, S::NAME)? else {
+        return Ok(S::default());
     };
     Ok(serde_json::from_value(saved.config).unwrap_or_else(|e| {
-        crate::log_error!("settings section {name:?} is unreadable ({e}); using defaults");
-        T::default()
+        crate::log_error!(
+            "settings section {:?} is unreadable ({e}); using defaults",
+            S::NAME
+        );
+        S::default()
     }))
 }
 
-/// Section "access": the forward-auth rules.
-pub fn access(conn: &Connection) -> Result<crate::access::AccessSpec> {
-    section(conn, "access")
+/// A section chosen by name at run time (the config API): `Section` without its type.
+trait Named: Sync {
+    fn name(&self) -> &'static str;
+    fn default_value(&self) -> Value;
+    fn validate(&self, value: &Value) -> std::result::Result<(), String>;
+    fn seal(
+        &self,
+        incoming: &Value,
+        current: &Value,
+        sealer: &Sealer,
+    ) -> std::result::Result<Value, String>;
+    fn present(&self, stored: &Value) -> Value;
+    fn locked(&self, cfg: &Config) -> Vec<&'static str>;
+    fn warnings(&self, stored: &Value, enabled: &[ProviderKind]) -> Vec<String>;
+    fn check_edit(
+        &self,
+        new: &Value,
+        current: &Value,
+        enabled: &[ProviderKind],
+    ) -> std::result::Result<(), String>;
 }
 
-/// The sections an owner can read and write.
-pub const SECTIONS: &[&str] = &[
-    "access",
-    "backups",
-    "branding",
-    "events",
-    "mfa",
-    "providers",
-    "revalidation",
-    "roles",
-    "security",
-];
+struct Of<S>(PhantomData<fn() -> S>);
 
-/// The default value of a section (what applies until it is saved).
-pub fn default_of(name: &str) -> Option<serde_json::Value> {
-    match name {
-        "access" => {
-            Some(serde_json::to_value(crate::access::AccessSpec::default()).expect("serializes"))
-        }
-        "mfa" => Some(serde_json::json!({ "enforce_groups": [] })),
-        "backups" => Some(
-            serde_json::to_value(crate::backup::schedule::BackupSettings::default())
-                .expect("serializes"),
-        ),
-        "roles" => Some(serde_json::to_value(RolesSettings::default()).expect("serializes")),
-        "branding" => Some(serde_json::to_value(Branding::default()).expect("serializes")),
-        "security" => Some(serde_json::to_value(Security::default()).expect("serializes")),
-        "events" => Some(serde_json::to_value(EventsSettings::default()).expect("serializes")),
-        "revalidation" => Some(serde_json::to_value(Revalidation::default()).expect("serializes")),
-        "providers" => Some(
-            serde_json::to_value(crate::provider_settings::ProvidersSettings::default())
-                .expect("serializes"),
-        ),
-        _ => None,
+impl<S: Section> Named for Of<S> {
+    fn name(&self) -> &'static str {
+        S::NAME
     }
+
+    fn default_value(&self) -> Value {
+        serde_json::to_value(S::default()).unwrap_or(Value::Null)
+    }
+
+    fn validate(&self, value: &Value) -> std::result::Result<(), String> {
+        serde_json::from_value::<S>(value.clone())
+            .map_err(|e| format!("{}: {e}", S::NAME))?
+            .check()
+    }
+
+    fn seal(
+        &self,
+        incoming: &Value,
+        current: &Value,
+        sealer: &Sealer,
+    ) -> std::result::Result<Value, String> {
+        S::seal(incoming, current, sealer)
+    }
+
+    fn present(&self, stored: &Value) -> Value {
+        S::present(stored)
+    }
+
+    fn locked(&self, cfg: &Config) -> Vec<&'static str> {
+        S::locked(cfg)
+    }
+
+    fn warnings(&self, stored: &Value, enabled: &[ProviderKind]) -> Vec<String> {
+        serde_json::from_value::<S>(stored.clone())
+            .map(|s| s.warnings(enabled))
+            .unwrap_or_default()
+    }
+
+    fn check_edit(
+        &self,
+        new: &Value,
+        current: &Value,
+        enabled: &[ProviderKind],
+    ) -> std::result::Result<(), String> {
+        let new: S =
+            serde_json::from_value(new.clone()).map_err(|e| format!("{}: {e}", S::NAME))?;
+        let stored: S = serde_json::from_value(current.clone()).unwrap_or_default();
+        new.check_edit(&stored, enabled)
+    }
+}
+
+/// Declares the sections once: their names (`SECTIONS`) and their implementations.
+macro_rules! sections {
+    ($($section:ty),+ $(,)?) => {
+        /// The sections an owner can read and write.
+        pub const SECTIONS: &[&str] = &[$(<$section as Section>::NAME),+];
+
+        const ALL: &[&dyn Named] = &[$(&Of::<$section>(PhantomData)),+];
+    };
+}
+
+sections!(
+    crate::access::AccessSpec,
+    crate::backup::schedule::BackupSettings,
+    Branding,
+    EventsSettings,
+    MfaSettings,
+    crate::provider_settings::ProvidersSettings,
+    Revalidation,
+    RolesSettings,
+    Security,
+);
+
+fn named(name: &str) -> Option<&'static dyn Named> {
+    ALL.iter().copied().find(|s| s.name() == name)
+}
+
+/// The default value of a section (what applies until it is saved); None for a name
+/// that is not a section.
+pub fn default_of(name: &str) -> Option<Value> {
+    named(name).map(|s| s.default_value())
 }
 
 /// Checks a new value for a section; the error is for the person who wrote it.
-pub fn validate(name: &str, value: &serde_json::Value) -> std::result::Result<(), String> {
-    match name {
-        "access" => {
-            let spec: crate::access::AccessSpec =
-                serde_json::from_value(value.clone()).map_err(|e| format!("access: {e}"))?;
-            crate::access::AccessRules::compile(&spec).map(|_| ())
-        }
-        "mfa" => {
-            #[derive(Deserialize)]
-            #[serde(deny_unknown_fields)]
-            #[allow(dead_code)]
-            struct Strict {
-                enforce_groups: Vec<String>,
-            }
-            serde_json::from_value::<Strict>(value.clone())
-                .map(|_| ())
-                .map_err(|e| format!("mfa: {e}"))
-        }
-        "providers" => {
-            serde_json::from_value::<crate::provider_settings::ProvidersSettings>(value.clone())
-                .map(|_| ())
-                .map_err(|e| format!("providers: {e}"))
-        }
-        "security" => serde_json::from_value::<Security>(value.clone())
-            .map_err(|e| format!("security: {e}"))?
-            .check(),
-        "branding" => serde_json::from_value::<Branding>(value.clone())
-            .map_err(|e| format!("branding: {e}"))?
-            .check(),
-        "backups" => {
-            serde_json::from_value::<crate::backup::schedule::BackupSettings>(value.clone())
-                .map_err(|e| format!("backups: {e}"))?
-                .check()
-        }
-        "roles" => serde_json::from_value::<RolesSettings>(value.clone())
-            .map_err(|e| format!("roles: {e}"))?
-            .check(),
-        "events" => serde_json::from_value::<EventsSettings>(value.clone())
-            .map_err(|e| format!("events: {e}"))?
-            .check(),
-        "revalidation" => serde_json::from_value::<Revalidation>(value.clone())
-            .map_err(|e| format!("revalidation: {e}"))?
-            .check(),
-        _ => Err(format!("unknown settings section {name:?}")),
-    }
-}
-
-pub fn roles(conn: &Connection) -> Result<RolesSettings> {
-    section(conn, "roles")
-}
-
-/// Section "providers" as stored (secrets sealed).
-pub fn providers(conn: &Connection) -> Result<crate::provider_settings::ProvidersSettings> {
-    section(conn, "providers")
+pub fn validate(name: &str, value: &Value) -> std::result::Result<(), String> {
+    named(name)
+        .ok_or_else(|| format!("unknown settings section {name:?}"))?
+        .validate(value)
 }
 
 /// A console edit -> the document to store (secrets sealed, kept or cleared), checked.
 pub fn prepare(
     name: &str,
-    incoming: &serde_json::Value,
-    current: &serde_json::Value,
-    sealer: &crate::crypto::seal::Sealer,
-) -> std::result::Result<serde_json::Value, String> {
-    let stored = match name {
-        "providers" => crate::provider_settings::prepare(incoming, current, sealer)?,
-        // Stored whole, so the console shows every limit in force, not just those edited.
-        "security" => serde_json::to_value(
-            serde_json::from_value::<Security>(incoming.clone())
-                .map_err(|e| format!("security: {e}"))?,
-        )
-        .map_err(|e| format!("security: {e}"))?,
-        _ => incoming.clone(),
-    };
-    validate(name, &stored)?;
+    incoming: &Value,
+    current: &Value,
+    sealer: &Sealer,
+) -> std::result::Result<Value, String> {
+    let section = named(name).ok_or_else(|| format!("unknown settings section {name:?}"))?;
+    let stored = section.seal(incoming, current, sealer)?;
+    section.validate(&stored)?;
     Ok(stored)
 }
 
 /// The fields of a section the environment sets (the console shows them locked).
-pub fn locked(name: &str, cfg: &crate::config::Config) -> Vec<&'static str> {
-    match name {
-        "providers" => crate::provider_settings::locked(cfg),
-        "security" if cfg.env_set.contains("OUTBOUND_ALLOW") => vec!["outbound_allow"],
-        _ => Vec::new(),
-    }
-}
-
-/// An owner's edit of the access rules, checked against the rules saved before and the
-/// media servers in use (see access::check_edit).
-pub fn check_access_edit(
-    new: &serde_json::Value,
-    current: &serde_json::Value,
-    enabled: &[crate::providers::ProviderKind],
-) -> std::result::Result<(), String> {
-    let new: crate::access::AccessSpec =
-        serde_json::from_value(new.clone()).map_err(|e| format!("access: {e}"))?;
-    let stored: crate::access::AccessSpec =
-        serde_json::from_value(current.clone()).unwrap_or_default();
-    crate::access::check_edit(&new, &stored, enabled)
+pub fn locked(name: &str, cfg: &Config) -> Vec<&'static str> {
+    named(name).map(|s| s.locked(cfg)).unwrap_or_default()
 }
 
 /// What the console should point out about a stored section (it still applies).
-pub fn warnings(
+pub fn warnings(name: &str, stored: &Value, enabled: &[ProviderKind]) -> Vec<String> {
+    named(name)
+        .map(|s| s.warnings(stored, enabled))
+        .unwrap_or_default()
+}
+
+/// Checks an owner's edit of a section against the document saved before (`current`,
+/// Null when never saved) and the media servers in use.
+pub fn check_edit(
     name: &str,
-    stored: &serde_json::Value,
-    enabled: &[crate::providers::ProviderKind],
-) -> Vec<String> {
-    match name {
-        "access" => serde_json::from_value::<crate::access::AccessSpec>(stored.clone())
-            .map(|spec| crate::access::warnings(&spec, enabled))
-            .unwrap_or_default(),
-        _ => Vec::new(),
-    }
+    new: &Value,
+    current: &Value,
+    enabled: &[ProviderKind],
+) -> std::result::Result<(), String> {
+    named(name)
+        .ok_or_else(|| format!("unknown settings section {name:?}"))?
+        .check_edit(new, current, enabled)
 }
 
 /// A stored document as the console may see it (secrets as set / not set).
-pub fn present(name: &str, stored: &serde_json::Value) -> serde_json::Value {
-    match name {
-        "providers" => crate::provider_settings::present(stored),
-        _ => stored.clone(),
-    }
+pub fn present(name: &str, stored: &Value) -> Value {
+    named(name)
+        .map(|s| s.present(stored))
+        .unwrap_or_else(|| stored.clone())
 }
 
-/// A service on the home page: the apps a signed-in person may open.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServiceLink {
-    pub name: String,
-    pub url: String,
-    #[serde(default)]
-    pub description: Option<String>,
-    /// Shown only to members of this group (everyone when absent).
-    #[serde(default)]
-    pub group: Option<String>,
-    /// The name of an uploaded icon (`/branding/icons/NAME`).
-    #[serde(default)]
-    pub icon: Option<String>,
-}
-
-/// An icon name: what may follow `/branding/icons/`.
-pub fn is_icon_name(n: &str) -> bool {
-    (1..=32).contains(&n.len())
-        && n.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-}
-
-/// Section "branding": the texts people see and the services on the home page.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Branding {
-    /// Shown in every page's title and header, and in the console.
-    pub app_name: Option<String>,
-    /// The accent colour of buttons and links, as #rrggbb.
-    pub accent_color: Option<String>,
-    /// Replaces "You are signed in with ... and have access to this server."
-    pub welcome_text: Option<String>,
-    /// Added to the "No access" page (who to ask, how).
-    pub restricted_text: Option<String>,
-    pub links: Vec<ServiceLink>,
-}
-
-pub const DEFAULT_APP_NAME: &str = "AuthPortal";
-
-impl Branding {
-    fn check(&self) -> std::result::Result<(), String> {
-        if let Some(n) = &self.app_name {
-            if n.trim().is_empty() || n.chars().count() > 40 || n.chars().any(char::is_control) {
-                return Err(format!(
-                    "branding.app_name: {n:?} must be 1 to 40 characters on one line"
-                ));
-            }
-        }
-        if let Some(c) = &self.accent_color {
-            let hex = c
-                .strip_prefix('#')
-                .filter(|h| h.len() == 6 && h.bytes().all(|b| b.is_ascii_hexdigit()));
-            if hex.is_none() {
-                return Err(format!(
-                    "branding.accent_color: {c:?} must look like #6c8cff"
-                ));
-            }
-        }
-        for (i, l) in self.links.iter().enumerate() {
-            let at = format!("branding.links[{i}]");
-            if l.name.trim().is_empty() || l.name.len() > 60 {
-                return Err(format!("{at}.name: 1 to 60 characters"));
-            }
-            let url = url::Url::parse(&l.url)
-                .map_err(|_| format!("{at}.url: {:?} is not an absolute URL", l.url))?;
-            if !matches!(url.scheme(), "http" | "https") {
-                return Err(format!("{at}.url: must be http(s)"));
-            }
-            if let Some(icon) = &l.icon {
-                if !is_icon_name(icon) {
-                    return Err(format!(
-                        "{at}.icon: {icon:?} must be an uploaded icon's name (a-z, 0-9, -)"
-                    ));
-                }
-            }
-        }
-        for (field, text) in [
-            ("welcome_text", &self.welcome_text),
-            ("restricted_text", &self.restricted_text),
-        ] {
-            if text.as_ref().is_some_and(|t| t.len() > 2000) {
-                return Err(format!("branding.{field}: at most 2000 characters"));
-            }
-        }
-        Ok(())
-    }
-
-    /// The links someone in these groups may see.
-    pub fn links_for<'a>(
-        &'a self,
-        groups: &'a [String],
-    ) -> impl Iterator<Item = &'a ServiceLink> + 'a {
-        self.links
-            .iter()
-            .filter(move |l| l.group.as_ref().is_none_or(|g| groups.contains(g)))
-    }
-}
-
-pub fn branding(conn: &Connection) -> Result<Branding> {
-    section(conn, "branding")
+pub fn roles(conn: &Connection) -> Result<RolesSettings> {
+    load(conn)
 }
 
 /// A section's history as the console shows it: secrets as set / not set, and what each
@@ -358,183 +319,37 @@ pub fn diff(old: &serde_json::Value, new: &serde_json::Value, path: String, out:
     }
 }
 
-/// Section "security".
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Security {
-    /// How long a sign-in lasts, in hours (1 to 720).
-    pub session_hours: i64,
-    /// Requests per client IP (and per user for second-factor codes).
-    pub rate_limits: RateLimits,
-    /// Hosts, IPs or CIDR ranges outbound requests may reach besides public and LAN
-    /// addresses (e.g. "127.0.0.1/32", "ntfy.lan"); OUTBOUND_ALLOW, when set, wins.
-    pub outbound_allow: Vec<String>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl Default for Security {
-    fn default() -> Self {
-        Security {
-            session_hours: 24,
-            rate_limits: RateLimits::default(),
-            outbound_allow: Vec::new(),
+    #[test]
+    fn every_section_is_listed_once_and_its_default_passes_its_checks() {
+        let mut names: Vec<&str> = SECTIONS.to_vec();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names, SECTIONS, "sorted and unique");
+        for name in SECTIONS {
+            let default = default_of(name).unwrap();
+            assert!(default.is_object(), "{name}");
+            validate(name, &default).unwrap_or_else(|e| panic!("{name}: {e}"));
         }
-    }
-}
-
-/// How many requests of a kind a client may make: `burst` at once, then `per_minute`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Rate {
-    pub burst: u32,
-    pub per_minute: u32,
-}
-
-const fn rate(burst: u32, per_minute: u32) -> Rate {
-    Rate { burst, per_minute }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RateLimits {
-    /// Sign-in attempts (password forms and Plex PIN starts).
-    pub signin: Rate,
-    /// Second-factor codes, per client IP and per user.
-    pub mfa: Rate,
-    /// Every other state-changing request (forms, console changes).
-    pub writes: Rate,
-    /// Calls of applications to the token, revocation, introspection and userinfo endpoints.
-    pub token: Rate,
-}
-
-impl Default for RateLimits {
-    fn default() -> Self {
-        RateLimits {
-            signin: rate(5, 10),
-            mfa: rate(10, 10),
-            writes: rate(30, 120),
-            token: rate(120, 1200),
-        }
-    }
-}
-
-impl Security {
-    fn check(&self) -> std::result::Result<(), String> {
-        if !(1..=720).contains(&self.session_hours) {
-            return Err(format!(
-                "security.session_hours: {} is not between 1 and 720",
-                self.session_hours
-            ));
-        }
-        if self.outbound_allow.len() > 100 {
-            return Err("security.outbound_allow: at most 100 entries".into());
-        }
-        self.allow_list()
-            .map_err(|e| format!("security.outbound_allow: {e}"))?;
-        let r = &self.rate_limits;
-        for (name, rate) in [
-            ("signin", r.signin),
-            ("mfa", r.mfa),
-            ("writes", r.writes),
-            ("token", r.token),
-        ] {
-            for (field, value) in [("burst", rate.burst), ("per_minute", rate.per_minute)] {
-                if !(1..=100_000).contains(&value) {
-                    return Err(format!(
-                        "security.rate_limits.{name}.{field}: {value} is not between 1 and 100000"
-                    ));
-                }
-            }
-        }
-        Ok(())
+        assert_eq!(
+            default_of("mfa"),
+            Some(serde_json::json!({ "enforce_groups": [] }))
+        );
+        assert_eq!(default_of("nope"), None);
+        assert!(
+            validate("nope", &Value::Null)
+                .unwrap_err()
+                .contains("unknown")
+        );
     }
 
-    pub fn allow_list(&self) -> std::result::Result<crate::outbound::AllowList, String> {
-        crate::outbound::AllowList::parse(self.outbound_allow.iter().map(String::as_str))
+    #[test]
+    fn mfa_still_names_its_field_and_nothing_else() {
+        assert!(validate("mfa", &serde_json::json!({})).is_err());
+        assert!(validate("mfa", &serde_json::json!({ "enforce_groups": [], "x": 1 })).is_err());
+        assert!(validate("mfa", &serde_json::json!({ "enforce_groups": ["admins"] })).is_ok());
     }
-
-    pub fn session_ttl(&self) -> i64 {
-        self.session_hours * 3600
-    }
-}
-
-pub fn security(conn: &Connection) -> Result<Security> {
-    section(conn, "security")
-}
-
-/// Section "events": how long the audit log (and finished webhook deliveries) is kept.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct EventsSettings {
-    /// Days (1 to 3650); the janitor deletes older events.
-    pub retention_days: i64,
-}
-
-impl Default for EventsSettings {
-    fn default() -> Self {
-        EventsSettings { retention_days: 90 }
-    }
-}
-
-impl EventsSettings {
-    fn check(&self) -> std::result::Result<(), String> {
-        if !(1..=3650).contains(&self.retention_days) {
-            return Err(format!(
-                "events.retention_days: {} is not between 1 and 3650",
-                self.retention_days
-            ));
-        }
-        Ok(())
-    }
-}
-
-pub fn events(conn: &Connection) -> Result<EventsSettings> {
-    section(conn, "events")
-}
-
-/// Section "revalidation": how often signed-in users' server access is checked again.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Revalidation {
-    /// Minutes between passes (1 to 1440).
-    pub interval_minutes: i64,
-    /// Hours access is kept while the media server (or plex.tv) cannot be asked (0 to 720).
-    pub grace_hours: i64,
-    /// Requests a minute to plex.tv at most (1 to 600).
-    pub plex_requests_per_minute: i64,
-}
-
-impl Default for Revalidation {
-    fn default() -> Self {
-        Revalidation {
-            interval_minutes: 15,
-            grace_hours: 24,
-            plex_requests_per_minute: 60,
-        }
-    }
-}
-
-impl Revalidation {
-    fn check(&self) -> std::result::Result<(), String> {
-        for (name, v, lo, hi) in [
-            ("interval_minutes", self.interval_minutes, 1, 1440),
-            ("grace_hours", self.grace_hours, 0, 720),
-            (
-                "plex_requests_per_minute",
-                self.plex_requests_per_minute,
-                1,
-                600,
-            ),
-        ] {
-            if !(lo..=hi).contains(&v) {
-                return Err(format!(
-                    "revalidation.{name}: {v} is not between {lo} and {hi}"
-                ));
-            }
-        }
-        Ok(())
-    }
-}
-
-pub fn revalidation(conn: &Connection) -> Result<Revalidation> {
-    section(conn, "revalidation")
 }

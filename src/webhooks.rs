@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use crate::app::App;
 use crate::db::webhooks::{self as store, Webhook};
 use crate::error::{AppError, Result};
+use crate::event_type::EventType;
 
 pub const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];
 
@@ -94,6 +95,8 @@ pub struct Spec {
     _created_at: Option<Value>,
     #[serde(default, rename = "updated_at")]
     _updated_at: Option<Value>,
+    #[serde(default, rename = "unknown_events")]
+    _unknown_events: Option<Value>,
 }
 
 fn yes() -> bool {
@@ -143,6 +146,7 @@ pub fn prepare(
                 "events: {e:?} is not an event type (lowercase dotted, optionally ending in *)"
             ));
         }
+        crate::event_type::check_pattern(e)?;
     }
     for (field, list) in [("users", &spec.users), ("groups", &spec.groups)] {
         if list.len() > 100 || list.iter().any(|v| v.trim().is_empty() || v.len() > 100) {
@@ -483,7 +487,7 @@ fn values_for(
         None => {
             let now = chrono::Utc::now().timestamp();
             let time = crate::clock::rfc3339(now);
-            m.insert("event.type", "webhook.test".into());
+            m.insert("event.type", EventType::WebhookTest.as_str().into());
             m.insert("event.result", "success".into());
             m.insert("event.time", time.clone());
             m.insert("time", time);
@@ -546,6 +550,8 @@ pub fn describe(w: &Webhook, full_url: bool) -> Value {
         "name": w.name,
         "enabled": w.enabled,
         "events": w.events,
+        // Rules saved before types were checked may name one that never fires.
+        "unknown_events": w.events.iter().filter(|e| !crate::event_type::pattern_is_known(e)).collect::<Vec<_>>(),
         "users": w.users,
         "groups": w.groups,
         "method": w.method,
@@ -835,7 +841,7 @@ fn outcome_event(
     crate::db::events::record(
         tx,
         &crate::db::events::Event {
-            kind: "webhook.delivery",
+            kind: EventType::WebhookDelivery,
             user_id: None,
             ip: None,
             result: if status.is_some_and(|s| (200..300).contains(&s)) {

@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 use crate::app::App;
 use crate::db::settings as store;
 use crate::error::AppError;
+use crate::event_type::EventType;
 
 pub const FORMAT: &str = "authportal-config";
 
@@ -126,7 +127,7 @@ pub fn import(app: &App, doc: &Value, by: &str) -> Result<Imported, String> {
         crate::db::events::record(
             tx,
             &crate::db::events::Event {
-                kind: "admin.config.import",
+                kind: EventType::AdminConfigImport,
                 user_id: None,
                 ip: None,
                 result: "success",

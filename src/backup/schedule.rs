@@ -22,8 +22,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::App;
 use crate::db;
+use crate::event_type::EventType;
 
-pub const SECTION: &str = "backups";
+pub const SECTION: &str = <BackupSettings as crate::settings::Section>::NAME;
 /// The meta row holding the schedule state (JSON).
 pub const STATE_KEY: &str = "backup_schedule_state";
 /// How often the thread looks at the clock.
@@ -305,7 +306,7 @@ pub fn tick(app: &App) -> crate::error::Result<Option<Result<String, String>>> {
                 pruned.len()
             );
             (
-                "backup.success",
+                EventType::BackupSuccess,
                 "success",
                 serde_json::json!({ "name": info.name, "size": info.size, "pruned": pruned }),
             )
@@ -321,7 +322,7 @@ pub fn tick(app: &App) -> crate::error::Result<Option<Result<String, String>>> {
                 at(state.next_run.unwrap_or(retry)).to_rfc3339()
             );
             (
-                "backup.failure",
+                EventType::BackupFailure,
                 "failure",
                 serde_json::json!({ "error": e, "failures": state.failures }),
             )

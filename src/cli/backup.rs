@@ -5,9 +5,10 @@
 use authportal::App;
 use authportal::backup::{self, config_io, restore};
 use authportal::db::events;
+use authportal::event_type::EventType;
 
 /// An audit entry for a command-line action (no user: whoever runs the binary).
-fn audit(app: &App, kind: &str, detail: serde_json::Value) {
+fn audit(app: &App, kind: EventType, detail: serde_json::Value) {
     let recorded = app.db.conn().and_then(|c| {
         events::record(
             &c,
@@ -33,7 +34,7 @@ pub fn backup(app: &App, args: &[String]) -> Result<(), String> {
             let pruned = backup::prune(app, backup::keep_setting(app))?;
             audit(
                 app,
-                "admin.backup.create",
+                EventType::AdminBackupCreate,
                 serde_json::json!({ "name": info.name, "via": "cli", "pruned": pruned }),
             );
             println!("{}", backup::dir(app).join(&info.name).display());
@@ -85,7 +86,7 @@ pub fn restore(app: &App, args: &[String]) -> Result<(), String> {
     let report = restore::restore(app, &data, scope, "cli")?;
     audit(
         app,
-        "admin.backup.restore",
+        EventType::AdminBackupRestore,
         serde_json::json!({ "file": file, "scope": report.scope, "via": "cli", "safety_backup": report.safety_backup }),
     );
     println!(

@@ -5,31 +5,10 @@ use rusqlite::{Connection, params_from_iter, types::Value as Sql};
 use serde_json::Value;
 
 use crate::error::Result;
-
-/// Event types webhook rules and owners' scripts name (dotted). Not every type is here
-/// yet; new ones should be.
-pub mod kind {
-    /// A sign-in is complete: the provider vouched and, when the user has MFA, the
-    /// second factor passed. The only type that means "this person is in".
-    pub const SIGNIN_SUCCESS: &str = "signin.success";
-    pub const SIGNIN_FAILURE: &str = "signin.failure";
-    /// The password (first factor) was right and a second factor is now due.
-    pub const SIGNIN_FIRST_FACTOR: &str = "signin.first_factor";
-    /// An account (provider and name typed) had too many wrong passwords in a row and
-    /// must wait; written once when the back-off starts.
-    pub const SIGNIN_LOCKED: &str = "signin.locked";
-    pub const MFA_VERIFY: &str = "mfa.verify";
-    /// Too many wrong second-factor codes: back-off started, or the day's budget is spent.
-    pub const MFA_LOCKED: &str = "mfa.locked";
-    /// Types only a rule naming them exactly receives, never "signin.*" or "*": rules
-    /// written before `signin.first_factor` existed took "signin.*" to mean finished
-    /// sign-ins, and must not start opening doors on a password alone.
-    pub const EXACT_ONLY: &[&str] = &[SIGNIN_FIRST_FACTOR];
-}
+use crate::event_type::EventType;
 
 pub struct Event<'a> {
-    /// Dotted: signin.success, mfa.verify, admin.mfa.reset... (see `kind`).
-    pub kind: &'a str,
+    pub kind: EventType,
     pub user_id: Option<i64>,
     pub ip: Option<&'a str>,
     /// "success" or "failure".
@@ -43,7 +22,7 @@ pub fn record(conn: &Connection, e: &Event, now: i64) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO events (type, time, user_id, ip, result, detail_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(rusqlite::params![e.kind, now, e.user_id, e.ip, e.result, e.detail.to_string()])?;
+    .execute(rusqlite::params![e.kind.as_str(), now, e.user_id, e.ip, e.result, e.detail.to_string()])?;
     let id = conn.last_insert_rowid();
     crate::db::webhooks::enqueue_for_event(conn, id, e.kind, e.user_id, now)
 }

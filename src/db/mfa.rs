@@ -243,7 +243,11 @@ pub fn failed_codes_since(
     Ok(conn.query_row(
         "SELECT count(*), min(time) FROM events
          WHERE user_id = ?1 AND type = ?2 AND result = 'failure' AND time >= ?3",
-        params![user_id, crate::db::events::kind::MFA_VERIFY, since],
+        params![
+            user_id,
+            crate::event_type::EventType::MfaVerify.as_str(),
+            since
+        ],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?)
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::Result;
+use crate::event_type::EventType;
 
 /// A rule as stored: header values and the secret are sealed (never shown back).
 #[derive(Debug, Clone)]
@@ -124,14 +125,12 @@ pub fn delete(conn: &Connection, id: i64) -> Result<bool> {
     Ok(conn.execute("DELETE FROM webhooks WHERE id = ?1", [id])? > 0)
 }
 
-/// Whether a rule's event list names this type: exactly, "*", or a prefix ending in "*".
-/// Types in `kind::EXACT_ONLY` match only when named exactly.
+/// Whether a rule's event list names this type: exactly, "*", or a prefix ending in "*"
+/// (see `event_type::pattern_wants`).
 pub fn wants(patterns: &[String], kind: &str) -> bool {
-    let wildcards_too = !crate::db::events::kind::EXACT_ONLY.contains(&kind);
-    patterns.iter().any(|p| match p.strip_suffix('*') {
-        Some(prefix) => wildcards_too && kind.starts_with(prefix),
-        None => p == kind,
-    })
+    patterns
+        .iter()
+        .any(|p| crate::event_type::pattern_wants(p, kind))
 }
 
 /// Queues a delivery of event `event_id` for every enabled rule that wants it. Runs in
@@ -139,12 +138,11 @@ pub fn wants(patterns: &[String], kind: &str) -> bool {
 pub fn enqueue_for_event(
     conn: &Connection,
     event_id: i64,
-    kind: &str,
+    kind: EventType,
     user_id: Option<i64>,
     now: i64,
 ) -> Result<()> {
-    // Deliveries are events too; a rule for "*" must not feed on its own outcomes.
-    if kind.starts_with("webhook.") {
+    if !kind.delivered() {
         return Ok(());
     }
     let mut stmt = conn.prepare_cached(
@@ -155,7 +153,7 @@ pub fn enqueue_for_event(
         .collect::<rusqlite::Result<_>>()?;
     for (id, events, users, groups) in rules {
         let parse = |s: &str| serde_json::from_str::<Vec<String>>(s).unwrap_or_default();
-        if !wants(&parse(&events), kind) {
+        if !wants(&parse(&events), kind.as_str()) {
             continue;
         }
         if !user_matches(conn, user_id, &parse(&users), &parse(&groups))? {
@@ -390,7 +388,7 @@ mod tests {
     #[test]
     fn the_first_factor_step_needs_its_exact_name() {
         let p = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let step = crate::db::events::kind::SIGNIN_FIRST_FACTOR;
+        let step = crate::event_type::EventType::SigninFirstFactor.as_str();
         assert!(!wants(&p(&["signin.*"]), step));
         assert!(!wants(&p(&["*"]), step));
         assert!(!wants(&p(&["signin.first*"]), step));

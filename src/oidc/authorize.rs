@@ -14,6 +14,7 @@ use crate::app::App;
 use crate::db::oauth::{self, Client};
 use crate::db::sessions::SessionRow;
 use crate::error::Result;
+use crate::event_type::EventType;
 
 #[derive(Debug, Clone)]
 pub struct AuthRequest {
@@ -419,7 +420,7 @@ pub fn answer(
                 oauth::save_consent(tx, session.user_id, req.client.id, &all, now)?;
                 caller.record(
                     tx,
-                    "consent.granted",
+                    EventType::ConsentGranted,
                     Some(session.user_id),
                     json!({ "client_id": req.client.client_id, "scopes": all }),
                     now,

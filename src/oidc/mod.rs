@@ -41,7 +41,7 @@ impl Caller<'_> {
     pub fn record(
         &self,
         tx: &rusqlite::Connection,
-        kind: &str,
+        kind: crate::event_type::EventType,
         user_id: Option<i64>,
         mut detail: serde_json::Value,
         now: i64,

@@ -9,6 +9,7 @@ use super::grants::digest_of;
 use super::{Caller, OAuthError, Outcome};
 use crate::app::App;
 use crate::db::oauth::{self, Kind};
+use crate::event_type::EventType;
 
 /// POST /oidc/revoke: Ok for every well-formed request from an authenticated client.
 pub fn revoke(
@@ -35,7 +36,7 @@ pub fn revoke(
         };
         caller.record(
             tx,
-            "token.revoked",
+            EventType::TokenRevoked,
             t.user_id,
             json!({ "client_id": client.client_id, "kind": format!("{:?}", t.kind).to_lowercase(), "revoked": n }),
             now,

@@ -12,6 +12,7 @@ use crate::app::App;
 use crate::crypto::{b64url, ct_eq, random_bytes, sha256};
 use crate::db::oauth::{self, Client};
 use crate::error::Result;
+use crate::event_type::EventType;
 
 /// The parameters of a token request, as sent (web/ refuses any sent twice).
 #[derive(Debug, Default)]
@@ -83,9 +84,9 @@ fn token_event(
     now: i64,
 ) -> Result<()> {
     let kind = if grant_type == "refresh_token" {
-        "token.refreshed"
+        EventType::TokenRefreshed
     } else {
-        "token.issued"
+        EventType::TokenIssued
     };
     let body = &issued.response;
     caller.record(

@@ -12,9 +12,10 @@ use serde_json::{Value, json};
 
 use crate::app::App;
 use crate::crypto::tokens::{digest, new_id};
-use crate::db::events::{self, kind};
+use crate::db::events;
 use crate::db::{flows, mfa as mfa_store, users};
 use crate::error::Result;
+use crate::event_type::EventType;
 use crate::mfa::{self, Need};
 use crate::providers::Identity;
 
@@ -37,7 +38,7 @@ impl Origin<'_> {
     pub fn record(
         &self,
         tx: &rusqlite::Connection,
-        kind: &str,
+        kind: EventType,
         user_id: Option<i64>,
         ok: bool,
         mut detail: Value,
@@ -166,7 +167,7 @@ pub fn first_factor_done(
         match need {
             _ if disabled => origin.record(
                 tx,
-                kind::SIGNIN_FAILURE,
+                EventType::SigninFailure,
                 Some(linked.user_id),
                 false,
                 json!({ "provider": provider, "username": ident.username, "reason": "disabled by an admin" }),
@@ -177,7 +178,7 @@ pub fn first_factor_done(
             // Not signed in yet: its own type, which no "signin.*" rule receives.
             Need::Challenge | Need::Enroll => origin.record(
                 tx,
-                kind::SIGNIN_FIRST_FACTOR,
+                EventType::SigninFirstFactor,
                 Some(linked.user_id),
                 true,
                 json!({ "provider": provider, "username": ident.username, "next": format!("{need:?}").to_lowercase() }),
@@ -224,7 +225,7 @@ pub fn record_success(
 ) -> Result<()> {
     origin.record(
         tx,
-        kind::SIGNIN_SUCCESS,
+        EventType::SigninSuccess,
         Some(user_id),
         true,
         json!({ "provider": provider, "username": username, "mfa": second_factor }),
@@ -236,7 +237,7 @@ pub fn record_success(
 pub fn record_failure(origin: &Origin, provider: &str, username: Option<&str>, reason: &str) {
     record_unfinished(
         origin,
-        kind::SIGNIN_FAILURE,
+        EventType::SigninFailure,
         provider,
         username,
         json!({ "provider": provider, "username": username, "reason": reason }),
@@ -248,7 +249,7 @@ pub fn record_failure(origin: &Origin, provider: &str, username: Option<&str>, r
 pub fn record_locked(origin: &Origin, provider: &str, username: &str, retry_after_secs: u64) {
     record_unfinished(
         origin,
-        kind::SIGNIN_LOCKED,
+        EventType::SigninLocked,
         provider,
         Some(username),
         json!({ "provider": provider, "username": username, "retry_after_secs": retry_after_secs }),
@@ -258,7 +259,7 @@ pub fn record_locked(origin: &Origin, provider: &str, username: &str, retry_afte
 /// Writes a sign-in event that made no session, with the user when the name is known.
 fn record_unfinished(
     origin: &Origin,
-    kind: &str,
+    kind: EventType,
     provider: &str,
     username: Option<&str>,
     detail: Value,

@@ -6,6 +6,7 @@ use serde_json::json;
 use crate::app::App;
 use crate::db::{oauth, users};
 use crate::error::Result;
+use crate::event_type::EventType;
 use crate::providers::ProviderKind;
 
 use super::Origin;
@@ -46,7 +47,7 @@ pub fn withdraw_access(
         let revoked = withdraw(origin.app, tx, identity_id, user_id, origin.now)?;
         origin.record(
             tx,
-            "access.withdrawn",
+            EventType::AccessWithdrawn,
             Some(user_id),
             true,
             json!({ "provider": provider.as_str(), "tokens_revoked": revoked }),

@@ -6,6 +6,7 @@ use serde_json::json;
 
 use crate::db::oauth;
 use crate::error::{AppError, Result};
+use crate::event_type::EventType;
 use crate::oidc::clients::{self, ClientSpec};
 use crate::web::guards::{Admin, UserSession};
 use crate::web::request::Ctx;
@@ -15,7 +16,7 @@ pub(crate) fn audit(
     ctx: &Ctx,
     tx: &rusqlite::Connection,
     admin: &UserSession,
-    kind: &str,
+    kind: EventType,
     detail: serde_json::Value,
 ) -> Result<()> {
     crate::web::events::record(ctx, tx, kind, Some(admin.row.user_id), true, detail)
@@ -43,7 +44,7 @@ pub fn clients_post(ctx: &Ctx, admin: Admin) -> Result<Response> {
             ctx,
             tx,
             &admin,
-            "admin.oauth_client.create",
+            EventType::AdminOauthClientCreate,
             json!({ "client_id": client.client_id }),
         )?;
         Ok((client, secret))
@@ -70,7 +71,7 @@ pub fn client_put(ctx: &Ctx, admin: Admin, client_id: &str) -> Result<Response> 
             ctx,
             tx,
             &admin,
-            "admin.oauth_client.update",
+            EventType::AdminOauthClientUpdate,
             json!({ "client_id": client_id }),
         )?;
         oauth::client(tx, client_id)?.ok_or(AppError::NotFound)
@@ -87,7 +88,7 @@ pub fn client_delete(ctx: &Ctx, admin: Admin, client_id: &str) -> Result<Respons
             ctx,
             tx,
             &admin,
-            "admin.oauth_client.delete",
+            EventType::AdminOauthClientDelete,
             json!({ "client_id": client_id }),
         )
     })?;
@@ -101,7 +102,7 @@ pub fn client_rotate_post(ctx: &Ctx, admin: Admin, client_id: &str) -> Result<Re
             ctx,
             tx,
             &admin,
-            "admin.oauth_client.rotate_secret",
+            EventType::AdminOauthClientRotateSecret,
             json!({ "client_id": client_id }),
         )?;
         Ok(secret)
@@ -162,10 +163,8 @@ pub fn config_section_put(ctx: &Ctx, admin: Admin, name: &str) -> Result<Respons
             .unwrap_or(serde_json::Value::Null);
         let stored = crate::settings::prepare(name, &body.config, &current, &ctx.app.sealer)
             .map_err(AppError::BadRequest)?;
-        if name == "access" {
-            crate::settings::check_access_edit(&stored, &current, &ctx.app.providers().enabled)
-                .map_err(AppError::BadRequest)?;
-        }
+        crate::settings::check_edit(name, &stored, &current, &ctx.app.providers().enabled)
+            .map_err(AppError::BadRequest)?;
         let change = crate::db::settings::Change {
             section: name,
             expected_version: body.version,
@@ -178,7 +177,7 @@ pub fn config_section_put(ctx: &Ctx, admin: Admin, name: &str) -> Result<Respons
             tx,
             &admin,
             &change,
-            "admin.config.update",
+            EventType::AdminConfigUpdate,
             json!({ "reason": body.reason }),
         )
     })?;
@@ -213,7 +212,7 @@ pub fn trusted_ip_forget_post(ctx: &Ctx, admin: Admin) -> Result<Response> {
             ctx,
             tx,
             &admin,
-            "admin.trusted_ip.forget",
+            EventType::AdminTrustedIpForget,
             json!({ "target": body.uuid, "ip": body.ip }),
         )?;
         Ok(removed)
@@ -273,7 +272,7 @@ pub fn config_revert_post(ctx: &Ctx, admin: Admin, name: &str) -> Result<Respons
             tx,
             &admin,
             &change,
-            "admin.config.revert",
+            EventType::AdminConfigRevert,
             json!({ "to": body.to }),
         )
     })?;
@@ -288,7 +287,7 @@ fn save_version(
     tx: &rusqlite::Connection,
     admin: &UserSession,
     change: &crate::db::settings::Change,
-    kind: &str,
+    kind: EventType,
     mut detail: serde_json::Value,
 ) -> Result<std::result::Result<serde_json::Value, i64>> {
     match crate::db::settings::put(tx, change, ctx.now())? {

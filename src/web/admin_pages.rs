@@ -74,11 +74,11 @@ pub(crate) fn enter(
                 Response::redirect_303(format!("/?rd={rd}")).with_no_cache()
             ))
         }
-        Err(AppError::Forbidden(message)) => {
-            let mfa_hint = message.contains("two-factor");
+        Err(e @ (AppError::Forbidden(_) | AppError::SecondFactorRequired)) => {
+            let mfa_hint = matches!(e, AppError::SecondFactorRequired);
             Ok(Err(crate::web::page(
                 ctx,
-                view::forbidden(message, mfa_hint),
+                view::forbidden(&e.public_message(), mfa_hint),
             )
             .with_status_code(403)))
         }
@@ -205,7 +205,11 @@ pub fn settings_get(ctx: &Ctx, c: Console) -> Result<Response> {
 /// GET /admin/branding: the branding form and the uploaded images.
 pub fn branding_get(ctx: &Ctx, c: Console) -> Result<Response> {
     let conn = ctx.app.db.conn()?;
-    let version = crate::db::settings::get(&conn, "branding")?.map_or(0, |s| s.version);
+    let version = crate::db::settings::get(
+        &conn,
+        <crate::settings::Branding as crate::settings::Section>::NAME,
+    )?
+    .map_or(0, |s| s.version);
     let branding = crate::settings::branding(&conn)?;
     let files = crate::db::settings::branding_files(&conn)?;
     drop(conn);

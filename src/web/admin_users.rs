@@ -6,6 +6,7 @@ use serde_json::json;
 
 use crate::db::{oauth, sessions, users};
 use crate::error::{AppError, Result};
+use crate::event_type::EventType;
 use crate::web::admin::audit;
 use crate::web::guards::Admin;
 use crate::web::request::Ctx;
@@ -89,7 +90,7 @@ pub fn groups_put(ctx: &Ctx, admin: Admin, uuid: &str) -> Result<Response> {
             ctx,
             tx,
             &admin,
-            "admin.user.groups",
+            EventType::AdminUserGroups,
             json!({ "target": uuid, "groups": groups }),
         )
     })?;
@@ -116,9 +117,9 @@ pub fn disable_post(ctx: &Ctx, admin: Admin, uuid: &str, disable: bool) -> Resul
             }
         }
         let kind = if disable {
-            "admin.user.disable"
+            EventType::AdminUserDisable
         } else {
-            "admin.user.enable"
+            EventType::AdminUserEnable
         };
         audit(ctx, tx, &admin, kind, json!({ "target": uuid }))
     })?;
@@ -140,7 +141,7 @@ pub fn session_delete(ctx: &Ctx, admin: Admin, sid: &str) -> Result<Response> {
             ctx,
             tx,
             &admin,
-            "admin.session.revoke",
+            EventType::AdminSessionRevoke,
             json!({ "sid": sid, "user_id": owner }),
         )
     })?;
@@ -161,7 +162,7 @@ pub fn sessions_revoke_post(ctx: &Ctx, admin: Admin, uuid: &str) -> Result<Respo
             ctx,
             tx,
             &admin,
-            "admin.session.revoke_all",
+            EventType::AdminSessionRevokeAll,
             json!({ "target": uuid, "sessions": sids.len() }),
         )?;
         Ok(sids.len())
@@ -182,7 +183,7 @@ pub fn grant_delete(ctx: &Ctx, admin: Admin, uuid: &str, client_id: &str) -> Res
             ctx,
             tx,
             &admin,
-            "admin.grant.revoke",
+            EventType::AdminGrantRevoke,
             json!({ "target": uuid, "client_id": client_id }),
         )
     })?;

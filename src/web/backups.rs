@@ -7,6 +7,7 @@ use serde_json::json;
 
 use crate::backup::{self, restore};
 use crate::error::{AppError, Result};
+use crate::event_type::EventType;
 use crate::web::admin::audit;
 use crate::web::guards::{Admin, UserSession};
 use crate::web::request::Ctx;
@@ -58,7 +59,7 @@ pub fn create_post(ctx: &Ctx, admin: Admin) -> Result<Response> {
             ctx,
             tx,
             &admin,
-            "admin.backup.create",
+            EventType::AdminBackupCreate,
             json!({ "name": info.name, "size": info.size, "pruned": pruned }),
         )
     })?;
@@ -97,7 +98,7 @@ pub fn delete(ctx: &Ctx, admin: Admin, name: &str) -> Result<Response> {
             ctx,
             tx,
             &admin,
-            "admin.backup.delete",
+            EventType::AdminBackupDelete,
             json!({ "name": name }),
         )
     })?;
@@ -115,7 +116,7 @@ pub fn upload_put(ctx: &Ctx, admin: Admin) -> Result<Response> {
             ctx,
             tx,
             &admin,
-            "admin.backup.upload",
+            EventType::AdminBackupUpload,
             json!({ "name": info.name, "size": info.size, "created_at": checked.header.created_at }),
         )
     })?;
@@ -163,7 +164,7 @@ fn record_restore(
         crate::db::events::record(
             tx,
             &crate::db::events::Event {
-                kind: "admin.backup.restore",
+                kind: EventType::AdminBackupRestore,
                 user_id: still_there.then_some(admin.row.user_id),
                 ip: Some(&ctx.ip.to_string()),
                 result: "success",

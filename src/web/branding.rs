@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::crypto::{hex, sha256};
 use crate::db::settings as store;
 use crate::error::{AppError, Result};
+use crate::event_type::EventType;
 use crate::web::admin::audit;
 use crate::web::guards::Admin;
 use crate::web::request::Ctx;
@@ -164,7 +165,7 @@ pub fn image_put(ctx: &Ctx, admin: Admin, slot: Slot) -> Result<Response> {
             ctx,
             tx,
             &admin,
-            "admin.branding.image",
+            EventType::AdminBrandingImage,
             json!({ "image": key, "bytes": data.len(), "type": content_type }),
         )
     })?;
@@ -189,7 +190,7 @@ pub fn image_delete(ctx: &Ctx, admin: Admin, slot: Slot) -> Result<Response> {
                 ctx,
                 tx,
                 &admin,
-                "admin.branding.image_removed",
+                EventType::AdminBrandingImageRemoved,
                 json!({ "image": key }),
             )?;
         }

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use crate::db::events::{self, EventRow, Filter};
 use crate::error::{AppError, Result};
+use crate::event_type::EventType;
 use crate::web::request::Ctx;
 
 /// Events per page unless `limit` asks for fewer (or more, up to MAX_LIMIT).
@@ -17,7 +18,7 @@ const MAX_LIMIT: i64 = 200;
 pub fn record(
     ctx: &Ctx,
     tx: &rusqlite::Connection,
-    kind: &str,
+    kind: EventType,
     user_id: Option<i64>,
     ok: bool,
     detail: Value,
@@ -73,6 +74,9 @@ pub fn parse_query(ctx: &Ctx) -> Result<Query> {
     }
     let value = |name: &str| raw.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone());
     filter.type_prefix = value("type");
+    if let Some(t) = &filter.type_prefix {
+        crate::event_type::check_filter(t).map_err(AppError::bad_request)?;
+    }
     if let Some(who) = value("user") {
         filter.user_ids = Some(events::users_named(&*ctx.app.db.conn()?, &who)?);
     }

@@ -12,6 +12,7 @@ use crate::access::{AccessRules, LoginCookie, NetworkMode, Policy, Rule, Target,
 use crate::crypto::sha256;
 use crate::db::users;
 use crate::error::Result;
+use crate::event_type::EventType;
 use crate::providers::ProviderKind;
 use crate::web::guards::current_session;
 use crate::web::request::Ctx;
@@ -58,7 +59,7 @@ fn note_denial(ctx: &Ctx) {
         crate::web::events::record(
             ctx,
             tx,
-            "forward_auth.denied",
+            EventType::ForwardAuthDenied,
             user_id,
             false,
             serde_json::json!({
@@ -572,18 +573,10 @@ fn cookie_for_app(ctx: &Ctx, login: Option<&str>) -> String {
         .flat_map(|(_, v)| pairs(v))
         .filter(|p| {
             let n = name(p);
-            !PORTAL_COOKIES.contains(&n.as_str()) && !replaced.contains(&n)
+            !crate::web::cookies::Cookie::is_portal(&n) && !replaced.contains(&n)
         });
     browser.chain(login).collect::<Vec<_>>().join("; ")
 }
-
-/// The portal's own cookies, which never reach an app.
-const PORTAL_COOKIES: &[&str] = &[
-    crate::web::cookies::SESSION,
-    crate::web::cookies::FLOW,
-    crate::web::cookies::MFA,
-    crate::web::cookies::SETUP,
-];
 
 /// The user's own token (sealed at rest) from their `kind` identity: the one they signed
 /// in with if it is of that kind, else the latest. None when they have no such identity.

@@ -24,10 +24,7 @@ impl UserSession {
 
 /// The session of this request, if its cookie is valid and the session is live.
 pub fn current_session(ctx: &Ctx) -> Result<Option<UserSession>> {
-    let Some(value) = ctx.cookie(cookies::SESSION) else {
-        return Ok(None);
-    };
-    let Some(id) = ctx.app.cookies.verify(cookies::SESSION_KIND, &value) else {
+    let Some(id) = cookies::Cookie::Session.read(ctx) else {
         return Ok(None);
     };
     let digest = digest(&id);
@@ -91,9 +88,7 @@ pub fn require_permission(ctx: &Ctx, permission: Permission) -> Result<Admin> {
     }
     let otp = s.row.amr.iter().any(|a| a == "otp");
     if !otp && ctx.app.config.mfa_enable && crate::mfa::enforced(ctx.app, &conn, &s.groups)? {
-        return Err(AppError::Forbidden(
-            "sign in with two-factor to use the console",
-        ));
+        return Err(AppError::SecondFactorRequired);
     }
     Ok(Admin {
         session: s,

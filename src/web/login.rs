@@ -92,12 +92,7 @@ pub fn start_web_post(ctx: &Ctx) -> Result<Response> {
         &pin.code,
         &ctx.app.config.url_for("/auth/forward?provider=plex"),
     );
-    let cookie = cookies::set(
-        &ctx.app.config,
-        cookies::FLOW,
-        &ctx.app.cookies.sign(cookies::FLOW_KIND, &id),
-        (pin.expires_at - now).max(60),
-    );
+    let cookie = cookies::Cookie::Flow.issue(ctx, &id, (pin.expires_at - now).max(60));
     Ok(Response::json(&json!({ "authUrl": auth_url }))
         .with_additional_header("Set-Cookie", cookie)
         .with_no_cache())
@@ -105,10 +100,7 @@ pub fn start_web_post(ctx: &Ctx) -> Result<Response> {
 
 /// The flow this browser started, by its cookie.
 fn current_flow(ctx: &Ctx) -> Result<Option<(Vec<u8>, Flow)>> {
-    let Some(value) = ctx.cookie(cookies::FLOW) else {
-        return Ok(None);
-    };
-    let Some(id) = ctx.app.cookies.verify(cookies::FLOW_KIND, &value) else {
+    let Some(id) = cookies::Cookie::Flow.read(ctx) else {
         return Ok(None);
     };
     let d = digest(&id);

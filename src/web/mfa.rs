@@ -7,9 +7,10 @@ use serde_json::{Value, json};
 
 use crate::crypto::tokens::{digest, new_id};
 use crate::crypto::totp;
-use crate::db::events::{self, kind};
+use crate::db::events;
 use crate::db::{mfa as store, sessions, users};
 use crate::error::{AppError, Result};
+use crate::event_type::EventType;
 use crate::mfa::{self, Factor};
 use crate::ratelimit::Failed;
 use crate::signin::record_success;
@@ -26,10 +27,7 @@ struct PendingSignIn {
 }
 
 fn pending(ctx: &Ctx) -> Result<Option<PendingSignIn>> {
-    let Some(value) = ctx.cookie(cookies::MFA) else {
-        return Ok(None);
-    };
-    let Some(id) = ctx.app.cookies.verify(cookies::MFA_KIND, &value) else {
+    let Some(id) = cookies::Cookie::Mfa.read(ctx) else {
         return Ok(None);
     };
     let d = digest(&id);
@@ -96,7 +94,7 @@ fn limit(ctx: &Ctx, user_id: i64) -> Result<()> {
 fn event(
     ctx: &Ctx,
     tx: &rusqlite::Connection,
-    kind: &str,
+    kind: EventType,
     user_id: i64,
     ok: bool,
     detail: Value,
@@ -121,7 +119,7 @@ fn wrong_code(ctx: &Ctx, tx: &rusqlite::Connection, user_id: i64, budget_left: i
         event(
             ctx,
             tx,
-            kind::MFA_LOCKED,
+            EventType::MfaLocked,
             user_id,
             false,
             json!({ "reason": "wrong codes in a row", "retry_after_secs": secs }),
@@ -131,7 +129,7 @@ fn wrong_code(ctx: &Ctx, tx: &rusqlite::Connection, user_id: i64, budget_left: i
         event(
             ctx,
             tx,
-            kind::MFA_LOCKED,
+            EventType::MfaLocked,
             user_id,
             false,
             json!({ "reason": "daily limit of wrong codes", "limit": mfa::DAILY_FAILURES }),
@@ -188,7 +186,7 @@ pub fn challenge_verify_post(ctx: &Ctx) -> Result<Response> {
             event(
                 ctx,
                 tx,
-                kind::MFA_VERIFY,
+                EventType::MfaVerify,
                 p.row.user_id,
                 false,
                 json!({ "attempts": attempts }),
@@ -213,7 +211,7 @@ pub fn challenge_verify_post(ctx: &Ctx) -> Result<Response> {
         event(
             ctx,
             tx,
-            kind::MFA_VERIFY,
+            EventType::MfaVerify,
             p.row.user_id,
             true,
             json!({ "method": method }),
@@ -228,7 +226,7 @@ pub fn challenge_verify_post(ctx: &Ctx) -> Result<Response> {
         )?;
         Ok(Ok((factor, cookie)))
     })?;
-    let clear = cookies::clear(&ctx.app.config, cookies::MFA);
+    let clear = cookies::Cookie::Mfa.clear(&ctx.app.config);
     let target = p.row.rd.clone().unwrap_or_else(|| "/home".into());
     match outcome {
         Ok((factor, cookie)) => {
@@ -392,7 +390,7 @@ pub fn enroll_verify_post(ctx: &Ctx) -> Result<Response> {
             .ok_or_else(|| AppError::bad_request("no set-up in progress; start again"))?;
         let secret = mfa::open_secret(ctx.app, user_id, &sealed)?;
         let Some(step) = totp::verify(&secret, &code, now, 0) else {
-            event(ctx, tx, "mfa.enroll", user_id, false, json!({}))?;
+            event(ctx, tx, EventType::MfaEnroll, user_id, false, json!({}))?;
             return Ok(Err(()));
         };
         if matches!(who, Enroller::Pending(_)) && store::is_enrolled(tx, user_id)? {
@@ -401,7 +399,7 @@ pub fn enroll_verify_post(ctx: &Ctx) -> Result<Response> {
             ));
         }
         store::confirm_enrollment(tx, user_id, &sealed, step, now, &digests)?;
-        event(ctx, tx, "mfa.enroll", user_id, true, json!({}))?;
+        event(ctx, tx, EventType::MfaEnroll, user_id, true, json!({}))?;
         match &who {
             Enroller::Session(s) => {
                 sessions::touch_mfa(tx, &s.digest, now)?;
@@ -448,7 +446,7 @@ pub fn enroll_verify_post(ctx: &Ctx) -> Result<Response> {
     if let Some(c) = cookie {
         response = response
             .with_additional_header("Set-Cookie", c)
-            .with_additional_header("Set-Cookie", cookies::clear(&ctx.app.config, cookies::MFA));
+            .with_additional_header("Set-Cookie", cookies::Cookie::Mfa.clear(&ctx.app.config));
     }
     Ok(response)
 }
@@ -468,7 +466,7 @@ pub fn recovery_codes_post(ctx: &Ctx) -> Result<Response> {
         event(
             ctx,
             tx,
-            "mfa.recovery_codes",
+            EventType::MfaRecoveryCodes,
             s.row.user_id,
             true,
             json!({}),
@@ -493,7 +491,14 @@ pub fn disable_post(ctx: &Ctx) -> Result<Response> {
         }
         prove_recent(ctx, tx, &s, code.as_deref())?;
         store::remove(tx, s.row.user_id)?;
-        event(ctx, tx, "mfa.disable", s.row.user_id, true, json!({}))
+        event(
+            ctx,
+            tx,
+            EventType::MfaDisable,
+            s.row.user_id,
+            true,
+            json!({}),
+        )
     })?;
     Ok(Response::json(&json!({ "enrolled": false })).with_no_cache())
 }
@@ -506,7 +511,7 @@ pub fn admin_reset_post(ctx: &Ctx, admin: Admin, uuid: &str) -> Result<Response>
         events::record(
             tx,
             &events::Event {
-                kind: "admin.mfa.reset",
+                kind: EventType::AdminMfaReset,
                 user_id: Some(admin.row.user_id),
                 ip: Some(&ctx.ip.to_string()),
                 result: "success",

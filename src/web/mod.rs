@@ -208,7 +208,10 @@ pub fn page(ctx: &Ctx, p: views::layout::Page) -> Response {
 /// its frame, so it falls back to the defaults.
 pub fn brand(app: &App) -> views::layout::Brand {
     let stamps = app.db.conn().and_then(|c| {
-        let saved = crate::db::settings::get(&c, "branding")?;
+        let saved = crate::db::settings::get(
+            &c,
+            <crate::settings::Branding as crate::settings::Section>::NAME,
+        )?;
         let version = saved.as_ref().map_or(0, |s| s.version);
         // Saved values were validated; an unreadable one (a downgrade) shows the default.
         let name = saved

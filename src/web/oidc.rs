@@ -298,7 +298,7 @@ pub fn logout(ctx: &Ctx) -> Result<Response> {
     if let Some(s) = &session {
         crate::web::portal::end_session(ctx, s)?;
     }
-    let clear = cookies::clear(&ctx.app.config, cookies::SESSION);
+    let clear = cookies::Cookie::Session.clear(&ctx.app.config);
     let response = match redirect {
         Some(t) => Response::redirect_303(t),
         None => page(ctx, views::oidc::logged_out()),

@@ -5,6 +5,7 @@ use serde_json::json;
 
 use crate::db::sessions;
 use crate::error::{AppError, Result};
+use crate::event_type::EventType;
 use crate::providers::ProviderKind;
 use crate::views;
 use crate::web::guards::{UserSession, current_session};
@@ -176,7 +177,7 @@ pub fn logout_post(ctx: &Ctx) -> Result<Response> {
     if let Some(s) = current_session(ctx)? {
         end_session(ctx, &s)?;
     }
-    let clear = cookies::clear(&ctx.app.config, cookies::SESSION);
+    let clear = cookies::Cookie::Session.clear(&ctx.app.config);
     let response = if ctx.wants_json() {
         Response::json(&json!({ "ok": true }))
     } else {
@@ -196,7 +197,7 @@ pub fn end_session(ctx: &Ctx, s: &UserSession) -> Result<()> {
         crate::web::events::record(
             ctx,
             tx,
-            "logout",
+            EventType::Logout,
             Some(s.row.user_id),
             true,
             json!({ "sid": s.row.sid, "tokens_revoked": revoked }),
@@ -220,7 +221,7 @@ pub fn consent_revoke_post(ctx: &Ctx) -> Result<Response> {
         crate::web::events::record(
             ctx,
             tx,
-            "consent.revoked",
+            EventType::ConsentRevoked,
             Some(s.row.user_id),
             true,
             json!({ "client_id": client_id, "tokens_revoked": revoked }),

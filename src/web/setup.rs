@@ -13,6 +13,7 @@ use crate::crypto::tokens::{digest, new_id};
 use crate::crypto::{b64url, ct_eq, random_bytes};
 use crate::db::{events, meta, users};
 use crate::error::{AppError, Result};
+use crate::event_type::EventType;
 use crate::providers::jellyfin::MediaServer;
 use crate::providers::{Outcome, ProviderError, ProviderKind};
 use crate::views;
@@ -56,10 +57,7 @@ pub fn code(app: &crate::App) -> Result<Option<String>> {
 }
 
 fn unlocked(ctx: &Ctx) -> Result<bool> {
-    let Some(value) = ctx.cookie(cookies::SETUP) else {
-        return Ok(false);
-    };
-    let Some(id) = ctx.app.cookies.verify(cookies::SETUP_KIND, &value) else {
+    let Some(id) = cookies::Cookie::Setup.read(ctx) else {
         return Ok(false);
     };
     let stored = meta::get(&*ctx.app.db.conn()?, UNLOCK_KEY)?;
@@ -107,12 +105,7 @@ pub fn unlock_post(ctx: &Ctx) -> Result<Response> {
     }
     let id = new_id();
     meta::set(&*ctx.app.db.conn()?, UNLOCK_KEY, &b64url(&digest(&id)))?;
-    let cookie = cookies::set(
-        &ctx.app.config,
-        cookies::SETUP,
-        &ctx.app.cookies.sign(cookies::SETUP_KIND, &id),
-        UNLOCK_TTL,
-    );
+    let cookie = cookies::Cookie::Setup.issue(ctx, &id, UNLOCK_TTL);
     Ok(Response::redirect_303("/").with_additional_header("Set-Cookie", cookie))
 }
 
@@ -197,7 +190,7 @@ pub fn server_post(ctx: &Ctx) -> Result<Response> {
         );
     }
     let stored = crate::settings::prepare(
-        "providers",
+        <crate::provider_settings::ProvidersSettings as crate::settings::Section>::NAME,
         &json!({ "media_servers": [kind.as_str()], kind.as_str(): { "url": url_text } }),
         &serde_json::Value::Null,
         &ctx.app.sealer,
@@ -249,12 +242,7 @@ pub fn plex_start_post(ctx: &Ctx) -> Result<Response> {
         now,
         pin.expires_at,
     )?;
-    let cookie = cookies::set(
-        &ctx.app.config,
-        cookies::FLOW,
-        &ctx.app.cookies.sign(cookies::FLOW_KIND, &id),
-        (pin.expires_at - now).max(60),
-    );
+    let cookie = cookies::Cookie::Flow.issue(ctx, &id, (pin.expires_at - now).max(60));
     let auth_url = plex.auth_url(&pin.code, &ctx.app.config.url_for("/setup/plex/return"));
     Ok(Response::redirect_303(auth_url).with_additional_header("Set-Cookie", cookie))
 }
@@ -262,10 +250,7 @@ pub fn plex_start_post(ctx: &Ctx) -> Result<Response> {
 /// GET /setup/plex/return: the PIN approved, the owner picks one of their own servers.
 pub fn plex_return_get(ctx: &Ctx) -> Result<Response> {
     unlocked_open(ctx)?;
-    let flow = ctx
-        .cookie(cookies::FLOW)
-        .and_then(|v| ctx.app.cookies.verify(cookies::FLOW_KIND, &v))
-        .map(|id| digest(&id));
+    let flow = cookies::Cookie::Flow.read(ctx).map(|id| digest(&id));
     let conn = ctx.app.db.conn()?;
     let Some((flow_digest, flow)) = flow.and_then(|d| {
         crate::db::flows::get(&conn, &d, ctx.now())
@@ -344,7 +329,7 @@ pub fn plex_choose_post(ctx: &Ctx) -> Result<Response> {
         Err(e) => return Err(AppError::Upstream(e.to_string())),
     };
     let stored = crate::settings::prepare(
-        "providers",
+        <crate::provider_settings::ProvidersSettings as crate::settings::Section>::NAME,
         &json!({ "media_servers": ["plex"], "plex": { "machine_id": machine_id, "owner_token": token } }),
         &serde_json::Value::Null,
         &ctx.app.sealer,
@@ -381,8 +366,13 @@ fn finish(
             return Err(AppError::NotFound);
         }
         let change = crate::db::settings::Change {
-            section: "providers",
-            expected_version: crate::db::settings::get(tx, "providers")?.map_or(0, |s| s.version),
+            section:
+                <crate::provider_settings::ProvidersSettings as crate::settings::Section>::NAME,
+            expected_version: crate::db::settings::get(
+                tx,
+                <crate::provider_settings::ProvidersSettings as crate::settings::Section>::NAME,
+            )?
+            .map_or(0, |s| s.version),
             config: stored,
             by: Some(&ident.username),
             reason: Some("setup wizard"),
@@ -396,7 +386,7 @@ fn finish(
         events::record(
             tx,
             &events::Event {
-                kind: "setup.done",
+                kind: EventType::SetupDone,
                 user_id: Some(linked.user_id),
                 ip: Some(&ctx.ip.to_string()),
                 result: "success",
@@ -410,8 +400,5 @@ fn finish(
     crate::log_info!("setup done: {what}, first admin {}", ident.username);
     Ok(Response::redirect_303("/admin")
         .with_additional_header("Set-Cookie", cookie)
-        .with_additional_header(
-            "Set-Cookie",
-            cookies::clear(&ctx.app.config, cookies::SETUP),
-        ))
+        .with_additional_header("Set-Cookie", cookies::Cookie::Setup.clear(&ctx.app.config)))
 }

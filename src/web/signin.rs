@@ -62,15 +62,13 @@ pub fn new_session(
 
 /// The id of the session this browser's cookie holds, if the signature verifies.
 fn previous_session(ctx: &Ctx) -> Option<Vec<u8>> {
-    ctx.cookie(cookies::SESSION)
-        .and_then(|v| ctx.app.cookies.verify(cookies::SESSION_KIND, &v))
+    cookies::Cookie::Session.read(ctx)
 }
 
 fn set_cookie(ctx: &Ctx, issued: &Issued) -> String {
-    let (name, kind) = match issued.pass {
-        Pass::Session => (cookies::SESSION, cookies::SESSION_KIND),
-        Pass::SecondFactor => (cookies::MFA, cookies::MFA_KIND),
+    let cookie = match issued.pass {
+        Pass::Session => cookies::Cookie::Session,
+        Pass::SecondFactor => cookies::Cookie::Mfa,
     };
-    let value = ctx.app.cookies.sign(kind, &issued.id);
-    cookies::set(&ctx.app.config, name, &value, issued.ttl)
+    cookie.issue(ctx, &issued.id, issued.ttl)
 }

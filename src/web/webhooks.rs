@@ -7,6 +7,7 @@ use serde_json::json;
 
 use crate::db::webhooks as store;
 use crate::error::{AppError, Result};
+use crate::event_type::EventType;
 use crate::roles::Permission;
 use crate::web::admin::audit;
 use crate::web::guards::{Admin, UserSession};
@@ -59,7 +60,7 @@ pub fn create_post(ctx: &Ctx, admin: Admin) -> Result<Response> {
             ctx,
             tx,
             &admin,
-            "admin.webhook.create",
+            EventType::AdminWebhookCreate,
             json!({ "webhook": id, "name": hook.name }),
         )?;
         Ok(id)
@@ -81,7 +82,7 @@ pub fn update_put(ctx: &Ctx, admin: Admin, id: &str) -> Result<Response> {
             ctx,
             tx,
             &admin,
-            "admin.webhook.update",
+            EventType::AdminWebhookUpdate,
             json!({ "webhook": id, "name": hook.name }),
         )?;
         store::get(tx, id)?.ok_or(AppError::NotFound)
@@ -99,7 +100,7 @@ pub fn delete(ctx: &Ctx, admin: Admin, id: &str) -> Result<Response> {
             ctx,
             tx,
             &admin,
-            "admin.webhook.delete",
+            EventType::AdminWebhookDelete,
             json!({ "webhook": id }),
         )
     })?;
@@ -117,7 +118,7 @@ pub fn test_post(ctx: &Ctx, admin: Admin, id: &str) -> Result<Response> {
             ctx,
             tx,
             &admin,
-            "admin.webhook.test",
+            EventType::AdminWebhookTest,
             json!({ "webhook": id }),
         )?;
         Ok(delivery)

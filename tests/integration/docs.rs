@@ -1,6 +1,6 @@
 //! The configuration reference is checked against the code: every variable the portal
 //! reads is in README.md's table and in systemd/authportal.env.example, and they name no
-//! variable the portal does not read.
+//! variable the portal does not read; the event types table is the code's list.
 
 use std::collections::BTreeSet;
 
@@ -132,4 +132,21 @@ fn the_readme_access_rules_example_is_valid_and_every_field_is_documented() {
             "the Access rules table lacks {field}"
         );
     }
+}
+
+#[test]
+fn the_readme_lists_every_event_type_with_its_description() {
+    use authportal::event_type::EventType;
+    let readme = include_str!("../../README.md");
+    let table = readme
+        .split("| Type | Written when |\n|---|---|\n")
+        .nth(1)
+        .and_then(|s| s.split("\n\n").next())
+        .expect("README.md has the event types table");
+    let rows: Vec<String> = table.lines().map(str::to_string).collect();
+    let want: Vec<String> = EventType::ALL
+        .iter()
+        .map(|t| format!("| `{}` | {} |", t.as_str(), t.description()))
+        .collect();
+    assert_eq!(rows, want, "README's event types table = src/event_type.rs");
 }

@@ -123,6 +123,9 @@ fn filters_and_keyset_paging() {
         ("?ip=not-an-ip", "ip"),
         ("?limit=0", "limit"),
         ("?cursor=abc", "cursor"),
+        // A misspelt type would show nothing and look like "no such events".
+        ("?type=signin.sucess", "signin.success"),
+        ("?type=nothing.", "known types"),
     ] {
         let r = root.get(&format!("/api/admin/events{q}"));
         assert_eq!(r.status, 400, "{q}");
@@ -142,6 +145,10 @@ fn filters_and_keyset_paging() {
         page.body
     );
     assert!(page.body.contains("href=\"/admin/events\""), "nav entry");
+    assert!(
+        page.body.contains("<option value=\"forward_auth.denied\">"),
+        "the type field offers every type"
+    );
     assert_eq!(root.get("/admin/events?since=nonsense").status, 400);
 }
 

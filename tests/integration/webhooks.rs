@@ -804,3 +804,66 @@ fn sign_in_hooks_wait_for_the_second_factor() {
     assert_eq!(last["detail"]["provider"], "jellyfin", "{done}");
     assert_eq!(last["detail"]["mfa"], "totp", "{done}");
 }
+
+#[test]
+fn a_misspelt_event_type_is_refused_naming_the_known_ones() {
+    let s = setup(&[]);
+    let root = s.user("root", "toor");
+    let base = json!({ "name": "x", "method": "POST", "url": "https://example.com/h" });
+    for events in [
+        json!(["signin.sucess"]),
+        json!(["sigin.*"]),
+        json!(["signin.success", "webhook.delivery"]),
+        // The only type under this prefix is exact-only: the rule could never fire.
+        json!(["signin.first*"]),
+    ] {
+        let mut spec = base.clone();
+        spec["events"] = events.clone();
+        let r = root.post_json("/api/admin/webhooks", &spec);
+        assert_eq!(r.status, 400, "{events}: {}", r.body);
+        let msg = r.json()["error"].as_str().unwrap().to_string();
+        assert!(
+            msg.contains("signin.success") && msg.contains("access.withdrawn"),
+            "{events}: {msg}"
+        );
+    }
+    assert_eq!(s.portal.count("SELECT count(*) FROM webhooks"), 0);
+    for events in [
+        json!(["*"]),
+        json!(["signin.*", "admin.*"]),
+        json!(["signin.first_factor"]),
+    ] {
+        let mut spec = base.clone();
+        spec["events"] = events;
+        create(&root, spec);
+    }
+}
+
+#[test]
+fn a_stored_rule_naming_an_unknown_type_still_loads_and_is_flagged() {
+    let s = setup(&[]);
+    let root = s.user("root", "toor");
+    let id = create(
+        &root,
+        json!({ "name": "old", "events": ["signin.success"], "method": "POST", "url": "https://example.com/h" }),
+    );
+    // As a rule saved before types were checked would be.
+    s.portal
+        .db()
+        .execute(
+            "UPDATE webhooks SET events_json = '[\"signin.sucess\",\"signin.success\"]' WHERE id = ?1",
+            [id],
+        )
+        .unwrap();
+    let s2 = Setup {
+        portal: s.portal.restart(),
+        ..s
+    };
+    let root = s2.user("root", "toor");
+    let r = root.get(&format!("/api/admin/webhooks/{id}"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["unknown_events"], json!(["signin.sucess"]));
+    let page = root.get("/admin/webhooks");
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Never fires"), "{}", page.body);
+}

@@ -36,7 +36,7 @@ pub fn events(f: &Frame, p: &EventsPage) -> Markup {
         let id = format!("ev-{name}");
         html! {
             label for=(id) { (label) }
-            input id=(id) type="text" name=(name) value=(filter_value(p, name)) maxlength="200" placeholder=(hint) autocomplete="off";
+            input id=(id) type="text" name=(name) value=(filter_value(p, name)) maxlength="200" placeholder=(hint) autocomplete="off" list=[(name == "type").then_some("event-types")];
         }
     };
     console(
@@ -52,6 +52,7 @@ pub fn events(f: &Frame, p: &EventsPage) -> Markup {
                 (field("since", "Since (UTC)", "2026-11-01"))
                 (field("until", "Until (UTC)", "2026-11-30"))
                 (field("ip", "IP address", ""))
+                datalist #event-types { @for t in crate::event_type::EventType::ALL { option value=(t.as_str()) { (t.description()) } } }
                 div.search-row {
                     button.primary type="submit" { "Filter" }
                     a.button.secondary href="/admin/events" { "Clear" }

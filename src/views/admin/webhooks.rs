@@ -32,6 +32,7 @@ pub fn webhooks(f: &Frame, rows: &[WebhookRow], can_write: bool) -> Markup {
                         @if !r.hook.groups.is_empty() { " · groups: " (r.hook.groups.join(", ")) }
                         " · headers: " (r.hook.headers.keys().cloned().collect::<Vec<_>>().join(", "))
                         " · signed: " @if r.hook.secret_sealed.is_some() { "yes" } @else { "no" } }
+                    @for e in r.hook.events.iter().filter(|e| !crate::event_type::pattern_is_known(e)) { p.notice.error { "Never fires: " code { (e) } " is not an event type webhooks receive." } }
                     @if can_write {
                         div.actions {
                             button.secondary type="button" data-webhook-edit=(r.hook.id) { "Edit" }

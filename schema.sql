@@ -64,6 +64,8 @@ CREATE TABLE sessions (
 ) WITHOUT ROWID;
 CREATE INDEX sessions_user ON sessions(user_id);
 CREATE INDEX sessions_expiry ON sessions(expires_at);
+-- Re-validation asks, per identity, whether it holds a live session.
+CREATE INDEX sessions_identity ON sessions(identity_id, expires_at);
 
 -- A Plex PIN sign-in in progress, bound to the browser that started it by the
 -- digest of its flow cookie. The PIN code itself is never stored.
@@ -298,4 +300,4 @@ CREATE TABLE webhook_attempts (
     PRIMARY KEY (delivery_id, attempt)
 ) WITHOUT ROWID;
 
-PRAGMA user_version = 8;
+PRAGMA user_version = 9;

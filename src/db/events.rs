@@ -162,25 +162,19 @@ pub fn users_named(conn: &Connection, who: &str) -> Result<Vec<i64>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Deletes events older than `before` (and the finished deliveries of that age), in
-/// bounded batches so the janitor never holds the write lock for long.
-pub fn prune(conn: &Connection, before: i64) -> Result<usize> {
-    let mut total = 0;
-    loop {
-        let n = conn.execute(
-            "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE time < ?1 ORDER BY id LIMIT 5000)",
-            [before],
-        )?;
-        total += n;
-        if n < 5000 {
-            break;
-        }
-    }
-    conn.execute(
-        "DELETE FROM webhook_deliveries WHERE state != 'pending' AND created_at < ?1",
-        [before],
+/// Deletes up to `limit` events older than `before` and up to `limit` finished
+/// deliveries of that age (one short write; the janitor repeats it).
+pub fn prune(conn: &Connection, before: i64, limit: i64) -> Result<usize> {
+    let events = conn.execute(
+        "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE time < ?1 ORDER BY id LIMIT ?2)",
+        [before, limit],
     )?;
-    Ok(total)
+    let deliveries = conn.execute(
+        "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries
+             WHERE state != 'pending' AND created_at < ?1 ORDER BY id LIMIT ?2)",
+        [before, limit],
+    )?;
+    Ok(events + deliveries)
 }
 
 #[cfg(test)]

@@ -15,6 +15,8 @@ const USAGE: &str = "usage: authportal [COMMAND]
 
   serve        run the portal (the default)
   check        print the configuration and whether each media server answers
+  check --db   read the whole database file and say whether it is intact (a start
+               does so by itself only after a run that did not stop cleanly)
   healthcheck  exit 0 when the portal at LISTEN_ADDR answers /healthz
   version      print the version
   oauth-client create --name NAME --redirect-uri URI [--redirect-uri URI ...]
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         None | Some("serve") => serve(),
+        Some("check") if args.get(1).is_some_and(|a| a == "--db") => check_db(),
         Some("check") => check(),
         Some("healthcheck") => healthcheck(),
         Some("oauth-client") => with_app(|app| oauth_client(app, &args[1..])),
@@ -170,6 +173,32 @@ fn check() -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    }
+}
+
+fn check_db() -> ExitCode {
+    let cfg = match config() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let path = cfg.data_dir.join(authportal::datadir::DB_FILE);
+    if !path.exists() {
+        println!(
+            "database {}: none yet (the first start creates it)",
+            path.display()
+        );
+        return ExitCode::SUCCESS;
+    }
+    authportal::log::set_level(authportal::log::Level::Warn);
+    match authportal::db::Db::open(&path).and_then(|db| db.check()) {
+        Ok(()) => {
+            println!("database {}: ok", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("database: FAILED: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 

@@ -20,6 +20,9 @@ CREATE TABLE users (
     disabled_at   INTEGER
 );
 CREATE UNIQUE INDEX users_username ON users(username COLLATE NOCASE);
+-- The user list: most recent sign-in first, paged by key; searched by email prefix.
+CREATE INDEX users_recent ON users(coalesce(last_login_at, 0), id);
+CREATE INDEX users_email ON users(email COLLATE NOCASE);
 
 -- Groups an admin (or ADMIN_BOOTSTRAP_USERS) assigned; "admins" makes an admin.
 CREATE TABLE user_groups (

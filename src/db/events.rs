@@ -62,7 +62,7 @@ pub struct Filter {
 
 /// The smallest string greater than every string starting with `prefix`, for an
 /// index-friendly range instead of LIKE (None: no upper bound).
-fn prefix_end(prefix: &str) -> Option<String> {
+pub(super) fn prefix_end(prefix: &str) -> Option<String> {
     let mut chars: Vec<char> = prefix.chars().collect();
     while let Some(last) = chars.pop() {
         if let Some(next) = char::from_u32(last as u32 + 1) {

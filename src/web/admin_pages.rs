@@ -100,7 +100,7 @@ pub fn overview_get(ctx: &Ctx) -> Result<Response> {
     let c = enter!(ctx, "admin.access");
     let conn = ctx.app.db.conn()?;
     let (users, sessions) = if c.can("users.read") {
-        let (_, total) = users::list(&conn, "", 0, 0)?;
+        let total = users::count(&conn)?;
         // A count only the console needs; kept next to its one reader.
         let live: i64 = conn.query_row(
             "SELECT count(*) FROM sessions WHERE expires_at > ?1",
@@ -145,26 +145,32 @@ pub fn overview_get(ctx: &Ctx) -> Result<Response> {
     )))
 }
 
-/// GET /admin/users?q=&offset=
+/// GET /admin/users?q=&cursor=&at=
 pub fn users_get(ctx: &Ctx) -> Result<Response> {
     let c = enter!(ctx, "users.read");
     let query = ctx.query("q").unwrap_or_default();
     let query: String = query.trim().chars().take(200).collect();
-    // A bad or huge offset is not worth an error page: start at the top.
-    let offset = ctx
-        .query("offset")
-        .and_then(|o| o.parse::<i64>().ok())
-        .filter(|o| (0..=1_000_000_000).contains(o))
-        .unwrap_or(0);
-    let (list, total) = users::list(&*ctx.app.db.conn()?, &query, PAGE_SIZE, offset)?;
+    // A bad cursor is not worth an error page: start at the top. `at` (how many came
+    // before) only numbers the rows shown.
+    let cursor = ctx.query("cursor").and_then(|c| users::Cursor::parse(&c));
+    let at = match cursor {
+        Some(_) => ctx
+            .query("at")
+            .and_then(|o| o.parse::<i64>().ok())
+            .filter(|o| (0..=1_000_000_000).contains(o))
+            .unwrap_or(0),
+        None => 0,
+    };
+    let start = cursor.map_or(users::PageStart::First, users::PageStart::After);
+    let list = users::list(&*ctx.app.db.conn()?, &query, PAGE_SIZE, start)?;
     Ok(page(view::users(
         &c.frame(Area::Users),
         &view::UserList {
-            users: &list,
-            total,
+            users: &list.users,
+            total: list.total,
             query: &query,
-            offset,
-            limit: PAGE_SIZE,
+            at,
+            next: list.next.map(|n| n.to_string()),
         },
     )))
 }

@@ -153,11 +153,14 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<(EventRow, Option<i64>)>
     Ok(Some((row, user_id)))
 }
 
+/// Two index lookups (uuid, users_username), never a scan of every user: a UNION, as
+/// SQLite plans the OR of the two as a scan.
+const USERS_NAMED: &str = "SELECT id FROM users WHERE uuid = ?1
+    UNION SELECT id FROM users WHERE username = ?1 COLLATE NOCASE ORDER BY id";
+
 /// Ids of the users whose uuid or username is `who` (usernames are not unique).
 pub fn users_named(conn: &Connection, who: &str) -> Result<Vec<i64>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id FROM users WHERE uuid = ?1 OR username = ?1 COLLATE NOCASE ORDER BY id",
-    )?;
+    let mut stmt = conn.prepare_cached(USERS_NAMED)?;
     let rows = stmt.query_map([who], |r| r.get(0))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
@@ -179,7 +182,24 @@ pub fn prune(conn: &Connection, before: i64, limit: i64) -> Result<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::prefix_end;
+    use super::*;
+
+    #[test]
+    fn the_user_filter_looks_names_up_by_index() {
+        let mut c = Connection::open_in_memory().unwrap();
+        crate::db::migrate::run(&mut c).unwrap();
+        let mut stmt = c
+            .prepare(&format!("EXPLAIN QUERY PLAN {USERS_NAMED}"))
+            .unwrap();
+        let plan: Vec<String> = stmt
+            .query_map(["alice"], |r| r.get(3))
+            .unwrap()
+            .map(|s| s.unwrap())
+            .collect();
+        let plan = plan.join("\n");
+        assert!(plan.contains("users_username"), "{plan}");
+        assert!(!plan.contains("SCAN users"), "{plan}");
+    }
 
     #[test]
     fn prefix_ranges_cover_exactly_the_prefix() {

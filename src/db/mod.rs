@@ -1,5 +1,6 @@
 //! The SQLite store: a small connection pool, pragmas, and `with_tx`. SQL lives only in db/.
 
+pub mod backup;
 pub mod events;
 pub mod flows;
 pub mod meta;

@@ -4,3 +4,5 @@ CREATE INDEX sessions_identity ON sessions(identity_id, expires_at);
 -- The user list: most recent sign-in first, paged by key; searched by email prefix.
 CREATE INDEX users_recent ON users(coalesce(last_login_at, 0), id);
 CREATE INDEX users_email ON users(email COLLATE NOCASE);
+-- No query uses events_time (time filters and pruning walk the ids): ~20 MB a million events.
+DROP INDEX events_time;

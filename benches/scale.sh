@@ -15,7 +15,7 @@
 #   admin lists      /admin/users and /api/admin/events?user=NAME (median of 15, ms)
 #
 # Targets, as the largest size's figure over the smallest's, in the same run:
-# forward-auth >= 0.9, cold start <= 3, users page and filtered events <= 3; backup and
+# forward-auth (as its ratio to nginx) >= 0.9, cold start <= 3, users page and filtered events <= 3; backup and
 # restore peak RSS < 64 MB above idle at every size; the selection < 1 s at 100,000.
 #
 # usage: bash benches/scale.sh [-s "100 10000 100000"] [-e EVENTS] [-d SECONDS]
@@ -50,7 +50,7 @@ if [ -z "${BIN:-}" ]; then
 fi
 build_loadgen
 SCALE=$(cargo bench --bench scale --no-run --message-format=json 2>/dev/null \
-    | grep -o '"executable":"[^"]*scale[^"]*"' | tail -1 | cut -d'"' -f4)
+    | grep -o '"executable":"[^"]*/deps/scale-[^"]*"' | tail -1 | cut -d'"' -f4)
 [ -x "$SCALE" ] || { echo "build failed; see: cargo bench --bench scale --no-run" >&2; exit 1; }
 
 TMP=$(mktemp -d)
@@ -75,8 +75,9 @@ rps() { # URL [wrk args]: requests a second over SECS with 64 connections
     local url=$1; shift
     wrk -t2 -c64 -d"${SECS}s" "$@" "$url" | awk '/^Requests\/sec:/ {printf "%.0f", $2}'
 }
-median_ms() { # URL COOKIE: median of 15 requests, ms
+median_ms() { # URL COOKIE: median of 15 requests after 5 to warm up, ms
     local url=$1 cookie=$2 i
+    for i in $(seq 1 5); do curl -s -o /dev/null -H "Cookie: $cookie" "$url"; done
     for i in $(seq 1 15); do
         curl -s -o /dev/null -H "Cookie: $cookie" -w '%{time_total}\n' "$url"
     done | sort -n | awk '{ v[NR] = $1 } END { printf "%.1f", v[int((NR + 1) / 2)] * 1000 }'
@@ -169,7 +170,10 @@ col EVENTS_MS " ms" "events filtered by user"
 echo
 echo "targets ($BIG users over $SMALL users, same run):"
 row() { printf '  %-40s %-10s %-8s %s\n' "$1" "$2" "$3" "$4"; }
-r=$(ratio "${FA[$BIG]}" "${FA[$SMALL]}"); row "forward-auth req/s" "$r" ">= 0.9" "$(check "$r" 0.9 '>=')"
+# Forward-auth as its ratio to nginx measured right after it: a shared machine's load
+# changes between sizes, and nginx shows by how much (the raw ratio is printed too).
+r=$(ratio "${FA_R[$BIG]}" "${FA_R[$SMALL]}")
+row "forward-auth (/ nginx)" "$r" ">= 0.9" "$(check "$r" 0.9 '>=') (raw req/s: $(ratio "${FA[$BIG]}" "${FA[$SMALL]}"))"
 r=$(ratio "${START[$BIG]}" "${START[$SMALL]}"); row "cold start" "$r" "<= 3" "$(check "$r" 3.0001 '<')"
 r=$(ratio "${USERS_MS[$BIG]}" "${USERS_MS[$SMALL]}"); row "users page" "$r" "<= 3" "$(check "$r" 3.0001 '<')"
 r=$(ratio "${EVENTS_MS[$BIG]}" "${EVENTS_MS[$SMALL]}"); row "filtered events" "$r" "<= 3" "$(check "$r" 3.0001 '<')"

@@ -8,8 +8,8 @@
 //! all spares its other users the wait (within their grace) for the rest of the pass.
 //! Requests to plex.tv are bounded per minute, with back-off when plex.tv says 429.
 //! Jellyfin with an API key is asked once per pass for every user (GET /Users); else
-//! the owner's Jellyfin or Emby is asked account by account, at most
-//! `media_requests_per_second`. A pass stops at its interval (the rest wait for the next
+//! the owner's Jellyfin or Emby is asked account by account, spread over the interval
+//! and never more than `media_requests_per_second`. A pass stops at its interval (the rest wait for the next
 //! one, least recently checked first) and the console says when a pass cannot finish.
 
 use std::collections::{HashMap, HashSet};
@@ -71,9 +71,11 @@ struct Pace {
 }
 
 impl Pace {
-    fn new(per_second: i64) -> Pace {
+    /// `spread_over`: the time to spread `requests` over (a scheduled pass: most of its
+    /// interval), never faster than `per_second`.
+    fn new(per_second: i64, requests: usize, spread_over: Option<Duration>) -> Pace {
         Pace {
-            gap: Duration::from_secs(1) / per_second.clamp(1, 1000) as u32,
+            gap: pace_gap(per_second, requests, spread_over),
             next: Instant::now(),
         }
     }
@@ -104,7 +106,7 @@ pub fn spawn(app: Arc<App>, stop: Arc<AtomicBool>) -> std::result::Result<JoinHa
                 }
                 if last.elapsed() >= every {
                     last = Instant::now();
-                    if let Err(e) = run_once(&app) {
+                    if let Err(e) = run(&app, Spread::OverInterval) {
                         crate::log_error!("revalidate: {e}");
                     }
                 }
@@ -120,6 +122,17 @@ fn interval(app: &App) -> Duration {
         .and_then(|c| crate::settings::revalidation(&c))
         .map_or(15, |s| s.interval_minutes);
     minutes_of(minutes)
+}
+
+/// The time between two account checks: spread evenly over `spread_over` when given,
+/// never less than the bound's 1/`per_second`.
+fn pace_gap(per_second: i64, requests: usize, spread_over: Option<Duration>) -> Duration {
+    let bound = Duration::from_secs(1) / per_second.clamp(1, 1000) as u32;
+    let spread = match spread_over {
+        Some(d) if requests > 0 => d / u32::try_from(requests).unwrap_or(u32::MAX),
+        _ => Duration::ZERO,
+    };
+    bound.max(spread)
 }
 
 fn minutes_of(minutes: i64) -> Duration {
@@ -202,9 +215,27 @@ enum Verdict {
     Deferred,
 }
 
-/// One pass over every identity in use. Public so tests (and an owner's script through
-/// the API, later) can run one now instead of waiting for the interval.
+/// How a pass paces the accounts it asks one by one.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Spread {
+    /// As fast as the bound allows (a pass asked for now).
+    No,
+    /// Evenly over most of the interval (the scheduled pass), so the owner's server sees
+    /// a trickle rather than a burst every interval.
+    OverInterval,
+}
+
+/// Of the interval, the part a scheduled pass spreads its checks over (the rest absorbs
+/// slow answers before the next pass is due).
+const SPREAD_SHARE: f64 = 0.9;
+
+/// One pass over every identity in use, now, at the bounded rate. Public so tests (and
+/// an owner's script through the API, later) can run one instead of waiting.
 pub fn run_once(app: &App) -> Result<Pass> {
+    run(app, Spread::No)
+}
+
+fn run(app: &App, spread: Spread) -> Result<Pass> {
     let now = app.clock.now();
     let settings = crate::settings::revalidation(&*app.db.conn()?)?;
     let grace = settings.grace_hours * 3600;
@@ -221,15 +252,14 @@ pub fn run_once(app: &App) -> Result<Pass> {
             })
             .count()
     };
-    pass.behind = behind(
-        count(&[ProviderKind::Jellyfin, ProviderKind::Emby]),
-        count(&[ProviderKind::Plex]),
-        &settings,
-    );
+    let one_by_one = count(&[ProviderKind::Jellyfin, ProviderKind::Emby]);
+    pass.behind = behind(one_by_one, count(&[ProviderKind::Plex]), &settings);
     if let Some(why) = &pass.behind {
         crate::log_warn!("revalidate: {why}");
     }
-    let mut pace = Pace::new(settings.media_requests_per_second);
+    let spread_over = (spread == Spread::OverInterval)
+        .then(|| minutes_of(settings.interval_minutes).mul_f64(SPREAD_SHARE));
+    let mut pace = Pace::new(settings.media_requests_per_second, one_by_one, spread_over);
     // Providers found down in this pass: their other users within grace are not asked
     // (each would wait for the timeout). Only a server that does not answer at all is
     // "down"; one account's bad answer says nothing about the others.
@@ -601,6 +631,24 @@ pub fn status(app: &App) -> Result<Option<serde_json::Value>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scheduled_checks_spread_over_the_interval_within_the_bound() {
+        let ms = |d: Duration| d.as_millis();
+        assert_eq!(ms(pace_gap(10, 100, None)), 100, "asked now: the bound");
+        let interval = Some(Duration::from_secs(900));
+        assert_eq!(
+            ms(pace_gap(10, 100, interval)),
+            9_000,
+            "100 over 15 minutes"
+        );
+        assert_eq!(
+            ms(pace_gap(10, 100_000, interval)),
+            100,
+            "never above the bound"
+        );
+        assert_eq!(ms(pace_gap(10, 0, interval)), 100);
+    }
 
     #[test]
     fn a_pass_longer_than_its_interval_is_reported() {

@@ -161,6 +161,14 @@ CREATE INDEX events_user ON events(user_id, id);
 CREATE INDEX events_ip ON events(ip, id);
 CREATE INDEX events_type ON events(type, id);
 
+-- Long strings events repeat (user agents), stored once; a detail refers to one as
+-- "#user_agent": id. last_at is the newest event using it, for pruning with the events.
+CREATE TABLE event_strings (
+    id      INTEGER PRIMARY KEY,
+    text    TEXT NOT NULL UNIQUE,
+    last_at INTEGER NOT NULL
+);
+
 -- OAuth / OpenID Connect clients. Secrets are stored only as SHA-256 digests.
 CREATE TABLE oauth_clients (
     id                        INTEGER PRIMARY KEY,

@@ -3,7 +3,7 @@
 //! transaction on the live database (all or nothing), and refresh every cache.
 //!
 //! What a restore does not bring back, on purpose:
-//! - the audit log (`events`): it records what happened, including the restore, and
+//! - the audit log (`events`, and the strings its details share, `event_strings`): it records what happened, including the restore, and
 //!   keeps growing; events of users absent from the backup lose their user link;
 //! - webhook deliveries and their attempts: a backup's old deliveries are never sent
 //!   again (a stale "allow this IP" must not fire); those of a webhook the restored
@@ -57,7 +57,12 @@ impl Scope {
 
 const SETTINGS_TABLES: &[&str] = &["settings", "settings_history", "branding_files", "webhooks"];
 /// Never replaced by a restore (see the module doc).
-const LIVE_TABLES: &[&str] = &["events", "webhook_deliveries", "webhook_attempts"];
+const LIVE_TABLES: &[&str] = &[
+    "events",
+    "event_strings",
+    "webhook_deliveries",
+    "webhook_attempts",
+];
 /// Meta rows that stay as they are on this box.
 const LIVE_META: &[&str] = &[
     "data_key_check",

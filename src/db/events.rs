@@ -1,7 +1,9 @@
 //! The audit log: writing events (and queueing the webhooks that want them, in the same
 //! transaction), reading them with filters and keyset paging, and pruning old ones.
+//! Long strings that events repeat (user agents) are stored once, in `event_strings`,
+//! and the detail refers to them (`"#user_agent": id`); reading puts them back.
 
-use rusqlite::{Connection, params_from_iter, types::Value as Sql};
+use rusqlite::{Connection, OptionalExtension, params_from_iter, types::Value as Sql};
 use serde_json::Value;
 
 use crate::error::Result;
@@ -16,13 +18,70 @@ pub struct Event<'a> {
     pub detail: Value,
 }
 
+/// Detail keys whose string values are stored once in event_strings (a user agent is
+/// ~100 bytes, two thirds of an event, and a community has few distinct ones).
+const SHARED: &[&str] = &["user_agent"];
+/// Shorter values stay inline (a reference costs ~10 bytes).
+const SHARED_MIN_LEN: usize = 24;
+
+/// The stored key of a shared value's reference ("#user_agent").
+fn ref_key(key: &str) -> String {
+    format!("#{key}")
+}
+
+/// The detail as stored: shared strings replaced by references.
+fn compact(conn: &Connection, mut detail: Value, now: i64) -> Result<Value> {
+    if let Value::Object(map) = &mut detail {
+        for key in SHARED {
+            let Some(Value::String(text)) = map.get(*key) else {
+                continue;
+            };
+            if text.len() < SHARED_MIN_LEN {
+                continue;
+            }
+            // last_at: pruned with the events (none older than it can refer to it).
+            let id: i64 = conn
+                .prepare_cached(
+                    "INSERT INTO event_strings (text, last_at) VALUES (?1, ?2)
+                     ON CONFLICT (text) DO UPDATE SET last_at = max(last_at, excluded.last_at)
+                     RETURNING id",
+                )?
+                .query_row(rusqlite::params![text, now], |r| r.get(0))?;
+            map.remove(*key);
+            map.insert(ref_key(key), Value::from(id));
+        }
+    }
+    Ok(detail)
+}
+
+/// The detail as written: references replaced by their strings (one left out if its
+/// string is gone).
+fn expand(conn: &Connection, mut detail: Value) -> Result<Value> {
+    if let Value::Object(map) = &mut detail {
+        for key in SHARED {
+            let Some(id) = map.remove(&ref_key(key)).and_then(|v| v.as_i64()) else {
+                continue;
+            };
+            let text: Option<String> = conn
+                .prepare_cached("SELECT text FROM event_strings WHERE id = ?1")?
+                .query_row([id], |r| r.get(0))
+                .optional()?;
+            if let Some(text) = text {
+                map.insert(key.to_string(), Value::String(text));
+            }
+        }
+    }
+    Ok(detail)
+}
+
 /// Writes the event and queues a delivery for every enabled webhook that wants it, so a
 /// delivery exists exactly when the event does (both commit or neither).
 pub fn record(conn: &Connection, e: &Event, now: i64) -> Result<()> {
+    let detail = compact(conn, e.detail.clone(), now)?;
     conn.prepare_cached(
         "INSERT INTO events (type, time, user_id, ip, result, detail_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(rusqlite::params![e.kind, now, e.user_id, e.ip, e.result, e.detail.to_string()])?;
+    .execute(rusqlite::params![e.kind, now, e.user_id, e.ip, e.result, detail.to_string()])?;
     let id = conn.last_insert_rowid();
     crate::db::webhooks::enqueue_for_event(conn, id, e.kind, e.user_id, now)
 }
@@ -79,23 +138,28 @@ pub fn query(conn: &Connection, f: &Filter, limit: i64) -> Result<Vec<EventRow>>
         return Ok(Vec::new());
     };
     let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(params_from_iter(args), |r| {
-        let uuid: Option<String> = r.get(3)?;
-        let username: Option<String> = r.get(4)?;
-        let detail: String = r.get(7)?;
-        Ok(EventRow {
-            id: r.get(0)?,
-            kind: r.get(1)?,
-            time: r.get(2)?,
-            user: uuid
-                .zip(username)
-                .map(|(uuid, username)| EventUser { uuid, username }),
-            ip: r.get(5)?,
-            result: r.get(6)?,
-            detail: serde_json::from_str(&detail).unwrap_or(Value::Null),
-        })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    let mut rows: Vec<EventRow> = stmt
+        .query_map(params_from_iter(args), |r| {
+            let uuid: Option<String> = r.get(3)?;
+            let username: Option<String> = r.get(4)?;
+            let detail: String = r.get(7)?;
+            Ok(EventRow {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                time: r.get(2)?,
+                user: uuid
+                    .zip(username)
+                    .map(|(uuid, username)| EventUser { uuid, username }),
+                ip: r.get(5)?,
+                result: r.get(6)?,
+                detail: serde_json::from_str(&detail).unwrap_or(Value::Null),
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    for row in &mut rows {
+        row.detail = expand(conn, std::mem::take(&mut row.detail))?;
+    }
+    Ok(rows)
 }
 
 /// The statement and its arguments for `query` (None: nothing can match).
@@ -188,7 +252,12 @@ pub fn prune(conn: &Connection, before: i64, limit: i64) -> Result<usize> {
              WHERE state != 'pending' AND created_at < ?1 ORDER BY id LIMIT ?2)",
         [before, limit],
     )?;
-    Ok(events + deliveries)
+    let strings = conn.execute(
+        "DELETE FROM event_strings WHERE id IN
+             (SELECT id FROM event_strings WHERE last_at < ?1 LIMIT ?2)",
+        [before, limit],
+    )?;
+    Ok(events + deliveries + strings)
 }
 
 #[cfg(test)]
@@ -242,6 +311,59 @@ mod tests {
             })
             .contains("events_ip")
         );
+    }
+
+    #[test]
+    fn user_agents_are_stored_once_and_read_back_in_place() {
+        let mut c = Connection::open_in_memory().unwrap();
+        crate::db::migrate::run(&mut c).unwrap();
+        let ua = "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/133.0";
+        for (time, agent) in [(10, ua), (20, ua), (30, "curl/8.5"), (40, ua)] {
+            let e = Event {
+                kind: "signin.success",
+                user_id: None,
+                ip: None,
+                result: "success",
+                detail: serde_json::json!({ "provider": "plex", "user_agent": agent }),
+            };
+            record(&c, &e, time).unwrap();
+        }
+        let stored: Vec<String> = c
+            .prepare("SELECT detail_json FROM events ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(|d| d.unwrap())
+            .collect();
+        assert!(stored.iter().all(|d| !d.contains("Firefox")), "{stored:?}");
+        assert!(stored[2].contains("curl/8.5"), "short ones stay inline");
+        let (strings, last): (i64, i64) = c
+            .query_row(
+                "SELECT count(*), max(last_at) FROM event_strings",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((strings, last), (1, 40));
+        let rows = query(&c, &Filter::default(), 10).unwrap();
+        let agents: Vec<&str> = rows
+            .iter()
+            .map(|r| r.detail["user_agent"].as_str().unwrap())
+            .collect();
+        assert_eq!(agents, [ua, "curl/8.5", ua, ua]);
+        assert!(rows.iter().all(|r| r.detail["provider"] == "plex"));
+        assert!(rows[0].detail.get("#user_agent").is_none());
+        // Pruned with the last event that used it.
+        prune(&c, 35, 10).unwrap();
+        assert_eq!(
+            prune(&c, 41, 10).unwrap(),
+            2,
+            "the last event and its string"
+        );
+        let left: i64 = c
+            .query_row("SELECT count(*) FROM event_strings", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 0);
     }
 
     #[test]

@@ -59,7 +59,7 @@ fn save_section(c: &Client, name: &str, config: Value) -> Resp {
 fn dump(p: &Portal) -> BTreeMap<String, Vec<String>> {
     let db = p.db();
     let tables: Vec<String> = db
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name != 'events'")
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT IN ('events', 'event_strings')")
         .unwrap()
         .query_map([], |r| r.get(0))
         .unwrap()

@@ -6,3 +6,9 @@ CREATE INDEX users_recent ON users(coalesce(last_login_at, 0), id);
 CREATE INDEX users_email ON users(email COLLATE NOCASE);
 -- No query uses events_time (time filters and pruning walk the ids): ~20 MB a million events.
 DROP INDEX events_time;
+-- Long strings events repeat (user agents) are stored once (db/events.rs).
+CREATE TABLE event_strings (
+    id      INTEGER PRIMARY KEY,
+    text    TEXT NOT NULL UNIQUE,
+    last_at INTEGER NOT NULL
+);

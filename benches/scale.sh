@@ -12,7 +12,7 @@
 #                    server's idle RSS on the same data
 #   re-validation    the selection of accounts to ask (ms), and the requests a second a
 #                    pass sends to a stand-in Jellyfin without an API key
-#   admin lists      /admin/users and /api/admin/events?user=NAME (median of 15, ms)
+#   admin lists      /admin/users and /api/admin/events?user=NAME (median of 31, ms)
 #
 # Targets, as the largest size's figure over the smallest's, in the same run:
 # forward-auth (as its ratio to nginx) >= 0.9, cold start <= 3, users page and filtered events <= 3; backup and
@@ -75,10 +75,10 @@ rps() { # URL [wrk args]: requests a second over SECS with 64 connections
     local url=$1; shift
     wrk -t2 -c64 -d"${SECS}s" "$@" "$url" | awk '/^Requests\/sec:/ {printf "%.0f", $2}'
 }
-median_ms() { # URL COOKIE: median of 15 requests after 5 to warm up, ms
+median_ms() { # URL COOKIE: median of 31 requests after 10 to warm up, ms
     local url=$1 cookie=$2 i
-    for i in $(seq 1 5); do curl -s -o /dev/null -H "Cookie: $cookie" "$url"; done
-    for i in $(seq 1 15); do
+    for i in $(seq 1 10); do curl -s -o /dev/null -H "Cookie: $cookie" "$url"; done
+    for i in $(seq 1 31); do
         curl -s -o /dev/null -H "Cookie: $cookie" -w '%{time_total}\n' "$url"
     done | sort -n | awk '{ v[NR] = $1 } END { printf "%.1f", v[int((NR + 1) / 2)] * 1000 }'
 }

@@ -7,7 +7,9 @@
 //! A failed check concerns that account only; only a server that does not answer at
 //! all spares its other users the wait (within their grace) for the rest of the pass.
 //! Requests to plex.tv are bounded per minute, with back-off when plex.tv says 429.
-//! Jellyfin with an API key is asked once per pass for every user (GET /Users); else
+//! Jellyfin with an API key is asked once per pass for every user (GET /Users), and
+//! with PLEX_OWNER_TOKEN plex.tv's list of who the server is shared with confirms those
+//! accounts in one request (the others are asked one by one); else
 //! the owner's Jellyfin or Emby is asked account by account, spread over the interval
 //! and never more than `media_requests_per_second`. A pass stops at its interval (the rest wait for the next
 //! one, least recently checked first) and the console says when a pass cannot finish.
@@ -178,6 +180,37 @@ fn behind(
     })
 }
 
+/// With PLEX_OWNER_TOKEN, the accounts plex.tv lists the server as shared with (one
+/// request from the plex.tv budget), when any target is a Plex account. A failure only
+/// means the accounts are asked one by one, as without the token.
+fn plex_shares(
+    app: &App,
+    targets: &[InUse],
+    settings: &crate::settings::Revalidation,
+    pass: &mut Pass,
+) -> HashSet<String> {
+    let providers = app.providers();
+    let Some(plex) = providers.plex.as_ref().filter(|p| p.lists_shares()) else {
+        return HashSet::new();
+    };
+    let wanted = targets
+        .iter()
+        .any(|t| t.provider == ProviderKind::Plex.as_str());
+    if !wanted || !plex_budget(app, settings.plex_requests_per_minute, 1) {
+        return HashSet::new();
+    }
+    match plex.shared_with(&app.http) {
+        Ok(ids) => ids,
+        Err(e) => {
+            if e == ProviderError::RateLimited {
+                plex_slow_down(app);
+            }
+            note_error(pass, format!("plex: the list of shares: {e}"));
+            HashSet::new()
+        }
+    }
+}
+
 /// Asks each server that can list its users, once, if any of `targets` is its.
 fn listings(app: &App, targets: &[InUse]) -> HashMap<ProviderKind, Listing> {
     let providers = app.providers();
@@ -243,12 +276,14 @@ fn run(app: &App, spread: Spread) -> Result<Pass> {
     let mut pass = Pass::default();
     let deadline = Instant::now() + minutes_of(settings.interval_minutes);
     let listed = listings(app, &targets);
+    let shared = plex_shares(app, &targets, &settings, &mut pass);
     let count = |kinds: &[ProviderKind]| {
         targets
             .iter()
             .filter(|t| {
                 ProviderKind::parse(&t.provider)
                     .is_some_and(|k| kinds.contains(&k) && !listed.contains_key(&k))
+                    && !shared.contains(&t.provider_user_id)
             })
             .count()
     };
@@ -277,6 +312,7 @@ fn run(app: &App, spread: Spread) -> Result<Pass> {
                 t,
                 settings.plex_requests_per_minute,
                 &listed,
+                &shared,
                 &mut pace,
             );
             if let Verdict::Unknown { why, unreachable } = &v {
@@ -430,6 +466,7 @@ fn check(
     t: &InUse,
     plex_rate: i64,
     listed: &HashMap<ProviderKind, Listing>,
+    plex_shared: &HashSet<String>,
     pace: &mut Pace,
 ) -> Verdict {
     let Some(kind) = ProviderKind::parse(&t.provider) else {
@@ -448,6 +485,9 @@ fn check(
             let Some(plex) = providers.plex.as_ref() else {
                 return Verdict::Deferred;
             };
+            if plex_shared.contains(&t.provider_user_id) {
+                return Verdict::Confirmed;
+            }
             let Some(token) = token else {
                 return Verdict::Unaskable("no stored Plex token for this account".into());
             };

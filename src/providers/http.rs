@@ -107,6 +107,26 @@ pub fn get_parsed<T: serde::de::DeserializeOwned>(
     headers: &[(&str, &str)],
     limit: u64,
 ) -> Result<(u16, Option<T>), ProviderError> {
+    get_read(agent, url, headers, limit, |reader| {
+        serde_json::from_reader(reader).map_err(|e| {
+            if e.is_io() {
+                ProviderError::Unreachable(format!("GET {}: {e}", redact_query(url)))
+            } else {
+                ProviderError::Malformed(format!("GET {}: {e}", redact_query(url)))
+            }
+        })
+    })
+}
+
+/// GETs a document and hands a 200's body to `read` as a stream (at most `limit`
+/// bytes). Returns the status, and what `read` made of the body when it is 200.
+pub fn get_read<T>(
+    agent: &Agent,
+    url: &str,
+    headers: &[(&str, &str)],
+    limit: u64,
+    read: impl FnOnce(&mut dyn std::io::BufRead) -> Result<T, ProviderError>,
+) -> Result<(u16, Option<T>), ProviderError> {
     let unreachable = |e: ureq::Error| {
         ProviderError::Unreachable(format!(
             "GET {}: {}",
@@ -124,13 +144,7 @@ pub fn get_parsed<T: serde::de::DeserializeOwned>(
         return Ok((status, None));
     }
     let reader = response.body_mut().with_config().limit(limit).reader();
-    let parsed = serde_json::from_reader(std::io::BufReader::new(reader)).map_err(|e| {
-        if e.is_io() {
-            ProviderError::Unreachable(format!("GET {}: {e}", redact_query(url)))
-        } else {
-            ProviderError::Malformed(format!("GET {}: {e}", redact_query(url)))
-        }
-    })?;
+    let parsed = read(&mut std::io::BufReader::new(reader))?;
     Ok((status, Some(parsed)))
 }
 

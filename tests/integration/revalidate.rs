@@ -113,6 +113,56 @@ fn a_removed_plex_friend_loses_sessions_and_tokens_in_one_pass() {
     assert_eq!((pass.checked, pass.revoked), (1, 0), "{pass:?}");
 }
 
+/// With the owner's token, one request to plex.tv confirms every friend the server is
+/// still shared with; only the others (the owner, who is never listed, and a friend the
+/// share was taken from) are asked one by one, and the friend loses access.
+#[test]
+fn the_owners_token_confirms_plex_friends_in_one_request() {
+    let fake = FakePlex::start();
+    fake.add_account(
+        PlexAccount::new(1, "owner", "tok-owner")
+            .with_resources(vec![server_resource(MACHINE, "Hall", true)]),
+    );
+    for id in 2..=4 {
+        fake.add_account(
+            PlexAccount::new(id, &format!("friend{id}"), &format!("tok-{id}"))
+                .with_resources(vec![server_resource(MACHINE, "Hall", false)]),
+        );
+    }
+    let url = fake.base_url();
+    let portal = Portal::start(&[
+        ("MEDIA_SERVER", "plex"),
+        ("PLEX_API_BASE", url.as_str()),
+        ("PLEX_APP_BASE", url.as_str()),
+        ("PLEX_SERVER_MACHINE_ID", MACHINE),
+        ("PLEX_OWNER_TOKEN", "tok-owner"),
+        ("TRUSTED_PROXY_CIDRS", "127.0.0.1"),
+    ]);
+    let owner = plex_sign_in(&fake, &portal, "tok-owner");
+    let friends: Vec<Client> = (2..=4)
+        .map(|id| plex_sign_in(&fake, &portal, &format!("tok-{id}")))
+        .collect();
+    fake.clear_requests();
+    let pass = authportal::revalidate::run_once(portal.app()).unwrap();
+    assert_eq!((pass.confirmed, pass.revoked), (4, 0), "{pass:?}");
+    assert_eq!(fake.count("/api/users"), 1);
+    assert_eq!(
+        fake.count("/api/v2/resources"),
+        1,
+        "only the owner, who is not in the list, is asked on their own"
+    );
+
+    assert!(fake.set_resources("tok-3", vec![]));
+    fake.clear_requests();
+    let pass = authportal::revalidate::run_once(portal.app()).unwrap();
+    assert_eq!((pass.confirmed, pass.revoked), (3, 1), "{pass:?}");
+    assert_eq!(fake.count("/api/users"), 1);
+    assert_eq!(fake.count("/api/v2/resources"), 2, "the owner and friend3");
+    assert_eq!(friends[1].get("/whoami").json()["authenticated"], false);
+    assert_eq!(friends[0].get("/whoami").json()["authorized"], true);
+    assert_eq!(owner.get("/whoami").json()["authorized"], true);
+}
+
 #[test]
 fn a_disabled_jellyfin_user_loses_access_in_one_pass() {
     let s = setup(&[]);

@@ -20,6 +20,9 @@ CREATE TABLE users (
     disabled_at   INTEGER
 );
 CREATE UNIQUE INDEX users_username ON users(username COLLATE NOCASE);
+-- The user list: most recent sign-in first, paged by key; searched by email prefix.
+CREATE INDEX users_recent ON users(coalesce(last_login_at, 0), id);
+CREATE INDEX users_email ON users(email COLLATE NOCASE);
 
 -- Groups an admin (or ADMIN_BOOTSTRAP_USERS) assigned; "admins" makes an admin.
 CREATE TABLE user_groups (
@@ -64,6 +67,8 @@ CREATE TABLE sessions (
 ) WITHOUT ROWID;
 CREATE INDEX sessions_user ON sessions(user_id);
 CREATE INDEX sessions_expiry ON sessions(expires_at);
+-- Re-validation asks, per identity, whether it holds a live session.
+CREATE INDEX sessions_identity ON sessions(identity_id, expires_at);
 
 -- A Plex PIN sign-in in progress, bound to the browser that started it by the
 -- digest of its flow cookie. The PIN code itself is never stored.
@@ -150,10 +155,19 @@ CREATE TABLE events (
     result      TEXT NOT NULL,
     detail_json TEXT NOT NULL DEFAULT '{}'
 );
-CREATE INDEX events_time ON events(time);
+-- Each index serves a filter of the events API (newest first within it); the time
+-- filters and the retention prune walk the ids, which grow with time.
 CREATE INDEX events_user ON events(user_id, id);
 CREATE INDEX events_ip ON events(ip, id);
 CREATE INDEX events_type ON events(type, id);
+
+-- Long strings events repeat (user agents), stored once; a detail refers to one as
+-- "#user_agent": id. last_at is the newest event using it, for pruning with the events.
+CREATE TABLE event_strings (
+    id      INTEGER PRIMARY KEY,
+    text    TEXT NOT NULL UNIQUE,
+    last_at INTEGER NOT NULL
+);
 
 -- OAuth / OpenID Connect clients. Secrets are stored only as SHA-256 digests.
 CREATE TABLE oauth_clients (
@@ -298,4 +312,4 @@ CREATE TABLE webhook_attempts (
     PRIMARY KEY (delivery_id, attempt)
 ) WITHOUT ROWID;
 
-PRAGMA user_version = 8;
+PRAGMA user_version = 9;

@@ -62,6 +62,7 @@ impl RunningServer {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
+        self.app.db.mark_stopped();
         // The log writer is process-wide and outlives servers; what they logged is out.
         log::flush();
     }
@@ -78,6 +79,9 @@ pub fn start(config: Config) -> Result<RunningServer, String> {
     let listen = config.listen_addr;
     let workers = config.http_workers;
     let app = Arc::new(App::open(config)?);
+    // Before serving: a run that ends without a clean stop (even a failed start) leaves
+    // it, and the next start checks the whole file.
+    app.db.mark_running()?;
     if let Some(code) = web::setup::code(&app).map_err(|e| e.to_string())? {
         log_info!(
             "setup: no media server is configured yet; open {} and enter the setup code {code}",

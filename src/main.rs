@@ -17,6 +17,7 @@ fn run() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         None | Some("serve") => cli::serve::serve(),
+        Some("check") if args.get(1).is_some_and(|a| a == "--db") => cli::check::check_db(),
         Some("check") => cli::check::check(),
         Some("healthcheck") => cli::check::healthcheck(),
         Some("oauth-client") => cli::with_app(|app| cli::oauth_client::run(app, &args[1..])),

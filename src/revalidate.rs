@@ -7,6 +7,12 @@
 //! A failed check concerns that account only; only a server that does not answer at
 //! all spares its other users the wait (within their grace) for the rest of the pass.
 //! Requests to plex.tv are bounded per minute, with back-off when plex.tv says 429.
+//! Jellyfin with an API key is asked once per pass for every user (GET /Users), and
+//! with PLEX_OWNER_TOKEN plex.tv's list of who the server is shared with confirms those
+//! accounts in one request (the others are asked one by one); else
+//! the owner's Jellyfin or Emby is asked account by account, spread over the interval
+//! and never more than `media_requests_per_second`. A pass stops at its interval (the rest wait for the next
+//! one, least recently checked first) and the console says when a pass cannot finish.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -53,6 +59,37 @@ pub struct Pass {
     /// already withdrawn by a sign-in refusal meanwhile).
     pub confirmed_meanwhile: usize,
     pub errors: Vec<String>,
+    /// Why a pass cannot ask everyone within its interval (for the console), if so.
+    pub behind: Option<String>,
+}
+
+/// What the servers that can list their users (Jellyfin with an API key) answered, once
+/// per pass instead of once per account: user id (no dashes, lowercase) -> outcome.
+type Listing = std::result::Result<HashMap<String, Outcome>, ProviderError>;
+
+/// Spaces the requests to the owner's Jellyfin or Emby when accounts are asked one by one.
+struct Pace {
+    gap: Duration,
+    next: Instant,
+}
+
+impl Pace {
+    /// `spread_over`: the time to spread `requests` over (a scheduled pass: most of its
+    /// interval), never faster than `per_second`.
+    fn new(per_second: i64, requests: usize, spread_over: Option<Duration>) -> Pace {
+        Pace {
+            gap: pace_gap(per_second, requests, spread_over),
+            next: Instant::now(),
+        }
+    }
+
+    fn wait(&mut self) {
+        let now = Instant::now();
+        if self.next > now {
+            std::thread::sleep(self.next - now);
+        }
+        self.next = self.next.max(now) + self.gap;
+    }
 }
 
 pub fn spawn(app: Arc<App>, stop: Arc<AtomicBool>) -> std::result::Result<JoinHandle<()>, String> {
@@ -72,7 +109,7 @@ pub fn spawn(app: Arc<App>, stop: Arc<AtomicBool>) -> std::result::Result<JoinHa
                 }
                 if last.elapsed() >= every {
                     last = Instant::now();
-                    if let Err(e) = run_once(&app) {
+                    if let Err(e) = run(&app, Spread::OverInterval) {
                         crate::log_error!("revalidate: {e}");
                     }
                 }
@@ -87,7 +124,107 @@ fn interval(app: &App) -> Duration {
         .conn()
         .and_then(|c| crate::settings::revalidation(&c))
         .map_or(15, |s| s.interval_minutes);
+    minutes_of(minutes)
+}
+
+/// The time between two account checks: spread evenly over `spread_over` when given,
+/// never less than the bound's 1/`per_second`.
+fn pace_gap(per_second: i64, requests: usize, spread_over: Option<Duration>) -> Duration {
+    let bound = Duration::from_secs(1) / per_second.clamp(1, 1000) as u32;
+    let spread = match spread_over {
+        Some(d) if requests > 0 => d / u32::try_from(requests).unwrap_or(u32::MAX),
+        _ => Duration::ZERO,
+    };
+    bound.max(spread)
+}
+
+fn minutes_of(minutes: i64) -> Duration {
     Duration::from_secs(minutes.max(1) as u64 * 60)
+}
+
+/// Why a pass asking `one_by_one` accounts of Jellyfin/Emby and `plex` of Plex cannot
+/// finish within its interval at the configured rates, if it cannot.
+fn behind(
+    one_by_one: usize,
+    plex: usize,
+    settings: &crate::settings::Revalidation,
+) -> Option<String> {
+    let media_secs = one_by_one as f64 / settings.media_requests_per_second.max(1) as f64;
+    let plex_secs = (plex as f64 * f64::from(PLEX_REQUESTS_PER_CHECK)) * 60.0
+        / settings.plex_requests_per_minute.max(1) as f64;
+    let needed = media_secs.max(plex_secs);
+    let interval = settings.interval_minutes as f64 * 60.0;
+    (needed > interval).then(|| {
+        let (what, hint) = if media_secs >= plex_secs {
+            (
+                format!(
+                    "{one_by_one} Jellyfin/Emby accounts one by one at {} a second",
+                    settings.media_requests_per_second
+                ),
+                "a Jellyfin API key (JELLYFIN_API_KEY) lets one request answer for everyone",
+            )
+        } else {
+            (
+                format!(
+                    "{plex} Plex accounts at {} plex.tv requests a minute",
+                    settings.plex_requests_per_minute
+                ),
+                "raise revalidation.plex_requests_per_minute if plex.tv allows it",
+            )
+        };
+        format!(
+            "a pass needs about {} minutes to ask {what}, longer than the {}-minute interval: \
+             accounts not reached are asked first in the next pass; {hint}",
+            (needed / 60.0).ceil(),
+            settings.interval_minutes
+        )
+    })
+}
+
+/// With PLEX_OWNER_TOKEN, the accounts plex.tv lists the server as shared with (one
+/// request from the plex.tv budget), when any target is a Plex account. A failure only
+/// means the accounts are asked one by one, as without the token.
+fn plex_shares(
+    app: &App,
+    targets: &[InUse],
+    settings: &crate::settings::Revalidation,
+    pass: &mut Pass,
+) -> HashSet<String> {
+    let providers = app.providers();
+    let Some(plex) = providers.plex.as_ref().filter(|p| p.lists_shares()) else {
+        return HashSet::new();
+    };
+    let wanted = targets
+        .iter()
+        .any(|t| t.provider == ProviderKind::Plex.as_str());
+    if !wanted || !plex_budget(app, settings.plex_requests_per_minute, 1) {
+        return HashSet::new();
+    }
+    match plex.shared_with(&app.http) {
+        Ok(ids) => ids,
+        Err(e) => {
+            if e == ProviderError::RateLimited {
+                plex_slow_down(app);
+            }
+            note_error(pass, format!("plex: the list of shares: {e}"));
+            HashSet::new()
+        }
+    }
+}
+
+/// Asks each server that can list its users, once, if any of `targets` is its.
+fn listings(app: &App, targets: &[InUse]) -> HashMap<ProviderKind, Listing> {
+    let providers = app.providers();
+    let mut out = HashMap::new();
+    for kind in [ProviderKind::Jellyfin, ProviderKind::Emby] {
+        let Some(server) = providers.media_server(kind).filter(|s| s.lists_users()) else {
+            continue;
+        };
+        if targets.iter().any(|t| t.provider == kind.as_str()) {
+            out.insert(kind, server.list_users(&app.http));
+        }
+    }
+    out
 }
 
 /// How a check ended.
@@ -112,24 +249,73 @@ enum Verdict {
     Deferred,
 }
 
-/// One pass over every identity in use. Public so tests (and an owner's script through
-/// the API, later) can run one now instead of waiting for the interval.
+/// How a pass paces the accounts it asks one by one.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Spread {
+    /// As fast as the bound allows (a pass asked for now).
+    No,
+    /// Evenly over most of the interval (the scheduled pass), so the owner's server sees
+    /// a trickle rather than a burst every interval.
+    OverInterval,
+}
+
+/// Of the interval, the part a scheduled pass spreads its checks over (the rest absorbs
+/// slow answers before the next pass is due).
+const SPREAD_SHARE: f64 = 0.9;
+
+/// One pass over every identity in use, now, at the bounded rate. Public so tests (and
+/// an owner's script through the API, later) can run one instead of waiting.
 pub fn run_once(app: &App) -> Result<Pass> {
+    run(app, Spread::No)
+}
+
+fn run(app: &App, spread: Spread) -> Result<Pass> {
     let now = app.clock.now();
     let settings = crate::settings::revalidation(&*app.db.conn()?)?;
     let grace = settings.grace_hours * 3600;
     let targets = in_turn(app, store::in_use(&*app.db.conn()?, now)?);
     let mut pass = Pass::default();
+    let deadline = Instant::now() + minutes_of(settings.interval_minutes);
+    let listed = listings(app, &targets);
+    let shared = plex_shares(app, &targets, &settings, &mut pass);
+    let count = |kinds: &[ProviderKind]| {
+        targets
+            .iter()
+            .filter(|t| {
+                ProviderKind::parse(&t.provider)
+                    .is_some_and(|k| kinds.contains(&k) && !listed.contains_key(&k))
+                    && !shared.contains(&t.provider_user_id)
+            })
+            .count()
+    };
+    let one_by_one = count(&[ProviderKind::Jellyfin, ProviderKind::Emby]);
+    pass.behind = behind(one_by_one, count(&[ProviderKind::Plex]), &settings);
+    if let Some(why) = &pass.behind {
+        crate::log_warn!("revalidate: {why}");
+    }
+    let spread_over = (spread == Spread::OverInterval)
+        .then(|| minutes_of(settings.interval_minutes).mul_f64(SPREAD_SHARE));
+    let mut pace = Pace::new(settings.media_requests_per_second, one_by_one, spread_over);
     // Providers found down in this pass: their other users within grace are not asked
     // (each would wait for the timeout). Only a server that does not answer at all is
     // "down"; one account's bad answer says nothing about the others.
     let mut down: HashSet<String> = HashSet::new();
     for t in &targets {
         let past_grace = now - t.confirmed_at > grace;
-        let verdict = if down.contains(&t.provider) && !past_grace {
+        let verdict = if Instant::now() >= deadline {
+            // The next pass is due: the rest are asked first then.
+            Verdict::Deferred
+        } else if down.contains(&t.provider) && !past_grace {
             Verdict::NotAsked
         } else {
-            let v = check(app, t, settings.plex_requests_per_minute);
+            let v = check(
+                app,
+                t,
+                settings.plex_requests_per_minute,
+                &listed,
+                &shared,
+                &mut pace,
+            );
             if let Verdict::Unknown { why, unreachable } = &v {
                 note_error(&mut pass, format!("{}: {why}", t.provider));
                 if *unreachable && !down.contains(&t.provider) && !answers(app, t, &settings) {
@@ -276,7 +462,14 @@ fn remember(app: &App, t: &InUse, verdict: &Verdict, now: i64) {
     }
 }
 
-fn check(app: &App, t: &InUse, plex_rate: i64) -> Verdict {
+fn check(
+    app: &App,
+    t: &InUse,
+    plex_rate: i64,
+    listed: &HashMap<ProviderKind, Listing>,
+    plex_shared: &HashSet<String>,
+    pace: &mut Pace,
+) -> Verdict {
     let Some(kind) = ProviderKind::parse(&t.provider) else {
         return Verdict::Deferred;
     };
@@ -293,6 +486,9 @@ fn check(app: &App, t: &InUse, plex_rate: i64) -> Verdict {
             let Some(plex) = providers.plex.as_ref() else {
                 return Verdict::Deferred;
             };
+            if plex_shared.contains(&t.provider_user_id) {
+                return Verdict::Confirmed;
+            }
             let Some(token) = token else {
                 return Verdict::Unaskable("no stored Plex token for this account".into());
             };
@@ -310,6 +506,23 @@ fn check(app: &App, t: &InUse, plex_rate: i64) -> Verdict {
             }
             answer
         }
+        ProviderKind::Jellyfin | ProviderKind::Emby if listed.contains_key(&kind) => {
+            match &listed[&kind] {
+                Ok(users) => {
+                    let id = t.provider_user_id.replace('-', "").to_ascii_lowercase();
+                    Ok(users.get(&id).cloned().unwrap_or_else(|| Outcome::Denied {
+                        username: None,
+                        account: Some(t.provider_user_id.clone()),
+                        log: format!(
+                            "{} user {} no longer exists",
+                            kind.label(),
+                            t.provider_user_id
+                        ),
+                    }))
+                }
+                Err(e) => Err(e.clone()),
+            }
+        }
         ProviderKind::Jellyfin | ProviderKind::Emby => {
             let Some(server) = providers.media_server(kind) else {
                 return Verdict::Deferred;
@@ -320,6 +533,7 @@ fn check(app: &App, t: &InUse, plex_rate: i64) -> Verdict {
                     kind.label()
                 ));
             }
+            pace.wait();
             server.check_user(&app.http, &t.provider_user_id, token.as_deref())
         }
     };
@@ -445,6 +659,7 @@ fn save_status(app: &App, pass: &Pass, now: i64) -> Result<()> {
         "revoked": pass.revoked,
         "kept_in_grace": pass.kept_in_grace,
         "deferred": pass.deferred,
+        "behind": pass.behind,
     });
     store::set_status(&conn, &status)
 }
@@ -452,4 +667,40 @@ fn save_status(app: &App, pass: &Pass, now: i64) -> Result<()> {
 /// The last pass's status for the console (None before the first pass).
 pub fn status(app: &App) -> Result<Option<serde_json::Value>> {
     store::status(&*app.db.conn()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scheduled_checks_spread_over_the_interval_within_the_bound() {
+        let ms = |d: Duration| d.as_millis();
+        assert_eq!(ms(pace_gap(10, 100, None)), 100, "asked now: the bound");
+        let interval = Some(Duration::from_secs(900));
+        assert_eq!(
+            ms(pace_gap(10, 100, interval)),
+            9_000,
+            "100 over 15 minutes"
+        );
+        assert_eq!(
+            ms(pace_gap(10, 100_000, interval)),
+            100,
+            "never above the bound"
+        );
+        assert_eq!(ms(pace_gap(10, 0, interval)), 100);
+    }
+
+    #[test]
+    fn a_pass_longer_than_its_interval_is_reported() {
+        let s = crate::settings::Revalidation::default();
+        assert_eq!(behind(9_000, 100, &s), None, "15 min at 10/s: 9,000 fit");
+        let why = behind(100_000, 0, &s).unwrap();
+        assert!(
+            why.contains("167 minutes") && why.contains("API key"),
+            "{why}"
+        );
+        let why = behind(0, 1_000, &s).unwrap();
+        assert!(why.contains("Plex") && why.contains("34 minutes"), "{why}");
+    }
 }

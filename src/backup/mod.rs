@@ -15,7 +15,7 @@ pub mod restore;
 pub mod schedule;
 
 use std::fs;
-use std::io::{Read, Write};
+use std::io::{BufWriter, Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -183,9 +183,13 @@ fn kind_of(name: &str) -> &'static str {
     }
 }
 
-/// Writes a new owner-only file under a temp name, then renames it: a file with the
-/// final name is always whole.
-fn write_new(dir: &Path, name: &str, data: &[u8]) -> Result<(), String> {
+/// Writes a new owner-only file under a temp name (`fill` writes its content), then
+/// renames it: a file with the final name is always whole.
+fn write_new(
+    dir: &Path,
+    name: &str,
+    fill: impl FnOnce(&mut fs::File) -> std::io::Result<()>,
+) -> Result<(), String> {
     let tmp = dir.join(format!(".{name}.tmp"));
     let write = || -> std::io::Result<()> {
         let mut f = fs::OpenOptions::new()
@@ -193,7 +197,7 @@ fn write_new(dir: &Path, name: &str, data: &[u8]) -> Result<(), String> {
             .create_new(true)
             .mode(0o600)
             .open(&tmp)?;
-        f.write_all(data)?;
+        fill(&mut f)?;
         f.sync_all()?;
         fs::rename(&tmp, dir.join(name))?;
         // The rename itself reaches the disk with the directory.
@@ -241,50 +245,43 @@ impl Drop for TempDb {
     }
 }
 
-/// A consistent copy of the live database (VACUUM INTO reads one snapshot while
-/// requests keep writing) in a temp file.
+/// A consistent copy of the live database in a temp file.
 fn snapshot(app: &App, dir: &Path) -> Result<TempDb, String> {
     let tmp = TempDb::create(dir)?;
     let conn = app.db.conn().map_err(|e| e.to_string())?;
-    conn.execute("VACUUM INTO ?1", [tmp.path_str()?])
-        .map_err(|e| format!("cannot take a snapshot of the database: {e}"))?;
+    crate::db::backup::snapshot_into(&conn, &tmp.0)?;
     Ok(tmp)
 }
 
-/// What the header says about a snapshot: schema version, row counts, sections.
-fn describe(path: &Path, header: &mut Header) -> Result<(), String> {
-    let conn =
-        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .map_err(|e| format!("cannot open the snapshot: {e}"))?;
-    let mut read = || -> rusqlite::Result<()> {
-        header.schema_version = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        let names: Vec<String> = conn
-            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")?
-            .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        for name in names {
-            let n: i64 = conn.query_row(&format!("SELECT count(*) FROM \"{name}\""), [], |r| {
-                r.get(0)
-            })?;
-            header.tables.insert(name, n);
+/// Size and SHA-256 (hex) of a file, read in small pieces.
+fn digest_file(path: &Path) -> std::io::Result<(u64, String)> {
+    use sha2::Digest;
+    let mut file = fs::File::open(path)?;
+    let mut hash = sha2::Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok((size, crate::crypto::hex(&hash.finalize())));
         }
-        header.sections = conn
-            .prepare("SELECT section FROM settings ORDER BY section")?
-            .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(())
-    };
-    read().map_err(|e| format!("cannot read the snapshot: {e}"))
+        hash.update(&buf[..n]);
+        size += n as u64;
+    }
 }
 
-/// Takes a backup now. `by`: the admin's username, "cli" or "schedule".
+/// Takes a backup now. `by`: the admin's username, "cli" or "schedule". The snapshot
+/// streams from its temp file through compression and sealing into the backup file, so
+/// memory stays a chunk's worth whatever the size of the database.
 pub fn create(app: &App, by: &str, kind: Kind) -> Result<Info, String> {
     let dir = ensure_dir(app)?;
     sweep_leftovers(&dir);
     let now = app.clock.now();
     let snap = snapshot(app, &dir)?;
-    let mut header = Header {
-        format: format::FORMAT,
+    let contents = crate::db::backup::describe(&snap.0)?;
+    let (size, sha256) =
+        digest_file(&snap.0).map_err(|e| format!("cannot read the snapshot: {e}"))?;
+    let header = Header {
         created_at: now,
         created_at_utc: chrono::DateTime::from_timestamp(now, 0)
             .unwrap_or_default()
@@ -292,32 +289,36 @@ pub fn create(app: &App, by: &str, kind: Kind) -> Result<Info, String> {
         created_by: by.to_string(),
         kind: kind.label().to_string(),
         portal_version: env!("CARGO_PKG_VERSION").to_string(),
-        schema_version: 0,
-        tables: Default::default(),
-        sections: Vec::new(),
-        size: 0,
-        sha256: String::new(),
-        key_check: String::new(),
+        schema_version: contents.schema_version,
+        tables: contents.tables,
+        sections: contents.sections,
+        size,
+        sha256,
+        ..Header::default()
     };
-    describe(&snap.0, &mut header)?;
-    let plaintext = fs::read(&snap.0).map_err(|e| format!("cannot read the snapshot: {e}"))?;
-    drop(snap);
-    let file = format::seal(&app.sealer, header, &plaintext);
     let name = new_name(kind, now);
-    write_new(&dir, &name, &file)?;
+    write_new(&dir, &name, |f| {
+        let source = fs::File::open(&snap.0)?;
+        format::seal_to(&app.sealer, header, source, BufWriter::new(f))?
+            .into_inner()
+            .map_err(|e| e.into_error())?;
+        Ok(())
+    })?;
+    drop(snap);
+    let info = info(&dir, &name)?;
     crate::log_info!(
         "backups: {} backup {name} written for {by} ({} bytes)",
         kind.label(),
-        file.len()
+        info.size
     );
-    info(&dir, &name)
+    Ok(info)
 }
 
 /// Stores a backup file (already checked by the caller) under an `uploaded-` name.
 pub fn store_upload(app: &App, data: &[u8]) -> Result<Info, String> {
     let dir = ensure_dir(app)?;
     let name = new_name(Kind::Uploaded, app.clock.now());
-    write_new(&dir, &name, data)?;
+    write_new(&dir, &name, |f| f.write_all(data))?;
     info(&dir, &name)
 }
 
@@ -381,13 +382,14 @@ pub fn list(app: &App) -> Result<Vec<Info>, String> {
     found.iter().map(|(n, _)| info(&dir, n)).collect()
 }
 
-/// The whole file, if `name` is a valid backup name and exists.
-pub fn read(app: &App, name: &str) -> Result<Option<Vec<u8>>, String> {
+/// The file opened for reading (streamed, never read whole), if `name` is a valid
+/// backup name and exists.
+pub fn open_file(app: &App, name: &str) -> Result<Option<fs::File>, String> {
     if !valid_name(name) {
         return Ok(None);
     }
-    match fs::read(dir(app).join(name)) {
-        Ok(data) => Ok(Some(data)),
+    match fs::File::open(dir(app).join(name)) {
+        Ok(file) => Ok(Some(file)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(format!("cannot read {name}: {e}")),
     }

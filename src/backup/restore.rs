@@ -3,7 +3,7 @@
 //! transaction on the live database (all or nothing), and refresh every cache.
 //!
 //! What a restore does not bring back, on purpose:
-//! - the audit log (`events`): it records what happened, including the restore, and
+//! - the audit log (`events`, and the strings its details share, `event_strings`): it records what happened, including the restore, and
 //!   keeps growing; events of users absent from the backup lose their user link;
 //! - webhook deliveries and their attempts: a backup's old deliveries are never sent
 //!   again (a stale "allow this IP" must not fire); those of a webhook the restored
@@ -19,6 +19,7 @@
 //! backups.write, which the default roles give only to admins.
 
 use std::fs;
+use std::io::{BufWriter, Read};
 
 use rusqlite::Connection;
 use serde::Serialize;
@@ -56,7 +57,12 @@ impl Scope {
 
 const SETTINGS_TABLES: &[&str] = &["settings", "settings_history", "branding_files", "webhooks"];
 /// Never replaced by a restore (see the module doc).
-const LIVE_TABLES: &[&str] = &["events", "webhook_deliveries", "webhook_attempts"];
+const LIVE_TABLES: &[&str] = &[
+    "events",
+    "event_strings",
+    "webhook_deliveries",
+    "webhook_attempts",
+];
 /// Meta rows that stay as they are on this box.
 const LIVE_META: &[&str] = &[
     "data_key_check",
@@ -84,28 +90,20 @@ pub struct Checked {
     tmp: TempDb,
 }
 
-/// Every check a restore makes before touching anything: the seal (key, tampering,
-/// truncation, format), then the snapshot itself (a SQLite database that passes
+/// Every check a restore makes before touching anything: the whole file's seal (key,
+/// tampering, truncation, chunk order, format) while the snapshot is rebuilt in a temp
+/// file a chunk at a time, then the snapshot itself (a SQLite database that passes
 /// integrity_check, with a schema this release can read).
-pub fn check(app: &App, file: &[u8]) -> Result<Checked, String> {
-    let (header, plaintext) = format::open(&app.sealer, file).map_err(|e| e.to_string())?;
+pub fn check(app: &App, file: impl Read) -> Result<Checked, String> {
     let dir = super::ensure_dir(app)?;
     let tmp = TempDb::create(&dir)?;
-    fs::write(&tmp.0, &plaintext).map_err(|e| format!("cannot write a temporary file: {e}"))?;
-    drop(plaintext);
-    let conn = Connection::open(&tmp.0).map_err(|e| format!("the backup is unreadable: {e}"))?;
-    let ok: String = conn
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .map_err(|e| format!("the backup's database is unreadable: {e}"))?;
-    if ok != "ok" {
-        return Err(format!("the backup's database is damaged: {ok}"));
-    }
-    let schema_version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(|e| format!("the backup's database is unreadable: {e}"))?;
-    if schema_version < 1 {
-        return Err("the backup holds no authportal database".into());
-    }
+    let out = fs::OpenOptions::new()
+        .write(true)
+        .open(&tmp.0)
+        .map_err(|e| format!("cannot write a temporary file: {e}"))?;
+    let header =
+        format::unseal_to(&app.sealer, file, BufWriter::new(out)).map_err(|e| e.to_string())?;
+    let schema_version = crate::db::backup::check_snapshot(&tmp.0)?;
     if schema_version > migrate::CURRENT {
         return Err(format!(
             "this backup comes from a newer authportal (schema version {schema_version}; this release knows up to {}): upgrade authportal first, then restore",
@@ -119,8 +117,9 @@ pub fn check(app: &App, file: &[u8]) -> Result<Checked, String> {
     })
 }
 
-/// Restores `file` (a backup's bytes). `by` names who asked, for the safety backup.
-pub fn restore(app: &App, file: &[u8], scope: Scope, by: &str) -> Result<Report, String> {
+/// Restores `file` (a backup, read as a stream). `by` names who asked, for the safety
+/// backup.
+pub fn restore(app: &App, file: impl Read, scope: Scope, by: &str) -> Result<Report, String> {
     let checked = check(app, file)?;
     let migrated_from =
         (checked.schema_version < migrate::CURRENT).then_some(checked.schema_version);

@@ -82,8 +82,8 @@ pub fn restore(app: &App, args: &[String]) -> Result<(), String> {
             app.config.listen_addr
         ));
     }
-    let data = std::fs::read(&file).map_err(|e| format!("cannot read {file}: {e}"))?;
-    let report = restore::restore(app, &data, scope, "cli")?;
+    let data = std::fs::File::open(&file).map_err(|e| format!("cannot read {file}: {e}"))?;
+    let report = restore::restore(app, data, scope, "cli")?;
     audit(
         app,
         EventType::AdminBackupRestore,

@@ -1,4 +1,5 @@
-//! `check` (the configuration, and whether each media server answers) and `healthcheck`
+//! `check` (the configuration, and whether each media server answers), `check --db` (is
+//! the database file intact) and `healthcheck`
 //! (whether the portal at LISTEN_ADDR answers /healthz, for container health checks).
 
 use std::process::ExitCode;
@@ -55,6 +56,34 @@ pub fn check() -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(FAILED)
+    }
+}
+
+/// Reads the whole database file (a start does so by itself only after a run that did
+/// not stop cleanly).
+pub fn check_db() -> ExitCode {
+    let cfg = match config() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let path = cfg.data_dir.join(authportal::datadir::DB_FILE);
+    if !path.exists() {
+        println!(
+            "database {}: none yet (the first start creates it)",
+            path.display()
+        );
+        return ExitCode::SUCCESS;
+    }
+    authportal::log::set_level(authportal::log::Level::Warn);
+    match authportal::db::Db::open(&path).and_then(|db| db.check()) {
+        Ok(()) => {
+            println!("database {}: ok", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("database: FAILED: {e}");
+            ExitCode::from(FAILED)
+        }
     }
 }
 

@@ -16,6 +16,8 @@ pub const USAGE: &str = "usage: authportal [COMMAND]
 
   serve        run the portal (the default)
   check        print the configuration and whether each media server answers
+  check --db   read the whole database file and say whether it is intact (a start
+               does so by itself only after a run that did not stop cleanly)
   healthcheck  exit 0 when the portal at LISTEN_ADDR answers /healthz
   version      print the version
   oauth-client create --name NAME --redirect-uri URI [--redirect-uri URI ...]

@@ -35,21 +35,10 @@ impl Sealer {
     }
 
     pub fn seal(&self, purpose: &str, plaintext: &[u8]) -> String {
-        let nonce_bytes = random_bytes::<NONCE_LEN>();
-        let nonce = (&nonce_bytes).into();
-        let ct = self
-            .cipher
-            .encrypt(
-                nonce,
-                Payload {
-                    msg: plaintext,
-                    aad: purpose.as_bytes(),
-                },
-            )
-            .expect("AES-SIV encryption cannot fail for in-memory data");
-        let mut out = nonce_bytes.to_vec();
-        out.extend_from_slice(&ct);
-        format!("{PREFIX}{}", b64url(&out))
+        format!(
+            "{PREFIX}{}",
+            b64url(&self.seal_bytes(purpose.as_bytes(), plaintext))
+        )
     }
 
     pub fn open(&self, purpose: &str, sealed: &str) -> Result<Vec<u8>, OpenError> {
@@ -57,19 +46,36 @@ impl Sealer {
             .strip_prefix(PREFIX)
             .and_then(b64url_decode)
             .ok_or(OpenError)?;
+        self.open_bytes(purpose.as_bytes(), &raw)
+    }
+
+    /// nonce || ciphertext as bytes, bound to `aad` (large binary data: backup chunks).
+    pub fn seal_bytes(&self, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        let nonce_bytes = random_bytes::<NONCE_LEN>();
+        let ct = self
+            .cipher
+            .encrypt(
+                (&nonce_bytes).into(),
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
+            .expect("AES-SIV encryption cannot fail for in-memory data");
+        let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
+        out.extend_from_slice(&nonce_bytes);
+        out.extend_from_slice(&ct);
+        out
+    }
+
+    pub fn open_bytes(&self, aad: &[u8], raw: &[u8]) -> Result<Vec<u8>, OpenError> {
         if raw.len() < NONCE_LEN + 16 {
             return Err(OpenError);
         }
         let (nonce, ct) = raw.split_at(NONCE_LEN);
         let nonce: &[u8; NONCE_LEN] = nonce.try_into().map_err(|_| OpenError)?;
         self.cipher
-            .decrypt(
-                nonce.into(),
-                Payload {
-                    msg: ct,
-                    aad: purpose.as_bytes(),
-                },
-            )
+            .decrypt(nonce.into(), Payload { msg: ct, aad })
             .map_err(|_| OpenError)
     }
 }

@@ -112,6 +112,11 @@ pub fn delete(conn: &Connection, digest: &[u8]) -> Result<()> {
     Ok(())
 }
 
-pub fn sweep(conn: &Connection, now: i64) -> Result<usize> {
-    Ok(conn.execute("DELETE FROM login_flows WHERE expires_at <= ?1", [now])?)
+/// Deletes up to `limit` expired flows.
+pub fn sweep(conn: &Connection, now: i64, limit: i64) -> Result<usize> {
+    Ok(conn.execute(
+        "DELETE FROM login_flows WHERE id_digest IN
+             (SELECT id_digest FROM login_flows WHERE expires_at <= ?1 LIMIT ?2)",
+        [now, limit],
+    )?)
 }

@@ -257,8 +257,17 @@ pub fn delete_pending(conn: &Connection, digest: &[u8]) -> Result<bool> {
     Ok(conn.execute("DELETE FROM mfa_pending WHERE id_digest = ?1", [digest])? > 0)
 }
 
-pub fn sweep(conn: &Connection, now: i64) -> Result<usize> {
-    let p = conn.execute("DELETE FROM mfa_pending WHERE expires_at <= ?1", [now])?;
-    let e = conn.execute("DELETE FROM mfa_enrollments WHERE expires_at <= ?1", [now])?;
+/// Deletes up to `limit` expired pending sign-ins and up to `limit` expired enrolments.
+pub fn sweep(conn: &Connection, now: i64, limit: i64) -> Result<usize> {
+    let p = conn.execute(
+        "DELETE FROM mfa_pending WHERE id_digest IN
+             (SELECT id_digest FROM mfa_pending WHERE expires_at <= ?1 LIMIT ?2)",
+        [now, limit],
+    )?;
+    let e = conn.execute(
+        "DELETE FROM mfa_enrollments WHERE user_id IN
+             (SELECT user_id FROM mfa_enrollments WHERE expires_at <= ?1 LIMIT ?2)",
+        [now, limit],
+    )?;
     Ok(p + e)
 }

@@ -1,5 +1,6 @@
 //! The SQLite store: a small connection pool, pragmas, and `with_tx`. SQL lives only in db/.
 
+pub mod backup;
 pub mod counts;
 pub mod events;
 pub mod flows;
@@ -69,8 +70,16 @@ fn create_private(path: &Path) -> std::io::Result<()> {
     }
 }
 
-/// SQLite's quick_check (structure, not index contents: milliseconds for a portal-sized
-/// file): a damaged file is refused at start-up rather than failing requests later.
+/// Present while a server has the database open: written at start, removed by a clean
+/// shutdown. Found at open, it means the last run ended without one (killed, power lost).
+fn running_marker(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".running");
+    path.with_file_name(name)
+}
+
+/// SQLite's quick_check (structure, not index contents; time linear in the file: 0.38 s
+/// at 300 MB): a damaged file is refused at start-up rather than failing requests later.
 fn check_intact(conn: &Connection) -> std::result::Result<(), String> {
     let mut stmt = conn
         .prepare("PRAGMA quick_check(3)")
@@ -99,7 +108,8 @@ fn damaged(path: &Path, problem: &str) -> String {
 }
 
 impl Db {
-    /// Opens (creating if needed), checks and migrates the database.
+    /// Opens (creating if needed) and migrates the database; checks the whole file first
+    /// when the last run did not shut down cleanly (a clean start does not read it all).
     pub fn open(path: &Path) -> std::result::Result<Db, String> {
         create_private(path)
             .map_err(|e| format!("cannot create database {}: {e}", path.display()))?;
@@ -113,10 +123,35 @@ impl Db {
             }
             _ => format!("cannot open database {}: {e}", path.display()),
         })?;
-        check_intact(&conn).map_err(|problem| damaged(path, &problem))?;
+        if running_marker(path).exists() {
+            crate::log_info!("the last run did not shut down cleanly: checking the database");
+            check_intact(&conn).map_err(|problem| damaged(path, &problem))?;
+        }
         migrate::run(&mut conn)?;
         db.idle.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
         Ok(db)
+    }
+
+    /// Checks the whole file now (`authportal check --db`).
+    pub fn check(&self) -> std::result::Result<(), String> {
+        let conn = self.conn().map_err(|e| e.to_string())?;
+        check_intact(&conn).map_err(|problem| damaged(&self.path, &problem))
+    }
+
+    /// A server now has the database open: until `mark_stopped`, the next open checks it.
+    pub fn mark_running(&self) -> std::result::Result<(), String> {
+        let marker = running_marker(&self.path);
+        create_private(&marker).map_err(|e| format!("cannot write {}: {e}", marker.display()))
+    }
+
+    /// The server stopped cleanly: the next start need not read the whole file.
+    pub fn mark_stopped(&self) {
+        match std::fs::remove_file(running_marker(&self.path)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                crate::log_warn!("cannot remove the running marker: {e}")
+            }
+            _ => {}
+        }
     }
 
     fn connect(&self) -> rusqlite::Result<Connection> {

@@ -370,9 +370,18 @@ pub fn revoke_user_client_tokens(
     )?)
 }
 
-pub fn sweep(conn: &Connection, now: i64) -> Result<usize> {
-    let c = conn.execute("DELETE FROM oauth_codes WHERE expires_at <= ?1", [now])?;
-    let t = conn.execute("DELETE FROM oauth_tokens WHERE expires_at <= ?1", [now])?;
+/// Deletes up to `limit` expired codes and up to `limit` expired tokens.
+pub fn sweep(conn: &Connection, now: i64, limit: i64) -> Result<usize> {
+    let c = conn.execute(
+        "DELETE FROM oauth_codes WHERE code_digest IN
+             (SELECT code_digest FROM oauth_codes WHERE expires_at <= ?1 LIMIT ?2)",
+        [now, limit],
+    )?;
+    let t = conn.execute(
+        "DELETE FROM oauth_tokens WHERE token_digest IN
+             (SELECT token_digest FROM oauth_tokens WHERE expires_at <= ?1 LIMIT ?2)",
+        [now, limit],
+    )?;
     Ok(c + t)
 }
 

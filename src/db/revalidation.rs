@@ -19,18 +19,20 @@ pub struct InUse {
     pub checked_at: Option<i64>,
 }
 
+/// One indexed probe per identity (sessions_identity, oauth_tokens_user): never a scan
+/// of all sessions per identity, which made a pass quadratic in the community's size.
+const IN_USE: &str = "SELECT i.id, i.user_id, i.provider, i.provider_user_id, i.token_sealed,
+        max(coalesce(i.checked_at, 0), i.last_login_at) AS confirmed, i.checked_at
+     FROM identities i
+     WHERE i.authorized = 1 AND (
+         EXISTS (SELECT 1 FROM sessions s WHERE s.identity_id = i.id AND s.expires_at > ?1)
+         OR EXISTS (SELECT 1 FROM oauth_tokens t WHERE t.user_id = i.user_id AND t.kind = 'refresh'
+                    AND t.revoked_at IS NULL AND t.rotated_at IS NULL AND t.expires_at > ?1))
+     ORDER BY coalesce(i.checked_at, 0), i.id";
+
 /// Identities in use, least recently confirmed first (so a bounded pass is fair).
 pub fn in_use(conn: &Connection, now: i64) -> Result<Vec<InUse>> {
-    let mut stmt = conn.prepare(
-        "SELECT i.id, i.user_id, i.provider, i.provider_user_id, i.token_sealed,
-                max(coalesce(i.checked_at, 0), i.last_login_at) AS confirmed, i.checked_at
-         FROM identities i
-         WHERE i.authorized = 1 AND (
-             EXISTS (SELECT 1 FROM sessions s WHERE s.identity_id = i.id AND s.expires_at > ?1)
-             OR EXISTS (SELECT 1 FROM oauth_tokens t WHERE t.user_id = i.user_id AND t.kind = 'refresh'
-                        AND t.revoked_at IS NULL AND t.rotated_at IS NULL AND t.expires_at > ?1))
-         ORDER BY coalesce(i.checked_at, 0), i.id",
-    )?;
+    let mut stmt = conn.prepare(IN_USE)?;
     let rows = stmt.query_map([now], |r| {
         Ok(InUse {
             identity_id: r.get(0)?,
@@ -78,4 +80,36 @@ pub fn status(conn: &Connection) -> Result<Option<serde_json::Value>> {
 
 pub fn set_status(conn: &Connection, v: &serde_json::Value) -> Result<()> {
     crate::db::meta::set(conn, STATUS_KEY, &v.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plan SQLite picks for the selection, one line per step.
+    fn plan(conn: &Connection) -> String {
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {IN_USE}"))
+            .unwrap();
+        let steps: Vec<String> = stmt
+            .query_map([0], |r| r.get(3))
+            .unwrap()
+            .map(|step| step.unwrap())
+            .collect();
+        steps.join("\n")
+    }
+
+    #[test]
+    fn the_selection_probes_sessions_by_identity_not_by_expiry() {
+        let mut c = Connection::open_in_memory().unwrap();
+        crate::db::migrate::run(&mut c).unwrap();
+        let plan = plan(&c);
+        assert!(
+            plan.contains("USING INDEX sessions_identity")
+                || plan.contains("USING COVERING INDEX sessions_identity"),
+            "{plan}"
+        );
+        assert!(!plan.contains("sessions_expiry"), "{plan}");
+        assert!(plan.contains("oauth_tokens_user"), "{plan}");
+    }
 }

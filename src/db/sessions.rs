@@ -119,8 +119,13 @@ pub fn delete(conn: &Connection, digest: &[u8]) -> Result<bool> {
     Ok(conn.execute("DELETE FROM sessions WHERE id_digest = ?1", [digest])? > 0)
 }
 
-pub fn sweep(conn: &Connection, now: i64) -> Result<usize> {
-    Ok(conn.execute("DELETE FROM sessions WHERE expires_at <= ?1", [now])?)
+/// Deletes up to `limit` expired sessions (one short write; the janitor repeats it).
+pub fn sweep(conn: &Connection, now: i64, limit: i64) -> Result<usize> {
+    Ok(conn.execute(
+        "DELETE FROM sessions WHERE id_digest IN
+             (SELECT id_digest FROM sessions WHERE expires_at <= ?1 LIMIT ?2)",
+        [now, limit],
+    )?)
 }
 
 pub fn count_for_user(conn: &Connection, user_id: i64) -> Result<i64> {
@@ -183,4 +188,54 @@ pub fn delete_of_user(conn: &Connection, user_id: i64) -> Result<Vec<String>> {
         .collect::<rusqlite::Result<_>>()?;
     conn.execute("DELETE FROM sessions WHERE user_id = ?1", [user_id])?;
     Ok(sids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::{Identity, ProviderKind};
+
+    /// A database with one user holding `expired` expired sessions and one live one.
+    fn with_sessions(expired: usize) -> Connection {
+        let mut c = Connection::open_in_memory().unwrap();
+        crate::db::migrate::run(&mut c).unwrap();
+        let ident = Identity {
+            provider: ProviderKind::Plex,
+            provider_user_id: "1".into(),
+            username: "ann".into(),
+            email: None,
+            groups: vec![],
+            token: String::new(),
+        };
+        let linked = crate::db::users::record_sign_in(&c, &ident, None, 0).unwrap();
+        for i in 0..=expired {
+            let digest = (i as u64).to_be_bytes();
+            let s = NewSession {
+                digest: &digest,
+                user_id: linked.user_id,
+                identity_id: linked.identity_id,
+                amr: &["pwd"],
+                auth_time: 0,
+                mfa_at: None,
+                expires_at: if i == expired { 1_000 } else { 10 },
+                ip: "10.0.0.1",
+                user_agent: None,
+            };
+            create(&c, &s, 0).unwrap();
+        }
+        c
+    }
+
+    #[test]
+    fn a_sweep_deletes_at_most_one_batch_of_expired_sessions() {
+        let c = with_sessions(2_500);
+        assert_eq!(sweep(&c, 100, 1_000).unwrap(), 1_000);
+        assert_eq!(sweep(&c, 100, 1_000).unwrap(), 1_000);
+        assert_eq!(sweep(&c, 100, 1_000).unwrap(), 500);
+        assert_eq!(sweep(&c, 100, 1_000).unwrap(), 0);
+        let live: i64 = c
+            .query_row("SELECT count(*) FROM sessions", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(live, 1, "the live session stays");
+    }
 }

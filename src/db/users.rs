@@ -416,39 +416,147 @@ pub struct IdentitySummary {
     pub last_login_at: i64,
 }
 
-/// Users whose username, email or UUID contains `query` (all when empty), newest
-/// sign-in first, with the total count for paging.
-pub fn list(
-    conn: &Connection,
-    query: &str,
-    limit: i64,
-    offset: i64,
-) -> Result<(Vec<UserSummary>, i64)> {
+pub fn count(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?)
+}
+
+/// Where a page of the user list starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageStart {
+    First,
+    /// After the user the previous page ended with (keyset: no scan of what came before).
+    After(Cursor),
+    /// Skipping this many (the older API parameter; reads every skipped row).
+    Offset(i64),
+}
+
+/// The position of a user in the list's order: (last sign-in or 0, id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub last_login_at: i64,
+    pub id: i64,
+}
+
+impl Cursor {
+    /// "LAST_LOGIN.ID", the `next` value of a page.
+    pub fn parse(s: &str) -> Option<Cursor> {
+        let (t, id) = s.split_once('.')?;
+        let number = |v: &str| {
+            v.bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| v.parse::<i64>().ok())
+                .flatten()
+        };
+        Some(Cursor {
+            last_login_at: number(t)?,
+            id: number(id)?,
+        })
+    }
+}
+
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "{}.{}", self.last_login_at, self.id)
+    }
+}
+
+/// A page of users, the count of all that match, and where the next page starts.
+pub struct UserPage {
+    pub users: Vec<UserSummary>,
+    pub total: i64,
+    pub next: Option<Cursor>,
+}
+
+/// The ids of users whose username or email starts with ?1 (case-insensitively, as
+/// usernames are unique), or whose UUID does: ?1-?2 is the prefix's range and ?3 its LIKE
+/// pattern. Each is a range on its own index, joined by UNION (SQLite plans an OR of
+/// the three as a scan of every user); the LIKE only drops the few a range lets through,
+/// such as `bob_` for `bob@`.
+const FOUND: &str = "SELECT id FROM users WHERE username >= ?1 COLLATE NOCASE
+        AND username < ?2 COLLATE NOCASE AND username LIKE ?3 ESCAPE '\\'
+    UNION SELECT id FROM users WHERE email >= ?1 COLLATE NOCASE
+        AND email < ?2 COLLATE NOCASE AND email LIKE ?3 ESCAPE '\\'
+    UNION SELECT id FROM users WHERE uuid >= ?1 AND uuid < ?2 AND uuid LIKE ?3 ESCAPE '\\'";
+
+/// The ids (and sort keys) of a page: ?1-?3 the search (FOUND), ?4-?5 the cursor, ?6 the
+/// limit, ?7 the offset. Unsearched, a range on users_recent read backwards: no sort, no
+/// scan of earlier pages; searched, a sort of the matches only.
+fn page_sql(search: bool, after_cursor: bool) -> String {
+    let keyset = if after_cursor {
+        "coalesce(u.last_login_at, 0) <= ?4 AND (coalesce(u.last_login_at, 0) < ?4 OR u.id < ?5)"
+    } else {
+        "1"
+    };
+    let from = if search {
+        format!(
+            "(WITH found(id) AS ({FOUND}) SELECT id FROM found) f CROSS JOIN users u ON u.id = f.id"
+        )
+    } else {
+        "users u".to_string()
+    };
+    format!(
+        "SELECT u.id, coalesce(u.last_login_at, 0) FROM {from} WHERE {keyset}
+         ORDER BY coalesce(u.last_login_at, 0) DESC, u.id DESC LIMIT ?6 OFFSET ?7"
+    )
+}
+
+/// Users whose username, email or UUID starts with `query` (all when empty), most
+/// recent sign-in first (never signed in last), newest account first among equals.
+pub fn list(conn: &Connection, query: &str, limit: i64, start: PageStart) -> Result<UserPage> {
+    // NOCASE folds ASCII only; so does this (a non-ASCII letter matches as typed).
+    let query = query.to_ascii_lowercase();
+
     let pattern = format!(
-        "%{}%",
+        "{}%",
         query
             .replace('\\', "\\\\")
             .replace('%', "\\%")
             .replace('_', "\\_")
     );
-    let filter =
-        "username LIKE ?1 ESCAPE '\\' OR email LIKE ?1 ESCAPE '\\' OR uuid LIKE ?1 ESCAPE '\\'";
-    let total: i64 = conn.query_row(
-        &format!("SELECT count(*) FROM users WHERE {filter}"),
-        [&pattern],
-        |r| r.get(0),
-    )?;
-    let mut stmt = conn.prepare(&format!(
-        "SELECT id FROM users WHERE {filter} ORDER BY last_login_at IS NULL, last_login_at DESC, id LIMIT ?2 OFFSET ?3"
-    ))?;
-    let ids: Vec<i64> = stmt
-        .query_map(params![pattern, limit, offset], |r| r.get(0))?
+    // An empty query matches all (no bound is used); a query with no upper bound (its
+    // last characters are the highest there are) ends above every string.
+    let end = super::events::prefix_end(&query).unwrap_or_else(|| "\u{10FFFF}".repeat(2));
+    let total: i64 = if query.is_empty() {
+        count(conn)?
+    } else {
+        conn.query_row(
+            &format!("SELECT count(*) FROM ({FOUND})"),
+            params![query, end, pattern],
+            |r| r.get(0),
+        )?
+    };
+    let (after, offset) = match start {
+        PageStart::First => (None, 0),
+        PageStart::After(c) => (Some(c), 0),
+        PageStart::Offset(n) => (None, n),
+    };
+    let mut stmt = conn.prepare(&page_sql(!query.is_empty(), after.is_some()))?;
+    let mut keys: Vec<(i64, i64)> = stmt
+        .query_map(
+            params![
+                query,
+                end,
+                pattern,
+                after.map_or(0, |c| c.last_login_at),
+                after.map_or(0, |c| c.id),
+                // One more than asked says whether there is a next page.
+                limit + 1,
+                offset
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?
         .collect::<rusqlite::Result<_>>()?;
-    let users = ids
+    let more = keys.len() as i64 > limit;
+    keys.truncate(limit.max(0) as usize);
+    let next = keys
+        .last()
+        .filter(|_| more)
+        .map(|&(id, last_login_at)| Cursor { last_login_at, id });
+    let users = keys
         .into_iter()
-        .filter_map(|id| summary(conn, id).transpose())
+        .filter_map(|(id, _)| summary(conn, id).transpose())
         .collect::<Result<Vec<_>>>()?;
-    Ok((users, total))
+    Ok(UserPage { users, total, next })
 }
 
 pub fn summary(conn: &Connection, user_id: i64) -> Result<Option<UserSummary>> {
@@ -559,5 +667,124 @@ mod tests {
         revoke_identity(&c, linked.identity_id).unwrap();
         assert_eq!(groups(&c, linked.user_id).unwrap(), ["alpha", "mid"]);
         assert!(!still_authorized(&c, linked.user_id).unwrap());
+    }
+
+    fn db_with(users: &[(&str, Option<&str>, Option<i64>)]) -> Connection {
+        let mut c = Connection::open_in_memory().unwrap();
+        crate::db::migrate::run(&mut c).unwrap();
+        for (i, (name, email, last)) in users.iter().enumerate() {
+            let ident = Identity {
+                provider: ProviderKind::Jellyfin,
+                provider_user_id: format!("p{i}"),
+                username: name.to_string(),
+                email: email.map(str::to_string),
+                groups: vec![],
+                token: String::new(),
+            };
+            let linked = record_sign_in(&c, &ident, None, 0).unwrap();
+            c.execute(
+                "UPDATE users SET last_login_at = ?2 WHERE id = ?1",
+                params![linked.user_id, last],
+            )
+            .unwrap();
+        }
+        c
+    }
+
+    fn names(p: &UserPage) -> Vec<String> {
+        p.users.iter().map(|u| u.username.clone()).collect()
+    }
+
+    #[test]
+    fn keyset_pages_walk_every_user_once_in_order() {
+        let c = db_with(&[
+            ("a", None, Some(10)),
+            ("b", None, Some(30)),
+            ("c", None, None),
+            ("d", None, Some(30)),
+            ("e", None, Some(20)),
+            ("f", None, None),
+        ]);
+        let all = list(&c, "", 50, PageStart::First).unwrap();
+        assert_eq!(names(&all), ["d", "b", "e", "a", "f", "c"]);
+        assert_eq!((all.total, all.next), (6, None));
+        let mut seen = Vec::new();
+        let mut start = PageStart::First;
+        loop {
+            let p = list(&c, "", 2, start).unwrap();
+            assert_eq!(p.total, 6);
+            seen.extend(names(&p));
+            match p.next {
+                Some(n) => start = PageStart::After(Cursor::parse(&n.to_string()).unwrap()),
+                None => break,
+            }
+        }
+        assert_eq!(seen, names(&all), "no gaps, no repeats, no empty last page");
+        let skipped = list(&c, "", 2, PageStart::Offset(4)).unwrap();
+        assert_eq!(names(&skipped), ["f", "c"]);
+    }
+
+    #[test]
+    fn search_matches_the_start_of_a_name_email_or_uuid_without_case() {
+        let c = db_with(&[
+            ("Alice", Some("wonder@example.com"), Some(1)),
+            ("bob@home", None, Some(2)),
+            ("bob_x", Some("ALI@example.com"), Some(3)),
+            ("malice", None, Some(4)),
+        ]);
+        let found = |q: &str| {
+            let mut n = names(&list(&c, q, 50, PageStart::First).unwrap());
+            n.sort();
+            n
+        };
+        assert_eq!(found("ali"), ["Alice", "bob_x"]);
+        assert_eq!(found("WONDER@"), ["Alice"]);
+        assert_eq!(found("bob@"), ["bob@home"], "`_` is not a wildcard");
+        assert_eq!(found("%"), Vec::<String>::new());
+        assert_eq!(list(&c, "ali", 50, PageStart::First).unwrap().total, 2);
+        let uuid = list(&c, "malice", 1, PageStart::First).unwrap().users[0]
+            .uuid
+            .clone();
+        assert_eq!(found(&uuid[..8].to_uppercase()), ["malice"]);
+    }
+
+    /// How SQLite will run `sql` (with `n` parameters bound to strings), one step a line.
+    fn plan(c: &Connection, sql: &str, n: usize) -> String {
+        let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let args: Vec<String> = (0..n).map(|i| format!("a{i}")).collect();
+        let steps: Vec<String> = stmt
+            .query_map(rusqlite::params_from_iter(args), |r| r.get(3))
+            .unwrap()
+            .map(|s| s.unwrap())
+            .collect();
+        steps.join("\n")
+    }
+
+    #[test]
+    fn the_list_and_its_search_read_indexes_not_every_user() {
+        let c = db_with(&[]);
+        let page = plan(&c, &page_sql(false, true), 7);
+        assert!(
+            page.contains("SEARCH u USING COVERING INDEX users_recent"),
+            "{page}"
+        );
+        assert!(!page.contains("TEMP B-TREE"), "{page}");
+        let first = plan(&c, &page_sql(false, false), 7);
+        assert!(
+            first.contains("users_recent") && !first.contains("TEMP B-TREE"),
+            "{first}"
+        );
+        for search in [
+            plan(&c, &format!("SELECT count(*) FROM ({FOUND})"), 3),
+            plan(&c, &page_sql(true, true), 7),
+        ] {
+            for index in ["users_username", "users_email", "sqlite_autoindex_users_1"] {
+                assert!(search.contains(index), "{search}");
+            }
+            assert!(
+                !search.contains("SCAN users") && !search.contains("SCAN u\n"),
+                "{search}"
+            );
+        }
     }
 }

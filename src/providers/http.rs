@@ -98,6 +98,56 @@ pub fn send(
     Ok(Reply { status, body })
 }
 
+/// GETs a JSON document parsed straight from the connection into `T` (which keeps only
+/// the fields it names), so a large answer (every user of a big server) is never held
+/// whole; at most `limit` bytes are read. Returns the status, and `T` when it is 200.
+pub fn get_parsed<T: serde::de::DeserializeOwned>(
+    agent: &Agent,
+    url: &str,
+    headers: &[(&str, &str)],
+    limit: u64,
+) -> Result<(u16, Option<T>), ProviderError> {
+    get_read(agent, url, headers, limit, |reader| {
+        serde_json::from_reader(reader).map_err(|e| {
+            if e.is_io() {
+                ProviderError::Unreachable(format!("GET {}: {e}", redact_query(url)))
+            } else {
+                ProviderError::Malformed(format!("GET {}: {e}", redact_query(url)))
+            }
+        })
+    })
+}
+
+/// GETs a document and hands a 200's body to `read` as a stream (at most `limit`
+/// bytes). Returns the status, and what `read` made of the body when it is 200.
+pub fn get_read<T>(
+    agent: &Agent,
+    url: &str,
+    headers: &[(&str, &str)],
+    limit: u64,
+    read: impl FnOnce(&mut dyn std::io::BufRead) -> Result<T, ProviderError>,
+) -> Result<(u16, Option<T>), ProviderError> {
+    let unreachable = |e: ureq::Error| {
+        ProviderError::Unreachable(format!(
+            "GET {}: {}",
+            redact_query(url),
+            crate::outbound::describe(&e)
+        ))
+    };
+    let mut req = agent.get(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let mut response = req.call().map_err(unreachable)?;
+    let status = response.status().as_u16();
+    if status != 200 {
+        return Ok((status, None));
+    }
+    let reader = response.body_mut().with_config().limit(limit).reader();
+    let parsed = read(&mut std::io::BufReader::new(reader))?;
+    Ok((status, Some(parsed)))
+}
+
 /// URLs are logged without their query (it may carry a token).
 fn redact_query(url: &str) -> &str {
     url.split('?').next().unwrap_or(url)

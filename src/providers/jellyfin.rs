@@ -27,6 +27,29 @@ pub struct MediaServer {
 /// Locks that sign-ins of one account share (accounts are spread over them by name).
 const ACCOUNT_LOCKS: usize = 16;
 
+/// The most of a user list read (~100,000 users of ~2 KB).
+const USER_LIST_LIMIT: u64 = 256 << 20;
+
+/// What re-validation keeps of each UserDto in GET /Users (the rest is skipped while
+/// parsing, never held).
+#[derive(serde::Deserialize)]
+struct ListedUser {
+    #[serde(rename = "Id")]
+    id: String,
+    #[serde(rename = "Name")]
+    name: String,
+    #[serde(rename = "Policy")]
+    policy: ListedPolicy,
+}
+
+#[derive(serde::Deserialize)]
+struct ListedPolicy {
+    #[serde(rename = "IsDisabled")]
+    is_disabled: bool,
+    #[serde(rename = "IsAdministrator")]
+    is_administrator: bool,
+}
+
 impl MediaServer {
     /// `device_id` is stable per install, so Jellyfin replaces our previous token for a
     /// user instead of piling up devices.
@@ -265,6 +288,56 @@ impl MediaServer {
     /// Whether an API key is configured (re-validation can ask about any user).
     pub fn has_api_key(&self) -> bool {
         self.cfg.api_key.is_some()
+    }
+
+    /// Whether one request can answer for every account (`list_users`): Jellyfin with an
+    /// API key. Emby and token-only set-ups are asked account by account.
+    pub fn lists_users(&self) -> bool {
+        self.kind == ProviderKind::Jellyfin && self.has_api_key()
+    }
+
+    /// Re-validation of everyone at once: GET /Users with the API key, each user decided
+    /// as `check_user` would (enabled or not), keyed by id without dashes, lowercased. An
+    /// account missing from the answer no longer exists.
+    pub fn list_users(
+        &self,
+        agent: &Agent,
+    ) -> Result<std::collections::HashMap<String, Outcome>, ProviderError> {
+        let Some(key) = self.cfg.api_key.as_deref().filter(|_| self.lists_users()) else {
+            return Err(ProviderError::Misconfigured(
+                "listing users needs Jellyfin and an API key".into(),
+            ));
+        };
+        let prefix = self.prefix(agent)?;
+        let (name, value) = self.auth_header(Some(key));
+        let (status, users) = super::http::get_parsed::<Vec<ListedUser>>(
+            agent,
+            &self.url(&prefix, "/Users"),
+            &[(name, value.as_str()), ("Accept", "application/json")],
+            // Only the fields below are kept; a UserDto is ~1-2 KB on the wire.
+            USER_LIST_LIMIT,
+        )?;
+        let users = match (status, users) {
+            (200, Some(users)) => users,
+            (401 | 403, _) => {
+                return Err(ProviderError::Misconfigured(format!(
+                    "{} refused the API key",
+                    self.kind.label()
+                )));
+            }
+            (429, _) => return Err(ProviderError::RateLimited),
+            (s, _) => return Err(status_error(self.kind, "user list", s)),
+        };
+        users
+            .into_iter()
+            .map(|u| {
+                let id = u.id.replace('-', "").to_ascii_lowercase();
+                let user = json!({ "Id": u.id, "Name": u.name, "Policy": {
+                    "IsDisabled": u.policy.is_disabled,
+                    "IsAdministrator": u.policy.is_administrator } });
+                Ok((id, self.decide(Some(user), "")?))
+            })
+            .collect()
     }
 
     /// Re-validation: does account `user_id` still exist and is it enabled? Asked with

@@ -279,6 +279,50 @@ impl Plex {
         Ok(Some(owner.id))
     }
 
+    /// Whether `shared_with` can ask: PLEX_OWNER_TOKEN is set.
+    pub fn lists_shares(&self) -> bool {
+        self.cfg.owner_token.is_some()
+    }
+
+    /// Re-validation of many accounts in one request: the plex.tv account ids the
+    /// configured server is shared with (GET /api/users with PLEX_OWNER_TOKEN: XML, read
+    /// as it streams). Only a confirmation: the list leaves out the owner and plex.tv
+    /// calls it legacy, so an account not in it is asked on its own, never revoked on
+    /// the list's word. Managed users count only when they are allowed.
+    pub fn shared_with(
+        &self,
+        agent: &Agent,
+    ) -> Result<std::collections::HashSet<String>, ProviderError> {
+        let Some(owner_token) = self.cfg.owner_token.as_deref() else {
+            return Err(ProviderError::Misconfigured("no PLEX_OWNER_TOKEN".into()));
+        };
+        let machine_id = self.machine_id(agent)?;
+        let headers = [
+            ("Accept", "application/xml"),
+            ("X-Plex-Product", PRODUCT),
+            ("X-Plex-Version", VERSION),
+            ("X-Plex-Client-Identifier", self.client_id.as_str()),
+            ("X-Plex-Token", owner_token),
+        ];
+        let (status, ids) =
+            super::http::get_read(agent, &self.api("/api/users"), &headers, 256 << 20, |r| {
+                shares_in(r, &machine_id, self.cfg.allow_managed)
+            })?;
+        match (status, ids) {
+            (200, Some(ids)) => Ok(ids),
+            (401, _) => Err(ProviderError::Misconfigured(
+                "PLEX_OWNER_TOKEN is not accepted by plex.tv".into(),
+            )),
+            (429, _) => Err(ProviderError::RateLimited),
+            (s, _) if s >= 500 => Err(ProviderError::Unreachable(format!(
+                "plex.tv users: status {s}"
+            ))),
+            (s, _) => Err(ProviderError::Malformed(format!(
+                "plex.tv users: status {s}"
+            ))),
+        }
+    }
+
     /// Re-validation: is plex.tv up (answers below 500)? Tells a failure of plex.tv
     /// itself from a failure about one account.
     pub fn reachable(&self, agent: &Agent) -> Result<(), ProviderError> {
@@ -322,6 +366,98 @@ fn groups(owner: bool, server: Option<&Value>, user: &PlexUser) -> Vec<String> {
 
 /// plex.tv's answers by status (MEDIA-API.md 5): 401/498 a dead token, 429 slow down,
 /// 5xx down (not the person's fault), anything else unexpected (fail closed).
+/// The longest tag `shares_in` reads (a `<User ...>` with its attributes is ~1 KB).
+const MAX_TAG: u64 = 64 * 1024;
+
+/// From plex.tv's `/api/users` XML (`<User id=... restricted=...><Server
+/// machineIdentifier=.../></User>`...), the ids of users with a `Server` child that is
+/// `machine_id`, read tag by tag (quotes respected, so a `>` in a title ends nothing).
+fn shares_in(
+    r: &mut dyn std::io::BufRead,
+    machine_id: &str,
+    allow_managed: bool,
+) -> Result<std::collections::HashSet<String>, ProviderError> {
+    let io = |e: std::io::Error| ProviderError::Unreachable(format!("plex.tv users: {e}"));
+    let mut ids = std::collections::HashSet::new();
+    // The user whose children are being read, if it may count.
+    let mut user: Option<String> = None;
+    let mut text = Vec::new();
+    let mut tag = Vec::new();
+    loop {
+        text.clear();
+        if r.read_until(b'<', &mut text).map_err(io)? == 0 || text.last() != Some(&b'<') {
+            return Ok(ids);
+        }
+        tag.clear();
+        let mut quote = None;
+        loop {
+            let mut byte = [0u8; 1];
+            if r.read(&mut byte).map_err(io)? == 0 {
+                return Err(ProviderError::Malformed(
+                    "plex.tv users: cut inside a tag".into(),
+                ));
+            }
+            match (quote, byte[0]) {
+                (None, b'>') => break,
+                (None, q @ (b'"' | b'\'')) => quote = Some(q),
+                (Some(q), b) if b == q => quote = None,
+                _ => {}
+            }
+            tag.push(byte[0]);
+            if tag.len() as u64 > MAX_TAG {
+                return Err(ProviderError::Malformed(
+                    "plex.tv users: a tag too long".into(),
+                ));
+            }
+        }
+        let tag = String::from_utf8_lossy(&tag);
+        let closing = tag.starts_with('/');
+        let name = tag
+            .trim_start_matches('/')
+            .split(|c: char| c.is_whitespace() || c == '/')
+            .next()
+            .unwrap_or("");
+        match (closing, name) {
+            (true, "User") => user = None,
+            (false, "User") => {
+                let restricted = attribute(&tag, "restricted").is_some_and(|v| v == "1");
+                user = attribute(&tag, "id")
+                    .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+                    .filter(|_| allow_managed || !restricted)
+                    .map(str::to_string);
+                if tag.trim_end().ends_with('/') {
+                    user = None;
+                }
+            }
+            (false, "Server") => {
+                if let Some(id) = &user {
+                    if attribute(&tag, "machineIdentifier") == Some(machine_id) {
+                        ids.insert(id.clone());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The value of attribute `name` in a tag's text (`User id="1" title='x'`), unescaped
+/// only as far as ids need: values with entities are returned as written.
+fn attribute<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
+    let mut rest = tag.split_once(char::is_whitespace)?.1;
+    loop {
+        rest = rest.trim_start();
+        let (key, after) = rest.split_once('=')?;
+        let after = after.trim_start();
+        let q = after.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+        let (value, tail) = after[1..].split_once(q)?;
+        if key.trim() == name {
+            return Some(value);
+        }
+        rest = tail;
+    }
+}
+
 fn check_status(reply: &Reply, what: &str, ok: &[u16]) -> Result<(), ProviderError> {
     match reply.status {
         s if ok.contains(&s) => Ok(()),
@@ -384,6 +520,52 @@ impl PlexUser {
                 .map(str::to_string),
             restricted: v["restricted"].as_bool().unwrap_or(false),
         })
+    }
+}
+
+#[cfg(test)]
+mod shares_tests {
+    use super::*;
+
+    const MID: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678";
+
+    fn shares(xml: &str, allow_managed: bool) -> Vec<String> {
+        let mut ids: Vec<String> = shares_in(&mut xml.as_bytes(), MID, allow_managed)
+            .unwrap()
+            .into_iter()
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn the_users_the_server_is_shared_with_and_no_one_else() {
+        let xml = format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<MediaContainer friendlyName="myPlex" identifier="com.plexapp.plugins.myplex">
+  <User id="11" title="a > b" username="friend" restricted="0" home="0">
+    <Server id="1" serverId="9" machineIdentifier="{MID}" name="Hall" owned="0" pending="0"/>
+  </User>
+  <User id="12" title='&lt;Server machineIdentifier="{MID}"/&gt;' username="other">
+    <Server id="2" machineIdentifier="ffff" name="Elsewhere"/>
+  </User>
+  <User id="13" username="kid" restricted="1"><Server machineIdentifier="{MID}"/></User>
+  <User id="14" username="gone"/>
+  <Server machineIdentifier="{MID}"/>
+  <User id="x15" username="odd"><Server machineIdentifier="{MID}"/></User>
+</MediaContainer>"#
+        );
+        assert_eq!(shares(&xml, true), ["11", "13"]);
+        assert_eq!(
+            shares(&xml, false),
+            ["11"],
+            "managed users only when allowed"
+        );
+        assert!(
+            shares_in(&mut &b"<User id=\"1\""[..], MID, true).is_err(),
+            "cut"
+        );
+        assert_eq!(shares("", true), Vec::<String>::new());
     }
 }
 

@@ -16,6 +16,9 @@ pub struct Revalidation {
     pub grace_hours: i64,
     /// Requests a minute to plex.tv at most (1 to 600).
     pub plex_requests_per_minute: i64,
+    /// Requests a second to the owner's Jellyfin or Emby at most, when accounts are
+    /// checked one by one (no Jellyfin API key; 1 to 1000).
+    pub media_requests_per_second: i64,
 }
 
 impl Default for Revalidation {
@@ -24,6 +27,7 @@ impl Default for Revalidation {
             interval_minutes: 15,
             grace_hours: 24,
             plex_requests_per_minute: 60,
+            media_requests_per_second: 10,
         }
     }
 }
@@ -40,6 +44,12 @@ impl Section for Revalidation {
                 self.plex_requests_per_minute,
                 1,
                 600,
+            ),
+            (
+                "media_requests_per_second",
+                self.media_requests_per_second,
+                1,
+                1000,
             ),
         ] {
             if !(lo..=hi).contains(&v) {

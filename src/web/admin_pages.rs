@@ -94,7 +94,7 @@ fn not_found(c: &Console, area: Area, what: &str, back: &str) -> Response {
 pub fn overview_get(ctx: &Ctx, c: Console) -> Result<Response> {
     let conn = ctx.app.db.conn()?;
     let (users, sessions) = if c.can(Permission::UsersRead) {
-        let (_, total) = users::list(&conn, "", 0, 0)?;
+        let total = users::count(&conn)?;
         let live = crate::db::counts::live_sessions(&conn, ctx.now())?;
         (Some(total), Some(live))
     } else {
@@ -134,25 +134,31 @@ pub fn overview_get(ctx: &Ctx, c: Console) -> Result<Response> {
     )))
 }
 
-/// GET /admin/users?q=&offset=
+/// GET /admin/users?q=&cursor=&at=
 pub fn users_get(ctx: &Ctx, c: Console) -> Result<Response> {
     let query = ctx.query("q").unwrap_or_default();
     let query: String = query.trim().chars().take(200).collect();
-    // A bad or huge offset is not worth an error page: start at the top.
-    let offset = ctx
-        .query("offset")
-        .and_then(|o| o.parse::<i64>().ok())
-        .filter(|o| (0..=1_000_000_000).contains(o))
-        .unwrap_or(0);
-    let (list, total) = users::list(&*ctx.app.db.conn()?, &query, PAGE_SIZE, offset)?;
+    // A bad cursor is not worth an error page: start at the top. `at` (how many came
+    // before) only numbers the rows shown.
+    let cursor = ctx.query("cursor").and_then(|c| users::Cursor::parse(&c));
+    let at = match cursor {
+        Some(_) => ctx
+            .query("at")
+            .and_then(|o| o.parse::<i64>().ok())
+            .filter(|o| (0..=1_000_000_000).contains(o))
+            .unwrap_or(0),
+        None => 0,
+    };
+    let start = cursor.map_or(users::PageStart::First, users::PageStart::After);
+    let list = users::list(&*ctx.app.db.conn()?, &query, PAGE_SIZE, start)?;
     Ok(page(view::users(
         &c.frame(Area::Users),
         &view::UserList {
-            users: &list,
-            total,
+            users: &list.users,
+            total: list.total,
             query: &query,
-            offset,
-            limit: PAGE_SIZE,
+            at,
+            next: list.next.map(|n| n.to_string()),
         },
     )))
 }

@@ -15,7 +15,7 @@ fn user_id(tx: &rusqlite::Connection, uuid: &str) -> Result<i64> {
     users::id_by_uuid(tx, uuid)?.ok_or(AppError::NotFound)
 }
 
-/// GET /api/admin/users?q=&limit=&offset=
+/// GET /api/admin/users?q=&limit=&cursor= (or the older &offset=)
 pub fn list_get(ctx: &Ctx, _: Admin) -> Result<Response> {
     let q = ctx.query("q").unwrap_or_default();
     let number = |name: &str, default: i64, max: i64| -> Result<i64> {
@@ -30,9 +30,28 @@ pub fn list_get(ctx: &Ctx, _: Admin) -> Result<Response> {
                 }),
         }
     };
-    let (limit, offset) = (number("limit", 50, 500)?, number("offset", 0, i64::MAX)?);
-    let (list, total) = users::list(&*ctx.app.db.conn()?, q.trim(), limit, offset)?;
-    Ok(Response::json(&json!({ "users": list, "total": total })).with_no_cache())
+    let limit = number("limit", 50, 500)?;
+    let start = match (ctx.query("cursor"), ctx.query("offset")) {
+        (Some(_), Some(_)) => {
+            return Err(AppError::bad_request(
+                "give cursor or offset, not both (cursor is the next value of the previous page)",
+            ));
+        }
+        (Some(c), None) => {
+            users::PageStart::After(users::Cursor::parse(c.trim()).ok_or_else(|| {
+                AppError::bad_request("cursor: use the next value of the previous page")
+            })?)
+        }
+        (None, Some(_)) => users::PageStart::Offset(number("offset", 0, i64::MAX)?),
+        (None, None) => users::PageStart::First,
+    };
+    let page = users::list(&*ctx.app.db.conn()?, q.trim(), limit, start)?;
+    Ok(Response::json(&json!({
+        "users": page.users,
+        "total": page.total,
+        "next": page.next.map(|n| n.to_string()),
+    }))
+    .with_no_cache())
 }
 
 /// GET /api/admin/users/{uuid}: the user, their sessions and application grants.

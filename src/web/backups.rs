@@ -74,10 +74,10 @@ pub fn download_get(ctx: &Ctx, _: Admin, name: &str) -> Result<Response> {
     if !backup::valid_name(name) {
         return Err(AppError::bad_request("that is not a backup file name"));
     }
-    let data = backup::read(ctx.app, name)
+    let file = backup::open_file(ctx.app, name)
         .map_err(failed)?
         .ok_or(AppError::NotFound)?;
-    Ok(Response::from_data("application/octet-stream", data)
+    Ok(Response::from_file("application/octet-stream", file)
         .with_unique_header(
             "Content-Disposition",
             format!("attachment; filename=\"{name}\""),
@@ -109,7 +109,7 @@ pub fn delete(ctx: &Ctx, admin: Admin, name: &str) -> Result<Response> {
 /// key, database, schema), then stored as `uploaded-...`.
 pub fn upload_put(ctx: &Ctx, admin: Admin) -> Result<Response> {
     let data = ctx.upload(MAX_UPLOAD)?;
-    let checked = restore::check(ctx.app, &data).map_err(AppError::BadRequest)?;
+    let checked = restore::check(ctx.app, &data[..]).map_err(AppError::BadRequest)?;
     let info = backup::store_upload(ctx.app, &data).map_err(failed)?;
     ctx.app.db.with_tx(|tx| {
         audit(
@@ -138,10 +138,10 @@ pub fn restore_post(ctx: &Ctx, admin: Admin, name: &str) -> Result<Response> {
     let scope = restore::Scope::parse(&body.scope).ok_or_else(|| {
         AppError::bad_request("scope: \"all\" (everything) or \"settings\" (settings only)")
     })?;
-    let data = backup::read(ctx.app, name)
+    let file = backup::open_file(ctx.app, name)
         .map_err(failed)?
         .ok_or(AppError::NotFound)?;
-    let report = restore::restore(ctx.app, &data, scope, &admin.row.username)
+    let report = restore::restore(ctx.app, file, scope, &admin.row.username)
         .map_err(AppError::BadRequest)?;
     let signed_out = record_restore(ctx, &admin, name, &report)?;
     let mut out = serde_json::to_value(&report).map_err(AppError::internal)?;

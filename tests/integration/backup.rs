@@ -59,7 +59,7 @@ fn save_section(c: &Client, name: &str, config: Value) -> Resp {
 fn dump(p: &Portal) -> BTreeMap<String, Vec<String>> {
     let db = p.db();
     let tables: Vec<String> = db
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name != 'events'")
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT IN ('events', 'event_strings')")
         .unwrap()
         .query_map([], |r| r.get(0))
         .unwrap()
@@ -361,22 +361,46 @@ fn damaged_files_and_the_wrong_key_are_refused_and_change_nothing() {
     let root = s.user("root", "toor");
     let name = create(&root);
     let good = std::fs::read(dir(&s).join(&name)).unwrap();
-    let text = String::from_utf8(good.clone()).unwrap();
+    // The readable header, then binary chunks.
+    let header_end = good
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .nth(1)
+        .unwrap()
+        .0;
+    let text = String::from_utf8(good[..header_end].to_vec()).unwrap();
+    let with_header = |h: String| [h.as_bytes(), &good[header_end..]].concat();
     let mut flipped = good.clone();
     let at = flipped.len() - 20;
-    flipped[at] = if flipped[at] == b'A' { b'B' } else { b'A' };
+    flipped[at] ^= 0x01;
+    // Another backup of the same data: its sealed chunks under this file's header.
+    let other = std::fs::read(dir(&s).join(create(&root))).unwrap();
+    let other_body_at = other
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .nth(1)
+        .unwrap()
+        .0;
+    let spliced = [&good[..header_end], &other[other_body_at..]].concat();
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("chunks of another backup", spliced, "changed or damaged"),
         (
             "tampered header",
-            text.replace("\"created_by\":\"root\"", "\"created_by\":\"mallory\"")
-                .into_bytes(),
+            with_header(text.replace("\"created_by\":\"root\"", "\"created_by\":\"mallory\"")),
             "changed or damaged",
         ),
         ("tampered body", flipped, "changed or damaged"),
         ("truncated", good[..good.len() / 2].to_vec(), "truncated"),
         (
+            "cut before the end",
+            good[..good.len() - 1].to_vec(),
+            "truncated",
+        ),
+        (
             "unknown format",
-            text.replace("\"format\":1", "\"format\":7").into_bytes(),
+            with_header(text.replace("\"format\":2", "\"format\":7")),
             "format version 7",
         ),
         (
@@ -475,8 +499,8 @@ fn old_backup(p: &Portal, user_version: i64, with_key: bool) -> Vec<u8> {
         .unwrap();
     drop(old);
     let plaintext = std::fs::read(&path).unwrap();
+    // Releases of that schema wrote format 1 (the whole body sealed as one base64 line).
     let header = format::Header {
-        format: format::FORMAT,
         created_at: 1_700_000_000,
         created_at_utc: "2023-11-14T22:13:20Z".into(),
         created_by: "an older release".into(),
@@ -485,11 +509,9 @@ fn old_backup(p: &Portal, user_version: i64, with_key: bool) -> Vec<u8> {
         schema_version: user_version,
         tables: Default::default(),
         sections: vec!["security".into()],
-        size: 0,
-        sha256: String::new(),
-        key_check: String::new(),
+        ..format::Header::default()
     };
-    format::seal(&p.app().sealer, header, &plaintext)
+    format::seal_v1(&p.app().sealer, header, &plaintext)
 }
 
 #[test]
@@ -757,11 +779,8 @@ fn permissions_names_and_downloads() {
     );
     let r = root.get(&format!("/api/admin/backups/{name}"));
     assert_eq!(r.status, 200);
-    assert!(r.body.starts_with("authportal-backup\n"));
-    assert_eq!(
-        r.body.as_bytes(),
-        std::fs::read(dir(&s).join(&name)).unwrap().as_slice()
-    );
+    assert!(r.bytes.starts_with(b"authportal-backup\n"));
+    assert_eq!(r.bytes, std::fs::read(dir(&s).join(&name)).unwrap());
     assert!(
         r.header("content-disposition")
             .unwrap()
@@ -834,8 +853,8 @@ fn backups_taken_during_writes_are_consistent() {
     let mut counts = Vec::new();
     for _ in 0..5 {
         let info = backup::create(app, "test", backup::Kind::Manual).unwrap();
-        let data = backup::read(app, &info.name).unwrap().unwrap();
-        let checked = restore::check(app, &data).expect("opens and passes integrity_check");
+        let file = backup::open_file(app, &info.name).unwrap().unwrap();
+        let checked = restore::check(app, file).expect("opens and passes integrity_check");
         counts.push(checked.header.tables["events"]);
     }
     stop.store(true, Ordering::SeqCst);

@@ -369,18 +369,8 @@ fn a_damaged_database_is_refused_with_what_to_do() {
         let mut p = spawn(&dir, "http://127.0.0.1:9");
         p.child.kill().unwrap();
         p.child.wait().unwrap();
-        let path = dir.0.join("authportal.db");
         // What the killed process left in the WAL goes into the file first.
-        let db = rusqlite::Connection::open(&path).unwrap();
-        db.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
-            .unwrap();
-        drop(db);
-        let mut bytes = std::fs::read(&path).unwrap();
-        assert!(bytes.len() > 8192);
-        for b in &mut bytes[4096..] {
-            *b = 0x5a;
-        }
-        std::fs::write(&path, bytes).unwrap();
+        damage(&dir.0.join("authportal.db"));
     }
     let out = Command::new(env!("CARGO_BIN_EXE_authportal"))
         .arg("serve")
@@ -405,4 +395,66 @@ fn a_damaged_database_is_refused_with_what_to_do() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("is damaged"), "{err}");
+}
+
+/// Moves what a killed process left in the WAL into the file, then overwrites every page
+/// after the first with garbage (the header stays readable).
+fn damage(path: &std::path::Path) {
+    let db = rusqlite::Connection::open(path).unwrap();
+    db.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        .unwrap();
+    drop(db);
+    let mut bytes = std::fs::read(path).unwrap();
+    assert!(bytes.len() > 8192);
+    for b in &mut bytes[4096..] {
+        *b = 0x5a;
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// A start after a clean stop does not read the whole file (time linear in the data);
+/// one after a kill does; `authportal check --db` reads it whenever asked.
+#[test]
+fn only_a_start_after_an_unclean_stop_or_check_db_reads_the_whole_file() {
+    let dir = TempDir::new();
+    let marker = dir.0.join("authportal.db.running");
+    let mut p = spawn(&dir, "http://127.0.0.1:9");
+    assert!(marker.exists(), "a running server leaves the marker");
+    let status = Command::new("kill")
+        .args(["-TERM", &p.child.id().to_string()])
+        .status();
+    assert!(status.unwrap().success());
+    assert!(exit_of(&mut p.child).success());
+    assert!(!marker.exists(), "a clean stop removes the marker");
+
+    let check_db = || {
+        Command::new(env!("CARGO_BIN_EXE_authportal"))
+            .args(["check", "--db"])
+            .env_clear()
+            .envs(env_for(&dir, "http://127.0.0.1:9", free_port()))
+            .output()
+            .unwrap()
+    };
+    let out = check_db();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains(": ok"));
+
+    damage(&dir.0.join("authportal.db"));
+    let out = check_db();
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("is damaged") && said.contains("authportal restore"),
+        "{said}"
+    );
+    // The same file after a kill (the marker left behind) is refused at start.
+    std::fs::write(&marker, b"").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_authportal"))
+        .arg("serve")
+        .env_clear()
+        .envs(env_for(&dir, "http://127.0.0.1:9", free_port()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is damaged"));
 }

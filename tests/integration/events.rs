@@ -225,3 +225,27 @@ fn the_janitor_prunes_past_retention() {
         "{left:?}"
     );
 }
+
+#[test]
+fn the_janitor_sweeps_a_large_backlog_of_expired_sessions_and_keeps_live_ones() {
+    let s = setup(&[]);
+    let root = s.user("root", "toor");
+    let now = chrono::Utc::now().timestamp();
+    let mut db = s.portal.db();
+    let tx = db.transaction().unwrap();
+    for i in 0..(authportal::janitor::BATCH * 2 + 500) {
+        tx.execute(
+            "INSERT INTO sessions (id_digest, user_id, identity_id, amr_json, sid, auth_time, created_at, expires_at)
+             SELECT ?1, user_id, identity_id, amr_json, ?2, auth_time, created_at, ?3 FROM sessions LIMIT 1",
+            rusqlite::params![i.to_be_bytes().to_vec(), format!("old-{i}"), now - 60],
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+    authportal::janitor::sweep(s.portal.app());
+    let left = s.portal.count(&format!(
+        "SELECT count(*) FROM sessions WHERE expires_at <= {now}"
+    ));
+    assert_eq!(left, 0, "every expired session is gone");
+    assert_eq!(root.get("/whoami").json()["authenticated"], true);
+}

@@ -160,6 +160,8 @@ pub struct Resp {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// The body as received (binary bodies: backups, images).
+    pub bytes: Vec<u8>,
 }
 
 impl Resp {
@@ -321,11 +323,12 @@ impl Client {
             .read_to_vec()
             .map_err(|e| format!("body: {e}"))?;
         // Binary bodies (images) read as "": tests look at their headers.
-        let body = String::from_utf8(bytes).unwrap_or_default();
+        let body = String::from_utf8(bytes.clone()).unwrap_or_default();
         let resp = Resp {
             status,
             headers,
             body,
+            bytes,
         };
         for line in resp.set_cookies() {
             let pair = line.split(';').next().unwrap_or("");

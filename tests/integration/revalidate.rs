@@ -113,6 +113,56 @@ fn a_removed_plex_friend_loses_sessions_and_tokens_in_one_pass() {
     assert_eq!((pass.checked, pass.revoked), (1, 0), "{pass:?}");
 }
 
+/// With the owner's token, one request to plex.tv confirms every friend the server is
+/// still shared with; only the others (the owner, who is never listed, and a friend the
+/// share was taken from) are asked one by one, and the friend loses access.
+#[test]
+fn the_owners_token_confirms_plex_friends_in_one_request() {
+    let fake = FakePlex::start();
+    fake.add_account(
+        PlexAccount::new(1, "owner", "tok-owner")
+            .with_resources(vec![server_resource(MACHINE, "Hall", true)]),
+    );
+    for id in 2..=4 {
+        fake.add_account(
+            PlexAccount::new(id, &format!("friend{id}"), &format!("tok-{id}"))
+                .with_resources(vec![server_resource(MACHINE, "Hall", false)]),
+        );
+    }
+    let url = fake.base_url();
+    let portal = Portal::start(&[
+        ("MEDIA_SERVER", "plex"),
+        ("PLEX_API_BASE", url.as_str()),
+        ("PLEX_APP_BASE", url.as_str()),
+        ("PLEX_SERVER_MACHINE_ID", MACHINE),
+        ("PLEX_OWNER_TOKEN", "tok-owner"),
+        ("TRUSTED_PROXY_CIDRS", "127.0.0.1"),
+    ]);
+    let owner = plex_sign_in(&fake, &portal, "tok-owner");
+    let friends: Vec<Client> = (2..=4)
+        .map(|id| plex_sign_in(&fake, &portal, &format!("tok-{id}")))
+        .collect();
+    fake.clear_requests();
+    let pass = authportal::revalidate::run_once(portal.app()).unwrap();
+    assert_eq!((pass.confirmed, pass.revoked), (4, 0), "{pass:?}");
+    assert_eq!(fake.count("/api/users"), 1);
+    assert_eq!(
+        fake.count("/api/v2/resources"),
+        1,
+        "only the owner, who is not in the list, is asked on their own"
+    );
+
+    assert!(fake.set_resources("tok-3", vec![]));
+    fake.clear_requests();
+    let pass = authportal::revalidate::run_once(portal.app()).unwrap();
+    assert_eq!((pass.confirmed, pass.revoked), (3, 1), "{pass:?}");
+    assert_eq!(fake.count("/api/users"), 1);
+    assert_eq!(fake.count("/api/v2/resources"), 2, "the owner and friend3");
+    assert_eq!(friends[1].get("/whoami").json()["authenticated"], false);
+    assert_eq!(friends[0].get("/whoami").json()["authorized"], true);
+    assert_eq!(owner.get("/whoami").json()["authorized"], true);
+}
+
 #[test]
 fn a_disabled_jellyfin_user_loses_access_in_one_pass() {
     let s = setup(&[]);
@@ -186,22 +236,38 @@ fn an_unreachable_server_keeps_access_for_the_grace_period_only() {
 }
 
 #[test]
-fn an_api_key_checks_users_without_their_tokens() {
-    let jf = crate::fakes::jellyfin::FakeJellyfin::start(crate::fakes::jellyfin::Mode::Jellyfin);
-    jf.add_user(crate::fakes::jellyfin::FakeUser::new("alice", "wonderland"));
+fn an_api_key_asks_jellyfin_once_per_pass_for_everyone() {
+    use crate::fakes::jellyfin::{FakeJellyfin, FakeUser, Mode};
+    let jf = FakeJellyfin::start(Mode::Jellyfin);
+    let names = ["alice", "bob", "carol", "dave"];
+    for name in names {
+        jf.add_user(FakeUser::new(name, "pw"));
+    }
     let portal = crate::media::jellyfin_portal(&jf, &[("JELLYFIN_API_KEY", jf.api_key())]);
-    let alice = portal.client();
-    assert_eq!(
-        crate::media::sign_in(&alice, "jellyfin", "alice", "wonderland").status,
-        303
-    );
+    let clients: Vec<_> = names
+        .iter()
+        .map(|name| {
+            let c = portal.client();
+            c.use_fresh_ip();
+            assert_eq!(
+                crate::media::sign_in(&c, "jellyfin", name, "pw").status,
+                303
+            );
+            c
+        })
+        .collect();
     jf.clear_requests();
     let pass = authportal::revalidate::run_once(portal.app()).unwrap();
-    assert_eq!(pass.confirmed, 1, "{pass:?}");
+    assert_eq!(pass.confirmed, 4, "{pass:?}");
+    let paths: Vec<String> = jf.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(
+        paths.iter().filter(|p| *p == "/Users").count(),
+        1,
+        "one list for everyone: {paths:?}"
+    );
     assert!(
-        jf.requests()
-            .iter()
-            .any(|r| r.path.starts_with("/Users/") && r.path != "/Users/Me")
+        !paths.iter().any(|p| p.starts_with("/Users/")),
+        "no request per account: {paths:?}"
     );
     assert!(jf.set_user_disabled("alice", true));
     assert_eq!(
@@ -210,7 +276,44 @@ fn an_api_key_checks_users_without_their_tokens() {
             .revoked,
         1
     );
-    assert_eq!(alice.get("/whoami").json()["authenticated"], false);
+    assert_eq!(clients[0].get("/whoami").json()["authenticated"], false);
+    assert_eq!(clients[1].get("/whoami").json()["authorized"], true);
+}
+
+/// Without an API key each account is asked with its own token, never faster than
+/// `media_requests_per_second`.
+#[test]
+fn accounts_asked_one_by_one_are_paced() {
+    let s = setup(&[]);
+    let root = s.user("root", "toor");
+    s.user("alice", "wonderland");
+    s.user("vera", "viewer");
+    let r = send_json(
+        &root,
+        "PUT",
+        "/api/admin/config/revalidation",
+        &json!({ "version": 0, "config": { "media_requests_per_second": 4 } }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    s.jf.clear_requests();
+    let started = std::time::Instant::now();
+    let pass = authportal::revalidate::run_once(s.portal.app()).unwrap();
+    let took = started.elapsed();
+    assert_eq!(
+        (pass.confirmed, pass.behind.as_deref()),
+        (3, None),
+        "{pass:?}"
+    );
+    assert_eq!(s.jf.count("/Users/Me"), 3);
+    // Three requests at 4 a second: at least two gaps of 250 ms between them.
+    assert!(took >= std::time::Duration::from_millis(500), "{took:?}");
+    let r = send_json(
+        &root,
+        "PUT",
+        "/api/admin/config/revalidation",
+        &json!({ "version": 1, "config": { "media_requests_per_second": 0 } }),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
 }
 
 #[test]
@@ -327,12 +430,12 @@ fn a_disabled_emby_user_loses_access_too() {
     assert_eq!(bob.get("/whoami").json()["authenticated"], false);
 }
 
-/// A Jellyfin server asked with the API key (so each user's check is its own path,
-/// `/Users/{id}`, where a fault can hit one user), with root (admin), alice and bob
-/// signed in in that order and a grace period of 2 h.
+/// An Emby server asked with the API key (Emby has no list of users, so each user's
+/// check is its own path, `/Users/{id}`, where a fault can hit one user), with root
+/// (admin), alice and bob signed in in that order and a grace period of 2 h.
 fn api_key_setup() -> (crate::fakes::jellyfin::FakeJellyfin, Portal, [Client; 3]) {
     use crate::fakes::jellyfin::{FakeJellyfin, FakeUser, Mode};
-    let jf = FakeJellyfin::start(Mode::Jellyfin);
+    let jf = FakeJellyfin::start(Mode::Emby);
     for (name, pw) in [
         ("root", "toor"),
         ("alice", "wonderland"),
@@ -340,18 +443,18 @@ fn api_key_setup() -> (crate::fakes::jellyfin::FakeJellyfin, Portal, [Client; 3]
     ] {
         jf.add_user(FakeUser::new(name, pw));
     }
-    let portal = crate::media::jellyfin_portal(
-        &jf,
-        &[
-            ("JELLYFIN_API_KEY", jf.api_key()),
-            ("TRUSTED_PROXY_CIDRS", "127.0.0.1"),
-            ("ADMIN_BOOTSTRAP_USERS", "root"),
-        ],
-    );
+    let url = jf.base_url();
+    let portal = Portal::start(&[
+        ("MEDIA_SERVER", "emby"),
+        ("EMBY_SERVER_URL", url.as_str()),
+        ("EMBY_API_KEY", jf.api_key()),
+        ("TRUSTED_PROXY_CIDRS", "127.0.0.1"),
+        ("ADMIN_BOOTSTRAP_USERS", "root"),
+    ]);
     let sign_in = |name: &str, pw: &str| {
         let c = portal.client();
         c.use_fresh_ip();
-        assert_eq!(crate::media::sign_in(&c, "jellyfin", name, pw).status, 303);
+        assert_eq!(crate::media::sign_in(&c, "emby", name, pw).status, 303);
         c
     };
     let clients = [
@@ -371,7 +474,7 @@ fn api_key_setup() -> (crate::fakes::jellyfin::FakeJellyfin, Portal, [Client; 3]
 
 fn user_path(name: &str) -> String {
     format!(
-        "/Users/{}",
+        "/emby/Users/{}",
         crate::fakes::jellyfin::FakeUser::new(name, "").id
     )
 }
@@ -455,12 +558,16 @@ fn a_sign_in_during_a_pass_is_not_ended_by_it() {
             );
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
+        // Emby's sign-in reads the same path as bob's check: lift his fault for it, and
+        // put it back before the pass (still waiting on alice) gets to him.
+        jf.clear_faults();
         let again = portal.client();
         again.use_fresh_ip();
         assert_eq!(
-            crate::media::sign_in(&again, "jellyfin", "bob", "builder").status,
+            crate::media::sign_in(&again, "emby", "bob", "builder").status,
             303
         );
+        jf.fail(&user_path("bob"), Fault::Status(500));
         (pass.join().unwrap(), again)
     });
     assert_eq!((pass.revoked, pass.confirmed_meanwhile), (0, 1), "{pass:?}");

@@ -19,6 +19,9 @@ pub fn revalidation(tz: chrono_tz::Tz, status: Option<&serde_json::Value>) -> Ma
                     } @else {
                         p.status.ok { "Re-validation is working." }
                     }
+                    @if let Some(why) = s["behind"].as_str() {
+                        p.status.bad role="status" { "Re-validation cannot keep up: " (why) "." }
+                    }
                     dl {
                         dt { "Last pass" } dd { (at(&s["last_run"]).unwrap_or_default()) }
                         dt { "Last success" } dd { (at(&s["last_success"]).unwrap_or_else(|| "never".into())) }

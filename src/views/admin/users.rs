@@ -12,8 +12,10 @@ pub struct UserList<'a> {
     pub users: &'a [UserSummary],
     pub total: i64,
     pub query: &'a str,
-    pub offset: i64,
-    pub limit: i64,
+    /// How many came before this page (0 on the first).
+    pub at: i64,
+    /// The cursor of the next page, if there is one.
+    pub next: Option<String>,
 }
 
 /// Partial: assigned groups as tags, then provider groups (muted).
@@ -33,13 +35,14 @@ fn groups_cell(u: &UserSummary) -> Markup {
 }
 
 pub fn users(f: &Frame, l: &UserList) -> Markup {
-    let page_link = |offset: i64| {
+    let page_link = |next: Option<&str>| {
         let mut q = url::form_urlencoded::Serializer::new(String::new());
         if !l.query.is_empty() {
             q.append_pair("q", l.query);
         }
-        if offset > 0 {
-            q.append_pair("offset", &offset.to_string());
+        if let Some(cursor) = next {
+            q.append_pair("cursor", cursor);
+            q.append_pair("at", &(l.at + l.users.len() as i64).to_string());
         }
         let q = q.finish();
         if q.is_empty() {
@@ -48,7 +51,7 @@ pub fn users(f: &Frame, l: &UserList) -> Markup {
             format!("/admin/users?{q}")
         }
     };
-    let shown_to = (l.offset + l.users.len() as i64).min(l.total);
+    let shown_to = (l.at + l.users.len() as i64).min(l.total);
     console(
         "Users",
         "admin-users",
@@ -56,7 +59,7 @@ pub fn users(f: &Frame, l: &UserList) -> Markup {
         html! {
             h1 { "Users" }
             form.search method="get" action="/admin/users" role="search" {
-                label for="user-q" { "Search by name, email or UUID" }
+                label for="user-q" { "Search by the start of a name, email or UUID" }
                 div.search-row {
                     input #user-q type="search" name="q" value=(l.query) maxlength="200" autocomplete="off";
                     button.primary type="submit" { "Search" }
@@ -65,7 +68,8 @@ pub fn users(f: &Frame, l: &UserList) -> Markup {
             }
             p.hint {
                 @if l.total == 0 { "No users" @if !l.query.is_empty() { " match “" (l.query) "”" } "." }
-                @else { "Showing " (l.offset + 1) "–" (shown_to) " of " (l.total) "." }
+                @else if l.users.is_empty() { "No more users." }
+                @else { "Showing " (l.at + 1) "–" (shown_to) " of " (l.total) "." }
             }
             @if !l.users.is_empty() {
                 div.table-wrap {
@@ -95,10 +99,10 @@ pub fn users(f: &Frame, l: &UserList) -> Markup {
                     }
                 }
             }
-            @if l.offset > 0 || shown_to < l.total {
+            @if l.at > 0 || l.next.is_some() {
                 nav.pager aria-label="Pages" {
-                    @if l.offset > 0 { a.button.secondary href=(page_link((l.offset - l.limit).max(0))) { "← Previous" } }
-                    @if shown_to < l.total { a.button.secondary href=(page_link(l.offset + l.limit)) { "Next →" } }
+                    @if l.at > 0 { a.button.secondary href=(page_link(None)) { "← First page" } }
+                    @if let Some(next) = &l.next { a.button.secondary href=(page_link(Some(next))) { "Next →" } }
                 }
             }
         },

@@ -426,6 +426,14 @@ fn handle(state: &Mutex<State>, req: &Recorded) -> Response {
             (_, Caller::ApiKey) => error(400),
             _ => error(401),
         },
+        // Every user (re-validation with an API key asks once for everyone).
+        ("GET", "/users") => match caller(&st, &ctx) {
+            Caller::ApiKey => {
+                let all: Vec<Value> = st.users.iter().map(|u| user_dto(&st, u)).collect();
+                json_response(200, &Value::Array(all))
+            }
+            _ => error(401),
+        },
         ("POST", "/sessions/logout") => match caller(&st, &ctx) {
             Caller::User(_) => {
                 let token = ctx.token.clone().unwrap_or_default();

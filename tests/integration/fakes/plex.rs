@@ -346,6 +346,53 @@ fn fault_body(status: u16) -> Response {
     json_response(status, &body)
 }
 
+/// GET /api/users (v1, XML only): everyone but the caller, each `User` with a `Server`
+/// child for every server shared with them, as plex.tv lists the owner's friends.
+fn shared_users_xml(state: &Mutex<State>, req: &Recorded) -> Response {
+    let st = lock(state);
+    let caller = plex_param(req, "X-Plex-Token");
+    let Some(me) = st
+        .accounts
+        .iter()
+        .find(|a| Some(&a.token) == caller.as_ref())
+    else {
+        return Response::from_data(
+            "text/xml; charset=utf-8",
+            "<errors><error code=\"1001\"/></errors>",
+        )
+        .with_status_code(401);
+    };
+    let mut xml = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<MediaContainer friendlyName=\"myPlex\">\n",
+    );
+    for a in st.accounts.iter().filter(|a| a.id != me.id) {
+        xml.push_str(&format!(
+            "  <User id=\"{}\" title=\"{}\" username=\"{}\" restricted=\"{}\" home=\"{}\">\n",
+            a.id,
+            a.title,
+            a.username,
+            u8::from(a.restricted),
+            u8::from(a.home)
+        ));
+        for r in &a.resources {
+            let shared = r["provides"]
+                .as_str()
+                .is_some_and(|p| p.split(',').any(|x| x == "server"))
+                && r["owned"].as_bool() == Some(false);
+            if shared {
+                xml.push_str(&format!(
+                    "    <Server machineIdentifier=\"{}\" name=\"{}\" owned=\"0\"/>\n",
+                    r["clientIdentifier"].as_str().unwrap_or(""),
+                    r["name"].as_str().unwrap_or("")
+                ));
+            }
+        }
+        xml.push_str("  </User>\n");
+    }
+    xml.push_str("</MediaContainer>\n");
+    Response::from_data("text/xml; charset=utf-8", xml)
+}
+
 /// `X-Plex-*` values may come as headers or as query parameters.
 fn plex_param(req: &Recorded, name: &str) -> Option<String> {
     req.header(name)
@@ -359,6 +406,7 @@ fn handle(state: &Mutex<State>, req: &Recorded) -> Response {
     match (req.method.as_str(), path) {
         ("GET", "/auth") => auth_page(state),
         ("POST", "/fake/approve") => approve(state, req),
+        ("GET", "/api/users") => shared_users_xml(state, req),
         _ if path.starts_with("/api/") => {
             let (status, body) = api(state, req, path);
             let wants_json = req

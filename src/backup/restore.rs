@@ -27,7 +27,7 @@ use serde::Serialize;
 use super::format::{self, Header};
 use super::{Kind, TempDb};
 use crate::app::App;
-use crate::db::migrate;
+use crate::db::{self, migrate};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
@@ -178,23 +178,6 @@ fn open_live(app: &App) -> Result<Connection, String> {
     Ok(conn)
 }
 
-fn table_names(conn: &Connection, schema: &str) -> rusqlite::Result<Vec<String>> {
-    conn.prepare(&format!(
-        "SELECT name FROM {schema}.sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
-    ))?
-    .query_map([], |r| r.get(0))?
-    .collect()
-}
-
-fn columns(conn: &Connection, table: &str) -> rusqlite::Result<String> {
-    let cols: Vec<String> = conn
-        .prepare(&format!("PRAGMA main.table_info(\"{table}\")"))?
-        .query_map([], |r| r.get::<_, String>(1))?
-        .map(|c| c.map(|c| format!("\"{c}\"")))
-        .collect::<rusqlite::Result<_>>()?;
-    Ok(cols.join(", "))
-}
-
 /// Replaces the tables of `scope` with the snapshot's, in one IMMEDIATE transaction;
 /// `safety` runs once the write lock is held, before anything changes.
 fn replace<S>(
@@ -206,31 +189,27 @@ fn replace<S>(
     let conn = open_live(app)?;
     // Off for the swap (deletes must not cascade into the audit log; rows go in in any
     // order); foreign_key_check below proves the result consistent before COMMIT.
-    conn.execute_batch("PRAGMA foreign_keys = OFF")
-        .map_err(|e| e.to_string())?;
-    conn.execute("ATTACH DATABASE ?1 AS snap", [snap.path_str()?])
+    db::restore::attach(&conn, snap.path_str()?)
         .map_err(|e| format!("cannot open the backup's database: {e}"))?;
-    conn.execute_batch("BEGIN IMMEDIATE")
-        .map_err(|e| format!("the database is busy, try again: {e}"))?;
+    db::restore::begin(&conn).map_err(|e| format!("the database is busy, try again: {e}"))?;
     let result = safety().and_then(|s| Ok((swap(&conn, scope, app.clock.now())?, s)));
     let done = match result {
-        Ok(done) => conn
-            .execute_batch("COMMIT")
+        Ok(done) => db::restore::commit(&conn)
             .map(|_| done)
             .map_err(|e| format!("the restore could not be committed: {e}")),
         Err(e) => Err(e),
     };
     if done.is_err() {
-        let _ = conn.execute_batch("ROLLBACK");
+        db::restore::rollback(&conn);
     }
-    let _ = conn.execute_batch("DETACH DATABASE snap");
+    db::restore::detach(&conn);
     done
 }
 
 fn swap(conn: &Connection, scope: Scope, now: i64) -> Result<Vec<String>, String> {
     let sql = |e: rusqlite::Error| format!("restoring failed, nothing was changed: {e}");
-    let live = table_names(conn, "main").map_err(sql)?;
-    let saved = table_names(conn, "snap").map_err(sql)?;
+    let live = db::restore::table_names(conn, "main").map_err(sql)?;
+    let saved = db::restore::table_names(conn, "snap").map_err(sql)?;
     let wanted: Vec<String> = live
         .into_iter()
         .filter(|t| match scope {
@@ -245,38 +224,27 @@ fn swap(conn: &Connection, scope: Scope, now: i64) -> Result<Vec<String>, String
             ));
         }
         if table == "meta" {
-            copy_meta(conn).map_err(sql)?;
+            db::restore::copy_meta(conn, LIVE_META).map_err(sql)?;
             continue;
         }
-        let cols = columns(conn, table).map_err(sql)?;
-        conn.execute(&format!("DELETE FROM main.\"{table}\""), [])
-            .map_err(sql)?;
-        conn.execute(
-            &format!("INSERT INTO main.\"{table}\" ({cols}) SELECT {cols} FROM snap.\"{table}\""),
-            [],
-        )
-        .map_err(sql)?;
+        db::restore::replace_table(conn, table).map_err(sql)?;
     }
-    drop_orphan_deliveries(conn).map_err(sql)?;
+    db::restore::drop_orphan_deliveries(conn).map_err(sql)?;
     if scope == Scope::All {
-        end_sign_ins(conn, now).map_err(sql)?;
+        db::restore::end_sign_ins(conn, now).map_err(sql)?;
         // Audit entries keep their user only when that user exists after the restore,
         // and restored rows keep a link into the audit log only when it is still there.
         for live in LIVE_TABLES {
-            clear_dangling(conn, live, |parent| wanted.iter().any(|w| w == parent)).map_err(sql)?;
+            db::restore::clear_dangling(conn, live, |parent| wanted.iter().any(|w| w == parent))
+                .map_err(sql)?;
         }
         for table in &wanted {
-            clear_dangling(conn, table, |parent| LIVE_TABLES.contains(&parent)).map_err(sql)?;
+            db::restore::clear_dangling(conn, table, |parent| LIVE_TABLES.contains(&parent))
+                .map_err(sql)?;
         }
         // The running servers' key rings reload when this changes.
         // Without an active signing key the portal could not sign ID tokens afterwards.
-        let active: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM main.signing_keys WHERE retired_at IS NULL",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(sql)?;
+        let active = db::restore::active_signing_keys(conn).map_err(sql)?;
         if active == 0 {
             return Err("the backup holds no active signing key; nothing was restored".into());
         }
@@ -284,90 +252,11 @@ fn swap(conn: &Connection, scope: Scope, now: i64) -> Result<Vec<String>, String
         crate::db::meta::set(conn, crate::oidc::keys::VERSION_KEY, &version)
             .map_err(|e| e.to_string())?;
     }
-    let broken: Option<String> = conn
-        .query_row("PRAGMA main.foreign_key_check", [], |r| r.get(0))
-        .map(Some)
-        .or_else(|e| match e {
-            rusqlite::Error::QueryReturnedNoRows => Ok(None),
-            e => Err(e),
-        })
-        .map_err(sql)?;
+    let broken = db::restore::first_broken_reference(conn).map_err(sql)?;
     if let Some(table) = broken {
         return Err(format!(
             "the restored data would be inconsistent (table {table} points at missing rows); nothing was restored"
         ));
     }
     Ok(wanted)
-}
-
-/// After a full restore nothing signed in comes back to life: a session, token or
-/// trusted address ended since the backup (a stolen cookie, a withdrawn user) must stay
-/// ended. Everyone signs in again; applications get new tokens.
-fn end_sign_ins(conn: &Connection, now: i64) -> rusqlite::Result<()> {
-    conn.execute_batch(
-        "DELETE FROM main.sessions;
-         DELETE FROM main.mfa_pending;
-         DELETE FROM main.login_flows;
-         DELETE FROM main.oauth_codes;
-         DELETE FROM main.signin_ips;",
-    )?;
-    conn.execute(
-        "UPDATE main.oauth_tokens SET revoked_at = ?1 WHERE revoked_at IS NULL",
-        [now],
-    )?;
-    Ok(())
-}
-
-/// Deliveries (and their attempts) of webhooks the restored rules do not have.
-fn drop_orphan_deliveries(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(
-        "DELETE FROM main.webhook_attempts WHERE delivery_id IN
-           (SELECT id FROM main.webhook_deliveries
-             WHERE webhook_id NOT IN (SELECT id FROM main.webhooks));
-         DELETE FROM main.webhook_deliveries
-          WHERE webhook_id NOT IN (SELECT id FROM main.webhooks);",
-    )
-}
-
-/// Sets to NULL the references from `child` into tables `parent_filter` picks that no
-/// longer find their row (what ON DELETE SET NULL would have done).
-fn clear_dangling(
-    conn: &Connection,
-    child: &str,
-    parent_filter: impl Fn(&str) -> bool,
-) -> rusqlite::Result<()> {
-    let links: Vec<(String, String, Option<String>)> = conn
-        .prepare(&format!("PRAGMA main.foreign_key_list(\"{child}\")"))?
-        .query_map([], |r| Ok((r.get(2)?, r.get(3)?, r.get(4)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    for (parent, from, to) in links {
-        if !parent_filter(&parent) {
-            continue;
-        }
-        let to = to.unwrap_or_else(|| "rowid".into());
-        conn.execute(
-            &format!(
-                "UPDATE main.\"{child}\" SET \"{from}\" = NULL WHERE \"{from}\" IS NOT NULL \
-                 AND \"{from}\" NOT IN (SELECT \"{to}\" FROM main.\"{parent}\")"
-            ),
-            [],
-        )?;
-    }
-    Ok(())
-}
-
-/// The snapshot's meta rows, except those that belong to this box (LIVE_META). A
-/// finished setup stays finished.
-fn copy_meta(conn: &Connection) -> rusqlite::Result<()> {
-    let keep: Vec<String> = LIVE_META.iter().map(|k| format!("'{k}'")).collect();
-    let keep = keep.join(", ");
-    conn.execute(
-        &format!("DELETE FROM main.meta WHERE key NOT IN ({keep}, 'setup_done')"),
-        [],
-    )?;
-    conn.execute(
-        &format!("INSERT OR REPLACE INTO main.meta (key, value) SELECT key, value FROM snap.meta WHERE key NOT IN ({keep})"),
-        [],
-    )?;
-    Ok(())
 }

@@ -8,6 +8,7 @@ pub mod meta;
 pub mod mfa;
 pub(crate) mod migrate;
 pub mod oauth;
+pub mod restore;
 pub mod revalidation;
 pub mod sessions;
 pub mod settings;

@@ -10,6 +10,7 @@ pub mod canonical;
 pub mod decide;
 pub mod login_cookie;
 pub mod native;
+pub mod tester;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

@@ -15,8 +15,8 @@ use super::admin_pages::Console;
 use super::guards::Admin;
 use super::request::Ctx;
 use super::{
-    admin, admin_pages, admin_users, assets, backups, branding, events, forward_auth, health,
-    login, mfa, oidc, portal, setup, webhooks,
+    access_tester, admin, admin_pages, admin_users, assets, backups, branding, events,
+    forward_auth, health, login, mfa, oidc, portal, setup, webhooks,
 };
 use crate::error::{AppError, Result};
 use crate::roles::Permission;
@@ -286,6 +286,8 @@ pub static ROUTES: &[Route] = &[
     api(Delete, "/api/admin/backups/{name}", BackupsWrite, |c, a, p| backups::delete(c, a, p.at(0))),
     api(Post, "/api/admin/backups/{name}/restore", BackupsWrite, |c, a, p| backups::restore_post(c, a, p.at(0))).json_body(),
     api(Get, "/api/admin/config", ConfigRead, |c, a, _| admin::config_get(c, a)),
+    // A dry run of /auth/verify: changes nothing, so reading the rules is enough.
+    api(Post, "/api/admin/access/test", ConfigRead, |c, a, _| access_tester::test_post(c, a)).json_body(),
     api(Get, "/api/admin/config/{section}", ConfigRead, |c, a, p| admin::config_section_get(c, a, p.at(0))),
     api(Put, "/api/admin/config/{section}", ConfigWrite, |c, a, p| admin::config_section_put(c, a, p.at(0))).json_body(),
     api(Get, "/api/admin/config/{section}/history", ConfigRead, |c, a, p| admin::config_history_get(c, a, p.at(0))),

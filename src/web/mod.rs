@@ -3,6 +3,7 @@
 
 mod access_tester;
 pub(crate) mod admin;
+mod admin_mfa;
 pub(crate) mod admin_pages;
 mod admin_users;
 pub mod assets;
@@ -19,6 +20,7 @@ mod oidc;
 pub mod portal;
 pub mod redirect;
 pub mod request;
+mod revalidation;
 pub mod routes;
 pub mod server;
 pub mod setup;

@@ -15,8 +15,8 @@ use super::admin_pages::Console;
 use super::guards::Admin;
 use super::request::Ctx;
 use super::{
-    access_tester, admin, admin_pages, admin_users, assets, backups, branding, events,
-    forward_auth, health, login, mfa, oidc, portal, setup, webhooks,
+    access_tester, admin, admin_mfa, admin_pages, admin_users, assets, backups, branding, events,
+    forward_auth, health, login, mfa, oidc, portal, revalidation, setup, webhooks,
 };
 use crate::error::{AppError, Result};
 use crate::roles::Permission;
@@ -247,7 +247,7 @@ pub static ROUTES: &[Route] = &[
     post("/mfa/enroll/verify", |c, _| mfa::enroll_verify_post(c)).json().label("/mfa/*"),
     post("/mfa/recovery-codes", |c, _| mfa::recovery_codes_post(c)).json().label("/mfa/*"),
     post("/mfa/disable", |c, _| mfa::disable_post(c)).json().label("/mfa/*"),
-    api(Post, "/api/admin/users/{uuid}/mfa/reset", UsersWrite, |c, a, p| mfa::admin_reset_post(c, a, p.at(0))),
+    api(Post, "/api/admin/users/{uuid}/mfa/reset", UsersWrite, |c, a, p| admin_mfa::reset_post(c, a, p.at(0))),
     // --- console pages (web/admin_pages.rs) ---
     page("/admin", AdminAccess, |c, v, _| admin_pages::overview_get(c, v)),
     page("/admin/users", UsersRead, |c, v, _| admin_pages::users_get(c, v)),
@@ -262,7 +262,7 @@ pub static ROUTES: &[Route] = &[
     page("/admin/webhooks", WebhooksRead, |c, v, _| webhooks::page_get(c, v)),
     // --- the console's JSON API ---
     api(Get, "/api/admin/events", EventsRead, |c, a, _| events::list_get(c, a)),
-    api(Get, "/api/admin/revalidation", EventsRead, |c, a, _| events::revalidation_get(c, a)),
+    api(Get, "/api/admin/revalidation", EventsRead, |c, a, _| revalidation::status_get(c, a)),
     api(Get, "/api/admin/webhooks", WebhooksRead, |c, a, _| webhooks::list_get(c, a)),
     api(Post, "/api/admin/webhooks", WebhooksWrite, |c, a, _| webhooks::create_post(c, a)).json_body(),
     api(Get, "/api/admin/webhooks/{id}", WebhooksRead, |c, a, p| webhooks::one_get(c, a, p.at(0))),

@@ -47,16 +47,6 @@ impl Subject {
     }
 }
 
-/// Media-server token headers the original request carries (native apps send them).
-#[derive(Default, Clone, Copy)]
-pub struct TokenHeaders<'a> {
-    pub x_plex_token: Option<&'a str>,
-    pub authorization: Option<&'a str>,
-    pub x_emby_authorization: Option<&'a str>,
-    pub x_emby_token: Option<&'a str>,
-    pub x_mediabrowser_token: Option<&'a str>,
-}
-
 /// Everything about one request that the decision reads.
 pub struct Facts<'a> {
     pub target: &'a Target,
@@ -64,7 +54,9 @@ pub struct Facts<'a> {
     /// The signed-in session's person, looked up only when a rule needs to know (a
     /// bypass by network or a closed address costs no session read).
     pub session: &'a dyn Fn() -> Result<Option<Subject>>,
-    pub tokens: TokenHeaders<'a>,
+    /// A header of the original request by name (its first value): native apps send
+    /// their media-server token in one. Read only when a rule takes such tokens.
+    pub header: &'a dyn Fn(&str) -> Option<&'a str>,
     /// For log lines.
     pub request_id: &'a str,
     /// Live (/auth/verify) or a dry run (the tester): a dry run asks no media server,
@@ -180,12 +172,14 @@ fn allow(app: &App, facts: &Facts, rule: Option<&Rule>, who: Option<&Subject>) -
     };
     let groups = who.groups.join(",");
     let email = who.email.clone().unwrap_or_default();
-    let mut headers: Headers = vec![
+    // Room for the rule's headers and the Content-Type and Cookie the answer adds.
+    let mut headers: Headers = Vec::with_capacity(8 + rule.map_or(0, |r| r.spec.headers.len()));
+    headers.extend([
         ("Remote-User".into(), who.username.clone().into()),
         ("Remote-Name".into(), who.username.clone().into()),
         ("Remote-Groups".into(), groups.clone().into()),
         ("Remote-Email".into(), email.clone().into()),
-    ];
+    ]);
     let Some(rule) = rule else {
         return Ok(Decision::Allow {
             headers,

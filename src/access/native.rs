@@ -64,8 +64,8 @@ pub fn subject(app: &App, facts: &Facts, rule: Option<&Rule>, policy: Policy) ->
 /// send, legacy ones included. Emby tokens look the same, but Emby cannot say whose a
 /// token is, so they are checked with Jellyfin or not at all.
 fn media_token(facts: &Facts, target: &Target) -> Option<(ProviderKind, String)> {
-    let h = |value: Option<&str>| {
-        value
+    let h = |name: &str| {
+        (facts.header)(name)
             .map(str::trim)
             .filter(|v| !v.is_empty())
             .map(str::to_string)
@@ -86,15 +86,14 @@ fn media_token(facts: &Facts, target: &Target) -> Option<(ProviderKind, String)>
             .map(|(_, v)| v.clone())
             .filter(|v| !v.is_empty())
     };
-    let t = &facts.tokens;
-    if let Some(t) = h(t.x_plex_token).or_else(|| q("X-Plex-Token")) {
+    if let Some(t) = h("X-Plex-Token").or_else(|| q("X-Plex-Token")) {
         return Some((ProviderKind::Plex, t));
     }
-    t.authorization
-        .and_then(media_browser_token)
-        .or_else(|| t.x_emby_authorization.and_then(media_browser_token))
-        .or_else(|| h(t.x_emby_token))
-        .or_else(|| h(t.x_mediabrowser_token))
+    let from_header = |name: &str| (facts.header)(name).and_then(media_browser_token);
+    from_header("Authorization")
+        .or_else(|| from_header("X-Emby-Authorization"))
+        .or_else(|| h("X-Emby-Token"))
+        .or_else(|| h("X-MediaBrowser-Token"))
         .or_else(|| q("api_key"))
         .or_else(|| q("ApiKey"))
         .filter(|t| !t.is_empty())

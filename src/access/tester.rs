@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 
-use super::decide::{self, Decision, Facts, Headers, Subject, TokenHeaders};
+use super::decide::{self, Decision, Facts, Headers, Subject};
 use crate::app::App;
 use crate::db::users;
 use crate::error::{AppError, Result};
@@ -68,7 +68,7 @@ pub fn judge(app: &App, probe: &Probe) -> Result<Verdict> {
         target: &target,
         ip: probe.ip,
         session: &session,
-        tokens: TokenHeaders::default(),
+        header: &|_| None,
         request_id: "access-test",
         live: false,
     };

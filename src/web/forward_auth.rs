@@ -8,7 +8,7 @@
 
 use rouille::Response;
 
-use crate::access::decide::{Decision, Facts, Subject, TokenHeaders, check_method, split_url};
+use crate::access::decide::{Decision, Facts, Subject, check_method, split_url};
 use crate::access::{self, AccessRules, Target};
 use crate::error::Result;
 use crate::event_type::EventType;
@@ -73,18 +73,11 @@ fn decide(ctx: &Ctx) -> Result<Response> {
             );
         }
     };
-    let h = |name: &str| ctx.req.header(name);
     let facts = Facts {
         target: &target,
         ip: ctx.ip,
         session: &|| session_subject(ctx),
-        tokens: TokenHeaders {
-            x_plex_token: h("X-Plex-Token"),
-            authorization: h("Authorization"),
-            x_emby_authorization: h("X-Emby-Authorization"),
-            x_emby_token: h("X-Emby-Token"),
-            x_mediabrowser_token: h("X-MediaBrowser-Token"),
-        },
+        header: &|name| ctx.req.header(name),
         request_id: &ctx.request_id,
         live: true,
     };

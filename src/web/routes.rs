@@ -567,8 +567,10 @@ mod tests {
 
     #[test]
     fn a_console_write_needs_a_write_permission() {
+        // The access-rule tester posts a question and changes nothing (a dry run).
+        const DRY_RUNS: &[&str] = &["/api/admin/access/test"];
         for r in ROUTES.iter().filter(|r| r.method != Method::Get) {
-            if let Some(p) = r.permission() {
+            if let Some(p) = r.permission().filter(|_| !DRY_RUNS.contains(&r.path)) {
                 assert!(
                     p.name().ends_with(".write"),
                     "{} {}: {p}",

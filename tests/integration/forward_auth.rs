@@ -1336,6 +1336,7 @@ fn the_access_rule_tester_judges_like_verify_and_changes_nothing() {
         {"name": "public", "hosts": ["app.example.com"], "paths": ["/public/"], "policy": "bypass"},
         {"name": "closed", "hosts": ["app.example.com"], "paths": ["/admin/"], "policy": "deny"},
         {"name": "vault", "hosts": ["vault.example.com"], "policy": "two_factor"},
+        {"name": "tv", "hosts": ["jellyfin.example.com"], "native_apps": {"media_token": true}},
         {"name": "tautulli", "hosts": ["tautulli.example.com"],
          "headers": {"X-User": "{user}"},
          "login_cookie": {"url": app.url, "form": {"username": "{user}"}}}
@@ -1400,6 +1401,17 @@ fn the_access_rule_tester_judges_like_verify_and_changes_nothing() {
         (Some("two_factor"), Some("vault")),
         "{v}"
     );
+
+    // A native app's token in the URL is not checked with the media server.
+    let token = s.jf.tokens_of("alice").pop().unwrap();
+    s.jf.clear_requests();
+    let v = access_test(&root, json!({"url": format!("https://jellyfin.example.com/Items?api_key={token}"), "ip": "192.168.1.5"})).json();
+    assert_eq!(
+        (v["decision"].as_str(), v["rule"].as_str()),
+        (Some("sign_in"), Some("tv")),
+        "{v}"
+    );
+    assert!(s.jf.requests().is_empty(), "no media-server lookup");
 
     // Bad input: a clear 400.
     let r = access_test(

@@ -1,11 +1,16 @@
 //! Forward-auth access rules: which request (host, path, method, client IP) needs whom.
-//! Pure matching, no I/O: the HTTP side is web/forward_auth.rs.
+//! Matching here is pure, no I/O; decide.rs makes the decision (native.rs: native apps,
+//! login_cookie.rs: signing in to apps); the HTTP side is web/forward_auth.rs.
 //!
 //! Rules are ordered; the first whose host, path and method match decides. No match
 //! falls to the default policy. Hosts and paths, of requests and of rules alike, are
 //! matched in their canonical form (canonical.rs).
 
 pub mod canonical;
+pub mod decide;
+pub mod login_cookie;
+pub mod native;
+pub mod tester;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

@@ -263,6 +263,16 @@ pub fn id_by_uuid(conn: &Connection, uuid: &str) -> Result<Option<i64>> {
         .optional()?)
 }
 
+pub fn id_by_username(conn: &Connection, username: &str) -> Result<Option<i64>> {
+    Ok(conn
+        .query_row(
+            "SELECT id FROM users WHERE username = ?1 COLLATE NOCASE",
+            [username],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
 /// The identity of a provider account, by its id, or else by its username (a Jellyfin
 /// 403 names no id; usernames are unique on one server). Returns (identity, user).
 pub fn find_identity(

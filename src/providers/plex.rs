@@ -67,7 +67,8 @@ impl Plex {
         send(agent, "GET", &self.api(path), &headers, Body::Empty)
     }
 
-    pub fn create_pin(&self, agent: &Agent) -> Result<Pin, ProviderError> {
+    /// `now` (the App clock) dates a PIN that plex.tv gives as seconds to live.
+    pub fn create_pin(&self, agent: &Agent, now: i64) -> Result<Pin, ProviderError> {
         let headers = [
             ("Accept", "application/json"),
             ("X-Plex-Product", PRODUCT),
@@ -91,7 +92,7 @@ impl Plex {
             .filter(|c| !c.is_empty() && c.chars().all(|c| c.is_ascii_alphanumeric()))
             .ok_or_else(|| ProviderError::Malformed("pin without a usable code".into()))?
             .to_string();
-        let expires_at = parse_expiry(&v)
+        let expires_at = parse_expiry(&v, now)
             .ok_or_else(|| ProviderError::Malformed("pin without expiry".into()))?;
         Ok(Pin {
             id,
@@ -478,16 +479,14 @@ fn provides_server(resource: &Value) -> bool {
         .is_some_and(|p| p.split(',').any(|item| item.trim() == "server"))
 }
 
-/// `expiresAt` (ISO-8601) when present, else `expiresIn` seconds from now.
-fn parse_expiry(v: &Value) -> Option<i64> {
+/// `expiresAt` (ISO-8601) when present, else `expiresIn` seconds from `now`.
+fn parse_expiry(v: &Value, now: i64) -> Option<i64> {
     if let Some(at) = v["expiresAt"].as_str() {
         if let Ok(t) = chrono::DateTime::parse_from_rfc3339(at) {
             return Some(t.timestamp());
         }
     }
-    v["expiresIn"]
-        .as_i64()
-        .map(|s| chrono::Utc::now().timestamp() + s)
+    v["expiresIn"].as_i64().map(|s| now + s)
 }
 
 struct PlexUser {

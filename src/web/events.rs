@@ -174,11 +174,3 @@ pub fn page_get(ctx: &Ctx, c: crate::web::admin_pages::Console) -> Result<Respon
     );
     Ok(page(markup).with_status_code(if error.is_some() { 400 } else { 200 }))
 }
-
-/// GET /api/admin/revalidation: the last re-validation pass (when it last reached every
-/// server it asked, the last error) and the settings in force.
-pub fn revalidation_get(ctx: &Ctx, _: crate::web::guards::Admin) -> Result<Response> {
-    let status = crate::revalidate::status(ctx.app)?;
-    let settings = crate::settings::revalidation(&*ctx.app.db.conn()?)?;
-    Ok(Response::json(&json!({ "status": status, "settings": settings })).with_no_cache())
-}

@@ -72,7 +72,7 @@ pub fn start_web_post(ctx: &Ctx) -> Result<Response> {
         ));
     };
     charge_signin(ctx)?;
-    let pin = plex.create_pin(&ctx.app.http).map_err(|e| {
+    let pin = plex.create_pin(&ctx.app.http, ctx.now()).map_err(|e| {
         if matches!(e, ProviderError::Unreachable(_)) {
             refund_signin(ctx);
         }

@@ -7,7 +7,6 @@ use serde_json::{Value, json};
 
 use crate::crypto::tokens::{digest, new_id};
 use crate::crypto::totp;
-use crate::db::events;
 use crate::db::{mfa as store, sessions, users};
 use crate::error::{AppError, Result};
 use crate::event_type::EventType;
@@ -15,7 +14,7 @@ use crate::mfa::{self, Factor};
 use crate::ratelimit::Failed;
 use crate::signin::record_success;
 use crate::views;
-use crate::web::guards::{Admin, UserSession, require_user};
+use crate::web::guards::{UserSession, require_user};
 use crate::web::request::Ctx;
 use crate::web::signin::new_session;
 use crate::web::{cookies, page};
@@ -501,30 +500,4 @@ pub fn disable_post(ctx: &Ctx) -> Result<Response> {
         )
     })?;
     Ok(Response::json(&json!({ "enrolled": false })).with_no_cache())
-}
-
-/// POST /api/admin/users/{uuid}/mfa/reset: an admin removes a user's factors (audited).
-pub fn admin_reset_post(ctx: &Ctx, admin: Admin, uuid: &str) -> Result<Response> {
-    let removed = ctx.app.db.with_tx(|tx| {
-        let user_id = users::id_by_uuid(tx, uuid)?.ok_or(AppError::NotFound)?;
-        let removed = store::remove(tx, user_id)?;
-        events::record(
-            tx,
-            &events::Event {
-                kind: EventType::AdminMfaReset,
-                user_id: Some(admin.row.user_id),
-                ip: Some(&ctx.ip.to_string()),
-                result: "success",
-                detail: json!({ "target": uuid, "had_mfa": removed }),
-            },
-            ctx.now(),
-        )?;
-        Ok(removed)
-    })?;
-    crate::log_info!(
-        "req={} admin {} reset MFA of user {uuid}",
-        ctx.request_id,
-        admin.row.uuid
-    );
-    Ok(Response::json(&json!({ "reset": removed })).with_no_cache())
 }

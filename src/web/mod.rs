@@ -1,7 +1,9 @@
 //! The HTTP front: request ids, logging, security headers, dispatch by area, and the
 //! one place errors are rendered.
 
+mod access_tester;
 pub(crate) mod admin;
+mod admin_mfa;
 pub(crate) mod admin_pages;
 mod admin_users;
 pub mod assets;
@@ -18,6 +20,7 @@ mod oidc;
 pub mod portal;
 pub mod redirect;
 pub mod request;
+mod revalidation;
 pub mod routes;
 pub mod server;
 pub mod setup;

@@ -230,7 +230,7 @@ pub fn plex_start_post(ctx: &Ctx) -> Result<Response> {
     limit(ctx)?;
     let plex = plex(ctx);
     let pin = plex
-        .create_pin(&ctx.app.http)
+        .create_pin(&ctx.app.http, ctx.now())
         .map_err(|e| AppError::Unavailable(e.to_string()))?;
     let id = new_id();
     let now = ctx.now();

@@ -1322,3 +1322,135 @@ fn the_console_flags_stored_rules_that_send_no_token() {
     assert_eq!(r.status, 200);
     assert!(r.header("x-emby-token").is_none());
 }
+
+/// The access-rule tester's question.
+fn access_test(c: &Client, body: Value) -> Resp {
+    c.post_json("/api/admin/access/test", &body)
+}
+
+#[test]
+fn the_access_rule_tester_judges_like_verify_and_changes_nothing() {
+    let s = setup(&[]);
+    let app = fake_app(false);
+    s.rules(json!({ "default_policy": "signed_in", "rules": [
+        {"name": "public", "hosts": ["app.example.com"], "paths": ["/public/"], "policy": "bypass"},
+        {"name": "closed", "hosts": ["app.example.com"], "paths": ["/admin/"], "policy": "deny"},
+        {"name": "vault", "hosts": ["vault.example.com"], "policy": "two_factor"},
+        {"name": "tv", "hosts": ["jellyfin.example.com"], "native_apps": {"media_token": true}},
+        {"name": "tautulli", "hosts": ["tautulli.example.com"],
+         "headers": {"X-User": "{user}"},
+         "login_cookie": {"url": app.url, "form": {"username": "{user}"}}}
+    ]}));
+    let root = s.user("root", "toor");
+    let alice = s.user("alice", "wonderland");
+    let events_before = s.portal.count("SELECT count(*) FROM events");
+
+    let r = access_test(
+        &root,
+        json!({"user": "alice", "url": "https://tautulli.example.com/home", "method": "GET", "ip": "192.168.1.5"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    assert_eq!(v["decision"], "allow", "{v}");
+    assert_eq!(v["rule"], "tautulli");
+    assert_eq!(v["headers"]["Remote-User"], "alice");
+    assert_eq!(v["headers"]["X-User"], "alice");
+    assert!(
+        app.logins.lock().unwrap().is_empty(),
+        "no sign-in to the app"
+    );
+
+    let v = access_test(
+        &root,
+        json!({"user": "alice", "url": "https://app.example.com/admin/x", "ip": "192.168.1.5"}),
+    )
+    .json();
+    assert_eq!(
+        (v["decision"].as_str(), v["rule"].as_str()),
+        (Some("deny"), Some("closed")),
+        "{v}"
+    );
+    // A walk-around spelling is judged as its canonical form.
+    let r = access_test(
+        &root,
+        json!({"user": "alice", "url": "https://APP.example.com.:443/public/%2e%2E/%61dmin/x", "ip": "192.168.1.5"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    assert_eq!(
+        (v["decision"].as_str(), v["rule"].as_str()),
+        (Some("deny"), Some("closed")),
+        "{v}"
+    );
+
+    let v = access_test(
+        &root,
+        json!({"url": "https://app.example.com/home", "method": "GET", "ip": "192.168.1.5"}),
+    )
+    .json();
+    assert_eq!(v["decision"], "sign_in", "{v}");
+    assert_eq!(v["rule"], Value::Null, "the default policy decided");
+
+    let v = access_test(
+        &root,
+        json!({"user": "alice", "url": "https://vault.example.com/", "ip": "192.168.1.5"}),
+    )
+    .json();
+    assert_eq!(
+        (v["decision"].as_str(), v["rule"].as_str()),
+        (Some("two_factor"), Some("vault")),
+        "{v}"
+    );
+
+    // A native app's token in the URL is not checked with the media server.
+    let token = s.jf.tokens_of("alice").pop().unwrap();
+    s.jf.clear_requests();
+    let v = access_test(&root, json!({"url": format!("https://jellyfin.example.com/Items?api_key={token}"), "ip": "192.168.1.5"})).json();
+    assert_eq!(
+        (v["decision"].as_str(), v["rule"].as_str()),
+        (Some("sign_in"), Some("tv")),
+        "{v}"
+    );
+    assert!(s.jf.requests().is_empty(), "no media-server lookup");
+
+    // Bad input: a clear 400.
+    let r = access_test(
+        &root,
+        json!({"user": "nobody", "url": "https://app.example.com/", "ip": "192.168.1.5"}),
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("nobody"), "{}", r.body);
+    let r = access_test(
+        &root,
+        json!({"url": "https://app.example.com/x/..%2Fadmin", "ip": "192.168.1.5"}),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("canonical"), "{}", r.body);
+    assert_eq!(
+        access_test(
+            &root,
+            json!({"url": "ftp://app.example.com/", "ip": "192.168.1.5"})
+        )
+        .status,
+        400
+    );
+    assert_eq!(
+        access_test(
+            &root,
+            json!({"url": "https://app.example.com/", "ip": "nope"})
+        )
+        .status,
+        400
+    );
+
+    assert_eq!(
+        s.portal.count("SELECT count(*) FROM events"),
+        events_before,
+        "a dry run records nothing"
+    );
+    assert!(app.logins.lock().unwrap().is_empty());
+
+    let body = json!({"url": "https://app.example.com/", "ip": "192.168.1.5"});
+    assert_eq!(access_test(&alice, body.clone()).status, 403);
+    assert_eq!(access_test(&s.portal.client(), body).status, 401);
+}

@@ -17,6 +17,7 @@ pub mod db;
 pub mod error;
 pub mod event_type;
 pub mod janitor;
+pub mod lockout;
 pub mod log;
 pub mod metrics;
 pub mod mfa;

@@ -147,18 +147,157 @@ fn roles_decide_what_the_console_allows() {
 fn mfa_enforced_for_admins_guards_the_console() {
     let s = setup(&[]);
     let root = s.user("root", "toor");
+    let alice = s.user("alice", "wonderland");
+    let alice_id = s.uuid(&alice);
     assert_eq!(
         put(
             &root,
-            "/api/admin/config/mfa",
-            json!({ "version": 0, "config": { "enforce_groups": ["admins"] } })
+            &format!("/api/admin/users/{alice_id}/groups"),
+            json!({ "groups": ["admins"] })
         )
         .status,
         200
     );
-    let r = root.get("/api/admin/users");
+    // root is not in "family": enforcing it for alice's new group "family" ...
+    assert_eq!(
+        put(
+            &root,
+            &format!("/api/admin/users/{alice_id}/groups"),
+            json!({ "groups": ["admins", "family"] })
+        )
+        .status,
+        200
+    );
+    let r = put(
+        &root,
+        "/api/admin/config/mfa",
+        json!({ "version": 0, "config": { "enforce_groups": ["family"] } }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = alice.get("/api/admin/users");
     assert_eq!(r.status, 403, "this session has no second factor");
     assert!(r.json()["error"].as_str().unwrap().contains("two-factor"));
+}
+
+/// Enforcing MFA on a group the saving admin is in, from a session without a second
+/// factor, is refused with what to do first; enrolling in the same session steps it up
+/// (amr gains "otp") and the same save then goes through without a new sign-in.
+#[test]
+fn enforcing_mfa_on_your_own_group_does_not_lock_you_out() {
+    let s = setup(&[]);
+    let root = s.user("root", "toor");
+    let save = |version: i64| {
+        put(
+            &root,
+            "/api/admin/config/mfa",
+            json!({ "version": version, "config": { "enforce_groups": ["admins"] } }),
+        )
+    };
+    let r = save(0);
+    assert_eq!(r.status, 400, "{}", r.body);
+    let e = r.json()["error"].as_str().unwrap().to_string();
+    assert!(e.contains("/mfa/enroll") && e.contains("admins"), "{e}");
+    assert_eq!(
+        s.portal
+            .count("SELECT count(*) FROM settings WHERE section = 'mfa'"),
+        0,
+        "nothing saved"
+    );
+    assert_eq!(root.get("/api/admin/users").status, 200);
+
+    let start = root.post_json("/mfa/enroll/start", &json!({}));
+    assert_eq!(start.status, 200, "{}", start.body);
+    let secret = crate::totp_ref::base32_decode(start.json()["secret"].as_str().unwrap());
+    let code = crate::totp_ref::code(&secret, s.portal.app().clock.now());
+    let r = root.post_json("/mfa/enroll/verify", &json!({ "code": code }));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        root.get("/whoami").json()["amr"],
+        json!(["pwd", "otp"]),
+        "the same session is stepped up"
+    );
+    let r = save(0);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        root.get("/api/admin/users").status,
+        200,
+        "still in the console"
+    );
+}
+
+#[test]
+fn a_role_change_or_group_change_cannot_take_your_own_console_away() {
+    let s = setup(&[]);
+    let root = s.user("root", "toor");
+    let alice = s.user("alice", "wonderland");
+    let alice_id = s.uuid(&alice);
+    let roles = root.get("/api/admin/config/roles").json();
+    let mut config = roles["config"].clone();
+    config["roles"]["ops"] = json!(["*"]);
+    let r = put(
+        &root,
+        "/api/admin/config/roles",
+        json!({ "version": roles["version"], "config": config }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let version = r.json()["version"].clone();
+    assert_eq!(
+        put(
+            &root,
+            &format!("/api/admin/users/{alice_id}/groups"),
+            json!({ "groups": ["ops"] })
+        )
+        .status,
+        200
+    );
+    // alice (ops) takes admin.access away from ops: refused, she would be out.
+    let mut without = config.clone();
+    without["roles"]["ops"] = json!(["users.read", "config.write"]);
+    let r = put(
+        &alice,
+        "/api/admin/config/roles",
+        json!({ "version": version, "config": without }),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.json()["error"].as_str().unwrap().contains("admin.access"));
+    // root (admins) may: it does not touch root's own access.
+    assert_eq!(
+        put(
+            &root,
+            "/api/admin/config/roles",
+            json!({ "version": version, "config": config })
+        )
+        .status,
+        200,
+    );
+    // Removing your own admins group while another admin exists is refused too.
+    assert_eq!(
+        put(
+            &root,
+            &format!("/api/admin/users/{alice_id}/groups"),
+            json!({ "groups": ["admins"] })
+        )
+        .status,
+        200
+    );
+    let root_id = s.uuid(&root);
+    let r = put(
+        &root,
+        &format!("/api/admin/users/{root_id}/groups"),
+        json!({ "groups": ["family"] }),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.json()["error"].as_str().unwrap().contains("admin.access"));
+    // ... but another admin may do it.
+    assert_eq!(
+        put(
+            &alice,
+            &format!("/api/admin/users/{root_id}/groups"),
+            json!({ "groups": ["family"] })
+        )
+        .status,
+        200
+    );
 }
 
 #[test]
@@ -827,4 +966,38 @@ fn the_users_list_pages() {
         0
     );
     assert_eq!(root.get("/admin/users?offset=1").status, 200);
+}
+
+/// `GET | jq | PUT`: the document GET answers is accepted whole; its read-only fields are
+/// ignored, but a `section` naming another section is refused.
+#[test]
+fn a_section_document_sent_back_whole_is_accepted() {
+    let s = setup(&[]);
+    let root = s.user("root", "toor");
+    let mut doc = root.get("/api/admin/config/mfa").json();
+    assert!(doc.get("updated_at").is_some() && doc.get("locked").is_some());
+    doc["config"]["enforce_groups"] = json!(["family"]);
+    let r = put(&root, "/api/admin/config/mfa", doc.clone());
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut saved = r.json();
+    assert_eq!(saved["config"]["enforce_groups"], json!(["family"]));
+    assert_eq!(saved["updated_by"], "root");
+
+    // Sent again, with its (now filled-in) read-only fields: still fine.
+    saved["config"]["enforce_groups"] = json!(["friends"]);
+    assert_eq!(put(&root, "/api/admin/config/mfa", saved.clone()).status, 200);
+
+    saved["version"] = json!(2);
+    saved["section"] = json!("roles");
+    let r = put(&root, "/api/admin/config/mfa", saved);
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.json()["error"].as_str().unwrap().contains("roles"));
+    assert_eq!(
+        root.get("/api/admin/config/mfa").json()["config"]["enforce_groups"],
+        json!(["friends"]),
+        "nothing changed"
+    );
+    let mut typo = root.get("/api/admin/config/mfa").json();
+    typo["confg"] = json!({});
+    assert_eq!(put(&root, "/api/admin/config/mfa", typo).status, 400, "unknown fields still refused");
 }

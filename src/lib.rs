@@ -27,6 +27,7 @@ pub mod outbound;
 pub mod provider_settings;
 pub mod providers;
 pub mod ratelimit;
+pub mod recovery;
 pub mod revalidate;
 pub mod roles;
 pub mod sampling;

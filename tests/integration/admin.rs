@@ -675,14 +675,19 @@ fn media_servers_configured_at_runtime_apply_at_once_with_sealed_secrets() {
 
 /// Stores the providers section as the setup wizard or the console does.
 fn store_providers(portal: &Portal, incoming: &Value) {
+    store_section(portal, "providers", incoming);
+}
+
+/// Stores a section's first version directly (no console guard in the way).
+fn store_section(portal: &Portal, section: &str, incoming: &Value) {
     let app = portal.app();
     app.db
         .with_tx(|tx| {
             let stored =
-                authportal::settings::prepare("providers", incoming, &Value::Null, &app.sealer)
+                authportal::settings::prepare(section, incoming, &Value::Null, &app.sealer)
                     .map_err(authportal::error::AppError::BadRequest)?;
             let change = authportal::db::settings::Change {
-                section: "providers",
+                section,
                 expected_version: 0,
                 config: &stored,
                 by: Some("test"),
@@ -985,7 +990,10 @@ fn a_section_document_sent_back_whole_is_accepted() {
 
     // Sent again, with its (now filled-in) read-only fields: still fine.
     saved["config"]["enforce_groups"] = json!(["friends"]);
-    assert_eq!(put(&root, "/api/admin/config/mfa", saved.clone()).status, 200);
+    assert_eq!(
+        put(&root, "/api/admin/config/mfa", saved.clone()).status,
+        200
+    );
 
     saved["version"] = json!(2);
     saved["section"] = json!("roles");
@@ -999,5 +1007,142 @@ fn a_section_document_sent_back_whole_is_accepted() {
     );
     let mut typo = root.get("/api/admin/config/mfa").json();
     typo["confg"] = json!({});
-    assert_eq!(put(&root, "/api/admin/config/mfa", typo).status, 400, "unknown fields still refused");
+    assert_eq!(
+        put(&root, "/api/admin/config/mfa", typo).status,
+        400,
+        "unknown fields still refused"
+    );
+}
+
+/// The real binary against the running portal's data directory.
+fn cli(p: &Portal, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_authportal"))
+        .args(args)
+        .envs(p.vars.iter())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Locked out of the console (MFA enforced, no second factor): the command line gets the
+/// owner back in while the portal runs, and each change is an audit event.
+#[test]
+fn the_command_line_recovers_a_locked_out_console() {
+    let s = setup(&[]);
+    let root = s.user("root", "toor");
+    let alice = s.user("alice", "wonderland");
+    store_section(&s.portal, "mfa", &json!({ "enforce_groups": ["admins"] }));
+    assert_eq!(root.get("/api/admin/users").status, 403, "locked out");
+
+    let (code, out, err) = cli(&s.portal, &["admin", "list"]);
+    assert_eq!(code, Some(0), "{err}");
+    let list: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(list["admins"][0]["username"], "root");
+    assert_eq!(list["admins"].as_array().unwrap().len(), 1);
+
+    let (code, out, err) = cli(&s.portal, &["admin", "grant", "Alice"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("now an admin"), "{out}");
+    let (code, out, _) = cli(&s.portal, &["admin", "grant", "alice"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("already"), "{out}");
+    let (code, _, err) = cli(&s.portal, &["admin", "grant", "nobody"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no user \"nobody\""), "{err}");
+
+    // alice is an admin at her next request; MFA is enforced for admins, so she is asked
+    // for a second factor too. The owner lifts that for root with `mfa reset` ...
+    let (code, _, err) = cli(&s.portal, &["mfa", "reset", "root"]);
+    assert_eq!(code, Some(0), "{err}");
+    // ... and takes alice out again; the last admin cannot be revoked.
+    let (code, _, err) = cli(&s.portal, &["admin", "revoke", "alice"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(alice.get("/whoami").json()["admin"], false);
+    let (code, _, err) = cli(&s.portal, &["admin", "revoke", "root"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no admin"), "{err}");
+    assert_eq!(
+        s.portal
+            .count("SELECT count(*) FROM user_groups WHERE name = 'admins'"),
+        1
+    );
+    assert_eq!(
+        s.portal.count(
+            "SELECT count(*) FROM events WHERE type = 'admin.user.groups' AND detail_json LIKE '%\"via\":\"cli\"%'"
+        ),
+        2
+    );
+    assert_eq!(
+        s.portal
+            .count("SELECT count(*) FROM events WHERE type = 'admin.mfa.reset'"),
+        1
+    );
+    // Called wrongly: the usage, exit 2, nothing done.
+    for args in [
+        &["admin", "grant"][..],
+        &["admin", "grant", "alice", "--force"],
+        &["admin", "frobnicate"],
+        &["mfa", "reset"],
+    ] {
+        let (code, _, err) = cli(&s.portal, args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(err.contains("usage: authportal"), "{args:?}: {err}");
+    }
+}
+
+/// An unknown flag or a flag without its value is a usage error (exit 2) that makes
+/// nothing: `--preset grafana` used to make a plain client and exit 0.
+#[test]
+fn commands_refuse_unknown_flags_and_flags_without_values() {
+    let portal = Portal::start(&[]);
+    for args in [
+        &[
+            "oauth-client",
+            "create",
+            "--name",
+            "Grafana",
+            "--redirect-uri",
+            "https://g.example.com/cb",
+            "--preset",
+            "grafana",
+        ][..],
+        &[
+            "oauth-client",
+            "create",
+            "--name",
+            "Grafana",
+            "--redirect-uri",
+        ],
+        &[
+            "oauth-client",
+            "create",
+            "--name",
+            "--public",
+            "--redirect-uri",
+            "https://g.example.com/cb",
+        ],
+        &["keys", "rotate", "--bitz", "4096"],
+        &["restore", "x.bak", "--all"],
+    ] {
+        let (code, out, err) = cli(&portal, args);
+        assert_eq!(code, Some(2), "{args:?}: {out} {err}");
+        assert!(err.contains("usage: authportal"), "{args:?}: {err}");
+    }
+    assert_eq!(portal.count("SELECT count(*) FROM oauth_clients"), 0);
+    let (code, out, err) = cli(
+        &portal,
+        &[
+            "oauth-client",
+            "create",
+            "--name",
+            "Grafana",
+            "--redirect-uri",
+            "https://g.example.com/cb",
+        ],
+    );
+    assert_eq!(code, Some(0), "{out} {err}");
 }

@@ -33,6 +33,7 @@ pub mod roles;
 pub mod sampling;
 pub mod settings;
 pub mod signin;
+pub mod user_agent;
 pub mod version;
 pub mod views;
 pub mod web;

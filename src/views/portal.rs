@@ -17,6 +17,9 @@ pub struct Home<'a> {
     /// (ip, last sign-in) pairs: addresses native apps may use as this user, where a
     /// rule allows it.
     pub places: &'a [(String, i64)],
+    /// The person's live sessions, and the public id of the one viewing the page.
+    pub sessions: &'a [crate::db::sessions::SessionInfo],
+    pub current_sid: &'a str,
     /// APP_TIMEZONE, for the times shown.
     pub tz: chrono_tz::Tz,
     pub welcome_text: Option<&'a str>,
@@ -62,6 +65,27 @@ pub fn home(h: &Home) -> Page {
                     @if h.mfa_link { a.button.secondary href="/mfa/enroll" { "Two-factor sign-in" } }
                     @if h.admin_link { a.button.secondary href="/admin" { "Admin console" } }
                     (logout_button())
+                }
+                @if !h.sessions.is_empty() {
+                    h2 { "Your sessions" }
+                    p.hint { "Browsers signed in as you. End one you do not recognise (and change your password on the media server)." }
+                    ul.apps #my-sessions {
+                        @for s in h.sessions {
+                            li {
+                                span {
+                                    (crate::user_agent::describe(s.user_agent.as_deref().unwrap_or("")))
+                                    small { " · " (s.ip.as_deref().unwrap_or("")) " · since " (super::when(h.tz, s.created_at)) }
+                                    @if s.sid == h.current_sid { " " span.badge.on { "this browser" } }
+                                }
+                                form method="post" action="/sessions/end" {
+                                    input type="hidden" name="id" value=(s.sid);
+                                    button.secondary.small type="submit" {
+                                        @if s.sid == h.current_sid { "Sign out" } @else { "End" }
+                                    }
+                                }
+                            }
+                        }
+                    }
                 }
                 @if !h.places.is_empty() {
                     h2 { "Where you signed in" }

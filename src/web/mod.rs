@@ -14,6 +14,7 @@ pub mod guards;
 mod health;
 mod login;
 mod mfa;
+mod my_sessions;
 mod oidc;
 pub mod portal;
 pub mod redirect;

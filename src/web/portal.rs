@@ -60,6 +60,7 @@ pub fn home_get(ctx: &Ctx) -> Result<Response> {
     let conn = ctx.app.db.conn()?;
     let apps = crate::db::oauth::consents_of(&conn, s.row.user_id)?;
     let places = crate::db::users::signin_ips_of(&conn, s.row.user_id)?;
+    let own_sessions = sessions::of_user(&conn, s.row.user_id, ctx.now())?;
     let admin_link =
         crate::settings::roles(&conn)?.allows(&s.groups, crate::roles::Permission::AdminAccess);
     let branding = crate::settings::branding(&conn)?;
@@ -82,6 +83,8 @@ pub fn home_get(ctx: &Ctx) -> Result<Response> {
             admin_link,
             apps: &apps,
             places: &places,
+            sessions: &own_sessions,
+            current_sid: &s.row.sid,
             tz: cfg.timezone,
             welcome_text: branding.welcome_text.as_deref(),
             links: branding.links_for(&s.groups).collect(),

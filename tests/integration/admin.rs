@@ -1146,3 +1146,149 @@ fn commands_refuse_unknown_flags_and_flags_without_values() {
     );
     assert_eq!(code, Some(0), "{out} {err}");
 }
+
+/// People see their own sessions and end any of them; someone else's id is a 404, and
+/// ending the current one clears the cookie. The id is the public one, not the cookie.
+#[test]
+fn people_see_and_end_their_own_sessions() {
+    let s = setup(&[]);
+    let root = s.user("root", "toor");
+    let alice = s.user("alice", "wonderland");
+    let alice2 = s.user("alice", "wonderland");
+    assert_eq!(s.portal.client().get("/api/me/sessions").status, 401);
+
+    let r = alice.get("/api/me/sessions");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let list = r.json()["sessions"].as_array().unwrap().clone();
+    assert_eq!(list.len(), 2);
+    let current: Vec<&Value> = list.iter().filter(|x| x["current"] == true).collect();
+    assert_eq!(current.len(), 1);
+    for x in &list {
+        for field in [
+            "id",
+            "current",
+            "created_at",
+            "last_seen",
+            "ip",
+            "user_agent",
+            "amr",
+        ] {
+            assert!(x.get(field).is_some(), "{field} in {x}");
+        }
+        let id = x["id"].as_str().unwrap();
+        for c in [&alice, &alice2] {
+            let cookie = c.cookie("authportal_session").unwrap();
+            assert!(!cookie.contains(id), "the id is not the cookie's secret");
+        }
+    }
+    assert_eq!(current[0]["amr"], json!(["pwd"]));
+    let mine = current[0]["id"].as_str().unwrap().to_string();
+    let other = list.iter().find(|x| x["current"] == false).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Someone else's session: 404, exactly like one that does not exist.
+    let root_sid = root.get("/api/me/sessions").json()["sessions"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for id in [root_sid.as_str(), "nope"] {
+        let r = alice.send("DELETE", &format!("/api/me/sessions/{id}"), &[], None);
+        assert_eq!(r.status, 404, "{id}: {}", r.body);
+    }
+    assert_eq!(root.get("/whoami").json()["authenticated"], true);
+
+    // The other browser: ended, this one stays.
+    let r = alice.send("DELETE", &format!("/api/me/sessions/{other}"), &[], None);
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert!(r.cookie_line("authportal_session").is_none());
+    assert_eq!(alice2.get("/whoami").json()["authenticated"], false);
+    assert_eq!(alice.get("/whoami").json()["authenticated"], true);
+
+    // This browser: ended and its cookie cleared.
+    let r = alice.send("DELETE", &format!("/api/me/sessions/{mine}"), &[], None);
+    assert_eq!(r.status, 204);
+    assert!(
+        r.cookie_line("authportal_session")
+            .is_some_and(|l| l.contains("Max-Age=0")),
+        "{:?}",
+        r.set_cookies()
+    );
+    assert_eq!(alice.get("/whoami").json()["authenticated"], false);
+    assert_eq!(
+        s.portal
+            .count("SELECT count(*) FROM events WHERE type = 'session.end'"),
+        2
+    );
+
+    // /home lists them and its form ends one.
+    let a = s.user("alice", "wonderland");
+    let b = s.user("alice", "wonderland");
+    let home = a.get("/home");
+    assert!(home.body.contains("Your sessions"), "{}", home.body);
+    assert!(home.body.contains("this browser"));
+    let b_sid = b.get("/api/me/sessions").json()["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["current"] == true)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = a.post_form("/sessions/end", &[("id", &b_sid)]);
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/home"));
+    assert_eq!(b.get("/whoami").json()["authenticated"], false);
+    assert_eq!(a.get("/whoami").json()["authenticated"], true);
+}
+
+/// /admin/sessions: every live session with its browser in words; users.read sees it,
+/// only users.write gets the revoke buttons; the overview links to it.
+#[test]
+fn the_console_lists_every_live_session() {
+    let s = setup(&[]);
+    let root = s.user("root", "toor");
+    let alice = s.user("alice", "wonderland");
+    let vera = s.user("vera", "viewer");
+    let vera_id = s.uuid(&vera);
+    assert_eq!(
+        put(
+            &root,
+            &format!("/api/admin/users/{vera_id}/groups"),
+            json!({ "groups": ["viewers"] })
+        )
+        .status,
+        200
+    );
+    s.portal
+        .db()
+        .execute(
+            "UPDATE sessions SET user_agent = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0'
+             WHERE user_id = (SELECT id FROM users WHERE username = 'alice')",
+            [],
+        )
+        .unwrap();
+    let page = root.get("/admin/sessions");
+    assert_eq!(page.status, 200, "{}", page.body);
+    for text in [
+        "alice",
+        "root",
+        "vera",
+        "Firefox on Windows",
+        "data-revoke-session",
+        "data-revoke-user",
+    ] {
+        assert!(page.body.contains(text), "{text}");
+    }
+    let viewer = vera.get("/admin/sessions");
+    assert_eq!(viewer.status, 200);
+    assert!(viewer.body.contains("Firefox on Windows"));
+    assert!(
+        !viewer.body.contains("data-revoke-session"),
+        "no write controls"
+    );
+    assert_eq!(alice.get("/admin/sessions").status, 403);
+    assert!(root.get("/admin").body.contains("href=\"/admin/sessions\""));
+}

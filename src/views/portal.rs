@@ -166,6 +166,12 @@ pub fn restricted(r: &Restricted) -> Page {
 }
 
 pub fn error(status: u16, message: &str) -> Page {
+    error_page(status, message, false)
+}
+
+/// An error page whose way on suits the visitor: home for someone signed in (sign-in
+/// would only send them there), sign-in for everyone else.
+pub fn error_page(status: u16, message: &str, signed_in: bool) -> Page {
     page(
         "Error",
         "error",
@@ -173,7 +179,11 @@ pub fn error(status: u16, message: &str) -> Page {
             &format!("Error {status}"),
             html! {
                 (notice("error", message))
-                p { a.button.secondary href="/" { "Back to sign-in" } }
+                @if signed_in {
+                    p { a.button.secondary href="/home" { "Back to your home page" } }
+                } @else {
+                    p { a.button.secondary href="/" { "Back to sign-in" } }
+                }
             },
         ),
     )

@@ -1292,3 +1292,17 @@ fn the_console_lists_every_live_session() {
     assert_eq!(alice.get("/admin/sessions").status, 403);
     assert!(root.get("/admin").body.contains("href=\"/admin/sessions\""));
 }
+
+/// A 404 for someone signed in leads home, not to sign-in.
+#[test]
+fn a_not_found_page_leads_the_signed_in_home() {
+    let s = setup(&[]);
+    let alice = s.user("alice", "wonderland");
+    let r = alice.get("/no-such-page");
+    assert_eq!(r.status, 404);
+    assert!(r.body.contains("href=\"/home\""), "{}", r.body);
+    assert!(!r.body.contains("Back to sign-in"), "{}", r.body);
+    let r = s.portal.client().get("/no-such-page");
+    assert_eq!(r.status, 404);
+    assert!(r.body.contains("Back to sign-in"), "{}", r.body);
+}

@@ -1306,3 +1306,20 @@ fn a_not_found_page_leads_the_signed_in_home() {
     assert_eq!(r.status, 404);
     assert!(r.body.contains("Back to sign-in"), "{}", r.body);
 }
+
+/// The last admin cannot disable themselves (nor can any admin: another must do it).
+#[test]
+fn an_admin_cannot_disable_themselves() {
+    let s = setup(&[]);
+    let root = s.user("root", "toor");
+    let root_id = s.uuid(&root);
+    let r = root.post_json(&format!("/api/admin/users/{root_id}/disable"), &json!({}));
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.json()["error"].as_str().unwrap().contains("yourself"));
+    assert_eq!(root.get("/api/admin/users").status, 200);
+    assert_eq!(
+        s.portal
+            .count("SELECT count(*) FROM users WHERE disabled_at IS NOT NULL"),
+        0
+    );
+}

@@ -679,7 +679,7 @@ fn store_providers(portal: &Portal, incoming: &Value) {
 }
 
 /// Stores a section's first version directly (no console guard in the way).
-fn store_section(portal: &Portal, section: &str, incoming: &Value) {
+pub(crate) fn store_section(portal: &Portal, section: &str, incoming: &Value) {
     let app = portal.app();
     app.db
         .with_tx(|tx| {
@@ -1290,6 +1290,12 @@ fn the_console_lists_every_live_session() {
         "no write controls"
     );
     assert_eq!(alice.get("/admin/sessions").status, 403);
+    let alice_id = s.uuid(&alice);
+    let user_page = root.get(&format!("/admin/users/{alice_id}"));
+    assert!(
+        user_page.body.contains("Firefox on Windows"),
+        "a person's page too"
+    );
     assert!(root.get("/admin").body.contains("href=\"/admin/sessions\""));
 }
 

@@ -1329,3 +1329,47 @@ fn an_admin_cannot_disable_themselves() {
         0
     );
 }
+
+/// Reverting to a version that would shut out the admin reverting is refused the same way.
+#[test]
+fn a_revert_cannot_take_your_own_console_away() {
+    let s = setup(&[]);
+    let root = s.user("root", "toor");
+    let alice = s.user("alice", "wonderland");
+    let alice_id = s.uuid(&alice);
+    let roles = |ops: Value| json!({ "roles": { "admins": ["*"], "ops": ops } });
+    let r = put(
+        &root,
+        "/api/admin/config/roles",
+        json!({ "version": 0, "config": roles(json!(["users.read"])) }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = put(
+        &root,
+        "/api/admin/config/roles",
+        json!({ "version": 1, "config": roles(json!(["*"])) }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        put(
+            &root,
+            &format!("/api/admin/users/{alice_id}/groups"),
+            json!({ "groups": ["ops"] })
+        )
+        .status,
+        200
+    );
+    let r = alice.post_json(
+        "/api/admin/config/roles/revert",
+        &json!({ "version": 2, "to": 1 }),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.json()["error"].as_str().unwrap().contains("admin.access"));
+    assert_eq!(alice.get("/api/admin/users").status, 200);
+    // root is in admins: the same revert does not touch root's access.
+    let r = root.post_json(
+        "/api/admin/config/roles/revert",
+        &json!({ "version": 2, "to": 1 }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+}

@@ -45,8 +45,8 @@ fn check_mfa(mfa: &MfaSettings, me: &Me) -> Result<(), String> {
         Some(group) => Err(format!(
             "this would require two-factor sign-in of the group {group:?}, which you are in, and \
              this session has no second factor, so it would lock you out of the console: set up \
-             two-factor sign-in at /mfa/enroll first (this session counts as two-factor once you \
-             confirm a code), then save again"
+             two-factor sign-in at /mfa/enroll first, sign out and in again with your code, then \
+             save again"
         )),
         None => Ok(()),
     }

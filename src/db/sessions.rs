@@ -106,30 +106,11 @@ pub fn load(conn: &Connection, digest: &[u8], now: i64) -> Result<Option<Session
     Ok(Some(row))
 }
 
-/// The session just proved a second factor (a code typed to change MFA, or to confirm
-/// an enrolment): it is stepped up, its amr gains "otp", with no new sign-in.
+/// The session just proved a second factor again (e.g. a code typed to change MFA).
 pub fn touch_mfa(conn: &Connection, digest: &[u8], now: i64) -> Result<()> {
-    let amr: Option<String> = conn
-        .query_row(
-            "SELECT amr_json FROM sessions WHERE id_digest = ?1",
-            [digest],
-            |r| r.get(0),
-        )
-        .optional()?;
-    let Some(amr) = amr else {
-        return Ok(());
-    };
-    let mut amr: Vec<String> = serde_json::from_str(&amr).unwrap_or_default();
-    if !amr.iter().any(|a| a == "otp") {
-        amr.push("otp".into());
-    }
     conn.execute(
-        "UPDATE sessions SET mfa_at = ?2, amr_json = ?3 WHERE id_digest = ?1",
-        params![
-            digest,
-            now,
-            serde_json::to_string(&amr).expect("strings serialize")
-        ],
+        "UPDATE sessions SET mfa_at = ?2 WHERE id_digest = ?1",
+        params![digest, now],
     )?;
     Ok(())
 }

@@ -121,6 +121,47 @@ pub fn home(h: &Home) -> Page {
     )
 }
 
+pub struct AppForbidden<'a> {
+    /// The protected app's host, as the proxy named it.
+    pub host: Option<&'a str>,
+    /// Who is signed in, if anyone.
+    pub username: Option<&'a str>,
+    /// Why the rule refused ("not allowed here").
+    pub reason: &'a str,
+    /// The owner's words from the branding settings (who to ask, how).
+    pub text: Option<String>,
+}
+
+/// Forward-auth's 403: the app, the person, the reason, the owner's words, and a way on.
+pub fn app_forbidden(a: &AppForbidden) -> Page {
+    let app = a.host.unwrap_or("this app");
+    page(
+        "No access",
+        "forbidden",
+        card(
+            "No access",
+            html! {
+                @match a.username {
+                    Some(u) => p.lead { "You are signed in as " strong { (u) } ", and " (u) " may not use " strong { (app) } "." },
+                    None => p.lead { "This address may not use " strong { (app) } "." },
+                }
+                (notice("warn", &format!("The reason: {}.", a.reason.trim_end_matches('.'))))
+                @if let Some(t) = &a.text { p { (t) } }
+                div.actions {
+                    @if a.username.is_some() {
+                        a.button.secondary href="/home" { "Your home page" }
+                        form method="post" action="/logout" {
+                            button.secondary type="submit" { "Switch account" }
+                        }
+                    } @else {
+                        a.button.secondary href="/" { "Sign in" }
+                    }
+                }
+            },
+        ),
+    )
+}
+
 /// Partial: the sign-out form (a POST, so a link or image cannot sign anyone out).
 pub fn logout_button() -> Markup {
     html! {

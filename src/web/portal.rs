@@ -111,6 +111,29 @@ pub fn restricted_page(ctx: &Ctx, session: Option<&UserSession>) -> Response {
     )
 }
 
+/// The forward-auth 403 page: which app refused, who is signed in, the owner's "no
+/// access" words, and a way to sign in as someone else.
+pub fn app_forbidden(ctx: &Ctx, host: Option<&str>, reason: &str) -> Response {
+    let session = current_session(ctx).ok().flatten();
+    let text = ctx
+        .app
+        .db
+        .conn()
+        .ok()
+        .and_then(|c| crate::settings::branding(&c).ok())
+        .and_then(|b| b.restricted_text);
+    page(
+        ctx,
+        views::portal::app_forbidden(&views::portal::AppForbidden {
+            host,
+            username: session.as_ref().map(|s| s.row.username.as_str()),
+            reason,
+            text,
+        }),
+    )
+    .with_status_code(403)
+}
+
 pub fn restricted_response(
     ctx: &Ctx,
     provider: Option<ProviderKind>,

@@ -180,20 +180,21 @@ fn mfa_enforced_for_admins_guards_the_console() {
 }
 
 /// Enforcing MFA on a group the saving admin is in, from a session without a second
-/// factor, is refused with what to do first; enrolling in the same session steps it up
-/// (amr gains "otp") and the same save then goes through without a new sign-in.
+/// factor, is refused with what to do first. Enrolling does not make this session
+/// two-factor (it proved only the password plus a device it registered itself: see
+/// forward_auth::two_factor_rules_need_a_second_factor); a sign-in with the code does.
 #[test]
 fn enforcing_mfa_on_your_own_group_does_not_lock_you_out() {
     let s = setup(&[]);
     let root = s.user("root", "toor");
-    let save = |version: i64| {
+    let save = |c: &Client, version: i64| {
         put(
-            &root,
+            c,
             "/api/admin/config/mfa",
             json!({ "version": version, "config": { "enforce_groups": ["admins"] } }),
         )
     };
-    let r = save(0);
+    let r = save(&root, 0);
     assert_eq!(r.status, 400, "{}", r.body);
     let e = r.json()["error"].as_str().unwrap().to_string();
     assert!(e.contains("/mfa/enroll") && e.contains("admins"), "{e}");
@@ -211,15 +212,26 @@ fn enforcing_mfa_on_your_own_group_does_not_lock_you_out() {
     let code = crate::totp_ref::code(&secret, s.portal.app().clock.now());
     let r = root.post_json("/mfa/enroll/verify", &json!({ "code": code }));
     assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(save(&root, 0).status, 400, "still no second factor here");
+
+    s.portal.app().clock.advance(30);
+    let fresh = s.portal.client();
+    fresh.use_fresh_ip();
     assert_eq!(
-        root.get("/whoami").json()["amr"],
-        json!(["pwd", "otp"]),
-        "the same session is stepped up"
+        sign_in(&fresh, "jellyfin", "root", "toor").header("location"),
+        Some("/mfa/challenge")
     );
-    let r = save(0);
+    let code = crate::totp_ref::code(&secret, s.portal.app().clock.now());
+    assert_eq!(
+        fresh
+            .post_form("/mfa/challenge/verify", &[("code", &code)])
+            .status,
+        303
+    );
+    let r = save(&fresh, 0);
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(
-        root.get("/api/admin/users").status,
+        fresh.get("/api/admin/users").status,
         200,
         "still in the console"
     );
@@ -1372,4 +1384,51 @@ fn a_revert_cannot_take_your_own_console_away() {
         &json!({ "version": 2, "to": 1 }),
     );
     assert_eq!(r.status, 200, "{}", r.body);
+}
+
+/// Forward-auth's 403 names the app and who is signed in, shows the owner's words and
+/// offers to switch account, not "Back to sign-in".
+#[test]
+fn a_forward_auth_refusal_names_the_app_and_the_person() {
+    let s = setup(&[]);
+    let root = s.user("root", "toor");
+    let alice = s.user("alice", "wonderland");
+    let access = root.get("/api/admin/config/access").json();
+    let r = put(
+        &root,
+        "/api/admin/config/access",
+        json!({ "version": access["version"], "config": {
+            "default_policy": "signed_in",
+            "rules": [{ "name": "admins", "hosts": ["sonarr.example.com"], "groups": ["admins"] }]
+        } }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut branding = root.get("/api/admin/config/branding").json();
+    branding["config"]["restricted_text"] = json!("Ask Sam on the family chat.");
+    let r = put(&root, "/api/admin/config/branding", branding);
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    let r = alice.send(
+        "GET",
+        "/auth/verify",
+        &[
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Host", "sonarr.example.com"),
+            ("X-Forwarded-Uri", "/"),
+            ("X-Forwarded-Method", "GET"),
+            ("Accept", "text/html"),
+        ],
+        None,
+    );
+    assert_eq!(r.status, 403);
+    for text in [
+        "sonarr.example.com",
+        "alice",
+        "Ask Sam on the family chat.",
+        "Switch account",
+        "not allowed here",
+    ] {
+        assert!(r.body.contains(text), "{text}: {}", r.body);
+    }
+    assert!(!r.body.contains("Back to sign-in"), "{}", r.body);
 }

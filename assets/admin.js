@@ -8,6 +8,7 @@
 
   var page = document.body.getAttribute('data-page');
   if (page === 'admin-user') initUser();
+  if (page === 'admin-sessions') initSessions();
   if (page === 'admin-setting') initSetting();
   if (page === 'admin-clients') initClients();
   if (page === 'admin-client') initClient();
@@ -126,6 +127,47 @@
       reset();
       say(statusId, '');
       handler(b);
+    });
+  }
+
+  // --- /admin/sessions ---
+
+  function initSessions() {
+    function done(rows, text) {
+      for (var i = 0; i < rows.length; i++) rows[i].remove();
+      say('sessions-status', text, 'ok');
+      if (!document.querySelector('tr[data-session-row]')) {
+        var table = $('sessions');
+        if (table) table.closest('.table-wrap').hidden = true;
+      }
+    }
+    document.addEventListener('click', function (ev) {
+      var button = ev.target.closest('button[data-revoke-session], button[data-revoke-user]');
+      if (!button) return;
+      var sid = button.getAttribute('data-revoke-session');
+      var uuid = button.getAttribute('data-revoke-user');
+      if (uuid && !button.hasAttribute('data-armed')) {
+        button.setAttribute('data-armed', '');
+        button.textContent = 'Press again to confirm';
+        say('sessions-status', button.getAttribute('data-confirm'), 'warn');
+        return;
+      }
+      busy(button, true);
+      var call = sid
+        ? api('DELETE', '/api/admin/sessions/' + encodeURIComponent(sid))
+        : api('POST', '/api/admin/users/' + encodeURIComponent(uuid) + '/sessions/revoke', {});
+      call.then(function (res) {
+        if (!res.ok && !(sid && res.status === 404)) {
+          busy(button, false);
+          return say('sessions-status', errorText(res), 'error');
+        }
+        if (sid) {
+          done([button.closest('tr')], res.ok ? 'Session revoked.' : 'That session had already ended.');
+        } else {
+          var rows = document.querySelectorAll('tr[data-user="' + CSS.escape(uuid) + '"]');
+          done(rows, 'Ended ' + res.json.ended + ' session' + (res.json.ended === 1 ? '' : 's') + '.');
+        }
+      });
     });
   }
 

@@ -41,6 +41,7 @@ event_types! {
     SigninFirstFactor => "signin.first_factor", "The password was right and a second factor is now due (only rules naming it exactly receive it).";
     SigninLocked => "signin.locked", "An account had too many wrong passwords in a row and must wait.";
     Logout => "logout", "A user signed out of the portal.";
+    SessionEnd => "session.end", "A user ended one of their own sessions (from /home or the API).";
     MfaVerify => "mfa.verify", "A second-factor code was checked at sign-in (result says whether it passed).";
     MfaLocked => "mfa.locked", "Too many wrong second-factor codes: back-off started, or the day's budget is spent.";
     MfaEnroll => "mfa.enroll", "A user set up (or failed to confirm) two-factor sign-in.";

@@ -62,25 +62,28 @@ pub fn backup(app: &App, args: &[String]) -> Result<(), String> {
     }
 }
 
-pub fn restore(app: &App, args: &[String]) -> Result<(), String> {
+pub fn restore(app: &App, args: &[String]) -> Result<(), super::CliError> {
+    use super::CliError::Usage;
+    const RESTORE_USAGE: &str = "usage: authportal restore FILE [--settings-only]";
     let mut scope = restore::Scope::All;
     let mut file = None;
     for a in args {
         match a.as_str() {
             "--settings-only" => scope = restore::Scope::Settings,
             flag if flag.starts_with("--") => {
-                return Err(format!("restore: unknown option {flag}"));
+                return Err(Usage(format!("unknown option {flag}\n\n{RESTORE_USAGE}")));
             }
             path if file.is_none() => file = Some(path.to_string()),
-            _ => return Err("usage: authportal restore FILE [--settings-only]".into()),
+            _ => return Err(Usage(RESTORE_USAGE.into())),
         }
     }
-    let file = file.ok_or("usage: authportal restore FILE [--settings-only]")?;
+    let file = file.ok_or(Usage(RESTORE_USAGE.into()))?;
     if portal_running(app) {
         return Err(format!(
             "the portal is running at {}: stop it first (systemctl stop authportal), or restore from the console, which also refreshes what the running portal keeps in memory",
             app.config.listen_addr
-        ));
+        )
+        .into());
     }
     let data = std::fs::File::open(&file).map_err(|e| format!("cannot read {file}: {e}"))?;
     let report = restore::restore(app, data, scope, "cli")?;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use authportal::{App, Config};
 
+pub mod admin;
 pub mod backup;
 pub mod check;
 pub mod keys;
@@ -36,6 +37,11 @@ pub const USAGE: &str = "usage: authportal [COMMAND]
                       safety backup of the current data; asks nothing, works with the
                       server stopped. Restoring everything signs out sessions that are
                       not in the backup.
+  admin list          the members of the admins group
+  admin grant USERNAME | admin revoke USERNAME
+                      put a user in the admins group, or take them out (the way back
+                      into a console you are locked out of; works with the portal running)
+  mfa reset USERNAME  remove a user's second factors (a lost phone)
   export-config       print the settings sections as JSON (secrets only as set / not set)
   import-config FILE  check and save every section in FILE (from export-config) as a
                       new version; secrets left out keep their stored values
@@ -54,19 +60,51 @@ pub fn config() -> Result<Config, ExitCode> {
     })
 }
 
+/// Why a command stopped: it ran and failed (exit 1), or it was called wrongly (exit 2,
+/// with its usage).
+#[derive(Debug)]
+pub enum CliError {
+    Failed(String),
+    Usage(String),
+}
+
+impl From<String> for CliError {
+    fn from(e: String) -> CliError {
+        CliError::Failed(e)
+    }
+}
+
+impl From<&str> for CliError {
+    fn from(e: &str) -> CliError {
+        CliError::Failed(e.to_string())
+    }
+}
+
+impl From<authportal::error::AppError> for CliError {
+    fn from(e: authportal::error::AppError) -> CliError {
+        CliError::Failed(e.public_message())
+    }
+}
+
 /// Opens the data directory and database (not the HTTP server) for a command.
-pub fn with_app(run: impl FnOnce(&App) -> Result<(), String>) -> ExitCode {
+pub fn with_app<E: Into<CliError>>(run: impl FnOnce(&App) -> Result<(), E>) -> ExitCode {
     let cfg = match config() {
         Ok(c) => c,
         Err(code) => return code,
     };
     authportal::log::set_level(authportal::log::Level::Warn);
-    let result = App::open(cfg).and_then(|app| run(&app));
+    let result = App::open(cfg)
+        .map_err(CliError::Failed)
+        .and_then(|app| run(&app).map_err(Into::into));
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+        Err(CliError::Failed(e)) => {
             eprintln!("authportal: {e}");
             ExitCode::from(FAILED)
+        }
+        Err(CliError::Usage(e)) => {
+            eprintln!("authportal: {e}");
+            ExitCode::from(USAGE_ERROR)
         }
     }
 }
@@ -87,7 +125,16 @@ pub struct Flags {
     pub positional: Vec<String>,
 }
 
-pub fn flags(args: &[String], switch_names: &[&str]) -> Result<Flags, String> {
+/// Reads `args`: each `--name` must be one of `switch_names` or `value_names` (the latter
+/// followed by a value that is not itself a flag); anything else is a usage error that
+/// shows `usage`, so a mistyped flag never runs the command without it.
+pub fn flags(
+    args: &[String],
+    usage: &str,
+    switch_names: &[&str],
+    value_names: &[&str],
+) -> Result<Flags, CliError> {
+    let wrong = |what: String| CliError::Usage(format!("{what}\n\n{usage}"));
     let mut f = Flags {
         values: Vec::new(),
         switches: Vec::new(),
@@ -98,9 +145,14 @@ pub fn flags(args: &[String], switch_names: &[&str]) -> Result<Flags, String> {
         if let Some(name) = a.strip_prefix("--") {
             if switch_names.contains(&name) {
                 f.switches.push(name.to_string());
-            } else {
-                let v = it.next().ok_or_else(|| format!("--{name} needs a value"))?;
+            } else if value_names.contains(&name) {
+                let v = it
+                    .next()
+                    .filter(|v| !v.starts_with("--"))
+                    .ok_or_else(|| wrong(format!("--{name} needs a value")))?;
                 f.values.push((name.to_string(), v.clone()));
+            } else {
+                return Err(wrong(format!("unknown option --{name}")));
             }
         } else {
             f.positional.push(a.clone());

@@ -3,14 +3,29 @@
 
 use authportal::App;
 
-use super::{USAGE, flags, print_json};
+use super::{CliError, USAGE, flags, print_json};
 
-pub fn run(app: &App, args: &[String]) -> Result<(), String> {
+const CREATE_USAGE: &str = "usage: authportal oauth-client create --name NAME --redirect-uri URI [--redirect-uri URI ...]
+       [--post-logout-uri URI ...] [--public] [--trusted] [--scope SCOPE ...] [--grant-type GRANT ...]
+       authportal oauth-client list | delete CLIENT_ID | rotate-secret CLIENT_ID";
+
+pub fn run(app: &App, args: &[String]) -> Result<(), CliError> {
     use authportal::db::oauth;
     use authportal::oidc::clients;
     let now = app.clock.now();
     let sub = args.first().map(String::as_str).unwrap_or("");
-    let f = flags(args.get(1..).unwrap_or(&[]), &["public", "trusted"])?;
+    let f = flags(
+        args.get(1..).unwrap_or(&[]),
+        CREATE_USAGE,
+        &["public", "trusted"],
+        &[
+            "name",
+            "redirect-uri",
+            "post-logout-uri",
+            "scope",
+            "grant-type",
+        ],
+    )?;
     let id_arg = || {
         f.positional
             .first()
@@ -54,7 +69,7 @@ pub fn run(app: &App, args: &[String]) -> Result<(), String> {
                 .with_tx(|tx| oauth::delete_client(tx, &id))
                 .map_err(|e| e.to_string())?;
             if !gone {
-                return Err(format!("no client {id:?}"));
+                return Err(format!("no client {id:?}").into());
             }
             println!("deleted {id}");
         }
@@ -67,9 +82,9 @@ pub fn run(app: &App, args: &[String]) -> Result<(), String> {
             print_json(&serde_json::json!({ "client_id": id, "client_secret": secret }));
         }
         _ => {
-            return Err(format!(
+            return Err(CliError::Usage(format!(
                 "usage: authportal oauth-client create|list|delete|rotate-secret ...\n\n{USAGE}"
-            ));
+            )));
         }
     }
     Ok(())

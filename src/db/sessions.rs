@@ -169,6 +169,63 @@ pub fn of_user(conn: &Connection, user_id: i64, now: i64) -> Result<Vec<SessionI
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// A live session as the console's sessions page lists it, with its user.
+#[derive(Debug, Clone)]
+pub struct LiveSession {
+    pub uuid: String,
+    pub username: String,
+    pub info: SessionInfo,
+    /// The latest time the session is known to have been used: it started, or passed
+    /// a second factor (there is no per-request write: forward-auth stays read-only).
+    pub last_seen: i64,
+}
+
+/// Every live session, newest first, at most `limit`.
+pub fn live(conn: &Connection, now: i64, limit: i64) -> Result<Vec<LiveSession>> {
+    let mut stmt = conn.prepare(
+        "SELECT s.sid, i.provider, s.amr_json, s.created_at, s.expires_at, s.ip, s.user_agent,
+                u.uuid, u.username, max(s.created_at, coalesce(s.mfa_at, 0))
+         FROM sessions s JOIN identities i ON i.id = s.identity_id JOIN users u ON u.id = s.user_id
+         WHERE s.expires_at > ?1 ORDER BY s.created_at DESC LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![now, limit], |r| {
+        let amr: String = r.get(2)?;
+        Ok(LiveSession {
+            info: SessionInfo {
+                sid: r.get(0)?,
+                provider: r.get(1)?,
+                amr: serde_json::from_str(&amr).unwrap_or_default(),
+                created_at: r.get(3)?,
+                expires_at: r.get(4)?,
+                ip: r.get(5)?,
+                user_agent: r.get(6)?,
+            },
+            uuid: r.get(7)?,
+            username: r.get(8)?,
+            last_seen: r.get(9)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// When one of the user's sessions was last known to be used (see [`LiveSession`]).
+pub fn last_seen_of_user(conn: &Connection, user_id: i64) -> Result<Vec<(String, i64)>> {
+    let mut stmt = conn.prepare(
+        "SELECT sid, max(created_at, coalesce(mfa_at, 0)) FROM sessions WHERE user_id = ?1",
+    )?;
+    let rows = stmt.query_map([user_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Ends one of this user's sessions by its public id; false when the user has no such
+/// session (someone else's id included).
+pub fn delete_own(conn: &Connection, user_id: i64, sid: &str) -> Result<bool> {
+    Ok(conn.execute(
+        "DELETE FROM sessions WHERE sid = ?1 AND user_id = ?2",
+        params![sid, user_id],
+    )? > 0)
+}
+
 /// Ends one session by its public id; returns its user.
 pub fn delete_by_sid(conn: &Connection, sid: &str) -> Result<Option<i64>> {
     let user: Option<i64> = conn

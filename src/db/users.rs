@@ -637,6 +637,49 @@ pub fn count_admins(conn: &Connection) -> Result<i64> {
     )?)
 }
 
+/// A user by username, without case (usernames are unique without case): (id, uuid).
+pub fn by_username(conn: &Connection, username: &str) -> Result<Option<(i64, String)>> {
+    Ok(conn
+        .query_row(
+            "SELECT id, uuid FROM users WHERE username = ?1 COLLATE NOCASE",
+            [username],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
+}
+
+/// A member of the admins group, for `authportal admin list`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AdminRow {
+    pub uuid: String,
+    pub username: String,
+    pub disabled: bool,
+}
+
+/// Everyone in the admins group (disabled ones too, marked), by username.
+pub fn admins(conn: &Connection) -> Result<Vec<AdminRow>> {
+    let mut stmt = conn.prepare(
+        "SELECT u.uuid, u.username, u.disabled_at IS NOT NULL FROM user_groups g
+         JOIN users u ON u.id = g.user_id WHERE g.name = 'admins' ORDER BY u.username",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(AdminRow {
+            uuid: r.get(0)?,
+            username: r.get(1)?,
+            disabled: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Takes one group an admin assigned away; whether the user had it.
+pub fn remove_group(conn: &Connection, user_id: i64, name: &str) -> Result<bool> {
+    Ok(conn.execute(
+        "DELETE FROM user_groups WHERE user_id = ?1 AND name = ?2",
+        params![user_id, name],
+    )? > 0)
+}
+
 pub fn set_disabled(conn: &Connection, user_id: i64, at: Option<i64>) -> Result<()> {
     conn.execute(
         "UPDATE users SET disabled_at = ?2 WHERE id = ?1",

@@ -17,6 +17,9 @@ pub struct Home<'a> {
     /// (ip, last sign-in) pairs: addresses native apps may use as this user, where a
     /// rule allows it.
     pub places: &'a [(String, i64)],
+    /// The person's live sessions, and the public id of the one viewing the page.
+    pub sessions: &'a [crate::db::sessions::SessionInfo],
+    pub current_sid: &'a str,
     /// APP_TIMEZONE, for the times shown.
     pub tz: chrono_tz::Tz,
     pub welcome_text: Option<&'a str>,
@@ -63,6 +66,27 @@ pub fn home(h: &Home) -> Page {
                     @if h.admin_link { a.button.secondary href="/admin" { "Admin console" } }
                     (logout_button())
                 }
+                @if !h.sessions.is_empty() {
+                    h2 { "Your sessions" }
+                    p.hint { "Browsers signed in as you. End one you do not recognise (and change your password on the media server)." }
+                    ul.apps #my-sessions {
+                        @for s in h.sessions {
+                            li {
+                                span {
+                                    (crate::user_agent::describe(s.user_agent.as_deref().unwrap_or("")))
+                                    small { " · " (s.ip.as_deref().unwrap_or("")) " · since " (super::when(h.tz, s.created_at)) }
+                                    @if s.sid == h.current_sid { " " span.badge.on { "this browser" } }
+                                }
+                                form method="post" action="/sessions/end" {
+                                    input type="hidden" name="id" value=(s.sid);
+                                    button.secondary.small type="submit" {
+                                        @if s.sid == h.current_sid { "Sign out" } @else { "End" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
                 @if !h.places.is_empty() {
                     h2 { "Where you signed in" }
                     p.hint { "Where the owner allows it, TV and phone apps on these networks may be let in because you signed in there: anonymously, never as you." }
@@ -90,6 +114,47 @@ pub fn home(h: &Home) -> Page {
                                 }
                             }
                         }
+                    }
+                }
+            },
+        ),
+    )
+}
+
+pub struct AppForbidden<'a> {
+    /// The protected app's host, as the proxy named it.
+    pub host: Option<&'a str>,
+    /// Who is signed in, if anyone.
+    pub username: Option<&'a str>,
+    /// Why the rule refused ("not allowed here").
+    pub reason: &'a str,
+    /// The owner's words from the branding settings (who to ask, how).
+    pub text: Option<String>,
+}
+
+/// Forward-auth's 403: the app, the person, the reason, the owner's words, and a way on.
+pub fn app_forbidden(a: &AppForbidden) -> Page {
+    let app = a.host.unwrap_or("this app");
+    page(
+        "No access",
+        "forbidden",
+        card(
+            "No access",
+            html! {
+                @match a.username {
+                    Some(u) => p.lead { "You are signed in as " strong { (u) } ", and " (u) " may not use " strong { (app) } "." },
+                    None => p.lead { "This address may not use " strong { (app) } "." },
+                }
+                (notice("warn", &format!("The reason: {}.", a.reason.trim_end_matches('.'))))
+                @if let Some(t) = &a.text { p { (t) } }
+                div.actions {
+                    @if a.username.is_some() {
+                        a.button.secondary href="/home" { "Your home page" }
+                        form method="post" action="/logout" {
+                            button.secondary type="submit" { "Switch account" }
+                        }
+                    } @else {
+                        a.button.secondary href="/" { "Sign in" }
                     }
                 }
             },
@@ -142,6 +207,12 @@ pub fn restricted(r: &Restricted) -> Page {
 }
 
 pub fn error(status: u16, message: &str) -> Page {
+    error_page(status, message, false)
+}
+
+/// An error page whose way on suits the visitor: home for someone signed in (sign-in
+/// would only send them there), sign-in for everyone else.
+pub fn error_page(status: u16, message: &str, signed_in: bool) -> Page {
     page(
         "Error",
         "error",
@@ -149,7 +220,11 @@ pub fn error(status: u16, message: &str) -> Page {
             &format!("Error {status}"),
             html! {
                 (notice("error", message))
-                p { a.button.secondary href="/" { "Back to sign-in" } }
+                @if signed_in {
+                    p { a.button.secondary href="/home" { "Back to your home page" } }
+                } @else {
+                    p { a.button.secondary href="/" { "Back to sign-in" } }
+                }
             },
         ),
     )

@@ -141,6 +141,8 @@ pub fn config_section_get(ctx: &Ctx, _: Admin, name: &str) -> Result<Response> {
     Ok(Response::json(&section_json(ctx, &*ctx.app.db.conn()?, name)?).with_no_cache())
 }
 
+/// The body of a PUT: what GET answers is accepted whole (the `GET | jq | PUT` script),
+/// so its read-only fields are allowed and ignored, except `section`, which must agree.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SectionPut {
@@ -148,6 +150,29 @@ struct SectionPut {
     config: serde_json::Value,
     #[serde(default)]
     reason: Option<String>,
+    #[serde(default)]
+    section: Option<String>,
+    #[serde(default, rename = "updated_at")]
+    _updated_at: serde::de::IgnoredAny,
+    #[serde(default, rename = "updated_by")]
+    _updated_by: serde::de::IgnoredAny,
+    #[serde(default, rename = "locked")]
+    _locked: serde::de::IgnoredAny,
+}
+
+/// Refuses a save that would take the console away from the admin making it.
+fn keep_my_access(
+    ctx: &Ctx,
+    admin: &UserSession,
+    name: &str,
+    stored: &serde_json::Value,
+) -> Result<()> {
+    let me = crate::lockout::Me {
+        groups: &admin.groups,
+        second_factor: admin.row.amr.iter().any(|a| a == "otp"),
+        mfa_enabled: ctx.app.config.mfa_enable,
+    };
+    crate::lockout::check_section(name, stored, &me).map_err(AppError::BadRequest)
 }
 
 /// PUT /api/admin/config/{section} {version, config, reason?}: 409 when someone saved
@@ -157,6 +182,11 @@ pub fn config_section_put(ctx: &Ctx, admin: Admin, name: &str) -> Result<Respons
         return Err(AppError::NotFound);
     }
     let body: SectionPut = ctx.json(r#"{"version":1,"config":{...},"reason":"why"}"#)?;
+    if let Some(section) = body.section.as_deref().filter(|s| *s != name) {
+        return Err(AppError::bad_request(format!(
+            "this document is section {section:?} but was sent to {name:?}; send it to /api/admin/config/{section}"
+        )));
+    }
     let saved = ctx.app.db.with_tx(|tx| {
         let current = crate::db::settings::get(tx, name)?
             .map(|s| s.config)
@@ -165,6 +195,7 @@ pub fn config_section_put(ctx: &Ctx, admin: Admin, name: &str) -> Result<Respons
             .map_err(AppError::BadRequest)?;
         crate::settings::check_edit(name, &stored, &current, &ctx.app.providers().enabled)
             .map_err(AppError::BadRequest)?;
+        keep_my_access(ctx, &admin, name, &stored)?;
         let change = crate::db::settings::Change {
             section: name,
             expected_version: body.version,
@@ -256,6 +287,7 @@ pub fn config_revert_post(ctx: &Ctx, admin: Admin, name: &str) -> Result<Respons
             })?;
         // A value from an older release may not fit the current rules any more.
         crate::settings::validate(name, &old.config).map_err(AppError::BadRequest)?;
+        keep_my_access(ctx, &admin, name, &old.config)?;
         let reason = body
             .reason
             .clone()

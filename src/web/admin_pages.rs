@@ -187,6 +187,22 @@ pub fn user_get(ctx: &Ctx, c: Console, uuid: &str) -> Result<Response> {
     )))
 }
 
+/// The sessions page lists at most this many (newest first).
+const SESSIONS_SHOWN: i64 = 500;
+
+/// GET /admin/sessions: every live session, with revoke one / all of a person's.
+pub fn sessions_get(ctx: &Ctx, c: Console) -> Result<Response> {
+    let list = sessions::live(&*ctx.app.db.conn()?, ctx.now(), SESSIONS_SHOWN)?;
+    Ok(page(view::sessions(
+        &c.frame(Area::Users),
+        &view::SessionsPage {
+            sessions: &list,
+            limit: SESSIONS_SHOWN as usize,
+            can_write: c.can(Permission::UsersWrite),
+        },
+    )))
+}
+
 /// GET /admin/settings: the sections and their versions.
 pub fn settings_get(ctx: &Ctx, c: Console) -> Result<Response> {
     let conn = ctx.app.db.conn()?;

@@ -105,6 +105,11 @@ pub fn groups_put(ctx: &Ctx, admin: Admin, uuid: &str) -> Result<Response> {
                 "this would leave no admin; make someone else an admin first",
             ));
         }
+        if id == admin.row.user_id {
+            let mine = users::groups(tx, id)?;
+            crate::lockout::check_roles(&crate::settings::roles(tx)?, &mine)
+                .map_err(AppError::BadRequest)?;
+        }
         audit(
             ctx,
             tx,

@@ -192,7 +192,13 @@ fn throttled(retry_after_secs: u64) -> Response {
 }
 
 fn forbidden(ctx: &Ctx, message: &str) -> Response {
-    crate::web::page(ctx, crate::views::portal::error(403, message)).with_status_code(403)
+    let host = ctx
+        .app
+        .access_rules()
+        .ok()
+        .and_then(|rules| target(ctx, &rules).ok())
+        .map(|(t, _)| t.host);
+    crate::web::portal::app_forbidden(ctx, host.as_deref(), message)
 }
 
 /// Not signed in (or needing a fresh sign-in): browsers go to the portal, others get 401.

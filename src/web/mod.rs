@@ -16,6 +16,7 @@ pub mod guards;
 mod health;
 mod login;
 mod mfa;
+mod my_sessions;
 mod oidc;
 pub mod portal;
 pub mod redirect;
@@ -189,7 +190,9 @@ fn render_error(ctx: &Ctx, e: &AppError) -> Response {
     let mut response = if ctx.wants_json() {
         Response::json(&serde_json::json!({ "error": message })).with_status_code(status)
     } else {
-        page(ctx, views::portal::error(status, &message)).with_status_code(status)
+        // Only a 404 asks who is visiting (one read): the other errors stay cheap under load.
+        let signed_in = status == 404 && matches!(guards::current_session(ctx), Ok(Some(_)));
+        page(ctx, views::portal::error_page(status, &message, signed_in)).with_status_code(status)
     };
     if let Some(secs) = e.retry_after() {
         response = response.with_unique_header("Retry-After", secs.to_string());

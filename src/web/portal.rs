@@ -60,6 +60,7 @@ pub fn home_get(ctx: &Ctx) -> Result<Response> {
     let conn = ctx.app.db.conn()?;
     let apps = crate::db::oauth::consents_of(&conn, s.row.user_id)?;
     let places = crate::db::users::signin_ips_of(&conn, s.row.user_id)?;
+    let own_sessions = sessions::of_user(&conn, s.row.user_id, ctx.now())?;
     let admin_link =
         crate::settings::roles(&conn)?.allows(&s.groups, crate::roles::Permission::AdminAccess);
     let branding = crate::settings::branding(&conn)?;
@@ -82,6 +83,8 @@ pub fn home_get(ctx: &Ctx) -> Result<Response> {
             admin_link,
             apps: &apps,
             places: &places,
+            sessions: &own_sessions,
+            current_sid: &s.row.sid,
             tz: cfg.timezone,
             welcome_text: branding.welcome_text.as_deref(),
             links: branding.links_for(&s.groups).collect(),
@@ -106,6 +109,29 @@ pub fn restricted_page(ctx: &Ctx, session: Option<&UserSession>) -> Response {
         session.map(|s| s.row.username.as_str()),
         session.is_some(),
     )
+}
+
+/// The forward-auth 403 page: which app refused, who is signed in, the owner's "no
+/// access" words, and a way to sign in as someone else.
+pub fn app_forbidden(ctx: &Ctx, host: Option<&str>, reason: &str) -> Response {
+    let session = current_session(ctx).ok().flatten();
+    let text = ctx
+        .app
+        .db
+        .conn()
+        .ok()
+        .and_then(|c| crate::settings::branding(&c).ok())
+        .and_then(|b| b.restricted_text);
+    page(
+        ctx,
+        views::portal::app_forbidden(&views::portal::AppForbidden {
+            host,
+            username: session.as_ref().map(|s| s.row.username.as_str()),
+            reason,
+            text,
+        }),
+    )
+    .with_status_code(403)
 }
 
 pub fn restricted_response(

@@ -16,7 +16,7 @@ use super::guards::Admin;
 use super::request::Ctx;
 use super::{
     access_tester, admin, admin_mfa, admin_pages, admin_users, assets, backups, branding, events,
-    forward_auth, health, login, mfa, oidc, portal, revalidation, setup, webhooks,
+    forward_auth, health, login, mfa, my_sessions, oidc, portal, revalidation, setup, webhooks,
 };
 use crate::error::{AppError, Result};
 use crate::roles::Permission;
@@ -227,6 +227,9 @@ pub static ROUTES: &[Route] = &[
     post("/logout", |c, _| portal::logout_post(c)).label("/logout"),
     post("/consents/revoke", |c, _| portal::consent_revoke_post(c)),
     post("/trusted-ips/forget", |c, _| portal::trusted_ip_forget_post(c)),
+    get("/api/me/sessions", |c, _| my_sessions::list_get(c)).json().label("/api/me/*"),
+    Route::new(Method::Delete, "/api/me/sessions/{id}", Handler::Open(|c, p| my_sessions::delete(c, p.at(0)))).json().label("/api/me/*"),
+    post("/sessions/end", |c, _| my_sessions::end_post(c)).label("/home"),
     api(Get, "/api/admin/trusted-ips", UsersRead, |c, a, _| admin::trusted_ips_get(c, a)),
     api(Post, "/api/admin/trusted-ips/forget", UsersWrite, |c, a, _| admin::trusted_ip_forget_post(c, a)).json_body(),
     get("/static/{*}", |c, p| assets::serve(c, &p.rest().join("/"))).label("/static/*"),
@@ -251,6 +254,7 @@ pub static ROUTES: &[Route] = &[
     // --- console pages (web/admin_pages.rs) ---
     page("/admin", AdminAccess, |c, v, _| admin_pages::overview_get(c, v)),
     page("/admin/users", UsersRead, |c, v, _| admin_pages::users_get(c, v)),
+    page("/admin/sessions", UsersRead, |c, v, _| admin_pages::sessions_get(c, v)),
     page("/admin/users/{uuid}", UsersRead, |c, v, p| admin_pages::user_get(c, v, p.at(0))),
     page("/admin/settings", ConfigRead, |c, v, _| admin_pages::settings_get(c, v)),
     page("/admin/settings/{section}", ConfigRead, |c, v, p| admin_pages::setting_get(c, v, p.at(0))),

@@ -147,18 +147,169 @@ fn roles_decide_what_the_console_allows() {
 fn mfa_enforced_for_admins_guards_the_console() {
     let s = setup(&[]);
     let root = s.user("root", "toor");
+    let alice = s.user("alice", "wonderland");
+    let alice_id = s.uuid(&alice);
     assert_eq!(
         put(
             &root,
-            "/api/admin/config/mfa",
-            json!({ "version": 0, "config": { "enforce_groups": ["admins"] } })
+            &format!("/api/admin/users/{alice_id}/groups"),
+            json!({ "groups": ["admins"] })
         )
         .status,
         200
     );
-    let r = root.get("/api/admin/users");
+    // root is not in "family": enforcing it for alice's new group "family" ...
+    assert_eq!(
+        put(
+            &root,
+            &format!("/api/admin/users/{alice_id}/groups"),
+            json!({ "groups": ["admins", "family"] })
+        )
+        .status,
+        200
+    );
+    let r = put(
+        &root,
+        "/api/admin/config/mfa",
+        json!({ "version": 0, "config": { "enforce_groups": ["family"] } }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = alice.get("/api/admin/users");
     assert_eq!(r.status, 403, "this session has no second factor");
     assert!(r.json()["error"].as_str().unwrap().contains("two-factor"));
+}
+
+/// Enforcing MFA on a group the saving admin is in, from a session without a second
+/// factor, is refused with what to do first. Enrolling does not make this session
+/// two-factor (it proved only the password plus a device it registered itself: see
+/// forward_auth::two_factor_rules_need_a_second_factor); a sign-in with the code does.
+#[test]
+fn enforcing_mfa_on_your_own_group_does_not_lock_you_out() {
+    let s = setup(&[]);
+    let root = s.user("root", "toor");
+    let save = |c: &Client, version: i64| {
+        put(
+            c,
+            "/api/admin/config/mfa",
+            json!({ "version": version, "config": { "enforce_groups": ["admins"] } }),
+        )
+    };
+    let r = save(&root, 0);
+    assert_eq!(r.status, 400, "{}", r.body);
+    let e = r.json()["error"].as_str().unwrap().to_string();
+    assert!(e.contains("/mfa/enroll") && e.contains("admins"), "{e}");
+    assert_eq!(
+        s.portal
+            .count("SELECT count(*) FROM settings WHERE section = 'mfa'"),
+        0,
+        "nothing saved"
+    );
+    assert_eq!(root.get("/api/admin/users").status, 200);
+
+    let start = root.post_json("/mfa/enroll/start", &json!({}));
+    assert_eq!(start.status, 200, "{}", start.body);
+    let secret = crate::totp_ref::base32_decode(start.json()["secret"].as_str().unwrap());
+    let code = crate::totp_ref::code(&secret, s.portal.app().clock.now());
+    let r = root.post_json("/mfa/enroll/verify", &json!({ "code": code }));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(save(&root, 0).status, 400, "still no second factor here");
+
+    s.portal.app().clock.advance(30);
+    let fresh = s.portal.client();
+    fresh.use_fresh_ip();
+    assert_eq!(
+        sign_in(&fresh, "jellyfin", "root", "toor").header("location"),
+        Some("/mfa/challenge")
+    );
+    let code = crate::totp_ref::code(&secret, s.portal.app().clock.now());
+    assert_eq!(
+        fresh
+            .post_form("/mfa/challenge/verify", &[("code", &code)])
+            .status,
+        303
+    );
+    let r = save(&fresh, 0);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        fresh.get("/api/admin/users").status,
+        200,
+        "still in the console"
+    );
+}
+
+#[test]
+fn a_role_change_or_group_change_cannot_take_your_own_console_away() {
+    let s = setup(&[]);
+    let root = s.user("root", "toor");
+    let alice = s.user("alice", "wonderland");
+    let alice_id = s.uuid(&alice);
+    let roles = root.get("/api/admin/config/roles").json();
+    let mut config = roles["config"].clone();
+    config["roles"]["ops"] = json!(["*"]);
+    let r = put(
+        &root,
+        "/api/admin/config/roles",
+        json!({ "version": roles["version"], "config": config }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let version = r.json()["version"].clone();
+    assert_eq!(
+        put(
+            &root,
+            &format!("/api/admin/users/{alice_id}/groups"),
+            json!({ "groups": ["ops"] })
+        )
+        .status,
+        200
+    );
+    // alice (ops) takes admin.access away from ops: refused, she would be out.
+    let mut without = config.clone();
+    without["roles"]["ops"] = json!(["users.read", "config.write"]);
+    let r = put(
+        &alice,
+        "/api/admin/config/roles",
+        json!({ "version": version, "config": without }),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.json()["error"].as_str().unwrap().contains("admin.access"));
+    // root (admins) may: it does not touch root's own access.
+    assert_eq!(
+        put(
+            &root,
+            "/api/admin/config/roles",
+            json!({ "version": version, "config": config })
+        )
+        .status,
+        200,
+    );
+    // Removing your own admins group while another admin exists is refused too.
+    assert_eq!(
+        put(
+            &root,
+            &format!("/api/admin/users/{alice_id}/groups"),
+            json!({ "groups": ["admins"] })
+        )
+        .status,
+        200
+    );
+    let root_id = s.uuid(&root);
+    let r = put(
+        &root,
+        &format!("/api/admin/users/{root_id}/groups"),
+        json!({ "groups": ["family"] }),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.json()["error"].as_str().unwrap().contains("admin.access"));
+    // ... but another admin may do it.
+    assert_eq!(
+        put(
+            &alice,
+            &format!("/api/admin/users/{root_id}/groups"),
+            json!({ "groups": ["family"] })
+        )
+        .status,
+        200
+    );
 }
 
 #[test]
@@ -536,14 +687,19 @@ fn media_servers_configured_at_runtime_apply_at_once_with_sealed_secrets() {
 
 /// Stores the providers section as the setup wizard or the console does.
 fn store_providers(portal: &Portal, incoming: &Value) {
+    store_section(portal, "providers", incoming);
+}
+
+/// Stores a section's first version directly (no console guard in the way).
+pub(crate) fn store_section(portal: &Portal, section: &str, incoming: &Value) {
     let app = portal.app();
     app.db
         .with_tx(|tx| {
             let stored =
-                authportal::settings::prepare("providers", incoming, &Value::Null, &app.sealer)
+                authportal::settings::prepare(section, incoming, &Value::Null, &app.sealer)
                     .map_err(authportal::error::AppError::BadRequest)?;
             let change = authportal::db::settings::Change {
-                section: "providers",
+                section,
                 expected_version: 0,
                 config: &stored,
                 by: Some("test"),
@@ -853,4 +1009,452 @@ fn the_users_list_pages() {
     assert!(first.body.contains("Showing 1–3 of 3"), "{}", first.body);
     assert_eq!(root.get("/admin/users?offset=1").status, 200);
     assert_eq!(root.get("/admin/users?cursor=nonsense").status, 200);
+}
+
+/// `GET | jq | PUT`: the document GET answers is accepted whole; its read-only fields are
+/// ignored, but a `section` naming another section is refused.
+#[test]
+fn a_section_document_sent_back_whole_is_accepted() {
+    let s = setup(&[]);
+    let root = s.user("root", "toor");
+    let mut doc = root.get("/api/admin/config/mfa").json();
+    assert!(doc.get("updated_at").is_some() && doc.get("locked").is_some());
+    doc["config"]["enforce_groups"] = json!(["family"]);
+    let r = put(&root, "/api/admin/config/mfa", doc.clone());
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut saved = r.json();
+    assert_eq!(saved["config"]["enforce_groups"], json!(["family"]));
+    assert_eq!(saved["updated_by"], "root");
+
+    // Sent again, with its (now filled-in) read-only fields: still fine.
+    saved["config"]["enforce_groups"] = json!(["friends"]);
+    assert_eq!(
+        put(&root, "/api/admin/config/mfa", saved.clone()).status,
+        200
+    );
+
+    saved["version"] = json!(2);
+    saved["section"] = json!("roles");
+    let r = put(&root, "/api/admin/config/mfa", saved);
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.json()["error"].as_str().unwrap().contains("roles"));
+    assert_eq!(
+        root.get("/api/admin/config/mfa").json()["config"]["enforce_groups"],
+        json!(["friends"]),
+        "nothing changed"
+    );
+    let mut typo = root.get("/api/admin/config/mfa").json();
+    typo["confg"] = json!({});
+    assert_eq!(
+        put(&root, "/api/admin/config/mfa", typo).status,
+        400,
+        "unknown fields still refused"
+    );
+}
+
+/// The real binary against the running portal's data directory.
+fn cli(p: &Portal, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_authportal"))
+        .args(args)
+        .envs(p.vars.iter())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Locked out of the console (MFA enforced, no second factor): the command line gets the
+/// owner back in while the portal runs, and each change is an audit event.
+#[test]
+fn the_command_line_recovers_a_locked_out_console() {
+    let s = setup(&[]);
+    let root = s.user("root", "toor");
+    let alice = s.user("alice", "wonderland");
+    store_section(&s.portal, "mfa", &json!({ "enforce_groups": ["admins"] }));
+    assert_eq!(root.get("/api/admin/users").status, 403, "locked out");
+
+    let (code, out, err) = cli(&s.portal, &["admin", "list"]);
+    assert_eq!(code, Some(0), "{err}");
+    let list: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(list["admins"][0]["username"], "root");
+    assert_eq!(list["admins"].as_array().unwrap().len(), 1);
+
+    let (code, out, err) = cli(&s.portal, &["admin", "grant", "Alice"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("now an admin"), "{out}");
+    let (code, out, _) = cli(&s.portal, &["admin", "grant", "alice"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("already"), "{out}");
+    let (code, _, err) = cli(&s.portal, &["admin", "grant", "nobody"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no user \"nobody\""), "{err}");
+
+    // alice is an admin at her next request; MFA is enforced for admins, so she is asked
+    // for a second factor too. The owner lifts that for root with `mfa reset` ...
+    let (code, _, err) = cli(&s.portal, &["mfa", "reset", "root"]);
+    assert_eq!(code, Some(0), "{err}");
+    // ... and takes alice out again; the last admin cannot be revoked.
+    let (code, _, err) = cli(&s.portal, &["admin", "revoke", "alice"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(alice.get("/whoami").json()["admin"], false);
+    let (code, _, err) = cli(&s.portal, &["admin", "revoke", "root"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no admin"), "{err}");
+    assert_eq!(
+        s.portal
+            .count("SELECT count(*) FROM user_groups WHERE name = 'admins'"),
+        1
+    );
+    assert_eq!(
+        s.portal.count(
+            "SELECT count(*) FROM events WHERE type = 'admin.user.groups' AND detail_json LIKE '%\"via\":\"cli\"%'"
+        ),
+        2
+    );
+    assert_eq!(
+        s.portal
+            .count("SELECT count(*) FROM events WHERE type = 'admin.mfa.reset'"),
+        1
+    );
+    // Called wrongly: the usage, exit 2, nothing done.
+    for args in [
+        &["admin", "grant"][..],
+        &["admin", "grant", "alice", "--force"],
+        &["admin", "frobnicate"],
+        &["mfa", "reset"],
+    ] {
+        let (code, _, err) = cli(&s.portal, args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(err.contains("usage: authportal"), "{args:?}: {err}");
+    }
+}
+
+/// An unknown flag or a flag without its value is a usage error (exit 2) that makes
+/// nothing: `--preset grafana` used to make a plain client and exit 0.
+#[test]
+fn commands_refuse_unknown_flags_and_flags_without_values() {
+    let portal = Portal::start(&[]);
+    for args in [
+        &[
+            "oauth-client",
+            "create",
+            "--name",
+            "Grafana",
+            "--redirect-uri",
+            "https://g.example.com/cb",
+            "--preset",
+            "grafana",
+        ][..],
+        &[
+            "oauth-client",
+            "create",
+            "--name",
+            "Grafana",
+            "--redirect-uri",
+        ],
+        &[
+            "oauth-client",
+            "create",
+            "--name",
+            "--public",
+            "--redirect-uri",
+            "https://g.example.com/cb",
+        ],
+        &["keys", "rotate", "--bitz", "4096"],
+        &["restore", "x.bak", "--all"],
+    ] {
+        let (code, out, err) = cli(&portal, args);
+        assert_eq!(code, Some(2), "{args:?}: {out} {err}");
+        assert!(err.contains("usage: authportal"), "{args:?}: {err}");
+    }
+    assert_eq!(portal.count("SELECT count(*) FROM oauth_clients"), 0);
+    let (code, out, err) = cli(
+        &portal,
+        &[
+            "oauth-client",
+            "create",
+            "--name",
+            "Grafana",
+            "--redirect-uri",
+            "https://g.example.com/cb",
+        ],
+    );
+    assert_eq!(code, Some(0), "{out} {err}");
+}
+
+/// People see their own sessions and end any of them; someone else's id is a 404, and
+/// ending the current one clears the cookie. The id is the public one, not the cookie.
+#[test]
+fn people_see_and_end_their_own_sessions() {
+    let s = setup(&[]);
+    let root = s.user("root", "toor");
+    let alice = s.user("alice", "wonderland");
+    let alice2 = s.user("alice", "wonderland");
+    assert_eq!(s.portal.client().get("/api/me/sessions").status, 401);
+
+    let r = alice.get("/api/me/sessions");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let list = r.json()["sessions"].as_array().unwrap().clone();
+    assert_eq!(list.len(), 2);
+    let current: Vec<&Value> = list.iter().filter(|x| x["current"] == true).collect();
+    assert_eq!(current.len(), 1);
+    for x in &list {
+        for field in [
+            "id",
+            "current",
+            "created_at",
+            "last_seen",
+            "ip",
+            "user_agent",
+            "amr",
+        ] {
+            assert!(x.get(field).is_some(), "{field} in {x}");
+        }
+        let id = x["id"].as_str().unwrap();
+        for c in [&alice, &alice2] {
+            let cookie = c.cookie("authportal_session").unwrap();
+            assert!(!cookie.contains(id), "the id is not the cookie's secret");
+        }
+    }
+    assert_eq!(current[0]["amr"], json!(["pwd"]));
+    let mine = current[0]["id"].as_str().unwrap().to_string();
+    let other = list.iter().find(|x| x["current"] == false).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Someone else's session: 404, exactly like one that does not exist.
+    let root_sid = root.get("/api/me/sessions").json()["sessions"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for id in [root_sid.as_str(), "nope"] {
+        let r = alice.send("DELETE", &format!("/api/me/sessions/{id}"), &[], None);
+        assert_eq!(r.status, 404, "{id}: {}", r.body);
+    }
+    assert_eq!(root.get("/whoami").json()["authenticated"], true);
+
+    // The other browser: ended, this one stays.
+    let r = alice.send("DELETE", &format!("/api/me/sessions/{other}"), &[], None);
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert!(r.cookie_line("authportal_session").is_none());
+    assert_eq!(alice2.get("/whoami").json()["authenticated"], false);
+    assert_eq!(alice.get("/whoami").json()["authenticated"], true);
+
+    // This browser: ended and its cookie cleared.
+    let r = alice.send("DELETE", &format!("/api/me/sessions/{mine}"), &[], None);
+    assert_eq!(r.status, 204);
+    assert!(
+        r.cookie_line("authportal_session")
+            .is_some_and(|l| l.contains("Max-Age=0")),
+        "{:?}",
+        r.set_cookies()
+    );
+    assert_eq!(alice.get("/whoami").json()["authenticated"], false);
+    assert_eq!(
+        s.portal
+            .count("SELECT count(*) FROM events WHERE type = 'session.end'"),
+        2
+    );
+
+    // /home lists them and its form ends one.
+    let a = s.user("alice", "wonderland");
+    let b = s.user("alice", "wonderland");
+    let home = a.get("/home");
+    assert!(home.body.contains("Your sessions"), "{}", home.body);
+    assert!(home.body.contains("this browser"));
+    let b_sid = b.get("/api/me/sessions").json()["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["current"] == true)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = a.post_form("/sessions/end", &[("id", &b_sid)]);
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/home"));
+    assert_eq!(b.get("/whoami").json()["authenticated"], false);
+    assert_eq!(a.get("/whoami").json()["authenticated"], true);
+}
+
+/// /admin/sessions: every live session with its browser in words; users.read sees it,
+/// only users.write gets the revoke buttons; the overview links to it.
+#[test]
+fn the_console_lists_every_live_session() {
+    let s = setup(&[]);
+    let root = s.user("root", "toor");
+    let alice = s.user("alice", "wonderland");
+    let vera = s.user("vera", "viewer");
+    let vera_id = s.uuid(&vera);
+    assert_eq!(
+        put(
+            &root,
+            &format!("/api/admin/users/{vera_id}/groups"),
+            json!({ "groups": ["viewers"] })
+        )
+        .status,
+        200
+    );
+    s.portal
+        .db()
+        .execute(
+            "UPDATE sessions SET user_agent = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0'
+             WHERE user_id = (SELECT id FROM users WHERE username = 'alice')",
+            [],
+        )
+        .unwrap();
+    let page = root.get("/admin/sessions");
+    assert_eq!(page.status, 200, "{}", page.body);
+    for text in [
+        "alice",
+        "root",
+        "vera",
+        "Firefox on Windows",
+        "data-revoke-session",
+        "data-revoke-user",
+    ] {
+        assert!(page.body.contains(text), "{text}");
+    }
+    let viewer = vera.get("/admin/sessions");
+    assert_eq!(viewer.status, 200);
+    assert!(viewer.body.contains("Firefox on Windows"));
+    assert!(
+        !viewer.body.contains("data-revoke-session"),
+        "no write controls"
+    );
+    assert_eq!(alice.get("/admin/sessions").status, 403);
+    let alice_id = s.uuid(&alice);
+    let user_page = root.get(&format!("/admin/users/{alice_id}"));
+    assert!(
+        user_page.body.contains("Firefox on Windows"),
+        "a person's page too"
+    );
+    assert!(root.get("/admin").body.contains("href=\"/admin/sessions\""));
+}
+
+/// A 404 for someone signed in leads home, not to sign-in.
+#[test]
+fn a_not_found_page_leads_the_signed_in_home() {
+    let s = setup(&[]);
+    let alice = s.user("alice", "wonderland");
+    let r = alice.get("/no-such-page");
+    assert_eq!(r.status, 404);
+    assert!(r.body.contains("href=\"/home\""), "{}", r.body);
+    assert!(!r.body.contains("Back to sign-in"), "{}", r.body);
+    let r = s.portal.client().get("/no-such-page");
+    assert_eq!(r.status, 404);
+    assert!(r.body.contains("Back to sign-in"), "{}", r.body);
+}
+
+/// The last admin cannot disable themselves (nor can any admin: another must do it).
+#[test]
+fn an_admin_cannot_disable_themselves() {
+    let s = setup(&[]);
+    let root = s.user("root", "toor");
+    let root_id = s.uuid(&root);
+    let r = root.post_json(&format!("/api/admin/users/{root_id}/disable"), &json!({}));
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.json()["error"].as_str().unwrap().contains("yourself"));
+    assert_eq!(root.get("/api/admin/users").status, 200);
+    assert_eq!(
+        s.portal
+            .count("SELECT count(*) FROM users WHERE disabled_at IS NOT NULL"),
+        0
+    );
+}
+
+/// Reverting to a version that would shut out the admin reverting is refused the same way.
+#[test]
+fn a_revert_cannot_take_your_own_console_away() {
+    let s = setup(&[]);
+    let root = s.user("root", "toor");
+    let alice = s.user("alice", "wonderland");
+    let alice_id = s.uuid(&alice);
+    let roles = |ops: Value| json!({ "roles": { "admins": ["*"], "ops": ops } });
+    let r = put(
+        &root,
+        "/api/admin/config/roles",
+        json!({ "version": 0, "config": roles(json!(["users.read"])) }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = put(
+        &root,
+        "/api/admin/config/roles",
+        json!({ "version": 1, "config": roles(json!(["*"])) }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        put(
+            &root,
+            &format!("/api/admin/users/{alice_id}/groups"),
+            json!({ "groups": ["ops"] })
+        )
+        .status,
+        200
+    );
+    let r = alice.post_json(
+        "/api/admin/config/roles/revert",
+        &json!({ "version": 2, "to": 1 }),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.json()["error"].as_str().unwrap().contains("admin.access"));
+    assert_eq!(alice.get("/api/admin/users").status, 200);
+    // root is in admins: the same revert does not touch root's access.
+    let r = root.post_json(
+        "/api/admin/config/roles/revert",
+        &json!({ "version": 2, "to": 1 }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+/// Forward-auth's 403 names the app and who is signed in, shows the owner's words and
+/// offers to switch account, not "Back to sign-in".
+#[test]
+fn a_forward_auth_refusal_names_the_app_and_the_person() {
+    let s = setup(&[]);
+    let root = s.user("root", "toor");
+    let alice = s.user("alice", "wonderland");
+    let access = root.get("/api/admin/config/access").json();
+    let r = put(
+        &root,
+        "/api/admin/config/access",
+        json!({ "version": access["version"], "config": {
+            "default_policy": "signed_in",
+            "rules": [{ "name": "admins", "hosts": ["sonarr.example.com"], "groups": ["admins"] }]
+        } }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut branding = root.get("/api/admin/config/branding").json();
+    branding["config"]["restricted_text"] = json!("Ask Sam on the family chat.");
+    let r = put(&root, "/api/admin/config/branding", branding);
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    let r = alice.send(
+        "GET",
+        "/auth/verify",
+        &[
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Host", "sonarr.example.com"),
+            ("X-Forwarded-Uri", "/"),
+            ("X-Forwarded-Method", "GET"),
+            ("Accept", "text/html"),
+        ],
+        None,
+    );
+    assert_eq!(r.status, 403);
+    for text in [
+        "sonarr.example.com",
+        "alice",
+        "Ask Sam on the family chat.",
+        "Switch account",
+        "not allowed here",
+    ] {
+        assert!(r.body.contains(text), "{text}: {}", r.body);
+    }
+    assert!(!r.body.contains("Back to sign-in"), "{}", r.body);
 }

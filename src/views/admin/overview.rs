@@ -38,7 +38,7 @@ pub fn overview(f: &Frame, o: &Overview) -> Markup {
             p.lead { "Who uses the portal, the applications signing in through it, and its settings." }
             div.stats {
                 (stat("users", o.users.map(|n| n.to_string()), "/admin/users", "Users"))
-                (stat("active sessions", o.sessions.map(|n| n.to_string()), "/admin/users", "Sessions by user"))
+                (stat("active sessions", o.sessions.map(|n| n.to_string()), "/admin/sessions", "Sessions by user"))
                 (stat("OAuth clients", o.clients.map(|n| n.to_string()), "/admin/clients", "Clients"))
                 (stat("settings sections", o.sections.map(|n| n.to_string()), "/admin/settings", "Settings"))
             }

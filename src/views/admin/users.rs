@@ -203,7 +203,7 @@ pub fn user(f: &Frame, p: &UserPage) -> Markup {
                                 td.nowrap { (crate::views::when(f.tz, s.expires_at)) }
                                 td { (provider_label(&s.provider)) @if !s.amr.is_empty() { br; small.muted { (s.amr.join(", ")) } } }
                                 td { (s.ip.as_deref().unwrap_or("")) }
-                                td.ua { (s.user_agent.as_deref().unwrap_or("")) }
+                                td.ua title=(s.user_agent.as_deref().unwrap_or("")) { (crate::user_agent::describe(s.user_agent.as_deref().unwrap_or(""))) }
                                 @if w { td { button.secondary.small type="button" data-revoke-session=(s.sid) { "Revoke" } } }
                             } } }
                         } }

@@ -77,10 +77,12 @@ pub fn home(h: &Home) -> Page {
                                     small { " · " (s.ip.as_deref().unwrap_or("")) " · since " (super::when(h.tz, s.created_at)) }
                                     @if s.sid == h.current_sid { " " span.badge.on { "this browser" } }
                                 }
-                                form method="post" action="/sessions/end" {
-                                    input type="hidden" name="id" value=(s.sid);
-                                    button.secondary.small type="submit" {
-                                        @if s.sid == h.current_sid { "Sign out" } @else { "End" }
+                                // This browser's own row has no button: the page's
+                                // "Sign out" ends it, and two such buttons would confuse.
+                                @if s.sid != h.current_sid {
+                                    form method="post" action="/sessions/end" {
+                                        input type="hidden" name="id" value=(s.sid);
+                                        button.secondary.small type="submit" { "End" }
                                     }
                                 }
                             }

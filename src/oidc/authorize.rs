@@ -165,15 +165,15 @@ pub fn parse(
             "this client may not use the authorization code flow".into(),
         ));
     }
-    let scopes = parse_scopes(get("scope").unwrap_or(""));
+    // Scopes the portal does not know or this client may not have are ignored, not
+    // refused (Core 3.1.2.1): the token response's `scope` says what was granted.
+    let scopes: Vec<String> = parse_scopes(get("scope").unwrap_or(""))
+        .into_iter()
+        .filter(|s| client.scopes.contains(s))
+        .collect();
     if !scopes.iter().any(|s| s == "openid") {
         return fail(OAuthError::InvalidScope(
             "the openid scope is required".into(),
-        ));
-    }
-    if let Some(bad) = scopes.iter().find(|s| !client.scopes.contains(s)) {
-        return fail(OAuthError::InvalidScope(
-            format!("scope {bad:?} is not allowed for this client").into(),
         ));
     }
     let code_challenge = get("code_challenge").map(str::to_string);

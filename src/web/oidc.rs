@@ -64,6 +64,11 @@ pub fn authorize_get(ctx: &Ctx) -> Result<Response> {
     authorize(ctx, ctx.query_pairs(), None)
 }
 
+/// POST /oidc/authorize: the same request, form-encoded (Core 3.1.2.1).
+pub fn authorize_post(ctx: &Ctx) -> Result<Response> {
+    authorize(ctx, ctx.form()?.0, None)
+}
+
 /// POST /oidc/authorize/decision: the consent form, carrying the request in hidden fields.
 pub fn decision_post(ctx: &Ctx) -> Result<Response> {
     let form = ctx.form()?;
@@ -275,6 +280,9 @@ pub fn introspect_post(ctx: &Ctx) -> Response {
 /// GET|POST /oidc/logout (OpenID Connect RP-Initiated Logout 1.0).
 pub fn logout(ctx: &Ctx) -> Result<Response> {
     let posted = ctx.req.method() == "POST";
+    // Any site may POST here (the spec's form post); only the portal's own
+    // confirmation form, same-origin, counts as the person's confirmation.
+    let confirmed = posted && ctx.require_same_origin().is_ok();
     let params = if posted {
         ctx.form()?.0
     } else {
@@ -282,7 +290,7 @@ pub fn logout(ctx: &Ctx) -> Result<Response> {
     };
     let session = current_session(ctx)?;
     let row = session.as_ref().map(|s| &s.row);
-    let redirect = match logout::answer(ctx.app, &params, row, posted, ctx.now())? {
+    let redirect = match logout::answer(ctx.app, &params, row, confirmed, ctx.now())? {
         logout::Answer::Refused(m) => {
             return Ok(page(ctx, views::oidc::request_error(m)).with_status_code(400));
         }

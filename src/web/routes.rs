@@ -121,6 +121,10 @@ pub struct Route {
     pub app: bool,
     /// Browsers on other origins may call it: OPTIONS answers the CORS preflight.
     pub cors: bool,
+    /// A browser POST from another site is part of the protocol (an application's form
+    /// posting to the authorization or logout endpoint): no same-origin check. The
+    /// handler must treat the POST like the GET it stands for.
+    pub cross_site: bool,
     /// The `route` label in /metrics (bounded whatever paths clients send).
     pub label: &'static str,
 }
@@ -138,6 +142,7 @@ impl Route {
             json: false,
             app: false,
             cors: false,
+            cross_site: false,
             label: OTHER,
         }
     }
@@ -177,6 +182,11 @@ impl Route {
 
     const fn app(mut self) -> Route {
         self.app = true;
+        self
+    }
+
+    const fn cross_site(mut self) -> Route {
+        self.cross_site = true;
         self
     }
 
@@ -299,6 +309,7 @@ pub static ROUTES: &[Route] = &[
     get("/.well-known/openid-configuration", |c, _| oidc::discovery_get(c)).cors().label("/.well-known/openid-configuration"),
     get("/oidc/jwks.json", |c, _| oidc::jwks_get(c)).cors().label("/oidc/jwks.json"),
     get("/oidc/authorize", |c, _| oidc::authorize_get(c)).label("/oidc/authorize*"),
+    post("/oidc/authorize", |c, _| oidc::authorize_post(c)).cross_site().label("/oidc/authorize*"),
     post("/oidc/authorize/decision", |c, _| oidc::decision_post(c)).label("/oidc/authorize*"),
     post("/oidc/token", |c, _| Ok(oidc::token_post(c))).app().cors().label("/oidc/token"),
     get("/oidc/userinfo", |c, _| Ok(oidc::userinfo(c))).app().cors().label("/oidc/userinfo"),
@@ -306,7 +317,7 @@ pub static ROUTES: &[Route] = &[
     post("/oidc/revoke", |c, _| Ok(oidc::revoke_post(c))).app().cors().label("/oidc/*"),
     post("/oidc/introspect", |c, _| Ok(oidc::introspect_post(c))).app().cors().label("/oidc/*"),
     get("/oidc/logout", |c, _| oidc::logout(c)).label("/oidc/*"),
-    post("/oidc/logout", |c, _| oidc::logout(c)).label("/oidc/*"),
+    post("/oidc/logout", |c, _| oidc::logout(c)).cross_site().label("/oidc/*"),
     // --- probes ---
     get("/healthz", |_, _| Ok(health::healthz_get())).label("/healthz"),
     get("/readyz", |c, _| health::readyz_get(c)).label("/readyz"),

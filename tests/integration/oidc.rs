@@ -379,10 +379,6 @@ fn request_errors_go_back_to_the_client_with_state() {
             "invalid_scope",
         ),
         (
-            format!("{}&response_type=code", base(&rp, "openid admin")),
-            "invalid_scope",
-        ),
-        (
             format!(
                 "{}&response_type=code&code_challenge={challenge}&code_challenge_method=plain",
                 base(&rp, "openid")
@@ -1203,4 +1199,86 @@ fn losing_server_access_at_the_next_sign_in_revokes_tokens_and_sessions() {
         303
     );
     assert_eq!(other.get("/whoami").json()["authorized"], true);
+}
+
+/// The query of an authorization request as form fields (for the POST form of it).
+fn authorize_fields(path: &str) -> Vec<(String, String)> {
+    url::Url::parse(&format!("http://x{path}"))
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+#[test]
+fn unknown_scopes_are_ignored_and_the_token_response_says_what_was_granted() {
+    let op = op(&[]);
+    let rp = op.register(false, true, None);
+    let user = op.user();
+    let (verifier, challenge) = pkce();
+    let path = authorize_path(&rp, Some(&challenge), &[])
+        .replace("offline_access", "phone+address+roles+admin+my_app%3Aread");
+    let r = user.get(&path);
+    let p = redirect_params(&r);
+    let code = p.get("code").unwrap_or_else(|| panic!("no code: {p:?}"));
+    let t = exchange(&op, &rp, code, &verifier).json();
+    assert_eq!(t["scope"], "openid profile email groups", "{t}");
+    // Only a missing openid is refused.
+    let r = user.get(&authorize_path(&rp, None, &[]).replace("scope=openid+", "scope="));
+    assert_eq!(redirect_params(&r)["error"], "invalid_scope");
+}
+
+#[test]
+fn the_authorization_endpoint_takes_a_form_post_from_the_application() {
+    let op = op(&[]);
+    let rp = op.register(false, true, None);
+    let user = op.user();
+    *user.origin.borrow_mut() = Some("https://app.example.com".into());
+    let (verifier, challenge) = pkce();
+    let fields = authorize_fields(&authorize_path(&rp, Some(&challenge), &[]));
+    let form: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let r = user.post_form("/oidc/authorize", &form);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let p = redirect_params(&r);
+    assert_eq!(p["state"], "st4te");
+    let t = exchange(&op, &rp, &p["code"], &verifier);
+    assert_eq!(t.status, 200, "{}", t.body);
+    // Errors of a posted request go back to the client the same way.
+    let mut bad = form.clone();
+    bad.retain(|(k, _)| *k != "response_type");
+    let r = user.post_form("/oidc/authorize", &bad);
+    assert_eq!(redirect_params(&r)["error"], "invalid_request");
+}
+
+#[test]
+fn rp_initiated_logout_by_post_from_the_application() {
+    let op = op(&[]);
+    let rp = op.register(false, true, None);
+    let user = op.user();
+    let (verifier, challenge) = pkce();
+    let t = exchange(&op, &rp, &get_code(&user, &rp, Some(&challenge)), &verifier).json();
+    let id_token = t["id_token"].as_str().unwrap();
+    *user.origin.borrow_mut() = Some("https://app.example.com".into());
+    // Another site's POST cannot confirm on the person's behalf: they are asked.
+    let r = user.post_form("/oidc/logout", &[("confirm", "yes")]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("Sign out?"));
+    *user.origin.borrow_mut() = Some(op.portal.base.clone());
+    assert_eq!(user.get("/whoami").json()["authenticated"], true);
+    // With the application's ID token: out at once, back with state.
+    *user.origin.borrow_mut() = Some("https://app.example.com".into());
+    let r = user.post_form(
+        "/oidc/logout",
+        &[
+            ("id_token_hint", id_token),
+            ("post_logout_redirect_uri", LOGOUT_TO),
+            ("state", "bye"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(redirect_params(&r)["state"], "bye");
+    assert_eq!(user.get("/whoami").json()["authenticated"], false);
 }

@@ -14,9 +14,10 @@ const STEPS: &[(i64, &str)] = &[
     (6, include_str!("migrations/6_branding_files.sql")),
     (7, include_str!("migrations/7_events_webhooks.sql")),
     (8, include_str!("migrations/8_unique_usernames.sql")),
+    (9, include_str!("migrations/9_oidc_pending.sql")),
 ];
 
-pub const CURRENT: i64 = 8;
+pub const CURRENT: i64 = 9;
 
 /// Work a step's SQL cannot do alone, run just before it.
 fn before_step(to: i64, tx: &rusqlite::Transaction) -> Result<(), String> {

@@ -106,6 +106,59 @@ pub fn delete_client(conn: &Connection, client_id: &str) -> Result<bool> {
     )? > 0)
 }
 
+/// An authorization request waiting for its sign-in (oidc::authorize keeps it here so
+/// only a short id travels through the sign-in's `rd`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingRequest {
+    pub params: Vec<(String, String)>,
+    /// The sign-in must be at or after this time (set by the portal, never by a client).
+    pub auth_after: Option<i64>,
+}
+
+/// Keeps `p` under `id_digest` for the browser `browser_digest` until `expires_at`,
+/// dropping requests that expired meanwhile.
+pub fn save_pending(
+    conn: &Connection,
+    id_digest: &[u8],
+    browser_digest: &[u8],
+    p: &PendingRequest,
+    now: i64,
+    expires_at: i64,
+) -> Result<()> {
+    conn.execute("DELETE FROM oidc_pending WHERE expires_at <= ?1", [now])?;
+    let params_json = serde_json::to_string(&p.params).expect("strings serialize");
+    conn.execute(
+        "INSERT INTO oidc_pending (id_digest, browser_digest, params_json, auth_after, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![id_digest, browser_digest, params_json, p.auth_after, now, expires_at],
+    )?;
+    Ok(())
+}
+
+/// Takes (and so ends) the pending request `id_digest` if this browser made it and it
+/// has not expired: each is resumed once.
+pub fn take_pending(
+    conn: &Connection,
+    id_digest: &[u8],
+    browser_digest: &[u8],
+    now: i64,
+) -> Result<Option<PendingRequest>> {
+    let row: Option<(String, Option<i64>)> = conn
+        .prepare_cached(
+            "DELETE FROM oidc_pending WHERE id_digest = ?1 AND browser_digest = ?2 AND expires_at > ?3
+             RETURNING params_json, auth_after",
+        )?
+        .query_row(params![id_digest, browser_digest, now], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    Ok(row.map(|(params_json, auth_after)| PendingRequest {
+        // Written only by save_pending from Vec<(String, String)>.
+        params: serde_json::from_str(&params_json).unwrap_or_default(),
+        auth_after,
+    }))
+}
+
 pub fn consent(conn: &Connection, user_id: i64, client: i64) -> Result<Option<Vec<String>>> {
     Ok(conn
         .query_row(

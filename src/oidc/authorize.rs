@@ -11,7 +11,8 @@ use serde_json::json;
 use super::grants::{self, CodeGrant};
 use super::{Caller, OAuthError, parse_scopes};
 use crate::app::App;
-use crate::db::oauth::{self, Client};
+use crate::crypto::tokens::{digest, random_token};
+use crate::db::oauth::{self, Client, PendingRequest};
 use crate::db::sessions::SessionRow;
 use crate::error::Result;
 use crate::event_type::EventType;
@@ -26,7 +27,9 @@ pub struct AuthRequest {
     pub code_challenge: Option<String>,
     pub prompt: Vec<String>,
     pub max_age: Option<i64>,
-    /// Portal-internal: a sign-in at or after this time is needed (from prompt=login).
+    /// Portal-internal, never read from the request: a sign-in at or after this time is
+    /// needed (the time the request was sent to sign in; it stands for prompt=login and
+    /// max_age from then on).
     pub auth_after: Option<i64>,
 }
 
@@ -54,7 +57,6 @@ const KNOWN: &[&str] = &[
     "code_challenge_method",
     "prompt",
     "max_age",
-    "auth_after",
     "response_mode",
     "request",
     "request_uri",
@@ -232,7 +234,6 @@ pub fn parse(
             ));
         }
     };
-    let auth_after = get("auth_after").and_then(|v| v.parse::<i64>().ok());
     Ok(Ok(AuthRequest {
         client,
         redirect_uri,
@@ -242,7 +243,7 @@ pub fn parse(
         code_challenge,
         prompt,
         max_age,
-        auth_after,
+        auth_after: None,
     }))
 }
 
@@ -252,7 +253,8 @@ impl AuthRequest {
     }
 
     /// A session may answer this request unless the request wants a newer sign-in
-    /// (prompt=login, max_age, or the time the portal recorded when it asked for one).
+    /// (prompt=login, or max_age against the session's own auth time), or, back from
+    /// the sign-in the portal asked for, the session's sign-in is older than that.
     pub fn fresh_enough(&self, s: &SessionRow, now: i64) -> bool {
         match self.auth_after {
             Some(t) => s.auth_time >= t,
@@ -260,10 +262,28 @@ impl AuthRequest {
         }
     }
 
-    /// The request as parameters again (hidden form fields, or the URL to come back to).
-    /// `login_done_after` replaces prompt=login, so coming back after the fresh sign-in
-    /// does not ask for yet another one.
-    pub fn to_params(&self, login_done_after: Option<i64>) -> Vec<(String, String)> {
+    /// The request as parameters again (kept while the person signs in).
+    pub fn to_params(&self) -> Vec<(String, String)> {
+        self.params_with(&self.prompt, self.max_age)
+    }
+
+    /// The request as the consent form's hidden fields. Back from the fresh sign-in the
+    /// request asked for, prompt=login and max_age are met: the form drops them so the
+    /// decision does not ask for yet another sign-in.
+    fn consent_params(&self) -> Vec<(String, String)> {
+        if self.auth_after.is_none() {
+            return self.to_params();
+        }
+        let prompt: Vec<String> = self
+            .prompt
+            .iter()
+            .filter(|p| *p != "login")
+            .cloned()
+            .collect();
+        self.params_with(&prompt, None)
+    }
+
+    fn params_with(&self, prompt: &[String], max_age: Option<i64>) -> Vec<(String, String)> {
         let mut p = vec![
             ("response_type".to_string(), "code".to_string()),
             ("client_id".to_string(), self.client.client_id.clone()),
@@ -282,25 +302,9 @@ impl AuthRequest {
             "code_challenge_method",
             self.code_challenge.as_ref().map(|_| "S256".to_string()),
         );
-        let prompt: Vec<&str> = self
-            .prompt
-            .iter()
-            .map(String::as_str)
-            .filter(|p| login_done_after.is_none() || *p != "login")
-            .collect();
         push("prompt", (!prompt.is_empty()).then(|| prompt.join(" ")));
-        push("max_age", self.max_age.map(|m| m.to_string()));
-        push(
-            "auth_after",
-            login_done_after.or(self.auth_after).map(|t| t.to_string()),
-        );
+        push("max_age", max_age.map(|m| m.to_string()));
         p
-    }
-
-    pub fn to_query(&self, login_done_after: Option<i64>) -> String {
-        url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(self.to_params(login_done_after))
-            .finish()
     }
 }
 
@@ -345,19 +349,44 @@ pub enum Answer {
     },
 }
 
-/// Answers an authorization request for the signed-in `session` (if any); `decision` is
-/// set when the consent form comes back.
+/// How long a request waits for its sign-in (and second factor).
+pub const PENDING_TTL_SECS: i64 = 600;
+
+/// An authorization request as it arrives.
+pub struct Incoming<'a> {
+    /// The request's parameters (query, form, the consent form's hidden fields, or the
+    /// request kept while the person signed in).
+    pub params: &'a [(String, String)],
+    /// Set only when the request comes back from the sign-in the portal sent it to.
+    pub auth_after: Option<i64>,
+    /// This browser's pending-request id (its cookie): a request kept for sign-in is
+    /// bound to it.
+    pub browser: &'a [u8],
+    /// The person's answer, when the consent form comes back.
+    pub decision: Option<Decision>,
+}
+
+/// The request kept for sign-in under `id` by this `browser`, taken once.
+pub fn resume(app: &App, id: &str, browser: &[u8], now: i64) -> Result<Option<PendingRequest>> {
+    let conn = app.db.conn()?;
+    oauth::take_pending(&conn, &digest(id.as_bytes()), &digest(browser), now)
+}
+
+/// Answers an authorization request for the signed-in `session` (if any).
 pub fn answer(
     app: &App,
     caller: &Caller,
-    params: &[(String, String)],
+    incoming: &Incoming,
     session: Option<&SessionRow>,
-    decision: Option<Decision>,
     now: i64,
 ) -> Result<Answer> {
     let issuer = app.config.issuer();
-    let req = match parse(&*app.db.conn()?, params)? {
-        Ok(r) => r,
+    let decision = incoming.decision;
+    let req = match parse(&*app.db.conn()?, incoming.params)? {
+        Ok(r) => AuthRequest {
+            auth_after: incoming.auth_after,
+            ..r
+        },
         Err(Invalid::Page(m)) => return Ok(Answer::Refused(m)),
         Err(Invalid::Redirect {
             redirect_uri,
@@ -386,7 +415,23 @@ pub fn answer(
                 "the user is not signed in".into(),
             )));
         }
-        let rd = format!("/oidc/authorize?{}", req.to_query(Some(now)));
+        // The request stays here; only its id travels through sign-in, so a request of
+        // any size the server accepted comes back whole.
+        let id = random_token();
+        let pending = PendingRequest {
+            params: req.to_params(),
+            auth_after: Some(now),
+        };
+        let conn = app.db.conn()?;
+        oauth::save_pending(
+            &conn,
+            &digest(id.as_bytes()),
+            &digest(incoming.browser),
+            &pending,
+            now,
+            now + PENDING_TTL_SECS,
+        )?;
+        let rd = format!("/oidc/authorize?pending={id}");
         let query = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("rd", &rd)
             .append_pair("prompt", "login")
@@ -437,7 +482,7 @@ pub fn answer(
                 client_name: req.client.name.clone(),
                 username: session.username.clone(),
                 scopes: req.scopes.clone(),
-                params: req.to_params(None),
+                params: req.consent_params(),
             });
         }
         None => {}
@@ -583,8 +628,15 @@ mod tests {
         assert!(!req(&[("prompt", "login")]).fresh_enough(&session, 5000));
         assert!(req(&[("max_age", "60")]).fresh_enough(&session, 1060));
         assert!(!req(&[("max_age", "60")]).fresh_enough(&session, 1061));
-        // Back from the fresh sign-in prompt=login asked for: auth_after replaces it.
-        assert!(req(&[("auth_after", "1000")]).fresh_enough(&session, 5000));
-        assert!(!req(&[("auth_after", "1001")]).fresh_enough(&session, 5000));
+        // Back from the fresh sign-in the portal asked for: auth_after stands for
+        // prompt=login. A client cannot send it.
+        let back = |t| AuthRequest {
+            auth_after: Some(t),
+            ..req(&[("prompt", "login")])
+        };
+        assert!(back(1000).fresh_enough(&session, 5000));
+        assert!(!back(1001).fresh_enough(&session, 5000));
+        assert!(!req(&[("prompt", "login"), ("auth_after", "0")]).fresh_enough(&session, 5000));
+        assert!(!req(&[("max_age", "60"), ("auth_after", "0")]).fresh_enough(&session, 1061));
     }
 }

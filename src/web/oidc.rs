@@ -60,13 +60,31 @@ pub fn jwks_get(ctx: &Ctx) -> Result<Response> {
     Ok(cors(Response::json(&jwks).with_public_cache(300)))
 }
 
+/// GET /oidc/authorize: a request from an application, or (`pending`) one coming back
+/// from the sign-in it waited for.
 pub fn authorize_get(ctx: &Ctx) -> Result<Response> {
-    authorize(ctx, ctx.query_pairs(), None)
+    let Some(id) = ctx.query("pending") else {
+        return authorize(ctx, &ctx.query_pairs(), None, None);
+    };
+    let pending = match cookies::Cookie::OidcPending.read(ctx) {
+        Some(browser) => authorize::resume(ctx.app, &id, &browser, ctx.now())?,
+        None => None,
+    };
+    match pending {
+        Some(p) => authorize(ctx, &p.params, p.auth_after, None),
+        None => Ok(page(
+            ctx,
+            views::oidc::request_error(
+                "This sign-in request has expired or was already used. Go back to the application and sign in again.",
+            ),
+        )
+        .with_status_code(400)),
+    }
 }
 
 /// POST /oidc/authorize: the same request, form-encoded (Core 3.1.2.1).
 pub fn authorize_post(ctx: &Ctx) -> Result<Response> {
-    authorize(ctx, ctx.form()?.0, None)
+    authorize(ctx, &ctx.form()?.0, None, None)
 }
 
 /// POST /oidc/authorize/decision: the consent form, carrying the request in hidden fields.
@@ -82,23 +100,38 @@ pub fn decision_post(ctx: &Ctx) -> Result<Response> {
         .into_iter()
         .filter(|(k, _)| k != "decision")
         .collect();
-    authorize(ctx, params, Some(decision))
+    authorize(ctx, &params, None, Some(decision))
 }
 
 fn authorize(
     ctx: &Ctx,
-    params: Vec<(String, String)>,
+    params: &[(String, String)],
+    auth_after: Option<i64>,
     decision: Option<Decision>,
 ) -> Result<Response> {
     let session = current_session(ctx)?;
     let row = session.as_ref().map(|s| &s.row);
-    let answer = authorize::answer(ctx.app, &caller(ctx), &params, row, decision, ctx.now())?;
+    let browser = cookies::Cookie::OidcPending
+        .read(ctx)
+        .unwrap_or_else(|| crate::crypto::tokens::new_id().to_vec());
+    let incoming = authorize::Incoming {
+        params,
+        auth_after,
+        browser: &browser,
+        decision,
+    };
+    let answer = authorize::answer(ctx.app, &caller(ctx), &incoming, row, ctx.now())?;
     Ok(match answer {
         authorize::Answer::Refused(m) => {
             page(ctx, views::oidc::request_error(&m)).with_status_code(400)
         }
-        authorize::Answer::Redirect(url) | authorize::Answer::SignIn(url) => {
-            Response::redirect_303(url)
+        authorize::Answer::Redirect(url) => Response::redirect_303(url),
+        authorize::Answer::SignIn(url) => {
+            let r = Response::redirect_303(url);
+            // The browser keeps its id while it has requests waiting (another tab's too).
+            let cookie =
+                cookies::Cookie::OidcPending.issue(ctx, &browser, authorize::PENDING_TTL_SECS);
+            r.with_additional_header("Set-Cookie", cookie)
         }
         authorize::Answer::Consent {
             client_name,

@@ -495,13 +495,10 @@ fn sign_in_happens_in_the_middle_and_prompt_values_are_honoured() {
             .unwrap()
             .1
             .into_owned();
-        assert_eq!(
-            anon.get(&rd)
-                .header("location")
-                .map(|l| l.starts_with("/?rd=")),
-            Some(true),
-            "the old sign-in is not enough"
-        );
+        let again = anon.get(&rd);
+        let again = again.header("location").unwrap_or_default();
+        assert!(again.starts_with("/?rd="), "the old sign-in is not enough");
+        let rd = rd_of(again);
         anon.extra_headers.replace(vec![(
             "X-Forwarded-For".into(),
             format!("10.8.0.{}", extra.0.len()),
@@ -1281,4 +1278,92 @@ fn rp_initiated_logout_by_post_from_the_application() {
     assert_eq!(r.status, 303, "{}", r.body);
     assert_eq!(redirect_params(&r)["state"], "bye");
     assert_eq!(user.get("/whoami").json()["authenticated"], false);
+}
+
+/// The `rd` of a sign-in redirect.
+fn rd_of(location: &str) -> String {
+    url::Url::parse(&format!("http://x{location}"))
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "rd")
+        .unwrap()
+        .1
+        .into_owned()
+}
+
+/// Enrols the signed-in `c` in TOTP and returns the secret.
+fn enrol_totp(op: &Op, c: &Client) -> Vec<u8> {
+    let start = c.post_json("/mfa/enroll/start", &json!({})).json();
+    let secret = crate::totp_ref::base32_decode(start["secret"].as_str().unwrap());
+    let now = op.portal.app().clock.now();
+    let r = c.post_json(
+        "/mfa/enroll/verify",
+        &json!({ "code": crate::totp_ref::code(&secret, now) }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    secret
+}
+
+#[test]
+fn a_long_request_survives_sign_in_and_the_second_factor() {
+    let op = op(&[]);
+    let rp = op.register(false, true, None);
+    let secret = enrol_totp(&op, &op.user());
+    let state: String = "s".repeat(3000);
+    let c = op.portal.client();
+    c.use_fresh_ip();
+    let (verifier, challenge) = pkce();
+    let path = authorize_path(&rp, Some(&challenge), &[]).replace("st4te", &state);
+    let r = c.get(&path);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let loc = r.header("location").unwrap().to_string();
+    let rd = rd_of(&loc);
+    assert!(rd.len() < 100, "only an id travels: {rd}");
+    let r = c.post_form(
+        "/auth/forward?provider=jellyfin",
+        &[
+            ("username", "alice"),
+            ("password", "wonderland"),
+            ("rd", &rd),
+        ],
+    );
+    assert_eq!(r.header("location"), Some("/mfa/challenge"), "{}", r.body);
+    op.portal.app().clock.advance(30);
+    let now = op.portal.app().clock.now();
+    let r = c.post_form(
+        "/mfa/challenge/verify",
+        &[("code", &crate::totp_ref::code(&secret, now))],
+    );
+    assert_eq!(r.header("location"), Some(rd.as_str()), "{}", r.body);
+    let r = c.get(&rd);
+    let p = redirect_params(&r);
+    assert_eq!(p.get("state"), Some(&state));
+    let t = exchange(&op, &rp, &p["code"], &verifier);
+    assert_eq!(t.status, 200, "{}", t.body);
+    // Single use, and only for the browser that made it.
+    assert_eq!(c.get(&rd).status, 400);
+    let other = op.user();
+    let r2 = op.portal.client().get(&authorize_path(&rp, None, &[]));
+    let rd2 = rd_of(r2.header("location").unwrap());
+    assert_eq!(
+        other.get(&rd2).status,
+        400,
+        "another browser cannot resume it"
+    );
+}
+
+#[test]
+fn a_client_cannot_send_the_portals_own_state() {
+    let op = op(&[]);
+    let rp = op.register(false, true, None);
+    let user = op.user();
+    op.portal.app().clock.advance(120);
+    for extra in [
+        vec![("prompt", "login"), ("auth_after", "0")],
+        vec![("max_age", "60"), ("auth_after", "0")],
+    ] {
+        let r = user.get(&authorize_path(&rp, None, &extra));
+        let loc = r.header("location").unwrap_or_default();
+        assert!(loc.starts_with("/?rd="), "{extra:?}: {loc}");
+    }
 }

@@ -394,7 +394,19 @@ pub fn revoke_token(conn: &Connection, digest: &[u8], now: i64) -> Result<usize>
     )?)
 }
 
-/// Every token issued under a portal session (its sign-out ends them).
+/// What a person's sign-out ends: the tokens bound to that session, but not the
+/// `offline_access` refresh tokens apps hold (those end on explicit revocation, withdrawn
+/// consent, lost access, a disabled account or an admin's action).
+pub fn revoke_signed_out_tokens(conn: &Connection, sid: &str, now: i64) -> Result<usize> {
+    Ok(conn.execute(
+        "UPDATE oauth_tokens SET revoked_at = ?2 WHERE sid = ?1 AND revoked_at IS NULL
+         AND NOT (kind = 'refresh'
+                  AND EXISTS (SELECT 1 FROM json_each(scopes_json) WHERE value = 'offline_access'))",
+        params![sid, now],
+    )?)
+}
+
+/// Every token issued under a portal session, offline ones too (an admin ends it).
 pub fn revoke_session_tokens(conn: &Connection, sid: &str, now: i64) -> Result<usize> {
     Ok(conn.execute(
         "UPDATE oauth_tokens SET revoked_at = ?2 WHERE sid = ?1 AND revoked_at IS NULL",

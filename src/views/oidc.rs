@@ -39,6 +39,11 @@ pub fn consent(c: &Consent) -> Page {
                         button.secondary type="submit" name="decision" value="deny" { "Deny" }
                     }
                 }
+                @if c.scopes.iter().any(|s| s == "offline_access") {
+                    p.hint {
+                        (c.client_name) " stays signed in until you withdraw this, even when you sign out of the portal."
+                    }
+                }
                 p.hint { "You can withdraw this later from your home page." }
             },
         ),

@@ -878,13 +878,49 @@ fn accounts_without_access_get_nothing() {
 }
 
 #[test]
-fn signing_out_revokes_the_sessions_tokens() {
+fn signing_out_ends_the_sessions_tokens_but_not_offline_access() {
     let op = op(&[]);
     let rp = op.register(false, false, None);
     let user = op.user();
     let (verifier, challenge) = pkce();
+    let ask = user.get(&authorize_path(&rp, Some(&challenge), &[]));
+    assert!(
+        ask.body.contains("even when you sign out of the portal"),
+        "the consent page says so: {}",
+        ask.body
+    );
     let t = exchange(&op, &rp, &get_code(&user, &rp, Some(&challenge)), &verifier).json();
     assert_eq!(user.post_form("/logout", &[]).status, 303);
+    assert_eq!(
+        userinfo(&op, t["access_token"].as_str().unwrap()).status,
+        401
+    );
+    // The app's offline_access refresh token outlives the browser's sign-out.
+    let r = token(
+        &op.backend(),
+        &rp,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", t["refresh_token"].as_str().unwrap()),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let fresh = r.json();
+    assert_eq!(
+        userinfo(&op, fresh["access_token"].as_str().unwrap()).status,
+        200
+    );
+    // An admin ending a session ends everything issued through it.
+    let user = op.user();
+    let t = exchange(&op, &rp, &get_code(&user, &rp, Some(&challenge)), &verifier).json();
+    let sid = claims_of(t["id_token"].as_str().unwrap())["sid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let app = op.portal.app();
+    app.db
+        .with_tx(|tx| authportal::db::oauth::revoke_session_tokens(tx, &sid, app.clock.now()))
+        .unwrap();
     assert_tokens_dead(&op, &rp, &t);
 }
 

@@ -27,6 +27,8 @@ pub struct AuthRequest {
     pub code_challenge: Option<String>,
     pub prompt: Vec<String>,
     pub max_age: Option<i64>,
+    /// An ID token the portal issued earlier, naming the user the client expects.
+    pub id_token_hint: Option<String>,
     /// Portal-internal, never read from the request: a sign-in at or after this time is
     /// needed (the time the request was sent to sign in; it stands for prompt=login and
     /// max_age from then on).
@@ -243,6 +245,7 @@ pub fn parse(
         code_challenge,
         prompt,
         max_age,
+        id_token_hint: get("id_token_hint").map(str::to_string),
         auth_after: None,
     }))
 }
@@ -304,6 +307,7 @@ impl AuthRequest {
         );
         push("prompt", (!prompt.is_empty()).then(|| prompt.join(" ")));
         push("max_age", max_age.map(|m| m.to_string()));
+        push("id_token_hint", self.id_token_hint.clone());
         p
     }
 }
@@ -339,6 +343,13 @@ pub enum Answer {
     Redirect(String),
     /// Sign in (and MFA) first: the portal URL that comes back to this same request.
     SignIn(String),
+    /// The application expects another account than the one signed in: offer to sign
+    /// out and in again, the request (`pending`) kept meanwhile.
+    SwitchAccount {
+        client_name: String,
+        username: String,
+        pending: String,
+    },
     /// Ask the person whether this application may have these scopes.
     Consent {
         client_name: String,
@@ -370,6 +381,39 @@ pub struct Incoming<'a> {
 pub fn resume(app: &App, id: &str, browser: &[u8], now: i64) -> Result<Option<PendingRequest>> {
     let conn = app.db.conn()?;
     oauth::take_pending(&conn, &digest(id.as_bytes()), &digest(browser), now)
+}
+
+/// Keeps the request while the person signs in, for this browser; returns its id. Only
+/// the id travels through sign-in, so a request of any size the server accepted comes
+/// back whole.
+fn keep_pending(app: &App, req: &AuthRequest, browser: &[u8], now: i64) -> Result<String> {
+    let id = random_token();
+    let pending = PendingRequest {
+        params: req.to_params(),
+        auth_after: Some(now),
+    };
+    oauth::save_pending(
+        &*app.db.conn()?,
+        &digest(id.as_bytes()),
+        &digest(browser),
+        &pending,
+        now,
+        now + PENDING_TTL_SECS,
+    )?;
+    Ok(id)
+}
+
+/// The sign-in page that comes back to the kept request `pending`.
+pub fn sign_in_url(pending: &str) -> String {
+    let rd = format!(
+        "/oidc/authorize?pending={}",
+        url::form_urlencoded::byte_serialize(pending.as_bytes()).collect::<String>()
+    );
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("rd", &rd)
+        .append_pair("prompt", "login")
+        .finish();
+    format!("/?{query}")
 }
 
 /// Answers an authorization request for the signed-in `session` (if any).
@@ -415,29 +459,29 @@ pub fn answer(
                 "the user is not signed in".into(),
             )));
         }
-        // The request stays here; only its id travels through sign-in, so a request of
-        // any size the server accepted comes back whole.
-        let id = random_token();
-        let pending = PendingRequest {
-            params: req.to_params(),
-            auth_after: Some(now),
-        };
-        let conn = app.db.conn()?;
-        oauth::save_pending(
-            &conn,
-            &digest(id.as_bytes()),
-            &digest(incoming.browser),
-            &pending,
-            now,
-            now + PENDING_TTL_SECS,
-        )?;
-        let rd = format!("/oidc/authorize?pending={id}");
-        let query = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("rd", &rd)
-            .append_pair("prompt", "login")
-            .finish();
-        return Ok(Answer::SignIn(format!("/?{query}")));
+        let id = keep_pending(app, &req, incoming.browser, now)?;
+        return Ok(Answer::SignIn(sign_in_url(&id)));
     };
+    // The client expects another user than the one signed in (Core 3.1.2.1).
+    if let Some(hint) = &req.id_token_hint {
+        let Some(claims) = super::logout::verify_hint(app, hint, now) else {
+            return Ok(refuse(OAuthError::InvalidRequest(
+                "id_token_hint is not an ID token this portal issued".into(),
+            )));
+        };
+        if claims["sub"].as_str() != Some(session.uuid.as_str()) {
+            if req.wants("none") {
+                return Ok(refuse(OAuthError::LoginRequired(
+                    "another user is signed in than the id_token_hint names".into(),
+                )));
+            }
+            return Ok(Answer::SwitchAccount {
+                client_name: req.client.name.clone(),
+                username: session.username.clone(),
+                pending: keep_pending(app, &req, incoming.browser, now)?,
+            });
+        }
+    }
     if !session.authorized {
         return Ok(refuse(OAuthError::AccessDenied(
             "this account has no access to the media server".into(),

@@ -64,6 +64,30 @@ pub fn request_error(message: &str) -> Page {
     )
 }
 
+/// The application expects another account than the one signed in.
+pub fn switch_account(client_name: &str, username: &str, pending: &str) -> Page {
+    page(
+        "Switch account",
+        "switch-account",
+        card(
+            "Another account is expected",
+            html! {
+                p.lead {
+                    (client_name) " asks to sign in a different account than the one signed in here ("
+                    strong { (username) } ")."
+                }
+                form method="post" action="/oidc/authorize/switch" {
+                    input type="hidden" name="pending" value=(pending);
+                    div.actions {
+                        button.primary type="submit" { "Sign out and switch account" }
+                        a.button.secondary href="/home" { "Cancel" }
+                    }
+                }
+            },
+        ),
+    )
+}
+
 /// Asks before signing out when the request could have come from anywhere.
 pub fn logout_confirm(params: &[(String, String)], client_name: Option<&str>) -> Page {
     page(

@@ -126,13 +126,19 @@ fn authorize(
             page(ctx, views::oidc::request_error(&m)).with_status_code(400)
         }
         authorize::Answer::Redirect(url) => Response::redirect_303(url),
-        authorize::Answer::SignIn(url) => {
-            let r = Response::redirect_303(url);
-            // The browser keeps its id while it has requests waiting (another tab's too).
-            let cookie =
-                cookies::Cookie::OidcPending.issue(ctx, &browser, authorize::PENDING_TTL_SECS);
-            r.with_additional_header("Set-Cookie", cookie)
-        }
+        authorize::Answer::SwitchAccount {
+            client_name,
+            username,
+            pending,
+        } => with_browser(
+            ctx,
+            &browser,
+            page(
+                ctx,
+                views::oidc::switch_account(&client_name, &username, &pending),
+            ),
+        ),
+        authorize::Answer::SignIn(url) => with_browser(ctx, &browser, Response::redirect_303(url)),
         authorize::Answer::Consent {
             client_name,
             username,
@@ -148,6 +154,32 @@ fn authorize(
             }),
         ),
     })
+}
+
+/// Gives the browser its pending-request id (kept while it has requests waiting, so
+/// another tab's request stays its own too).
+fn with_browser(ctx: &Ctx, browser: &[u8], r: Response) -> Response {
+    let cookie = cookies::Cookie::OidcPending.issue(ctx, browser, authorize::PENDING_TTL_SECS);
+    r.with_additional_header("Set-Cookie", cookie)
+}
+
+/// POST /oidc/authorize/switch: signs out, then in again, back to the kept request.
+pub fn switch_post(ctx: &Ctx) -> Result<Response> {
+    let form = ctx.form()?;
+    let pending = form
+        .get("pending")
+        .filter(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .ok_or_else(|| AppError::bad_request("pending must be a sign-in request's id"))?;
+    if let Some(s) = current_session(ctx)? {
+        crate::web::portal::end_session(ctx, &s)?;
+    }
+    let clear = cookies::Cookie::Session.clear(&ctx.app.config);
+    Ok(Response::redirect_303(authorize::sign_in_url(pending))
+        .with_additional_header("Set-Cookie", clear))
 }
 
 /// The RFC 6749 5.2 answer of a token-style endpoint that failed. An invalid_client after

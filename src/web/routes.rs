@@ -311,6 +311,7 @@ pub static ROUTES: &[Route] = &[
     get("/oidc/authorize", |c, _| oidc::authorize_get(c)).label("/oidc/authorize*"),
     post("/oidc/authorize", |c, _| oidc::authorize_post(c)).cross_site().label("/oidc/authorize*"),
     post("/oidc/authorize/decision", |c, _| oidc::decision_post(c)).label("/oidc/authorize*"),
+    post("/oidc/authorize/switch", |c, _| oidc::switch_post(c)).label("/oidc/authorize*"),
     post("/oidc/token", |c, _| Ok(oidc::token_post(c))).app().cors().label("/oidc/token"),
     get("/oidc/userinfo", |c, _| Ok(oidc::userinfo(c))).app().cors().label("/oidc/userinfo"),
     post("/oidc/userinfo", |c, _| Ok(oidc::userinfo(c))).app().cors().label("/oidc/userinfo"),

@@ -1403,3 +1403,61 @@ fn a_client_cannot_send_the_portals_own_state() {
         assert!(loc.starts_with("/?rd="), "{extra:?}: {loc}");
     }
 }
+
+#[test]
+fn an_id_token_hint_for_another_user_is_not_answered_for_whoever_is_signed_in() {
+    let op = op(&[]);
+    op.jf.add_user(FakeUser::new("bob", "builder"));
+    let rp = op.register(false, true, None);
+    let alice = op.user();
+    let (verifier, challenge) = pkce();
+    let t = exchange(
+        &op,
+        &rp,
+        &get_code(&alice, &rp, Some(&challenge)),
+        &verifier,
+    )
+    .json();
+    let hint = t["id_token"].as_str().unwrap().to_string();
+    let alice_sub = claims_of(&hint)["sub"].clone();
+
+    let bob = op.portal.client();
+    bob.use_fresh_ip();
+    assert_eq!(sign_in(&bob, "jellyfin", "bob", "builder").status, 303);
+    let with_hint = |extra: &[(&str, &str)]| {
+        let mut e = vec![("id_token_hint", hint.as_str())];
+        e.extend_from_slice(extra);
+        authorize_path(&rp, Some(&challenge), &e)
+    };
+    let r = bob.get(&with_hint(&[("prompt", "none")]));
+    assert_eq!(redirect_params(&r)["error"], "login_required");
+    // A hint the portal did not sign is refused.
+    let forged = authorize_path(&rp, Some(&challenge), &[("id_token_hint", "a.b.c")]);
+    assert_eq!(
+        redirect_params(&bob.get(&forged))["error"],
+        "invalid_request"
+    );
+    // Without prompt=none: offered to switch, the request kept through it.
+    let r = bob.get(&with_hint(&[]));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("Sign out and switch account"), "{}", r.body);
+    let fields = hidden_fields(&r.body);
+    let pending = &fields.iter().find(|(k, _)| k == "pending").unwrap().1;
+    let r = bob.post_form("/oidc/authorize/switch", &[("pending", pending)]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(bob.get("/whoami").json()["authenticated"], false);
+    let rd = rd_of(r.header("location").unwrap());
+    let r = bob.post_form(
+        "/auth/forward?provider=jellyfin",
+        &[
+            ("username", "alice"),
+            ("password", "wonderland"),
+            ("rd", &rd),
+        ],
+    );
+    assert_eq!(r.header("location"), Some(rd.as_str()), "{}", r.body);
+    let p = redirect_params(&bob.get(&rd));
+    assert_eq!(p["state"], "st4te");
+    let t = exchange(&op, &rp, &p["code"], &verifier).json();
+    assert_eq!(claims_of(t["id_token"].as_str().unwrap())["sub"], alice_sub);
+}

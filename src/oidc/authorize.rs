@@ -85,6 +85,29 @@ fn single<'a>(
     Ok(first.filter(|v| !v.is_empty()))
 }
 
+/// A native app's loopback redirect (RFC 8252 7.3): registered as http://127.0.0.1/path
+/// or http://[::1]/path, it may come back on any port (the app's listener gets one from
+/// the system); everything else must be as registered. `localhost` is not a loopback
+/// literal (RFC 8252 8.3), so it is matched exactly like any other host.
+fn loopback_match(registered: &str, requested: &str) -> bool {
+    let (Ok(reg), Ok(mut req)) = (url::Url::parse(registered), url::Url::parse(requested)) else {
+        return false;
+    };
+    let loopback = |u: &url::Url| {
+        u.scheme() == "http"
+            && match u.host() {
+                Some(url::Host::Ipv4(ip)) => ip == std::net::Ipv4Addr::LOCALHOST,
+                Some(url::Host::Ipv6(ip)) => ip == std::net::Ipv6Addr::LOCALHOST,
+                _ => false,
+            }
+    };
+    if !loopback(&reg) || !loopback(&req) || req.port().is_none() {
+        return false;
+    }
+    // The port is the only difference allowed.
+    req.set_port(reg.port()).is_ok() && req == reg && !requested.contains('#')
+}
+
 /// PKCE code_challenge for S256: base64url of 32 bytes, 43 characters.
 fn valid_challenge(c: &str) -> bool {
     c.len() == 43
@@ -106,7 +129,14 @@ pub fn parse(
         return page("This application is not registered with the portal (unknown client_id).");
     };
     let redirect_uri = match single(params, "redirect_uri") {
-        Ok(Some(r)) if client.redirect_uris.iter().any(|u| u == r) => r.to_string(),
+        Ok(Some(r))
+            if client
+                .redirect_uris
+                .iter()
+                .any(|u| u == r || loopback_match(u, r)) =>
+        {
+            r.to_string()
+        }
         Ok(Some(_)) => {
             return page(
                 "The application asked to return to an address it has not registered (redirect_uri mismatch).",

@@ -307,6 +307,8 @@ pub static ROUTES: &[Route] = &[
     api(Post, "/api/admin/oauth/clients/{id}/rotate-secret", OauthWrite, |c, a, p| admin::client_rotate_post(c, a, p.at(0))),
     // --- OIDC provider (web/oidc.rs) ---
     get("/.well-known/openid-configuration", |c, _| oidc::discovery_get(c)).cors().label("/.well-known/openid-configuration"),
+    // RFC 8414: the same metadata, for OAuth 2.0 clients that look here.
+    get("/.well-known/oauth-authorization-server", |c, _| oidc::discovery_get(c)).cors().label("/.well-known/oauth-authorization-server"),
     get("/oidc/jwks.json", |c, _| oidc::jwks_get(c)).cors().label("/oidc/jwks.json"),
     get("/oidc/authorize", |c, _| oidc::authorize_get(c)).label("/oidc/authorize*"),
     post("/oidc/authorize", |c, _| oidc::authorize_post(c)).cross_site().label("/oidc/authorize*"),

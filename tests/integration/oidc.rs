@@ -1461,3 +1461,62 @@ fn an_id_token_hint_for_another_user_is_not_answered_for_whoever_is_signed_in() 
     let t = exchange(&op, &rp, &p["code"], &verifier).json();
     assert_eq!(claims_of(t["id_token"].as_str().unwrap())["sub"], alice_sub);
 }
+
+#[test]
+fn the_oauth_authorization_server_metadata_is_the_discovery_document() {
+    let op = op(&[]);
+    let c = op.backend();
+    let a = c.get("/.well-known/oauth-authorization-server");
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.json(), c.get("/.well-known/openid-configuration").json());
+    assert_eq!(a.json()["issuer"], op.portal.base.as_str());
+}
+
+#[test]
+fn native_apps_may_come_back_on_any_loopback_port() {
+    let op = op(&[]);
+    let spec = authportal::oidc::clients::ClientSpec {
+        name: "Desktop App".into(),
+        redirect_uris: vec![
+            "http://127.0.0.1/callback".into(),
+            "http://[::1]/callback".into(),
+        ],
+        public: true,
+        ..Default::default()
+    };
+    let app = op.portal.app();
+    let (client, _) = app
+        .db
+        .with_tx(|tx| authportal::oidc::clients::create(tx, spec, app.clock.now()))
+        .unwrap();
+    let user = op.user();
+    let (_, challenge) = pkce();
+    let ask = |redirect: &str| {
+        user.get(&format!(
+            "/oidc/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid&state=s&code_challenge={challenge}&code_challenge_method=S256",
+            client.client_id,
+            enc(redirect)
+        ))
+    };
+    for ok in [
+        "http://127.0.0.1:53123/callback",
+        "http://[::1]:8400/callback",
+        "http://127.0.0.1/callback",
+    ] {
+        let r = ask(ok);
+        assert_eq!(r.status, 200, "{ok}: consent is asked: {}", r.body);
+        assert!(r.body.contains("/oidc/authorize/decision"), "{ok}");
+    }
+    for bad in [
+        "http://127.0.0.1:53123/other",
+        "http://127.0.0.1:53123/callback?x=1",
+        "http://localhost:53123/callback",
+        "https://127.0.0.1:53123/callback",
+        "http://127.0.0.2:53123/callback",
+        "http://127.0.0.1:53123/callback#f",
+    ] {
+        let r = ask(bad);
+        assert_eq!(r.status, 400, "{bad}");
+        assert!(r.header("location").is_none(), "{bad}");
+    }
+}

@@ -1520,3 +1520,29 @@ fn native_apps_may_come_back_on_any_loopback_port() {
         assert!(r.header("location").is_none(), "{bad}");
     }
 }
+
+#[test]
+fn a_native_app_gets_its_code_at_its_own_scheme() {
+    let op = op(&[]);
+    let spec = authportal::oidc::clients::ClientSpec {
+        name: "Audiobookshelf".into(),
+        redirect_uris: vec!["audiobookshelf://oauth".into()],
+        public: true,
+        trusted: true,
+        ..Default::default()
+    };
+    let app = op.portal.app();
+    let (client, _) = app
+        .db
+        .with_tx(|tx| authportal::oidc::clients::create(tx, spec, app.clock.now()))
+        .unwrap();
+    let user = op.user();
+    let (_, challenge) = pkce();
+    let r = user.get(&format!(
+        "/oidc/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid&state=s&code_challenge={challenge}&code_challenge_method=S256",
+        client.client_id,
+        enc("audiobookshelf://oauth")
+    ));
+    let loc = r.header("location").unwrap_or_default();
+    assert!(loc.starts_with("audiobookshelf://oauth?code="), "{loc}");
+}

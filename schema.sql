@@ -168,7 +168,9 @@ CREATE TABLE oauth_clients (
     scopes_json               TEXT NOT NULL,
     grant_types_json          TEXT NOT NULL,
     created_at                INTEGER NOT NULL,
-    updated_at                INTEGER NOT NULL
+    updated_at                INTEGER NOT NULL,
+    -- Only members of these groups may use the client (empty: everyone with access).
+    allowed_groups_json       TEXT NOT NULL DEFAULT '[]'
 );
 
 -- What a user allowed a client to see; asked again when a request wants more.

@@ -27,10 +27,12 @@ pub struct Client {
     pub grant_types: Vec<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Only members of these groups may use it (empty: everyone with server access).
+    pub allowed_groups: Vec<String>,
 }
 
 const CLIENT_COLUMNS: &str = "id, client_id, secret_digest, name, redirect_uris_json, post_logout_uris_json, public, trusted,
-     scopes_json, grant_types_json, created_at, updated_at";
+     scopes_json, grant_types_json, created_at, updated_at, allowed_groups_json";
 
 fn client_row(r: &Row) -> rusqlite::Result<Client> {
     Ok(Client {
@@ -46,6 +48,7 @@ fn client_row(r: &Row) -> rusqlite::Result<Client> {
         grant_types: json_list(r.get(9)?),
         created_at: r.get(10)?,
         updated_at: r.get(11)?,
+        allowed_groups: json_list(r.get(12)?),
     })
 }
 
@@ -76,12 +79,13 @@ pub fn clients(conn: &Connection) -> Result<Vec<Client>> {
 pub fn save_client(conn: &Connection, c: &Client) -> Result<()> {
     conn.execute(
         "INSERT INTO oauth_clients (client_id, secret_digest, name, redirect_uris_json, post_logout_uris_json, public, trusted,
-                                    scopes_json, grant_types_json, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                                    scopes_json, grant_types_json, created_at, updated_at, allowed_groups_json)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
          ON CONFLICT (client_id) DO UPDATE SET secret_digest = excluded.secret_digest, name = excluded.name,
              redirect_uris_json = excluded.redirect_uris_json, post_logout_uris_json = excluded.post_logout_uris_json,
              public = excluded.public, trusted = excluded.trusted, scopes_json = excluded.scopes_json,
-             grant_types_json = excluded.grant_types_json, updated_at = excluded.updated_at",
+             grant_types_json = excluded.grant_types_json, updated_at = excluded.updated_at,
+             allowed_groups_json = excluded.allowed_groups_json",
         params![
             c.client_id,
             c.secret_digest,
@@ -93,7 +97,8 @@ pub fn save_client(conn: &Connection, c: &Client) -> Result<()> {
             to_json(&c.scopes),
             to_json(&c.grant_types),
             c.created_at,
-            c.updated_at
+            c.updated_at,
+            to_json(&c.allowed_groups)
         ],
     )?;
     Ok(())

@@ -380,6 +380,13 @@ pub enum Answer {
         username: String,
         pending: String,
     },
+    /// The person is not in a group the client allows: say why, and offer the way back
+    /// (`back`: the client's redirect_uri with access_denied).
+    NotAllowed {
+        client_name: String,
+        groups: Vec<String>,
+        back: String,
+    },
     /// Ask the person whether this application may have these scopes.
     Consent {
         client_name: String,
@@ -411,6 +418,16 @@ pub struct Incoming<'a> {
 pub fn resume(app: &App, id: &str, browser: &[u8], now: i64) -> Result<Option<PendingRequest>> {
     let conn = app.db.conn()?;
     oauth::take_pending(&conn, &digest(id.as_bytes()), &digest(browser), now)
+}
+
+/// Whether the user may use `client`: it names no groups, or the user is in one of them
+/// (db::users::groups, the one rule for a user's groups).
+fn member_of_allowed_group(conn: &Connection, client: &Client, user_id: i64) -> Result<bool> {
+    if client.allowed_groups.is_empty() {
+        return Ok(true);
+    }
+    let groups = crate::db::users::groups(conn, user_id)?;
+    Ok(groups.iter().any(|g| client.allowed_groups.contains(g)))
 }
 
 /// Keeps the request while the person signs in, for this browser; returns its id. Only
@@ -518,6 +535,19 @@ pub fn answer(
         )));
     }
     let conn = app.db.conn()?;
+    if !member_of_allowed_group(&conn, &req.client, session.user_id)? {
+        let back = refuse(OAuthError::AccessDenied(
+            "this account is not in a group allowed to use this application".into(),
+        ));
+        return Ok(match back {
+            Answer::Redirect(back) if !req.wants("none") => Answer::NotAllowed {
+                client_name: req.client.name.clone(),
+                groups: req.client.allowed_groups.clone(),
+                back,
+            },
+            other => other,
+        });
+    }
     let granted = oauth::consent(&conn, session.user_id, req.client.id)?;
     let consented = req.client.trusted
         || granted

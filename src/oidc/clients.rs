@@ -23,6 +23,9 @@ pub struct ClientSpec {
     pub trusted: bool,
     pub scopes: Option<Vec<String>>,
     pub grant_types: Option<Vec<String>>,
+    /// Only members of these groups may use the client (empty: everyone with access;
+    /// absent from an update: unchanged).
+    pub allowed_groups: Option<Vec<String>>,
 }
 
 /// Schemes a browser runs or reads itself: never a place to send a code.
@@ -148,6 +151,18 @@ pub fn from_spec(spec: ClientSpec, client_id: String, now: i64) -> Result<Client
             "a public client cannot use client_credentials (it has no secret)",
         ));
     }
+    let mut allowed_groups = Vec::new();
+    for g in spec.allowed_groups.iter().flatten() {
+        let g = g.trim();
+        if g.is_empty() || g.len() > 100 || g.chars().any(char::is_control) {
+            return Err(AppError::bad_request(
+                "an allowed group must be 1 to 100 printable characters",
+            ));
+        }
+        if !allowed_groups.iter().any(|a| a == g) {
+            allowed_groups.push(g.to_string());
+        }
+    }
     Ok(Client {
         id: 0,
         client_id,
@@ -161,6 +176,7 @@ pub fn from_spec(spec: ClientSpec, client_id: String, now: i64) -> Result<Client
         grant_types,
         created_at: now,
         updated_at: now,
+        allowed_groups,
     })
 }
 
@@ -284,6 +300,7 @@ pub fn describe(c: &Client) -> serde_json::Value {
         "trusted": c.trusted,
         "scopes": c.scopes,
         "grant_types": c.grant_types,
+        "allowed_groups": c.allowed_groups,
         "created_at": c.created_at,
         "updated_at": c.updated_at,
     })

@@ -64,6 +64,24 @@ pub fn request_error(message: &str) -> Page {
     )
 }
 
+/// The person is not in a group the application is limited to.
+pub fn not_allowed(client_name: &str, groups: &[String], back: &str) -> Page {
+    page(
+        "Not allowed",
+        "oidc-not-allowed",
+        card(
+            &format!("You cannot use {client_name}"),
+            html! {
+                (notice("error", &format!(
+                    "Only members of {} may sign in to {client_name}. Ask the portal's owner if you should be one.",
+                    groups.join(", ")
+                )))
+                p { a.button.secondary href=(back) { "Back to " (client_name) } }
+            },
+        ),
+    )
+}
+
 /// The application expects another account than the one signed in.
 pub fn switch_account(client_name: &str, username: &str, pending: &str) -> Page {
     page(

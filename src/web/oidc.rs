@@ -126,6 +126,13 @@ fn authorize(
             page(ctx, views::oidc::request_error(&m)).with_status_code(400)
         }
         authorize::Answer::Redirect(url) => Response::redirect_303(url),
+        authorize::Answer::NotAllowed {
+            client_name,
+            groups,
+            back,
+        } => {
+            page(ctx, views::oidc::not_allowed(&client_name, &groups, &back)).with_status_code(403)
+        }
         authorize::Answer::SwitchAccount {
             client_name,
             username,

@@ -39,6 +39,7 @@ impl Op {
             trusted,
             scopes: None,
             grant_types: grants.map(|g| g.into_iter().map(str::to_string).collect()),
+            ..Default::default()
         };
         let app = self.portal.app();
         let (client, secret) = app
@@ -1545,4 +1546,58 @@ fn a_native_app_gets_its_code_at_its_own_scheme() {
     ));
     let loc = r.header("location").unwrap_or_default();
     assert!(loc.starts_with("audiobookshelf://oauth?code="), "{loc}");
+}
+
+#[test]
+fn a_client_limited_to_groups_turns_others_away_and_says_why() {
+    let op = op(&[]);
+    let user = op.user();
+    let id: i64 = op
+        .portal
+        .db()
+        .query_row("SELECT id FROM users WHERE username = 'alice'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let hers = authportal::db::users::groups(&op.portal.db(), id).unwrap();
+    assert!(!hers.is_empty(), "alice has her provider's groups");
+    let limited = |groups: Vec<String>| {
+        let spec = authportal::oidc::clients::ClientSpec {
+            name: "Family Photos".into(),
+            redirect_uris: vec![REDIRECT.into()],
+            trusted: true,
+            allowed_groups: Some(groups),
+            ..Default::default()
+        };
+        let app = op.portal.app();
+        let (client, secret) = app
+            .db
+            .with_tx(|tx| authportal::oidc::clients::create(tx, spec, app.clock.now()))
+            .unwrap();
+        Rp {
+            id: client.client_id,
+            secret,
+        }
+    };
+    let (_, challenge) = pkce();
+    let closed = limited(vec!["family".into(), "movie-night".into()]);
+    let r = user.get(&authorize_path(&closed, Some(&challenge), &[]));
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(
+        r.body.contains("Only members of family, movie-night"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("error=access_denied"), "{}", r.body);
+    assert!(r.header("location").is_none());
+    let r = user.get(&authorize_path(
+        &closed,
+        Some(&challenge),
+        &[("prompt", "none")],
+    ));
+    assert_eq!(redirect_params(&r)["error"], "access_denied");
+    // A member gets in.
+    let open = limited(vec!["family".into(), hers[0].clone()]);
+    let r = user.get(&authorize_path(&open, Some(&challenge), &[]));
+    assert!(redirect_params(&r).contains_key("code"), "{}", r.body);
 }

@@ -43,6 +43,7 @@ fn oidc_client_library_drives_the_full_flow() {
         trusted: false,
         scopes: None,
         grant_types: None,
+        ..Default::default()
     };
     let app = portal.app();
     let (client, secret) = app

@@ -9,3 +9,6 @@ CREATE TABLE oidc_pending (
     expires_at     INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX oidc_pending_expiry ON oidc_pending(expires_at);
+
+-- Per client: only members of these groups may use it (empty: everyone with access).
+ALTER TABLE oauth_clients ADD COLUMN allowed_groups_json TEXT NOT NULL DEFAULT '[]';

@@ -422,7 +422,11 @@ pub fn resume(app: &App, id: &str, browser: &[u8], now: i64) -> Result<Option<Pe
 
 /// Whether the user may use `client`: it names no groups, or the user is in one of them
 /// (db::users::groups, the one rule for a user's groups).
-fn member_of_allowed_group(conn: &Connection, client: &Client, user_id: i64) -> Result<bool> {
+pub(super) fn member_of_allowed_group(
+    conn: &Connection,
+    client: &Client,
+    user_id: i64,
+) -> Result<bool> {
     if client.allowed_groups.is_empty() {
         return Ok(true);
     }

@@ -1598,6 +1598,26 @@ fn a_client_limited_to_groups_turns_others_away_and_says_why() {
     assert_eq!(redirect_params(&r)["error"], "access_denied");
     // A member gets in.
     let open = limited(vec!["family".into(), hers[0].clone()]);
+    let (verifier, challenge) = pkce();
     let r = user.get(&authorize_path(&open, Some(&challenge), &[]));
-    assert!(redirect_params(&r).contains_key("code"), "{}", r.body);
+    let p = redirect_params(&r);
+    let t = exchange(&op, &open, &p["code"], &verifier).json();
+    // Out of the group: the app's refresh token no longer works.
+    let app = op.portal.app();
+    app.db
+        .with_tx(|tx| {
+            let mut c = authportal::db::oauth::client(tx, &open.id)?.unwrap();
+            c.allowed_groups = vec!["family".into()];
+            authportal::db::oauth::save_client(tx, &c)
+        })
+        .unwrap();
+    let r = token(
+        &op.backend(),
+        &open,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", t["refresh_token"].as_str().unwrap()),
+        ],
+    );
+    assert_eq!(oauth_error(&r), "invalid_grant", "{}", r.body);
 }

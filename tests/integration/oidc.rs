@@ -1621,3 +1621,38 @@ fn a_client_limited_to_groups_turns_others_away_and_says_why() {
     );
     assert_eq!(oauth_error(&r), "invalid_grant", "{}", r.body);
 }
+
+#[test]
+fn admins_set_allowed_groups_and_an_update_without_them_keeps_them() {
+    let s = crate::team::setup(&[]);
+    let root = s.user("root", "toor");
+    let r = root.post_json(
+        "/api/admin/oauth/clients",
+        &json!({ "name": "Photos", "redirect_uris": [REDIRECT], "allowed_groups": ["family", " family "] }),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["allowed_groups"], json!(["family"]));
+    let path = format!(
+        "/api/admin/oauth/clients/{}",
+        r.json()["client_id"].as_str().unwrap()
+    );
+    let r = crate::team::put(
+        &root,
+        &path,
+        json!({ "name": "Photos 2", "redirect_uris": [REDIRECT] }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["allowed_groups"], json!(["family"]));
+    let r = crate::team::put(
+        &root,
+        &path,
+        json!({ "name": "Photos", "redirect_uris": [REDIRECT], "allowed_groups": [] }),
+    );
+    assert_eq!(r.json()["allowed_groups"], json!([]));
+    let r = crate::team::put(
+        &root,
+        &path,
+        json!({ "name": "Photos", "redirect_uris": [REDIRECT], "allowed_groups": [""] }),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+}

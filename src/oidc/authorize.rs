@@ -371,6 +371,8 @@ pub enum Answer {
     Refused(String),
     /// Back to the client's redirect_uri, with a code or an error.
     Redirect(String),
+    /// Go on with the kept request as a GET in this browser (after another site's POST).
+    Continue(String),
     /// Sign in (and MFA) first: the portal URL that comes back to this same request.
     SignIn(String),
     /// The application expects another account than the one signed in: offer to sign
@@ -412,6 +414,8 @@ pub struct Incoming<'a> {
     pub browser: &'a [u8],
     /// The person's answer, when the consent form comes back.
     pub decision: Option<Decision>,
+    /// A form POST from another site (the browser sent none of the portal's cookies).
+    pub cross_site_post: bool,
 }
 
 /// The request kept for sign-in under `id` by this `browser`, taken once.
@@ -437,11 +441,17 @@ pub(super) fn member_of_allowed_group(
 /// Keeps the request while the person signs in, for this browser; returns its id. Only
 /// the id travels through sign-in, so a request of any size the server accepted comes
 /// back whole.
-fn keep_pending(app: &App, req: &AuthRequest, browser: &[u8], now: i64) -> Result<String> {
+fn keep_pending(
+    app: &App,
+    req: &AuthRequest,
+    browser: &[u8],
+    auth_after: Option<i64>,
+    now: i64,
+) -> Result<String> {
     let id = random_token();
     let pending = PendingRequest {
         params: req.to_params(),
-        auth_after: Some(now),
+        auth_after,
     };
     oauth::save_pending(
         &*app.db.conn()?,
@@ -504,13 +514,19 @@ pub fn answer(
             &e,
         ))
     };
+    if incoming.cross_site_post {
+        // A browser sends no SameSite=Lax cookie with another site's POST, so the
+        // session is unknown here: keep the request and go on as a GET, which has them.
+        let id = keep_pending(app, &req, incoming.browser, req.auth_after, now)?;
+        return Ok(Answer::Continue(format!("/oidc/authorize?pending={id}")));
+    }
     let Some(session) = session.filter(|s| req.fresh_enough(s, now)) else {
         if req.wants("none") {
             return Ok(refuse(OAuthError::LoginRequired(
                 "the user is not signed in".into(),
             )));
         }
-        let id = keep_pending(app, &req, incoming.browser, now)?;
+        let id = keep_pending(app, &req, incoming.browser, Some(now), now)?;
         return Ok(Answer::SignIn(sign_in_url(&id)));
     };
     // The client expects another user than the one signed in (Core 3.1.2.1).
@@ -529,7 +545,7 @@ pub fn answer(
             return Ok(Answer::SwitchAccount {
                 client_name: req.client.name.clone(),
                 username: session.username.clone(),
-                pending: keep_pending(app, &req, incoming.browser, now)?,
+                pending: keep_pending(app, &req, incoming.browser, Some(now), now)?,
             });
         }
     }

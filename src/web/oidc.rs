@@ -64,14 +64,14 @@ pub fn jwks_get(ctx: &Ctx) -> Result<Response> {
 /// from the sign-in it waited for.
 pub fn authorize_get(ctx: &Ctx) -> Result<Response> {
     let Some(id) = ctx.query("pending") else {
-        return authorize(ctx, &ctx.query_pairs(), None, None);
+        return authorize(ctx, incoming(&ctx.query_pairs(), None, None));
     };
     let pending = match cookies::Cookie::OidcPending.read(ctx) {
         Some(browser) => authorize::resume(ctx.app, &id, &browser, ctx.now())?,
         None => None,
     };
     match pending {
-        Some(p) => authorize(ctx, &p.params, p.auth_after, None),
+        Some(p) => authorize(ctx, incoming(&p.params, p.auth_after, None)),
         None => Ok(page(
             ctx,
             views::oidc::request_error(
@@ -84,7 +84,15 @@ pub fn authorize_get(ctx: &Ctx) -> Result<Response> {
 
 /// POST /oidc/authorize: the same request, form-encoded (Core 3.1.2.1).
 pub fn authorize_post(ctx: &Ctx) -> Result<Response> {
-    authorize(ctx, &ctx.form()?.0, None, None)
+    let form = ctx.form()?;
+    let incoming = authorize::Incoming {
+        params: &form.0,
+        auth_after: None,
+        browser: &[],
+        decision: None,
+        cross_site_post: ctx.require_same_origin().is_err(),
+    };
+    authorize(ctx, incoming)
 }
 
 /// POST /oidc/authorize/decision: the consent form, carrying the request in hidden fields.
@@ -100,25 +108,34 @@ pub fn decision_post(ctx: &Ctx) -> Result<Response> {
         .into_iter()
         .filter(|(k, _)| k != "decision")
         .collect();
-    authorize(ctx, &params, None, Some(decision))
+    authorize(ctx, incoming(&params, None, Some(decision)))
 }
 
-fn authorize(
-    ctx: &Ctx,
+fn incoming(
     params: &[(String, String)],
     auth_after: Option<i64>,
     decision: Option<Decision>,
-) -> Result<Response> {
+) -> authorize::Incoming<'_> {
+    authorize::Incoming {
+        params,
+        auth_after,
+        browser: &[],
+        decision,
+        cross_site_post: false,
+    }
+}
+
+/// Answers an authorization request; `incoming.browser` is filled in here, from this
+/// browser's pending-request cookie (or a new id).
+fn authorize(ctx: &Ctx, incoming: authorize::Incoming) -> Result<Response> {
     let session = current_session(ctx)?;
     let row = session.as_ref().map(|s| &s.row);
     let browser = cookies::Cookie::OidcPending
         .read(ctx)
         .unwrap_or_else(|| crate::crypto::tokens::new_id().to_vec());
     let incoming = authorize::Incoming {
-        params,
-        auth_after,
         browser: &browser,
-        decision,
+        ..incoming
     };
     let answer = authorize::answer(ctx.app, &caller(ctx), &incoming, row, ctx.now())?;
     Ok(match answer {
@@ -145,7 +162,9 @@ fn authorize(
                 views::oidc::switch_account(&client_name, &username, &pending),
             ),
         ),
-        authorize::Answer::SignIn(url) => with_browser(ctx, &browser, Response::redirect_303(url)),
+        authorize::Answer::SignIn(url) | authorize::Answer::Continue(url) => {
+            with_browser(ctx, &browser, Response::redirect_303(url))
+        }
         authorize::Answer::Consent {
             client_name,
             username,
@@ -352,14 +371,21 @@ pub fn introspect_post(ctx: &Ctx) -> Response {
 /// GET|POST /oidc/logout (OpenID Connect RP-Initiated Logout 1.0).
 pub fn logout(ctx: &Ctx) -> Result<Response> {
     let posted = ctx.req.method() == "POST";
-    // Any site may POST here (the spec's form post); only the portal's own
-    // confirmation form, same-origin, counts as the person's confirmation.
-    let confirmed = posted && ctx.require_same_origin().is_ok();
     let params = if posted {
         ctx.form()?.0
     } else {
         ctx.query_pairs()
     };
+    if posted && ctx.require_same_origin().is_err() {
+        // Another site's form POST (the spec allows it) carries none of the portal's
+        // SameSite=Lax cookies, so who is signed in is unknown: go on as the GET, which
+        // has them (and cannot count as the person's confirmation).
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&params)
+            .finish();
+        return Ok(Response::redirect_303(format!("/oidc/logout?{query}")));
+    }
+    let confirmed = posted;
     let session = current_session(ctx)?;
     let row = session.as_ref().map(|s| &s.row);
     let redirect = match logout::answer(ctx.app, &params, row, confirmed, ctx.now())? {

@@ -1274,8 +1274,13 @@ fn the_authorization_endpoint_takes_a_form_post_from_the_application() {
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
+    // A browser sends no SameSite=Lax cookie with another site's POST: the request is
+    // kept and goes on as a GET, which has them.
     let r = user.post_form("/oidc/authorize", &form);
     assert_eq!(r.status, 303, "{}", r.body);
+    let next = r.header("location").unwrap().to_string();
+    assert!(next.starts_with("/oidc/authorize?pending="), "{next}");
+    let r = user.get(&next);
     let p = redirect_params(&r);
     assert_eq!(p["state"], "st4te");
     let t = exchange(&op, &rp, &p["code"], &verifier);
@@ -1296,8 +1301,11 @@ fn rp_initiated_logout_by_post_from_the_application() {
     let t = exchange(&op, &rp, &get_code(&user, &rp, Some(&challenge)), &verifier).json();
     let id_token = t["id_token"].as_str().unwrap();
     *user.origin.borrow_mut() = Some("https://app.example.com".into());
-    // Another site's POST cannot confirm on the person's behalf: they are asked.
+    // Another site's POST goes on as the GET (which carries the portal's cookies), and
+    // cannot confirm on the person's behalf: they are asked.
     let r = user.post_form("/oidc/logout", &[("confirm", "yes")]);
+    assert_eq!(r.header("location"), Some("/oidc/logout?confirm=yes"));
+    let r = user.get("/oidc/logout?confirm=yes");
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("Sign out?"));
     *user.origin.borrow_mut() = Some(op.portal.base.clone());
@@ -1312,6 +1320,8 @@ fn rp_initiated_logout_by_post_from_the_application() {
             ("state", "bye"),
         ],
     );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = user.get(r.header("location").unwrap());
     assert_eq!(r.status, 303, "{}", r.body);
     assert_eq!(redirect_params(&r)["state"], "bye");
     assert_eq!(user.get("/whoami").json()["authenticated"], false);

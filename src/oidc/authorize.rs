@@ -1,6 +1,8 @@
 //! Authorization requests (OpenID Connect Core 3.1.2.1): parsed and checked the same way
-//! for the GET that starts them and the consent form that finishes them, then answered:
-//! sign in first, ask for consent, or return a code.
+//! for the GET or POST that starts them, the request kept server-side while the person
+//! signs in (`oidc_pending`: only its id travels in `rd`), and the consent form that
+//! finishes them; then answered: sign in first, switch accounts, turn away a non-member,
+//! ask for consent, or return a code.
 //!
 //! Until client_id and redirect_uri are known good, errors are shown on a page; after
 //! that they go back to the client's redirect_uri with `state` (RFC 6749 4.1.2.1).

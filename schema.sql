@@ -182,7 +182,9 @@ CREATE TABLE oauth_clients (
     scopes_json               TEXT NOT NULL,
     grant_types_json          TEXT NOT NULL,
     created_at                INTEGER NOT NULL,
-    updated_at                INTEGER NOT NULL
+    updated_at                INTEGER NOT NULL,
+    -- Only members of these groups may use the client (empty: everyone with access).
+    allowed_groups_json       TEXT NOT NULL DEFAULT '[]'
 );
 
 -- What a user allowed a client to see; asked again when a request wants more.
@@ -193,6 +195,19 @@ CREATE TABLE oauth_consents (
     created_at  INTEGER NOT NULL,
     PRIMARY KEY (user_id, client_id)
 ) WITHOUT ROWID;
+
+-- Authorization requests waiting for their sign-in, keyed by the digest of the id in
+-- `rd` and bound to the browser (the digest of its pending-request cookie); single use,
+-- about ten minutes. `auth_after`: the sign-in must be at or after this time.
+CREATE TABLE oidc_pending (
+    id_digest      BLOB PRIMARY KEY,
+    browser_digest BLOB NOT NULL,
+    params_json    TEXT NOT NULL,
+    auth_after     INTEGER,
+    created_at     INTEGER NOT NULL,
+    expires_at     INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX oidc_pending_expiry ON oidc_pending(expires_at);
 
 -- Authorization codes (single use). `family` names the grant: every token issued from
 -- this code shares it, so a replayed code or refresh token can revoke them all.
@@ -312,4 +327,4 @@ CREATE TABLE webhook_attempts (
     PRIMARY KEY (delivery_id, attempt)
 ) WITHOUT ROWID;
 
-PRAGMA user_version = 9;
+PRAGMA user_version = 10;

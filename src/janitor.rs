@@ -68,7 +68,8 @@ pub fn sweep(app: &App) {
         let s = drain(|| db::sessions::sweep(&c, now, BATCH))?;
         let f = drain(|| db::flows::sweep(&c, now, BATCH))?
             + drain(|| db::mfa::sweep(&c, now, BATCH))?
-            + drain(|| db::oauth::sweep(&c, now, BATCH))?;
+            + drain(|| db::oauth::sweep(&c, now, BATCH))?
+            + drain(|| db::oauth::sweep_pending(&c, now, BATCH))?;
         db::oauth::delete_old_keys(&c, now - crate::oidc::ID_TOKEN_TTL)?;
         // The audit log keeps `events.retention_days` (a setting, default 90).
         let keep_days = crate::settings::events(&c)?.retention_days;

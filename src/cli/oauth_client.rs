@@ -46,6 +46,7 @@ pub fn run(app: &App, args: &[String]) -> Result<(), CliError> {
                 trusted: f.has("trusted"),
                 scopes: list("scope"),
                 grant_types: list("grant-type"),
+                ..Default::default()
             };
             let (client, secret) = app
                 .db

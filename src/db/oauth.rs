@@ -27,10 +27,12 @@ pub struct Client {
     pub grant_types: Vec<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Only members of these groups may use it (empty: everyone with server access).
+    pub allowed_groups: Vec<String>,
 }
 
 const CLIENT_COLUMNS: &str = "id, client_id, secret_digest, name, redirect_uris_json, post_logout_uris_json, public, trusted,
-     scopes_json, grant_types_json, created_at, updated_at";
+     scopes_json, grant_types_json, created_at, updated_at, allowed_groups_json";
 
 fn client_row(r: &Row) -> rusqlite::Result<Client> {
     Ok(Client {
@@ -46,6 +48,7 @@ fn client_row(r: &Row) -> rusqlite::Result<Client> {
         grant_types: json_list(r.get(9)?),
         created_at: r.get(10)?,
         updated_at: r.get(11)?,
+        allowed_groups: json_list(r.get(12)?),
     })
 }
 
@@ -76,12 +79,13 @@ pub fn clients(conn: &Connection) -> Result<Vec<Client>> {
 pub fn save_client(conn: &Connection, c: &Client) -> Result<()> {
     conn.execute(
         "INSERT INTO oauth_clients (client_id, secret_digest, name, redirect_uris_json, post_logout_uris_json, public, trusted,
-                                    scopes_json, grant_types_json, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                                    scopes_json, grant_types_json, created_at, updated_at, allowed_groups_json)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
          ON CONFLICT (client_id) DO UPDATE SET secret_digest = excluded.secret_digest, name = excluded.name,
              redirect_uris_json = excluded.redirect_uris_json, post_logout_uris_json = excluded.post_logout_uris_json,
              public = excluded.public, trusted = excluded.trusted, scopes_json = excluded.scopes_json,
-             grant_types_json = excluded.grant_types_json, updated_at = excluded.updated_at",
+             grant_types_json = excluded.grant_types_json, updated_at = excluded.updated_at,
+             allowed_groups_json = excluded.allowed_groups_json",
         params![
             c.client_id,
             c.secret_digest,
@@ -93,7 +97,8 @@ pub fn save_client(conn: &Connection, c: &Client) -> Result<()> {
             to_json(&c.scopes),
             to_json(&c.grant_types),
             c.created_at,
-            c.updated_at
+            c.updated_at,
+            to_json(&c.allowed_groups)
         ],
     )?;
     Ok(())
@@ -104,6 +109,78 @@ pub fn delete_client(conn: &Connection, client_id: &str) -> Result<bool> {
         "DELETE FROM oauth_clients WHERE client_id = ?1",
         [client_id],
     )? > 0)
+}
+
+/// An authorization request waiting for its sign-in (oidc::authorize keeps it here so
+/// only a short id travels through the sign-in's `rd`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingRequest {
+    pub params: Vec<(String, String)>,
+    /// The sign-in must be at or after this time (set by the portal, never by a client).
+    pub auth_after: Option<i64>,
+}
+
+/// Keeps `p` under `id_digest` for the browser `browser_digest` until `expires_at`,
+/// dropping requests that expired meanwhile.
+pub fn save_pending(
+    conn: &Connection,
+    id_digest: &[u8],
+    browser_digest: &[u8],
+    p: &PendingRequest,
+    now: i64,
+    expires_at: i64,
+) -> Result<()> {
+    conn.execute("DELETE FROM oidc_pending WHERE expires_at <= ?1", [now])?;
+    let params_json = serde_json::to_string(&p.params).expect("strings serialize");
+    conn.execute(
+        "INSERT INTO oidc_pending (id_digest, browser_digest, params_json, auth_after, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![id_digest, browser_digest, params_json, p.auth_after, now, expires_at],
+    )?;
+    // Anyone may start an authorization request, so the table is bounded: past the cap
+    // the oldest requests give way (their people start the sign-in again).
+    conn.execute(
+        "DELETE FROM oidc_pending WHERE id_digest IN
+           (SELECT id_digest FROM oidc_pending ORDER BY expires_at DESC LIMIT -1 OFFSET ?1)",
+        [MAX_PENDING],
+    )?;
+    Ok(())
+}
+
+/// Authorization requests waiting for a sign-in, at most.
+pub const MAX_PENDING: i64 = 10_000;
+
+/// Removes up to `batch` requests whose sign-in never came back (the janitor's sweep).
+pub fn sweep_pending(conn: &Connection, now: i64, batch: i64) -> Result<usize> {
+    Ok(conn.execute(
+        "DELETE FROM oidc_pending WHERE id_digest IN
+           (SELECT id_digest FROM oidc_pending WHERE expires_at <= ?1 LIMIT ?2)",
+        params![now, batch],
+    )?)
+}
+
+/// Takes (and so ends) the pending request `id_digest` if this browser made it and it
+/// has not expired: each is resumed once.
+pub fn take_pending(
+    conn: &Connection,
+    id_digest: &[u8],
+    browser_digest: &[u8],
+    now: i64,
+) -> Result<Option<PendingRequest>> {
+    let row: Option<(String, Option<i64>)> = conn
+        .prepare_cached(
+            "DELETE FROM oidc_pending WHERE id_digest = ?1 AND browser_digest = ?2 AND expires_at > ?3
+             RETURNING params_json, auth_after",
+        )?
+        .query_row(params![id_digest, browser_digest, now], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    Ok(row.map(|(params_json, auth_after)| PendingRequest {
+        // Written only by save_pending from Vec<(String, String)>.
+        params: serde_json::from_str(&params_json).unwrap_or_default(),
+        auth_after,
+    }))
 }
 
 pub fn consent(conn: &Connection, user_id: i64, client: i64) -> Result<Option<Vec<String>>> {
@@ -341,7 +418,19 @@ pub fn revoke_token(conn: &Connection, digest: &[u8], now: i64) -> Result<usize>
     )?)
 }
 
-/// Every token issued under a portal session (its sign-out ends them).
+/// What a person's sign-out ends: the tokens bound to that session, but not the
+/// `offline_access` refresh tokens apps hold (those end on explicit revocation, withdrawn
+/// consent, lost access, a disabled account or an admin's action).
+pub fn revoke_signed_out_tokens(conn: &Connection, sid: &str, now: i64) -> Result<usize> {
+    Ok(conn.execute(
+        "UPDATE oauth_tokens SET revoked_at = ?2 WHERE sid = ?1 AND revoked_at IS NULL
+         AND NOT (kind = 'refresh'
+                  AND EXISTS (SELECT 1 FROM json_each(scopes_json) WHERE value = 'offline_access'))",
+        params![sid, now],
+    )?)
+}
+
+/// Every token issued under a portal session, offline ones too (an admin ends it).
 pub fn revoke_session_tokens(conn: &Connection, sid: &str, now: i64) -> Result<usize> {
     Ok(conn.execute(
         "UPDATE oauth_tokens SET revoked_at = ?2 WHERE sid = ?1 AND revoked_at IS NULL",
@@ -428,4 +517,36 @@ pub fn delete_old_keys(conn: &Connection, retired_before: i64) -> Result<usize> 
         "DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at <= ?1",
         [retired_before],
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_requests_are_bounded_and_the_oldest_give_way() {
+        let mut c = Connection::open_in_memory().unwrap();
+        crate::db::migrate::run(&mut c).unwrap();
+        let p = PendingRequest {
+            params: vec![("client_id".into(), "x".into())],
+            auth_after: None,
+        };
+        let total = MAX_PENDING + 5;
+        for i in 0..total {
+            let id = i.to_be_bytes();
+            save_pending(&c, &id, b"browser", &p, 0, 600 + i).unwrap();
+        }
+        let left: i64 = c
+            .query_row("SELECT count(*) FROM oidc_pending", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, MAX_PENDING);
+        let oldest = 0i64.to_be_bytes();
+        let newest = (total - 1).to_be_bytes();
+        assert!(take_pending(&c, &oldest, b"browser", 1).unwrap().is_none());
+        assert!(take_pending(&c, &newest, b"browser", 1).unwrap().is_some());
+        assert_eq!(
+            sweep_pending(&c, 600 + total, 100_000).unwrap(),
+            (MAX_PENDING - 1) as usize
+        );
+    }
 }

@@ -1,6 +1,8 @@
 //! Authorization requests (OpenID Connect Core 3.1.2.1): parsed and checked the same way
-//! for the GET that starts them and the consent form that finishes them, then answered:
-//! sign in first, ask for consent, or return a code.
+//! for the GET or POST that starts them, the request kept server-side while the person
+//! signs in (`oidc_pending`: only its id travels in `rd`), and the consent form that
+//! finishes them; then answered: sign in first, switch accounts, turn away a non-member,
+//! ask for consent, or return a code.
 //!
 //! Until client_id and redirect_uri are known good, errors are shown on a page; after
 //! that they go back to the client's redirect_uri with `state` (RFC 6749 4.1.2.1).
@@ -11,7 +13,8 @@ use serde_json::json;
 use super::grants::{self, CodeGrant};
 use super::{Caller, OAuthError, parse_scopes};
 use crate::app::App;
-use crate::db::oauth::{self, Client};
+use crate::crypto::tokens::{digest, random_token};
+use crate::db::oauth::{self, Client, PendingRequest};
 use crate::db::sessions::SessionRow;
 use crate::error::Result;
 use crate::event_type::EventType;
@@ -26,7 +29,11 @@ pub struct AuthRequest {
     pub code_challenge: Option<String>,
     pub prompt: Vec<String>,
     pub max_age: Option<i64>,
-    /// Portal-internal: a sign-in at or after this time is needed (from prompt=login).
+    /// An ID token the portal issued earlier, naming the user the client expects.
+    pub id_token_hint: Option<String>,
+    /// Portal-internal, never read from the request: a sign-in at or after this time is
+    /// needed (the time the request was sent to sign in; it stands for prompt=login and
+    /// max_age from then on).
     pub auth_after: Option<i64>,
 }
 
@@ -54,7 +61,6 @@ const KNOWN: &[&str] = &[
     "code_challenge_method",
     "prompt",
     "max_age",
-    "auth_after",
     "response_mode",
     "request",
     "request_uri",
@@ -81,6 +87,29 @@ fn single<'a>(
     Ok(first.filter(|v| !v.is_empty()))
 }
 
+/// A native app's loopback redirect (RFC 8252 7.3): registered as http://127.0.0.1/path
+/// or http://[::1]/path, it may come back on any port (the app's listener gets one from
+/// the system); everything else must be as registered. `localhost` is not a loopback
+/// literal (RFC 8252 8.3), so it is matched exactly like any other host.
+fn loopback_match(registered: &str, requested: &str) -> bool {
+    let (Ok(reg), Ok(mut req)) = (url::Url::parse(registered), url::Url::parse(requested)) else {
+        return false;
+    };
+    let loopback = |u: &url::Url| {
+        u.scheme() == "http"
+            && match u.host() {
+                Some(url::Host::Ipv4(ip)) => ip == std::net::Ipv4Addr::LOCALHOST,
+                Some(url::Host::Ipv6(ip)) => ip == std::net::Ipv6Addr::LOCALHOST,
+                _ => false,
+            }
+    };
+    if !loopback(&reg) || !loopback(&req) || req.port().is_none() {
+        return false;
+    }
+    // The port is the only difference allowed.
+    req.set_port(reg.port()).is_ok() && req == reg && !requested.contains('#')
+}
+
 /// PKCE code_challenge for S256: base64url of 32 bytes, 43 characters.
 fn valid_challenge(c: &str) -> bool {
     c.len() == 43
@@ -102,7 +131,14 @@ pub fn parse(
         return page("This application is not registered with the portal (unknown client_id).");
     };
     let redirect_uri = match single(params, "redirect_uri") {
-        Ok(Some(r)) if client.redirect_uris.iter().any(|u| u == r) => r.to_string(),
+        Ok(Some(r))
+            if client
+                .redirect_uris
+                .iter()
+                .any(|u| u == r || loopback_match(u, r)) =>
+        {
+            r.to_string()
+        }
         Ok(Some(_)) => {
             return page(
                 "The application asked to return to an address it has not registered (redirect_uri mismatch).",
@@ -165,15 +201,15 @@ pub fn parse(
             "this client may not use the authorization code flow".into(),
         ));
     }
-    let scopes = parse_scopes(get("scope").unwrap_or(""));
+    // Scopes the portal does not know or this client may not have are ignored, not
+    // refused (Core 3.1.2.1): the token response's `scope` says what was granted.
+    let scopes: Vec<String> = parse_scopes(get("scope").unwrap_or(""))
+        .into_iter()
+        .filter(|s| client.scopes.contains(s))
+        .collect();
     if !scopes.iter().any(|s| s == "openid") {
         return fail(OAuthError::InvalidScope(
             "the openid scope is required".into(),
-        ));
-    }
-    if let Some(bad) = scopes.iter().find(|s| !client.scopes.contains(s)) {
-        return fail(OAuthError::InvalidScope(
-            format!("scope {bad:?} is not allowed for this client").into(),
         ));
     }
     let code_challenge = get("code_challenge").map(str::to_string);
@@ -232,7 +268,6 @@ pub fn parse(
             ));
         }
     };
-    let auth_after = get("auth_after").and_then(|v| v.parse::<i64>().ok());
     Ok(Ok(AuthRequest {
         client,
         redirect_uri,
@@ -242,7 +277,8 @@ pub fn parse(
         code_challenge,
         prompt,
         max_age,
-        auth_after,
+        id_token_hint: get("id_token_hint").map(str::to_string),
+        auth_after: None,
     }))
 }
 
@@ -252,7 +288,8 @@ impl AuthRequest {
     }
 
     /// A session may answer this request unless the request wants a newer sign-in
-    /// (prompt=login, max_age, or the time the portal recorded when it asked for one).
+    /// (prompt=login, or max_age against the session's own auth time), or, back from
+    /// the sign-in the portal asked for, the session's sign-in is older than that.
     pub fn fresh_enough(&self, s: &SessionRow, now: i64) -> bool {
         match self.auth_after {
             Some(t) => s.auth_time >= t,
@@ -260,10 +297,28 @@ impl AuthRequest {
         }
     }
 
-    /// The request as parameters again (hidden form fields, or the URL to come back to).
-    /// `login_done_after` replaces prompt=login, so coming back after the fresh sign-in
-    /// does not ask for yet another one.
-    pub fn to_params(&self, login_done_after: Option<i64>) -> Vec<(String, String)> {
+    /// The request as parameters again (kept while the person signs in).
+    pub fn to_params(&self) -> Vec<(String, String)> {
+        self.params_with(&self.prompt, self.max_age)
+    }
+
+    /// The request as the consent form's hidden fields. Back from the fresh sign-in the
+    /// request asked for, prompt=login and max_age are met: the form drops them so the
+    /// decision does not ask for yet another sign-in.
+    fn consent_params(&self) -> Vec<(String, String)> {
+        if self.auth_after.is_none() {
+            return self.to_params();
+        }
+        let prompt: Vec<String> = self
+            .prompt
+            .iter()
+            .filter(|p| *p != "login")
+            .cloned()
+            .collect();
+        self.params_with(&prompt, None)
+    }
+
+    fn params_with(&self, prompt: &[String], max_age: Option<i64>) -> Vec<(String, String)> {
         let mut p = vec![
             ("response_type".to_string(), "code".to_string()),
             ("client_id".to_string(), self.client.client_id.clone()),
@@ -282,25 +337,10 @@ impl AuthRequest {
             "code_challenge_method",
             self.code_challenge.as_ref().map(|_| "S256".to_string()),
         );
-        let prompt: Vec<&str> = self
-            .prompt
-            .iter()
-            .map(String::as_str)
-            .filter(|p| login_done_after.is_none() || *p != "login")
-            .collect();
         push("prompt", (!prompt.is_empty()).then(|| prompt.join(" ")));
-        push("max_age", self.max_age.map(|m| m.to_string()));
-        push(
-            "auth_after",
-            login_done_after.or(self.auth_after).map(|t| t.to_string()),
-        );
+        push("max_age", max_age.map(|m| m.to_string()));
+        push("id_token_hint", self.id_token_hint.clone());
         p
-    }
-
-    pub fn to_query(&self, login_done_after: Option<i64>) -> String {
-        url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(self.to_params(login_done_after))
-            .finish()
     }
 }
 
@@ -333,8 +373,24 @@ pub enum Answer {
     Refused(String),
     /// Back to the client's redirect_uri, with a code or an error.
     Redirect(String),
+    /// Go on with the kept request as a GET in this browser (after another site's POST).
+    Continue(String),
     /// Sign in (and MFA) first: the portal URL that comes back to this same request.
     SignIn(String),
+    /// The application expects another account than the one signed in: offer to sign
+    /// out and in again, the request (`pending`) kept meanwhile.
+    SwitchAccount {
+        client_name: String,
+        username: String,
+        pending: String,
+    },
+    /// The person is not in a group the client allows: say why, and offer the way back
+    /// (`back`: the client's redirect_uri with access_denied).
+    NotAllowed {
+        client_name: String,
+        groups: Vec<String>,
+        back: String,
+    },
     /// Ask the person whether this application may have these scopes.
     Consent {
         client_name: String,
@@ -345,19 +401,99 @@ pub enum Answer {
     },
 }
 
-/// Answers an authorization request for the signed-in `session` (if any); `decision` is
-/// set when the consent form comes back.
+/// How long a request waits for its sign-in (and second factor).
+pub const PENDING_TTL_SECS: i64 = 600;
+
+/// An authorization request as it arrives.
+pub struct Incoming<'a> {
+    /// The request's parameters (query, form, the consent form's hidden fields, or the
+    /// request kept while the person signed in).
+    pub params: &'a [(String, String)],
+    /// Set only when the request comes back from the sign-in the portal sent it to.
+    pub auth_after: Option<i64>,
+    /// This browser's pending-request id (its cookie): a request kept for sign-in is
+    /// bound to it.
+    pub browser: &'a [u8],
+    /// The person's answer, when the consent form comes back.
+    pub decision: Option<Decision>,
+    /// A form POST from another site (the browser sent none of the portal's cookies).
+    pub cross_site_post: bool,
+}
+
+/// The request kept for sign-in under `id` by this `browser`, taken once.
+pub fn resume(app: &App, id: &str, browser: &[u8], now: i64) -> Result<Option<PendingRequest>> {
+    let conn = app.db.conn()?;
+    oauth::take_pending(&conn, &digest(id.as_bytes()), &digest(browser), now)
+}
+
+/// Whether the user may use `client`: it names no groups, or the user is in one of them
+/// (db::users::groups, the one rule for a user's groups).
+pub(super) fn member_of_allowed_group(
+    conn: &Connection,
+    client: &Client,
+    user_id: i64,
+) -> Result<bool> {
+    if client.allowed_groups.is_empty() {
+        return Ok(true);
+    }
+    let groups = crate::db::users::groups(conn, user_id)?;
+    Ok(groups.iter().any(|g| client.allowed_groups.contains(g)))
+}
+
+/// Keeps the request while the person signs in, for this browser; returns its id. Only
+/// the id travels through sign-in, so a request of any size the server accepted comes
+/// back whole.
+fn keep_pending(
+    app: &App,
+    req: &AuthRequest,
+    browser: &[u8],
+    auth_after: Option<i64>,
+    now: i64,
+) -> Result<String> {
+    let id = random_token();
+    let pending = PendingRequest {
+        params: req.to_params(),
+        auth_after,
+    };
+    oauth::save_pending(
+        &*app.db.conn()?,
+        &digest(id.as_bytes()),
+        &digest(browser),
+        &pending,
+        now,
+        now + PENDING_TTL_SECS,
+    )?;
+    Ok(id)
+}
+
+/// The sign-in page that comes back to the kept request `pending`.
+pub fn sign_in_url(pending: &str) -> String {
+    let rd = format!(
+        "/oidc/authorize?pending={}",
+        url::form_urlencoded::byte_serialize(pending.as_bytes()).collect::<String>()
+    );
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("rd", &rd)
+        .append_pair("prompt", "login")
+        .finish();
+    format!("/?{query}")
+}
+
+/// Answers an authorization request for the signed-in `session` (if any).
 pub fn answer(
     app: &App,
     caller: &Caller,
-    params: &[(String, String)],
+    incoming: &Incoming,
     session: Option<&SessionRow>,
-    decision: Option<Decision>,
     now: i64,
 ) -> Result<Answer> {
     let issuer = app.config.issuer();
-    let req = match parse(&*app.db.conn()?, params)? {
-        Ok(r) => r,
+    let decision = incoming.decision;
+    let req = match parse(&*app.db.conn()?, incoming.params)? {
+        Ok(r) => AuthRequest {
+            auth_after: incoming.auth_after,
+            ..r
+        },
         Err(Invalid::Page(m)) => return Ok(Answer::Refused(m)),
         Err(Invalid::Redirect {
             redirect_uri,
@@ -380,25 +516,60 @@ pub fn answer(
             &e,
         ))
     };
+    if incoming.cross_site_post {
+        // A browser sends no SameSite=Lax cookie with another site's POST, so the
+        // session is unknown here: keep the request and go on as a GET, which has them.
+        let id = keep_pending(app, &req, incoming.browser, req.auth_after, now)?;
+        return Ok(Answer::Continue(format!("/oidc/authorize?pending={id}")));
+    }
     let Some(session) = session.filter(|s| req.fresh_enough(s, now)) else {
         if req.wants("none") {
             return Ok(refuse(OAuthError::LoginRequired(
                 "the user is not signed in".into(),
             )));
         }
-        let rd = format!("/oidc/authorize?{}", req.to_query(Some(now)));
-        let query = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("rd", &rd)
-            .append_pair("prompt", "login")
-            .finish();
-        return Ok(Answer::SignIn(format!("/?{query}")));
+        let id = keep_pending(app, &req, incoming.browser, Some(now), now)?;
+        return Ok(Answer::SignIn(sign_in_url(&id)));
     };
+    // The client expects another user than the one signed in (Core 3.1.2.1).
+    if let Some(hint) = &req.id_token_hint {
+        let Some(claims) = super::logout::verify_hint(app, hint, now) else {
+            return Ok(refuse(OAuthError::InvalidRequest(
+                "id_token_hint is not an ID token this portal issued".into(),
+            )));
+        };
+        if claims["sub"].as_str() != Some(session.uuid.as_str()) {
+            if req.wants("none") {
+                return Ok(refuse(OAuthError::LoginRequired(
+                    "another user is signed in than the id_token_hint names".into(),
+                )));
+            }
+            return Ok(Answer::SwitchAccount {
+                client_name: req.client.name.clone(),
+                username: session.username.clone(),
+                pending: keep_pending(app, &req, incoming.browser, Some(now), now)?,
+            });
+        }
+    }
     if !session.authorized {
         return Ok(refuse(OAuthError::AccessDenied(
             "this account has no access to the media server".into(),
         )));
     }
     let conn = app.db.conn()?;
+    if !member_of_allowed_group(&conn, &req.client, session.user_id)? {
+        let back = refuse(OAuthError::AccessDenied(
+            "this account is not in a group allowed to use this application".into(),
+        ));
+        return Ok(match back {
+            Answer::Redirect(back) if !req.wants("none") => Answer::NotAllowed {
+                client_name: req.client.name.clone(),
+                groups: req.client.allowed_groups.clone(),
+                back,
+            },
+            other => other,
+        });
+    }
     let granted = oauth::consent(&conn, session.user_id, req.client.id)?;
     let consented = req.client.trusted
         || granted
@@ -437,7 +608,7 @@ pub fn answer(
                 client_name: req.client.name.clone(),
                 username: session.username.clone(),
                 scopes: req.scopes.clone(),
-                params: req.to_params(None),
+                params: req.consent_params(),
             });
         }
         None => {}
@@ -583,8 +754,15 @@ mod tests {
         assert!(!req(&[("prompt", "login")]).fresh_enough(&session, 5000));
         assert!(req(&[("max_age", "60")]).fresh_enough(&session, 1060));
         assert!(!req(&[("max_age", "60")]).fresh_enough(&session, 1061));
-        // Back from the fresh sign-in prompt=login asked for: auth_after replaces it.
-        assert!(req(&[("auth_after", "1000")]).fresh_enough(&session, 5000));
-        assert!(!req(&[("auth_after", "1001")]).fresh_enough(&session, 5000));
+        // Back from the fresh sign-in the portal asked for: auth_after stands for
+        // prompt=login. A client cannot send it.
+        let back = |t| AuthRequest {
+            auth_after: Some(t),
+            ..req(&[("prompt", "login")])
+        };
+        assert!(back(1000).fresh_enough(&session, 5000));
+        assert!(!back(1001).fresh_enough(&session, 5000));
+        assert!(!req(&[("prompt", "login"), ("auth_after", "0")]).fresh_enough(&session, 5000));
+        assert!(!req(&[("max_age", "60"), ("auth_after", "0")]).fresh_enough(&session, 1061));
     }
 }

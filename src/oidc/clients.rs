@@ -23,10 +23,32 @@ pub struct ClientSpec {
     pub trusted: bool,
     pub scopes: Option<Vec<String>>,
     pub grant_types: Option<Vec<String>>,
+    /// Only members of these groups may use the client (empty: everyone with access;
+    /// absent from an update: unchanged).
+    pub allowed_groups: Option<Vec<String>>,
 }
 
+/// Schemes a browser runs or reads itself: never a place to send a code.
+const REFUSED_SCHEMES: &[&str] = &[
+    "javascript",
+    "data",
+    "file",
+    "blob",
+    "vbscript",
+    "about",
+    "filesystem",
+    "view-source",
+    "ftp",
+    "ws",
+    "wss",
+    "mailto",
+    "tel",
+];
+
 /// A redirect URI must be absolute, without fragment or userinfo, and not a scheme a
-/// browser would run (javascript:, data:, file:). http is allowed: LAN installs.
+/// browser would run (javascript:, data:, file:). http is allowed: LAN installs. Native
+/// apps use their own scheme (RFC 8252 7.1: `app.immich:///oauth-callback`,
+/// `audiobookshelf://oauth`).
 pub fn validate_redirect_uri(raw: &str) -> std::result::Result<String, String> {
     let url = Url::parse(raw).map_err(|_| format!("{raw:?} is not an absolute URL"))?;
     if url.fragment().is_some() {
@@ -43,22 +65,29 @@ pub fn validate_redirect_uri(raw: &str) -> std::result::Result<String, String> {
     match url.scheme() {
         "http" | "https" if url.host_str().is_some() => {}
         "http" | "https" => return Err(format!("{raw:?} has no host")),
-        "javascript" | "data" | "file" | "blob" | "vbscript" | "about" => {
-            return Err(format!(
-                "{raw:?}: the {} scheme is not allowed",
-                url.scheme()
-            ));
+        s if REFUSED_SCHEMES.contains(&s) => {
+            return Err(format!("{raw:?}: the {s} scheme is not allowed"));
         }
-        // Private-use schemes of native apps (RFC 8252 7.1), e.g. com.example.app:/callback.
-        s if s.contains('.') => {}
-        s => {
-            return Err(format!(
-                "{raw:?}: use http(s) or a reverse-domain app scheme, not {s}:"
-            ));
-        }
+        // Private-use schemes of native apps (RFC 8252 7.1).
+        _ => {}
     }
     // Compared byte for byte later, so keep exactly what was registered.
     Ok(raw.to_string())
+}
+
+/// http to a host other than this machine: a public client (no secret) would have its
+/// code travel in the clear to wherever the network says.
+fn plain_http_elsewhere(uri: &str) -> bool {
+    let Ok(url) = Url::parse(uri) else {
+        return false;
+    };
+    url.scheme() == "http"
+        && !matches!(
+            url.host(),
+            Some(url::Host::Ipv4(ip)) if ip.is_loopback()
+        )
+        && !matches!(url.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
+        && url.host_str() != Some("localhost")
 }
 
 fn checked_list(
@@ -98,6 +127,13 @@ pub fn from_spec(spec: ClientSpec, client_id: String, now: i64) -> Result<Client
         .map(|u| validate_redirect_uri(u))
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(AppError::BadRequest)?;
+    if spec.public {
+        if let Some(bad) = redirect_uris.iter().find(|u| plain_http_elsewhere(u)) {
+            return Err(AppError::bad_request(format!(
+                "{bad:?}: a public client's http redirect URI must be a loopback address (http://127.0.0.1/...); use https or the app's own scheme"
+            )));
+        }
+    }
     let post_logout_uris = spec
         .post_logout_redirect_uris
         .iter()
@@ -115,6 +151,18 @@ pub fn from_spec(spec: ClientSpec, client_id: String, now: i64) -> Result<Client
             "a public client cannot use client_credentials (it has no secret)",
         ));
     }
+    let mut allowed_groups = Vec::new();
+    for g in spec.allowed_groups.iter().flatten() {
+        let g = g.trim();
+        if g.is_empty() || g.len() > 100 || g.chars().any(char::is_control) {
+            return Err(AppError::bad_request(
+                "an allowed group must be 1 to 100 printable characters",
+            ));
+        }
+        if !allowed_groups.iter().any(|a| a == g) {
+            allowed_groups.push(g.to_string());
+        }
+    }
     Ok(Client {
         id: 0,
         client_id,
@@ -128,6 +176,7 @@ pub fn from_spec(spec: ClientSpec, client_id: String, now: i64) -> Result<Client
         grant_types,
         created_at: now,
         updated_at: now,
+        allowed_groups,
     })
 }
 
@@ -251,6 +300,7 @@ pub fn describe(c: &Client) -> serde_json::Value {
         "trusted": c.trusted,
         "scopes": c.scopes,
         "grant_types": c.grant_types,
+        "allowed_groups": c.allowed_groups,
         "created_at": c.created_at,
         "updated_at": c.updated_at,
     })
@@ -266,6 +316,9 @@ mod tests {
             "https://grafana.example.com/login/generic_oauth",
             "http://192.168.1.5:3000/cb?x=1",
             "com.example.app:/callback",
+            "app.immich:///oauth-callback",
+            "audiobookshelf://oauth",
+            "myapp:/cb",
         ] {
             assert!(validate_redirect_uri(ok).is_ok(), "{ok}");
         }
@@ -276,10 +329,35 @@ mod tests {
             "javascript:alert(1)",
             "data:text/html,x",
             "https://*.x.com/",
-            "myapp:/cb",
             "http://",
+            "file:///etc/passwd",
+            "vbscript:x",
+            "FTP://x.example/",
         ] {
             assert!(validate_redirect_uri(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn public_clients_use_http_only_on_this_machine() {
+        let spec = |uri: &str, public| ClientSpec {
+            name: "App".into(),
+            redirect_uris: vec![uri.into()],
+            public,
+            ..ClientSpec::default()
+        };
+        for ok in [
+            "http://127.0.0.1/cb",
+            "http://[::1]:8080/cb",
+            "http://localhost:3000/cb",
+            "https://app.example/cb",
+            "audiobookshelf://oauth",
+        ] {
+            assert!(from_spec(spec(ok, true), "c".into(), 1).is_ok(), "{ok}");
+        }
+        for bad in ["http://192.168.1.5:3000/cb", "http://app.example/cb"] {
+            assert!(from_spec(spec(bad, true), "c".into(), 1).is_err(), "{bad}");
+            assert!(from_spec(spec(bad, false), "c".into(), 1).is_ok(), "{bad}");
         }
     }
 

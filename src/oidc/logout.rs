@@ -102,7 +102,7 @@ pub fn answer(
 }
 
 /// The claims of an ID token this portal signed (expired is fine: it only names the user).
-fn verify_hint(app: &App, token: &str, now: i64) -> Option<Value> {
+pub(super) fn verify_hint(app: &App, token: &str, now: i64) -> Option<Value> {
     // Loads keys rotated by another process since this one started.
     app.keys.jwks(&app.db, &app.sealer, now).ok()?;
     let kid = crate::crypto::jwt::kid_of(token)?;

@@ -49,6 +49,10 @@ pub(super) fn grant(
         oauth::revoke_family(tx, &t.family, now)?;
         return invalid("the user no longer has access");
     }
+    if !super::authorize::member_of_allowed_group(tx, client, user_id)? {
+        oauth::revoke_family(tx, &t.family, now)?;
+        return invalid("the user is no longer in a group allowed to use this application");
+    }
     let scopes = match narrowed(&t.scopes, req.scope) {
         Ok(s) => s,
         Err(e) => return Ok(Err(e.into())),

@@ -39,6 +39,11 @@ pub fn consent(c: &Consent) -> Page {
                         button.secondary type="submit" name="decision" value="deny" { "Deny" }
                     }
                 }
+                @if c.scopes.iter().any(|s| s == "offline_access") {
+                    p.hint {
+                        (c.client_name) " stays signed in until you withdraw this, even when you sign out of the portal."
+                    }
+                }
                 p.hint { "You can withdraw this later from your home page." }
             },
         ),
@@ -54,6 +59,48 @@ pub fn request_error(message: &str) -> Page {
             html! {
                 (notice("error", message))
                 p { "Go back to the application and try again. If this keeps happening, tell the portal's owner." }
+            },
+        ),
+    )
+}
+
+/// The person is not in a group the application is limited to.
+pub fn not_allowed(client_name: &str, groups: &[String], back: &str) -> Page {
+    page(
+        "Not allowed",
+        "oidc-not-allowed",
+        card(
+            &format!("You cannot use {client_name}"),
+            html! {
+                (notice("error", &format!(
+                    "Only members of {} may sign in to {client_name}. Ask the portal's owner if you should be one.",
+                    groups.join(", ")
+                )))
+                p { a.button.secondary href=(back) { "Back to " (client_name) } }
+            },
+        ),
+    )
+}
+
+/// The application expects another account than the one signed in.
+pub fn switch_account(client_name: &str, username: &str, pending: &str) -> Page {
+    page(
+        "Switch account",
+        "switch-account",
+        card(
+            "Another account is expected",
+            html! {
+                p.lead {
+                    (client_name) " asks to sign in a different account than the one signed in here ("
+                    strong { (username) } ")."
+                }
+                form method="post" action="/oidc/authorize/switch" {
+                    input type="hidden" name="pending" value=(pending);
+                    div.actions {
+                        button.primary type="submit" { "Sign out and switch account" }
+                        a.button.secondary href="/home" { "Cancel" }
+                    }
+                }
             },
         ),
     )

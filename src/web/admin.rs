@@ -63,7 +63,12 @@ pub fn client_put(ctx: &Ctx, admin: Admin, client_id: &str) -> Result<Response> 
                 "a client cannot change between public and confidential; create a new one",
             ));
         }
+        // The console's form does not send allowed groups yet: absent keeps them.
+        let keep_groups = spec.allowed_groups.is_none();
         let mut client = clients::from_spec(spec, old.client_id.clone(), old.created_at)?;
+        if keep_groups {
+            client.allowed_groups = old.allowed_groups;
+        }
         client.secret_digest = old.secret_digest;
         client.updated_at = ctx.now();
         oauth::save_client(tx, &client)?;

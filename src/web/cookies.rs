@@ -18,10 +18,19 @@ pub enum Cookie {
     Mfa,
     /// The setup wizard, unlocked by the setup code.
     Setup,
+    /// This browser, for the OIDC authorization requests it left waiting for sign-in
+    /// (`oidc_pending` rows are bound to it).
+    OidcPending,
 }
 
 impl Cookie {
-    pub const ALL: [Cookie; 4] = [Cookie::Session, Cookie::Flow, Cookie::Mfa, Cookie::Setup];
+    pub const ALL: [Cookie; 5] = [
+        Cookie::Session,
+        Cookie::Flow,
+        Cookie::Mfa,
+        Cookie::Setup,
+        Cookie::OidcPending,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -29,6 +38,7 @@ impl Cookie {
             Cookie::Flow => "authportal_flow",
             Cookie::Mfa => "authportal_mfa",
             Cookie::Setup => "authportal_setup",
+            Cookie::OidcPending => "authportal_oidc",
         }
     }
 
@@ -39,6 +49,7 @@ impl Cookie {
             Cookie::Flow => "f",
             Cookie::Mfa => "m",
             Cookie::Setup => "w",
+            Cookie::OidcPending => "o",
         }
     }
 

@@ -123,12 +123,14 @@ fn run(ctx: &Ctx, found: routes::Found) -> Result<Response> {
     // Application endpoints are authenticated by client credentials or a bearer token
     // and have their own rate limit; the proxy asks /auth/verify with whatever method
     // the original request had, and changes nothing.
-    let app_endpoint = match &found {
-        routes::Found::Route(r, _) | routes::Found::OtherMethods(r) => r.app,
-        _ => false,
+    let (app_endpoint, cross_site) = match &found {
+        routes::Found::Route(r, _) | routes::Found::OtherMethods(r) => (r.app, r.cross_site),
+        _ => (false, false),
     };
     if !matches!(ctx.req.method(), "GET" | "HEAD" | "OPTIONS") && !app_endpoint {
-        ctx.require_same_origin()?;
+        if !cross_site {
+            ctx.require_same_origin()?;
+        }
         if let Err(retry_after_secs) = ctx
             .app
             .limits

@@ -60,8 +60,39 @@ pub fn jwks_get(ctx: &Ctx) -> Result<Response> {
     Ok(cors(Response::json(&jwks).with_public_cache(300)))
 }
 
+/// GET /oidc/authorize: a request from an application, or (`pending`) one coming back
+/// from the sign-in it waited for.
 pub fn authorize_get(ctx: &Ctx) -> Result<Response> {
-    authorize(ctx, ctx.query_pairs(), None)
+    let Some(id) = ctx.query("pending") else {
+        return authorize(ctx, incoming(&ctx.query_pairs(), None, None));
+    };
+    let pending = match cookies::Cookie::OidcPending.read(ctx) {
+        Some(browser) => authorize::resume(ctx.app, &id, &browser, ctx.now())?,
+        None => None,
+    };
+    match pending {
+        Some(p) => authorize(ctx, incoming(&p.params, p.auth_after, None)),
+        None => Ok(page(
+            ctx,
+            views::oidc::request_error(
+                "This sign-in request has expired or was already used. Go back to the application and sign in again.",
+            ),
+        )
+        .with_status_code(400)),
+    }
+}
+
+/// POST /oidc/authorize: the same request, form-encoded (Core 3.1.2.1).
+pub fn authorize_post(ctx: &Ctx) -> Result<Response> {
+    let form = ctx.form()?;
+    let incoming = authorize::Incoming {
+        params: &form.0,
+        auth_after: None,
+        browser: &[],
+        decision: None,
+        cross_site_post: ctx.require_same_origin().is_err(),
+    };
+    authorize(ctx, incoming)
 }
 
 /// POST /oidc/authorize/decision: the consent form, carrying the request in hidden fields.
@@ -77,23 +108,62 @@ pub fn decision_post(ctx: &Ctx) -> Result<Response> {
         .into_iter()
         .filter(|(k, _)| k != "decision")
         .collect();
-    authorize(ctx, params, Some(decision))
+    authorize(ctx, incoming(&params, None, Some(decision)))
 }
 
-fn authorize(
-    ctx: &Ctx,
-    params: Vec<(String, String)>,
+fn incoming(
+    params: &[(String, String)],
+    auth_after: Option<i64>,
     decision: Option<Decision>,
-) -> Result<Response> {
+) -> authorize::Incoming<'_> {
+    authorize::Incoming {
+        params,
+        auth_after,
+        browser: &[],
+        decision,
+        cross_site_post: false,
+    }
+}
+
+/// Answers an authorization request; `incoming.browser` is filled in here, from this
+/// browser's pending-request cookie (or a new id).
+fn authorize(ctx: &Ctx, incoming: authorize::Incoming) -> Result<Response> {
     let session = current_session(ctx)?;
     let row = session.as_ref().map(|s| &s.row);
-    let answer = authorize::answer(ctx.app, &caller(ctx), &params, row, decision, ctx.now())?;
+    let browser = cookies::Cookie::OidcPending
+        .read(ctx)
+        .unwrap_or_else(|| crate::crypto::tokens::new_id().to_vec());
+    let incoming = authorize::Incoming {
+        browser: &browser,
+        ..incoming
+    };
+    let answer = authorize::answer(ctx.app, &caller(ctx), &incoming, row, ctx.now())?;
     Ok(match answer {
         authorize::Answer::Refused(m) => {
             page(ctx, views::oidc::request_error(&m)).with_status_code(400)
         }
-        authorize::Answer::Redirect(url) | authorize::Answer::SignIn(url) => {
-            Response::redirect_303(url)
+        authorize::Answer::Redirect(url) => Response::redirect_303(url),
+        authorize::Answer::NotAllowed {
+            client_name,
+            groups,
+            back,
+        } => {
+            page(ctx, views::oidc::not_allowed(&client_name, &groups, &back)).with_status_code(403)
+        }
+        authorize::Answer::SwitchAccount {
+            client_name,
+            username,
+            pending,
+        } => with_browser(
+            ctx,
+            &browser,
+            page(
+                ctx,
+                views::oidc::switch_account(&client_name, &username, &pending),
+            ),
+        ),
+        authorize::Answer::SignIn(url) | authorize::Answer::Continue(url) => {
+            with_browser(ctx, &browser, Response::redirect_303(url))
         }
         authorize::Answer::Consent {
             client_name,
@@ -110,6 +180,32 @@ fn authorize(
             }),
         ),
     })
+}
+
+/// Gives the browser its pending-request id (kept while it has requests waiting, so
+/// another tab's request stays its own too).
+fn with_browser(ctx: &Ctx, browser: &[u8], r: Response) -> Response {
+    let cookie = cookies::Cookie::OidcPending.issue(ctx, browser, authorize::PENDING_TTL_SECS);
+    r.with_additional_header("Set-Cookie", cookie)
+}
+
+/// POST /oidc/authorize/switch: signs out, then in again, back to the kept request.
+pub fn switch_post(ctx: &Ctx) -> Result<Response> {
+    let form = ctx.form()?;
+    let pending = form
+        .get("pending")
+        .filter(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .ok_or_else(|| AppError::bad_request("pending must be a sign-in request's id"))?;
+    if let Some(s) = current_session(ctx)? {
+        crate::web::portal::end_session(ctx, &s)?;
+    }
+    let clear = cookies::Cookie::Session.clear(&ctx.app.config);
+    Ok(Response::redirect_303(authorize::sign_in_url(pending))
+        .with_additional_header("Set-Cookie", clear))
 }
 
 /// The RFC 6749 5.2 answer of a token-style endpoint that failed. An invalid_client after
@@ -280,9 +376,19 @@ pub fn logout(ctx: &Ctx) -> Result<Response> {
     } else {
         ctx.query_pairs()
     };
+    if posted && ctx.require_same_origin().is_err() {
+        // Another site's form POST (the spec allows it) carries none of the portal's
+        // SameSite=Lax cookies, so who is signed in is unknown: go on as the GET, which
+        // has them (and cannot count as the person's confirmation).
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&params)
+            .finish();
+        return Ok(Response::redirect_303(format!("/oidc/logout?{query}")));
+    }
+    let confirmed = posted;
     let session = current_session(ctx)?;
     let row = session.as_ref().map(|s| &s.row);
-    let redirect = match logout::answer(ctx.app, &params, row, posted, ctx.now())? {
+    let redirect = match logout::answer(ctx.app, &params, row, confirmed, ctx.now())? {
         logout::Answer::Refused(m) => {
             return Ok(page(ctx, views::oidc::request_error(m)).with_status_code(400));
         }

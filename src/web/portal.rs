@@ -219,7 +219,7 @@ pub fn end_session(ctx: &Ctx, s: &UserSession) -> Result<()> {
     let now = ctx.now();
     ctx.app.db.with_tx(|tx| {
         sessions::delete(tx, &s.digest)?;
-        let revoked = crate::db::oauth::revoke_session_tokens(tx, &s.row.sid, now)?;
+        let revoked = crate::db::oauth::revoke_signed_out_tokens(tx, &s.row.sid, now)?;
         crate::web::events::record(
             ctx,
             tx,

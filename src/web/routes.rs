@@ -121,6 +121,10 @@ pub struct Route {
     pub app: bool,
     /// Browsers on other origins may call it: OPTIONS answers the CORS preflight.
     pub cors: bool,
+    /// A browser POST from another site is part of the protocol (an application's form
+    /// posting to the authorization or logout endpoint): no same-origin check. The
+    /// handler must treat the POST like the GET it stands for.
+    pub cross_site: bool,
     /// The `route` label in /metrics (bounded whatever paths clients send).
     pub label: &'static str,
 }
@@ -138,6 +142,7 @@ impl Route {
             json: false,
             app: false,
             cors: false,
+            cross_site: false,
             label: OTHER,
         }
     }
@@ -177,6 +182,11 @@ impl Route {
 
     const fn app(mut self) -> Route {
         self.app = true;
+        self
+    }
+
+    const fn cross_site(mut self) -> Route {
+        self.cross_site = true;
         self
     }
 
@@ -303,16 +313,20 @@ pub static ROUTES: &[Route] = &[
     api(Post, "/api/admin/oauth/clients/{id}/rotate-secret", OauthWrite, |c, a, p| admin::client_rotate_post(c, a, p.at(0))),
     // --- OIDC provider (web/oidc.rs) ---
     get("/.well-known/openid-configuration", |c, _| oidc::discovery_get(c)).cors().label("/.well-known/openid-configuration"),
+    // RFC 8414: the same metadata, for OAuth 2.0 clients that look here.
+    get("/.well-known/oauth-authorization-server", |c, _| oidc::discovery_get(c)).cors().label("/.well-known/oauth-authorization-server"),
     get("/oidc/jwks.json", |c, _| oidc::jwks_get(c)).cors().label("/oidc/jwks.json"),
     get("/oidc/authorize", |c, _| oidc::authorize_get(c)).label("/oidc/authorize*"),
+    post("/oidc/authorize", |c, _| oidc::authorize_post(c)).cross_site().label("/oidc/authorize*"),
     post("/oidc/authorize/decision", |c, _| oidc::decision_post(c)).label("/oidc/authorize*"),
+    post("/oidc/authorize/switch", |c, _| oidc::switch_post(c)).label("/oidc/authorize*"),
     post("/oidc/token", |c, _| Ok(oidc::token_post(c))).app().cors().label("/oidc/token"),
     get("/oidc/userinfo", |c, _| Ok(oidc::userinfo(c))).app().cors().label("/oidc/userinfo"),
     post("/oidc/userinfo", |c, _| Ok(oidc::userinfo(c))).app().cors().label("/oidc/userinfo"),
     post("/oidc/revoke", |c, _| Ok(oidc::revoke_post(c))).app().cors().label("/oidc/*"),
     post("/oidc/introspect", |c, _| Ok(oidc::introspect_post(c))).app().cors().label("/oidc/*"),
     get("/oidc/logout", |c, _| oidc::logout(c)).label("/oidc/*"),
-    post("/oidc/logout", |c, _| oidc::logout(c)).label("/oidc/*"),
+    post("/oidc/logout", |c, _| oidc::logout(c)).cross_site().label("/oidc/*"),
     // --- probes ---
     get("/healthz", |_, _| Ok(health::healthz_get())).label("/healthz"),
     get("/readyz", |c, _| health::readyz_get(c)).label("/readyz"),

@@ -39,6 +39,7 @@ impl Op {
             trusted,
             scopes: None,
             grant_types: grants.map(|g| g.into_iter().map(str::to_string).collect()),
+            ..Default::default()
         };
         let app = self.portal.app();
         let (client, secret) = app
@@ -379,10 +380,6 @@ fn request_errors_go_back_to_the_client_with_state() {
             "invalid_scope",
         ),
         (
-            format!("{}&response_type=code", base(&rp, "openid admin")),
-            "invalid_scope",
-        ),
-        (
             format!(
                 "{}&response_type=code&code_challenge={challenge}&code_challenge_method=plain",
                 base(&rp, "openid")
@@ -499,13 +496,10 @@ fn sign_in_happens_in_the_middle_and_prompt_values_are_honoured() {
             .unwrap()
             .1
             .into_owned();
-        assert_eq!(
-            anon.get(&rd)
-                .header("location")
-                .map(|l| l.starts_with("/?rd=")),
-            Some(true),
-            "the old sign-in is not enough"
-        );
+        let again = anon.get(&rd);
+        let again = again.header("location").unwrap_or_default();
+        assert!(again.starts_with("/?rd="), "the old sign-in is not enough");
+        let rd = rd_of(again);
         anon.extra_headers.replace(vec![(
             "X-Forwarded-For".into(),
             format!("10.8.0.{}", extra.0.len()),
@@ -885,13 +879,49 @@ fn accounts_without_access_get_nothing() {
 }
 
 #[test]
-fn signing_out_revokes_the_sessions_tokens() {
+fn signing_out_ends_the_sessions_tokens_but_not_offline_access() {
     let op = op(&[]);
     let rp = op.register(false, false, None);
     let user = op.user();
     let (verifier, challenge) = pkce();
+    let ask = user.get(&authorize_path(&rp, Some(&challenge), &[]));
+    assert!(
+        ask.body.contains("even when you sign out of the portal"),
+        "the consent page says so: {}",
+        ask.body
+    );
     let t = exchange(&op, &rp, &get_code(&user, &rp, Some(&challenge)), &verifier).json();
     assert_eq!(user.post_form("/logout", &[]).status, 303);
+    assert_eq!(
+        userinfo(&op, t["access_token"].as_str().unwrap()).status,
+        401
+    );
+    // The app's offline_access refresh token outlives the browser's sign-out.
+    let r = token(
+        &op.backend(),
+        &rp,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", t["refresh_token"].as_str().unwrap()),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let fresh = r.json();
+    assert_eq!(
+        userinfo(&op, fresh["access_token"].as_str().unwrap()).status,
+        200
+    );
+    // An admin ending a session ends everything issued through it.
+    let user = op.user();
+    let t = exchange(&op, &rp, &get_code(&user, &rp, Some(&challenge)), &verifier).json();
+    let sid = claims_of(t["id_token"].as_str().unwrap())["sid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let app = op.portal.app();
+    app.db
+        .with_tx(|tx| authportal::db::oauth::revoke_session_tokens(tx, &sid, app.clock.now()))
+        .unwrap();
     assert_tokens_dead(&op, &rp, &t);
 }
 
@@ -1203,4 +1233,436 @@ fn losing_server_access_at_the_next_sign_in_revokes_tokens_and_sessions() {
         303
     );
     assert_eq!(other.get("/whoami").json()["authorized"], true);
+}
+
+/// The query of an authorization request as form fields (for the POST form of it).
+fn authorize_fields(path: &str) -> Vec<(String, String)> {
+    url::Url::parse(&format!("http://x{path}"))
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+#[test]
+fn unknown_scopes_are_ignored_and_the_token_response_says_what_was_granted() {
+    let op = op(&[]);
+    let rp = op.register(false, true, None);
+    let user = op.user();
+    let (verifier, challenge) = pkce();
+    let path = authorize_path(&rp, Some(&challenge), &[])
+        .replace("offline_access", "phone+address+roles+admin+my_app%3Aread");
+    let r = user.get(&path);
+    let p = redirect_params(&r);
+    let code = p.get("code").unwrap_or_else(|| panic!("no code: {p:?}"));
+    let t = exchange(&op, &rp, code, &verifier).json();
+    assert_eq!(t["scope"], "openid profile email groups", "{t}");
+    // Only a missing openid is refused.
+    let r = user.get(&authorize_path(&rp, None, &[]).replace("scope=openid+", "scope="));
+    assert_eq!(redirect_params(&r)["error"], "invalid_scope");
+}
+
+#[test]
+fn the_authorization_endpoint_takes_a_form_post_from_the_application() {
+    let op = op(&[]);
+    let rp = op.register(false, true, None);
+    let user = op.user();
+    *user.origin.borrow_mut() = Some("https://app.example.com".into());
+    let (verifier, challenge) = pkce();
+    let fields = authorize_fields(&authorize_path(&rp, Some(&challenge), &[]));
+    let form: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    // A browser sends no SameSite=Lax cookie with another site's POST: the request is
+    // kept and goes on as a GET, which has them.
+    let r = user.post_form("/oidc/authorize", &form);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let next = r.header("location").unwrap().to_string();
+    assert!(next.starts_with("/oidc/authorize?pending="), "{next}");
+    let r = user.get(&next);
+    let p = redirect_params(&r);
+    assert_eq!(p["state"], "st4te");
+    let t = exchange(&op, &rp, &p["code"], &verifier);
+    assert_eq!(t.status, 200, "{}", t.body);
+    // Errors of a posted request go back to the client the same way.
+    let mut bad = form.clone();
+    bad.retain(|(k, _)| *k != "response_type");
+    let r = user.post_form("/oidc/authorize", &bad);
+    assert_eq!(redirect_params(&r)["error"], "invalid_request");
+}
+
+#[test]
+fn rp_initiated_logout_by_post_from_the_application() {
+    let op = op(&[]);
+    let rp = op.register(false, true, None);
+    let user = op.user();
+    let (verifier, challenge) = pkce();
+    let t = exchange(&op, &rp, &get_code(&user, &rp, Some(&challenge)), &verifier).json();
+    let id_token = t["id_token"].as_str().unwrap();
+    *user.origin.borrow_mut() = Some("https://app.example.com".into());
+    // Another site's POST goes on as the GET (which carries the portal's cookies), and
+    // cannot confirm on the person's behalf: they are asked.
+    let r = user.post_form("/oidc/logout", &[("confirm", "yes")]);
+    assert_eq!(r.header("location"), Some("/oidc/logout?confirm=yes"));
+    let r = user.get("/oidc/logout?confirm=yes");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("Sign out?"));
+    *user.origin.borrow_mut() = Some(op.portal.base.clone());
+    assert_eq!(user.get("/whoami").json()["authenticated"], true);
+    // With the application's ID token: out at once, back with state.
+    *user.origin.borrow_mut() = Some("https://app.example.com".into());
+    let r = user.post_form(
+        "/oidc/logout",
+        &[
+            ("id_token_hint", id_token),
+            ("post_logout_redirect_uri", LOGOUT_TO),
+            ("state", "bye"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = user.get(r.header("location").unwrap());
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(redirect_params(&r)["state"], "bye");
+    assert_eq!(user.get("/whoami").json()["authenticated"], false);
+}
+
+/// The `rd` of a sign-in redirect.
+fn rd_of(location: &str) -> String {
+    url::Url::parse(&format!("http://x{location}"))
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "rd")
+        .unwrap()
+        .1
+        .into_owned()
+}
+
+/// Enrols the signed-in `c` in TOTP and returns the secret.
+fn enrol_totp(op: &Op, c: &Client) -> Vec<u8> {
+    let start = c.post_json("/mfa/enroll/start", &json!({})).json();
+    let secret = crate::totp_ref::base32_decode(start["secret"].as_str().unwrap());
+    let now = op.portal.app().clock.now();
+    let r = c.post_json(
+        "/mfa/enroll/verify",
+        &json!({ "code": crate::totp_ref::code(&secret, now) }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    secret
+}
+
+#[test]
+fn a_long_request_survives_sign_in_and_the_second_factor() {
+    let op = op(&[]);
+    let rp = op.register(false, true, None);
+    let secret = enrol_totp(&op, &op.user());
+    let state: String = "s".repeat(3000);
+    let c = op.portal.client();
+    c.use_fresh_ip();
+    let (verifier, challenge) = pkce();
+    let path = authorize_path(&rp, Some(&challenge), &[]).replace("st4te", &state);
+    let r = c.get(&path);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let loc = r.header("location").unwrap().to_string();
+    let rd = rd_of(&loc);
+    assert!(rd.len() < 100, "only an id travels: {rd}");
+    let r = c.post_form(
+        "/auth/forward?provider=jellyfin",
+        &[
+            ("username", "alice"),
+            ("password", "wonderland"),
+            ("rd", &rd),
+        ],
+    );
+    assert_eq!(r.header("location"), Some("/mfa/challenge"), "{}", r.body);
+    op.portal.app().clock.advance(30);
+    let now = op.portal.app().clock.now();
+    let r = c.post_form(
+        "/mfa/challenge/verify",
+        &[("code", &crate::totp_ref::code(&secret, now))],
+    );
+    assert_eq!(r.header("location"), Some(rd.as_str()), "{}", r.body);
+    let r = c.get(&rd);
+    let p = redirect_params(&r);
+    assert_eq!(p.get("state"), Some(&state));
+    let t = exchange(&op, &rp, &p["code"], &verifier);
+    assert_eq!(t.status, 200, "{}", t.body);
+    // Single use, and only for the browser that made it.
+    assert_eq!(c.get(&rd).status, 400);
+    let other = op.user();
+    let r2 = op.portal.client().get(&authorize_path(&rp, None, &[]));
+    let rd2 = rd_of(r2.header("location").unwrap());
+    assert_eq!(
+        other.get(&rd2).status,
+        400,
+        "another browser cannot resume it"
+    );
+}
+
+#[test]
+fn a_client_cannot_send_the_portals_own_state() {
+    let op = op(&[]);
+    let rp = op.register(false, true, None);
+    let user = op.user();
+    op.portal.app().clock.advance(120);
+    for extra in [
+        vec![("prompt", "login"), ("auth_after", "0")],
+        vec![("max_age", "60"), ("auth_after", "0")],
+    ] {
+        let r = user.get(&authorize_path(&rp, None, &extra));
+        let loc = r.header("location").unwrap_or_default();
+        assert!(loc.starts_with("/?rd="), "{extra:?}: {loc}");
+    }
+}
+
+#[test]
+fn an_id_token_hint_for_another_user_is_not_answered_for_whoever_is_signed_in() {
+    let op = op(&[]);
+    op.jf.add_user(FakeUser::new("bob", "builder"));
+    let rp = op.register(false, true, None);
+    let alice = op.user();
+    let (verifier, challenge) = pkce();
+    let t = exchange(
+        &op,
+        &rp,
+        &get_code(&alice, &rp, Some(&challenge)),
+        &verifier,
+    )
+    .json();
+    let hint = t["id_token"].as_str().unwrap().to_string();
+    let alice_sub = claims_of(&hint)["sub"].clone();
+
+    let bob = op.portal.client();
+    bob.use_fresh_ip();
+    assert_eq!(sign_in(&bob, "jellyfin", "bob", "builder").status, 303);
+    let with_hint = |extra: &[(&str, &str)]| {
+        let mut e = vec![("id_token_hint", hint.as_str())];
+        e.extend_from_slice(extra);
+        authorize_path(&rp, Some(&challenge), &e)
+    };
+    let r = bob.get(&with_hint(&[("prompt", "none")]));
+    assert_eq!(redirect_params(&r)["error"], "login_required");
+    // A hint the portal did not sign is refused.
+    let forged = authorize_path(&rp, Some(&challenge), &[("id_token_hint", "a.b.c")]);
+    assert_eq!(
+        redirect_params(&bob.get(&forged))["error"],
+        "invalid_request"
+    );
+    // Without prompt=none: offered to switch, the request kept through it.
+    let r = bob.get(&with_hint(&[]));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("Sign out and switch account"), "{}", r.body);
+    let fields = hidden_fields(&r.body);
+    let pending = &fields.iter().find(|(k, _)| k == "pending").unwrap().1;
+    let r = bob.post_form("/oidc/authorize/switch", &[("pending", pending)]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(bob.get("/whoami").json()["authenticated"], false);
+    let rd = rd_of(r.header("location").unwrap());
+    let r = bob.post_form(
+        "/auth/forward?provider=jellyfin",
+        &[
+            ("username", "alice"),
+            ("password", "wonderland"),
+            ("rd", &rd),
+        ],
+    );
+    assert_eq!(r.header("location"), Some(rd.as_str()), "{}", r.body);
+    let p = redirect_params(&bob.get(&rd));
+    assert_eq!(p["state"], "st4te");
+    let t = exchange(&op, &rp, &p["code"], &verifier).json();
+    assert_eq!(claims_of(t["id_token"].as_str().unwrap())["sub"], alice_sub);
+}
+
+#[test]
+fn the_oauth_authorization_server_metadata_is_the_discovery_document() {
+    let op = op(&[]);
+    let c = op.backend();
+    let a = c.get("/.well-known/oauth-authorization-server");
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.json(), c.get("/.well-known/openid-configuration").json());
+    assert_eq!(a.json()["issuer"], op.portal.base.as_str());
+}
+
+#[test]
+fn native_apps_may_come_back_on_any_loopback_port() {
+    let op = op(&[]);
+    let spec = authportal::oidc::clients::ClientSpec {
+        name: "Desktop App".into(),
+        redirect_uris: vec![
+            "http://127.0.0.1/callback".into(),
+            "http://[::1]/callback".into(),
+        ],
+        public: true,
+        ..Default::default()
+    };
+    let app = op.portal.app();
+    let (client, _) = app
+        .db
+        .with_tx(|tx| authportal::oidc::clients::create(tx, spec, app.clock.now()))
+        .unwrap();
+    let user = op.user();
+    let (_, challenge) = pkce();
+    let ask = |redirect: &str| {
+        user.get(&format!(
+            "/oidc/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid&state=s&code_challenge={challenge}&code_challenge_method=S256",
+            client.client_id,
+            enc(redirect)
+        ))
+    };
+    for ok in [
+        "http://127.0.0.1:53123/callback",
+        "http://[::1]:8400/callback",
+        "http://127.0.0.1/callback",
+    ] {
+        let r = ask(ok);
+        assert_eq!(r.status, 200, "{ok}: consent is asked: {}", r.body);
+        assert!(r.body.contains("/oidc/authorize/decision"), "{ok}");
+    }
+    for bad in [
+        "http://127.0.0.1:53123/other",
+        "http://127.0.0.1:53123/callback?x=1",
+        "http://localhost:53123/callback",
+        "https://127.0.0.1:53123/callback",
+        "http://127.0.0.2:53123/callback",
+        "http://127.0.0.1:53123/callback#f",
+    ] {
+        let r = ask(bad);
+        assert_eq!(r.status, 400, "{bad}");
+        assert!(r.header("location").is_none(), "{bad}");
+    }
+}
+
+#[test]
+fn a_native_app_gets_its_code_at_its_own_scheme() {
+    let op = op(&[]);
+    let spec = authportal::oidc::clients::ClientSpec {
+        name: "Audiobookshelf".into(),
+        redirect_uris: vec!["audiobookshelf://oauth".into()],
+        public: true,
+        trusted: true,
+        ..Default::default()
+    };
+    let app = op.portal.app();
+    let (client, _) = app
+        .db
+        .with_tx(|tx| authportal::oidc::clients::create(tx, spec, app.clock.now()))
+        .unwrap();
+    let user = op.user();
+    let (_, challenge) = pkce();
+    let r = user.get(&format!(
+        "/oidc/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid&state=s&code_challenge={challenge}&code_challenge_method=S256",
+        client.client_id,
+        enc("audiobookshelf://oauth")
+    ));
+    let loc = r.header("location").unwrap_or_default();
+    assert!(loc.starts_with("audiobookshelf://oauth?code="), "{loc}");
+}
+
+#[test]
+fn a_client_limited_to_groups_turns_others_away_and_says_why() {
+    let op = op(&[]);
+    let user = op.user();
+    let id: i64 = op
+        .portal
+        .db()
+        .query_row("SELECT id FROM users WHERE username = 'alice'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let hers = authportal::db::users::groups(&op.portal.db(), id).unwrap();
+    assert!(!hers.is_empty(), "alice has her provider's groups");
+    let limited = |groups: Vec<String>| {
+        let spec = authportal::oidc::clients::ClientSpec {
+            name: "Family Photos".into(),
+            redirect_uris: vec![REDIRECT.into()],
+            trusted: true,
+            allowed_groups: Some(groups),
+            ..Default::default()
+        };
+        let app = op.portal.app();
+        let (client, secret) = app
+            .db
+            .with_tx(|tx| authportal::oidc::clients::create(tx, spec, app.clock.now()))
+            .unwrap();
+        Rp {
+            id: client.client_id,
+            secret,
+        }
+    };
+    let (_, challenge) = pkce();
+    let closed = limited(vec!["family".into(), "movie-night".into()]);
+    let r = user.get(&authorize_path(&closed, Some(&challenge), &[]));
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(
+        r.body.contains("Only members of family, movie-night"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("error=access_denied"), "{}", r.body);
+    assert!(r.header("location").is_none());
+    let r = user.get(&authorize_path(
+        &closed,
+        Some(&challenge),
+        &[("prompt", "none")],
+    ));
+    assert_eq!(redirect_params(&r)["error"], "access_denied");
+    // A member gets in.
+    let open = limited(vec!["family".into(), hers[0].clone()]);
+    let (verifier, challenge) = pkce();
+    let r = user.get(&authorize_path(&open, Some(&challenge), &[]));
+    let p = redirect_params(&r);
+    let t = exchange(&op, &open, &p["code"], &verifier).json();
+    // Out of the group: the app's refresh token no longer works.
+    let app = op.portal.app();
+    app.db
+        .with_tx(|tx| {
+            let mut c = authportal::db::oauth::client(tx, &open.id)?.unwrap();
+            c.allowed_groups = vec!["family".into()];
+            authportal::db::oauth::save_client(tx, &c)
+        })
+        .unwrap();
+    let r = token(
+        &op.backend(),
+        &open,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", t["refresh_token"].as_str().unwrap()),
+        ],
+    );
+    assert_eq!(oauth_error(&r), "invalid_grant", "{}", r.body);
+}
+
+#[test]
+fn admins_set_allowed_groups_and_an_update_without_them_keeps_them() {
+    let s = crate::team::setup(&[]);
+    let root = s.user("root", "toor");
+    let r = root.post_json(
+        "/api/admin/oauth/clients",
+        &json!({ "name": "Photos", "redirect_uris": [REDIRECT], "allowed_groups": ["family", " family "] }),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["allowed_groups"], json!(["family"]));
+    let path = format!(
+        "/api/admin/oauth/clients/{}",
+        r.json()["client_id"].as_str().unwrap()
+    );
+    let r = crate::team::put(
+        &root,
+        &path,
+        json!({ "name": "Photos 2", "redirect_uris": [REDIRECT] }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["allowed_groups"], json!(["family"]));
+    let r = crate::team::put(
+        &root,
+        &path,
+        json!({ "name": "Photos", "redirect_uris": [REDIRECT], "allowed_groups": [] }),
+    );
+    assert_eq!(r.json()["allowed_groups"], json!([]));
+    let r = crate::team::put(
+        &root,
+        &path,
+        json!({ "name": "Photos", "redirect_uris": [REDIRECT], "allowed_groups": [""] }),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
 }

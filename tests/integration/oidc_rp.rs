@@ -43,6 +43,7 @@ fn oidc_client_library_drives_the_full_flow() {
         trusted: false,
         scopes: None,
         grant_types: None,
+        ..Default::default()
     };
     let app = portal.app();
     let (client, secret) = app
@@ -75,7 +76,7 @@ fn oidc_client_library_drives_the_full_flow() {
     // What the run left behind. Three grants (code -> token family): the first code's
     // access and refresh token plus the rotation's pair, ended by the reuse; the second
     // code's pair, ended by revocation; the third code's pair (whose ID token the script
-    // broke on purpose), ended by the logout. prompt=none after logout issued nothing.
+    // broke on purpose): its access token ended by the logout. prompt=none after logout issued nothing.
     let count = |sql: &str| portal.count(sql);
     assert_eq!(count("SELECT count(*) FROM oauth_codes"), 3, "three codes");
     assert_eq!(
@@ -104,10 +105,16 @@ fn oidc_client_library_drives_the_full_flow() {
         1,
         "exactly one refresh token was rotated"
     );
+    // The logout ends the session's tokens but not the third grant's offline_access
+    // refresh token: that one ends on revocation, withdrawn consent or lost access.
     assert_eq!(
         count("SELECT count(*) FROM oauth_tokens WHERE revoked_at IS NULL"),
-        0,
-        "every token ended (reuse, revocation, logout)"
+        1,
+        "every token ended (reuse, revocation, logout) but one offline refresh token"
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM oauth_tokens WHERE revoked_at IS NULL AND kind = 'refresh'"),
+        1
     );
     assert_eq!(
         count("SELECT count(*) FROM oauth_consents"),

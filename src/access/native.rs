@@ -46,8 +46,11 @@ pub fn subject(app: &App, facts: &Facts, rule: Option<&Rule>, policy: Policy) ->
     if native.trusted_ip_hours > 0 && policy != Policy::TwoFactor {
         let now = app.clock.now();
         let since = now - i64::from(native.trusted_ip_hours) * 3600;
-        let candidates =
-            users::users_signed_in_from(&*app.db.conn()?, &facts.ip.to_string(), since)?;
+        let candidates = crate::db::signin_ips::users_signed_in_from(
+            &*app.db.conn()?,
+            &facts.ip.to_string(),
+            since,
+        )?;
         for user_id in candidates {
             if let Some(s) = Subject::of_user(app, user_id)? {
                 if rule.admits(&s.username, &s.uuid, &s.groups) {

@@ -12,6 +12,7 @@ pub mod restore;
 pub mod revalidation;
 pub mod sessions;
 pub mod settings;
+pub mod signin_ips;
 pub mod users;
 pub mod webhooks;
 

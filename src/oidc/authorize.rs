@@ -11,10 +11,10 @@ use rusqlite::Connection;
 use serde_json::json;
 
 use super::grants::{self, CodeGrant};
+use super::pending;
 use super::{Caller, OAuthError, parse_scopes};
 use crate::app::App;
-use crate::crypto::tokens::{digest, random_token};
-use crate::db::oauth::{self, Client, PendingRequest};
+use crate::db::oauth::{self, Client};
 use crate::db::sessions::SessionRow;
 use crate::error::Result;
 use crate::event_type::EventType;
@@ -401,9 +401,6 @@ pub enum Answer {
     },
 }
 
-/// How long a request waits for its sign-in (and second factor).
-pub const PENDING_TTL_SECS: i64 = 600;
-
 /// An authorization request as it arrives.
 pub struct Incoming<'a> {
     /// The request's parameters (query, form, the consent form's hidden fields, or the
@@ -420,12 +417,6 @@ pub struct Incoming<'a> {
     pub cross_site_post: bool,
 }
 
-/// The request kept for sign-in under `id` by this `browser`, taken once.
-pub fn resume(app: &App, id: &str, browser: &[u8], now: i64) -> Result<Option<PendingRequest>> {
-    let conn = app.db.conn()?;
-    oauth::take_pending(&conn, &digest(id.as_bytes()), &digest(browser), now)
-}
-
 /// Whether the user may use `client`: it names no groups, or the user is in one of them
 /// (db::users::groups, the one rule for a user's groups).
 pub(super) fn member_of_allowed_group(
@@ -438,45 +429,6 @@ pub(super) fn member_of_allowed_group(
     }
     let groups = crate::db::users::groups(conn, user_id)?;
     Ok(groups.iter().any(|g| client.allowed_groups.contains(g)))
-}
-
-/// Keeps the request while the person signs in, for this browser; returns its id. Only
-/// the id travels through sign-in, so a request of any size the server accepted comes
-/// back whole.
-fn keep_pending(
-    app: &App,
-    req: &AuthRequest,
-    browser: &[u8],
-    auth_after: Option<i64>,
-    now: i64,
-) -> Result<String> {
-    let id = random_token();
-    let pending = PendingRequest {
-        params: req.to_params(),
-        auth_after,
-    };
-    oauth::save_pending(
-        &*app.db.conn()?,
-        &digest(id.as_bytes()),
-        &digest(browser),
-        &pending,
-        now,
-        now + PENDING_TTL_SECS,
-    )?;
-    Ok(id)
-}
-
-/// The sign-in page that comes back to the kept request `pending`.
-pub fn sign_in_url(pending: &str) -> String {
-    let rd = format!(
-        "/oidc/authorize?pending={}",
-        url::form_urlencoded::byte_serialize(pending.as_bytes()).collect::<String>()
-    );
-    let query = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("rd", &rd)
-        .append_pair("prompt", "login")
-        .finish();
-    format!("/?{query}")
 }
 
 /// Answers an authorization request for the signed-in `session` (if any).
@@ -519,7 +471,7 @@ pub fn answer(
     if incoming.cross_site_post {
         // A browser sends no SameSite=Lax cookie with another site's POST, so the
         // session is unknown here: keep the request and go on as a GET, which has them.
-        let id = keep_pending(app, &req, incoming.browser, req.auth_after, now)?;
+        let id = pending::keep(app, &req, incoming.browser, req.auth_after, now)?;
         return Ok(Answer::Continue(format!("/oidc/authorize?pending={id}")));
     }
     let Some(session) = session.filter(|s| req.fresh_enough(s, now)) else {
@@ -528,8 +480,8 @@ pub fn answer(
                 "the user is not signed in".into(),
             )));
         }
-        let id = keep_pending(app, &req, incoming.browser, Some(now), now)?;
-        return Ok(Answer::SignIn(sign_in_url(&id)));
+        let id = pending::keep(app, &req, incoming.browser, Some(now), now)?;
+        return Ok(Answer::SignIn(pending::sign_in_url(&id)));
     };
     // The client expects another user than the one signed in (Core 3.1.2.1).
     if let Some(hint) = &req.id_token_hint {
@@ -547,7 +499,7 @@ pub fn answer(
             return Ok(Answer::SwitchAccount {
                 client_name: req.client.name.clone(),
                 username: session.username.clone(),
-                pending: keep_pending(app, &req, incoming.browser, Some(now), now)?,
+                pending: pending::keep(app, &req, incoming.browser, Some(now), now)?,
             });
         }
     }

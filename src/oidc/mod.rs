@@ -11,6 +11,7 @@ pub mod grants;
 pub mod introspect;
 pub mod keys;
 pub mod logout;
+pub mod pending;
 pub mod refresh;
 pub mod revoke;
 pub mod token;

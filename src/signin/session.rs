@@ -40,6 +40,6 @@ pub fn open_session(
         },
         now,
     )?;
-    users::record_signin_ip(tx, linked.user_id, &ip, now)?;
+    crate::db::signin_ips::record_signin_ip(tx, linked.user_id, &ip, now)?;
     Ok(ttl)
 }

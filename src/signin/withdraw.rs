@@ -26,7 +26,7 @@ pub fn withdraw(
     if users::still_authorized(tx, user_id)? {
         return Ok(0);
     }
-    users::forget_all_signin_ips(tx, user_id)?;
+    crate::db::signin_ips::forget_all_signin_ips(tx, user_id)?;
     oauth::revoke_user_tokens(tx, user_id, now)
 }
 

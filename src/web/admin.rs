@@ -224,7 +224,7 @@ pub fn config_section_put(ctx: &Ctx, admin: Admin, name: &str) -> Result<Respons
 /// GET /api/admin/trusted-ips: every recent sign-in address, for rules with trusted_ip_hours.
 pub fn trusted_ips_get(ctx: &Ctx, _: Admin) -> Result<Response> {
     let conn = ctx.app.db.conn()?;
-    let rows: Vec<serde_json::Value> = crate::db::users::all_signin_ips(&conn)?
+    let rows: Vec<serde_json::Value> = crate::db::signin_ips::all_signin_ips(&conn)?
         .into_iter()
         .map(
             |s| json!({ "uuid": s.uuid, "username": s.username, "ip": s.ip, "last_at": s.last_at }),
@@ -243,7 +243,7 @@ pub fn trusted_ip_forget_post(ctx: &Ctx, admin: Admin) -> Result<Response> {
     let body: Forget = ctx.json(r#"{"uuid":"...","ip":"203.0.113.9"}"#)?;
     let removed = ctx.app.db.with_tx(|tx| {
         let user_id = crate::db::users::id_by_uuid(tx, &body.uuid)?.ok_or(AppError::NotFound)?;
-        let removed = crate::db::users::forget_signin_ip(tx, user_id, &body.ip)?;
+        let removed = crate::db::signin_ips::forget_signin_ip(tx, user_id, &body.ip)?;
         audit(
             ctx,
             tx,

@@ -67,7 +67,7 @@ pub fn authorize_get(ctx: &Ctx) -> Result<Response> {
         return authorize(ctx, incoming(&ctx.query_pairs(), None, None));
     };
     let pending = match cookies::Cookie::OidcPending.read(ctx) {
-        Some(browser) => authorize::resume(ctx.app, &id, &browser, ctx.now())?,
+        Some(browser) => crate::oidc::pending::resume(ctx.app, &id, &browser, ctx.now())?,
         None => None,
     };
     match pending {
@@ -185,7 +185,8 @@ fn authorize(ctx: &Ctx, incoming: authorize::Incoming) -> Result<Response> {
 /// Gives the browser its pending-request id (kept while it has requests waiting, so
 /// another tab's request stays its own too).
 fn with_browser(ctx: &Ctx, browser: &[u8], r: Response) -> Response {
-    let cookie = cookies::Cookie::OidcPending.issue(ctx, browser, authorize::PENDING_TTL_SECS);
+    let cookie =
+        cookies::Cookie::OidcPending.issue(ctx, browser, crate::oidc::pending::PENDING_TTL_SECS);
     r.with_additional_header("Set-Cookie", cookie)
 }
 
@@ -204,8 +205,10 @@ pub fn switch_post(ctx: &Ctx) -> Result<Response> {
         crate::web::portal::end_session(ctx, &s)?;
     }
     let clear = cookies::Cookie::Session.clear(&ctx.app.config);
-    Ok(Response::redirect_303(authorize::sign_in_url(pending))
-        .with_additional_header("Set-Cookie", clear))
+    Ok(
+        Response::redirect_303(crate::oidc::pending::sign_in_url(pending))
+            .with_additional_header("Set-Cookie", clear),
+    )
 }
 
 /// The RFC 6749 5.2 answer of a token-style endpoint that failed. An invalid_client after

@@ -59,7 +59,7 @@ pub fn home_get(ctx: &Ctx) -> Result<Response> {
     let provider = ProviderKind::parse(&s.row.provider).map_or("?", ProviderKind::label);
     let conn = ctx.app.db.conn()?;
     let apps = crate::db::oauth::consents_of(&conn, s.row.user_id)?;
-    let places = crate::db::users::signin_ips_of(&conn, s.row.user_id)?;
+    let places = crate::db::signin_ips::signin_ips_of(&conn, s.row.user_id)?;
     let own_sessions = sessions::of_user(&conn, s.row.user_id, ctx.now())?;
     let admin_link =
         crate::settings::roles(&conn)?.allows(&s.groups, crate::roles::Permission::AdminAccess);
@@ -264,6 +264,6 @@ pub fn trusted_ip_forget_post(ctx: &Ctx) -> Result<Response> {
     let ip = form
         .get("ip")
         .ok_or_else(|| AppError::bad_request("ip is required"))?;
-    crate::db::users::forget_signin_ip(&*ctx.app.db.conn()?, s.row.user_id, ip)?;
+    crate::db::signin_ips::forget_signin_ip(&*ctx.app.db.conn()?, s.row.user_id, ip)?;
     Ok(Response::redirect_303("/home"))
 }

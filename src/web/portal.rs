@@ -111,17 +111,17 @@ pub fn restricted_page(ctx: &Ctx, session: Option<&UserSession>) -> Response {
     )
 }
 
+/// The owner's "no access" words (branding), when set and readable.
+fn restricted_text(ctx: &Ctx) -> Option<String> {
+    let conn = ctx.app.db.conn().ok()?;
+    crate::settings::branding(&conn).ok()?.restricted_text
+}
+
 /// The forward-auth 403 page: which app refused, who is signed in, the owner's "no
 /// access" words, and a way to sign in as someone else.
 pub fn app_forbidden(ctx: &Ctx, host: Option<&str>, reason: &str) -> Response {
     let session = current_session(ctx).ok().flatten();
-    let text = ctx
-        .app
-        .db
-        .conn()
-        .ok()
-        .and_then(|c| crate::settings::branding(&c).ok())
-        .and_then(|b| b.restricted_text);
+    let text = restricted_text(ctx);
     page(
         ctx,
         views::portal::app_forbidden(&views::portal::AppForbidden {
@@ -154,13 +154,7 @@ pub fn restricted_response(
             .replace('+', "%20");
         format!("mailto:{email}?{query}")
     });
-    let text = ctx
-        .app
-        .db
-        .conn()
-        .ok()
-        .and_then(|c| crate::settings::branding(&c).ok())
-        .and_then(|b| b.restricted_text);
+    let text = restricted_text(ctx);
     page(
         ctx,
         views::portal::restricted(&views::portal::Restricted {

@@ -82,9 +82,12 @@ await runInBrowser({ wholeRunTimeoutMs: 120_000 }, async (t) => {
     name: 'background.png', mimeType: 'image/png', buffer: solidPng(320, 200, [20, 60, 40]),
   });
   await waitForStatus(page, 'background-status', /^Uploaded/);
-  const previews = await page.evaluate(() =>
-    Array.from(document.querySelectorAll('.image-slot img.preview')).map((i) => [i.hidden, i.naturalWidth]));
-  if (previews.some(([hidden, w]) => hidden || w === 0)) {
+  // "Uploaded" shows once the preview's new src is set; the image loads after that.
+  const previewsLoaded = () => Array.from(document.querySelectorAll('.image-slot img.preview'))
+    .every((i) => !i.hidden && i.complete && i.naturalWidth > 0);
+  if (!(await page.waitForFunction(previewsLoaded).then(() => true, () => false))) {
+    const previews = await page.evaluate(() =>
+      Array.from(document.querySelectorAll('.image-slot img.preview')).map((i) => [i.hidden, i.naturalWidth]));
     throw new Error(`the previews did not show the uploads: ${JSON.stringify(previews)}`);
   }
   t.ok('logo and background uploaded, previews shown');

@@ -285,6 +285,18 @@ where
                 scanned = 0;
             }
             if !self.buf.is_empty() {
+                // A complete head is the server's turn, never a partial request the
+                // accept loop may close to make room (a head that came in one read is
+                // never shown as partial at all).
+                if let Some(end) = head_end(&self.buf, scanned) {
+                    self.enter(PHASE_BUSY, 0);
+                    if end > HEAD_LIMIT {
+                        return Err(Fail::Answer(431));
+                    }
+                    let head = parse_head(&self.buf[..end]).map_err(Fail::Answer)?;
+                    self.buf.drain(..end);
+                    return Ok(Some(head));
+                }
                 if part.is_none() {
                     self.enter(PHASE_HEAD, self.buf.len());
                     part = Some(Wait::Part {
@@ -292,14 +304,6 @@ where
                         cap: limits.head_timeout,
                         status: 408,
                     });
-                }
-                if let Some(end) = head_end(&self.buf, scanned) {
-                    if end > HEAD_LIMIT {
-                        return Err(Fail::Answer(431));
-                    }
-                    let head = parse_head(&self.buf[..end]).map_err(Fail::Answer)?;
-                    self.buf.drain(..end);
-                    return Ok(Some(head));
                 }
                 // All of it is head so far. A bare LF is refused as soon as it shows,
                 // not when the head ends (it may never).

@@ -13,17 +13,7 @@ fn roles_decide_what_the_console_allows() {
     let s = setup(&[]);
     let root = s.user("root", "toor");
     let alice = s.user("alice", "wonderland");
-    let vera = s.user("vera", "viewer");
-    let vera_id = s.uuid(&vera);
-    assert_eq!(
-        put(
-            &root,
-            &format!("/api/admin/users/{vera_id}/groups"),
-            json!({ "groups": ["viewers"] })
-        )
-        .status,
-        200
-    );
+    let vera = s.viewer(&root);
 
     let anon = s.portal.client();
     for path in [
@@ -1289,17 +1279,7 @@ fn the_console_lists_every_live_session() {
     let s = setup(&[]);
     let root = s.user("root", "toor");
     let alice = s.user("alice", "wonderland");
-    let vera = s.user("vera", "viewer");
-    let vera_id = s.uuid(&vera);
-    assert_eq!(
-        put(
-            &root,
-            &format!("/api/admin/users/{vera_id}/groups"),
-            json!({ "groups": ["viewers"] })
-        )
-        .status,
-        200
-    );
+    let vera = s.viewer(&root);
     s.portal
         .db()
         .execute(

@@ -85,18 +85,8 @@ fn console_pages_by_role() {
     let s = setup(&[]);
     let root = s.user("root", "toor");
     let alice = s.user("alice", "wonderland");
-    let vera = s.user("vera", "viewer");
-    let vera_id = s.uuid(&vera);
+    let vera = s.viewer(&root);
     let alice_id = s.uuid(&alice);
-    assert_eq!(
-        put(
-            &root,
-            &format!("/api/admin/users/{vera_id}/groups"),
-            json!({ "groups": ["viewers"] })
-        )
-        .status,
-        200
-    );
     // A saved version with history (so Revert shows) and a client with a hostile name.
     for v in 0..2 {
         assert_eq!(

@@ -724,18 +724,7 @@ fn permissions_names_and_downloads() {
     let s = setup(&[]);
     let root = s.user("root", "toor");
     let alice = s.user("alice", "wonderland");
-    let vera = s.user("vera", "viewer");
-    let vera_id = s.uuid(&vera);
-    assert_eq!(
-        send_json(
-            &root,
-            "PUT",
-            &format!("/api/admin/users/{vera_id}/groups"),
-            &json!({ "groups": ["viewers"] })
-        )
-        .status,
-        200
-    );
+    let vera = s.viewer(&root);
     // Leftovers of a crash: an old plaintext snapshot and a half-written file go at the
     // next backup; a fresh one (a backup in progress) stays.
     std::fs::create_dir_all(dir(&s)).unwrap();

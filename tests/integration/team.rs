@@ -43,6 +43,15 @@ impl Setup {
         c
     }
 
+    /// vera, signed in and given the read-only console role (`viewers`) by `admin`.
+    pub fn viewer(&self, admin: &Client) -> Client {
+        let vera = self.user("vera", "viewer");
+        let path = format!("/api/admin/users/{}/groups", self.uuid(&vera));
+        let r = put(admin, &path, serde_json::json!({ "groups": ["viewers"] }));
+        assert_eq!(r.status, 200, "{}", r.body);
+        vera
+    }
+
     pub fn uuid(&self, c: &Client) -> String {
         c.get("/whoami").json()["uuid"]
             .as_str()

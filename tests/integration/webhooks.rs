@@ -498,15 +498,7 @@ fn header_values_and_secrets_are_sealed_and_never_shown() {
 fn readers_see_no_url_path_and_writers_do() {
     let s = setup(&[]);
     let root = s.user("root", "toor");
-    let vera = s.user("vera", "viewer");
-    let vera_id = s.uuid(&vera);
-    let r = send_json(
-        &root,
-        "PUT",
-        &format!("/api/admin/users/{vera_id}/groups"),
-        &json!({ "groups": ["viewers"] }),
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
+    let vera = s.viewer(&root);
     let secret_url = "https://hooks.example.com:8443/services/T0/B0/secret-path?token=q-secret";
     let id = create(
         &root,
@@ -667,16 +659,8 @@ fn bad_rules_are_refused_with_a_message() {
 fn webhooks_and_events_follow_roles() {
     let s = setup(&[]);
     let root = s.user("root", "toor");
-    let vera = s.user("vera", "viewer");
+    let vera = s.viewer(&root);
     let alice = s.user("alice", "wonderland");
-    let vera_id = s.uuid(&vera);
-    let r = send_json(
-        &root,
-        "PUT",
-        &format!("/api/admin/users/{vera_id}/groups"),
-        &json!({ "groups": ["viewers"] }),
-    );
-    assert_eq!(r.status, 200);
     let spec = json!({ "name": "x", "events": ["signin.success"], "method": "POST", "url": "https://example.com/h" });
     let id = create(&root, spec.clone());
     let anon = s.portal.client();

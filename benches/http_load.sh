@@ -63,15 +63,7 @@ trap cleanup EXIT
 # The Rust servers: they run until their stdin (fd 3 here) closes.
 exec 3> >(exec "$LOADGEN" serve >"$TMP/serve.out" 2>"$TMP/serve.err")
 SERVE_PID=$!
-for _ in $(seq 1 300); do
-    grep -q '^READY' "$TMP/serve.out" 2>/dev/null && break
-    sleep 0.1
-done
-if ! grep -q '^READY' "$TMP/serve.out"; then
-    echo "the bench servers did not start:" >&2
-    cat "$TMP/serve.err" >&2
-    exit 1
-fi
+await_ready "$TMP/serve.out" "$TMP/serve.err" "the bench servers"
 val() { grep "^$1 " "$TMP/serve.out" | head -1 | cut -d' ' -f2-; }
 PORTAL=$(val PORTAL)
 COOKIE=$(val COOKIE)

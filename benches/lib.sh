@@ -1,4 +1,4 @@
-# Shared by benches/http_load.sh and benches/ship.sh (sourced, not run).
+# Shared by the bench scripts in benches/ (sourced, not run).
 
 # Finds wrk and nginx, or says how to install them and exits. Sets NGINX.
 need_wrk_and_nginx() {
@@ -61,4 +61,17 @@ build_loadgen() {
         echo "build failed; see: cargo bench --bench loadgen --no-run" >&2
         exit 1
     fi
+}
+
+# Waits up to 30 s for `loadgen serve` to print READY into OUT; otherwise shows ERR and
+# exits. WHAT names the server in the message.
+await_ready() {
+    local out=$1 err=$2 what=$3
+    for _ in $(seq 1 300); do
+        grep -q '^READY' "$out" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "$what did not start:" >&2
+    cat "$err" >&2
+    exit 1
 }

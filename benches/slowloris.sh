@@ -64,15 +64,7 @@ trap cleanup EXIT
 # The portal (default limits) runs until its stdin (fd 3 here) closes.
 exec 3> >(exec "$LOADGEN" serve >"$TMP/serve.out" 2>"$TMP/serve.err")
 SERVE_PID=$!
-for _ in $(seq 1 300); do
-    grep -q '^READY' "$TMP/serve.out" 2>/dev/null && break
-    sleep 0.1
-done
-if ! grep -q '^READY' "$TMP/serve.out"; then
-    echo "the bench server did not start:" >&2
-    cat "$TMP/serve.err" >&2
-    exit 1
-fi
+await_ready "$TMP/serve.out" "$TMP/serve.err" "the bench server"
 PORTAL=$(awk '/^PORTAL/ {print $2}' "$TMP/serve.out")
 
 # One measurement: prints "p50 p99 worst zero".

@@ -59,7 +59,8 @@ pub fn jellyfin_post(ctx: &Ctx) -> Result<Response> {
 /// A session opened before the person set up a second factor (or before the owner
 /// enforced one) has not passed it: approving a device needs it, like the console.
 fn require_second_factor(ctx: &Ctx, s: &UserSession) -> Result<()> {
-    if s.row.amr.iter().any(|a| a == "otp") {
+    // mfa_at: passed at sign-in, or set up in this very session.
+    if s.row.mfa_at.is_some() || s.row.amr.iter().any(|a| a == "otp") {
         return Ok(());
     }
     let conn = ctx.app.db.conn()?;

@@ -358,9 +358,12 @@ impl MediaServer {
             Body::Empty,
         )?;
         match reply.status {
-            200 => reply.json("QuickConnect/Enabled")?.as_bool().ok_or_else(|| {
-                ProviderError::Malformed("QuickConnect/Enabled is not a boolean".into())
-            }),
+            200 => reply
+                .json("QuickConnect/Enabled")?
+                .as_bool()
+                .ok_or_else(|| {
+                    ProviderError::Malformed("QuickConnect/Enabled is not a boolean".into())
+                }),
             s => Err(status_error(self.kind, "QuickConnect/Enabled", s)),
         }
     }
@@ -411,7 +414,13 @@ impl MediaServer {
             "",
             &format!("/QuickConnect/Connect?secret={}", urlencode(secret)),
         );
-        let reply = send(agent, "GET", &url, &[("Accept", "application/json")], Body::Empty)?;
+        let reply = send(
+            agent,
+            "GET",
+            &url,
+            &[("Accept", "application/json")],
+            Body::Empty,
+        )?;
         match reply.status {
             200 => reply.json("QuickConnect/Connect")?["Authenticated"]
                 .as_bool()

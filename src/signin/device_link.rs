@@ -31,10 +31,7 @@ pub enum Refused {
 /// The code as typed, without the spaces or dash people add; None unless it is exactly
 /// six ASCII digits.
 pub fn parse_code(typed: &str) -> Option<String> {
-    let code: String = typed
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '-'))
-        .collect();
+    let code: String = typed.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
     (code.len() == CODE_DIGITS && code.bytes().all(|b| b.is_ascii_digit())).then_some(code)
 }
 
@@ -100,7 +97,15 @@ mod tests {
         assert_eq!(parse_code("123456").as_deref(), Some("123456"));
         assert_eq!(parse_code(" 123 456 ").as_deref(), Some("123456"));
         assert_eq!(parse_code("123-456").as_deref(), Some("123456"));
-        for bad in ["", "12345", "1234567", "12345a", "١٢٣٤٥٦", "123456\n", "12%3456"] {
+        for bad in [
+            "",
+            "12345",
+            "1234567",
+            "12345a",
+            "١٢٣٤٥٦",
+            "123456\n",
+            "12%3456",
+        ] {
             assert_eq!(parse_code(bad), None, "{bad:?}");
         }
     }

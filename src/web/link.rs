@@ -30,9 +30,8 @@ pub fn jellyfin_post(ctx: &Ctx) -> Result<Response> {
         ctx.form()?.get("code").unwrap_or("").to_string()
     };
     charge(ctx, &s)?;
-    let code = device_link::parse_code(&typed).ok_or_else(|| {
-        AppError::bad_request("enter the 6-digit code your TV or app shows")
-    })?;
+    let code = device_link::parse_code(&typed)
+        .ok_or_else(|| AppError::bad_request("enter the 6-digit code your TV or app shows"))?;
     let providers = ctx.app.providers();
     let server = providers
         .media_server(ProviderKind::Jellyfin)

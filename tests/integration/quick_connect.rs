@@ -41,10 +41,17 @@ fn poll(portal: &Portal, c: &Client) -> Resp {
 fn started_code(c: &Client) -> String {
     let r = start(c);
     assert_eq!(r.status, 200, "{}", r.body);
-    assert!(r.cookie_line("authportal_flow").is_some(), "bound to this browser");
+    assert!(
+        r.cookie_line("authportal_flow").is_some(),
+        "bound to this browser"
+    );
     let v = r.json();
     assert_eq!(v["expires_in"], 600);
-    assert_eq!(v.as_object().unwrap().len(), 2, "code and expires_in only: {v}");
+    assert_eq!(
+        v.as_object().unwrap().len(),
+        2,
+        "code and expires_in only: {v}"
+    );
     let code = v["code"].as_str().unwrap().to_string();
     assert!(
         code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()),
@@ -78,7 +85,10 @@ fn quick_connect_signs_in_once_without_a_password() {
         .expect("Initiate was called");
     assert_eq!(initiate.method, "POST");
     let header = initiate.header("authorization").unwrap();
-    assert!(header.contains("DeviceId=\"") && header.contains("Client=\""), "{header}");
+    assert!(
+        header.contains("DeviceId=\"") && header.contains("Client=\""),
+        "{header}"
+    );
     // The secret stays server-side: not in the answer, and sealed in the database.
     let secret: String = portal
         .db()
@@ -138,7 +148,10 @@ fn quick_connect_with_a_second_factor_stops_at_the_challenge() {
     let portal = portal(&jf);
     let first = portal.client();
     first.use_fresh_ip();
-    assert_eq!(sign_in(&first, "jellyfin", "alice", "wonderland").status, 303);
+    assert_eq!(
+        sign_in(&first, "jellyfin", "alice", "wonderland").status,
+        303
+    );
     enrol(&portal, &first);
 
     let c = portal.client();
@@ -159,7 +172,10 @@ fn quick_connect_without_a_second_factor_when_mfa_is_enforced_goes_to_enrolment(
     let jf = fake();
     let portal = jellyfin_portal(
         &jf,
-        &[("TRUSTED_PROXY_CIDRS", "127.0.0.1"), ("MFA_ENFORCE", "true")],
+        &[
+            ("TRUSTED_PROXY_CIDRS", "127.0.0.1"),
+            ("MFA_ENFORCE", "true"),
+        ],
     );
     let c = portal.client();
     let code = started_code(&c);
@@ -170,6 +186,24 @@ fn quick_connect_without_a_second_factor_when_mfa_is_enforced_goes_to_enrolment(
 }
 
 #[test]
+fn an_account_disabled_after_approving_is_refused_at_redeem() {
+    let jf = fake();
+    let portal = portal(&jf);
+    let c = portal.client();
+    let code = started_code(&c);
+    assert_eq!(jf.approve_quick_connect("alice", &code), 200);
+    // AuthenticateWithQuickConnect skips Jellyfin's disabled check: the portal must not.
+    jf.set_user_disabled("alice", true);
+    let r = poll(&portal, &c);
+    assert_eq!(r.json()["status"], "denied", "{}", r.body);
+    assert_eq!(r.json()["redirect"], "/restricted?provider=jellyfin");
+    assert!(r.cookie_line("authportal_session").is_none());
+    assert_eq!(c.get("/whoami").json()["authenticated"], false);
+    assert_eq!(events(&portal, "signin.failure", "failure"), 1);
+    assert_eq!(poll(&portal, &c).json()["status"], "denied");
+}
+
+#[test]
 fn quick_connect_off_answers_409_and_hides_the_button() {
     let jf = fake();
     jf.set_quick_connect(false);
@@ -177,7 +211,10 @@ fn quick_connect_off_answers_409_and_hides_the_button() {
     let c = portal.client();
     let page = c.get("/");
     assert!(page.body.contains(r#"data-provider="jellyfin""#));
-    assert!(!page.body.contains("quick_connect"), "no Quick Connect button");
+    assert!(
+        !page.body.contains("quick_connect"),
+        "no Quick Connect button"
+    );
     let r = start(&c);
     assert_eq!(r.status, 409, "{}", r.body);
     assert_eq!(r.json()["error"], OFF);
@@ -251,7 +288,10 @@ fn link(c: &Client, code: &str) -> Resp {
     c.send(
         "POST",
         "/link/jellyfin",
-        &[("Content-Type", "application/json"), ("Accept", "application/json")],
+        &[
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json"),
+        ],
         Some(json!({ "code": code }).to_string().into_bytes()),
     )
 }
@@ -270,7 +310,10 @@ fn approving_a_tv_code_from_home_signs_the_tv_in_as_that_person() {
     let r = c.post_form("/link/jellyfin", &[("code", &code)]);
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("App signed in"));
-    assert_eq!(jf.quick_connect_codes(), vec![(code, Some("alice".to_string()))]);
+    assert_eq!(
+        jf.quick_connect_codes(),
+        vec![(code, Some("alice".to_string()))]
+    );
 
     // JSON, with the code typed with a space.
     let code = jf.tv_initiates();
@@ -294,12 +337,13 @@ fn approving_a_tv_code_from_home_signs_the_tv_in_as_that_person() {
     let authorize = jf
         .requests()
         .into_iter()
-        .filter(|r| r.path == "/QuickConnect/Authorize")
-        .next_back()
+        .rfind(|r| r.path == "/QuickConnect/Authorize")
         .unwrap();
     let header = authorize.header("authorization").unwrap().to_string();
     assert!(
-        jf.tokens_of("alice").iter().any(|t| header.contains(t.as_str())),
+        jf.tokens_of("alice")
+            .iter()
+            .any(|t| header.contains(t.as_str())),
         "{header}"
     );
 }
@@ -336,7 +380,12 @@ fn unknown_codes_quick_connect_off_and_nonsense_are_clear_4xx() {
     let unknown = if live == "000000" { "000001" } else { "000000" };
     let r = link(&c, unknown);
     assert_eq!(r.status, 400, "{}", r.body);
-    assert!(r.json()["error"].as_str().unwrap().contains("unknown or expired"));
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown or expired")
+    );
 
     let r = link(&c, "12ab56");
     assert_eq!(r.status, 400, "{}", r.body);
@@ -375,7 +424,11 @@ fn approving_needs_a_same_origin_full_session_and_is_rate_limited() {
     assert_eq!(r.status, 429, "{}", r.body);
     assert!(r.header("retry-after").is_some());
     c.use_fresh_ip();
-    assert_eq!(link(&c, "999999").status, 429, "per person, not only per address");
+    assert_eq!(
+        link(&c, "999999").status,
+        429,
+        "per person, not only per address"
+    );
 }
 
 #[test]
@@ -389,7 +442,12 @@ fn approving_needs_the_second_factor_once_enrolled() {
     // A session from before the second factor existed has not passed it.
     let r = link(&before, &code);
     assert_eq!(r.status, 403, "{}", r.body);
-    assert!(r.json()["error"].as_str().unwrap().contains("second factor"));
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("second factor")
+    );
     // The session that enrolled did.
     assert_eq!(link(&enrolled, &code).status, 200);
 }
@@ -411,7 +469,12 @@ fn webhooks_can_follow_device_linked() {
                  "url": "http://127.0.0.1:9/hook", "headers": {}, "body_format": "json",
                  "body_template": "{\"who\":\"{user.username}\",\"what\":\"{event.type}\"}" }),
     );
-    assert!(r.status == 200 || r.status == 201, "{} {}", r.status, r.body);
+    assert!(
+        r.status == 200 || r.status == 201,
+        "{} {}",
+        r.status,
+        r.body
+    );
 }
 
 /// Sets up TOTP for the signed-in `c` (its session becomes one that passed it).

@@ -294,7 +294,9 @@ impl FakeJellyfin {
 
     /// Revokes a token (the user signed that device out).
     pub fn revoke_token(&self, token: &str) {
-        lock(&self.inner.state).sessions.retain(|s| s.token != token);
+        lock(&self.inner.state)
+            .sessions
+            .retain(|s| s.token != token);
     }
 
     /// Plays a Jellyfin app where `name` is signed in approving `code`: a real POST
@@ -309,7 +311,10 @@ impl FakeJellyfin {
             r#"MediaBrowser Client="Jellyfin Android TV", Device="TV", DeviceId="tv-1", Version="0.18.0", Token="{token}""#
         );
         agent
-            .post(format!("{}/QuickConnect/Authorize?code={code}", self.base_url()))
+            .post(format!(
+                "{}/QuickConnect/Authorize?code={code}",
+                self.base_url()
+            ))
             .header("Authorization", header)
             .send_empty()
             .map(|r| r.status().as_u16())
@@ -325,7 +330,10 @@ impl FakeJellyfin {
             .iter()
             .map(|q| {
                 let who = q.approved.as_ref().and_then(|(id, _)| {
-                    st.users.iter().find(|u| &u.user.id == id).map(|u| u.user.name.clone())
+                    st.users
+                        .iter()
+                        .find(|u| &u.user.id == id)
+                        .map(|u| u.user.name.clone())
                 });
                 (q.code.clone(), who)
             })
@@ -335,9 +343,15 @@ impl FakeJellyfin {
     /// Starts a Quick Connect request as a TV app would (the code the TV shows).
     pub fn tv_initiates(&self) -> String {
         let mut st = lock(&self.inner.state);
-        new_quick_connect(&mut st, "tv-device-1", "Living room TV", "Jellyfin Android TV", "0.18.0")
-            .code
-            .clone()
+        new_quick_connect(
+            &mut st,
+            "tv-device-1",
+            "Living room TV",
+            "Jellyfin Android TV",
+            "0.18.0",
+        )
+        .code
+        .clone()
     }
 
     fn with_user(&self, name: &str, f: impl FnOnce(&mut UserRec)) -> bool {
@@ -622,7 +636,10 @@ fn quick_connect(st: &mut State, ctx: &AuthCtx, req: &Recorded, path: &str) -> R
             };
             let user_id = match req.query_param_ci("userId").map(|u| u.replace('-', "")) {
                 Some(other) if !other.eq_ignore_ascii_case(&caller_id) => {
-                    let admin = st.users.iter().any(|u| u.user.id == caller_id && u.user.is_admin);
+                    let admin = st
+                        .users
+                        .iter()
+                        .any(|u| u.user.id == caller_id && u.user.is_admin);
                     if !admin {
                         return text_response(403, "Unknown user id");
                     }
@@ -650,7 +667,13 @@ fn quick_connect(st: &mut State, ctx: &AuthCtx, req: &Recorded, path: &str) -> R
                 .quick_connects
                 .iter()
                 .find(|q| q.secret == secret)
-                .and_then(|q| Some((q.approved.as_ref()?.0.clone(), q.device_id.clone(), q.device_name.clone())));
+                .and_then(|q| {
+                    Some((
+                        q.approved.as_ref()?.0.clone(),
+                        q.device_id.clone(),
+                        q.device_name.clone(),
+                    ))
+                });
             let Some((user_id, device_id, device)) = found else {
                 return text_response(404, "Unknown secret");
             };

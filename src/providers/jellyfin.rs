@@ -333,10 +333,13 @@ impl MediaServer {
         if self.kind != ProviderKind::Jellyfin {
             return false;
         }
-        let cached = *self.quick_connect.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((on, at)) = cached {
-            if now_ms - at < QUICK_CONNECT_CACHE_MS {
-                return on;
+        {
+            let mut cached = self.quick_connect.lock().unwrap_or_else(|p| p.into_inner());
+            match *cached {
+                Some((on, at)) if now_ms - at < QUICK_CONNECT_CACHE_MS => return on,
+                // Pages shown while this one asks keep the last answer: one ask at a
+                // time, however many people open the page while the server is slow.
+                previous => *cached = Some((previous.is_some_and(|(on, _)| on), now_ms)),
             }
         }
         let on = self.quick_connect_enabled(agent).unwrap_or(false);

@@ -435,7 +435,9 @@ pub fn forward_get(ctx: &Ctx) -> Result<Response> {
     }
     let providers = ctx.app.providers();
     let plex = providers.plex.as_ref().ok_or(AppError::NotFound)?;
-    let Some((flow_digest, flow)) = current_flow(ctx)?.filter(|(_, f)| f.provider == "plex") else {
+    let Some((flow_digest, flow)) =
+        current_flow(ctx)?.filter(|(_, f)| f.provider == ProviderKind::Plex.as_str())
+    else {
         return Ok(page(ctx, views::login::not_completed()).with_status_code(400));
     };
     let target = match flow.state {

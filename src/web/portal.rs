@@ -76,8 +76,13 @@ pub fn home_get(ctx: &Ctx) -> Result<Response> {
         .filter_map(|f| f.name.strip_prefix("icon:").map(str::to_string))
         .collect();
     let link_tv = ctx.app.providers().is_enabled(ProviderKind::Jellyfin)
-        && crate::db::users::provider_token_sealed(&conn, s.row.user_id, "jellyfin", None)?
-            .is_some();
+        && crate::db::users::provider_token_sealed(
+            &conn,
+            s.row.user_id,
+            ProviderKind::Jellyfin.as_str(),
+            None,
+        )?
+        .is_some();
     drop(conn);
     Ok(page(
         ctx,

@@ -276,6 +276,32 @@ fn emby_never_offers_quick_connect() {
     assert_eq!(r.status, 400, "{}", r.body);
 }
 
+#[test]
+fn only_a_jellyfin_sign_in_can_approve_a_jellyfin_tv() {
+    let jf = fake();
+    let emby = FakeJellyfin::start(Mode::Emby);
+    emby.add_user(FakeUser::new("carol", "secret"));
+    let (jf_url, emby_url) = (jf.base_url(), emby.base_url());
+    let portal = Portal::start(&[
+        ("MEDIA_SERVER", "jellyfin,emby"),
+        ("JELLYFIN_SERVER_URL", jf_url.as_str()),
+        ("EMBY_SERVER_URL", emby_url.as_str()),
+    ]);
+    let c = portal.client();
+    assert_eq!(sign_in(&c, "emby", "carol", "secret").status, 303);
+    assert!(!c.get("/home").body.contains("/link/jellyfin"));
+    let code = jf.tv_initiates();
+    let r = link(&c, &code);
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("sign in with Jellyfin first")
+    );
+    assert_eq!(jf.count("/QuickConnect/Authorize"), 0);
+}
+
 /// A client signed in to the portal with Jellyfin as `name`.
 fn signed_in(portal: &Portal, name: &str, pw: &str) -> Client {
     let c = portal.client();

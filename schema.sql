@@ -70,7 +70,7 @@ CREATE INDEX sessions_expiry ON sessions(expires_at);
 -- Re-validation asks, per identity, whether it holds a live session.
 CREATE INDEX sessions_identity ON sessions(identity_id, expires_at);
 
--- A Plex PIN sign-in in progress, bound to the browser that started it by the
+-- A Plex PIN or Jellyfin Quick Connect sign-in in progress, bound to the browser that started it by the
 -- digest of its flow cookie. The PIN code itself is never stored.
 CREATE TABLE login_flows (
     id_digest    BLOB PRIMARY KEY,
@@ -81,7 +81,9 @@ CREATE TABLE login_flows (
     created_at   INTEGER NOT NULL,
     expires_at   INTEGER NOT NULL,
     next_poll_ms INTEGER NOT NULL,
-    backoff_ms   INTEGER NOT NULL
+    backoff_ms   INTEGER NOT NULL,
+    -- Jellyfin Quick Connect: the sealed secret, until it is redeemed (NULL for Plex).
+    secret_sealed TEXT
 ) WITHOUT ROWID;
 CREATE INDEX login_flows_expiry ON login_flows(expires_at);
 
@@ -327,4 +329,4 @@ CREATE TABLE webhook_attempts (
     PRIMARY KEY (delivery_id, attempt)
 ) WITHOUT ROWID;
 
-PRAGMA user_version = 10;
+PRAGMA user_version = 14;

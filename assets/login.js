@@ -52,7 +52,8 @@
       var label = ev.currentTarget.textContent.replace(/^\s*Sign in with\s*/, '').trim();
       done = false;
       stopTimer();
-      if (provider === 'plex') startPlex(label);
+      if (ev.currentTarget.getAttribute('data-method') === 'quick_connect') startQuickConnect();
+      else if (provider === 'plex') startPlex(label);
       else startPasswordProvider(provider, label);
     }
 
@@ -105,6 +106,49 @@
           else if (closedPolls > 3) fail('The sign-in window was closed.');
         })
         .catch(function () { /* transient: the next tick tries again */ });
+    }
+
+    // Jellyfin Quick Connect: no popup. The page shows the code to type into a signed-in
+    // Jellyfin app and polls until the server says it was approved.
+    function startQuickConnect() {
+      popup = null;
+      say('Asking Jellyfin for a code…');
+      fetch('/auth/start-web', {
+        method: 'POST',
+        credentials: 'same-origin',
+        headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+        body: JSON.stringify({ provider: 'jellyfin', method: 'quick_connect', rd: rd || null })
+      })
+        .then(function (r) {
+          return r.json().then(function (j) {
+            if (!r.ok) throw new Error(j.error || 'Quick Connect could not start.');
+            return j;
+          });
+        })
+        .then(function (j) {
+          document.getElementById('quick-connect-value').textContent = j.code;
+          document.getElementById('quick-connect-code').hidden = false;
+          say('Waiting for your Jellyfin app…');
+          timer = setInterval(pollQuickConnect, 2000);
+        })
+        .catch(function (e) { say(capitalize(e.message), true); });
+    }
+
+    function pollQuickConnect() {
+      if (done) return;
+      fetch('/auth/poll', { credentials: 'same-origin', headers: { Accept: 'application/json' } })
+        .then(function (r) { return r.json(); })
+        .then(function (j) {
+          if (j.status === 'done' || j.status === 'denied') complete(j.redirect);
+          else if (j.status === 'expired') quickConnectOver('The code expired. Try again.');
+          else if (j.error) quickConnectOver(capitalize(j.error) + '.');
+        })
+        .catch(function () { /* transient: the next tick tries again */ });
+    }
+
+    function quickConnectOver(msg) {
+      document.getElementById('quick-connect-code').hidden = true;
+      fail(msg);
     }
 
     function startPasswordProvider(provider, label) {

@@ -34,6 +34,10 @@ pub struct Limits {
     /// Native apps' media tokens the portal must ask the media server about, per client
     /// IP (known tokens are cached and do not count). Not a setting.
     pub media_token: RateLimiter,
+    /// Quick Connect codes approved from /home, per user (keyed "user:ID") and per client
+    /// IP: a six-digit code is guessable, and a guessed one signs a stranger's TV in as
+    /// the guesser. Not a setting.
+    pub link: RateLimiter,
     /// Wrong passwords per account typed (provider and name), from any address.
     pub signin_account: Backoff,
     /// Wrong second-factor codes per user, from any address (plus mfa::DAILY_FAILURES).
@@ -43,6 +47,10 @@ pub struct Limits {
 /// A TV app sends one token; a household a few. Beyond this an address is guessing.
 const MEDIA_TOKEN_BURST: u32 = 10;
 const MEDIA_TOKEN_PER_MINUTE: u32 = 10;
+
+/// A person types a TV's code once or twice; beyond this they are guessing.
+const LINK_BURST: u32 = 5;
+const LINK_PER_MINUTE: u32 = 5;
 
 /// Failures in a row an account may have before it must wait: 1 s, then twice as long
 /// after each further failure, never more than 15 minutes.
@@ -61,6 +69,7 @@ impl Limits {
             mfa_user: RateLimiter::new(1, 1),
             token: RateLimiter::new(1, 1),
             media_token: RateLimiter::new(MEDIA_TOKEN_BURST, MEDIA_TOKEN_PER_MINUTE),
+            link: RateLimiter::new(LINK_BURST, LINK_PER_MINUTE),
             signin_account: Backoff::new(FREE_FAILURES, FIRST_WAIT_MS, LONGEST_WAIT_MS),
             mfa_account: Backoff::new(FREE_FAILURES, FIRST_WAIT_MS, LONGEST_WAIT_MS),
         };

@@ -17,6 +17,9 @@ pub enum AppError {
     SecondFactorRequired,
     NotFound,
     MethodNotAllowed,
+    /// The request cannot be done in the current state of things (409); the message says
+    /// what to do.
+    Conflict(&'static str),
     CrossOrigin,
     PayloadTooLarge,
     RateLimited {
@@ -52,6 +55,7 @@ impl AppError {
             AppError::Forbidden(_) | AppError::SecondFactorRequired | AppError::CrossOrigin => 403,
             AppError::NotFound => 404,
             AppError::MethodNotAllowed => 405,
+            AppError::Conflict(_) => 409,
             AppError::PayloadTooLarge => 413,
             AppError::RateLimited { .. } | AppError::Locked { .. } => 429,
             AppError::Upstream(_) => 502,
@@ -65,7 +69,7 @@ impl AppError {
         match self {
             AppError::BadRequest(m) => m.clone(),
             AppError::Unauthorized => "sign-in required".into(),
-            AppError::Forbidden(m) => (*m).into(),
+            AppError::Forbidden(m) | AppError::Conflict(m) => (*m).into(),
             AppError::SecondFactorRequired => "sign in with two-factor to use the console".into(),
             AppError::NotFound => "not found".into(),
             AppError::MethodNotAllowed => "method not allowed".into(),

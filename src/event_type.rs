@@ -42,6 +42,7 @@ event_types! {
     SigninLocked => "signin.locked", "An account had too many wrong passwords in a row and must wait.";
     Logout => "logout", "A user signed out of the portal.";
     SessionEnd => "session.end", "A user ended one of their own sessions (from /home or the API).";
+    DeviceLinked => "device.linked", "A user approved a TV or app's Jellyfin Quick Connect code on /home (result says whether the server took it).";
     MfaVerify => "mfa.verify", "A second-factor code was checked at sign-in (result says whether it passed).";
     MfaLocked => "mfa.locked", "Too many wrong second-factor codes: back-off started, or the day's budget is spent.";
     MfaEnroll => "mfa.enroll", "A user set up (or failed to confirm) two-factor sign-in.";

@@ -1,4 +1,5 @@
-//! Plex PIN sign-ins in progress, bound to the browser that started them.
+//! Sign-ins in progress, bound to the browser that started them: a Plex PIN, or a
+//! Jellyfin Quick Connect request (whose sealed secret is kept until redeemed once).
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -31,6 +32,9 @@ impl FlowState {
 
 #[derive(Debug, Clone)]
 pub struct Flow {
+    /// "plex" or "jellyfin" (Quick Connect).
+    pub provider: String,
+    /// The Plex PIN id (0 for Quick Connect).
     pub pin_id: u64,
     pub rd: Option<String>,
     pub state: FlowState,
@@ -55,15 +59,76 @@ pub fn create(
     Ok(())
 }
 
+/// A Jellyfin Quick Connect request: `secret_sealed` is its secret, sealed.
+pub fn create_quick_connect(
+    conn: &Connection,
+    digest: &[u8],
+    secret_sealed: &str,
+    rd: Option<&str>,
+    now: i64,
+    expires_at: i64,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO login_flows (id_digest, provider, pin_id, rd, state, created_at, expires_at, next_poll_ms, backoff_ms, secret_sealed)
+         VALUES (?1, 'jellyfin', 0, ?2, 'pending', ?3, ?4, 0, 1000, ?5)",
+        params![digest, rd, now, expires_at, secret_sealed],
+    )?;
+    Ok(())
+}
+
+/// Takes the sealed Quick Connect secret out of a pending flow, so it is redeemed once:
+/// None when another request took it first (or the flow is not pending).
+pub fn take_secret(conn: &Connection, digest: &[u8]) -> Result<Option<String>> {
+    let sealed: Option<String> = conn
+        .query_row(
+            "SELECT secret_sealed FROM login_flows WHERE id_digest = ?1 AND state = 'pending'",
+            [digest],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten();
+    let Some(sealed) = sealed else {
+        return Ok(None);
+    };
+    // Only the request whose update cleared it holds it (one row changed).
+    let taken = conn.execute(
+        "UPDATE login_flows SET secret_sealed = NULL WHERE id_digest = ?1 AND secret_sealed = ?2",
+        params![digest, sealed],
+    )?;
+    Ok((taken == 1).then_some(sealed))
+}
+
+/// Puts a taken secret back (redeeming it failed for a reason worth trying again).
+pub fn return_secret(conn: &Connection, digest: &[u8], secret_sealed: &str) -> Result<()> {
+    conn.execute(
+        "UPDATE login_flows SET secret_sealed = ?2 WHERE id_digest = ?1 AND state = 'pending'",
+        params![digest, secret_sealed],
+    )?;
+    Ok(())
+}
+
+/// The sealed secret of a pending Quick Connect flow (to ask whether it was approved).
+pub fn secret(conn: &Connection, digest: &[u8]) -> Result<Option<String>> {
+    Ok(conn
+        .query_row(
+            "SELECT secret_sealed FROM login_flows WHERE id_digest = ?1",
+            [digest],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten())
+}
+
 pub fn get(conn: &Connection, digest: &[u8], now: i64) -> Result<Option<Flow>> {
     Ok(conn
         .query_row(
-            "SELECT pin_id, rd, state, expires_at, next_poll_ms, backoff_ms
+            "SELECT pin_id, rd, state, expires_at, next_poll_ms, backoff_ms, provider
              FROM login_flows WHERE id_digest = ?1 AND expires_at > ?2",
             params![digest, now],
             |r| {
                 let state: String = r.get(2)?;
                 Ok(Flow {
+                    provider: r.get(6)?,
                     pin_id: r.get::<_, i64>(0)? as u64,
                     rd: r.get(1)?,
                     state: FlowState::parse(&state),

@@ -22,6 +22,37 @@ pub struct MediaServer {
     prefix: Mutex<Option<String>>,
     /// Sign-ins of one account go one at a time (see [`MediaServer::one_at_a_time`]).
     accounts: [Mutex<()>; ACCOUNT_LOCKS],
+    /// Whether Quick Connect was on, and when that was asked (ms): the sign-in page
+    /// asks at most once per [`QUICK_CONNECT_CACHE_MS`].
+    quick_connect: Mutex<Option<(bool, i64)>>,
+}
+
+/// How long the sign-in page trusts the last answer of /QuickConnect/Enabled.
+const QUICK_CONNECT_CACHE_MS: i64 = 30_000;
+
+/// A Quick Connect request the server started: the code a person types into a
+/// Jellyfin app, and the secret that is redeemed for their token once approved.
+pub struct QuickConnectRequest {
+    pub secret: String,
+    pub code: String,
+}
+
+/// Why Quick Connect could not go on.
+#[derive(Debug)]
+pub enum QuickConnectError {
+    /// The server has Quick Connect turned off (or is Emby, which has none).
+    Off,
+    /// The code or secret is unknown to the server, or expired.
+    Unknown,
+    /// The user token it was asked with is no longer valid.
+    TokenRefused,
+    Provider(ProviderError),
+}
+
+impl From<ProviderError> for QuickConnectError {
+    fn from(e: ProviderError) -> Self {
+        QuickConnectError::Provider(e)
+    }
 }
 
 /// Locks that sign-ins of one account share (accounts are spread over them by name).
@@ -61,6 +92,7 @@ impl MediaServer {
             device_id,
             prefix: Mutex::new(prefix),
             accounts: Default::default(),
+            quick_connect: Mutex::new(None),
         }
     }
 
@@ -171,20 +203,29 @@ impl MediaServer {
             429 => return Err(ProviderError::RateLimited),
             s => return Err(status_error(self.kind, "AuthenticateByName", s)),
         }
-        let v = reply.json("AuthenticateByName")?;
+        self.signed_in(agent, &prefix, &reply, "AuthenticateByName")
+    }
+
+    /// A 200 AuthenticationResult (`what` names the call): its token and user, decided.
+    fn signed_in(
+        &self,
+        agent: &Agent,
+        prefix: &str,
+        reply: &Reply,
+        what: &str,
+    ) -> Result<Outcome, ProviderError> {
+        let v = reply.json(what)?;
         let token = v["AccessToken"]
             .as_str()
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ProviderError::Malformed("AuthenticateByName without AccessToken".into())
-            })?;
+            .ok_or_else(|| ProviderError::Malformed(format!("{what} without AccessToken")))?;
         let user_id = v["User"]["Id"]
             .as_str()
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| ProviderError::Malformed("AuthenticateByName without User.Id".into()))?;
+            .ok_or_else(|| ProviderError::Malformed(format!("{what} without User.Id")))?;
         // The login answer carries a policy too, but read the user afresh with the new
         // token: that is the server's current word, and it proves the token works.
-        let user = self.current_user(agent, &prefix, token, user_id)?;
+        let user = self.current_user(agent, prefix, token, user_id)?;
         self.decide(user, token)
     }
 
@@ -283,6 +324,184 @@ impl MediaServer {
             .filter(|id| !id.is_empty())
             .map(str::to_string)
             .ok_or_else(|| ProviderError::Malformed("Jellyfin user without Id".into()))
+    }
+
+    /// Whether the sign-in page offers Quick Connect: Jellyfin only, asked with GET
+    /// /QuickConnect/Enabled at most once per 30 s (`now_ms` from the app clock). An
+    /// unreachable server counts as off until the next ask.
+    pub fn quick_connect_offered(&self, agent: &Agent, now_ms: i64) -> bool {
+        if self.kind != ProviderKind::Jellyfin {
+            return false;
+        }
+        {
+            let mut cached = self.quick_connect.lock().unwrap_or_else(|p| p.into_inner());
+            match *cached {
+                Some((on, at)) if now_ms - at < QUICK_CONNECT_CACHE_MS => return on,
+                // Pages shown while this one asks keep the last answer: one ask at a
+                // time, however many people open the page while the server is slow.
+                previous => *cached = Some((previous.is_some_and(|(on, _)| on), now_ms)),
+            }
+        }
+        let on = self.quick_connect_enabled(agent).unwrap_or(false);
+        self.remember_quick_connect(on, now_ms);
+        on
+    }
+
+    fn remember_quick_connect(&self, on: bool, now_ms: i64) {
+        *self.quick_connect.lock().unwrap_or_else(|p| p.into_inner()) = Some((on, now_ms));
+    }
+
+    /// GET /QuickConnect/Enabled: a bare JSON `true` or `false`.
+    fn quick_connect_enabled(&self, agent: &Agent) -> Result<bool, ProviderError> {
+        let reply = send(
+            agent,
+            "GET",
+            &self.url("", "/QuickConnect/Enabled"),
+            &[("Accept", "application/json")],
+            Body::Empty,
+        )?;
+        match reply.status {
+            200 => reply
+                .json("QuickConnect/Enabled")?
+                .as_bool()
+                .ok_or_else(|| {
+                    ProviderError::Malformed("QuickConnect/Enabled is not a boolean".into())
+                }),
+            s => Err(status_error(self.kind, "QuickConnect/Enabled", s)),
+        }
+    }
+
+    /// Starts a Quick Connect request as this portal's device (POST /QuickConnect/Initiate;
+    /// servers before 10.9 only know GET). The server binds the request to our DeviceId,
+    /// so the token it gives at the end replaces the portal's previous one for that user.
+    pub fn quick_connect_initiate(
+        &self,
+        agent: &Agent,
+        now_ms: i64,
+    ) -> Result<QuickConnectRequest, QuickConnectError> {
+        if self.kind != ProviderKind::Jellyfin {
+            return Err(QuickConnectError::Off);
+        }
+        let (name, value) = self.auth_header(None);
+        let headers = [(name, value.as_str()), ("Accept", "application/json")];
+        let url = self.url("", "/QuickConnect/Initiate");
+        let mut reply = send(agent, "POST", &url, &headers, Body::Empty)?;
+        if matches!(reply.status, 404 | 405) {
+            reply = send(agent, "GET", &url, &headers, Body::Empty)?;
+        }
+        match reply.status {
+            200 => {}
+            401 | 403 => {
+                self.remember_quick_connect(false, now_ms);
+                return Err(QuickConnectError::Off);
+            }
+            429 => return Err(ProviderError::RateLimited.into()),
+            s => return Err(status_error(self.kind, "QuickConnect/Initiate", s).into()),
+        }
+        let v = reply.json("QuickConnect/Initiate")?;
+        let field = |k: &str| v[k].as_str().filter(|s| !s.is_empty()).map(str::to_string);
+        let (Some(secret), Some(code)) = (field("Secret"), field("Code")) else {
+            return Err(ProviderError::Malformed("Initiate without Secret or Code".into()).into());
+        };
+        self.remember_quick_connect(true, now_ms);
+        Ok(QuickConnectRequest { secret, code })
+    }
+
+    /// GET /QuickConnect/Connect?secret=: whether a Jellyfin app approved the request.
+    pub fn quick_connect_approved(
+        &self,
+        agent: &Agent,
+        secret: &str,
+    ) -> Result<bool, QuickConnectError> {
+        let url = self.url(
+            "",
+            &format!("/QuickConnect/Connect?secret={}", urlencode(secret)),
+        );
+        let reply = send(
+            agent,
+            "GET",
+            &url,
+            &[("Accept", "application/json")],
+            Body::Empty,
+        )?;
+        match reply.status {
+            200 => reply.json("QuickConnect/Connect")?["Authenticated"]
+                .as_bool()
+                .ok_or_else(|| {
+                    ProviderError::Malformed("Connect without Authenticated".into()).into()
+                }),
+            401 => Err(QuickConnectError::Off),
+            404 => Err(QuickConnectError::Unknown),
+            429 => Err(ProviderError::RateLimited.into()),
+            s => Err(status_error(self.kind, "QuickConnect/Connect", s).into()),
+        }
+    }
+
+    /// Redeems an approved secret (POST /Users/AuthenticateWithQuickConnect, as the device
+    /// that started it) and decides like a password sign-in. That call skips the
+    /// server's disabled check, so the user's policy is read afresh with the new token.
+    pub fn quick_connect_redeem(
+        &self,
+        agent: &Agent,
+        secret: &str,
+    ) -> Result<Outcome, QuickConnectError> {
+        let (name, value) = self.auth_header(None);
+        let reply = send(
+            agent,
+            "POST",
+            &self.url("", "/Users/AuthenticateWithQuickConnect"),
+            &[(name, value.as_str()), ("Accept", "application/json")],
+            Body::Json(&json!({ "Secret": secret })),
+        )?;
+        match reply.status {
+            200 => Ok(self.signed_in(agent, "", &reply, "AuthenticateWithQuickConnect")?),
+            401 => Err(QuickConnectError::Off),
+            // Not approved (any more), or expired.
+            404 => Err(QuickConnectError::Unknown),
+            429 => Err(ProviderError::RateLimited.into()),
+            s => Err(status_error(self.kind, "AuthenticateWithQuickConnect", s).into()),
+        }
+    }
+
+    /// Approves the code a Jellyfin app shows (POST /QuickConnect/Authorize?code=) with a
+    /// user's own token: that app is then signed in as that user. Jellyfin answers 401
+    /// both for a dead token and for Quick Connect turned off, so a 401 asks which.
+    pub fn quick_connect_authorize(
+        &self,
+        agent: &Agent,
+        token: &str,
+        code: &str,
+    ) -> Result<(), QuickConnectError> {
+        if self.kind != ProviderKind::Jellyfin {
+            return Err(QuickConnectError::Off);
+        }
+        let (name, value) = self.auth_header(Some(token));
+        let url = self.url(
+            "",
+            &format!("/QuickConnect/Authorize?code={}", urlencode(code)),
+        );
+        let reply = send(
+            agent,
+            "POST",
+            &url,
+            &[(name, value.as_str()), ("Accept", "application/json")],
+            Body::Empty,
+        )?;
+        match reply.status {
+            // Older servers answer `false` for a code they do not know.
+            200 => match reply.json("QuickConnect/Authorize")?.as_bool() {
+                Some(true) => Ok(()),
+                Some(false) => Err(QuickConnectError::Unknown),
+                None => Err(ProviderError::Malformed("Authorize is not a boolean".into()).into()),
+            },
+            400 | 404 => Err(QuickConnectError::Unknown),
+            401 | 403 => match self.quick_connect_enabled(agent)? {
+                false => Err(QuickConnectError::Off),
+                true => Err(QuickConnectError::TokenRefused),
+            },
+            429 => Err(ProviderError::RateLimited.into()),
+            s => Err(status_error(self.kind, "QuickConnect/Authorize", s).into()),
+        }
     }
 
     /// Whether an API key is configured (re-validation can ask about any user).

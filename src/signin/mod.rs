@@ -3,6 +3,7 @@
 //! HTTP (cookies, redirects, pages) stays in web/signin.rs and web/login.rs.
 
 pub mod backoff;
+pub mod device_link;
 pub mod session;
 pub mod withdraw;
 

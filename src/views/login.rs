@@ -13,6 +13,8 @@ pub struct LoginPage<'a> {
     /// Set when the page was opened on another address than APP_BASE_URL: sign-in
     /// POSTs would be refused as cross-origin, so say so up front.
     pub wrong_origin: Option<String>,
+    /// Offer Jellyfin Quick Connect (a code typed into a signed-in Jellyfin app).
+    pub quick_connect: bool,
 }
 
 pub fn login(p: &LoginPage) -> Page {
@@ -36,6 +38,18 @@ pub fn login(p: &LoginPage) -> Page {
                                 img src=(format!("/static/icons/{}.svg", kind.as_str())) alt="" width="22" height="22";
                                 span { "Sign in with " (kind.label()) }
                             }
+                        }
+                        @if p.quick_connect {
+                            button.provider #quick-connect type="button" data-provider="jellyfin" data-method="quick_connect" {
+                                img src="/static/icons/jellyfin.svg" alt="" width="22" height="22";
+                                span { "Jellyfin Quick Connect" }
+                            }
+                        }
+                    }
+                    @if p.quick_connect {
+                        div #quick-connect-code hidden {
+                            p { "In a Jellyfin app where you are signed in, open Quick Connect and enter:" }
+                            p #quick-connect-value {}
                         }
                     }
                     p #signin-status .status aria-live="polite" {}

@@ -27,6 +27,9 @@ pub struct Home<'a> {
     pub links: Vec<&'a crate::settings::ServiceLink>,
     /// The names of the uploaded icons (a link's icon shows only once it exists).
     pub icons: &'a [String],
+    /// The person signed in with Jellyfin here: "Sign in a TV or app" approves a TV's
+    /// Quick Connect code as them.
+    pub link_tv: bool,
 }
 
 pub fn home(h: &Home) -> Page {
@@ -66,6 +69,7 @@ pub fn home(h: &Home) -> Page {
                     @if h.admin_link { a.button.secondary href="/admin" { "Admin console" } }
                     (logout_button())
                 }
+                @if h.link_tv { (sign_in_a_tv()) }
                 @if !h.sessions.is_empty() {
                     h2 { "Your sessions" }
                     p.hint { "Browsers signed in as you. End one you do not recognise (and change your password on the media server)." }
@@ -118,6 +122,36 @@ pub fn home(h: &Home) -> Page {
                         }
                     }
                 }
+            },
+        ),
+    )
+}
+
+/// Partial of /home: the form that approves a Jellyfin TV app's Quick Connect code.
+fn sign_in_a_tv() -> Markup {
+    html! {
+        h2 { "Sign in a TV or app" }
+        p.hint { "Choose Quick Connect in the Jellyfin app on your TV or phone and type the code it shows here: the app signs in as you." }
+        form.inline #link-tv method="post" action="/link/jellyfin" {
+            label { span { "Code" }
+                input type="text" name="code" inputmode="numeric" autocomplete="off" maxlength="8" placeholder="123456" required;
+            }
+            button.primary type="submit" { "Sign in the app" }
+        }
+    }
+}
+
+/// The answer to the /home form when the TV's code was approved.
+pub fn device_linked() -> Page {
+    page(
+        "App signed in",
+        "device-linked",
+        card(
+            "App signed in",
+            html! {
+                p.lead { "Your TV or app is now signed in to Jellyfin as you. It may take a few seconds to notice." }
+                p.hint { "If you did not mean to sign in that app, sign it out in Jellyfin's dashboard (Devices)." }
+                p { a.button.secondary href="/home" { "Back to your home page" } }
             },
         ),
     )

@@ -4,6 +4,9 @@
 //! cookie; the popup returns to /auth/forward and the page polls /auth/poll, and
 //! whichever sees the approved PIN first completes the sign-in (the other sees "done").
 //! Jellyfin/Emby: the popup (or full page) shows a form that posts to /auth/forward.
+//! Jellyfin Quick Connect: start-web with `"method":"quick_connect"` starts a request on
+//! the server and answers its code; the secret stays in the flow row (sealed), and
+//! /auth/poll redeems it once a Jellyfin app approved the code.
 
 use rouille::Response;
 use serde::Deserialize;
@@ -12,6 +15,7 @@ use serde_json::json;
 use crate::crypto::tokens::{digest, new_id};
 use crate::db::flows::{self, Flow, FlowState};
 use crate::error::{AppError, Result};
+use crate::providers::jellyfin::{MediaServer, QuickConnectError};
 use crate::providers::plex::{PinStatus, Plex};
 use crate::providers::{Outcome, ProviderError, ProviderKind};
 use crate::signin::backoff;
@@ -25,11 +29,25 @@ use crate::web::{cookies, page};
 /// Longest back-off between polls of a PIN after plex.tv says 429.
 const MAX_BACKOFF_MS: i64 = 30_000;
 
+/// How long a Quick Connect request lives: the server's own expiry.
+const QUICK_CONNECT_TTL: i64 = 600;
+
+/// What the sealed Quick Connect secret is for (the seal's purpose).
+const QUICK_CONNECT_SECRET: &str = "quick-connect-secret";
+
+const QUICK_CONNECT_OFF: &str = "Quick Connect is turned off on this Jellyfin server";
+
+/// The `method` of start-web that asks for Quick Connect.
+const QUICK_CONNECT: &str = "quick_connect";
+
 #[derive(Deserialize)]
 struct StartWeb {
     provider: String,
     #[serde(default)]
     rd: Option<String>,
+    /// "quick_connect" (Jellyfin only); absent for the provider's ordinary sign-in.
+    #[serde(default)]
+    method: Option<String>,
 }
 
 fn enabled_provider(ctx: &Ctx, name: Option<&str>) -> Result<ProviderKind> {
@@ -55,6 +73,11 @@ pub fn start_web_post(ctx: &Ctx) -> Result<Response> {
     let body: StartWeb = ctx.json(r#"{"provider":"plex"}"#)?;
     let provider = enabled_provider(ctx, Some(&body.provider))?;
     let rd = body.rd.as_deref().and_then(|r| safe_rd(&ctx.app.config, r));
+    match body.method.as_deref() {
+        None => {}
+        Some(QUICK_CONNECT) => return start_quick_connect(ctx, provider, rd.as_deref()),
+        Some(_) => return Err(AppError::bad_request("unknown sign-in method")),
+    }
     let providers = ctx.app.providers();
     let Some(plex) = providers
         .plex
@@ -98,6 +121,56 @@ pub fn start_web_post(ctx: &Ctx) -> Result<Response> {
         .with_no_cache())
 }
 
+/// start-web with `"method":"quick_connect"`: 200 `{code, expires_in}`, the secret kept
+/// in a flow row bound to this browser's flow cookie.
+fn start_quick_connect(ctx: &Ctx, provider: ProviderKind, rd: Option<&str>) -> Result<Response> {
+    let providers = ctx.app.providers();
+    let server = providers
+        .media_server(provider)
+        .filter(|_| provider == ProviderKind::Jellyfin)
+        .ok_or_else(|| AppError::bad_request("Quick Connect is a Jellyfin sign-in"))?;
+    charge_signin(ctx)?;
+    let request = server
+        .quick_connect_initiate(&ctx.app.http, ctx.app.clock.now_ms())
+        .map_err(|e| quick_connect_error(ctx, e))?;
+    let id = new_id();
+    let now = ctx.now();
+    let sealed = ctx
+        .app
+        .sealer
+        .seal(QUICK_CONNECT_SECRET, request.secret.as_bytes());
+    flows::create_quick_connect(
+        &*ctx.app.db.conn()?,
+        &digest(&id),
+        &sealed,
+        rd,
+        now,
+        now + QUICK_CONNECT_TTL,
+    )?;
+    let cookie = cookies::Cookie::Flow.issue(ctx, &id, QUICK_CONNECT_TTL);
+    Ok(
+        Response::json(&json!({ "code": request.code, "expires_in": QUICK_CONNECT_TTL }))
+            .with_additional_header("Set-Cookie", cookie)
+            .with_no_cache(),
+    )
+}
+
+/// A Quick Connect failure as the person sees it; an unreachable server is not their
+/// attempt, so it is refunded.
+fn quick_connect_error(ctx: &Ctx, e: QuickConnectError) -> AppError {
+    match e {
+        QuickConnectError::Off => AppError::Conflict(QUICK_CONNECT_OFF),
+        QuickConnectError::Unknown => AppError::bad_request("the sign-in expired, start again"),
+        QuickConnectError::TokenRefused => AppError::Upstream("Quick Connect refused".into()),
+        QuickConnectError::Provider(e) => {
+            if matches!(e, ProviderError::Unreachable(_)) {
+                refund_signin(ctx);
+            }
+            provider_error(e)
+        }
+    }
+}
+
 /// The flow this browser started, by its cookie.
 fn current_flow(ctx: &Ctx) -> Result<Option<(Vec<u8>, Flow)>> {
     let Some(id) = cookies::Cookie::Flow.read(ctx) else {
@@ -127,7 +200,7 @@ pub fn poll_get(ctx: &Ctx) -> Result<Response> {
         FlowState::Denied => {
             return Ok(poll_reply(
                 "denied",
-                Some("/restricted?provider=plex".into()),
+                Some(format!("/restricted?provider={}", flow.provider)),
             ));
         }
         FlowState::Pending => {}
@@ -137,6 +210,12 @@ pub fn poll_get(ctx: &Ctx) -> Result<Response> {
         return Ok(poll_reply("pending", None));
     }
     let providers = ctx.app.providers();
+    if flow.provider != ProviderKind::Plex.as_str() {
+        let server = providers
+            .media_server(ProviderKind::Jellyfin)
+            .ok_or(AppError::NotFound)?;
+        return poll_quick_connect(ctx, server, &flow_digest, &flow, now_ms);
+    }
     let plex = providers.plex.as_ref().ok_or(AppError::NotFound)?;
     match plex.check_pin(&ctx.app.http, flow.pin_id) {
         Ok(PinStatus::Waiting) => {
@@ -152,17 +231,108 @@ pub fn poll_get(ctx: &Ctx) -> Result<Response> {
             Ok(poll_reply("expired", None))
         }
         Err(ProviderError::RateLimited | ProviderError::Unreachable(_)) => {
-            let backoff = (flow.backoff_ms * 2).min(MAX_BACKOFF_MS);
-            flows::schedule_poll(
-                &*ctx.app.db.conn()?,
-                &flow_digest,
-                now_ms + backoff,
-                backoff,
-            )?;
-            Ok(poll_reply("pending", None))
+            back_off(ctx, &flow_digest, &flow, now_ms)
         }
         Err(e) => Err(provider_error(e)),
     }
+}
+
+/// The upstream asked us to slow down or did not answer: ask again later, each time
+/// waiting twice as long (up to MAX_BACKOFF_MS). The page keeps polling meanwhile.
+fn back_off(ctx: &Ctx, flow_digest: &[u8], flow: &Flow, now_ms: i64) -> Result<Response> {
+    let backoff = (flow.backoff_ms * 2).min(MAX_BACKOFF_MS);
+    flows::schedule_poll(&*ctx.app.db.conn()?, flow_digest, now_ms + backoff, backoff)?;
+    Ok(poll_reply("pending", None))
+}
+
+/// The poll of a Quick Connect flow: asks the server (at most once a second) whether a
+/// Jellyfin app approved the code, then redeems the secret once and signs in.
+fn poll_quick_connect(
+    ctx: &Ctx,
+    server: &MediaServer,
+    flow_digest: &[u8],
+    flow: &Flow,
+    now_ms: i64,
+) -> Result<Response> {
+    let Some(sealed) = flows::secret(&*ctx.app.db.conn()?, flow_digest)? else {
+        // Another poll of this browser is redeeming it right now.
+        return Ok(poll_reply("pending", None));
+    };
+    let secret = open_secret(ctx, &sealed)?;
+    match server.quick_connect_approved(&ctx.app.http, &secret) {
+        Ok(false) => {
+            flows::schedule_poll(&*ctx.app.db.conn()?, flow_digest, now_ms + 1000, 1000)?;
+            Ok(poll_reply("pending", None))
+        }
+        Ok(true) => redeem_quick_connect(ctx, server, flow_digest, flow, now_ms),
+        Err(e) => quick_connect_poll_failed(ctx, flow_digest, flow, now_ms, e),
+    }
+}
+
+/// Takes the secret out of the flow (so only this request redeems it) and signs in.
+fn redeem_quick_connect(
+    ctx: &Ctx,
+    server: &MediaServer,
+    flow_digest: &[u8],
+    flow: &Flow,
+    now_ms: i64,
+) -> Result<Response> {
+    let Some(sealed) = flows::take_secret(&*ctx.app.db.conn()?, flow_digest)? else {
+        return Ok(poll_reply("pending", None));
+    };
+    let secret = open_secret(ctx, &sealed)?;
+    let outcome = match server.quick_connect_redeem(&ctx.app.http, &secret) {
+        Ok(outcome) => Ok(outcome),
+        Err(QuickConnectError::Provider(e)) => Err(e),
+        Err(e) => return quick_connect_poll_failed(ctx, flow_digest, flow, now_ms, e),
+    };
+    ctx.app.metrics.signin(ProviderKind::Jellyfin, &outcome);
+    match outcome {
+        Ok(outcome) => {
+            let (response, _) = finish(ctx, ProviderKind::Jellyfin, flow_digest, flow, outcome)?;
+            Ok(response)
+        }
+        Err(e @ (ProviderError::RateLimited | ProviderError::Unreachable(_))) => {
+            // Not redeemed: the next poll tries again with the same secret.
+            flows::return_secret(&*ctx.app.db.conn()?, flow_digest, &sealed)?;
+            crate::log_warn!("req={} Quick Connect redeem: {e}", ctx.request_id);
+            back_off(ctx, flow_digest, flow, now_ms)
+        }
+        Err(e) => Err(provider_error(e)),
+    }
+}
+
+/// What a poll answers when the server refused to go on with the request.
+fn quick_connect_poll_failed(
+    ctx: &Ctx,
+    flow_digest: &[u8],
+    flow: &Flow,
+    now_ms: i64,
+    e: QuickConnectError,
+) -> Result<Response> {
+    match e {
+        QuickConnectError::Provider(ProviderError::RateLimited | ProviderError::Unreachable(_)) => {
+            back_off(ctx, flow_digest, flow, now_ms)
+        }
+        QuickConnectError::Unknown => {
+            flows::delete(&*ctx.app.db.conn()?, flow_digest)?;
+            Ok(poll_reply("expired", None))
+        }
+        QuickConnectError::Off => {
+            flows::delete(&*ctx.app.db.conn()?, flow_digest)?;
+            Err(AppError::Conflict(QUICK_CONNECT_OFF))
+        }
+        e => Err(quick_connect_error(ctx, e)),
+    }
+}
+
+fn open_secret(ctx: &Ctx, sealed: &str) -> Result<String> {
+    let raw = ctx
+        .app
+        .sealer
+        .open(QUICK_CONNECT_SECRET, sealed)
+        .map_err(|_| AppError::internal("a Quick Connect secret did not open"))?;
+    String::from_utf8(raw).map_err(|_| AppError::internal("a Quick Connect secret is not text"))
 }
 
 fn with_cookie(r: Response, cookie: Option<String>) -> Response {
@@ -176,9 +346,7 @@ fn poll_reply(status: &str, redirect: Option<String>) -> Response {
     Response::json(&json!({ "status": status, "redirect": redirect })).with_no_cache()
 }
 
-/// Turns an approved PIN into a session (or a denial), once: the flow row is claimed in
-/// the same transaction, so the popup and the poll cannot both sign in.
-/// Returns the JSON reply for the poll and the page redirect.
+/// Turns an approved PIN into a session (or a denial), once (see [`finish`]).
 fn finish_plex(
     ctx: &Ctx,
     plex: &Plex,
@@ -189,6 +357,19 @@ fn finish_plex(
     let outcome = plex.authorize(&ctx.app.http, token);
     ctx.app.metrics.signin(ProviderKind::Plex, &outcome);
     let outcome = outcome.map_err(provider_error)?;
+    finish(ctx, ProviderKind::Plex, flow_digest, flow, outcome)
+}
+
+/// Turns the provider's word on a flow into a session (or a denial), once: the flow row
+/// is claimed in the same transaction, so the popup and the poll cannot both sign in.
+/// Returns the JSON reply for the poll and the page redirect.
+fn finish(
+    ctx: &Ctx,
+    provider: ProviderKind,
+    flow_digest: &[u8],
+    flow: &Flow,
+    outcome: Outcome,
+) -> Result<(Response, String)> {
     match outcome {
         Outcome::Authorized(ident) => {
             // The flow cookie stays: a popup returning after the poll finished
@@ -215,18 +396,18 @@ fn finish_plex(
             crate::log_warn!("req={} sign-in denied: {log}", ctx.request_id);
             crate::signin::withdraw_access(
                 &ctx.origin(),
-                ProviderKind::Plex,
+                provider,
                 account.as_deref(),
                 username.as_deref(),
             )?;
             crate::signin::record_failure(
                 &ctx.origin(),
-                "plex",
+                provider.as_str(),
                 username.as_deref(),
                 "no access to the media server",
             );
             flows::set_state(&*ctx.app.db.conn()?, flow_digest, FlowState::Denied)?;
-            let target = "/restricted?provider=plex".to_string();
+            let target = format!("/restricted?provider={}", provider.as_str());
             Ok((poll_reply("denied", Some(target.clone())), target))
         }
     }
@@ -254,7 +435,9 @@ pub fn forward_get(ctx: &Ctx) -> Result<Response> {
     }
     let providers = ctx.app.providers();
     let plex = providers.plex.as_ref().ok_or(AppError::NotFound)?;
-    let Some((flow_digest, flow)) = current_flow(ctx)? else {
+    let Some((flow_digest, flow)) =
+        current_flow(ctx)?.filter(|(_, f)| f.provider == ProviderKind::Plex.as_str())
+    else {
         return Ok(page(ctx, views::login::not_completed()).with_status_code(400));
     };
     let target = match flow.state {

@@ -14,6 +14,7 @@ pub mod events;
 mod forward_auth;
 pub mod guards;
 mod health;
+mod link;
 mod login;
 mod mfa;
 mod my_sessions;

@@ -28,13 +28,20 @@ pub fn index_get(ctx: &Ctx) -> Result<Response> {
         .header("Host")
         .filter(|host| Some(*host) != host_port(&cfg.base_url).as_deref())
         .map(|_| cfg.origin());
+    let providers = ctx.app.providers();
+    // Jellyfin only (Emby has no Quick Connect), and only while the server has it on.
+    let quick_connect = providers.is_enabled(ProviderKind::Jellyfin)
+        && providers
+            .media_server(ProviderKind::Jellyfin)
+            .is_some_and(|s| s.quick_connect_offered(&ctx.app.http, ctx.app.clock.now_ms()));
     Ok(page(
         ctx,
         views::login::login(&views::login::LoginPage {
-            providers: &ctx.app.providers().enabled,
+            providers: &providers.enabled,
             rd: rd.as_deref(),
             error: None,
             wrong_origin,
+            quick_connect,
         }),
     ))
 }
@@ -68,6 +75,14 @@ pub fn home_get(ctx: &Ctx) -> Result<Response> {
         .into_iter()
         .filter_map(|f| f.name.strip_prefix("icon:").map(str::to_string))
         .collect();
+    let link_tv = ctx.app.providers().is_enabled(ProviderKind::Jellyfin)
+        && crate::db::users::provider_token_sealed(
+            &conn,
+            s.row.user_id,
+            ProviderKind::Jellyfin.as_str(),
+            None,
+        )?
+        .is_some();
     drop(conn);
     Ok(page(
         ctx,
@@ -89,6 +104,7 @@ pub fn home_get(ctx: &Ctx) -> Result<Response> {
             welcome_text: branding.welcome_text.as_deref(),
             links: branding.links_for(&s.groups).collect(),
             icons: &icons,
+            link_tv,
         }),
     ))
 }

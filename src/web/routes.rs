@@ -16,7 +16,8 @@ use super::guards::Admin;
 use super::request::Ctx;
 use super::{
     access_tester, admin, admin_mfa, admin_pages, admin_users, assets, backups, branding, events,
-    forward_auth, health, login, mfa, my_sessions, oidc, portal, revalidation, setup, webhooks,
+    forward_auth, health, link, login, mfa, my_sessions, oidc, portal, revalidation, setup,
+    webhooks,
 };
 use crate::error::{AppError, Result};
 use crate::roles::Permission;
@@ -240,6 +241,7 @@ pub static ROUTES: &[Route] = &[
     get("/api/me/sessions", |c, _| my_sessions::list_get(c)).json().label("/api/me/*"),
     Route::new(Method::Delete, "/api/me/sessions/{id}", Handler::Open(|c, p| my_sessions::delete(c, p.at(0)))).json().label("/api/me/*"),
     post("/sessions/end", |c, _| my_sessions::end_post(c)).label("/home"),
+    post("/link/jellyfin", |c, _| link::jellyfin_post(c)).label("/link/*"),
     api(Get, "/api/admin/trusted-ips", UsersRead, |c, a, _| admin::trusted_ips_get(c, a)),
     api(Post, "/api/admin/trusted-ips/forget", UsersWrite, |c, a, _| admin::trusted_ip_forget_post(c, a)).json_body(),
     get("/static/{*}", |c, p| assets::serve(c, &p.rest().join("/"))).label("/static/*"),

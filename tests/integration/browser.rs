@@ -1,6 +1,6 @@
 //! The sign-in popup, the two-factor pages, the admin console and the first-run setup
-//! wizard in a real browser: the scripts in tests/e2e (signin.mjs, mfa.mjs, admin.mjs,
-//! setup.mjs) drive headless Chromium (Debian's /usr/bin/chromium through
+//! wizard in a real browser: the scripts in tests/e2e (signin.mjs, quickconnect.mjs,
+//! mfa.mjs, admin.mjs, setup.mjs) drive headless Chromium (Debian's /usr/bin/chromium through
 //! playwright-core) against a portal started here with a fake Jellyfin, because only a
 //! browser runs login.js and admin.js, the popup, postMessage, the clipboard and the QR
 //! image, and only a browser shows whether the pages look right.
@@ -121,6 +121,44 @@ fn browser_signs_in_through_the_jellyfin_popup() {
         "the browser sign-in made exactly one server-side session"
     );
     assert_eq!(jf.count("/Users/AuthenticateByName"), 1);
+}
+
+#[test]
+fn browser_signs_in_with_jellyfin_quick_connect() {
+    let e2e = e2e_dir();
+    let (jf, portal) = jellyfin_with_alice();
+    let base = portal.base.clone();
+    let node = std::thread::spawn(move || {
+        run_node(&e2e, "quickconnect.mjs", &[&base, "alice", "wonderland"])
+    });
+
+    // Play alice's Jellyfin app: approve the code once the page asked for one.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let code = loop {
+        if let Some((code, _)) = jf.quick_connect_codes().into_iter().next() {
+            break code;
+        }
+        assert!(
+            Instant::now() < deadline && !node.is_finished(),
+            "the page never started Quick Connect"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(jf.approve_quick_connect("alice", &code), 200);
+
+    let (ok, out, err) = node.join().unwrap();
+    assert!(
+        ok,
+        "the browser script quickconnect.mjs failed\n--- stdout\n{out}\n--- stderr\n{err}"
+    );
+    println!("{out}");
+    assert!(
+        out.contains(&format!("code {code}")),
+        "the page showed the code the server made: {out}"
+    );
+    assert_eq!(portal.count("SELECT count(*) FROM sessions"), 1);
+    assert_eq!(jf.count("/Users/AuthenticateWithQuickConnect"), 1);
+    assert_eq!(jf.count("/Users/AuthenticateByName"), 0, "no password");
 }
 
 #[test]

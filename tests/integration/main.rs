@@ -24,6 +24,7 @@ mod outbound;
 mod plex;
 mod portal;
 mod proxies;
+mod quick_connect;
 mod revalidate;
 mod routes;
 mod security;

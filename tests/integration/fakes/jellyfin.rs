@@ -1,7 +1,8 @@
-//! FakeJellyfin: the auth endpoints of a Jellyfin server, with an Emby mode (`/emby` prefix, no `/Users/Me`).
+//! FakeJellyfin: the auth endpoints of a Jellyfin server, with an Emby mode (`/emby` prefix, no `/Users/Me`),
+//! and Jellyfin's Quick Connect set (QuickConnectController/QuickConnectManager; Emby has none).
 
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use rouille::Response;
 use serde_json::{Map, Value, json};
@@ -77,6 +78,23 @@ struct Session {
     device_id: String,
 }
 
+/// A Quick Connect request (QuickConnectResult).
+struct QuickConnect {
+    secret: String,
+    code: String,
+    device_id: String,
+    device_name: String,
+    app_name: String,
+    app_version: String,
+    added: SystemTime,
+    /// The user who approved it, and when.
+    approved: Option<(String, SystemTime)>,
+}
+
+/// QuickConnectManager: a request expires 10 minutes after creation, an approved one 10
+/// minutes after approval.
+const QUICK_CONNECT_TTL: Duration = Duration::from_secs(600);
+
 struct State {
     mode: Mode,
     legacy: bool,
@@ -84,6 +102,25 @@ struct State {
     users: Vec<UserRec>,
     sessions: Vec<Session>,
     device_ids: Vec<String>,
+    quick_connect_enabled: bool,
+    quick_connects: Vec<QuickConnect>,
+    /// Added to the wall clock: tests move the fake's time to expire requests.
+    clock_offset: Duration,
+}
+
+impl State {
+    fn now(&self) -> SystemTime {
+        SystemTime::now() + self.clock_offset
+    }
+
+    /// QuickConnectManager.ExpireRequests.
+    fn expire_quick_connects(&mut self) {
+        let now = self.now();
+        self.quick_connects.retain(|q| {
+            let since = q.approved.as_ref().map_or(q.added, |(_, at)| *at);
+            now.duration_since(since).unwrap_or_default() < QUICK_CONNECT_TTL
+        });
+    }
 }
 
 /// Fake Jellyfin/Emby. Clones share one server, which stops when the last is dropped.
@@ -106,6 +143,10 @@ impl FakeJellyfin {
             users: Vec::new(),
             sessions: Vec::new(),
             device_ids: Vec::new(),
+            // QuickConnectAvailable defaults to true since 10.9.
+            quick_connect_enabled: true,
+            quick_connects: Vec::new(),
+            clock_offset: Duration::ZERO,
         }));
         let st = state.clone();
         let alias = (mode == Mode::Emby).then_some("/emby");
@@ -226,6 +267,91 @@ impl FakeJellyfin {
             .sessions
             .iter()
             .any(|s| s.token == token)
+    }
+
+    /// Turns Quick Connect on or off (Dashboard > General > Quick Connect).
+    pub fn set_quick_connect(&self, enabled: bool) {
+        lock(&self.inner.state).quick_connect_enabled = enabled;
+    }
+
+    /// Moves the fake's clock forward (Quick Connect expiry).
+    pub fn advance(&self, by: Duration) {
+        lock(&self.inner.state).clock_offset += by;
+    }
+
+    /// Signs `name` in on a Jellyfin TV app of its own and returns that app's token.
+    pub fn app_token(&self, name: &str) -> Option<String> {
+        let mut st = lock(&self.inner.state);
+        let user_id = find_user_by_name(&st, name)?.user.id.clone();
+        let token = random_hex(32);
+        st.sessions.push(Session {
+            token: token.clone(),
+            user_id,
+            device_id: format!("fake-tv-{}", random_hex(8)),
+        });
+        Some(token)
+    }
+
+    /// Revokes a token (the user signed that device out).
+    pub fn revoke_token(&self, token: &str) {
+        lock(&self.inner.state)
+            .sessions
+            .retain(|s| s.token != token);
+    }
+
+    /// Plays a Jellyfin app where `name` is signed in approving `code`: a real POST
+    /// /QuickConnect/Authorize with that app's token. Returns the status.
+    pub fn approve_quick_connect(&self, name: &str, code: &str) -> u16 {
+        let token = self.app_token(name).expect("known user");
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let header = format!(
+            r#"MediaBrowser Client="Jellyfin Android TV", Device="TV", DeviceId="tv-1", Version="0.18.0", Token="{token}""#
+        );
+        agent
+            .post(format!(
+                "{}/QuickConnect/Authorize?code={code}",
+                self.base_url()
+            ))
+            .header("Authorization", header)
+            .send_empty()
+            .map(|r| r.status().as_u16())
+            .expect("the fake answers")
+    }
+
+    /// Codes of live Quick Connect requests, oldest first, with whether each was approved
+    /// and by which user name.
+    pub fn quick_connect_codes(&self) -> Vec<(String, Option<String>)> {
+        let mut st = lock(&self.inner.state);
+        st.expire_quick_connects();
+        st.quick_connects
+            .iter()
+            .map(|q| {
+                let who = q.approved.as_ref().and_then(|(id, _)| {
+                    st.users
+                        .iter()
+                        .find(|u| &u.user.id == id)
+                        .map(|u| u.user.name.clone())
+                });
+                (q.code.clone(), who)
+            })
+            .collect()
+    }
+
+    /// Starts a Quick Connect request as a TV app would (the code the TV shows).
+    pub fn tv_initiates(&self) -> String {
+        let mut st = lock(&self.inner.state);
+        new_quick_connect(
+            &mut st,
+            "tv-device-1",
+            "Living room TV",
+            "Jellyfin Android TV",
+            "0.18.0",
+        )
+        .code
+        .clone()
     }
 
     fn with_user(&self, name: &str, f: impl FnOnce(&mut UserRec)) -> bool {
@@ -415,6 +541,12 @@ fn handle(state: &Mutex<State>, req: &Recorded) -> Response {
     let ctx = auth_ctx(st.mode, st.legacy, req);
     match (req.method.as_str(), path.as_str()) {
         ("GET", "/system/info/public") => json_response(200, &system_info(&st)),
+        (_, p) if p.starts_with("/quickconnect/") || p == "/users/authenticatewithquickconnect" => {
+            match st.mode {
+                Mode::Emby => not_found(),
+                Mode::Jellyfin => quick_connect(&mut st, &ctx, req, p),
+            }
+        }
         ("POST", "/users/authenticatebyname") => authenticate(&mut st, &ctx, req),
         ("GET", "/users/me") => match (st.mode, caller(&st, &ctx)) {
             (Mode::Emby, _) => not_found(),
@@ -462,6 +594,141 @@ fn handle(state: &Mutex<State>, req: &Recorded) -> Response {
     }
 }
 
+/// QuickConnectController: Enabled, Initiate (POST; GET kept as obsolete), Connect,
+/// Authorize (a live user token; `userId` of another user needs an administrator) and
+/// Users/AuthenticateWithQuickConnect.
+fn quick_connect(st: &mut State, ctx: &AuthCtx, req: &Recorded, path: &str) -> Response {
+    let method = req.method.as_str();
+    if (method, path) == ("GET", "/quickconnect/enabled") {
+        return json_response(200, &json!(st.quick_connect_enabled));
+    }
+    if !st.quick_connect_enabled {
+        return text_response(401, "Quick connect is disabled");
+    }
+    st.expire_quick_connects();
+    match (method, path) {
+        ("POST" | "GET", "/quickconnect/initiate") => {
+            let (Some(client), Some(device), Some(device_id), Some(version)) = (
+                ctx.field("Client"),
+                ctx.field("Device"),
+                ctx.field("DeviceId"),
+                ctx.field("Version"),
+            ) else {
+                return error(400);
+            };
+            let q = new_quick_connect(st, device_id, device, client, version);
+            json_response(200, &quick_connect_result(q))
+        }
+        ("GET", "/quickconnect/connect") => {
+            let secret = req.query_param_ci("secret").unwrap_or_default();
+            match st.quick_connects.iter().find(|q| q.secret == secret) {
+                Some(q) => json_response(200, &quick_connect_result(q)),
+                None => text_response(404, "Unknown secret"),
+            }
+        }
+        ("POST", "/quickconnect/authorize") => {
+            let caller_id = match caller(st, ctx) {
+                Caller::User(id) => id,
+                _ => return error(401),
+            };
+            let Some(code) = req.query_param_ci("code") else {
+                return text_response(400, "Missing code");
+            };
+            let user_id = match req.query_param_ci("userId").map(|u| u.replace('-', "")) {
+                Some(other) if !other.eq_ignore_ascii_case(&caller_id) => {
+                    let admin = st
+                        .users
+                        .iter()
+                        .any(|u| u.user.id == caller_id && u.user.is_admin);
+                    if !admin {
+                        return text_response(403, "Unknown user id");
+                    }
+                    other.to_ascii_lowercase()
+                }
+                _ => caller_id,
+            };
+            let now = st.now();
+            match st.quick_connects.iter_mut().find(|q| q.code == code) {
+                Some(q) => {
+                    q.approved = Some((user_id, now));
+                    json_response(200, &json!(true))
+                }
+                None => text_response(404, "Unable to find request"),
+            }
+        }
+        ("POST", "/users/authenticatewithquickconnect") => {
+            let secret = serde_json::from_str::<Value>(&req.body)
+                .ok()
+                .and_then(|v| v["Secret"].as_str().map(str::to_string));
+            let Some(secret) = secret else {
+                return error(400);
+            };
+            let found = st
+                .quick_connects
+                .iter()
+                .find(|q| q.secret == secret)
+                .and_then(|q| {
+                    Some((
+                        q.approved.as_ref()?.0.clone(),
+                        q.device_id.clone(),
+                        q.device_name.clone(),
+                    ))
+                });
+            let Some((user_id, device_id, device)) = found else {
+                return text_response(404, "Unknown secret");
+            };
+            // AuthenticateDirect: no password and no disabled check; the secret stays
+            // usable until it expires.
+            let Some(idx) = st.users.iter().position(|u| u.user.id == user_id) else {
+                return text_response(404, "Unknown secret");
+            };
+            issue_token(st, idx, &device_id, "AuthPortal", &device, "1")
+        }
+        _ => not_found(),
+    }
+}
+
+fn new_quick_connect<'a>(
+    st: &'a mut State,
+    device_id: &str,
+    device: &str,
+    client: &str,
+    version: &str,
+) -> &'a QuickConnect {
+    let mut code;
+    loop {
+        code = super::http::random_from(b"0123456789", 6);
+        if !st.quick_connects.iter().any(|q| q.code == code) {
+            break;
+        }
+    }
+    let added = st.now();
+    st.quick_connects.push(QuickConnect {
+        secret: random_hex(64),
+        code,
+        device_id: device_id.to_string(),
+        device_name: device.to_string(),
+        app_name: client.to_string(),
+        app_version: version.to_string(),
+        added,
+        approved: None,
+    });
+    st.quick_connects.last().expect("just pushed")
+}
+
+fn quick_connect_result(q: &QuickConnect) -> Value {
+    json!({
+        "Authenticated": q.approved.is_some(),
+        "Secret": q.secret,
+        "Code": q.code,
+        "DeviceId": q.device_id,
+        "DeviceName": q.device_name,
+        "AppName": q.app_name,
+        "AppVersion": q.app_version,
+        "DateAdded": iso8601(q.added)
+    })
+}
+
 fn authenticate(st: &mut State, ctx: &AuthCtx, req: &Recorded) -> Response {
     if let Some(d) = ctx.field("DeviceId") {
         st.device_ids.push(d.to_string());
@@ -496,6 +763,19 @@ fn authenticate(st: &mut State, ctx: &AuthCtx, req: &Recorded) -> Response {
     if st.users[idx].blocked() {
         return error(403);
     }
+    issue_token(st, idx, device_id, client, device, version)
+}
+
+/// SessionManager.AuthenticateNewSession: a new token for user `idx` on a device (one per
+/// user and device) and the AuthenticationResult.
+fn issue_token(
+    st: &mut State,
+    idx: usize,
+    device_id: &str,
+    client: &str,
+    device: &str,
+    version: &str,
+) -> Response {
     let now = SystemTime::now();
     st.users[idx].last_login = Some(now);
     let user_id = st.users[idx].user.id.clone();

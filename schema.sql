@@ -329,4 +329,4 @@ CREATE TABLE webhook_attempts (
     PRIMARY KEY (delivery_id, attempt)
 ) WITHOUT ROWID;
 
-PRAGMA user_version = 14;
+PRAGMA user_version = 11;

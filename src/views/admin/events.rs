@@ -134,8 +134,14 @@ fn detail_value(key: &str, value: &Value) -> Markup {
     }
 }
 
-/// A detail key as a label: "user_agent" -> "User agent".
+/// A detail key as a label: "user_agent" -> "User agent"; a few read better named.
 fn label(key: &str) -> String {
+    match key {
+        "mfa" => return "Second factor".into(),
+        "ip" => return "IP address".into(),
+        "uuid" => return "UUID".into(),
+        _ => {}
+    }
     let words = key.replace(['_', '.'], " ");
     let mut chars = words.chars();
     match chars.next() {

@@ -103,7 +103,7 @@ fn form() -> Markup {
                     }
                     p.hint { "Hover a type for when it is written. signin.success is a finished sign-in (second factor included)." }
                 }
-                label for="wh-patterns" { "Other event patterns (comma-separated, e.g. " code { "signin.*" } " or " code { "*" } ")" }
+                label for="wh-patterns" { "Other event patterns (comma-separated, like signin.* for every sign-in event or * for all)" }
                 input #wh-patterns type="text" autocomplete="off" spellcheck="false";
                 div.field-row {
                     label { "Only these users (names or UUIDs, comma-separated; empty: everyone)"

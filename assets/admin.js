@@ -1119,7 +1119,8 @@
         headerRow(name, headers[name] || '', (hints.headers || {})[name], hints.stored && headers[name] === null);
       });
       $('wh-body').value = rule.body_template || '';
-      $('wh-secret').value = '';
+      // Only JSON typed under "Advanced" can carry a secret: the API never shows one.
+      $('wh-secret').value = typeof rule.secret === 'string' ? rule.secret : '';
       $('wh-secret-remove').checked = false;
       $('wh-secret-remove-row').hidden = !hints.secretSet;
       $('wh-secret').placeholder = hints.secretSet ? '(stored; leave empty to keep)' : '';

@@ -46,6 +46,9 @@ pub fn preview(d: &Draft) -> std::result::Result<Value, String> {
             METHODS.join(", ")
         ));
     }
+    if d.events.len() > 50 {
+        return Err("events: at most 50".into());
+    }
     check_body_format(&d.body_format)?;
     check_body(&method, &d.body_format, &d.body_template)?;
     let kind = sample_type(&d.events);

@@ -50,6 +50,9 @@ await runInBrowser({ wholeRunTimeoutMs: 90_000 }, async (t) => {
   if (!shown.startsWith(`POST ${receiver}`)) throw new Error(`the preview shows ${shown}`);
   t.ok('the preset filled the form and the preview shows the request for a sample sign-in');
   await t.shot(page, 'webhooks-form.png');
+  // The picture in the README: the form from its title down, one screen of it.
+  await page.evaluate(() => document.getElementById('webhook-form').scrollIntoView());
+  await page.screenshot({ path: `${t.shotDir}/webhooks-form-top.png` });
 
   await Promise.all([page.waitForEvent('load'), page.locator('#webhook-create').click()]);
   const hook = page.locator('section[data-webhook]', { hasText: 'Pangolin: root' });

@@ -170,6 +170,7 @@ mod tests {
         assert!(html.contains("<dd>admins, plex-friend</dd>"), "{html}");
         assert!(html.contains("<summary>raw</summary>"), "{html}");
         assert_eq!(label("name_typed"), "Name typed");
+        assert_eq!(label("mfa"), "Second factor");
         assert!(detail(&serde_json::json!({})).into_string().contains("—"));
     }
 }

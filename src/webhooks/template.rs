@@ -24,7 +24,8 @@ const fn p(name: &'static str, about: &'static str, example: &'static str) -> Pl
     }
 }
 
-/// The values a template may name (the console and the README list them from here).
+/// The values a template may name (the console lists them from here; a test keeps the
+/// README naming each).
 pub const PLACEHOLDERS: &[Placeholder] = &[
     p("event.type", "the event's type", "signin.success"),
     p("event.id", "the event's number in the audit log", "4711"),

@@ -984,3 +984,22 @@ fn the_webhook_form_starts_empty_and_disabled() {
     assert_eq!(page.status, 200);
     assert!(!page.body.contains("webhook-fields"));
 }
+
+/// The README's list of placeholders names every one the templates know (the console
+/// lists them from the same table, src/webhooks/template.rs).
+#[test]
+fn the_readme_names_every_placeholder() {
+    let readme = include_str!("../../README.md");
+    let section = readme
+        .split("**Webhooks.**")
+        .nth(1)
+        .and_then(|s| s.split("*Signature.*").next())
+        .expect("README.md has the Webhooks paragraph");
+    for p in authportal::webhooks::PLACEHOLDERS {
+        assert!(
+            section.contains(&format!("`{{{}}}`", p.name)),
+            "README's webhook placeholders lack {{{}}}",
+            p.name
+        );
+    }
+}

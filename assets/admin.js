@@ -1009,20 +1009,17 @@
 
   // --- /admin/webhooks ---
 
+  // The rules' buttons (edit, send test, delete) and the form. The form is the one way
+  // to write a rule: presets fill it, "Advanced" shows it as JSON, the server renders
+  // the preview (POST /api/admin/webhooks/preview) so it is what a delivery would send.
   function initWebhooks() {
+    var form = $('webhook-fields');
     document.addEventListener('click', function (ev) {
       var test = ev.target.closest('button[data-webhook-test]');
       var del = ev.target.closest('button[data-webhook-delete]');
       var change = ev.target.closest('button[data-webhook-edit]');
-      if (change) editRule(change.getAttribute('data-webhook-edit'));
-      if (test) {
-        busy(test, true);
-        api('POST', '/api/admin/webhooks/' + test.getAttribute('data-webhook-test') + '/test', {}).then(function (res) {
-          busy(test, false);
-          if (!res.ok) { say('webhooks-status', errorText(res), 'bad'); return; }
-          say('webhooks-status', 'Test delivery queued; reload to see its outcome.', 'ok');
-        });
-      }
+      if (change && form) editRule(change.getAttribute('data-webhook-edit'));
+      if (test) sendTest(test, test.getAttribute('data-webhook-test'));
       if (del) {
         if (del.getAttribute('data-armed') !== '1') {
           del.setAttribute('data-armed', '1');
@@ -1036,52 +1033,261 @@
         });
       }
     });
+    if (!form) return;
+
+    var presets = JSON.parse($('webhook-form').getAttribute('data-presets') || '[]');
     var create = $('webhook-create');
-    if (!create) return;
-    var text = $('webhook-json');
-    var blank = text.value;
     var cancel = $('webhook-cancel');
     var editing = null;
+    var previewTimer = null;
 
-    // The form edits an existing rule: its JSON as the API shows it (header values
-    // null = keep; the secret is never shown, and a rule without one keeps it).
+    function split(id) {
+      return $(id).value.split(',').map(function (s) { return s.trim(); }).filter(Boolean);
+    }
+
+    function headerRow(name, value, hint, stored) {
+      var row = el('div', null, 'header-row');
+      var n = el('input');
+      n.type = 'text'; n.value = name || ''; n.placeholder = 'Name'; n.setAttribute('aria-label', 'Header name');
+      n.setAttribute('data-header-name', '');
+      var v = el('input');
+      v.type = 'text'; v.value = value || ''; v.setAttribute('aria-label', 'Header value');
+      v.placeholder = stored ? '(stored; leave empty to keep)' : (hint || 'Value');
+      v.setAttribute('data-header-value', '');
+      v.autocomplete = 'off'; v.spellcheck = false;
+      var rm = el('button', 'Remove', 'secondary small');
+      rm.type = 'button';
+      rm.addEventListener('click', function () { row.remove(); schedulePreview(); });
+      row.appendChild(n); row.appendChild(v); row.appendChild(rm);
+      $('wh-header-rows').appendChild(row);
+      return row;
+    }
+
+    // The rule the form describes, as the API takes it (the secret only when typed).
+    function collect() {
+      var headers = {};
+      var rows = $('wh-header-rows').querySelectorAll('.header-row');
+      for (var i = 0; i < rows.length; i++) {
+        var name = rows[i].querySelector('[data-header-name]').value.trim();
+        var value = rows[i].querySelector('[data-header-value]').value;
+        if (!name && !value) continue;
+        headers[name] = value === '' ? null : value;
+      }
+      var rule = {
+        name: $('wh-name').value,
+        enabled: $('wh-enabled').checked,
+        events: checked(form, 'events').concat(split('wh-patterns')),
+        users: split('wh-users'),
+        groups: split('wh-groups'),
+        method: $('wh-method').value,
+        url: $('wh-url').value.trim(),
+        headers: headers,
+        body_format: $('wh-format').value,
+        body_template: $('wh-body').value,
+        timeout_secs: parseInt($('wh-timeout').value, 10) || 0,
+        max_attempts: parseInt($('wh-attempts').value, 10) || 0
+      };
+      if ($('wh-secret').value) rule.secret = $('wh-secret').value;
+      else if ($('wh-secret-remove').checked) rule.secret = '';
+      return rule;
+    }
+
+    // Puts a rule (from the API, a preset or the JSON) into the form.
+    function fill(rule, hints) {
+      hints = hints || {};
+      $('wh-name').value = rule.name || '';
+      $('wh-enabled').checked = !!rule.enabled;
+      var events = rule.events || [];
+      var boxes = form.querySelectorAll('input[name="events"]');
+      var known = {};
+      for (var i = 0; i < boxes.length; i++) {
+        known[boxes[i].value] = true;
+        boxes[i].checked = events.indexOf(boxes[i].value) >= 0;
+      }
+      $('wh-patterns').value = events.filter(function (e) { return !known[e]; }).join(', ');
+      $('wh-users').value = (rule.users || []).join(', ');
+      $('wh-groups').value = (rule.groups || []).join(', ');
+      $('wh-method').value = rule.method || 'POST';
+      $('wh-format').value = rule.body_format || 'json';
+      $('wh-timeout').value = rule.timeout_secs || 10;
+      $('wh-attempts').value = rule.max_attempts || 5;
+      $('wh-url').value = rule.url || '';
+      $('wh-url').placeholder = hints.url || 'https://…';
+      $('wh-header-rows').textContent = '';
+      var headers = rule.headers || {};
+      Object.keys(headers).forEach(function (name) {
+        headerRow(name, headers[name] || '', (hints.headers || {})[name], hints.stored && headers[name] === null);
+      });
+      $('wh-body').value = rule.body_template || '';
+      // Only JSON typed under "Advanced" can carry a secret: the API never shows one.
+      $('wh-secret').value = typeof rule.secret === 'string' ? rule.secret : '';
+      $('wh-secret-remove').checked = false;
+      $('wh-secret-remove-row').hidden = !hints.secretSet;
+      $('wh-secret').placeholder = hints.secretSet ? '(stored; leave empty to keep)' : '';
+      schedulePreview();
+    }
+
+    function startNew() {
+      editing = null;
+      fill({});
+      $('webhook-form-title').textContent = 'New webhook';
+      create.textContent = 'Create';
+      cancel.hidden = true;
+      $('webhook-preset-about').hidden = true;
+    }
+
+    function usePreset(id) {
+      var p = presets.filter(function (x) { return x.id === id; })[0];
+      if (!p) return;
+      var headers = {};
+      var hints = {};
+      p.headers.forEach(function (h) { headers[h.name] = ''; hints[h.name] = h.hint; });
+      var name = $('wh-name').value;
+      fill({
+        name: name || p.label, enabled: false, events: p.events, method: p.method, url: '',
+        headers: headers, body_format: p.body_format, body_template: p.body_template
+      }, { url: p.url_hint, headers: hints });
+      var about = $('webhook-preset-about');
+      about.textContent = p.about;
+      about.hidden = false;
+      $('wh-url').focus();
+    }
+
+    // The form edits an existing rule as the API shows it (header values null = keep;
+    // the secret is never shown, and a rule without one keeps it).
     function editRule(id) {
       api('GET', '/api/admin/webhooks/' + encodeURIComponent(id)).then(function (res) {
         if (!res.ok) { say('webhooks-status', errorText(res), 'bad'); return; }
         var rule = res.json;
-        ['id', 'secret_set', 'url_path_hidden', 'created_at', 'updated_at', 'unknown_events'].forEach(function (k) { delete rule[k]; });
         editing = id;
-        text.value = JSON.stringify(rule, null, 2);
+        fill(rule, { stored: true, secretSet: rule.secret_set });
         $('webhook-form-title').textContent = 'Edit webhook “' + rule.name + '”';
         create.textContent = 'Save';
         cancel.hidden = false;
+        $('webhook-preset-about').hidden = true;
         $('webhook-form').scrollIntoView();
-        text.focus();
+        $('wh-name').focus();
       });
     }
-    cancel.addEventListener('click', function () {
-      editing = null;
-      text.value = blank;
-      $('webhook-form-title').textContent = 'New webhook';
-      create.textContent = 'Create';
-      cancel.hidden = true;
-    });
 
-    create.addEventListener('click', function () {
-      var spec;
-      try { spec = JSON.parse(text.value); } catch (e) {
-        say('webhooks-status', 'The rule is not valid JSON: ' + e.message, 'bad');
+    // After a pause in typing: each preview counts against the console's write limit.
+    function schedulePreview() {
+      if (previewTimer) clearTimeout(previewTimer);
+      previewTimer = setTimeout(preview, 800);
+    }
+
+    function preview() {
+      var rule = collect();
+      delete rule.secret;
+      api('POST', '/api/admin/webhooks/preview', rule).then(function (res) {
+        var box = $('wh-preview');
+        if (!res.ok) {
+          box.textContent = 'Not valid yet: ' + errorText(res);
+          box.className = 'config error';
+          return;
+        }
+        var p = res.json;
+        var text = p.method + ' ' + (p.url || '(no URL yet)') + '\nX-Authportal-Event: ' + p.event;
+        if (p.content_type) text += '\nContent-Type: ' + p.content_type;
+        if (p.body !== null) text += '\n\n' + p.body;
+        box.textContent = text;
+        box.className = 'config';
+      });
+    }
+
+    form.addEventListener('input', schedulePreview);
+    form.addEventListener('change', schedulePreview);
+    $('wh-header-add').addEventListener('click', function () {
+      headerRow('', '', '', false).querySelector('input').focus();
+    });
+    document.querySelectorAll('button[data-preset]').forEach(function (b) {
+      b.addEventListener('click', function () { usePreset(b.getAttribute('data-preset')); });
+    });
+    document.querySelectorAll('button[data-placeholder]').forEach(function (b) {
+      b.addEventListener('click', function () {
+        var body = $('wh-body');
+        var text = '{' + b.getAttribute('data-placeholder') + '}';
+        var at = body.selectionStart || body.value.length;
+        body.value = body.value.slice(0, at) + text + body.value.slice(body.selectionEnd || at);
+        body.focus();
+        body.selectionStart = body.selectionEnd = at + text.length;
+        schedulePreview();
+      });
+    });
+    $('webhook-advanced').addEventListener('toggle', function () {
+      if (!$('webhook-advanced').open) return;
+      var rule = collect();
+      delete rule.secret;
+      $('webhook-json').value = JSON.stringify(rule, null, 2);
+    });
+    $('webhook-json-apply').addEventListener('click', function () {
+      var rule;
+      try { rule = JSON.parse($('webhook-json').value); } catch (e) {
+        say('webhook-form-status', 'The rule is not valid JSON: ' + e.message, 'bad');
         return;
       }
+      fill(rule, { stored: editing !== null });
+      say('webhook-form-status', 'The form now holds the JSON.', 'ok');
+    });
+    cancel.addEventListener('click', startNew);
+
+    form.addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      var rule = collect();
       busy(create, true);
       var request = editing === null
-        ? api('POST', '/api/admin/webhooks', spec)
-        : api('PUT', '/api/admin/webhooks/' + encodeURIComponent(editing), spec);
+        ? api('POST', '/api/admin/webhooks', rule)
+        : api('PUT', '/api/admin/webhooks/' + encodeURIComponent(editing), rule);
       request.then(function (res) {
         busy(create, false);
-        if (!res.ok) { say('webhooks-status', errorText(res), 'bad'); return; }
+        if (!res.ok) { say('webhook-form-status', 'Not saved: ' + errorText(res), 'error'); return; }
         window.location.reload();
       });
     });
+    startNew();
+  }
+
+  // Queues a test delivery and shows its outcome (status, time taken, error) beside the
+  // rule once the delivery thread has tried it, without a reload.
+  function sendTest(button, id) {
+    var line = document.querySelector('[data-test-result="' + id + '"]');
+    function show(text, kind) {
+      if (!line) return;
+      line.textContent = text;
+      line.className = 'status' + (kind ? ' ' + kind : '');
+    }
+    busy(button, true);
+    show('Sending a test delivery…');
+    api('POST', '/api/admin/webhooks/' + encodeURIComponent(id) + '/test', {}).then(function (res) {
+      if (!res.ok) { busy(button, false); show(errorText(res), 'error'); return; }
+      var delivery = res.json.delivery;
+      var tries = 0;
+      (function poll() {
+        api('GET', '/api/admin/webhooks/' + encodeURIComponent(id) + '/deliveries?limit=20').then(function (r) {
+          var d = r.ok && (r.json.deliveries || []).filter(function (x) { return x.id === delivery; })[0];
+          if (d && (d.state !== 'pending' || d.attempts > 0)) {
+            busy(button, false);
+            return show(testOutcome(d), d.state === 'delivered' ? 'ok' : 'error');
+          }
+          if (++tries > 60) {
+            busy(button, false);
+            return show('The test delivery is still waiting to be sent; its outcome will be in the list below after a reload.', 'warn');
+          }
+          setTimeout(poll, 500);
+        });
+      })();
+    });
+  }
+
+  function testOutcome(d) {
+    var last = (d.attempt_log || []).reduce(function (a, b) { return !a || b.attempt > a.attempt ? b : a; }, null);
+    var answer = d.response_code ? 'HTTP ' + d.response_code : (d.error || 'no answer');
+    if (last) {
+      answer = (last.response_code ? 'HTTP ' + last.response_code : (last.error || answer)) + ' in ' + last.duration_ms + ' ms';
+    }
+    var at = last ? ' (' + when(last.at) + ')' : '';
+    if (d.state === 'delivered') return 'Test delivered: ' + answer + at + '.';
+    if (d.state === 'failed') return 'Test delivery failed: ' + answer + at + '.';
+    return 'Test delivery attempt ' + d.attempts + ' got ' + answer + at + '; it will be retried.';
   }
 })();

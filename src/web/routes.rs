@@ -281,6 +281,7 @@ pub static ROUTES: &[Route] = &[
     api(Get, "/api/admin/revalidation", EventsRead, |c, a, _| revalidation::status_get(c, a)),
     api(Get, "/api/admin/webhooks", WebhooksRead, |c, a, _| webhooks::list_get(c, a)),
     api(Post, "/api/admin/webhooks", WebhooksWrite, |c, a, _| webhooks::create_post(c, a)).json_body(),
+    api(Post, "/api/admin/webhooks/preview", WebhooksWrite, |c, a, _| webhooks::preview_post(c, a)).json_body(),
     api(Get, "/api/admin/webhooks/{id}", WebhooksRead, |c, a, p| webhooks::one_get(c, a, p.at(0))),
     api(Put, "/api/admin/webhooks/{id}", WebhooksWrite, |c, a, p| webhooks::update_put(c, a, p.at(0))).json_body(),
     api(Delete, "/api/admin/webhooks/{id}", WebhooksWrite, |c, a, p| webhooks::delete(c, a, p.at(0))),

@@ -107,6 +107,17 @@ pub fn delete(ctx: &Ctx, admin: Admin, id: &str) -> Result<Response> {
     Ok(Response::empty_204())
 }
 
+/// POST /api/admin/webhooks/preview: what the rule in the body would send for a
+/// made-up event (see webhooks::preview). Changes nothing; 400 with the save's message
+/// for what saving would refuse.
+pub fn preview_post(ctx: &Ctx, _: Admin) -> Result<Response> {
+    let draft: webhooks::Draft = ctx.json(PREVIEW_EXAMPLE)?;
+    let shown = webhooks::preview(&draft).map_err(AppError::BadRequest)?;
+    Ok(Response::json(&shown).with_no_cache())
+}
+
+const PREVIEW_EXAMPLE: &str = r#"{"name": "Pangolin", "events": ["signin.success"], "method": "POST", "url": "https://pangolin.example.com/v1/resource/12/rule/41", "body_format": "json", "body_template": "{\"value\": \"{client_ip}\"}"}"#;
+
 /// POST /api/admin/webhooks/{id}/test: queues a delivery of a sample event (also for a
 /// disabled rule: that is how an owner tries one out before enabling it).
 pub fn test_post(ctx: &Ctx, admin: Admin, id: &str) -> Result<Response> {

@@ -64,6 +64,15 @@ pub fn run_due(app: &App, stop: &AtomicBool) -> Result<usize> {
     Ok(worked)
 }
 
+/// The Content-Type of a body in `format` ("json" or "form").
+pub(super) fn content_type(format: &str) -> &'static str {
+    if format == "form" {
+        "application/x-www-form-urlencoded"
+    } else {
+        "application/json"
+    }
+}
+
 /// The request one attempt sends.
 struct Outgoing {
     method: String,
@@ -75,20 +84,18 @@ struct Outgoing {
 
 fn build(app: &App, hook: &Webhook, d: &store::Due, values: &Values) -> Result<Outgoing> {
     let url = render(&hook.url, Escape::Url, values);
-    let how = if hook.body_format == "form" {
-        Escape::Form
-    } else {
-        Escape::Json
-    };
-    let body = render(&hook.body_template, how, values).into_bytes();
+    let body = render(
+        &hook.body_template,
+        Escape::for_body(&hook.body_format),
+        values,
+    )
+    .into_bytes();
     let mut headers: Vec<(String, String)> = Vec::new();
     if !body.is_empty() {
-        let ct = if hook.body_format == "form" {
-            "application/x-www-form-urlencoded"
-        } else {
-            "application/json"
-        };
-        headers.push(("Content-Type".into(), ct.into()));
+        headers.push((
+            "Content-Type".into(),
+            content_type(&hook.body_format).into(),
+        ));
     }
     headers.push((
         "X-Authportal-Event".into(),

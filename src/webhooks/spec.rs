@@ -137,12 +137,7 @@ pub fn prepare(
     }
     check_url(&spec.url)?;
     check_destination(app, &spec.url)?;
-    if !matches!(spec.body_format.as_str(), "json" | "form") {
-        return Err(format!(
-            "body_format: {:?} is not json or form",
-            spec.body_format
-        ));
-    }
+    check_body_format(&spec.body_format)?;
     check_body(&method, &spec.body_format, &spec.body_template)?;
     if !(1..=60).contains(&spec.timeout_secs) {
         return Err(format!(
@@ -276,7 +271,14 @@ fn check_header_names<'a>(
     Ok(())
 }
 
-fn check_url(url: &str) -> std::result::Result<(), String> {
+pub(super) fn check_body_format(format: &str) -> std::result::Result<(), String> {
+    if matches!(format, "json" | "form") {
+        return Ok(());
+    }
+    Err(format!("body_format: {format:?} is not json or form"))
+}
+
+pub(super) fn check_url(url: &str) -> std::result::Result<(), String> {
     if url.len() > 2048 {
         return Err("url: at most 2048 characters".into());
     }
@@ -341,7 +343,11 @@ pub fn url_without_path(url: &str) -> String {
     format!("{}/…", origin_text(url))
 }
 
-fn check_body(method: &str, format: &str, template: &str) -> std::result::Result<(), String> {
+pub(super) fn check_body(
+    method: &str,
+    format: &str,
+    template: &str,
+) -> std::result::Result<(), String> {
     if template.len() > 16 * 1024 {
         return Err("body_template: at most 16 KiB".into());
     }

@@ -7,36 +7,94 @@ use crate::db::webhooks::Webhook;
 use crate::error::Result;
 use crate::event_type::EventType;
 
-/// The values a template may name.
-pub const PLACEHOLDERS: &[&str] = &[
-    "event.type",
-    "event.id",
-    "event.result",
-    "event.time",
-    "event.detail",
-    "user.username",
-    "user.email",
-    "user.uuid",
-    "user.groups",
-    "client_ip",
-    "client_cidr",
-    "time",
-    "user_agent",
-    "provider",
-    "webhook.id",
-    "webhook.name",
+/// A value a template may name: `{name}`, what it holds, and the value the console's
+/// preview shows for it.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Placeholder {
+    pub name: &'static str,
+    pub about: &'static str,
+    pub example: &'static str,
+}
+
+const fn p(name: &'static str, about: &'static str, example: &'static str) -> Placeholder {
+    Placeholder {
+        name,
+        about,
+        example,
+    }
+}
+
+/// The values a template may name (the console lists them from here; a test keeps the
+/// README naming each).
+pub const PLACEHOLDERS: &[Placeholder] = &[
+    p("event.type", "the event's type", "signin.success"),
+    p("event.id", "the event's number in the audit log", "4711"),
+    p("event.result", "success or failure", "success"),
+    p(
+        "event.time",
+        "when it happened (RFC 3339)",
+        "2026-11-23T16:05:09Z",
+    ),
+    p(
+        "event.detail",
+        "the event's detail as JSON",
+        r#"{"provider":"plex"}"#,
+    ),
+    p("user.username", "the user's name", "alice"),
+    p(
+        "user.email",
+        "the user's email, if known",
+        "alice@example.com",
+    ),
+    p(
+        "user.uuid",
+        "the user's stable id",
+        "6f1c2b9e-3d4a-4c8e-9b7f-2a5d8e0c1f43",
+    ),
+    p(
+        "user.groups",
+        "the user's groups, comma-separated",
+        "plex-friend,family",
+    ),
+    p(
+        "client_ip",
+        "the address the request came from",
+        "203.0.113.9",
+    ),
+    p(
+        "client_cidr",
+        "that address's network (IPv4 /32, IPv6 /64)",
+        "203.0.113.9/32",
+    ),
+    p("time", "same as event.time", "2026-11-23T16:05:09Z"),
+    p(
+        "user_agent",
+        "the browser's user agent",
+        "Mozilla/5.0 (Android 14; Mobile; rv:128.0) Gecko/128.0 Firefox/128.0",
+    ),
+    p("provider", "plex, jellyfin or emby", "plex"),
+    p("webhook.id", "this webhook's id", "1"),
+    p(
+        "webhook.name",
+        "this webhook's name",
+        "Allow sign-in address",
+    ),
 ];
+
+fn is_placeholder(name: &str) -> bool {
+    PLACEHOLDERS.iter().any(|p| p.name == name)
+}
 
 /// The placeholders a template names, or the first unknown one.
 pub(super) fn placeholders(template: &str) -> std::result::Result<(), String> {
     for cap in placeholder_re().captures_iter(template) {
         let name = &cap[1];
-        if !PLACEHOLDERS.contains(&name) {
+        if !is_placeholder(name) {
             return Err(format!(
                 "unknown placeholder {{{name}}}; known: {}",
                 PLACEHOLDERS
                     .iter()
-                    .map(|p| format!("{{{p}}}"))
+                    .map(|p| format!("{{{}}}", p.name))
                     .collect::<Vec<_>>()
                     .join(", ")
             ));
@@ -60,6 +118,17 @@ pub(super) enum Escape {
     Url,
 }
 
+impl Escape {
+    /// How values are escaped in a body of `format` ("json" or "form").
+    pub(super) fn for_body(format: &str) -> Escape {
+        if format == "form" {
+            Escape::Form
+        } else {
+            Escape::Json
+        }
+    }
+}
+
 /// What Escape::Url encodes: all but ALPHA / DIGIT / "-" / "." / "_" / "~".
 const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
     .remove(b'-')
@@ -75,9 +144,23 @@ impl Values {
         Values(
             PLACEHOLDERS
                 .iter()
-                .map(|p| (*p, "sample \"value\" & more".to_string()))
+                .map(|p| (p.name, "sample \"value\" & more".to_string()))
                 .collect(),
         )
+    }
+
+    /// The values of a made-up event of type `kind` for webhook `name`: what the
+    /// console's preview fills in.
+    pub(super) fn example(kind: &str, name: &str) -> Values {
+        let mut m: BTreeMap<&'static str, String> = PLACEHOLDERS
+            .iter()
+            .map(|p| (p.name, p.example.to_string()))
+            .collect();
+        m.insert("event.type", kind.to_string());
+        if !name.trim().is_empty() {
+            m.insert("webhook.name", name.trim().to_string());
+        }
+        Values(m)
     }
 
     pub(super) fn get(&self, name: &str) -> &str {

@@ -385,6 +385,11 @@ fn browser_webhooks_console() {
         got[0].header("authorization"),
         Some("Bearer browser-secret")
     );
+    assert!(
+        got[0].body.contains("\"priority\": 101"),
+        "the Pangolin preset's body: {}",
+        got[0].body
+    );
     assert_eq!(
         portal.count("SELECT count(*) FROM events WHERE type = 'admin.webhook.create'"),
         1

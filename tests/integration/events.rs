@@ -152,6 +152,41 @@ fn filters_and_keyset_paging() {
     assert_eq!(root.get("/admin/events?since=nonsense").status, 400);
 }
 
+/// The console page: filters in one row, a sign-in failure's details as labelled values
+/// with the user agent in words and the stored JSON behind a "raw" toggle.
+#[test]
+fn the_events_page_shows_details_in_words() {
+    let s = setup(&[]);
+    let root = s.user("root", "toor");
+    let phone = s.portal.client();
+    phone.use_fresh_ip();
+    let firefox_android = "Mozilla/5.0 (Android 14; Mobile; rv:128.0) Gecko/128.0 Firefox/128.0";
+    phone
+        .extra_headers
+        .borrow_mut()
+        .push(("User-Agent".into(), firefox_android.into()));
+    assert_eq!(sign_in(&phone, "jellyfin", "alice", "wrong").status, 401);
+
+    let page = root.get("/admin/events?type=signin.failure");
+    assert_eq!(page.status, 200, "{}", page.body);
+    let body = &page.body;
+    assert!(body.contains("<form class=\"filters\""), "{body}");
+    assert!(body.contains("Firefox on Android</span>"), "{body}");
+    assert!(
+        body.contains(&format!("title=\"{firefox_android}\"")),
+        "the raw user agent is the title"
+    );
+    assert!(
+        body.contains("<dt>Provider</dt><dd>jellyfin</dd>"),
+        "{body}"
+    );
+    assert!(body.contains("<dt>Reason</dt>"), "{body}");
+    assert!(
+        body.contains("<details class=\"raw\"><summary>raw</summary><code>{&quot;"),
+        "{body}"
+    );
+}
+
 #[test]
 fn forward_auth_denials_are_sampled() {
     let s = setup(&[]);

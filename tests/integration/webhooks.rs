@@ -851,3 +851,155 @@ fn a_stored_rule_naming_an_unknown_type_still_loads_and_is_flagged() {
     assert_eq!(page.status, 200);
     assert!(page.body.contains("Never fires"), "{}", page.body);
 }
+
+/// The console form's preview: a made-up event filled into the rule being written,
+/// escaped as a delivery would; what saving would refuse is a 400 saying so; nothing is
+/// stored; a reader may not use it.
+#[test]
+fn the_preview_renders_a_made_up_event_and_saves_nothing() {
+    let s = setup(&[]);
+    let root = s.user("root", "toor");
+    let r = root.post_json(
+        "/api/admin/webhooks/preview",
+        &json!({
+            "name": "Pangolin: alice",
+            "enabled": false,
+            "events": ["signin.success"],
+            "method": "POST",
+            "url": "https://pangolin.example.com/v1/resource/12/rule/{user.username}",
+            "headers": { "Authorization": null },
+            "body_format": "json",
+            "body_template": "{\"value\": \"{client_ip}\", \"priority\": 101, \"enabled\": true}",
+        }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let p = r.json();
+    assert_eq!(p["event"], "signin.success");
+    assert_eq!(p["method"], "POST");
+    assert_eq!(
+        p["url"],
+        "https://pangolin.example.com/v1/resource/12/rule/alice"
+    );
+    assert_eq!(p["content_type"], "application/json");
+    let body: Value = serde_json::from_str(p["body"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        body,
+        json!({"value": "203.0.113.9", "priority": 101, "enabled": true})
+    );
+
+    // A form body is percent-encoded; an empty URL is no error while typing.
+    let r = root.post_json(
+        "/api/admin/webhooks/preview",
+        &json!({ "body_format": "form", "body_template": "ua={user_agent}" }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.json()["url"].is_null());
+    assert!(
+        r.json()["body"]
+            .as_str()
+            .unwrap()
+            .starts_with("ua=Mozilla%2F5.0"),
+        "{}",
+        r.body
+    );
+
+    for (draft, want) in [
+        (
+            json!({ "body_template": "{\"ip\": {client_ip}}" }),
+            "not valid JSON",
+        ),
+        (
+            json!({ "body_template": "{user.password}" }),
+            "unknown placeholder {user.password}",
+        ),
+        (
+            json!({ "url": "ftp://example.com/x" }),
+            "http:// or https://",
+        ),
+        (json!({ "method": "TRACE" }), "method"),
+        (json!({ "body_format": "xml" }), "body_format"),
+        (
+            json!({ "method": "GET", "body_template": "{}" }),
+            "has no body",
+        ),
+        (
+            json!({ "events": "signin.success" }),
+            "expected a JSON body like",
+        ),
+    ] {
+        let r = root.post_json("/api/admin/webhooks/preview", &draft);
+        assert_eq!(r.status, 400, "{draft}: {}", r.body);
+        let msg = r.json()["error"].as_str().unwrap().to_string();
+        assert!(msg.contains(want), "{draft}: {msg}");
+    }
+    assert_eq!(s.portal.count("SELECT count(*) FROM webhooks"), 0);
+    assert_eq!(
+        s.portal
+            .count("SELECT count(*) FROM events WHERE type LIKE 'admin.webhook.%'"),
+        0
+    );
+    let vera = s.viewer(&root);
+    let r = vera.post_json("/api/admin/webhooks/preview", &json!({}));
+    assert_eq!(r.status, 403, "{}", r.body);
+}
+
+/// The console form starts empty and disabled (never a live example rule), offers the
+/// presets, an event checkbox per type webhooks receive and every placeholder.
+#[test]
+fn the_webhook_form_starts_empty_and_disabled() {
+    let s = setup(&[]);
+    let root = s.user("root", "toor");
+    let page = root.get("/admin/webhooks");
+    assert_eq!(page.status, 200);
+    let body = &page.body;
+    assert!(
+        body.contains("<input id=\"wh-enabled\" type=\"checkbox\" name=\"enabled\">"),
+        "the enabled box is there and not checked: {body}"
+    );
+    assert!(!body.contains(" checked>"), "nothing is pre-checked");
+    assert!(
+        !body.contains("example.com/hook") && !body.contains("\"enabled\": true"),
+        "no live-looking example rule"
+    );
+    for preset in ["pangolin", "ntfy", "gotify", "discord", "json"] {
+        assert!(
+            body.contains(&format!("data-preset=\"{preset}\"")),
+            "{preset}"
+        );
+    }
+    for p in authportal::webhooks::PLACEHOLDERS {
+        assert!(
+            body.contains(&format!("data-placeholder=\"{}\"", p.name)),
+            "{}",
+            p.name
+        );
+    }
+    for t in authportal::event_type::EventType::ALL {
+        let boxed = body.contains(&format!("name=\"events\" value=\"{}\"", t.as_str()));
+        assert_eq!(boxed, t.delivered(), "{t}");
+    }
+    // A reader sees the rules but no form.
+    let vera = s.viewer(&root);
+    let page = vera.get("/admin/webhooks");
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("webhook-fields"));
+}
+
+/// The README's list of placeholders names every one the templates know (the console
+/// lists them from the same table, src/webhooks/template.rs).
+#[test]
+fn the_readme_names_every_placeholder() {
+    let readme = include_str!("../../README.md");
+    let section = readme
+        .split("**Webhooks.**")
+        .nth(1)
+        .and_then(|s| s.split("*Signature.*").next())
+        .expect("README.md has the Webhooks paragraph");
+    for p in authportal::webhooks::PLACEHOLDERS {
+        assert!(
+            section.contains(&format!("`{{{}}}`", p.name)),
+            "README's webhook placeholders lack {{{}}}",
+            p.name
+        );
+    }
+}

@@ -34,9 +34,10 @@ pub fn known(conn: &Connection, enabled: &[ProviderKind]) -> Result<Vec<String>>
     named.sort();
     let tiers = PROVIDER_GROUPS.iter().filter(|g| {
         enabled.is_empty()
-            || enabled
-                .iter()
-                .any(|k| g.strip_prefix(k.as_str()).is_some_and(|r| r.starts_with('-')))
+            || enabled.iter().any(|k| {
+                g.strip_prefix(k.as_str())
+                    .is_some_and(|r| r.starts_with('-'))
+            })
     });
     let mut out: Vec<String> = Vec::new();
     for g in std::iter::once(ADMINS.to_string())

@@ -380,7 +380,11 @@ mod tests {
         let mut out = Vec::new();
         diff(&old, &new, String::new(), &mut out);
         assert_eq!(out[0], "rules[0].policy: \"deny\" -> \"bypass\"");
-        assert!(out[1].starts_with("rules[1]: added {\n  \"name\": \"sonarr\",\n"), "{}", out[1]);
+        assert!(
+            out[1].starts_with("rules[1]: added {\n  \"name\": \"sonarr\",\n"),
+            "{}",
+            out[1]
+        );
         assert_eq!(out[2], "default_policy: \"signed_in\" -> \"deny\"");
         assert_eq!(out.len(), 3);
         let mut gone = Vec::new();

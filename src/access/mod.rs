@@ -237,8 +237,8 @@ impl AccessRules {
     pub fn compile(spec: &AccessSpec) -> Result<AccessRules, String> {
         let mut rules = Vec::new();
         for (i, r) in spec.rules.iter().enumerate() {
-            let rule = compile_rule(r)
-                .map_err(|(field, e)| format!("{}: {field}: {e}", r.label(i)))?;
+            let rule =
+                compile_rule(r).map_err(|(field, e)| format!("{}: {field}: {e}", r.label(i)))?;
             if r.enabled {
                 rules.push(rule);
             }

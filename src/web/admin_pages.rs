@@ -283,13 +283,14 @@ pub fn setting_get(ctx: &Ctx, c: Console, name: &str) -> Result<Response> {
     let enabled = &ctx.app.providers().enabled;
     let warnings = crate::settings::warnings(name, config, enabled);
     // The mfa section is picked from the known groups; its JSON stays as the advanced view.
-    let (known, enforced) = if name == <crate::settings::MfaSettings as crate::settings::Section>::NAME {
-        let conn = ctx.app.db.conn()?;
-        let known = crate::groups::known(&conn, enabled)?;
-        (known, crate::settings::mfa(&conn)?.enforce_groups)
-    } else {
-        (Vec::new(), Vec::new())
-    };
+    let (known, enforced) =
+        if name == <crate::settings::MfaSettings as crate::settings::Section>::NAME {
+            let conn = ctx.app.db.conn()?;
+            let known = crate::groups::known(&conn, enabled)?;
+            (known, crate::settings::mfa(&conn)?.enforce_groups)
+        } else {
+            (Vec::new(), Vec::new())
+        };
     let mfa = (!known.is_empty()).then_some(view::MfaPick {
         groups: &known,
         enforced: &enforced,

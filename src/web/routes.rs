@@ -15,8 +15,9 @@ use super::admin_pages::Console;
 use super::guards::Admin;
 use super::request::Ctx;
 use super::{
-    access_pages, access_tester, admin, admin_mfa, admin_pages, admin_users, assets, backups, branding, events,
-    forward_auth, health, login, mfa, my_sessions, oidc, portal, revalidation, setup, webhooks,
+    access_pages, access_tester, admin, admin_mfa, admin_pages, admin_users, assets, backups,
+    branding, events, forward_auth, health, login, mfa, my_sessions, oidc, portal, revalidation,
+    setup, webhooks,
 };
 use crate::error::{AppError, Result};
 use crate::roles::Permission;

@@ -19,8 +19,16 @@ pub struct AccessPage<'a> {
 }
 
 const POLICIES: &[(Policy, &str, &str)] = &[
-    (Policy::SignedIn, "signed_in", "Signed in: anyone with access to the media server"),
-    (Policy::TwoFactor, "two_factor", "Two-factor: signed in and passed a second factor"),
+    (
+        Policy::SignedIn,
+        "signed_in",
+        "Signed in: anyone with access to the media server",
+    ),
+    (
+        Policy::TwoFactor,
+        "two_factor",
+        "Two-factor: signed in and passed a second factor",
+    ),
     (Policy::Bypass, "bypass", "Bypass: anyone, signed in or not"),
     (Policy::Deny, "deny", "Deny: no one"),
 ];

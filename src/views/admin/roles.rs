@@ -108,9 +108,9 @@ pub struct MfaPick<'a> {
 }
 
 /// Partial: the MFA enforcement form (admin.js saves it as the "mfa" section).
-pub fn mfa_pick(p: &MfaPick, version: i64, w: bool) -> Markup {
+pub fn mfa_pick(p: &MfaPick, w: bool) -> Markup {
     html! {
-        form #mfa-form .stack data-version=(version) {
+        form #mfa-form .stack {
             fieldset.checks {
                 legend { "Groups that must use two-factor sign-in" }
                 @for g in p.groups {

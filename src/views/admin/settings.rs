@@ -144,7 +144,7 @@ pub fn setting(f: &Frame, p: &SectionPage) -> Markup {
                 p.notice.info { "This section has a form: " a href=(form) { "edit it at " (form) } ". The JSON below is the advanced view of the same document." }
             }
             @if let Some(pick) = &p.mfa {
-                (super::roles::mfa_pick(pick, p.version, w))
+                (super::roles::mfa_pick(pick, w))
                 h2 { "Advanced: the JSON document" }
             }
             form #cfg-form .stack data-section=(p.name) data-version=(p.version) {

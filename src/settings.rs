@@ -311,6 +311,12 @@ pub fn diff(old: &serde_json::Value, new: &serde_json::Value, path: String, out:
                 }
             }
         }
+        // A short list that grew or shrank reads best whole: ["a"] -> ["a","b"].
+        (Value::Array(a), Value::Array(b))
+            if a.len() != b.len() && old.to_string().len() + new.to_string().len() <= ONE_LINE =>
+        {
+            out.push(format!("{here}: {old} -> {new}"));
+        }
         (Value::Array(a), Value::Array(b)) => {
             for (i, (x, y)) in a.iter().zip(b).enumerate() {
                 diff(x, y, format!("{path}[{i}]"), out);
@@ -326,9 +332,11 @@ pub fn diff(old: &serde_json::Value, new: &serde_json::Value, path: String, out:
     }
 }
 
+/// How long a value in a history line may be before it gets lines of its own.
+const ONE_LINE: usize = 60;
+
 /// A value in a history line: on one line when short, else pretty-printed.
 fn shown(v: &serde_json::Value) -> String {
-    const ONE_LINE: usize = 60;
     let compact = v.to_string();
     if compact.len() <= ONE_LINE {
         return compact;

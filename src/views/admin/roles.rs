@@ -121,7 +121,7 @@ pub fn mfa_pick(p: &MfaPick, w: bool) -> Markup {
             @if !p.mfa_enabled {
                 p.notice.warn { "Two-factor sign-in is off for this install (MFA_ENABLE): enforcement starts when it is turned on." }
             }
-            @if w { div.actions { button.primary type="submit" #mfa-save { "Save" } } }
+            @if w { div.actions { button.primary type="submit" #mfa-save { "Save groups" } } }
         }
         (status_line("mfa-status"))
     }

@@ -1295,6 +1295,7 @@
           if (!names.length) headers.textContent = 'none';
           names.forEach(function (n) { headers.appendChild(el('code', n + ': ' + res.json.headers[n])); headers.appendChild(document.createElement('br')); });
           $('test-message').textContent = res.json.message || '';
+          $('test-message').hidden = $('test-message-label').hidden = !res.json.message;
           out.hidden = false;
         });
       });

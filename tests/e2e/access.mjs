@@ -91,6 +91,40 @@ await runInBrowser({ wholeRunTimeoutMs: 120_000 }, async (t) => {
   if (closed !== 403 || open !== 200) throw new Error(`/auth/verify answered ${closed} for /private/, ${open} for /public`);
   t.ok('/auth/verify agrees: 403 under /private/, 200 elsewhere');
 
+  // Order: a second rule added, moved above the first, then deleted again (not saved).
+  await page.goto(`${base}/admin/access`, { waitUntil: 'load' });
+  await page.locator('#access-add').click();
+  const second = page.locator('#access-rules li[data-rule]').nth(1);
+  await second.locator('[data-f=name]').fill('scratch');
+  await second.locator('[data-move=up]').click();
+  const first = page.locator('#access-rules li[data-rule]').first();
+  if (await first.locator('[data-f=name]').inputValue() !== 'scratch' ||
+      (await first.locator('[data-no]').textContent()) !== '1') {
+    throw new Error('"Move up" did not make the new rule rule 1');
+  }
+  await first.locator('[data-remove-rule]').click();
+  if (await page.locator('#access-rules li[data-rule]').count() !== 1) throw new Error('"Delete" left the rule');
+  t.ok('rules move up and are deleted in the form, renumbered');
+
+  // Roles: a new group row with two permissions; the admins row cannot be unticked.
+  await page.goto(`${base}/admin/roles`, { waitUntil: 'load' });
+  const admins = page.locator('#roles-grid tr[data-role=admins] input[data-perm="admin.access"]');
+  if (!(await admins.isChecked()) || !(await admins.isDisabled())) throw new Error('admins can lose admin.access');
+  await page.locator('#roles-new').fill('helpdesk');
+  await page.locator('#roles-add').click();
+  const helpdesk = page.locator('#roles-grid tr[data-role=helpdesk]');
+  await helpdesk.locator('input[data-perm="admin.access"]').check();
+  await helpdesk.locator('input[data-perm="users.read"]').check();
+  await page.locator('#roles-save').click();
+  await waitForText(page, '#roles-status', /^Saved as version 1/);
+  const roles = await page.evaluate(() => fetch('/api/admin/config/roles').then((r) => r.json()));
+  if (JSON.stringify(roles.config.roles.helpdesk) !== '["admin.access","users.read"]' ||
+      JSON.stringify(roles.config.roles.admins) !== '["*"]') {
+    throw new Error(`roles saved as ${JSON.stringify(roles.config)}`);
+  }
+  t.ok('a helpdesk role with admin.access and users.read is saved from the grid');
+  await t.shot(page, 'access-roles.png');
+
   // MFA enforcement for admins from the form: refused, with what to do, never locked out.
   await page.goto(`${base}/admin/settings/mfa`, { waitUntil: 'load' });
   t.expect(400, '/api/admin/config/mfa');

@@ -216,7 +216,7 @@ pub fn access(f: &Frame, p: &AccessPage) -> Markup {
                     dt { "Decision" } dd #test-decision {}
                     dt { "Rule" } dd #test-rule {}
                     dt { "Headers" } dd #test-headers {}
-                    dt { "Message" } dd #test-message {}
+                    dt #test-message-label hidden { "Message" } dd #test-message hidden {}
                 }
             }
         },

@@ -15,6 +15,9 @@
   if (page === 'admin-branding') initBranding();
   if (page === 'admin-backups') initBackups();
   if (page === 'admin-webhooks') initWebhooks();
+  if (page === 'admin-access') initAccess();
+  if (page === 'admin-roles') initRoles();
+  if (page === 'admin-setting') initMfaPick();
 
   // --- helpers ---
 
@@ -1289,5 +1292,304 @@
     if (d.state === 'delivered') return 'Test delivered: ' + answer + at + '.';
     if (d.state === 'failed') return 'Test delivery failed: ' + answer + at + '.';
     return 'Test delivery attempt ' + d.attempts + ' got ' + answer + at + '; it will be retried.';
+  }
+  // --- /admin/access: the rules as forms, saved as the "access" section ---
+
+  // Saves a section document through the settings API (the JSON editor's way too) and
+  // reports in `statusId`; `done(res)` runs on success, `refused(message)` on a 400.
+  function saveSection(form, section, config, parts) {
+    var body = { version: parseInt(form.getAttribute('data-version'), 10) || 0, config: config };
+    var reasonBox = parts.reason ? $(parts.reason) : null;
+    if (reasonBox && reasonBox.value.trim()) body.reason = reasonBox.value.trim();
+    busy(parts.button, true);
+    say(parts.status, 'Saving…');
+    api('PUT', '/api/admin/config/' + section, body).then(function (res) {
+      busy(parts.button, false);
+      if (res.ok) {
+        form.setAttribute('data-version', String(res.json.version));
+        if (parts.version && $(parts.version)) $(parts.version).textContent = String(res.json.version);
+        if (reasonBox) reasonBox.value = '';
+        say(parts.status, 'Saved as version ' + res.json.version + '.', 'ok');
+        if (parts.done) parts.done(res);
+      } else if (res.status === 409) {
+        say(parts.status, 'Not saved: someone changed this meanwhile (now version ' +
+          res.json.current_version + '). Reload the page to see their change, then apply yours again.', 'error');
+      } else if (res.status === 400) {
+        say(parts.status, 'Not saved: ' + errorText(res), 'error');
+        if (parts.refused) parts.refused(errorText(res));
+      } else {
+        say(parts.status, errorText(res), 'error');
+      }
+    });
+  }
+
+  function initAccess() {
+    var form = $('access-form');
+    if (!form) return;
+    var list = $('access-rules');
+    var template = $('access-rule-template');
+
+    function cards() { return list.querySelectorAll('li[data-rule]'); }
+
+    function renumber() {
+      Array.prototype.forEach.call(cards(), function (card, i) {
+        card.querySelector('[data-no]').textContent = String(i + 1);
+      });
+      var empty = $('access-empty');
+      if (empty) empty.hidden = cards().length > 0;
+    }
+
+    list.addEventListener('click', function (ev) {
+      var card = ev.target.closest('li[data-rule]');
+      if (!card) return;
+      var move = ev.target.closest('[data-move]');
+      if (move) {
+        if (move.getAttribute('data-move') === 'up' && card.previousElementSibling) {
+          list.insertBefore(card, card.previousElementSibling);
+        } else if (move.getAttribute('data-move') === 'down' && card.nextElementSibling) {
+          list.insertBefore(card.nextElementSibling, card);
+        }
+        renumber();
+        move.focus();
+      } else if (ev.target.closest('[data-remove-rule]')) {
+        card.remove();
+        renumber();
+      }
+    });
+
+    var add = $('access-add');
+    if (add && template) {
+      add.addEventListener('click', function () {
+        var card = template.content.firstElementChild.cloneNode(true);
+        list.appendChild(card);
+        renumber();
+        card.querySelector('[data-f=name]').focus();
+      });
+    }
+
+    function value(card, f) {
+      var e = card.querySelector('[data-f="' + f + '"]');
+      if (!e) return '';
+      return e.type === 'checkbox' ? e.checked : e.value.trim();
+    }
+    function listOf(text, sep) {
+      return text.split(sep).map(function (s) { return s.trim(); }).filter(Boolean);
+    }
+    // "Name: value" lines -> {Name: value} (split at the first separator).
+    function pairs(text, sep) {
+      var out = {};
+      listOf(text, '\n').forEach(function (line) {
+        var at = line.indexOf(sep);
+        if (at < 0) out[line] = '';
+        else out[line.slice(0, at).trim()] = line.slice(at + 1).trim();
+      });
+      return out;
+    }
+
+    // One card as a rule, in the order the README documents; defaults left out.
+    function rule(card) {
+      var r = { name: value(card, 'name'), enabled: value(card, 'enabled') };
+      var hosts = listOf(value(card, 'hosts'), '\n');
+      var paths = listOf(value(card, 'paths'), '\n');
+      var methods = listOf(value(card, 'methods'), /[\s,]+/).map(function (m) { return m.toUpperCase(); });
+      if (hosts.length) r.hosts = hosts;
+      if (paths.length) r.paths = paths;
+      if (value(card, 'path_regex')) r.path_regex = value(card, 'path_regex');
+      if (value(card, 'allow_encoded_slash')) r.allow_encoded_slash = true;
+      if (methods.length) r.methods = methods;
+      r.policy = value(card, 'policy');
+      var users = listOf(value(card, 'users'), '\n');
+      if (users.length) r.users = users;
+      var groups = [];
+      Array.prototype.forEach.call(card.querySelectorAll('input[data-group]'), function (b) {
+        if (b.checked) groups.push(b.value);
+      });
+      listOf(value(card, 'groups_other'), ',').forEach(function (g) {
+        if (groups.indexOf(g) < 0) groups.push(g);
+      });
+      if (groups.length) r.groups = groups;
+      var networks = listOf(value(card, 'networks'), '\n');
+      if (networks.length) {
+        r.networks = networks;
+        r.network_mode = value(card, 'network_mode');
+      }
+      var headers = pairs(value(card, 'headers'), ':');
+      if (Object.keys(headers).length) r.headers = headers;
+      if (value(card, 'inject_media_token')) r.inject_media_token = true;
+      if (value(card, 'media_provider')) r.media_provider = value(card, 'media_provider');
+      if (value(card, 'media_token_required')) r.media_token_required = true;
+      if (value(card, 'login_cookie.url')) {
+        r.login_cookie = {
+          url: value(card, 'login_cookie.url'),
+          form: pairs(value(card, 'login_cookie.form'), '='),
+          ttl_secs: parseInt(value(card, 'login_cookie.ttl_secs'), 10) || 0
+        };
+      }
+      var hours = parseInt(value(card, 'native_apps.trusted_ip_hours'), 10) || 0;
+      if (value(card, 'native_apps.media_token') || hours) {
+        r.native_apps = { media_token: !!value(card, 'native_apps.media_token'), trusted_ip_hours: hours };
+      }
+      return r;
+    }
+
+    function collect() {
+      return {
+        default_policy: form.querySelector('[data-f=default_policy]').value,
+        rules: Array.prototype.map.call(cards(), rule)
+      };
+    }
+
+    function clearMarks() {
+      Array.prototype.forEach.call(form.querySelectorAll('[aria-invalid]'), function (e) { e.removeAttribute('aria-invalid'); });
+      Array.prototype.forEach.call(form.querySelectorAll('[data-rule-error]'), function (e) { e.hidden = true; e.textContent = ''; });
+      $('access-error').hidden = true;
+    }
+
+    // "Rule 2 (sonarr): hosts: ..." -> the message on rule 2's card, its Hosts field marked.
+    function markField(message) {
+      var m = /^Rule (\d+) \(.*?\): ([a-z_]+(?:\.[a-z_]+)?)/.exec(message);
+      var card = m ? cards()[+m[1] - 1] : null;
+      if (!card) {
+        $('access-error').textContent = message;
+        $('access-error').hidden = false;
+        return;
+      }
+      var box = card.querySelector('[data-rule-error]');
+      box.textContent = message;
+      box.hidden = false;
+      var input = card.querySelector('[data-f="' + m[2] + '"]') ||
+        (m[2] === 'groups' ? card.querySelector('[data-groups]') : null);
+      if (input) {
+        var details = input.closest('details');
+        if (details) details.open = true;
+        input.setAttribute('aria-invalid', 'true');
+        input.focus();
+      } else {
+        box.scrollIntoView({ block: 'nearest' });
+      }
+    }
+
+    form.addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      clearMarks();
+      saveSection(form, 'access', collect(), {
+        button: $('access-save'), status: 'access-status', reason: 'access-reason', version: 'access-version',
+        refused: markField
+      });
+    });
+
+    var tester = $('access-test-form');
+    if (tester) {
+      tester.addEventListener('submit', function (ev) {
+        ev.preventDefault();
+        var body = { url: $('test-url').value.trim(), method: $('test-method').value, ip: $('test-ip').value.trim() };
+        var user = $('test-user').value.trim();
+        if (user) body.user = user;
+        var button = $('test-run');
+        busy(button, true);
+        say('test-status', 'Testing…');
+        api('POST', '/api/admin/access/test', body).then(function (res) {
+          busy(button, false);
+          var out = $('test-result');
+          if (!res.ok) { out.hidden = true; return say('test-status', errorText(res), 'error'); }
+          say('test-status', '');
+          $('test-decision').textContent = res.json.decision;
+          $('test-rule').textContent = res.json.rule || 'none: the default policy';
+          var headers = $('test-headers');
+          headers.textContent = '';
+          var names = Object.keys(res.json.headers || {});
+          if (!names.length) headers.textContent = 'none';
+          names.forEach(function (n) { headers.appendChild(el('code', n + ': ' + res.json.headers[n])); headers.appendChild(document.createElement('br')); });
+          $('test-message').textContent = res.json.message || '';
+          $('test-message').hidden = $('test-message-label').hidden = !res.json.message;
+          out.hidden = false;
+        });
+      });
+    }
+  }
+
+  // --- /admin/roles: groups x permissions, saved as the "roles" section ---
+
+  function initRoles() {
+    var form = $('roles-form');
+    if (!form) return;
+    var grid = $('roles-grid');
+
+    // "All" ticked: the row's single permissions are covered (shown ticked, locked).
+    function syncRow(row) {
+      var all = row.querySelector('[data-perm="*"]');
+      if (all.disabled && row.getAttribute('data-role') === 'admins') return;
+      Array.prototype.forEach.call(row.querySelectorAll('input[data-perm]'), function (b) {
+        if (b === all) return;
+        b.disabled = all.checked;
+        if (all.checked) b.checked = true;
+      });
+    }
+    grid.addEventListener('change', function (ev) {
+      if (ev.target.getAttribute('data-perm') === '*') syncRow(ev.target.closest('tr'));
+    });
+
+    var add = $('roles-add');
+    if (add) {
+      add.addEventListener('click', function () {
+        var name = $('roles-new').value.trim();
+        if (!name) return $('roles-new').focus();
+        if (grid.querySelector('tr[data-role="' + CSS.escape(name) + '"]')) {
+          return say('roles-status', 'There is a row for ' + name + ' already.', 'error');
+        }
+        var template = grid.querySelector('tbody tr:last-child');
+        var row = template.cloneNode(true);
+        row.setAttribute('data-role', name);
+        row.querySelector('th').textContent = name;
+        Array.prototype.forEach.call(row.querySelectorAll('input[data-perm]'), function (b) {
+          b.checked = false;
+          b.disabled = false;
+          b.setAttribute('aria-label', name + ': ' + b.getAttribute('data-perm'));
+        });
+        grid.querySelector('tbody').appendChild(row);
+        $('roles-new').value = '';
+        say('roles-status', 'Added ' + name + ': tick its permissions and save.');
+      });
+    }
+
+    function collect() {
+      var roles = {};
+      Array.prototype.forEach.call(grid.querySelectorAll('tbody tr[data-role]'), function (row) {
+        var group = row.getAttribute('data-role');
+        if (row.querySelector('[data-perm="*"]').checked) { roles[group] = ['*']; return; }
+        var perms = [];
+        Array.prototype.forEach.call(row.querySelectorAll('input[data-perm]'), function (b) {
+          if (b.checked && b.getAttribute('data-perm') !== '*') perms.push(b.getAttribute('data-perm'));
+        });
+        if (perms.length) roles[group] = perms;
+      });
+      return { roles: roles };
+    }
+
+    form.addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      var box = $('roles-error');
+      box.hidden = true;
+      saveSection(form, 'roles', collect(), {
+        button: $('roles-save'), status: 'roles-status', reason: 'roles-reason', version: 'roles-version',
+        refused: function (msg) { box.textContent = msg; box.hidden = false; }
+      });
+    });
+  }
+
+  // --- /admin/settings/mfa: the enforced groups as checkboxes ---
+
+  function initMfaPick() {
+    var form = $('mfa-form');
+    var json = $('cfg-form');
+    if (!form || !json) return;
+    form.addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      // Saved through the JSON form's version, so the two views never overwrite each other.
+      saveSection(json, 'mfa', { enforce_groups: checked(form, 'enforce') }, {
+        button: $('mfa-save'), status: 'mfa-status', version: 'cfg-version',
+        done: function (res) { $('cfg-text').value = JSON.stringify(res.json.config, null, 2); }
+      });
+    });
   }
 })();

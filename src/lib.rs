@@ -16,6 +16,7 @@ pub mod datadir;
 pub mod db;
 pub mod error;
 pub mod event_type;
+pub mod groups;
 pub mod janitor;
 pub mod lockout;
 pub mod log;

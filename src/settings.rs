@@ -281,7 +281,10 @@ pub fn history_for_console(conn: &Connection, name: &str) -> Result<Vec<db::sett
     Ok(versions)
 }
 
-/// The leaf differences between two JSON values, as "path: old -> new" lines.
+/// The leaf differences between two JSON values, one entry per change, readable in the
+/// history: "path: old -> new", "path: added NEW", "path: removed OLD". Keys come in the
+/// order written; a list that grew or shrank shows what was added or removed rather than
+/// the whole list; a long value is pretty-printed on lines of its own.
 pub fn diff(old: &serde_json::Value, new: &serde_json::Value, path: String, out: &mut Vec<String>) {
     use serde_json::Value;
     const MAX_LINES: usize = 50;
@@ -295,28 +298,50 @@ pub fn diff(old: &serde_json::Value, new: &serde_json::Value, path: String, out:
             format!("{path}.{key}")
         }
     };
+    let here = if path.is_empty() { "(whole)" } else { &path };
     match (old, new) {
         (Value::Object(a), Value::Object(b)) => {
-            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
-            for k in keys {
-                diff(
-                    a.get(k).unwrap_or(&Value::Null),
-                    b.get(k).unwrap_or(&Value::Null),
-                    at(k),
-                    out,
-                );
+            let gone = a.keys().filter(|k| !b.contains_key(*k));
+            for k in b.keys().chain(gone) {
+                match (a.get(k), b.get(k)) {
+                    (Some(x), Some(y)) => diff(x, y, at(k), out),
+                    (None, Some(y)) => out.push(format!("{}: added {}", at(k), shown(y))),
+                    (Some(x), None) => out.push(format!("{}: removed {}", at(k), shown(x))),
+                    (None, None) => {}
+                }
             }
         }
-        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+        // A short list that grew or shrank reads best whole: ["a"] -> ["a","b"].
+        (Value::Array(a), Value::Array(b))
+            if a.len() != b.len() && old.to_string().len() + new.to_string().len() <= ONE_LINE =>
+        {
+            out.push(format!("{here}: {old} -> {new}"));
+        }
+        (Value::Array(a), Value::Array(b)) => {
             for (i, (x, y)) in a.iter().zip(b).enumerate() {
                 diff(x, y, format!("{path}[{i}]"), out);
             }
+            for (i, y) in b.iter().enumerate().skip(a.len()) {
+                out.push(format!("{path}[{i}]: added {}", shown(y)));
+            }
+            for (i, x) in a.iter().enumerate().skip(b.len()) {
+                out.push(format!("{path}[{i}]: removed {}", shown(x)));
+            }
         }
-        _ => out.push(format!(
-            "{}: {old} -> {new}",
-            if path.is_empty() { "(whole)" } else { &path }
-        )),
+        _ => out.push(format!("{here}: {} -> {}", shown(old), shown(new))),
     }
+}
+
+/// How long a value in a history line may be before it gets lines of its own.
+const ONE_LINE: usize = 60;
+
+/// A value in a history line: on one line when short, else pretty-printed.
+fn shown(v: &serde_json::Value) -> String {
+    let compact = v.to_string();
+    if compact.len() <= ONE_LINE {
+        return compact;
+    }
+    serde_json::to_string_pretty(v).unwrap_or(compact)
 }
 
 #[cfg(test)]
@@ -351,5 +376,27 @@ mod tests {
         assert!(validate("mfa", &serde_json::json!({})).is_err());
         assert!(validate("mfa", &serde_json::json!({ "enforce_groups": [], "x": 1 })).is_err());
         assert!(validate("mfa", &serde_json::json!({ "enforce_groups": ["admins"] })).is_ok());
+    }
+
+    #[test]
+    fn the_history_diff_names_what_was_added_and_keeps_the_order_written() {
+        let old = serde_json::json!({"default_policy": "signed_in", "rules": [{"name": "a", "policy": "deny"}]});
+        let new = serde_json::json!({"rules": [
+            {"name": "a", "policy": "bypass"},
+            {"name": "sonarr", "hosts": ["sonarr.example.com"], "groups": ["admins"], "policy": "two_factor"}
+        ], "default_policy": "deny"});
+        let mut out = Vec::new();
+        diff(&old, &new, String::new(), &mut out);
+        assert_eq!(out[0], "rules[0].policy: \"deny\" -> \"bypass\"");
+        assert!(
+            out[1].starts_with("rules[1]: added {\n  \"name\": \"sonarr\",\n"),
+            "{}",
+            out[1]
+        );
+        assert_eq!(out[2], "default_policy: \"signed_in\" -> \"deny\"");
+        assert_eq!(out.len(), 3);
+        let mut gone = Vec::new();
+        diff(&new, &old, String::new(), &mut gone);
+        assert!(gone[2].starts_with("rules[1]: removed {"), "{gone:?}");
     }
 }

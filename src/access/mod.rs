@@ -82,6 +82,11 @@ fn default_cookie_ttl() -> u64 {
     3600
 }
 
+/// Rules written before `enabled` existed apply, as they always did.
+fn enabled_by_default() -> bool {
+    true
+}
+
 impl LoginCookie {
     /// Whether the sign-in form carries the person's media-server token.
     pub fn sends_media_token(&self) -> bool {
@@ -101,11 +106,17 @@ pub struct NativeApps {
     pub trusted_ip_hours: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One rule as the owner writes it. `Default` is a new, empty rule: disabled until its
+/// owner enables it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleSpec {
     #[serde(default)]
     pub name: String,
+    /// A disabled rule is kept and checked but matches nothing (the console adds new
+    /// rules disabled, so a half-written rule cannot open or close an app).
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
     /// Exact hosts or `*.example.com` (any subdomain); empty = every host.
     #[serde(default)]
     pub hosts: Vec<String>,
@@ -220,26 +231,18 @@ const RESERVED_HEADERS: &[&str] = &[
 ];
 
 impl AccessRules {
-    /// Checks every rule; the error names the rule and the problem.
+    /// Checks every rule, enabled or not; the error names the rule, then the field
+    /// ("rule 2 (sonarr): hosts: ...", which the console's form reads to mark the field).
+    /// Only enabled rules are kept to match.
     pub fn compile(spec: &AccessSpec) -> Result<AccessRules, String> {
-        let rules = spec
-            .rules
-            .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                compile_rule(r).map_err(|e| {
-                    format!(
-                        "rule {} ({}): {e}",
-                        i + 1,
-                        if r.name.is_empty() {
-                            "unnamed"
-                        } else {
-                            &r.name
-                        }
-                    )
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut rules = Vec::new();
+        for (i, r) in spec.rules.iter().enumerate() {
+            let rule =
+                compile_rule(r).map_err(|(field, e)| format!("{}: {field}: {e}", r.label(i)))?;
+            if r.enabled {
+                rules.push(rule);
+            }
+        }
         Ok(AccessRules {
             default_policy: spec.default_policy,
             rules,
@@ -289,25 +292,30 @@ impl AccessRules {
     }
 }
 
-fn compile_rule(r: &RuleSpec) -> Result<Rule, String> {
+/// A rule's problem: the field (as the JSON names it) and what is wrong with it.
+type FieldError = (&'static str, String);
+
+fn compile_rule(r: &RuleSpec) -> Result<Rule, FieldError> {
     let hosts = r
         .hosts
         .iter()
         .map(|h| {
             compile_host(h).ok_or_else(|| format!("host {h:?} must be a host name or *.domain"))
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ("hosts", e))?;
     let paths = r
         .paths
         .iter()
         .map(|p| compile_path(p, r.allow_encoded_slash))
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ("paths", e))?;
     let regex = match &r.path_regex {
         Some(src) => Some(
             regex::RegexBuilder::new(src)
                 .size_limit(1 << 20)
                 .build()
-                .map_err(|e| format!("path_regex is not a valid regular expression: {e}"))?,
+                .map_err(|e| ("path_regex", format!("not a valid regular expression: {e}")))?,
         ),
         None => None,
     };
@@ -315,21 +323,22 @@ fn compile_rule(r: &RuleSpec) -> Result<Rule, String> {
         .networks
         .iter()
         .map(|n| Cidr::parse(n).ok_or_else(|| format!("network {n:?} is not an IP or CIDR")))
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ("networks", e))?;
     for name in r.headers.keys() {
         let valid = !name.is_empty()
             && name
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !valid || RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
-            return Err(format!("header {name:?} cannot be injected"));
+            return Err(("headers", format!("header {name:?} cannot be injected")));
         }
     }
     if let Some(lc) = &r.login_cookie {
         let url = url::Url::parse(&lc.url)
-            .map_err(|_| format!("login_cookie.url {:?} is not a URL", lc.url))?;
+            .map_err(|_| ("login_cookie.url", format!("{:?} is not a URL", lc.url)))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err("login_cookie.url must be http(s)".into());
+            return Err(("login_cookie.url", "must be http(s)".into()));
         }
     }
     Ok(Rule {
@@ -496,8 +505,9 @@ pub fn check_edit(
         let kept = stored.rules.contains(r);
         if r.sends_media_token() && r.media_provider.is_none() && !kept {
             return Err(format!(
-                "{}: it sends a media token, so it must say whose with \"media_provider\": \
-                 \"plex\", \"jellyfin\" or \"emby\" (a Plex app must not get a Jellyfin token)",
+                "{}: media_provider: it sends a media token, so it must say whose with \
+                 \"media_provider\": \"plex\", \"jellyfin\" or \"emby\" (a Plex app must not \
+                 get a Jellyfin token)",
                 r.label(i)
             ));
         }
@@ -710,6 +720,22 @@ mod tests {
             "typos are errors"
         );
         assert!(serde_json::from_value::<AccessSpec>(json!({"default_policy": "maybe"})).is_err());
+    }
+
+    #[test]
+    fn a_disabled_rule_is_checked_but_matches_nothing() {
+        let r = rules(json!({"rules": [
+            {"name": "off", "enabled": false, "hosts": ["app.example"], "policy": "deny"},
+            {"name": "on", "hosts": ["app.example"], "policy": "bypass"}
+        ]}));
+        let t = target("app.example", "/", "GET");
+        assert_eq!(r.find(&t).map(|x| x.spec.name.as_str()), Some("on"));
+        let spec: AccessSpec = serde_json::from_value(
+            json!({"rules": [{"name": "off", "enabled": false, "hosts": ["https://x"]}]}),
+        )
+        .unwrap();
+        let e = AccessRules::compile(&spec).unwrap_err();
+        assert!(e.starts_with("rule 1 (off): hosts: "), "{e}");
     }
 
     #[test]

@@ -193,6 +193,13 @@ pub fn assigned_groups(conn: &Connection, user_id: i64) -> Result<Vec<String>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// Every group name some user was assigned, sorted, each once.
+pub fn assigned_group_names(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT DISTINCT name FROM user_groups ORDER BY name")?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// The user's groups, by the one rule every check uses: the provider groups of the linked
 /// identities that currently have access (`authorized`: the provider still vouches for
 /// them) plus the groups an admin assigned; sorted, each once.

@@ -47,7 +47,7 @@ impl Console {
 }
 
 /// Console pages are never stored: they show who has access to what.
-pub(super) fn page(markup: maud::Markup) -> Response {
+pub(crate) fn page(markup: maud::Markup) -> Response {
     html(markup).with_unique_header("Cache-Control", "no-store")
 }
 
@@ -280,7 +280,22 @@ pub fn setting_get(ctx: &Ctx, c: Console, name: &str) -> Result<Response> {
     let pretty = serde_json::to_string_pretty(&crate::settings::present(name, config))
         .map_err(AppError::internal)?;
     let locked = crate::settings::locked(name, &ctx.app.config);
-    let warnings = crate::settings::warnings(name, config, &ctx.app.providers().enabled);
+    let enabled = &ctx.app.providers().enabled;
+    let warnings = crate::settings::warnings(name, config, enabled);
+    // The mfa section is picked from the known groups; its JSON stays as the advanced view.
+    let (known, enforced) =
+        if name == <crate::settings::MfaSettings as crate::settings::Section>::NAME {
+            let conn = ctx.app.db.conn()?;
+            let known = crate::groups::known(&conn, enabled)?;
+            (known, crate::settings::mfa(&conn)?.enforce_groups)
+        } else {
+            (Vec::new(), Vec::new())
+        };
+    let mfa = (!known.is_empty()).then_some(view::MfaPick {
+        groups: &known,
+        enforced: &enforced,
+        mfa_enabled: ctx.app.config.mfa_enable,
+    });
     Ok(page(view::setting(
         &c.frame(Area::Settings),
         &view::SectionPage {
@@ -292,6 +307,7 @@ pub fn setting_get(ctx: &Ctx, c: Console, name: &str) -> Result<Response> {
             history: &history,
             locked: &locked,
             warnings: &warnings,
+            mfa,
             can_write: c.can(Permission::ConfigWrite),
         },
     )))

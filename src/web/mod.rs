@@ -1,6 +1,7 @@
 //! The HTTP front: request ids, logging, security headers, dispatch by area, and the
 //! one place errors are rendered.
 
+mod access_pages;
 mod access_tester;
 pub(crate) mod admin;
 mod admin_mfa;

@@ -15,9 +15,9 @@ use super::admin_pages::Console;
 use super::guards::Admin;
 use super::request::Ctx;
 use super::{
-    access_tester, admin, admin_mfa, admin_pages, admin_users, assets, backups, branding, events,
-    forward_auth, health, link, login, mfa, my_sessions, oidc, portal, revalidation, setup,
-    webhooks,
+    access_pages, access_tester, admin, admin_mfa, admin_pages, admin_users, assets, backups,
+    branding, events, forward_auth, health, link, login, mfa, my_sessions, oidc, portal,
+    revalidation, setup, webhooks,
 };
 use crate::error::{AppError, Result};
 use crate::roles::Permission;
@@ -270,6 +270,8 @@ pub static ROUTES: &[Route] = &[
     page("/admin/users/{uuid}", UsersRead, |c, v, p| admin_pages::user_get(c, v, p.at(0))),
     page("/admin/settings", ConfigRead, |c, v, _| admin_pages::settings_get(c, v)),
     page("/admin/settings/{section}", ConfigRead, |c, v, p| admin_pages::setting_get(c, v, p.at(0))),
+    page("/admin/access", ConfigRead, |c, v, _| access_pages::access_get(c, v)),
+    page("/admin/roles", ConfigRead, |c, v, _| access_pages::roles_get(c, v)),
     page("/admin/branding", ConfigRead, |c, v, _| admin_pages::branding_get(c, v)),
     page("/admin/clients", OauthRead, |c, v, _| admin_pages::clients_get(c, v)),
     page("/admin/clients/{id}", OauthRead, |c, v, p| admin_pages::client_get(c, v, p.at(0))),

@@ -395,3 +395,35 @@ fn browser_webhooks_console() {
         1
     );
 }
+
+#[test]
+fn browser_access_rules_form() {
+    let e2e = e2e_dir();
+    let jf = FakeJellyfin::start(Mode::Jellyfin);
+    jf.add_user(FakeUser::new("root", "toor"));
+    let portal = crate::media::jellyfin_portal(
+        &jf,
+        &[
+            ("ADMIN_BOOTSTRAP_USERS", "root"),
+            ("TRUSTED_PROXY_CIDRS", "127.0.0.1"),
+            ("MFA_ENABLE", "1"),
+        ],
+    );
+    let (ok, out, err) = run_node(&e2e, "access.mjs", &[&portal.base, "root", "toor"]);
+    assert!(
+        ok,
+        "the browser script access.mjs failed\n--- stdout\n{out}\n--- stderr\n{err}"
+    );
+    println!("{out}");
+    assert!(out.contains("PASS"), "{out}");
+    assert_eq!(
+        portal.count("SELECT version FROM settings WHERE section = 'access'"),
+        1,
+        "the refused save changed nothing; the good one made version 1"
+    );
+    assert_eq!(
+        portal.count("SELECT count(*) FROM settings WHERE section = 'mfa'"),
+        0,
+        "the refused MFA change saved nothing"
+    );
+}

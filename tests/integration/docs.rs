@@ -121,6 +121,19 @@ fn the_readme_access_rules_example_is_valid_and_every_field_is_documented() {
     let none = authportal::access::AccessSpec::default();
     let plex = [authportal::providers::ProviderKind::Plex];
     authportal::access::check_edit(&spec, &none, &plex).expect("the example can be saved");
+    // The examples of single rules (one a line, in the next json block) compile too.
+    let rules = section
+        .split("```json\n")
+        .nth(2)
+        .and_then(|s| s.split("\n```").next())
+        .expect("examples of single rules in a second json block");
+    for line in rules.lines() {
+        let doc = format!(r#"{{"rules": [{line}]}}"#);
+        let spec: authportal::access::AccessSpec =
+            serde_json::from_str(&doc).unwrap_or_else(|e| panic!("{line}: {e}"));
+        authportal::access::AccessRules::compile(&spec).unwrap_or_else(|e| panic!("{e}"));
+        authportal::access::check_edit(&spec, &none, &plex).unwrap_or_else(|e| panic!("{e}"));
+    }
     // Every field of a rule (as the portal writes a default one) has a row.
     let rule: serde_json::Value =
         serde_json::from_value::<authportal::access::RuleSpec>(serde_json::json!({}))

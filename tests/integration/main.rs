@@ -1,6 +1,7 @@
 //! The integration tests: every test starts the real server in-process on a loopback
 //! port with its own data dir, and talks to it over real HTTP.
 
+mod access_console;
 mod admin;
 mod admin_pages;
 mod backup;

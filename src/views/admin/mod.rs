@@ -8,21 +8,25 @@ use maud::{DOCTYPE, Markup, html};
 use super::layout::{Page, card, notice, page};
 use crate::providers::ProviderKind;
 
+mod access;
 mod branding;
 mod clients;
 mod events;
 mod overview;
 mod revalidation;
+mod roles;
 mod sessions;
 mod settings;
 mod users;
 mod webhooks;
 
+pub use access::{AccessPage, access};
 pub use branding::{BrandingPage, branding};
 pub use clients::{client, clients};
 pub use events::{EventsPage, events};
 pub use overview::{Overview, overview};
 pub use revalidation::revalidation;
+pub use roles::{MfaPick, RolesPage, roles};
 pub use sessions::{SessionsPage, sessions};
 pub use settings::{SectionPage, SectionRow, setting, settings};
 pub use users::{UserList, UserPage, user, users};
@@ -34,6 +38,7 @@ pub enum Area {
     Overview,
     Users,
     Settings,
+    Access,
     Branding,
     Clients,
     Backups,
@@ -79,6 +84,7 @@ pub(crate) fn console(title: &str, page_name: &str, f: &Frame, body: Markup) -> 
                             (item(Area::Overview, "/admin", "Overview"))
                             @if f.users { (item(Area::Users, "/admin/users", "Users")) }
                             @if f.settings { (item(Area::Settings, "/admin/settings", "Settings")) }
+                            @if f.settings { (item(Area::Access, "/admin/access", "Access")) }
                             @if f.settings { (item(Area::Branding, "/admin/branding", "Branding")) }
                             @if f.clients { (item(Area::Clients, "/admin/clients", "Clients")) }
                             @if f.backups { (item(Area::Backups, "/admin/backups", "Backups")) }

@@ -36,6 +36,15 @@ fn section_about(name: &str) -> &'static str {
     }
 }
 
+/// The page with a form for this section, if it has one elsewhere.
+fn form_page(name: &str) -> Option<&'static str> {
+    match name {
+        "access" => Some("/admin/access"),
+        "roles" => Some("/admin/roles"),
+        _ => None,
+    }
+}
+
 /// Partial: "version 3, saved 2026-11-03 14:05 UTC by root" or "defaults (never saved)".
 fn saved_line(tz: chrono_tz::Tz, version: i64, at: Option<i64>, by: Option<&str>) -> Markup {
     html! {
@@ -59,7 +68,8 @@ pub fn settings(f: &Frame, rows: &[SectionRow], can_write: bool) -> Markup {
                 thead { tr { th scope="col" { "Section" } th scope="col" { "What it holds" } th scope="col" { "Version" } th scope="col" { "Last change" } } }
                 tbody { @for r in rows { tr {
                     td { a href=(format!("/admin/settings/{}", seg(r.name))) { (r.name) } }
-                    td { (section_about(r.name)) }
+                    td { (section_about(r.name))
+                        @if let Some(form) = form_page(r.name) { " " a href=(form) { "Open the form" } } }
                     td { (r.version) }
                     td { (saved_line(f.tz, r.version, r.updated_at, r.updated_by.as_deref())) }
                 } } }
@@ -82,6 +92,8 @@ pub struct SectionPage<'a> {
     pub locked: &'a [&'a str],
     /// What the saved value does that its owner may not expect (it still applies).
     pub warnings: &'a [String],
+    /// The mfa section's group picker (shown above the JSON, which becomes "advanced").
+    pub mfa: Option<super::MfaPick<'a>>,
     pub can_write: bool,
 }
 
@@ -128,6 +140,13 @@ pub fn setting(f: &Frame, p: &SectionPage) -> Markup {
                     @for (i, field) in p.locked.iter().enumerate() { @if i > 0 { ", " } code { (field) } } "." }
             }
             @for w in p.warnings { (notice("warn", w)) }
+            @if let Some(form) = form_page(p.name) {
+                p.notice.info { "This section has a form: " a href=(form) { "edit it at " (form) } ". The JSON below is the advanced view of the same document." }
+            }
+            @if let Some(pick) = &p.mfa {
+                (super::roles::mfa_pick(pick, w))
+                h2 { "Advanced: the JSON document" }
+            }
             form #cfg-form .stack data-section=(p.name) data-version=(p.version) {
                 label for="cfg-text" { "Configuration (JSON)" }
                 textarea #cfg-text .code name="config" rows=(p.config.lines().count().clamp(6, 30) + 2) spellcheck="false" autocapitalize="none"

@@ -12,6 +12,7 @@ pub mod introspect;
 pub mod keys;
 pub mod logout;
 pub mod pending;
+pub mod picture;
 pub mod presets;
 pub mod refresh;
 pub mod revoke;

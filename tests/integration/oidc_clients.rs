@@ -4,13 +4,19 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::Resp;
+use crate::fakes::plex::{AVATAR_PNG, FakePlex, PlexAccount, server_resource};
+use crate::harness::{Client, Portal, Resp};
 use crate::oidc::{
-    Op, REDIRECT, Rp, authorize_path, enc, get_code, oauth_error, op, pkce, redirect_params,
+    Op, REDIRECT, Rp, authorize_path, claims_of, enc, get_code, oauth_error, op, pkce,
+    redirect_params,
 };
 
 /// A client registered with these authentication methods and PKCE setting.
 fn register(op: &Op, public: bool, methods: &[&str], require_pkce: Option<bool>) -> Rp {
+    register_in(&op.portal, public, methods, require_pkce)
+}
+
+fn register_in(portal: &Portal, public: bool, methods: &[&str], require_pkce: Option<bool>) -> Rp {
     let spec = authportal::oidc::clients::ClientSpec {
         name: "Per-client App".into(),
         redirect_uris: vec![REDIRECT.into()],
@@ -20,7 +26,7 @@ fn register(op: &Op, public: bool, methods: &[&str], require_pkce: Option<bool>)
         require_pkce,
         ..Default::default()
     };
-    let app = op.portal.app();
+    let app = portal.app();
     let (client, secret) = app
         .db
         .with_tx(|tx| authportal::oidc::clients::create(tx, spec, app.clock.now()))
@@ -34,6 +40,10 @@ fn register(op: &Op, public: bool, methods: &[&str], require_pkce: Option<bool>)
 /// POSTs `fields` to a token-style endpoint, the client authenticating `how`:
 /// "basic" (Authorization header), "post" (secret in the form) or "none" (id only).
 fn call(op: &Op, path: &str, rp: &Rp, how: &str, fields: &[(&str, &str)]) -> Resp {
+    call_in(&op.portal, path, rp, how, fields)
+}
+
+fn call_in(portal: &Portal, path: &str, rp: &Rp, how: &str, fields: &[(&str, &str)]) -> Resp {
     let secret = rp.secret.as_deref().unwrap_or("");
     let mut form: Vec<(&str, &str)> = fields.to_vec();
     let basic = format!(
@@ -49,8 +59,14 @@ fn call(op: &Op, path: &str, rp: &Rp, how: &str, fields: &[(&str, &str)]) -> Res
     let body: String = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(&form)
         .finish();
-    op.backend()
-        .send("POST", path, &headers, Some(body.into_bytes()))
+    backend(portal).send("POST", path, &headers, Some(body.into_bytes()))
+}
+
+/// A plain HTTP client for an application's back channel (no browser Origin).
+fn backend(portal: &Portal) -> Client {
+    let c = Client::new(&portal.base);
+    *c.origin.borrow_mut() = None;
+    c
 }
 
 fn redeem(op: &Op, rp: &Rp, how: &str, code: &str, verifier: &str) -> Resp {
@@ -234,4 +250,201 @@ fn pkce_is_required_or_optional_per_client() {
         redirect_params(&r).get("error").map(String::as_str),
         Some("invalid_request")
     );
+}
+
+const MACHINE: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678";
+
+/// A Plex portal where `owner` (tok-owner) and `friend` (tok-friend) may sign in.
+fn plex_op() -> (FakePlex, Portal) {
+    let fake = FakePlex::start();
+    fake.add_account(
+        PlexAccount::new(1, "owner", "tok-owner")
+            .with_resources(vec![server_resource(MACHINE, "Hall", true)]),
+    );
+    fake.add_account(
+        PlexAccount::new(2, "friend", "tok-friend")
+            .with_resources(vec![server_resource(MACHINE, "Hall", false)]),
+    );
+    let url = fake.base_url();
+    let portal = Portal::start(&[
+        ("MEDIA_SERVER", "plex"),
+        ("PLEX_API_BASE", url.as_str()),
+        ("PLEX_APP_BASE", url.as_str()),
+        ("PLEX_SERVER_MACHINE_ID", MACHINE),
+        ("TRUSTED_PROXY_CIDRS", "127.0.0.1"),
+    ]);
+    (fake, portal)
+}
+
+/// A browser signed in through Plex with `token`.
+fn plex_user(fake: &FakePlex, portal: &Portal, token: &str) -> Client {
+    let c = portal.client();
+    c.use_fresh_ip();
+    let r = c.post_json("/auth/start-web", &json!({"provider": "plex"}));
+    let auth_url = r.json()["authUrl"].as_str().unwrap().to_string();
+    let (_, frag) = auth_url.split_once("#?").unwrap();
+    let code = url::form_urlencoded::parse(frag.as_bytes())
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    assert!(fake.claim_pin(&code, token));
+    assert_eq!(c.get("/auth/forward?provider=plex").status, 200);
+    c
+}
+
+/// The token response for `user` at `rp` with these scopes.
+fn tokens(portal: &Portal, user: &Client, rp: &Rp, scope: &str) -> Value {
+    let (verifier, challenge) = pkce();
+    let path = authorize_path(rp, Some(&challenge), &[]).replace(
+        &format!("scope={}", enc("openid profile email groups offline_access")),
+        &format!("scope={}", enc(scope)),
+    );
+    let r = user.get(&path);
+    let code = redirect_params(&r)
+        .get("code")
+        .unwrap_or_else(|| panic!("no code: {} {:?}", r.status, r.header("location")))
+        .clone();
+    let r = call_in(
+        portal,
+        "/oidc/token",
+        rp,
+        "basic",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &verifier),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()
+}
+
+fn trusted_client(portal: &Portal) -> Rp {
+    let spec = authportal::oidc::clients::ClientSpec {
+        name: "Grafana".into(),
+        redirect_uris: vec![REDIRECT.into()],
+        trusted: true,
+        ..Default::default()
+    };
+    let app = portal.app();
+    let (client, secret) = app
+        .db
+        .with_tx(|tx| authportal::oidc::clients::create(tx, spec, app.clock.now()))
+        .unwrap();
+    Rp {
+        id: client.client_id,
+        secret,
+    }
+}
+
+#[test]
+fn the_id_token_carries_what_grafana_reads_with_email_verified_and_a_picture() {
+    let (fake, portal) = plex_op();
+    let rp = trusted_client(&portal);
+    let owner = plex_user(&fake, &portal, "tok-owner");
+    let t = tokens(&portal, &owner, &rp, "openid profile email groups");
+    let claims = claims_of(t["id_token"].as_str().unwrap());
+    assert_eq!(claims["email"], "owner@example.test");
+    assert_eq!(claims["email_verified"], true);
+    assert_eq!(claims["name"], "owner");
+    assert_eq!(claims["preferred_username"], "owner");
+    assert_eq!(claims["groups"], json!(["plex-owner"]));
+    let picture = claims["picture"].as_str().unwrap().to_string();
+    let uuid = owner.get("/whoami").json()["uuid"].as_str().unwrap().to_string();
+    let path = picture
+        .strip_prefix(&portal.base)
+        .unwrap_or_else(|| panic!("a portal URL: {picture}"));
+    assert!(path.starts_with(&format!("/oidc/picture/{uuid}.")), "{path}");
+    // The media side is never named: not plex.tv, not the fake's address, no token.
+    for leak in ["plex.tv", fake.base_url().as_str(), "tok-owner", "/avatar"] {
+        assert!(!picture.contains(leak), "{picture} names {leak}");
+    }
+    // The userinfo endpoint says the same.
+    let info = backend(&portal).send(
+        "GET",
+        "/oidc/userinfo",
+        &[(
+            "Authorization",
+            &format!("Bearer {}", t["access_token"].as_str().unwrap()),
+        )],
+        None,
+    );
+    assert_eq!(info.json()["picture"], picture.as_str());
+    assert_eq!(info.json()["email_verified"], true);
+
+    // Each scope releases its own claims.
+    let t = tokens(&portal, &owner, &rp, "openid email");
+    let c = claims_of(t["id_token"].as_str().unwrap());
+    assert_eq!(c["email_verified"], true);
+    assert!(c.get("picture").is_none() && c.get("name").is_none(), "{c}");
+    let t = tokens(&portal, &owner, &rp, "openid profile");
+    let c = claims_of(t["id_token"].as_str().unwrap());
+    assert!(c.get("email").is_none() && c.get("email_verified").is_none(), "{c}");
+    assert_eq!(c["picture"], picture.as_str());
+
+    // Served by the portal, to anyone holding the URL (apps show it in <img>).
+    fake.clear_requests();
+    let r = backend(&portal).get(path);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("content-type"), Some("image/png"));
+    assert_eq!(r.bytes, AVATAR_PNG);
+    let fetched: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|q| q.path.ends_with("/avatar"))
+        .collect();
+    assert_eq!(fetched.len(), 1);
+    assert!(
+        fetched[0].header("x-plex-token").is_none() && !fetched[0].query.contains("Token"),
+        "the avatar is fetched without the user's token: {:?}",
+        fetched[0]
+    );
+
+    // Another user's picture URL cannot be made from this one.
+    let friend = plex_user(&fake, &portal, "tok-friend");
+    let friend_uuid = friend.get("/whoami").json()["uuid"].as_str().unwrap().to_string();
+    let tag = path.rsplit('.').next().unwrap();
+    for key in [
+        format!("{friend_uuid}.{tag}"),
+        format!("{uuid}.{}", tag.replace(|c: char| c != 'A', "A")),
+        uuid.clone(),
+        format!("{uuid}."),
+        format!("{}.{tag}", enc("https://plex.tv/users/1/avatar")),
+    ] {
+        let r = backend(&portal).get(&format!("/oidc/picture/{key}"));
+        assert_eq!(r.status, 404, "{key}: {}", r.body);
+    }
+    let t = tokens(&portal, &friend, &rp, "openid profile");
+    let friend_picture = claims_of(t["id_token"].as_str().unwrap())["picture"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(friend_picture.contains(&friend_uuid) && friend_picture != picture);
+    assert_eq!(
+        backend(&portal)
+            .get(friend_picture.strip_prefix(&portal.base).unwrap())
+            .status,
+        200
+    );
+
+    // A user who lost access has no picture served any more.
+    portal
+        .db()
+        .execute("UPDATE users SET disabled_at = 1 WHERE uuid = ?1", [&uuid])
+        .unwrap();
+    assert_eq!(backend(&portal).get(path).status, 404);
+}
+
+#[test]
+fn no_picture_claim_without_an_avatar() {
+    let op = op(&[]);
+    let rp = trusted_client(&op.portal);
+    let user = op.user();
+    let t = tokens(&op.portal, &user, &rp, "openid profile email");
+    let c = claims_of(t["id_token"].as_str().unwrap());
+    assert_eq!(c["name"], "alice");
+    assert!(c.get("picture").is_none(), "{c}");
+    assert!(c.get("email").is_none() && c.get("email_verified").is_none(), "{c}");
 }

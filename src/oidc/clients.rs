@@ -18,6 +18,8 @@ use crate::error::{AppError, Result};
 #[serde(deny_unknown_fields)]
 pub struct ClientSpec {
     pub name: String,
+    /// May be left out with a preset and `app_url`.
+    #[serde(default)]
     pub redirect_uris: Vec<String>,
     #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,

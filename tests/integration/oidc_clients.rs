@@ -448,3 +448,234 @@ fn no_picture_claim_without_an_avatar() {
     assert!(c.get("picture").is_none(), "{c}");
     assert!(c.get("email").is_none() && c.get("email_verified").is_none(), "{c}");
 }
+
+/// The app's whole code flow the way a preset says it works: its first redirect URI,
+/// PKCE only when required, its first authentication method. Returns the token response.
+fn app_flow(op: &Op, user: &Client, client: &Value, secret: Option<&str>) -> Resp {
+    let id = client["client_id"].as_str().unwrap();
+    let redirect = client["redirect_uris"][0].as_str().unwrap();
+    let scope: Vec<&str> = client["scopes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    let (verifier, challenge) = pkce();
+    let mut path = format!(
+        "/oidc/authorize?response_type=code&client_id={}&redirect_uri={}&scope={}&state=s",
+        enc(id),
+        enc(redirect),
+        enc(&scope.join(" "))
+    );
+    let with_pkce = client["require_pkce"] == true;
+    if with_pkce {
+        path.push_str(&format!("&code_challenge={challenge}&code_challenge_method=S256"));
+    }
+    let mut r = user.get(&path);
+    if r.status == 200 {
+        let fields = crate::oidc::hidden_fields(&r.body);
+        let mut form: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        form.push(("decision", "allow"));
+        r = user.post_form("/oidc/authorize/decision", &form);
+    }
+    let loc = r.header("location").unwrap_or_default().to_string();
+    assert!(loc.starts_with(redirect), "{loc}");
+    let code = url::Url::parse(&loc)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap_or_else(|| panic!("no code: {loc}"))
+        .1
+        .into_owned();
+    let how = match client["token_endpoint_auth_methods"][0].as_str().unwrap() {
+        "client_secret_basic" => "basic",
+        "client_secret_post" => "post",
+        _ => "none",
+    };
+    let rp = Rp {
+        id: id.to_string(),
+        secret: secret.map(str::to_string),
+    };
+    let mut fields = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", redirect),
+    ];
+    if with_pkce {
+        fields.push(("code_verifier", &verifier));
+    }
+    call(op, "/oidc/token", &rp, how, &fields)
+}
+
+#[test]
+fn every_preset_creates_the_client_its_app_needs() {
+    use authportal::oidc::presets::PRESETS;
+    let op = op(&[("ADMIN_BOOTSTRAP_USERS", "alice")]);
+    let admin = op.user();
+    for p in PRESETS {
+        let app_url = format!("https://{}.home.example/", p.key);
+        let r = admin.post_json(
+            "/api/admin/oauth/clients",
+            &json!({"name": p.name, "preset": p.key, "app_url": app_url}),
+        );
+        assert_eq!(r.status, 201, "{}: {}", p.key, r.body);
+        let c = r.json();
+        let base = app_url.trim_end_matches('/');
+        let redirects: Vec<String> = p
+            .redirect_uris
+            .iter()
+            .map(|u| u.replace("{app}", base))
+            .collect();
+        assert_eq!(c["redirect_uris"], json!(redirects), "{}", p.key);
+        assert_eq!(c["preset"], p.key, "{}", p.key);
+        assert_eq!(c["public"], p.public, "{}", p.key);
+        assert_eq!(c["client_secret"].is_string(), !p.public, "{}", p.key);
+        assert_eq!(c["token_endpoint_auth_methods"], json!(p.auth_methods), "{}", p.key);
+        assert_eq!(c["require_pkce"], p.pkce_required, "{}", p.key);
+        assert_eq!(c["scopes"], json!(p.scopes), "{}", p.key);
+        assert_eq!(c["grant_types"], json!(p.grant_types), "{}", p.key);
+        // The values to paste: every setting, with this client's id (and secret) filled in.
+        let settings = c["setup"]["preset"]["settings"].as_array().unwrap();
+        assert_eq!(settings.len(), p.settings.len(), "{}", p.key);
+        let text = c["setup"].to_string();
+        assert!(text.contains(c["client_id"].as_str().unwrap()), "{}: {text}", p.key);
+        if let Some(secret) = c["client_secret"].as_str() {
+            assert!(text.contains(secret), "{}: the secret, shown once", p.key);
+        }
+        assert!(!text.contains('%'), "{}: a placeholder left: {text}", p.key);
+        assert_eq!(c["setup"]["endpoints"]["Issuer"], op.portal.base, "{}", p.key);
+        // And the flow works the way the app does it.
+        let t = app_flow(&op, &admin, &c, c["client_secret"].as_str());
+        assert_eq!(t.status, 200, "{}: {}", p.key, t.body);
+        assert!(t.json()["id_token"].is_string(), "{}", p.key);
+        assert_eq!(
+            t.json()["refresh_token"].is_string(),
+            p.scopes.contains(&"offline_access"),
+            "{}",
+            p.key
+        );
+    }
+}
+
+#[test]
+fn presets_are_refused_by_name_and_need_an_address() {
+    let op = op(&[("ADMIN_BOOTSTRAP_USERS", "alice")]);
+    let admin = op.user();
+    let post = |body: Value| admin.post_json("/api/admin/oauth/clients", &body);
+    let r = post(json!({"name": "x", "preset": "gitlab", "app_url": "https://x.example"}));
+    assert_eq!(r.status, 400);
+    let msg = r.json()["error"].as_str().unwrap().to_string();
+    assert!(msg.contains("unknown preset") && msg.contains("grafana"), "{msg}");
+    for bad in ["javascript:alert(1)", "grafana.example.com", "https://g.example/?x=1"] {
+        let r = post(json!({"name": "x", "preset": "grafana", "app_url": bad}));
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+    }
+    let r = post(json!({"name": "x", "preset": "grafana"}));
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("app_url"), "{}", r.body);
+    let r = post(json!({"name": "x", "redirect_uris": [REDIRECT], "app_url": "https://x.example"}));
+    assert_eq!(r.status, 400, "an address without a preset means nothing");
+    // Explicit values win over the preset's.
+    let r = post(json!({"name": "G", "preset": "grafana", "redirect_uris": [REDIRECT],
+        "require_pkce": false, "token_endpoint_auth_methods": ["client_secret_post"]}));
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["redirect_uris"], json!([REDIRECT]));
+    assert_eq!(r.json()["require_pkce"], false);
+    assert_eq!(r.json()["token_endpoint_auth_methods"], json!(["client_secret_post"]));
+    assert_eq!(op.portal.count("SELECT count(*) FROM oauth_clients"), 1);
+
+    // The client page shows the issuer, discovery URL and endpoints with copy buttons,
+    // and the preset's settings without the secret.
+    let id = r.json()["client_id"].as_str().unwrap().to_string();
+    let secret = r.json()["client_secret"].as_str().unwrap().to_string();
+    let page = admin.get(&format!("/admin/clients/{id}"));
+    assert_eq!(page.status, 200);
+    for shown in [
+        op.portal.base.clone(),
+        format!("{}/.well-known/openid-configuration", op.portal.base),
+        format!("{}/oidc/token", op.portal.base),
+        "Settings for Grafana".to_string(),
+        "role_attribute_path".to_string(),
+        "data-copy=\"endpoint-1\"".to_string(),
+    ] {
+        assert!(page.body.contains(&shown), "{shown}");
+    }
+    assert!(!page.body.contains(&secret), "the secret is shown only at creation");
+    // The create form offers every preset.
+    let form = admin.get("/admin/clients");
+    for p in authportal::oidc::presets::PRESETS {
+        assert!(form.body.contains(&format!("value=\"{}\"", p.key)), "{}", p.key);
+    }
+}
+
+fn cli(op: &Op, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_authportal"))
+        .args(args)
+        .envs(
+            op.portal
+                .vars
+                .iter()
+                .filter(|(k, _)| k.as_str() != "LISTEN_ADDR"),
+        )
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_cli_takes_the_per_client_options_and_presets() {
+    let op = op(&[]);
+    let out = cli(
+        &op,
+        &[
+            "oauth-client", "create", "--name", "Jelly", "--preset", "jellyfin",
+            "--app-url", "https://jf.example", "--allowed-group", "family",
+            "--allowed-group", "admins",
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["redirect_uris"], json!(["https://jf.example/sso/OID/redirect/authportal"]));
+    assert_eq!(v["token_endpoint_auth_methods"], json!(["client_secret_post"]));
+    assert_eq!(v["require_pkce"], true);
+    assert_eq!(v["allowed_groups"], json!(["family", "admins"]));
+    let settings = v["setup"]["preset"]["settings"].to_string();
+    assert!(settings.contains("OID Endpoint") && settings.contains(v["client_secret"].as_str().unwrap()));
+
+    let out = cli(
+        &op,
+        &[
+            "oauth-client", "create", "--name", "Plain", "--redirect-uri", REDIRECT,
+            "--auth-method", "client_secret_basic", "--pkce", "optional",
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["token_endpoint_auth_methods"], json!(["client_secret_basic"]));
+    assert_eq!(v["require_pkce"], false);
+    assert_eq!(v["setup"]["preset"], Value::Null);
+    assert_eq!(
+        v["setup"]["endpoints"]["Discovery URL"],
+        format!("{}/.well-known/openid-configuration", op.portal.base)
+    );
+
+    let before = op.portal.count("SELECT count(*) FROM oauth_clients");
+    for (args, says) in [
+        (vec!["--preset", "nope"], "known presets: jellyfin, jellyseerr"),
+        (vec!["--preset"], "--preset needs a value"),
+        (vec!["--pkce", "sometimes"], "--pkce must be required or optional"),
+        (vec!["--auth-method", "client_secret_jwt"], "unknown authentication method"),
+        (vec!["--frobnicate"], "unknown option --frobnicate"),
+    ] {
+        let mut all = vec!["oauth-client", "create", "--name", "x", "--redirect-uri", REDIRECT];
+        all.extend(args.iter());
+        let out = cli(&op, &all);
+        let err = String::from_utf8_lossy(&out.stderr);
+        let code = if says.starts_with("unknown authentication") { 1 } else { 2 };
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    assert_eq!(op.portal.count("SELECT count(*) FROM oauth_clients"), before);
+}

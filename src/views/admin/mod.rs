@@ -19,7 +19,7 @@ mod users;
 mod webhooks;
 
 pub use branding::{BrandingPage, branding};
-pub use clients::{client, clients};
+pub use clients::{Connect, client, clients};
 pub use events::{EventsPage, events};
 pub use overview::{Overview, overview};
 pub use revalidation::revalidation;

@@ -679,3 +679,26 @@ fn the_cli_takes_the_per_client_options_and_presets() {
     }
     assert_eq!(op.portal.count("SELECT count(*) FROM oauth_clients"), before);
 }
+
+#[test]
+fn a_jellyfin_picture_is_served_through_the_portal() {
+    let jf = crate::fakes::jellyfin::FakeJellyfin::start(crate::fakes::jellyfin::Mode::Jellyfin);
+    jf.add_user(crate::fakes::jellyfin::FakeUser {
+        image_tag: Some("4f2a9c".into()),
+        ..crate::fakes::jellyfin::FakeUser::new("bea", "pw")
+    });
+    let portal = crate::media::jellyfin_portal(&jf, &[("TRUSTED_PROXY_CIDRS", "127.0.0.1")]);
+    let rp = trusted_client(&portal);
+    let user = portal.client();
+    assert_eq!(crate::media::sign_in(&user, "jellyfin", "bea", "pw").status, 303);
+    let t = tokens(&portal, &user, &rp, "openid profile");
+    let picture = claims_of(t["id_token"].as_str().unwrap())["picture"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(!picture.contains(&jf.base_url()), "{picture}");
+    let r = backend(&portal).get(picture.strip_prefix(&portal.base).unwrap());
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("content-type"), Some("image/png"));
+    assert_eq!(r.bytes, AVATAR_PNG);
+}

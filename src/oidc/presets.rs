@@ -448,33 +448,49 @@ impl Preset {
         ];
         self.settings
             .iter()
-            .map(|(name, template)| {
-                let value = fills
-                    .iter()
-                    .fold(template.to_string(), |v, (k, fill)| v.replace(k, fill));
-                (*name, value)
-            })
+            .map(|(name, template)| (*name, fill(template, &fills)))
             .collect()
     }
+}
 
-    pub fn describe(&self) -> serde_json::Value {
-        serde_json::json!({
-            "key": self.key,
-            "name": self.name,
-            "doc": self.doc,
-            "public": self.public,
-            "token_endpoint_auth_methods": self.auth_methods,
-            "require_pkce": self.pkce_required,
-            "scopes": self.scopes,
-            "grant_types": self.grant_types,
-            "redirect_uris": self.redirect_uris,
-        })
+/// `template` with each `%name%` replaced, in one pass (a value that itself contains a
+/// placeholder, such as an owner's redirect URI, stays as it is).
+fn fill(template: &str, fills: &[(&str, String)]) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(i) = rest.find('%') {
+        out.push_str(&rest[..i]);
+        let at = &rest[i..];
+        match fills.iter().find(|(k, _)| at.starts_with(k)) {
+            Some((k, v)) => {
+                out.push_str(v);
+                rest = &at[k.len()..];
+            }
+            None => {
+                out.push('%');
+                rest = &at[1..];
+            }
+        }
     }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholders_are_filled_once() {
+        let fills = [
+            ("%issuer%", "https://auth.example".to_string()),
+            ("%redirect_uri%", "https://app.example/%issuer%".to_string()),
+        ];
+        assert_eq!(
+            fill("%issuer%/x %redirect_uri% 100%", &fills),
+            "https://auth.example/x https://app.example/%issuer% 100%"
+        );
+    }
 
     #[test]
     fn every_preset_is_a_client_the_portal_accepts() {

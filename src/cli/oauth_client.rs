@@ -82,7 +82,6 @@ pub fn run(app: &App, args: &[String]) -> Result<(), CliError> {
                 require_pkce: pkce_flag(f.one("pkce"))?,
                 preset: preset_flag(f.one("preset"))?,
                 app_url: f.one("app-url"),
-                ..Default::default()
             };
             let (client, secret) = app
                 .db

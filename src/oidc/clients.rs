@@ -291,9 +291,8 @@ pub fn updated(old: Client, mut spec: ClientSpec, now: i64) -> Result<Client> {
     }
     spec.allowed_groups = spec.allowed_groups.or(Some(old.allowed_groups));
     if spec.preset.is_none() {
-        spec.token_endpoint_auth_methods = spec
-            .token_endpoint_auth_methods
-            .or(Some(old.auth_methods));
+        spec.token_endpoint_auth_methods =
+            spec.token_endpoint_auth_methods.or(Some(old.auth_methods));
         spec.require_pkce = spec.require_pkce.or(Some(old.pkce_required));
     }
     let mut client = from_spec(spec, old.client_id, old.created_at)?;

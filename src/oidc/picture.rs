@@ -47,9 +47,10 @@ pub fn fetch(app: &App, key: &str) -> Result<Picture> {
     let (provider, account, avatar) = found.ok_or(AppError::NotFound)?;
     let providers = app.providers();
     let fetched = match ProviderKind::parse(&provider) {
-        Some(ProviderKind::Plex) => providers.plex.as_ref().map(|plex| {
-            plex.avatar(&app.http, &avatar, MAX_BYTES)
-        }),
+        Some(ProviderKind::Plex) => providers
+            .plex
+            .as_ref()
+            .map(|plex| plex.avatar(&app.http, &avatar, MAX_BYTES)),
         Some(kind) => providers
             .media_server(kind)
             .map(|server| server.avatar(&app.http, &account, &avatar, MAX_BYTES)),

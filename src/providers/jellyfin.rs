@@ -285,7 +285,9 @@ impl MediaServer {
             // The tag names the image version; a user without a picture has none.
             avatar: user["PrimaryImageTag"]
                 .as_str()
-                .filter(|t| !t.is_empty() && t.len() <= 64 && t.bytes().all(|b| b.is_ascii_alphanumeric()))
+                .filter(|t| {
+                    !t.is_empty() && t.len() <= 64 && t.bytes().all(|b| b.is_ascii_alphanumeric())
+                })
                 .map(str::to_string),
         }))
     }

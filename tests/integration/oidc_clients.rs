@@ -133,7 +133,11 @@ fn each_client_authenticates_only_the_way_it_is_registered() {
     for how in ["basic", "post"] {
         let (verifier, challenge) = pkce();
         let code = get_code(&user, &both, Some(&challenge));
-        assert_eq!(redeem(&op, &both, how, &code, &verifier).status, 200, "{how}");
+        assert_eq!(
+            redeem(&op, &both, how, &code, &verifier).status,
+            200,
+            "{how}"
+        );
     }
     // The wrong secret is refused whichever way it comes, and says nothing about methods.
     let basic_only = register(&op, false, &["client_secret_basic"], None);
@@ -185,7 +189,10 @@ fn methods_must_fit_the_kind_of_client() {
         "token_endpoint_auth_methods": ["client_secret_post"], "require_pkce": true}));
     assert_eq!(r.status, 201, "{}", r.body);
     let created = r.json();
-    assert_eq!(created["token_endpoint_auth_methods"], json!(["client_secret_post"]));
+    assert_eq!(
+        created["token_endpoint_auth_methods"],
+        json!(["client_secret_post"])
+    );
     assert_eq!(created["require_pkce"], true);
     let id = created["client_id"].as_str().unwrap();
     let upd = crate::team::put(
@@ -194,7 +201,10 @@ fn methods_must_fit_the_kind_of_client() {
         json!({"name": "b", "redirect_uris": [REDIRECT]}),
     );
     assert_eq!(upd.status, 200, "{}", upd.body);
-    assert_eq!(upd.json()["token_endpoint_auth_methods"], json!(["client_secret_post"]));
+    assert_eq!(
+        upd.json()["token_endpoint_auth_methods"],
+        json!(["client_secret_post"])
+    );
     assert_eq!(upd.json()["require_pkce"], true);
     let upd = crate::team::put(
         &admin,
@@ -220,7 +230,10 @@ fn pkce_is_required_or_optional_per_client() {
     assert!(p["error_description"].contains("PKCE"), "{p:?}");
     let (verifier, challenge) = pkce();
     let code = get_code(&user, &required, Some(&challenge));
-    assert_eq!(redeem(&op, &required, "basic", &code, &verifier).status, 200);
+    assert_eq!(
+        redeem(&op, &required, "basic", &code, &verifier).status,
+        200
+    );
 
     // Optional: an app that sends no challenge (Jellyseerr, Portainer, Komga) gets a code;
     // one that sends a challenge is still held to it.
@@ -297,7 +310,10 @@ fn plex_user(fake: &FakePlex, portal: &Portal, token: &str) -> Client {
 fn tokens(portal: &Portal, user: &Client, rp: &Rp, scope: &str) -> Value {
     let (verifier, challenge) = pkce();
     let path = authorize_path(rp, Some(&challenge), &[]).replace(
-        &format!("scope={}", enc("openid profile email groups offline_access")),
+        &format!(
+            "scope={}",
+            enc("openid profile email groups offline_access")
+        ),
         &format!("scope={}", enc(scope)),
     );
     let r = user.get(&path);
@@ -352,11 +368,17 @@ fn the_id_token_carries_what_grafana_reads_with_email_verified_and_a_picture() {
     assert_eq!(claims["preferred_username"], "owner");
     assert_eq!(claims["groups"], json!(["plex-owner"]));
     let picture = claims["picture"].as_str().unwrap().to_string();
-    let uuid = owner.get("/whoami").json()["uuid"].as_str().unwrap().to_string();
+    let uuid = owner.get("/whoami").json()["uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let path = picture
         .strip_prefix(&portal.base)
         .unwrap_or_else(|| panic!("a portal URL: {picture}"));
-    assert!(path.starts_with(&format!("/oidc/picture/{uuid}.")), "{path}");
+    assert!(
+        path.starts_with(&format!("/oidc/picture/{uuid}.")),
+        "{path}"
+    );
     // The media side is never named: not plex.tv, not the fake's address, no token.
     for leak in ["plex.tv", fake.base_url().as_str(), "tok-owner", "/avatar"] {
         assert!(!picture.contains(leak), "{picture} names {leak}");
@@ -381,7 +403,10 @@ fn the_id_token_carries_what_grafana_reads_with_email_verified_and_a_picture() {
     assert!(c.get("picture").is_none() && c.get("name").is_none(), "{c}");
     let t = tokens(&portal, &owner, &rp, "openid profile");
     let c = claims_of(t["id_token"].as_str().unwrap());
-    assert!(c.get("email").is_none() && c.get("email_verified").is_none(), "{c}");
+    assert!(
+        c.get("email").is_none() && c.get("email_verified").is_none(),
+        "{c}"
+    );
     assert_eq!(c["picture"], picture.as_str());
 
     // Served by the portal, to anyone holding the URL (apps show it in <img>).
@@ -404,7 +429,10 @@ fn the_id_token_carries_what_grafana_reads_with_email_verified_and_a_picture() {
 
     // Another user's picture URL cannot be made from this one.
     let friend = plex_user(&fake, &portal, "tok-friend");
-    let friend_uuid = friend.get("/whoami").json()["uuid"].as_str().unwrap().to_string();
+    let friend_uuid = friend.get("/whoami").json()["uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let tag = path.rsplit('.').next().unwrap();
     for key in [
         format!("{friend_uuid}.{tag}"),
@@ -446,7 +474,10 @@ fn no_picture_claim_without_an_avatar() {
     let c = claims_of(t["id_token"].as_str().unwrap());
     assert_eq!(c["name"], "alice");
     assert!(c.get("picture").is_none(), "{c}");
-    assert!(c.get("email").is_none() && c.get("email_verified").is_none(), "{c}");
+    assert!(
+        c.get("email").is_none() && c.get("email_verified").is_none(),
+        "{c}"
+    );
 }
 
 /// The app's whole code flow the way a preset says it works: its first redirect URI,
@@ -469,7 +500,9 @@ fn app_flow(op: &Op, user: &Client, client: &Value, secret: Option<&str>) -> Res
     );
     let with_pkce = client["require_pkce"] == true;
     if with_pkce {
-        path.push_str(&format!("&code_challenge={challenge}&code_challenge_method=S256"));
+        path.push_str(&format!(
+            "&code_challenge={challenge}&code_challenge_method=S256"
+        ));
     }
     let mut r = user.get(&path);
     if r.status == 200 {
@@ -533,7 +566,12 @@ fn every_preset_creates_the_client_its_app_needs() {
         assert_eq!(c["preset"], p.key, "{}", p.key);
         assert_eq!(c["public"], p.public, "{}", p.key);
         assert_eq!(c["client_secret"].is_string(), !p.public, "{}", p.key);
-        assert_eq!(c["token_endpoint_auth_methods"], json!(p.auth_methods), "{}", p.key);
+        assert_eq!(
+            c["token_endpoint_auth_methods"],
+            json!(p.auth_methods),
+            "{}",
+            p.key
+        );
         assert_eq!(c["require_pkce"], p.pkce_required, "{}", p.key);
         assert_eq!(c["scopes"], json!(p.scopes), "{}", p.key);
         assert_eq!(c["grant_types"], json!(p.grant_types), "{}", p.key);
@@ -541,12 +579,20 @@ fn every_preset_creates_the_client_its_app_needs() {
         let settings = c["setup"]["preset"]["settings"].as_array().unwrap();
         assert_eq!(settings.len(), p.settings.len(), "{}", p.key);
         let text = c["setup"].to_string();
-        assert!(text.contains(c["client_id"].as_str().unwrap()), "{}: {text}", p.key);
+        assert!(
+            text.contains(c["client_id"].as_str().unwrap()),
+            "{}: {text}",
+            p.key
+        );
         if let Some(secret) = c["client_secret"].as_str() {
             assert!(text.contains(secret), "{}: the secret, shown once", p.key);
         }
         assert!(!text.contains('%'), "{}: a placeholder left: {text}", p.key);
-        assert_eq!(c["setup"]["endpoints"]["Issuer"], op.portal.base, "{}", p.key);
+        assert_eq!(
+            c["setup"]["endpoints"]["Issuer"], op.portal.base,
+            "{}",
+            p.key
+        );
         // And the flow works the way the app does it.
         let t = app_flow(&op, &admin, &c, c["client_secret"].as_str());
         assert_eq!(t.status, 200, "{}: {}", p.key, t.body);
@@ -568,8 +614,15 @@ fn presets_are_refused_by_name_and_need_an_address() {
     let r = post(json!({"name": "x", "preset": "gitlab", "app_url": "https://x.example"}));
     assert_eq!(r.status, 400);
     let msg = r.json()["error"].as_str().unwrap().to_string();
-    assert!(msg.contains("unknown preset") && msg.contains("grafana"), "{msg}");
-    for bad in ["javascript:alert(1)", "grafana.example.com", "https://g.example/?x=1"] {
+    assert!(
+        msg.contains("unknown preset") && msg.contains("grafana"),
+        "{msg}"
+    );
+    for bad in [
+        "javascript:alert(1)",
+        "grafana.example.com",
+        "https://g.example/?x=1",
+    ] {
         let r = post(json!({"name": "x", "preset": "grafana", "app_url": bad}));
         assert_eq!(r.status, 400, "{bad}: {}", r.body);
     }
@@ -579,12 +632,17 @@ fn presets_are_refused_by_name_and_need_an_address() {
     let r = post(json!({"name": "x", "redirect_uris": [REDIRECT], "app_url": "https://x.example"}));
     assert_eq!(r.status, 400, "an address without a preset means nothing");
     // Explicit values win over the preset's.
-    let r = post(json!({"name": "G", "preset": "grafana", "redirect_uris": [REDIRECT],
-        "require_pkce": false, "token_endpoint_auth_methods": ["client_secret_post"]}));
+    let r = post(
+        json!({"name": "G", "preset": "grafana", "redirect_uris": [REDIRECT],
+        "require_pkce": false, "token_endpoint_auth_methods": ["client_secret_post"]}),
+    );
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.json()["redirect_uris"], json!([REDIRECT]));
     assert_eq!(r.json()["require_pkce"], false);
-    assert_eq!(r.json()["token_endpoint_auth_methods"], json!(["client_secret_post"]));
+    assert_eq!(
+        r.json()["token_endpoint_auth_methods"],
+        json!(["client_secret_post"])
+    );
     assert_eq!(op.portal.count("SELECT count(*) FROM oauth_clients"), 1);
 
     // The client page shows the issuer, discovery URL and endpoints with copy buttons,
@@ -603,11 +661,18 @@ fn presets_are_refused_by_name_and_need_an_address() {
     ] {
         assert!(page.body.contains(&shown), "{shown}");
     }
-    assert!(!page.body.contains(&secret), "the secret is shown only at creation");
+    assert!(
+        !page.body.contains(&secret),
+        "the secret is shown only at creation"
+    );
     // The create form offers every preset.
     let form = admin.get("/admin/clients");
     for p in authportal::oidc::presets::PRESETS {
-        assert!(form.body.contains(&format!("value=\"{}\"", p.key)), "{}", p.key);
+        assert!(
+            form.body.contains(&format!("value=\"{}\"", p.key)),
+            "{}",
+            p.key
+        );
     }
 }
 
@@ -630,30 +695,67 @@ fn the_cli_takes_the_per_client_options_and_presets() {
     let out = cli(
         &op,
         &[
-            "oauth-client", "create", "--name", "Jelly", "--preset", "jellyfin",
-            "--app-url", "https://jf.example", "--allowed-group", "family",
-            "--allowed-group", "admins",
+            "oauth-client",
+            "create",
+            "--name",
+            "Jelly",
+            "--preset",
+            "jellyfin",
+            "--app-url",
+            "https://jf.example",
+            "--allowed-group",
+            "family",
+            "--allowed-group",
+            "admins",
         ],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["redirect_uris"], json!(["https://jf.example/sso/OID/redirect/authportal"]));
-    assert_eq!(v["token_endpoint_auth_methods"], json!(["client_secret_post"]));
+    assert_eq!(
+        v["redirect_uris"],
+        json!(["https://jf.example/sso/OID/redirect/authportal"])
+    );
+    assert_eq!(
+        v["token_endpoint_auth_methods"],
+        json!(["client_secret_post"])
+    );
     assert_eq!(v["require_pkce"], true);
     assert_eq!(v["allowed_groups"], json!(["family", "admins"]));
     let settings = v["setup"]["preset"]["settings"].to_string();
-    assert!(settings.contains("OID Endpoint") && settings.contains(v["client_secret"].as_str().unwrap()));
+    assert!(
+        settings.contains("OID Endpoint")
+            && settings.contains(v["client_secret"].as_str().unwrap())
+    );
 
     let out = cli(
         &op,
         &[
-            "oauth-client", "create", "--name", "Plain", "--redirect-uri", REDIRECT,
-            "--auth-method", "client_secret_basic", "--pkce", "optional",
+            "oauth-client",
+            "create",
+            "--name",
+            "Plain",
+            "--redirect-uri",
+            REDIRECT,
+            "--auth-method",
+            "client_secret_basic",
+            "--pkce",
+            "optional",
         ],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["token_endpoint_auth_methods"], json!(["client_secret_basic"]));
+    assert_eq!(
+        v["token_endpoint_auth_methods"],
+        json!(["client_secret_basic"])
+    );
     assert_eq!(v["require_pkce"], false);
     assert_eq!(v["setup"]["preset"], Value::Null);
     assert_eq!(
@@ -663,21 +765,44 @@ fn the_cli_takes_the_per_client_options_and_presets() {
 
     let before = op.portal.count("SELECT count(*) FROM oauth_clients");
     for (args, says) in [
-        (vec!["--preset", "nope"], "known presets: jellyfin, jellyseerr"),
+        (
+            vec!["--preset", "nope"],
+            "known presets: jellyfin, jellyseerr",
+        ),
         (vec!["--preset"], "--preset needs a value"),
-        (vec!["--pkce", "sometimes"], "--pkce must be required or optional"),
-        (vec!["--auth-method", "client_secret_jwt"], "unknown authentication method"),
+        (
+            vec!["--pkce", "sometimes"],
+            "--pkce must be required or optional",
+        ),
+        (
+            vec!["--auth-method", "client_secret_jwt"],
+            "unknown authentication method",
+        ),
         (vec!["--frobnicate"], "unknown option --frobnicate"),
     ] {
-        let mut all = vec!["oauth-client", "create", "--name", "x", "--redirect-uri", REDIRECT];
+        let mut all = vec![
+            "oauth-client",
+            "create",
+            "--name",
+            "x",
+            "--redirect-uri",
+            REDIRECT,
+        ];
         all.extend(args.iter());
         let out = cli(&op, &all);
         let err = String::from_utf8_lossy(&out.stderr);
-        let code = if says.starts_with("unknown authentication") { 1 } else { 2 };
+        let code = if says.starts_with("unknown authentication") {
+            1
+        } else {
+            2
+        };
         assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
         assert!(err.contains(says), "{args:?}: {err}");
     }
-    assert_eq!(op.portal.count("SELECT count(*) FROM oauth_clients"), before);
+    assert_eq!(
+        op.portal.count("SELECT count(*) FROM oauth_clients"),
+        before
+    );
 }
 
 #[test]
@@ -690,7 +815,10 @@ fn a_jellyfin_picture_is_served_through_the_portal() {
     let portal = crate::media::jellyfin_portal(&jf, &[("TRUSTED_PROXY_CIDRS", "127.0.0.1")]);
     let rp = trusted_client(&portal);
     let user = portal.client();
-    assert_eq!(crate::media::sign_in(&user, "jellyfin", "bea", "pw").status, 303);
+    assert_eq!(
+        crate::media::sign_in(&user, "jellyfin", "bea", "pw").status,
+        303
+    );
     let t = tokens(&portal, &user, &rp, "openid profile");
     let picture = claims_of(t["id_token"].as_str().unwrap())["picture"]
         .as_str()

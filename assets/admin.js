@@ -461,6 +461,7 @@
       name: $('c-name').value.trim(),
       redirect_uris: lines('c-redirects'),
       post_logout_redirect_uris: lines('c-logout'),
+      allowed_groups: lines('c-groups'),
       public: editing ? form.getAttribute('data-public') === '1' : $('c-public').checked,
       trusted: $('c-trusted').checked,
       scopes: checked(form, 'scope'),

@@ -165,12 +165,14 @@ fn with_preset(mut spec: ClientSpec) -> Result<(ClientSpec, Option<&'static Pres
     spec.public |= p.public;
     spec.scopes = spec.scopes.or_else(|| owned(p.scopes));
     spec.grant_types = spec.grant_types.or_else(|| owned(p.grant_types));
+    // A public client made from a confidential app's preset keeps its own rules (none,
+    // PKCE always).
     if !spec.public {
         spec.token_endpoint_auth_methods = spec
             .token_endpoint_auth_methods
             .or_else(|| owned(p.auth_methods));
+        spec.require_pkce = spec.require_pkce.or(Some(p.pkce_required));
     }
-    spec.require_pkce = spec.require_pkce.or(Some(p.pkce_required));
     Ok((spec, Some(p)))
 }
 

@@ -644,6 +644,12 @@ fn presets_are_refused_by_name_and_need_an_address() {
         json!(["client_secret_post"])
     );
     assert_eq!(op.portal.count("SELECT count(*) FROM oauth_clients"), 1);
+    // A public client from a confidential app's preset keeps a public client's rules.
+    let r2 = post(json!({"name": "P", "preset": "jellyseerr", "public": true,
+        "redirect_uris": ["https://requests.example/cb"]}));
+    assert_eq!(r2.status, 201, "{}", r2.body);
+    assert_eq!(r2.json()["token_endpoint_auth_methods"], json!(["none"]));
+    assert_eq!(r2.json()["require_pkce"], true);
 
     // The client page shows the issuer, discovery URL and endpoints with copy buttons,
     // and the preset's settings without the secret.
@@ -658,6 +664,7 @@ fn presets_are_refused_by_name_and_need_an_address() {
         "Settings for Grafana".to_string(),
         "role_attribute_path".to_string(),
         "data-copy=\"endpoint-1\"".to_string(),
+        "name=\"allowed_groups\"".to_string(),
     ] {
         assert!(page.body.contains(&shown), "{shown}");
     }

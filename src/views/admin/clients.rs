@@ -59,6 +59,9 @@ fn client_fields(c: Option<&Client>, editing: bool) -> Markup {
             placeholder="https://app.example.com/oauth/callback" { (lines(c.map(|c| &c.redirect_uris))) }
         label for="c-logout" { "Post-logout redirect URIs (one per line, optional)" }
         textarea #c-logout .code name="post_logout_redirect_uris" rows="2" spellcheck="false" autocapitalize="none" { (lines(c.map(|c| &c.post_logout_uris))) }
+        label for="c-groups" { "Allowed groups (one per line; empty: everyone with server access)" }
+        textarea #c-groups .code name="allowed_groups" rows="2" spellcheck="false" autocapitalize="none"
+            placeholder="family" { (lines(c.map(|c| &c.allowed_groups))) }
         fieldset.checks {
             legend { "Scopes" }
             @for s in crate::oidc::SCOPES {

@@ -47,6 +47,9 @@ CREATE TABLE identities (
     last_login_at    INTEGER NOT NULL,
     -- When re-validation last heard from the media server that this account still has access.
     checked_at       INTEGER,
+    -- The provider's avatar: Plex's thumb URL, or Jellyfin/Emby's primary image tag.
+    -- Never given out: the portal serves it at an unguessable picture URL.
+    avatar           TEXT,
     UNIQUE (provider, provider_user_id)
 );
 CREATE INDEX identities_user ON identities(user_id);
@@ -186,7 +189,13 @@ CREATE TABLE oauth_clients (
     created_at                INTEGER NOT NULL,
     updated_at                INTEGER NOT NULL,
     -- Only members of these groups may use the client (empty: everyone with access).
-    allowed_groups_json       TEXT NOT NULL DEFAULT '[]'
+    allowed_groups_json       TEXT NOT NULL DEFAULT '[]',
+    -- Token endpoint authentication methods it may use (client_secret_basic,
+    -- client_secret_post, none) and whether its authorization requests need PKCE.
+    auth_methods_json         TEXT NOT NULL DEFAULT '[]',
+    pkce_required             INTEGER NOT NULL DEFAULT 0,
+    -- The app preset it was created from (oidc::presets), for the setup values its page shows.
+    preset                    TEXT
 );
 
 -- What a user allowed a client to see; asked again when a request wants more.
@@ -329,4 +338,4 @@ CREATE TABLE webhook_attempts (
     PRIMARY KEY (delivery_id, attempt)
 ) WITHOUT ROWID;
 
-PRAGMA user_version = 11;
+PRAGMA user_version = 12;

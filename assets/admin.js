@@ -464,12 +464,111 @@
       name: $('c-name').value.trim(),
       redirect_uris: lines('c-redirects'),
       post_logout_redirect_uris: lines('c-logout'),
+      allowed_groups: lines('c-groups'),
       public: editing ? form.getAttribute('data-public') === '1' : $('c-public').checked,
       trusted: $('c-trusted').checked,
-      scopes: checked(form, 'scope')
+      scopes: checked(form, 'scope'),
+      token_endpoint_auth_methods: checked(form, 'auth_method')
     };
+    if (!spec.public) spec.require_pkce = $('c-pkce').checked;
     if (editing) spec.grant_types = checked(form, 'grant_type');
+    var preset = $('c-preset');
+    if (!editing && preset && preset.value) spec.preset = preset.value;
     return spec;
+  }
+
+  // Sets the checkboxes named `name` in `form` to exactly the values in `values`.
+  function setChecked(form, name, values) {
+    var boxes = form.querySelectorAll('input[type=checkbox][name="' + name + '"]');
+    for (var i = 0; i < boxes.length; i++) boxes[i].checked = values.indexOf(boxes[i].value) >= 0;
+  }
+
+  // A public client authenticates with none and always uses PKCE; a confidential one
+  // with its secret.
+  function syncKind(form) {
+    var pub = $('c-public');
+    if (!pub || pub.disabled) return;
+    setChecked(form, 'auth_method', pub.checked ? ['none'] : ['client_secret_basic', 'client_secret_post']);
+    if (pub.checked) $('c-pkce').checked = true;
+    $('c-pkce').disabled = pub.checked;
+  }
+
+  // "Start from a preset": fills the form from the chosen option's data attributes.
+  function initPresetPicker(form) {
+    var picker = $('c-preset');
+    var pub = $('c-public');
+    if (pub) pub.addEventListener('change', function () { syncKind(form); });
+    if (!picker) return;
+    picker.addEventListener('change', function () {
+      var o = picker.options[picker.selectedIndex];
+      if (!o || !o.value) return;
+      pub.checked = o.getAttribute('data-public') === '1';
+      syncKind(form);
+      setChecked(form, 'auth_method', o.getAttribute('data-methods').split(' '));
+      $('c-pkce').checked = o.getAttribute('data-pkce') === '1';
+      setChecked(form, 'scope', o.getAttribute('data-scopes').split(' '));
+      $('c-redirects').value = o.getAttribute('data-redirects');
+      if (!$('c-name').value.trim()) $('c-name').value = o.textContent.trim();
+      say('client-status', 'Filled in for ' + o.textContent.trim() + ': put the app\'s own address in the redirect URIs.', 'ok');
+    });
+  }
+
+  // Copies the text of the element a [data-copy] button names.
+  function initCopyButtons() {
+    document.addEventListener('click', function (ev) {
+      var b = ev.target.closest ? ev.target.closest('button[data-copy]') : null;
+      if (!b) return;
+      var target = $(b.getAttribute('data-copy'));
+      if (!target) return;
+      var done = function (label) {
+        b.textContent = label;
+        setTimeout(function () { b.textContent = 'Copy'; }, 1500);
+      };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(target.textContent).then(function () { done('Copied'); }, function () { done('Select and copy'); });
+      } else {
+        var range = document.createRange();
+        range.selectNodeContents(target);
+        var sel = window.getSelection();
+        sel.removeAllRanges();
+        sel.addRange(range);
+        done('Selected');
+      }
+    });
+  }
+
+  // After a create: the portal's addresses and (with a preset) the app's settings, each
+  // with a copy button.
+  function showSetup(setup) {
+    var box = $('secret-setup');
+    var list = $('secret-setup-list');
+    if (!box || !list || !setup) return;
+    list.textContent = '';
+    var n = 0;
+    function row(label, value, codeLabel) {
+      var id = 'setup-' + (n++);
+      var dt = el('dt');
+      dt.appendChild(codeLabel ? el('code', label) : document.createTextNode(label));
+      var dd = el('dd');
+      var code = el('code', value);
+      code.id = id;
+      var copy = el('button', 'Copy', 'secondary small');
+      copy.type = 'button';
+      copy.setAttribute('data-copy', id);
+      dd.appendChild(code);
+      dd.appendChild(document.createTextNode(' '));
+      dd.appendChild(copy);
+      list.appendChild(dt);
+      list.appendChild(dd);
+    }
+    Object.keys(setup.endpoints || {}).forEach(function (k) { row(k, setup.endpoints[k], false); });
+    if (setup.preset) {
+      $('secret-setup-title').textContent = 'Values for ' + setup.preset.name;
+      setup.preset.settings.forEach(function (kv) { row(kv[0], kv[1], true); });
+    } else {
+      $('secret-setup-title').textContent = 'Values for the app';
+    }
+    box.hidden = false;
   }
 
   // Shows a secret once, with a copy button. `secret` is null for a public client.
@@ -516,8 +615,10 @@
 
   function initClients() {
     initSecretCopy();
+    initCopyButtons();
     var form = $('client-create');
     if (!form) return;
+    initPresetPicker(form);
     form.addEventListener('submit', function (ev) {
       ev.preventDefault();
       var spec = clientSpec(form, false);
@@ -530,7 +631,9 @@
         say('client-status', 'Created ' + res.json.name + '.', 'ok');
         addRow(res.json);
         form.reset();
+        syncKind(form);
         showSecret('Client created: ' + res.json.name, res.json.client_id, res.json.client_secret || null);
+        showSetup(res.json.setup);
       });
     });
 
@@ -557,6 +660,7 @@
 
   function initClient() {
     initSecretCopy();
+    initCopyButtons();
     var form = $('client-edit');
     if (!form) return;
     var id = form.getAttribute('data-client-id');

@@ -75,6 +75,7 @@ fn mint_session(app: &authportal::App) -> String {
                 email: None,
                 groups: vec!["jellyfin-user".into()],
                 token: "x".into(),
+                avatar: None,
             };
             let linked = users::record_sign_in(tx, &ident, None, now)?;
             sessions::create(

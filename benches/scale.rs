@@ -72,6 +72,7 @@ fn populate(args: &[String]) {
                         email: Some(format!("member{i}@example.com")),
                         groups: vec!["jellyfin-user".into()],
                         token: String::new(),
+                        avatar: None,
                     };
                     let purpose = format!("provider-token:jellyfin:{}", ident.provider_user_id);
                     let sealed = app.sealer.seal(&purpose, format!("token{i}").as_bytes());

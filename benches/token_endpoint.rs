@@ -54,6 +54,7 @@ fn main() {
                 email: None,
                 groups: vec!["jellyfin-user".into()],
                 token: "x".into(),
+                avatar: None,
             };
             let linked = users::record_sign_in(tx, &ident, None, now)?;
             let spec = ClientSpec {

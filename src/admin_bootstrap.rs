@@ -150,6 +150,7 @@ mod tests {
             email: email.map(str::to_string),
             groups: Vec::new(),
             token: String::new(),
+            avatar: None,
         }
     }
 

@@ -24,7 +24,11 @@ pub const USAGE: &str = "usage: authportal [COMMAND]
   oauth-client create --name NAME --redirect-uri URI [--redirect-uri URI ...]
                [--post-logout-uri URI ...] [--public] [--trusted]
                [--scope SCOPE ...] [--grant-type GRANT ...]
-                      register an application; prints JSON with client_id and client_secret
+               [--auth-method client_secret_basic|client_secret_post|none ...]
+               [--pkce required|optional] [--allowed-group GROUP ...]
+               [--preset NAME [--app-url URL]]
+                      register an application; prints JSON with client_id, client_secret
+                      and (with a preset) the values to paste into the app
   oauth-client list | delete CLIENT_ID | rotate-secret CLIENT_ID
   setup-code   print the one-time code that unlocks the first-run setup wizard
   keys rotate [--bits 2048|3072|4096]

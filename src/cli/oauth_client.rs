@@ -7,7 +7,33 @@ use super::{CliError, USAGE, flags, print_json};
 
 const CREATE_USAGE: &str = "usage: authportal oauth-client create --name NAME --redirect-uri URI [--redirect-uri URI ...]
        [--post-logout-uri URI ...] [--public] [--trusted] [--scope SCOPE ...] [--grant-type GRANT ...]
+       [--auth-method client_secret_basic|client_secret_post|none ...] [--pkce required|optional]
+       [--allowed-group GROUP ...] [--preset NAME [--app-url URL]]
        authportal oauth-client list | delete CLIENT_ID | rotate-secret CLIENT_ID";
+
+/// `--pkce required|optional` -> require_pkce.
+fn pkce_flag(value: Option<String>) -> Result<Option<bool>, CliError> {
+    match value.as_deref() {
+        None => Ok(None),
+        Some("required") => Ok(Some(true)),
+        Some("optional") => Ok(Some(false)),
+        Some(other) => Err(CliError::Usage(format!(
+            "--pkce must be required or optional, not {other:?}\n\n{CREATE_USAGE}"
+        ))),
+    }
+}
+
+/// `--preset NAME`: a known preset, or a usage error listing them.
+fn preset_flag(value: Option<String>) -> Result<Option<String>, CliError> {
+    use authportal::oidc::presets;
+    match value {
+        Some(name) if presets::find(&name).is_none() => Err(CliError::Usage(format!(
+            "unknown preset {name:?}; known presets: {}\n\n{CREATE_USAGE}",
+            presets::known()
+        ))),
+        v => Ok(v),
+    }
+}
 
 pub fn run(app: &App, args: &[String]) -> Result<(), CliError> {
     use authportal::db::oauth;
@@ -24,6 +50,11 @@ pub fn run(app: &App, args: &[String]) -> Result<(), CliError> {
             "post-logout-uri",
             "scope",
             "grant-type",
+            "auth-method",
+            "pkce",
+            "allowed-group",
+            "preset",
+            "app-url",
         ],
     )?;
     let id_arg = || {
@@ -46,7 +77,11 @@ pub fn run(app: &App, args: &[String]) -> Result<(), CliError> {
                 trusted: f.has("trusted"),
                 scopes: list("scope"),
                 grant_types: list("grant-type"),
-                ..Default::default()
+                allowed_groups: list("allowed-group"),
+                token_endpoint_auth_methods: list("auth-method"),
+                require_pkce: pkce_flag(f.one("pkce"))?,
+                preset: preset_flag(f.one("preset"))?,
+                app_url: f.one("app-url"),
             };
             let (client, secret) = app
                 .db
@@ -54,6 +89,7 @@ pub fn run(app: &App, args: &[String]) -> Result<(), CliError> {
                 .map_err(|e| e.public_message())?;
             let mut out = clients::describe(&client);
             out["client_secret"] = serde_json::json!(secret);
+            out["setup"] = clients::setup(&app.config, &client, secret.as_deref());
             print_json(&out);
         }
         "list" => {

@@ -17,9 +17,10 @@ const STEPS: &[(i64, &str)] = &[
     (9, include_str!("migrations/9_scale.sql")),
     (10, include_str!("migrations/10_oidc_pending.sql")),
     (11, include_str!("migrations/11_quick_connect.sql")),
+    (12, include_str!("migrations/12_oidc_client_options.sql")),
 ];
 
-pub const CURRENT: i64 = 11;
+pub const CURRENT: i64 = 12;
 
 /// Work a step's SQL cannot do alone, run just before it.
 fn before_step(to: i64, tx: &rusqlite::Transaction) -> Result<(), String> {
@@ -184,5 +185,36 @@ mod tests {
             dup.is_err(),
             "the index refuses a name held in another case"
         );
+    }
+
+    #[test]
+    fn clients_from_before_12_keep_authenticating_as_they_did() {
+        let mut c = Connection::open_in_memory().unwrap();
+        c.execute_batch(include_str!("migrations/1_initial.sql"))
+            .unwrap();
+        for step in STEPS.iter().filter(|(to, _)| *to < 12) {
+            c.execute_batch(step.1).unwrap();
+        }
+        c.pragma_update(None, "user_version", 11).unwrap();
+        for (id, public) in [("conf", 0), ("pub", 1)] {
+            c.execute(
+                "INSERT INTO oauth_clients (client_id, name, redirect_uris_json, public, scopes_json,
+                                            grant_types_json, created_at, updated_at)
+                 VALUES (?1, 'App', '[]', ?2, '[]', '[]', 0, 0)",
+                rusqlite::params![id, public],
+            )
+            .unwrap();
+        }
+        run(&mut c).unwrap();
+        let client = |id: &str| super::super::oauth::client(&c, id).unwrap().unwrap();
+        let conf = client("conf");
+        assert_eq!(
+            conf.auth_methods,
+            ["client_secret_basic", "client_secret_post"]
+        );
+        assert!(!conf.pkce_required);
+        let public = client("pub");
+        assert_eq!(public.auth_methods, ["none"]);
+        assert!(public.pkce_required);
     }
 }

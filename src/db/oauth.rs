@@ -29,10 +29,16 @@ pub struct Client {
     pub updated_at: i64,
     /// Only members of these groups may use it (empty: everyone with server access).
     pub allowed_groups: Vec<String>,
+    /// How it may authenticate at the token-style endpoints (oidc::AUTH_METHODS).
+    pub auth_methods: Vec<String>,
+    /// Its authorization requests must carry a PKCE challenge.
+    pub pkce_required: bool,
+    /// The app preset it was created from (oidc::presets).
+    pub preset: Option<String>,
 }
 
 const CLIENT_COLUMNS: &str = "id, client_id, secret_digest, name, redirect_uris_json, post_logout_uris_json, public, trusted,
-     scopes_json, grant_types_json, created_at, updated_at, allowed_groups_json";
+     scopes_json, grant_types_json, created_at, updated_at, allowed_groups_json, auth_methods_json, pkce_required, preset";
 
 fn client_row(r: &Row) -> rusqlite::Result<Client> {
     Ok(Client {
@@ -49,6 +55,9 @@ fn client_row(r: &Row) -> rusqlite::Result<Client> {
         created_at: r.get(10)?,
         updated_at: r.get(11)?,
         allowed_groups: json_list(r.get(12)?),
+        auth_methods: json_list(r.get(13)?),
+        pkce_required: r.get(14)?,
+        preset: r.get(15)?,
     })
 }
 
@@ -79,13 +88,16 @@ pub fn clients(conn: &Connection) -> Result<Vec<Client>> {
 pub fn save_client(conn: &Connection, c: &Client) -> Result<()> {
     conn.execute(
         "INSERT INTO oauth_clients (client_id, secret_digest, name, redirect_uris_json, post_logout_uris_json, public, trusted,
-                                    scopes_json, grant_types_json, created_at, updated_at, allowed_groups_json)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                                    scopes_json, grant_types_json, created_at, updated_at, allowed_groups_json,
+                                    auth_methods_json, pkce_required, preset)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
          ON CONFLICT (client_id) DO UPDATE SET secret_digest = excluded.secret_digest, name = excluded.name,
              redirect_uris_json = excluded.redirect_uris_json, post_logout_uris_json = excluded.post_logout_uris_json,
              public = excluded.public, trusted = excluded.trusted, scopes_json = excluded.scopes_json,
              grant_types_json = excluded.grant_types_json, updated_at = excluded.updated_at,
-             allowed_groups_json = excluded.allowed_groups_json",
+             allowed_groups_json = excluded.allowed_groups_json,
+             auth_methods_json = excluded.auth_methods_json, pkce_required = excluded.pkce_required,
+             preset = excluded.preset",
         params![
             c.client_id,
             c.secret_digest,
@@ -98,7 +110,10 @@ pub fn save_client(conn: &Connection, c: &Client) -> Result<()> {
             to_json(&c.grant_types),
             c.created_at,
             c.updated_at,
-            to_json(&c.allowed_groups)
+            to_json(&c.allowed_groups),
+            to_json(&c.auth_methods),
+            c.pkce_required,
+            c.preset
         ],
     )?;
     Ok(())

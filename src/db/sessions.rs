@@ -263,6 +263,7 @@ mod tests {
             email: None,
             groups: vec![],
             token: String::new(),
+            avatar: None,
         };
         let linked = crate::db::users::record_sign_in(&c, &ident, None, 0).unwrap();
         for i in 0..=expired {

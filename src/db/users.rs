@@ -43,7 +43,7 @@ pub fn record_sign_in(
             }
             conn.execute(
                 "UPDATE identities SET username = ?2, email = ?3, groups_json = ?4, authorized = 1,
-                        token_sealed = ?5, last_login_at = ?6
+                        token_sealed = ?5, last_login_at = ?6, avatar = ?7
                  WHERE id = ?1",
                 params![
                     identity_id,
@@ -51,7 +51,8 @@ pub fn record_sign_in(
                     ident.email,
                     groups,
                     token_sealed,
-                    now
+                    now,
+                    ident.avatar
                 ],
             )?;
             Linked {
@@ -63,8 +64,8 @@ pub fn record_sign_in(
             let user_id = insert_user(conn, ident, now)?;
             conn.execute(
                 "INSERT INTO identities (user_id, provider, provider_user_id, username, email, groups_json,
-                                         authorized, token_sealed, created_at, last_login_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8, ?8)",
+                                         authorized, token_sealed, created_at, last_login_at, avatar)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8, ?8, ?9)",
                 params![
                     user_id,
                     ident.provider.as_str(),
@@ -73,7 +74,8 @@ pub fn record_sign_in(
                     ident.email,
                     groups,
                     token_sealed,
-                    now
+                    now,
+                    ident.avatar
                 ],
             )?;
             Linked {
@@ -316,6 +318,20 @@ pub fn revoke_identity(conn: &Connection, identity_id: i64) -> Result<()> {
     )?;
     conn.execute("DELETE FROM sessions WHERE identity_id = ?1", [identity_id])?;
     Ok(())
+}
+
+/// Where a user's avatar is: (provider, provider user id, avatar) of the most recently
+/// used identity that still has access and has one.
+pub fn avatar(conn: &Connection, user_id: i64) -> Result<Option<(String, String, String)>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT i.provider, i.provider_user_id, i.avatar FROM identities i
+             JOIN users u ON u.id = i.user_id
+             WHERE i.user_id = ?1 AND i.authorized = 1 AND i.avatar IS NOT NULL AND u.disabled_at IS NULL
+             ORDER BY i.last_login_at DESC LIMIT 1",
+        )?
+        .query_row([user_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?)
 }
 
 /// Who a user is, for headers and claims: (uuid, username, email).
@@ -643,6 +659,7 @@ mod tests {
             email: None,
             groups: groups.iter().map(|g| g.to_string()).collect(),
             token: String::new(),
+            avatar: None,
         }
     }
 
@@ -675,6 +692,7 @@ mod tests {
                 email: email.map(str::to_string),
                 groups: vec![],
                 token: String::new(),
+                avatar: None,
             };
             let linked = record_sign_in(&c, &ident, None, 0).unwrap();
             c.execute(

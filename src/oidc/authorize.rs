@@ -214,9 +214,9 @@ pub fn parse(
     }
     let code_challenge = get("code_challenge").map(str::to_string);
     match (code_challenge.as_deref(), get("code_challenge_method")) {
-        (None, None) if client.public => {
+        (None, None) if client.pkce_required => {
             return fail(OAuthError::InvalidRequest(
-                "PKCE (code_challenge with S256) is required for public clients".into(),
+                "PKCE (code_challenge with S256) is required for this client".into(),
             ));
         }
         (None, None) => {}

@@ -4,7 +4,11 @@
 
 use url::Url;
 
-use super::{GRANT_TYPES, OAuthError, Outcome, SCOPES};
+use super::presets::{self, Preset};
+use super::{
+    AUTH_METHODS, AUTH_NONE, CLIENT_SECRET_BASIC, CLIENT_SECRET_POST, GRANT_TYPES, OAuthError,
+    Outcome, SCOPES,
+};
 use crate::crypto::{b64_decode_any, b64url, ct_eq, random_bytes, sha256};
 use crate::db::oauth::{self, Client};
 use crate::error::{AppError, Result};
@@ -14,6 +18,8 @@ use crate::error::{AppError, Result};
 #[serde(deny_unknown_fields)]
 pub struct ClientSpec {
     pub name: String,
+    /// May be left out with a preset and `app_url`.
+    #[serde(default)]
     pub redirect_uris: Vec<String>,
     #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,
@@ -26,6 +32,17 @@ pub struct ClientSpec {
     /// Only members of these groups may use the client (empty: everyone with access;
     /// absent from an update: unchanged).
     pub allowed_groups: Option<Vec<String>>,
+    /// How it authenticates at the token endpoint (AUTH_METHODS); default: either
+    /// secret method for a confidential client, `none` for a public one.
+    pub token_endpoint_auth_methods: Option<Vec<String>>,
+    /// Authorization requests need PKCE; default: required for public clients (always),
+    /// optional for confidential ones.
+    pub require_pkce: Option<bool>,
+    /// An app preset (oidc::presets) supplying what the spec leaves out.
+    pub preset: Option<String>,
+    /// With a preset and no redirect URIs: the app's address, from which the preset's
+    /// redirect URIs are made.
+    pub app_url: Option<String>,
 }
 
 /// Schemes a browser runs or reads itself: never a place to send a code.
@@ -110,8 +127,85 @@ fn checked_list(
     Ok(out)
 }
 
+/// Fills what a spec leaves out from its preset (explicit values win).
+fn with_preset(mut spec: ClientSpec) -> Result<(ClientSpec, Option<&'static Preset>)> {
+    let Some(key) = spec.preset.as_deref() else {
+        if spec.app_url.is_some() {
+            return Err(AppError::bad_request(
+                "app_url is only used with a preset; give redirect URIs instead",
+            ));
+        }
+        return Ok((spec, None));
+    };
+    let p = presets::find(key).ok_or_else(|| {
+        AppError::bad_request(format!(
+            "unknown preset {key:?}; known presets: {}",
+            presets::known()
+        ))
+    })?;
+    let owned = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    if spec.redirect_uris.is_empty() {
+        let app_url = spec.app_url.as_deref().ok_or_else(|| {
+            AppError::bad_request(format!(
+                "give the app's address (app_url, like https://{}.example.com) or its redirect URIs",
+                p.key
+            ))
+        })?;
+        let parsed = Url::parse(app_url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+        if parsed.is_none() || app_url.contains(['?', '#']) {
+            return Err(AppError::bad_request(format!(
+                "app_url {app_url:?} must be the app's address, like https://{}.example.com",
+                p.key
+            )));
+        }
+        spec.redirect_uris = p.redirect_uris_for(app_url);
+    }
+    spec.public |= p.public;
+    spec.scopes = spec.scopes.or_else(|| owned(p.scopes));
+    spec.grant_types = spec.grant_types.or_else(|| owned(p.grant_types));
+    // A public client made from a confidential app's preset keeps its own rules (none,
+    // PKCE always).
+    if !spec.public {
+        spec.token_endpoint_auth_methods = spec
+            .token_endpoint_auth_methods
+            .or_else(|| owned(p.auth_methods));
+        spec.require_pkce = spec.require_pkce.or(Some(p.pkce_required));
+    }
+    Ok((spec, Some(p)))
+}
+
+/// The token endpoint methods a client may use: one or more, consistent with its kind.
+fn auth_methods(spec_methods: Option<Vec<String>>, public: bool) -> Result<Vec<String>> {
+    let default: &[&str] = if public {
+        &[AUTH_NONE]
+    } else {
+        &[CLIENT_SECRET_BASIC, CLIENT_SECRET_POST]
+    };
+    let methods = checked_list(spec_methods, AUTH_METHODS, default, "authentication method")?;
+    if methods.is_empty() {
+        return Err(AppError::bad_request(
+            "at least one token endpoint authentication method is required",
+        ));
+    }
+    let has_none = methods.iter().any(|m| m == AUTH_NONE);
+    if public && !(has_none && methods.len() == 1) {
+        return Err(AppError::bad_request(
+            "a public client has no secret: its only authentication method is none",
+        ));
+    }
+    if !public && has_none {
+        return Err(AppError::bad_request(
+            "a confidential client authenticates with its secret (client_secret_basic or client_secret_post); make the client public for none",
+        ));
+    }
+    Ok(methods)
+}
+
 /// Validates a spec into a client (without its secret).
 pub fn from_spec(spec: ClientSpec, client_id: String, now: i64) -> Result<Client> {
+    let (spec, preset) = with_preset(spec)?;
     let name = spec.name.trim().to_string();
     if name.is_empty() || name.len() > 100 {
         return Err(AppError::bad_request("name must be 1 to 100 characters"));
@@ -163,6 +257,12 @@ pub fn from_spec(spec: ClientSpec, client_id: String, now: i64) -> Result<Client
             allowed_groups.push(g.to_string());
         }
     }
+    if spec.public && spec.require_pkce == Some(false) {
+        return Err(AppError::bad_request(
+            "a public client always requires PKCE (it has no secret to prove the code is its own)",
+        ));
+    }
+    let auth_methods = auth_methods(spec.token_endpoint_auth_methods, spec.public)?;
     Ok(Client {
         id: 0,
         client_id,
@@ -177,7 +277,31 @@ pub fn from_spec(spec: ClientSpec, client_id: String, now: i64) -> Result<Client
         created_at: now,
         updated_at: now,
         allowed_groups,
+        auth_methods,
+        pkce_required: spec.public || spec.require_pkce.unwrap_or(false),
+        preset: preset.map(|p| p.key.to_string()),
     })
+}
+
+/// `old` changed as an owner's spec says. What the spec leaves out (allowed groups,
+/// authentication methods, PKCE, preset) stays as it was; the kind cannot change.
+pub fn updated(old: Client, mut spec: ClientSpec, now: i64) -> Result<Client> {
+    if old.public != spec.public {
+        return Err(AppError::bad_request(
+            "a client cannot change between public and confidential; create a new one",
+        ));
+    }
+    spec.allowed_groups = spec.allowed_groups.or(Some(old.allowed_groups));
+    if spec.preset.is_none() {
+        spec.token_endpoint_auth_methods =
+            spec.token_endpoint_auth_methods.or(Some(old.auth_methods));
+        spec.require_pkce = spec.require_pkce.or(Some(old.pkce_required));
+    }
+    let mut client = from_spec(spec, old.client_id, old.created_at)?;
+    client.preset = client.preset.or(old.preset);
+    client.secret_digest = old.secret_digest;
+    client.updated_at = now;
+    Ok(client)
 }
 
 pub fn new_client_id() -> String {
@@ -257,8 +381,14 @@ pub fn parse_basic(encoded: &str) -> std::result::Result<(String, String), OAuth
 }
 
 /// Client authentication: client_secret_basic, client_secret_post, or none for public
-/// clients; exactly one method. A wrong secret and an unknown client read the same.
+/// clients; exactly one method, and one the client is registered for. A wrong secret and
+/// an unknown client read the same.
 pub fn authenticate(conn: &rusqlite::Connection, c: &Credentials) -> Outcome<Client> {
+    let method = match (&c.basic, c.client_secret) {
+        (Some(_), _) => CLIENT_SECRET_BASIC,
+        (None, Some(_)) => CLIENT_SECRET_POST,
+        (None, None) => AUTH_NONE,
+    };
     let (client_id, secret) = match (&c.basic, c.client_id, c.client_secret) {
         (Some(_), _, Some(_)) => {
             return Err(OAuthError::InvalidRequest(
@@ -282,11 +412,26 @@ pub fn authenticate(conn: &rusqlite::Connection, c: &Credentials) -> Outcome<Cli
     };
     let bad = || OAuthError::InvalidClient("unknown client or wrong secret".into());
     let client = oauth::client(conn, client_id)?.ok_or_else(bad)?;
-    match (client.public, secret) {
-        (true, None) => Ok(client),
-        (false, Some(s)) if secret_matches(&client, s) => Ok(client),
-        _ => Err(bad().into()),
+    let proven = match (client.public, secret) {
+        (true, None) => true,
+        (false, Some(s)) => secret_matches(&client, s),
+        _ => false,
+    };
+    if !proven {
+        return Err(bad().into());
     }
+    // Checked after the secret, so the answer names the method only to the client itself.
+    if !client.auth_methods.iter().any(|m| m == method) {
+        return Err(OAuthError::InvalidClient(
+            format!(
+                "this client must authenticate with {}",
+                client.auth_methods.join(" or ")
+            )
+            .into(),
+        )
+        .into());
+    }
+    Ok(client)
 }
 
 /// The JSON an owner sees for a client (never the secret or its digest).
@@ -301,8 +446,34 @@ pub fn describe(c: &Client) -> serde_json::Value {
         "scopes": c.scopes,
         "grant_types": c.grant_types,
         "allowed_groups": c.allowed_groups,
+        "token_endpoint_auth_methods": c.auth_methods,
+        "require_pkce": c.pkce_required,
+        "preset": c.preset,
         "created_at": c.created_at,
         "updated_at": c.updated_at,
+    })
+}
+
+/// What an owner pastes into the app: the portal's addresses, the client's id (and
+/// secret, when just created), and with a preset the app's own settings by name.
+pub fn setup(
+    cfg: &crate::config::Config,
+    client: &Client,
+    secret: Option<&str>,
+) -> serde_json::Value {
+    let endpoints: serde_json::Map<String, serde_json::Value> = super::discovery::endpoints(cfg)
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.into()))
+        .collect();
+    let preset = client.preset.as_deref().and_then(presets::find);
+    serde_json::json!({
+        "endpoints": endpoints,
+        "preset": preset.map(|p| serde_json::json!({
+            "name": p.name,
+            "doc": p.doc,
+            "settings": p.setup(cfg, client, secret).into_iter()
+                .map(|(k, v)| serde_json::json!([k, v])).collect::<Vec<_>>(),
+        })),
     })
 }
 

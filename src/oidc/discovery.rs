@@ -2,8 +2,26 @@
 
 use serde_json::{Value, json};
 
-use super::{GRANT_TYPES, SCOPES};
+use super::{AUTH_METHODS, CLIENT_SECRET_BASIC, CLIENT_SECRET_POST, GRANT_TYPES, SCOPES};
 use crate::config::Config;
+
+/// Where the discovery document is served (relative to APP_BASE_URL).
+pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
+
+/// What an owner pastes into an app: (label, URL), the issuer first.
+pub fn endpoints(cfg: &Config) -> Vec<(&'static str, String)> {
+    vec![
+        ("Issuer", cfg.issuer()),
+        ("Discovery URL", cfg.url_for(DISCOVERY_PATH)),
+        ("Authorization endpoint", cfg.url_for("/oidc/authorize")),
+        ("Token endpoint", cfg.url_for("/oidc/token")),
+        ("Userinfo endpoint", cfg.url_for("/oidc/userinfo")),
+        ("JWKS URL", cfg.url_for("/oidc/jwks.json")),
+        ("Revocation endpoint", cfg.url_for("/oidc/revoke")),
+        ("Introspection endpoint", cfg.url_for("/oidc/introspect")),
+        ("End session (logout) endpoint", cfg.url_for("/oidc/logout")),
+    ]
+}
 
 pub fn document(cfg: &Config) -> Value {
     json!({
@@ -22,10 +40,10 @@ pub fn document(cfg: &Config) -> Value {
         "id_token_signing_alg_values_supported": ["RS256"],
         "scopes_supported": SCOPES,
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "at_hash", "sid",
-                             "preferred_username", "name", "email", "email_verified", "groups"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+                             "preferred_username", "name", "email", "email_verified", "groups", "picture"],
+        "token_endpoint_auth_methods_supported": AUTH_METHODS,
+        "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+        "introspection_endpoint_auth_methods_supported": [CLIENT_SECRET_BASIC, CLIENT_SECRET_POST],
         "code_challenge_methods_supported": ["S256"],
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "authorization_response_iss_parameter_supported": true,

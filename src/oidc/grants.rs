@@ -153,7 +153,7 @@ fn id_claims(
     access_token: &str,
     now: i64,
 ) -> Result<Map<String, Value>> {
-    let mut claims = user_claims(conn, user_id, g.scopes)?;
+    let mut claims = user_claims(app, conn, user_id, g.scopes)?;
     claims.insert("iss".into(), json!(app.config.issuer()));
     claims.insert("aud".into(), json!(g.client.client_id));
     claims.insert("iat".into(), json!(now));
@@ -178,9 +178,11 @@ fn id_claims(
     Ok(claims)
 }
 
-/// `sub` and the claims each granted scope releases. `sub` is the portal user's UUID:
-/// stable, and never given to anyone else.
+/// `sub` and the claims each granted scope releases (what Grafana, Komga and others read
+/// from the ID token). `sub` is the portal user's UUID: stable, and never given to anyone
+/// else.
 pub fn user_claims(
+    app: &App,
     conn: &Connection,
     user_id: i64,
     scopes: &[String],
@@ -193,11 +195,15 @@ pub fn user_claims(
     if has("profile") {
         c.insert("preferred_username".into(), json!(username));
         c.insert("name".into(), json!(username));
+        if crate::db::users::avatar(conn, user_id)?.is_some() {
+            c.insert("picture".into(), json!(super::picture::url(app, &uuid)));
+        }
     }
     if has("email") {
         if let Some(e) = email {
-            // Only Plex supplies addresses, and plex.tv confirms them.
             c.insert("email".into(), json!(e));
+            // Always beside email (Komga refuses a login without it). Only Plex supplies
+            // addresses, and providers/plex.rs keeps only those plex.tv confirmed.
             c.insert("email_verified".into(), json!(true));
         }
     }

@@ -45,7 +45,7 @@ pub fn introspect(app: &App, creds: &Credentials, token: Option<&str>, now: i64)
             if !crate::db::users::still_authorized(&conn, user_id)? {
                 return Ok(inactive);
             }
-            let claims = grants::user_claims(&conn, user_id, &["profile".to_string()])?;
+            let claims = grants::user_claims(app, &conn, user_id, &["profile".to_string()])?;
             out["sub"] = claims["sub"].clone();
             out["username"] = claims["preferred_username"].clone();
             if let Some(sid) = t.sid {

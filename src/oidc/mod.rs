@@ -12,6 +12,8 @@ pub mod introspect;
 pub mod keys;
 pub mod logout;
 pub mod pending;
+pub mod picture;
+pub mod presets;
 pub mod refresh;
 pub mod revoke;
 pub mod token;
@@ -28,6 +30,13 @@ pub const REFRESH_TTL: i64 = 30 * 24 * 3600;
 
 pub const SCOPES: &[&str] = &["openid", "profile", "email", "groups", "offline_access"];
 pub const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
+
+/// Token endpoint client authentication methods (RFC 7591 2): the secret in HTTP Basic,
+/// the secret in the form, or none (a public client, which proves itself with PKCE).
+pub const CLIENT_SECRET_BASIC: &str = "client_secret_basic";
+pub const CLIENT_SECRET_POST: &str = "client_secret_post";
+pub const AUTH_NONE: &str = "none";
+pub const AUTH_METHODS: &[&str] = &[CLIENT_SECRET_BASIC, CLIENT_SECRET_POST, AUTH_NONE];
 
 /// Who sent a request, as the audit log and the logs name it (filled in by web/).
 pub struct Caller<'a> {

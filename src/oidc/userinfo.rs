@@ -10,7 +10,12 @@ use crate::db::oauth::{self, Kind};
 
 /// The claims for `token`: invalid_token unless it is a live access token of a user who
 /// still has access, insufficient_scope without openid.
-pub fn claims(conn: &Connection, token: &str, now: i64) -> Outcome<Map<String, Value>> {
+pub fn claims(
+    app: &crate::app::App,
+    conn: &Connection,
+    token: &str,
+    now: i64,
+) -> Outcome<Map<String, Value>> {
     let invalid =
         || OAuthError::InvalidToken("the access token is invalid, expired or revoked".into());
     let t = match oauth::token(conn, &digest_of(token))? {
@@ -29,5 +34,5 @@ pub fn claims(conn: &Connection, token: &str, now: i64) -> Outcome<Map<String, V
         )
         .into());
     }
-    Ok(grants::user_claims(conn, user_id, &t.scopes)?)
+    Ok(grants::user_claims(app, conn, user_id, &t.scopes)?)
 }

@@ -148,6 +148,24 @@ pub fn get_read<T>(
     Ok((status, Some(parsed)))
 }
 
+/// GETs an image of at most `limit` bytes (a larger one is an error, not a cut one);
+/// Ok(None) when the server answers anything but 200.
+pub fn get_bytes(agent: &Agent, url: &str, limit: u64) -> Result<Option<Vec<u8>>, ProviderError> {
+    let (_, bytes) = get_read(agent, url, &[], limit + 1, |reader| {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(reader, &mut buf)
+            .map_err(|e| ProviderError::Unreachable(format!("GET {}: {e}", redact_query(url))))?;
+        Ok(buf)
+    })?;
+    match bytes {
+        Some(b) if b.len() as u64 > limit => Err(ProviderError::Malformed(format!(
+            "GET {}: more than {limit} bytes",
+            redact_query(url)
+        ))),
+        b => Ok(b),
+    }
+}
+
 /// URLs are logged without their query (it may carry a token).
 fn redact_query(url: &str) -> &str {
     url.split('?').next().unwrap_or(url)

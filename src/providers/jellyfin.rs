@@ -139,6 +139,24 @@ impl MediaServer {
         )
     }
 
+    /// A user's primary image (`tag` from their UserDto): an image endpoint the server
+    /// answers without a token, so none is sent.
+    pub fn avatar(
+        &self,
+        agent: &Agent,
+        user_id: &str,
+        tag: &str,
+        limit: u64,
+    ) -> Result<Option<Vec<u8>>, ProviderError> {
+        let prefix = self.prefix(agent)?;
+        let path = format!(
+            "/Users/{}/Images/Primary?tag={}&maxWidth=256",
+            urlencode(user_id),
+            urlencode(tag)
+        );
+        super::http::get_bytes(agent, &self.url(&prefix, &path), limit)
+    }
+
     /// Emby documents `/emby/...`; many installs answer at the root too. Probe once.
     fn prefix(&self, agent: &Agent) -> Result<String, ProviderError> {
         if let Some(p) = self
@@ -305,6 +323,13 @@ impl MediaServer {
             email: None,
             groups: vec![format!("{}-{role}", self.kind.as_str())],
             token: token.to_string(),
+            // The tag names the image version; a user without a picture has none.
+            avatar: user["PrimaryImageTag"]
+                .as_str()
+                .filter(|t| {
+                    !t.is_empty() && t.len() <= 64 && t.bytes().all(|b| b.is_ascii_alphanumeric())
+                })
+                .map(str::to_string),
         }))
     }
 

@@ -58,6 +58,9 @@ pub struct Identity {
     pub groups: Vec<String>,
     /// The provider's token for this account; sealed before it touches the disk.
     pub token: String,
+    /// The account's avatar at the provider (oidc::picture fetches it): plex.tv's path
+    /// of it, or Jellyfin/Emby's primary image tag. Never a full URL from the answer.
+    pub avatar: Option<String>,
 }
 
 /// The end of a provider check.

@@ -54,6 +54,16 @@ impl Plex {
         )
     }
 
+    /// The avatar at `path` (as [`avatar_path`] kept it), from plex.tv without a token.
+    pub fn avatar(
+        &self,
+        agent: &Agent,
+        path: &str,
+        limit: u64,
+    ) -> Result<Option<Vec<u8>>, ProviderError> {
+        super::http::get_bytes(agent, &self.api(path), limit)
+    }
+
     fn get(&self, agent: &Agent, path: &str, token: Option<&str>) -> Result<Reply, ProviderError> {
         let mut headers = vec![
             ("Accept", "application/json"),
@@ -167,6 +177,7 @@ impl Plex {
             email: user.email,
             groups,
             token: token.to_string(),
+            avatar: user.avatar,
         }))
     }
 
@@ -494,6 +505,7 @@ struct PlexUser {
     username: String,
     email: Option<String>,
     restricted: bool,
+    avatar: Option<String>,
 }
 
 impl PlexUser {
@@ -518,8 +530,35 @@ impl PlexUser {
                 .filter(|e| !e.is_empty() && v["confirmed"].as_bool() != Some(false))
                 .map(str::to_string),
             restricted: v["restricted"].as_bool().unwrap_or(false),
+            avatar: v["thumb"].as_str().and_then(avatar_path),
         })
     }
+}
+
+/// The path of a plex.tv avatar (`https://plex.tv/users/ID/avatar?c=N` ->
+/// `/users/ID/avatar?c=N`), fetched later from PLEX_API_BASE. Anything else (another
+/// host, odd characters) is no avatar: the portal never fetches a URL an answer names.
+fn avatar_path(thumb: &str) -> Option<String> {
+    let url = url::Url::parse(thumb).ok()?;
+    let path = url.path();
+    let safe = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/-_.=&".contains(&b))
+    };
+    let query = url.query().unwrap_or("");
+    (url.scheme() == "https"
+        && url.host_str() == Some("plex.tv")
+        && url.port().is_none()
+        && path.starts_with("/users/")
+        && path.ends_with("/avatar")
+        && !path.contains("..")
+        && path.len() + query.len() <= 200
+        && safe(path)
+        && safe(query))
+    .then(|| match query {
+        "" => path.to_string(),
+        q => format!("{path}?{q}"),
+    })
 }
 
 #[cfg(test)]
@@ -589,6 +628,7 @@ mod tests {
             username: "f".into(),
             email: None,
             restricted,
+            avatar: None,
         };
         let shared = json!({"provides": "server", "owned": false, "home": false});
         let via_home = json!({"provides": "server", "owned": false, "home": true});
@@ -599,6 +639,25 @@ mod tests {
             ["plex-home", "plex-managed"]
         );
         assert_eq!(groups(true, None, &user(false)), ["plex-owner"]);
+    }
+
+    #[test]
+    fn only_a_plex_tv_avatar_path_is_kept() {
+        assert_eq!(
+            avatar_path("https://plex.tv/users/abc123/avatar?c=1700000000").as_deref(),
+            Some("/users/abc123/avatar?c=1700000000")
+        );
+        for bad in [
+            "https://evil.example/users/a/avatar",
+            "http://plex.tv/users/a/avatar",
+            "https://plex.tv:8443/users/a/avatar",
+            "https://plex.tv/users/a/../../admin/avatar",
+            "https://plex.tv/library/x",
+            "https://plex.tv/users/a/avatar?X-Plex-Token=t%20x",
+            "not a url",
+        ] {
+            assert_eq!(avatar_path(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -51,6 +51,7 @@ pub fn clients_post(ctx: &Ctx, admin: Admin) -> Result<Response> {
     })?;
     let mut body = clients::describe(&client);
     body["client_secret"] = json!(secret);
+    body["setup"] = clients::setup(&ctx.app.config, &client, secret.as_deref());
     Ok(Response::json(&body).with_status_code(201).with_no_cache())
 }
 
@@ -58,19 +59,7 @@ pub fn client_put(ctx: &Ctx, admin: Admin, client_id: &str) -> Result<Response> 
     let spec = spec(ctx)?;
     let client = ctx.app.db.with_tx(|tx| {
         let old = oauth::client(tx, client_id)?.ok_or(AppError::NotFound)?;
-        if old.public != spec.public {
-            return Err(AppError::bad_request(
-                "a client cannot change between public and confidential; create a new one",
-            ));
-        }
-        // The console's form does not send allowed groups yet: absent keeps them.
-        let keep_groups = spec.allowed_groups.is_none();
-        let mut client = clients::from_spec(spec, old.client_id.clone(), old.created_at)?;
-        if keep_groups {
-            client.allowed_groups = old.allowed_groups;
-        }
-        client.secret_digest = old.secret_digest;
-        client.updated_at = ctx.now();
+        let client = clients::updated(old, spec, ctx.now())?;
         oauth::save_client(tx, &client)?;
         audit(
             ctx,

@@ -333,10 +333,20 @@ pub fn client_get(ctx: &Ctx, c: Console, client_id: &str) -> Result<Response> {
             "/admin/clients",
         ));
     };
+    let cfg = &ctx.app.config;
+    let connect = view::Connect {
+        endpoints: crate::oidc::discovery::endpoints(cfg),
+        preset: client
+            .preset
+            .as_deref()
+            .and_then(crate::oidc::presets::find)
+            .map(|p| (p, p.setup(cfg, &client, None))),
+    };
     Ok(page(view::client(
         &c.frame(Area::Clients),
         &client,
         c.can(Permission::OauthWrite),
+        &connect,
     )))
 }
 

@@ -55,6 +55,20 @@ pub fn discovery_get(ctx: &Ctx) -> Result<Response> {
     Ok(cors(Response::json(&doc).with_public_cache(300)))
 }
 
+/// GET /oidc/picture/{key}: a user's avatar for the `picture` claim (oidc/picture.rs).
+/// Each request may fetch from the media server, so it shares the token endpoint's limit.
+pub fn picture_get(ctx: &Ctx, key: &str) -> Result<Response> {
+    ctx.app
+        .limits
+        .token
+        .check_ip(ctx.ip, ctx.app.clock.now_ms())
+        .map_err(|retry_after_secs| AppError::RateLimited { retry_after_secs })?;
+    let picture = crate::oidc::picture::fetch(ctx.app, key)?;
+    Ok(cors(
+        Response::from_data(picture.content_type, picture.bytes).with_public_cache(3600),
+    ))
+}
+
 pub fn jwks_get(ctx: &Ctx) -> Result<Response> {
     let jwks = ctx.app.keys.jwks(&ctx.app.db, &ctx.app.sealer, ctx.now())?;
     Ok(cors(Response::json(&jwks).with_public_cache(300)))
@@ -337,7 +351,7 @@ pub fn userinfo(ctx: &Ctx) -> Response {
         .db
         .conn()
         .map_err(Failure::App)
-        .and_then(|conn| userinfo::claims(&conn, &token, ctx.now()));
+        .and_then(|conn| userinfo::claims(ctx.app, &conn, &token, ctx.now()));
     match result {
         Ok(claims) => no_store(cors(Response::json(&claims))),
         Err(Failure::OAuth(e)) => challenge(Some(&e), e.status()),

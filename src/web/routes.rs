@@ -330,6 +330,7 @@ pub static ROUTES: &[Route] = &[
     post("/oidc/userinfo", |c, _| Ok(oidc::userinfo(c))).app().cors().label("/oidc/userinfo"),
     post("/oidc/revoke", |c, _| Ok(oidc::revoke_post(c))).app().cors().label("/oidc/*"),
     post("/oidc/introspect", |c, _| Ok(oidc::introspect_post(c))).app().cors().label("/oidc/*"),
+    get("/oidc/picture/{key}", |c, p| oidc::picture_get(c, p.at(0))).cors().label("/oidc/picture"),
     get("/oidc/logout", |c, _| oidc::logout(c)).label("/oidc/*"),
     post("/oidc/logout", |c, _| oidc::logout(c)).cross_site().label("/oidc/*"),
     // --- probes ---

@@ -20,6 +20,7 @@ mod media;
 mod metrics;
 mod mfa;
 mod oidc;
+mod oidc_clients;
 mod oidc_rp;
 mod outbound;
 mod plex;

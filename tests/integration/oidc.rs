@@ -7,20 +7,20 @@ use crate::fakes::jellyfin::{FakeJellyfin, FakeUser, Mode};
 use crate::harness::{Client, Portal, Resp};
 use crate::media::{jellyfin_portal, sign_in};
 
-const REDIRECT: &str = "https://app.example.com/oauth/callback";
+pub(crate) const REDIRECT: &str = "https://app.example.com/oauth/callback";
 const LOGOUT_TO: &str = "https://app.example.com/signed-out";
 
-struct Rp {
-    id: String,
-    secret: Option<String>,
+pub(crate) struct Rp {
+    pub(crate) id: String,
+    pub(crate) secret: Option<String>,
 }
 
-struct Op {
-    jf: FakeJellyfin,
-    portal: Portal,
+pub(crate) struct Op {
+    pub(crate) jf: FakeJellyfin,
+    pub(crate) portal: Portal,
 }
 
-fn op(extra: &[(&str, &str)]) -> Op {
+pub(crate) fn op(extra: &[(&str, &str)]) -> Op {
     let jf = FakeJellyfin::start(Mode::Jellyfin);
     jf.add_user(FakeUser::new("alice", "wonderland"));
     let mut vars = vec![("TRUSTED_PROXY_CIDRS", "127.0.0.1")];
@@ -53,7 +53,7 @@ impl Op {
     }
 
     /// A browser signed in as alice (from its own forwarded address).
-    fn user(&self) -> Client {
+    pub(crate) fn user(&self) -> Client {
         let c = self.portal.client();
         c.use_fresh_ip();
         assert_eq!(sign_in(&c, "jellyfin", "alice", "wonderland").status, 303);
@@ -61,24 +61,24 @@ impl Op {
     }
 
     /// A plain HTTP client for the application's back channel.
-    fn backend(&self) -> Client {
+    pub(crate) fn backend(&self) -> Client {
         let c = Client::new(&self.portal.base);
         *c.origin.borrow_mut() = None;
         c
     }
 }
 
-fn pkce() -> (String, String) {
+pub(crate) fn pkce() -> (String, String) {
     let verifier = authportal::crypto::b64url(&authportal::crypto::random_bytes::<32>());
     let challenge = authportal::crypto::b64url(&authportal::crypto::sha256(verifier.as_bytes()));
     (verifier, challenge)
 }
 
-fn enc(s: &str) -> String {
+pub(crate) fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-fn authorize_path(rp: &Rp, challenge: Option<&str>, extra: &[(&str, &str)]) -> String {
+pub(crate) fn authorize_path(rp: &Rp, challenge: Option<&str>, extra: &[(&str, &str)]) -> String {
     let mut q = format!(
         "/oidc/authorize?response_type=code&client_id={}&redirect_uri={}&scope={}&state=st4te&nonce=n0nce",
         enc(&rp.id),
@@ -95,7 +95,7 @@ fn authorize_path(rp: &Rp, challenge: Option<&str>, extra: &[(&str, &str)]) -> S
 }
 
 /// The query parameters of a redirect to the application.
-fn redirect_params(r: &Resp) -> std::collections::HashMap<String, String> {
+pub(crate) fn redirect_params(r: &Resp) -> std::collections::HashMap<String, String> {
     let loc = r
         .header("location")
         .unwrap_or_else(|| panic!("no redirect ({}): {}", r.status, r.body));
@@ -108,7 +108,7 @@ fn redirect_params(r: &Resp) -> std::collections::HashMap<String, String> {
 }
 
 /// Goes through authorize (allowing consent when asked) and returns the code.
-fn get_code(user: &Client, rp: &Rp, challenge: Option<&str>) -> String {
+pub(crate) fn get_code(user: &Client, rp: &Rp, challenge: Option<&str>) -> String {
     let r = user.get(&authorize_path(rp, challenge, &[]));
     let r = if r.status == 200 {
         assert!(r.body.contains("/oidc/authorize/decision"), "{}", r.body);
@@ -129,7 +129,7 @@ fn get_code(user: &Client, rp: &Rp, challenge: Option<&str>) -> String {
         .clone()
 }
 
-fn hidden_fields(html: &str) -> Vec<(String, String)> {
+pub(crate) fn hidden_fields(html: &str) -> Vec<(String, String)> {
     html.split("<input type=\"hidden\" ")
         .skip(1)
         .map(|chunk| {
@@ -147,7 +147,7 @@ fn hidden_fields(html: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn token(c: &Client, rp: &Rp, fields: &[(&str, &str)]) -> Resp {
+pub(crate) fn token(c: &Client, rp: &Rp, fields: &[(&str, &str)]) -> Resp {
     let basic = authportal::crypto::b64(
         format!(
             "{}:{}",
@@ -167,7 +167,7 @@ fn token(c: &Client, rp: &Rp, fields: &[(&str, &str)]) -> Resp {
     c.send("POST", "/oidc/token", &headers, Some(body.into_bytes()))
 }
 
-fn exchange(op: &Op, rp: &Rp, code: &str, verifier: &str) -> Resp {
+pub(crate) fn exchange(op: &Op, rp: &Rp, code: &str, verifier: &str) -> Resp {
     let mut f = vec![
         ("grant_type", "authorization_code"),
         ("code", code),
@@ -180,12 +180,12 @@ fn exchange(op: &Op, rp: &Rp, code: &str, verifier: &str) -> Resp {
     token(&op.backend(), rp, &f)
 }
 
-fn claims_of(id_token: &str) -> Value {
+pub(crate) fn claims_of(id_token: &str) -> Value {
     let payload = id_token.split('.').nth(1).unwrap();
     serde_json::from_slice(&authportal::crypto::b64url_decode(payload).unwrap()).unwrap()
 }
 
-fn userinfo(op: &Op, access: &str) -> Resp {
+pub(crate) fn userinfo(op: &Op, access: &str) -> Resp {
     op.backend().send(
         "GET",
         "/oidc/userinfo",
@@ -211,7 +211,7 @@ fn assert_tokens_dead(op: &Op, rp: &Rp, t: &Value) {
     assert_eq!(oauth_error(&r), "invalid_grant");
 }
 
-fn oauth_error(r: &Resp) -> String {
+pub(crate) fn oauth_error(r: &Resp) -> String {
     r.json()["error"].as_str().unwrap_or_default().to_string()
 }
 

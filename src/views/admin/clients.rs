@@ -1,10 +1,50 @@
 //! The OAuth client pages (`/admin/clients`, `/admin/clients/{id}`): the list, the
-//! create form and one client's editor.
+//! create form (optionally started from an app preset) and one client's editor, with the
+//! values to paste into the app.
 
 use maud::{Markup, html};
 
 use super::{Frame, console, seg, status_line};
 use crate::db::oauth::Client;
+use crate::oidc::presets::{PRESETS, Preset};
+
+/// What a client page shows for connecting the app: the portal's addresses, and with a
+/// preset that app's own settings by name.
+pub struct Connect<'a> {
+    pub endpoints: Vec<(&'static str, String)>,
+    pub preset: Option<(&'a Preset, Vec<(&'static str, String)>)>,
+}
+
+/// Partial: a value with a button that copies it (admin.js: `data-copy`).
+fn copyable(id: &str, value: &str) -> Markup {
+    html! {
+        span.copyable {
+            code id=(id) { (value) }
+            " "
+            button.secondary.small type="button" data-copy=(id) aria-label="Copy" { "Copy" }
+        }
+    }
+}
+
+/// Partial: the create form's preset picker; admin.js fills the fields from the option.
+fn preset_picker() -> Markup {
+    html! {
+        label for="c-preset" { "Start from a preset (optional)" }
+        select #c-preset name="preset" {
+            option value="" { "None: set everything by hand" }
+            @for p in PRESETS {
+                option value=(p.key)
+                    data-public=(if p.public { "1" } else { "0" })
+                    data-methods=(p.auth_methods.join(" "))
+                    data-pkce=(if p.pkce_required { "1" } else { "0" })
+                    data-scopes=(p.scopes.join(" "))
+                    data-redirects=(p.example_redirect_uris().join("\n"))
+                    { (p.name) }
+            }
+        }
+        p.hint { "A preset fills in the authentication method, PKCE, scopes and redirect URIs the app expects; replace the example address with the app's own. After creation the portal shows the exact values to paste into the app." }
+    }
+}
 
 /// Partial: the fields of a client, empty for a new one; `editing` shows grant types
 /// (kept as they are unless changed) and fixes public/confidential.
@@ -19,6 +59,9 @@ fn client_fields(c: Option<&Client>, editing: bool) -> Markup {
             placeholder="https://app.example.com/oauth/callback" { (lines(c.map(|c| &c.redirect_uris))) }
         label for="c-logout" { "Post-logout redirect URIs (one per line, optional)" }
         textarea #c-logout .code name="post_logout_redirect_uris" rows="2" spellcheck="false" autocapitalize="none" { (lines(c.map(|c| &c.post_logout_uris))) }
+        label for="c-groups" { "Allowed groups (one per line; empty: everyone with server access)" }
+        textarea #c-groups .code name="allowed_groups" rows="2" spellcheck="false" autocapitalize="none"
+            placeholder="family" { (lines(c.map(|c| &c.allowed_groups))) }
         fieldset.checks {
             legend { "Scopes" }
             @for s in crate::oidc::SCOPES {
@@ -32,6 +75,18 @@ fn client_fields(c: Option<&Client>, editing: bool) -> Markup {
                     label.check { input type="checkbox" name="grant_type" value=(g)
                         checked[c.is_some_and(|c| c.grant_types.iter().any(|x| x == g))]; span { (g) } }
                 }
+            }
+        }
+        fieldset.checks {
+            legend { "Token endpoint authentication" }
+            @for m in crate::oidc::AUTH_METHODS {
+                label.check { input type="checkbox" name="auth_method" value=(m)
+                    checked[c.map_or(*m != crate::oidc::AUTH_NONE, |c| c.auth_methods.iter().any(|x| x == m))]; span { (m) } }
+            }
+            label.check {
+                input #c-pkce type="checkbox" name="require_pkce" checked[c.is_some_and(|c| c.pkce_required)]
+                    disabled[c.is_some_and(|c| c.public)];
+                span { "Require PKCE (S256); always required for public clients" }
             }
         }
         fieldset.checks {
@@ -61,6 +116,10 @@ fn secret_panel() -> Markup {
             dl.facts {
                 dt { "Client ID" } dd { code #secret-client-id {} }
                 dt #secret-label { "Client secret" } dd { code #secret-value .secret-value {} }
+            }
+            div #secret-setup hidden {
+                h3 #secret-setup-title { "Values for the app" }
+                dl.facts #secret-setup-list {}
             }
             div.actions {
                 button.primary type="button" #secret-copy { "Copy secret" }
@@ -104,6 +163,7 @@ pub fn clients(f: &Frame, list: &[Client], can_write: bool) -> Markup {
                 section.panel {
                     h2 { "New client" }
                     form #client-create .stack {
+                        (preset_picker())
                         (client_fields(None, false))
                         div.actions { button.primary type="submit" #client-create-submit { "Create client" } }
                     }
@@ -116,7 +176,30 @@ pub fn clients(f: &Frame, list: &[Client], can_write: bool) -> Markup {
     )
 }
 
-pub fn client(f: &Frame, c: &Client, can_write: bool) -> Markup {
+/// Partial: where the app finds the portal, and a preset's settings for it.
+fn connect_panel(connect: &Connect) -> Markup {
+    html! {
+        section.panel #connect {
+            h2 { "Connect the app" }
+            dl.facts {
+                @for (i, (label, value)) in connect.endpoints.iter().enumerate() {
+                    dt { (label) } dd { (copyable(&format!("endpoint-{i}"), value)) }
+                }
+            }
+            @if let Some((preset, settings)) = &connect.preset {
+                h3 { "Settings for " (preset.name) }
+                p.hint { "Paste these into the app (" a href=(preset.doc) rel="noreferrer" { "its documentation" } "). The secret was shown once, at creation; rotate it if it is lost." }
+                dl.facts {
+                    @for (i, (name, value)) in settings.iter().enumerate() {
+                        dt { code { (name) } } dd { (copyable(&format!("setting-{i}"), value)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub fn client(f: &Frame, c: &Client, can_write: bool, connect: &Connect) -> Markup {
     console(
         &c.name,
         "admin-client",
@@ -127,9 +210,11 @@ pub fn client(f: &Frame, c: &Client, can_write: bool) -> Markup {
             dl.facts {
                 dt { "Client ID" } dd { code { (c.client_id) } }
                 dt { "Kind" } dd { (if c.public { "public (no secret)" } else { "confidential" }) @if c.trusted { " · trusted" } }
+                dt { "Authentication" } dd { (c.auth_methods.join(", ")) " · PKCE " (if c.pkce_required { "required" } else { "optional" }) }
                 dt { "Created" } dd { (crate::views::when(f.tz, c.created_at)) }
                 dt { "Updated" } dd { (crate::views::when(f.tz, c.updated_at)) }
             }
+            (connect_panel(connect))
             @if can_write {
                 (secret_panel())
                 section.panel {

@@ -22,7 +22,7 @@ mod webhooks;
 
 pub use access::{AccessPage, access};
 pub use branding::{BrandingPage, branding};
-pub use clients::{client, clients};
+pub use clients::{Connect, client, clients};
 pub use events::{EventsPage, events};
 pub use overview::{Overview, overview};
 pub use revalidation::revalidation;

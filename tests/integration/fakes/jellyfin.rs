@@ -34,6 +34,8 @@ pub struct FakeUser {
     pub password: String,
     pub is_admin: bool,
     pub is_disabled: bool,
+    /// `PrimaryImageTag` of a user with a profile picture (served as AVATAR_PNG).
+    pub image_tag: Option<String>,
 }
 
 impl FakeUser {
@@ -55,6 +57,7 @@ impl FakeUser {
             password: password.to_string(),
             is_admin: false,
             is_disabled: false,
+            image_tag: None,
         }
     }
 }
@@ -575,6 +578,16 @@ fn handle(state: &Mutex<State>, req: &Recorded) -> Response {
             Caller::ApiKey => Response::empty_204(),
             _ => error(401),
         },
+        // A user's picture: like the real servers, answered without a token.
+        ("GET", p) if p.starts_with("/users/") && p.ends_with("/images/primary") => {
+            let id = &p["/users/".len()..p.len() - "/images/primary".len()];
+            match st.users.iter().find(|u| u.user.id.eq_ignore_ascii_case(id)) {
+                Some(u) if u.user.image_tag.is_some() => {
+                    Response::from_data("image/png", super::plex::AVATAR_PNG.to_vec())
+                }
+                _ => not_found(),
+            }
+        }
         ("GET", p) if p.starts_with("/users/") && !p["/users/".len()..].contains('/') => {
             match caller(&st, &ctx) {
                 Caller::User(_) | Caller::ApiKey => {}
@@ -911,6 +924,9 @@ fn user_dto(st: &State, u: &UserRec) -> Value {
             .flat_map(char::to_uppercase)
             .collect();
         obj.insert("Prefix".into(), json!(prefix));
+    }
+    if let Some(tag) = &user.image_tag {
+        obj.insert("PrimaryImageTag".into(), json!(tag));
     }
     dto
 }

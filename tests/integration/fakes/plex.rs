@@ -10,6 +10,9 @@ use super::http::{
     FakeServer, Fault, Recorded, html_escape, iso8601, json_response, lock, random_from, unix_secs,
 };
 
+/// The bytes every fake avatar is: a PNG signature and a little more.
+pub const AVATAR_PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR fake avatar";
+
 /// A plex.tv account the fake knows, keyed by its token.
 #[derive(Clone, Debug, Default)]
 pub struct PlexAccount {
@@ -407,6 +410,10 @@ fn handle(state: &Mutex<State>, req: &Recorded) -> Response {
         ("GET", "/auth") => auth_page(state),
         ("POST", "/fake/approve") => approve(state, req),
         ("GET", "/api/users") => shared_users_xml(state, req),
+        // The avatar `thumb` points at (https://plex.tv/users/UUID/avatar): public, no token.
+        ("GET", p) if p.starts_with("/users/") && p.ends_with("/avatar") => {
+            Response::from_data("image/png", AVATAR_PNG.to_vec())
+        }
         _ if path.starts_with("/api/") => {
             let (status, body) = api(state, req, path);
             let wants_json = req

@@ -466,6 +466,7 @@
       scopes: checked(form, 'scope')
     };
     if (editing) spec.grant_types = checked(form, 'grant_type');
+    else spec.device = $('c-device').checked;
     return spec;
   }
 

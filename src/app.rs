@@ -34,6 +34,9 @@ pub struct Limits {
     /// Native apps' media tokens the portal must ask the media server about, per client
     /// IP (known tokens are cached and do not count). Not a setting.
     pub media_token: RateLimiter,
+    /// Device user codes typed at /device, per client IP and per session (keyed
+    /// "session:SID"); a code that is found gives its token back. Not a setting.
+    pub device_codes: RateLimiter,
     /// Wrong passwords per account typed (provider and name), from any address.
     pub signin_account: Backoff,
     /// Wrong second-factor codes per user, from any address (plus mfa::DAILY_FAILURES).
@@ -43,6 +46,11 @@ pub struct Limits {
 /// A TV app sends one token; a household a few. Beyond this an address is guessing.
 const MEDIA_TOKEN_BURST: u32 = 10;
 const MEDIA_TOKEN_PER_MINUTE: u32 = 10;
+
+/// A person mistypes a device code a few times; an address or session trying more is
+/// guessing (each guess hits one of 2^34.6 codes).
+const DEVICE_CODE_BURST: u32 = 10;
+const DEVICE_CODE_PER_MINUTE: u32 = 10;
 
 /// Failures in a row an account may have before it must wait: 1 s, then twice as long
 /// after each further failure, never more than 15 minutes.
@@ -61,6 +69,7 @@ impl Limits {
             mfa_user: RateLimiter::new(1, 1),
             token: RateLimiter::new(1, 1),
             media_token: RateLimiter::new(MEDIA_TOKEN_BURST, MEDIA_TOKEN_PER_MINUTE),
+            device_codes: RateLimiter::new(DEVICE_CODE_BURST, DEVICE_CODE_PER_MINUTE),
             signin_account: Backoff::new(FREE_FAILURES, FIRST_WAIT_MS, LONGEST_WAIT_MS),
             mfa_account: Backoff::new(FREE_FAILURES, FIRST_WAIT_MS, LONGEST_WAIT_MS),
         };

@@ -6,7 +6,8 @@ use authportal::App;
 use super::{CliError, USAGE, flags, print_json};
 
 const CREATE_USAGE: &str = "usage: authportal oauth-client create --name NAME --redirect-uri URI [--redirect-uri URI ...]
-       [--post-logout-uri URI ...] [--public] [--trusted] [--scope SCOPE ...] [--grant-type GRANT ...]
+       [--post-logout-uri URI ...] [--public] [--trusted] [--device] [--scope SCOPE ...] [--grant-type GRANT ...]
+       (--device: TVs and apps sign in with a code typed at /device; no redirect URI needed)
        authportal oauth-client list | delete CLIENT_ID | rotate-secret CLIENT_ID";
 
 pub fn run(app: &App, args: &[String]) -> Result<(), CliError> {
@@ -17,7 +18,7 @@ pub fn run(app: &App, args: &[String]) -> Result<(), CliError> {
     let f = flags(
         args.get(1..).unwrap_or(&[]),
         CREATE_USAGE,
-        &["public", "trusted"],
+        &["public", "trusted", "device"],
         &[
             "name",
             "redirect-uri",
@@ -46,6 +47,7 @@ pub fn run(app: &App, args: &[String]) -> Result<(), CliError> {
                 trusted: f.has("trusted"),
                 scopes: list("scope"),
                 grant_types: list("grant-type"),
+                device: f.has("device"),
                 ..Default::default()
             };
             let (client, secret) = app

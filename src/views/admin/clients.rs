@@ -15,7 +15,7 @@ fn client_fields(c: Option<&Client>, editing: bool) -> Markup {
         label for="c-name" { "Name" }
         input #c-name type="text" name="name" required maxlength="100" autocomplete="off" value=[c.map(|c| c.name.as_str())];
         label for="c-redirects" { "Redirect URIs (one per line)" }
-        textarea #c-redirects .code name="redirect_uris" rows="3" required spellcheck="false" autocapitalize="none"
+        textarea #c-redirects .code name="redirect_uris" rows="3" spellcheck="false" autocapitalize="none"
             placeholder="https://app.example.com/oauth/callback" { (lines(c.map(|c| &c.redirect_uris))) }
         label for="c-logout" { "Post-logout redirect URIs (one per line, optional)" }
         textarea #c-logout .code name="post_logout_redirect_uris" rows="2" spellcheck="false" autocapitalize="none" { (lines(c.map(|c| &c.post_logout_uris))) }
@@ -44,6 +44,12 @@ fn client_fields(c: Option<&Client>, editing: bool) -> Markup {
             label.check {
                 input #c-trusted type="checkbox" name="trusted" checked[c.is_some_and(|c| c.trusted)];
                 span { "Trusted: skip the consent screen" }
+            }
+            @if !editing {
+                label.check {
+                    input #c-device type="checkbox" name="device";
+                    span { "Devices: TVs and apps sign in with a code typed at /device (no redirect URI needed)" }
+                }
             }
         }
     }

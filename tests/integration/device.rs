@@ -609,3 +609,71 @@ fn device_qr_is_an_svg_of_the_complete_uri_for_any_well_formed_code() {
     assert_eq!(r.status, 200);
     assert!(r.body.contains(r#"name="user_code""#), "{}", r.body);
 }
+
+/// openid-client (tests/e2e/device.mjs) runs the grant as the TV while headless Chromium
+/// signs in at /device and approves, then denies a second code typed by hand.
+#[test]
+fn device_grant_driven_by_openid_client_while_chromium_approves() {
+    let e2e = crate::browser::e2e_dir();
+    let s = team::setup(&[]);
+    let spec = authportal::oidc::clients::ClientSpec {
+        name: "Device Test TV".into(),
+        public: true,
+        device: true,
+        ..Default::default()
+    };
+    let app = s.portal.app();
+    let (tv, _) = app
+        .db
+        .with_tx(|tx| authportal::oidc::clients::create(tx, spec, app.clock.now()))
+        .unwrap();
+    let (ok, out, err) = crate::browser::run_node(
+        &e2e,
+        "device.mjs",
+        &[&s.portal.base, &tv.client_id, "alice", "wonderland"],
+    );
+    assert!(
+        ok,
+        "tests/e2e/device.mjs failed\n--- stdout\n{out}\n--- stderr\n{err}"
+    );
+    println!("{out}");
+    assert!(out.contains("PASS"), "{out}");
+    assert_eq!(
+        count(
+            &s,
+            "SELECT count(*) FROM device_codes WHERE status = 'redeemed'"
+        ),
+        1
+    );
+    assert_eq!(
+        count(
+            &s,
+            "SELECT count(*) FROM device_codes WHERE status = 'denied'"
+        ),
+        1
+    );
+    assert_eq!(
+        count(
+            &s,
+            "SELECT count(*) FROM events WHERE type IN ('device.approved', 'device.denied')"
+        ),
+        2
+    );
+}
+
+#[test]
+fn device_endpoint_shares_the_token_rate_limit_with_429() {
+    let s = team::setup(&[]);
+    let tv = tv_http(&s);
+    let mut last = None;
+    for _ in 0..200 {
+        let r = tv.post_form("/oidc/device_authorization", &[("client_id", "ap-nobody")]);
+        if r.status != 401 {
+            last = Some(r);
+            break;
+        }
+    }
+    let r = last.expect("the rate limit answered within 200 requests");
+    assert_eq!(refused(&r, 429), "slow_down");
+    assert!(r.header("retry-after").is_some());
+}

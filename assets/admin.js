@@ -544,7 +544,7 @@
       var id = document.createElement('td');
       id.appendChild(el('code', c.client_id));
       tr.appendChild(id);
-      tr.appendChild(el('td', (c.public ? 'public' : 'confidential') + (c.trusted ? ' · trusted' : '')));
+      tr.appendChild(el('td', (c.public ? 'public' : 'confidential') + (c.trusted ? ' · trusted' : '') + (c.device ? ' · devices' : '')));
       var uris = el('td', null, 'uris');
       c.redirect_uris.forEach(function (u) { uris.appendChild(el('span', u)); uris.appendChild(document.createElement('br')); });
       tr.appendChild(uris);

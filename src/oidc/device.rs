@@ -247,6 +247,7 @@ pub struct Review {
     pub scopes: Vec<String>,
     /// `XXXX-XXXX`.
     pub user_code: String,
+    digest: Vec<u8>,
 }
 
 /// The request waiting under what the person typed; None for a code that is malformed,
@@ -268,6 +269,7 @@ pub fn review(app: &App, typed: &str, now: i64) -> Result<Option<Review>> {
         client,
         scopes: req.scopes,
         user_code: display_user_code(&code),
+        digest,
     }))
 }
 
@@ -312,7 +314,6 @@ pub fn decide(
     };
     let client = &review.client;
     let client_name = client.name.clone();
-    let digest = user_code_digest(&review.user_code.replace('-', ""));
     app.db.with_tx(|tx| {
         if decision == Decision::Allow {
             let reason = if !session.authorized
@@ -340,7 +341,7 @@ pub fn decide(
             amr: &session.amr,
         };
         let approved = decision == Decision::Allow;
-        if !devices::decide(tx, &digest, approved.then_some(&approver), now)? {
+        if !devices::decide(tx, &review.digest, approved.then_some(&approver), now)? {
             return Ok(Decided::Unknown);
         }
         if approved {

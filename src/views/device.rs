@@ -47,7 +47,7 @@ pub fn review(r: &Review) -> Page {
                 (notice("warn", "Only approve a device you are holding. If someone else gave you this code, deny it: approving signs their device in as you."))
                 p.lead {
                     "Signed in as " strong { (r.username) } ". The device showing "
-                    code.user-code { (r.user_code) } " asks to use " (r.client_name) ", which will be able to:"
+                    code.user-code.nobreak { (r.user_code) } " asks to use " (r.client_name) ", which will be able to:"
                 }
                 ul.scopes { @for s in r.scopes { li { (scope_text(s)) } } }
                 form method="post" action="/device" {

@@ -13,6 +13,11 @@ use crate::web::guards::{UserSession, current_session};
 use crate::web::page;
 use crate::web::request::Ctx;
 
+/// What the code box shows again after a wrong code: at most a code's worth.
+fn shown(typed: &str) -> String {
+    typed.chars().take(32).collect()
+}
+
 const UNKNOWN_CODE: &str = "That code is unknown, was already used or has expired. Check the code on your device, or start again there.";
 
 fn enc(s: &str) -> String {
@@ -59,9 +64,11 @@ pub fn page_get(ctx: &Ctx) -> Result<Response> {
     };
     guess(ctx, &session)?;
     let Some(review) = device::review(ctx.app, &typed, ctx.now())? else {
-        return Ok(
-            page(ctx, views::device::enter(Some(UNKNOWN_CODE), &typed)).with_status_code(400)
-        );
+        return Ok(page(
+            ctx,
+            views::device::enter(Some(UNKNOWN_CODE), &shown(&typed)),
+        )
+        .with_status_code(400));
     };
     found(ctx, &session);
     Ok(page(
@@ -93,7 +100,7 @@ pub fn decision_post(ctx: &Ctx) -> Result<Response> {
     }
     Ok(match decided {
         Decided::Unknown => {
-            page(ctx, views::device::enter(Some(UNKNOWN_CODE), typed)).with_status_code(400)
+            page(ctx, views::device::enter(Some(UNKNOWN_CODE), &shown(typed))).with_status_code(400)
         }
         Decided::Approved { client_name } => page(ctx, views::device::decided(true, &client_name)),
         Decided::Denied { client_name } => page(ctx, views::device::decided(false, &client_name)),

@@ -108,6 +108,7 @@ async function flow(t) {
     expect(review.includes(text), `the review page does not say "${text}":\n${review}`);
   }
   t.ok('the review page names the client, the code and warns');
+  await t.shot(page, 'device-review.png');
   // Before approving: the library has polled (authorization_pending); a poll of our own
   // right after it is too fast (slow_down), so the library's next poll is too and the
   // library must wait 5 s longer from then on.

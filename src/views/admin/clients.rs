@@ -55,6 +55,13 @@ fn client_fields(c: Option<&Client>, editing: bool) -> Markup {
     }
 }
 
+/// Whether TVs and apps may sign in with the client through /device (RFC 8628).
+fn device(c: &Client) -> bool {
+    c.grant_types
+        .iter()
+        .any(|g| g == crate::oidc::device::GRANT_TYPE)
+}
+
 /// Partial: where a new secret is shown once, filled in by admin.js.
 fn secret_panel() -> Markup {
     html! {
@@ -83,7 +90,7 @@ fn client_row(c: &Client) -> Markup {
         tr {
             td { a href=(format!("/admin/clients/{}", seg(&c.client_id))) { (c.name) } }
             td { code { (c.client_id) } }
-            td { (if c.public { "public" } else { "confidential" }) @if c.trusted { " · trusted" } }
+            td { (if c.public { "public" } else { "confidential" }) @if c.trusted { " · trusted" } @if device(c) { " · devices" } }
             td.uris { @for u in &c.redirect_uris { span { (u) } br; } }
             td { (c.scopes.join(" ")) }
         }
@@ -132,7 +139,7 @@ pub fn client(f: &Frame, c: &Client, can_write: bool) -> Markup {
             h1 { (c.name) }
             dl.facts {
                 dt { "Client ID" } dd { code { (c.client_id) } }
-                dt { "Kind" } dd { (if c.public { "public (no secret)" } else { "confidential" }) @if c.trusted { " · trusted" } }
+                dt { "Kind" } dd { (if c.public { "public (no secret)" } else { "confidential" }) @if c.trusted { " · trusted" } @if device(c) { " · devices sign in at /device" } }
                 dt { "Created" } dd { (crate::views::when(f.tz, c.created_at)) }
                 dt { "Updated" } dd { (crate::views::when(f.tz, c.updated_at)) }
             }

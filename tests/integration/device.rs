@@ -214,8 +214,16 @@ fn device_codes_go_only_to_clients_that_opted_in() {
     );
     assert_eq!(r.status, 200, "{}", r.body);
 
-    // The console makes device clients too: no redirect URI needed.
+    // The console makes device clients too (its create form has the box): no redirect
+    // URI needed.
     let root = s.user("root", "toor");
+    let form = root.get("/admin/clients");
+    assert!(
+        form.body
+            .contains(r#"id="c-device" type="checkbox" name="device""#),
+        "{}",
+        form.body
+    );
     let r = root.post_json(
         "/api/admin/oauth/clients",
         &json!({ "name": "Roku", "redirect_uris": [], "public": true, "device": true }),
@@ -223,6 +231,8 @@ fn device_codes_go_only_to_clients_that_opted_in() {
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.json()["device"], true);
     assert_eq!(r.json()["grant_types"], json!(["refresh_token", GRANT]));
+    let list = root.get("/admin/clients");
+    assert!(list.body.contains("public · devices"), "{}", list.body);
     let r = root.post_json(
         "/api/admin/oauth/clients",
         &json!({ "name": "Nothing", "redirect_uris": [], "public": true }),

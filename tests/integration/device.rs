@@ -687,3 +687,33 @@ fn device_endpoint_shares_the_token_rate_limit_with_429() {
     assert_eq!(refused(&r, 429), "slow_down");
     assert!(r.header("retry-after").is_some());
 }
+
+#[test]
+fn device_clients_come_from_the_command_line_with_device() {
+    let s = team::setup(&[]);
+    let run = |args: &[&str]| crate::admin::cli(&s.portal, args);
+    let (code, out, err) = run(&[
+        "oauth-client",
+        "create",
+        "--name",
+        "TV",
+        "--device",
+        "--public",
+    ]);
+    assert_eq!(code, Some(0), "{out} {err}");
+    let made: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(made["device"], true);
+    assert_eq!(made["grant_types"], json!(["refresh_token", GRANT]));
+    assert_eq!(made["redirect_uris"], json!([]));
+    assert_eq!(made["client_secret"], Value::Null);
+    let tv = Tv {
+        id: made["client_id"].as_str().unwrap().to_string(),
+        secret: None,
+    };
+    assert!(start(&s, &tv, "openid")["user_code"].is_string());
+    // Without --device a client still needs a redirect URI: exit 1, nothing made.
+    let (code, _, err) = run(&["oauth-client", "create", "--name", "Web", "--public"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("redirect URI"), "{err}");
+    assert_eq!(count(&s, "SELECT count(*) FROM oauth_clients"), 1);
+}

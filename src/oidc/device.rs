@@ -314,21 +314,10 @@ pub fn decide(
     };
     let client = &review.client;
     let client_name = client.name.clone();
+    let approved = decision == Decision::Allow;
     app.db.with_tx(|tx| {
-        if decision == Decision::Allow {
-            let reason = if !session.authorized
-                || !crate::db::users::still_authorized(tx, session.user_id)?
-            {
-                Some("this account has no access to the media server".to_string())
-            } else if !member_of_allowed_group(tx, client, session.user_id)? {
-                Some(format!(
-                    "only members of {} may sign in to {client_name}",
-                    client.allowed_groups.join(", ")
-                ))
-            } else {
-                None
-            };
-            if let Some(reason) = reason {
+        if approved {
+            if let Some(reason) = why_not_allowed(tx, session, client)? {
                 return Ok(Decided::NotAllowed {
                     client_name: client_name.clone(),
                     reason,
@@ -340,20 +329,11 @@ pub fn decide(
             auth_time: session.auth_time,
             amr: &session.amr,
         };
-        let approved = decision == Decision::Allow;
         if !devices::decide(tx, &review.digest, approved.then_some(&approver), now)? {
             return Ok(Decided::Unknown);
         }
-        if approved {
-            let mut all = oauth::consent(tx, session.user_id, client.id)?.unwrap_or_default();
-            for s in &review.scopes {
-                if !all.contains(s) {
-                    all.push(s.clone());
-                }
-            }
-            oauth::save_consent(tx, session.user_id, client.id, &all, now)?;
-        }
         let kind = if approved {
+            add_consent(tx, session.user_id, client, &review.scopes, now)?;
             EventType::DeviceApproved
         } else {
             EventType::DeviceDenied
@@ -365,16 +345,52 @@ pub fn decide(
             json!({ "client_id": client.client_id, "scopes": review.scopes }),
             now,
         )?;
+        let client_name = client_name.clone();
         Ok(if approved {
-            Decided::Approved {
-                client_name: client_name.clone(),
-            }
+            Decided::Approved { client_name }
         } else {
-            Decided::Denied {
-                client_name: client_name.clone(),
-            }
+            Decided::Denied { client_name }
         })
     })
+}
+
+/// Why this person may not sign a device in to `client`, if they may not: no access to
+/// the media server, or not in a group the client allows.
+fn why_not_allowed(
+    tx: &Connection,
+    session: &SessionRow,
+    client: &Client,
+) -> Result<Option<String>> {
+    if !session.authorized || !crate::db::users::still_authorized(tx, session.user_id)? {
+        return Ok(Some(
+            "this account has no access to the media server".into(),
+        ));
+    }
+    if !member_of_allowed_group(tx, client, session.user_id)? {
+        return Ok(Some(format!(
+            "only members of {} may sign in to {}",
+            client.allowed_groups.join(", "),
+            client.name
+        )));
+    }
+    Ok(None)
+}
+
+/// Adds `scopes` to what the user has allowed `client`.
+fn add_consent(
+    tx: &Connection,
+    user_id: i64,
+    client: &Client,
+    scopes: &[String],
+    now: i64,
+) -> Result<()> {
+    let mut all = oauth::consent(tx, user_id, client.id)?.unwrap_or_default();
+    for s in scopes {
+        if !all.contains(s) {
+            all.push(s.clone());
+        }
+    }
+    oauth::save_consent(tx, user_id, client.id, &all, now)
 }
 
 #[cfg(test)]

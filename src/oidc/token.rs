@@ -1,6 +1,7 @@
 //! The token endpoint (RFC 6749 3.2): client authentication, then one grant —
 //! authorization_code with PKCE (RFC 7636), client_credentials, refresh_token
-//! (refresh.rs) or device_code (device.rs, RFC 8628) — in one write transaction. The ID token is signed after it commits.
+//! (refresh.rs) or device_code (device.rs, RFC 8628) — in one write transaction. The ID
+//! token is signed after it commits.
 
 use rusqlite::Connection;
 use serde_json::{Value, json};

@@ -13,12 +13,12 @@ use crate::web::guards::{UserSession, current_session};
 use crate::web::page;
 use crate::web::request::Ctx;
 
+const UNKNOWN_CODE: &str = "That code is unknown, was already used or has expired. Check the code on your device, or start again there.";
+
 /// What the code box shows again after a wrong code: at most a code's worth.
 fn shown(typed: &str) -> String {
     typed.chars().take(32).collect()
 }
-
-const UNKNOWN_CODE: &str = "That code is unknown, was already used or has expired. Check the code on your device, or start again there.";
 
 fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
@@ -93,7 +93,7 @@ pub fn decision_post(ctx: &Ctx) -> Result<Response> {
     };
     let typed = form.get("user_code").unwrap_or("");
     guess(ctx, &session)?;
-    let caller = crate::web::oidc::caller(ctx);
+    let caller = super::oidc::caller(ctx);
     let decided = device::decide(ctx.app, &caller, &session.row, typed, decision, ctx.now())?;
     if !matches!(decided, Decided::Unknown) {
         found(ctx, &session);

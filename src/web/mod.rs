@@ -18,7 +18,7 @@ mod health;
 mod login;
 mod mfa;
 mod my_sessions;
-pub(crate) mod oidc;
+mod oidc;
 pub mod portal;
 pub mod redirect;
 pub mod request;

@@ -1,8 +1,8 @@
 //! OpenID Connect endpoints over HTTP: discovery, JWKS, authorize (+ consent decision),
 //! token, the device authorization endpoint (RFC 8628; its /device pages are
 //! web/device.rs), userinfo, revocation (RFC 7009), introspection (RFC 7662) and
-//! RP-initiated logout. Each decodes the request, calls one function of crate::oidc, and encodes the
-//! answer; the rules live there.
+//! RP-initiated logout. Each decodes the request, calls one function of crate::oidc, and
+//! encodes the answer; the rules live there.
 //!
 //! Token-style endpoints answer with RFC 6749 5.2 error bodies and `Cache-Control:
 //! no-store`; the authorization endpoint shows errors on a page until the client and

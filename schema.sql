@@ -216,6 +216,8 @@ CREATE TABLE device_codes (
     device_digest BLOB PRIMARY KEY,
     user_digest   BLOB NOT NULL UNIQUE,
     client_id     INTEGER NOT NULL REFERENCES oauth_clients(id) ON DELETE CASCADE,
+    -- the asking device's address (ratelimit::address_key): live requests per address are bounded
+    requester     TEXT NOT NULL,
     scopes_json   TEXT NOT NULL,
     status        TEXT NOT NULL DEFAULT 'pending',
     interval_secs INTEGER NOT NULL,
@@ -227,6 +229,7 @@ CREATE TABLE device_codes (
     expires_at    INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX device_codes_expiry ON device_codes(expires_at);
+CREATE INDEX device_codes_requester ON device_codes(requester, expires_at);
 
 -- Authorization codes (single use). `family` names the grant: every token issued from
 -- this code shares it, so a replayed code or refresh token can revoke them all.

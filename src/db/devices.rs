@@ -41,6 +41,8 @@ pub struct DeviceRequest {
     pub user_digest: Vec<u8>,
     /// The client's row id.
     pub client: i64,
+    /// The asking device's address (ratelimit::address_key).
+    pub requester: String,
     pub scopes: Vec<String>,
     pub status: Status,
     pub interval_secs: i64,
@@ -53,12 +55,13 @@ pub struct DeviceRequest {
 }
 
 /// Device requests waiting at most: anyone holding a device client's id can start one,
-/// so past this the oldest give way (their devices start again).
+/// so past this the oldest give way (their devices start again). oidc::device also
+/// bounds them per address, so one address cannot push everyone else's out.
 pub const MAX_PENDING: i64 = 10_000;
 
 const COLUMNS: &str =
     "device_digest, user_digest, client_id, scopes_json, status, interval_secs, last_poll_at,
-     user_id, auth_time, amr_json, expires_at";
+     user_id, auth_time, amr_json, expires_at, requester";
 
 fn list(text: String) -> Vec<String> {
     // Written only by this module from Vec<String>.
@@ -83,6 +86,7 @@ fn row(r: &Row) -> rusqlite::Result<DeviceRequest> {
         auth_time: r.get(8)?,
         amr: list(r.get(9)?),
         expires_at: r.get(10)?,
+        requester: r.get(11)?,
     })
 }
 
@@ -91,13 +95,14 @@ fn row(r: &Row) -> rusqlite::Result<DeviceRequest> {
 pub fn insert(conn: &Connection, d: &DeviceRequest, now: i64) -> Result<bool> {
     conn.execute("DELETE FROM device_codes WHERE expires_at <= ?1", [now])?;
     let stored = conn.execute(
-        "INSERT INTO device_codes (device_digest, user_digest, client_id, scopes_json, status, interval_secs,
-                                   created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (user_digest) DO NOTHING",
+        "INSERT INTO device_codes (device_digest, user_digest, client_id, requester, scopes_json, status,
+                                   interval_secs, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (user_digest) DO NOTHING",
         params![
             d.device_digest,
             d.user_digest,
             d.client,
+            d.requester,
             to_json(&d.scopes),
             d.status.as_str(),
             d.interval_secs,
@@ -111,6 +116,15 @@ pub fn insert(conn: &Connection, d: &DeviceRequest, now: i64) -> Result<bool> {
         [MAX_PENDING],
     )?;
     Ok(stored)
+}
+
+/// Requests from this address that have not expired.
+pub fn live_from(conn: &Connection, requester: &str, now: i64) -> Result<i64> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT count(*) FROM device_codes WHERE requester = ?1 AND expires_at > ?2",
+        )?
+        .query_row(params![requester, now], |r| r.get(0))?)
 }
 
 /// The request whose device code has this digest (any status, expired or not).
@@ -221,6 +235,7 @@ mod tests {
             device_digest: format!("d{n}").into_bytes(),
             user_digest: format!("u{n}").into_bytes(),
             client,
+            requester: format!("10.0.0.{}", n % 3),
             scopes: vec!["openid".into()],
             status: Status::Pending,
             interval_secs: 5,

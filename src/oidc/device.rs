@@ -36,6 +36,9 @@ pub const AUTHORIZATION_PATH: &str = "/oidc/device_authorization";
 /// no words. Eight of them are 20^8 ≈ 2^34.6 codes, guessed at a rate-limited trickle.
 const ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";
 const USER_CODE_LEN: usize = 8;
+/// Requests waiting from one address at most (a household's TVs and consoles stay far
+/// below); past it the device endpoint answers 429 slow_down.
+pub const MAX_PER_ADDRESS: i64 = 20;
 
 /// A new user code (8 letters, without the dash).
 fn new_user_code() -> String {
@@ -85,9 +88,14 @@ pub fn verification_uri_complete(app: &App, code: &str) -> String {
 
 /// POST /oidc/device_authorization (RFC 8628 3.1-3.2): a new request for a client that
 /// opted in to this grant.
-pub fn start(app: &App, creds: &Credentials, scope: Option<&str>, now: i64) -> Outcome<Value> {
-    let conn = app.db.conn()?;
-    let client = clients::authenticate(&conn, creds)?;
+pub fn start(
+    app: &App,
+    caller: &Caller,
+    creds: &Credentials,
+    scope: Option<&str>,
+    now: i64,
+) -> Outcome<Value> {
+    let client = clients::authenticate(&*app.db.conn()?, creds)?;
     if !client.grant_types.iter().any(|g| g == GRANT_TYPE) {
         return Err(OAuthError::UnauthorizedClient(
             "this client may not use the device authorization grant".into(),
@@ -106,36 +114,46 @@ pub fn start(app: &App, creds: &Credentials, scope: Option<&str>, now: i64) -> O
         )
         .into());
     }
+    let requester = crate::ratelimit::address_key(caller.ip);
     let device_code = b64url(&random_bytes::<32>());
-    // A user code already waiting is drawn again (about one in 2.5 million per draw with
-    // the table full).
-    for _ in 0..5 {
-        let user_code = new_user_code();
-        let request = DeviceRequest {
-            device_digest: digest_of(&device_code),
-            user_digest: user_code_digest(&user_code),
-            client: client.id,
-            scopes: scopes.clone(),
-            status: Status::Pending,
-            interval_secs: INTERVAL_SECS,
-            last_poll_at: None,
-            user_id: None,
-            auth_time: None,
-            amr: Vec::new(),
-            expires_at: now + TTL_SECS,
-        };
-        if devices::insert(&conn, &request, now)? {
-            return Ok(json!({
-                "device_code": device_code,
-                "user_code": display_user_code(&user_code),
-                "verification_uri": app.config.url_for(VERIFICATION_PATH),
-                "verification_uri_complete": verification_uri_complete(app, &user_code),
-                "expires_in": TTL_SECS,
-                "interval": INTERVAL_SECS,
-            }));
+    let user_code = app.db.with_tx(|tx| {
+        if devices::live_from(tx, &requester, now)? >= MAX_PER_ADDRESS {
+            return Err(AppError::RateLimited {
+                retry_after_secs: 60,
+            });
         }
-    }
-    Err(AppError::internal("no free user code after 5 draws").into())
+        // A user code already waiting is drawn again (about one in 2.5 million per draw
+        // with the table full).
+        for _ in 0..5 {
+            let user_code = new_user_code();
+            let request = DeviceRequest {
+                device_digest: digest_of(&device_code),
+                user_digest: user_code_digest(&user_code),
+                client: client.id,
+                requester: requester.clone(),
+                scopes: scopes.clone(),
+                status: Status::Pending,
+                interval_secs: INTERVAL_SECS,
+                last_poll_at: None,
+                user_id: None,
+                auth_time: None,
+                amr: Vec::new(),
+                expires_at: now + TTL_SECS,
+            };
+            if devices::insert(tx, &request, now)? {
+                return Ok(user_code);
+            }
+        }
+        Err(AppError::internal("no free user code after 5 draws"))
+    })?;
+    Ok(json!({
+        "device_code": device_code,
+        "user_code": display_user_code(&user_code),
+        "verification_uri": app.config.url_for(VERIFICATION_PATH),
+        "verification_uri_complete": verification_uri_complete(app, &user_code),
+        "expires_in": TTL_SECS,
+        "interval": INTERVAL_SECS,
+    }))
 }
 
 fn invalid_grant(description: &'static str) -> Result<Granted> {

@@ -305,7 +305,7 @@ pub fn device_authorization_post(ctx: &Ctx) -> Response {
     let run = || -> Outcome<serde_json::Value> {
         let form = oauth_form(ctx)?;
         let creds = credentials(ctx, &form)?;
-        crate::oidc::device::start(ctx.app, &creds, form.get("scope"), ctx.now())
+        crate::oidc::device::start(ctx.app, &caller(ctx), &creds, form.get("scope"), ctx.now())
     };
     match run() {
         Ok(body) => no_store(cors(Response::json(&body))),

@@ -717,3 +717,29 @@ fn device_clients_come_from_the_command_line_with_device() {
     assert!(err.contains("redirect URI"), "{err}");
     assert_eq!(count(&s, "SELECT count(*) FROM oauth_clients"), 1);
 }
+
+#[test]
+fn device_requests_waiting_are_bounded_per_address() {
+    let s = team::setup(&[]);
+    let tv = register(&s, true, None);
+    let flood = tv_http(&s);
+    flood.use_fresh_ip();
+    let ask = |c: &Client| {
+        c.post_form(
+            "/oidc/device_authorization",
+            &[("client_id", tv.id.as_str())],
+        )
+    };
+    for i in 0..authportal::oidc::device::MAX_PER_ADDRESS {
+        assert_eq!(ask(&flood).status, 200, "request {i}");
+    }
+    let r = ask(&flood);
+    assert_eq!(refused(&r, 429), "slow_down");
+    assert!(r.header("retry-after").is_some());
+    // Another address is not pushed out; the flood's requests free up as they expire.
+    let other = tv_http(&s);
+    other.use_fresh_ip();
+    assert_eq!(ask(&other).status, 200);
+    s.portal.app().clock.advance(601);
+    assert_eq!(ask(&flood).status, 200);
+}

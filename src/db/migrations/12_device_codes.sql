@@ -4,6 +4,8 @@ CREATE TABLE device_codes (
     device_digest BLOB PRIMARY KEY,
     user_digest   BLOB NOT NULL UNIQUE,
     client_id     INTEGER NOT NULL REFERENCES oauth_clients(id) ON DELETE CASCADE,
+    -- the asking device's address (ratelimit::address_key): live requests per address are bounded
+    requester     TEXT NOT NULL,
     scopes_json   TEXT NOT NULL,
     -- pending, approved, denied or redeemed
     status        TEXT NOT NULL DEFAULT 'pending',
@@ -16,3 +18,4 @@ CREATE TABLE device_codes (
     expires_at    INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX device_codes_expiry ON device_codes(expires_at);
+CREATE INDEX device_codes_requester ON device_codes(requester, expires_at);

@@ -359,15 +359,25 @@ fn device_is_approved_at_device_and_polls_through_every_answer() {
     assert_eq!(r.status, 200, "{}", r.body);
     // The phone signing out does not sign the TV out.
     assert_eq!(phone.post_form("/logout", &[]).status, 303);
-    let r = tv_http(&s).post_form(
-        "/oidc/token",
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", t["refresh_token"].as_str().unwrap()),
-            ("client_id", tv.id.as_str()),
-        ],
-    );
+    let refresh = |token: &str| {
+        tv_http(&s).post_form(
+            "/oidc/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", token),
+                ("client_id", tv.id.as_str()),
+            ],
+        )
+    };
+    let r = refresh(t["refresh_token"].as_str().unwrap());
     assert_eq!(r.status, 200, "{}", r.body);
+    let rotated = r.json()["refresh_token"].as_str().unwrap().to_string();
+    // The approval is a consent: withdrawn from /home, the TV is signed out.
+    assert_eq!(count(&s, "SELECT count(*) FROM oauth_consents"), 1);
+    let alice = s.user("alice", "wonderland");
+    let r = alice.post_form("/consents/revoke", &[("client_id", tv.id.as_str())]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(refused(&refresh(&rotated), 400), "invalid_grant");
 
     assert_eq!(
         count(
@@ -386,9 +396,11 @@ fn device_is_approved_at_device_and_polls_through_every_answer() {
         1
     );
     assert_eq!(
-        count(&s, "SELECT count(*) FROM oauth_consents"),
-        1,
-        "the approval is a consent"
+        count(
+            &s,
+            "SELECT count(*) FROM events WHERE type = 'consent.revoked'"
+        ),
+        1
     );
 }
 

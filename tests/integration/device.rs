@@ -755,3 +755,29 @@ fn device_requests_waiting_are_bounded_per_address() {
     s.portal.app().clock.advance(601);
     assert_eq!(ask(&flood).status, 200);
 }
+
+/// A backup taken while a TV's approval waited for its poll must not bring that
+/// approval back: a full restore ends every sign-in, device requests included.
+#[test]
+fn device_requests_do_not_come_back_with_a_restore() {
+    let s = team::setup(&[]);
+    let root = s.user("root", "toor");
+    let tv = register(&s, true, None);
+    let req = start(&s, &tv, "openid");
+    let alice = s.user("alice", "wonderland");
+    assert_eq!(
+        decide(&alice, req["user_code"].as_str().unwrap(), "allow").status,
+        200
+    );
+    let r = root.post_json("/api/admin/backups", &json!({}));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let name = r.json()["name"].as_str().unwrap().to_string();
+    let r = root.post_json(
+        &format!("/api/admin/backups/{name}/restore"),
+        &json!({ "scope": "all" }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(count(&s, "SELECT count(*) FROM device_codes"), 0);
+    let code = req["device_code"].as_str().unwrap();
+    assert_eq!(refused(&poll(&s, &tv, code), 400), "invalid_grant");
+}

@@ -220,6 +220,28 @@ CREATE TABLE oidc_pending (
 ) WITHOUT ROWID;
 CREATE INDEX oidc_pending_expiry ON oidc_pending(expires_at);
 
+-- The device authorization grant (RFC 8628): a device's request waiting for a person to
+-- approve it at /device. Both codes are SHA-256 digests; `status` is pending, approved,
+-- denied or redeemed; `interval_secs` grows by 5 each time the device polls too fast.
+CREATE TABLE device_codes (
+    device_digest BLOB PRIMARY KEY,
+    user_digest   BLOB NOT NULL UNIQUE,
+    client_id     INTEGER NOT NULL REFERENCES oauth_clients(id) ON DELETE CASCADE,
+    -- the asking device's address (ratelimit::address_key): live requests per address are bounded
+    requester     TEXT NOT NULL,
+    scopes_json   TEXT NOT NULL,
+    status        TEXT NOT NULL DEFAULT 'pending',
+    interval_secs INTEGER NOT NULL,
+    last_poll_at  INTEGER,
+    user_id       INTEGER REFERENCES users(id) ON DELETE CASCADE,
+    auth_time     INTEGER,
+    amr_json      TEXT NOT NULL DEFAULT '[]',
+    created_at    INTEGER NOT NULL,
+    expires_at    INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX device_codes_expiry ON device_codes(expires_at);
+CREATE INDEX device_codes_requester ON device_codes(requester, expires_at);
+
 -- Authorization codes (single use). `family` names the grant: every token issued from
 -- this code shares it, so a replayed code or refresh token can revoke them all.
 CREATE TABLE oauth_codes (
@@ -338,4 +360,4 @@ CREATE TABLE webhook_attempts (
     PRIMARY KEY (delivery_id, attempt)
 ) WITHOUT ROWID;
 
-PRAGMA user_version = 12;
+PRAGMA user_version = 13;

@@ -472,6 +472,7 @@
     };
     if (!spec.public) spec.require_pkce = $('c-pkce').checked;
     if (editing) spec.grant_types = checked(form, 'grant_type');
+    else spec.device = $('c-device').checked;
     var preset = $('c-preset');
     if (!editing && preset && preset.value) spec.preset = preset.value;
     return spec;
@@ -649,7 +650,7 @@
       var id = document.createElement('td');
       id.appendChild(el('code', c.client_id));
       tr.appendChild(id);
-      tr.appendChild(el('td', (c.public ? 'public' : 'confidential') + (c.trusted ? ' · trusted' : '')));
+      tr.appendChild(el('td', (c.public ? 'public' : 'confidential') + (c.trusted ? ' · trusted' : '') + (c.device ? ' · devices' : '')));
       var uris = el('td', null, 'uris');
       c.redirect_uris.forEach(function (u) { uris.appendChild(el('span', u)); uris.appendChild(document.createElement('br')); });
       tr.appendChild(uris);

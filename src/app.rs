@@ -38,6 +38,9 @@ pub struct Limits {
     /// IP: a six-digit code is guessable, and a guessed one signs a stranger's TV in as
     /// the guesser. Not a setting.
     pub link: RateLimiter,
+    /// Device user codes typed at /device, per client IP and per session (keyed
+    /// "session:SID"); a code that is found gives its token back. Not a setting.
+    pub device_codes: RateLimiter,
     /// Wrong passwords per account typed (provider and name), from any address.
     pub signin_account: Backoff,
     /// Wrong second-factor codes per user, from any address (plus mfa::DAILY_FAILURES).
@@ -51,6 +54,10 @@ const MEDIA_TOKEN_PER_MINUTE: u32 = 10;
 /// A person types a TV's code once or twice; beyond this they are guessing.
 const LINK_BURST: u32 = 5;
 const LINK_PER_MINUTE: u32 = 5;
+/// A person mistypes a device code a few times; an address or session trying more is
+/// guessing (each guess hits one of 2^34.6 codes).
+const DEVICE_CODE_BURST: u32 = 10;
+const DEVICE_CODE_PER_MINUTE: u32 = 10;
 
 /// Failures in a row an account may have before it must wait: 1 s, then twice as long
 /// after each further failure, never more than 15 minutes.
@@ -70,6 +77,7 @@ impl Limits {
             token: RateLimiter::new(1, 1),
             media_token: RateLimiter::new(MEDIA_TOKEN_BURST, MEDIA_TOKEN_PER_MINUTE),
             link: RateLimiter::new(LINK_BURST, LINK_PER_MINUTE),
+            device_codes: RateLimiter::new(DEVICE_CODE_BURST, DEVICE_CODE_PER_MINUTE),
             signin_account: Backoff::new(FREE_FAILURES, FIRST_WAIT_MS, LONGEST_WAIT_MS),
             mfa_account: Backoff::new(FREE_FAILURES, FIRST_WAIT_MS, LONGEST_WAIT_MS),
         };

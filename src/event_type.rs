@@ -55,6 +55,8 @@ event_types! {
     TokenIssued => "token.issued", "The token endpoint issued tokens for a code.";
     TokenRefreshed => "token.refreshed", "The token endpoint issued tokens for a refresh token.";
     TokenRevoked => "token.revoked", "A client revoked a token.";
+    DeviceApproved => "device.approved", "A user approved a TV's or app's sign-in code at /device (the device gets its tokens at its next poll).";
+    DeviceDenied => "device.denied", "A user denied a TV's or app's sign-in code at /device.";
     ForwardAuthDenied => "forward_auth.denied", "Forward-auth refused a signed-in user a protected site.";
     SetupDone => "setup.done", "First-run setup finished and made the first admin.";
     BackupSuccess => "backup.success", "A scheduled backup was written.";

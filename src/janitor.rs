@@ -1,5 +1,5 @@
-//! Background thread: sweeps expired sessions, sign-in flows, codes, tokens, retired keys
-//! and events past their retention.
+//! Background thread: sweeps expired sessions, sign-in flows, codes, tokens, device
+//! requests, retired keys and events past their retention.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -69,7 +69,8 @@ pub fn sweep(app: &App) {
         let f = drain(|| db::flows::sweep(&c, now, BATCH))?
             + drain(|| db::mfa::sweep(&c, now, BATCH))?
             + drain(|| db::oauth::sweep(&c, now, BATCH))?
-            + drain(|| db::oauth::sweep_pending(&c, now, BATCH))?;
+            + drain(|| db::oauth::sweep_pending(&c, now, BATCH))?
+            + drain(|| db::devices::sweep(&c, now, BATCH))?;
         db::oauth::delete_old_keys(&c, now - crate::oidc::ID_TOKEN_TTL)?;
         // The audit log keeps `events.retention_days` (a setting, default 90).
         let keep_days = crate::settings::events(&c)?.retention_days;

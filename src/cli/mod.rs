@@ -22,7 +22,7 @@ pub const USAGE: &str = "usage: authportal [COMMAND]
   healthcheck  exit 0 when the portal at LISTEN_ADDR answers /healthz
   version      print the version
   oauth-client create --name NAME --redirect-uri URI [--redirect-uri URI ...]
-               [--post-logout-uri URI ...] [--public] [--trusted]
+               [--post-logout-uri URI ...] [--public] [--trusted] [--device]
                [--scope SCOPE ...] [--grant-type GRANT ...]
                [--auth-method client_secret_basic|client_secret_post|none ...]
                [--pkce required|optional] [--allowed-group GROUP ...]

@@ -6,9 +6,10 @@ use authportal::App;
 use super::{CliError, USAGE, flags, print_json};
 
 const CREATE_USAGE: &str = "usage: authportal oauth-client create --name NAME --redirect-uri URI [--redirect-uri URI ...]
-       [--post-logout-uri URI ...] [--public] [--trusted] [--scope SCOPE ...] [--grant-type GRANT ...]
+       [--post-logout-uri URI ...] [--public] [--trusted] [--device] [--scope SCOPE ...] [--grant-type GRANT ...]
        [--auth-method client_secret_basic|client_secret_post|none ...] [--pkce required|optional]
        [--allowed-group GROUP ...] [--preset NAME [--app-url URL]]
+       (--device: TVs and apps sign in with a code typed at /device; no redirect URI needed)
        authportal oauth-client list | delete CLIENT_ID | rotate-secret CLIENT_ID";
 
 /// `--pkce required|optional` -> require_pkce.
@@ -43,7 +44,7 @@ pub fn run(app: &App, args: &[String]) -> Result<(), CliError> {
     let f = flags(
         args.get(1..).unwrap_or(&[]),
         CREATE_USAGE,
-        &["public", "trusted"],
+        &["public", "trusted", "device"],
         &[
             "name",
             "redirect-uri",
@@ -82,6 +83,7 @@ pub fn run(app: &App, args: &[String]) -> Result<(), CliError> {
                 require_pkce: pkce_flag(f.one("pkce"))?,
                 preset: preset_flag(f.one("preset"))?,
                 app_url: f.one("app-url"),
+                device: f.has("device"),
             };
             let (client, secret) = app
                 .db

@@ -18,9 +18,10 @@ const STEPS: &[(i64, &str)] = &[
     (10, include_str!("migrations/10_oidc_pending.sql")),
     (11, include_str!("migrations/11_quick_connect.sql")),
     (12, include_str!("migrations/12_oidc_client_options.sql")),
+    (13, include_str!("migrations/13_device_codes.sql")),
 ];
 
-pub const CURRENT: i64 = 12;
+pub const CURRENT: i64 = 13;
 
 /// Work a step's SQL cannot do alone, run just before it.
 fn before_step(to: i64, tx: &rusqlite::Transaction) -> Result<(), String> {

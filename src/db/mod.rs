@@ -2,6 +2,7 @@
 
 pub mod backup;
 pub mod counts;
+pub mod devices;
 pub mod events;
 pub mod flows;
 pub mod meta;

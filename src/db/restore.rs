@@ -83,7 +83,8 @@ pub fn end_sign_ins(conn: &Connection, now: i64) -> rusqlite::Result<()> {
          DELETE FROM main.login_flows;
          DELETE FROM main.oauth_codes;
          DELETE FROM main.signin_ips;
-         DELETE FROM main.oidc_pending;",
+         DELETE FROM main.oidc_pending;
+         DELETE FROM main.device_codes;",
     )?;
     conn.execute(
         "UPDATE main.oauth_tokens SET revoked_at = ?1 WHERE revoked_at IS NULL",

@@ -7,7 +7,7 @@ use url::Url;
 use super::presets::{self, Preset};
 use super::{
     AUTH_METHODS, AUTH_NONE, CLIENT_SECRET_BASIC, CLIENT_SECRET_POST, GRANT_TYPES, OAuthError,
-    Outcome, SCOPES,
+    Outcome, SCOPES, device,
 };
 use crate::crypto::{b64_decode_any, b64url, ct_eq, random_bytes, sha256};
 use crate::db::oauth::{self, Client};
@@ -43,6 +43,10 @@ pub struct ClientSpec {
     /// With a preset and no redirect URIs: the app's address, from which the preset's
     /// redirect URIs are made.
     pub app_url: Option<String>,
+    /// Opts in to the device authorization grant (TVs and apps without a browser): adds
+    /// its grant type; such a client needs no redirect URI.
+    #[serde(default)]
+    pub device: bool,
 }
 
 /// Schemes a browser runs or reads itself: never a place to send a code.
@@ -210,11 +214,6 @@ pub fn from_spec(spec: ClientSpec, client_id: String, now: i64) -> Result<Client
     if name.is_empty() || name.len() > 100 {
         return Err(AppError::bad_request("name must be 1 to 100 characters"));
     }
-    if spec.redirect_uris.is_empty() {
-        return Err(AppError::bad_request(
-            "at least one redirect URI is required",
-        ));
-    }
     let redirect_uris = spec
         .redirect_uris
         .iter()
@@ -234,12 +233,21 @@ pub fn from_spec(spec: ClientSpec, client_id: String, now: i64) -> Result<Client
         .map(|u| validate_redirect_uri(u))
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(AppError::BadRequest)?;
-    let grant_types = checked_list(
-        spec.grant_types,
-        GRANT_TYPES,
-        &["authorization_code", "refresh_token"],
-        "grant type",
-    )?;
+    let default_grants: &[&str] = if spec.device && spec.redirect_uris.is_empty() {
+        &["refresh_token"]
+    } else {
+        &["authorization_code", "refresh_token"]
+    };
+    let mut grant_types =
+        checked_list(spec.grant_types, GRANT_TYPES, default_grants, "grant type")?;
+    if spec.device && !grant_types.iter().any(|g| g == device::GRANT_TYPE) {
+        grant_types.push(device::GRANT_TYPE.to_string());
+    }
+    if redirect_uris.is_empty() && grant_types.iter().any(|g| g == "authorization_code") {
+        return Err(AppError::bad_request(
+            "at least one redirect URI is required (a client for TVs and devices only: --device)",
+        ));
+    }
     if spec.public && grant_types.iter().any(|g| g == "client_credentials") {
         return Err(AppError::bad_request(
             "a public client cannot use client_credentials (it has no secret)",
@@ -445,6 +453,7 @@ pub fn describe(c: &Client) -> serde_json::Value {
         "trusted": c.trusted,
         "scopes": c.scopes,
         "grant_types": c.grant_types,
+        "device": c.grant_types.iter().any(|g| g == device::GRANT_TYPE),
         "allowed_groups": c.allowed_groups,
         "token_endpoint_auth_methods": c.auth_methods,
         "require_pkce": c.pkce_required,
@@ -530,6 +539,28 @@ mod tests {
             assert!(from_spec(spec(bad, true), "c".into(), 1).is_err(), "{bad}");
             assert!(from_spec(spec(bad, false), "c".into(), 1).is_ok(), "{bad}");
         }
+    }
+
+    #[test]
+    fn device_clients_opt_in_and_need_no_redirect_uri() {
+        let spec = |device, uris: &[&str]| ClientSpec {
+            name: "TV".into(),
+            redirect_uris: uris.iter().map(|u| u.to_string()).collect(),
+            device,
+            public: true,
+            ..ClientSpec::default()
+        };
+        let tv = from_spec(spec(true, &[]), "c".into(), 1).unwrap();
+        assert_eq!(tv.grant_types, ["refresh_token", device::GRANT_TYPE]);
+        let both = from_spec(spec(true, &["https://app.example/cb"]), "c".into(), 1).unwrap();
+        assert_eq!(
+            both.grant_types,
+            ["authorization_code", "refresh_token", device::GRANT_TYPE]
+        );
+        assert_eq!(describe(&both)["device"], true);
+        let web = from_spec(spec(false, &["https://app.example/cb"]), "c".into(), 1).unwrap();
+        assert_eq!(describe(&web)["device"], false);
+        assert!(from_spec(spec(false, &[]), "c".into(), 1).is_err());
     }
 
     #[test]

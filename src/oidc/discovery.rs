@@ -33,6 +33,7 @@ pub fn document(cfg: &Config) -> Value {
         "revocation_endpoint": cfg.url_for("/oidc/revoke"),
         "introspection_endpoint": cfg.url_for("/oidc/introspect"),
         "end_session_endpoint": cfg.url_for("/oidc/logout"),
+        "device_authorization_endpoint": cfg.url_for(super::device::AUTHORIZATION_PATH),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": GRANT_TYPES,

@@ -28,8 +28,13 @@ pub enum OAuthError {
     InvalidToken(Cow<'static, str>),
     /// RFC 6750: the token lacks a scope the resource needs.
     InsufficientScope(Cow<'static, str>),
-    /// Too many requests from this address (answered with Retry-After).
+    /// RFC 8628 3.5: a device polled faster than its interval (which now grows); also
+    /// the answer, with 429 and Retry-After, to too many requests from one address.
     SlowDown(Cow<'static, str>),
+    /// RFC 8628 3.5: the person has not approved or denied the device's request yet.
+    AuthorizationPending(Cow<'static, str>),
+    /// RFC 8628 3.5: the device code expired before it was approved.
+    ExpiredToken(Cow<'static, str>),
 }
 
 use OAuthError::*;
@@ -54,6 +59,8 @@ impl OAuthError {
             InvalidToken(_) => "invalid_token",
             InsufficientScope(_) => "insufficient_scope",
             SlowDown(_) => "slow_down",
+            AuthorizationPending(_) => "authorization_pending",
+            ExpiredToken(_) => "expired_token",
         }
     }
 
@@ -75,17 +82,19 @@ impl OAuthError {
             | RequestUriNotSupported(d)
             | InvalidToken(d)
             | InsufficientScope(d)
-            | SlowDown(d) => d,
+            | SlowDown(d)
+            | AuthorizationPending(d)
+            | ExpiredToken(d) => d,
         }
     }
 
     /// The HTTP status at the token-style endpoints (RFC 6749 5.2: 400 unless the client
-    /// failed to authenticate; RFC 6750 3.1 for bearer tokens).
+    /// failed to authenticate, RFC 8628 3.5's polling errors included; RFC 6750 3.1 for
+    /// bearer tokens). The rate limit's slow_down is sent with 429 by web/oidc.rs.
     pub fn status(&self) -> u16 {
         match self {
             InvalidClient(_) | InvalidToken(_) => 401,
             InsufficientScope(_) => 403,
-            SlowDown(_) => 429,
             ServerError(_) => 500,
             _ => 400,
         }
@@ -159,7 +168,13 @@ mod tests {
             ),
             (InvalidToken("x".into()), "invalid_token", 401),
             (InsufficientScope("x".into()), "insufficient_scope", 403),
-            (SlowDown("x".into()), "slow_down", 429),
+            (SlowDown("x".into()), "slow_down", 400),
+            (
+                AuthorizationPending("x".into()),
+                "authorization_pending",
+                400,
+            ),
+            (ExpiredToken("x".into()), "expired_token", 400),
         ];
         for (e, code, status) in cases {
             assert_eq!(e.code(), code);

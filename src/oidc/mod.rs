@@ -1,10 +1,12 @@
 //! The OpenID Connect provider's rules: clients and their authentication, authorization
 //! requests and consent, the token endpoint's grants (code with PKCE, refresh rotation,
-//! client credentials), userinfo, introspection, revocation, RP-initiated logout, signing
-//! keys, and the typed OAuth error. The HTTP side is web/oidc.rs.
+//! client credentials, device codes), the device authorization grant (device.rs),
+//! userinfo, introspection, revocation, RP-initiated logout, signing keys, and the typed
+//! OAuth error. The HTTP side is web/oidc.rs and web/device.rs.
 
 pub mod authorize;
 pub mod clients;
+pub mod device;
 pub mod discovery;
 pub mod error;
 pub mod grants;
@@ -29,7 +31,12 @@ pub const ID_TOKEN_TTL: i64 = 3600;
 pub const REFRESH_TTL: i64 = 30 * 24 * 3600;
 
 pub const SCOPES: &[&str] = &["openid", "profile", "email", "groups", "offline_access"];
-pub const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
+pub const GRANT_TYPES: &[&str] = &[
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    device::GRANT_TYPE,
+];
 
 /// Token endpoint client authentication methods (RFC 7591 2): the secret in HTTP Basic,
 /// the secret in the form, or none (a public client, which proves itself with PKCE).

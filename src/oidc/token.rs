@@ -1,13 +1,14 @@
 //! The token endpoint (RFC 6749 3.2): client authentication, then one grant —
-//! authorization_code with PKCE (RFC 7636), client_credentials, or refresh_token
-//! (refresh.rs) — in one write transaction. The ID token is signed after it commits.
+//! authorization_code with PKCE (RFC 7636), client_credentials, refresh_token
+//! (refresh.rs) or device_code (device.rs, RFC 8628) — in one write transaction. The ID
+//! token is signed after it commits.
 
 use rusqlite::Connection;
 use serde_json::{Value, json};
 
 use super::clients::{self, Credentials};
 use super::grants::{self, Grant, Issued, digest_of};
-use super::{Caller, Failure, GRANT_TYPES, OAuthError, Outcome, parse_scopes, refresh};
+use super::{Caller, Failure, GRANT_TYPES, OAuthError, Outcome, device, parse_scopes, refresh};
 use crate::app::App;
 use crate::crypto::{b64url, ct_eq, random_bytes, sha256};
 use crate::db::oauth::{self, Client};
@@ -23,6 +24,7 @@ pub struct TokenRequest<'a> {
     pub code_verifier: Option<&'a str>,
     pub refresh_token: Option<&'a str>,
     pub scope: Option<&'a str>,
+    pub device_code: Option<&'a str>,
 }
 
 /// A grant's answer inside its transaction. The outer error is a database fault (rolled
@@ -47,7 +49,7 @@ pub fn exchange(
         .ok_or_else(|| OAuthError::InvalidRequest("grant_type is missing".into()))?;
     if !GRANT_TYPES.contains(&grant_type) {
         return Err(OAuthError::UnsupportedGrantType(
-            "grant_type must be authorization_code, refresh_token or client_credentials".into(),
+            "grant_type must be authorization_code, refresh_token, client_credentials or urn:ietf:params:oauth:grant-type:device_code".into(),
         )
         .into());
     }
@@ -61,6 +63,7 @@ pub fn exchange(
         let granted = match grant_type {
             "authorization_code" => code_grant(app, caller, tx, &client, req, now),
             "refresh_token" => refresh::grant(app, caller, tx, &client, req, now),
+            device::GRANT_TYPE => device::grant(app, tx, &client, req.device_code, now),
             _ => client_credentials_grant(app, tx, &client, req.scope, now),
         }?;
         if let Ok(issued) = &granted {

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod backups;
+pub mod device;
 pub mod layout;
 pub mod login;
 pub mod mfa;

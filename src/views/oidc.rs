@@ -4,7 +4,7 @@ use maud::html;
 
 use super::layout::{Page, card, notice, page};
 
-fn scope_text(scope: &str) -> &'static str {
+pub(super) fn scope_text(scope: &str) -> &'static str {
     match scope {
         "openid" => "Know who you are (a stable account id)",
         "profile" => "Your username",

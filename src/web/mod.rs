@@ -11,6 +11,7 @@ pub mod assets;
 mod backups;
 mod branding;
 pub mod cookies;
+mod device;
 pub mod events;
 mod forward_auth;
 pub mod guards;

@@ -1,7 +1,8 @@
 //! OpenID Connect endpoints over HTTP: discovery, JWKS, authorize (+ consent decision),
-//! token, userinfo, revocation (RFC 7009), introspection (RFC 7662) and RP-initiated
-//! logout. Each decodes the request, calls one function of crate::oidc, and encodes the
-//! answer; the rules live there.
+//! token, the device authorization endpoint (RFC 8628; its /device pages are
+//! web/device.rs), userinfo, revocation (RFC 7009), introspection (RFC 7662) and
+//! RP-initiated logout. Each decodes the request, calls one function of crate::oidc, and
+//! encodes the answer; the rules live there.
 //!
 //! Token-style endpoints answer with RFC 6749 5.2 error bodies and `Cache-Control:
 //! no-store`; the authorization endpoint shows errors on a page until the client and
@@ -42,7 +43,7 @@ pub fn preflight() -> Response {
         .with_unique_header("Access-Control-Max-Age", "600")
 }
 
-fn caller<'a>(ctx: &'a Ctx) -> Caller<'a> {
+pub(super) fn caller<'a>(ctx: &'a Ctx) -> Caller<'a> {
     Caller {
         ip: ctx.ip,
         user_agent: ctx.user_agent(),
@@ -235,6 +236,7 @@ fn fail_response(ctx: &Ctx, f: Failure) -> Response {
         }
         Failure::App(AppError::RateLimited { retry_after_secs }) => {
             return oauth_response(&OAuthError::SlowDown("too many requests".into()))
+                .with_status_code(429)
                 .with_unique_header("Retry-After", retry_after_secs.to_string());
         }
         Failure::App(e) => {
@@ -301,9 +303,23 @@ pub fn token_post(ctx: &Ctx) -> Response {
             code_verifier: form.get("code_verifier"),
             refresh_token: form.get("refresh_token"),
             scope: form.get("scope"),
+            device_code: form.get("device_code"),
         };
         let creds = credentials(ctx, &form)?;
         token::exchange(ctx.app, &caller(ctx), &creds, &req, ctx.now())
+    };
+    match run() {
+        Ok(body) => no_store(cors(Response::json(&body))),
+        Err(f) => fail_response(ctx, f),
+    }
+}
+
+/// POST /oidc/device_authorization (RFC 8628 3.1): a device's request for a code.
+pub fn device_authorization_post(ctx: &Ctx) -> Response {
+    let run = || -> Outcome<serde_json::Value> {
+        let form = oauth_form(ctx)?;
+        let creds = credentials(ctx, &form)?;
+        crate::oidc::device::start(ctx.app, &caller(ctx), &creds, form.get("scope"), ctx.now())
     };
     match run() {
         Ok(body) => no_store(cors(Response::json(&body))),

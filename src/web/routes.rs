@@ -16,7 +16,7 @@ use super::guards::Admin;
 use super::request::Ctx;
 use super::{
     access_pages, access_tester, admin, admin_mfa, admin_pages, admin_users, assets, backups,
-    branding, events, forward_auth, health, link, login, mfa, my_sessions, oidc, portal,
+    branding, device, events, forward_auth, health, link, login, mfa, my_sessions, oidc, portal,
     revalidation, setup, webhooks,
 };
 use crate::error::{AppError, Result};
@@ -326,6 +326,7 @@ pub static ROUTES: &[Route] = &[
     post("/oidc/authorize/decision", |c, _| oidc::decision_post(c)).label("/oidc/authorize*"),
     post("/oidc/authorize/switch", |c, _| oidc::switch_post(c)).label("/oidc/authorize*"),
     post("/oidc/token", |c, _| Ok(oidc::token_post(c))).app().cors().label("/oidc/token"),
+    post("/oidc/device_authorization", |c, _| Ok(oidc::device_authorization_post(c))).app().cors().label("/oidc/*"),
     get("/oidc/userinfo", |c, _| Ok(oidc::userinfo(c))).app().cors().label("/oidc/userinfo"),
     post("/oidc/userinfo", |c, _| Ok(oidc::userinfo(c))).app().cors().label("/oidc/userinfo"),
     post("/oidc/revoke", |c, _| Ok(oidc::revoke_post(c))).app().cors().label("/oidc/*"),
@@ -333,6 +334,10 @@ pub static ROUTES: &[Route] = &[
     get("/oidc/picture/{key}", |c, p| oidc::picture_get(c, p.at(0))).cors().label("/oidc/picture"),
     get("/oidc/logout", |c, _| oidc::logout(c)).label("/oidc/*"),
     post("/oidc/logout", |c, _| oidc::logout(c)).cross_site().label("/oidc/*"),
+    // --- devices signing in with a code (RFC 8628; web/device.rs) ---
+    get("/device", |c, _| device::page_get(c)).label("/device*"),
+    post("/device", |c, _| device::decision_post(c)).label("/device*"),
+    get("/device/qr", |c, _| device::qr_get(c)).label("/device*"),
     // --- probes ---
     get("/healthz", |_, _| Ok(health::healthz_get())).label("/healthz"),
     get("/readyz", |c, _| health::readyz_get(c)).label("/readyz"),

@@ -1043,7 +1043,7 @@ fn a_section_document_sent_back_whole_is_accepted() {
 }
 
 /// The real binary against the running portal's data directory.
-fn cli(p: &Portal, args: &[&str]) -> (Option<i32>, String, String) {
+pub(crate) fn cli(p: &Portal, args: &[&str]) -> (Option<i32>, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_authportal"))
         .args(args)
         .envs(p.vars.iter())

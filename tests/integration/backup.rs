@@ -105,6 +105,7 @@ const SIGN_INS: &[&str] = &[
     "login_flows",
     "oauth_codes",
     "signin_ips",
+    "device_codes",
 ];
 
 fn events_of(p: &Portal, kind: &str) -> i64 {

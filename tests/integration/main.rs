@@ -8,6 +8,7 @@ mod backup;
 mod branding;
 mod browser;
 mod crash;
+mod device;
 mod docs;
 mod events;
 mod fakes;

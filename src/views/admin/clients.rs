@@ -55,7 +55,7 @@ fn client_fields(c: Option<&Client>, editing: bool) -> Markup {
         label for="c-name" { "Name" }
         input #c-name type="text" name="name" required maxlength="100" autocomplete="off" value=[c.map(|c| c.name.as_str())];
         label for="c-redirects" { "Redirect URIs (one per line)" }
-        textarea #c-redirects .code name="redirect_uris" rows="3" required spellcheck="false" autocapitalize="none"
+        textarea #c-redirects .code name="redirect_uris" rows="3" spellcheck="false" autocapitalize="none"
             placeholder="https://app.example.com/oauth/callback" { (lines(c.map(|c| &c.redirect_uris))) }
         label for="c-logout" { "Post-logout redirect URIs (one per line, optional)" }
         textarea #c-logout .code name="post_logout_redirect_uris" rows="2" spellcheck="false" autocapitalize="none" { (lines(c.map(|c| &c.post_logout_uris))) }
@@ -100,8 +100,21 @@ fn client_fields(c: Option<&Client>, editing: bool) -> Markup {
                 input #c-trusted type="checkbox" name="trusted" checked[c.is_some_and(|c| c.trusted)];
                 span { "Trusted: skip the consent screen" }
             }
+            @if !editing {
+                label.check {
+                    input #c-device type="checkbox" name="device";
+                    span { "Devices: TVs and apps sign in with a code typed at /device (no redirect URI needed)" }
+                }
+            }
         }
     }
+}
+
+/// Whether TVs and apps may sign in with the client through /device (RFC 8628).
+fn device(c: &Client) -> bool {
+    c.grant_types
+        .iter()
+        .any(|g| g == crate::oidc::device::GRANT_TYPE)
 }
 
 /// Partial: where a new secret is shown once, filled in by admin.js.
@@ -136,7 +149,7 @@ fn client_row(c: &Client) -> Markup {
         tr {
             td { a href=(format!("/admin/clients/{}", seg(&c.client_id))) { (c.name) } }
             td { code { (c.client_id) } }
-            td { (if c.public { "public" } else { "confidential" }) @if c.trusted { " · trusted" } }
+            td { (if c.public { "public" } else { "confidential" }) @if c.trusted { " · trusted" } @if device(c) { " · devices" } }
             td.uris { @for u in &c.redirect_uris { span { (u) } br; } }
             td { (c.scopes.join(" ")) }
         }
@@ -209,7 +222,7 @@ pub fn client(f: &Frame, c: &Client, can_write: bool, connect: &Connect) -> Mark
             h1 { (c.name) }
             dl.facts {
                 dt { "Client ID" } dd { code { (c.client_id) } }
-                dt { "Kind" } dd { (if c.public { "public (no secret)" } else { "confidential" }) @if c.trusted { " · trusted" } }
+                dt { "Kind" } dd { (if c.public { "public (no secret)" } else { "confidential" }) @if c.trusted { " · trusted" } @if device(c) { " · devices sign in at /device" } }
                 dt { "Authentication" } dd { (c.auth_methods.join(", ")) " · PKCE " (if c.pkce_required { "required" } else { "optional" }) }
                 dt { "Created" } dd { (crate::views::when(f.tz, c.created_at)) }
                 dt { "Updated" } dd { (crate::views::when(f.tz, c.updated_at)) }

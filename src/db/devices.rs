@@ -1,0 +1,291 @@
+//! Device authorization requests (RFC 8628, `device_codes`): a device's request waiting
+//! for a person at /device, found by the digest of its device code (polling) or of its
+//! user code (approval), decided once, redeemed once, bounded and swept.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use crate::error::Result;
+
+/// Where a device's request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Pending,
+    Approved,
+    Denied,
+    Redeemed,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Approved => "approved",
+            Status::Denied => "denied",
+            Status::Redeemed => "redeemed",
+        }
+    }
+
+    fn parse(s: &str) -> Status {
+        match s {
+            "approved" => Status::Approved,
+            "denied" => Status::Denied,
+            "redeemed" => Status::Redeemed,
+            _ => Status::Pending,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DeviceRequest {
+    pub device_digest: Vec<u8>,
+    pub user_digest: Vec<u8>,
+    /// The client's row id.
+    pub client: i64,
+    /// The asking device's address (ratelimit::address_key).
+    pub requester: String,
+    pub scopes: Vec<String>,
+    pub status: Status,
+    pub interval_secs: i64,
+    pub last_poll_at: Option<i64>,
+    /// Who approved it, when, and how they had signed in.
+    pub user_id: Option<i64>,
+    pub auth_time: Option<i64>,
+    pub amr: Vec<String>,
+    pub expires_at: i64,
+}
+
+/// Device requests waiting at most: anyone holding a device client's id can start one,
+/// so past this the oldest give way (their devices start again). oidc::device also
+/// bounds them per address, so one address cannot push everyone else's out.
+pub const MAX_PENDING: i64 = 10_000;
+
+const COLUMNS: &str =
+    "device_digest, user_digest, client_id, scopes_json, status, interval_secs, last_poll_at,
+     user_id, auth_time, amr_json, expires_at, requester";
+
+fn list(text: String) -> Vec<String> {
+    // Written only by this module from Vec<String>.
+    serde_json::from_str(&text).unwrap_or_default()
+}
+
+fn to_json(list: &[String]) -> String {
+    serde_json::to_string(list).expect("strings serialize")
+}
+
+fn row(r: &Row) -> rusqlite::Result<DeviceRequest> {
+    let status: String = r.get(4)?;
+    Ok(DeviceRequest {
+        device_digest: r.get(0)?,
+        user_digest: r.get(1)?,
+        client: r.get(2)?,
+        scopes: list(r.get(3)?),
+        status: Status::parse(&status),
+        interval_secs: r.get(5)?,
+        last_poll_at: r.get(6)?,
+        user_id: r.get(7)?,
+        auth_time: r.get(8)?,
+        amr: list(r.get(9)?),
+        expires_at: r.get(10)?,
+        requester: r.get(11)?,
+    })
+}
+
+/// Stores a new pending request; false (nothing stored) when its user code is taken.
+/// Expired requests go first, and past [`MAX_PENDING`] the oldest.
+pub fn insert(conn: &Connection, d: &DeviceRequest, now: i64) -> Result<bool> {
+    conn.execute("DELETE FROM device_codes WHERE expires_at <= ?1", [now])?;
+    let stored = conn.execute(
+        "INSERT INTO device_codes (device_digest, user_digest, client_id, requester, scopes_json, status,
+                                   interval_secs, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (user_digest) DO NOTHING",
+        params![
+            d.device_digest,
+            d.user_digest,
+            d.client,
+            d.requester,
+            to_json(&d.scopes),
+            d.status.as_str(),
+            d.interval_secs,
+            now,
+            d.expires_at
+        ],
+    )? == 1;
+    conn.execute(
+        "DELETE FROM device_codes WHERE device_digest IN
+           (SELECT device_digest FROM device_codes ORDER BY expires_at DESC LIMIT -1 OFFSET ?1)",
+        [MAX_PENDING],
+    )?;
+    Ok(stored)
+}
+
+/// Requests from this address that have not expired.
+pub fn live_from(conn: &Connection, requester: &str, now: i64) -> Result<i64> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT count(*) FROM device_codes WHERE requester = ?1 AND expires_at > ?2",
+        )?
+        .query_row(params![requester, now], |r| r.get(0))?)
+}
+
+/// The request whose device code has this digest (any status, expired or not).
+pub fn by_device_code(conn: &Connection, digest: &[u8]) -> Result<Option<DeviceRequest>> {
+    let sql = format!("SELECT {COLUMNS} FROM device_codes WHERE device_digest = ?1");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([digest], row)
+        .optional()?)
+}
+
+/// The request waiting for a decision under this user code digest, unless expired.
+pub fn pending_by_user_code(
+    conn: &Connection,
+    digest: &[u8],
+    now: i64,
+) -> Result<Option<DeviceRequest>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM device_codes WHERE user_digest = ?1 AND status = 'pending' AND expires_at > ?2"
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(params![digest, now], row)
+        .optional()?)
+}
+
+/// Notes a poll at `now` and the interval the device must keep from now on.
+pub fn record_poll(
+    conn: &Connection,
+    device_digest: &[u8],
+    interval_secs: i64,
+    now: i64,
+) -> Result<()> {
+    conn.execute(
+        "UPDATE device_codes SET last_poll_at = ?2, interval_secs = ?3 WHERE device_digest = ?1",
+        params![device_digest, now, interval_secs],
+    )?;
+    Ok(())
+}
+
+/// Who approved a request.
+pub struct Approver<'a> {
+    pub user_id: i64,
+    pub auth_time: i64,
+    pub amr: &'a [String],
+}
+
+/// Approves (with `Some(approver)`) or denies a pending, live request; false when it was
+/// no longer waiting (decided meanwhile, or expired).
+pub fn decide(
+    conn: &Connection,
+    user_digest: &[u8],
+    approver: Option<&Approver>,
+    now: i64,
+) -> Result<bool> {
+    let changed = match approver {
+        Some(a) => conn.execute(
+            "UPDATE device_codes SET status = 'approved', user_id = ?2, auth_time = ?3, amr_json = ?4
+             WHERE user_digest = ?1 AND status = 'pending' AND expires_at > ?5",
+            params![user_digest, a.user_id, a.auth_time, to_json(a.amr), now],
+        )?,
+        None => conn.execute(
+            "UPDATE device_codes SET status = 'denied'
+             WHERE user_digest = ?1 AND status = 'pending' AND expires_at > ?2",
+            params![user_digest, now],
+        )?,
+    };
+    Ok(changed == 1)
+}
+
+/// Marks an approved request redeemed; false when it already was (only one poll wins).
+pub fn redeem(conn: &Connection, device_digest: &[u8]) -> Result<bool> {
+    Ok(conn.execute(
+        "UPDATE device_codes SET status = 'redeemed' WHERE device_digest = ?1 AND status = 'approved'",
+        [device_digest],
+    )? == 1)
+}
+
+/// Removes up to `batch` expired requests (the janitor's sweep).
+pub fn sweep(conn: &Connection, now: i64, batch: i64) -> Result<usize> {
+    Ok(conn.execute(
+        "DELETE FROM device_codes WHERE device_digest IN
+           (SELECT device_digest FROM device_codes WHERE expires_at <= ?1 LIMIT ?2)",
+        params![now, batch],
+    )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (Connection, i64) {
+        let mut c = Connection::open_in_memory().unwrap();
+        crate::db::migrate::run(&mut c).unwrap();
+        c.execute(
+            "INSERT INTO oauth_clients (client_id, name, redirect_uris_json, post_logout_uris_json, public, trusted,
+                                        scopes_json, grant_types_json, created_at, updated_at)
+             VALUES ('tv', 'TV', '[]', '[]', 1, 0, '[]', '[]', 0, 0)",
+            [],
+        )
+        .unwrap();
+        let id = c.last_insert_rowid();
+        (c, id)
+    }
+
+    fn request(client: i64, n: i64, expires_at: i64) -> DeviceRequest {
+        DeviceRequest {
+            device_digest: format!("d{n}").into_bytes(),
+            user_digest: format!("u{n}").into_bytes(),
+            client,
+            requester: format!("10.0.0.{}", n % 3),
+            scopes: vec!["openid".into()],
+            status: Status::Pending,
+            interval_secs: 5,
+            last_poll_at: None,
+            user_id: None,
+            auth_time: None,
+            amr: vec![],
+            expires_at,
+        }
+    }
+
+    #[test]
+    fn requests_are_bounded_and_a_taken_user_code_is_refused() {
+        let (c, client) = store();
+        for n in 0..MAX_PENDING + 3 {
+            assert!(insert(&c, &request(client, n, 600 + n), 0).unwrap());
+        }
+        let left: i64 = c
+            .query_row("SELECT count(*) FROM device_codes", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, MAX_PENDING);
+        assert!(
+            by_device_code(&c, b"d0").unwrap().is_none(),
+            "the oldest gave way"
+        );
+        let mut same_user_code = request(client, MAX_PENDING + 1, 9999);
+        same_user_code.device_digest = b"other".to_vec();
+        assert!(!insert(&c, &same_user_code, 0).unwrap());
+        assert_eq!(
+            sweep(&c, 600 + MAX_PENDING + 3, 100_000).unwrap() as i64,
+            MAX_PENDING
+        );
+    }
+
+    #[test]
+    fn a_request_is_decided_once_and_redeemed_once() {
+        let (c, client) = store();
+        insert(&c, &request(client, 1, 600), 0).unwrap();
+        assert!(!redeem(&c, b"d1").unwrap(), "pending is not redeemable");
+        assert!(
+            pending_by_user_code(&c, b"u1", 600).unwrap().is_none(),
+            "expired"
+        );
+        assert!(!decide(&c, b"u1", None, 600).unwrap(), "expired");
+        assert!(decide(&c, b"u1", None, 10).unwrap());
+        assert!(!decide(&c, b"u1", None, 10).unwrap(), "decided already");
+        assert_eq!(
+            by_device_code(&c, b"d1").unwrap().unwrap().status,
+            Status::Denied
+        );
+        assert!(!redeem(&c, b"d1").unwrap(), "denied is not redeemable");
+    }
+}

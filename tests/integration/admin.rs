@@ -1122,8 +1122,8 @@ fn the_command_line_recovers_a_locked_out_console() {
     }
 }
 
-/// An unknown flag or a flag without its value is a usage error (exit 2) that makes
-/// nothing: `--preset grafana` used to make a plain client and exit 0.
+/// An unknown flag, an unknown preset or a flag without its value is a usage error
+/// (exit 2) that makes nothing: an unknown flag used to be ignored, with exit 0.
 #[test]
 fn commands_refuse_unknown_flags_and_flags_without_values() {
     let portal = Portal::start(&[]);
@@ -1135,9 +1135,19 @@ fn commands_refuse_unknown_flags_and_flags_without_values() {
             "Grafana",
             "--redirect-uri",
             "https://g.example.com/cb",
-            "--preset",
+            "--presett",
             "grafana",
         ][..],
+        &[
+            "oauth-client",
+            "create",
+            "--name",
+            "Grafana",
+            "--preset",
+            "grafanna",
+            "--app-url",
+            "https://g.example.com",
+        ],
         &[
             "oauth-client",
             "create",

@@ -212,6 +212,16 @@ pub fn page(ctx: &Ctx, p: views::layout::Page) -> Response {
     html(views::layout::frame(p, &brand(ctx.app)))
 }
 
+/// A form page answering a refused attempt (a rate limit or a back-off): its status,
+/// Retry-After, and the form as it was typed, so nothing but the secret is typed again.
+pub fn refused_form(ctx: &Ctx, e: &AppError, p: views::layout::Page) -> Response {
+    let response = page(ctx, p).with_status_code(e.status());
+    match e.retry_after() {
+        Some(secs) => response.with_unique_header("Retry-After", secs.to_string()),
+        None => response,
+    }
+}
+
 /// The owner's branding for a page frame. A database error must not cost an error page
 /// its frame, so it falls back to the defaults.
 pub fn brand(app: &App) -> views::layout::Brand {

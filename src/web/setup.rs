@@ -19,7 +19,7 @@ use crate::providers::{Outcome, ProviderError, ProviderKind};
 use crate::views;
 use crate::web::request::Ctx;
 use crate::web::signin::new_session;
-use crate::web::{cookies, page};
+use crate::web::{cookies, page, refused_form};
 
 const CODE_KEY: &str = "setup_code";
 const DONE_KEY: &str = "setup_done";
@@ -77,7 +77,7 @@ pub fn welcome_get(ctx: &Ctx) -> Result<Response> {
     if unlocked(ctx)? {
         return Ok(page(
             ctx,
-            views::setup::server_form(None, "", ProviderKind::Jellyfin),
+            views::setup::server_form(None, "", "", ProviderKind::Jellyfin),
         ));
     }
     Ok(page(ctx, views::setup::code_form(None)))
@@ -86,7 +86,13 @@ pub fn welcome_get(ctx: &Ctx) -> Result<Response> {
 /// POST /setup/unlock {code}
 pub fn unlock_post(ctx: &Ctx) -> Result<Response> {
     require_open(ctx)?;
-    limit(ctx)?;
+    if let Err(e) = limit(ctx, &ctx.app.limits.setup_code) {
+        return Ok(refused_form(
+            ctx,
+            &e,
+            views::setup::code_form(Some(&e.sentence())),
+        ));
+    }
     let form = ctx.form()?;
     let typed: String = form
         .get("code")
@@ -109,10 +115,9 @@ pub fn unlock_post(ctx: &Ctx) -> Result<Response> {
     Ok(Response::redirect_303("/").with_additional_header("Set-Cookie", cookie))
 }
 
-fn limit(ctx: &Ctx) -> Result<()> {
-    ctx.app
-        .limits
-        .signin
+/// The wizard's own budgets (app::Limits::setup and setup_code), apart from sign-in's.
+fn limit(ctx: &Ctx, limiter: &crate::ratelimit::RateLimiter) -> Result<()> {
+    limiter
         .check_ip(ctx.ip, ctx.app.clock.now_ms())
         .map_err(|retry_after_secs| AppError::RateLimited { retry_after_secs })
 }
@@ -124,7 +129,6 @@ pub fn server_post(ctx: &Ctx) -> Result<Response> {
     if !unlocked(ctx)? {
         return Err(AppError::Forbidden("enter the setup code first"));
     }
-    limit(ctx)?;
     let form = ctx.form()?;
     let kind = match form.get("kind") {
         Some("jellyfin") => ProviderKind::Jellyfin,
@@ -132,12 +136,21 @@ pub fn server_post(ctx: &Ctx) -> Result<Response> {
         _ => return Err(AppError::bad_request("choose Jellyfin or Emby")),
     };
     let url_text = form.get("url").unwrap_or("").trim().to_string();
+    let username = form.get("username").unwrap_or("").trim();
     let again = |msg: &str, status: u16| {
-        Ok(
-            page(ctx, views::setup::server_form(Some(msg), &url_text, kind))
-                .with_status_code(status),
+        Ok(page(
+            ctx,
+            views::setup::server_form(Some(msg), &url_text, username, kind),
         )
+        .with_status_code(status))
     };
+    if let Err(e) = limit(ctx, &ctx.app.limits.setup) {
+        return Ok(refused_form(
+            ctx,
+            &e,
+            views::setup::server_form(Some(&e.sentence()), &url_text, username, kind),
+        ));
+    }
     let url = match url::Url::parse(&url_text) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => u,
         _ => {
@@ -165,7 +178,6 @@ pub fn server_post(ctx: &Ctx) -> Result<Response> {
             502,
         );
     }
-    let username = form.get("username").unwrap_or("").trim();
     let password = form.get("password").unwrap_or("");
     let ident = match server.authenticate(&http, username, password) {
         Ok(Outcome::Authorized(ident)) => ident,
@@ -227,7 +239,13 @@ fn unlocked_open(ctx: &Ctx) -> Result<()> {
 /// the wizard), which comes back to /setup/plex/return.
 pub fn plex_start_post(ctx: &Ctx) -> Result<Response> {
     unlocked_open(ctx)?;
-    limit(ctx)?;
+    if let Err(e) = limit(ctx, &ctx.app.limits.setup) {
+        return Ok(refused_form(
+            ctx,
+            &e,
+            views::setup::server_form(Some(&e.sentence()), "", "", ProviderKind::Jellyfin),
+        ));
+    }
     let plex = plex(ctx);
     let pin = plex
         .create_pin(&ctx.app.http, ctx.now())
@@ -263,6 +281,7 @@ pub fn plex_return_get(ctx: &Ctx) -> Result<Response> {
             views::setup::server_form(
                 Some("The Plex sign-in expired; start again."),
                 "",
+                "",
                 ProviderKind::Jellyfin,
             ),
         )
@@ -277,6 +296,7 @@ pub fn plex_return_get(ctx: &Ctx) -> Result<Response> {
                 ctx,
                 views::setup::server_form(
                     Some("The Plex sign-in was not approved; start again."),
+                    "",
                     "",
                     ProviderKind::Jellyfin,
                 ),

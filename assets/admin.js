@@ -15,6 +15,7 @@
   if (page === 'admin-branding') initBranding();
   if (page === 'admin-backups') initBackups();
   if (page === 'admin-webhooks') initWebhooks();
+  initCopyButtons();
 
   // --- helpers ---
 
@@ -1081,6 +1082,35 @@
         busy(create, false);
         if (!res.ok) { say('webhooks-status', errorText(res), 'bad'); return; }
         window.location.reload();
+      });
+    });
+  }
+  // --- copy buttons: data-copy names the element whose text is copied ---
+
+  function initCopyButtons() {
+    var buttons = document.querySelectorAll('button[data-copy]');
+    Array.prototype.forEach.call(buttons, function (button) {
+      button.addEventListener('click', function () {
+        var el = $(button.getAttribute('data-copy'));
+        if (!el) return;
+        var selectIt = function () {
+          var range = document.createRange();
+          range.selectNodeContents(el);
+          var sel = window.getSelection();
+          sel.removeAllRanges();
+          sel.addRange(range);
+        };
+        if (navigator.clipboard && window.isSecureContext) {
+          navigator.clipboard.writeText(el.textContent).then(function () {
+            say('copy-status', 'Copied to the clipboard.', 'ok');
+          }, function () {
+            selectIt();
+            say('copy-status', 'Could not copy; the text is selected: copy it with Ctrl+C.', 'warn');
+          });
+        } else {
+          selectIt();
+          say('copy-status', 'This page cannot use the clipboard (not https); the text is selected: copy it with Ctrl+C.', 'warn');
+        }
       });
     });
   }

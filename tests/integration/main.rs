@@ -18,6 +18,7 @@ mod logging;
 mod media;
 mod metrics;
 mod mfa;
+mod next_steps;
 mod oidc;
 mod oidc_rp;
 mod outbound;

@@ -1,0 +1,251 @@
+//! The next steps after setup, shown on the console overview: the addresses to share,
+//! forward-auth snippets for this install, and warnings about what is off, each saying
+//! what to do. The snippets are the README's tested ones: the templates beside this file
+//! are the one source, and a docs test checks the README shows them rendered with its
+//! example addresses.
+
+use std::net::IpAddr;
+
+use url::Url;
+
+use crate::config::Config;
+
+/// The reverse proxies the portal has forward-auth snippets for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proxy {
+    Nginx,
+    Caddy,
+    Traefik,
+}
+
+impl Proxy {
+    pub const ALL: [Proxy; 3] = [Proxy::Nginx, Proxy::Caddy, Proxy::Traefik];
+
+    /// The id of its snippet (README's `<!-- snippet:NAME -->` marker, the page's ids).
+    pub fn name(self) -> &'static str {
+        match self {
+            Proxy::Nginx => "nginx",
+            Proxy::Caddy => "caddy",
+            Proxy::Traefik => "traefik",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Proxy::Nginx => "nginx",
+            Proxy::Caddy => "Caddy",
+            Proxy::Traefik => "Traefik (dynamic configuration)",
+        }
+    }
+
+    fn template(self) -> &'static str {
+        match self {
+            Proxy::Nginx => include_str!("nginx.conf"),
+            Proxy::Caddy => include_str!("Caddyfile"),
+            Proxy::Traefik => include_str!("traefik.yaml"),
+        }
+    }
+
+    /// The snippet with this install's addresses filled in.
+    pub fn render(self, i: &Install) -> String {
+        self.template()
+            .replace("{{portal_host}}", &i.portal_host)
+            .replace("{{portal}}", &i.portal)
+            .replace("{{app_host}}", &i.app_host)
+            .replace("{{app}}", &i.app)
+    }
+}
+
+/// The addresses a snippet names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Install {
+    /// The name the portal is served as (APP_BASE_URL's host).
+    pub portal_host: String,
+    /// Where the proxy reaches the portal (LISTEN_ADDR, seen from the same machine).
+    pub portal: String,
+    /// An app's name under the cookie domain.
+    pub app_host: String,
+    /// Where the proxy reaches the app: the owner's own, so an example address.
+    pub app: String,
+}
+
+/// Where the README's snippets put the app.
+const EXAMPLE_APP: &str = "127.0.0.1:9000";
+
+impl Install {
+    /// The README's example addresses.
+    pub fn readme_example() -> Install {
+        Install {
+            portal_host: "auth.example.com".into(),
+            portal: "127.0.0.1:8089".into(),
+            app_host: "app.example.com".into(),
+            app: EXAMPLE_APP.into(),
+        }
+    }
+
+    /// This install's addresses; the proxy is assumed to run on the same machine.
+    pub fn of(cfg: &Config) -> Install {
+        let portal_host = cfg.base_url.host_str().unwrap_or("localhost").to_string();
+        let listen = cfg.listen_addr;
+        let ip = match listen.ip() {
+            IpAddr::V4(v4) if v4.is_unspecified() => "127.0.0.1".to_string(),
+            IpAddr::V6(v6) if v6.is_unspecified() => "[::1]".to_string(),
+            IpAddr::V4(v4) => v4.to_string(),
+            IpAddr::V6(v6) => format!("[{v6}]"),
+        };
+        let app_host = match cfg.cookie_domain.as_deref() {
+            Some(d) if d.parse::<IpAddr>().is_ok() => d.to_string(),
+            Some(d) => format!("app.{d}"),
+            None => format!("app.{}", parent_domain(&portal_host)),
+        };
+        Install {
+            portal_host,
+            portal: format!("{ip}:{}", listen.port()),
+            app_host,
+            app: EXAMPLE_APP.into(),
+        }
+    }
+}
+
+/// `auth.example.com` -> `example.com`; a name of two labels or an address stays.
+fn parent_domain(host: &str) -> &str {
+    if host.parse::<IpAddr>().is_ok() || host.starts_with('[') {
+        return host;
+    }
+    match host.split_once('.') {
+        Some((_, rest)) if rest.contains('.') => rest,
+        _ => host,
+    }
+}
+
+/// What the portal knows about its install, for the warnings.
+pub struct Facts<'a> {
+    pub base_url: &'a Url,
+    pub cookie_domain: Option<&'a str>,
+    /// Every host the access rules name (`*.example.com` as written).
+    pub rule_hosts: Vec<String>,
+    /// None when no pass has run yet.
+    pub revalidation_failing: Option<bool>,
+    pub backups_scheduled: bool,
+    pub metrics_token: bool,
+}
+
+/// Something off, and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// A stable id (the page's `data-warning`).
+    pub id: &'static str,
+    pub text: String,
+}
+
+pub fn warnings(f: &Facts) -> Vec<Warning> {
+    let mut out = Vec::new();
+    let host = f.base_url.host_str().unwrap_or("");
+    if f.base_url.scheme() != "https" && !is_local(host) {
+        out.push(Warning {
+            id: "https",
+            text: format!(
+                "The portal is served over plain HTTP at {host}: passwords and session cookies \
+                 cross the network unencrypted. Serve it through your reverse proxy with a \
+                 certificate and set APP_BASE_URL=https://{host}."
+            ),
+        });
+    }
+    let uncovered: Vec<&str> = f
+        .rule_hosts
+        .iter()
+        .map(String::as_str)
+        .filter(|h| !cookie_reaches(f.cookie_domain, host, h))
+        .collect();
+    if !uncovered.is_empty() {
+        let now = match f.cookie_domain {
+            Some(d) => format!("SESSION_COOKIE_DOMAIN is {d}"),
+            None => format!("SESSION_COOKIE_DOMAIN is not set, so it reaches only {host}"),
+        };
+        out.push(Warning {
+            id: "cookie-domain",
+            text: format!(
+                "Access rules name {}, which the session cookie does not reach ({now}): people \
+                 will look signed out there. Set SESSION_COOKIE_DOMAIN to a domain both the \
+                 portal and those apps are under, or serve the apps under it.",
+                uncovered.join(", ")
+            ),
+        });
+    }
+    if f.revalidation_failing == Some(true) {
+        out.push(Warning {
+            id: "revalidation",
+            text: "Re-validation is failing: the portal cannot ask the media server whether \
+                   people still have access. Check that the server is up and reachable from \
+                   here (run authportal check); the panel below shows the last error."
+                .into(),
+        });
+    }
+    if !f.backups_scheduled {
+        out.push(Warning {
+            id: "backups",
+            text: "No backup schedule: nothing is backed up unless you make a backup by hand. \
+                   Turn on a schedule on the Backups page, and keep a copy of DATA_KEY off this \
+                   machine (backups cannot be read without it)."
+                .into(),
+        });
+    }
+    if !f.metrics_token {
+        out.push(Warning {
+            id: "metrics",
+            text: "/metrics is open to anyone who can reach the portal. Set METRICS_TOKEN and \
+                   give Prometheus the same value as its bearer token."
+                .into(),
+        });
+    }
+    out
+}
+
+/// localhost, *.localhost and loopback addresses never leave the machine.
+fn is_local(host: &str) -> bool {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    h == "localhost"
+        || h.ends_with(".localhost")
+        || h.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether the browser sends the session cookie to `rule_host`: the cookie domain and its
+/// subdomains, or (with none) the portal's own host only.
+fn cookie_reaches(cookie_domain: Option<&str>, portal_host: &str, rule_host: &str) -> bool {
+    let h = rule_host.trim().trim_end_matches('.').to_ascii_lowercase();
+    let h = h.strip_prefix("*.").unwrap_or(&h);
+    match cookie_domain {
+        Some(d) => h == d || h.ends_with(&format!(".{d}")),
+        None => h == portal_host,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cookie_reaches_its_domain_and_subdomains_only() {
+        let d = Some("example.com");
+        assert!(cookie_reaches(d, "auth.example.com", "app.example.com"));
+        assert!(cookie_reaches(d, "auth.example.com", "*.Example.COM."));
+        assert!(cookie_reaches(d, "auth.example.com", "example.com"));
+        assert!(!cookie_reaches(d, "auth.example.com", "badexample.com"));
+        assert!(!cookie_reaches(d, "auth.example.com", "app.other.net"));
+        assert!(cookie_reaches(None, "auth.example.com", "auth.example.com"));
+        assert!(!cookie_reaches(None, "auth.example.com", "app.example.com"));
+    }
+
+    #[test]
+    fn local_addresses_need_no_https() {
+        for h in ["localhost", "127.0.0.1", "[::1]", "portal.localhost"] {
+            assert!(is_local(h), "{h}");
+        }
+        for h in ["192.168.1.5", "auth.example.com", "localhost.example.com"] {
+            assert!(!is_local(h), "{h}");
+        }
+        assert_eq!(parent_domain("auth.example.com"), "example.com");
+        assert_eq!(parent_domain("example.com"), "example.com");
+        assert_eq!(parent_domain("192.168.1.5"), "192.168.1.5");
+    }
+}

@@ -8,13 +8,12 @@
 use rouille::Response;
 use serde_json::json;
 
-use crate::config::MediaServerConfig;
 use crate::crypto::tokens::{digest, new_id};
 use crate::crypto::{b64url, ct_eq, random_bytes};
 use crate::db::{events, meta, users};
 use crate::error::{AppError, Result};
 use crate::event_type::EventType;
-use crate::providers::jellyfin::MediaServer;
+use crate::providers::connect::{self, AddressProblem};
 use crate::providers::{Outcome, ProviderError, ProviderKind};
 use crate::views;
 use crate::web::request::Ctx;
@@ -151,35 +150,21 @@ pub fn server_post(ctx: &Ctx) -> Result<Response> {
             views::setup::server_form(Some(&e.sentence()), &url_text, username, kind),
         ));
     }
-    let url = match url::Url::parse(&url_text) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => u,
-        _ => {
-            return again(
-                "Enter the server's address, like http://192.168.1.10:8096",
-                400,
-            );
+    let named = match connect::check_address(ctx.app, kind, &url_text) {
+        Ok(named) => named,
+        Err(problem) => {
+            if let AddressProblem::NoAnswer(detail) = &problem {
+                crate::log_warn!(
+                    "req={} setup: {} at {url_text}: {detail}",
+                    ctx.request_id,
+                    kind.label()
+                );
+            }
+            return again(&problem.message(kind), problem.status());
         }
     };
-    // The owner is naming this server: its address is allowed before it is saved.
-    let http = crate::providers::http::agent_naming(&ctx.app.outbound, &url);
-    let server = MediaServer::new(
-        kind,
-        MediaServerConfig { url, api_key: None },
-        ctx.app.install_id.clone(),
-    );
-    if let Err(e) = server.server_info(&http) {
-        crate::log_warn!(
-            "req={} setup: {} at {url_text}: {e}",
-            ctx.request_id,
-            kind.label()
-        );
-        return again(
-            &format!("No {} server answered at that address.", kind.label()),
-            502,
-        );
-    }
     let password = form.get("password").unwrap_or("");
-    let ident = match server.authenticate(&http, username, password) {
+    let ident = match named.server.authenticate(&named.agent, username, password) {
         Ok(Outcome::Authorized(ident)) => ident,
         Ok(Outcome::Denied { .. }) => {
             return again("That account may not sign in to the server.", 403);
@@ -203,7 +188,7 @@ pub fn server_post(ctx: &Ctx) -> Result<Response> {
     }
     let stored = crate::settings::prepare(
         <crate::provider_settings::ProvidersSettings as crate::settings::Section>::NAME,
-        &json!({ "media_servers": [kind.as_str()], kind.as_str(): { "url": url_text } }),
+        &connect::with_media_server(&serde_json::Value::Null, kind, &url_text, None),
         &serde_json::Value::Null,
         &ctx.app.sealer,
     )
@@ -219,13 +204,6 @@ pub fn server_post(ctx: &Ctx) -> Result<Response> {
 
 /// The Plex account the wizard signed in with, between choosing and saving a server.
 const PLEX_TOKEN_KEY: &str = "setup_plex_token";
-
-/// A Plex client for the wizard: the configured plex.tv addresses, no server yet.
-fn plex(ctx: &Ctx) -> crate::providers::plex::Plex {
-    let mut cfg = ctx.app.config.plex.clone();
-    cfg.machine_id = None;
-    crate::providers::plex::Plex::new(cfg, ctx.app.install_id.clone())
-}
 
 fn unlocked_open(ctx: &Ctx) -> Result<()> {
     require_open(ctx)?;
@@ -246,7 +224,7 @@ pub fn plex_start_post(ctx: &Ctx) -> Result<Response> {
             views::setup::server_form(Some(&e.sentence()), "", "", ProviderKind::Jellyfin),
         ));
     }
-    let plex = plex(ctx);
+    let plex = connect::plex_without_server(ctx.app);
     let pin = plex
         .create_pin(&ctx.app.http, ctx.now())
         .map_err(|e| AppError::Unavailable(e.to_string()))?;
@@ -288,7 +266,7 @@ pub fn plex_return_get(ctx: &Ctx) -> Result<Response> {
         .with_status_code(400));
     };
     drop(conn);
-    let plex = plex(ctx);
+    let plex = connect::plex_without_server(ctx.app);
     let token = match plex.check_pin(&ctx.app.http, flow.pin_id) {
         Ok(crate::providers::plex::PinStatus::Claimed(t)) => t,
         Ok(_) | Err(ProviderError::Expired) => {
@@ -328,13 +306,13 @@ pub fn plex_choose_post(ctx: &Ctx) -> Result<Response> {
         .and_then(|s| ctx.app.sealer.open(PLEX_TOKEN_KEY, &s).ok())
         .map(|t| String::from_utf8_lossy(&t).into_owned())
         .ok_or_else(|| AppError::bad_request("sign in with Plex first"))?;
-    let plex = plex(ctx);
+    let plex = connect::plex_without_server(ctx.app);
     let owned = plex
         .owned_servers(&ctx.app.http, &token)
         .map_err(|e| AppError::Upstream(e.to_string()))?;
-    if !owned.iter().any(|(id, _)| *id == machine_id) {
+    let Some((_, name)) = owned.iter().find(|(id, _)| *id == machine_id) else {
         return Err(AppError::bad_request("choose one of your own Plex servers"));
-    }
+    };
     let mut cfg = ctx.app.config.plex.clone();
     cfg.machine_id = Some(machine_id.clone());
     let ident = match crate::providers::plex::Plex::new(cfg, ctx.app.install_id.clone())
@@ -350,7 +328,7 @@ pub fn plex_choose_post(ctx: &Ctx) -> Result<Response> {
     };
     let stored = crate::settings::prepare(
         <crate::provider_settings::ProvidersSettings as crate::settings::Section>::NAME,
-        &json!({ "media_servers": ["plex"], "plex": { "machine_id": machine_id, "owner_token": token } }),
+        &connect::with_plex_server(&serde_json::Value::Null, &machine_id, &name, &token),
         &serde_json::Value::Null,
         &ctx.app.sealer,
     )

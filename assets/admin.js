@@ -15,6 +15,8 @@
   if (page === 'admin-branding') initBranding();
   if (page === 'admin-backups') initBackups();
   if (page === 'admin-webhooks') initWebhooks();
+  if (page === 'admin-media') initMedia();
+  if (page === 'admin-media-plex') initMediaPlex();
   initCopyButtons();
 
   // --- helpers ---
@@ -1114,4 +1116,64 @@
       });
     });
   }
+  // --- media servers: each save is checked by the portal (the address answers) ---
+
+  function mediaVersion() {
+    return Number($('media-in-use').getAttribute('data-version')) || 0;
+  }
+
+  function initMedia() {
+    var forms = document.querySelectorAll('form.media-form');
+    Array.prototype.forEach.call(forms, function (form) {
+      var kind = form.getAttribute('data-kind');
+      var statusId = 'media-' + kind + '-status';
+      form.addEventListener('submit', function (ev) {
+        ev.preventDefault();
+        var button = form.querySelector('button[type="submit"]');
+        button.disabled = true;
+        say(statusId, 'Checking the server…');
+        var key = form.elements.api_key.value;
+        api('POST', '/api/admin/media/servers', {
+          kind: kind,
+          url: form.elements.url.value,
+          api_key: key ? key : null,
+          version: mediaVersion()
+        }).then(function (res) {
+          button.disabled = false;
+          if (!res.ok) { say(statusId, errorText(res), 'error'); return; }
+          say(statusId, 'Saved.', 'ok');
+          window.location.reload();
+        });
+      });
+    });
+    var plex = $('plex-start');
+    if (plex) {
+      plex.addEventListener('click', function () {
+        plex.disabled = true;
+        api('POST', '/api/admin/media/plex/start').then(function (res) {
+          plex.disabled = false;
+          if (!res.ok) { say('plex-status', errorText(res), 'error'); return; }
+          window.location.assign(res.json.authUrl);
+        });
+      });
+    }
+  }
+
+  function initMediaPlex() {
+    var form = $('plex-choose');
+    if (!form) return;
+    form.addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      var chosen = form.querySelector('input[name="machine_id"]:checked');
+      if (!chosen) { say('plex-choose-status', 'Choose a server.', 'error'); return; }
+      api('POST', '/api/admin/media/plex', {
+        machine_id: chosen.value,
+        version: Number(form.getAttribute('data-version')) || 0
+      }).then(function (res) {
+        if (!res.ok) { say('plex-choose-status', errorText(res), 'error'); return; }
+        window.location.assign('/admin/media');
+      });
+    });
+  }
+
 })();

@@ -69,20 +69,34 @@ pub fn check_address(
     };
     // The owner is naming this server: its address is allowed before it is saved.
     let agent = super::http::agent_naming(&app.outbound, &url);
-    let server = MediaServer::new(
-        kind,
-        MediaServerConfig {
-            url: url.clone(),
-            api_key: None,
+    let server_of = |kind| {
+        MediaServer::new(
+            kind,
+            MediaServerConfig {
+                url: url.clone(),
+                api_key: None,
+            },
+            app.install_id.clone(),
+        )
+    };
+    let server = server_of(kind);
+    match server.server_info(&agent) {
+        Ok(info) => match info.kind() {
+            Some(found) if found != kind => Err(AddressProblem::OtherKind(found)),
+            _ => Ok(Named { url, agent, server }),
         },
-        app.install_id.clone(),
-    );
-    let info = server
-        .server_info(&agent)
-        .map_err(|e| AddressProblem::NoAnswer(e.to_string()))?;
-    match info.kind() {
-        Some(found) if found != kind => Err(AddressProblem::OtherKind(found)),
-        _ => Ok(Named { url, agent, server }),
+        Err(e) => {
+            // Emby answers under /emby, Jellyfin at the root: a wrong choice can look
+            // like no server at all, so ask as the other kind before saying so.
+            let other = match kind {
+                ProviderKind::Jellyfin => ProviderKind::Emby,
+                _ => ProviderKind::Jellyfin,
+            };
+            match server_of(other).server_info(&agent).map(|i| i.kind()) {
+                Ok(Some(found)) if found == other => Err(AddressProblem::OtherKind(other)),
+                _ => Err(AddressProblem::NoAnswer(e.to_string())),
+            }
+        }
     }
 }
 

@@ -15,6 +15,7 @@ mod forward_auth;
 pub mod guards;
 mod health;
 mod login;
+mod media_servers;
 mod mfa;
 mod my_sessions;
 mod oidc;

@@ -16,6 +16,7 @@ mod harness;
 mod install;
 mod logging;
 mod media;
+mod media_servers;
 mod metrics;
 mod mfa;
 mod next_steps;

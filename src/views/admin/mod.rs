@@ -11,6 +11,7 @@ use crate::providers::ProviderKind;
 mod branding;
 mod clients;
 mod events;
+mod media_servers;
 mod next_steps;
 mod overview;
 mod revalidation;
@@ -22,6 +23,7 @@ mod webhooks;
 pub use branding::{BrandingPage, branding};
 pub use clients::{client, clients};
 pub use events::{EventsPage, events};
+pub use media_servers::{MediaServersPage, media_servers, plex_servers};
 pub use next_steps::{NextSteps, next_steps};
 pub use overview::{Overview, overview};
 pub use revalidation::revalidation;
@@ -37,6 +39,7 @@ pub enum Area {
     Users,
     Settings,
     Branding,
+    MediaServers,
     Clients,
     Backups,
     Events,
@@ -82,6 +85,7 @@ pub(crate) fn console(title: &str, page_name: &str, f: &Frame, body: Markup) -> 
                             @if f.users { (item(Area::Users, "/admin/users", "Users")) }
                             @if f.settings { (item(Area::Settings, "/admin/settings", "Settings")) }
                             @if f.settings { (item(Area::Branding, "/admin/branding", "Branding")) }
+                            @if f.settings { (item(Area::MediaServers, "/admin/media", "Media servers")) }
                             @if f.clients { (item(Area::Clients, "/admin/clients", "Clients")) }
                             @if f.backups { (item(Area::Backups, "/admin/backups", "Backups")) }
                             @if f.events { (item(Area::Events, "/admin/events", "Events")) }

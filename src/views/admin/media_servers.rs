@@ -38,7 +38,7 @@ fn server_form(p: &MediaServersPage, kind: ProviderKind) -> Markup {
                         input type="password" name="api_key" autocomplete="off"
                             placeholder=(if key_set { "set; leave empty to keep it" } else { "not set" });
                     }
-                    p.hint { "The portal checks that a " (kind.label()) " server answers at this address before saving. An API key lets it re-check access without anyone signing in (Dashboard → API Keys)." }
+                    p.hint { "The portal checks that " (kind.label()) " answers at this address before saving. An API key lets it re-check access without anyone signing in (Dashboard → API Keys)." }
                     button.primary type="submit" { "Check and save " (kind.label()) }
                     (status_line(&format!("media-{name}-status")))
                 }

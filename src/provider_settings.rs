@@ -65,7 +65,10 @@ const ENV_OF: &[(&str, &str)] = &[
 
 /// The variable that sets `field` ("jellyfin.url" -> JELLYFIN_SERVER_URL).
 pub fn env_var(field: &str) -> Option<&'static str> {
-    ENV_OF.iter().find(|(f, _)| *f == field).map(|(_, var)| *var)
+    ENV_OF
+        .iter()
+        .find(|(f, _)| *f == field)
+        .map(|(_, var)| *var)
 }
 
 /// Fields the environment sets (the console shows them locked).

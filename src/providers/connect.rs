@@ -170,7 +170,11 @@ mod tests {
             "jellyfin": { "url": "http://old", "api_key": { "set": true } } });
         let edited = with_media_server(&stored, ProviderKind::Jellyfin, "http://new", Some(" "));
         assert_eq!(edited["media_servers"], json!(["plex", "jellyfin"]));
-        assert_eq!(edited["jellyfin"]["api_key"], json!({ "set": true }), "kept");
+        assert_eq!(
+            edited["jellyfin"]["api_key"],
+            json!({ "set": true }),
+            "kept"
+        );
         assert_eq!(edited["plex"], stored["plex"]);
         let keyed = with_media_server(&stored, ProviderKind::Emby, "http://emby", Some("k"));
         assert_eq!(keyed["media_servers"], json!(["plex", "jellyfin", "emby"]));

@@ -124,7 +124,10 @@ pub fn overview_get(ctx: &Ctx, c: Console) -> Result<Response> {
             sections,
             permissions: &permissions,
             revalidation: if c.can(Permission::EventsRead) {
-                Some(crate::views::admin::revalidation(c.tz, revalidation.as_ref()))
+                Some(crate::views::admin::revalidation(
+                    c.tz,
+                    revalidation.as_ref(),
+                ))
             } else {
                 None
             },

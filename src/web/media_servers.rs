@@ -107,10 +107,8 @@ pub fn server_post(ctx: &Ctx, admin: Admin) -> Result<Response> {
                 kind.label()
             );
         }
-        return Ok(
-            Response::json(&json!({ "error": problem.message(kind) }))
-                .with_status_code(problem.status()),
-        );
+        return Ok(Response::json(&json!({ "error": problem.message(kind) }))
+            .with_status_code(problem.status()));
     }
     let (doc, _) = stored(ctx)?;
     let edited = connect::with_media_server(&doc, kind, url, body.api_key.as_deref());
@@ -142,9 +140,16 @@ pub fn plex_start_post(ctx: &Ctx, _: Admin) -> Result<Response> {
         .with_no_cache())
 }
 
-/// The Plex account this browser's PIN signed in, and the servers it owns; None when
-/// there is no approved PIN.
-fn plex_owner(ctx: &Ctx) -> Result<Option<(Vec<u8>, String, Vec<(String, String)>)>> {
+/// The Plex account this browser's approved PIN signed in.
+struct PlexOwner {
+    flow_digest: Vec<u8>,
+    token: String,
+    /// (machine id, name) of the servers it owns.
+    servers: Vec<(String, String)>,
+}
+
+/// The Plex owner of this browser's sign-in; None when there is no approved PIN.
+fn plex_owner(ctx: &Ctx) -> Result<Option<PlexOwner>> {
     let Some(flow_digest) = cookies::Cookie::Flow.read(ctx).map(|id| digest(&id)) else {
         return Ok(None);
     };
@@ -160,12 +165,16 @@ fn plex_owner(ctx: &Ctx) -> Result<Option<(Vec<u8>, String, Vec<(String, String)
     let servers = plex
         .owned_servers(&ctx.app.http, &token)
         .map_err(|e| AppError::Upstream(e.to_string()))?;
-    Ok(Some((flow_digest, token, servers)))
+    Ok(Some(PlexOwner {
+        flow_digest,
+        token,
+        servers,
+    }))
 }
 
 /// GET /admin/media/plex: back from app.plex.tv, the owner picks one of their servers.
 pub fn plex_return_get(ctx: &Ctx, c: Console) -> Result<Response> {
-    let servers = plex_owner(ctx)?.map(|(_, _, servers)| servers);
+    let servers = plex_owner(ctx)?.map(|o| o.servers);
     let (_, version) = stored(ctx)?;
     Ok(page(view::plex_servers(
         &c.frame(Area::MediaServers),
@@ -185,21 +194,21 @@ struct PlexChoice {
 pub fn plex_choose_post(ctx: &Ctx, admin: Admin) -> Result<Response> {
     let body: PlexChoice = ctx.json(r#"{"machine_id":"...","version":1}"#)?;
     not_locked(ctx, ProviderKind::Plex, &["machine_id", "owner_token"])?;
-    let Some((flow_digest, token, servers)) = plex_owner(ctx)? else {
+    let Some(owner) = plex_owner(ctx)? else {
         return Err(AppError::bad_request(
             "the Plex sign-in expired or was not approved: sign in with Plex again",
         ));
     };
-    let Some((id, name)) = servers.iter().find(|(id, _)| *id == body.machine_id) else {
+    let Some((id, name)) = owner.servers.iter().find(|(id, _)| *id == body.machine_id) else {
         return Err(AppError::bad_request(
             "choose one of the servers this Plex account owns",
         ));
     };
     let (doc, _) = stored(ctx)?;
-    let edited = connect::with_plex_server(&doc, id, name, &token);
+    let edited = connect::with_plex_server(&doc, id, name, &owner.token);
     let saved = save_section(ctx, &admin, SECTION, body.version, &edited, Some(REASON))?;
     if saved.status_code == 200 {
-        crate::db::flows::delete(&*ctx.app.db.conn()?, &flow_digest)?;
+        crate::db::flows::delete(&*ctx.app.db.conn()?, &owner.flow_digest)?;
     }
     Ok(saved)
 }

@@ -16,7 +16,8 @@ use super::guards::Admin;
 use super::request::Ctx;
 use super::{
     access_tester, admin, admin_mfa, admin_pages, admin_users, assets, backups, branding, events,
-    forward_auth, health, login, media_servers, mfa, my_sessions, oidc, portal, revalidation, setup, webhooks,
+    forward_auth, health, login, media_servers, mfa, my_sessions, oidc, portal, revalidation,
+    setup, webhooks,
 };
 use crate::error::{AppError, Result};
 use crate::roles::Permission;

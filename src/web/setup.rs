@@ -328,7 +328,7 @@ pub fn plex_choose_post(ctx: &Ctx) -> Result<Response> {
     };
     let stored = crate::settings::prepare(
         <crate::provider_settings::ProvidersSettings as crate::settings::Section>::NAME,
-        &connect::with_plex_server(&serde_json::Value::Null, &machine_id, &name, &token),
+        &connect::with_plex_server(&serde_json::Value::Null, &machine_id, name, &token),
         &serde_json::Value::Null,
         &ctx.app.sealer,
     )

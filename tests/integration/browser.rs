@@ -368,7 +368,10 @@ fn browser_media_servers_page() {
     let portal = Portal::start(&[]);
     let code = authportal::web::setup::code(portal.app()).unwrap().unwrap();
     let owner = portal.client();
-    assert_eq!(owner.post_form("/setup/unlock", &[("code", &code)]).status, 303);
+    assert_eq!(
+        owner.post_form("/setup/unlock", &[("code", &code)]).status,
+        303
+    );
     let r = owner.post_form(
         "/setup/server",
         &[

@@ -54,14 +54,20 @@ fn the_console_adds_jellyfin_with_the_wizards_checks() {
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("data-kind=\"emby\""), "{}", page.body);
     assert!(page.body.contains("id=\"media-jellyfin\""));
-    assert!(owner.get("/admin").body.contains("href=\"/admin/media\""), "in the nav");
+    assert!(
+        owner.get("/admin").body.contains("href=\"/admin/media\""),
+        "in the nav"
+    );
 
     let jf = FakeJellyfin::start(Mode::Jellyfin);
     jf.add_user(FakeUser::new("alice", "wonderland"));
     let v = version(&owner);
     let r = add(&owner, "jellyfin", "http://127.0.0.1:9", v);
     assert_eq!(r.status, 502, "{}", r.body);
-    assert_eq!(r.json()["error"], "No Jellyfin server answered at that address.");
+    assert_eq!(
+        r.json()["error"],
+        "No Jellyfin server answered at that address."
+    );
     let r = add(&owner, "jellyfin", &emby.base_url(), v);
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(
@@ -74,7 +80,11 @@ fn the_console_adds_jellyfin_with_the_wizards_checks() {
     );
     assert_eq!(add(&owner, "jellyfin", "not a url", v).status, 400);
     assert_eq!(add(&owner, "kodi", &jf.base_url(), v).status, 400);
-    assert_eq!(add(&owner, "jellyfin", &jf.base_url(), v - 1).status, 409, "stale");
+    assert_eq!(
+        add(&owner, "jellyfin", &jf.base_url(), v - 1).status,
+        409,
+        "stale"
+    );
     assert_eq!(version(&owner), v, "nothing refused changed anything");
 
     let r = add(&owner, "jellyfin", &jf.base_url(), v);

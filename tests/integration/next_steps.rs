@@ -66,7 +66,10 @@ fn each_warning_appears_when_its_cause_does_and_says_what_to_do() {
     );
     assert_eq!(warnings(&root), vec!["https", "backups", "metrics"]);
     let page = root.get("/admin").body;
-    assert!(page.contains("set APP_BASE_URL=https://192.168.1.5"), "{page}");
+    assert!(
+        page.contains("set APP_BASE_URL=https://192.168.1.5"),
+        "{page}"
+    );
     assert!(page.contains("Set METRICS_TOKEN"));
     assert!(page.contains("Turn on a schedule on the Backups page"));
 

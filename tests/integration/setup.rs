@@ -300,7 +300,10 @@ fn the_wizard_has_its_own_rate_budget_and_keeps_what_was_typed() {
     assert_eq!(post("not a url", "owner", "x").status, 400);
     let r = post(&jf.base_url(), "owner", "wrong-pw-1");
     assert_eq!(r.status, 401, "{}", r.body);
-    assert!(r.body.contains(&format!("value=\"{}\"", jf.base_url())), "URL kept");
+    assert!(
+        r.body.contains(&format!("value=\"{}\"", jf.base_url())),
+        "URL kept"
+    );
     assert!(r.body.contains("value=\"owner\""), "username kept");
     assert_eq!(post(&jf.base_url(), "owner", "wrong-pw-2").status, 401);
     // The wizard's own budget still runs out, and the refusal keeps the form.

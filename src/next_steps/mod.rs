@@ -136,6 +136,8 @@ pub struct Warning {
     /// A stable id (the page's `data-warning`).
     pub id: &'static str,
     pub text: String,
+    /// The console page where it is fixed, if it is fixed there: (href, link text).
+    pub fix_at: Option<(&'static str, &'static str)>,
 }
 
 pub fn warnings(f: &Facts) -> Vec<Warning> {
@@ -144,6 +146,7 @@ pub fn warnings(f: &Facts) -> Vec<Warning> {
     if f.base_url.scheme() != "https" && !is_local(host) {
         out.push(Warning {
             id: "https",
+            fix_at: None,
             text: format!(
                 "The portal is served over plain HTTP at {host}: passwords and session cookies \
                  cross the network unencrypted. Serve it through your reverse proxy with a \
@@ -164,6 +167,7 @@ pub fn warnings(f: &Facts) -> Vec<Warning> {
         };
         out.push(Warning {
             id: "cookie-domain",
+            fix_at: Some(("/admin/settings/access", "Access rules")),
             text: format!(
                 "Access rules name {}, which the session cookie does not reach ({now}): people \
                  will look signed out there. Set SESSION_COOKIE_DOMAIN to a domain both the \
@@ -175,6 +179,7 @@ pub fn warnings(f: &Facts) -> Vec<Warning> {
     if f.revalidation_failing == Some(true) {
         out.push(Warning {
             id: "revalidation",
+            fix_at: Some(("/admin/media", "Media servers")),
             text: "Re-validation is failing: the portal cannot ask the media server whether \
                    people still have access. Check that the server is up and reachable from \
                    here (run authportal check); the panel below shows the last error."
@@ -184,6 +189,7 @@ pub fn warnings(f: &Facts) -> Vec<Warning> {
     if !f.backups_scheduled {
         out.push(Warning {
             id: "backups",
+            fix_at: Some(("/admin/backups", "Backups")),
             text: "No backup schedule: nothing is backed up unless you make a backup by hand. \
                    Turn on a schedule on the Backups page, and keep a copy of DATA_KEY off this \
                    machine (backups cannot be read without it)."
@@ -193,6 +199,7 @@ pub fn warnings(f: &Facts) -> Vec<Warning> {
     if !f.metrics_token {
         out.push(Warning {
             id: "metrics",
+            fix_at: None,
             text: "/metrics is open to anyone who can reach the portal. Set METRICS_TOKEN and \
                    give Prometheus the same value as its bearer token."
                 .into(),

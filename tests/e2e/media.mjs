@@ -1,5 +1,6 @@
 // The console's media-servers page in a real headless Chromium: an owner whose portal
-// was set up with Emby opens /admin/media, types a wrong address for Jellyfin and sees
+// was just set up with Emby sees the next steps on the overview (its copy button copies
+// the sign-in address), opens /admin/media, types a wrong address for Jellyfin and sees
 // the refusal next to the form, then the fake Jellyfin's address, saves, and sees
 // Jellyfin listed among the servers in use (the page reloads after the save).
 //
@@ -22,6 +23,21 @@ await runInBrowser({ wholeRunTimeoutMs: 90_000 }, async (t) => {
 
   const resp = await page.goto(`${base}/admin`, { waitUntil: 'load' });
   if (!resp || resp.status() !== 200) throw new Error(`GET /admin answered ${resp?.status()}`);
+  // Right after setup the overview shows the next steps; a copy button copies the
+  // sign-in address.
+  await t.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+  await page.locator('#next-steps').waitFor({ state: 'visible' });
+  const shared = (await page.locator('#share-signin').textContent()).trim();
+  await page.locator('button[data-copy="share-signin"]').click();
+  await page.locator('#copy-status').filter({ hasText: 'Copied' }).waitFor({ state: 'visible' });
+  const copied = await page.evaluate(() => navigator.clipboard.readText());
+  if (copied !== shared || !shared.startsWith(base)) {
+    throw new Error(`the copy button copied ${JSON.stringify(copied)}; the page shows ${JSON.stringify(shared)}`);
+  }
+  const snippets = await page.locator('#next-steps details.snippet summary').allTextContents();
+  if (snippets.length !== 3) throw new Error(`the next steps show ${snippets.length} snippets: ${snippets.join(', ')}`);
+  t.ok(`the overview shows next steps; "Copy" copied ${copied}; snippets: ${snippets.join(', ')}`);
+  await t.shot(page, 'media-overview.png');
   await Promise.all([
     page.waitForURL((u) => u.pathname === '/admin/media'),
     page.locator('nav[aria-label="Console"]').getByRole('link', { name: 'Media servers' }).click(),

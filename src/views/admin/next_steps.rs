@@ -31,7 +31,10 @@ pub fn next_steps(n: &NextSteps) -> Markup {
             @if !n.warnings.is_empty() {
                 ul.warnings #setup-warnings role="alert" {
                     @for w in n.warnings {
-                        li.status.warn data-warning=(w.id) { (w.text) }
+                        li.status.warn data-warning=(w.id) {
+                            (w.text)
+                            @if let Some((href, text)) = w.fix_at { " " a href=(href) { (text) " →" } }
+                        }
                     }
                 }
             }

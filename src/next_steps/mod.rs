@@ -244,6 +244,56 @@ mod tests {
     }
 
     #[test]
+    fn each_warning_has_its_own_cause() {
+        let url = Url::parse("https://auth.example.com").unwrap();
+        let fine = Facts {
+            rule_hosts: vec!["*.example.com".into(), "app.example.com".into()],
+            ..all_well(&url)
+        };
+        assert_eq!(warnings(&fine), vec![]);
+        let ids = |f: &Facts| warnings(f).into_iter().map(|w| w.id).collect::<Vec<_>>();
+        let http = Url::parse("http://auth.example.com").unwrap();
+        assert_eq!(
+            ids(&Facts {
+                base_url: &http,
+                ..all_well(&url)
+            }),
+            ["https"]
+        );
+        let far = Facts {
+            rule_hosts: vec!["app.example.com".into(), "tv.other.net".into()],
+            ..all_well(&url)
+        };
+        let w = warnings(&far);
+        assert_eq!(w.len(), 1);
+        assert!(w[0].text.contains("tv.other.net") && !w[0].text.contains("app.example.com"));
+        let failing = Facts {
+            revalidation_failing: Some(true),
+            backups_scheduled: false,
+            metrics_token: false,
+            ..all_well(&url)
+        };
+        assert_eq!(ids(&failing), ["revalidation", "backups", "metrics"]);
+        let never_ran = Facts {
+            revalidation_failing: None,
+            ..all_well(&url)
+        };
+        assert_eq!(ids(&never_ran), Vec::<&str>::new());
+    }
+
+    /// An https install with a cookie domain, a backup schedule and a metrics token.
+    fn all_well(url: &Url) -> Facts<'_> {
+        Facts {
+            base_url: url,
+            cookie_domain: Some("example.com"),
+            rule_hosts: vec![],
+            revalidation_failing: Some(false),
+            backups_scheduled: true,
+            metrics_token: true,
+        }
+    }
+
+    #[test]
     fn local_addresses_need_no_https() {
         for h in ["localhost", "127.0.0.1", "[::1]", "portal.localhost"] {
             assert!(is_local(h), "{h}");

@@ -128,6 +128,9 @@ pub struct Facts<'a> {
     pub revalidation_failing: Option<bool>,
     pub backups_scheduled: bool,
     pub metrics_token: bool,
+    /// The proxy this request came through (it sent X-Forwarded-For) when
+    /// TRUSTED_PROXY_CIDRS does not name it.
+    pub untrusted_proxy: Option<IpAddr>,
 }
 
 /// Something off, and what to do about it.
@@ -152,6 +155,17 @@ pub fn warnings(f: &Facts) -> Vec<Warning> {
                  cross the network unencrypted. Serve it through your reverse proxy with a \
                  certificate and set APP_BASE_URL=https://{host}."
             ),
+        });
+    }
+    if let Some(proxy) = f.untrusted_proxy {
+        out.push(Warning {
+            id: "proxy",
+            text: format!(
+                "This page came through a proxy at {proxy} that the portal does not trust, so \
+                 every visitor looks like {proxy} to it (network rules, the sign-in log and \
+                 rate limits see one address). Set TRUSTED_PROXY_CIDRS={proxy} (or its network)."
+            ),
+            fix_at: None,
         });
     }
     let uncovered: Vec<&str> = f
@@ -279,6 +293,16 @@ mod tests {
             ..all_well(&url)
         };
         assert_eq!(ids(&never_ran), Vec::<&str>::new());
+        let proxied = Facts {
+            untrusted_proxy: Some("10.0.0.2".parse().unwrap()),
+            ..all_well(&url)
+        };
+        assert_eq!(ids(&proxied), ["proxy"]);
+        assert!(
+            warnings(&proxied)[0]
+                .text
+                .contains("TRUSTED_PROXY_CIDRS=10.0.0.2")
+        );
     }
 
     /// An https install with a cookie domain, a backup schedule and a metrics token.
@@ -290,6 +314,7 @@ mod tests {
             revalidation_failing: Some(false),
             backups_scheduled: true,
             metrics_token: true,
+            untrusted_proxy: None,
         }
     }
 

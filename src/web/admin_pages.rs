@@ -140,6 +140,18 @@ pub fn overview_get(ctx: &Ctx, c: Console) -> Result<Response> {
     )))
 }
 
+/// The peer that sent this request with X-Forwarded-For without being a trusted proxy.
+fn untrusted_proxy(ctx: &Ctx) -> Option<std::net::IpAddr> {
+    let peer = crate::net::canonical(ctx.req.remote_addr().ip());
+    let trusted = ctx
+        .app
+        .config
+        .trusted_proxies
+        .iter()
+        .any(|c| c.contains(peer));
+    (ctx.req.header("X-Forwarded-For").is_some() && !trusted).then_some(peer)
+}
+
 /// The overview's next-steps panel: this install's addresses and snippets, and what is off.
 fn next_steps(ctx: &Ctx, revalidation: Option<&serde_json::Value>) -> Result<maud::Markup> {
     use crate::next_steps::{Facts, Install, Proxy, warnings};
@@ -159,6 +171,7 @@ fn next_steps(ctx: &Ctx, revalidation: Option<&serde_json::Value>) -> Result<mau
         revalidation_failing: revalidation.and_then(|s| s["failing"].as_bool()),
         backups_scheduled: backups.schedule != "off",
         metrics_token: cfg.metrics_token.is_some(),
+        untrusted_proxy: untrusted_proxy(ctx),
     });
     let install = Install::of(cfg);
     let snippets: Vec<_> = Proxy::ALL

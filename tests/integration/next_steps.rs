@@ -109,3 +109,24 @@ fn each_warning_appears_when_its_cause_does_and_says_what_to_do() {
     );
     assert!(root.get("/admin").body.contains("run authportal check"));
 }
+
+#[test]
+fn a_proxy_the_portal_does_not_trust_is_named() {
+    let jf = crate::fakes::jellyfin::FakeJellyfin::start(crate::fakes::jellyfin::Mode::Jellyfin);
+    jf.add_user(crate::fakes::jellyfin::FakeUser::new("root", "toor"));
+    let portal = crate::media::jellyfin_portal(&jf, &[("ADMIN_BOOTSTRAP_USERS", "root")]);
+    let root = portal.client();
+    assert_eq!(
+        crate::media::sign_in(&root, "jellyfin", "root", "toor").status,
+        303
+    );
+    assert!(!warnings(&root).contains(&"proxy".to_string()), "no proxy");
+    root.extra_headers
+        .replace(vec![("X-Forwarded-For".into(), "203.0.113.7".into())]);
+    assert!(warnings(&root).contains(&"proxy".to_string()));
+    assert!(
+        root.get("/admin")
+            .body
+            .contains("Set TRUSTED_PROXY_CIDRS=127.0.0.1")
+    );
+}

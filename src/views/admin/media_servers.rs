@@ -54,7 +54,8 @@ pub fn media_servers(f: &Frame, p: &MediaServersPage) -> Markup {
         f,
         html! {
             h1 { "Media servers" }
-            p.lead { "People sign in with their accounts on these servers." }
+            p.lead { "People sign in with their accounts on these servers. (Advanced: the "
+                a href="/admin/settings/providers" { "providers settings" } " as JSON.)" }
             section.panel #media-in-use data-version=(p.version) {
                 h2 { "In use" }
                 @if p.in_use.is_empty() {

@@ -98,6 +98,12 @@ fn jellyfin_owner_connects_the_server_and_becomes_the_first_admin() {
     let who = c.get("/whoami").json();
     assert_eq!(who["username"], "owner");
     assert_eq!(who["admin"], true);
+    // Where the wizard ends: the overview, with the next steps for this install.
+    let overview = c.get("/admin").body;
+    assert!(
+        overview.contains("id=\"next-steps\"") && overview.contains("data-copy=\"snippet-nginx\""),
+        "{overview}"
+    );
     // Gone for good: the sign-in page, the code is no more, the wizard routes are closed.
     assert!(
         authportal::web::setup::code(portal.app())

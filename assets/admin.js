@@ -1146,6 +1146,18 @@
         });
       });
     });
+    var stops = document.querySelectorAll('button[data-stop]');
+    Array.prototype.forEach.call(stops, function (button) {
+      button.addEventListener('click', function () {
+        var kind = button.getAttribute('data-stop');
+        button.disabled = true;
+        api('DELETE', '/api/admin/media/servers/' + encodeURIComponent(kind) + '?version=' + mediaVersion()).then(function (res) {
+          button.disabled = false;
+          if (!res.ok) { say('media-stop-status', errorText(res), 'error'); return; }
+          window.location.reload();
+        });
+      });
+    });
     var plex = $('plex-start');
     if (plex) {
       plex.addEventListener('click', function () {

@@ -155,6 +155,41 @@ pub fn with_plex_server(presented: &Value, machine_id: &str, name: &str, token: 
     )
 }
 
+/// ... with `kind` no longer in use; its fields stay, so adding it back is one save.
+pub fn without_server(presented: &Value, kind: ProviderKind) -> Value {
+    let mut doc = presented.clone();
+    if let Some(servers) = doc["media_servers"].as_array_mut() {
+        servers.retain(|s| s != kind.as_str());
+    }
+    doc
+}
+
+/// Whether the admin may stop using `kind`: someone must still be able to sign in, and
+/// the admin must not be cut off the console they are using (their session came from
+/// `signed_in_with`). The error says what to do first.
+pub fn may_stop(
+    in_use: &[ProviderKind],
+    kind: ProviderKind,
+    signed_in_with: &str,
+) -> Result<(), String> {
+    if !in_use.contains(&kind) {
+        return Err(format!("{} is not in use", kind.label()));
+    }
+    if in_use.len() == 1 {
+        return Err(format!(
+            "{} is the only media server: add another before you stop using it, or nobody can sign in",
+            kind.label()
+        ));
+    }
+    if signed_in_with == kind.as_str() {
+        return Err(format!(
+            "you signed in with {}: sign in with an admin account of another server first, so you keep the console",
+            kind.label()
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,5 +217,25 @@ mod tests {
         let plex = with_plex_server(&stored, "abc", "Home", "tok");
         assert_eq!(plex["media_servers"], json!(["plex", "jellyfin"]));
         assert_eq!(plex["plex"]["owner_token"], "tok");
+        let stopped = without_server(&stored, ProviderKind::Plex);
+        assert_eq!(stopped["media_servers"], json!(["jellyfin"]));
+        assert_eq!(stopped["plex"], stored["plex"], "kept for later");
+    }
+
+    #[test]
+    fn nobody_is_cut_off_by_stopping_a_server() {
+        use ProviderKind::*;
+        assert!(may_stop(&[Emby, Jellyfin], Jellyfin, "emby").is_ok());
+        assert!(
+            may_stop(&[Emby], Emby, "plex")
+                .unwrap_err()
+                .contains("only media server")
+        );
+        assert!(
+            may_stop(&[Emby, Jellyfin], Emby, "emby")
+                .unwrap_err()
+                .contains("you signed in with Emby")
+        );
+        assert!(may_stop(&[Emby, Jellyfin], Plex, "emby").is_err());
     }
 }

@@ -115,6 +115,26 @@ pub fn server_post(ctx: &Ctx, admin: Admin) -> Result<Response> {
     save_section(ctx, &admin, SECTION, body.version, &edited, Some(REASON))
 }
 
+/// DELETE /api/admin/media/servers/{kind}?version=N: the server stops signing people
+/// in, unless that would leave nobody (or this admin) a way in.
+pub fn server_delete(ctx: &Ctx, admin: Admin, kind: &str) -> Result<Response> {
+    let kind = ProviderKind::parse(kind).ok_or(AppError::NotFound)?;
+    let version = ctx
+        .query("version")
+        .and_then(|v| v.parse::<i64>().ok())
+        .ok_or_else(|| AppError::bad_request("version: send the version the page showed"))?;
+    if crate::provider_settings::locked(&ctx.app.config).contains(&"media_servers") {
+        return Err(AppError::bad_request(
+            "MEDIA_SERVER is set in the environment, which decides the servers in use: change it there",
+        ));
+    }
+    let in_use = ctx.app.providers().enabled.clone();
+    connect::may_stop(&in_use, kind, &admin.row.provider).map_err(AppError::BadRequest)?;
+    let (doc, _) = stored(ctx)?;
+    let edited = connect::without_server(&doc, kind);
+    save_section(ctx, &admin, SECTION, version, &edited, Some(REASON))
+}
+
 /// POST /api/admin/media/plex/start -> {authUrl}: a Plex PIN bound to this browser; the
 /// page goes to app.plex.tv, which comes back to /admin/media/plex.
 pub fn plex_start_post(ctx: &Ctx, _: Admin) -> Result<Response> {

@@ -278,6 +278,7 @@ pub static ROUTES: &[Route] = &[
     page("/admin/media", ConfigRead, |c, v, _| media_servers::page_get(c, v)),
     page("/admin/media/plex", ConfigWrite, |c, v, _| media_servers::plex_return_get(c, v)),
     api(Post, "/api/admin/media/servers", ConfigWrite, |c, a, _| media_servers::server_post(c, a)).json_body(),
+    api(Delete, "/api/admin/media/servers/{kind}", ConfigWrite, |c, a, p| media_servers::server_delete(c, a, p.at(0))),
     api(Post, "/api/admin/media/plex/start", ConfigWrite, |c, a, _| media_servers::plex_start_post(c, a)),
     api(Post, "/api/admin/media/plex", ConfigWrite, |c, a, _| media_servers::plex_choose_post(c, a)).json_body(),
     // --- the console's JSON API ---

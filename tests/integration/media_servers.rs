@@ -52,7 +52,7 @@ fn the_console_adds_jellyfin_with_the_wizards_checks() {
     let (emby, portal, owner) = set_up_with_emby(&[]);
     let page = owner.get("/admin/media");
     assert_eq!(page.status, 200, "{}", page.body);
-    assert!(page.body.contains("data-kind=\"emby\""), "{}", page.body);
+    assert!(page.body.contains("<li data-kind=\"emby\""), "{}", page.body);
     assert!(page.body.contains("id=\"media-jellyfin\""));
     assert!(
         owner.get("/admin").body.contains("href=\"/admin/media\""),
@@ -92,7 +92,7 @@ fn the_console_adds_jellyfin_with_the_wizards_checks() {
     assert_eq!(version(&owner), v + 1);
     let listed = owner.get("/admin/media").body;
     assert!(
-        listed.contains("data-kind=\"jellyfin\"") && listed.contains(&jf.base_url()),
+        listed.contains("<li data-kind=\"jellyfin\"") && listed.contains(&jf.base_url()),
         "{listed}"
     );
     // Jellyfin people sign in now, Emby's owner still can.
@@ -129,10 +129,41 @@ fn the_console_adds_jellyfin_with_the_wizards_checks() {
         ),
         2
     );
+    // Stopping a server: never the one this admin signed in with, never the last one.
+    let stop = |kind: &str, version: i64| {
+        owner.send(
+            "DELETE",
+            &format!("/api/admin/media/servers/{kind}?version={version}"),
+            &[],
+            None,
+        )
+    };
+    let r = stop("emby", v + 2);
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("you signed in with Emby"), "{}", r.body);
+    let r = stop("jellyfin", v + 2);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        !owner
+            .get("/admin/media")
+            .body
+            .contains("<li data-kind=\"jellyfin\"")
+    );
+    assert!(!alice.get("/").body.contains("data-provider=\"jellyfin\""));
+    let r = stop("emby", v + 3);
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("only media server"), "{}", r.body);
+    let cfg = owner.get("/api/admin/config/providers").json();
+    assert_eq!(cfg["config"]["media_servers"], json!(["emby"]));
+    assert_eq!(
+        cfg["config"]["jellyfin"]["url"],
+        jf.base_url(),
+        "kept for later"
+    );
     // Not for the anonymous.
     let anon = portal.client();
     anon.use_fresh_ip();
-    assert_eq!(add(&anon, "jellyfin", &jf.base_url(), v + 2).status, 401);
+    assert_eq!(add(&anon, "jellyfin", &jf.base_url(), v + 3).status, 401);
 }
 
 #[test]

@@ -65,6 +65,9 @@ pub fn media_servers(f: &Frame, p: &MediaServersPage) -> Markup {
                         @for (kind, at) in p.in_use {
                             li data-kind=(kind) {
                                 strong { (ProviderKind::parse(kind).map_or(*kind, |k| k.label())) } " · " (at)
+                                @if p.can_write && !p.locked.contains(&"media_servers") && p.in_use.len() > 1 {
+                                    " " button.secondary.small type="button" data-stop=(kind) { "Stop using" }
+                                }
                             }
                         }
                     }
@@ -72,6 +75,7 @@ pub fn media_servers(f: &Frame, p: &MediaServersPage) -> Markup {
                 @if p.locked.contains(&"media_servers") {
                     p.hint { "MEDIA_SERVER is set in the environment: it decides which servers are in use." }
                 }
+                (status_line("media-stop-status"))
             }
             @if p.can_write {
                 section.panel {

@@ -317,8 +317,8 @@ pub fn forward_post(ctx: &Ctx) -> Result<Response> {
     if username.is_empty() || username.len() > 256 || password.len() > 1024 {
         return Ok(form_page(400, "Enter your username and password."));
     }
-    // Refused attempts keep the username typed (never the password) and say when to
-    // try again.
+    // Refused attempts keep the username typed (never the password) and say why, and
+    // when to try again.
     let refused = |e: AppError| {
         refused_form(
             ctx,
@@ -414,7 +414,8 @@ pub fn forward_post(ctx: &Ctx) -> Result<Response> {
                     provider.as_str()
                 );
             }
-            Ok(form_page(err.status(), &capitalize(&err.public_message())))
+            // The form again, as typed; with Retry-After when the server asked us to slow down.
+            Ok(refused(err))
         }
     }
 }
@@ -429,14 +430,6 @@ fn provider_error(e: ProviderError) -> AppError {
         ProviderError::Expired => AppError::bad_request("the sign-in expired, start again"),
         ProviderError::Malformed(d) => AppError::Upstream(d),
         ProviderError::Misconfigured(d) => AppError::Upstream(format!("configuration: {d}")),
-    }
-}
-
-fn capitalize(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(first) => first.to_uppercase().chain(c).collect::<String>() + ".",
-        None => String::new(),
     }
 }
 

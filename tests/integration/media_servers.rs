@@ -52,7 +52,11 @@ fn the_console_adds_jellyfin_with_the_wizards_checks() {
     let (emby, portal, owner) = set_up_with_emby(&[]);
     let page = owner.get("/admin/media");
     assert_eq!(page.status, 200, "{}", page.body);
-    assert!(page.body.contains("<li data-kind=\"emby\""), "{}", page.body);
+    assert!(
+        page.body.contains("<li data-kind=\"emby\""),
+        "{}",
+        page.body
+    );
     assert!(page.body.contains("id=\"media-jellyfin\""));
     assert!(
         owner.get("/admin").body.contains("href=\"/admin/media\""),

@@ -96,7 +96,11 @@ impl Install {
         let app_host = match cfg.cookie_domain.as_deref() {
             Some(d) if d.parse::<IpAddr>().is_ok() => d.to_string(),
             Some(d) => format!("app.{d}"),
-            None => format!("app.{}", parent_domain(&portal_host)),
+            None => match parent_domain(&portal_host) {
+                Some(d) => format!("app.{d}"),
+                // An address or a bare name has no domain to put apps under.
+                None => "app.example.com".to_string(),
+            },
         };
         Install {
             portal_host,
@@ -107,14 +111,15 @@ impl Install {
     }
 }
 
-/// `auth.example.com` -> `example.com`; a name of two labels or an address stays.
-fn parent_domain(host: &str) -> &str {
-    if host.parse::<IpAddr>().is_ok() || host.starts_with('[') {
-        return host;
+/// `auth.example.com` -> `example.com`, `example.com` stays; an address or a name of one
+/// label (localhost) has none.
+fn parent_domain(host: &str) -> Option<&str> {
+    if host.parse::<IpAddr>().is_ok() || host.starts_with('[') || !host.contains('.') {
+        return None;
     }
     match host.split_once('.') {
-        Some((_, rest)) if rest.contains('.') => rest,
-        _ => host,
+        Some((_, rest)) if rest.contains('.') => Some(rest),
+        _ => Some(host),
     }
 }
 
@@ -319,6 +324,41 @@ mod tests {
     }
 
     #[test]
+    fn snippets_name_this_install() {
+        let of = |pairs: &[(&str, &str)]| {
+            let vars = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            Install::of(&Config::from_vars(&vars).unwrap())
+        };
+        let lan = of(&[("APP_BASE_URL", "http://192.168.1.5:8089")]);
+        assert_eq!(
+            (
+                lan.portal_host.as_str(),
+                lan.portal.as_str(),
+                lan.app_host.as_str()
+            ),
+            ("192.168.1.5", "127.0.0.1:8089", "app.example.com")
+        );
+        let named = of(&[
+            ("APP_BASE_URL", "https://sso.home.lan"),
+            ("LISTEN_ADDR", "10.0.0.4:9999"),
+        ]);
+        assert_eq!(
+            (named.portal.as_str(), named.app_host.as_str()),
+            ("10.0.0.4:9999", "app.home.lan")
+        );
+        let shared = of(&[
+            ("APP_BASE_URL", "https://sso.home.lan"),
+            ("SESSION_COOKIE_DOMAIN", "home.lan"),
+        ]);
+        assert_eq!(shared.app_host, "app.home.lan");
+        let nginx = Proxy::Nginx.render(&shared);
+        assert!(nginx.contains("server_name sso.home.lan;") && !nginx.contains("{{"));
+    }
+
+    #[test]
     fn local_addresses_need_no_https() {
         for h in ["localhost", "127.0.0.1", "[::1]", "portal.localhost"] {
             assert!(is_local(h), "{h}");
@@ -326,8 +366,9 @@ mod tests {
         for h in ["192.168.1.5", "auth.example.com", "localhost.example.com"] {
             assert!(!is_local(h), "{h}");
         }
-        assert_eq!(parent_domain("auth.example.com"), "example.com");
-        assert_eq!(parent_domain("example.com"), "example.com");
-        assert_eq!(parent_domain("192.168.1.5"), "192.168.1.5");
+        assert_eq!(parent_domain("auth.example.com"), Some("example.com"));
+        assert_eq!(parent_domain("example.com"), Some("example.com"));
+        assert_eq!(parent_domain("192.168.1.5"), None);
+        assert_eq!(parent_domain("localhost"), None);
     }
 }

@@ -18,6 +18,9 @@
   if (page === 'admin-access') initAccess();
   if (page === 'admin-roles') initRoles();
   if (page === 'admin-setting') initMfaPick();
+  if (page === 'admin-media') initMedia();
+  if (page === 'admin-media-plex') initMediaPlex();
+  initCopyButtons();
 
   // --- helpers ---
 
@@ -1697,4 +1700,105 @@
       });
     });
   }
+  // --- copy buttons: data-copy names the element whose text is copied ---
+
+  function initCopyButtons() {
+    var buttons = document.querySelectorAll('button[data-copy]');
+    Array.prototype.forEach.call(buttons, function (button) {
+      button.addEventListener('click', function () {
+        var el = $(button.getAttribute('data-copy'));
+        if (!el) return;
+        var selectIt = function () {
+          var range = document.createRange();
+          range.selectNodeContents(el);
+          var sel = window.getSelection();
+          sel.removeAllRanges();
+          sel.addRange(range);
+        };
+        if (navigator.clipboard && window.isSecureContext) {
+          navigator.clipboard.writeText(el.textContent).then(function () {
+            say('copy-status', 'Copied to the clipboard.', 'ok');
+          }, function () {
+            selectIt();
+            say('copy-status', 'Could not copy; the text is selected: copy it with Ctrl+C.', 'warn');
+          });
+        } else {
+          selectIt();
+          say('copy-status', 'This page cannot use the clipboard (not https); the text is selected: copy it with Ctrl+C.', 'warn');
+        }
+      });
+    });
+  }
+  // --- media servers: each save is checked by the portal (the address answers) ---
+
+  function mediaVersion() {
+    return Number($('media-in-use').getAttribute('data-version')) || 0;
+  }
+
+  function initMedia() {
+    var forms = document.querySelectorAll('form.media-form');
+    Array.prototype.forEach.call(forms, function (form) {
+      var kind = form.getAttribute('data-kind');
+      var statusId = 'media-' + kind + '-status';
+      form.addEventListener('submit', function (ev) {
+        ev.preventDefault();
+        var button = form.querySelector('button[type="submit"]');
+        button.disabled = true;
+        say(statusId, 'Checking the server…');
+        var key = form.elements.api_key.value;
+        api('POST', '/api/admin/media/servers', {
+          kind: kind,
+          url: form.elements.url.value,
+          api_key: key ? key : null,
+          version: mediaVersion()
+        }).then(function (res) {
+          button.disabled = false;
+          if (!res.ok) { say(statusId, errorText(res), 'error'); return; }
+          say(statusId, 'Saved.', 'ok');
+          window.location.reload();
+        });
+      });
+    });
+    var stops = document.querySelectorAll('button[data-stop]');
+    Array.prototype.forEach.call(stops, function (button) {
+      button.addEventListener('click', function () {
+        var kind = button.getAttribute('data-stop');
+        button.disabled = true;
+        api('DELETE', '/api/admin/media/servers/' + encodeURIComponent(kind) + '?version=' + mediaVersion()).then(function (res) {
+          button.disabled = false;
+          if (!res.ok) { say('media-stop-status', errorText(res), 'error'); return; }
+          window.location.reload();
+        });
+      });
+    });
+    var plex = $('plex-start');
+    if (plex) {
+      plex.addEventListener('click', function () {
+        plex.disabled = true;
+        api('POST', '/api/admin/media/plex/start').then(function (res) {
+          plex.disabled = false;
+          if (!res.ok) { say('plex-status', errorText(res), 'error'); return; }
+          window.location.assign(res.json.authUrl);
+        });
+      });
+    }
+  }
+
+  function initMediaPlex() {
+    var form = $('plex-choose');
+    if (!form) return;
+    form.addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      var chosen = form.querySelector('input[name="machine_id"]:checked');
+      if (!chosen) { say('plex-choose-status', 'Choose a server.', 'error'); return; }
+      api('POST', '/api/admin/media/plex', {
+        machine_id: chosen.value,
+        version: Number(form.getAttribute('data-version')) || 0
+      }).then(function (res) {
+        if (!res.ok) { say('plex-choose-status', errorText(res), 'error'); return; }
+        window.location.assign('/admin/media');
+      });
+    });
+  }
+
 })();

@@ -41,6 +41,11 @@ pub struct Limits {
     /// Device user codes typed at /device, per client IP and per session (keyed
     /// "session:SID"); a code that is found gives its token back. Not a setting.
     pub device_codes: RateLimiter,
+    /// The setup wizard's steps per client IP: its own budget, so an owner's typos do
+    /// not spend the sign-in limit (nor the other way round). Not a setting.
+    pub setup: RateLimiter,
+    /// Setup-code guesses per client IP: the code is what keeps strangers out of the wizard.
+    pub setup_code: RateLimiter,
     /// Wrong passwords per account typed (provider and name), from any address.
     pub signin_account: Backoff,
     /// Wrong second-factor codes per user, from any address (plus mfa::DAILY_FAILURES).
@@ -58,6 +63,13 @@ const LINK_PER_MINUTE: u32 = 5;
 /// guessing (each guess hits one of 2^34.6 codes).
 const DEVICE_CODE_BURST: u32 = 10;
 const DEVICE_CODE_PER_MINUTE: u32 = 10;
+/// An owner setting up may mistype a URL or password several times; a burst of 20
+/// steps and 10 a minute after that is plenty for a person and little for a script.
+const SETUP_BURST: u32 = 20;
+const SETUP_PER_MINUTE: u32 = 10;
+/// Setup-code guesses: a few typos, then 2 a minute (the code has 50 bits).
+const SETUP_CODE_BURST: u32 = 6;
+const SETUP_CODE_PER_MINUTE: u32 = 2;
 
 /// Failures in a row an account may have before it must wait: 1 s, then twice as long
 /// after each further failure, never more than 15 minutes.
@@ -78,6 +90,8 @@ impl Limits {
             media_token: RateLimiter::new(MEDIA_TOKEN_BURST, MEDIA_TOKEN_PER_MINUTE),
             link: RateLimiter::new(LINK_BURST, LINK_PER_MINUTE),
             device_codes: RateLimiter::new(DEVICE_CODE_BURST, DEVICE_CODE_PER_MINUTE),
+            setup: RateLimiter::new(SETUP_BURST, SETUP_PER_MINUTE),
+            setup_code: RateLimiter::new(SETUP_CODE_BURST, SETUP_CODE_PER_MINUTE),
             signin_account: Backoff::new(FREE_FAILURES, FIRST_WAIT_MS, LONGEST_WAIT_MS),
             mfa_account: Backoff::new(FREE_FAILURES, FIRST_WAIT_MS, LONGEST_WAIT_MS),
         };

@@ -94,6 +94,17 @@ impl AppError {
         }
     }
 
+    /// The public message as a sentence for a page ("Too many attempts, try again in
+    /// about 2 minutes.").
+    pub fn sentence(&self) -> String {
+        let m = self.public_message();
+        let mut c = m.chars();
+        match c.next() {
+            Some(first) => first.to_uppercase().chain(c).collect::<String>() + ".",
+            None => String::new(),
+        }
+    }
+
     /// Seconds a client should wait before trying again (the Retry-After header).
     pub fn retry_after(&self) -> Option<u64> {
         match self {
@@ -117,14 +128,15 @@ impl AppError {
     }
 }
 
-/// A wait as a person reads it, rounded up: "1 second", "40 seconds", "15 minutes", "3 hours".
+/// A wait as a person reads it, rounded up: "1 second", "40 seconds", "about 15
+/// minutes", "about 3 hours" (rounded waits say so: the clock keeps moving).
 pub fn wait_text(secs: u64) -> String {
-    let (n, unit) = match secs {
-        0..90 => (secs.max(1), "second"),
-        90..5400 => (secs.div_ceil(60), "minute"),
-        _ => (secs.div_ceil(3600), "hour"),
+    let (n, unit, about) = match secs {
+        0..90 => (secs.max(1), "second", ""),
+        90..5400 => (secs.div_ceil(60), "minute", "about "),
+        _ => (secs.div_ceil(3600), "hour", "about "),
     };
-    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+    format!("{about}{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
 impl fmt::Display for AppError {
@@ -153,7 +165,8 @@ mod tests {
         assert_eq!(wait_text(0), "1 second");
         assert_eq!(wait_text(1), "1 second");
         assert_eq!(wait_text(89), "89 seconds");
-        assert_eq!(wait_text(900), "15 minutes");
-        assert_eq!(wait_text(3601 * 23), "24 hours");
+        assert_eq!(wait_text(100), "about 2 minutes");
+        assert_eq!(wait_text(900), "about 15 minutes");
+        assert_eq!(wait_text(3601 * 23), "about 24 hours");
     }
 }

@@ -23,6 +23,7 @@ pub mod log;
 pub mod metrics;
 pub mod mfa;
 pub mod net;
+pub mod next_steps;
 pub mod oidc;
 pub mod outbound;
 pub mod provider_settings;

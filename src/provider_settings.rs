@@ -63,6 +63,14 @@ const ENV_OF: &[(&str, &str)] = &[
     ("emby.api_key", "EMBY_API_KEY"),
 ];
 
+/// The variable that sets `field` ("jellyfin.url" -> JELLYFIN_SERVER_URL).
+pub fn env_var(field: &str) -> Option<&'static str> {
+    ENV_OF
+        .iter()
+        .find(|(f, _)| *f == field)
+        .map(|(_, var)| *var)
+}
+
 /// Fields the environment sets (the console shows them locked).
 pub fn locked(cfg: &Config) -> Vec<&'static str> {
     ENV_OF

@@ -668,23 +668,49 @@ impl MediaServer {
         )
     }
 
-    /// The server's name and version (System/Info/Public, no sign-in needed).
-    pub fn server_info(&self, agent: &Agent) -> Result<(String, String), ProviderError> {
+    /// The server's name, version and product (System/Info/Public, no sign-in needed).
+    pub fn server_info(&self, agent: &Agent) -> Result<ServerInfo, ProviderError> {
         let reply = self.public_info(agent)?;
         let v = reply.json("system info")?;
-        let name = v["ServerName"].as_str().unwrap_or("").to_string();
-        let version = v["Version"].as_str().unwrap_or("?").to_string();
-        Ok((name, version))
+        let text = |key: &str| v[key].as_str().map(str::to_string);
+        Ok(ServerInfo {
+            name: text("ServerName").unwrap_or_default(),
+            version: text("Version").unwrap_or_else(|| "?".into()),
+            product: text("ProductName"),
+        })
     }
 
     /// Reachability for `authportal check`.
     pub fn probe(&self, agent: &Agent) -> Result<String, ProviderError> {
-        let (name, version) = self.server_info(agent)?;
+        let ServerInfo { name, version, .. } = self.server_info(agent)?;
         Ok(format!(
             "{} {version} ({name}) answered at {}",
             self.kind.label(),
             self.cfg.url.as_str().trim_end_matches('/')
         ))
+    }
+}
+
+/// What a server says about itself before anyone signs in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerInfo {
+    pub name: String,
+    pub version: String,
+    /// "Jellyfin Server", "Emby Server" (absent on some versions).
+    pub product: Option<String>,
+}
+
+impl ServerInfo {
+    /// The kind the product name says, if it says one.
+    pub fn kind(&self) -> Option<ProviderKind> {
+        let p = self.product.as_deref()?.to_ascii_lowercase();
+        if p.contains("jellyfin") {
+            Some(ProviderKind::Jellyfin)
+        } else if p.contains("emby") {
+            Some(ProviderKind::Emby)
+        } else {
+            None
+        }
     }
 }
 

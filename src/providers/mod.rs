@@ -1,6 +1,7 @@
 //! Media-server sign-in: the providers, the identity they vouch for, and how they fail.
 
 pub mod check;
+pub mod connect;
 pub mod http;
 pub mod jellyfin;
 pub mod plex;

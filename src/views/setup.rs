@@ -25,7 +25,8 @@ pub fn code_form(error: Option<&str>) -> Page {
     )
 }
 
-pub fn server_form(error: Option<&str>, url: &str, kind: ProviderKind) -> Page {
+/// The server step; `url` and `username` as typed before (never the password).
+pub fn server_form(error: Option<&str>, url: &str, username: &str, kind: ProviderKind) -> Page {
     page(
         "Set up",
         "setup",
@@ -48,7 +49,7 @@ pub fn server_form(error: Option<&str>, url: &str, kind: ProviderKind) -> Page {
                         input type="url" name="url" value=(url) placeholder="http://192.168.1.10:8096" required;
                     }
                     label { span { "Administrator username" }
-                        input type="text" name="username" autocomplete="username" autocapitalize="none" spellcheck="false" required;
+                        input type="text" name="username" value=(username) autocomplete="username" autocapitalize="none" spellcheck="false" required;
                     }
                     label { span { "Password" }
                         input type="password" name="password" autocomplete="current-password";

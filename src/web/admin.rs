@@ -181,29 +181,49 @@ pub fn config_section_put(ctx: &Ctx, admin: Admin, name: &str) -> Result<Respons
             "this document is section {section:?} but was sent to {name:?}; send it to /api/admin/config/{section}"
         )));
     }
+    save_section(
+        ctx,
+        &admin,
+        name,
+        body.version,
+        &body.config,
+        body.reason.as_deref(),
+    )
+}
+
+/// Saves a console edit of section `name` over `version` (409 when stale), by the
+/// section's own rules, as the config API and the console's forms do.
+pub(crate) fn save_section(
+    ctx: &Ctx,
+    admin: &Admin,
+    name: &str,
+    version: i64,
+    config: &serde_json::Value,
+    reason: Option<&str>,
+) -> Result<Response> {
     let saved = ctx.app.db.with_tx(|tx| {
         let current = crate::db::settings::get(tx, name)?
             .map(|s| s.config)
             .unwrap_or(serde_json::Value::Null);
-        let stored = crate::settings::prepare(name, &body.config, &current, &ctx.app.sealer)
+        let stored = crate::settings::prepare(name, config, &current, &ctx.app.sealer)
             .map_err(AppError::BadRequest)?;
         crate::settings::check_edit(name, &stored, &current, &ctx.app.providers().enabled)
             .map_err(AppError::BadRequest)?;
-        keep_my_access(ctx, &admin, name, &stored)?;
+        keep_my_access(ctx, admin, name, &stored)?;
         let change = crate::db::settings::Change {
             section: name,
-            expected_version: body.version,
+            expected_version: version,
             config: &stored,
             by: Some(&admin.row.username),
-            reason: body.reason.as_deref(),
+            reason,
         };
         save_version(
             ctx,
             tx,
-            &admin,
+            admin,
             &change,
             EventType::AdminConfigUpdate,
-            json!({ "reason": body.reason }),
+            json!({ "reason": reason }),
         )
     })?;
     ctx.app.settings_changed();

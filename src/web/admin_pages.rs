@@ -114,6 +114,7 @@ pub fn overview_get(ctx: &Ctx, c: Console) -> Result<Response> {
         .filter(|p| c.can(*p))
         .map(Permission::name)
         .collect();
+    let revalidation = crate::revalidate::status(ctx.app)?;
     Ok(page(view::overview(
         &c.frame(Area::Overview),
         &view::Overview {
@@ -125,13 +126,66 @@ pub fn overview_get(ctx: &Ctx, c: Console) -> Result<Response> {
             revalidation: if c.can(Permission::EventsRead) {
                 Some(crate::views::admin::revalidation(
                     c.tz,
-                    crate::revalidate::status(ctx.app)?.as_ref(),
+                    revalidation.as_ref(),
                 ))
+            } else {
+                None
+            },
+            next_steps: if c.can(Permission::ConfigRead) {
+                Some(next_steps(ctx, revalidation.as_ref())?)
             } else {
                 None
             },
         },
     )))
+}
+
+/// The peer that sent this request with X-Forwarded-For without being a trusted proxy.
+fn untrusted_proxy(ctx: &Ctx) -> Option<std::net::IpAddr> {
+    let peer = crate::net::canonical(ctx.req.remote_addr().ip());
+    let trusted = ctx
+        .app
+        .config
+        .trusted_proxies
+        .iter()
+        .any(|c| c.contains(peer));
+    (ctx.req.header("X-Forwarded-For").is_some() && !trusted).then_some(peer)
+}
+
+/// The overview's next-steps panel: this install's addresses and snippets, and what is off.
+fn next_steps(ctx: &Ctx, revalidation: Option<&serde_json::Value>) -> Result<maud::Markup> {
+    use crate::next_steps::{Facts, Install, Proxy, warnings};
+    let cfg = &ctx.app.config;
+    let conn = ctx.app.db.conn()?;
+    let rule_hosts = crate::settings::access(&conn)?
+        .rules
+        .into_iter()
+        .flat_map(|r| r.hosts)
+        .collect();
+    let backups = crate::settings::load::<crate::backup::schedule::BackupSettings>(&conn)?;
+    drop(conn);
+    let warnings = warnings(&Facts {
+        base_url: &cfg.base_url,
+        cookie_domain: cfg.cookie_domain.as_deref(),
+        rule_hosts,
+        revalidation_failing: revalidation.and_then(|s| s["failing"].as_bool()),
+        backups_scheduled: backups.schedule != "off",
+        metrics_token: cfg.metrics_token.is_some(),
+        untrusted_proxy: untrusted_proxy(ctx),
+    });
+    let install = Install::of(cfg);
+    let snippets: Vec<_> = Proxy::ALL
+        .into_iter()
+        .map(|p| (p.name(), p.label(), p.render(&install)))
+        .collect();
+    let issuer = cfg.issuer();
+    Ok(view::next_steps(&view::NextSteps {
+        signin_url: &cfg.url_for("/"),
+        issuer: &issuer,
+        discovery_url: &format!("{issuer}/.well-known/openid-configuration"),
+        snippets: &snippets,
+        warnings: &warnings,
+    }))
 }
 
 /// GET /admin/users?q=&cursor=&at=

@@ -24,7 +24,7 @@ use crate::web::portal::restricted_response;
 use crate::web::redirect::safe_rd;
 use crate::web::request::Ctx;
 use crate::web::signin::first_factor_done;
-use crate::web::{cookies, page};
+use crate::web::{cookies, page, refused_form};
 
 /// Longest back-off between polls of a PIN after plex.tv says 429.
 const MAX_BACKOFF_MS: i64 = 30_000;
@@ -500,9 +500,25 @@ pub fn forward_post(ctx: &Ctx) -> Result<Response> {
     if username.is_empty() || username.len() > 256 || password.len() > 1024 {
         return Ok(form_page(400, "Enter your username and password."));
     }
-    charge_signin(ctx).inspect_err(|_| {
+    // Refused attempts keep the username typed (never the password) and say why, and
+    // when to try again.
+    let refused = |e: AppError| {
+        refused_form(
+            ctx,
+            &e,
+            views::login::password_form(&views::login::PasswordForm {
+                provider,
+                username,
+                rd: rd.as_deref(),
+                popup,
+                error: Some(&e.sentence()),
+            }),
+        )
+    };
+    if let Err(e) = charge_signin(ctx) {
         crate::log_warn!("req={} sign-in rate limit for {}", ctx.request_id, ctx.ip);
-    })?;
+        return Ok(refused(e));
+    }
     let _account = server.one_at_a_time(username);
     // Per account as well as per address: guesses spread over many addresses still
     // queue up behind the account's back-off (checked under its lock, so in order).
@@ -513,10 +529,10 @@ pub fn forward_post(ctx: &Ctx) -> Result<Response> {
             ctx.request_id,
             provider.as_str()
         );
-        return Err(AppError::Locked {
+        return Ok(refused(AppError::Locked {
             reason: "too many failed sign-ins for this account",
             retry_after_secs,
-        });
+        }));
     }
     let outcome = server.authenticate(&ctx.app.http, username, password);
     ctx.app.metrics.signin(provider, &outcome);
@@ -581,7 +597,8 @@ pub fn forward_post(ctx: &Ctx) -> Result<Response> {
                     provider.as_str()
                 );
             }
-            Ok(form_page(err.status(), &capitalize(&err.public_message())))
+            // The form again, as typed; with Retry-After when the server asked us to slow down.
+            Ok(refused(err))
         }
     }
 }
@@ -596,14 +613,6 @@ fn provider_error(e: ProviderError) -> AppError {
         ProviderError::Expired => AppError::bad_request("the sign-in expired, start again"),
         ProviderError::Malformed(d) => AppError::Upstream(d),
         ProviderError::Misconfigured(d) => AppError::Upstream(format!("configuration: {d}")),
-    }
-}
-
-fn capitalize(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(first) => first.to_uppercase().chain(c).collect::<String>() + ".",
-        None => String::new(),
     }
 }
 

@@ -18,6 +18,7 @@ pub mod guards;
 mod health;
 mod link;
 mod login;
+mod media_servers;
 mod mfa;
 mod my_sessions;
 mod oidc;
@@ -213,6 +214,16 @@ fn render_error(ctx: &Ctx, e: &AppError) -> Response {
 /// A portal page in the shared frame, with the owner's branding.
 pub fn page(ctx: &Ctx, p: views::layout::Page) -> Response {
     html(views::layout::frame(p, &brand(ctx.app)))
+}
+
+/// A form page answering a refused attempt (a rate limit or a back-off): its status,
+/// Retry-After, and the form as it was typed, so nothing but the secret is typed again.
+pub fn refused_form(ctx: &Ctx, e: &AppError, p: views::layout::Page) -> Response {
+    let response = page(ctx, p).with_status_code(e.status());
+    match e.retry_after() {
+        Some(secs) => response.with_unique_header("Retry-After", secs.to_string()),
+        None => response,
+    }
 }
 
 /// The owner's branding for a page frame. A database error must not cost an error page

@@ -16,8 +16,8 @@ use super::guards::Admin;
 use super::request::Ctx;
 use super::{
     access_pages, access_tester, admin, admin_mfa, admin_pages, admin_users, assets, backups,
-    branding, device, events, forward_auth, health, link, login, mfa, my_sessions, oidc, portal,
-    revalidation, setup, webhooks,
+    branding, device, events, forward_auth, health, link, login, media_servers, mfa, my_sessions,
+    oidc, portal, revalidation, setup, webhooks,
 };
 use crate::error::{AppError, Result};
 use crate::roles::Permission;
@@ -278,6 +278,12 @@ pub static ROUTES: &[Route] = &[
     page("/admin/backups", BackupsRead, |c, v, _| admin_pages::backups_get(c, v)),
     page("/admin/events", EventsRead, |c, v, _| events::page_get(c, v)),
     page("/admin/webhooks", WebhooksRead, |c, v, _| webhooks::page_get(c, v)),
+    page("/admin/media", ConfigRead, |c, v, _| media_servers::page_get(c, v)),
+    page("/admin/media/plex", ConfigWrite, |c, v, _| media_servers::plex_return_get(c, v)),
+    api(Post, "/api/admin/media/servers", ConfigWrite, |c, a, _| media_servers::server_post(c, a)).json_body(),
+    api(Delete, "/api/admin/media/servers/{kind}", ConfigWrite, |c, a, p| media_servers::server_delete(c, a, p.at(0))),
+    api(Post, "/api/admin/media/plex/start", ConfigWrite, |c, a, _| media_servers::plex_start_post(c, a)),
+    api(Post, "/api/admin/media/plex", ConfigWrite, |c, a, _| media_servers::plex_choose_post(c, a)).json_body(),
     // --- the console's JSON API ---
     api(Get, "/api/admin/events", EventsRead, |c, a, _| events::list_get(c, a)),
     api(Get, "/api/admin/revalidation", EventsRead, |c, a, _| revalidation::status_get(c, a)),

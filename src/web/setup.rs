@@ -8,18 +8,17 @@
 use rouille::Response;
 use serde_json::json;
 
-use crate::config::MediaServerConfig;
 use crate::crypto::tokens::{digest, new_id};
 use crate::crypto::{b64url, ct_eq, random_bytes};
 use crate::db::{events, meta, users};
 use crate::error::{AppError, Result};
 use crate::event_type::EventType;
-use crate::providers::jellyfin::MediaServer;
+use crate::providers::connect::{self, AddressProblem};
 use crate::providers::{Outcome, ProviderError, ProviderKind};
 use crate::views;
 use crate::web::request::Ctx;
 use crate::web::signin::new_session;
-use crate::web::{cookies, page};
+use crate::web::{cookies, page, refused_form};
 
 const CODE_KEY: &str = "setup_code";
 const DONE_KEY: &str = "setup_done";
@@ -77,7 +76,7 @@ pub fn welcome_get(ctx: &Ctx) -> Result<Response> {
     if unlocked(ctx)? {
         return Ok(page(
             ctx,
-            views::setup::server_form(None, "", ProviderKind::Jellyfin),
+            views::setup::server_form(None, "", "", ProviderKind::Jellyfin),
         ));
     }
     Ok(page(ctx, views::setup::code_form(None)))
@@ -86,7 +85,13 @@ pub fn welcome_get(ctx: &Ctx) -> Result<Response> {
 /// POST /setup/unlock {code}
 pub fn unlock_post(ctx: &Ctx) -> Result<Response> {
     require_open(ctx)?;
-    limit(ctx)?;
+    if let Err(e) = limit(ctx, &ctx.app.limits.setup_code) {
+        return Ok(refused_form(
+            ctx,
+            &e,
+            views::setup::code_form(Some(&e.sentence())),
+        ));
+    }
     let form = ctx.form()?;
     let typed: String = form
         .get("code")
@@ -109,10 +114,9 @@ pub fn unlock_post(ctx: &Ctx) -> Result<Response> {
     Ok(Response::redirect_303("/").with_additional_header("Set-Cookie", cookie))
 }
 
-fn limit(ctx: &Ctx) -> Result<()> {
-    ctx.app
-        .limits
-        .signin
+/// The wizard's own budgets (app::Limits::setup and setup_code), apart from sign-in's.
+fn limit(ctx: &Ctx, limiter: &crate::ratelimit::RateLimiter) -> Result<()> {
+    limiter
         .check_ip(ctx.ip, ctx.app.clock.now_ms())
         .map_err(|retry_after_secs| AppError::RateLimited { retry_after_secs })
 }
@@ -124,7 +128,6 @@ pub fn server_post(ctx: &Ctx) -> Result<Response> {
     if !unlocked(ctx)? {
         return Err(AppError::Forbidden("enter the setup code first"));
     }
-    limit(ctx)?;
     let form = ctx.form()?;
     let kind = match form.get("kind") {
         Some("jellyfin") => ProviderKind::Jellyfin,
@@ -132,42 +135,36 @@ pub fn server_post(ctx: &Ctx) -> Result<Response> {
         _ => return Err(AppError::bad_request("choose Jellyfin or Emby")),
     };
     let url_text = form.get("url").unwrap_or("").trim().to_string();
+    let username = form.get("username").unwrap_or("").trim();
     let again = |msg: &str, status: u16| {
-        Ok(
-            page(ctx, views::setup::server_form(Some(msg), &url_text, kind))
-                .with_status_code(status),
+        Ok(page(
+            ctx,
+            views::setup::server_form(Some(msg), &url_text, username, kind),
         )
+        .with_status_code(status))
     };
-    let url = match url::Url::parse(&url_text) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => u,
-        _ => {
-            return again(
-                "Enter the server's address, like http://192.168.1.10:8096",
-                400,
-            );
+    if let Err(e) = limit(ctx, &ctx.app.limits.setup) {
+        return Ok(refused_form(
+            ctx,
+            &e,
+            views::setup::server_form(Some(&e.sentence()), &url_text, username, kind),
+        ));
+    }
+    let named = match connect::check_address(ctx.app, kind, &url_text) {
+        Ok(named) => named,
+        Err(problem) => {
+            if let AddressProblem::NoAnswer(detail) = &problem {
+                crate::log_warn!(
+                    "req={} setup: {} at {url_text}: {detail}",
+                    ctx.request_id,
+                    kind.label()
+                );
+            }
+            return again(&problem.message(kind), problem.status());
         }
     };
-    // The owner is naming this server: its address is allowed before it is saved.
-    let http = crate::providers::http::agent_naming(&ctx.app.outbound, &url);
-    let server = MediaServer::new(
-        kind,
-        MediaServerConfig { url, api_key: None },
-        ctx.app.install_id.clone(),
-    );
-    if let Err(e) = server.server_info(&http) {
-        crate::log_warn!(
-            "req={} setup: {} at {url_text}: {e}",
-            ctx.request_id,
-            kind.label()
-        );
-        return again(
-            &format!("No {} server answered at that address.", kind.label()),
-            502,
-        );
-    }
-    let username = form.get("username").unwrap_or("").trim();
     let password = form.get("password").unwrap_or("");
-    let ident = match server.authenticate(&http, username, password) {
+    let ident = match named.server.authenticate(&named.agent, username, password) {
         Ok(Outcome::Authorized(ident)) => ident,
         Ok(Outcome::Denied { .. }) => {
             return again("That account may not sign in to the server.", 403);
@@ -191,7 +188,7 @@ pub fn server_post(ctx: &Ctx) -> Result<Response> {
     }
     let stored = crate::settings::prepare(
         <crate::provider_settings::ProvidersSettings as crate::settings::Section>::NAME,
-        &json!({ "media_servers": [kind.as_str()], kind.as_str(): { "url": url_text } }),
+        &connect::with_media_server(&serde_json::Value::Null, kind, &url_text, None),
         &serde_json::Value::Null,
         &ctx.app.sealer,
     )
@@ -208,13 +205,6 @@ pub fn server_post(ctx: &Ctx) -> Result<Response> {
 /// The Plex account the wizard signed in with, between choosing and saving a server.
 const PLEX_TOKEN_KEY: &str = "setup_plex_token";
 
-/// A Plex client for the wizard: the configured plex.tv addresses, no server yet.
-fn plex(ctx: &Ctx) -> crate::providers::plex::Plex {
-    let mut cfg = ctx.app.config.plex.clone();
-    cfg.machine_id = None;
-    crate::providers::plex::Plex::new(cfg, ctx.app.install_id.clone())
-}
-
 fn unlocked_open(ctx: &Ctx) -> Result<()> {
     require_open(ctx)?;
     if !unlocked(ctx)? {
@@ -227,8 +217,14 @@ fn unlocked_open(ctx: &Ctx) -> Result<()> {
 /// the wizard), which comes back to /setup/plex/return.
 pub fn plex_start_post(ctx: &Ctx) -> Result<Response> {
     unlocked_open(ctx)?;
-    limit(ctx)?;
-    let plex = plex(ctx);
+    if let Err(e) = limit(ctx, &ctx.app.limits.setup) {
+        return Ok(refused_form(
+            ctx,
+            &e,
+            views::setup::server_form(Some(&e.sentence()), "", "", ProviderKind::Jellyfin),
+        ));
+    }
+    let plex = connect::plex_without_server(ctx.app);
     let pin = plex
         .create_pin(&ctx.app.http, ctx.now())
         .map_err(|e| AppError::Unavailable(e.to_string()))?;
@@ -263,13 +259,14 @@ pub fn plex_return_get(ctx: &Ctx) -> Result<Response> {
             views::setup::server_form(
                 Some("The Plex sign-in expired; start again."),
                 "",
+                "",
                 ProviderKind::Jellyfin,
             ),
         )
         .with_status_code(400));
     };
     drop(conn);
-    let plex = plex(ctx);
+    let plex = connect::plex_without_server(ctx.app);
     let token = match plex.check_pin(&ctx.app.http, flow.pin_id) {
         Ok(crate::providers::plex::PinStatus::Claimed(t)) => t,
         Ok(_) | Err(ProviderError::Expired) => {
@@ -277,6 +274,7 @@ pub fn plex_return_get(ctx: &Ctx) -> Result<Response> {
                 ctx,
                 views::setup::server_form(
                     Some("The Plex sign-in was not approved; start again."),
+                    "",
                     "",
                     ProviderKind::Jellyfin,
                 ),
@@ -308,13 +306,13 @@ pub fn plex_choose_post(ctx: &Ctx) -> Result<Response> {
         .and_then(|s| ctx.app.sealer.open(PLEX_TOKEN_KEY, &s).ok())
         .map(|t| String::from_utf8_lossy(&t).into_owned())
         .ok_or_else(|| AppError::bad_request("sign in with Plex first"))?;
-    let plex = plex(ctx);
+    let plex = connect::plex_without_server(ctx.app);
     let owned = plex
         .owned_servers(&ctx.app.http, &token)
         .map_err(|e| AppError::Upstream(e.to_string()))?;
-    if !owned.iter().any(|(id, _)| *id == machine_id) {
+    let Some((_, name)) = owned.iter().find(|(id, _)| *id == machine_id) else {
         return Err(AppError::bad_request("choose one of your own Plex servers"));
-    }
+    };
     let mut cfg = ctx.app.config.plex.clone();
     cfg.machine_id = Some(machine_id.clone());
     let ident = match crate::providers::plex::Plex::new(cfg, ctx.app.install_id.clone())
@@ -330,7 +328,7 @@ pub fn plex_choose_post(ctx: &Ctx) -> Result<Response> {
     };
     let stored = crate::settings::prepare(
         <crate::provider_settings::ProvidersSettings as crate::settings::Section>::NAME,
-        &json!({ "media_servers": ["plex"], "plex": { "machine_id": machine_id, "owner_token": token } }),
+        &connect::with_plex_server(&serde_json::Value::Null, &machine_id, name, &token),
         &serde_json::Value::Null,
         &ctx.app.sealer,
     )

@@ -1,6 +1,6 @@
-//! The sign-in popup, the two-factor pages, the admin console and the first-run setup
-//! wizard in a real browser: the scripts in tests/e2e (signin.mjs, quickconnect.mjs,
-//! mfa.mjs, admin.mjs, setup.mjs) drive headless Chromium (Debian's /usr/bin/chromium through
+//! The sign-in popup, the two-factor pages, the admin console, the media-servers page
+//! and the first-run setup wizard in a real browser: the scripts in tests/e2e
+//! (signin.mjs, quickconnect.mjs, mfa.mjs, admin.mjs, media.mjs, setup.mjs) drive headless Chromium (Debian's /usr/bin/chromium through
 //! playwright-core) against a portal started here with a fake Jellyfin, because only a
 //! browser runs login.js and admin.js, the popup, postMessage, the clipboard and the QR
 //! image, and only a browser shows whether the pages look right.
@@ -425,5 +425,57 @@ fn browser_access_rules_form() {
         portal.count("SELECT count(*) FROM settings WHERE section = 'mfa'"),
         0,
         "the refused MFA change saved nothing"
+    );
+}
+
+#[test]
+fn browser_media_servers_page() {
+    let e2e = e2e_dir();
+    let emby = FakeJellyfin::start(Mode::Emby);
+    emby.add_user(FakeUser {
+        is_admin: true,
+        ..FakeUser::new("owner", "pw")
+    });
+    let jf = FakeJellyfin::start(Mode::Jellyfin);
+    jf.add_user(FakeUser::new("alice", "wonderland"));
+    // Set up through the wizard (nothing fixed by the environment); the browser gets
+    // the owner's session.
+    let portal = Portal::start(&[]);
+    let code = authportal::web::setup::code(portal.app()).unwrap().unwrap();
+    let owner = portal.client();
+    assert_eq!(
+        owner.post_form("/setup/unlock", &[("code", &code)]).status,
+        303
+    );
+    let r = owner.post_form(
+        "/setup/server",
+        &[
+            ("kind", "emby"),
+            ("url", &emby.base_url()),
+            ("username", "owner"),
+            ("password", "pw"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let session = owner.cookie("authportal_session").unwrap();
+
+    let (ok, out, err) = run_node(&e2e, "media.mjs", &[&portal.base, &session, &jf.base_url()]);
+    assert!(
+        ok,
+        "the browser script media.mjs failed\n--- stdout\n{out}\n--- stderr\n{err}"
+    );
+    println!("{out}");
+    assert!(out.contains("PASS"), "{out}");
+    // What the form did: Jellyfin is in use, and its people sign in.
+    let alice = portal.client();
+    alice.use_fresh_ip();
+    assert_eq!(
+        crate::media::sign_in(&alice, "jellyfin", "alice", "wonderland").status,
+        303
+    );
+    assert_eq!(
+        portal.count("SELECT version FROM settings WHERE section = 'providers'"),
+        2,
+        "the wizard's version, then the console's; the refused address changed nothing"
     );
 }

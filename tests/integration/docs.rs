@@ -163,3 +163,29 @@ fn the_readme_lists_every_event_type_with_its_description() {
         .collect();
     assert_eq!(rows, want, "README's event types table = src/event_type.rs");
 }
+
+/// The forward-auth snippets the console fills in for an install are the README's
+/// tested ones (tests/integration/proxies.rs runs those): the templates rendered with the
+/// README's example addresses are exactly what the README shows.
+#[test]
+fn the_readme_snippets_are_the_consoles_templates() {
+    use authportal::next_steps::{Install, Proxy};
+    let readme = include_str!("../../README.md");
+    for proxy in Proxy::ALL {
+        let name = proxy.name();
+        let open = format!("<!-- snippet:{name} -->");
+        let close = format!("<!-- /snippet:{name} -->");
+        let start = readme
+            .find(&open)
+            .unwrap_or_else(|| panic!("README.md has no {open} marker"))
+            + open.len();
+        let len = readme[start..].find(&close).expect("closing marker");
+        let lines: Vec<&str> = readme[start..start + len].trim().lines().collect();
+        let shown = lines[1..lines.len() - 1].join("\n") + "\n";
+        assert_eq!(
+            shown,
+            proxy.render(&Install::readme_example()),
+            "README.md's {name} snippet differs from src/next_steps/; change both"
+        );
+    }
+}

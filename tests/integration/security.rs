@@ -85,6 +85,27 @@ fn sign_in_attempts_are_rate_limited_per_client_ip() {
     );
 }
 
+/// A refused sign-in says when to try again, in words, and keeps the username typed
+/// (never the password).
+#[test]
+fn a_rate_limited_sign_in_says_when_and_keeps_the_username() {
+    let (_jf, portal) = setup();
+    let c = portal.client();
+    for _ in 0..5 {
+        sign_in(&c, "jellyfin", "alice", "bad");
+    }
+    let r = sign_in(&c, "jellyfin", "alice", "wonderland");
+    assert_eq!(r.status, 429);
+    assert!(r.header("retry-after").is_some());
+    assert!(
+        r.body.contains("Too many attempts, try again in "),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("value=\"alice\""), "{}", r.body);
+    assert!(!r.body.contains("wonderland"), "never the password");
+}
+
 /// Guesses spread over many addresses still hit the account's back-off: five wrong
 /// passwords are free, then the account waits 1 s, 2 s, ... (any case of the name, any
 /// address), with one `signin.locked` event; the right password afterwards resets it.
@@ -110,7 +131,7 @@ fn password_guessing_backs_off_per_account_across_addresses() {
     assert_eq!(r.header("retry-after"), Some("1"));
     assert!(
         r.body
-            .contains("too many failed sign-ins for this account; try again in 1 second"),
+            .contains("Too many failed sign-ins for this account; try again in 1 second"),
         "{}",
         r.body
     );

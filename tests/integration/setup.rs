@@ -98,6 +98,12 @@ fn jellyfin_owner_connects_the_server_and_becomes_the_first_admin() {
     let who = c.get("/whoami").json();
     assert_eq!(who["username"], "owner");
     assert_eq!(who["admin"], true);
+    // Where the wizard ends: the overview, with the next steps for this install.
+    let overview = c.get("/admin").body;
+    assert!(
+        overview.contains("id=\"next-steps\"") && overview.contains("data-copy=\"snippet-nginx\""),
+        "{overview}"
+    );
     // Gone for good: the sign-in page, the code is no more, the wizard routes are closed.
     assert!(
         authportal::web::setup::code(portal.app())
@@ -272,4 +278,63 @@ fn plex_owner_signs_in_with_plex_and_picks_their_server() {
         friend.get("/whoami").json()["groups"],
         serde_json::json!(["plex-friend"])
     );
+}
+
+/// The wizard spends its own budget, not sign-in's: an owner whose address used up the
+/// sign-in limit still sets up, a refused step says when to try again and keeps the URL
+/// and username typed (never the password), and code guesses stay limited on their own.
+#[test]
+fn the_wizard_has_its_own_rate_budget_and_keeps_what_was_typed() {
+    let (jf, portal) = fresh();
+    let app = portal.app();
+    let ip: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    while app.limits.signin.check_ip(ip, app.clock.now_ms()).is_ok() {}
+    let c = unlock(&portal);
+    let post = |url: &str, user: &str, pw: &str| {
+        c.post_form(
+            "/setup/server",
+            &[
+                ("kind", "jellyfin"),
+                ("url", url),
+                ("username", user),
+                ("password", pw),
+            ],
+        )
+    };
+    // Two wrong addresses and two wrong passwords: each says what was wrong, none is a 429.
+    assert_eq!(post("http://127.0.0.1:9", "owner", "x").status, 502);
+    assert_eq!(post("not a url", "owner", "x").status, 400);
+    let r = post(&jf.base_url(), "owner", "wrong-pw-1");
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(
+        r.body.contains(&format!("value=\"{}\"", jf.base_url())),
+        "URL kept"
+    );
+    assert!(r.body.contains("value=\"owner\""), "username kept");
+    assert_eq!(post(&jf.base_url(), "owner", "wrong-pw-2").status, 401);
+    // The wizard's own budget still runs out, and the refusal keeps the form.
+    let refused = (0..40)
+        .map(|_| post("http://typed.example:8096", "the-owner", "secret-pw-9"))
+        .find(|r| r.status == 429)
+        .expect("the wizard is rate limited too");
+    let retry: u64 = refused.header("retry-after").unwrap().parse().unwrap();
+    assert!(retry >= 1, "{retry}");
+    assert!(
+        refused.body.contains("Too many attempts, try again in "),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("value=\"http://typed.example:8096\""));
+    assert!(refused.body.contains("value=\"the-owner\""));
+    assert!(!refused.body.contains("secret-pw-9"), "never the password");
+    // Code guesses are limited on their own budget, and the refusal echoes no code.
+    let guesser = portal.client();
+    guesser.use_fresh_ip();
+    let refused = (0..10)
+        .map(|_| guesser.post_form("/setup/unlock", &[("code", "GUESS-12345")]))
+        .find(|r| r.status == 429)
+        .expect("code guesses are limited");
+    assert!(refused.body.contains("try again in "), "{}", refused.body);
+    assert!(!refused.body.contains("GUESS"));
+    assert!(refused.header("retry-after").is_some());
 }

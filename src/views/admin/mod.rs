@@ -12,6 +12,8 @@ mod access;
 mod branding;
 mod clients;
 mod events;
+mod media_servers;
+mod next_steps;
 mod overview;
 mod revalidation;
 mod roles;
@@ -24,6 +26,8 @@ pub use access::{AccessPage, access};
 pub use branding::{BrandingPage, branding};
 pub use clients::{Connect, client, clients};
 pub use events::{EventsPage, events};
+pub use media_servers::{MediaServersPage, media_servers, plex_servers};
+pub use next_steps::{NextSteps, next_steps};
 pub use overview::{Overview, overview};
 pub use revalidation::revalidation;
 pub use roles::{MfaPick, RolesPage, roles};
@@ -40,6 +44,7 @@ pub enum Area {
     Settings,
     Access,
     Branding,
+    MediaServers,
     Clients,
     Backups,
     Events,
@@ -86,6 +91,7 @@ pub(crate) fn console(title: &str, page_name: &str, f: &Frame, body: Markup) -> 
                             @if f.settings { (item(Area::Settings, "/admin/settings", "Settings")) }
                             @if f.settings { (item(Area::Access, "/admin/access", "Access")) }
                             @if f.settings { (item(Area::Branding, "/admin/branding", "Branding")) }
+                            @if f.settings { (item(Area::MediaServers, "/admin/media", "Media servers")) }
                             @if f.clients { (item(Area::Clients, "/admin/clients", "Clients")) }
                             @if f.backups { (item(Area::Backups, "/admin/backups", "Backups")) }
                             @if f.events { (item(Area::Events, "/admin/events", "Events")) }

@@ -1,5 +1,5 @@
-//! The console's front page (`/admin`): counts of what the role may read, and the
-//! re-validation panel.
+//! The console's front page (`/admin`): the next steps after setup, counts of what the
+//! role may read, and the re-validation panel.
 
 use maud::{Markup, html};
 
@@ -15,6 +15,8 @@ pub struct Overview<'a> {
     pub permissions: &'a [&'a str],
     /// Re-validation of server access: the panel, for those who may read events.
     pub revalidation: Option<Markup>,
+    /// Addresses, snippets and warnings, for those who may read the settings.
+    pub next_steps: Option<Markup>,
 }
 
 pub fn overview(f: &Frame, o: &Overview) -> Markup {
@@ -36,6 +38,7 @@ pub fn overview(f: &Frame, o: &Overview) -> Markup {
         html! {
             h1 { "Console" }
             p.lead { "Who uses the portal, the applications signing in through it, and its settings." }
+            @if let Some(panel) = &o.next_steps { (panel) }
             div.stats {
                 (stat("users", o.users.map(|n| n.to_string()), "/admin/users", "Users"))
                 (stat("active sessions", o.sessions.map(|n| n.to_string()), "/admin/sessions", "Sessions by user"))

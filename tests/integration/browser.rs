@@ -42,15 +42,24 @@ fn require_browser_tools(e2e: &Path) {
 /// Runs node on `script` in tests/e2e, killing it past NODE_TIMEOUT; returns
 /// (exit ok, stdout, stderr). Also used by oidc_rp.rs.
 pub(crate) fn run_node(e2e: &Path, script: &str, args: &[&str]) -> (bool, String, String) {
-    let mut child = Command::new("node")
-        .arg(e2e.join(script))
-        .args(args)
-        .current_dir(e2e)
+    let mut cmd = Command::new("node");
+    cmd.arg(e2e.join(script)).args(args).current_dir(e2e);
+    run_with_timeout(cmd, "node", NODE_TIMEOUT)
+}
+
+/// Runs `cmd` (named `what` in messages), killing it past `timeout`; returns (exit ok,
+/// stdout, stderr). Also used by oidc_rp.rs for the Authlib script.
+pub(crate) fn run_with_timeout(
+    mut cmd: Command,
+    what: &str,
+    timeout: Duration,
+) -> (bool, String, String) {
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("node starts");
+        .unwrap_or_else(|e| panic!("{what} does not start: {e}"));
     // Read both pipes on their own threads so a chatty browser cannot fill one and stall.
     let drain = |mut pipe: Box<dyn Read + Send>| {
         std::thread::spawn(move || {
@@ -63,10 +72,10 @@ pub(crate) fn run_node(e2e: &Path, script: &str, args: &[&str]) -> (bool, String
     let err = drain(Box::new(child.stderr.take().unwrap()));
     let started = Instant::now();
     let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for node") {
+        if let Some(status) = child.try_wait().expect("wait for the child") {
             break Some(status);
         }
-        if started.elapsed() > NODE_TIMEOUT {
+        if started.elapsed() > timeout {
             let _ = child.kill();
             let _ = child.wait();
             break None;
@@ -75,7 +84,7 @@ pub(crate) fn run_node(e2e: &Path, script: &str, args: &[&str]) -> (bool, String
     };
     let (out, mut err) = (out.join().unwrap(), err.join().unwrap());
     if status.is_none() {
-        err.push_str(&format!("\nkilled after {NODE_TIMEOUT:?}"));
+        err.push_str(&format!("\nkilled after {timeout:?}"));
     }
     (status.is_some_and(|s| s.success()), out, err)
 }

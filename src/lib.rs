@@ -17,6 +17,7 @@ pub mod db;
 pub mod error;
 pub mod event_type;
 pub mod janitor;
+pub mod ldap;
 pub mod lockout;
 pub mod log;
 pub mod metrics;
@@ -50,6 +51,8 @@ pub use config::Config;
 /// A server started by `start`. Stops (gracefully: in-flight requests finish) on drop.
 pub struct RunningServer {
     pub addr: SocketAddr,
+    /// Where the LDAP directory listens, when LDAP_LISTEN_ADDR is set.
+    pub ldap_addr: Option<SocketAddr>,
     pub app: Arc<App>,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
@@ -126,8 +129,12 @@ pub fn start(config: Config) -> Result<RunningServer, String> {
     )?);
     threads.push(webhooks::spawn(Arc::clone(&app), Arc::clone(&stop))?);
     threads.push(revalidate::spawn(Arc::clone(&app), Arc::clone(&stop))?);
+    let ldap = ldap::spawn(Arc::clone(&app), Arc::clone(&stop))?;
+    let ldap_addr = ldap.as_ref().map(|l| l.addr);
+    threads.extend(ldap.map(|l| l.thread));
     Ok(RunningServer {
         addr,
+        ldap_addr,
         app,
         stop,
         threads,

@@ -16,9 +16,10 @@ const STEPS: &[(i64, &str)] = &[
     (8, include_str!("migrations/8_unique_usernames.sql")),
     (9, include_str!("migrations/9_scale.sql")),
     (10, include_str!("migrations/10_oidc_pending.sql")),
+    (13, include_str!("migrations/13_ldap.sql")),
 ];
 
-pub const CURRENT: i64 = 10;
+pub const CURRENT: i64 = 13;
 
 /// Work a step's SQL cannot do alone, run just before it.
 fn before_step(to: i64, tx: &rusqlite::Transaction) -> Result<(), String> {

@@ -4,6 +4,7 @@ pub mod backup;
 pub mod counts;
 pub mod events;
 pub mod flows;
+pub mod ldap;
 pub mod meta;
 pub mod mfa;
 pub(crate) mod migrate;

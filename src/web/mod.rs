@@ -6,6 +6,7 @@ pub(crate) mod admin;
 mod admin_mfa;
 pub(crate) mod admin_pages;
 mod admin_users;
+mod app_passwords;
 pub mod assets;
 mod backups;
 mod branding;

@@ -15,8 +15,9 @@ use super::admin_pages::Console;
 use super::guards::Admin;
 use super::request::Ctx;
 use super::{
-    access_tester, admin, admin_mfa, admin_pages, admin_users, assets, backups, branding, events,
-    forward_auth, health, login, mfa, my_sessions, oidc, portal, revalidation, setup, webhooks,
+    access_tester, admin, admin_mfa, admin_pages, admin_users, app_passwords, assets, backups,
+    branding, events, forward_auth, health, login, mfa, my_sessions, oidc, portal, revalidation,
+    setup, webhooks,
 };
 use crate::error::{AppError, Result};
 use crate::roles::Permission;
@@ -240,6 +241,11 @@ pub static ROUTES: &[Route] = &[
     get("/api/me/sessions", |c, _| my_sessions::list_get(c)).json().label("/api/me/*"),
     Route::new(Method::Delete, "/api/me/sessions/{id}", Handler::Open(|c, p| my_sessions::delete(c, p.at(0)))).json().label("/api/me/*"),
     post("/sessions/end", |c, _| my_sessions::end_post(c)).label("/home"),
+    get("/api/me/app-passwords", |c, _| app_passwords::list_get(c)).json().label("/api/me/*"),
+    post("/api/me/app-passwords", |c, _| app_passwords::create_post(c)).json().json_body().label("/api/me/*"),
+    Route::new(Method::Delete, "/api/me/app-passwords/{id}", Handler::Open(|c, p| app_passwords::delete(c, p.at(0)))).json().label("/api/me/*"),
+    post("/app-passwords/new", |c, _| app_passwords::new_post(c)).label("/home"),
+    post("/app-passwords/revoke", |c, _| app_passwords::revoke_post(c)).label("/home"),
     api(Get, "/api/admin/trusted-ips", UsersRead, |c, a, _| admin::trusted_ips_get(c, a)),
     api(Post, "/api/admin/trusted-ips/forget", UsersWrite, |c, a, _| admin::trusted_ip_forget_post(c, a)).json_body(),
     get("/static/{*}", |c, p| assets::serve(c, &p.rest().join("/"))).label("/static/*"),

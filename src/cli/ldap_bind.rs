@@ -1,0 +1,42 @@
+//! `ldap-bind create|list|delete`: the service accounts applications bind to the LDAP
+//! directory as.
+
+use authportal::App;
+use authportal::ldap::accounts;
+
+use super::{CliError, flags, print_json};
+
+const LDAP_BIND_USAGE: &str = "usage: authportal ldap-bind create --name NAME
+       authportal ldap-bind list | delete NAME";
+
+pub fn run(app: &App, args: &[String]) -> Result<(), CliError> {
+    let sub = args.first().map(String::as_str).unwrap_or("");
+    let f = flags(
+        args.get(1..).unwrap_or(&[]),
+        LDAP_BIND_USAGE,
+        &[],
+        &["name"],
+    )?;
+    match sub {
+        "create" => {
+            let name = f.one("name").ok_or_else(|| {
+                CliError::Usage(format!("--name is required\n\n{LDAP_BIND_USAGE}"))
+            })?;
+            let made = accounts::create_service(app, &name)?;
+            print_json(&serde_json::json!(made));
+        }
+        "list" => print_json(&serde_json::json!(accounts::services(app)?)),
+        "delete" => {
+            let name = f.positional.first().ok_or_else(|| {
+                CliError::Usage(format!(
+                    "ldap-bind delete needs a NAME\n\n{LDAP_BIND_USAGE}"
+                ))
+            })?;
+            accounts::delete_service(app, name)
+                .map_err(|_| CliError::Failed(format!("no service account {name:?}")))?;
+            println!("deleted {name}");
+        }
+        _ => return Err(CliError::Usage(LDAP_BIND_USAGE.to_string())),
+    }
+    Ok(())
+}

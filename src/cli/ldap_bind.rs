@@ -32,8 +32,12 @@ pub fn run(app: &App, args: &[String]) -> Result<(), CliError> {
                     "ldap-bind delete needs a NAME\n\n{LDAP_BIND_USAGE}"
                 ))
             })?;
-            accounts::delete_service(app, name)
-                .map_err(|_| CliError::Failed(format!("no service account {name:?}")))?;
+            accounts::delete_service(app, name).map_err(|e| match e {
+                authportal::error::AppError::NotFound => {
+                    CliError::Failed(format!("no service account {name:?}"))
+                }
+                e => e.into(),
+            })?;
             println!("deleted {name}");
         }
         _ => return Err(CliError::Usage(LDAP_BIND_USAGE.to_string())),

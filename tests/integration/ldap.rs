@@ -241,3 +241,525 @@ fn ldap_service_account_searches_people_and_groups() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.trim(), format!("dn:{dn}"));
 }
+
+#[test]
+fn ldap_person_binds_with_an_app_password_until_it_is_revoked() {
+    let s = ldap_setup(&[]);
+    let alice = s.user("alice", "wonderland");
+    s.user("root", "toor");
+    let url = url(&s.portal);
+    let me = people_dn("alice");
+    let (id, pw) = app_password(&alice, "Nextcloud");
+    let (_, second) = app_password(&alice, "UniFi");
+
+    let (code, out, err) = whoami(&url, &me, &pw);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), format!("dn:{me}"));
+    let (code, _, _) = whoami(&url, &me, &second);
+    assert_eq!(code, 0, "every app password works");
+    // The DN without case, as clients send it.
+    let (code, _, _) = whoami(
+        &url,
+        &format!("UID=Alice,OU=People,{}", BASE.to_uppercase()),
+        &pw,
+    );
+    assert_eq!(code, 0);
+    // A wrong password, another person's DN, the media password (not allowed here).
+    for (dn, p) in [
+        (me.as_str(), "wrong"),
+        (&people_dn("root"), pw.as_str()),
+        (me.as_str(), "wonderland"),
+    ] {
+        let (code, _, _) = whoami(&url, dn, p);
+        assert_eq!(code, 49, "{dn}");
+    }
+    // A DN with an empty password is not a bind.
+    let (code, _, _) = tool("ldapwhoami", &["-x", "-H", &url, "-D", &me]);
+    assert_ne!(code, 0);
+
+    // A person sees their own entry and their groups, nobody else.
+    let (code, out, err) = search(
+        &url,
+        Some((&me, &pw)),
+        BASE,
+        "sub",
+        "(|(uid=*)(cn=*))",
+        &["uid", "cn"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(values(&out, "uid"), ["alice"]);
+    assert!(
+        values(&out, "cn").contains(&"jellyfin-user".to_string()),
+        "{out}"
+    );
+    assert!(!values(&out, "cn").contains(&"admins".to_string()), "{out}");
+
+    // Listed without passwords, with the last use.
+    let list = alice.get("/api/me/app-passwords").json();
+    let rows = list["app_passwords"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(!list.to_string().contains(&pw));
+    assert_eq!(rows[0]["name"], "Nextcloud");
+    assert!(rows[0]["last_used_at"].is_i64(), "{list}");
+    // Bad input changes nothing; another person cannot revoke it.
+    assert_eq!(
+        alice
+            .post_json("/api/me/app-passwords", &json!({ "name": " " }))
+            .status,
+        400
+    );
+    assert_eq!(
+        alice
+            .post_json("/api/me/app-passwords", &json!({ "nom": "x" }))
+            .status,
+        400
+    );
+    let root = s.user("root", "toor");
+    assert_eq!(
+        root.send("DELETE", &format!("/api/me/app-passwords/{id}"), &[], None)
+            .status,
+        404
+    );
+    assert_eq!(s.portal.count("SELECT count(*) FROM app_passwords"), 2);
+    assert_eq!(s.portal.client().get("/api/me/app-passwords").status, 401);
+    // The password is kept only as a digest.
+    let stored: Vec<u8> = s
+        .portal
+        .db()
+        .query_row(
+            "SELECT secret_digest FROM app_passwords WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(stored, authportal::crypto::sha256(pw.as_bytes()));
+
+    // Revoked: the password no longer binds; the other one still does.
+    assert_eq!(
+        alice
+            .send("DELETE", &format!("/api/me/app-passwords/{id}"), &[], None)
+            .status,
+        204
+    );
+    let (code, _, _) = whoami(&url, &me, &pw);
+    assert_eq!(code, 49);
+    let (code, _, _) = whoami(&url, &me, &second);
+    assert_eq!(code, 0);
+
+    // Binds are events and metrics.
+    let events: Vec<(String, String)> = {
+        let db = s.portal.db();
+        let mut st = db
+            .prepare("SELECT type, result FROM events WHERE type LIKE 'ldap.%' ORDER BY id")
+            .unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert!(
+        events.contains(&("ldap.bind.success".into(), "success".into())),
+        "{events:?}"
+    );
+    assert!(
+        events.contains(&("ldap.bind.failure".into(), "failure".into())),
+        "{events:?}"
+    );
+    let metrics = s.portal.client().get("/metrics").body;
+    assert!(
+        metrics.contains("authportal_ldap_binds_total{result=\"failure\"} 4"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("authportal_ldap_searches_total 1"),
+        "{metrics}"
+    );
+
+    // The /home page shows the section and a new password once.
+    let page = alice.get("/home").body;
+    assert!(
+        page.contains("App passwords") && page.contains("UniFi"),
+        "{page}"
+    );
+    let r = alice.post_form("/app-passwords/new", &[("name", "Mail")]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let shown = r
+        .body
+        .split("<code>")
+        .nth(2)
+        .and_then(|s| s.split("</code>").next())
+        .unwrap()
+        .to_string();
+    let (code, _, _) = whoami(&url, &me, &shown);
+    assert_eq!(code, 0, "the password the page showed binds");
+}
+
+#[test]
+fn ldap_person_whose_access_is_withdrawn_disappears_and_cannot_bind() {
+    let s = ldap_setup(&[]);
+    let alice = s.user("alice", "wonderland");
+    let url = url(&s.portal);
+    let (dn, spw) = service(&s.portal, "apache");
+    let (_, pw) = app_password(&alice, "Apache");
+    let (code, _, _) = whoami(&url, &people_dn("alice"), &pw);
+    assert_eq!(code, 0);
+
+    s.jf.set_user_disabled("alice", true);
+    let c = s.portal.client();
+    c.use_fresh_ip();
+    assert_eq!(
+        crate::media::sign_in(&c, "jellyfin", "alice", "wonderland").status,
+        403
+    );
+
+    let (code, out, _) = search(
+        &url,
+        Some((&dn, &spw)),
+        BASE,
+        "sub",
+        "(uid=alice)",
+        &["uid"],
+    );
+    assert_eq!(code, 0);
+    assert!(values(&out, "uid").is_empty(), "{out}");
+    let (_, out, _) = search(
+        &url,
+        Some((&dn, &spw)),
+        BASE,
+        "sub",
+        "(cn=jellyfin-user)",
+        &["member"],
+    );
+    assert!(values(&out, "member").is_empty(), "{out}");
+    let (code, _, _) = whoami(&url, &people_dn("alice"), &pw);
+    assert_eq!(code, 49);
+}
+
+#[test]
+fn ldap_jellyfin_person_binds_with_their_media_password_only_when_allowed() {
+    let s = ldap_setup(&[("LDAP_MEDIA_PASSWORD_BIND", "true")]);
+    s.user("alice", "wonderland");
+    let url = url(&s.portal);
+    let (code, out, err) = whoami(&url, &people_dn("alice"), "wonderland");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), format!("dn:{}", people_dn("alice")));
+    let (code, _, _) = whoami(&url, &people_dn("alice"), "not-her-password");
+    assert_eq!(code, 49);
+    assert_eq!(
+        s.portal.count("SELECT count(*) FROM app_passwords"),
+        0,
+        "nothing stored"
+    );
+
+    // Not allowed (the default): the same password is refused.
+    let off = ldap_setup(&[]);
+    off.user("alice", "wonderland");
+    let (code, _, _) = whoami(&self::url(&off.portal), &people_dn("alice"), "wonderland");
+    assert_eq!(code, 49);
+}
+
+#[test]
+fn ldap_compare_checks_membership_and_writes_are_refused() {
+    let s = ldap_setup(&[]);
+    s.user("alice", "wonderland");
+    let url = url(&s.portal);
+    let (dn, pw) = service(&s.portal, "apache");
+    let group = format!("cn=jellyfin-user,ou=groups,{BASE}");
+    let member = format!("uniqueMember:{}", people_dn("alice"));
+    let (code, out, _) = tool(
+        "ldapcompare",
+        &["-x", "-H", &url, "-D", &dn, "-w", &pw, &group, &member],
+    );
+    assert_eq!((code, out.trim()), (6, "TRUE"));
+    let other = format!("member:{}", people_dn("root"));
+    let (code, out, _) = tool(
+        "ldapcompare",
+        &["-x", "-H", &url, "-D", &dn, "-w", &pw, &group, &other],
+    );
+    assert_eq!((code, out.trim()), (5, "FALSE"));
+
+    let ldif = format!(
+        "dn: uid=mallory,ou=people,{BASE}\nobjectClass: person\nuid: mallory\ncn: mallory\nsn: m\n"
+    );
+    let path = std::env::temp_dir().join(format!("ldap-add-{}.ldif", std::process::id()));
+    std::fs::write(&path, ldif).unwrap();
+    let (code, _, err) = tool(
+        "ldapadd",
+        &[
+            "-x",
+            "-H",
+            &url,
+            "-D",
+            &dn,
+            "-w",
+            &pw,
+            "-f",
+            path.to_str().unwrap(),
+        ],
+    );
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(code, 53, "{err}");
+    let (code, _, _) = tool(
+        "ldapdelete",
+        &["-x", "-H", &url, "-D", &dn, "-w", &pw, &people_dn("alice")],
+    );
+    assert_eq!(code, 53);
+}
+
+/// Writes raw bytes on a fresh connection and reads until the server closes it (or a
+/// second passes); what the server sent back.
+fn raw(url: &str, bytes: &[u8]) -> Vec<u8> {
+    let addr = url.trim_start_matches("ldap://");
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    let _ = c.write_all(bytes);
+    let mut out = Vec::new();
+    let _ = c.read_to_end(&mut out);
+    out
+}
+
+fn encode(msg: ldap3_proto::proto::LdapMsg) -> Vec<u8> {
+    use tokio_util::codec::Encoder;
+    let mut buf = bytes::BytesMut::new();
+    ldap3_proto::LdapCodec::default()
+        .encode(msg, &mut buf)
+        .unwrap();
+    buf.to_vec()
+}
+
+fn nested_search(depth: usize) -> Vec<u8> {
+    use ldap3_proto::proto::*;
+    let mut f = LdapFilter::Present("uid".into());
+    for _ in 0..depth {
+        f = LdapFilter::Not(Box::new(f));
+    }
+    encode(LdapMsg::new(
+        1,
+        LdapOp::SearchRequest(LdapSearchRequest {
+            base: BASE.into(),
+            scope: LdapSearchScope::Subtree,
+            aliases: LdapDerefAliases::Never,
+            sizelimit: 0,
+            timelimit: 0,
+            typesonly: false,
+            filter: f,
+            attrs: vec![],
+        }),
+    ))
+}
+
+#[test]
+fn ldap_malformed_packets_leave_the_server_answering() {
+    let s = ldap_setup(&[("LDAP_ALLOW_ANONYMOUS", "true")]);
+    s.user("alice", "wonderland");
+    let url = self::url(&s.portal);
+    let answering = || {
+        let (code, out, err) = search(&url, None, BASE, "sub", "(uid=alice)", &["uid"]);
+        assert_eq!(
+            (code, values(&out, "uid")),
+            (0, vec!["alice".to_string()]),
+            "{err}"
+        );
+    };
+    answering();
+    // Random bytes (a fixed generator: the same sweep every run).
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for round in 0..20 {
+        let noise: Vec<u8> = (0..64 + round * 50)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        raw(&url, &noise);
+    }
+    answering();
+    // Truncated BER: every prefix of a real bind.
+    let bind = encode(ldap3_proto::proto::LdapMsg::new(
+        1,
+        ldap3_proto::proto::LdapOp::BindRequest(ldap3_proto::proto::LdapBindRequest {
+            version: 3,
+            dn: people_dn("alice"),
+            cred: ldap3_proto::proto::LdapBindCred::Simple("x".into()),
+        }),
+    ));
+    for cut in [1, 2, 5, bind.len() / 2, bind.len() - 1] {
+        raw(&url, &bind[..cut]);
+    }
+    answering();
+    // Huge lengths: a 2 GiB message announced, then more than the limit sent.
+    let mut huge = vec![0x30, 0x84, 0x7f, 0xff, 0xff, 0xff];
+    huge.extend(std::iter::repeat_n(0x04, 200 * 1024));
+    let back = raw(&url, &huge);
+    assert!(back.len() < 200, "closed with at most a notice");
+    raw(
+        &url,
+        &[
+            0x30, 0x89, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        ],
+    );
+    answering();
+    // Filters nested beyond the bound: refused (within BER's) or the connection closed.
+    let back = raw(&url, &nested_search(20));
+    assert!(!back.is_empty(), "a searchResultDone");
+    assert!(
+        back.windows(3).any(|w| w == [0x0a, 0x01, 53]),
+        "unwillingToPerform: {back:?}"
+    );
+    raw(&url, &nested_search(5000));
+    // Message id 0, and a response a client must not send.
+    raw(&url, &[0x30, 0x05, 0x02, 0x01, 0x00, 0x42, 0x00]);
+    answering();
+}
+
+#[test]
+fn ldap_python_ldap3_client_searches_compares_and_binds() {
+    let s = ldap_setup(&[]);
+    let alice = s.user("alice", "wonderland");
+    s.jf.add_user(FakeUser::new("b*b", "pw"));
+    s.user("b*b", "pw");
+    let (dn, pw) = service(&s.portal, "python");
+    let (_, app_pw) = app_password(&alice, "script");
+    let addr = s.portal.server.as_ref().unwrap().ldap_addr.unwrap();
+    let script = r#"
+import json, sys
+from ldap3 import Server, Connection, SUBTREE
+from ldap3.utils.conv import escape_filter_chars
+host, port, dn, pw, base, alice, app_pw = sys.argv[1:]
+server = Server(host, port=int(port), get_info='ALL')
+c = Connection(server, dn, pw, auto_bind=True)
+out = {"naming": [str(x) for x in server.info.naming_contexts]}
+c.search(base, "(uid=%s)" % escape_filter_chars("b*b"), SUBTREE, attributes=["uid", "memberOf"])
+out["escaped"] = [str(e.uid) for e in c.entries]
+c.search(base, "(&(objectClass=person)(memberOf=cn=jellyfin-user,ou=groups,%s))" % base, SUBTREE, attributes=["uid"])
+out["members"] = sorted(str(e.uid) for e in c.entries)
+out["compare"] = c.compare("cn=jellyfin-user,ou=groups," + base, "member", alice)
+out["whoami"] = c.extend.standard.who_am_i()
+p = Connection(server, alice, app_pw)
+out["person_bind"] = p.bind()
+bad = Connection(server, alice, "wrong")
+out["bad_bind"] = bad.bind()
+out["bad_result"] = bad.result["result"]
+print(json.dumps(out))
+"#;
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            script,
+            "127.0.0.1",
+            &addr.port().to_string(),
+            &dn,
+            &pw,
+            BASE,
+            &people_dn("alice"),
+            &app_pw,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pip install ldap3: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["naming"], json!([BASE]));
+    assert_eq!(v["escaped"], json!(["b*b"]));
+    assert_eq!(v["members"], json!(["alice", "b*b"]));
+    assert_eq!(v["compare"], json!(true));
+    assert_eq!(v["whoami"], json!(format!("dn:{dn}")));
+    assert_eq!(v["person_bind"], json!(true));
+    assert_eq!(
+        (v["bad_bind"].clone(), v["bad_result"].clone()),
+        (json!(false), json!(49))
+    );
+}
+
+#[test]
+fn ldap_speaks_ldaps_and_starttls_with_the_configured_certificate() {
+    let dir = crate::harness::TempDir::new();
+    let (cert, key) = (dir.0.join("cert.pem"), dir.0.join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let s = ldap_setup(&[
+        ("LDAP_TLS_CERT", cert.to_str().unwrap()),
+        ("LDAP_TLS_KEY", key.to_str().unwrap()),
+    ]);
+    s.user("alice", "wonderland");
+    let (dn, pw) = service(&s.portal, "tls");
+    let plain = url(&s.portal);
+    let ldaps = plain.replace("ldap://", "ldaps://");
+    let (code, out, err) = search(
+        &ldaps,
+        Some((&dn, &pw)),
+        BASE,
+        "sub",
+        "(uid=alice)",
+        &["uid"],
+    );
+    assert_eq!(
+        (code, values(&out, "uid")),
+        (0, vec!["alice".to_string()]),
+        "{err}"
+    );
+    let (code, out, err) = tool(
+        "ldapsearch",
+        &[
+            "-x",
+            "-ZZ",
+            "-LLL",
+            "-H",
+            &plain,
+            "-D",
+            &dn,
+            "-w",
+            &pw,
+            "-b",
+            BASE,
+            "(uid=alice)",
+            "uid",
+        ],
+    );
+    assert_eq!(
+        (code, values(&out, "uid")),
+        (0, vec!["alice".to_string()]),
+        "{err}"
+    );
+    let (_, out, _) = search(
+        &plain,
+        None,
+        "",
+        "base",
+        "(objectClass=*)",
+        &["supportedExtension"],
+    );
+    assert!(
+        values(&out, "supportedExtension").contains(&"1.3.6.1.4.1.1466.20037".to_string()),
+        "{out}"
+    );
+    // Plain LDAP still answers localhost.
+    let (code, _, _) = whoami(&plain, &dn, &pw);
+    assert_eq!(code, 0);
+}

@@ -763,3 +763,43 @@ fn ldap_speaks_ldaps_and_starttls_with_the_configured_certificate() {
     let (code, _, _) = whoami(&plain, &dn, &pw);
     assert_eq!(code, 0);
 }
+
+#[test]
+fn ldap_people_with_a_second_factor_bind_only_with_app_passwords() {
+    let s = ldap_setup(&[("LDAP_MEDIA_PASSWORD_BIND", "true")]);
+    let alice = s.user("alice", "wonderland");
+    let url = url(&s.portal);
+    let (_, pw) = app_password(&alice, "Mail");
+    let start = alice.post_json("/mfa/enroll/start", &json!({})).json();
+    let secret = crate::totp_ref::base32_decode(start["secret"].as_str().unwrap());
+    let code = crate::totp_ref::code(&secret, s.portal.app().clock.now());
+    let r = alice.post_json("/mfa/enroll/verify", &json!({ "code": code }));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (code, _, _) = whoami(&url, &people_dn("alice"), "wonderland");
+    assert_eq!(
+        code, 49,
+        "the media password skips the second factor: refused"
+    );
+    let (code, _, _) = whoami(&url, &people_dn("alice"), &pw);
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn ldap_failed_binds_are_rate_limited() {
+    let s = ldap_setup(&[]);
+    let url = url(&s.portal);
+    let (dn, pw) = service(&s.portal, "guessed");
+    let mut codes = Vec::new();
+    for _ in 0..8 {
+        codes.push(whoami(&url, &dn, "guess").0);
+    }
+    assert_eq!(&codes[..5], [49; 5], "{codes:?}");
+    assert_eq!(codes[7], 53, "{codes:?}");
+    let (code, _, err) = whoami(&url, &dn, &pw);
+    assert_eq!(code, 53, "even the right password waits: {err}");
+    assert!(err.contains("too many failed binds"), "{err}");
+    // The portal's clock moves on: binds work again.
+    s.portal.app().clock.advance(15 * 60);
+    let (code, _, err) = whoami(&url, &dn, &pw);
+    assert_eq!(code, 0, "{err}");
+}

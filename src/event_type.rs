@@ -83,6 +83,8 @@ event_types! {
     AdminGrantRevoke => "admin.grant.revoke", "An admin withdrew a user's consent to an OIDC client.";
     AdminMfaReset => "admin.mfa.reset", "An admin removed a user's second factors.";
     AdminTrustedIpForget => "admin.trusted_ip.forget", "An admin forgot a user's recent sign-in address.";
+    AdminLdapServiceCreate => "admin.ldap_service.create", "An admin made an LDAP service account.";
+    AdminLdapServiceDelete => "admin.ldap_service.delete", "An admin deleted an LDAP service account.";
     AdminWebhookCreate => "admin.webhook.create", "An admin created a webhook rule.";
     AdminWebhookUpdate => "admin.webhook.update", "An admin changed a webhook rule.";
     AdminWebhookDelete => "admin.webhook.delete", "An admin deleted a webhook rule.";

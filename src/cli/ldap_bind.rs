@@ -22,7 +22,10 @@ pub fn run(app: &App, args: &[String]) -> Result<(), CliError> {
             let name = f.one("name").ok_or_else(|| {
                 CliError::Usage(format!("--name is required\n\n{LDAP_BIND_USAGE}"))
             })?;
-            let made = accounts::create_service(app, &name)?;
+            let layout = authportal::ldap::directory::Layout::of(app);
+            let made = app
+                .db
+                .with_tx(|tx| accounts::create_service(tx, &layout, &name, app.clock.now()))?;
             print_json(&serde_json::json!(made));
         }
         "list" => print_json(&serde_json::json!(accounts::services(app)?)),
@@ -32,12 +35,14 @@ pub fn run(app: &App, args: &[String]) -> Result<(), CliError> {
                     "ldap-bind delete needs a NAME\n\n{LDAP_BIND_USAGE}"
                 ))
             })?;
-            accounts::delete_service(app, name).map_err(|e| match e {
-                authportal::error::AppError::NotFound => {
-                    CliError::Failed(format!("no service account {name:?}"))
-                }
-                e => e.into(),
-            })?;
+            app.db
+                .with_tx(|tx| accounts::delete_service(tx, name))
+                .map_err(|e| match e {
+                    authportal::error::AppError::NotFound => {
+                        CliError::Failed(format!("no service account {name:?}"))
+                    }
+                    e => e.into(),
+                })?;
             println!("deleted {name}");
         }
         _ => return Err(CliError::Usage(LDAP_BIND_USAGE.to_string())),

@@ -2,6 +2,7 @@
 //! ldap-bind`) and people's app passwords. Each secret is random, shown once and kept
 //! only as a digest.
 
+use rusqlite::Connection;
 use serde::Serialize;
 
 use super::bind::new_secret;
@@ -29,10 +30,6 @@ pub struct ServiceInfo {
     pub last_used_at: Option<i64>,
 }
 
-fn layout(app: &App) -> Layout {
-    Layout::of(app)
-}
-
 /// Service names go into DNs and command lines: letters, digits, `.`, `_` and `-`.
 fn check_service_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
@@ -49,20 +46,24 @@ fn check_service_name(name: &str) -> Result<()> {
     }
 }
 
-pub fn create_service(app: &App, name: &str) -> Result<NewService> {
+/// Makes a service account (in the caller's transaction, beside its audit event).
+pub fn create_service(
+    tx: &Connection,
+    layout: &Layout,
+    name: &str,
+    now: i64,
+) -> Result<NewService> {
     check_service_name(name)?;
     let (password, digest) = new_secret();
-    let now = app.clock.now();
-    app.db
-        .with_tx(|tx| db::ldap::create_service(tx, name, &digest, now))?;
+    db::ldap::create_service(tx, name, &digest, now)?;
     Ok(NewService {
-        dn: layout(app).service_dn(name),
+        dn: layout.service_dn(name),
         password,
     })
 }
 
 pub fn services(app: &App) -> Result<Vec<ServiceInfo>> {
-    let l = layout(app);
+    let l = Layout::of(app);
     Ok(db::ldap::services(&*app.db.conn()?)?
         .into_iter()
         .map(|s| ServiceInfo {
@@ -75,8 +76,8 @@ pub fn services(app: &App) -> Result<Vec<ServiceInfo>> {
 }
 
 /// Deletes a service account; NotFound when there is none of that name.
-pub fn delete_service(app: &App, name: &str) -> Result<()> {
-    if app.db.with_tx(|tx| db::ldap::delete_service(tx, name))? {
+pub fn delete_service(tx: &Connection, name: &str) -> Result<()> {
+    if db::ldap::delete_service(tx, name)? {
         Ok(())
     } else {
         Err(AppError::NotFound)

@@ -179,7 +179,10 @@ fn check(app: &App, layout: &Layout, dn: &Dn) -> Result<Option<Candidate>, Refus
     let (_, username, _) = db::users::profile(&conn, user_id)
         .map_err(internal)?
         .ok_or(Refused::InvalidCredentials)?;
-    let media = if app.config.ldap.media_password_bind
+    let allowed = super::settings::in_force(&app.config, &conn)
+        .map_err(internal)?
+        .media_password_bind;
+    let media = if allowed
         // People with a second factor bind only with app passwords.
         && !db::mfa::is_enrolled(&conn, user_id).map_err(internal)?
     {

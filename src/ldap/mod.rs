@@ -10,6 +10,7 @@ pub mod directory;
 pub mod dn;
 pub mod filter;
 mod ops;
+pub mod settings;
 pub mod tls;
 
 use std::collections::HashMap;
@@ -37,7 +38,8 @@ pub struct Listening {
 
 /// Starts the listener when configured; the error names the setting at fault.
 pub fn spawn(app: Arc<App>, stop: Arc<AtomicBool>) -> Result<Option<Listening>, String> {
-    let Some(listen) = app.config.ldap.listen_addr else {
+    let in_force = settings::of(&app).map_err(|e| format!("LDAP settings: {e:?}"))?;
+    let Some(listen) = in_force.listen_addr else {
         return Ok(None);
     };
     let tls = match &app.config.ldap.tls {

@@ -196,20 +196,24 @@ fn extended(
 /// anonymous search is allowed); a person only their own entry, their groups and the
 /// containers above them.
 fn visible(app: &App, layout: &Layout, bound: &Bound) -> Result<Vec<Entry>, LdapResult> {
-    let all = app
-        .db
-        .conn()
-        .and_then(|c| directory::entries(&c, layout))
-        .map_err(|e| {
-            crate::log_error!("ldap: cannot read the directory: {e:?}");
-            result(
-                LdapResultCode::Unavailable,
-                "the directory cannot be read right now",
-            )
-        })?;
+    let read = |c: &rusqlite::Connection| {
+        let anonymous = super::settings::in_force(&app.config, c)?.anonymous_search;
+        Ok((anonymous, directory::entries(c, layout)?))
+    };
+    let (anonymous_search, all) =
+        app.db
+            .conn()
+            .and_then(|c| read(&c))
+            .map_err(|e: crate::error::AppError| {
+                crate::log_error!("ldap: cannot read the directory: {e:?}");
+                result(
+                    LdapResultCode::Unavailable,
+                    "the directory cannot be read right now",
+                )
+            })?;
     match bound {
         Bound::Service { .. } => Ok(all),
-        Bound::Anonymous if app.config.ldap.anonymous_search => Ok(all),
+        Bound::Anonymous if anonymous_search => Ok(all),
         Bound::Anonymous => Err(result(
             LdapResultCode::InsufficentAccessRights,
             "bind first: anonymous search is not allowed",

@@ -15,6 +15,7 @@ pub mod events;
 mod forward_auth;
 pub mod guards;
 mod health;
+mod ldap_services;
 mod login;
 mod mfa;
 mod my_sessions;

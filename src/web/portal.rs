@@ -72,7 +72,7 @@ pub fn home_page(
     let places = crate::db::signin_ips::signin_ips_of(&conn, s.row.user_id)?;
     let own_sessions = sessions::of_user(&conn, s.row.user_id, ctx.now())?;
     // Only while the directory is on: app passwords are for it alone.
-    let app_passwords = match cfg.ldap.listen_addr {
+    let app_passwords = match crate::ldap::settings::in_force(cfg, &conn)?.listen_addr {
         Some(_) => Some(crate::db::ldap::app_passwords(&conn, s.row.user_id)?),
         None => None,
     };

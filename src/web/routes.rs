@@ -16,8 +16,8 @@ use super::guards::Admin;
 use super::request::Ctx;
 use super::{
     access_tester, admin, admin_mfa, admin_pages, admin_users, app_passwords, assets, backups,
-    branding, events, forward_auth, health, login, mfa, my_sessions, oidc, portal, revalidation,
-    setup, webhooks,
+    branding, events, forward_auth, health, ldap_services, login, mfa, my_sessions, oidc, portal,
+    revalidation, setup, webhooks,
 };
 use crate::error::{AppError, Result};
 use crate::roles::Permission;
@@ -312,6 +312,9 @@ pub static ROUTES: &[Route] = &[
     api(Put, "/api/admin/config/{section}", ConfigWrite, |c, a, p| admin::config_section_put(c, a, p.at(0))).json_body(),
     api(Get, "/api/admin/config/{section}/history", ConfigRead, |c, a, p| admin::config_history_get(c, a, p.at(0))),
     api(Post, "/api/admin/config/{section}/revert", ConfigWrite, |c, a, p| admin::config_revert_post(c, a, p.at(0))).json_body(),
+    api(Get, "/api/admin/ldap/services", ConfigRead, |c, a, _| ldap_services::list_get(c, a)),
+    api(Post, "/api/admin/ldap/services", ConfigWrite, |c, a, _| ldap_services::create_post(c, a)).json_body(),
+    api(Delete, "/api/admin/ldap/services/{name}", ConfigWrite, |c, a, p| ldap_services::delete(c, a, p.at(0))),
     api(Get, "/api/admin/oauth/clients", OauthRead, |c, a, _| admin::clients_get(c, a)),
     api(Post, "/api/admin/oauth/clients", OauthWrite, |c, a, _| admin::clients_post(c, a)).json_body(),
     api(Put, "/api/admin/oauth/clients/{id}", OauthWrite, |c, a, p| admin::client_put(c, a, p.at(0))).json_body(),

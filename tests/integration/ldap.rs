@@ -803,3 +803,93 @@ fn ldap_failed_binds_are_rate_limited() {
     let (code, _, err) = whoami(&url, &dn, &pw);
     assert_eq!(code, 0, "{err}");
 }
+
+/// The console: the `ldap` settings section (live for binds, the address at the next
+/// start, locked where the environment sets it) and service accounts with audit events.
+#[test]
+fn ldap_console_sets_the_directory_and_manages_service_accounts() {
+    // Off until the console names an address; it applies at the next start.
+    let s = setup(&[]);
+    let root = s.user("root", "toor");
+    s.user("alice", "wonderland");
+    assert_eq!(s.portal.server.as_ref().unwrap().ldap_addr, None);
+    let current = root.get("/api/admin/config/ldap").json();
+    assert_eq!(
+        current["config"],
+        json!({ "listen_addr": "", "media_password_bind": false, "anonymous_search": false })
+    );
+    let r = crate::team::put(
+        &root,
+        "/api/admin/config/ldap",
+        json!({ "version": current["version"], "config": { "listen_addr": "3890" } }),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("IP:PORT"), "{}", r.body);
+    let r = crate::team::put(
+        &root,
+        "/api/admin/config/ldap",
+        json!({ "version": current["version"], "config": { "listen_addr": "127.0.0.1:0", "media_password_bind": true } }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let Setup { jf, portal } = s;
+    let portal = portal.restart();
+    let url = self::url(&portal);
+    let (code, _, err) = whoami(&url, &people_dn("alice"), "wonderland");
+    assert_eq!(code, 0, "media password bind from the console: {err}");
+
+    // Service accounts from the console: shown once, audited, deleted.
+    let root = portal.client();
+    root.use_fresh_ip();
+    assert_eq!(
+        crate::media::sign_in(&root, "jellyfin", "root", "toor").status,
+        303
+    );
+    let r = root.post_json("/api/admin/ldap/services", &json!({ "name": "unifi" }));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let made = r.json();
+    let (dn, pw) = (
+        made["dn"].as_str().unwrap().to_string(),
+        made["password"].as_str().unwrap().to_string(),
+    );
+    assert_eq!(whoami(&url, &dn, &pw).0, 0);
+    assert_eq!(
+        root.post_json("/api/admin/ldap/services", &json!({ "name": "unifi" }))
+            .status,
+        400,
+        "taken"
+    );
+    assert_eq!(
+        root.post_json("/api/admin/ldap/services", &json!({ "name": "a,b" }))
+            .status,
+        400
+    );
+    let list = root.get("/api/admin/ldap/services").json();
+    assert_eq!(list["services"][0]["dn"], json!(dn));
+    assert!(!list.to_string().contains(&pw));
+    assert_eq!(
+        root.send("DELETE", "/api/admin/ldap/services/unifi", &[], None)
+            .status,
+        204
+    );
+    assert_eq!(
+        root.send("DELETE", "/api/admin/ldap/services/unifi", &[], None)
+            .status,
+        404
+    );
+    assert_eq!(whoami(&url, &dn, &pw).0, 49);
+    assert_eq!(
+        portal.count("SELECT count(*) FROM events WHERE type LIKE 'admin.ldap_service.%'"),
+        2
+    );
+    drop(jf);
+
+    // The environment wins, and the console shows those fields locked.
+    let env = ldap_setup(&[("LDAP_MEDIA_PASSWORD_BIND", "false")]);
+    let root = env.user("root", "toor");
+    let doc = root.get("/api/admin/config/ldap").json();
+    let locked = doc["locked"].to_string();
+    assert!(
+        locked.contains("listen_addr") && locked.contains("media_password_bind"),
+        "{doc}"
+    );
+}

@@ -97,19 +97,22 @@ pub fn simple(
         return Err(Refused::Unauthenticated);
     }
     let now_ms = app.clock.now_ms();
-    // Charged per attempt, refunded on success: only failures use up an address's budget.
-    app.limits
-        .signin
-        .check_ip(ip, now_ms)
-        .map_err(|retry_after_secs| Refused::TooMany { retry_after_secs })?;
     let parsed = Dn::parse(dn);
     let key = parsed
         .as_ref()
         .map(dn_key)
         .unwrap_or_else(|| "ldap:?".into());
-    backoff(app)
-        .check(&key, now_ms)
-        .map_err(|retry_after_secs| Refused::TooMany { retry_after_secs })?;
+    // Charged per attempt, refunded on success: only failures use up an address's budget.
+    let allowed = app
+        .limits
+        .signin
+        .check_ip(ip, now_ms)
+        .and_then(|()| backoff(app).check(&key, now_ms));
+    if let Err(retry_after_secs) = allowed {
+        let refused = Err(Refused::TooMany { retry_after_secs });
+        record(app, ip, dn, &refused);
+        return refused;
+    }
     let result = match &parsed {
         Some(d) if password.len() <= MAX_PASSWORD => check(app, layout, d),
         _ => Ok(None),
@@ -268,10 +271,14 @@ fn media_password_ok(app: &App, account: &db::ldap::MediaAccount, password: &str
     }
 }
 
-/// The `ldap.bind.success|failure` event and the bind counter.
+/// The `ldap.bind.success|failure` event and the bind counter. Binds refused for being
+/// over the limit are counted but not events: a flood must not fill the audit log.
 fn record(app: &App, ip: IpAddr, dn: &str, outcome: &Result<Bound, Refused>) {
     let ok = outcome.is_ok();
     app.metrics.ldap_bind(ok);
+    if let Err(Refused::TooMany { .. }) = outcome {
+        return;
+    }
     let (kind, user_id, detail) = match outcome {
         Ok(Bound::Person { user_id, .. }) => (
             EventType::LdapBindSuccess,

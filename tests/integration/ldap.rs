@@ -798,6 +798,18 @@ fn ldap_failed_binds_are_rate_limited() {
     let (code, _, err) = whoami(&url, &dn, &pw);
     assert_eq!(code, 53, "even the right password waits: {err}");
     assert!(err.contains("too many failed binds"), "{err}");
+    // Counted, but only real attempts are events: a flood does not fill the audit log.
+    let failed = codes.iter().filter(|c| **c == 49).count() as i64;
+    assert_eq!(
+        s.portal
+            .count("SELECT count(*) FROM events WHERE type = 'ldap.bind.failure'"),
+        failed
+    );
+    let metrics = s.portal.client().get("/metrics").body;
+    assert!(
+        metrics.contains("authportal_ldap_binds_total{result=\"failure\"} 9"),
+        "{metrics}"
+    );
     // The portal's clock moves on: binds work again.
     s.portal.app().clock.advance(15 * 60);
     let (code, _, err) = whoami(&url, &dn, &pw);
@@ -892,4 +904,28 @@ fn ldap_console_sets_the_directory_and_manages_service_accounts() {
         locked.contains("listen_addr") && locked.contains("media_password_bind"),
         "{doc}"
     );
+}
+
+#[test]
+fn ldap_connections_per_address_are_capped() {
+    let s = ldap_setup(&[("LDAP_ALLOW_ANONYMOUS", "true")]);
+    let url = url(&s.portal);
+    let addr = url.trim_start_matches("ldap://").to_string();
+    let held: Vec<TcpStream> = (0..authportal::ldap::MAX_PER_ADDRESS)
+        .map(|_| TcpStream::connect(&addr).unwrap())
+        .collect();
+    // Give the accept loop time to count them all.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut extra = TcpStream::connect(&addr).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(extra.read(&mut buf).unwrap_or(0), 0, "closed at once");
+    let (code, _, _) = search(&url, None, BASE, "base", "(objectClass=*)", &[]);
+    assert_ne!(code, 0, "the address is at its cap");
+    drop(held);
+    std::thread::sleep(Duration::from_millis(600));
+    let (code, _, err) = search(&url, None, BASE, "base", "(objectClass=*)", &[]);
+    assert_eq!(code, 0, "room again: {err}");
 }

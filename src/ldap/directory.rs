@@ -18,19 +18,34 @@ pub const PEOPLE: &str = "people";
 pub const GROUPS: &str = "groups";
 pub const SERVICES: &str = "services";
 
+/// What an entry stands for (who may see it depends on it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The Root DSE, the base and the organizational units.
+    Container,
+    Person,
+    Group,
+}
+
 /// One entry: its DN as written (escaped), its parsed form, and its attributes (type
 /// names as the schema spells them, values as strings).
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub dn: String,
     pub parsed: Dn,
+    pub kind: Kind,
     pub attrs: Vec<(&'static str, Vec<String>)>,
 }
 
 impl Entry {
-    fn new(dn: String, attrs: Vec<(&'static str, Vec<String>)>) -> Option<Entry> {
+    fn new(kind: Kind, dn: String, attrs: Vec<(&'static str, Vec<String>)>) -> Option<Entry> {
         let parsed = Dn::parse(&dn)?;
-        Some(Entry { dn, parsed, attrs })
+        Some(Entry {
+            dn,
+            parsed,
+            kind,
+            attrs,
+        })
     }
 
     /// The values of an attribute, by name without case.
@@ -88,6 +103,7 @@ impl Layout {
         Entry {
             dn: String::new(),
             parsed: Dn::root(),
+            kind: Kind::Container,
             attrs: vec![
                 ("objectClass", vec!["top".into()]),
                 ("namingContexts", vec![self.base.clone()]),
@@ -134,7 +150,7 @@ pub fn entries(conn: &Connection, layout: &Layout) -> Result<Vec<Entry>> {
             "memberOf",
             member_of.iter().map(|g| layout.group_dn(g)).collect(),
         ));
-        person_entries.extend(Entry::new(dn, attrs));
+        person_entries.extend(Entry::new(Kind::Person, dn, attrs));
     }
     out.extend(person_entries);
     for (name, members) in groups {
@@ -151,7 +167,7 @@ pub fn entries(conn: &Connection, layout: &Layout) -> Result<Vec<Entry>> {
             ("member", members.clone()),
             ("uniqueMember", members),
         ];
-        out.extend(Entry::new(layout.group_dn(&name), attrs));
+        out.extend(Entry::new(Kind::Group, layout.group_dn(&name), attrs));
     }
     Ok(out)
 }
@@ -170,9 +186,12 @@ fn base_entries(layout: &Layout) -> Vec<Entry> {
         };
         attrs.push((name, vec![rdn.value.clone()]));
     }
-    let mut out: Vec<Entry> = Entry::new(layout.base.clone(), attrs).into_iter().collect();
+    let mut out: Vec<Entry> = Entry::new(Kind::Container, layout.base.clone(), attrs)
+        .into_iter()
+        .collect();
     for ou in [PEOPLE, GROUPS] {
         out.extend(Entry::new(
+            Kind::Container,
             layout.ou(ou),
             vec![
                 (

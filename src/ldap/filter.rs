@@ -148,6 +148,7 @@ mod tests {
         let dn = "uid=Alice,ou=people,dc=authportal,dc=local".to_string();
         Entry {
             parsed: Dn::parse(&dn).unwrap(),
+            kind: crate::ldap::directory::Kind::Person,
             dn,
             attrs: vec![
                 ("objectClass", vec!["inetOrgPerson".into(), "person".into()]),

@@ -11,7 +11,7 @@ use ldap3_proto::proto::{
 };
 
 use super::bind::{self, Bound, Refused};
-use super::directory::{self, Entry, Layout, OID_STARTTLS};
+use super::directory::{self, Entry, Kind, Layout, OID_STARTTLS};
 use super::dn::Dn;
 use super::filter::{self, Truth};
 use crate::App;
@@ -222,14 +222,13 @@ fn visible(app: &App, layout: &Layout, bound: &Bound) -> Result<Vec<Entry>, Ldap
             let me = Dn::parse(dn);
             Ok(all
                 .into_iter()
-                .filter(|e| {
-                    let is_me = me.as_ref() == Some(&e.parsed);
-                    let container = e.values("uid").is_none() && e.values("member").is_none();
-                    let my_group = e.values("member").is_some_and(|m| {
+                .filter(|e| match e.kind {
+                    Kind::Container => true,
+                    Kind::Person => me.as_ref() == Some(&e.parsed),
+                    Kind::Group => e.values("member").is_some_and(|m| {
                         m.iter()
                             .any(|v| Dn::parse(v).is_some_and(|d| Some(&d) == me.as_ref()))
-                    });
-                    is_me || container || my_group
+                    }),
                 })
                 .collect())
         }

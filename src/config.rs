@@ -360,6 +360,13 @@ impl Config {
             ),
             ("HTTP_WORKERS".into(), self.http_workers.to_string()),
             (
+                "LDAP_LISTEN_ADDR".into(),
+                self.ldap.listen_addr.map_or_else(
+                    || "- (or the console's ldap section)".into(),
+                    |a| a.to_string(),
+                ),
+            ),
+            (
                 "METRICS_TOKEN".into(),
                 if self.metrics_token.is_some() {
                     "set (/metrics wants it as a bearer token)"

@@ -253,3 +253,91 @@ impl Connection<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ldap3_proto::proto::*;
+
+    fn encoded(msg: LdapMsg) -> Vec<u8> {
+        let mut out = BytesMut::new();
+        LdapCodec::default().encode(msg, &mut out).unwrap();
+        out.to_vec()
+    }
+
+    /// Whatever bytes arrive, the decoder answers a message, "more please" or an error:
+    /// real messages with bytes flipped, cut and lengths inflated never panic it.
+    #[test]
+    fn mutated_messages_never_panic_the_decoder() {
+        let filter = LdapFilter::And(vec![
+            LdapFilter::Equality("uid".into(), "alice".into()),
+            LdapFilter::Not(Box::new(LdapFilter::Substring(
+                "mail".into(),
+                LdapSubstringFilter {
+                    initial: Some("a".into()),
+                    any: vec!["b".into()],
+                    final_: Some("c".into()),
+                },
+            ))),
+        ]);
+        let seeds = [
+            encoded(LdapMsg::new(
+                1,
+                LdapOp::BindRequest(LdapBindRequest {
+                    version: 3,
+                    dn: "uid=alice,ou=people,dc=authportal,dc=local".into(),
+                    cred: LdapBindCred::Simple("secret".into()),
+                }),
+            )),
+            encoded(LdapMsg::new(
+                2,
+                LdapOp::SearchRequest(LdapSearchRequest {
+                    base: "dc=authportal,dc=local".into(),
+                    scope: LdapSearchScope::Subtree,
+                    aliases: LdapDerefAliases::Never,
+                    sizelimit: 5,
+                    timelimit: 0,
+                    typesonly: false,
+                    filter,
+                    attrs: vec!["uid".into(), "memberOf".into()],
+                }),
+            )),
+            encoded(LdapMsg::new(
+                3,
+                LdapOp::CompareRequest(LdapCompareRequest {
+                    dn: "cn=admins,ou=groups,dc=authportal,dc=local".into(),
+                    atype: "member".into(),
+                    val: b"uid=alice".to_vec(),
+                }),
+            )),
+        ];
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for round in 0..30_000 {
+            let seed = &seeds[round % seeds.len()];
+            let mut bytes = seed.clone();
+            for _ in 0..=(next() % 4) {
+                let at = (next() as usize) % bytes.len();
+                match next() % 3 {
+                    0 => bytes[at] = next() as u8,
+                    1 => bytes[at] = 0x84,
+                    _ => bytes.truncate(at.max(1)),
+                }
+            }
+            let mut buf = BytesMut::from(&bytes[..]);
+            let mut codec = LdapCodec::new(Some(MAX_MESSAGE), Some(MAX_BER_DEPTH));
+            // Decode until it wants more or refuses; each call must return.
+            for _ in 0..4 {
+                match codec.decode(&mut buf) {
+                    Ok(Some(_)) => continue,
+                    Ok(None) | Err(_) => break,
+                }
+            }
+        }
+    }
+}

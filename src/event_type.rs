@@ -47,6 +47,8 @@ event_types! {
     MfaEnroll => "mfa.enroll", "A user set up (or failed to confirm) two-factor sign-in.";
     MfaDisable => "mfa.disable", "A user removed their two-factor sign-in.";
     MfaRecoveryCodes => "mfa.recovery_codes", "A user made new recovery codes.";
+    AppPasswordCreate => "app_password.create", "A user made an app password for the LDAP directory.";
+    AppPasswordRevoke => "app_password.revoke", "A user revoked one of their app passwords.";
     LdapBindSuccess => "ldap.bind.success", "An application bound to the LDAP directory (as a service account or a person).";
     LdapBindFailure => "ldap.bind.failure", "An LDAP bind was refused (wrong DN or password, no access, too many failures).";
     AccessWithdrawn => "access.withdrawn", "A provider no longer vouches for an account at sign-in: its sessions and tokens ended.";

@@ -92,8 +92,14 @@ pub struct NewAppPassword {
     pub password: String,
 }
 
-/// Makes an app password named `name` (what the person will use it for).
-pub fn create_app_password(app: &App, user_id: i64, name: &str) -> Result<NewAppPassword> {
+/// Makes an app password named `name` (what the person will use it for), in the
+/// caller's transaction (beside its event).
+pub fn create_app_password(
+    tx: &Connection,
+    user_id: i64,
+    name: &str,
+    now: i64,
+) -> Result<NewAppPassword> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
         return Err(AppError::bad_request(format!(
@@ -101,10 +107,7 @@ pub fn create_app_password(app: &App, user_id: i64, name: &str) -> Result<NewApp
         )));
     }
     let (password, digest) = new_secret();
-    let now = app.clock.now();
-    let id = app
-        .db
-        .with_tx(|tx| db::ldap::create_app_password(tx, user_id, name, &digest, now))?;
+    let id = db::ldap::create_app_password(tx, user_id, name, &digest, now)?;
     Ok(NewAppPassword {
         id,
         name: name.to_string(),
@@ -117,11 +120,8 @@ pub fn app_passwords(app: &App, user_id: i64) -> Result<Vec<db::ldap::AppPasswor
 }
 
 /// Revokes one of the person's own app passwords; NotFound for any other id.
-pub fn delete_app_password(app: &App, user_id: i64, id: i64) -> Result<()> {
-    if app
-        .db
-        .with_tx(|tx| db::ldap::delete_app_password(tx, user_id, id))?
-    {
+pub fn delete_app_password(tx: &Connection, user_id: i64, id: i64) -> Result<()> {
+    if db::ldap::delete_app_password(tx, user_id, id)? {
         Ok(())
     } else {
         Err(AppError::NotFound)

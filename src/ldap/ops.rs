@@ -103,7 +103,7 @@ pub fn handle(app: &App, layout: &Layout, s: &mut Session, msg: LdapMsg) -> (Vec
 fn simple_bind(app: &App, layout: &Layout, s: &mut Session, dn: &str, pw: &str) -> LdapResult {
     // A bind starts from anonymous, whatever it ends in (RFC 4511 section 4.2.1).
     s.bound = Bound::Anonymous;
-    if layout.tls && !s.secure && !s.ip.is_loopback() && !pw.is_empty() {
+    if password_needs_tls(layout, s, pw) {
         return result(
             LdapResultCode::ConfidentialityRequired,
             "use LDAPS or StartTLS to send a password",
@@ -128,6 +128,12 @@ fn simple_bind(app: &App, layout: &Layout, s: &mut Session, dn: &str, pw: &str) 
             "cannot check the password right now, try again",
         ),
     }
+}
+
+/// With TLS configured, a password crosses the network only encrypted; on the machine
+/// itself (loopback) plain LDAP is fine.
+fn password_needs_tls(layout: &Layout, s: &Session, pw: &str) -> bool {
+    layout.tls && !s.secure && !s.ip.is_loopback() && !pw.is_empty()
 }
 
 fn extended(
@@ -350,5 +356,59 @@ fn compare(app: &App, layout: &Layout, s: &Session, req: &LdapCompareRequest) ->
     match filter::eval(&assertion, entry) {
         Truth::True => result(LdapResultCode::CompareTrue, ""),
         _ => result(LdapResultCode::CompareFalse, ""),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_from_the_network_need_tls_once_it_is_configured() {
+        let session = |ip: &str, secure| Session {
+            ip: ip.parse().unwrap(),
+            bound: Bound::Anonymous,
+            secure,
+        };
+        let with_tls = Layout {
+            base: "dc=x".into(),
+            tls: true,
+        };
+        let plain = Layout {
+            base: "dc=x".into(),
+            tls: false,
+        };
+        assert!(password_needs_tls(
+            &with_tls,
+            &session("192.168.1.5", false),
+            "pw"
+        ));
+        assert!(password_needs_tls(
+            &with_tls,
+            &session("2001:db8::1", false),
+            "pw"
+        ));
+        assert!(!password_needs_tls(
+            &with_tls,
+            &session("192.168.1.5", true),
+            "pw"
+        ));
+        assert!(!password_needs_tls(
+            &with_tls,
+            &session("127.0.0.1", false),
+            "pw"
+        ));
+        assert!(!password_needs_tls(&with_tls, &session("::1", false), "pw"));
+        assert!(!password_needs_tls(
+            &with_tls,
+            &session("192.168.1.5", false),
+            ""
+        ));
+        // Without TLS there is nothing to ask for (the README: localhost or a trusted LAN).
+        assert!(!password_needs_tls(
+            &plain,
+            &session("192.168.1.5", false),
+            "pw"
+        ));
     }
 }

@@ -7,7 +7,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::error::{AppError, Result};
+use crate::event_type::EventType;
 use crate::ldap::accounts;
+use crate::web::events::record;
 use crate::web::guards::{UserSession, current_session};
 use crate::web::request::Ctx;
 
@@ -38,8 +40,42 @@ struct NewBody {
 pub fn create_post(ctx: &Ctx) -> Result<Response> {
     let s = signed_in(ctx)?;
     let body: NewBody = ctx.json(r#"{"name": "Nextcloud"}"#)?;
-    let made = accounts::create_app_password(ctx.app, s.row.user_id, &body.name)?;
+    let made = create(ctx, &s, &body.name)?;
     Ok(Response::json(&made).with_status_code(201).with_no_cache())
+}
+
+/// Makes an app password and its `app_password.create` event, in one transaction.
+fn create(ctx: &Ctx, s: &UserSession, name: &str) -> Result<accounts::NewAppPassword> {
+    let user_id = s.row.user_id;
+    ctx.app.db.with_tx(|tx| {
+        let made = accounts::create_app_password(tx, user_id, name, ctx.now())?;
+        let detail = json!({ "id": made.id, "name": made.name });
+        record(
+            ctx,
+            tx,
+            EventType::AppPasswordCreate,
+            Some(user_id),
+            true,
+            detail,
+        )?;
+        Ok(made)
+    })
+}
+
+/// Revokes one of the person's app passwords and records `app_password.revoke`.
+fn revoke(ctx: &Ctx, s: &UserSession, id: i64) -> Result<()> {
+    let user_id = s.row.user_id;
+    ctx.app.db.with_tx(|tx| {
+        accounts::delete_app_password(tx, user_id, id)?;
+        record(
+            ctx,
+            tx,
+            EventType::AppPasswordRevoke,
+            Some(user_id),
+            true,
+            json!({ "id": id }),
+        )
+    })
 }
 
 fn parse_id(raw: &str) -> Result<i64> {
@@ -49,7 +85,7 @@ fn parse_id(raw: &str) -> Result<i64> {
 /// DELETE /api/me/app-passwords/{id}: 204; another person's id is 404 like a missing one.
 pub fn delete(ctx: &Ctx, id: &str) -> Result<Response> {
     let s = signed_in(ctx)?;
-    accounts::delete_app_password(ctx.app, s.row.user_id, parse_id(id)?)?;
+    revoke(ctx, &s, parse_id(id)?)?;
     Ok(Response::empty_204().with_no_cache())
 }
 
@@ -57,8 +93,7 @@ pub fn delete(ctx: &Ctx, id: &str) -> Result<Response> {
 pub fn new_post(ctx: &Ctx) -> Result<Response> {
     let s = signed_in(ctx)?;
     let form = ctx.form()?;
-    let made =
-        accounts::create_app_password(ctx.app, s.row.user_id, form.get("name").unwrap_or(""))?;
+    let made = create(ctx, &s, form.get("name").unwrap_or(""))?;
     crate::web::portal::home_page(ctx, &s, Some(&made))
 }
 
@@ -67,6 +102,6 @@ pub fn revoke_post(ctx: &Ctx) -> Result<Response> {
     let s = signed_in(ctx)?;
     let form = ctx.form()?;
     let id = parse_id(form.get("id").unwrap_or(""))?;
-    accounts::delete_app_password(ctx.app, s.row.user_id, id)?;
+    revoke(ctx, &s, id)?;
     Ok(Response::redirect_303("/home"))
 }

@@ -375,6 +375,17 @@ fn ldap_person_binds_with_an_app_password_until_it_is_revoked() {
         "{metrics}"
     );
 
+    assert_eq!(
+        s.portal
+            .count("SELECT count(*) FROM events WHERE type = 'app_password.create'"),
+        2
+    );
+    assert_eq!(
+        s.portal
+            .count("SELECT count(*) FROM events WHERE type = 'app_password.revoke'"),
+        1
+    );
+
     // The /home page shows the section and a new password once.
     let page = alice.get("/home").body;
     assert!(

@@ -96,46 +96,58 @@ pub fn simple(
     if password.is_empty() {
         return Err(Refused::Unauthenticated);
     }
-    let now_ms = app.clock.now_ms();
     let parsed = Dn::parse(dn);
     let key = parsed
         .as_ref()
         .map(dn_key)
         .unwrap_or_else(|| "ldap:?".into());
-    // Charged per attempt, refunded on success: only failures use up an address's budget.
-    let allowed = app
-        .limits
-        .signin
-        .check_ip(ip, now_ms)
-        .and_then(|()| backoff(app).check(&key, now_ms));
-    if let Err(retry_after_secs) = allowed {
-        let refused = Err(Refused::TooMany { retry_after_secs });
-        record(app, ip, dn, &refused);
-        return refused;
-    }
-    let result = match &parsed {
+    let outcome = match &parsed {
         Some(d) if password.len() <= MAX_PASSWORD => check(app, layout, d),
         _ => Ok(None),
     }
-    .map(|found| found.and_then(|who| who.verify(app, password)));
-    let outcome = match result {
-        Ok(Some(bound)) => {
-            app.limits.signin.refund_ip(ip);
-            backoff(app).succeed(&key);
-            Ok(bound)
-        }
-        Ok(None) => {
-            backoff(app).fail(&key, app.clock.now_ms());
-            Err(Refused::InvalidCredentials)
-        }
-        Err(e) => {
-            // Not the client's fault: the address keeps its budget.
-            app.limits.signin.refund_ip(ip);
-            Err(e)
-        }
-    };
+    .and_then(|found| verify(app, ip, &key, found, password));
     record(app, ip, dn, &outcome);
     outcome
+}
+
+/// Random secrets (service accounts, app passwords: 192 bits) cannot be guessed, so a
+/// right one is never refused: no one can lock an app out by failing binds with its DN
+/// or from its address. Everything else is a guess and is limited like a sign-in: per
+/// address (charged per attempt, refunded on success) and per DN (back-off).
+fn verify(
+    app: &App,
+    ip: IpAddr,
+    key: &str,
+    found: Option<Candidate>,
+    password: &str,
+) -> Result<Bound, Refused> {
+    let media = match found {
+        Some(c) => match c.verify_random(app, password) {
+            Ok(bound) => {
+                backoff(app).succeed(key);
+                return Ok(bound);
+            }
+            Err(media) => media,
+        },
+        None => None,
+    };
+    let now_ms = app.clock.now_ms();
+    app.limits
+        .signin
+        .check_ip(ip, now_ms)
+        .and_then(|()| backoff(app).check(key, now_ms))
+        .map_err(|retry_after_secs| Refused::TooMany { retry_after_secs })?;
+    match media.and_then(|m| m.verify(app, password)) {
+        Some(bound) => {
+            app.limits.signin.refund_ip(ip);
+            backoff(app).succeed(key);
+            Ok(bound)
+        }
+        None => {
+            backoff(app).fail(key, app.clock.now_ms());
+            Err(Refused::InvalidCredentials)
+        }
+    }
 }
 
 /// Whom a DN names, before the password is checked.
@@ -201,18 +213,27 @@ fn check(app: &App, layout: &Layout, dn: &Dn) -> Result<Option<Candidate>, Refus
     }))
 }
 
+/// A person's media-server accounts, to try a password against when no app password
+/// matched.
+struct MediaCheck {
+    user_id: i64,
+    dn: String,
+    accounts: Vec<db::ldap::MediaAccount>,
+}
+
 impl Candidate {
-    /// The bound identity when the password is right (and notes when it was used).
-    fn verify(self, app: &App, password: &str) -> Option<Bound> {
+    /// The bound identity when the password is the service's or one of the person's app
+    /// passwords (noting when it was used); else what may still be tried.
+    fn verify_random(self, app: &App, password: &str) -> Result<Bound, Option<MediaCheck>> {
         let digest = sha256(password.as_bytes());
         let now = app.clock.now();
         match self {
             Candidate::Service { id, dn, digest: d } => {
                 if !ct_eq(&d, &digest) {
-                    return None;
+                    return Err(None);
                 }
                 touch(app, |c| db::ldap::touch_service(c, id, now));
-                Some(Bound::Service { dn })
+                Ok(Bound::Service { dn })
             }
             Candidate::Person {
                 user_id,
@@ -226,14 +247,27 @@ impl Candidate {
                 });
                 if let Some(id) = matched {
                     touch(app, |c| db::ldap::touch_app_password(c, id, now));
-                    return Some(Bound::Person { dn, user_id });
+                    return Ok(Bound::Person { dn, user_id });
                 }
-                media
-                    .iter()
-                    .any(|m| media_password_ok(app, m, password))
-                    .then_some(Bound::Person { dn, user_id })
+                Err((!media.is_empty()).then_some(MediaCheck {
+                    user_id,
+                    dn,
+                    accounts: media,
+                }))
             }
         }
+    }
+}
+
+impl MediaCheck {
+    fn verify(self, app: &App, password: &str) -> Option<Bound> {
+        self.accounts
+            .iter()
+            .any(|m| media_password_ok(app, m, password))
+            .then_some(Bound::Person {
+                dn: self.dn,
+                user_id: self.user_id,
+            })
     }
 }
 

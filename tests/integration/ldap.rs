@@ -795,20 +795,29 @@ fn ldap_people_with_a_second_factor_bind_only_with_app_passwords() {
     assert_eq!(code, 0);
 }
 
+/// Guessable passwords (media passwords) are limited per address and per DN; random
+/// secrets are never refused when right, so nobody can lock an app out by failing binds.
 #[test]
 fn ldap_failed_binds_are_rate_limited() {
-    let s = ldap_setup(&[]);
+    let s = ldap_setup(&[("LDAP_MEDIA_PASSWORD_BIND", "true")]);
+    let alice = s.user("alice", "wonderland");
     let url = url(&s.portal);
+    let me = people_dn("alice");
+    let (_, app_pw) = app_password(&alice, "Mail");
     let (dn, pw) = service(&s.portal, "guessed");
     let mut codes = Vec::new();
     for _ in 0..8 {
-        codes.push(whoami(&url, &dn, "guess").0);
+        codes.push(whoami(&url, &me, "guess").0);
     }
     assert_eq!(&codes[..5], [49; 5], "{codes:?}");
     assert_eq!(codes[7], 53, "{codes:?}");
-    let (code, _, err) = whoami(&url, &dn, &pw);
-    assert_eq!(code, 53, "even the right password waits: {err}");
+    let (code, _, err) = whoami(&url, &me, "wonderland");
+    assert_eq!(code, 53, "even the right media password waits: {err}");
     assert!(err.contains("too many failed binds"), "{err}");
+    // Random secrets that are right still bind; wrong ones are limited too.
+    assert_eq!(whoami(&url, &me, &app_pw).0, 0);
+    assert_eq!(whoami(&url, &dn, &pw).0, 0);
+    assert_eq!(whoami(&url, &dn, "guess").0, 53);
     // Counted, but only real attempts are events: a flood does not fill the audit log.
     let failed = codes.iter().filter(|c| **c == 49).count() as i64;
     assert_eq!(
@@ -818,17 +827,15 @@ fn ldap_failed_binds_are_rate_limited() {
     );
     let metrics = s.portal.client().get("/metrics").body;
     assert!(
-        metrics.contains("authportal_ldap_binds_total{result=\"failure\"} 9"),
+        metrics.contains("authportal_ldap_binds_total{result=\"failure\"} 10"),
         "{metrics}"
     );
-    // The portal's clock moves on: binds work again.
+    // The portal's clock moves on: the media password works again.
     s.portal.app().clock.advance(15 * 60);
-    let (code, _, err) = whoami(&url, &dn, &pw);
+    let (code, _, err) = whoami(&url, &me, "wonderland");
     assert_eq!(code, 0, "{err}");
 }
 
-/// The console: the `ldap` settings section (live for binds, the address at the next
-/// start, locked where the environment sets it) and service accounts with audit events.
 #[test]
 fn ldap_console_sets_the_directory_and_manages_service_accounts() {
     // Off until the console names an address; it applies at the next start.

@@ -12,6 +12,23 @@ use crate::web::admin::audit;
 use crate::web::guards::Admin;
 use crate::web::request::Ctx;
 
+/// GET /admin/ldap: the console page.
+pub fn page_get(ctx: &Ctx, c: crate::web::admin_pages::Console) -> Result<Response> {
+    use crate::roles::Permission;
+    use crate::views::admin::{Area, LdapPage, ldap as view};
+    let services = accounts::services(ctx.app)?;
+    let listen = crate::ldap::settings::of(ctx.app)?.listen_addr;
+    Ok(crate::web::admin_pages::page(view(
+        &c.frame(Area::Ldap),
+        &LdapPage {
+            listen: listen.map(|a| a.to_string()),
+            base: &ctx.app.config.ldap.base_dn,
+            services: &services,
+            can_write: c.can(Permission::ConfigWrite),
+        },
+    )))
+}
+
 /// GET: names, DNs and dates (never a password).
 pub fn list_get(ctx: &Ctx, _: Admin) -> Result<Response> {
     let list = accounts::services(ctx.app)?;

@@ -280,6 +280,7 @@ pub static ROUTES: &[Route] = &[
     page("/admin/backups", BackupsRead, |c, v, _| admin_pages::backups_get(c, v)),
     page("/admin/events", EventsRead, |c, v, _| events::page_get(c, v)),
     page("/admin/webhooks", WebhooksRead, |c, v, _| webhooks::page_get(c, v)),
+    page("/admin/ldap", ConfigRead, |c, v, _| ldap_services::page_get(c, v)),
     // --- the console's JSON API ---
     api(Get, "/api/admin/events", EventsRead, |c, a, _| events::list_get(c, a)),
     api(Get, "/api/admin/revalidation", EventsRead, |c, a, _| revalidation::status_get(c, a)),

@@ -893,6 +893,14 @@ fn ldap_console_sets_the_directory_and_manages_service_accounts() {
             .status,
         400
     );
+    let page = root.get("/admin/ldap");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains(&dn) && page.body.contains("ldap-create"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains(&pw));
     let list = root.get("/api/admin/ldap/services").json();
     assert_eq!(list["services"][0]["dn"], json!(dn));
     assert!(!list.to_string().contains(&pw));
@@ -916,6 +924,15 @@ fn ldap_console_sets_the_directory_and_manages_service_accounts() {
     // The environment wins, and the console shows those fields locked.
     let env = ldap_setup(&[("LDAP_MEDIA_PASSWORD_BIND", "false")]);
     let root = env.user("root", "toor");
+    let alice = env.user("alice", "wonderland");
+    assert_eq!(alice.get("/admin/ldap").status, 403);
+    assert_eq!(alice.get("/api/admin/ldap/services").status, 403);
+    assert_eq!(
+        alice
+            .post_json("/api/admin/ldap/services", &json!({ "name": "x" }))
+            .status,
+        403
+    );
     let doc = root.get("/api/admin/config/ldap").json();
     let locked = doc["locked"].to_string();
     assert!(

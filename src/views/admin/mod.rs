@@ -11,6 +11,7 @@ use crate::providers::ProviderKind;
 mod branding;
 mod clients;
 mod events;
+mod ldap;
 mod overview;
 mod revalidation;
 mod sessions;
@@ -21,6 +22,7 @@ mod webhooks;
 pub use branding::{BrandingPage, branding};
 pub use clients::{client, clients};
 pub use events::{EventsPage, events};
+pub use ldap::{LdapPage, ldap};
 pub use overview::{Overview, overview};
 pub use revalidation::revalidation;
 pub use sessions::{SessionsPage, sessions};
@@ -39,6 +41,7 @@ pub enum Area {
     Backups,
     Events,
     Webhooks,
+    Ldap,
 }
 
 /// Who is looking and which areas they may read.
@@ -84,6 +87,7 @@ pub(crate) fn console(title: &str, page_name: &str, f: &Frame, body: Markup) -> 
                             @if f.backups { (item(Area::Backups, "/admin/backups", "Backups")) }
                             @if f.events { (item(Area::Events, "/admin/events", "Events")) }
                             @if f.webhooks { (item(Area::Webhooks, "/admin/webhooks", "Webhooks")) }
+                            @if f.settings { (item(Area::Ldap, "/admin/ldap", "LDAP")) }
                             li.home { a href="/home" { "Portal home" } }
                         }
                     }

@@ -4,6 +4,7 @@
 
 use std::net::IpAddr;
 
+use ldap3_proto::control::LdapControl;
 use ldap3_proto::proto::{
     LdapBindCred, LdapBindResponse, LdapCompareRequest, LdapExtendedRequest, LdapExtendedResponse,
     LdapMsg, LdapOp, LdapPartialAttribute, LdapResult, LdapResultCode, LdapSearchRequest,
@@ -83,7 +84,7 @@ pub fn handle(app: &App, layout: &Layout, s: &mut Session, msg: LdapMsg) -> (Vec
             }))
         }
         LdapOp::UnbindRequest => (Vec::new(), Next::Close),
-        LdapOp::SearchRequest(req) => (search(app, layout, s, id, &req), Next::Continue),
+        LdapOp::SearchRequest(req) => (search(app, layout, s, id, &req, &msg.ctrl), Next::Continue),
         LdapOp::CompareRequest(req) => one(LdapOp::CompareResult(compare(app, layout, s, &req))),
         LdapOp::ExtendedRequest(req) => extended(layout, s, id, &req),
         LdapOp::AbandonRequest(_) => (Vec::new(), Next::Continue),
@@ -247,6 +248,7 @@ fn search(
     s: &Session,
     id: i32,
     req: &LdapSearchRequest,
+    controls: &[LdapControl],
 ) -> Vec<LdapMsg> {
     app.metrics.ldap_search();
     let done = |res: LdapResult| reply(id, LdapOp::SearchResultDone(res));
@@ -281,15 +283,21 @@ fn search(
             .filter(|e| in_scope(&e.parsed, &base, &req.scope))
             .collect()
     };
+    let matching = candidates
+        .iter()
+        .filter(|e| filter::eval(&req.filter, e) == Truth::True);
+    if let Some((size, cookie)) = controls.iter().find_map(|c| match c {
+        LdapControl::SimplePagedResults { size, cookie } => Some((*size, cookie.as_slice())),
+        _ => None,
+    }) {
+        return paged(id, req, &matching.collect::<Vec<_>>(), size, cookie);
+    }
     let limit = match usize::try_from(req.sizelimit) {
         Ok(n) if n > 0 => n.min(MAX_ENTRIES),
         _ => MAX_ENTRIES,
     };
     let mut out = Vec::new();
-    for e in candidates
-        .iter()
-        .filter(|e| filter::eval(&req.filter, e) == Truth::True)
-    {
+    for e in matching {
         if out.len() == limit {
             out.push(done(result(LdapResultCode::SizeLimitExceeded, "")));
             return out;
@@ -300,6 +308,60 @@ fn search(
         ));
     }
     out.push(done(result(LdapResultCode::Success, "")));
+    out
+}
+
+/// One page of a search with the simple paged results control (RFC 2696; apps such as
+/// Nextcloud and SSSD ask for it). The cookie is the offset of the next page: the tree
+/// is read afresh for each page, as for every search.
+fn paged(
+    id: i32,
+    req: &LdapSearchRequest,
+    matching: &[&Entry],
+    size: i64,
+    cookie: &[u8],
+) -> Vec<LdapMsg> {
+    let start = match cookie {
+        [] => 0,
+        c => match <[u8; 8]>::try_from(c) {
+            Ok(b) => usize::try_from(u64::from_be_bytes(b)).unwrap_or(usize::MAX),
+            Err(_) => {
+                return vec![reply(
+                    id,
+                    LdapOp::SearchResultDone(result(
+                        LdapResultCode::UnwillingToPerform,
+                        "not a paging cookie of this server",
+                    )),
+                )];
+            }
+        },
+    }
+    .min(matching.len());
+    // Size 0 abandons the paged search (RFC 2696 section 3).
+    let size = usize::try_from(size).unwrap_or(0).min(MAX_ENTRIES);
+    let end = start.saturating_add(size).min(matching.len());
+    let mut out: Vec<LdapMsg> = matching[start..end]
+        .iter()
+        .map(|e| {
+            reply(
+                id,
+                LdapOp::SearchResultEntry(select(e, &req.attrs, req.typesonly)),
+            )
+        })
+        .collect();
+    let next = if size > 0 && end < matching.len() {
+        (end as u64).to_be_bytes().to_vec()
+    } else {
+        Vec::new()
+    };
+    out.push(LdapMsg {
+        msgid: id,
+        op: LdapOp::SearchResultDone(result(LdapResultCode::Success, "")),
+        ctrl: vec![LdapControl::SimplePagedResults {
+            size: i64::try_from(matching.len()).unwrap_or(i64::MAX),
+            cookie: next,
+        }],
+    });
     out
 }
 

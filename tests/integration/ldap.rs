@@ -214,6 +214,30 @@ fn ldap_service_account_searches_people_and_groups() {
         ],
     );
     assert_eq!((code, values(&out, "uid").len()), (4, 1), "{out}");
+    // Paged results (RFC 2696), a page of one at a time: every entry once.
+    let (code, out, err) = tool(
+        "ldapsearch",
+        &[
+            "-x",
+            "-LLL",
+            "-H",
+            &url,
+            "-D",
+            &dn,
+            "-w",
+            &pw,
+            "-E",
+            "pr=1/noprompt",
+            "-b",
+            BASE,
+            "(uid=*)",
+            "uid",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let mut paged = values(&out, "uid");
+    paged.sort();
+    assert_eq!(paged, ["alice", "o(b)*rien", "root"], "{out}");
     // A base that does not exist.
     let (code, _, _) = search(
         &url,
@@ -648,6 +672,11 @@ c.search(base, "(&(objectClass=person)(memberOf=cn=jellyfin-user,ou=groups,%s))"
 out["members"] = sorted(str(e.uid) for e in c.entries)
 out["compare"] = c.compare("cn=jellyfin-user,ou=groups," + base, "member", alice)
 out["whoami"] = c.extend.standard.who_am_i()
+paged = c.extend.standard.paged_search(base, "(objectClass=person)", SUBTREE, attributes=["uid"], paged_size=1, generator=False)
+c.search(base, "(objectClass=person)", SUBTREE, attributes=["uid"], paged_size=1)
+page = c.result["controls"]["1.2.840.113556.1.4.319"]["value"]
+out["first_page"] = [len(c.entries), len(page["cookie"]) > 0]
+out["paged"] = sorted(str(e["attributes"]["uid"][0]) for e in paged if e["type"] == "searchResEntry")
 p = Connection(server, alice, app_pw)
 out["person_bind"] = p.bind()
 bad = Connection(server, alice, "wrong")
@@ -680,6 +709,8 @@ print(json.dumps(out))
     assert_eq!(v["members"], json!(["alice", "b*b"]));
     assert_eq!(v["compare"], json!(true));
     assert_eq!(v["whoami"], json!(format!("dn:{dn}")));
+    assert_eq!(v["first_page"], json!([1, true]), "one entry and a cookie");
+    assert_eq!(v["paged"], json!(["alice", "b*b"]));
     assert_eq!(v["person_bind"], json!(true));
     assert_eq!(
         (v["bad_bind"].clone(), v["bad_result"].clone()),

@@ -700,7 +700,7 @@ print(json.dumps(out))
         .unwrap();
     assert!(
         out.status.success(),
-        "pip install ldap3: {}",
+        "the ldap3 script failed (needs pip install ldap3==2.9.1): {}",
         String::from_utf8_lossy(&out.stderr)
     );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();

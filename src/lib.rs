@@ -105,6 +105,8 @@ pub fn start(config: Config) -> Result<RunningServer, String> {
     let addr = listener
         .local_addr()
         .map_err(|e| format!("LISTEN_ADDR: {e}"))?;
+    let ldap = ldap::bind(&app)?;
+    let ldap_addr = ldap.as_ref().map(|l| l.addr);
     let stop = Arc::new(AtomicBool::new(false));
     let handler_app = Arc::clone(&app);
     let handler = Arc::new(move |req: &rouille::Request| web::handle(&handler_app, req));
@@ -129,9 +131,9 @@ pub fn start(config: Config) -> Result<RunningServer, String> {
     )?);
     threads.push(webhooks::spawn(Arc::clone(&app), Arc::clone(&stop))?);
     threads.push(revalidate::spawn(Arc::clone(&app), Arc::clone(&stop))?);
-    let ldap = ldap::spawn(Arc::clone(&app), Arc::clone(&stop))?;
-    let ldap_addr = ldap.as_ref().map(|l| l.addr);
-    threads.extend(ldap.map(|l| l.thread));
+    if let Some(bound) = ldap {
+        threads.push(bound.serve(Arc::clone(&app), Arc::clone(&stop))?);
+    }
     Ok(RunningServer {
         addr,
         ldap_addr,

@@ -30,15 +30,18 @@ pub const MAX_PER_ADDRESS: usize = 16;
 /// How often the accept loop looks at the stop flag.
 const ACCEPT_POLL: Duration = Duration::from_millis(250);
 
-/// The directory's listener, when LDAP_LISTEN_ADDR is set: its address and its thread.
-pub struct Listening {
+/// The directory's socket and TLS configuration, ready before any thread starts (so a
+/// start that fails on them leaves nothing running).
+pub struct Bound {
     pub addr: SocketAddr,
-    pub thread: JoinHandle<()>,
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
-/// Starts the listener when configured; the error names the setting at fault.
-pub fn spawn(app: Arc<App>, stop: Arc<AtomicBool>) -> Result<Option<Listening>, String> {
-    let in_force = settings::of(&app).map_err(|e| format!("LDAP settings: {e:?}"))?;
+/// Binds the directory's address when one is in force (LDAP_LISTEN_ADDR, else the
+/// console's); the error names the setting at fault.
+pub fn bind(app: &App) -> Result<Option<Bound>, String> {
+    let in_force = settings::of(app).map_err(|e| format!("LDAP settings: {e:?}"))?;
     let Some(listen) = in_force.listen_addr else {
         return Ok(None);
     };
@@ -46,8 +49,19 @@ pub fn spawn(app: Arc<App>, stop: Arc<AtomicBool>) -> Result<Option<Listening>, 
         Some((cert, key)) => Some(tls::server_config(cert, key)?),
         None => None,
     };
-    let listener = crate::web::server::bind(listen)
-        .map_err(|e| format!("LDAP_LISTEN_ADDR: cannot listen on {listen}: {e}"))?;
+    let listener = match crate::web::server::bind(listen) {
+        Ok(l) => l,
+        // The console's address (a port taken meanwhile) must not keep the portal itself
+        // from starting: the owner fixes it in the console. The environment's is an
+        // error of the configuration, like LISTEN_ADDR's.
+        Err(e) if !app.config.env_set.contains("LDAP_LISTEN_ADDR") => {
+            crate::log_error!(
+                "ldap: cannot listen on {listen} (the console's ldap.listen_addr): {e}; the directory is off until it is fixed and the portal restarted"
+            );
+            return Ok(None);
+        }
+        Err(e) => return Err(format!("LDAP_LISTEN_ADDR: cannot listen on {listen}: {e}")),
+    };
     let addr = listener
         .local_addr()
         .map_err(|e| format!("LDAP_LISTEN_ADDR: {e}"))?;
@@ -55,24 +69,36 @@ pub fn spawn(app: Arc<App>, stop: Arc<AtomicBool>) -> Result<Option<Listening>, 
     socket2::SockRef::from(&listener)
         .set_read_timeout(Some(ACCEPT_POLL))
         .map_err(|e| format!("LDAP_LISTEN_ADDR: {e}"))?;
-    let layout = directory::Layout::of(&app);
     if tls.is_none() && !listen.ip().is_loopback() {
         crate::log_warn!(
             "ldap: serving plain LDAP on {addr}: passwords cross the network unencrypted; set LDAP_TLS_CERT and LDAP_TLS_KEY unless this is a trusted LAN"
         );
     }
-    crate::log_info!("ldap: directory {} on {addr}", layout.base);
-    let shared = Arc::new(conn::Shared {
-        app,
-        layout,
+    Ok(Some(Bound {
+        addr,
+        listener,
         tls,
-        stop,
-    });
-    let thread = std::thread::Builder::new()
-        .name("ldap-accept".into())
-        .spawn(move || accept_loop(&listener, &shared))
-        .map_err(|e| format!("cannot start the LDAP listener: {e}"))?;
-    Ok(Some(Listening { addr, thread }))
+    }))
+}
+
+impl Bound {
+    /// Serves the directory until `stop` is raised, on its accept thread (returned) and
+    /// one thread per connection.
+    pub fn serve(self, app: Arc<App>, stop: Arc<AtomicBool>) -> Result<JoinHandle<()>, String> {
+        let layout = directory::Layout::of(&app);
+        crate::log_info!("ldap: directory {} on {}", layout.base, self.addr);
+        let shared = Arc::new(conn::Shared {
+            app,
+            layout,
+            tls: self.tls,
+            stop,
+        });
+        let listener = self.listener;
+        std::thread::Builder::new()
+            .name("ldap-accept".into())
+            .spawn(move || accept_loop(&listener, &shared))
+            .map_err(|e| format!("cannot start the LDAP listener: {e}"))
+    }
 }
 
 /// Open connections per address, and in all.

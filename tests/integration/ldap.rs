@@ -2,7 +2,7 @@
 //! `ldapcompare` and `ldapadd` from Debian's ldap-utils, and Python's ldap3.
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
 use std::process::Command;
 use std::time::Duration;
 
@@ -994,4 +994,25 @@ fn ldap_connections_per_address_are_capped() {
     std::thread::sleep(Duration::from_millis(600));
     let (code, _, err) = search(&url, None, BASE, "base", "(objectClass=*)", &[]);
     assert_eq!(code, 0, "room again: {err}");
+}
+
+/// A console address that cannot be used (a port taken meanwhile) leaves the directory
+/// off, not the portal; the environment's is a configuration error.
+#[test]
+fn ldap_a_taken_console_address_leaves_only_the_directory_off() {
+    let hold = TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = hold.local_addr().unwrap().to_string();
+    let s = setup(&[]);
+    crate::admin::store_section(&s.portal, "ldap", &json!({ "listen_addr": taken }));
+    let Setup { jf, portal } = s;
+    let portal = portal.restart();
+    assert_eq!(portal.server.as_ref().unwrap().ldap_addr, None);
+    assert_eq!(portal.client().get("/healthz").status, 200);
+    drop(jf);
+    let mut vars: std::collections::BTreeMap<String, String> = portal.vars.clone();
+    vars.insert("LDAP_LISTEN_ADDR".into(), taken);
+    let cfg = authportal::Config::from_vars(&vars).unwrap();
+    drop(portal);
+    let err = authportal::start(cfg).err().expect("refused");
+    assert!(err.contains("LDAP_LISTEN_ADDR"), "{err}");
 }

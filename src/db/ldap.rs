@@ -183,6 +183,20 @@ pub fn assigned_group_names(conn: &Connection) -> Result<Vec<String>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// Keeps the token a media server just gave an account (sealed by the caller).
+pub fn store_media_token(
+    conn: &Connection,
+    provider: &str,
+    provider_user_id: &str,
+    sealed: &str,
+) -> Result<()> {
+    conn.execute(
+        "UPDATE identities SET token_sealed = ?3 WHERE provider = ?1 AND provider_user_id = ?2",
+        params![provider, provider_user_id, sealed],
+    )?;
+    Ok(())
+}
+
 /// A Jellyfin or Emby account linked to a user.
 pub struct MediaAccount {
     pub provider: String,

@@ -292,7 +292,11 @@ fn media_password_ok(app: &App, account: &db::ldap::MediaAccount, password: &str
     let outcome = server.authenticate(&app.http, &account.username, password);
     app.metrics.signin(kind, &outcome);
     match outcome {
-        Ok(Outcome::Authorized(ident)) => ident.provider_user_id == account.provider_user_id,
+        Ok(Outcome::Authorized(ident)) if ident.provider_user_id == account.provider_user_id => {
+            keep_token(app, &ident);
+            true
+        }
+        Ok(Outcome::Authorized(_)) => false,
         Ok(Outcome::Denied { log, .. }) => {
             crate::log_info!("ldap: media password bind denied: {log}");
             false
@@ -302,6 +306,29 @@ fn media_password_ok(app: &App, account: &db::ldap::MediaAccount, password: &str
             crate::log_warn!("ldap: media password bind: {e}");
             false
         }
+    }
+}
+
+/// Keeps the token the password check was answered with, as a sign-in does: a media
+/// server may end the portal's earlier token for the same device when it issues a new
+/// one, and re-validation asks with the stored token.
+fn keep_token(app: &App, ident: &crate::providers::Identity) {
+    let purpose = format!(
+        "provider-token:{}:{}",
+        ident.provider.as_str(),
+        ident.provider_user_id
+    );
+    let sealed = app.sealer.seal(&purpose, ident.token.as_bytes());
+    let stored = app.db.with_tx(|tx| {
+        db::ldap::store_media_token(
+            tx,
+            ident.provider.as_str(),
+            &ident.provider_user_id,
+            &sealed,
+        )
+    });
+    if let Err(e) = stored {
+        crate::log_warn!("ldap: cannot keep the media server's new token: {e:?}");
     }
 }
 

@@ -485,6 +485,25 @@ fn ldap_jellyfin_person_binds_with_their_media_password_only_when_allowed() {
         0,
         "nothing stored"
     );
+    // The portal keeps the token the bind was answered with, as a sign-in does (a
+    // server may end the earlier one of the same device; re-validation asks with it).
+    let (account, sealed): (String, String) = s
+        .portal
+        .db()
+        .query_row(
+            "SELECT provider_user_id, token_sealed FROM identities",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let token = s
+        .portal
+        .app()
+        .sealer
+        .open(&format!("provider-token:jellyfin:{account}"), &sealed)
+        .unwrap();
+    let token = String::from_utf8(token).unwrap();
+    assert_eq!(s.jf.tokens_of("alice").last(), Some(&token));
 
     // Not allowed (the default): the same password is refused.
     let off = ldap_setup(&[]);

@@ -50,7 +50,7 @@ pub enum Refused {
     Unauthenticated,
     /// Too many failures: from this address, or for this DN.
     TooMany { retry_after_secs: u64 },
-    /// The media server could not be asked.
+    /// The media server (or the database) could not be asked.
     Unavailable,
 }
 
@@ -137,15 +137,24 @@ fn verify(
         .check_ip(ip, now_ms)
         .and_then(|()| backoff(app).check(key, now_ms))
         .map_err(|retry_after_secs| Refused::TooMany { retry_after_secs })?;
-    match media.and_then(|m| m.verify(app, password)) {
-        Some(bound) => {
+    let checked = match media {
+        Some(m) => m.verify(app, password),
+        None => Ok(None),
+    };
+    match checked {
+        Ok(Some(bound)) => {
             app.limits.signin.refund_ip(ip);
             backoff(app).succeed(key);
             Ok(bound)
         }
-        None => {
+        Ok(None) => {
             backoff(app).fail(key, app.clock.now_ms());
             Err(Refused::InvalidCredentials)
+        }
+        Err(e) => {
+            // The media server did not answer: not the client's failure.
+            app.limits.signin.refund_ip(ip);
+            Err(e)
         }
     }
 }
@@ -260,14 +269,27 @@ impl Candidate {
 }
 
 impl MediaCheck {
-    fn verify(self, app: &App, password: &str) -> Option<Bound> {
-        self.accounts
-            .iter()
-            .any(|m| media_password_ok(app, m, password))
-            .then_some(Bound::Person {
-                dn: self.dn,
-                user_id: self.user_id,
-            })
+    /// Some(person) when a media server takes the password; Err when none that was
+    /// asked could answer.
+    fn verify(self, app: &App, password: &str) -> Result<Option<Bound>, Refused> {
+        let mut unanswered = false;
+        for account in &self.accounts {
+            match media_password_ok(app, account, password) {
+                Ok(true) => {
+                    return Ok(Some(Bound::Person {
+                        dn: self.dn,
+                        user_id: self.user_id,
+                    }));
+                }
+                Ok(false) => {}
+                Err(_) => unanswered = true,
+            }
+        }
+        if unanswered {
+            Err(Refused::Unavailable)
+        } else {
+            Ok(None)
+        }
     }
 }
 
@@ -280,13 +302,17 @@ fn touch(app: &App, f: impl FnOnce(&rusqlite::Connection) -> crate::error::Resul
 
 /// Asks the media server whether this is the account's password (the provider's own
 /// sign-in call, so its rules on disabled users apply), and that it is the same account.
-fn media_password_ok(app: &App, account: &db::ldap::MediaAccount, password: &str) -> bool {
+fn media_password_ok(
+    app: &App,
+    account: &db::ldap::MediaAccount,
+    password: &str,
+) -> Result<bool, ProviderError> {
     let Some(kind) = ProviderKind::parse(&account.provider) else {
-        return false;
+        return Ok(false);
     };
     let providers = app.providers();
     let Some(server) = providers.media_server(kind) else {
-        return false;
+        return Ok(false);
     };
     let _one = server.one_at_a_time(&account.username);
     let outcome = server.authenticate(&app.http, &account.username, password);
@@ -294,17 +320,22 @@ fn media_password_ok(app: &App, account: &db::ldap::MediaAccount, password: &str
     match outcome {
         Ok(Outcome::Authorized(ident)) if ident.provider_user_id == account.provider_user_id => {
             keep_token(app, &ident);
-            true
+            Ok(true)
         }
-        Ok(Outcome::Authorized(_)) => false,
+        Ok(Outcome::Authorized(_)) => Ok(false),
         Ok(Outcome::Denied { log, .. }) => {
             crate::log_info!("ldap: media password bind denied: {log}");
-            false
+            Ok(false)
         }
-        Err(ProviderError::InvalidCredentials) => false,
+        Err(ProviderError::InvalidCredentials) => Ok(false),
+        // Not an answer about the password: the bind is "unavailable", not wrong.
+        Err(e @ (ProviderError::Unreachable(_) | ProviderError::RateLimited)) => {
+            crate::log_warn!("ldap: media password bind: {e}");
+            Err(e)
+        }
         Err(e) => {
             crate::log_warn!("ldap: media password bind: {e}");
-            false
+            Ok(false)
         }
     }
 }

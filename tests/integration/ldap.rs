@@ -504,6 +504,14 @@ fn ldap_jellyfin_person_binds_with_their_media_password_only_when_allowed() {
         .unwrap();
     let token = String::from_utf8(token).unwrap();
     assert_eq!(s.jf.tokens_of("alice").last(), Some(&token));
+    // A media server that does not answer: "unavailable", not a wrong password.
+    s.jf.fail(
+        "/Users/AuthenticateByName",
+        crate::fakes::http::Fault::Status(503),
+    );
+    let (code, _, err) = whoami(&url, &people_dn("alice"), "wonderland");
+    assert_eq!(code, 52, "{err}");
+    s.jf.clear_faults();
 
     // Not allowed (the default): the same password is refused.
     let off = ldap_setup(&[]);

@@ -21,6 +21,7 @@
   if (page === 'admin-media') initMedia();
   if (page === 'admin-media-plex') initMediaPlex();
   initCopyButtons();
+  if (page === 'admin-ldap') initLdap();
 
   // --- helpers ---
 
@@ -1116,6 +1117,40 @@
         });
       });
     }
+  }
+
+  // --- /admin/ldap ---
+
+  function initLdap() {
+    document.addEventListener('click', function (ev) {
+      var del = ev.target.closest('button[data-ldap-delete]');
+      if (!del) return;
+      if (del.getAttribute('data-armed') !== '1') {
+        del.setAttribute('data-armed', '1');
+        del.textContent = 'Press again to delete';
+        return;
+      }
+      busy(del, true);
+      api('DELETE', '/api/admin/ldap/services/' + del.getAttribute('data-ldap-delete')).then(function (res) {
+        if (!res.ok) { busy(del, false); say('ldap-status', errorText(res), 'bad'); return; }
+        window.location.reload();
+      });
+    });
+    var create = $('ldap-create');
+    if (!create) return;
+    create.addEventListener('click', function () {
+      busy(create, true);
+      api('POST', '/api/admin/ldap/services', { name: $('ldap-name').value.trim() }).then(function (res) {
+        busy(create, false);
+        if (!res.ok) { say('ldap-status', errorText(res), 'bad'); return; }
+        $('ldap-made-dn').textContent = res.json.dn;
+        $('ldap-made-password').textContent = res.json.password;
+        $('ldap-made').hidden = false;
+        $('ldap-made').focus();
+        $('ldap-name').value = '';
+        say('ldap-status', 'Created. Reload the page to see it in the list (the password will not show again).', 'ok');
+      });
+    });
   }
 
   // --- /admin/webhooks ---

@@ -88,6 +88,22 @@ pub struct Config {
     /// For showing times (and, later, backup schedules); everything inside is UTC.
     pub timezone: chrono_tz::Tz,
     pub http_workers: usize,
+    pub ldap: LdapConfig,
+}
+
+/// The read-only LDAP directory (src/ldap/).
+#[derive(Debug, Clone)]
+pub struct LdapConfig {
+    /// Off when unset.
+    pub listen_addr: Option<SocketAddr>,
+    /// Checked to be a DN such as `dc=authportal,dc=local`.
+    pub base_dn: String,
+    /// PEM certificate chain and key: LDAPS and StartTLS on the same port.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Jellyfin/Emby people may bind with their media-server password.
+    pub media_password_bind: bool,
+    /// Clients that did not bind may search.
+    pub anonymous_search: bool,
 }
 
 impl Config {
@@ -109,6 +125,12 @@ impl Config {
         "JELLYFIN_API_KEY",
         "JELLYFIN_SERVER_URL",
         "LISTEN_ADDR",
+        "LDAP_ALLOW_ANONYMOUS",
+        "LDAP_BASE_DN",
+        "LDAP_LISTEN_ADDR",
+        "LDAP_MEDIA_PASSWORD_BIND",
+        "LDAP_TLS_CERT",
+        "LDAP_TLS_KEY",
         "LOGIN_EXTRA_LINK_TEXT",
         "LOGIN_EXTRA_LINK_URL",
         "LOG_LEVEL",
@@ -206,6 +228,7 @@ impl Config {
             log_level: crate::log::Level::parse(v.get("LOG_LEVEL").unwrap_or("info"))
                 .ok_or_else(|| err("LOG_LEVEL", "expected one of error, warn, info, debug"))?,
             http_workers: parse_workers(v.get("HTTP_WORKERS"))?,
+            ldap: parse_ldap(&v)?,
             timezone: match v.get("APP_TIMEZONE") {
                 None => chrono_tz::UTC,
                 Some(name) => name.parse().map_err(|_| {
@@ -336,6 +359,13 @@ impl Config {
                     .unwrap_or_else(|| "-".into()),
             ),
             ("HTTP_WORKERS".into(), self.http_workers.to_string()),
+            (
+                "LDAP_LISTEN_ADDR".into(),
+                self.ldap.listen_addr.map_or_else(
+                    || "- (or the console's ldap section)".into(),
+                    |a| a.to_string(),
+                ),
+            ),
             (
                 "METRICS_TOKEN".into(),
                 if self.metrics_token.is_some() {
@@ -520,6 +550,40 @@ fn parse_extra_link(v: &Vars) -> Result<Option<(Url, String)>, ConfigError> {
     Ok(Some((url, text)))
 }
 
+fn parse_ldap(v: &Vars) -> Result<LdapConfig, ConfigError> {
+    let listen_addr = v
+        .get("LDAP_LISTEN_ADDR")
+        .map(|s| {
+            s.parse().map_err(|_| {
+                err(
+                    "LDAP_LISTEN_ADDR",
+                    format!("expected IP:PORT such as 127.0.0.1:3890, got {s:?}"),
+                )
+            })
+        })
+        .transpose()?;
+    let base_dn = v.get("LDAP_BASE_DN").unwrap_or("dc=authportal,dc=local");
+    if crate::ldap::dn::Dn::parse(base_dn).is_none_or(|d| d.0.is_empty()) {
+        return Err(err(
+            "LDAP_BASE_DN",
+            format!("expected a DN such as dc=example,dc=com, got {base_dn:?}"),
+        ));
+    }
+    let tls = match (v.get("LDAP_TLS_CERT"), v.get("LDAP_TLS_KEY")) {
+        (Some(c), Some(k)) => Some((PathBuf::from(c), PathBuf::from(k))),
+        (None, None) => None,
+        (Some(_), None) => return Err(err("LDAP_TLS_KEY", "required with LDAP_TLS_CERT")),
+        (None, Some(_)) => return Err(err("LDAP_TLS_CERT", "required with LDAP_TLS_KEY")),
+    };
+    Ok(LdapConfig {
+        listen_addr,
+        base_dn: base_dn.to_string(),
+        tls,
+        media_password_bind: v.bool("LDAP_MEDIA_PASSWORD_BIND", false)?,
+        anonymous_search: v.bool("LDAP_ALLOW_ANONYMOUS", false)?,
+    })
+}
+
 fn parse_workers(s: Option<&str>) -> Result<usize, ConfigError> {
     let Some(s) = s else { return Ok(16) };
     match s.parse::<usize>() {
@@ -563,6 +627,9 @@ mod tests {
             (vec![("APP_BASE_URL", "ftp://x.example")], "APP_BASE_URL"),
             (vec![("SESSION_SECRET", "short")], "SESSION_SECRET"),
             (vec![("LISTEN_ADDR", "8089")], "LISTEN_ADDR"),
+            (vec![("LDAP_LISTEN_ADDR", "3890")], "LDAP_LISTEN_ADDR"),
+            (vec![("LDAP_BASE_DN", "example.com")], "LDAP_BASE_DN"),
+            (vec![("LDAP_TLS_CERT", "/x.pem")], "LDAP_TLS_KEY"),
             (vec![("APP_TIMEZONE", "Mars/Olympus_Mons")], "APP_TIMEZONE"),
             (vec![("MFA_ENFORCE", "maybe")], "MFA_ENFORCE"),
             (

@@ -48,6 +48,10 @@ event_types! {
     MfaEnroll => "mfa.enroll", "A user set up (or failed to confirm) two-factor sign-in.";
     MfaDisable => "mfa.disable", "A user removed their two-factor sign-in.";
     MfaRecoveryCodes => "mfa.recovery_codes", "A user made new recovery codes.";
+    AppPasswordCreate => "app_password.create", "A user made an app password for the LDAP directory.";
+    AppPasswordRevoke => "app_password.revoke", "A user revoked one of their app passwords.";
+    LdapBindSuccess => "ldap.bind.success", "An application bound to the LDAP directory (as a service account or a person).";
+    LdapBindFailure => "ldap.bind.failure", "An LDAP bind was refused (wrong DN or password, no access, too many failures).";
     AccessWithdrawn => "access.withdrawn", "A provider no longer vouches for an account at sign-in: its sessions and tokens ended.";
     AccessRevoked => "access.revoked", "Re-validation found an account without access: its sessions and tokens ended.";
     ConsentGranted => "consent.granted", "A user allowed an OIDC client to sign them in.";
@@ -84,6 +88,8 @@ event_types! {
     AdminGrantRevoke => "admin.grant.revoke", "An admin withdrew a user's consent to an OIDC client.";
     AdminMfaReset => "admin.mfa.reset", "An admin removed a user's second factors.";
     AdminTrustedIpForget => "admin.trusted_ip.forget", "An admin forgot a user's recent sign-in address.";
+    AdminLdapServiceCreate => "admin.ldap_service.create", "An admin made an LDAP service account.";
+    AdminLdapServiceDelete => "admin.ldap_service.delete", "An admin deleted an LDAP service account.";
     AdminWebhookCreate => "admin.webhook.create", "An admin created a webhook rule.";
     AdminWebhookUpdate => "admin.webhook.update", "An admin changed a webhook rule.";
     AdminWebhookDelete => "admin.webhook.delete", "An admin deleted a webhook rule.";

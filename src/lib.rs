@@ -18,6 +18,7 @@ pub mod error;
 pub mod event_type;
 pub mod groups;
 pub mod janitor;
+pub mod ldap;
 pub mod lockout;
 pub mod log;
 pub mod metrics;
@@ -52,6 +53,8 @@ pub use config::Config;
 /// A server started by `start`. Stops (gracefully: in-flight requests finish) on drop.
 pub struct RunningServer {
     pub addr: SocketAddr,
+    /// Where the LDAP directory listens, when LDAP_LISTEN_ADDR is set.
+    pub ldap_addr: Option<SocketAddr>,
     pub app: Arc<App>,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
@@ -104,6 +107,8 @@ pub fn start(config: Config) -> Result<RunningServer, String> {
     let addr = listener
         .local_addr()
         .map_err(|e| format!("LISTEN_ADDR: {e}"))?;
+    let ldap = ldap::bind(&app)?;
+    let ldap_addr = ldap.as_ref().map(|l| l.addr);
     let stop = Arc::new(AtomicBool::new(false));
     let handler_app = Arc::clone(&app);
     let handler = Arc::new(move |req: &rouille::Request| web::handle(&handler_app, req));
@@ -128,8 +133,12 @@ pub fn start(config: Config) -> Result<RunningServer, String> {
     )?);
     threads.push(webhooks::spawn(Arc::clone(&app), Arc::clone(&stop))?);
     threads.push(revalidate::spawn(Arc::clone(&app), Arc::clone(&stop))?);
+    if let Some(bound) = ldap {
+        threads.push(bound.serve(Arc::clone(&app), Arc::clone(&stop))?);
+    }
     Ok(RunningServer {
         addr,
+        ldap_addr,
         app,
         stop,
         threads,

@@ -21,6 +21,7 @@ fn run() -> ExitCode {
         Some("check") => cli::check::check(),
         Some("healthcheck") => cli::check::healthcheck(),
         Some("oauth-client") => cli::with_app(|app| cli::oauth_client::run(app, &args[1..])),
+        Some("ldap-bind") => cli::with_app(|app| cli::ldap_bind::run(app, &args[1..])),
         Some("admin") => cli::with_app(|app| cli::admin::admin(app, &args[1..])),
         Some("mfa") => cli::with_app(|app| cli::admin::mfa(app, &args[1..])),
         Some("keys") => cli::with_app(|app| cli::keys::run(app, &args[1..])),

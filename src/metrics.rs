@@ -52,6 +52,9 @@ pub struct Metrics {
     /// PROVIDERS x SIGNIN_RESULTS
     signins: Box<[AtomicU64]>,
     decisions: Box<[AtomicU64]>,
+    /// LDAP binds: [success, failure].
+    ldap_binds: [AtomicU64; 2],
+    ldap_searches: AtomicU64,
     started: i64,
 }
 
@@ -63,6 +66,8 @@ impl Default for Metrics {
             latency_sum_us: counters(MAX_ROUTE_LABELS),
             signins: counters(PROVIDERS.len() * SIGNIN_RESULTS.len()),
             decisions: counters(DECISIONS.len()),
+            ldap_binds: [AtomicU64::new(0), AtomicU64::new(0)],
+            ldap_searches: AtomicU64::new(0),
             started: chrono::Utc::now().timestamp(),
         }
     }
@@ -107,6 +112,16 @@ impl Metrics {
             _ => 3,
         };
         add(&self.decisions[decision], 1);
+    }
+
+    /// One LDAP bind with a DN (anonymous binds are not counted).
+    pub fn ldap_bind(&self, ok: bool) {
+        add(&self.ldap_binds[usize::from(!ok)], 1);
+    }
+
+    /// One LDAP search.
+    pub fn ldap_search(&self) {
+        add(&self.ldap_searches, 1);
     }
 
     /// What a media server said to a sign-in.
@@ -162,6 +177,30 @@ impl Metrics {
                 get(&self.decisions[i])
             );
         }
+        header(
+            &mut out,
+            "authportal_ldap_binds_total",
+            "counter",
+            "LDAP binds with a DN, by result.",
+        );
+        for (i, result) in ["success", "failure"].iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "authportal_ldap_binds_total{{result=\"{result}\"}} {}",
+                get(&self.ldap_binds[i])
+            );
+        }
+        header(
+            &mut out,
+            "authportal_ldap_searches_total",
+            "counter",
+            "LDAP searches.",
+        );
+        let _ = writeln!(
+            out,
+            "authportal_ldap_searches_total {}",
+            get(&self.ldap_searches)
+        );
         header(
             &mut out,
             "authportal_log_lines_dropped_total",

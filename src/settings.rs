@@ -188,6 +188,7 @@ sections!(
     crate::backup::schedule::BackupSettings,
     Branding,
     EventsSettings,
+    crate::ldap::settings::LdapSettings,
     MfaSettings,
     crate::provider_settings::ProvidersSettings,
     Revalidation,

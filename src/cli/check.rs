@@ -52,6 +52,16 @@ pub fn check() -> ExitCode {
             }
         }
     }
+    if let Some((cert, key)) = &app.config.ldap.tls {
+        // A start would fail on these; say so now.
+        match authportal::ldap::tls::server_config(cert, key) {
+            Ok(_) => println!("  ldap tls  ok: {}", cert.display()),
+            Err(e) => {
+                ok = false;
+                println!("  ldap tls  FAILED: {e}");
+            }
+        }
+    }
     if ok {
         ExitCode::SUCCESS
     } else {

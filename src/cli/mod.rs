@@ -10,6 +10,7 @@ pub mod admin;
 pub mod backup;
 pub mod check;
 pub mod keys;
+pub mod ldap_bind;
 pub mod oauth_client;
 pub mod serve;
 
@@ -30,6 +31,10 @@ pub const USAGE: &str = "usage: authportal [COMMAND]
                       register an application; prints JSON with client_id, client_secret
                       and (with a preset) the values to paste into the app
   oauth-client list | delete CLIENT_ID | rotate-secret CLIENT_ID
+  ldap-bind create --name NAME
+                      a service account for the LDAP directory; prints JSON with its
+                      dn and password (shown once)
+  ldap-bind list | delete NAME
   setup-code   print the one-time code that unlocks the first-run setup wizard
   keys rotate [--bits 2048|3072|4096]
                       a new OpenID Connect signing key; the old one stays published

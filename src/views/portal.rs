@@ -30,6 +30,12 @@ pub struct Home<'a> {
     /// The person signed in with Jellyfin here: "Sign in a TV or app" approves a TV's
     /// Quick Connect code as them.
     pub link_tv: bool,
+    /// The person's app passwords, when the LDAP directory is on.
+    pub app_passwords: Option<&'a [crate::db::ldap::AppPassword]>,
+    /// One just made: its only showing.
+    pub new_app_password: Option<&'a crate::ldap::accounts::NewAppPassword>,
+    /// The DN the person binds as.
+    pub ldap_dn: String,
 }
 
 pub fn home(h: &Home) -> Page {
@@ -93,6 +99,9 @@ pub fn home(h: &Home) -> Page {
                         }
                     }
                 }
+                @if let Some(list) = h.app_passwords {
+                    (app_passwords(h, list))
+                }
                 @if !h.places.is_empty() {
                     h2 { "Where you signed in" }
                     p.hint { "Where the owner allows it, TV and phone apps on these networks may be let in because you signed in there: anonymously, never as you." }
@@ -137,6 +146,43 @@ fn sign_in_a_tv() -> Markup {
                 input type="text" name="code" inputmode="numeric" autocomplete="off" maxlength="8" placeholder="123456" required;
             }
             button.primary type="submit" { "Sign in the app" }
+        }
+    }
+}
+
+/// The app passwords section of /home: the new one once, the list, and the form.
+fn app_passwords(h: &Home, list: &[crate::db::ldap::AppPassword]) -> Markup {
+    html! {
+        h2 #app-passwords { "App passwords" }
+        p.hint { "For apps that sign in over LDAP: use " code { (h.ldap_dn) } " as the user name and an app password made for that app. Revoke one you no longer use." }
+        @if let Some(n) = h.new_app_password {
+            div.notice #new-app-password {
+                p { "The app password for " strong { (n.name) } " (shown only now):" }
+                p { code { (n.password) } }
+            }
+        }
+        @if !list.is_empty() {
+            ul.apps #my-app-passwords {
+                @for a in list {
+                    li {
+                        span {
+                            (a.name)
+                            small {
+                                " · made " (super::when(h.tz, a.created_at))
+                                " · " @match a.last_used_at { Some(t) => { "last used " (super::when(h.tz, t)) }, None => "never used" }
+                            }
+                        }
+                        form method="post" action="/app-passwords/revoke" {
+                            input type="hidden" name="id" value=(a.id);
+                            button.secondary.small type="submit" { "Revoke" }
+                        }
+                    }
+                }
+            }
+        }
+        form.inline method="post" action="/app-passwords/new" {
+            input type="text" name="name" placeholder="What it is for (e.g. Nextcloud)" required maxlength="64";
+            button.secondary.small type="submit" { "New app password" }
         }
     }
 }

@@ -62,12 +62,27 @@ pub fn home_get(ctx: &Ctx) -> Result<Response> {
     if !s.authorized() {
         return Ok(restricted_page(ctx, Some(&s)).with_status_code(403));
     }
+    home_page(ctx, &s, None)
+}
+
+/// The home page of a person with access; `new_app_password` is shown once, right after
+/// it was made.
+pub fn home_page(
+    ctx: &Ctx,
+    s: &UserSession,
+    new_app_password: Option<&crate::ldap::accounts::NewAppPassword>,
+) -> Result<Response> {
     let cfg = &ctx.app.config;
     let provider = ProviderKind::parse(&s.row.provider).map_or("?", ProviderKind::label);
     let conn = ctx.app.db.conn()?;
     let apps = crate::db::oauth::consents_of(&conn, s.row.user_id)?;
     let places = crate::db::signin_ips::signin_ips_of(&conn, s.row.user_id)?;
     let own_sessions = sessions::of_user(&conn, s.row.user_id, ctx.now())?;
+    // Only while the directory is on: app passwords are for it alone.
+    let app_passwords = match crate::ldap::settings::in_force(cfg, &conn)?.listen_addr {
+        Some(_) => Some(crate::db::ldap::app_passwords(&conn, s.row.user_id)?),
+        None => None,
+    };
     let admin_link =
         crate::settings::roles(&conn)?.allows(&s.groups, crate::roles::Permission::AdminAccess);
     let branding = crate::settings::branding(&conn)?;
@@ -105,6 +120,9 @@ pub fn home_get(ctx: &Ctx) -> Result<Response> {
             links: branding.links_for(&s.groups).collect(),
             icons: &icons,
             link_tv,
+            app_passwords: app_passwords.as_deref(),
+            new_app_password,
+            ldap_dn: crate::ldap::directory::Layout::of(ctx.app).person_dn(&s.row.username),
         }),
     ))
 }

@@ -15,9 +15,9 @@ use super::admin_pages::Console;
 use super::guards::Admin;
 use super::request::Ctx;
 use super::{
-    access_pages, access_tester, admin, admin_mfa, admin_pages, admin_users, assets, backups,
-    branding, device, events, forward_auth, health, link, login, media_servers, mfa, my_sessions,
-    oidc, portal, revalidation, setup, webhooks,
+    access_pages, access_tester, admin, admin_mfa, admin_pages, admin_users, app_passwords, assets,
+    backups, branding, device, events, forward_auth, health, ldap_services, link, login,
+    media_servers, mfa, my_sessions, oidc, portal, revalidation, setup, webhooks,
 };
 use crate::error::{AppError, Result};
 use crate::roles::Permission;
@@ -242,6 +242,11 @@ pub static ROUTES: &[Route] = &[
     Route::new(Method::Delete, "/api/me/sessions/{id}", Handler::Open(|c, p| my_sessions::delete(c, p.at(0)))).json().label("/api/me/*"),
     post("/sessions/end", |c, _| my_sessions::end_post(c)).label("/home"),
     post("/link/jellyfin", |c, _| link::jellyfin_post(c)).label("/link/*"),
+    get("/api/me/app-passwords", |c, _| app_passwords::list_get(c)).json().label("/api/me/*"),
+    post("/api/me/app-passwords", |c, _| app_passwords::create_post(c)).json().json_body().label("/api/me/*"),
+    Route::new(Method::Delete, "/api/me/app-passwords/{id}", Handler::Open(|c, p| app_passwords::delete(c, p.at(0)))).json().label("/api/me/*"),
+    post("/app-passwords/new", |c, _| app_passwords::new_post(c)).label("/home"),
+    post("/app-passwords/revoke", |c, _| app_passwords::revoke_post(c)).label("/home"),
     api(Get, "/api/admin/trusted-ips", UsersRead, |c, a, _| admin::trusted_ips_get(c, a)),
     api(Post, "/api/admin/trusted-ips/forget", UsersWrite, |c, a, _| admin::trusted_ip_forget_post(c, a)).json_body(),
     get("/static/{*}", |c, p| assets::serve(c, &p.rest().join("/"))).label("/static/*"),
@@ -284,6 +289,7 @@ pub static ROUTES: &[Route] = &[
     api(Delete, "/api/admin/media/servers/{kind}", ConfigWrite, |c, a, p| media_servers::server_delete(c, a, p.at(0))),
     api(Post, "/api/admin/media/plex/start", ConfigWrite, |c, a, _| media_servers::plex_start_post(c, a)),
     api(Post, "/api/admin/media/plex", ConfigWrite, |c, a, _| media_servers::plex_choose_post(c, a)).json_body(),
+    page("/admin/ldap", ConfigRead, |c, v, _| ldap_services::page_get(c, v)),
     // --- the console's JSON API ---
     api(Get, "/api/admin/events", EventsRead, |c, a, _| events::list_get(c, a)),
     api(Get, "/api/admin/revalidation", EventsRead, |c, a, _| revalidation::status_get(c, a)),
@@ -317,6 +323,9 @@ pub static ROUTES: &[Route] = &[
     api(Put, "/api/admin/config/{section}", ConfigWrite, |c, a, p| admin::config_section_put(c, a, p.at(0))).json_body(),
     api(Get, "/api/admin/config/{section}/history", ConfigRead, |c, a, p| admin::config_history_get(c, a, p.at(0))),
     api(Post, "/api/admin/config/{section}/revert", ConfigWrite, |c, a, p| admin::config_revert_post(c, a, p.at(0))).json_body(),
+    api(Get, "/api/admin/ldap/services", ConfigRead, |c, a, _| ldap_services::list_get(c, a)),
+    api(Post, "/api/admin/ldap/services", ConfigWrite, |c, a, _| ldap_services::create_post(c, a)).json_body(),
+    api(Delete, "/api/admin/ldap/services/{name}", ConfigWrite, |c, a, p| ldap_services::delete(c, a, p.at(0))),
     api(Get, "/api/admin/oauth/clients", OauthRead, |c, a, _| admin::clients_get(c, a)),
     api(Post, "/api/admin/oauth/clients", OauthWrite, |c, a, _| admin::clients_post(c, a)).json_body(),
     api(Put, "/api/admin/oauth/clients/{id}", OauthWrite, |c, a, p| admin::client_put(c, a, p.at(0))).json_body(),

@@ -405,6 +405,7 @@ fn admin_config_api_versions_validates_and_refuses_stale_writes() {
             "backups",
             "branding",
             "events",
+            "ldap",
             "mfa",
             "providers",
             "revalidation",

@@ -16,6 +16,7 @@ mod forward_auth;
 mod fuzz_routes;
 mod harness;
 mod install;
+mod ldap;
 mod logging;
 mod media;
 mod media_servers;

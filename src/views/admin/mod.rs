@@ -12,6 +12,7 @@ mod access;
 mod branding;
 mod clients;
 mod events;
+mod ldap;
 mod media_servers;
 mod next_steps;
 mod overview;
@@ -26,6 +27,7 @@ pub use access::{AccessPage, access};
 pub use branding::{BrandingPage, branding};
 pub use clients::{Connect, client, clients};
 pub use events::{EventsPage, events};
+pub use ldap::{LdapPage, ldap};
 pub use media_servers::{MediaServersPage, media_servers, plex_servers};
 pub use next_steps::{NextSteps, next_steps};
 pub use overview::{Overview, overview};
@@ -49,6 +51,7 @@ pub enum Area {
     Backups,
     Events,
     Webhooks,
+    Ldap,
 }
 
 /// Who is looking and which areas they may read.
@@ -96,6 +99,7 @@ pub(crate) fn console(title: &str, page_name: &str, f: &Frame, body: Markup) -> 
                             @if f.backups { (item(Area::Backups, "/admin/backups", "Backups")) }
                             @if f.events { (item(Area::Events, "/admin/events", "Events")) }
                             @if f.webhooks { (item(Area::Webhooks, "/admin/webhooks", "Webhooks")) }
+                            @if f.settings { (item(Area::Ldap, "/admin/ldap", "LDAP")) }
                             li.home { a href="/home" { "Portal home" } }
                         }
                     }

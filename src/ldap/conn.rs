@@ -1,0 +1,343 @@
+//! One LDAP connection on its own thread: bytes in, messages decoded by ldap3_proto's
+//! codec (called synchronously, no async runtime), answered by ops, encoded back. LDAPS
+//! (a first byte that opens a TLS handshake) and StartTLS share the port. Bounded: a
+//! message's size and nesting (the codec), idle time, and how long one message may take
+//! to arrive; a message that does not decode closes the connection.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use ldap3_proto::LdapCodec;
+use ldap3_proto::proto::{LdapMsg, LdapResultCode};
+use ldap3_proto::simple::DisconnectionNotice;
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
+use tokio_util::codec::{Decoder, Encoder};
+
+use super::bind::Bound;
+use super::directory::Layout;
+use super::ops::{self, Next, Session};
+use crate::App;
+
+/// Largest message a client may send (a bind or search is a few hundred bytes).
+pub const MAX_MESSAGE: usize = 64 * 1024;
+/// BER nesting the decoder follows (filters are bounded again, tighter, in filter.rs).
+const MAX_BER_DEPTH: usize = 32;
+/// A connection with nothing to say for this long is closed.
+pub const IDLE: Duration = Duration::from_secs(300);
+/// A message must arrive whole within this time of its first byte (slow clients).
+const MESSAGE_TIME: Duration = Duration::from_secs(30);
+/// How often a waiting read looks at the stop flag and the clocks.
+const POLL: Duration = Duration::from_millis(250);
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// A TLS record starts with this byte (handshake); an LDAP message with 0x30.
+const TLS_HANDSHAKE: u8 = 0x16;
+
+/// What every connection of one listener shares.
+pub struct Shared {
+    pub app: Arc<App>,
+    pub layout: Layout,
+    pub tls: Option<Arc<ServerConfig>>,
+    pub stop: Arc<AtomicBool>,
+}
+
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ServerConnection, TcpStream>>),
+    /// Only while switching to TLS.
+    Closed,
+}
+
+fn closed() -> io::Error {
+    io::Error::from(io::ErrorKind::NotConnected)
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+            Stream::Closed => Err(closed()),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+            Stream::Closed => Err(closed()),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+            Stream::Closed => Err(closed()),
+        }
+    }
+}
+
+fn waiting(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
+}
+
+/// Serves one accepted connection until the client leaves, misbehaves, idles out or the
+/// server stops.
+pub fn serve(shared: &Shared, tcp: TcpStream, peer: SocketAddr) {
+    if tcp.set_read_timeout(Some(POLL)).is_err()
+        || tcp.set_write_timeout(Some(WRITE_TIMEOUT)).is_err()
+    {
+        return;
+    }
+    let Some(stream) = open(shared, tcp) else {
+        return;
+    };
+    let mut c = Connection {
+        shared,
+        stream,
+        session: Session {
+            ip: peer.ip(),
+            bound: Bound::Anonymous,
+            secure: false,
+        },
+        codec: LdapCodec::new(Some(MAX_MESSAGE), Some(MAX_BER_DEPTH)),
+        buf: BytesMut::new(),
+    };
+    c.session.secure = matches!(c.stream, Stream::Tls(_));
+    c.run();
+}
+
+/// LDAPS when TLS is configured and the client opens with a TLS handshake.
+fn open(shared: &Shared, tcp: TcpStream) -> Option<Stream> {
+    let Some(tls) = &shared.tls else {
+        return Some(Stream::Plain(tcp));
+    };
+    let started = Instant::now();
+    let mut first = [0u8; 1];
+    loop {
+        match tcp.peek(&mut first) {
+            Ok(0) => return None,
+            Ok(_) => break,
+            Err(e) if waiting(&e) => {
+                if shared.stop.load(Ordering::Relaxed) || started.elapsed() > MESSAGE_TIME {
+                    return None;
+                }
+            }
+            Err(_) => return None,
+        }
+    }
+    if first[0] == TLS_HANDSHAKE {
+        let conn = ServerConnection::new(Arc::clone(tls)).ok()?;
+        Some(Stream::Tls(Box::new(StreamOwned::new(conn, tcp))))
+    } else {
+        Some(Stream::Plain(tcp))
+    }
+}
+
+struct Connection<'a> {
+    shared: &'a Shared,
+    stream: Stream,
+    session: Session,
+    codec: LdapCodec,
+    buf: BytesMut,
+}
+
+impl Connection<'_> {
+    fn run(&mut self) {
+        let mut chunk = [0u8; 8192];
+        let mut last_message = Instant::now();
+        let mut partial_since: Option<Instant> = None;
+        loop {
+            match self.answer_buffered() {
+                Ok(true) => {
+                    last_message = Instant::now();
+                    partial_since = (!self.buf.is_empty()).then(Instant::now);
+                }
+                Ok(false) => {}
+                Err(()) => return,
+            }
+            if self.shared.stop.load(Ordering::Relaxed) {
+                return;
+            }
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return,
+                Ok(n) => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    partial_since.get_or_insert_with(Instant::now);
+                }
+                Err(e) if waiting(&e) => {
+                    let slow = partial_since.is_some_and(|t| t.elapsed() > MESSAGE_TIME);
+                    if slow || last_message.elapsed() > IDLE {
+                        return;
+                    }
+                }
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Answers every whole message in the buffer. Ok(true) when any was answered;
+    /// Err when the connection must close (unbind, a bad message, a failed write).
+    fn answer_buffered(&mut self) -> Result<bool, ()> {
+        let mut answered = false;
+        loop {
+            let msg = match self.codec.decode(&mut self.buf) {
+                Ok(Some(msg)) => msg,
+                Ok(None) => return Ok(answered),
+                Err(_) => {
+                    // RFC 4511 section 4.4.1: say why, then close.
+                    let notice = DisconnectionNotice::gen_response(
+                        LdapResultCode::ProtocolError,
+                        "malformed or oversized message",
+                    );
+                    let _ = self.send(vec![notice]);
+                    return Err(());
+                }
+            };
+            answered = true;
+            if msg.msgid <= 0 {
+                // Message id 0 is reserved for unsolicited notices; negative ones do not exist.
+                return Err(());
+            }
+            let (replies, next) = ops::handle(
+                &self.shared.app,
+                &self.shared.layout,
+                &mut self.session,
+                msg,
+            );
+            self.send(replies)?;
+            match next {
+                Next::Continue => {}
+                Next::Close => return Err(()),
+                Next::StartTls => self.start_tls()?,
+            }
+        }
+    }
+
+    fn send(&mut self, msgs: Vec<LdapMsg>) -> Result<(), ()> {
+        let mut out = BytesMut::new();
+        for m in msgs {
+            self.codec.encode(m, &mut out).map_err(|_| ())?;
+            if out.len() >= 64 * 1024 {
+                self.stream.write_all(&out).map_err(|_| ())?;
+                out.clear();
+            }
+        }
+        self.stream.write_all(&out).map_err(|_| ())?;
+        self.stream.flush().map_err(|_| ())
+    }
+
+    /// Switches the plain connection to TLS (the success response is already sent).
+    fn start_tls(&mut self) -> Result<(), ()> {
+        // Anything the client sent after StartTLS and before the handshake is an attack
+        // on the switch (plaintext injected ahead of TLS): close.
+        if !self.buf.is_empty() {
+            return Err(());
+        }
+        let tls = self.shared.tls.as_ref().ok_or(())?;
+        let conn = ServerConnection::new(Arc::clone(tls)).map_err(|_| ())?;
+        let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Closed) else {
+            return Err(());
+        };
+        self.stream = Stream::Tls(Box::new(StreamOwned::new(conn, tcp)));
+        self.session.secure = true;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ldap3_proto::proto::*;
+
+    fn encoded(msg: LdapMsg) -> Vec<u8> {
+        let mut out = BytesMut::new();
+        LdapCodec::default().encode(msg, &mut out).unwrap();
+        out.to_vec()
+    }
+
+    /// Whatever bytes arrive, the decoder answers a message, "more please" or an error:
+    /// real messages with bytes flipped, cut and lengths inflated never panic it.
+    #[test]
+    fn mutated_messages_never_panic_the_decoder() {
+        let filter = LdapFilter::And(vec![
+            LdapFilter::Equality("uid".into(), "alice".into()),
+            LdapFilter::Not(Box::new(LdapFilter::Substring(
+                "mail".into(),
+                LdapSubstringFilter {
+                    initial: Some("a".into()),
+                    any: vec!["b".into()],
+                    final_: Some("c".into()),
+                },
+            ))),
+        ]);
+        let seeds = [
+            encoded(LdapMsg::new(
+                1,
+                LdapOp::BindRequest(LdapBindRequest {
+                    version: 3,
+                    dn: "uid=alice,ou=people,dc=authportal,dc=local".into(),
+                    cred: LdapBindCred::Simple("secret".into()),
+                }),
+            )),
+            encoded(LdapMsg::new(
+                2,
+                LdapOp::SearchRequest(LdapSearchRequest {
+                    base: "dc=authportal,dc=local".into(),
+                    scope: LdapSearchScope::Subtree,
+                    aliases: LdapDerefAliases::Never,
+                    sizelimit: 5,
+                    timelimit: 0,
+                    typesonly: false,
+                    filter,
+                    attrs: vec!["uid".into(), "memberOf".into()],
+                }),
+            )),
+            encoded(LdapMsg::new(
+                3,
+                LdapOp::CompareRequest(LdapCompareRequest {
+                    dn: "cn=admins,ou=groups,dc=authportal,dc=local".into(),
+                    atype: "member".into(),
+                    val: b"uid=alice".to_vec(),
+                }),
+            )),
+        ];
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for round in 0..30_000 {
+            let seed = &seeds[round % seeds.len()];
+            let mut bytes = seed.clone();
+            for _ in 0..=(next() % 4) {
+                let at = (next() as usize) % bytes.len();
+                match next() % 3 {
+                    0 => bytes[at] = next() as u8,
+                    1 => bytes[at] = 0x84,
+                    _ => bytes.truncate(at.max(1)),
+                }
+            }
+            let mut buf = BytesMut::from(&bytes[..]);
+            let mut codec = LdapCodec::new(Some(MAX_MESSAGE), Some(MAX_BER_DEPTH));
+            // Decode until it wants more or refuses; each call must return.
+            for _ in 0..4 {
+                match codec.decode(&mut buf) {
+                    Ok(Some(_)) => continue,
+                    Ok(None) | Err(_) => break,
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,1045 @@
+//! The LDAP directory with clients nobody here wrote: `ldapsearch`, `ldapwhoami`,
+//! `ldapcompare` and `ldapadd` from Debian's ldap-utils, and Python's ldap3.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::fakes::jellyfin::FakeUser;
+use crate::harness::{Client, Portal};
+use crate::team::{Setup, setup};
+
+const BASE: &str = "dc=authportal,dc=local";
+
+fn ldap_setup(extra: &[(&str, &str)]) -> Setup {
+    let mut vars = vec![("LDAP_LISTEN_ADDR", "127.0.0.1:0")];
+    vars.extend_from_slice(extra);
+    setup(&vars)
+}
+
+fn url(p: &Portal) -> String {
+    let addr = p.server.as_ref().unwrap().ldap_addr.expect("LDAP listens");
+    format!("ldap://{addr}")
+}
+
+fn people_dn(name: &str) -> String {
+    format!("uid={name},ou=people,{BASE}")
+}
+
+/// Runs an ldap-utils tool; (exit code, stdout, stderr).
+fn tool(name: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(name)
+        .args(args)
+        .env("LDAPTLS_REQCERT", "never")
+        .output()
+        .unwrap_or_else(|e| panic!("{name} (apt-get install ldap-utils): {e}"));
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `ldapsearch -x -LLL` bound as (dn, password), or anonymously.
+fn search(
+    url: &str,
+    bind: Option<(&str, &str)>,
+    base: &str,
+    scope: &str,
+    filter: &str,
+    attrs: &[&str],
+) -> (i32, String, String) {
+    let mut args = vec!["-x", "-LLL", "-o", "ldif-wrap=no", "-H", url];
+    if let Some((dn, pw)) = bind {
+        args.extend(["-D", dn, "-w", pw]);
+    }
+    args.extend(["-b", base, "-s", scope, filter]);
+    args.extend(attrs);
+    tool("ldapsearch", &args)
+}
+
+fn whoami(url: &str, dn: &str, pw: &str) -> (i32, String, String) {
+    tool("ldapwhoami", &["-x", "-H", url, "-D", dn, "-w", pw])
+}
+
+/// A service account made the way an owner makes one: `authportal ldap-bind create`.
+fn service(p: &Portal, name: &str) -> (String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_authportal"))
+        .args(["ldap-bind", "create", "--name", name])
+        .envs(p.vars.iter())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    (
+        v["dn"].as_str().unwrap().to_string(),
+        v["password"].as_str().unwrap().to_string(),
+    )
+}
+
+fn app_password(c: &Client, name: &str) -> (i64, String) {
+    let r = c.post_json("/api/me/app-passwords", &json!({ "name": name }));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let v = r.json();
+    (
+        v["id"].as_i64().unwrap(),
+        v["password"].as_str().unwrap().to_string(),
+    )
+}
+
+/// The values of `attr` in LDIF output (one entry or several).
+fn values(ldif: &str, attr: &str) -> Vec<String> {
+    let prefix = format!("{attr}: ");
+    ldif.lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn ldap_service_account_searches_people_and_groups() {
+    let s = ldap_setup(&[]);
+    s.jf.add_user(FakeUser::new("o(b)*rien", "pw"));
+    s.user("alice", "wonderland");
+    s.user("root", "toor");
+    s.user("o(b)*rien", "pw");
+    let url = url(&s.portal);
+    let (dn, pw) = service(&s.portal, "nextcloud");
+    assert_eq!(dn, format!("cn=nextcloud,ou=services,{BASE}"));
+    let bind = Some((dn.as_str(), pw.as_str()));
+
+    // The Root DSE answers anyone.
+    let (code, out, err) = search(
+        &url,
+        None,
+        "",
+        "base",
+        "(objectClass=*)",
+        &["namingContexts", "supportedLDAPVersion", "vendorName"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(values(&out, "namingContexts"), [BASE]);
+    assert_eq!(values(&out, "supportedLDAPVersion"), ["3"]);
+    assert_eq!(values(&out, "vendorName"), ["authportal"]);
+
+    // People: one inetOrgPerson each, with the OIDC sub as entryUUID and group DNs.
+    let (code, out, err) = search(
+        &url,
+        bind,
+        &format!("ou=people,{BASE}"),
+        "one",
+        "(objectClass=person)",
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let mut uids = values(&out, "uid");
+    uids.sort();
+    assert_eq!(uids, ["alice", "o(b)*rien", "root"]);
+    let (_, out, _) = search(
+        &url,
+        bind,
+        BASE,
+        "sub",
+        "(&(objectClass=inetOrgPerson)(uid=ALICE))",
+        &["entryUUID", "memberOf", "objectClass"],
+    );
+    let alice_uuid = s
+        .portal
+        .db()
+        .query_row("SELECT uuid FROM users WHERE username = 'alice'", [], |r| {
+            r.get::<_, String>(0)
+        })
+        .unwrap();
+    assert_eq!(values(&out, "entryUUID"), [alice_uuid]);
+    assert_eq!(
+        values(&out, "memberOf"),
+        [format!("cn=jellyfin-user,ou=groups,{BASE}")]
+    );
+    assert!(values(&out, "objectClass").contains(&"inetOrgPerson".to_string()));
+    assert!(
+        values(&out, "uid").is_empty(),
+        "only the attributes asked for"
+    );
+
+    // A filter that needs escaping matches the name literally, not as a wildcard.
+    let (code, out, err) = search(&url, bind, BASE, "sub", r"(uid=o\28b\29\2arien)", &["uid"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(values(&out, "uid"), ["o(b)*rien"]);
+    assert!(out.contains(r"dn: uid=o(b)*rien,ou=people"), "{out}");
+    let (_, out, _) = search(&url, bind, BASE, "sub", r"(uid=o\2a)", &["uid"]);
+    assert!(values(&out, "uid").is_empty(), "{out}");
+    let (_, out, _) = search(&url, bind, BASE, "sub", "(|(uid=al*)(uid=*rien))", &["uid"]);
+    assert_eq!(values(&out, "uid").len(), 2, "{out}");
+
+    // Groups: provider tiers and assigned groups, with member and uniqueMember.
+    let (code, out, err) = search(
+        &url,
+        bind,
+        &format!("ou=groups,{BASE}"),
+        "one",
+        "(objectClass=groupOfUniqueNames)",
+        &["cn", "member", "uniqueMember"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let mut cns = values(&out, "cn");
+    cns.sort();
+    assert_eq!(cns, ["admins", "jellyfin-user"], "{out}");
+    let (_, out, _) = search(
+        &url,
+        bind,
+        BASE,
+        "sub",
+        &format!(
+            "(&(objectClass=groupOfNames)(member={}))",
+            people_dn("alice")
+        ),
+        &["cn"],
+    );
+    assert_eq!(values(&out, "cn"), ["jellyfin-user"]);
+    let (_, out, _) = search(&url, bind, BASE, "sub", "(cn=admins)", &["uniqueMember"]);
+    assert_eq!(values(&out, "uniqueMember"), [people_dn("root")]);
+
+    // Size limit: the first entries, then sizeLimitExceeded (exit code 4).
+    let (code, out, _) = tool(
+        "ldapsearch",
+        &[
+            "-x", "-LLL", "-H", &url, "-D", &dn, "-w", &pw, "-z", "1", "-b", BASE, "(uid=*)", "uid",
+        ],
+    );
+    assert_eq!((code, values(&out, "uid").len()), (4, 1), "{out}");
+    // Paged results (RFC 2696), a page of one at a time: every entry once.
+    let (code, out, err) = tool(
+        "ldapsearch",
+        &[
+            "-x",
+            "-LLL",
+            "-H",
+            &url,
+            "-D",
+            &dn,
+            "-w",
+            &pw,
+            "-E",
+            "pr=1/noprompt",
+            "-b",
+            BASE,
+            "(uid=*)",
+            "uid",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let mut paged = values(&out, "uid");
+    paged.sort();
+    assert_eq!(paged, ["alice", "o(b)*rien", "root"], "{out}");
+    // A base that does not exist.
+    let (code, _, _) = search(
+        &url,
+        bind,
+        &format!("ou=nowhere,{BASE}"),
+        "sub",
+        "(uid=*)",
+        &[],
+    );
+    assert_eq!(code, 32);
+
+    // Anonymous search of the tree is refused; a wrong service password is refused.
+    let (code, _, _) = search(&url, None, BASE, "sub", "(uid=*)", &[]);
+    assert_eq!(code, 50);
+    let (code, _, _) = search(
+        &url,
+        Some((dn.as_str(), "wrong")),
+        BASE,
+        "sub",
+        "(uid=*)",
+        &[],
+    );
+    assert_eq!(code, 49);
+    let (code, out, err) = whoami(&url, &dn, &pw);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), format!("dn:{dn}"));
+}
+
+#[test]
+fn ldap_person_binds_with_an_app_password_until_it_is_revoked() {
+    let s = ldap_setup(&[]);
+    let alice = s.user("alice", "wonderland");
+    s.user("root", "toor");
+    let url = url(&s.portal);
+    let me = people_dn("alice");
+    let (id, pw) = app_password(&alice, "Nextcloud");
+    let (_, second) = app_password(&alice, "UniFi");
+
+    let (code, out, err) = whoami(&url, &me, &pw);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), format!("dn:{me}"));
+    let (code, _, _) = whoami(&url, &me, &second);
+    assert_eq!(code, 0, "every app password works");
+    // The DN without case, as clients send it.
+    let (code, _, _) = whoami(
+        &url,
+        &format!("UID=Alice,OU=People,{}", BASE.to_uppercase()),
+        &pw,
+    );
+    assert_eq!(code, 0);
+    // A wrong password, another person's DN, the media password (not allowed here).
+    for (dn, p) in [
+        (me.as_str(), "wrong"),
+        (&people_dn("root"), pw.as_str()),
+        (me.as_str(), "wonderland"),
+    ] {
+        let (code, _, _) = whoami(&url, dn, p);
+        assert_eq!(code, 49, "{dn}");
+    }
+    // A DN with an empty password is not a bind.
+    let (code, _, _) = tool("ldapwhoami", &["-x", "-H", &url, "-D", &me]);
+    assert_ne!(code, 0);
+
+    // A person sees their own entry and their groups, nobody else.
+    let (code, out, err) = search(
+        &url,
+        Some((&me, &pw)),
+        BASE,
+        "sub",
+        "(|(uid=*)(cn=*))",
+        &["uid", "cn"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(values(&out, "uid"), ["alice"]);
+    assert!(
+        values(&out, "cn").contains(&"jellyfin-user".to_string()),
+        "{out}"
+    );
+    assert!(!values(&out, "cn").contains(&"admins".to_string()), "{out}");
+
+    // Listed without passwords, with the last use.
+    let list = alice.get("/api/me/app-passwords").json();
+    let rows = list["app_passwords"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(!list.to_string().contains(&pw));
+    assert_eq!(rows[0]["name"], "Nextcloud");
+    assert!(rows[0]["last_used_at"].is_i64(), "{list}");
+    // Bad input changes nothing; another person cannot revoke it.
+    assert_eq!(
+        alice
+            .post_json("/api/me/app-passwords", &json!({ "name": " " }))
+            .status,
+        400
+    );
+    assert_eq!(
+        alice
+            .post_json("/api/me/app-passwords", &json!({ "nom": "x" }))
+            .status,
+        400
+    );
+    let root = s.user("root", "toor");
+    assert_eq!(
+        root.send("DELETE", &format!("/api/me/app-passwords/{id}"), &[], None)
+            .status,
+        404
+    );
+    assert_eq!(s.portal.count("SELECT count(*) FROM app_passwords"), 2);
+    assert_eq!(s.portal.client().get("/api/me/app-passwords").status, 401);
+    // The password is kept only as a digest.
+    let stored: Vec<u8> = s
+        .portal
+        .db()
+        .query_row(
+            "SELECT secret_digest FROM app_passwords WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(stored, authportal::crypto::sha256(pw.as_bytes()));
+
+    // Revoked: the password no longer binds; the other one still does.
+    assert_eq!(
+        alice
+            .send("DELETE", &format!("/api/me/app-passwords/{id}"), &[], None)
+            .status,
+        204
+    );
+    let (code, _, _) = whoami(&url, &me, &pw);
+    assert_eq!(code, 49);
+    let (code, _, _) = whoami(&url, &me, &second);
+    assert_eq!(code, 0);
+
+    // Binds are events and metrics.
+    let events: Vec<(String, String)> = {
+        let db = s.portal.db();
+        let mut st = db
+            .prepare("SELECT type, result FROM events WHERE type LIKE 'ldap.%' ORDER BY id")
+            .unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert!(
+        events.contains(&("ldap.bind.success".into(), "success".into())),
+        "{events:?}"
+    );
+    assert!(
+        events.contains(&("ldap.bind.failure".into(), "failure".into())),
+        "{events:?}"
+    );
+    let metrics = s.portal.client().get("/metrics").body;
+    assert!(
+        metrics.contains("authportal_ldap_binds_total{result=\"failure\"} 4"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("authportal_ldap_searches_total 1"),
+        "{metrics}"
+    );
+
+    assert_eq!(
+        s.portal
+            .count("SELECT count(*) FROM events WHERE type = 'app_password.create'"),
+        2
+    );
+    assert_eq!(
+        s.portal
+            .count("SELECT count(*) FROM events WHERE type = 'app_password.revoke'"),
+        1
+    );
+
+    // The /home page shows the section and a new password once.
+    let page = alice.get("/home").body;
+    assert!(
+        page.contains("App passwords") && page.contains("UniFi"),
+        "{page}"
+    );
+    let r = alice.post_form("/app-passwords/new", &[("name", "Mail")]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let shown = r
+        .body
+        .split("<code>")
+        .nth(2)
+        .and_then(|s| s.split("</code>").next())
+        .unwrap()
+        .to_string();
+    let (code, _, _) = whoami(&url, &me, &shown);
+    assert_eq!(code, 0, "the password the page showed binds");
+}
+
+#[test]
+fn ldap_person_whose_access_is_withdrawn_disappears_and_cannot_bind() {
+    let s = ldap_setup(&[]);
+    let alice = s.user("alice", "wonderland");
+    let url = url(&s.portal);
+    let (dn, spw) = service(&s.portal, "apache");
+    let (_, pw) = app_password(&alice, "Apache");
+    let (code, _, _) = whoami(&url, &people_dn("alice"), &pw);
+    assert_eq!(code, 0);
+
+    s.jf.set_user_disabled("alice", true);
+    let c = s.portal.client();
+    c.use_fresh_ip();
+    assert_eq!(
+        crate::media::sign_in(&c, "jellyfin", "alice", "wonderland").status,
+        403
+    );
+
+    let (code, out, _) = search(
+        &url,
+        Some((&dn, &spw)),
+        BASE,
+        "sub",
+        "(uid=alice)",
+        &["uid"],
+    );
+    assert_eq!(code, 0);
+    assert!(values(&out, "uid").is_empty(), "{out}");
+    let (_, out, _) = search(
+        &url,
+        Some((&dn, &spw)),
+        BASE,
+        "sub",
+        "(cn=jellyfin-user)",
+        &["member"],
+    );
+    assert!(values(&out, "member").is_empty(), "{out}");
+    let (code, _, _) = whoami(&url, &people_dn("alice"), &pw);
+    assert_eq!(code, 49);
+}
+
+#[test]
+fn ldap_jellyfin_person_binds_with_their_media_password_only_when_allowed() {
+    let s = ldap_setup(&[("LDAP_MEDIA_PASSWORD_BIND", "true")]);
+    s.user("alice", "wonderland");
+    let url = url(&s.portal);
+    let (code, out, err) = whoami(&url, &people_dn("alice"), "wonderland");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), format!("dn:{}", people_dn("alice")));
+    let (code, _, _) = whoami(&url, &people_dn("alice"), "not-her-password");
+    assert_eq!(code, 49);
+    assert_eq!(
+        s.portal.count("SELECT count(*) FROM app_passwords"),
+        0,
+        "nothing stored"
+    );
+    // The portal keeps the token the bind was answered with, as a sign-in does (a
+    // server may end the earlier one of the same device; re-validation asks with it).
+    let (account, sealed): (String, String) = s
+        .portal
+        .db()
+        .query_row(
+            "SELECT provider_user_id, token_sealed FROM identities",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let token = s
+        .portal
+        .app()
+        .sealer
+        .open(&format!("provider-token:jellyfin:{account}"), &sealed)
+        .unwrap();
+    let token = String::from_utf8(token).unwrap();
+    assert_eq!(s.jf.tokens_of("alice").last(), Some(&token));
+    // A media server that does not answer: "unavailable", not a wrong password.
+    s.jf.fail(
+        "/Users/AuthenticateByName",
+        crate::fakes::http::Fault::Status(503),
+    );
+    let (code, _, err) = whoami(&url, &people_dn("alice"), "wonderland");
+    assert_eq!(code, 52, "{err}");
+    s.jf.clear_faults();
+
+    // Not allowed (the default): the same password is refused.
+    let off = ldap_setup(&[]);
+    off.user("alice", "wonderland");
+    let (code, _, _) = whoami(&self::url(&off.portal), &people_dn("alice"), "wonderland");
+    assert_eq!(code, 49);
+}
+
+#[test]
+fn ldap_compare_checks_membership_and_writes_are_refused() {
+    let s = ldap_setup(&[]);
+    s.user("alice", "wonderland");
+    let url = url(&s.portal);
+    let (dn, pw) = service(&s.portal, "apache");
+    let group = format!("cn=jellyfin-user,ou=groups,{BASE}");
+    let member = format!("uniqueMember:{}", people_dn("alice"));
+    let (code, out, _) = tool(
+        "ldapcompare",
+        &["-x", "-H", &url, "-D", &dn, "-w", &pw, &group, &member],
+    );
+    assert_eq!((code, out.trim()), (6, "TRUE"));
+    let other = format!("member:{}", people_dn("root"));
+    let (code, out, _) = tool(
+        "ldapcompare",
+        &["-x", "-H", &url, "-D", &dn, "-w", &pw, &group, &other],
+    );
+    assert_eq!((code, out.trim()), (5, "FALSE"));
+
+    let ldif = format!(
+        "dn: uid=mallory,ou=people,{BASE}\nobjectClass: person\nuid: mallory\ncn: mallory\nsn: m\n"
+    );
+    let path = std::env::temp_dir().join(format!("ldap-add-{}.ldif", std::process::id()));
+    std::fs::write(&path, ldif).unwrap();
+    let (code, _, err) = tool(
+        "ldapadd",
+        &[
+            "-x",
+            "-H",
+            &url,
+            "-D",
+            &dn,
+            "-w",
+            &pw,
+            "-f",
+            path.to_str().unwrap(),
+        ],
+    );
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(code, 53, "{err}");
+    let (code, _, _) = tool(
+        "ldapdelete",
+        &["-x", "-H", &url, "-D", &dn, "-w", &pw, &people_dn("alice")],
+    );
+    assert_eq!(code, 53);
+}
+
+/// Writes raw bytes on a fresh connection and reads until the server closes it (or a
+/// second passes); what the server sent back.
+fn raw(url: &str, bytes: &[u8]) -> Vec<u8> {
+    let addr = url.trim_start_matches("ldap://");
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    let _ = c.write_all(bytes);
+    let mut out = Vec::new();
+    let _ = c.read_to_end(&mut out);
+    out
+}
+
+fn encode(msg: ldap3_proto::proto::LdapMsg) -> Vec<u8> {
+    use tokio_util::codec::Encoder;
+    let mut buf = bytes::BytesMut::new();
+    ldap3_proto::LdapCodec::default()
+        .encode(msg, &mut buf)
+        .unwrap();
+    buf.to_vec()
+}
+
+fn nested_search(depth: usize) -> Vec<u8> {
+    use ldap3_proto::proto::*;
+    let mut f = LdapFilter::Present("uid".into());
+    for _ in 0..depth {
+        f = LdapFilter::Not(Box::new(f));
+    }
+    encode(LdapMsg::new(
+        1,
+        LdapOp::SearchRequest(LdapSearchRequest {
+            base: BASE.into(),
+            scope: LdapSearchScope::Subtree,
+            aliases: LdapDerefAliases::Never,
+            sizelimit: 0,
+            timelimit: 0,
+            typesonly: false,
+            filter: f,
+            attrs: vec![],
+        }),
+    ))
+}
+
+#[test]
+fn ldap_malformed_packets_leave_the_server_answering() {
+    let s = ldap_setup(&[("LDAP_ALLOW_ANONYMOUS", "true")]);
+    s.user("alice", "wonderland");
+    let url = self::url(&s.portal);
+    let answering = || {
+        let (code, out, err) = search(&url, None, BASE, "sub", "(uid=alice)", &["uid"]);
+        assert_eq!(
+            (code, values(&out, "uid")),
+            (0, vec!["alice".to_string()]),
+            "{err}"
+        );
+    };
+    answering();
+    // Random bytes (a fixed generator: the same sweep every run).
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for round in 0..20 {
+        let noise: Vec<u8> = (0..64 + round * 50)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        raw(&url, &noise);
+    }
+    answering();
+    // Truncated BER: every prefix of a real bind.
+    let bind = encode(ldap3_proto::proto::LdapMsg::new(
+        1,
+        ldap3_proto::proto::LdapOp::BindRequest(ldap3_proto::proto::LdapBindRequest {
+            version: 3,
+            dn: people_dn("alice"),
+            cred: ldap3_proto::proto::LdapBindCred::Simple("x".into()),
+        }),
+    ));
+    for cut in [1, 2, 5, bind.len() / 2, bind.len() - 1] {
+        raw(&url, &bind[..cut]);
+    }
+    answering();
+    // Huge lengths: a 2 GiB message announced, then more than the limit sent.
+    let mut huge = vec![0x30, 0x84, 0x7f, 0xff, 0xff, 0xff];
+    huge.extend(std::iter::repeat_n(0x04, 200 * 1024));
+    let back = raw(&url, &huge);
+    assert!(back.len() < 200, "closed with at most a notice");
+    raw(
+        &url,
+        &[
+            0x30, 0x89, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        ],
+    );
+    answering();
+    // Filters nested beyond the bound: refused (within BER's) or the connection closed.
+    let back = raw(&url, &nested_search(20));
+    assert!(!back.is_empty(), "a searchResultDone");
+    assert!(
+        back.windows(3).any(|w| w == [0x0a, 0x01, 53]),
+        "unwillingToPerform: {back:?}"
+    );
+    raw(&url, &nested_search(5000));
+    // Message id 0, and a response a client must not send.
+    raw(&url, &[0x30, 0x05, 0x02, 0x01, 0x00, 0x42, 0x00]);
+    answering();
+}
+
+#[test]
+fn ldap_python_ldap3_client_searches_compares_and_binds() {
+    let s = ldap_setup(&[]);
+    let alice = s.user("alice", "wonderland");
+    s.jf.add_user(FakeUser::new("b*b", "pw"));
+    s.user("b*b", "pw");
+    let (dn, pw) = service(&s.portal, "python");
+    let (_, app_pw) = app_password(&alice, "script");
+    let addr = s.portal.server.as_ref().unwrap().ldap_addr.unwrap();
+    let script = r#"
+import json, sys
+from ldap3 import Server, Connection, SUBTREE
+from ldap3.utils.conv import escape_filter_chars
+host, port, dn, pw, base, alice, app_pw = sys.argv[1:]
+server = Server(host, port=int(port), get_info='ALL')
+c = Connection(server, dn, pw, auto_bind=True)
+out = {"naming": [str(x) for x in server.info.naming_contexts]}
+c.search(base, "(uid=%s)" % escape_filter_chars("b*b"), SUBTREE, attributes=["uid", "memberOf"])
+out["escaped"] = [str(e.uid) for e in c.entries]
+c.search(base, "(&(objectClass=person)(memberOf=cn=jellyfin-user,ou=groups,%s))" % base, SUBTREE, attributes=["uid"])
+out["members"] = sorted(str(e.uid) for e in c.entries)
+out["compare"] = c.compare("cn=jellyfin-user,ou=groups," + base, "member", alice)
+out["whoami"] = c.extend.standard.who_am_i()
+paged = c.extend.standard.paged_search(base, "(objectClass=person)", SUBTREE, attributes=["uid"], paged_size=1, generator=False)
+c.search(base, "(objectClass=person)", SUBTREE, attributes=["uid"], paged_size=1)
+page = c.result["controls"]["1.2.840.113556.1.4.319"]["value"]
+out["first_page"] = [len(c.entries), len(page["cookie"]) > 0]
+out["paged"] = sorted(str(e["attributes"]["uid"][0]) for e in paged if e["type"] == "searchResEntry")
+p = Connection(server, alice, app_pw)
+out["person_bind"] = p.bind()
+bad = Connection(server, alice, "wrong")
+out["bad_bind"] = bad.bind()
+out["bad_result"] = bad.result["result"]
+print(json.dumps(out))
+"#;
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            script,
+            "127.0.0.1",
+            &addr.port().to_string(),
+            &dn,
+            &pw,
+            BASE,
+            &people_dn("alice"),
+            &app_pw,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the ldap3 script failed (needs pip install ldap3==2.9.1): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["naming"], json!([BASE]));
+    assert_eq!(v["escaped"], json!(["b*b"]));
+    assert_eq!(v["members"], json!(["alice", "b*b"]));
+    assert_eq!(v["compare"], json!(true));
+    assert_eq!(v["whoami"], json!(format!("dn:{dn}")));
+    assert_eq!(v["first_page"], json!([1, true]), "one entry and a cookie");
+    assert_eq!(v["paged"], json!(["alice", "b*b"]));
+    assert_eq!(v["person_bind"], json!(true));
+    assert_eq!(
+        (v["bad_bind"].clone(), v["bad_result"].clone()),
+        (json!(false), json!(49))
+    );
+}
+
+#[test]
+fn ldap_speaks_ldaps_and_starttls_with_the_configured_certificate() {
+    let dir = crate::harness::TempDir::new();
+    let (cert, key) = (dir.0.join("cert.pem"), dir.0.join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let s = ldap_setup(&[
+        ("LDAP_TLS_CERT", cert.to_str().unwrap()),
+        ("LDAP_TLS_KEY", key.to_str().unwrap()),
+    ]);
+    s.user("alice", "wonderland");
+    let (dn, pw) = service(&s.portal, "tls");
+    let plain = url(&s.portal);
+    let ldaps = plain.replace("ldap://", "ldaps://");
+    let (code, out, err) = search(
+        &ldaps,
+        Some((&dn, &pw)),
+        BASE,
+        "sub",
+        "(uid=alice)",
+        &["uid"],
+    );
+    assert_eq!(
+        (code, values(&out, "uid")),
+        (0, vec!["alice".to_string()]),
+        "{err}"
+    );
+    let (code, out, err) = tool(
+        "ldapsearch",
+        &[
+            "-x",
+            "-ZZ",
+            "-LLL",
+            "-H",
+            &plain,
+            "-D",
+            &dn,
+            "-w",
+            &pw,
+            "-b",
+            BASE,
+            "(uid=alice)",
+            "uid",
+        ],
+    );
+    assert_eq!(
+        (code, values(&out, "uid")),
+        (0, vec!["alice".to_string()]),
+        "{err}"
+    );
+    let (_, out, _) = search(
+        &plain,
+        None,
+        "",
+        "base",
+        "(objectClass=*)",
+        &["supportedExtension"],
+    );
+    assert!(
+        values(&out, "supportedExtension").contains(&"1.3.6.1.4.1.1466.20037".to_string()),
+        "{out}"
+    );
+    // Plain LDAP still answers localhost.
+    let (code, _, _) = whoami(&plain, &dn, &pw);
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn ldap_people_with_a_second_factor_bind_only_with_app_passwords() {
+    let s = ldap_setup(&[("LDAP_MEDIA_PASSWORD_BIND", "true")]);
+    let alice = s.user("alice", "wonderland");
+    let url = url(&s.portal);
+    let (_, pw) = app_password(&alice, "Mail");
+    let start = alice.post_json("/mfa/enroll/start", &json!({})).json();
+    let secret = crate::totp_ref::base32_decode(start["secret"].as_str().unwrap());
+    let code = crate::totp_ref::code(&secret, s.portal.app().clock.now());
+    let r = alice.post_json("/mfa/enroll/verify", &json!({ "code": code }));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (code, _, _) = whoami(&url, &people_dn("alice"), "wonderland");
+    assert_eq!(
+        code, 49,
+        "the media password skips the second factor: refused"
+    );
+    let (code, _, _) = whoami(&url, &people_dn("alice"), &pw);
+    assert_eq!(code, 0);
+}
+
+/// Guessable passwords (media passwords) are limited per address and per DN; random
+/// secrets are never refused when right, so nobody can lock an app out by failing binds.
+#[test]
+fn ldap_failed_binds_are_rate_limited() {
+    let s = ldap_setup(&[("LDAP_MEDIA_PASSWORD_BIND", "true")]);
+    let alice = s.user("alice", "wonderland");
+    let url = url(&s.portal);
+    let me = people_dn("alice");
+    let (_, app_pw) = app_password(&alice, "Mail");
+    let (dn, pw) = service(&s.portal, "guessed");
+    let mut codes = Vec::new();
+    for _ in 0..8 {
+        codes.push(whoami(&url, &me, "guess").0);
+    }
+    assert_eq!(&codes[..5], [49; 5], "{codes:?}");
+    assert_eq!(codes[7], 53, "{codes:?}");
+    let (code, _, err) = whoami(&url, &me, "wonderland");
+    assert_eq!(code, 53, "even the right media password waits: {err}");
+    assert!(err.contains("too many failed binds"), "{err}");
+    // Random secrets that are right still bind; wrong ones are limited too.
+    assert_eq!(whoami(&url, &me, &app_pw).0, 0);
+    assert_eq!(whoami(&url, &dn, &pw).0, 0);
+    assert_eq!(whoami(&url, &dn, "guess").0, 53);
+    // Counted, but only real attempts are events: a flood does not fill the audit log.
+    let failed = codes.iter().filter(|c| **c == 49).count() as i64;
+    assert_eq!(
+        s.portal
+            .count("SELECT count(*) FROM events WHERE type = 'ldap.bind.failure'"),
+        failed
+    );
+    let metrics = s.portal.client().get("/metrics").body;
+    assert!(
+        metrics.contains("authportal_ldap_binds_total{result=\"failure\"} 10"),
+        "{metrics}"
+    );
+    // The portal's clock moves on: the media password works again.
+    s.portal.app().clock.advance(15 * 60);
+    let (code, _, err) = whoami(&url, &me, "wonderland");
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn ldap_console_sets_the_directory_and_manages_service_accounts() {
+    // Off until the console names an address; it applies at the next start.
+    let s = setup(&[]);
+    let root = s.user("root", "toor");
+    s.user("alice", "wonderland");
+    assert_eq!(s.portal.server.as_ref().unwrap().ldap_addr, None);
+    let current = root.get("/api/admin/config/ldap").json();
+    assert_eq!(
+        current["config"],
+        json!({ "listen_addr": "", "media_password_bind": false, "anonymous_search": false })
+    );
+    let r = crate::team::put(
+        &root,
+        "/api/admin/config/ldap",
+        json!({ "version": current["version"], "config": { "listen_addr": "3890" } }),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("IP:PORT"), "{}", r.body);
+    let r = crate::team::put(
+        &root,
+        "/api/admin/config/ldap",
+        json!({ "version": current["version"], "config": { "listen_addr": "127.0.0.1:0", "media_password_bind": true } }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let Setup { jf, portal } = s;
+    let portal = portal.restart();
+    let url = self::url(&portal);
+    let (code, _, err) = whoami(&url, &people_dn("alice"), "wonderland");
+    assert_eq!(code, 0, "media password bind from the console: {err}");
+
+    // Service accounts from the console: shown once, audited, deleted.
+    let root = portal.client();
+    root.use_fresh_ip();
+    assert_eq!(
+        crate::media::sign_in(&root, "jellyfin", "root", "toor").status,
+        303
+    );
+    let r = root.post_json("/api/admin/ldap/services", &json!({ "name": "unifi" }));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let made = r.json();
+    let (dn, pw) = (
+        made["dn"].as_str().unwrap().to_string(),
+        made["password"].as_str().unwrap().to_string(),
+    );
+    assert_eq!(whoami(&url, &dn, &pw).0, 0);
+    assert_eq!(
+        root.post_json("/api/admin/ldap/services", &json!({ "name": "unifi" }))
+            .status,
+        400,
+        "taken"
+    );
+    assert_eq!(
+        root.post_json("/api/admin/ldap/services", &json!({ "name": "a,b" }))
+            .status,
+        400
+    );
+    let page = root.get("/admin/ldap");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains(&dn) && page.body.contains("ldap-create"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains(&pw));
+    let list = root.get("/api/admin/ldap/services").json();
+    assert_eq!(list["services"][0]["dn"], json!(dn));
+    assert!(!list.to_string().contains(&pw));
+    assert_eq!(
+        root.send("DELETE", "/api/admin/ldap/services/unifi", &[], None)
+            .status,
+        204
+    );
+    assert_eq!(
+        root.send("DELETE", "/api/admin/ldap/services/unifi", &[], None)
+            .status,
+        404
+    );
+    assert_eq!(whoami(&url, &dn, &pw).0, 49);
+    assert_eq!(
+        portal.count("SELECT count(*) FROM events WHERE type LIKE 'admin.ldap_service.%'"),
+        2
+    );
+    drop(jf);
+
+    // The environment wins, and the console shows those fields locked.
+    let env = ldap_setup(&[("LDAP_MEDIA_PASSWORD_BIND", "false")]);
+    let root = env.user("root", "toor");
+    let alice = env.user("alice", "wonderland");
+    assert_eq!(alice.get("/admin/ldap").status, 403);
+    assert_eq!(alice.get("/api/admin/ldap/services").status, 403);
+    assert_eq!(
+        alice
+            .post_json("/api/admin/ldap/services", &json!({ "name": "x" }))
+            .status,
+        403
+    );
+    let doc = root.get("/api/admin/config/ldap").json();
+    let locked = doc["locked"].to_string();
+    assert!(
+        locked.contains("listen_addr") && locked.contains("media_password_bind"),
+        "{doc}"
+    );
+}
+
+#[test]
+fn ldap_connections_per_address_are_capped() {
+    let s = ldap_setup(&[("LDAP_ALLOW_ANONYMOUS", "true")]);
+    let url = url(&s.portal);
+    let addr = url.trim_start_matches("ldap://").to_string();
+    let held: Vec<TcpStream> = (0..authportal::ldap::MAX_PER_ADDRESS)
+        .map(|_| TcpStream::connect(&addr).unwrap())
+        .collect();
+    // Give the accept loop time to count them all.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut extra = TcpStream::connect(&addr).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(extra.read(&mut buf).unwrap_or(0), 0, "closed at once");
+    let (code, _, _) = search(&url, None, BASE, "base", "(objectClass=*)", &[]);
+    assert_ne!(code, 0, "the address is at its cap");
+    drop(held);
+    std::thread::sleep(Duration::from_millis(600));
+    let (code, _, err) = search(&url, None, BASE, "base", "(objectClass=*)", &[]);
+    assert_eq!(code, 0, "room again: {err}");
+}
+
+/// A console address that cannot be used (a port taken meanwhile) leaves the directory
+/// off, not the portal; the environment's is a configuration error.
+#[test]
+fn ldap_a_taken_console_address_leaves_only_the_directory_off() {
+    let hold = TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = hold.local_addr().unwrap().to_string();
+    let s = setup(&[]);
+    crate::admin::store_section(&s.portal, "ldap", &json!({ "listen_addr": taken }));
+    let Setup { jf, portal } = s;
+    let portal = portal.restart();
+    assert_eq!(portal.server.as_ref().unwrap().ldap_addr, None);
+    assert_eq!(portal.client().get("/healthz").status, 200);
+    drop(jf);
+    let mut vars: std::collections::BTreeMap<String, String> = portal.vars.clone();
+    vars.insert("LDAP_LISTEN_ADDR".into(), taken);
+    let cfg = authportal::Config::from_vars(&vars).unwrap();
+    drop(portal);
+    let err = authportal::start(cfg).err().expect("refused");
+    assert!(err.contains("LDAP_LISTEN_ADDR"), "{err}");
+}

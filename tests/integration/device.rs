@@ -447,8 +447,8 @@ fn device_denied_gets_access_denied_and_an_expired_code_expired_token() {
     );
     assert_eq!(refused(&r, 400), "invalid_request");
 
-    // The janitor sweeps what expired.
-    clock.advance(601);
+    // The janitor sweeps what expired (kept a while for devices polling late).
+    clock.advance(601 + authportal::db::devices::KEPT_AFTER_EXPIRY_SECS);
     authportal::janitor::sweep(s.portal.app());
     assert_eq!(count(&s, "SELECT count(*) FROM device_codes"), 0);
 }
@@ -779,5 +779,27 @@ fn device_requests_do_not_come_back_with_a_restore() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(count(&s, "SELECT count(*) FROM device_codes"), 0);
     let code = req["device_code"].as_str().unwrap();
+    assert_eq!(refused(&poll(&s, &tv, code), 400), "invalid_grant");
+}
+
+/// RFC 8628 3.5: a device polling after its code expired hears expired_token (start
+/// again), not invalid_grant, even when other devices started meanwhile (each start
+/// clears out old requests) or the janitor swept; only long after is the code forgotten.
+#[test]
+fn device_polled_late_hears_expired_token_after_other_starts_and_sweeps() {
+    let s = team::setup(&[]);
+    let clock = &s.portal.app().clock;
+    clock.freeze();
+    let tv = register(&s, true, None);
+    let late = start(&s, &tv, "openid");
+    let code = late["device_code"].as_str().unwrap();
+    clock.advance(601);
+    start(&s, &tv, "openid");
+    assert_eq!(refused(&poll(&s, &tv, code), 400), "expired_token");
+    authportal::janitor::sweep(s.portal.app());
+    assert_eq!(refused(&poll(&s, &tv, code), 400), "expired_token");
+    // Kept a while, not for ever.
+    clock.advance(authportal::db::devices::KEPT_AFTER_EXPIRY_SECS);
+    authportal::janitor::sweep(s.portal.app());
     assert_eq!(refused(&poll(&s, &tv, code), 400), "invalid_grant");
 }

@@ -803,3 +803,37 @@ fn device_polled_late_hears_expired_token_after_other_starts_and_sweeps() {
     authportal::janitor::sweep(s.portal.app());
     assert_eq!(refused(&poll(&s, &tv, code), 400), "invalid_grant");
 }
+
+/// A client the owner takes the device grant from (a TV app found phishing, say) has no
+/// requests left to approve: its waiting codes read as unknown at /device, nobody's
+/// consent is recorded for it, and its device gets no tokens.
+#[test]
+fn device_codes_of_a_client_that_lost_the_grant_cannot_be_approved() {
+    let s = team::setup(&[]);
+    let tv = register(&s, true, None);
+    let req = start(&s, &tv, "openid");
+    let user_code = req["user_code"].as_str().unwrap();
+    s.portal
+        .db()
+        .execute(
+            "UPDATE oauth_clients SET grant_types_json = '[\"authorization_code\"]' WHERE client_id = ?1",
+            [&tv.id],
+        )
+        .unwrap();
+    let alice = s.user("alice", "wonderland");
+    let r = alice.get(&format!("/device?user_code={user_code}"));
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(!r.body.contains("Living Room TV"), "{}", r.body);
+    let r = decide(&alice, user_code, "allow");
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(count(&s, "SELECT count(*) FROM oauth_consents"), 0);
+    assert_eq!(
+        count(
+            &s,
+            "SELECT count(*) FROM events WHERE type = 'device.approved'"
+        ),
+        0
+    );
+    let code = req["device_code"].as_str().unwrap();
+    assert_eq!(refused(&poll(&s, &tv, code), 400), "unauthorized_client");
+}

@@ -837,3 +837,44 @@ fn device_codes_of_a_client_that_lost_the_grant_cannot_be_approved() {
     let code = req["device_code"].as_str().unwrap();
     assert_eq!(refused(&poll(&s, &tv, code), 400), "unauthorized_client");
 }
+
+/// A session opened before the person set up a second factor has not passed it: it may
+/// not sign a device in as them (approving a TV from /home refuses it the same way),
+/// though it may still turn a request down.
+#[test]
+fn device_approval_from_a_session_older_than_the_second_factor_is_refused() {
+    let s = team::setup(&[]);
+    let tv = register(&s, true, None);
+    let req = start(&s, &tv, "openid offline_access");
+    let user_code = req["user_code"].as_str().unwrap();
+    let old = s.user("alice", "wonderland");
+    let fresh = s.user("alice", "wonderland");
+    let r = fresh.post_json("/mfa/enroll/start", &json!({}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let secret = crate::totp_ref::base32_decode(r.json()["secret"].as_str().unwrap());
+    let now = s.portal.app().clock.now();
+    let r = fresh.post_json(
+        "/mfa/enroll/verify",
+        &json!({ "code": crate::totp_ref::code(&secret, now) }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    let r = decide(&old, user_code, "allow");
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("second factor"), "{}", r.body);
+    assert_eq!(
+        count(
+            &s,
+            "SELECT count(*) FROM device_codes WHERE status = 'pending'"
+        ),
+        1
+    );
+    assert_eq!(count(&s, "SELECT count(*) FROM oauth_consents"), 0);
+    // The session that set it up may; a denial needs no second factor.
+    let other = start(&s, &tv, "openid");
+    assert_eq!(
+        decide(&old, other["user_code"].as_str().unwrap(), "deny").status,
+        200
+    );
+    assert_eq!(decide(&fresh, user_code, "allow").status, 200);
+}

@@ -878,3 +878,43 @@ fn device_approval_from_a_session_older_than_the_second_factor_is_refused() {
     );
     assert_eq!(decide(&fresh, user_code, "allow").status, 200);
 }
+
+/// RFC 6749 3.1 and 3.2: a parameter sent without a value is as if it were not sent.
+/// Device libraries for public clients often send `client_secret=` and `scope=` empty: the
+/// device still authenticates as a public client and gets the default scope, at the device
+/// endpoint and when it polls.
+#[test]
+fn device_empty_parameters_count_as_not_sent() {
+    let s = team::setup(&[]);
+    let tv = register(&s, true, None);
+    let r = tv_http(&s).post_form(
+        "/oidc/device_authorization",
+        &[
+            ("client_id", tv.id.as_str()),
+            ("client_secret", ""),
+            ("scope", ""),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let device_code = r.json()["device_code"].as_str().unwrap().to_string();
+    let r = tv_http(&s).post_form(
+        "/oidc/token",
+        &[
+            ("grant_type", GRANT),
+            ("device_code", &device_code),
+            ("client_id", tv.id.as_str()),
+            ("client_secret", ""),
+        ],
+    );
+    assert_eq!(refused(&r, 400), "authorization_pending");
+    // An empty device_code is a missing one.
+    let r = tv_http(&s).post_form(
+        "/oidc/token",
+        &[
+            ("grant_type", GRANT),
+            ("device_code", ""),
+            ("client_id", tv.id.as_str()),
+        ],
+    );
+    assert_eq!(refused(&r, 400), "invalid_request");
+}

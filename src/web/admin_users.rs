@@ -99,6 +99,14 @@ pub fn groups_put(ctx: &Ctx, admin: Admin, uuid: &str) -> Result<Response> {
     }
     ctx.app.db.with_tx(|tx| {
         let id = user_id(tx, uuid)?;
+        let before = users::groups(tx, id)?;
+        let added: Vec<String> = groups
+            .iter()
+            .filter(|g| !before.contains(g))
+            .cloned()
+            .collect();
+        crate::lockout::check_assignment(&crate::settings::roles(tx)?, &added, &admin.groups)
+            .map_err(AppError::BadRequest)?;
         users::set_groups(tx, id, &groups, ctx.now())?;
         if users::count_admins(tx)? == 0 {
             return Err(AppError::bad_request(

@@ -99,6 +99,13 @@ pub fn check_grants(
     Ok(())
 }
 
+/// A permission someone in `groups` holds and someone in `editor` groups does not.
+fn beyond(roles: &RolesSettings, groups: &[String], editor: &[String]) -> Option<Permission> {
+    Permission::ALL
+        .into_iter()
+        .find(|p| roles.allows(groups, *p) && !roles.allows(editor, *p))
+}
+
 /// Err when assigning the `added` groups would give someone a permission that someone in
 /// `editor` groups does not hold: users.write alone cannot make anyone an admin.
 pub fn check_assignment(
@@ -107,18 +114,29 @@ pub fn check_assignment(
     editor: &[String],
 ) -> Result<(), String> {
     for group in added {
-        let group = std::slice::from_ref(group);
-        let beyond = Permission::ALL
-            .into_iter()
-            .find(|p| roles.allows(group, *p) && !roles.allows(editor, *p));
-        if let Some(p) = beyond {
+        if let Some(p) = beyond(roles, std::slice::from_ref(group), editor) {
             return Err(format!(
-                "group {:?} carries {p}, which you do not hold yourself: ask an admin who does",
-                group[0]
+                "group {group:?} carries {p}, which you do not hold yourself: ask an admin who does"
             ));
         }
     }
     Ok(())
+}
+
+/// Err when the user in `target` groups holds a permission that someone in `editor`
+/// groups does not: users.write alone cannot demote, disable or reset the second factor
+/// of an admin.
+pub fn check_target(
+    roles: &RolesSettings,
+    target: &[String],
+    editor: &[String],
+) -> Result<(), String> {
+    match beyond(roles, target, editor) {
+        Some(p) => Err(format!(
+            "this user holds {p}, which you do not: ask an admin who does"
+        )),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -193,5 +211,9 @@ mod tests {
             &helpdesk,
         )
         .unwrap();
+        let e = check_target(&users_only, &admins, &helpdesk).unwrap_err();
+        assert!(e.contains("do not"), "{e}");
+        check_target(&users_only, &helpdesk, &helpdesk).unwrap();
+        check_target(&users_only, &helpdesk, &admins).unwrap();
     }
 }

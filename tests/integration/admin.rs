@@ -1495,6 +1495,30 @@ fn console_roles_cannot_be_climbed() {
         put(&alice, &groups, json!({ "groups": ["helpdesk"] })).status,
         200
     );
+    // Nor may she demote, disable or reset the second factor of someone above her.
+    let root_id = s.uuid(&root);
+    for (method, path, body) in [
+        (
+            "PUT",
+            format!("/api/admin/users/{root_id}/groups"),
+            json!({ "groups": [] }),
+        ),
+        (
+            "POST",
+            format!("/api/admin/users/{root_id}/disable"),
+            json!({}),
+        ),
+        (
+            "POST",
+            format!("/api/admin/users/{root_id}/mfa/reset"),
+            json!({}),
+        ),
+    ] {
+        let r = crate::team::send_json(&alice, method, &path, &body);
+        assert_eq!(r.status, 400, "{path}: {}", r.body);
+        assert!(r.body.contains("which you do not"), "{}", r.body);
+    }
+    assert_eq!(root.get("/whoami").json()["admin"], true);
 
     assert_eq!(
         put(&root, &groups, json!({ "groups": ["settings"] })).status,

@@ -1,6 +1,7 @@
-//! No lock-outs: the rules that refuse a console change which would take the console away
-//! from the admin making it. The command line (`authportal admin grant`, `mfa reset`)
-//! stays the way back for everything else.
+//! No lock-outs and no climbing: the rules that refuse a console change which would take
+//! the console away from the admin making it, or hand out more of it than they hold. The
+//! command line (`authportal admin grant`, `mfa reset`) stays the way back for everything
+//! else.
 
 use serde_json::Value;
 
@@ -68,6 +69,76 @@ pub fn check_roles(roles: &RolesSettings, groups: &[String]) -> Result<(), Strin
     ))
 }
 
+/// Err when saving `stored` as section `section` ("roles") would give a group a
+/// permission it does not have under `in_force` and that someone in `editor` groups does
+/// not hold: a helper with config.write cannot give their own group users.write or "*".
+pub fn check_grants(
+    section: &str,
+    stored: &Value,
+    in_force: &RolesSettings,
+    editor: &[String],
+) -> Result<(), String> {
+    if section != "roles" {
+        return Ok(());
+    }
+    let Ok(new) = serde_json::from_value::<RolesSettings>(stored.clone()) else {
+        return Ok(()); // refused by the section's own checks
+    };
+    for group in new.roles.keys() {
+        let group = std::slice::from_ref(group);
+        let gained = Permission::ALL
+            .into_iter()
+            .find(|p| new.allows(group, *p) && !in_force.allows(group, *p));
+        if let Some(p) = gained.filter(|p| !in_force.allows(editor, *p)) {
+            return Err(format!(
+                "roles.{}: you cannot give {p}, which you do not hold yourself: ask an admin who does",
+                group[0]
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A permission someone in `groups` holds and someone in `editor` groups does not.
+fn beyond(roles: &RolesSettings, groups: &[String], editor: &[String]) -> Option<Permission> {
+    Permission::ALL
+        .into_iter()
+        .find(|p| roles.allows(groups, *p) && !roles.allows(editor, *p))
+}
+
+/// Err when assigning the `added` groups would give someone a permission that someone in
+/// `editor` groups does not hold: users.write alone cannot make anyone an admin.
+pub fn check_assignment(
+    roles: &RolesSettings,
+    added: &[String],
+    editor: &[String],
+) -> Result<(), String> {
+    for group in added {
+        if let Some(p) = beyond(roles, std::slice::from_ref(group), editor) {
+            return Err(format!(
+                "group {group:?} carries {p}, which you do not hold yourself: ask an admin who does"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Err when the user in `target` groups holds a permission that someone in `editor`
+/// groups does not: users.write alone cannot demote, disable or reset the second factor
+/// of an admin.
+pub fn check_target(
+    roles: &RolesSettings,
+    target: &[String],
+    editor: &[String],
+) -> Result<(), String> {
+    match beyond(roles, target, editor) {
+        Some(p) => Err(format!(
+            "this user holds {p}, which you do not: ask an admin who does"
+        )),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,5 +170,50 @@ mod tests {
         let drops = serde_json::json!({ "roles": { "admins": ["*"], "ops": ["config.write"] } });
         let e = check_section("roles", &drops, &me(&groups, false)).unwrap_err();
         assert!(e.contains("admin.access"), "{e}");
+    }
+
+    fn roles(doc: Value) -> RolesSettings {
+        serde_json::from_value(doc).unwrap()
+    }
+
+    #[test]
+    fn nobody_gives_out_a_permission_they_do_not_hold() {
+        let in_force = roles(serde_json::json!({ "roles": { "admins": ["*"],
+            "helpdesk": ["admin.access", "config.read", "config.write"], "viewers": ["events.read"] } }));
+        let helpdesk = vec!["helpdesk".to_string()];
+        let admins = vec!["admins".to_string()];
+        for climbing in [
+            serde_json::json!({ "roles": { "admins": ["*"], "helpdesk": ["*"] } }),
+            serde_json::json!({ "roles": { "admins": ["*"], "helpdesk": ["admin.access", "config.write", "users.write"] } }),
+            serde_json::json!({ "roles": { "admins": ["*"], "helpdesk": ["admin.access", "config.write"], "new": ["backups.write"] } }),
+        ] {
+            let e = check_grants("roles", &climbing, &in_force, &helpdesk).unwrap_err();
+            assert!(e.contains("do not hold"), "{e}");
+            check_grants("roles", &climbing, &in_force, &admins).unwrap();
+        }
+        // Giving what you hold, and keeping what others already had, is fine.
+        let fine = serde_json::json!({ "roles": { "admins": ["*"],
+            "helpdesk": ["admin.access", "config.read", "config.write"], "viewers": ["events.read"],
+            "ops": ["admin.access", "config.read"] } });
+        check_grants("roles", &fine, &in_force, &helpdesk).unwrap();
+        check_grants("mfa", &fine, &in_force, &[]).unwrap();
+
+        let users_only = roles(serde_json::json!({ "roles": { "admins": ["*"],
+            "helpdesk": ["admin.access", "users.read", "users.write"] } }));
+        for group in ["admins", "helpdesk"] {
+            check_assignment(&users_only, &[group.to_string()], &admins).unwrap();
+        }
+        let e = check_assignment(&users_only, &admins, &helpdesk).unwrap_err();
+        assert!(e.contains("\"admins\""), "{e}");
+        check_assignment(
+            &users_only,
+            &["helpdesk".into(), "family".into()],
+            &helpdesk,
+        )
+        .unwrap();
+        let e = check_target(&users_only, &admins, &helpdesk).unwrap_err();
+        assert!(e.contains("do not"), "{e}");
+        check_target(&users_only, &helpdesk, &helpdesk).unwrap();
+        check_target(&users_only, &helpdesk, &admins).unwrap();
     }
 }

@@ -138,9 +138,20 @@ fn validate(p: &ProvidersSettings) -> Result<(), String> {
         if let Some(u) = &server.url {
             let url = url::Url::parse(u)
                 .map_err(|_| format!("providers.{label}.url: {u:?} is not a URL"))?;
-            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            if !matches!(url.scheme(), "http" | "https")
+                || url.host_str().is_none()
+                || url.query().is_some()
+                || url.fragment().is_some()
+            {
                 return Err(format!(
                     "providers.{label}.url: use http(s)://host[:port][/base]"
+                ));
+            }
+            // Kept and shown with the address (settings, history, log lines): never a
+            // password. The environment's *_SERVER_URL refuses them too.
+            if !url.username().is_empty() || url.password().is_some() {
+                return Err(format!(
+                    "providers.{label}.url: leave the username and password out of the address"
                 ));
             }
             // The owner names their server, so loopback and LAN are fine; the metadata

@@ -59,6 +59,11 @@ pub struct DeviceRequest {
 /// bounds them per address, so one address cannot push everyone else's out.
 pub const MAX_PENDING: i64 = 10_000;
 
+/// How long an expired request is kept: a device polling late still hears
+/// expired_token (start again, RFC 8628 3.5), not invalid_grant for a code it never
+/// saw go. Later, the code is forgotten.
+pub const KEPT_AFTER_EXPIRY_SECS: i64 = 600;
+
 const COLUMNS: &str =
     "device_digest, user_digest, client_id, scopes_json, status, interval_secs, last_poll_at,
      user_id, auth_time, amr_json, expires_at, requester";
@@ -91,9 +96,13 @@ fn row(r: &Row) -> rusqlite::Result<DeviceRequest> {
 }
 
 /// Stores a new pending request; false (nothing stored) when its user code is taken.
-/// Expired requests go first, and past [`MAX_PENDING`] the oldest.
+/// Requests expired longer than [`KEPT_AFTER_EXPIRY_SECS`] go first, and past
+/// [`MAX_PENDING`] the oldest.
 pub fn insert(conn: &Connection, d: &DeviceRequest, now: i64) -> Result<bool> {
-    conn.execute("DELETE FROM device_codes WHERE expires_at <= ?1", [now])?;
+    conn.execute(
+        "DELETE FROM device_codes WHERE expires_at <= ?1",
+        [now - KEPT_AFTER_EXPIRY_SECS],
+    )?;
     let stored = conn.execute(
         "INSERT INTO device_codes (device_digest, user_digest, client_id, requester, scopes_json, status,
                                    interval_secs, created_at, expires_at)
@@ -203,12 +212,13 @@ pub fn redeem(conn: &Connection, device_digest: &[u8]) -> Result<bool> {
     )? == 1)
 }
 
-/// Removes up to `batch` expired requests (the janitor's sweep).
+/// Removes up to `batch` requests expired longer than [`KEPT_AFTER_EXPIRY_SECS`] (the
+/// janitor's sweep).
 pub fn sweep(conn: &Connection, now: i64, batch: i64) -> Result<usize> {
     Ok(conn.execute(
         "DELETE FROM device_codes WHERE device_digest IN
            (SELECT device_digest FROM device_codes WHERE expires_at <= ?1 LIMIT ?2)",
-        params![now, batch],
+        params![now - KEPT_AFTER_EXPIRY_SECS, batch],
     )?)
 }
 
@@ -265,7 +275,7 @@ mod tests {
         same_user_code.device_digest = b"other".to_vec();
         assert!(!insert(&c, &same_user_code, 0).unwrap());
         assert_eq!(
-            sweep(&c, 600 + MAX_PENDING + 3, 100_000).unwrap() as i64,
+            sweep(&c, 600 + MAX_PENDING + 3 + KEPT_AFTER_EXPIRY_SECS, 100_000).unwrap() as i64,
             MAX_PENDING
         );
     }

@@ -269,7 +269,8 @@ pub struct Review {
 }
 
 /// The request waiting under what the person typed; None for a code that is malformed,
-/// unknown, decided or expired (the caller counts it as a wrong guess).
+/// unknown, decided or expired, or whose client may no longer use this grant (the caller
+/// counts it as a wrong guess).
 pub fn review(app: &App, typed: &str, now: i64) -> Result<Option<Review>> {
     let Some(code) = normalize_user_code(typed) else {
         return Ok(None);
@@ -283,6 +284,11 @@ pub fn review(app: &App, typed: &str, now: i64) -> Result<Option<Review>> {
     };
     let client = oauth::client_by_row_id(&conn, req.client)?
         .ok_or_else(|| AppError::internal("a device request's client vanished"))?;
+    // The owner took the grant from the client since: its device could get no tokens,
+    // so nobody is asked to approve it (and no consent is recorded for it).
+    if !client.grant_types.iter().any(|g| g == GRANT_TYPE) {
+        return Ok(None);
+    }
     Ok(Some(Review {
         client,
         scopes: req.scopes,

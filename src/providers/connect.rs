@@ -16,6 +16,8 @@ use crate::config::MediaServerConfig;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AddressProblem {
     NotAUrl,
+    /// A username or password in the address: it would be kept and shown with it.
+    Credentials,
     /// Nothing (or nothing of this kind's API) answered; the detail is for the log.
     NoAnswer(String),
     /// A server answered, but it says it is this other kind.
@@ -28,6 +30,9 @@ impl AddressProblem {
         match self {
             AddressProblem::NotAUrl => {
                 "Enter the server's address, like http://192.168.1.10:8096".into()
+            }
+            AddressProblem::Credentials => {
+                "Leave the username and password out of the address, like http://192.168.1.10:8096: people sign in with their own accounts".into()
             }
             AddressProblem::NoAnswer(_) => {
                 format!("No {} server answered at that address.", kind.label())
@@ -44,7 +49,9 @@ impl AddressProblem {
     pub fn status(&self) -> u16 {
         match self {
             AddressProblem::NoAnswer(_) => 502,
-            AddressProblem::NotAUrl | AddressProblem::OtherKind(_) => 400,
+            AddressProblem::NotAUrl
+            | AddressProblem::Credentials
+            | AddressProblem::OtherKind(_) => 400,
         }
     }
 }
@@ -64,7 +71,18 @@ pub fn check_address(
     url_text: &str,
 ) -> Result<Named, AddressProblem> {
     let url = match Url::parse(url_text.trim()) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => u,
+        Ok(u) if !u.username().is_empty() || u.password().is_some() => {
+            return Err(AddressProblem::Credentials);
+        }
+        // The API paths are appended to the address: a query or fragment would swallow them.
+        Ok(u)
+            if matches!(u.scheme(), "http" | "https")
+                && u.host_str().is_some()
+                && u.query().is_none()
+                && u.fragment().is_none() =>
+        {
+            u
+        }
         _ => return Err(AddressProblem::NotAUrl),
     };
     // The owner is naming this server: its address is allowed before it is saved.

@@ -157,6 +157,7 @@ struct SectionPut {
 /// Refuses a save that would take the console away from the admin making it.
 fn keep_my_access(
     ctx: &Ctx,
+    tx: &rusqlite::Connection,
     admin: &UserSession,
     name: &str,
     stored: &serde_json::Value,
@@ -166,7 +167,10 @@ fn keep_my_access(
         second_factor: admin.row.amr.iter().any(|a| a == "otp"),
         mfa_enabled: ctx.app.config.mfa_enable,
     };
-    crate::lockout::check_section(name, stored, &me).map_err(AppError::BadRequest)
+    crate::lockout::check_section(name, stored, &me).map_err(AppError::BadRequest)?;
+    let in_force = crate::settings::roles(tx)?;
+    crate::lockout::check_grants(name, stored, &in_force, &admin.groups)
+        .map_err(AppError::BadRequest)
 }
 
 /// PUT /api/admin/config/{section} {version, config, reason?}: 409 when someone saved
@@ -209,7 +213,7 @@ pub(crate) fn save_section(
             .map_err(AppError::BadRequest)?;
         crate::settings::check_edit(name, &stored, &current, &ctx.app.providers().enabled)
             .map_err(AppError::BadRequest)?;
-        keep_my_access(ctx, admin, name, &stored)?;
+        keep_my_access(ctx, tx, admin, name, &stored)?;
         let change = crate::db::settings::Change {
             section: name,
             expected_version: version,
@@ -301,7 +305,7 @@ pub fn config_revert_post(ctx: &Ctx, admin: Admin, name: &str) -> Result<Respons
             })?;
         // A value from an older release may not fit the current rules any more.
         crate::settings::validate(name, &old.config).map_err(AppError::BadRequest)?;
-        keep_my_access(ctx, &admin, name, &old.config)?;
+        keep_my_access(ctx, tx, &admin, name, &old.config)?;
         let reason = body
             .reason
             .clone()

@@ -15,6 +15,7 @@ use crate::web::request::Ctx;
 pub fn reset_post(ctx: &Ctx, admin: Admin, uuid: &str) -> Result<Response> {
     let removed = ctx.app.db.with_tx(|tx| {
         let user_id = users::id_by_uuid(tx, uuid)?.ok_or(AppError::NotFound)?;
+        super::admin_users::not_above(tx, &admin, user_id)?;
         let removed = store::remove(tx, user_id)?;
         events::record(
             tx,

@@ -99,6 +99,16 @@ pub fn groups_put(ctx: &Ctx, admin: Admin, uuid: &str) -> Result<Response> {
     }
     ctx.app.db.with_tx(|tx| {
         let id = user_id(tx, uuid)?;
+        let before = users::groups(tx, id)?;
+        let added: Vec<String> = groups
+            .iter()
+            .filter(|g| !before.contains(g))
+            .cloned()
+            .collect();
+        let roles = crate::settings::roles(tx)?;
+        crate::lockout::check_target(&roles, &before, &admin.groups)
+            .and_then(|()| crate::lockout::check_assignment(&roles, &added, &admin.groups))
+            .map_err(AppError::BadRequest)?;
         users::set_groups(tx, id, &groups, ctx.now())?;
         if users::count_admins(tx)? == 0 {
             return Err(AppError::bad_request(
@@ -121,6 +131,13 @@ pub fn groups_put(ctx: &Ctx, admin: Admin, uuid: &str) -> Result<Response> {
     Ok(Response::json(&json!({ "groups": groups })).with_no_cache())
 }
 
+/// Refuses acting on a user who holds a console permission the acting admin lacks.
+pub(crate) fn not_above(tx: &rusqlite::Connection, admin: &Admin, target: i64) -> Result<()> {
+    let roles = crate::settings::roles(tx)?;
+    crate::lockout::check_target(&roles, &users::groups(tx, target)?, &admin.groups)
+        .map_err(AppError::BadRequest)
+}
+
 /// POST /api/admin/users/{uuid}/disable and /enable. Disabling ends the user's
 /// sessions and revokes every token applications hold for them.
 pub fn disable_post(ctx: &Ctx, admin: Admin, uuid: &str, disable: bool) -> Result<Response> {
@@ -129,6 +146,9 @@ pub fn disable_post(ctx: &Ctx, admin: Admin, uuid: &str, disable: bool) -> Resul
         let id = user_id(tx, uuid)?;
         if disable && id == admin.row.user_id {
             return Err(AppError::bad_request("you cannot disable yourself"));
+        }
+        if disable {
+            not_above(tx, &admin, id)?;
         }
         users::set_disabled(tx, id, disable.then_some(now))?;
         if disable {

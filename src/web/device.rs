@@ -9,7 +9,7 @@ use rouille::Response;
 use crate::error::{AppError, Result};
 use crate::oidc::device::{self, Decided, Decision};
 use crate::views;
-use crate::web::guards::{UserSession, current_session};
+use crate::web::guards::{UserSession, current_session, require_second_factor};
 use crate::web::page;
 use crate::web::request::Ctx;
 
@@ -91,6 +91,9 @@ pub fn decision_post(ctx: &Ctx) -> Result<Response> {
         Some("deny") => Decision::Deny,
         _ => return Err(AppError::bad_request("decision must be allow or deny")),
     };
+    if decision == Decision::Allow {
+        require_second_factor(ctx, &session)?;
+    }
     let typed = form.get("user_code").unwrap_or("");
     guess(ctx, &session)?;
     let caller = super::oidc::caller(ctx);

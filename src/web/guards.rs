@@ -51,6 +51,25 @@ pub fn require_user(ctx: &Ctx) -> Result<UserSession> {
     }
 }
 
+/// A session opened before the person set up a second factor (or before the owner
+/// enforced one) has not passed it: signing a device in as them needs it (/device,
+/// /link/jellyfin), like the console.
+pub fn require_second_factor(ctx: &Ctx, s: &UserSession) -> Result<()> {
+    // mfa_at: passed at sign-in, or set up in this very session.
+    if s.row.mfa_at.is_some() || s.row.amr.iter().any(|a| a == "otp") {
+        return Ok(());
+    }
+    let conn = ctx.app.db.conn()?;
+    let needed = crate::db::mfa::is_enrolled(&conn, s.row.user_id)?
+        || (ctx.app.config.mfa_enable && crate::mfa::enforced(ctx.app, &conn, &s.groups)?);
+    if needed {
+        return Err(AppError::Forbidden(
+            "sign out and sign in again with your second factor to approve a device",
+        ));
+    }
+    Ok(())
+}
+
 /// Proof that the session of this request holds a console permission: made only by
 /// [`require_permission`], so a handler that takes one cannot run unguarded. The route
 /// table (web/routes.rs) names the permission and hands the proof to the handler.

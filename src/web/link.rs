@@ -10,7 +10,7 @@ use crate::error::{AppError, Result};
 use crate::providers::ProviderKind;
 use crate::signin::device_link::{self, Refused};
 use crate::views;
-use crate::web::guards::{UserSession, require_user};
+use crate::web::guards::{UserSession, require_second_factor, require_user};
 use crate::web::page;
 use crate::web::request::Ctx;
 
@@ -53,24 +53,6 @@ pub fn jellyfin_post(ctx: &Ctx) -> Result<Response> {
         }
         Err(refused) => Err(refusal(refused)),
     }
-}
-
-/// A session opened before the person set up a second factor (or before the owner
-/// enforced one) has not passed it: approving a device needs it, like the console.
-fn require_second_factor(ctx: &Ctx, s: &UserSession) -> Result<()> {
-    // mfa_at: passed at sign-in, or set up in this very session.
-    if s.row.mfa_at.is_some() || s.row.amr.iter().any(|a| a == "otp") {
-        return Ok(());
-    }
-    let conn = ctx.app.db.conn()?;
-    let needed = crate::db::mfa::is_enrolled(&conn, s.row.user_id)?
-        || (ctx.app.config.mfa_enable && crate::mfa::enforced(ctx.app, &conn, &s.groups)?);
-    if needed {
-        return Err(AppError::Forbidden(
-            "sign out and sign in again with your second factor to approve a device",
-        ));
-    }
-    Ok(())
 }
 
 /// Every attempt counts, per person and per address.

@@ -269,15 +269,17 @@ fn token_limit(ctx: &Ctx) -> Outcome<()> {
 }
 
 /// The form of a token-style request, within the rate limit: form-encoded, no parameter
-/// twice (RFC 6749 3.2).
+/// twice, and one sent without a value is as if it were not sent (RFC 6749 3.2): public
+/// clients' libraries often send `client_secret=`.
 fn oauth_form(ctx: &Ctx) -> Outcome<Form> {
     token_limit(ctx)?;
-    let form = ctx.form()?;
+    let mut form = ctx.form()?;
     if let Some(name) = form.repeated() {
         return Err(
             OAuthError::InvalidRequest(format!("{name} must not be repeated").into()).into(),
         );
     }
+    form.0.retain(|(_, value)| !value.is_empty());
     Ok(form)
 }
 

@@ -1448,3 +1448,113 @@ fn a_forward_auth_refusal_names_the_app_and_the_person() {
     }
     assert!(!r.body.contains("Back to sign-in"), "{}", r.body);
 }
+
+/// Nobody hands out more of the console than they hold: users.write alone cannot make
+/// anyone (its holder included) an admin or put them in a group with other permissions,
+/// and config.write alone cannot give a role a permission its editor lacks ("*" least
+/// of all), by the form's API or by reverting to an old version.
+#[test]
+fn console_roles_cannot_be_climbed() {
+    let s = setup(&[]);
+    let root = s.user("root", "toor");
+    let alice = s.user("alice", "wonderland");
+    let alice_id = s.uuid(&alice);
+    let groups = format!("/api/admin/users/{alice_id}/groups");
+    let save_roles = |who: &Client, edit: &dyn Fn(&mut Value)| {
+        let current = who.get("/api/admin/config/roles").json();
+        let mut config = current["config"].clone();
+        edit(&mut config);
+        put(
+            who,
+            "/api/admin/config/roles",
+            json!({ "version": current["version"], "config": config }),
+        )
+    };
+    let r = save_roles(&root, &|c| {
+        c["roles"]["helpdesk"] = json!(["admin.access", "users.read", "users.write"]);
+        c["roles"]["settings"] = json!(["admin.access", "config.read", "config.write"]);
+    });
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        put(&root, &groups, json!({ "groups": ["helpdesk"] })).status,
+        200
+    );
+
+    for climb in [
+        json!(["helpdesk", "admins"]),
+        json!(["helpdesk", "settings"]),
+    ] {
+        let r = put(&alice, &groups, json!({ "groups": climb }));
+        assert_eq!(r.status, 400, "{climb}: {}", r.body);
+        assert!(r.body.contains("do not hold"), "{}", r.body);
+    }
+    assert_eq!(alice.get("/whoami").json()["admin"], false);
+    assert_eq!(alice.get("/api/admin/config").status, 403);
+    // What she holds she may give.
+    assert_eq!(
+        put(&alice, &groups, json!({ "groups": ["helpdesk"] })).status,
+        200
+    );
+    // Nor may she demote, disable or reset the second factor of someone above her.
+    let root_id = s.uuid(&root);
+    for (method, path, body) in [
+        (
+            "PUT",
+            format!("/api/admin/users/{root_id}/groups"),
+            json!({ "groups": [] }),
+        ),
+        (
+            "POST",
+            format!("/api/admin/users/{root_id}/disable"),
+            json!({}),
+        ),
+        (
+            "POST",
+            format!("/api/admin/users/{root_id}/mfa/reset"),
+            json!({}),
+        ),
+    ] {
+        let r = crate::team::send_json(&alice, method, &path, &body);
+        assert_eq!(r.status, 400, "{path}: {}", r.body);
+        assert!(r.body.contains("which you do not"), "{}", r.body);
+    }
+    assert_eq!(root.get("/whoami").json()["admin"], true);
+
+    assert_eq!(
+        put(&root, &groups, json!({ "groups": ["settings"] })).status,
+        200
+    );
+    for grant in [
+        json!(["*"]),
+        json!(["admin.access", "config.write", "users.write"]),
+    ] {
+        let r = save_roles(&alice, &|c| c["roles"]["settings"] = grant.clone());
+        assert_eq!(r.status, 400, "{grant}: {}", r.body);
+        assert!(r.body.contains("do not hold"), "{}", r.body);
+    }
+    let r = save_roles(&alice, &|c| {
+        c["roles"]["ops"] = json!(["admin.access", "config.read"])
+    });
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Reverting to a version that granted more is the same change.
+    let r = save_roles(&root, &|c| {
+        c["roles"]["ops"] = json!(["admin.access", "backups.write"])
+    });
+    assert_eq!(r.status, 200, "{}", r.body);
+    let granted = root.get("/api/admin/config/roles").json()["version"].clone();
+    let r = save_roles(&root, &|c| c["roles"]["ops"] = json!(["admin.access"]));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let now = root.get("/api/admin/config/roles").json()["version"].clone();
+    let r = alice.post_json(
+        "/api/admin/config/roles/revert",
+        &json!({ "version": now, "to": granted }),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("backups.write"), "{}", r.body);
+    assert_eq!(
+        s.portal
+            .count("SELECT count(*) FROM user_groups WHERE name = 'admins'"),
+        1,
+        "root only"
+    );
+}

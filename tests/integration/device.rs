@@ -447,8 +447,8 @@ fn device_denied_gets_access_denied_and_an_expired_code_expired_token() {
     );
     assert_eq!(refused(&r, 400), "invalid_request");
 
-    // The janitor sweeps what expired.
-    clock.advance(601);
+    // The janitor sweeps what expired (kept a while for devices polling late).
+    clock.advance(601 + authportal::db::devices::KEPT_AFTER_EXPIRY_SECS);
     authportal::janitor::sweep(s.portal.app());
     assert_eq!(count(&s, "SELECT count(*) FROM device_codes"), 0);
 }
@@ -780,4 +780,141 @@ fn device_requests_do_not_come_back_with_a_restore() {
     assert_eq!(count(&s, "SELECT count(*) FROM device_codes"), 0);
     let code = req["device_code"].as_str().unwrap();
     assert_eq!(refused(&poll(&s, &tv, code), 400), "invalid_grant");
+}
+
+/// RFC 8628 3.5: a device polling after its code expired hears expired_token (start
+/// again), not invalid_grant, even when other devices started meanwhile (each start
+/// clears out old requests) or the janitor swept; only long after is the code forgotten.
+#[test]
+fn device_polled_late_hears_expired_token_after_other_starts_and_sweeps() {
+    let s = team::setup(&[]);
+    let clock = &s.portal.app().clock;
+    clock.freeze();
+    let tv = register(&s, true, None);
+    let late = start(&s, &tv, "openid");
+    let code = late["device_code"].as_str().unwrap();
+    clock.advance(601);
+    start(&s, &tv, "openid");
+    assert_eq!(refused(&poll(&s, &tv, code), 400), "expired_token");
+    authportal::janitor::sweep(s.portal.app());
+    assert_eq!(refused(&poll(&s, &tv, code), 400), "expired_token");
+    // Kept a while, not for ever.
+    clock.advance(authportal::db::devices::KEPT_AFTER_EXPIRY_SECS);
+    authportal::janitor::sweep(s.portal.app());
+    assert_eq!(refused(&poll(&s, &tv, code), 400), "invalid_grant");
+}
+
+/// A client the owner takes the device grant from (a TV app found phishing, say) has no
+/// requests left to approve: its waiting codes read as unknown at /device, nobody's
+/// consent is recorded for it, and its device gets no tokens.
+#[test]
+fn device_codes_of_a_client_that_lost_the_grant_cannot_be_approved() {
+    let s = team::setup(&[]);
+    let tv = register(&s, true, None);
+    let req = start(&s, &tv, "openid");
+    let user_code = req["user_code"].as_str().unwrap();
+    s.portal
+        .db()
+        .execute(
+            "UPDATE oauth_clients SET grant_types_json = '[\"authorization_code\"]' WHERE client_id = ?1",
+            [&tv.id],
+        )
+        .unwrap();
+    let alice = s.user("alice", "wonderland");
+    let r = alice.get(&format!("/device?user_code={user_code}"));
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(!r.body.contains("Living Room TV"), "{}", r.body);
+    let r = decide(&alice, user_code, "allow");
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(count(&s, "SELECT count(*) FROM oauth_consents"), 0);
+    assert_eq!(
+        count(
+            &s,
+            "SELECT count(*) FROM events WHERE type = 'device.approved'"
+        ),
+        0
+    );
+    let code = req["device_code"].as_str().unwrap();
+    assert_eq!(refused(&poll(&s, &tv, code), 400), "unauthorized_client");
+}
+
+/// A session opened before the person set up a second factor has not passed it: it may
+/// not sign a device in as them (approving a TV from /home refuses it the same way),
+/// though it may still turn a request down.
+#[test]
+fn device_approval_from_a_session_older_than_the_second_factor_is_refused() {
+    let s = team::setup(&[]);
+    let tv = register(&s, true, None);
+    let req = start(&s, &tv, "openid offline_access");
+    let user_code = req["user_code"].as_str().unwrap();
+    let old = s.user("alice", "wonderland");
+    let fresh = s.user("alice", "wonderland");
+    let r = fresh.post_json("/mfa/enroll/start", &json!({}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let secret = crate::totp_ref::base32_decode(r.json()["secret"].as_str().unwrap());
+    let now = s.portal.app().clock.now();
+    let r = fresh.post_json(
+        "/mfa/enroll/verify",
+        &json!({ "code": crate::totp_ref::code(&secret, now) }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    let r = decide(&old, user_code, "allow");
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("second factor"), "{}", r.body);
+    assert_eq!(
+        count(
+            &s,
+            "SELECT count(*) FROM device_codes WHERE status = 'pending'"
+        ),
+        1
+    );
+    assert_eq!(count(&s, "SELECT count(*) FROM oauth_consents"), 0);
+    // The session that set it up may; a denial needs no second factor.
+    let other = start(&s, &tv, "openid");
+    assert_eq!(
+        decide(&old, other["user_code"].as_str().unwrap(), "deny").status,
+        200
+    );
+    assert_eq!(decide(&fresh, user_code, "allow").status, 200);
+}
+
+/// RFC 6749 3.1 and 3.2: a parameter sent without a value is as if it were not sent.
+/// Device libraries for public clients often send `client_secret=` and `scope=` empty: the
+/// device still authenticates as a public client and gets the default scope, at the device
+/// endpoint and when it polls.
+#[test]
+fn device_empty_parameters_count_as_not_sent() {
+    let s = team::setup(&[]);
+    let tv = register(&s, true, None);
+    let r = tv_http(&s).post_form(
+        "/oidc/device_authorization",
+        &[
+            ("client_id", tv.id.as_str()),
+            ("client_secret", ""),
+            ("scope", ""),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let device_code = r.json()["device_code"].as_str().unwrap().to_string();
+    let r = tv_http(&s).post_form(
+        "/oidc/token",
+        &[
+            ("grant_type", GRANT),
+            ("device_code", &device_code),
+            ("client_id", tv.id.as_str()),
+            ("client_secret", ""),
+        ],
+    );
+    assert_eq!(refused(&r, 400), "authorization_pending");
+    // An empty device_code is a missing one.
+    let r = tv_http(&s).post_form(
+        "/oidc/token",
+        &[
+            ("grant_type", GRANT),
+            ("device_code", ""),
+            ("client_id", tv.id.as_str()),
+        ],
+    );
+    assert_eq!(refused(&r, 400), "invalid_request");
 }

@@ -90,6 +90,13 @@ const FIELDS: &[&str] = &[
     "before",
     "limit",
     "type",
+    "method",
+    "kind",
+    "api_key",
+    "machine_id",
+    "body_format",
+    "body_template",
+    "headers",
 ];
 
 /// One random request.
@@ -130,6 +137,10 @@ fn text() -> impl Strategy<Value = String> {
         Just("http://evil.example/".to_string()),
         Just("authorization_code".to_string()),
         Just("refresh_token".to_string()),
+        Just("quick_connect".to_string()),
+        Just("urn:ietf:params:oauth:grant-type:device_code".to_string()),
+        Just("BCDF-GHJK".to_string()),
+        Just("123456".to_string()),
     ]
 }
 
@@ -497,6 +508,7 @@ fn hostile_authorization_headers_get_a_4xx_and_are_never_echoed() {
     let tap = authportal::log::tap();
     let paths = [
         ("POST", "/oidc/token"),
+        ("POST", "/oidc/device_authorization"),
         ("GET", "/oidc/userinfo"),
         ("POST", "/oidc/userinfo"),
         ("POST", "/oidc/introspect"),

@@ -246,3 +246,57 @@ fn what_the_environment_sets_is_refused_with_where_to_change_it() {
             .contains("sets this server's address")
     );
 }
+
+/// An address with a username and password in it (or a query or fragment, which the
+/// portal would append its API paths after) is refused before anything is asked, by the
+/// page and by the settings API alike: the password would sit in the settings, their
+/// history and the log line of an address that does not answer.
+#[test]
+fn media_server_addresses_with_credentials_are_refused_and_never_logged() {
+    const PASSWORD: &str = "Pw4MediaSeKr1t";
+    let (_emby, portal, owner) = set_up_with_emby(&[]);
+    let jf = FakeJellyfin::start(Mode::Jellyfin);
+    let tap = authportal::log::tap();
+    let v = version(&owner);
+    let with_password =
+        |base: &str| base.replacen("http://", &format!("http://admin:{PASSWORD}@"), 1);
+    for url in [
+        with_password(&jf.base_url()),
+        // Nothing answers here: the refusal must come before the "no answer" log line.
+        with_password("http://127.0.0.1:9"),
+        format!(
+            "http://admin@{}",
+            jf.base_url().trim_start_matches("http://")
+        ),
+        format!("{}/?api_key=x", jf.base_url()),
+        format!("{}/#x", jf.base_url()),
+    ] {
+        let r = add(&owner, "jellyfin", &url, v);
+        assert_eq!(r.status, 400, "{url}: {}", r.body);
+        let error = r.json()["error"].as_str().unwrap().to_string();
+        assert!(!error.contains(PASSWORD), "{error}");
+        let mut config = owner.get("/api/admin/config/providers").json()["config"].clone();
+        config["jellyfin"] = json!({ "url": url });
+        let r = crate::team::put(
+            &owner,
+            "/api/admin/config/providers",
+            json!({ "version": v, "config": config }),
+        );
+        assert_eq!(r.status, 400, "{url}: {}", r.body);
+        assert!(r.body.contains("providers.jellyfin.url"), "{}", r.body);
+    }
+    assert_eq!(version(&owner), v, "nothing was saved");
+    assert_eq!(
+        portal.count(&format!(
+            "SELECT count(*) FROM settings WHERE config_json LIKE '%{PASSWORD}%'"
+        )),
+        0
+    );
+    authportal::log::flush();
+    for line in tap.lines() {
+        assert!(
+            !line.contains(PASSWORD),
+            "the log holds the password: {line}"
+        );
+    }
+}

@@ -103,7 +103,9 @@ fn each_client_authenticates_only_the_way_it_is_registered() {
     for (methods, public, accepted, refused) in [
         (&["client_secret_basic"][..], false, "basic", "post"),
         (&["client_secret_post"][..], false, "post", "basic"),
-        (&["none"][..], true, "none", "post"),
+        // A public client has no secret to post: an empty `client_secret=` is no secret
+        // at all (RFC 6749 3.2), so the refused way is Basic.
+        (&["none"][..], true, "none", "basic"),
     ] {
         let rp = register(&op, public, methods, None);
         let (verifier, challenge) = pkce();

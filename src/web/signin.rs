@@ -1,9 +1,9 @@
 //! The sign-in service (signin/) over HTTP: the browser's previous session read from its
 //! cookie, and what the service issues turned into signed Set-Cookie values.
 
-use crate::db::users;
+use crate::db::{mfa, users};
 use crate::error::Result;
-use crate::providers::Identity;
+use crate::providers::{FirstFactor, Identity};
 use crate::signin::{self, Issued, Pass};
 use crate::web::cookies;
 use crate::web::request::Ctx;
@@ -30,15 +30,14 @@ pub fn first_factor_done(
     }))
 }
 
-/// Opens a session with the new id `id` (the browser's previous session, if any, ends)
-/// and returns its Set-Cookie value.
+/// Opens a session with the new id `id` after the first factor `first` (the browser's
+/// previous session, if any, ends) and returns its Set-Cookie value.
 pub fn new_session(
     ctx: &Ctx,
     tx: &rusqlite::Connection,
     id: &[u8],
     linked: users::Linked,
-    amr: &[&str],
-    mfa_at: Option<i64>,
+    first: FirstFactor,
 ) -> Result<String> {
     let previous = previous_session(ctx);
     let ttl = signin::open_session(
@@ -47,8 +46,8 @@ pub fn new_session(
         previous.as_deref(),
         id,
         linked,
-        amr,
-        mfa_at,
+        first,
+        None,
     )?;
     Ok(set_cookie(
         ctx,
@@ -58,6 +57,26 @@ pub fn new_session(
             ttl,
         },
     ))
+}
+
+/// signin::second_factor_done for this request (in `tx`): the session's Set-Cookie value.
+pub fn second_factor_done(
+    ctx: &Ctx,
+    tx: &rusqlite::Connection,
+    pending_digest: &[u8],
+    pending: &mfa::Pending,
+    method: &str,
+) -> Result<String> {
+    let previous = previous_session(ctx);
+    let issued = signin::second_factor_done(
+        &ctx.origin(),
+        tx,
+        previous.as_deref(),
+        pending_digest,
+        pending,
+        method,
+    )?;
+    Ok(set_cookie(ctx, &issued))
 }
 
 /// The id of the session this browser's cookie holds, if the signature verifies.

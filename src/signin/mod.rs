@@ -1,9 +1,14 @@
 //! Signing in once a provider vouched for an account: recording the identity, applying
 //! the admin bootstrap, then a session or a pending second factor, and the events of it.
-//! HTTP (cookies, redirects, pages) stays in web/signin.rs and web/login.rs.
+//! The provider flows that lead here are flow.rs (Plex PIN, Jellyfin Quick Connect) and
+//! password.rs (Jellyfin/Emby form). HTTP (cookies, redirects, pages) stays in
+//! web/signin.rs and web/login.rs.
 
+pub mod attempt;
 pub mod backoff;
 pub mod device_link;
+pub mod flow;
+pub mod password;
 pub mod session;
 pub mod withdraw;
 

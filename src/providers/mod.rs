@@ -142,3 +142,17 @@ impl fmt::Display for ProviderError {
 /// The product name shown in the user's Plex devices and Jellyfin sessions.
 pub const PRODUCT: &str = "AuthPortal";
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[cfg(test)]
+mod tests {
+    use super::FirstFactor;
+
+    #[test]
+    fn first_factors_are_stored_as_their_amr_values_and_read_back() {
+        for f in [FirstFactor::Password, FirstFactor::QuickConnect] {
+            assert_eq!(FirstFactor::parse(f.amr()), Some(f));
+        }
+        assert_eq!(FirstFactor::QuickConnect.amr(), "qc");
+        assert_eq!(FirstFactor::parse("otp"), None);
+    }
+}

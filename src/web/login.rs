@@ -14,6 +14,7 @@ use serde_json::json;
 
 use crate::error::{AppError, Result};
 use crate::providers::ProviderKind;
+use crate::signin::Issued;
 use crate::signin::flow::{self, Started, Step};
 use crate::signin::password::{self, Signed};
 use crate::views;
@@ -100,15 +101,17 @@ pub fn poll_get(ctx: &Ctx) -> Result<Response> {
         Step::Pending => reply("pending", None),
         // The flow cookie stays: a popup returning after the poll finished finds the
         // flow done and moves on to where it led.
-        Step::Done { redirect, issued } => {
-            let r = reply("done", Some(redirect));
-            match issued {
-                Some(i) => r.with_additional_header("Set-Cookie", set_cookie(ctx, &i)),
-                None => r,
-            }
-        }
+        Step::Done { redirect, issued } => with_issued(ctx, reply("done", Some(redirect)), issued),
         Step::Denied { redirect } => reply("denied", Some(redirect)),
     })
+}
+
+/// Adds the cookie that carries what the sign-in issued, if anything.
+fn with_issued(ctx: &Ctx, r: Response, issued: Option<Issued>) -> Response {
+    match issued {
+        Some(i) => r.with_additional_header("Set-Cookie", set_cookie(ctx, &i)),
+        None => r,
+    }
 }
 
 fn is_popup(value: Option<&str>) -> bool {
@@ -139,11 +142,7 @@ pub fn forward_get(ctx: &Ctx) -> Result<Response> {
             page(ctx, views::login::not_completed()).with_status_code(400)
         }
         Step::Done { redirect, issued } => {
-            let r = page(ctx, views::login::finished(&redirect));
-            match issued {
-                Some(i) => r.with_additional_header("Set-Cookie", set_cookie(ctx, &i)),
-                None => r,
-            }
+            with_issued(ctx, page(ctx, views::login::finished(&redirect)), issued)
         }
         Step::Denied { redirect } => page(ctx, views::login::finished(&redirect)),
     })
@@ -178,17 +177,15 @@ pub fn forward_post(ctx: &Ctx) -> Result<Response> {
         previous.as_deref(),
     )?;
     Ok(match signed {
-        Signed::In(l) => {
-            let r = if popup {
+        Signed::In(l) => with_issued(
+            ctx,
+            if popup {
                 page(ctx, views::login::finished(&l.redirect))
             } else {
                 Response::redirect_303(l.redirect)
-            };
-            match l.issued {
-                Some(i) => r.with_additional_header("Set-Cookie", set_cookie(ctx, &i)),
-                None => r,
-            }
-        }
+            },
+            l.issued,
+        ),
         Signed::Denied { .. } if popup => {
             let target = format!("/restricted?provider={}", provider.as_str());
             page(ctx, views::login::finished(&target)).with_status_code(403)

@@ -128,7 +128,9 @@ CREATE TABLE mfa_pending (
     rd          TEXT,
     attempts    INTEGER NOT NULL DEFAULT 0,
     created_at  INTEGER NOT NULL,
-    expires_at  INTEGER NOT NULL
+    expires_at  INTEGER NOT NULL,
+    -- how the first factor was made: the session's first amr value ("pwd", "qc")
+    first_factor TEXT NOT NULL DEFAULT 'pwd' CHECK (first_factor IN ('pwd', 'qc'))
 ) WITHOUT ROWID;
 CREATE INDEX mfa_pending_expiry ON mfa_pending(expires_at);
 
@@ -381,4 +383,4 @@ CREATE TABLE app_passwords (
 );
 CREATE INDEX app_passwords_user ON app_passwords(user_id);
 
-PRAGMA user_version = 14;
+PRAGMA user_version = 15;

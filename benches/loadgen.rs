@@ -76,6 +76,7 @@ fn mint_session(app: &authportal::App) -> String {
                 groups: vec!["jellyfin-user".into()],
                 token: "x".into(),
                 avatar: None,
+                method: authportal::providers::FirstFactor::Password,
             };
             let linked = users::record_sign_in(tx, &ident, None, now)?;
             sessions::create(

@@ -73,6 +73,7 @@ fn populate(args: &[String]) {
                         groups: vec!["jellyfin-user".into()],
                         token: String::new(),
                         avatar: None,
+                        method: authportal::providers::FirstFactor::Password,
                     };
                     let purpose = format!("provider-token:jellyfin:{}", ident.provider_user_id);
                     let sealed = app.sealer.seal(&purpose, format!("token{i}").as_bytes());

@@ -55,6 +55,7 @@ fn main() {
                 groups: vec!["jellyfin-user".into()],
                 token: "x".into(),
                 avatar: None,
+                method: authportal::providers::FirstFactor::Password,
             };
             let linked = users::record_sign_in(tx, &ident, None, now)?;
             let spec = ClientSpec {

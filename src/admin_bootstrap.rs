@@ -151,6 +151,7 @@ mod tests {
             groups: Vec::new(),
             token: String::new(),
             avatar: None,
+            method: crate::providers::FirstFactor::Password,
         }
     }
 

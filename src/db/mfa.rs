@@ -4,6 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::Result;
+use crate::providers::FirstFactor;
 
 #[derive(Debug, Clone)]
 pub struct Totp {
@@ -170,6 +171,8 @@ pub struct Pending {
     pub purpose: Purpose,
     pub rd: Option<String>,
     pub attempts: i64,
+    /// How the first factor was made: the session's first `amr` value.
+    pub first_factor: FirstFactor,
 }
 
 pub struct NewPending<'a> {
@@ -179,13 +182,14 @@ pub struct NewPending<'a> {
     pub purpose: Purpose,
     pub rd: Option<&'a str>,
     pub expires_at: i64,
+    pub first_factor: FirstFactor,
 }
 
 pub fn create_pending(conn: &Connection, p: &NewPending, now: i64) -> Result<()> {
     conn.execute(
-        "INSERT INTO mfa_pending (id_digest, user_id, identity_id, purpose, rd, created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![p.digest, p.user_id, p.identity_id, p.purpose.as_str(), p.rd, now, p.expires_at],
+        "INSERT INTO mfa_pending (id_digest, user_id, identity_id, purpose, rd, created_at, expires_at, first_factor)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![p.digest, p.user_id, p.identity_id, p.purpose.as_str(), p.rd, now, p.expires_at, p.first_factor.amr()],
     )?;
     Ok(())
 }
@@ -193,12 +197,13 @@ pub fn create_pending(conn: &Connection, p: &NewPending, now: i64) -> Result<()>
 pub fn pending(conn: &Connection, digest: &[u8], now: i64) -> Result<Option<Pending>> {
     Ok(conn
         .query_row(
-            "SELECT p.user_id, p.identity_id, p.purpose, p.rd, p.attempts, i.provider, i.username
+            "SELECT p.user_id, p.identity_id, p.purpose, p.rd, p.attempts, i.provider, i.username, p.first_factor
              FROM mfa_pending p JOIN identities i ON i.id = p.identity_id
              WHERE p.id_digest = ?1 AND p.expires_at > ?2",
             params![digest, now],
             |r| {
                 let purpose: String = r.get(2)?;
+                let first_factor: String = r.get(7)?;
                 Ok(Pending {
                     user_id: r.get(0)?,
                     identity_id: r.get(1)?,
@@ -211,6 +216,9 @@ pub fn pending(conn: &Connection, digest: &[u8], now: i64) -> Result<Option<Pend
                     attempts: r.get(4)?,
                     provider: r.get(5)?,
                     username: r.get(6)?,
+                    // The column's CHECK admits only the values parse knows.
+                    first_factor: FirstFactor::parse(&first_factor)
+                        .unwrap_or(FirstFactor::Password),
                 })
             },
         )

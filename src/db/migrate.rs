@@ -20,9 +20,13 @@ const STEPS: &[(i64, &str)] = &[
     (12, include_str!("migrations/12_oidc_client_options.sql")),
     (13, include_str!("migrations/13_device_codes.sql")),
     (14, include_str!("migrations/14_ldap.sql")),
+    (
+        15,
+        include_str!("migrations/15_mfa_pending_first_factor.sql"),
+    ),
 ];
 
-pub const CURRENT: i64 = 14;
+pub const CURRENT: i64 = 15;
 
 /// Work a step's SQL cannot do alone, run just before it.
 fn before_step(to: i64, tx: &rusqlite::Transaction) -> Result<(), String> {

@@ -264,6 +264,7 @@ mod tests {
             groups: vec![],
             token: String::new(),
             avatar: None,
+            method: crate::providers::FirstFactor::Password,
         };
         let linked = crate::db::users::record_sign_in(&c, &ident, None, 0).unwrap();
         for i in 0..=expired {

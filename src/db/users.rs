@@ -660,6 +660,7 @@ mod tests {
             groups: groups.iter().map(|g| g.to_string()).collect(),
             token: String::new(),
             avatar: None,
+            method: crate::providers::FirstFactor::Password,
         }
     }
 
@@ -693,6 +694,7 @@ mod tests {
                 groups: vec![],
                 token: String::new(),
                 avatar: None,
+                method: crate::providers::FirstFactor::Password,
             };
             let linked = record_sign_in(&c, &ident, None, 0).unwrap();
             c.execute(

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use ureq::Agent;
 
 use super::http::{Body, Reply, send};
-use super::{Identity, Outcome, PRODUCT, ProviderError, ProviderKind, VERSION};
+use super::{FirstFactor, Identity, Outcome, PRODUCT, ProviderError, ProviderKind, VERSION};
 use crate::config::MediaServerConfig;
 
 pub struct MediaServer {
@@ -221,16 +221,24 @@ impl MediaServer {
             429 => return Err(ProviderError::RateLimited),
             s => return Err(status_error(self.kind, "AuthenticateByName", s)),
         }
-        self.signed_in(agent, &prefix, &reply, "AuthenticateByName")
+        self.signed_in(
+            agent,
+            &prefix,
+            &reply,
+            "AuthenticateByName",
+            FirstFactor::Password,
+        )
     }
 
-    /// A 200 AuthenticationResult (`what` names the call): its token and user, decided.
+    /// A 200 AuthenticationResult (`what` names the call, `method` how the person was
+    /// checked): its token and user, decided.
     fn signed_in(
         &self,
         agent: &Agent,
         prefix: &str,
         reply: &Reply,
         what: &str,
+        method: FirstFactor,
     ) -> Result<Outcome, ProviderError> {
         let v = reply.json(what)?;
         let token = v["AccessToken"]
@@ -244,7 +252,7 @@ impl MediaServer {
         // The login answer carries a policy too, but read the user afresh with the new
         // token: that is the server's current word, and it proves the token works.
         let user = self.current_user(agent, prefix, token, user_id)?;
-        self.decide(user, token)
+        self.decide(user, token, method)
     }
 
     /// Jellyfin: GET /Users/Me with the token. Emby has no /Users/Me: GET /Users/{Id}.
@@ -282,7 +290,12 @@ impl MediaServer {
         }
     }
 
-    fn decide(&self, user: Option<Value>, token: &str) -> Result<Outcome, ProviderError> {
+    fn decide(
+        &self,
+        user: Option<Value>,
+        token: &str,
+        method: FirstFactor,
+    ) -> Result<Outcome, ProviderError> {
         let Some(user) = user else {
             return Ok(Outcome::Denied {
                 username: None,
@@ -330,6 +343,7 @@ impl MediaServer {
                     !t.is_empty() && t.len() <= 64 && t.bytes().all(|b| b.is_ascii_alphanumeric())
                 })
                 .map(str::to_string),
+            method,
         }))
     }
 
@@ -479,7 +493,13 @@ impl MediaServer {
             Body::Json(&json!({ "Secret": secret })),
         )?;
         match reply.status {
-            200 => Ok(self.signed_in(agent, "", &reply, "AuthenticateWithQuickConnect")?),
+            200 => Ok(self.signed_in(
+                agent,
+                "",
+                &reply,
+                "AuthenticateWithQuickConnect",
+                FirstFactor::QuickConnect,
+            )?),
             401 => Err(QuickConnectError::Off),
             // Not approved (any more), or expired.
             404 => Err(QuickConnectError::Unknown),
@@ -579,7 +599,7 @@ impl MediaServer {
                 let user = json!({ "Id": u.id, "Name": u.name, "Policy": {
                     "IsDisabled": u.policy.is_disabled,
                     "IsAdministrator": u.policy.is_administrator } });
-                Ok((id, self.decide(Some(user), "")?))
+                Ok((id, self.decide(Some(user), "", NOT_A_SIGN_IN)?))
             })
             .collect()
     }
@@ -633,7 +653,7 @@ impl MediaServer {
                 if !same {
                     return Ok(gone("is not who the token names"));
                 }
-                self.decide(Some(user), token.unwrap_or(""))
+                self.decide(Some(user), token.unwrap_or(""), NOT_A_SIGN_IN)
             }
             404 => Ok(gone("no longer exists")),
             401 | 403 if by_key => Err(ProviderError::Misconfigured(format!(
@@ -713,6 +733,10 @@ impl ServerInfo {
         }
     }
 }
+
+/// The method of an identity decided outside a sign-in (user lists, re-validation), where
+/// no session is opened from it and the method is never read.
+const NOT_A_SIGN_IN: FirstFactor = FirstFactor::Password;
 
 fn status_error(kind: ProviderKind, what: &str, status: u16) -> ProviderError {
     if status >= 500 {

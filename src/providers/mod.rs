@@ -62,6 +62,37 @@ pub struct Identity {
     /// The account's avatar at the provider (oidc::picture fetches it): plex.tv's path
     /// of it, or Jellyfin/Emby's primary image tag. Never a full URL from the answer.
     pub avatar: Option<String>,
+    /// How the provider checked the person at this sign-in.
+    pub method: FirstFactor,
+}
+
+/// How the provider checked the person: the first value of the session's `amr`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstFactor {
+    /// A password: typed into the portal's form (Jellyfin, Emby) or into plex.tv's own
+    /// page (the portal cannot see how plex.tv checked; a password is its sign-in).
+    Password,
+    /// Jellyfin Quick Connect: a Jellyfin app already signed in approved a code; no
+    /// password was typed. RFC 8176 registers no value for "approved on another signed-in
+    /// device", so this is "qc", a value of our own, which OIDC Core's `amr` allows
+    /// (relying parties treat unknown values as not a password).
+    QuickConnect,
+}
+
+impl FirstFactor {
+    /// Its `amr` value (RFC 8176 `pwd`, or our `qc`); also how it is stored.
+    pub fn amr(self) -> &'static str {
+        match self {
+            FirstFactor::Password => "pwd",
+            FirstFactor::QuickConnect => "qc",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<FirstFactor> {
+        [FirstFactor::Password, FirstFactor::QuickConnect]
+            .into_iter()
+            .find(|f| f.amr() == s)
+    }
 }
 
 /// The end of a provider check.
@@ -111,3 +142,17 @@ impl fmt::Display for ProviderError {
 /// The product name shown in the user's Plex devices and Jellyfin sessions.
 pub const PRODUCT: &str = "AuthPortal";
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[cfg(test)]
+mod tests {
+    use super::FirstFactor;
+
+    #[test]
+    fn first_factors_are_stored_as_their_amr_values_and_read_back() {
+        for f in [FirstFactor::Password, FirstFactor::QuickConnect] {
+            assert_eq!(FirstFactor::parse(f.amr()), Some(f));
+        }
+        assert_eq!(FirstFactor::QuickConnect.amr(), "qc");
+        assert_eq!(FirstFactor::parse("otp"), None);
+    }
+}

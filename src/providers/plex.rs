@@ -9,7 +9,7 @@ use serde_json::Value;
 use ureq::Agent;
 
 use super::http::{Body, Reply, send};
-use super::{Identity, Outcome, PRODUCT, ProviderError, ProviderKind, VERSION};
+use super::{FirstFactor, Identity, Outcome, PRODUCT, ProviderError, ProviderKind, VERSION};
 use crate::config::PlexConfig;
 
 pub struct Plex {
@@ -178,6 +178,7 @@ impl Plex {
             groups,
             token: token.to_string(),
             avatar: user.avatar,
+            method: FirstFactor::Password,
         }))
     }
 

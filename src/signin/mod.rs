@@ -1,9 +1,14 @@
 //! Signing in once a provider vouched for an account: recording the identity, applying
 //! the admin bootstrap, then a session or a pending second factor, and the events of it.
-//! HTTP (cookies, redirects, pages) stays in web/signin.rs and web/login.rs.
+//! The provider flows that lead here are flow.rs (Plex PIN, Jellyfin Quick Connect) and
+//! password.rs (Jellyfin/Emby form). HTTP (cookies, redirects, pages) stays in
+//! web/signin.rs and web/login.rs.
 
+pub mod attempt;
 pub mod backoff;
 pub mod device_link;
+pub mod flow;
+pub mod password;
 pub mod session;
 pub mod withdraw;
 
@@ -15,7 +20,7 @@ use crate::app::App;
 use crate::crypto::tokens::{digest, new_id};
 use crate::db::events;
 use crate::db::{flows, mfa as mfa_store, users};
-use crate::error::Result;
+use crate::error::{AppError, Result};
 use crate::event_type::EventType;
 use crate::mfa::{self, Need};
 use crate::providers::Identity;
@@ -115,7 +120,7 @@ pub fn first_factor_done(
                 redirect: format!("/restricted?provider={}", ident.provider.as_str()),
             },
             Need::Nothing => {
-                let ttl = open_session(origin, tx, previous, &id, linked, &["pwd"], None)?;
+                let ttl = open_session(origin, tx, previous, &id, linked, ident.method, None)?;
                 Landing {
                     issued: Some(Issued {
                         pass: Pass::Session,
@@ -140,6 +145,7 @@ pub fn first_factor_done(
                         purpose,
                         rd,
                         expires_at: now + mfa::PENDING_TTL,
+                        first_factor: ident.method,
                     },
                     now,
                 )?;
@@ -197,6 +203,51 @@ pub fn first_factor_done(
         );
     }
     Ok(landing)
+}
+
+/// A sign-in waiting for its second factor (`pending`, by its digest) proved it with
+/// `method` ("totp" or "recovery"), in `tx`: the pending sign-in is spent, a session opens
+/// (its amr: the first factor's value, then "otp") and `signin.success` is written. The
+/// browser's previous session `previous` ends. Unauthorized if another request spent the
+/// pending sign-in first (`tx` then rolls back).
+pub fn second_factor_done(
+    origin: &Origin,
+    tx: &rusqlite::Connection,
+    previous: Option<&[u8]>,
+    pending_digest: &[u8],
+    pending: &mfa_store::Pending,
+    method: &str,
+) -> Result<Issued> {
+    if !mfa_store::delete_pending(tx, pending_digest)? {
+        return Err(AppError::Unauthorized);
+    }
+    let linked = users::Linked {
+        user_id: pending.user_id,
+        identity_id: pending.identity_id,
+    };
+    let id = new_id();
+    let ttl = open_session(
+        origin,
+        tx,
+        previous,
+        &id,
+        linked,
+        pending.first_factor,
+        Some(origin.now),
+    )?;
+    record_success(
+        origin,
+        tx,
+        pending.user_id,
+        &pending.provider,
+        &pending.username,
+        Some(method),
+    )?;
+    Ok(Issued {
+        pass: Pass::Session,
+        id: id.to_vec(),
+        ttl,
+    })
 }
 
 /// ADMIN_BOOTSTRAP_USERS: an account it names joins `admins` when it signs in.

@@ -4,18 +4,23 @@
 use crate::crypto::tokens::digest;
 use crate::db::{sessions, users};
 use crate::error::Result;
+use crate::providers::FirstFactor;
 
 use super::Origin;
 
+/// The value that says a second factor (TOTP or a recovery code) was proved (RFC 8176).
+const SECOND_FACTOR_AMR: &str = "otp";
+
 /// Creates a session with the new id `id` for `linked`, deleting the browser's previous
-/// session `previous` if any, and returns how long it lasts (seconds).
+/// session `previous` if any, and returns how long it lasts (seconds). Its `amr` is the
+/// first factor's value, then "otp" when a second factor was proved at `mfa_at`.
 pub fn open_session(
     origin: &Origin,
     tx: &rusqlite::Connection,
     previous: Option<&[u8]>,
     id: &[u8],
     linked: users::Linked,
-    amr: &[&str],
+    first: FirstFactor,
     mfa_at: Option<i64>,
 ) -> Result<i64> {
     // The owner's choice (section security), read in the sign-in's own transaction.
@@ -25,6 +30,10 @@ pub fn open_session(
         sessions::delete(tx, &digest(old))?;
     }
     let ip = origin.ip.to_string();
+    let amr: &[&str] = match mfa_at {
+        Some(_) => &[first.amr(), SECOND_FACTOR_AMR],
+        None => &[first.amr()],
+    };
     sessions::create(
         tx,
         &sessions::NewSession {

@@ -5,18 +5,17 @@
 use rouille::Response;
 use serde_json::{Value, json};
 
-use crate::crypto::tokens::{digest, new_id};
+use crate::crypto::tokens::digest;
 use crate::crypto::totp;
 use crate::db::{mfa as store, sessions, users};
 use crate::error::{AppError, Result};
 use crate::event_type::EventType;
 use crate::mfa::{self, Factor};
 use crate::ratelimit::Failed;
-use crate::signin::record_success;
 use crate::views;
 use crate::web::guards::{UserSession, require_user};
 use crate::web::request::Ctx;
-use crate::web::signin::new_session;
+use crate::web::signin::second_factor_done;
 use crate::web::{cookies, page};
 
 /// A sign-in waiting for its second factor, by its cookie.
@@ -168,7 +167,6 @@ pub fn challenge_verify_post(ctx: &Ctx) -> Result<Response> {
     }
     let code = code_field(ctx)?.unwrap_or_default();
     let now = ctx.now();
-    let id = new_id();
     let outcome = ctx.app.db.with_tx(|tx| {
         // Counted and spent in this IMMEDIATE transaction: parallel guesses queue here.
         let budget = match mfa::daily_budget(tx, p.row.user_id, now)? {
@@ -194,14 +192,6 @@ pub fn challenge_verify_post(ctx: &Ctx) -> Result<Response> {
             return Ok(Err(attempts));
         };
         backoff.succeed(&account);
-        if !store::delete_pending(tx, &p.digest)? {
-            return Err(AppError::Unauthorized);
-        }
-        let linked = users::Linked {
-            user_id: p.row.user_id,
-            identity_id: p.row.identity_id,
-        };
-        let cookie = new_session(ctx, tx, &id, linked, &["pwd", "otp"], Some(now))?;
         let method = if factor == Factor::Totp {
             "totp"
         } else {
@@ -215,14 +205,7 @@ pub fn challenge_verify_post(ctx: &Ctx) -> Result<Response> {
             true,
             json!({ "method": method }),
         )?;
-        record_success(
-            &ctx.origin(),
-            tx,
-            p.row.user_id,
-            &p.row.provider,
-            &p.row.username,
-            Some(method),
-        )?;
+        let cookie = second_factor_done(ctx, tx, &p.digest, &p.row, method)?;
         Ok(Ok((factor, cookie)))
     })?;
     let clear = cookies::Cookie::Mfa.clear(&ctx.app.config);
@@ -383,7 +366,6 @@ pub fn enroll_verify_post(ctx: &Ctx) -> Result<Response> {
     let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
     let now = ctx.now();
     let (shown, digests) = mfa::new_recovery_codes();
-    let id = new_id();
     let cookie = ctx.app.db.with_tx(|tx| {
         let sealed = store::enrollment(tx, user_id, now)?
             .ok_or_else(|| AppError::bad_request("no set-up in progress; start again"))?;
@@ -404,31 +386,9 @@ pub fn enroll_verify_post(ctx: &Ctx) -> Result<Response> {
                 sessions::touch_mfa(tx, &s.digest, now)?;
                 Ok(Ok(None))
             }
-            Enroller::Pending(p) => {
-                if !store::delete_pending(tx, &p.digest)? {
-                    return Err(AppError::Unauthorized);
-                }
-                let linked = users::Linked {
-                    user_id,
-                    identity_id: p.row.identity_id,
-                };
-                record_success(
-                    &ctx.origin(),
-                    tx,
-                    user_id,
-                    &p.row.provider,
-                    &p.row.username,
-                    Some("totp"),
-                )?;
-                Ok(Ok(Some(new_session(
-                    ctx,
-                    tx,
-                    &id,
-                    linked,
-                    &["pwd", "otp"],
-                    Some(now),
-                )?)))
-            }
+            Enroller::Pending(p) => Ok(Ok(Some(second_factor_done(
+                ctx, tx, &p.digest, &p.row, "totp",
+            )?))),
         }
     })?;
     let Ok(cookie) = cookie else {

@@ -392,7 +392,7 @@ fn finish(
             },
             now,
         )?;
-        new_session(ctx, tx, &id, linked, &["pwd"], None)
+        new_session(ctx, tx, &id, linked, ident.method)
     })?;
     ctx.app.settings_changed();
     crate::log_info!("setup done: {what}, first admin {}", ident.username);

@@ -1,44 +1,21 @@
 //! The sign-in service (signin/) over HTTP: the browser's previous session read from its
 //! cookie, and what the service issues turned into signed Set-Cookie values.
 
-use crate::db::users;
+use crate::db::{mfa, users};
 use crate::error::Result;
-use crate::providers::Identity;
+use crate::providers::FirstFactor;
 use crate::signin::{self, Issued, Pass};
 use crate::web::cookies;
 use crate::web::request::Ctx;
 
-/// Where the browser goes next, and the cookie that gets it there (none when an admin
-/// disabled the account: it goes to the restricted page).
-pub struct Landing {
-    pub cookie: Option<String>,
-    pub redirect: String,
-}
-
-/// signin::first_factor_done for this request, its result as a cookie and a redirect.
-pub fn first_factor_done(
-    ctx: &Ctx,
-    ident: &Identity,
-    rd: Option<&str>,
-    flow: Option<&[u8]>,
-) -> Result<Option<Landing>> {
-    let previous = previous_session(ctx);
-    let landing = signin::first_factor_done(&ctx.origin(), ident, rd, flow, previous.as_deref())?;
-    Ok(landing.map(|l| Landing {
-        cookie: l.issued.map(|i| set_cookie(ctx, &i)),
-        redirect: l.redirect,
-    }))
-}
-
-/// Opens a session with the new id `id` (the browser's previous session, if any, ends)
-/// and returns its Set-Cookie value.
+/// Opens a session with the new id `id` after the first factor `first` (the browser's
+/// previous session, if any, ends) and returns its Set-Cookie value.
 pub fn new_session(
     ctx: &Ctx,
     tx: &rusqlite::Connection,
     id: &[u8],
     linked: users::Linked,
-    amr: &[&str],
-    mfa_at: Option<i64>,
+    first: FirstFactor,
 ) -> Result<String> {
     let previous = previous_session(ctx);
     let ttl = signin::open_session(
@@ -47,8 +24,8 @@ pub fn new_session(
         previous.as_deref(),
         id,
         linked,
-        amr,
-        mfa_at,
+        first,
+        None,
     )?;
     Ok(set_cookie(
         ctx,
@@ -60,12 +37,33 @@ pub fn new_session(
     ))
 }
 
+/// signin::second_factor_done for this request (in `tx`): the session's Set-Cookie value.
+pub fn second_factor_done(
+    ctx: &Ctx,
+    tx: &rusqlite::Connection,
+    pending_digest: &[u8],
+    pending: &mfa::Pending,
+    method: &str,
+) -> Result<String> {
+    let previous = previous_session(ctx);
+    let issued = signin::second_factor_done(
+        &ctx.origin(),
+        tx,
+        previous.as_deref(),
+        pending_digest,
+        pending,
+        method,
+    )?;
+    Ok(set_cookie(ctx, &issued))
+}
+
 /// The id of the session this browser's cookie holds, if the signature verifies.
-fn previous_session(ctx: &Ctx) -> Option<Vec<u8>> {
+pub fn previous_session(ctx: &Ctx) -> Option<Vec<u8>> {
     cookies::Cookie::Session.read(ctx)
 }
 
-fn set_cookie(ctx: &Ctx, issued: &Issued) -> String {
+/// The signed Set-Cookie value that carries what the sign-in service issued.
+pub fn set_cookie(ctx: &Ctx, issued: &Issued) -> String {
     let cookie = match issued.pass {
         Pass::Session => cookies::Cookie::Session,
         Pass::SecondFactor => cookies::Cookie::Mfa,

@@ -512,3 +512,75 @@ fn enrol(portal: &Portal, c: &Client) {
     let r = c.post_json("/mfa/enroll/verify", &json!({ "code": code }));
     assert_eq!(r.status, 200, "{}", r.body);
 }
+
+/// Sets up TOTP for the signed-in `c` and returns its secret.
+fn enrol_secret(portal: &Portal, c: &Client) -> Vec<u8> {
+    let r = c.post_json("/mfa/enroll/start", &json!({}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let secret = totp_ref::base32_decode(r.json()["secret"].as_str().unwrap());
+    let code = totp_ref::code(&secret, portal.app().clock.now());
+    let r = c.post_json("/mfa/enroll/verify", &json!({ "code": code }));
+    assert_eq!(r.status, 200, "{}", r.body);
+    secret
+}
+
+/// The session's amr as /whoami shows it.
+fn amr(c: &Client) -> Value {
+    let who = c.get("/whoami").json();
+    assert_eq!(who["authenticated"], true, "{who}");
+    who["amr"].clone()
+}
+
+/// No password is typed with Quick Connect, so no session from it says "pwd": "qc" (ours,
+/// RFC 8176 has none for it), then "otp" after a second factor; a password still says pwd.
+#[test]
+fn quick_connect_sessions_say_qc_in_amr_never_pwd() {
+    let jf = fake();
+    let portal = portal(&jf);
+    let with_password = portal.client();
+    with_password.use_fresh_ip();
+    assert_eq!(
+        sign_in(&with_password, "jellyfin", "alice", "wonderland").status,
+        303
+    );
+    assert_eq!(amr(&with_password), json!(["pwd"]));
+
+    let c = portal.client();
+    c.use_fresh_ip();
+    let code = started_code(&c);
+    assert_eq!(jf.approve_quick_connect("bob", &code), 200);
+    assert_eq!(poll(&portal, &c).json()["status"], "done");
+    assert_eq!(amr(&c), json!(["qc"]));
+
+    // With a second factor: the challenge's session is ["qc", "otp"].
+    let secret = enrol_secret(&portal, &with_password);
+    let c = portal.client();
+    c.use_fresh_ip();
+    let code = started_code(&c);
+    assert_eq!(jf.approve_quick_connect("alice", &code), 200);
+    assert_eq!(poll(&portal, &c).json()["redirect"], "/mfa/challenge");
+    portal.app().clock.advance(31);
+    let totp = totp_ref::code(&secret, portal.app().clock.now());
+    let r = c.post_json("/mfa/challenge/verify", &json!({ "code": totp }));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(amr(&c), json!(["qc", "otp"]));
+}
+
+/// Enrolling as part of a Quick Connect sign-in (MFA enforced) ends in ["qc", "otp"].
+#[test]
+fn quick_connect_then_enrolment_says_qc_and_otp() {
+    let jf = fake();
+    let portal = jellyfin_portal(
+        &jf,
+        &[
+            ("TRUSTED_PROXY_CIDRS", "127.0.0.1"),
+            ("MFA_ENFORCE", "true"),
+        ],
+    );
+    let c = portal.client();
+    let code = started_code(&c);
+    assert_eq!(jf.approve_quick_connect("bob", &code), 200);
+    assert_eq!(poll(&portal, &c).json()["redirect"], "/mfa/enroll");
+    enrol_secret(&portal, &c);
+    assert_eq!(amr(&c), json!(["qc", "otp"]));
+}

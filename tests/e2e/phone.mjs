@@ -1,0 +1,139 @@
+// Every console and user page on a phone (390x844, touch) in a real headless Chromium:
+// each page is opened and must be no wider than the screen
+// (document.scrollingElement.scrollWidth <= 390), tables and long values scrolling or
+// wrapping in their own box; the console nav is a closed menu that opens on a tap; and
+// the two-factor set-up offers an otpauth:// link and a copy button beside the key,
+// which is shown in groups of four that never break across lines.
+//
+// Usage: node phone.mjs BASE_URL SESSION_COOKIE PAGES_JSON
+// PAGES_JSON is [{route, url, signedIn}], built by tests/integration/browser.rs from the
+// route table (so a new page is not forgotten). Signed-in pages get the admin's session
+// cookie; the others are opened signed out. Screenshots (phone-*.png) go to
+// AUTHPORTAL_E2E_SCREENSHOTS when set, else to a new directory under the temp dir.
+
+import { die, runInBrowser } from './lib.mjs';
+
+const WIDTH = 390;
+const HEIGHT = 844;
+const [argBase, session, pagesJson] = process.argv.slice(2);
+const base = (argBase || '').replace(/\/+$/, '');
+if (!base || !session || !pagesJson) die('usage: node phone.mjs BASE_URL SESSION_COOKIE PAGES_JSON');
+const pages = JSON.parse(pagesJson);
+
+const slug = (url) => url.split('?')[0].replace(/^\/+/, '').replace(/[^a-z0-9]+/gi, '-').replace(/-+$/, '') || 'index';
+
+// How wide the document is, and the elements that stick out past the screen's right edge
+// (the innermost ones, to say what to fix).
+const measure = (page) => page.evaluate((width) => {
+  const wide = [];
+  for (const el of document.body.querySelectorAll('*')) {
+    const r = el.getBoundingClientRect();
+    // A closed menu's links are laid out but not shown.
+    if (r.right > width + 0.5 && r.width > 0 && el.checkVisibility()) {
+      // Inside a box that scrolls or clips: not the page's overflow.
+      let clipped = false;
+      for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
+        const o = getComputedStyle(p).overflowX;
+        if (o !== 'visible') { clipped = true; break; }
+      }
+      if (!clipped) wide.push(el);
+    }
+  }
+  const innermost = wide.filter((el) => !wide.some((o) => o !== el && el.contains(o)));
+  const describe = (el) => `${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''}${el.className && typeof el.className === 'string' ? '.' + el.className.trim().split(/\s+/).join('.') : ''} (right ${Math.round(el.getBoundingClientRect().right)})`;
+  return { scrollWidth: document.scrollingElement.scrollWidth, culprits: innermost.slice(0, 6).map(describe) };
+}, WIDTH);
+
+async function fits(page, what) {
+  const m = await measure(page);
+  if (m.scrollWidth > WIDTH) {
+    throw new Error(`${what} is ${m.scrollWidth}px wide on a ${WIDTH}px screen; sticking out: ${m.culprits.join(', ') || '?'}`);
+  }
+  return m;
+}
+
+await runInBrowser({ wholeRunTimeoutMs: 140_000 }, async (t) => {
+  const browser = t.context.browser();
+  const phone = { viewport: { width: WIDTH, height: HEIGHT }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
+  const anon = await browser.newContext(phone);
+  const admin = await browser.newContext(phone);
+  await admin.addCookies([{ name: 'authportal_session', value: session, url: base }]);
+  await admin.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+
+  for (const { route, url, signedIn } of pages) {
+    const page = await (signedIn ? admin : anon).newPage();
+    t.watch(page, slug(url));
+    // The "no access" page answers 403 by design.
+    if (route === '/restricted') t.expect(403, '/restricted');
+    const resp = await page.goto(`${base}${url}`, { waitUntil: 'load' });
+    if (!resp) throw new Error(`${url}: no answer`);
+    const type = resp.headers()['content-type'] || '';
+    if (!type.startsWith('text/html')) throw new Error(`${url} answered ${resp.status()} ${type}, not a page`);
+    const landed = new URL(page.url()).pathname;
+    if (landed !== url.split('?')[0]) throw new Error(`${url} went to ${page.url()} instead of showing its page`);
+    // Pages that fill themselves in (admin.js) do so right after load.
+    await page.waitForLoadState('networkidle');
+    const m = await fits(page, url);
+    await t.shot(page, `phone-${slug(url)}.png`);
+
+    const menu = page.locator('details.console-menu');
+    if (await menu.count()) {
+      // The console nav is a closed menu: a short bar, the links behind a tap.
+      const bar = await page.locator('header.console-bar').boundingBox();
+      if (bar.height > 120) throw new Error(`${url}: the console bar is ${Math.round(bar.height)}px tall with the menu closed`);
+      if (await page.locator('nav[aria-label="Console"] a[href="/admin/users"]').isVisible()) {
+        throw new Error(`${url}: the console links show before the menu is opened`);
+      }
+      if (route === '/admin') {
+        await page.locator('details.console-menu > summary').tap();
+        await page.locator('nav[aria-label="Console"] a[href="/admin/users"]').waitFor({ state: 'visible' });
+        await fits(page, `${url} with the menu open`);
+        await t.shot(page, 'phone-admin-menu.png');
+        t.ok('the console menu opens on a tap and fits');
+      }
+    }
+    t.checkClean(`on ${url}`);
+    t.ok(`${url} fits (${m.scrollWidth}px)`);
+
+    if (route === '/mfa/enroll') await enrolment(t, page);
+    await page.close();
+  }
+  console.log(`PASS: ${pages.length} pages fit a ${WIDTH}px screen`);
+});
+
+// The two-factor set-up on a phone: an otpauth:// link to open the authenticator app on
+// the same phone, the key in groups of four that do not break, a copy button beside it.
+async function enrolment(t, page) {
+  await page.locator('#mfa-start').tap();
+  await page.locator('#mfa-setup').waitFor({ state: 'visible' });
+  const link = page.getByRole('link', { name: /open in your authenticator app/i });
+  await link.waitFor({ state: 'visible' });
+  const href = await link.getAttribute('href');
+  const uri = new URL(href);
+  if (uri.protocol !== 'otpauth:' || !href.startsWith('otpauth://totp/')) throw new Error(`the app link is ${href}`);
+  const secret = uri.searchParams.get('secret');
+  const groups = await page.locator('#mfa-secret .group').evaluateAll((spans) => spans.map((s) => ({
+    text: s.textContent, lines: s.getClientRects().length,
+  })));
+  const shown = await page.locator('#mfa-secret').textContent();
+  if (groups.map((g) => g.text).join('') !== secret) {
+    throw new Error(`the key shows ${JSON.stringify(groups.map((g) => g.text))}, the link has ${secret}`);
+  }
+  if (groups.slice(0, -1).some((g) => g.text.length !== 4) || groups.at(-1).text.length > 4) {
+    throw new Error(`the key is not grouped by four: ${shown}`);
+  }
+  const broken = groups.filter((g) => g.lines !== 1);
+  if (broken.length) throw new Error(`key groups break across lines: ${broken.map((g) => g.text).join(', ')}`);
+  const keyBox = await page.locator('#mfa-secret').boundingBox();
+  const copy = page.locator('#mfa-copy');
+  const copyBox = await copy.boundingBox();
+  if (!copyBox || copyBox.y > keyBox.y + keyBox.height + 40) throw new Error('the copy button is not beside the key');
+  await copy.tap();
+  await page.locator('#mfa-status').filter({ hasText: 'Copied' }).waitFor({ state: 'visible' });
+  const copied = await page.evaluate(() => navigator.clipboard.readText());
+  if (copied !== secret) throw new Error(`the copy button copied ${JSON.stringify(copied)}, not the key`);
+  await fits(page, '/mfa/enroll with the set-up open');
+  t.checkClean('on the phone set-up');
+  await t.shot(page, 'phone-mfa-enroll-setup.png');
+  t.ok(`set-up: ${href.split('?')[0]} link, key "${shown.trim()}" in ${groups.length} unbroken groups, copy copies it`);
+}

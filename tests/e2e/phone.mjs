@@ -1,9 +1,10 @@
 // Every console and user page on a phone (390x844, touch) in a real headless Chromium:
 // each page is opened and must be no wider than the screen
-// (document.scrollingElement.scrollWidth <= 390), tables and long values scrolling or
-// wrapping in their own box; the console nav is a closed menu that opens on a tap; and
-// the two-factor set-up offers an otpauth:// link and a copy button beside the key,
-// which is shown in groups of four that never break across lines.
+// (document.scrollingElement.scrollWidth <= 390), tables shown as cards with no column
+// off the screen, long values wrapping or scrolling in their own box; the console nav
+// is a closed menu that opens on a tap; and the two-factor set-up offers an otpauth://
+// link and a copy button beside the key, shown in groups of four that never break
+// across lines.
 //
 // Usage: node phone.mjs BASE_URL SESSION_COOKIE PAGES_JSON
 // PAGES_JSON is [{route, url, signedIn}], built by tests/integration/browser.rs from the
@@ -39,9 +40,18 @@ const measure = (page) => page.evaluate((width) => {
       if (!clipped) wide.push(el);
     }
   }
+  // Table cells past the edge are columns a person has to find by scrolling the table:
+  // on a phone a table shows as cards (the roles matrix excepted: it scrolls as one).
+  const hiddenColumns = Array.from(document.querySelectorAll('table.data:not(.grid) td'))
+    .filter((td) => td.checkVisibility() && td.getBoundingClientRect().right > width + 0.5)
+    .map((td) => td.closest('table').id || td.closest('table').className);
   const innermost = wide.filter((el) => !wide.some((o) => o !== el && el.contains(o)));
   const describe = (el) => `${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''}${el.className && typeof el.className === 'string' ? '.' + el.className.trim().split(/\s+/).join('.') : ''} (right ${Math.round(el.getBoundingClientRect().right)})`;
-  return { scrollWidth: document.scrollingElement.scrollWidth, culprits: innermost.slice(0, 6).map(describe) };
+  return {
+    scrollWidth: document.scrollingElement.scrollWidth,
+    culprits: innermost.slice(0, 6).map(describe),
+    hiddenColumns: [...new Set(hiddenColumns)],
+  };
 }, WIDTH);
 
 async function fits(page, what) {
@@ -49,6 +59,7 @@ async function fits(page, what) {
   if (m.scrollWidth > WIDTH) {
     throw new Error(`${what} is ${m.scrollWidth}px wide on a ${WIDTH}px screen; sticking out: ${m.culprits.join(', ') || '?'}`);
   }
+  if (m.hiddenColumns.length) throw new Error(`${what}: table columns off the screen in ${m.hiddenColumns.join(', ')}`);
   return m;
 }
 
@@ -74,7 +85,7 @@ await runInBrowser({ wholeRunTimeoutMs: 140_000 }, async (t) => {
     // Pages that fill themselves in (admin.js) do so right after load.
     await page.waitForLoadState('networkidle');
     const m = await fits(page, url);
-    await t.shot(page, `phone-${slug(url)}.png`);
+    await t.shot(page, `phone-${slug(route)}.png`);
 
     const menu = page.locator('details.console-menu');
     if (await menu.count()) {

@@ -12,6 +12,8 @@
 // cookie; the others are opened signed out. Screenshots (phone-*.png) go to
 // AUTHPORTAL_E2E_SCREENSHOTS when set, else to a new directory under the temp dir.
 
+import { join } from 'node:path';
+
 import { die, runInBrowser } from './lib.mjs';
 
 const WIDTH = 390;
@@ -53,6 +55,13 @@ const measure = (page) => page.evaluate((width) => {
     hiddenColumns: [...new Set(hiddenColumns)],
   };
 }, WIDTH);
+
+// What the phone's screen shows (not the whole page): the README's pictures.
+async function screen(t, page, file) {
+  const path = join(t.shotDir, file);
+  await page.screenshot({ path });
+  console.log(`screenshot ${path}`);
+}
 
 async function fits(page, what) {
   const m = await measure(page);
@@ -100,6 +109,7 @@ await runInBrowser({ wholeRunTimeoutMs: 140_000 }, async (t) => {
         await page.locator('nav[aria-label="Console"] a[href="/admin/users"]').waitFor({ state: 'visible' });
         await fits(page, `${url} with the menu open`);
         await t.shot(page, 'phone-admin-menu.png');
+        await screen(t, page, 'phone-admin-menu-screen.png');
         t.ok('the console menu opens on a tap and fits');
       }
     }
@@ -146,5 +156,8 @@ async function enrolment(t, page) {
   await fits(page, '/mfa/enroll with the set-up open');
   t.checkClean('on the phone set-up');
   await t.shot(page, 'phone-mfa-enroll-setup.png');
+  await page.locator('#mfa-qr').scrollIntoViewIfNeeded();
+  await page.evaluate(() => window.scrollBy(0, document.getElementById('mfa-qr').getBoundingClientRect().top - 120));
+  await screen(t, page, 'phone-mfa-enroll-screen.png');
   t.ok(`set-up: ${href.split('?')[0]} link, key "${shown.trim()}" in ${groups.length} unbroken groups, copy copies it`);
 }

@@ -3,7 +3,8 @@
 //! (signin.mjs, quickconnect.mjs, mfa.mjs, admin.mjs, media.mjs, setup.mjs) drive headless Chromium (Debian's /usr/bin/chromium through
 //! playwright-core) against a portal started here with a fake Jellyfin, because only a
 //! browser runs login.js and admin.js, the popup, postMessage, the clipboard and the QR
-//! image, and only a browser shows whether the pages look right.
+//! image, and only a browser shows whether the pages look right. phone.mjs opens every
+//! page of the route table on a 390 px phone screen.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -6,10 +6,11 @@
 // link and a copy button beside the key, shown in groups of four that never break
 // across lines.
 //
-// Usage: node phone.mjs BASE_URL SESSION_COOKIE PAGES_JSON
-// PAGES_JSON is [{route, url, signedIn}], built by tests/integration/browser.rs from the
-// route table (so a new page is not forgotten). Signed-in pages get the admin's session
-// cookie; the others are opened signed out. Screenshots (phone-*.png) go to
+// Usage: node phone.mjs BASE_URL SESSION_COOKIE PAGES_JSON PENDING_MFA_COOKIE SETUP_BASE_URL SETUP_COOKIE
+// PAGES_JSON is [{route, url, as}], built by tests/integration/browser.rs from the route
+// table (so a new page is not forgotten). `as` is "admin" (the admin's session cookie),
+// "pending" (a sign-in waiting for its second factor) or "anon" (signed out). SETUP_BASE_URL is a portal not set up yet,
+// whose `/` is the first-run wizard; SETUP_COOKIE unlocks its second step. Screenshots (phone-*.png) go to
 // AUTHPORTAL_E2E_SCREENSHOTS when set, else to a new directory under the temp dir.
 
 import { join } from 'node:path';
@@ -18,9 +19,12 @@ import { die, runInBrowser } from './lib.mjs';
 
 const WIDTH = 390;
 const HEIGHT = 844;
-const [argBase, session, pagesJson] = process.argv.slice(2);
+const [argBase, session, pagesJson, pendingCookie, argSetupBase, setupCookie] = process.argv.slice(2);
 const base = (argBase || '').replace(/\/+$/, '');
-if (!base || !session || !pagesJson) die('usage: node phone.mjs BASE_URL SESSION_COOKIE PAGES_JSON');
+const setupBase = (argSetupBase || '').replace(/\/+$/, '');
+if (!base || !session || !pagesJson || !pendingCookie || !setupBase || !setupCookie) {
+  die('usage: node phone.mjs BASE_URL SESSION_COOKIE PAGES_JSON PENDING_MFA_COOKIE SETUP_BASE_URL SETUP_COOKIE');
+}
 const pages = JSON.parse(pagesJson);
 
 const slug = (url) => url.split('?')[0].replace(/^\/+/, '').replace(/[^a-z0-9]+/gi, '-').replace(/-+$/, '') || 'index';
@@ -78,10 +82,14 @@ await runInBrowser({ wholeRunTimeoutMs: 140_000 }, async (t) => {
   const anon = await browser.newContext(phone);
   const admin = await browser.newContext(phone);
   await admin.addCookies([{ name: 'authportal_session', value: session, url: base }]);
+  const pending = await browser.newContext(phone);
+  await pending.addCookies([{ name: 'authportal_mfa', value: pendingCookie, url: base }]);
+  const contexts = { anon, admin, pending };
   await admin.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
 
-  for (const { route, url, signedIn } of pages) {
-    const page = await (signedIn ? admin : anon).newPage();
+  for (const { route, url, as } of pages) {
+    if (!contexts[as]) throw new Error(`${url}: no browser context for ${as}`);
+    const page = await contexts[as].newPage();
     t.watch(page, slug(url));
     // The "no access" page answers 403 by design.
     if (route === '/restricted') t.expect(403, '/restricted');
@@ -119,7 +127,24 @@ await runInBrowser({ wholeRunTimeoutMs: 140_000 }, async (t) => {
     if (route === '/mfa/enroll') await enrolment(t, page);
     await page.close();
   }
-  console.log(`PASS: ${pages.length} pages fit a ${WIDTH}px screen`);
+
+  // The first-run wizard (`/` of a portal not set up yet): the code form, then the
+  // server form once the code was entered (its cookie).
+  const wizard = await browser.newContext(phone);
+  for (const [step, cookie] of [['code', null], ['server', setupCookie]]) {
+    if (cookie) await wizard.addCookies([{ name: 'authportal_setup', value: cookie, url: setupBase }]);
+    const page = await wizard.newPage();
+    t.watch(page, `setup-${step}`);
+    await page.goto(`${setupBase}/`, { waitUntil: 'load' });
+    const form = step === 'code' ? 'input[name="code"]' : 'input[name="url"]';
+    await page.locator(form).first().waitFor({ state: 'visible' });
+    const m = await fits(page, `the setup wizard's ${step} step`);
+    await t.shot(page, `phone-setup-${step}.png`);
+    t.checkClean(`on the setup wizard's ${step} step`);
+    t.ok(`the setup wizard's ${step} step fits (${m.scrollWidth}px)`);
+    await page.close();
+  }
+  console.log(`PASS: ${pages.length} pages and the setup wizard fit a ${WIDTH}px screen`);
 });
 
 // The two-factor set-up on a phone: an otpauth:// link to open the authenticator app on

@@ -482,14 +482,14 @@ fn browser_media_servers_page() {
 }
 
 /// Every GET route that answers with a page, and how the phone test opens it: `{name}`
-/// segments are filled in by [`phone_url`]; `Anon` pages are opened signed out, `Admin`
-/// pages with the admin's session.
+/// segments are filled in by [`phone_url`]; each is opened as [`Who`] says.
 const PHONE_PAGES: &[(&str, Who)] = &[
     ("/", Who::Anon),
     ("/auth/forward", Who::Anon),
     ("/home", Who::Admin),
     ("/restricted", Who::Admin),
     ("/mfa/enroll", Who::Admin),
+    ("/mfa/challenge", Who::Pending),
     ("/device", Who::Admin),
     ("/oidc/authorize", Who::Admin),
     ("/oidc/logout", Who::Admin),
@@ -511,27 +511,15 @@ const PHONE_PAGES: &[(&str, Who)] = &[
 ];
 
 /// GET routes the phone test does not open, each with the reason.
+#[rustfmt::skip] // one route a line: reads as a table
 const PHONE_EXCLUDED: &[(&str, &str)] = &[
-    (
-        "/setup/plex/return",
-        "the first-run wizard's return from plex.tv: needs a Plex PIN in flight (setup.mjs covers the wizard)",
-    ),
-    (
-        "/mfa/challenge",
-        "needs a pending second-factor sign-in; the same card frame as /mfa/enroll (mfa.mjs drives it)",
-    ),
-    (
-        "/admin/media/plex",
-        "the return from a Plex PIN sign-in: redirects unless a PIN is in flight",
-    ),
+    ("/setup/plex/return", "the first-run wizard's return from plex.tv: needs a Plex PIN in flight (the wizard's own steps are opened at `/` of a portal not set up)"),
+    ("/admin/media/plex", "the return from a Plex PIN sign-in: redirects unless a PIN is in flight"),
     ("/static/{*}", "assets, not a page"),
     ("/branding/theme.css", "a stylesheet, not a page"),
     ("/branding/{kind}/{*}", "an image, not a page"),
     ("/.well-known/openid-configuration", "JSON for applications"),
-    (
-        "/.well-known/oauth-authorization-server",
-        "JSON for applications",
-    ),
+    ("/.well-known/oauth-authorization-server", "JSON for applications"),
     ("/oidc/jwks.json", "JSON for applications"),
     ("/oidc/userinfo", "JSON for applications"),
     ("/oidc/picture/{key}", "an image, not a page"),
@@ -542,10 +530,25 @@ const PHONE_EXCLUDED: &[(&str, &str)] = &[
     ("/metrics", "Prometheus text"),
 ];
 
+/// Who opens a page in the phone test.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Who {
+    /// Signed out.
     Anon,
+    /// The admin's session.
     Admin,
+    /// Half-way through a sign-in: the password was right, the second factor is due.
+    Pending,
+}
+
+impl Who {
+    fn name(self) -> &'static str {
+        match self {
+            Who::Anon => "anon",
+            Who::Admin => "admin",
+            Who::Pending => "pending",
+        }
+    }
 }
 
 /// The URL the phone test opens for a page route.
@@ -619,10 +622,29 @@ fn browser_every_page_fits_a_phone() {
         .iter()
         .map(|(path, who)| {
             serde_json::json!({ "route": path, "url": phone_url(path, &alice_id, &client_id),
-                "signedIn": *who == Who::Admin })
+                "as": who.name() })
         })
         .collect();
     let session = root.cookie("authportal_session").unwrap();
+    // vera has a second factor: signing in again leaves her at the challenge.
+    let vera = s.user("vera", "viewer");
+    let r = vera.post_json("/mfa/enroll/start", &serde_json::json!({}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let secret = crate::totp_ref::base32_decode(r.json()["secret"].as_str().unwrap());
+    let code = crate::totp_ref::code(&secret, s.portal.app().clock.now());
+    let r = vera.post_json("/mfa/enroll/verify", &serde_json::json!({ "code": code }));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let pending = s.user("vera", "viewer").cookie("authportal_mfa").unwrap();
+    // Before setup `/` is the first-run wizard: its code form, then (unlocked) its
+    // server form.
+    let fresh = Portal::start(&[]);
+    let code = authportal::web::setup::code(fresh.app()).unwrap().unwrap();
+    let owner = fresh.client();
+    assert_eq!(
+        owner.post_form("/setup/unlock", &[("code", &code)]).status,
+        303
+    );
+    let unlocked = owner.cookie("authportal_setup").unwrap();
     let (ok, out, err) = run_node(
         &e2e,
         "phone.mjs",
@@ -630,6 +652,9 @@ fn browser_every_page_fits_a_phone() {
             &s.portal.base,
             &session,
             &serde_json::Value::from(pages).to_string(),
+            &pending,
+            &fresh.base,
+            &unlocked,
         ],
     );
     assert!(
@@ -640,8 +665,8 @@ fn browser_every_page_fits_a_phone() {
     assert!(out.contains("PASS"), "{out}");
     assert_eq!(
         s.portal.count("SELECT count(*) FROM mfa_totp"),
-        0,
-        "starting the set-up on a phone enrolled nothing"
+        1,
+        "vera's; starting the set-up on a phone enrolled nothing"
     );
     assert_eq!(s.portal.count("SELECT count(*) FROM mfa_enrollments"), 1);
 }

@@ -22,6 +22,7 @@
   if (page === 'admin-media-plex') initMediaPlex();
   initCopyButtons();
   if (page === 'admin-ldap') initLdap();
+  initTableCards();
 
   // --- helpers ---
 
@@ -1764,6 +1765,34 @@
       });
     });
   }
+  // --- tables as cards on a phone: each cell carries its column's heading ---
+
+  // styles.css shows a table.data.cards as one card per row on a narrow screen, each
+  // value after its heading (data-label). Rows the script adds later get labels too.
+  // The roles grid stays a grid that scrolls in its box: a matrix reads as one.
+  function initTableCards() {
+    var tables = document.querySelectorAll('table.data:not(.grid)');
+    Array.prototype.forEach.call(tables, function (table) {
+      var heads = table.querySelectorAll('thead th');
+      if (!heads.length || !table.tBodies[0]) return;
+      var names = Array.prototype.map.call(heads, function (th) { return th.textContent.trim(); });
+      var label = function () {
+        Array.prototype.forEach.call(table.tBodies[0].rows, function (row) {
+          var col = 0;
+          Array.prototype.forEach.call(row.cells, function (cell) {
+            // A cell spanning the whole row ("No sessions") has no one heading.
+            var name = cell.colSpan > 1 ? '' : (names[col] || '');
+            if (cell.getAttribute('data-label') !== name) cell.setAttribute('data-label', name);
+            col += cell.colSpan;
+          });
+        });
+      };
+      label();
+      table.classList.add('cards');
+      new MutationObserver(label).observe(table.tBodies[0], { childList: true, subtree: false });
+    });
+  }
+
   // --- media servers: each save is checked by the portal (the address answers) ---
 
   function mediaVersion() {

@@ -235,13 +235,49 @@
       post('/mfa/enroll/start', { code: currentCode() })
         .then(function (j) {
           document.getElementById('mfa-qr').src = 'data:image/svg+xml;base64,' + btoa(j.qr_svg);
-          document.getElementById('mfa-secret').textContent = j.secret.replace(/(.{4})/g, '$1 ').trim();
+          document.getElementById('mfa-otpauth').href = j.otpauth;
+          showKey(j.secret);
           codesBox.hidden = true;
           setup.hidden = false;
           if (intro) intro.hidden = true;
           document.getElementById('mfa-code').focus();
         })
         .catch(function (e) { say(e.message, true); });
+    });
+
+    // The key in groups of four, one element each, so a line never breaks inside a
+    // group; the spaces between them are the only places it may wrap.
+    var key = '';
+    function showKey(secret) {
+      key = secret;
+      var box = document.getElementById('mfa-secret');
+      box.textContent = '';
+      (secret.match(/.{1,4}/g) || []).forEach(function (group, i) {
+        if (i) box.appendChild(document.createTextNode(' '));
+        var span = document.createElement('span');
+        span.className = 'group';
+        span.textContent = group;
+        box.appendChild(span);
+      });
+    }
+
+    on('mfa-copy', function () {
+      var box = document.getElementById('mfa-secret');
+      function selectKey(text) {
+        var range = document.createRange();
+        range.selectNodeContents(box);
+        var sel = window.getSelection();
+        sel.removeAllRanges();
+        sel.addRange(range);
+        say(text);
+      }
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(key).then(
+          function () { say('Copied the key: paste it into your authenticator app.'); },
+          function () { selectKey('Could not copy; the key is selected: copy it from there.'); });
+      } else {
+        selectKey('This page cannot use the clipboard (not https); the key is selected: copy it from there.');
+      }
     });
 
     document.getElementById('mfa-verify').addEventListener('submit', function (ev) {

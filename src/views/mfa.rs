@@ -89,7 +89,15 @@ pub fn enroll(p: &EnrollPage) -> Page {
                     div #mfa-setup hidden {
                         p { "Scan this code with your authenticator app, then enter the 6-digit code it shows." }
                         img #mfa-qr .qr alt="QR code for your authenticator app" width="220" height="220";
-                        p.hint { "Can't scan? Enter this key: " code #mfa-secret {} }
+                        // On a phone the QR code cannot be scanned by the phone showing it:
+                        // the otpauth:// link opens the authenticator app there instead.
+                        p.otpauth { a.button.secondary #mfa-otpauth href="#" { "Open in your authenticator app" } }
+                        p.hint { "Or enter this key by hand:" }
+                        // Filled in as groups of four, each kept on one line.
+                        div.key-row {
+                            code #mfa-secret .key {}
+                            button.secondary.small #mfa-copy type="button" { "Copy key" }
+                        }
                         form.stack #mfa-verify {
                             label { span { "Code from the app" }
                                 input #mfa-code type="text" inputmode="numeric" autocomplete="one-time-code" maxlength="6" required;

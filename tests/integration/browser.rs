@@ -3,7 +3,8 @@
 //! (signin.mjs, quickconnect.mjs, mfa.mjs, admin.mjs, media.mjs, setup.mjs) drive headless Chromium (Debian's /usr/bin/chromium through
 //! playwright-core) against a portal started here with a fake Jellyfin, because only a
 //! browser runs login.js and admin.js, the popup, postMessage, the clipboard and the QR
-//! image, and only a browser shows whether the pages look right.
+//! image, and only a browser shows whether the pages look right. phone.mjs opens every
+//! page of the route table on a 390 px phone screen.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -487,4 +488,194 @@ fn browser_media_servers_page() {
         2,
         "the wizard's version, then the console's; the refused address changed nothing"
     );
+}
+
+/// Every GET route that answers with a page, and how the phone test opens it: `{name}`
+/// segments are filled in by [`phone_url`]; each is opened as [`Who`] says.
+const PHONE_PAGES: &[(&str, Who)] = &[
+    ("/", Who::Anon),
+    ("/auth/forward", Who::Anon),
+    ("/home", Who::Admin),
+    ("/restricted", Who::Admin),
+    ("/mfa/enroll", Who::Admin),
+    ("/mfa/challenge", Who::Pending),
+    ("/device", Who::Admin),
+    ("/oidc/authorize", Who::Admin),
+    ("/oidc/logout", Who::Admin),
+    ("/admin", Who::Admin),
+    ("/admin/users", Who::Admin),
+    ("/admin/sessions", Who::Admin),
+    ("/admin/users/{uuid}", Who::Admin),
+    ("/admin/settings", Who::Admin),
+    ("/admin/settings/{section}", Who::Admin),
+    ("/admin/access", Who::Admin),
+    ("/admin/roles", Who::Admin),
+    ("/admin/branding", Who::Admin),
+    ("/admin/clients", Who::Admin),
+    ("/admin/clients/{id}", Who::Admin),
+    ("/admin/backups", Who::Admin),
+    ("/admin/events", Who::Admin),
+    ("/admin/webhooks", Who::Admin),
+    ("/admin/media", Who::Admin),
+];
+
+/// GET routes the phone test does not open, each with the reason.
+#[rustfmt::skip] // one route a line: reads as a table
+const PHONE_EXCLUDED: &[(&str, &str)] = &[
+    ("/setup/plex/return", "the first-run wizard's return from plex.tv: needs a Plex PIN in flight (the wizard's own steps are opened at `/` of a portal not set up)"),
+    ("/admin/media/plex", "the return from a Plex PIN sign-in: redirects unless a PIN is in flight"),
+    ("/static/{*}", "assets, not a page"),
+    ("/branding/theme.css", "a stylesheet, not a page"),
+    ("/branding/{kind}/{*}", "an image, not a page"),
+    ("/.well-known/openid-configuration", "JSON for applications"),
+    ("/.well-known/oauth-authorization-server", "JSON for applications"),
+    ("/oidc/jwks.json", "JSON for applications"),
+    ("/oidc/userinfo", "JSON for applications"),
+    ("/oidc/picture/{key}", "an image, not a page"),
+    ("/device/qr", "an SVG image, not a page"),
+    ("/healthz", "a probe, plain text"),
+    ("/readyz", "a probe, plain text"),
+    ("/startupz", "a probe, plain text"),
+    ("/metrics", "Prometheus text"),
+];
+
+/// Who opens a page in the phone test.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Who {
+    /// Signed out.
+    Anon,
+    /// The admin's session.
+    Admin,
+    /// Half-way through a sign-in: the password was right, the second factor is due.
+    Pending,
+}
+
+impl Who {
+    fn name(self) -> &'static str {
+        match self {
+            Who::Anon => "anon",
+            Who::Admin => "admin",
+            Who::Pending => "pending",
+        }
+    }
+}
+
+/// The URL the phone test opens for a page route.
+fn phone_url(path: &str, alice: &str, client_id: &str) -> String {
+    match path {
+        "/auth/forward" => "/auth/forward?provider=jellyfin".into(),
+        "/admin/users/{uuid}" => format!("/admin/users/{alice}"),
+        "/admin/settings/{section}" => "/admin/settings/mfa".into(),
+        "/admin/clients/{id}" => format!("/admin/clients/{client_id}"),
+        "/oidc/authorize" => format!(
+            "/oidc/authorize?response_type=code&client_id={client_id}\
+             &redirect_uri=https%3A%2F%2Fwiki.example.com%2Foauth2%2Fcallback%2Fa-rather-long-path-to-wrap&scope=openid%20profile%20email%20groups&state=st4te"
+        ),
+        "/oidc/logout" => "/oidc/logout".into(),
+        p => p.to_string(),
+    }
+}
+
+#[test]
+fn browser_every_page_fits_a_phone() {
+    use authportal::web::routes::{Method, ROUTES};
+    // Every GET route that is not JSON is listed or excluded with a reason, so a new
+    // page cannot be forgotten; and every listed one is in the table.
+    let gets: Vec<&str> = ROUTES
+        .iter()
+        .filter(|r| r.method == Method::Get && !r.json)
+        .map(|r| r.path)
+        .collect();
+    for path in &gets {
+        assert!(
+            PHONE_PAGES.iter().any(|(p, _)| p == path)
+                || PHONE_EXCLUDED.iter().any(|(p, _)| p == path),
+            "GET {path} is a new page: add it to PHONE_PAGES (tests/integration/browser.rs) \
+             or to PHONE_EXCLUDED with the reason"
+        );
+    }
+    let named = PHONE_PAGES.iter().map(|(p, _)| p);
+    for path in named.chain(PHONE_EXCLUDED.iter().map(|(p, _)| p)) {
+        assert!(
+            gets.contains(path),
+            "{path} is not a GET route of the table"
+        );
+    }
+
+    let e2e = e2e_dir();
+    let s = crate::team::setup(&[]);
+    let root = s.user("root", "toor");
+    let alice = s.user("alice", "wonderland");
+    let alice_id = s.uuid(&alice);
+    // Things the pages list, with long values that must wrap or scroll in their box.
+    let created = root.post_json(
+        "/api/admin/oauth/clients",
+        &serde_json::json!({ "name": "Wiki with a long name for a small screen",
+            "redirect_uris": ["https://wiki.example.com/oauth2/callback/a-rather-long-path-to-wrap"] }),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let client_id = created.json()["client_id"].as_str().unwrap().to_string();
+    let r = root.post_json(
+        "/api/admin/webhooks",
+        &serde_json::json!({ "name": "ntfy", "enabled": false, "events": ["signin.success"],
+            "method": "POST", "url": "https://ntfy.example.com/a-long-topic-name-for-sign-ins-on-the-portal" }),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(
+        root.post_json("/api/admin/backups", &serde_json::json!({}))
+            .status,
+        201
+    );
+
+    let pages: Vec<serde_json::Value> = PHONE_PAGES
+        .iter()
+        .map(|(path, who)| {
+            serde_json::json!({ "route": path, "url": phone_url(path, &alice_id, &client_id),
+                "as": who.name() })
+        })
+        .collect();
+    let session = root.cookie("authportal_session").unwrap();
+    // vera has a second factor: signing in again leaves her at the challenge.
+    let vera = s.user("vera", "viewer");
+    let r = vera.post_json("/mfa/enroll/start", &serde_json::json!({}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let secret = crate::totp_ref::base32_decode(r.json()["secret"].as_str().unwrap());
+    let code = crate::totp_ref::code(&secret, s.portal.app().clock.now());
+    let r = vera.post_json("/mfa/enroll/verify", &serde_json::json!({ "code": code }));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let pending = s.user("vera", "viewer").cookie("authportal_mfa").unwrap();
+    // Before setup `/` is the first-run wizard: its code form, then (unlocked) its
+    // server form.
+    let fresh = Portal::start(&[]);
+    let code = authportal::web::setup::code(fresh.app()).unwrap().unwrap();
+    let owner = fresh.client();
+    assert_eq!(
+        owner.post_form("/setup/unlock", &[("code", &code)]).status,
+        303
+    );
+    let unlocked = owner.cookie("authportal_setup").unwrap();
+    let (ok, out, err) = run_node(
+        &e2e,
+        "phone.mjs",
+        &[
+            &s.portal.base,
+            &session,
+            &serde_json::Value::from(pages).to_string(),
+            &pending,
+            &fresh.base,
+            &unlocked,
+        ],
+    );
+    assert!(
+        ok,
+        "the browser script phone.mjs failed\n--- stdout\n{out}\n--- stderr\n{err}"
+    );
+    println!("{out}");
+    assert!(out.contains("PASS"), "{out}");
+    assert_eq!(
+        s.portal.count("SELECT count(*) FROM mfa_totp"),
+        1,
+        "vera's; starting the set-up on a phone enrolled nothing"
+    );
+    assert_eq!(s.portal.count("SELECT count(*) FROM mfa_enrollments"), 1);
 }

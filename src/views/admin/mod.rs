@@ -70,7 +70,8 @@ pub struct Frame<'a> {
     pub webhooks: bool,
 }
 
-/// The console frame: the shared stylesheet, admin.js (never login.js) and the nav bar.
+/// The console frame: the shared stylesheet, admin.js (never login.js) and the nav bar,
+/// which collapses into a menu on a narrow screen.
 pub(crate) fn console(title: &str, page_name: &str, f: &Frame, body: Markup) -> Markup {
     let item = |area: Area, href: &str, text: &str| {
         html! {
@@ -87,7 +88,11 @@ pub(crate) fn console(title: &str, page_name: &str, f: &Frame, body: Markup) -> 
                         img src=(f.brand.logo_url) alt="" width="24" height="24";
                         span { (f.brand.name) " " small { "console" } }
                     }
-                    nav aria-label="Console" {
+                    // A menu on a phone (closed until tapped, no script needed); on a
+                    // wide screen styles.css shows the links and hides the summary.
+                    details.console-menu {
+                        summary { "Menu" }
+                        nav aria-label="Console" {
                         ul {
                             (item(Area::Overview, "/admin", "Overview"))
                             @if f.users { (item(Area::Users, "/admin/users", "Users")) }
@@ -101,6 +106,7 @@ pub(crate) fn console(title: &str, page_name: &str, f: &Frame, body: Markup) -> 
                             @if f.webhooks { (item(Area::Webhooks, "/admin/webhooks", "Webhooks")) }
                             @if f.settings { (item(Area::Ldap, "/admin/ldap", "LDAP")) }
                             li.home { a href="/home" { "Portal home" } }
+                        }
                         }
                     }
                     span.who { "Signed in as " strong { (f.username) } }

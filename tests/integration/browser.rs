@@ -517,6 +517,7 @@ const PHONE_PAGES: &[(&str, Who)] = &[
     ("/admin/events", Who::Admin),
     ("/admin/webhooks", Who::Admin),
     ("/admin/media", Who::Admin),
+    ("/admin/ldap", Who::Admin),
 ];
 
 /// GET routes the phone test does not open, each with the reason.

@@ -375,7 +375,9 @@ where
         let body_allowed = !(100..200).contains(&status) && status != 204 && status != 304;
         let send_body = body_allowed && !head_only;
         let (mut reader, size) = response.data.into_reader_and_size();
-        let mut out = Vec::with_capacity(512 + size.unwrap_or(0).min(SINGLE_WRITE_MAX));
+        // Room for the portal's usual head (security headers and forward-auth's identity
+        // headers take ~700 bytes) without growing the buffer.
+        let mut out = Vec::with_capacity(1024 + size.unwrap_or(0).min(SINGLE_WRITE_MAX));
         write_head(&mut out, status, &response.headers, keep_alive, http10);
         let mut stream = self.stream();
         match size {

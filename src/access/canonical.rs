@@ -83,6 +83,7 @@ pub fn path(raw: &str, encoded_slash: bool) -> Result<String, Refusal> {
         let without_params = raw_segment.split(';').next().unwrap_or("");
         let segment = decode_segment(without_params, encoded_slash)?;
         let last = i + 1 == raw_segments.len();
+        let empty = segment.is_empty();
         match segment.as_str() {
             "" | "." => trailing_slash = last,
             ".." => {
@@ -93,11 +94,11 @@ pub fn path(raw: &str, encoded_slash: bool) -> Result<String, Refusal> {
                 trailing_slash = last;
             }
             _ => {
-                kept.push(segment.clone());
+                kept.push(segment);
                 trailing_slash = false;
             }
         }
-        previous_empty = segment.is_empty();
+        previous_empty = empty;
     }
     let mut out = format!("/{}", kept.join("/"));
     if trailing_slash && !kept.is_empty() {
@@ -108,6 +109,14 @@ pub fn path(raw: &str, encoded_slash: bool) -> Result<String, Refusal> {
 
 /// Decodes one segment once; see the module doc for what stays encoded or is refused.
 fn decode_segment(raw: &str, encoded_slash: bool) -> Result<String, Refusal> {
+    // Nothing to decode, escape or refuse: the segment is its own canonical form (the
+    // common case, and forward-auth canonicalises every request).
+    if !raw
+        .bytes()
+        .any(|b| b == b'%' || b == b'\\' || b.is_ascii_control())
+    {
+        return Ok(raw.to_string());
+    }
     let bytes = raw.as_bytes();
     let mut decoded = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -453,13 +453,34 @@ fn prefix_matches(prefix: &str, path: &str) -> bool {
 }
 
 /// Fills `{user}`, `{email}`, `{name}`, `{groups}`, `{uid}` (and `{media_token}` where
-/// allowed). Unknown placeholders stay as written; CR/LF never reach a header.
+/// allowed). Unknown placeholders stay as written; CR/LF never reach a header. One pass
+/// over the template (forward-auth renders a rule's headers on every request), so a
+/// value is inserted as it is: a user named `{media_token}` stays that name.
 pub fn render(template: &str, values: &[(&str, &str)]) -> String {
-    let mut out = template.to_string();
-    for (k, v) in values {
-        out = out.replace(&format!("{{{k}}}"), v);
+    let mut out = String::with_capacity(template.len() + 32);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let filled = after.find('}').and_then(|close| {
+            let key = &after[..close];
+            let (_, value) = values.iter().find(|(k, _)| *k == key)?;
+            Some((close, *value))
+        });
+        match filled {
+            Some((close, value)) => {
+                out.push_str(value);
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
     }
-    out.replace(['\r', '\n'], "")
+    out.push_str(rest);
+    out.retain(|c| c != '\r' && c != '\n');
+    out
 }
 
 impl RuleSpec {
@@ -749,6 +770,19 @@ mod tests {
             render("{user}", &[("user", "evil\r\nX-Admin: 1")]),
             "evilX-Admin: 1"
         );
+        assert_eq!(render("{{user}} {a{user}", &v), "{alice} {aalice");
+        assert_eq!(render("{user", &v), "{user");
+        assert_eq!(render("", &v), "");
+    }
+
+    #[test]
+    fn a_value_is_inserted_as_it_is_never_filled_again() {
+        let v = [
+            ("user", "{uid} {media_token}"),
+            ("uid", "u1"),
+            ("media_token", "secret"),
+        ];
+        assert_eq!(render("{user}|{uid}", &v), "{uid} {media_token}|u1");
     }
     #[test]
     fn rules_that_send_a_media_token_say_whose() {

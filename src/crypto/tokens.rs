@@ -4,7 +4,7 @@
 //! database key, `mac` binds the id to its kind so a cookie of one kind (a pending-MFA
 //! reference, a sign-in flow) is never accepted as another (a session).
 
-use super::{b64url, b64url_decode, ct_eq, hmac_sha256, random_bytes, sha256};
+use super::{HmacKey, b64url, b64url_decode, ct_eq, hmac_sha256, random_bytes, sha256};
 
 /// A fresh random 256-bit identifier.
 pub fn new_id() -> [u8; 32] {
@@ -22,18 +22,21 @@ pub fn digest(id: &[u8]) -> Vec<u8> {
 }
 
 pub struct CookieSigner {
-    key: [u8; 32],
+    key: HmacKey,
 }
 
 impl CookieSigner {
     pub fn new(session_secret: &[u8]) -> CookieSigner {
         CookieSigner {
-            key: hmac_sha256(session_secret, &[b"authportal cookie signing"]),
+            key: HmacKey::new(&hmac_sha256(
+                session_secret,
+                &[b"authportal cookie signing"],
+            )),
         }
     }
 
     fn mac(&self, kind: &str, id_text: &str) -> [u8; 32] {
-        hmac_sha256(&self.key, &[kind.as_bytes(), b".", id_text.as_bytes()])
+        self.key.mac(&[kind.as_bytes(), b".", id_text.as_bytes()])
     }
 
     pub fn sign(&self, kind: &str, id: &[u8]) -> String {

@@ -60,14 +60,18 @@ pub fn create(conn: &Connection, s: &NewSession, now: i64) -> Result<()> {
     Ok(())
 }
 
-/// The session, its user and identity, the user's assigned groups (one indexed read),
-/// and the user's groups (users::groups).
+/// The session, its user and identity, and the user's groups, in one indexed read
+/// (every forward-auth request makes it). The groups follow users::groups: the assigned
+/// ones plus those of the identities with access (each identity's JSON array, joined
+/// by U+001F, which JSON text never holds raw).
 pub fn load(conn: &Connection, digest: &[u8], now: i64) -> Result<Option<SessionRow>> {
     let mut stmt = conn.prepare_cached(
         "SELECT u.id, u.uuid, u.username, u.email, i.provider, i.authorized,
                 s.amr_json, s.auth_time, s.expires_at, s.mfa_at, s.sid,
                 (SELECT group_concat(g.name, char(31)) FROM user_groups g WHERE g.user_id = u.id),
-                i.id
+                i.id,
+                (SELECT group_concat(a.groups_json, char(31)) FROM identities a
+                 WHERE a.user_id = u.id AND a.authorized = 1)
          FROM sessions s
          JOIN users u ON u.id = s.user_id
          JOIN identities i ON i.id = s.identity_id
@@ -76,13 +80,22 @@ pub fn load(conn: &Connection, digest: &[u8], now: i64) -> Result<Option<Session
     let row = stmt
         .query_row(params![digest, now], |r| {
             let amr: String = r.get(6)?;
+            let assigned_groups: Vec<String> = r
+                .get_ref(11)?
+                .as_str_or_null()?
+                .map(|g| g.split('\u{1f}').map(str::to_string).collect())
+                .unwrap_or_default();
+            let provider_groups = r.get_ref(13)?.as_str_or_null()?.unwrap_or_default();
             Ok(SessionRow {
                 user_id: r.get(0)?,
                 uuid: r.get(1)?,
                 username: r.get(2)?,
                 email: r.get(3)?,
                 provider: r.get(4)?,
-                groups: Vec::new(),
+                groups: crate::db::users::merge_groups(
+                    assigned_groups.clone(),
+                    provider_groups.split('\u{1f}').filter(|g| !g.is_empty()),
+                ),
                 authorized: r.get(5)?,
                 // Written only by this module as a JSON array of strings; an unreadable
                 // value counts as empty (fail closed).
@@ -91,19 +104,12 @@ pub fn load(conn: &Connection, digest: &[u8], now: i64) -> Result<Option<Session
                 expires_at: r.get(8)?,
                 mfa_at: r.get(9)?,
                 sid: r.get(10)?,
-                assigned_groups: r
-                    .get::<_, Option<String>>(11)?
-                    .map(|g| g.split('\u{1f}').map(str::to_string).collect())
-                    .unwrap_or_default(),
+                assigned_groups,
                 identity_id: r.get(12)?,
             })
         })
         .optional()?;
-    let Some(mut row) = row else {
-        return Ok(None);
-    };
-    row.groups = crate::db::users::groups(conn, row.user_id)?;
-    Ok(Some(row))
+    Ok(row)
 }
 
 /// The session just proved a second factor again (e.g. a code typed to change MFA).
@@ -283,6 +289,36 @@ mod tests {
             create(&c, &s, 0).unwrap();
         }
         c
+    }
+
+    #[test]
+    fn a_session_read_gives_the_groups_users_groups_gives() {
+        let c = with_sessions(0);
+        let digest = 0u64.to_be_bytes();
+        let user_id = load(&c, &digest, 100).unwrap().unwrap().user_id;
+        crate::db::users::add_group(&c, user_id, "zeta", 0).unwrap();
+        crate::db::users::add_group(&c, user_id, "admins", 0).unwrap();
+        // Another identity with access, one without (its groups do not count), one whose
+        // groups cannot be read (none count), and a group given twice.
+        for (n, groups, authorized) in [
+            (2, r#"["jellyfin-user","admins"]"#, 1),
+            (3, r#"["emby-admin"]"#, 0),
+            (4, "not json", 1),
+        ] {
+            c.execute(
+                "INSERT INTO identities (user_id, provider, provider_user_id, username,
+                     groups_json, authorized, created_at, last_login_at)
+                 VALUES (?1, 'jellyfin', ?2, 'ann', ?3, ?4, 0, 0)",
+                params![user_id, n.to_string(), groups, authorized],
+            )
+            .unwrap();
+        }
+        let row = load(&c, &digest, 100).unwrap().unwrap();
+        assert_eq!(row.groups, crate::db::users::groups(&c, user_id).unwrap());
+        assert_eq!(row.groups, ["admins", "jellyfin-user", "zeta"]);
+        let mut assigned = row.assigned_groups.clone();
+        assigned.sort();
+        assert_eq!(assigned, ["admins", "zeta"]);
     }
 
     #[test]

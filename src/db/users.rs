@@ -205,20 +205,34 @@ pub fn assigned_group_names(conn: &Connection) -> Result<Vec<String>> {
 /// The user's groups, by the one rule every check uses: the provider groups of the linked
 /// identities that currently have access (`authorized`: the provider still vouches for
 /// them) plus the groups an admin assigned; sorted, each once.
+/// (sessions::load reads the same rows in its own query and merges them with
+/// [`merge_groups`]; a test there checks both agree.)
 pub fn groups(conn: &Connection, user_id: i64) -> Result<Vec<String>> {
-    let mut out = assigned_groups(conn, user_id)?;
+    let assigned = assigned_groups(conn, user_id)?;
     let mut stmt = conn.prepare_cached(
         "SELECT groups_json FROM identities WHERE user_id = ?1 AND authorized = 1",
     )?;
-    let rows = stmt.query_map([user_id], |r| r.get::<_, String>(0))?;
-    for g in rows {
+    let rows = stmt
+        .query_map([user_id], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(merge_groups(assigned, rows.iter().map(String::as_str)))
+}
+
+/// The assigned groups and the `groups_json` of each authorized identity, as
+/// [`groups`] returns them: sorted, each once.
+pub fn merge_groups<'a>(
+    assigned: Vec<String>,
+    identity_groups_json: impl IntoIterator<Item = &'a str>,
+) -> Vec<String> {
+    let mut out = assigned;
+    for g in identity_groups_json {
         // Written only by this module as a JSON array of strings; an unreadable value
         // counts as no groups (fail closed).
-        out.extend(serde_json::from_str::<Vec<String>>(&g?).unwrap_or_default());
+        out.extend(serde_json::from_str::<Vec<String>>(g).unwrap_or_default());
     }
     out.sort();
     out.dedup();
-    Ok(out)
+    out
 }
 
 /// Whether the user may still use the server: not disabled, and some linked identity

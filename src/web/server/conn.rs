@@ -17,6 +17,9 @@ use super::parse::{
 use super::response::{error_response, write_head};
 use super::{BODY_LIMIT, HEAD_LIMIT, POLL, SINGLE_WRITE_MAX, Shared};
 
+/// The most one read takes in.
+const READ_SIZE: usize = 8192;
+
 /// Why a connection ends early.
 #[derive(Debug, PartialEq, Eq)]
 enum Fail {
@@ -48,6 +51,9 @@ struct Conn<'a, F> {
     peer: SocketAddr,
     /// Bytes read and not yet consumed (the start of the next, pipelined request).
     buf: Vec<u8>,
+    /// What each read lands in, zeroed once per connection: growing `buf` by a zeroed
+    /// 8 KiB before every read cost more than the rest of reading a request.
+    scratch: Box<[u8; READ_SIZE]>,
     /// Bytes received in the current phase (for the data rate).
     received: usize,
 }
@@ -69,6 +75,7 @@ where
         tracker,
         peer,
         buf: Vec::with_capacity(4096),
+        scratch: Box::new([0; READ_SIZE]),
         received: 0,
     };
     loop {
@@ -207,14 +214,12 @@ where
 
     /// Reads more input. Ok(false) at end of stream (or when closed to make room).
     fn fill(&mut self, wait: Wait) -> Result<bool, Fail> {
-        let len = self.buf.len();
-        self.buf.resize(len + 8192, 0);
         let mut stream = &self.tracker.stream;
         loop {
-            let read = stream.read(&mut self.buf[len..]);
+            let read = stream.read(&mut self.scratch[..]);
             match read {
                 Ok(n) => {
-                    self.buf.truncate(len + n);
+                    self.buf.extend_from_slice(&self.scratch[..n]);
                     self.received += n;
                     let total = self.received as u64;
                     self.tracker.received.store(total, Ordering::Relaxed);
@@ -231,16 +236,10 @@ where
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                     ) =>
                 {
-                    if let Err(fail) = self.check_deadline(wait) {
-                        self.buf.truncate(len);
-                        return Err(fail);
-                    }
+                    self.check_deadline(wait)?;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => {
-                    self.buf.truncate(len);
-                    return Err(Fail::Quiet);
-                }
+                Err(_) => return Err(Fail::Quiet),
             }
         }
     }
@@ -376,7 +375,9 @@ where
         let body_allowed = !(100..200).contains(&status) && status != 204 && status != 304;
         let send_body = body_allowed && !head_only;
         let (mut reader, size) = response.data.into_reader_and_size();
-        let mut out = Vec::with_capacity(512 + size.unwrap_or(0).min(SINGLE_WRITE_MAX));
+        // Room for the portal's usual head (security headers and forward-auth's identity
+        // headers take ~700 bytes) without growing the buffer.
+        let mut out = Vec::with_capacity(1024 + size.unwrap_or(0).min(SINGLE_WRITE_MAX));
         write_head(&mut out, status, &response.headers, keep_alive, http10);
         let mut stream = self.stream();
         match size {

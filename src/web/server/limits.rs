@@ -257,26 +257,36 @@ impl<F> Drop for Slot<F> {
 
 /// Counting semaphore in front of the handler.
 pub(super) struct Gate {
-    busy: Mutex<usize>,
+    state: Mutex<GateState>,
     freed: Condvar,
     max: usize,
+}
+
+#[derive(Default)]
+struct GateState {
+    busy: usize,
+    /// Requests waiting for a pass: leaving wakes one only when there is one, since a
+    /// condvar's notify is a system call even with nobody to wake (one per request).
+    waiting: usize,
 }
 
 impl Gate {
     pub(super) fn new(max: usize) -> Gate {
         Gate {
-            busy: Mutex::new(0),
+            state: Mutex::new(GateState::default()),
             freed: Condvar::new(),
             max: max.max(1),
         }
     }
 
     pub(super) fn enter(&self) -> GatePass<'_> {
-        let mut busy = lock(&self.busy);
-        while *busy >= self.max {
-            busy = self.freed.wait(busy).unwrap_or_else(|p| p.into_inner());
+        let mut state = lock(&self.state);
+        while state.busy >= self.max {
+            state.waiting += 1;
+            state = self.freed.wait(state).unwrap_or_else(|p| p.into_inner());
+            state.waiting -= 1;
         }
-        *busy += 1;
+        state.busy += 1;
         GatePass(self)
     }
 }
@@ -285,14 +295,45 @@ pub(super) struct GatePass<'a>(&'a Gate);
 
 impl Drop for GatePass<'_> {
     fn drop(&mut self) {
-        *lock(&self.0.busy) -= 1;
-        self.0.freed.notify_one();
+        let waiting = {
+            let mut state = lock(&self.0.state);
+            state.busy -= 1;
+            state.waiting
+        };
+        if waiting > 0 {
+            self.0.freed.notify_one();
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_gate_lets_a_waiting_request_in_when_a_pass_is_given_back() {
+        let gate = std::sync::Arc::new(Gate::new(1));
+        let first = gate.enter();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = {
+            let gate = std::sync::Arc::clone(&gate);
+            std::thread::spawn(move || {
+                let _pass = gate.enter();
+                tx.send(()).unwrap();
+            })
+        };
+        // Until the waiter is counted it has not begun to wait.
+        while lock(&gate.state).waiting == 0 {
+            std::thread::yield_now();
+        }
+        assert!(rx.try_recv().is_err(), "only one pass at a time");
+        drop(first);
+        rx.recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the waiter got in");
+        waiter.join().unwrap();
+        let state = lock(&gate.state);
+        assert_eq!((state.busy, state.waiting), (0, 0));
+    }
 
     #[test]
     fn per_address_limits_count_ipv6_by_network() {

@@ -33,7 +33,13 @@ pub(super) fn write_head(
     } else {
         500
     };
-    out.extend_from_slice(format!("HTTP/1.1 {status} {}\r\n", reason(status)).as_bytes());
+    // Three digits, written without format!: this runs for every answer.
+    let digits = [100, 10, 1].map(|d| b'0' + (status / d % 10) as u8);
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(&digits);
+    out.push(b' ');
+    out.extend_from_slice(reason(status).as_bytes());
+    out.extend_from_slice(b"\r\n");
     for (k, v) in headers {
         let valid_name = !k.is_empty() && k.bytes().all(is_tchar);
         // No CR/LF from a handler can split the response.

@@ -100,7 +100,10 @@ pub fn require_permission(ctx: &Ctx, permission: Permission) -> Result<Admin> {
     if !roles.allows(&s.groups, permission) {
         return Err(AppError::Forbidden("your role does not allow this"));
     }
-    if !Amr::Otp.is_in(&s.row.amr) && ctx.app.config.mfa_enable && crate::mfa::enforced(ctx.app, &conn, &s.groups)? {
+    if !Amr::Otp.is_in(&s.row.amr)
+        && ctx.app.config.mfa_enable
+        && crate::mfa::enforced(ctx.app, &conn, &s.groups)?
+    {
         return Err(AppError::SecondFactorRequired);
     }
     Ok(Admin {

@@ -933,10 +933,7 @@ fn device_decision_without_a_live_session_goes_to_sign_in_keeping_the_code() {
         .db()
         .execute("UPDATE sessions SET expires_at = 0", [])
         .unwrap();
-    let back = format!(
-        "/?rd={}",
-        enc(&format!("/device?user_code={user_code}"))
-    );
+    let back = format!("/?rd={}", enc(&format!("/device?user_code={user_code}")));
     let r = decide(&phone, user_code, "allow");
     assert_eq!(r.status, 303, "{}", r.body);
     assert_eq!(r.header("location"), Some(back.as_str()));

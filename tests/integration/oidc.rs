@@ -1680,9 +1680,16 @@ fn a_session_older_than_the_second_factor_must_pass_it_before_a_code() {
     let r = old.get(&authorize_path(&rp, Some(&challenge), &[]));
     assert_eq!(r.status, 303, "{}", r.body);
     let loc = r.header("location").unwrap().to_string();
-    assert!(loc.starts_with("/?"), "sent to sign in, not to the app: {loc}");
+    assert!(
+        loc.starts_with("/?"),
+        "sent to sign in, not to the app: {loc}"
+    );
     // prompt=none cannot ask: the application hears login_required.
-    let r = old.get(&authorize_path(&rp, Some(&challenge), &[("prompt", "none")]));
+    let r = old.get(&authorize_path(
+        &rp,
+        Some(&challenge),
+        &[("prompt", "none")],
+    ));
     assert_eq!(redirect_params(&r)["error"], "login_required");
     assert_eq!(op.portal.count("SELECT count(*) FROM oauth_codes"), 0);
 

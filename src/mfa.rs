@@ -87,10 +87,21 @@ pub fn daily_budget(
     Ok(Err((oldest.unwrap_or(now) + DAY - now).max(1) as u64))
 }
 
+/// The second factor a code proved. Its name (`as_str`) is the `method` of `mfa.verify`
+/// events and the `mfa` of `signin.success`; either way the session's amr says `otp`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Factor {
     Totp,
     Recovery { left: i64 },
+}
+
+impl Factor {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Factor::Totp => "totp",
+            Factor::Recovery { .. } => "recovery",
+        }
+    }
 }
 
 pub fn secret_purpose(user_id: i64) -> String {

@@ -951,3 +951,25 @@ fn device_decision_without_a_live_session_goes_to_sign_in_keeping_the_code() {
         1
     );
 }
+
+/// A second factor set up before the owner switched MFA off: a sign-in no longer asks for
+/// it, so approving a device does not either (it used to refuse for good: "sign in again
+/// with your second factor", which no sign-in could give).
+#[test]
+fn device_approval_with_mfa_switched_off_does_not_ask_for_a_second_factor() {
+    let s = team::setup(&[("MFA_ENABLE", "0")]);
+    let tv = register(&s, true, None);
+    let req = start(&s, &tv, "openid");
+    let user_code = req["user_code"].as_str().unwrap();
+    let phone = s.user("alice", "wonderland");
+    s.portal
+        .db()
+        .execute(
+            "INSERT INTO mfa_totp (user_id, secret_sealed, created_at, verified_at)
+             SELECT id, 'sealed', 0, 0 FROM users WHERE username = 'alice'",
+            [],
+        )
+        .unwrap();
+    let r = decide(&phone, user_code, "allow");
+    assert_eq!(r.status, 200, "{}", r.body);
+}

@@ -6,7 +6,9 @@ use rusqlite::Connection;
 use crate::app::App;
 use crate::crypto::{random_bytes, sha256, totp};
 use crate::db::mfa as store;
+use crate::db::sessions::SessionRow;
 use crate::error::{AppError, Result};
+use crate::providers::Amr;
 
 /// A sign-in waiting for its second factor lives this long.
 pub const PENDING_TTL: i64 = 600;
@@ -57,6 +59,17 @@ pub fn need(app: &App, conn: &Connection, user_id: i64, groups: &[String]) -> Re
     }
 }
 
+/// Whether a session is short of the second factor a sign-in would ask of its person
+/// now: it proved none (at sign-in, or by setting one up in it) because it was opened
+/// before the person set one up or the owner enforced one. Such a session may not sign
+/// anything else in as them (an application, a device); a new sign-in asks for it.
+pub fn session_owes_second_factor(app: &App, conn: &Connection, s: &SessionRow) -> Result<bool> {
+    if s.mfa_at.is_some() || Amr::Otp.is_in(&s.amr) {
+        return Ok(false);
+    }
+    Ok(need(app, conn, s.user_id, &s.groups)? != Need::Nothing)
+}
+
 /// The day's budget of wrong codes: Ok(how many more may be typed), or Err(seconds until
 /// the oldest counted one is a day old). Failures from before the current factor was
 /// confirmed (an admin reset it, the user set up a new one) do not count.
@@ -74,10 +87,21 @@ pub fn daily_budget(
     Ok(Err((oldest.unwrap_or(now) + DAY - now).max(1) as u64))
 }
 
+/// The second factor a code proved. Its name (`as_str`) is the `method` of `mfa.verify`
+/// events and the `mfa` of `signin.success`; either way the session's amr says `otp`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Factor {
     Totp,
     Recovery { left: i64 },
+}
+
+impl Factor {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Factor::Totp => "totp",
+            Factor::Recovery { .. } => "recovery",
+        }
+    }
 }
 
 pub fn secret_purpose(user_id: i64) -> String {

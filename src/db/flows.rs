@@ -43,6 +43,13 @@ pub struct Flow {
     pub backoff_ms: i64,
 }
 
+/// Sign-ins in progress, at most. Anyone may start one, so the table is bounded; when it
+/// is full a new flow is refused, never another's evicted: a flood must not cancel
+/// sign-ins people are in the middle of (approved on plex.tv, typed into their TV).
+/// Expired flows do not count (the janitor sweeps them).
+pub const MAX_LIVE: i64 = 10_000;
+
+/// Stores a Plex PIN flow; false (nothing stored) when [`MAX_LIVE`] flows are in progress.
 pub fn create(
     conn: &Connection,
     digest: &[u8],
@@ -50,16 +57,18 @@ pub fn create(
     rd: Option<&str>,
     now: i64,
     expires_at: i64,
-) -> Result<()> {
-    conn.execute(
+) -> Result<bool> {
+    let stored = conn.execute(
         "INSERT INTO login_flows (id_digest, provider, pin_id, rd, state, created_at, expires_at, next_poll_ms, backoff_ms)
-         VALUES (?1, 'plex', ?2, ?3, 'pending', ?4, ?5, 0, 1000)",
-        params![digest, pin_id as i64, rd, now, expires_at],
+         SELECT ?1, 'plex', ?2, ?3, 'pending', ?4, ?5, 0, 1000
+         WHERE (SELECT count(*) FROM login_flows WHERE expires_at > ?4) < ?6",
+        params![digest, pin_id as i64, rd, now, expires_at, MAX_LIVE],
     )?;
-    Ok(())
+    Ok(stored == 1)
 }
 
-/// A Jellyfin Quick Connect request: `secret_sealed` is its secret, sealed.
+/// A Jellyfin Quick Connect request: `secret_sealed` is its secret, sealed. False (nothing
+/// stored) when [`MAX_LIVE`] flows are in progress.
 pub fn create_quick_connect(
     conn: &Connection,
     digest: &[u8],
@@ -67,13 +76,14 @@ pub fn create_quick_connect(
     rd: Option<&str>,
     now: i64,
     expires_at: i64,
-) -> Result<()> {
-    conn.execute(
+) -> Result<bool> {
+    let stored = conn.execute(
         "INSERT INTO login_flows (id_digest, provider, pin_id, rd, state, created_at, expires_at, next_poll_ms, backoff_ms, secret_sealed)
-         VALUES (?1, 'jellyfin', 0, ?2, 'pending', ?3, ?4, 0, 1000, ?5)",
-        params![digest, rd, now, expires_at, secret_sealed],
+         SELECT ?1, 'jellyfin', 0, ?2, 'pending', ?3, ?4, 0, 1000, ?5
+         WHERE (SELECT count(*) FROM login_flows WHERE expires_at > ?3) < ?6",
+        params![digest, rd, now, expires_at, secret_sealed, MAX_LIVE],
     )?;
-    Ok(())
+    Ok(stored == 1)
 }
 
 /// Takes the sealed Quick Connect secret out of a pending flow, so it is redeemed once:
@@ -184,4 +194,32 @@ pub fn sweep(conn: &Connection, now: i64, limit: i64) -> Result<usize> {
              (SELECT id_digest FROM login_flows WHERE expires_at <= ?1 LIMIT ?2)",
         [now, limit],
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> Connection {
+        let mut c = Connection::open_in_memory().unwrap();
+        crate::db::migrate::run(&mut c).unwrap();
+        c
+    }
+
+    #[test]
+    fn a_full_table_refuses_new_flows_and_keeps_the_ones_in_progress() {
+        let c = store();
+        for n in 0..MAX_LIVE {
+            assert!(create(&c, &n.to_be_bytes(), 1, None, 0, 600).unwrap());
+        }
+        assert!(!create(&c, b"one more", 1, None, 0, 600).unwrap());
+        assert!(!create_quick_connect(&c, b"qc", "sealed", None, 0, 600).unwrap());
+        assert!(
+            get(&c, &0i64.to_be_bytes(), 1).unwrap().is_some(),
+            "nobody evicted"
+        );
+        // Expired flows do not count, swept or not.
+        assert!(create_quick_connect(&c, b"qc", "sealed", None, 600, 1200).unwrap());
+        assert_eq!(sweep(&c, 600, 100_000).unwrap() as i64, MAX_LIVE);
+    }
 }

@@ -474,7 +474,16 @@ pub fn answer(
         let id = pending::keep(app, &req, incoming.browser, req.auth_after, now)?;
         return Ok(Answer::Continue(format!("/oidc/authorize?pending={id}")));
     }
-    let Some(session) = session.filter(|s| req.fresh_enough(s, now)) else {
+    // A session short of the second factor its person now has is no sign-in for an
+    // application: the sign-in it is sent to asks for the code.
+    let session = match session {
+        Some(s) if req.fresh_enough(s, now) => {
+            let owes = crate::mfa::session_owes_second_factor(app, &*app.db.conn()?, s)?;
+            (!owes).then_some(s)
+        }
+        _ => None,
+    };
+    let Some(session) = session else {
         if req.wants("none") {
             return Ok(refuse(OAuthError::LoginRequired(
                 "the user is not signed in".into(),

@@ -83,15 +83,50 @@ impl FirstFactor {
     /// Its `amr` value (RFC 8176 `pwd`, or our `qc`); also how it is stored.
     pub fn amr(self) -> &'static str {
         match self {
-            FirstFactor::Password => "pwd",
-            FirstFactor::QuickConnect => "qc",
+            FirstFactor::Password => Amr::Password,
+            FirstFactor::QuickConnect => Amr::QuickConnect,
         }
+        .as_str()
     }
 
     pub fn parse(s: &str) -> Option<FirstFactor> {
         [FirstFactor::Password, FirstFactor::QuickConnect]
             .into_iter()
             .find(|f| f.amr() == s)
+    }
+}
+
+/// A value of a session's `amr` (RFC 8176): how the person was checked. Stored with the
+/// session, sent to applications in ID tokens and read by every rule that asks whether a
+/// second factor was proved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Amr {
+    /// RFC 8176 `pwd`: [`FirstFactor::Password`].
+    Password,
+    /// Our own `qc`: [`FirstFactor::QuickConnect`].
+    QuickConnect,
+    /// RFC 8176 `otp`: a second factor (a TOTP or a recovery code) was proved.
+    Otp,
+}
+
+impl Amr {
+    const ALL: [Amr; 3] = [Amr::Password, Amr::QuickConnect, Amr::Otp];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Amr::Password => "pwd",
+            Amr::QuickConnect => "qc",
+            Amr::Otp => "otp",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Amr> {
+        Amr::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+
+    /// Whether a session's stored `amr` list holds this value.
+    pub fn is_in(self, amr: &[String]) -> bool {
+        amr.iter().any(|a| Amr::parse(a) == Some(self))
     }
 }
 
@@ -145,7 +180,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 #[cfg(test)]
 mod tests {
-    use super::FirstFactor;
+    use super::{Amr, FirstFactor};
 
     #[test]
     fn first_factors_are_stored_as_their_amr_values_and_read_back() {
@@ -154,5 +189,16 @@ mod tests {
         }
         assert_eq!(FirstFactor::QuickConnect.amr(), "qc");
         assert_eq!(FirstFactor::parse("otp"), None);
+    }
+
+    #[test]
+    fn amr_values_read_back_and_are_found_in_a_stored_list() {
+        for a in Amr::ALL {
+            assert_eq!(Amr::parse(a.as_str()), Some(a));
+        }
+        assert_eq!(Amr::parse("OTP"), None);
+        let stored = vec!["pwd".to_string(), "otp".to_string()];
+        assert!(Amr::Otp.is_in(&stored));
+        assert!(!Amr::QuickConnect.is_in(&stored));
     }
 }

@@ -27,6 +27,15 @@ const QUICK_CONNECT_TTL: i64 = 600;
 /// What the sealed Quick Connect secret is for (the seal's purpose).
 const QUICK_CONNECT_SECRET: &str = "quick-connect-secret";
 
+/// The answer when db::flows::MAX_LIVE sign-ins are in progress: 429, since room comes
+/// back as flows finish or expire, with a wait the person can act on.
+pub fn too_many_in_progress() -> AppError {
+    AppError::Locked {
+        reason: "too many sign-ins are in progress on this portal",
+        retry_after_secs: 60,
+    }
+}
+
 const QUICK_CONNECT_OFF: &str = "Quick Connect is turned off on this Jellyfin server";
 
 /// A flow just started: the id its browser carries for `ttl` seconds (web/ signs it into
@@ -67,14 +76,16 @@ pub fn start_plex(origin: &Origin, rd: Option<&str>, forward_url: &str) -> Resul
         .map_err(|e| attempt::refused(origin, e))?;
     let id = new_id();
     let now = origin.now;
-    flows::create(
+    if !flows::create(
         &*origin.app.db.conn()?,
         &digest(&id),
         pin.id,
         rd,
         now,
         pin.expires_at,
-    )?;
+    )? {
+        return Err(too_many_in_progress());
+    }
     Ok(Some(Started {
         flow_id: id.to_vec(),
         ttl: (pin.expires_at - now).max(60),
@@ -104,14 +115,16 @@ pub fn start_quick_connect(
         .app
         .sealer
         .seal(QUICK_CONNECT_SECRET, request.secret.as_bytes());
-    flows::create_quick_connect(
+    if !flows::create_quick_connect(
         &*origin.app.db.conn()?,
         &digest(&id),
         &sealed,
         rd,
         now,
         now + QUICK_CONNECT_TTL,
-    )?;
+    )? {
+        return Err(too_many_in_progress());
+    }
     Ok(Started {
         flow_id: id.to_vec(),
         ttl: QUICK_CONNECT_TTL,

@@ -206,8 +206,8 @@ pub fn first_factor_done(
 }
 
 /// A sign-in waiting for its second factor (`pending`, by its digest) proved it with
-/// `method` ("totp" or "recovery"), in `tx`: the pending sign-in is spent, a session opens
-/// (its amr: the first factor's value, then "otp") and `signin.success` is written. The
+/// `factor` (a TOTP or a recovery code), in `tx`: the pending sign-in is spent, a session opens
+/// (its amr: the first factor's value, then `otp`) and `signin.success` is written. The
 /// browser's previous session `previous` ends. Unauthorized if another request spent the
 /// pending sign-in first (`tx` then rolls back).
 pub fn second_factor_done(
@@ -216,7 +216,7 @@ pub fn second_factor_done(
     previous: Option<&[u8]>,
     pending_digest: &[u8],
     pending: &mfa_store::Pending,
-    method: &str,
+    factor: mfa::Factor,
 ) -> Result<Issued> {
     if !mfa_store::delete_pending(tx, pending_digest)? {
         return Err(AppError::Unauthorized);
@@ -241,7 +241,7 @@ pub fn second_factor_done(
         pending.user_id,
         &pending.provider,
         &pending.username,
-        Some(method),
+        Some(factor),
     )?;
     Ok(Issued {
         pass: Pass::Session,
@@ -266,21 +266,21 @@ fn apply_admin_bootstrap(
 
 /// The event of a finished sign-in (`signin.success`), written when the session is made:
 /// after the provider vouched and, for users with MFA, after the second factor
-/// (`second_factor`: "totp" or "recovery").
+/// (`second_factor`: the one proved; its name goes in `detail.mfa`).
 pub fn record_success(
     origin: &Origin,
     tx: &rusqlite::Connection,
     user_id: i64,
     provider: &str,
     username: &str,
-    second_factor: Option<&str>,
+    second_factor: Option<mfa::Factor>,
 ) -> Result<()> {
     origin.record(
         tx,
         EventType::SigninSuccess,
         Some(user_id),
         true,
-        json!({ "provider": provider, "username": username, "mfa": second_factor }),
+        json!({ "provider": provider, "username": username, "mfa": second_factor.map(mfa::Factor::as_str) }),
     )
 }
 

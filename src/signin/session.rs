@@ -4,12 +4,9 @@
 use crate::crypto::tokens::digest;
 use crate::db::{sessions, users};
 use crate::error::Result;
-use crate::providers::FirstFactor;
+use crate::providers::{Amr, FirstFactor};
 
 use super::Origin;
-
-/// The value that says a second factor (TOTP or a recovery code) was proved (RFC 8176).
-const SECOND_FACTOR_AMR: &str = "otp";
 
 /// Creates a session with the new id `id` for `linked`, deleting the browser's previous
 /// session `previous` if any, and returns how long it lasts (seconds). Its `amr` is the
@@ -31,7 +28,7 @@ pub fn open_session(
     }
     let ip = origin.ip.to_string();
     let amr: &[&str] = match mfa_at {
-        Some(_) => &[first.amr(), SECOND_FACTOR_AMR],
+        Some(_) => &[first.amr(), Amr::Otp.as_str()],
         None => &[first.amr()],
     };
     sessions::create(

@@ -8,6 +8,7 @@ use crate::db::oauth;
 use crate::error::{AppError, Result};
 use crate::event_type::EventType;
 use crate::oidc::clients::{self, ClientSpec};
+use crate::providers::Amr;
 use crate::web::guards::{Admin, UserSession};
 use crate::web::request::Ctx;
 
@@ -164,7 +165,7 @@ fn keep_my_access(
 ) -> Result<()> {
     let me = crate::lockout::Me {
         groups: &admin.groups,
-        second_factor: admin.row.amr.iter().any(|a| a == "otp"),
+        second_factor: Amr::Otp.is_in(&admin.row.amr),
         mfa_enabled: ctx.app.config.mfa_enable,
     };
     crate::lockout::check_section(name, stored, &me).map_err(AppError::BadRequest)?;

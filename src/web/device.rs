@@ -45,16 +45,21 @@ fn session_key(s: &UserSession) -> String {
     format!("session:{}", s.row.sid)
 }
 
+/// To the sign-in page, and from there back to /device with the code typed (if any).
+fn sign_in_first(typed: Option<&str>) -> Response {
+    let here = match typed {
+        Some(code) => format!("/device?user_code={}", enc(&shown(code))),
+        None => "/device".to_string(),
+    };
+    Response::redirect_303(format!("/?rd={}", enc(&here)))
+}
+
 /// GET /device[?user_code=...]: sign in first (coming back here), then the code box or,
 /// with a code, the review page.
 pub fn page_get(ctx: &Ctx) -> Result<Response> {
     let typed = ctx.query("user_code").filter(|t| !t.trim().is_empty());
     let Some(session) = current_session(ctx)? else {
-        let here = match &typed {
-            Some(code) => format!("/device?user_code={}", enc(code)),
-            None => "/device".to_string(),
-        };
-        return Ok(Response::redirect_303(format!("/?rd={}", enc(&here))));
+        return Ok(sign_in_first(typed.as_deref()));
     };
     if !session.authorized() {
         return Err(AppError::Forbidden("this account has no access"));
@@ -82,10 +87,14 @@ pub fn page_get(ctx: &Ctx) -> Result<Response> {
     ))
 }
 
-/// POST /device: the review form's answer (`user_code`, `decision=allow|deny`).
+/// POST /device: the review form's answer (`user_code`, `decision=allow|deny`). A session
+/// that ended while the page was open goes to sign in, then back to the code.
 pub fn decision_post(ctx: &Ctx) -> Result<Response> {
-    let session = current_session(ctx)?.ok_or(AppError::Unauthorized)?;
     let form = ctx.form()?;
+    let Some(session) = current_session(ctx)? else {
+        let typed = form.get("user_code").filter(|t| !t.trim().is_empty());
+        return Ok(sign_in_first(typed));
+    };
     let decision = match form.get("decision") {
         Some("allow") => Decision::Allow,
         Some("deny") => Decision::Deny,

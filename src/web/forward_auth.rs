@@ -12,6 +12,7 @@ use crate::access::decide::{Decision, Facts, Subject, check_method, split_url};
 use crate::access::{self, AccessRules, Target};
 use crate::error::Result;
 use crate::event_type::EventType;
+use crate::providers::Amr;
 use crate::web::guards::current_session;
 use crate::web::request::Ctx;
 
@@ -176,7 +177,7 @@ fn session_subject(ctx: &Ctx) -> Result<Option<Subject>> {
         .map(|s| Subject {
             user_id: s.row.user_id,
             identity_id: Some(s.row.identity_id),
-            two_factor: s.row.amr.iter().any(|a| a == "otp"),
+            two_factor: Amr::Otp.is_in(&s.row.amr),
             uuid: s.row.uuid,
             username: s.row.username,
             email: s.row.email,

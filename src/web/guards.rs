@@ -3,6 +3,7 @@
 use crate::crypto::tokens::digest;
 use crate::db::sessions::{self, SessionRow};
 use crate::error::{AppError, Result};
+use crate::providers::Amr;
 use crate::roles::Permission;
 use crate::web::cookies;
 use crate::web::request::Ctx;
@@ -53,16 +54,10 @@ pub fn require_user(ctx: &Ctx) -> Result<UserSession> {
 
 /// A session opened before the person set up a second factor (or before the owner
 /// enforced one) has not passed it: signing a device in as them needs it (/device,
-/// /link/jellyfin), like the console.
+/// /link/jellyfin), like the console (the rule: mfa::session_owes_second_factor).
 pub fn require_second_factor(ctx: &Ctx, s: &UserSession) -> Result<()> {
-    // mfa_at: passed at sign-in, or set up in this very session.
-    if s.row.mfa_at.is_some() || s.row.amr.iter().any(|a| a == "otp") {
-        return Ok(());
-    }
     let conn = ctx.app.db.conn()?;
-    let needed = crate::db::mfa::is_enrolled(&conn, s.row.user_id)?
-        || (ctx.app.config.mfa_enable && crate::mfa::enforced(ctx.app, &conn, &s.groups)?);
-    if needed {
+    if crate::mfa::session_owes_second_factor(ctx.app, &conn, &s.row)? {
         return Err(AppError::Forbidden(
             "sign out and sign in again with your second factor to approve a device",
         ));
@@ -105,8 +100,10 @@ pub fn require_permission(ctx: &Ctx, permission: Permission) -> Result<Admin> {
     if !roles.allows(&s.groups, permission) {
         return Err(AppError::Forbidden("your role does not allow this"));
     }
-    let otp = s.row.amr.iter().any(|a| a == "otp");
-    if !otp && ctx.app.config.mfa_enable && crate::mfa::enforced(ctx.app, &conn, &s.groups)? {
+    if !Amr::Otp.is_in(&s.row.amr)
+        && ctx.app.config.mfa_enable
+        && crate::mfa::enforced(ctx.app, &conn, &s.groups)?
+    {
         return Err(AppError::SecondFactorRequired);
     }
     Ok(Admin {

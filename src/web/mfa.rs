@@ -192,20 +192,15 @@ pub fn challenge_verify_post(ctx: &Ctx) -> Result<Response> {
             return Ok(Err(attempts));
         };
         backoff.succeed(&account);
-        let method = if factor == Factor::Totp {
-            "totp"
-        } else {
-            "recovery"
-        };
         event(
             ctx,
             tx,
             EventType::MfaVerify,
             p.row.user_id,
             true,
-            json!({ "method": method }),
+            json!({ "method": factor.as_str() }),
         )?;
-        let cookie = second_factor_done(ctx, tx, &p.digest, &p.row, method)?;
+        let cookie = second_factor_done(ctx, tx, &p.digest, &p.row, factor)?;
         Ok(Ok((factor, cookie)))
     })?;
     let clear = cookies::Cookie::Mfa.clear(&ctx.app.config);
@@ -387,7 +382,11 @@ pub fn enroll_verify_post(ctx: &Ctx) -> Result<Response> {
                 Ok(Ok(None))
             }
             Enroller::Pending(p) => Ok(Ok(Some(second_factor_done(
-                ctx, tx, &p.digest, &p.row, "totp",
+                ctx,
+                tx,
+                &p.digest,
+                &p.row,
+                Factor::Totp,
             )?))),
         }
     })?;

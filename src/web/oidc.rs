@@ -78,11 +78,23 @@ pub fn jwks_get(ctx: &Ctx) -> Result<Response> {
 /// GET /oidc/authorize: a request from an application, or (`pending`) one coming back
 /// from the sign-in it waited for.
 pub fn authorize_get(ctx: &Ctx) -> Result<Response> {
-    let Some(id) = ctx.query("pending") else {
-        return authorize(ctx, incoming(&ctx.query_pairs(), None, None));
+    let params = ctx.query_pairs();
+    // Like every parameter here (RFC 6749 3.1): sent twice it is refused, sent without a
+    // value it was not sent.
+    let mut pending = params.iter().filter(|(k, _)| k == "pending");
+    let id = pending.next().map(|(_, v)| v.as_str());
+    if pending.next().is_some() {
+        return Ok(page(
+            ctx,
+            views::oidc::request_error("pending must not be repeated."),
+        )
+        .with_status_code(400));
+    }
+    let Some(id) = id.filter(|id| !id.is_empty()) else {
+        return authorize(ctx, incoming(&params, None, None));
     };
     let pending = match cookies::Cookie::OidcPending.read(ctx) {
-        Some(browser) => crate::oidc::pending::resume(ctx.app, &id, &browser, ctx.now())?,
+        Some(browser) => crate::oidc::pending::resume(ctx.app, id, &browser, ctx.now())?,
         None => None,
     };
     match pending {

@@ -43,7 +43,7 @@ pub fn second_factor_done(
     tx: &rusqlite::Connection,
     pending_digest: &[u8],
     pending: &mfa::Pending,
-    method: &str,
+    factor: crate::mfa::Factor,
 ) -> Result<String> {
     let previous = previous_session(ctx);
     let issued = signin::second_factor_done(
@@ -52,7 +52,7 @@ pub fn second_factor_done(
         previous.as_deref(),
         pending_digest,
         pending,
-        method,
+        factor,
     )?;
     Ok(set_cookie(ctx, &issued))
 }

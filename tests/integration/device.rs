@@ -574,7 +574,7 @@ fn device_sign_in_at_device_passes_the_second_factor() {
     assert_eq!(r.header("location"), Some("/mfa/challenge"));
     // The password alone is no session: /device still sends the person to sign in.
     assert_eq!(alice.get(&rd).status, 303);
-    assert_eq!(decide(&alice, user_code, "allow").status, 401);
+    assert_eq!(decide(&alice, user_code, "allow").status, 303);
     s.portal.app().clock.advance(30);
     let now = s.portal.app().clock.now();
     let r = alice.post_form(
@@ -917,4 +917,59 @@ fn device_empty_parameters_count_as_not_sent() {
         ],
     );
     assert_eq!(refused(&r, 400), "invalid_request");
+}
+
+/// The session ended while the review page was open (or was never there): the answer
+/// sends the person to sign in and back to the code, as GET /device does; nothing is
+/// decided and no 401 page is shown.
+#[test]
+fn device_decision_without_a_live_session_goes_to_sign_in_keeping_the_code() {
+    let s = team::setup(&[]);
+    let tv = register(&s, true, None);
+    let req = start(&s, &tv, "openid");
+    let user_code = req["user_code"].as_str().unwrap();
+    let phone = s.user("alice", "wonderland");
+    s.portal
+        .db()
+        .execute("UPDATE sessions SET expires_at = 0", [])
+        .unwrap();
+    let back = format!("/?rd={}", enc(&format!("/device?user_code={user_code}")));
+    let r = decide(&phone, user_code, "allow");
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.header("location"), Some(back.as_str()));
+    let stranger = s.portal.client();
+    stranger.use_fresh_ip();
+    let r = decide(&stranger, user_code, "deny");
+    assert_eq!(r.header("location"), Some(back.as_str()), "{}", r.body);
+    let r = stranger.post_form("/device", &[("decision", "allow")]);
+    assert_eq!(r.header("location"), Some("/?rd=%2Fdevice"), "{}", r.body);
+    assert_eq!(
+        count(
+            &s,
+            "SELECT count(*) FROM device_codes WHERE status = 'pending'"
+        ),
+        1
+    );
+}
+
+/// A second factor set up before the owner switched MFA off: a sign-in no longer asks for
+/// it, so approving a device does not either (it used to refuse for good: "sign in again
+/// with your second factor", which no sign-in could give).
+#[test]
+fn device_approval_with_mfa_switched_off_does_not_ask_for_a_second_factor() {
+    let s = team::setup(&[("MFA_ENABLE", "0")]);
+    let tv = register(&s, true, None);
+    let req = start(&s, &tv, "openid");
+    let user_code = req["user_code"].as_str().unwrap();
+    let phone = s.user("alice", "wonderland");
+    s.portal
+        .db()
+        .execute(
+            "INSERT INTO mfa_totp (user_id, secret_sealed, created_at, verified_at)
+             SELECT id, 'sealed', 0, 0 FROM users WHERE username = 'alice'",
+            [],
+        )
+        .unwrap();
+    let r = decide(&phone, user_code, "allow");
+    assert_eq!(r.status, 200, "{}", r.body);
 }

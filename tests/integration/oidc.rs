@@ -1666,3 +1666,90 @@ fn admins_set_allowed_groups_and_an_update_without_them_keeps_them() {
     );
     assert_eq!(r.status, 400, "{}", r.body);
 }
+
+/// A session opened before its person set up a second factor has not passed it: the
+/// authorization endpoint sends the person to sign in again (the code is asked for there),
+/// keeping the request, and never hands the application a code from the old session.
+#[test]
+fn a_session_older_than_the_second_factor_must_pass_it_before_a_code() {
+    let op = op(&[]);
+    let rp = op.register(false, true, None);
+    let old = op.user();
+    let secret = enrol_totp(&op, &op.user());
+    let (verifier, challenge) = pkce();
+    let r = old.get(&authorize_path(&rp, Some(&challenge), &[]));
+    assert_eq!(r.status, 303, "{}", r.body);
+    let loc = r.header("location").unwrap().to_string();
+    assert!(
+        loc.starts_with("/?"),
+        "sent to sign in, not to the app: {loc}"
+    );
+    // prompt=none cannot ask: the application hears login_required.
+    let r = old.get(&authorize_path(
+        &rp,
+        Some(&challenge),
+        &[("prompt", "none")],
+    ));
+    assert_eq!(redirect_params(&r)["error"], "login_required");
+    assert_eq!(op.portal.count("SELECT count(*) FROM oauth_codes"), 0);
+
+    // Signing in again asks for the code, then the kept request ends with a code.
+    let rd = rd_of(&loc);
+    let r = old.post_form(
+        "/auth/forward?provider=jellyfin",
+        &[
+            ("username", "alice"),
+            ("password", "wonderland"),
+            ("rd", &rd),
+        ],
+    );
+    assert_eq!(r.header("location"), Some("/mfa/challenge"), "{}", r.body);
+    op.portal.app().clock.advance(30);
+    let now = op.portal.app().clock.now();
+    let r = old.post_form(
+        "/mfa/challenge/verify",
+        &[("code", &crate::totp_ref::code(&secret, now))],
+    );
+    assert_eq!(r.header("location"), Some(rd.as_str()), "{}", r.body);
+    let p = redirect_params(&old.get(&rd));
+    let t = exchange(&op, &rp, &p["code"], &verifier);
+    assert_eq!(t.status, 200, "{}", t.body);
+    let amr = claims_of(t.json()["id_token"].as_str().unwrap())["amr"].clone();
+    assert!(amr.as_array().unwrap().iter().any(|a| a == "otp"), "{amr}");
+}
+
+/// RFC 6749 3.1: a parameter sent without a value is as if it were not sent, here too
+/// (`pending=` included); one sent twice is still refused.
+#[test]
+fn authorize_parameters_without_a_value_count_as_not_sent() {
+    let op = op(&[]);
+    let rp = op.register(false, true, None);
+    let user = op.user();
+    let (_, challenge) = pkce();
+    let empty = [
+        ("pending", ""),
+        ("prompt", ""),
+        ("max_age", ""),
+        ("response_mode", ""),
+        ("login_hint", ""),
+        ("id_token_hint", ""),
+        ("request", ""),
+    ];
+    let r = user.get(&authorize_path(&rp, Some(&challenge), &empty));
+    let p = redirect_params(&r);
+    assert!(p.contains_key("code"), "{p:?}");
+    assert_eq!(p.get("state").map(String::as_str), Some("st4te"));
+    // An empty value still counts when the name is repeated.
+    let r = user.get(&authorize_path(
+        &rp,
+        Some(&challenge),
+        &[("prompt", ""), ("prompt", "")],
+    ));
+    assert_eq!(redirect_params(&r)["error"], "invalid_request");
+    let r = user.get(&authorize_path(
+        &rp,
+        Some(&challenge),
+        &[("pending", ""), ("pending", "")],
+    ));
+    assert_eq!(r.status, 400, "{}", r.body);
+}

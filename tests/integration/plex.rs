@@ -539,3 +539,24 @@ fn a_taken_name_gets_a_distinct_stable_one_and_a_rename_never_takes_one() {
         3
     );
 }
+
+/// A Plex PIN sign-in is refused (429) while login_flows is full, evicting nobody.
+#[test]
+fn a_plex_sign_in_is_refused_while_the_flow_table_is_full() {
+    let fake = FakePlex::start();
+    fake.add_account(owner());
+    let portal = plex_portal(&fake, &[]);
+    crate::quick_connect::fill_flows(&portal, authportal::db::flows::MAX_LIVE);
+    let c = portal.client();
+    let r = c.post_json("/auth/start-web", &json!({"provider": "plex"}));
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert!(
+        r.body.contains("too many sign-ins are in progress"),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        portal.count("SELECT count(*) FROM login_flows"),
+        authportal::db::flows::MAX_LIVE
+    );
+}

@@ -584,3 +584,44 @@ fn quick_connect_then_enrolment_says_qc_and_otp() {
     enrol_secret(&portal, &c);
     assert_eq!(amr(&c), json!(["qc", "otp"]));
 }
+
+/// Fills login_flows with `n` sign-ins in progress (other browsers'), as a flood would.
+pub(crate) fn fill_flows(portal: &Portal, n: i64) {
+    let expires = portal.app().clock.now() + 600;
+    portal
+        .db()
+        .execute(
+            "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < ?1)
+             INSERT INTO login_flows (id_digest, provider, pin_id, rd, state, created_at, expires_at, next_poll_ms, backoff_ms)
+             SELECT randomblob(32), 'plex', i, NULL, 'pending', 0, ?2, 0, 1000 FROM k",
+            rusqlite::params![n, expires],
+        )
+        .unwrap();
+}
+
+/// login_flows is bounded: when it is full a new sign-in is refused with a 429 that says
+/// why and when to try again, and nobody's sign-in in progress is evicted.
+#[test]
+fn a_full_table_of_sign_ins_in_progress_refuses_new_ones_and_evicts_none() {
+    let jf = fake();
+    let portal = portal(&jf);
+    fill_flows(&portal, authportal::db::flows::MAX_LIVE);
+    let c = portal.client();
+    c.use_fresh_ip();
+    let r = start(&c);
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert!(
+        r.body.contains("too many sign-ins are in progress"),
+        "{}",
+        r.body
+    );
+    assert!(r.header("retry-after").is_some());
+    assert!(c.cookie("authportal_flow").is_none());
+    assert_eq!(
+        portal.count("SELECT count(*) FROM login_flows"),
+        authportal::db::flows::MAX_LIVE
+    );
+    // Room comes back as flows expire.
+    portal.app().clock.advance(601);
+    assert_eq!(start(&c).status, 200);
+}

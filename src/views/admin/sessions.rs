@@ -5,6 +5,7 @@ use maud::{Markup, html};
 
 use super::{Frame, badge, console, provider_label, seg, status_line};
 use crate::db::sessions::LiveSession;
+use crate::providers::Amr;
 
 pub struct SessionsPage<'a> {
     pub sessions: &'a [LiveSession],
@@ -44,7 +45,7 @@ pub fn sessions(f: &Frame, p: &SessionsPage) -> Markup {
                         }
                         td.nowrap { (crate::views::when(f.tz, s.info.created_at)) }
                         td.nowrap { (crate::views::when(f.tz, s.last_seen)) }
-                        td { (badge(s.info.amr.iter().any(|a| a == "otp"), "yes", "no")) }
+                        td { (badge(Amr::Otp.is_in(&s.info.amr), "yes", "no")) }
                         @if w { td.nowrap {
                             button.secondary.small type="button" data-revoke-session=(s.info.sid) { "Revoke" }
                             " "

@@ -1816,7 +1816,7 @@
       showFieldError(form, null, '');
       // Saved through the JSON editor's version, so the two views never overwrite each other.
       saveSection(json, section, sectionDocument(form), {
-        button: $('section-save'), status: 'section-status', version: 'cfg-version',
+        button: $('section-save'), status: 'section-status', version: 'cfg-version', reason: 'section-reason',
         done: function (res) {
           $('cfg-text').value = JSON.stringify(res.json.config, null, 2);
           fillSectionForm(res.json.config);
@@ -1824,7 +1824,8 @@
         // By the field it names too (the status line has it already).
         refused: function (message) {
           var path = refusedField(form, section, message);
-          if (path) showFieldError(form, path, message);
+          // By the field, what is wrong is enough: "0 is not between 1 and 100000".
+          if (path) showFieldError(form, path, capitalize(message.slice(message.indexOf(': ') + 2)));
         }
       });
     });

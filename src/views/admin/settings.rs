@@ -118,7 +118,11 @@ fn section_form(p: &SectionForm, locked: &[&str], w: bool) -> Markup {
     html! {
         form #section-form .stack.section-form novalidate data-config=(p.config.to_string()) {
             @for f in p.fields { (field(f, "", Some(p.config), locked, w)) }
-            @if w { div.actions { button.primary type="submit" #section-save { "Save" } } }
+            @if w {
+                label for="section-reason" { "Reason for the change (optional, kept in the history)" }
+                input #section-reason type="text" maxlength="500" autocomplete="off";
+                div.actions { button.primary type="submit" #section-save { "Save" } }
+            }
         }
         (status_line("section-status"))
     }

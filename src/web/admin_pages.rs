@@ -347,7 +347,9 @@ pub fn setting_get(ctx: &Ctx, c: Console, name: &str) -> Result<Response> {
             (Vec::new(), Vec::new())
         };
     let fields = crate::settings::form_fields(name);
-    let filled = (!fields.is_empty()).then(|| crate::settings::filled(name, config));
+    // From the value as the console may see it: the form's page carries the whole document.
+    let filled = (!fields.is_empty())
+        .then(|| crate::settings::filled(name, &crate::settings::present(name, config)));
     let form = filled
         .as_ref()
         .map(|config| view::SectionForm { fields, config });

@@ -18,6 +18,7 @@
   if (page === 'admin-access') initAccess();
   if (page === 'admin-roles') initRoles();
   if (page === 'admin-setting') initMfaPick();
+  if (page === 'admin-setting') initSectionForm();
   if (page === 'admin-media') initMedia();
   if (page === 'admin-media-plex') initMediaPlex();
   initCopyButtons();
@@ -305,6 +306,7 @@
       form.setAttribute('data-version', String(saved.version));
       $('cfg-version').textContent = String(saved.version);
       text.value = JSON.stringify(saved.config, null, 2);
+      fillSectionForm(saved.config);
       var savedLine = $('cfg-saved');
       if (savedLine) {
         savedLine.textContent = saved.version === 0 ? 'defaults (never saved)'
@@ -1736,6 +1738,99 @@
       });
     });
   }
+  // --- /admin/settings/{section}: the generic form of a simple section ---
+
+  // Each input names its place in the document in data-path ("rate_limits.signin.burst").
+  function sectionInputs(form) { return form.querySelectorAll('[data-path]'); }
+
+  // The document the form describes: the last value from the server with every field of
+  // the form written over it. A number that is not one is sent as typed, so the server's
+  // check names the field.
+  function sectionDocument(form) {
+    var doc = JSON.parse(form.getAttribute('data-config') || '{}');
+    Array.prototype.forEach.call(sectionInputs(form), function (input) {
+      var keys = input.getAttribute('data-path').split('.');
+      var at = doc;
+      for (var i = 0; i < keys.length - 1; i++) {
+        if (typeof at[keys[i]] !== 'object' || at[keys[i]] === null) at[keys[i]] = {};
+        at = at[keys[i]];
+      }
+      var raw = input.value.trim();
+      var value = raw;
+      if (input.getAttribute('data-kind') === 'integer') {
+        if (/^-?\d+$/.test(raw)) value = parseInt(raw, 10);
+      } else if (input.getAttribute('data-kind') === 'strings') {
+        value = raw.split('\n').map(function (s) { return s.trim(); }).filter(Boolean);
+      }
+      at[keys[keys.length - 1]] = value;
+    });
+    return doc;
+  }
+
+  // Puts a saved document into the form (after a save here or in the JSON editor).
+  function fillSectionForm(config) {
+    var form = $('section-form');
+    if (!form || !config) return;
+    form.setAttribute('data-config', JSON.stringify(config));
+    Array.prototype.forEach.call(sectionInputs(form), function (input) {
+      var value = config;
+      input.getAttribute('data-path').split('.').forEach(function (k) { value = value == null ? undefined : value[k]; });
+      if (value === undefined) return;
+      input.value = Array.isArray(value) ? value.join('\n') : String(value);
+    });
+    showFieldError(form, null, '');
+  }
+
+  // Shows `message` by the input with `path` (none: clears every field's error).
+  function showFieldError(form, path, message) {
+    Array.prototype.forEach.call(sectionInputs(form), function (input) {
+      var mine = input.getAttribute('data-path') === path;
+      var box = $(input.id + '-error');
+      if (box) { box.textContent = mine ? message : ''; box.hidden = !mine; }
+      if (mine) input.setAttribute('aria-invalid', 'true'); else input.removeAttribute('aria-invalid');
+      if (mine) input.focus();
+    });
+  }
+
+  // The field a refusal names: "security.rate_limits.signin.burst: 0 is not ..." names
+  // rate_limits.signin.burst; null when it names no field of the form.
+  function refusedField(form, section, message) {
+    var prefix = section + '.';
+    // errorText() capitalized the message's first letter.
+    if (message.toLowerCase().indexOf(prefix) !== 0) return null;
+    var named = message.slice(prefix.length).split(':')[0];
+    var found = null;
+    Array.prototype.forEach.call(sectionInputs(form), function (input) {
+      if (input.getAttribute('data-path') === named) found = named;
+    });
+    return found;
+  }
+
+  function initSectionForm() {
+    var form = $('section-form');
+    var json = $('cfg-form');
+    if (!form || !json) return;
+    var section = json.getAttribute('data-section');
+    form.addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      showFieldError(form, null, '');
+      // Saved through the JSON editor's version, so the two views never overwrite each other.
+      saveSection(json, section, sectionDocument(form), {
+        button: $('section-save'), status: 'section-status', version: 'cfg-version', reason: 'section-reason',
+        done: function (res) {
+          $('cfg-text').value = JSON.stringify(res.json.config, null, 2);
+          fillSectionForm(res.json.config);
+        },
+        // By the field it names too (the status line has it already).
+        refused: function (message) {
+          var path = refusedField(form, section, message);
+          // By the field, what is wrong is enough: "0 is not between 1 and 100000".
+          if (path) showFieldError(form, path, capitalize(message.slice(message.indexOf(': ') + 2)));
+        }
+      });
+    });
+  }
+
   // --- copy buttons: data-copy names the element whose text is copied ---
 
   function initCopyButtons() {

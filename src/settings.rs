@@ -7,6 +7,7 @@ mod access;
 mod backups;
 mod branding;
 mod events;
+mod form;
 mod mfa;
 mod providers;
 mod revalidation;
@@ -30,6 +31,7 @@ pub use crate::roles::RolesSettings;
 pub use access::access;
 pub use branding::{Branding, DEFAULT_APP_NAME, ServiceLink, branding, is_icon_name};
 pub use events::{EventsSettings, events};
+pub use form::{Field, FieldKind};
 pub use mfa::{MfaSettings, mfa};
 pub use providers::providers;
 pub use revalidation::{Revalidation, revalidation};
@@ -81,6 +83,11 @@ pub trait Section: Serialize + DeserializeOwned + Default {
     ) -> std::result::Result<(), String> {
         Ok(())
     }
+
+    /// The fields of the console's generic form, in the order shown; their kinds and
+    /// ranges are also checked on every save (see [`form::check`]). Empty for a section
+    /// with a page of its own or none.
+    const FORM: &'static [Field] = &[];
 }
 
 /// A section's saved value, or the default when it was never saved. A saved value that
@@ -111,6 +118,8 @@ trait Named: Sync {
     ) -> std::result::Result<Value, String>;
     fn present(&self, stored: &Value) -> Value;
     fn locked(&self, cfg: &Config) -> Vec<&'static str>;
+    fn form(&self) -> &'static [Field];
+    fn filled(&self, stored: &Value) -> Value;
     fn warnings(&self, stored: &Value, enabled: &[ProviderKind]) -> Vec<String>;
     fn check_edit(
         &self,
@@ -132,6 +141,7 @@ impl<S: Section> Named for Of<S> {
     }
 
     fn validate(&self, value: &Value) -> std::result::Result<(), String> {
+        form::check(S::NAME, S::FORM, value)?;
         serde_json::from_value::<S>(value.clone())
             .map_err(|e| format!("{}: {e}", S::NAME))?
             .check()
@@ -143,6 +153,9 @@ impl<S: Section> Named for Of<S> {
         current: &Value,
         sealer: &Sealer,
     ) -> std::result::Result<Value, String> {
+        // Before sealing, which may read the document into its type: the form's
+        // check names the field that is wrong.
+        form::check(S::NAME, S::FORM, incoming)?;
         S::seal(incoming, current, sealer)
     }
 
@@ -152,6 +165,17 @@ impl<S: Section> Named for Of<S> {
 
     fn locked(&self, cfg: &Config) -> Vec<&'static str> {
         S::locked(cfg)
+    }
+
+    fn form(&self) -> &'static [Field] {
+        S::FORM
+    }
+
+    fn filled(&self, stored: &Value) -> Value {
+        serde_json::from_value::<S>(stored.clone())
+            .ok()
+            .and_then(|s| serde_json::to_value(s).ok())
+            .unwrap_or_else(|| stored.clone())
     }
 
     fn warnings(&self, stored: &Value, enabled: &[ProviderKind]) -> Vec<String> {
@@ -229,6 +253,18 @@ pub fn prepare(
 /// The fields of a section the environment sets (the console shows them locked).
 pub fn locked(name: &str, cfg: &Config) -> Vec<&'static str> {
     named(name).map(|s| s.locked(cfg)).unwrap_or_default()
+}
+
+/// The fields of a section's generic console form (empty when it has none).
+pub fn form_fields(name: &str) -> &'static [Field] {
+    named(name).map(|s| s.form()).unwrap_or_default()
+}
+
+/// A stored section with every field, defaults where it is silent (what the form shows).
+pub fn filled(name: &str, stored: &Value) -> Value {
+    named(name)
+        .map(|s| s.filled(stored))
+        .unwrap_or_else(|| stored.clone())
 }
 
 /// What the console should point out about a stored section (it still applies).
@@ -348,6 +384,7 @@ fn shown(v: &serde_json::Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn every_section_is_listed_once_and_its_default_passes_its_checks() {
@@ -369,6 +406,71 @@ mod tests {
             validate("nope", &Value::Null)
                 .unwrap_err()
                 .contains("unknown")
+        );
+    }
+
+    /// Every integer field of every form: its bounds pass, one past them is refused with
+    /// a message naming the field's path, and so is a value that is not a number.
+    #[test]
+    fn the_form_ranges_are_the_ones_a_save_checks() {
+        fn walk(
+            fields: &[Field],
+            path: &mut Vec<&'static str>,
+            out: &mut Vec<(Vec<&'static str>, i64, i64)>,
+        ) {
+            for f in fields {
+                path.push(f.key);
+                match &f.kind {
+                    FieldKind::Integer { min, max, .. } => out.push((path.clone(), *min, *max)),
+                    FieldKind::Group(inner) => walk(inner, path, out),
+                    FieldKind::Strings { .. } => {}
+                }
+                path.pop();
+            }
+        }
+        let mut checked = 0;
+        for name in SECTIONS {
+            let mut ints = Vec::new();
+            walk(form_fields(name), &mut Vec::new(), &mut ints);
+            for (path, min, max) in ints {
+                let with = |v: Value| {
+                    let mut doc = default_of(name).unwrap();
+                    let (last, parents) = path.split_last().unwrap();
+                    let mut at = &mut doc;
+                    for k in parents {
+                        at = at.get_mut(*k).unwrap();
+                    }
+                    at[*last] = v;
+                    validate(name, &doc)
+                };
+                let dotted = format!("{name}.{}:", path.join("."));
+                assert_eq!(with(min.into()), Ok(()), "{dotted} min");
+                assert_eq!(with(max.into()), Ok(()), "{dotted} max");
+                for bad in [
+                    Value::from(min - 1),
+                    Value::from(max + 1),
+                    "12".into(),
+                    1.5.into(),
+                ] {
+                    let err = with(bad.clone()).unwrap_err();
+                    assert!(err.starts_with(&dotted), "{bad}: {err}");
+                }
+                checked += 1;
+            }
+        }
+        // events 1, revalidation 4, security 1 + 4 x 2.
+        assert_eq!(checked, 14);
+    }
+
+    #[test]
+    fn a_list_field_names_itself_when_it_is_not_a_list_of_strings() {
+        for bad in [json!("ntfy.lan"), json!([1]), json!(vec!["10.0.0.1"; 101])] {
+            let err = validate("security", &json!({ "outbound_allow": bad })).unwrap_err();
+            assert!(err.starts_with("security.outbound_allow:"), "{err}");
+        }
+        assert_eq!(
+            validate("security", &json!({ "outbound_allow": ["ntfy.lan"] })),
+            Ok(())
         );
     }
 

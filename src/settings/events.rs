@@ -4,13 +4,13 @@ use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::settings::{Section, load};
+use crate::settings::{Field, FieldKind, Section, load};
 
 /// Section "events": how long the audit log (and finished webhook deliveries) is kept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EventsSettings {
-    /// Days (1 to 3650); the janitor deletes older events.
+    /// Days (1 to 3650, see FORM); the janitor deletes older events.
     pub retention_days: i64,
 }
 
@@ -23,15 +23,16 @@ impl Default for EventsSettings {
 impl Section for EventsSettings {
     const NAME: &'static str = "events";
 
-    fn check(&self) -> std::result::Result<(), String> {
-        if !(1..=3650).contains(&self.retention_days) {
-            return Err(format!(
-                "events.retention_days: {} is not between 1 and 3650",
-                self.retention_days
-            ));
-        }
-        Ok(())
-    }
+    const FORM: &'static [Field] = &[Field::new(
+        "retention_days",
+        "Keep events for",
+        "The janitor deletes older events from the audit log, and finished webhook deliveries with them.",
+        FieldKind::Integer {
+            min: 1,
+            max: 3650,
+            unit: "days",
+        },
+    )];
 }
 
 pub fn events(conn: &Connection) -> Result<EventsSettings> {

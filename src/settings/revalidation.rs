@@ -4,7 +4,7 @@ use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::settings::{Section, load};
+use crate::settings::{Field, FieldKind, Section, load};
 
 /// Section "revalidation": how often signed-in users' server access is checked again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,31 +35,48 @@ impl Default for Revalidation {
 impl Section for Revalidation {
     const NAME: &'static str = "revalidation";
 
-    fn check(&self) -> std::result::Result<(), String> {
-        for (name, v, lo, hi) in [
-            ("interval_minutes", self.interval_minutes, 1, 1440),
-            ("grace_hours", self.grace_hours, 0, 720),
-            (
-                "plex_requests_per_minute",
-                self.plex_requests_per_minute,
-                1,
-                600,
-            ),
-            (
-                "media_requests_per_second",
-                self.media_requests_per_second,
-                1,
-                1000,
-            ),
-        ] {
-            if !(lo..=hi).contains(&v) {
-                return Err(format!(
-                    "revalidation.{name}: {v} is not between {lo} and {hi}"
-                ));
-            }
-        }
-        Ok(())
-    }
+    const FORM: &'static [Field] = &[
+        Field::new(
+            "interval_minutes",
+            "Check every",
+            "How often each signed-in user's access to the media server is checked again.",
+            FieldKind::Integer {
+                min: 1,
+                max: 1440,
+                unit: "minutes",
+            },
+        ),
+        Field::new(
+            "grace_hours",
+            "Grace while unreachable",
+            "How long people keep access while the media server (or plex.tv) cannot be asked; 0 ends it at once.",
+            FieldKind::Integer {
+                min: 0,
+                max: 720,
+                unit: "hours",
+            },
+        ),
+        Field::new(
+            "plex_requests_per_minute",
+            "Requests to plex.tv",
+            "The most requests a pass makes to plex.tv, so a big server is not rate-limited there.",
+            FieldKind::Integer {
+                min: 1,
+                max: 600,
+                unit: "a minute",
+            },
+        ),
+        Field::new(
+            "media_requests_per_second",
+            "Requests to Jellyfin or Emby",
+            "The most requests a pass makes to your Jellyfin or Emby when accounts are checked one by one (no Jellyfin API key).",
+            FieldKind::Integer {
+                min: 1,
+                max: 1000,
+                unit: "a second",
+            },
+        ),
+    ];
 }
 
 pub fn revalidation(conn: &Connection) -> Result<Revalidation> {

@@ -6,13 +6,13 @@ use serde::{Deserialize, Serialize};
 use crate::config::Config;
 use crate::crypto::seal::Sealer;
 use crate::error::Result;
-use crate::settings::{Section, load};
+use crate::settings::{Field, FieldKind, Section, load};
 
 /// Section "security".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Security {
-    /// How long a sign-in lasts, in hours (1 to 720).
+    /// How long a sign-in lasts, in hours (1 to 720, see FORM).
     pub session_hours: i64,
     /// Requests per client IP (and per user for second-factor codes).
     pub rate_limits: RateLimits,
@@ -70,35 +70,38 @@ impl Default for RateLimits {
 impl Section for Security {
     const NAME: &'static str = "security";
 
+    /// Ranges are checked by FORM; this checks what a range cannot say.
     fn check(&self) -> std::result::Result<(), String> {
-        if !(1..=720).contains(&self.session_hours) {
-            return Err(format!(
-                "security.session_hours: {} is not between 1 and 720",
-                self.session_hours
-            ));
-        }
-        if self.outbound_allow.len() > 100 {
-            return Err("security.outbound_allow: at most 100 entries".into());
-        }
         self.allow_list()
             .map_err(|e| format!("security.outbound_allow: {e}"))?;
-        let r = &self.rate_limits;
-        for (name, rate) in [
-            ("signin", r.signin),
-            ("mfa", r.mfa),
-            ("writes", r.writes),
-            ("token", r.token),
-        ] {
-            for (field, value) in [("burst", rate.burst), ("per_minute", rate.per_minute)] {
-                if !(1..=100_000).contains(&value) {
-                    return Err(format!(
-                        "security.rate_limits.{name}.{field}: {value} is not between 1 and 100000"
-                    ));
-                }
-            }
-        }
         Ok(())
     }
+
+    const FORM: &'static [Field] = &[
+        Field::new(
+            "session_hours",
+            "A sign-in lasts",
+            "After this long people sign in again.",
+            FieldKind::Integer {
+                min: 1,
+                max: 720,
+                unit: "hours",
+            },
+        ),
+        Field::new(
+            "rate_limits",
+            "Rate limits",
+            "How many requests a client may make: a burst at once, then so many a minute. Over it, the portal answers 429 and says when to try again.",
+            FieldKind::Group(RATE_LIMITS_FORM),
+        ),
+        Field::new(
+            "outbound_allow",
+            "Outbound allow-list",
+            "Hosts, IPs or CIDR ranges (one a line, e.g. 127.0.0.1/32 or ntfy.lan) that webhooks and other outbound requests may reach besides public and LAN addresses; loopback, link-local and metadata addresses are refused unless listed.",
+            FieldKind::Strings { max: 100 },
+        )
+        .set_by("OUTBOUND_ALLOW"),
+    ];
 
     /// Stored whole, so the console shows every limit in force, not just those edited.
     fn seal(
@@ -118,6 +121,59 @@ impl Section for Security {
             Vec::new()
         }
     }
+}
+
+/// The form's rate-limit groups, one for each kind of request.
+const RATE_LIMITS_FORM: &[Field] = &[
+    rate_field(
+        "signin",
+        "Sign-in attempts",
+        "Password forms and Plex PIN starts, per client address.",
+    ),
+    rate_field(
+        "mfa",
+        "Second-factor codes",
+        "Per client address and per user.",
+    ),
+    rate_field(
+        "writes",
+        "Other changes",
+        "Every other state-changing request: forms and console changes.",
+    ),
+    rate_field(
+        "token",
+        "Application token calls",
+        "Applications calling the token, revocation, introspection and userinfo endpoints.",
+    ),
+];
+
+/// The fields of one [`Rate`].
+const RATE_FORM: &[Field] = &[
+    Field::new(
+        "burst",
+        "Burst",
+        "Requests allowed at once.",
+        FieldKind::Integer {
+            min: 1,
+            max: 100_000,
+            unit: "requests",
+        },
+    ),
+    Field::new(
+        "per_minute",
+        "Then",
+        "Requests allowed a minute after the burst.",
+        FieldKind::Integer {
+            min: 1,
+            max: 100_000,
+            unit: "a minute",
+        },
+    ),
+];
+
+/// The form's group for one kind of request: its burst and its rate a minute.
+const fn rate_field(key: &'static str, label: &'static str, hint: &'static str) -> Field {
+    Field::new(key, label, hint, FieldKind::Group(RATE_FORM))
 }
 
 impl Security {

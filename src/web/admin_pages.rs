@@ -307,7 +307,8 @@ pub fn branding_get(ctx: &Ctx, c: Console) -> Result<Response> {
     )))
 }
 
-/// GET /admin/settings/{section}: the JSON editor and the history.
+/// GET /admin/settings/{section}: the section's form (when it has one), the JSON editor
+/// and the history.
 pub fn setting_get(ctx: &Ctx, c: Console, name: &str) -> Result<Response> {
     let Some(default) = crate::settings::default_of(name) else {
         return Ok(not_found(
@@ -345,6 +346,13 @@ pub fn setting_get(ctx: &Ctx, c: Console, name: &str) -> Result<Response> {
         } else {
             (Vec::new(), Vec::new())
         };
+    let fields = crate::settings::form_fields(name);
+    // From the value as the console may see it: the form's page carries the whole document.
+    let filled = (!fields.is_empty())
+        .then(|| crate::settings::filled(name, &crate::settings::present(name, config)));
+    let form = filled
+        .as_ref()
+        .map(|config| view::SectionForm { fields, config });
     let mfa = (!known.is_empty()).then_some(view::MfaPick {
         groups: &known,
         enforced: &enforced,
@@ -362,6 +370,7 @@ pub fn setting_get(ctx: &Ctx, c: Console, name: &str) -> Result<Response> {
             locked: &locked,
             warnings: &warnings,
             mfa,
+            form,
             can_write: c.can(Permission::ConfigWrite),
         },
     )))

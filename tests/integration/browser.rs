@@ -1,6 +1,6 @@
 //! The sign-in popup, the two-factor pages, the admin console, the media-servers page
 //! and the first-run setup wizard in a real browser: the scripts in tests/e2e
-//! (signin.mjs, quickconnect.mjs, mfa.mjs, admin.mjs, media.mjs, setup.mjs) drive headless Chromium (Debian's /usr/bin/chromium through
+//! (signin.mjs, quickconnect.mjs, mfa.mjs, admin.mjs, media.mjs, setup.mjs, settings.mjs) drive headless Chromium (Debian's /usr/bin/chromium through
 //! playwright-core) against a portal started here with a fake Jellyfin, because only a
 //! browser runs login.js and admin.js, the popup, postMessage, the clipboard and the QR
 //! image, and only a browser shows whether the pages look right. phone.mjs opens every
@@ -439,6 +439,44 @@ fn browser_access_rules_form() {
 }
 
 #[test]
+fn browser_settings_section_forms() {
+    let e2e = e2e_dir();
+    let jf = FakeJellyfin::start(Mode::Jellyfin);
+    jf.add_user(FakeUser::new("root", "toor"));
+    let portal = crate::media::jellyfin_portal(&jf, &[("ADMIN_BOOTSTRAP_USERS", "root")]);
+    let (ok, out, err) = run_node(&e2e, "settings.mjs", &[&portal.base, "root", "toor"]);
+    assert!(
+        ok,
+        "the browser script settings.mjs failed\n--- stdout\n{out}\n--- stderr\n{err}"
+    );
+    println!("{out}");
+    assert!(out.contains("PASS"), "{out}");
+    assert_eq!(
+        portal.count(
+            "SELECT count(*) FROM settings WHERE section = 'events' AND version = 1 \
+             AND json_extract(config_json, '$.retention_days') = 30"
+        ),
+        1
+    );
+    assert_eq!(
+        portal.count(
+            "SELECT count(*) FROM settings_history WHERE section = 'events' AND reason = 'a month is enough'"
+        ),
+        1,
+        "the form's reason is kept in the history"
+    );
+    assert_eq!(
+        portal.count(
+            "SELECT count(*) FROM settings WHERE section = 'security' AND version = 1 \
+             AND json_extract(config_json, '$.rate_limits.signin.burst') = 8 \
+             AND json_extract(config_json, '$.rate_limits.signin.per_minute') = 12"
+        ),
+        1,
+        "the refused save changed nothing; the fixed one made version 1"
+    );
+}
+
+#[test]
 fn browser_media_servers_page() {
     let e2e = e2e_dir();
     let emby = FakeJellyfin::start(Mode::Emby);
@@ -566,7 +604,8 @@ fn phone_url(path: &str, alice: &str, client_id: &str) -> String {
     match path {
         "/auth/forward" => "/auth/forward?provider=jellyfin".into(),
         "/admin/users/{uuid}" => format!("/admin/users/{alice}"),
-        "/admin/settings/{section}" => "/admin/settings/mfa".into(),
+        // The section with the largest form (nested rate-limit groups).
+        "/admin/settings/{section}" => "/admin/settings/security".into(),
         "/admin/clients/{id}" => format!("/admin/clients/{client_id}"),
         "/oidc/authorize" => format!(
             "/oidc/authorize?response_type=code&client_id={client_id}\

@@ -33,6 +33,7 @@ mod proxies;
 mod quick_connect;
 mod revalidate;
 mod routes;
+mod section_forms;
 mod security;
 mod server_limits;
 mod setup;

@@ -34,7 +34,7 @@ pub use overview::{Overview, overview};
 pub use revalidation::revalidation;
 pub use roles::{MfaPick, RolesPage, roles};
 pub use sessions::{SessionsPage, sessions};
-pub use settings::{SectionPage, SectionRow, setting, settings};
+pub use settings::{SectionForm, SectionPage, SectionRow, setting, settings};
 pub use users::{UserList, UserPage, user, users};
 pub use webhooks::{WebhookRow, webhooks};
 

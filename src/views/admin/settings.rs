@@ -5,6 +5,7 @@ use maud::{Markup, html};
 
 use super::{Frame, console, seg, status_line};
 use crate::db::settings::Version;
+use crate::settings::{Field, FieldKind};
 use crate::views::layout::notice;
 
 pub struct SectionRow<'a> {
@@ -41,6 +42,10 @@ fn form_page(name: &str) -> Option<&'static str> {
     match name {
         "access" => Some("/admin/access"),
         "roles" => Some("/admin/roles"),
+        "providers" => Some("/admin/media"),
+        "branding" => Some("/admin/branding"),
+        "backups" => Some("/admin/backups"),
+        "ldap" => Some("/admin/ldap"),
         _ => None,
     }
 }
@@ -94,7 +99,99 @@ pub struct SectionPage<'a> {
     pub warnings: &'a [String],
     /// The mfa section's group picker (shown above the JSON, which becomes "advanced").
     pub mfa: Option<super::MfaPick<'a>>,
+    /// The section's generic form (shown above the JSON, which becomes "advanced").
+    pub form: Option<SectionForm<'a>>,
     pub can_write: bool,
+}
+
+/// A section's generic form: its fields as the section describes them, filled in.
+pub struct SectionForm<'a> {
+    pub fields: &'static [Field],
+    /// The value in force with every field (defaults where the saved one is silent).
+    pub config: &'a serde_json::Value,
+}
+
+/// Partial: the generic form (admin.js sends it as the same JSON document, through the
+/// same PUT, as the advanced editor). Each input carries its field's path in
+/// `data-path`; a refused save shows its message by the field it names.
+fn section_form(p: &SectionForm, locked: &[&str], w: bool) -> Markup {
+    html! {
+        form #section-form .stack.section-form novalidate data-config=(p.config.to_string()) {
+            @for f in p.fields { (field(f, "", Some(p.config), locked, w)) }
+            @if w {
+                label for="section-reason" { "Reason for the change (optional, kept in the history)" }
+                input #section-reason type="text" maxlength="500" autocomplete="off";
+                div.actions { button.primary type="submit" #section-save { "Save" } }
+            }
+        }
+        (status_line("section-status"))
+    }
+}
+
+/// Partial: one field of the generic form at `parent` (a dotted path, "" at the top)
+/// with its value in `parent_value`.
+fn field(
+    f: &Field,
+    parent: &str,
+    parent_value: Option<&serde_json::Value>,
+    locked: &[&str],
+    w: bool,
+) -> Markup {
+    let path = if parent.is_empty() {
+        f.key.to_string()
+    } else {
+        format!("{parent}.{}", f.key)
+    };
+    let value = parent_value.and_then(|v| v.get(f.key));
+    let id = format!("f-{}", path.replace(['.', '_'], "-"));
+    let (hint_id, error_id) = (format!("{id}-hint"), format!("{id}-error"));
+    let described = format!("{hint_id} {error_id}");
+    // `locked` names top-level fields; what the environment sets cannot be edited here.
+    let set_by_env = parent.is_empty() && locked.contains(&f.key);
+    let read_only = !w || set_by_env;
+    let env_note = html! {
+        @if set_by_env {
+            " " strong { "Set by " code { (f.env.unwrap_or("the environment")) } ", which wins over what is saved here." }
+        }
+    };
+    let error = html! { span.notice.error.field-error id=(error_id) role="alert" hidden {} };
+    match &f.kind {
+        FieldKind::Group(inner) => html! {
+            fieldset.rule-part.form-group data-group=(path) {
+                legend { (f.label) }
+                p.hint { (f.hint) }
+                div.form-fields { @for g in *inner { (field(g, &path, value, locked, w)) } }
+            }
+        },
+        FieldKind::Integer { min, max, unit } => html! {
+            label.field for=(id) {
+                span.label { (f.label) }
+                span.with-unit {
+                    input id=(id) type="number" inputmode="numeric" step="1" min=(min) max=(max)
+                        value=(value.map(|v| v.to_string()).unwrap_or_default())
+                        data-path=(path) data-kind="integer" aria-describedby=(described) readonly[read_only];
+                    span.unit { (unit) }
+                }
+                span.hint id=(hint_id) { (f.hint) " From " (min) " to " (max) "." (env_note) }
+                (error)
+            }
+        },
+        FieldKind::Strings { max } => {
+            let lines: Vec<&str> = value
+                .and_then(|v| v.as_array())
+                .map(|l| l.iter().filter_map(|s| s.as_str()).collect())
+                .unwrap_or_default();
+            html! {
+                label.field for=(id) {
+                    span.label { (f.label) }
+                    textarea.code id=(id) rows=(lines.len().clamp(3, 12)) spellcheck="false" autocapitalize="none"
+                        data-path=(path) data-kind="strings" aria-describedby=(described) readonly[read_only] { (lines.join("\n")) }
+                    span.hint id=(hint_id) { (f.hint) " One a line, at most " (max) "." (env_note) }
+                    (error)
+                }
+            }
+        }
+    }
 }
 
 /// Partial: one row of a section's history (admin.js builds the same after a save).
@@ -145,6 +242,10 @@ pub fn setting(f: &Frame, p: &SectionPage) -> Markup {
             }
             @if let Some(pick) = &p.mfa {
                 (super::roles::mfa_pick(pick, w))
+                h2 { "Advanced: the JSON document" }
+            }
+            @if let Some(form) = &p.form {
+                (section_form(form, p.locked, w))
                 h2 { "Advanced: the JSON document" }
             }
             form #cfg-form .stack data-section=(p.name) data-version=(p.version) {

@@ -64,6 +64,10 @@ pub fn handle(app: &App, layout: &Layout, s: &mut Session, msg: LdapMsg) -> (Vec
     let refuse = |m: &str| result(LdapResultCode::UnwillingToPerform, m);
     match msg.op {
         LdapOp::BindRequest(req) => {
+            // A bind starts from anonymous, whatever its kind and however it ends: a
+            // refused one (SASL, version 2, a wrong password) must not leave the
+            // connection bound as before (RFC 4511 section 4.2.1).
+            s.bound = Bound::Anonymous;
             let res = if req.version != 3 {
                 result(
                     LdapResultCode::ProtocolError,
@@ -102,8 +106,6 @@ pub fn handle(app: &App, layout: &Layout, s: &mut Session, msg: LdapMsg) -> (Vec
 }
 
 fn simple_bind(app: &App, layout: &Layout, s: &mut Session, dn: &str, pw: &str) -> LdapResult {
-    // A bind starts from anonymous, whatever it ends in (RFC 4511 section 4.2.1).
-    s.bound = Bound::Anonymous;
     if password_needs_tls(layout, s, pw) {
         return result(
             LdapResultCode::ConfidentialityRequired,

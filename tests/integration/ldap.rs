@@ -1043,3 +1043,128 @@ fn ldap_a_taken_console_address_leaves_only_the_directory_off() {
     let err = authportal::start(cfg).err().expect("refused");
     assert!(err.contains("LDAP_LISTEN_ADDR"), "{err}");
 }
+
+/// One connection that sends messages and decodes the answers with ldap3_proto.
+struct Session {
+    tcp: TcpStream,
+    codec: ldap3_proto::LdapCodec,
+    buf: bytes::BytesMut,
+    next_id: i32,
+}
+
+impl Session {
+    fn open(url: &str) -> Session {
+        let tcp = TcpStream::connect(url.trim_start_matches("ldap://")).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        Session {
+            tcp,
+            codec: ldap3_proto::LdapCodec::default(),
+            buf: bytes::BytesMut::new(),
+            next_id: 1,
+        }
+    }
+
+    /// Sends `op` and returns every answer up to the one that ends it.
+    fn ask(&mut self, op: ldap3_proto::proto::LdapOp) -> Vec<ldap3_proto::proto::LdapOp> {
+        use ldap3_proto::proto::LdapOp;
+        use tokio_util::codec::Decoder;
+        let id = self.next_id;
+        self.next_id += 1;
+        self.tcp
+            .write_all(&encode(ldap3_proto::proto::LdapMsg::new(id, op)))
+            .unwrap();
+        let mut out = Vec::new();
+        loop {
+            while let Some(msg) = self.codec.decode(&mut self.buf).unwrap() {
+                assert_eq!(msg.msgid, id);
+                let last = !matches!(msg.op, LdapOp::SearchResultEntry(_));
+                out.push(msg.op);
+                if last {
+                    return out;
+                }
+            }
+            let mut chunk = [0u8; 8192];
+            let n = self.tcp.read(&mut chunk).unwrap();
+            assert!(n > 0, "the server closed the connection");
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    fn bind(&mut self, dn: &str, cred: ldap3_proto::proto::LdapBindCred) -> i32 {
+        self.bind_v(3, dn, cred)
+    }
+
+    fn bind_v(&mut self, version: i64, dn: &str, cred: ldap3_proto::proto::LdapBindCred) -> i32 {
+        use ldap3_proto::proto::*;
+        match &self.ask(LdapOp::BindRequest(LdapBindRequest {
+            version,
+            dn: dn.into(),
+            cred,
+        }))[..]
+        {
+            [LdapOp::BindResponse(r)] => r.res.code.clone() as i32,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn whoami(&mut self) -> String {
+        use ldap3_proto::proto::*;
+        match &self.ask(LdapOp::ExtendedRequest(LdapExtendedRequest {
+            name: OID_WHOAMI.into(),
+            value: None,
+        }))[..]
+        {
+            [LdapOp::ExtendedResponse(r)] => {
+                String::from_utf8(r.value.clone().unwrap_or_default()).unwrap()
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+fn simple(pw: &str) -> ldap3_proto::proto::LdapBindCred {
+    ldap3_proto::proto::LdapBindCred::Simple(pw.into())
+}
+
+/// RFC 4511 section 4.2.1: a failed bind, of whatever kind, leaves the connection
+/// anonymous; it must not keep the identity of an earlier bind.
+#[test]
+fn ldap_a_failed_bind_of_any_kind_leaves_the_connection_anonymous() {
+    use ldap3_proto::proto::*;
+    let s = ldap_setup(&[]);
+    s.user("alice", "wonderland");
+    let url = url(&s.portal);
+    let (dn, pw) = service(&s.portal, "nas");
+    let mut c = Session::open(&url);
+    let sasl = || {
+        LdapBindCred::SASL(SaslCredentials {
+            mechanism: "EXTERNAL".into(),
+            credentials: Vec::new(),
+        })
+    };
+    for failing in 0..3 {
+        assert_eq!(c.bind(&dn, simple(&pw)), 0);
+        assert_eq!(c.whoami(), format!("dn:{dn}"));
+        let code = match failing {
+            0 => c.bind(&dn, sasl()),
+            1 => c.bind_v(2, &dn, simple(&pw)),
+            _ => c.bind(&dn, simple("wrong")),
+        };
+        assert_ne!(code, 0, "bind {failing}");
+        assert_eq!(c.whoami(), "", "bind {failing} left the connection bound");
+        let done = c.ask(LdapOp::SearchRequest(LdapSearchRequest {
+            base: BASE.into(),
+            scope: LdapSearchScope::Subtree,
+            aliases: LdapDerefAliases::Never,
+            sizelimit: 0,
+            timelimit: 0,
+            typesonly: false,
+            filter: LdapFilter::Present("uid".into()),
+            attrs: vec![],
+        }));
+        assert!(
+            matches!(&done[..], [LdapOp::SearchResultDone(r)] if r.code == LdapResultCode::InsufficentAccessRights),
+            "bind {failing}: {done:?}"
+        );
+    }
+}

@@ -228,20 +228,33 @@ fn visible(app: &App, layout: &Layout, bound: &Bound) -> Result<Vec<Entry>, Ldap
             "bind first: anonymous search is not allowed",
         )),
         Bound::Person { dn, .. } => {
-            let me = Dn::parse(dn);
+            let Some(me) = Dn::parse(dn) else {
+                return Ok(Vec::new());
+            };
             Ok(all
                 .into_iter()
-                .filter(|e| match e.kind {
-                    Kind::Container => true,
-                    Kind::Person => me.as_ref() == Some(&e.parsed),
-                    Kind::Group => e.values("member").is_some_and(|m| {
-                        m.iter()
-                            .any(|v| Dn::parse(v).is_some_and(|d| Some(&d) == me.as_ref()))
-                    }),
+                .filter_map(|e| match e.kind {
+                    Kind::Container => Some(e),
+                    Kind::Person => (e.parsed == me).then_some(e),
+                    Kind::Group => only_me_in(e, &me),
                 })
                 .collect())
         }
     }
+}
+
+/// A group as one of its members sees it: with themselves as its only member, so that
+/// a person cannot list (or filter or compare for) everyone else on the server. None
+/// when they are not a member.
+fn only_me_in(mut group: Entry, me: &Dn) -> Option<Entry> {
+    let mut member = false;
+    for (name, vals) in &mut group.attrs {
+        if ["member", "uniqueMember"].contains(name) {
+            vals.retain(|v| Dn::parse(v).as_ref() == Some(me));
+            member |= !vals.is_empty();
+        }
+    }
+    member.then_some(group)
 }
 
 fn search(

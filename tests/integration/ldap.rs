@@ -1168,3 +1168,83 @@ fn ldap_a_failed_bind_of_any_kind_leaves_the_connection_anonymous() {
         );
     }
 }
+
+/// A person sees their groups, but not who else is in them: a group such as
+/// `jellyfin-user` would otherwise list every username on the server, and compare would
+/// answer for anyone.
+#[test]
+fn ldap_a_person_does_not_see_the_other_members_of_their_groups() {
+    let s = ldap_setup(&[]);
+    let alice = s.user("alice", "wonderland");
+    s.user("vera", "viewer");
+    let url = url(&s.portal);
+    let me = people_dn("alice");
+    let (_, pw) = app_password(&alice, "Mail");
+    let group = format!("cn=jellyfin-user,ou=groups,{BASE}");
+    // A service account sees both members.
+    let (dn, spw) = service(&s.portal, "nas");
+    let (code, out, err) = search(
+        &url,
+        Some((&dn, &spw)),
+        &group,
+        "base",
+        "(objectClass=*)",
+        &["member"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(values(&out, "member").len(), 2, "{out}");
+
+    let (code, out, err) = search(
+        &url,
+        Some((&me, &pw)),
+        BASE,
+        "sub",
+        "(objectClass=*)",
+        &["member", "uniqueMember", "uid"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.to_lowercase().contains("vera"), "{out}");
+    assert_eq!(values(&out, "member"), [me.clone()], "{out}");
+    assert_eq!(values(&out, "uniqueMember"), [me.clone()], "{out}");
+    // Nor does a filter or compare on membership tell.
+    let (code, out, _) = search(
+        &url,
+        Some((&me, &pw)),
+        BASE,
+        "sub",
+        &format!("(member={})", people_dn("vera")),
+        &["cn"],
+    );
+    assert_eq!(code, 0);
+    assert!(values(&out, "cn").is_empty(), "{out}");
+    let (code, out, _) = tool(
+        "ldapcompare",
+        &[
+            "-x",
+            "-H",
+            &url,
+            "-D",
+            &me,
+            "-w",
+            &pw,
+            &group,
+            &format!("member:{}", people_dn("vera")),
+        ],
+    );
+    assert_ne!((code, out.trim()), (6, "TRUE"));
+    let (code, out, _) = tool(
+        "ldapcompare",
+        &[
+            "-x",
+            "-H",
+            &url,
+            "-D",
+            &me,
+            "-w",
+            &pw,
+            &group,
+            &format!("member:{me}"),
+        ],
+    );
+    assert_eq!((code, out.trim()), (6, "TRUE"));
+}

@@ -120,6 +120,7 @@ impl Layout {
 /// and groups.
 pub fn entries(conn: &Connection, layout: &Layout) -> Result<Vec<Entry>> {
     let people = crate::db::ldap::people(conn)?;
+    let mut member_of_all = crate::db::users::groups_of_everyone(conn)?;
     // group name -> member DNs; every group the portal knows, also while empty.
     let mut groups: BTreeMap<String, Vec<String>> = crate::db::ldap::assigned_group_names(conn)?
         .into_iter()
@@ -128,7 +129,7 @@ pub fn entries(conn: &Connection, layout: &Layout) -> Result<Vec<Entry>> {
     let mut out = base_entries(layout);
     let mut person_entries = Vec::with_capacity(people.len());
     for p in people {
-        let member_of = crate::db::users::groups(conn, p.user_id)?;
+        let member_of = member_of_all.remove(&p.user_id).unwrap_or_default();
         let dn = layout.person_dn(&p.username);
         for g in &member_of {
             groups.entry(g.clone()).or_default().push(dn.clone());

@@ -63,6 +63,14 @@ pub fn service_secret(conn: &Connection, name: &str) -> Result<Option<(i64, Vec<
         .optional()?)
 }
 
+/// The secret digest of the service account with this id, if it still exists.
+pub fn service_digest(conn: &Connection, id: i64) -> Result<Option<Vec<u8>>> {
+    Ok(conn
+        .prepare_cached("SELECT secret_digest FROM ldap_services WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?)
+}
+
 pub fn touch_service(conn: &Connection, id: i64, now: i64) -> Result<()> {
     conn.execute(
         "UPDATE ldap_services SET last_used_at = ?2 WHERE id = ?1",

@@ -20,9 +20,12 @@ use crate::ratelimit::Backoff;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Bound {
     Anonymous,
-    /// A service account: may search the whole tree.
+    /// A service account: may search the whole tree. Its row and the digest of the
+    /// password it bound with, so that deleting it ends its open connections' reads.
     Service {
         dn: String,
+        id: i64,
+        digest: [u8; 32],
     },
     /// A person: sees their own entry and their groups.
     Person {
@@ -36,7 +39,7 @@ impl Bound {
     pub fn authz_id(&self) -> String {
         match self {
             Bound::Anonymous => String::new(),
-            Bound::Service { dn } | Bound::Person { dn, .. } => format!("dn:{dn}"),
+            Bound::Service { dn, .. } | Bound::Person { dn, .. } => format!("dn:{dn}"),
         }
     }
 }
@@ -159,6 +162,28 @@ fn verify(
     }
 }
 
+/// The connection's identity as it stands now: a service account deleted (or made
+/// anew under its name) since the bind leaves the connection anonymous. Asked before
+/// each operation, as apps keep connections open for hours.
+pub fn recheck(app: &App, bound: Bound) -> Bound {
+    let Bound::Service { id, digest, .. } = &bound else {
+        return bound;
+    };
+    match app
+        .db
+        .conn()
+        .and_then(|c| db::ldap::service_digest(&c, *id))
+    {
+        Ok(Some(d)) if ct_eq(&d, digest) => bound,
+        Ok(_) => Bound::Anonymous,
+        Err(e) => {
+            // Fail closed: the next operation asks again.
+            crate::log_error!("ldap: cannot check a service account: {e:?}");
+            Bound::Anonymous
+        }
+    }
+}
+
 /// Whom a DN names, before the password is checked.
 enum Candidate {
     Service {
@@ -242,7 +267,7 @@ impl Candidate {
                     return Err(None);
                 }
                 touch(app, |c| db::ldap::touch_service(c, id, now));
-                Ok(Bound::Service { dn })
+                Ok(Bound::Service { dn, id, digest })
             }
             Candidate::Person {
                 user_id,

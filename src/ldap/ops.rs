@@ -62,6 +62,7 @@ pub fn handle(app: &App, layout: &Layout, s: &mut Session, msg: LdapMsg) -> (Vec
     let id = msg.msgid;
     let one = |op| (vec![reply(id, op)], Next::Continue);
     let refuse = |m: &str| result(LdapResultCode::UnwillingToPerform, m);
+    s.bound = bind::recheck(app, std::mem::replace(&mut s.bound, Bound::Anonymous));
     match msg.op {
         LdapOp::BindRequest(req) => {
             // A bind starts from anonymous, whatever its kind and however it ends: a

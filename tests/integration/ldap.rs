@@ -1248,3 +1248,44 @@ fn ldap_a_person_does_not_see_the_other_members_of_their_groups() {
     );
     assert_eq!((code, out.trim()), (6, "TRUE"));
 }
+
+/// Deleting a service account (a leaked password) ends what its open connections may
+/// do: apps hold connections for hours, and a new account made in its place (the same
+/// name, perhaps the same row id) is not the old password's.
+#[test]
+fn ldap_a_deleted_service_account_reads_nothing_on_connections_it_opened() {
+    use ldap3_proto::proto::*;
+    let s = ldap_setup(&[]);
+    s.user("alice", "wonderland");
+    let url = url(&s.portal);
+    let (dn, pw) = service(&s.portal, "leaked");
+    let mut c = Session::open(&url);
+    assert_eq!(c.bind(&dn, simple(&pw)), 0);
+    let people = || {
+        LdapOp::SearchRequest(LdapSearchRequest {
+            base: BASE.into(),
+            scope: LdapSearchScope::Subtree,
+            aliases: LdapDerefAliases::Never,
+            sizelimit: 0,
+            timelimit: 0,
+            typesonly: false,
+            filter: LdapFilter::Equality("uid".into(), "alice".into()),
+            attrs: vec![],
+        })
+    };
+    assert_eq!(c.ask(people()).len(), 2, "alice and the end");
+    let out = Command::new(env!("CARGO_BIN_EXE_authportal"))
+        .args(["ldap-bind", "delete", "leaked"])
+        .envs(s.portal.vars.iter())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let (again, _) = service(&s.portal, "leaked");
+    assert_eq!(again, dn);
+    let done = c.ask(people());
+    assert!(
+        matches!(&done[..], [LdapOp::SearchResultDone(r)] if r.code == LdapResultCode::InsufficentAccessRights),
+        "{done:?}"
+    );
+    assert_eq!(c.whoami(), "", "the connection is anonymous again");
+}

@@ -1289,3 +1289,40 @@ fn ldap_a_deleted_service_account_reads_nothing_on_connections_it_opened() {
     );
     assert_eq!(c.whoami(), "", "the connection is anonymous again");
 }
+
+/// A client that drips a message a byte at a time, never pausing long enough for a
+/// read to time out, is closed once the message has taken 10 s (it would otherwise
+/// hold one of the connection slots for hours).
+#[test]
+fn ldap_a_message_dripped_a_byte_at_a_time_is_cut_off() {
+    let s = ldap_setup(&[]);
+    let url = url(&s.portal);
+    let mut c = TcpStream::connect(url.trim_start_matches("ldap://")).unwrap();
+    c.set_nonblocking(true).unwrap();
+    // A SEQUENCE that announces 60,000 bytes, then filler.
+    let mut bytes = vec![0x30, 0x82, 0xea, 0x60]
+        .into_iter()
+        .chain(std::iter::repeat(0x04));
+    let started = std::time::Instant::now();
+    let closed = loop {
+        if started.elapsed() > Duration::from_secs(20) {
+            break false;
+        }
+        let mut b = [0u8; 64];
+        match c.read(&mut b) {
+            Ok(0) => break true,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Ok(_) | Err(_) => break true,
+        }
+        if c.write_all(&[bytes.next().unwrap()]).is_err() {
+            break true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(closed, "still open after {:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_secs(9),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -6,7 +6,8 @@
 //! usage: AUTHPORTAL_DATA_DIR=$(mktemp -d) cargo bench --bench ldap_directory -- USERS
 //!   (adds USERS people, each with a Jellyfin identity and its groups, every tenth with
 //!   an assigned group, then prints the median of 5 reads of each and the ratios; the
-//!   directory's ratio to the people scan should stay flat as USERS grows)
+//!   directory's ratio to the people scan should stay flat as USERS grows), and the
+//!   peak memory of 8 searches at once, free and taking turns as the server has them)
 
 use std::time::{Duration, Instant};
 
@@ -83,6 +84,46 @@ fn main() {
         ms(per_person),
         per_person.as_secs_f64() / grouped.as_secs_f64()
     );
+    // Memory: 8 searches at once, each reading the tree, free and then taking turns
+    // (directory::ReadSlot, as the server does); the growth of the peak RSS of each.
+    let burst = |turns: bool| {
+        let before = reset_peak_kb();
+        std::thread::scope(|sc| {
+            for _ in 0..8 {
+                sc.spawn(|| {
+                    let _slot = turns.then(directory::ReadSlot::take);
+                    let conn = app.db.conn().unwrap_or_else(|e| die(&format!("{e:?}")));
+                    directory::entries(&conn, &layout).unwrap_or_else(|e| die(&format!("{e:?}")));
+                });
+            }
+        });
+        peak_kb().saturating_sub(before) as f64 / 1024.0
+    };
+    let free = burst(false);
+    let taking_turns = burst(true);
+    println!(
+        "8 searches at once: peak memory +{free:.0} MB free, +{taking_turns:.0} MB taking turns ({} at a time)",
+        directory::MAX_READERS
+    );
+}
+
+/// Resets the peak RSS to the current RSS (Linux: clear_refs 5) and returns it, in KB.
+fn reset_peak_kb() -> u64 {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    status_kb("VmRSS:")
+}
+
+fn peak_kb() -> u64 {
+    status_kb("VmHWM:")
+}
+
+fn status_kb(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
 }
 
 fn median(mut f: impl FnMut()) -> Duration {

@@ -280,9 +280,12 @@ fn search(
             "the base is not a DN",
         ))];
     };
+    // Held until the answers are built (the tree, and the entries picked from it).
+    let _reading;
     let candidates = if base.0.is_empty() && req.scope == LdapSearchScope::Base {
         vec![layout.root_dse()]
     } else {
+        _reading = directory::ReadSlot::take();
         let entries = match visible(app, layout, &s.bound) {
             Ok(e) => e,
             Err(res) => return vec![done(res)],
@@ -419,6 +422,7 @@ fn compare(app: &App, layout: &Layout, s: &Session, req: &LdapCompareRequest) ->
     let Some(dn) = Dn::parse(&req.dn) else {
         return result(LdapResultCode::InvalidDNSyntax, "not a DN");
     };
+    let _reading = directory::ReadSlot::take();
     let entries = match visible(app, layout, &s.bound) {
         Ok(e) => e,
         Err(res) => return res,

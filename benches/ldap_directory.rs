@@ -7,12 +7,14 @@
 //!   (adds USERS people, each with a Jellyfin identity and its groups, every tenth with
 //!   an assigned group, then prints the median of 5 reads of each and the ratios; the
 //!   directory's ratio to the people scan should stay flat as USERS grows), and the
-//!   peak memory of 8 searches at once, free and taking turns as the server has them)
+//!   peak memory of 8 searches at once, free and taking turns as the server has them;
+//!   and the cost of a filter as large as a message, against a short one)
 
 use std::time::{Duration, Instant};
 
 use authportal::db::{ldap, users};
 use authportal::ldap::directory::{self, Layout};
+use authportal::ldap::filter;
 use authportal::providers::{FirstFactor, Identity, ProviderKind};
 
 fn die(msg: &str) -> ! {
@@ -84,6 +86,51 @@ fn main() {
         ms(per_person),
         per_person.as_secs_f64() / grouped.as_secs_f64()
     );
+    // A filter of one 60,000-character substring (a message's worth), evaluated on every
+    // entry: lowercased once per search (filter::Prepared), against lowercasing it per
+    // entry as the first version did, and against a filter of a few characters.
+    let entries = directory::entries(&conn, &layout).unwrap_or_else(|e| die(&format!("{e:?}")));
+    let substring = |initial: String| {
+        ldap3_proto::proto::LdapFilter::Substring(
+            "cn".into(),
+            ldap3_proto::proto::LdapSubstringFilter {
+                initial: Some(initial),
+                any: vec![],
+                final_: None,
+            },
+        )
+    };
+    let (small, huge) = (substring("MEMBER1".into()), substring("A".repeat(60_000)));
+    let once = |f: &ldap3_proto::proto::LdapFilter| {
+        median(|| {
+            let p = filter::Prepared::new(f).unwrap_or_else(|| die("out of bounds"));
+            entries
+                .iter()
+                .filter(|e| p.eval(e) == filter::Truth::True)
+                .count();
+        })
+    };
+    let (small_t, huge_t) = (once(&small), once(&huge));
+    let per_entry = median(|| {
+        entries
+            .iter()
+            .filter(|e| {
+                let p = filter::Prepared::new(&huge).unwrap_or_else(|| die("out of bounds"));
+                p.eval(e) == filter::Truth::True
+            })
+            .count();
+    });
+    println!(
+        "a 60,000-character substring on {} entries: {:.1} ms lowercased once ({:.1}x a short one at {:.1} ms), {:.1} ms lowercased per entry ({:.0}x)",
+        entries.len(),
+        ms(huge_t),
+        huge_t.as_secs_f64() / small_t.as_secs_f64(),
+        ms(small_t),
+        ms(per_entry),
+        per_entry.as_secs_f64() / huge_t.as_secs_f64()
+    );
+    drop(entries);
+
     // Memory: 8 searches at once, each reading the tree, free and then taking turns
     // (directory::ReadSlot, as the server does); the growth of the peak RSS of each.
     let burst = |turns: bool| {

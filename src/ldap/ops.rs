@@ -268,12 +268,12 @@ fn search(
 ) -> Vec<LdapMsg> {
     app.metrics.ldap_search();
     let done = |res: LdapResult| reply(id, LdapOp::SearchResultDone(res));
-    if !filter::within_bounds(&req.filter) {
+    let Some(wanted) = filter::Prepared::new(&req.filter) else {
         return vec![done(result(
             LdapResultCode::UnwillingToPerform,
             "the filter is nested too deeply or has too many parts",
         ))];
-    }
+    };
     let Some(base) = Dn::parse(&req.base) else {
         return vec![done(result(
             LdapResultCode::InvalidDNSyntax,
@@ -302,9 +302,7 @@ fn search(
             .filter(|e| in_scope(&e.parsed, &base, &req.scope))
             .collect()
     };
-    let matching = candidates
-        .iter()
-        .filter(|e| filter::eval(&req.filter, e) == Truth::True);
+    let matching = candidates.iter().filter(|e| wanted.eval(e) == Truth::True);
     if let Some((size, cookie)) = controls.iter().find_map(|c| match c {
         LdapControl::SimplePagedResults { size, cookie } => Some((*size, cookie.as_slice())),
         _ => None,
@@ -435,7 +433,10 @@ fn compare(app: &App, layout: &Layout, s: &Session, req: &LdapCompareRequest) ->
     }
     let value = String::from_utf8_lossy(&req.val).into_owned();
     let assertion = ldap3_proto::proto::LdapFilter::Equality(req.atype.clone(), value);
-    match filter::eval(&assertion, entry) {
+    let Some(assertion) = filter::Prepared::new(&assertion) else {
+        return result(LdapResultCode::ProtocolError, "not an assertion");
+    };
+    match assertion.eval(entry) {
         Truth::True => result(LdapResultCode::CompareTrue, ""),
         _ => result(LdapResultCode::CompareFalse, ""),
     }

@@ -147,6 +147,15 @@ pub fn app_password_digests(conn: &Connection, user_id: i64) -> Result<Vec<(i64,
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// Whether the user still holds the app password with this id.
+pub fn app_password_exists(conn: &Connection, user_id: i64, id: i64) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM app_passwords WHERE id = ?1 AND user_id = ?2")?
+        .query_row(params![id, user_id], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
 pub fn touch_app_password(conn: &Connection, id: i64, now: i64) -> Result<()> {
     conn.execute(
         "UPDATE app_passwords SET last_used_at = ?2 WHERE id = ?1",

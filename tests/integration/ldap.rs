@@ -1330,3 +1330,44 @@ fn ldap_a_message_dripped_a_byte_at_a_time_is_cut_off() {
         started.elapsed()
     );
 }
+
+/// Revoking an app password (or withdrawing the person's access) ends what the
+/// connections it opened may read, as deleting a service account does.
+#[test]
+fn ldap_a_revoked_app_password_reads_nothing_on_connections_it_opened() {
+    use ldap3_proto::proto::*;
+    let s = ldap_setup(&[]);
+    let alice = s.user("alice", "wonderland");
+    let url = url(&s.portal);
+    let me = people_dn("alice");
+    let (id, pw) = app_password(&alice, "Mail");
+    let (_, kept) = app_password(&alice, "Kept");
+    let mine = || {
+        LdapOp::SearchRequest(LdapSearchRequest {
+            base: me.clone(),
+            scope: LdapSearchScope::Base,
+            aliases: LdapDerefAliases::Never,
+            sizelimit: 0,
+            timelimit: 0,
+            typesonly: false,
+            filter: LdapFilter::Present("objectClass".into()),
+            attrs: vec!["uid".into()],
+        })
+    };
+    let mut revoked = Session::open(&url);
+    let mut other = Session::open(&url);
+    assert_eq!(revoked.bind(&me, simple(&pw)), 0);
+    assert_eq!(other.bind(&me, simple(&kept)), 0);
+    assert_eq!(revoked.ask(mine()).len(), 2, "her entry and the end");
+    let r = alice.send("DELETE", &format!("/api/me/app-passwords/{id}"), &[], None);
+    assert_eq!(r.status, 204, "{}", r.body);
+    let done = revoked.ask(mine());
+    assert!(
+        matches!(&done[..], [LdapOp::SearchResultDone(r)] if r.code == LdapResultCode::InsufficentAccessRights),
+        "{done:?}"
+    );
+    assert_eq!(revoked.whoami(), "");
+    // Her other app password's connection is untouched.
+    assert_eq!(other.ask(mine()).len(), 2);
+    assert_eq!(other.whoami(), format!("dn:{me}"));
+}

@@ -2,6 +2,7 @@
 //! compare, "Who am I?" and unbind are served; every write is refused (the directory is
 //! read-only) and anything else is unwillingToPerform.
 
+use std::collections::HashSet;
 use std::net::IpAddr;
 
 use ldap3_proto::control::LdapControl;
@@ -268,7 +269,7 @@ fn search(
 ) -> Vec<LdapMsg> {
     app.metrics.ldap_search();
     let done = |res: LdapResult| reply(id, LdapOp::SearchResultDone(res));
-    let Some(wanted) = filter::Prepared::new(&req.filter) else {
+    let Some(test) = filter::Prepared::new(&req.filter) else {
         return vec![done(result(
             LdapResultCode::UnwillingToPerform,
             "the filter is nested too deeply or has too many parts",
@@ -302,7 +303,7 @@ fn search(
             .filter(|e| in_scope(&e.parsed, &base, &req.scope))
             .collect()
     };
-    let matching = candidates.iter().filter(|e| wanted.eval(e) == Truth::True);
+    let matching = candidates.iter().filter(|e| test.eval(e) == Truth::True);
     if let Some((size, cookie)) = controls.iter().find_map(|c| match c {
         LdapControl::SimplePagedResults { size, cookie } => Some((*size, cookie.as_slice())),
         _ => None,
@@ -313,6 +314,7 @@ fn search(
         Ok(n) if n > 0 => n.min(MAX_ENTRIES),
         _ => MAX_ENTRIES,
     };
+    let wanted = Wanted::of(&req.attrs);
     let mut out = Vec::new();
     for e in matching {
         if out.len() == limit {
@@ -321,7 +323,7 @@ fn search(
         }
         out.push(reply(
             id,
-            LdapOp::SearchResultEntry(select(e, &req.attrs, req.typesonly)),
+            LdapOp::SearchResultEntry(select(e, &wanted, req.typesonly)),
         ));
     }
     out.push(done(result(LdapResultCode::Success, "")));
@@ -357,12 +359,13 @@ fn paged(
     // Size 0 abandons the paged search (RFC 2696 section 3).
     let size = usize::try_from(size).unwrap_or(0).min(MAX_ENTRIES);
     let end = start.saturating_add(size).min(matching.len());
+    let wanted = Wanted::of(&req.attrs);
     let mut out: Vec<LdapMsg> = matching[start..end]
         .iter()
         .map(|e| {
             reply(
                 id,
-                LdapOp::SearchResultEntry(select(e, &req.attrs, req.typesonly)),
+                LdapOp::SearchResultEntry(select(e, &wanted, req.typesonly)),
             )
         })
         .collect();
@@ -392,13 +395,31 @@ fn in_scope(dn: &Dn, base: &Dn, scope: &LdapSearchScope) -> bool {
 }
 
 /// The attributes a search asked for: all of them for none, `*` or `+`; none for `1.1`;
-/// else those named (without case).
-fn select(e: &Entry, wanted: &[String], types_only: bool) -> LdapSearchResultEntry {
-    let all = wanted.is_empty() || wanted.iter().any(|w| w == "*" || w == "+");
+/// else those named (without case). Read once per search: a list may name thousands,
+/// and each entry is checked against it.
+struct Wanted {
+    all: bool,
+    names: HashSet<String>,
+}
+
+impl Wanted {
+    fn of(attrs: &[String]) -> Wanted {
+        Wanted {
+            all: attrs.is_empty() || attrs.iter().any(|w| w == "*" || w == "+"),
+            names: attrs.iter().map(|a| a.to_ascii_lowercase()).collect(),
+        }
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.all || self.names.contains(&name.to_ascii_lowercase())
+    }
+}
+
+fn select(e: &Entry, wanted: &Wanted, types_only: bool) -> LdapSearchResultEntry {
     let attributes = e
         .attrs
         .iter()
-        .filter(|(name, _)| all || wanted.iter().any(|w| w.eq_ignore_ascii_case(name)))
+        .filter(|(name, _)| wanted.has(name))
         .map(|(name, vals)| LdapPartialAttribute {
             atype: (*name).to_string(),
             vals: if types_only {

@@ -1371,3 +1371,29 @@ fn ldap_a_revoked_app_password_reads_nothing_on_connections_it_opened() {
     assert_eq!(other.ask(mine()).len(), 2);
     assert_eq!(other.whoami(), format!("dn:{me}"));
 }
+
+/// An app password's name is shown on /home and in the audit log: characters that
+/// reorder or hide text (bidi overrides, zero-width ones) could make it read as another.
+#[test]
+fn ldap_app_password_names_refuse_invisible_and_reordering_characters() {
+    let s = ldap_setup(&[]);
+    let alice = s.user("alice", "wonderland");
+    for name in [
+        "Mail\u{202e}liaM",
+        "Ma\u{200b}il",
+        "\u{2066}Mail",
+        "Mail\u{feff}",
+        "a\u{7}b",
+    ] {
+        let r = alice.post_json("/api/me/app-passwords", &json!({ "name": name }));
+        assert_eq!(r.status, 400, "{name:?}: {}", r.body);
+        assert!(
+            r.json()["error"].is_string() || r.body.contains("name"),
+            "{}",
+            r.body
+        );
+    }
+    assert_eq!(s.portal.count("SELECT count(*) FROM app_passwords"), 0);
+    let r = alice.post_json("/api/me/app-passwords", &json!({ "name": "Mail für Zoë" }));
+    assert_eq!(r.status, 201, "{}", r.body);
+}

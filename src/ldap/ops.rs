@@ -207,28 +207,34 @@ fn extended(
 /// anonymous search is allowed); a person only their own entry, their groups and the
 /// containers above them.
 fn visible(app: &App, layout: &Layout, bound: &Bound) -> Result<Vec<Entry>, LdapResult> {
+    // Whether the client may read at all is settled before the tree is read: refusing
+    // a client that did not bind must not cost a read of the whole directory.
     let read = |c: &rusqlite::Connection| {
-        let anonymous = super::settings::in_force(&app.config, c)?.anonymous_search;
-        Ok((anonymous, directory::entries(c, layout)?))
+        let anonymous_search = super::settings::in_force(&app.config, c)?.anonymous_search;
+        if *bound == Bound::Anonymous && !anonymous_search {
+            return Ok(None);
+        }
+        directory::entries(c, layout).map(Some)
     };
-    let (anonymous_search, all) =
-        app.db
-            .conn()
-            .and_then(|c| read(&c))
-            .map_err(|e: crate::error::AppError| {
-                crate::log_error!("ldap: cannot read the directory: {e:?}");
-                result(
-                    LdapResultCode::Unavailable,
-                    "the directory cannot be read right now",
-                )
-            })?;
+    let all = app
+        .db
+        .conn()
+        .and_then(|c| read(&c))
+        .map_err(|e: crate::error::AppError| {
+            crate::log_error!("ldap: cannot read the directory: {e:?}");
+            result(
+                LdapResultCode::Unavailable,
+                "the directory cannot be read right now",
+            )
+        })?
+        .ok_or_else(|| {
+            result(
+                LdapResultCode::InsufficentAccessRights,
+                "bind first: anonymous search is not allowed",
+            )
+        })?;
     match bound {
-        Bound::Service { .. } => Ok(all),
-        Bound::Anonymous if anonymous_search => Ok(all),
-        Bound::Anonymous => Err(result(
-            LdapResultCode::InsufficentAccessRights,
-            "bind first: anonymous search is not allowed",
-        )),
+        Bound::Service { .. } | Bound::Anonymous => Ok(all),
         Bound::Person { dn, .. } => {
             let Some(me) = Dn::parse(dn) else {
                 return Ok(Vec::new());

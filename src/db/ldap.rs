@@ -63,6 +63,14 @@ pub fn service_secret(conn: &Connection, name: &str) -> Result<Option<(i64, Vec<
         .optional()?)
 }
 
+/// The secret digest of the service account with this id, if it still exists.
+pub fn service_digest(conn: &Connection, id: i64) -> Result<Option<Vec<u8>>> {
+    Ok(conn
+        .prepare_cached("SELECT secret_digest FROM ldap_services WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?)
+}
+
 pub fn touch_service(conn: &Connection, id: i64, now: i64) -> Result<()> {
     conn.execute(
         "UPDATE ldap_services SET last_used_at = ?2 WHERE id = ?1",
@@ -137,6 +145,15 @@ pub fn app_password_digests(conn: &Connection, user_id: i64) -> Result<Vec<(i64,
         conn.prepare_cached("SELECT id, secret_digest FROM app_passwords WHERE user_id = ?1")?;
     let rows = stmt.query_map([user_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Whether the user still holds the app password with this id.
+pub fn app_password_exists(conn: &Connection, user_id: i64, id: i64) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM app_passwords WHERE id = ?1 AND user_id = ?2")?
+        .query_row(params![id, user_id], |_| Ok(()))
+        .optional()?
+        .is_some())
 }
 
 pub fn touch_app_password(conn: &Connection, id: i64, now: i64) -> Result<()> {

@@ -226,13 +226,45 @@ pub fn merge_groups<'a>(
 ) -> Vec<String> {
     let mut out = assigned;
     for g in identity_groups_json {
-        // Written only by this module as a JSON array of strings; an unreadable value
-        // counts as no groups (fail closed).
-        out.extend(serde_json::from_str::<Vec<String>>(g).unwrap_or_default());
+        out.extend(provider_groups(g));
     }
     out.sort();
     out.dedup();
     out
+}
+
+/// An identity's `groups_json`: written only by this module as a JSON array of strings;
+/// an unreadable value counts as no groups (fail closed).
+fn provider_groups(json: &str) -> Vec<String> {
+    serde_json::from_str::<Vec<String>>(json).unwrap_or_default()
+}
+
+/// Every user's groups by the rule of [`groups`], in two scans: the LDAP directory
+/// lists everyone at once, and a query per person made each search cost one per person.
+pub fn groups_of_everyone(
+    conn: &Connection,
+) -> Result<std::collections::HashMap<i64, Vec<String>>> {
+    let mut out: std::collections::HashMap<i64, Vec<String>> = std::collections::HashMap::new();
+    let mut stmt = conn.prepare_cached("SELECT user_id, name FROM user_groups")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+    for row in rows {
+        let (user_id, name) = row?;
+        out.entry(user_id).or_default().push(name);
+    }
+    let mut stmt =
+        conn.prepare_cached("SELECT user_id, groups_json FROM identities WHERE authorized = 1")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+    for row in rows {
+        let (user_id, json) = row?;
+        out.entry(user_id)
+            .or_default()
+            .extend(provider_groups(&json));
+    }
+    for groups in out.values_mut() {
+        groups.sort();
+        groups.dedup();
+    }
+    Ok(out)
 }
 
 /// Whether the user may still use the server: not disabled, and some linked identity

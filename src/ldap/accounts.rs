@@ -101,7 +101,7 @@ pub fn create_app_password(
     now: i64,
 ) -> Result<NewAppPassword> {
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
+    if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(hides_text) {
         return Err(AppError::bad_request(format!(
             "name the app password (1 to {MAX_NAME} characters), e.g. the app that will use it"
         )));
@@ -113,6 +113,13 @@ pub fn create_app_password(
         name: name.to_string(),
         password,
     })
+}
+
+/// Control characters, and the format characters that reorder or hide text (bidi
+/// embeddings, overrides and isolates, zero-width ones): a name is shown to people.
+fn hides_text(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{feff}' | '\u{061c}')
 }
 
 pub fn app_passwords(app: &App, user_id: i64) -> Result<Vec<db::ldap::AppPassword>> {

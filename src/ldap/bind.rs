@@ -20,14 +20,20 @@ use crate::ratelimit::Backoff;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Bound {
     Anonymous,
-    /// A service account: may search the whole tree.
+    /// A service account: may search the whole tree. Its row and the digest of the
+    /// password it bound with, so that deleting it ends its open connections' reads.
     Service {
         dn: String,
+        id: i64,
+        digest: [u8; 32],
     },
-    /// A person: sees their own entry and their groups.
+    /// A person: sees their own entry and their groups. With the app password they
+    /// bound with (None for a media-server password), so that revoking it ends its
+    /// open connections' reads.
     Person {
         dn: String,
         user_id: i64,
+        app_password: Option<i64>,
     },
 }
 
@@ -36,7 +42,7 @@ impl Bound {
     pub fn authz_id(&self) -> String {
         match self {
             Bound::Anonymous => String::new(),
-            Bound::Service { dn } | Bound::Person { dn, .. } => format!("dn:{dn}"),
+            Bound::Service { dn, .. } | Bound::Person { dn, .. } => format!("dn:{dn}"),
         }
     }
 }
@@ -159,6 +165,44 @@ fn verify(
     }
 }
 
+/// The connection's identity as it stands now: a service account deleted (or made
+/// anew under its name), an app password revoked or a person's access withdrawn since
+/// the bind leaves the connection anonymous. Asked before each operation, as apps keep
+/// connections open for hours.
+pub fn recheck(app: &App, bound: Bound) -> Bound {
+    if bound == Bound::Anonymous {
+        return bound;
+    }
+    let still = |c: &rusqlite::Connection| -> crate::error::Result<bool> {
+        Ok(match &bound {
+            Bound::Anonymous => true,
+            Bound::Service { id, digest, .. } => {
+                db::ldap::service_digest(c, *id)?.is_some_and(|d| ct_eq(&d, digest))
+            }
+            Bound::Person {
+                user_id,
+                app_password,
+                ..
+            } => {
+                db::users::still_authorized(c, *user_id)?
+                    && match app_password {
+                        Some(id) => db::ldap::app_password_exists(c, *user_id, *id)?,
+                        None => true,
+                    }
+            }
+        })
+    };
+    match app.db.conn().and_then(|c| still(&c)) {
+        Ok(true) => bound,
+        Ok(false) => Bound::Anonymous,
+        Err(e) => {
+            // Fail closed: the next operation asks again.
+            crate::log_error!("ldap: cannot check a bound identity: {e:?}");
+            Bound::Anonymous
+        }
+    }
+}
+
 /// Whom a DN names, before the password is checked.
 enum Candidate {
     Service {
@@ -242,7 +286,7 @@ impl Candidate {
                     return Err(None);
                 }
                 touch(app, |c| db::ldap::touch_service(c, id, now));
-                Ok(Bound::Service { dn })
+                Ok(Bound::Service { dn, id, digest })
             }
             Candidate::Person {
                 user_id,
@@ -256,7 +300,11 @@ impl Candidate {
                 });
                 if let Some(id) = matched {
                     touch(app, |c| db::ldap::touch_app_password(c, id, now));
-                    return Ok(Bound::Person { dn, user_id });
+                    return Ok(Bound::Person {
+                        dn,
+                        user_id,
+                        app_password: Some(id),
+                    });
                 }
                 Err((!media.is_empty()).then_some(MediaCheck {
                     user_id,
@@ -279,6 +327,7 @@ impl MediaCheck {
                     return Ok(Some(Bound::Person {
                         dn: self.dn,
                         user_id: self.user_id,
+                        app_password: None,
                     }));
                 }
                 Ok(false) => {}

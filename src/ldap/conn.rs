@@ -28,8 +28,9 @@ pub const MAX_MESSAGE: usize = 64 * 1024;
 const MAX_BER_DEPTH: usize = 32;
 /// A connection with nothing to say for this long is closed.
 pub const IDLE: Duration = Duration::from_secs(300);
-/// A message must arrive whole within this time of its first byte (slow clients).
-const MESSAGE_TIME: Duration = Duration::from_secs(30);
+/// A message must arrive whole within this time of its first byte (slow clients; a
+/// bind or search is a few hundred bytes).
+pub const MESSAGE_TIME: Duration = Duration::from_secs(10);
 /// How often a waiting read looks at the stop flag and the clocks.
 const POLL: Duration = Duration::from_millis(250);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -174,13 +175,14 @@ impl Connection<'_> {
                     self.buf.extend_from_slice(&chunk[..n]);
                     partial_since.get_or_insert_with(Instant::now);
                 }
-                Err(e) if waiting(&e) => {
-                    let slow = partial_since.is_some_and(|t| t.elapsed() > MESSAGE_TIME);
-                    if slow || last_message.elapsed() > IDLE {
-                        return;
-                    }
-                }
+                Err(e) if waiting(&e) => {}
                 Err(_) => return,
+            }
+            // After every read, not only one that timed out: a client that drips a byte
+            // at a time never lets a read time out.
+            let slow = partial_since.is_some_and(|t| t.elapsed() > MESSAGE_TIME);
+            if slow || last_message.elapsed() > IDLE {
+                return;
             }
         }
     }

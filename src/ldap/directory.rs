@@ -3,6 +3,7 @@
 //! `groupOfUniqueNames`/`groupOfNames` per group the portal knows) and the Root DSE.
 
 use std::collections::BTreeMap;
+use std::sync::{Condvar, Mutex};
 
 use rusqlite::Connection;
 
@@ -17,6 +18,37 @@ pub const OID_STARTTLS: &str = "1.3.6.1.4.1.1466.20037";
 pub const PEOPLE: &str = "people";
 pub const GROUPS: &str = "groups";
 pub const SERVICES: &str = "services";
+
+/// Searches that hold the tree at once, in all: each has the whole directory in memory
+/// (about 1 KB a person: hundreds of MB at 200,000 people), and a burst of searches on
+/// many connections must not multiply that. The others wait their turn.
+pub const MAX_READERS: usize = 2;
+
+static READERS: Mutex<usize> = Mutex::new(0);
+static READER_LEFT: Condvar = Condvar::new();
+
+/// One of the MAX_READERS places, held while a search or compare has the tree.
+pub struct ReadSlot(());
+
+impl ReadSlot {
+    /// Waits for a place.
+    pub fn take() -> ReadSlot {
+        let mut n = READERS.lock().unwrap_or_else(|p| p.into_inner());
+        while *n >= MAX_READERS {
+            n = READER_LEFT.wait(n).unwrap_or_else(|p| p.into_inner());
+        }
+        *n += 1;
+        ReadSlot(())
+    }
+}
+
+impl Drop for ReadSlot {
+    fn drop(&mut self) {
+        let mut n = READERS.lock().unwrap_or_else(|p| p.into_inner());
+        *n = n.saturating_sub(1);
+        READER_LEFT.notify_one();
+    }
+}
 
 /// What an entry stands for (who may see it depends on it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,6 +152,7 @@ impl Layout {
 /// and groups.
 pub fn entries(conn: &Connection, layout: &Layout) -> Result<Vec<Entry>> {
     let people = crate::db::ldap::people(conn)?;
+    let mut member_of_all = crate::db::users::groups_of_everyone(conn)?;
     // group name -> member DNs; every group the portal knows, also while empty.
     let mut groups: BTreeMap<String, Vec<String>> = crate::db::ldap::assigned_group_names(conn)?
         .into_iter()
@@ -128,7 +161,7 @@ pub fn entries(conn: &Connection, layout: &Layout) -> Result<Vec<Entry>> {
     let mut out = base_entries(layout);
     let mut person_entries = Vec::with_capacity(people.len());
     for p in people {
-        let member_of = crate::db::users::groups(conn, p.user_id)?;
+        let member_of = member_of_all.remove(&p.user_id).unwrap_or_default();
         let dn = layout.person_dn(&p.username);
         for g in &member_of {
             groups.entry(g.clone()).or_default().push(dn.clone());

@@ -114,8 +114,22 @@ struct Slot {
     ip: IpAddr,
 }
 
+/// The address a connection counts against: an IPv6 client holds a whole /64 (one
+/// home or host gets 2^64 addresses), so its addresses count as one; an IPv4 address
+/// written as IPv6 counts as the IPv4 one.
+fn counted_as(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        },
+    }
+}
+
 impl Slot {
     fn take(counts: &Arc<Mutex<Counts>>, ip: IpAddr) -> Option<Slot> {
+        let ip = counted_as(ip);
         let mut c = counts.lock().unwrap_or_else(|p| p.into_inner());
         let mine = c.per_address.get(&ip).copied().unwrap_or(0);
         if c.total >= MAX_CONNECTIONS || mine >= MAX_PER_ADDRESS {
@@ -188,5 +202,29 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<conn::Shared>) {
     }
     for t in threads {
         let _ = t.join();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One IPv6 client has a /64 of addresses: they share the per-address cap.
+    #[test]
+    fn the_per_address_cap_counts_an_ipv6_slash_64_as_one_address() {
+        let counts = Arc::new(Mutex::new(Counts::default()));
+        let at = |s: &str| s.parse::<IpAddr>().unwrap();
+        let held: Vec<Slot> = (1..=MAX_PER_ADDRESS)
+            .map(|i| Slot::take(&counts, at(&format!("2001:db8::{i:x}"))).unwrap())
+            .collect();
+        assert!(Slot::take(&counts, at("2001:db8::ffff:1")).is_none());
+        assert!(Slot::take(&counts, at("2001:db8:0:1::1")).is_some());
+        drop(held);
+        let v4: Vec<Slot> = (0..MAX_PER_ADDRESS)
+            .map(|_| Slot::take(&counts, at("192.0.2.7")).unwrap())
+            .collect();
+        assert!(Slot::take(&counts, at("::ffff:192.0.2.7")).is_none());
+        assert!(Slot::take(&counts, at("192.0.2.8")).is_some());
+        drop(v4);
     }
 }

@@ -2,6 +2,7 @@
 //! compare, "Who am I?" and unbind are served; every write is refused (the directory is
 //! read-only) and anything else is unwillingToPerform.
 
+use std::collections::HashSet;
 use std::net::IpAddr;
 
 use ldap3_proto::control::LdapControl;
@@ -62,8 +63,13 @@ pub fn handle(app: &App, layout: &Layout, s: &mut Session, msg: LdapMsg) -> (Vec
     let id = msg.msgid;
     let one = |op| (vec![reply(id, op)], Next::Continue);
     let refuse = |m: &str| result(LdapResultCode::UnwillingToPerform, m);
+    s.bound = bind::recheck(app, std::mem::replace(&mut s.bound, Bound::Anonymous));
     match msg.op {
         LdapOp::BindRequest(req) => {
+            // A bind starts from anonymous, whatever its kind and however it ends: a
+            // refused one (SASL, version 2, a wrong password) must not leave the
+            // connection bound as before (RFC 4511 section 4.2.1).
+            s.bound = Bound::Anonymous;
             let res = if req.version != 3 {
                 result(
                     LdapResultCode::ProtocolError,
@@ -102,8 +108,6 @@ pub fn handle(app: &App, layout: &Layout, s: &mut Session, msg: LdapMsg) -> (Vec
 }
 
 fn simple_bind(app: &App, layout: &Layout, s: &mut Session, dn: &str, pw: &str) -> LdapResult {
-    // A bind starts from anonymous, whatever it ends in (RFC 4511 section 4.2.1).
-    s.bound = Bound::Anonymous;
     if password_needs_tls(layout, s, pw) {
         return result(
             LdapResultCode::ConfidentialityRequired,
@@ -203,43 +207,62 @@ fn extended(
 /// anonymous search is allowed); a person only their own entry, their groups and the
 /// containers above them.
 fn visible(app: &App, layout: &Layout, bound: &Bound) -> Result<Vec<Entry>, LdapResult> {
+    // Whether the client may read at all is settled before the tree is read: refusing
+    // a client that did not bind must not cost a read of the whole directory.
     let read = |c: &rusqlite::Connection| {
-        let anonymous = super::settings::in_force(&app.config, c)?.anonymous_search;
-        Ok((anonymous, directory::entries(c, layout)?))
+        let anonymous_search = super::settings::in_force(&app.config, c)?.anonymous_search;
+        if *bound == Bound::Anonymous && !anonymous_search {
+            return Ok(None);
+        }
+        directory::entries(c, layout).map(Some)
     };
-    let (anonymous_search, all) =
-        app.db
-            .conn()
-            .and_then(|c| read(&c))
-            .map_err(|e: crate::error::AppError| {
-                crate::log_error!("ldap: cannot read the directory: {e:?}");
-                result(
-                    LdapResultCode::Unavailable,
-                    "the directory cannot be read right now",
-                )
-            })?;
+    let all = app
+        .db
+        .conn()
+        .and_then(|c| read(&c))
+        .map_err(|e: crate::error::AppError| {
+            crate::log_error!("ldap: cannot read the directory: {e:?}");
+            result(
+                LdapResultCode::Unavailable,
+                "the directory cannot be read right now",
+            )
+        })?
+        .ok_or_else(|| {
+            result(
+                LdapResultCode::InsufficentAccessRights,
+                "bind first: anonymous search is not allowed",
+            )
+        })?;
     match bound {
-        Bound::Service { .. } => Ok(all),
-        Bound::Anonymous if anonymous_search => Ok(all),
-        Bound::Anonymous => Err(result(
-            LdapResultCode::InsufficentAccessRights,
-            "bind first: anonymous search is not allowed",
-        )),
+        Bound::Service { .. } | Bound::Anonymous => Ok(all),
         Bound::Person { dn, .. } => {
-            let me = Dn::parse(dn);
+            let Some(me) = Dn::parse(dn) else {
+                return Ok(Vec::new());
+            };
             Ok(all
                 .into_iter()
-                .filter(|e| match e.kind {
-                    Kind::Container => true,
-                    Kind::Person => me.as_ref() == Some(&e.parsed),
-                    Kind::Group => e.values("member").is_some_and(|m| {
-                        m.iter()
-                            .any(|v| Dn::parse(v).is_some_and(|d| Some(&d) == me.as_ref()))
-                    }),
+                .filter_map(|e| match e.kind {
+                    Kind::Container => Some(e),
+                    Kind::Person => (e.parsed == me).then_some(e),
+                    Kind::Group => only_me_in(e, &me),
                 })
                 .collect())
         }
     }
+}
+
+/// A group as one of its members sees it: with themselves as its only member, so that
+/// a person cannot list (or filter or compare for) everyone else on the server. None
+/// when they are not a member.
+fn only_me_in(mut group: Entry, me: &Dn) -> Option<Entry> {
+    let mut member = false;
+    for (name, vals) in &mut group.attrs {
+        if ["member", "uniqueMember"].contains(name) {
+            vals.retain(|v| Dn::parse(v).as_ref() == Some(me));
+            member |= !vals.is_empty();
+        }
+    }
+    member.then_some(group)
 }
 
 fn search(
@@ -252,21 +275,24 @@ fn search(
 ) -> Vec<LdapMsg> {
     app.metrics.ldap_search();
     let done = |res: LdapResult| reply(id, LdapOp::SearchResultDone(res));
-    if !filter::within_bounds(&req.filter) {
+    let Some(test) = filter::Prepared::new(&req.filter) else {
         return vec![done(result(
             LdapResultCode::UnwillingToPerform,
             "the filter is nested too deeply or has too many parts",
         ))];
-    }
+    };
     let Some(base) = Dn::parse(&req.base) else {
         return vec![done(result(
             LdapResultCode::InvalidDNSyntax,
             "the base is not a DN",
         ))];
     };
+    // Held until the answers are built (the tree, and the entries picked from it).
+    let _reading;
     let candidates = if base.0.is_empty() && req.scope == LdapSearchScope::Base {
         vec![layout.root_dse()]
     } else {
+        _reading = directory::ReadSlot::take();
         let entries = match visible(app, layout, &s.bound) {
             Ok(e) => e,
             Err(res) => return vec![done(res)],
@@ -283,9 +309,7 @@ fn search(
             .filter(|e| in_scope(&e.parsed, &base, &req.scope))
             .collect()
     };
-    let matching = candidates
-        .iter()
-        .filter(|e| filter::eval(&req.filter, e) == Truth::True);
+    let matching = candidates.iter().filter(|e| test.eval(e) == Truth::True);
     if let Some((size, cookie)) = controls.iter().find_map(|c| match c {
         LdapControl::SimplePagedResults { size, cookie } => Some((*size, cookie.as_slice())),
         _ => None,
@@ -296,6 +320,7 @@ fn search(
         Ok(n) if n > 0 => n.min(MAX_ENTRIES),
         _ => MAX_ENTRIES,
     };
+    let wanted = Wanted::of(&req.attrs);
     let mut out = Vec::new();
     for e in matching {
         if out.len() == limit {
@@ -304,7 +329,7 @@ fn search(
         }
         out.push(reply(
             id,
-            LdapOp::SearchResultEntry(select(e, &req.attrs, req.typesonly)),
+            LdapOp::SearchResultEntry(select(e, &wanted, req.typesonly)),
         ));
     }
     out.push(done(result(LdapResultCode::Success, "")));
@@ -340,12 +365,13 @@ fn paged(
     // Size 0 abandons the paged search (RFC 2696 section 3).
     let size = usize::try_from(size).unwrap_or(0).min(MAX_ENTRIES);
     let end = start.saturating_add(size).min(matching.len());
+    let wanted = Wanted::of(&req.attrs);
     let mut out: Vec<LdapMsg> = matching[start..end]
         .iter()
         .map(|e| {
             reply(
                 id,
-                LdapOp::SearchResultEntry(select(e, &req.attrs, req.typesonly)),
+                LdapOp::SearchResultEntry(select(e, &wanted, req.typesonly)),
             )
         })
         .collect();
@@ -375,13 +401,31 @@ fn in_scope(dn: &Dn, base: &Dn, scope: &LdapSearchScope) -> bool {
 }
 
 /// The attributes a search asked for: all of them for none, `*` or `+`; none for `1.1`;
-/// else those named (without case).
-fn select(e: &Entry, wanted: &[String], types_only: bool) -> LdapSearchResultEntry {
-    let all = wanted.is_empty() || wanted.iter().any(|w| w == "*" || w == "+");
+/// else those named (without case). Read once per search: a list may name thousands,
+/// and each entry is checked against it.
+struct Wanted {
+    all: bool,
+    names: HashSet<String>,
+}
+
+impl Wanted {
+    fn of(attrs: &[String]) -> Wanted {
+        Wanted {
+            all: attrs.is_empty() || attrs.iter().any(|w| w == "*" || w == "+"),
+            names: attrs.iter().map(|a| a.to_ascii_lowercase()).collect(),
+        }
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.all || self.names.contains(&name.to_ascii_lowercase())
+    }
+}
+
+fn select(e: &Entry, wanted: &Wanted, types_only: bool) -> LdapSearchResultEntry {
     let attributes = e
         .attrs
         .iter()
-        .filter(|(name, _)| all || wanted.iter().any(|w| w.eq_ignore_ascii_case(name)))
+        .filter(|(name, _)| wanted.has(name))
         .map(|(name, vals)| LdapPartialAttribute {
             atype: (*name).to_string(),
             vals: if types_only {
@@ -403,6 +447,7 @@ fn compare(app: &App, layout: &Layout, s: &Session, req: &LdapCompareRequest) ->
     let Some(dn) = Dn::parse(&req.dn) else {
         return result(LdapResultCode::InvalidDNSyntax, "not a DN");
     };
+    let _reading = directory::ReadSlot::take();
     let entries = match visible(app, layout, &s.bound) {
         Ok(e) => e,
         Err(res) => return res,
@@ -415,7 +460,10 @@ fn compare(app: &App, layout: &Layout, s: &Session, req: &LdapCompareRequest) ->
     }
     let value = String::from_utf8_lossy(&req.val).into_owned();
     let assertion = ldap3_proto::proto::LdapFilter::Equality(req.atype.clone(), value);
-    match filter::eval(&assertion, entry) {
+    let Some(assertion) = filter::Prepared::new(&assertion) else {
+        return result(LdapResultCode::ProtocolError, "not an assertion");
+    };
+    match assertion.eval(entry) {
         Truth::True => result(LdapResultCode::CompareTrue, ""),
         _ => result(LdapResultCode::CompareFalse, ""),
     }

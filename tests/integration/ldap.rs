@@ -1043,3 +1043,357 @@ fn ldap_a_taken_console_address_leaves_only_the_directory_off() {
     let err = authportal::start(cfg).err().expect("refused");
     assert!(err.contains("LDAP_LISTEN_ADDR"), "{err}");
 }
+
+/// One connection that sends messages and decodes the answers with ldap3_proto.
+struct Session {
+    tcp: TcpStream,
+    codec: ldap3_proto::LdapCodec,
+    buf: bytes::BytesMut,
+    next_id: i32,
+}
+
+impl Session {
+    fn open(url: &str) -> Session {
+        let tcp = TcpStream::connect(url.trim_start_matches("ldap://")).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        Session {
+            tcp,
+            codec: ldap3_proto::LdapCodec::default(),
+            buf: bytes::BytesMut::new(),
+            next_id: 1,
+        }
+    }
+
+    /// Sends `op` and returns every answer up to the one that ends it.
+    fn ask(&mut self, op: ldap3_proto::proto::LdapOp) -> Vec<ldap3_proto::proto::LdapOp> {
+        use ldap3_proto::proto::LdapOp;
+        use tokio_util::codec::Decoder;
+        let id = self.next_id;
+        self.next_id += 1;
+        self.tcp
+            .write_all(&encode(ldap3_proto::proto::LdapMsg::new(id, op)))
+            .unwrap();
+        let mut out = Vec::new();
+        loop {
+            while let Some(msg) = self.codec.decode(&mut self.buf).unwrap() {
+                assert_eq!(msg.msgid, id);
+                let last = !matches!(msg.op, LdapOp::SearchResultEntry(_));
+                out.push(msg.op);
+                if last {
+                    return out;
+                }
+            }
+            let mut chunk = [0u8; 8192];
+            let n = self.tcp.read(&mut chunk).unwrap();
+            assert!(n > 0, "the server closed the connection");
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    fn bind(&mut self, dn: &str, cred: ldap3_proto::proto::LdapBindCred) -> i32 {
+        self.bind_v(3, dn, cred)
+    }
+
+    fn bind_v(&mut self, version: i64, dn: &str, cred: ldap3_proto::proto::LdapBindCred) -> i32 {
+        use ldap3_proto::proto::*;
+        match &self.ask(LdapOp::BindRequest(LdapBindRequest {
+            version,
+            dn: dn.into(),
+            cred,
+        }))[..]
+        {
+            [LdapOp::BindResponse(r)] => r.res.code.clone() as i32,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn whoami(&mut self) -> String {
+        use ldap3_proto::proto::*;
+        match &self.ask(LdapOp::ExtendedRequest(LdapExtendedRequest {
+            name: OID_WHOAMI.into(),
+            value: None,
+        }))[..]
+        {
+            [LdapOp::ExtendedResponse(r)] => {
+                String::from_utf8(r.value.clone().unwrap_or_default()).unwrap()
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+fn simple(pw: &str) -> ldap3_proto::proto::LdapBindCred {
+    ldap3_proto::proto::LdapBindCred::Simple(pw.into())
+}
+
+/// RFC 4511 section 4.2.1: a failed bind, of whatever kind, leaves the connection
+/// anonymous; it must not keep the identity of an earlier bind.
+#[test]
+fn ldap_a_failed_bind_of_any_kind_leaves_the_connection_anonymous() {
+    use ldap3_proto::proto::*;
+    let s = ldap_setup(&[]);
+    s.user("alice", "wonderland");
+    let url = url(&s.portal);
+    let (dn, pw) = service(&s.portal, "nas");
+    let mut c = Session::open(&url);
+    let sasl = || {
+        LdapBindCred::SASL(SaslCredentials {
+            mechanism: "EXTERNAL".into(),
+            credentials: Vec::new(),
+        })
+    };
+    for failing in 0..3 {
+        assert_eq!(c.bind(&dn, simple(&pw)), 0);
+        assert_eq!(c.whoami(), format!("dn:{dn}"));
+        let code = match failing {
+            0 => c.bind(&dn, sasl()),
+            1 => c.bind_v(2, &dn, simple(&pw)),
+            _ => c.bind(&dn, simple("wrong")),
+        };
+        assert_ne!(code, 0, "bind {failing}");
+        assert_eq!(c.whoami(), "", "bind {failing} left the connection bound");
+        let done = c.ask(LdapOp::SearchRequest(LdapSearchRequest {
+            base: BASE.into(),
+            scope: LdapSearchScope::Subtree,
+            aliases: LdapDerefAliases::Never,
+            sizelimit: 0,
+            timelimit: 0,
+            typesonly: false,
+            filter: LdapFilter::Present("uid".into()),
+            attrs: vec![],
+        }));
+        assert!(
+            matches!(&done[..], [LdapOp::SearchResultDone(r)] if r.code == LdapResultCode::InsufficentAccessRights),
+            "bind {failing}: {done:?}"
+        );
+    }
+}
+
+/// A person sees their groups, but not who else is in them: a group such as
+/// `jellyfin-user` would otherwise list every username on the server, and compare would
+/// answer for anyone.
+#[test]
+fn ldap_a_person_does_not_see_the_other_members_of_their_groups() {
+    let s = ldap_setup(&[]);
+    let alice = s.user("alice", "wonderland");
+    s.user("vera", "viewer");
+    let url = url(&s.portal);
+    let me = people_dn("alice");
+    let (_, pw) = app_password(&alice, "Mail");
+    let group = format!("cn=jellyfin-user,ou=groups,{BASE}");
+    // A service account sees both members.
+    let (dn, spw) = service(&s.portal, "nas");
+    let (code, out, err) = search(
+        &url,
+        Some((&dn, &spw)),
+        &group,
+        "base",
+        "(objectClass=*)",
+        &["member"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(values(&out, "member").len(), 2, "{out}");
+
+    let (code, out, err) = search(
+        &url,
+        Some((&me, &pw)),
+        BASE,
+        "sub",
+        "(objectClass=*)",
+        &["member", "uniqueMember", "uid"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.to_lowercase().contains("vera"), "{out}");
+    assert_eq!(values(&out, "member"), std::slice::from_ref(&me), "{out}");
+    assert_eq!(
+        values(&out, "uniqueMember"),
+        std::slice::from_ref(&me),
+        "{out}"
+    );
+    // Nor does a filter or compare on membership tell.
+    let (code, out, _) = search(
+        &url,
+        Some((&me, &pw)),
+        BASE,
+        "sub",
+        &format!("(member={})", people_dn("vera")),
+        &["cn"],
+    );
+    assert_eq!(code, 0);
+    assert!(values(&out, "cn").is_empty(), "{out}");
+    let (code, out, _) = tool(
+        "ldapcompare",
+        &[
+            "-x",
+            "-H",
+            &url,
+            "-D",
+            &me,
+            "-w",
+            &pw,
+            &group,
+            &format!("member:{}", people_dn("vera")),
+        ],
+    );
+    assert_ne!((code, out.trim()), (6, "TRUE"));
+    let (code, out, _) = tool(
+        "ldapcompare",
+        &[
+            "-x",
+            "-H",
+            &url,
+            "-D",
+            &me,
+            "-w",
+            &pw,
+            &group,
+            &format!("member:{me}"),
+        ],
+    );
+    assert_eq!((code, out.trim()), (6, "TRUE"));
+}
+
+/// Deleting a service account (a leaked password) ends what its open connections may
+/// do: apps hold connections for hours, and a new account made in its place (the same
+/// name, perhaps the same row id) is not the old password's.
+#[test]
+fn ldap_a_deleted_service_account_reads_nothing_on_connections_it_opened() {
+    use ldap3_proto::proto::*;
+    let s = ldap_setup(&[]);
+    s.user("alice", "wonderland");
+    let url = url(&s.portal);
+    let (dn, pw) = service(&s.portal, "leaked");
+    let mut c = Session::open(&url);
+    assert_eq!(c.bind(&dn, simple(&pw)), 0);
+    let people = || {
+        LdapOp::SearchRequest(LdapSearchRequest {
+            base: BASE.into(),
+            scope: LdapSearchScope::Subtree,
+            aliases: LdapDerefAliases::Never,
+            sizelimit: 0,
+            timelimit: 0,
+            typesonly: false,
+            filter: LdapFilter::Equality("uid".into(), "alice".into()),
+            attrs: vec![],
+        })
+    };
+    assert_eq!(c.ask(people()).len(), 2, "alice and the end");
+    let out = Command::new(env!("CARGO_BIN_EXE_authportal"))
+        .args(["ldap-bind", "delete", "leaked"])
+        .envs(s.portal.vars.iter())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let (again, _) = service(&s.portal, "leaked");
+    assert_eq!(again, dn);
+    let done = c.ask(people());
+    assert!(
+        matches!(&done[..], [LdapOp::SearchResultDone(r)] if r.code == LdapResultCode::InsufficentAccessRights),
+        "{done:?}"
+    );
+    assert_eq!(c.whoami(), "", "the connection is anonymous again");
+}
+
+/// A client that drips a message a byte at a time, never pausing long enough for a
+/// read to time out, is closed once the message has taken 10 s (it would otherwise
+/// hold one of the connection slots for hours).
+#[test]
+fn ldap_a_message_dripped_a_byte_at_a_time_is_cut_off() {
+    let s = ldap_setup(&[]);
+    let url = url(&s.portal);
+    let mut c = TcpStream::connect(url.trim_start_matches("ldap://")).unwrap();
+    c.set_nonblocking(true).unwrap();
+    // A SEQUENCE that announces 60,000 bytes, then filler.
+    let mut bytes = vec![0x30, 0x82, 0xea, 0x60]
+        .into_iter()
+        .chain(std::iter::repeat(0x04));
+    let started = std::time::Instant::now();
+    let closed = loop {
+        if started.elapsed() > Duration::from_secs(20) {
+            break false;
+        }
+        let mut b = [0u8; 64];
+        match c.read(&mut b) {
+            Ok(0) => break true,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Ok(_) | Err(_) => break true,
+        }
+        if c.write_all(&[bytes.next().unwrap()]).is_err() {
+            break true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(closed, "still open after {:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_secs(9),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// Revoking an app password (or withdrawing the person's access) ends what the
+/// connections it opened may read, as deleting a service account does.
+#[test]
+fn ldap_a_revoked_app_password_reads_nothing_on_connections_it_opened() {
+    use ldap3_proto::proto::*;
+    let s = ldap_setup(&[]);
+    let alice = s.user("alice", "wonderland");
+    let url = url(&s.portal);
+    let me = people_dn("alice");
+    let (id, pw) = app_password(&alice, "Mail");
+    let (_, kept) = app_password(&alice, "Kept");
+    let mine = || {
+        LdapOp::SearchRequest(LdapSearchRequest {
+            base: me.clone(),
+            scope: LdapSearchScope::Base,
+            aliases: LdapDerefAliases::Never,
+            sizelimit: 0,
+            timelimit: 0,
+            typesonly: false,
+            filter: LdapFilter::Present("objectClass".into()),
+            attrs: vec!["uid".into()],
+        })
+    };
+    let mut revoked = Session::open(&url);
+    let mut other = Session::open(&url);
+    assert_eq!(revoked.bind(&me, simple(&pw)), 0);
+    assert_eq!(other.bind(&me, simple(&kept)), 0);
+    assert_eq!(revoked.ask(mine()).len(), 2, "her entry and the end");
+    let r = alice.send("DELETE", &format!("/api/me/app-passwords/{id}"), &[], None);
+    assert_eq!(r.status, 204, "{}", r.body);
+    let done = revoked.ask(mine());
+    assert!(
+        matches!(&done[..], [LdapOp::SearchResultDone(r)] if r.code == LdapResultCode::InsufficentAccessRights),
+        "{done:?}"
+    );
+    assert_eq!(revoked.whoami(), "");
+    // Her other app password's connection is untouched.
+    assert_eq!(other.ask(mine()).len(), 2);
+    assert_eq!(other.whoami(), format!("dn:{me}"));
+}
+
+/// An app password's name is shown on /home and in the audit log: characters that
+/// reorder or hide text (bidi overrides, zero-width ones) could make it read as another.
+#[test]
+fn ldap_app_password_names_refuse_invisible_and_reordering_characters() {
+    let s = ldap_setup(&[]);
+    let alice = s.user("alice", "wonderland");
+    for name in [
+        "Mail\u{202e}liaM",
+        "Ma\u{200b}il",
+        "\u{2066}Mail",
+        "Mail\u{feff}",
+        "a\u{7}b",
+    ] {
+        let r = alice.post_json("/api/me/app-passwords", &json!({ "name": name }));
+        assert_eq!(r.status, 400, "{name:?}: {}", r.body);
+        assert!(
+            r.json()["error"].is_string() || r.body.contains("name"),
+            "{}",
+            r.body
+        );
+    }
+    assert_eq!(s.portal.count("SELECT count(*) FROM app_passwords"), 0);
+    let r = alice.post_json("/api/me/app-passwords", &json!({ "name": "Mail für Zoë" }));
+    assert_eq!(r.status, 201, "{}", r.body);
+}

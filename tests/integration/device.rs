@@ -558,15 +558,7 @@ fn device_sign_in_at_device_passes_the_second_factor() {
     let user_code = req["user_code"].as_str().unwrap();
     // alice sets up a second factor, then signs in again on her phone via /device.
     let alice = s.user("alice", "wonderland");
-    let r = alice.post_json("/mfa/enroll/start", &json!({}));
-    assert_eq!(r.status, 200, "{}", r.body);
-    let secret = crate::totp_ref::base32_decode(r.json()["secret"].as_str().unwrap());
-    let now = s.portal.app().clock.now();
-    let r = alice.post_json(
-        "/mfa/enroll/verify",
-        &json!({ "code": crate::totp_ref::code(&secret, now) }),
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
+    let secret = s.portal.enrol_totp(&alice);
     assert_eq!(alice.post_form("/logout", &[]).status, 303);
 
     let rd = format!("/device?user_code={user_code}");
@@ -849,15 +841,7 @@ fn device_approval_from_a_session_older_than_the_second_factor_is_refused() {
     let user_code = req["user_code"].as_str().unwrap();
     let old = s.user("alice", "wonderland");
     let fresh = s.user("alice", "wonderland");
-    let r = fresh.post_json("/mfa/enroll/start", &json!({}));
-    assert_eq!(r.status, 200, "{}", r.body);
-    let secret = crate::totp_ref::base32_decode(r.json()["secret"].as_str().unwrap());
-    let now = s.portal.app().clock.now();
-    let r = fresh.post_json(
-        "/mfa/enroll/verify",
-        &json!({ "code": crate::totp_ref::code(&secret, now) }),
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
+    s.portal.enrol_totp(&fresh);
 
     let r = decide(&old, user_code, "allow");
     assert_eq!(r.status, 403, "{}", r.body);

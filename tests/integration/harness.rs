@@ -131,6 +131,18 @@ impl Portal {
         Client::new(&self.base)
     }
 
+    /// Sets up TOTP for the signed-in `c` (its session becomes one that passed it) and
+    /// returns the secret.
+    pub fn enrol_totp(&self, c: &Client) -> Vec<u8> {
+        let r = c.post_json("/mfa/enroll/start", &serde_json::json!({}));
+        assert_eq!(r.status, 200, "{}", r.body);
+        let secret = crate::totp_ref::base32_decode(r.json()["secret"].as_str().unwrap());
+        let code = crate::totp_ref::code(&secret, self.app().clock.now());
+        let r = c.post_json("/mfa/enroll/verify", &serde_json::json!({ "code": code }));
+        assert_eq!(r.status, 200, "{}", r.body);
+        secret
+    }
+
     /// Stops the server and starts a new one on the same data dir and variables.
     pub fn restart(mut self) -> Portal {
         self.server.take().unwrap().stop();

@@ -1338,24 +1338,11 @@ fn rd_of(location: &str) -> String {
         .into_owned()
 }
 
-/// Enrols the signed-in `c` in TOTP and returns the secret.
-fn enrol_totp(op: &Op, c: &Client) -> Vec<u8> {
-    let start = c.post_json("/mfa/enroll/start", &json!({})).json();
-    let secret = crate::totp_ref::base32_decode(start["secret"].as_str().unwrap());
-    let now = op.portal.app().clock.now();
-    let r = c.post_json(
-        "/mfa/enroll/verify",
-        &json!({ "code": crate::totp_ref::code(&secret, now) }),
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
-    secret
-}
-
 #[test]
 fn a_long_request_survives_sign_in_and_the_second_factor() {
     let op = op(&[]);
     let rp = op.register(false, true, None);
-    let secret = enrol_totp(&op, &op.user());
+    let secret = op.portal.enrol_totp(&op.user());
     let state: String = "s".repeat(3000);
     let c = op.portal.client();
     c.use_fresh_ip();
@@ -1675,7 +1662,7 @@ fn a_session_older_than_the_second_factor_must_pass_it_before_a_code() {
     let op = op(&[]);
     let rp = op.register(false, true, None);
     let old = op.user();
-    let secret = enrol_totp(&op, &op.user());
+    let secret = op.portal.enrol_totp(&op.user());
     let (verifier, challenge) = pkce();
     let r = old.get(&authorize_path(&rp, Some(&challenge), &[]));
     assert_eq!(r.status, 303, "{}", r.body);

@@ -152,7 +152,7 @@ fn quick_connect_with_a_second_factor_stops_at_the_challenge() {
         sign_in(&first, "jellyfin", "alice", "wonderland").status,
         303
     );
-    enrol(&portal, &first);
+    portal.enrol_totp(&first);
 
     let c = portal.client();
     c.use_fresh_ip();
@@ -463,7 +463,7 @@ fn approving_needs_the_second_factor_once_enrolled() {
     let portal = portal(&jf);
     let before = signed_in(&portal, "alice", "wonderland");
     let enrolled = signed_in(&portal, "alice", "wonderland");
-    enrol(&portal, &enrolled);
+    portal.enrol_totp(&enrolled);
     let code = jf.tv_initiates();
     // A session from before the second factor existed has not passed it.
     let r = link(&before, &code);
@@ -503,27 +503,6 @@ fn webhooks_can_follow_device_linked() {
     );
 }
 
-/// Sets up TOTP for the signed-in `c` (its session becomes one that passed it).
-fn enrol(portal: &Portal, c: &Client) {
-    let r = c.post_json("/mfa/enroll/start", &json!({}));
-    assert_eq!(r.status, 200, "{}", r.body);
-    let secret = totp_ref::base32_decode(r.json()["secret"].as_str().unwrap());
-    let code = totp_ref::code(&secret, portal.app().clock.now());
-    let r = c.post_json("/mfa/enroll/verify", &json!({ "code": code }));
-    assert_eq!(r.status, 200, "{}", r.body);
-}
-
-/// Sets up TOTP for the signed-in `c` and returns its secret.
-fn enrol_secret(portal: &Portal, c: &Client) -> Vec<u8> {
-    let r = c.post_json("/mfa/enroll/start", &json!({}));
-    assert_eq!(r.status, 200, "{}", r.body);
-    let secret = totp_ref::base32_decode(r.json()["secret"].as_str().unwrap());
-    let code = totp_ref::code(&secret, portal.app().clock.now());
-    let r = c.post_json("/mfa/enroll/verify", &json!({ "code": code }));
-    assert_eq!(r.status, 200, "{}", r.body);
-    secret
-}
-
 /// The session's amr as /whoami shows it.
 fn amr(c: &Client) -> Value {
     let who = c.get("/whoami").json();
@@ -553,7 +532,7 @@ fn quick_connect_sessions_say_qc_in_amr_never_pwd() {
     assert_eq!(amr(&c), json!(["qc"]));
 
     // With a second factor: the challenge's session is ["qc", "otp"].
-    let secret = enrol_secret(&portal, &with_password);
+    let secret = portal.enrol_totp(&with_password);
     let c = portal.client();
     c.use_fresh_ip();
     let code = started_code(&c);
@@ -581,7 +560,7 @@ fn quick_connect_then_enrolment_says_qc_and_otp() {
     let code = started_code(&c);
     assert_eq!(jf.approve_quick_connect("bob", &code), 200);
     assert_eq!(poll(&portal, &c).json()["redirect"], "/mfa/enroll");
-    enrol_secret(&portal, &c);
+    portal.enrol_totp(&c);
     assert_eq!(amr(&c), json!(["qc", "otp"]));
 }
 

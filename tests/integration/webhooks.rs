@@ -699,20 +699,6 @@ fn webhooks_and_events_follow_roles() {
     assert_eq!(root.get(&format!("/api/admin/webhooks/{id}")).status, 404);
 }
 
-/// Enrols the signed-in `c` in TOTP; returns the secret.
-fn enrol_totp(s: &Setup, c: &Client) -> Vec<u8> {
-    let r = c.post_json("/mfa/enroll/start", &json!({}));
-    assert_eq!(r.status, 200, "{}", r.body);
-    let secret = crate::totp_ref::base32_decode(r.json()["secret"].as_str().unwrap());
-    let now = s.portal.app().clock.now();
-    let r = c.post_json(
-        "/mfa/enroll/verify",
-        &json!({ "code": crate::totp_ref::code(&secret, now) }),
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
-    secret
-}
-
 /// With MFA on, a sign-in is complete only after the second factor: `signin.success`
 /// (and `signin.*`) must not fire on the password alone, or a leaked media-server
 /// password would open the person's address in a firewall hook.
@@ -722,7 +708,7 @@ fn sign_in_hooks_wait_for_the_second_factor() {
     let rx = Receiver::start();
     let root = s.user("root", "toor");
     let alice = s.user("alice", "wonderland");
-    let secret = enrol_totp(&s, &alice);
+    let secret = s.portal.enrol_totp(&alice);
     for (name, events) in [
         ("exact", json!(["signin.success"])),
         ("family", json!(["signin.*"])),

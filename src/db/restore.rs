@@ -73,9 +73,10 @@ pub fn first_broken_reference(conn: &Connection) -> rusqlite::Result<Option<Stri
         .optional()
 }
 
-/// After a full restore nothing signed in comes back to life: a session, token or
-/// trusted address ended since the backup (a stolen cookie, a withdrawn user) must stay
-/// ended. Everyone signs in again; applications get new tokens.
+/// After a full restore nothing signed in comes back to life: a session, token, app
+/// password or trusted address ended since the backup (a stolen cookie, a leaked app
+/// password, a withdrawn user) must stay ended. Everyone signs in again; applications get
+/// new tokens; people make new app passwords.
 pub fn end_sign_ins(conn: &Connection, now: i64) -> rusqlite::Result<()> {
     conn.execute_batch(
         "DELETE FROM main.sessions;
@@ -84,7 +85,8 @@ pub fn end_sign_ins(conn: &Connection, now: i64) -> rusqlite::Result<()> {
          DELETE FROM main.oauth_codes;
          DELETE FROM main.signin_ips;
          DELETE FROM main.oidc_pending;
-         DELETE FROM main.device_codes;",
+         DELETE FROM main.device_codes;
+         DELETE FROM main.app_passwords;",
     )?;
     conn.execute(
         "UPDATE main.oauth_tokens SET revoked_at = ?1 WHERE revoked_at IS NULL",

@@ -106,6 +106,7 @@ const SIGN_INS: &[&str] = &[
     "oauth_codes",
     "signin_ips",
     "device_codes",
+    "app_passwords",
 ];
 
 fn events_of(p: &Portal, kind: &str) -> i64 {
@@ -169,11 +170,23 @@ fn round_trip_restores_every_table() {
              INSERT INTO mfa_recovery_codes (user_id, code_digest, created_at) VALUES ({alice_id}, x'0102', 1);"
         ))
         .unwrap();
+    let r = alice.post_json("/api/me/app-passwords", &json!({ "name": "Nextcloud" }));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let app_password = r.json()["id"].clone();
     let keys_before = kids(&root);
     let before = dump(&s.portal);
     let name = create(&root);
 
-    // Change everything: a new user, a disabled one, settings, clients, MFA, keys.
+    // Change everything: an app password revoked (it must not come back)...
+    let r = alice.send(
+        "DELETE",
+        &format!("/api/me/app-passwords/{app_password}"),
+        &[],
+        None,
+    );
+    assert_eq!(r.status, 204, "{}", r.body);
+
+    // ...a new user, a disabled one, settings, clients, MFA, keys.
     let _vera = s.user("vera", "viewer");
     assert_eq!(
         root.post_json(
@@ -224,6 +237,11 @@ fn round_trip_restores_every_table() {
     );
     assert_eq!(s.portal.count("SELECT count(*) FROM sessions"), 0);
     assert_eq!(s.portal.count("SELECT count(*) FROM signin_ips"), 0);
+    assert_eq!(
+        s.portal.count("SELECT count(*) FROM app_passwords"),
+        0,
+        "an app password revoked since the backup does not come back (none does)"
+    );
     assert_eq!(
         s.portal
             .count("SELECT count(*) FROM oauth_tokens WHERE revoked_at IS NULL"),

@@ -61,6 +61,15 @@ fn search(
     tool("ldapsearch", &args)
 }
 
+/// ldapcompare bound as `dn`: its exit code (6 TRUE, 5 FALSE) and its trimmed answer.
+fn compare(url: &str, dn: &str, pw: &str, entry: &str, assertion: &str) -> (i32, String) {
+    let (code, out, _) = tool(
+        "ldapcompare",
+        &["-x", "-H", url, "-D", dn, "-w", pw, entry, assertion],
+    );
+    (code, out.trim().to_string())
+}
+
 fn whoami(url: &str, dn: &str, pw: &str) -> (i32, String, String) {
     tool("ldapwhoami", &["-x", "-H", url, "-D", dn, "-w", pw])
 }
@@ -528,17 +537,9 @@ fn ldap_compare_checks_membership_and_writes_are_refused() {
     let (dn, pw) = service(&s.portal, "apache");
     let group = format!("cn=jellyfin-user,ou=groups,{BASE}");
     let member = format!("uniqueMember:{}", people_dn("alice"));
-    let (code, out, _) = tool(
-        "ldapcompare",
-        &["-x", "-H", &url, "-D", &dn, "-w", &pw, &group, &member],
-    );
-    assert_eq!((code, out.trim()), (6, "TRUE"));
+    assert_eq!(compare(&url, &dn, &pw, &group, &member), (6, "TRUE".into()));
     let other = format!("member:{}", people_dn("root"));
-    let (code, out, _) = tool(
-        "ldapcompare",
-        &["-x", "-H", &url, "-D", &dn, "-w", &pw, &group, &other],
-    );
-    assert_eq!((code, out.trim()), (5, "FALSE"));
+    assert_eq!(compare(&url, &dn, &pw, &group, &other), (5, "FALSE".into()));
 
     let ldif = format!(
         "dn: uid=mallory,ou=people,{BASE}\nobjectClass: person\nuid: mallory\ncn: mallory\nsn: m\n"
@@ -1221,36 +1222,10 @@ fn ldap_a_person_does_not_see_the_other_members_of_their_groups() {
     );
     assert_eq!(code, 0);
     assert!(values(&out, "cn").is_empty(), "{out}");
-    let (code, out, _) = tool(
-        "ldapcompare",
-        &[
-            "-x",
-            "-H",
-            &url,
-            "-D",
-            &me,
-            "-w",
-            &pw,
-            &group,
-            &format!("member:{}", people_dn("vera")),
-        ],
-    );
-    assert_ne!((code, out.trim()), (6, "TRUE"));
-    let (code, out, _) = tool(
-        "ldapcompare",
-        &[
-            "-x",
-            "-H",
-            &url,
-            "-D",
-            &me,
-            "-w",
-            &pw,
-            &group,
-            &format!("member:{me}"),
-        ],
-    );
-    assert_eq!((code, out.trim()), (6, "TRUE"));
+    let vera = format!("member:{}", people_dn("vera"));
+    assert_ne!(compare(&url, &me, &pw, &group, &vera), (6, "TRUE".into()));
+    let myself = format!("member:{me}");
+    assert_eq!(compare(&url, &me, &pw, &group, &myself), (6, "TRUE".into()));
 }
 
 /// Deleting a service account (a leaked password) ends what its open connections may

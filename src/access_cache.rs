@@ -1,10 +1,14 @@
-//! In-memory caches behind forward-auth: media tokens the portal validated with the
-//! media server (by digest, never the token itself), and cookies apps gave on a
-//! `login_cookie` sign-in. Both expire; nothing here is written to disk.
+//! In-memory caches behind forward-auth: who a session is (every request to every app
+//! asks), media tokens the portal validated with the media server (by digest, never the
+//! token itself), and cookies apps gave on a `login_cookie` sign-in. All expire; nothing
+//! here is written to disk.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::access::decide::Subject;
 
 /// A validated token's owner is kept this long; a refused token this long.
 pub const TOKEN_TTL_MS: i64 = 5 * 60 * 1000;
@@ -12,11 +16,34 @@ pub const REFUSED_TTL_MS: i64 = 60 * 1000;
 /// Entries kept at most, so a flood of made-up tokens cannot grow memory without bound.
 const MAX_ENTRIES: usize = 10_000;
 
+/// A session's person is answered from memory until anything is committed to the store
+/// by this process (db::Db::commits: sign-out, revocation, a disabled account, new
+/// groups... all at once), and for this long at most: the bound on how long a change
+/// made by another process (the recovery CLI) can go unseen by forward-auth.
+pub const SESSION_TTL: Duration = Duration::from_secs(1);
+
+/// A session's person (None: the account has no access), as read at `commits`.
+struct SessionEntry {
+    subject: Option<Subject>,
+    /// The session's own end (unix seconds), checked at every use.
+    expires_at: i64,
+    commits: u64,
+    read_at: Instant,
+}
+
+impl SessionEntry {
+    fn fresh(&self, commits: u64) -> bool {
+        self.commits == commits && self.read_at.elapsed() < SESSION_TTL
+    }
+}
+
 /// Portal user id of a token (None: refused), and when that answer expires (ms).
 type TokenEntry = (Option<i64>, i64);
 
 #[derive(Default)]
 pub struct AccessCache {
+    /// Session cookie digest -> its person, while fresh (SESSION_TTL).
+    sessions: RwLock<HashMap<Vec<u8>, SessionEntry>>,
     /// SHA-256(token) -> (portal user id, or None when the media server refused it; expiry).
     tokens: Mutex<HashMap<Vec<u8>, TokenEntry>>,
     /// (rule key, user id) -> (Cookie header value, expiry).
@@ -45,6 +72,42 @@ fn bounded<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, (V, i64)>, now_ms: i
 }
 
 impl AccessCache {
+    /// The person of a live session read since the store last changed (`commits`, taken
+    /// before reading it), within SESSION_TTL; None: not known, read the store.
+    pub fn session(&self, digest: &[u8], commits: u64, now: i64) -> Option<Option<Subject>> {
+        let map = self.sessions.read().unwrap_or_else(|p| p.into_inner());
+        map.get(digest)
+            .filter(|e| e.fresh(commits) && e.expires_at > now)
+            .map(|e| e.subject.clone())
+    }
+
+    /// Keeps what the store said of a live session; `commits` as taken before reading it,
+    /// so a change committed meanwhile makes the entry stale at once.
+    pub fn remember_session(
+        &self,
+        digest: &[u8],
+        subject: Option<Subject>,
+        expires_at: i64,
+        commits: u64,
+    ) {
+        let mut map = self.sessions.write().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= MAX_ENTRIES && !map.contains_key(digest) {
+            map.retain(|_, e| e.fresh(commits));
+            if map.len() >= MAX_ENTRIES {
+                map.clear();
+            }
+        }
+        map.insert(
+            digest.to_vec(),
+            SessionEntry {
+                subject,
+                expires_at,
+                commits,
+                read_at: Instant::now(),
+            },
+        );
+    }
+
     /// Some(owner) when known and fresh (owner None: the token was refused).
     pub fn token(&self, digest: &[u8], now_ms: i64) -> Option<Option<i64>> {
         let map = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
@@ -135,6 +198,10 @@ impl AccessCache {
 
     /// Forget everything (after a restore replaced the users and settings).
     pub fn clear(&self) {
+        self.sessions
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
         self.tokens
             .lock()
             .unwrap_or_else(|p| p.into_inner())

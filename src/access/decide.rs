@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use super::{AccessRules, NetworkMode, Policy, Rule, Target, login_cookie, native, render};
 use crate::app::App;
-use crate::db::users;
+use crate::db::{sessions, users};
 use crate::error::Result;
 use crate::providers::ProviderKind;
 
@@ -26,6 +26,33 @@ pub struct Subject {
 }
 
 impl Subject {
+    /// The person of the live session with this cookie digest (None: no such live
+    /// session, or its account has no access). Forward-auth asks for every request to
+    /// every app, so the answer is kept in access_cache until the store changes.
+    pub fn of_session(app: &App, digest: &[u8], now: i64) -> Result<Option<Subject>> {
+        // Taken before the read: a commit racing with it leaves the entry stale.
+        let commits = app.db.commits();
+        if let Some(known) = app.access_cache.session(digest, commits, now) {
+            return Ok(known);
+        }
+        let Some(row) = sessions::load(&*app.db.conn()?, digest, now)? else {
+            return Ok(None);
+        };
+        let expires_at = row.expires_at;
+        let subject = row.authorized.then(|| Subject {
+            user_id: row.user_id,
+            identity_id: Some(row.identity_id),
+            two_factor: crate::providers::Amr::Otp.is_in(&row.amr),
+            uuid: row.uuid,
+            username: row.username,
+            email: row.email,
+            groups: row.groups,
+        });
+        app.access_cache
+            .remember_session(digest, subject.clone(), expires_at, commits);
+        Ok(subject)
+    }
+
     /// A still-authorized user by id, with their groups; None when access has ended.
     pub fn of_user(app: &App, user_id: i64) -> Result<Option<Subject>> {
         let conn = app.db.conn()?;

@@ -20,7 +20,8 @@ pub mod webhooks;
 
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
@@ -34,7 +35,13 @@ const MAX_IDLE: usize = 16;
 pub struct Db {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    /// Transactions this process committed (see [`Db::commits`]).
+    commits: Arc<AtomicU64>,
 }
+
+/// Pages in the write-ahead log past which a commit checkpoints it: SQLite's own
+/// default, which the commit counter's WAL hook takes over from.
+const WAL_AUTOCHECKPOINT_PAGES: i32 = 1000;
 
 /// A pooled connection; returns to the pool when dropped.
 pub struct Conn<'a> {
@@ -120,6 +127,7 @@ impl Db {
         let db = Db {
             path: path.to_path_buf(),
             idle: Mutex::new(Vec::new()),
+            commits: Arc::new(AtomicU64::new(0)),
         };
         let mut conn = db.connect().map_err(|e| match e.sqlite_error_code() {
             Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt) => {
@@ -159,7 +167,7 @@ impl Db {
     }
 
     fn connect(&self) -> rusqlite::Result<Connection> {
-        let conn = Connection::open_with_flags(
+        let mut conn = Connection::open_with_flags(
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
                 | OpenFlags::SQLITE_OPEN_CREATE
@@ -178,7 +186,31 @@ impl Db {
              PRAGMA synchronous = NORMAL;
              PRAGMA foreign_keys = ON;",
         )?;
+        self.count_commits(&mut conn)?;
         Ok(conn)
+    }
+
+    /// Counts every transaction this connection commits, after it is durable and visible
+    /// to readers. SQLite calls the WAL hook then; it replaces the automatic checkpoint,
+    /// which this hook therefore does itself, as SQLite would.
+    fn count_commits(&self, conn: &mut Connection) -> rusqlite::Result<()> {
+        let commits = Arc::clone(&self.commits);
+        conn.wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, pages| {
+            commits.fetch_add(1, Ordering::SeqCst);
+            if pages >= WAL_AUTOCHECKPOINT_PAGES {
+                // Passive, like SQLite's own: a busy reader only postpones it.
+                let _ = wal.checkpoint();
+            }
+            Ok(())
+        }))
+    }
+
+    /// A number that changes after every transaction committed by this process, so a
+    /// value read from the store after it was taken is as new as the store was then.
+    /// Caches tag what they read with it (access_cache's sessions). Writes by another
+    /// process (the recovery CLI) do not change it.
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::SeqCst)
     }
 
     pub fn conn(&self) -> Result<Conn<'_>> {
@@ -209,5 +241,81 @@ impl Db {
         let conn = self.conn()?;
         conn.query_row("SELECT 1", [], |_| Ok(()))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database file in a directory of its own, removed when dropped.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(name: &str) -> Scratch {
+            let dir = std::env::temp_dir().join(format!(
+                "authportal-{name}-{}-{:?}",
+                std::process::id(),
+                std::thread::current().id()
+            ));
+            std::fs::create_dir_all(&dir).unwrap();
+            Scratch(dir)
+        }
+        fn db(&self) -> PathBuf {
+            self.0.join("t.db")
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn every_commit_changes_the_count_and_nothing_else_does() {
+        let dir = Scratch::new("commits");
+        let db = Db::open(&dir.db()).unwrap();
+        let start = db.commits();
+        let read = |db: &Db| -> i64 {
+            db.conn()
+                .unwrap()
+                .query_row("SELECT count(*) FROM users", [], |r| r.get(0))
+                .unwrap()
+        };
+        read(&db);
+        assert_eq!(db.commits(), start, "a read commits nothing");
+        db.with_tx(|tx| Ok(tx.execute("CREATE TABLE t (x)", [])?))
+            .unwrap();
+        let after_tx = db.commits();
+        assert!(after_tx > start, "a transaction");
+        db.conn()
+            .unwrap()
+            .execute("INSERT INTO t VALUES (1)", [])
+            .unwrap();
+        let after_statement = db.commits();
+        assert!(after_statement > after_tx, "a statement on its own");
+        let refused = db.with_tx(|tx| {
+            tx.execute("INSERT INTO t VALUES (2)", [])?;
+            Err::<(), _>(AppError::bad_request("changed my mind"))
+        });
+        assert!(refused.is_err());
+        assert_eq!(db.commits(), after_statement, "rolled back");
+    }
+
+    /// The commit counter's WAL hook replaces SQLite's automatic checkpoint: it must do
+    /// that job too, or the log grows with every commit (here > 12 MB).
+    #[test]
+    fn the_write_ahead_log_is_still_checkpointed() {
+        let dir = Scratch::new("wal");
+        let db = Db::open(&dir.db()).unwrap();
+        db.with_tx(|tx| Ok(tx.execute("CREATE TABLE t (x)", [])?))
+            .unwrap();
+        let conn = db.conn().unwrap();
+        for i in 0..3000 {
+            conn.execute("INSERT INTO t VALUES (?1)", [i]).unwrap();
+        }
+        let wal = std::fs::metadata(dir.0.join("t.db-wal")).unwrap().len();
+        assert!(wal < 8 << 20, "the log holds {wal} bytes");
     }
 }

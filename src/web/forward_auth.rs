@@ -10,10 +10,10 @@ use rouille::Response;
 
 use crate::access::decide::{Decision, Facts, Subject, check_method, split_url};
 use crate::access::{self, AccessRules, Target};
+use crate::crypto::tokens::digest;
 use crate::error::Result;
 use crate::event_type::EventType;
-use crate::providers::Amr;
-use crate::web::guards::current_session;
+use crate::web::cookies::Cookie;
 use crate::web::request::Ctx;
 
 pub fn verify(ctx: &Ctx) -> Result<Response> {
@@ -172,17 +172,10 @@ fn one_header<'a>(ctx: &'a Ctx, name: &str) -> std::result::Result<Option<&'a st
 }
 
 fn session_subject(ctx: &Ctx) -> Result<Option<Subject>> {
-    Ok(current_session(ctx)?
-        .filter(|s| s.authorized())
-        .map(|s| Subject {
-            user_id: s.row.user_id,
-            identity_id: Some(s.row.identity_id),
-            two_factor: Amr::Otp.is_in(&s.row.amr),
-            uuid: s.row.uuid,
-            username: s.row.username,
-            email: s.row.email,
-            groups: s.groups,
-        }))
+    match Cookie::Session.read(ctx) {
+        Some(id) => Subject::of_session(ctx.app, &digest(&id), ctx.now()),
+        None => Ok(None),
+    }
 }
 
 /// 429 for an address that sent too many unknown media tokens.

@@ -1087,9 +1087,20 @@ fn the_command_line_recovers_a_locked_out_console() {
     let (code, _, err) = cli(&s.portal, &["mfa", "reset", "root"]);
     assert_eq!(code, Some(0), "{err}");
     // ... and takes alice out again; the last admin cannot be revoked.
+    assert!(forward_auth_groups(&alice).contains("admins"));
     let (code, _, err) = cli(&s.portal, &["admin", "revoke", "alice"]);
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(alice.get("/whoami").json()["admin"], false);
+    // Forward-auth answers from memory; a change made by another process reaches it
+    // within access_cache::SESSION_TTL (1 s; the bound here is loose on purpose).
+    let waited = std::time::Instant::now();
+    while forward_auth_groups(&alice).contains("admins") {
+        assert!(
+            waited.elapsed().as_secs() < 3,
+            "forward-auth still says admin"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let (code, _, err) = cli(&s.portal, &["admin", "revoke", "root"]);
     assert_eq!(code, Some(1));
     assert!(err.contains("no admin"), "{err}");
@@ -1120,6 +1131,22 @@ fn the_command_line_recovers_a_locked_out_console() {
         assert_eq!(code, Some(2), "{args:?}: {err}");
         assert!(err.contains("usage: authportal"), "{args:?}: {err}");
     }
+}
+
+/// The groups forward-auth hands an app for this client.
+fn forward_auth_groups(c: &Client) -> String {
+    let r = c.send(
+        "GET",
+        "/auth/verify",
+        &[
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Host", "app.example.com"),
+            ("X-Forwarded-Uri", "/"),
+        ],
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.header("remote-groups").unwrap_or("").to_string()
 }
 
 /// An unknown flag, an unknown preset or a flag without its value is a usage error

@@ -1455,3 +1455,107 @@ fn the_access_rule_tester_judges_like_verify_and_changes_nothing() {
     assert_eq!(access_test(&alice, body.clone()).status, 403);
     assert_eq!(access_test(&s.portal.client(), body).status, 401);
 }
+
+/// Forward-auth answers a session's person from memory (access_cache), so each way a
+/// session or its person changes must reach the very next request, with no wait: every
+/// step below asks once to fill the cache, changes one thing, and asks again at once.
+#[test]
+fn a_remembered_session_sees_every_change_at_the_next_request() {
+    let s = setup(&[]);
+    s.rules(json!({
+        "default_policy": "signed_in",
+        "rules": [{"name": "family", "hosts": ["family.example.com"], "groups": ["family"]}]
+    }));
+    let admin = s.user("root", "toor");
+    let groups = |c: &Client| {
+        let r = ask(c, "GET", "app.example.com", "/", "*/*");
+        (r.status == 200).then(|| r.header("remote-groups").unwrap_or("").to_string())
+    };
+    let family = |c: &Client| ask(c, "GET", "family.example.com", "/", "*/*").status;
+    let alice = s.user("alice", "wonderland");
+    let uuid = alice.get("/whoami").json()["uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let set_groups = |list: Value| {
+        let path = format!("/api/admin/users/{uuid}/groups");
+        let r = crate::team::put(&admin, &path, json!({ "groups": list }));
+        assert_eq!(r.status, 200, "{}", r.body);
+    };
+
+    // Groups given and taken.
+    assert_eq!(family(&alice), 403);
+    set_groups(json!(["family"]));
+    assert_eq!(family(&alice), 200, "a group given counts at once");
+    assert_eq!(groups(&alice).as_deref(), Some("family,jellyfin-user"));
+    set_groups(json!([]));
+    assert_eq!(family(&alice), 403, "a group taken counts at once");
+
+    // The person signs out: the old cookie, replayed, is nobody.
+    let stolen = s.portal.client();
+    let cookie = alice
+        .cookie("authportal_session")
+        .expect("a session cookie");
+    stolen.set_cookie("authportal_session", &cookie);
+    assert!(groups(&stolen).is_some());
+    assert_eq!(alice.post_form("/logout", &[]).status, 303);
+    assert_eq!(groups(&stolen), None, "signed out");
+
+    // The person ends one of their sessions from another.
+    let alice = s.user("alice", "wonderland");
+    let phone = s.user("alice", "wonderland");
+    assert!(groups(&phone).is_some());
+    let sessions = alice.get("/api/me/sessions").json();
+    let phone_id = sessions["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["current"] != true)
+        .expect("the other session")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = alice.send("DELETE", &format!("/api/me/sessions/{phone_id}"), &[], None);
+    assert!(r.status < 300, "{} {}", r.status, r.body);
+    assert_eq!(groups(&phone), None, "ended from another session");
+
+    // An admin ends one session, then all of them.
+    let detail = admin.get(&format!("/api/admin/users/{uuid}")).json();
+    let sid = detail["sessions"][0]["sid"].as_str().unwrap().to_string();
+    assert!(groups(&alice).is_some());
+    let r = admin.send("DELETE", &format!("/api/admin/sessions/{sid}"), &[], None);
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(groups(&alice), None, "ended by an admin");
+    let alice = s.user("alice", "wonderland");
+    assert!(groups(&alice).is_some());
+    let r = admin.post_json(
+        &format!("/api/admin/users/{uuid}/sessions/revoke"),
+        &json!({}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(groups(&alice), None, "all ended by an admin");
+
+    // The account is disabled.
+    let alice = s.user("alice", "wonderland");
+    assert!(groups(&alice).is_some());
+    let r = admin.post_json(&format!("/api/admin/users/{uuid}/disable"), &json!({}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(groups(&alice), None, "disabled");
+    let r = admin.post_json(&format!("/api/admin/users/{uuid}/enable"), &json!({}));
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // The media server withdraws access (the revalidation pass).
+    let alice = s.user("alice", "wonderland");
+    assert!(groups(&alice).is_some());
+    assert!(s.jf.set_user_disabled("alice", true));
+    let pass = authportal::revalidate::run_once(s.portal.app()).unwrap();
+    assert_eq!(pass.revoked, 1, "{pass:?}");
+    assert_eq!(groups(&alice), None, "access withdrawn");
+    assert!(s.jf.set_user_disabled("alice", false));
+
+    // The session runs out (24 hours by default).
+    let alice = s.user("alice", "wonderland");
+    assert!(groups(&alice).is_some());
+    s.portal.app().clock.advance(24 * 3600 + 1);
+    assert_eq!(groups(&alice), None, "expired");
+}

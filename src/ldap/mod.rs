@@ -1,7 +1,8 @@
 //! The read-only LDAP directory of the portal's people and groups, for applications that
 //! speak nothing else: the listener (LDAP_LISTEN_ADDR), one thread per connection under
 //! a total and a per-address cap. Protocol messages come from ldap3_proto; see conn.rs
-//! (bytes and TLS), ops.rs (operations), bind.rs, directory.rs and filter.rs.
+//! (bytes and TLS, timed by socket.rs), ops.rs (operations), bind.rs, directory.rs and
+//! filter.rs.
 
 pub mod accounts;
 pub mod bind;
@@ -11,7 +12,10 @@ pub mod dn;
 pub mod filter;
 mod ops;
 pub mod settings;
+mod socket;
 pub mod tls;
+
+pub use conn::Limits;
 
 use std::collections::HashMap;
 use std::io;
@@ -85,6 +89,16 @@ impl Bound {
     /// Serves the directory until `stop` is raised, on its accept thread (returned) and
     /// one thread per connection.
     pub fn serve(self, app: Arc<App>, stop: Arc<AtomicBool>) -> Result<JoinHandle<()>, String> {
+        self.serve_with(app, stop, Limits::default())
+    }
+
+    /// [`Bound::serve`] with other time limits (tests: a slow client cut off sooner).
+    pub fn serve_with(
+        self,
+        app: Arc<App>,
+        stop: Arc<AtomicBool>,
+        limits: Limits,
+    ) -> Result<JoinHandle<()>, String> {
         let layout = directory::Layout::of(&app);
         crate::log_info!("ldap: directory {} on {}", layout.base, self.addr);
         let shared = Arc::new(conn::Shared {
@@ -92,6 +106,7 @@ impl Bound {
             layout,
             tls: self.tls,
             stop,
+            limits,
         });
         let listener = self.listener;
         std::thread::Builder::new()

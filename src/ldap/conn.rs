@@ -18,6 +18,7 @@ use ldap3_proto::simple::DisconnectionNotice;
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 use tokio_util::codec::{Decoder, Encoder};
 
+use super::Activity;
 use super::bind::Bound;
 use super::directory::Layout;
 use super::ops::{self, Next, Session};
@@ -50,6 +51,10 @@ pub struct Limits {
     pub message_time: Duration,
     /// From the start of a TLS handshake (LDAPS or StartTLS) to its end.
     pub handshake_time: Duration,
+    /// Connections open at once, in all ([`super::MAX_CONNECTIONS`]).
+    pub max_connections: usize,
+    /// Connections open at once from one address ([`super::MAX_PER_ADDRESS`]).
+    pub per_address: usize,
 }
 
 impl Default for Limits {
@@ -58,6 +63,8 @@ impl Default for Limits {
             idle: IDLE,
             message_time: MESSAGE_TIME,
             handshake_time: MESSAGE_TIME,
+            max_connections: super::MAX_CONNECTIONS,
+            per_address: super::MAX_PER_ADDRESS,
         }
     }
 }
@@ -135,7 +142,7 @@ fn waiting(e: &io::Error) -> bool {
 
 /// Serves one accepted connection until the client leaves, misbehaves, idles out or the
 /// server stops.
-pub fn serve(shared: &Shared, tcp: TcpStream, peer: SocketAddr) {
+pub fn serve(shared: &Shared, tcp: TcpStream, peer: SocketAddr, activity: &Activity) {
     if tcp.set_write_timeout(Some(WRITE_TIMEOUT)).is_err() {
         return;
     }
@@ -146,6 +153,7 @@ pub fn serve(shared: &Shared, tcp: TcpStream, peer: SocketAddr) {
     };
     let mut c = Connection {
         shared,
+        activity,
         stream,
         session: Session {
             ip: peer.ip(),
@@ -206,6 +214,7 @@ fn tls_handshake(shared: &Shared, tls: &Arc<ServerConfig>, mut socket: Timed) ->
 
 struct Connection<'a> {
     shared: &'a Shared,
+    activity: &'a Activity,
     stream: Stream,
     session: Session,
     codec: LdapCodec,
@@ -225,6 +234,9 @@ impl Connection<'_> {
                     if let Some(socket) = self.stream.socket() {
                         socket.received(partial, idle);
                     }
+                    if !partial {
+                        self.activity.idle(self.session.bound != Bound::Anonymous);
+                    }
                 }
                 Ok(false) => {}
                 Err(()) => return,
@@ -234,7 +246,10 @@ impl Connection<'_> {
             }
             match self.stream.read(&mut chunk) {
                 Ok(0) => return,
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Ok(n) => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    self.activity.busy();
+                }
                 Err(e) if waiting(&e) => {}
                 Err(_) => return,
             }

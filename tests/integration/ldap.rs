@@ -1406,15 +1406,22 @@ struct Quick {
 
 impl Quick {
     fn start(p: &Portal) -> Quick {
+        Quick::with(
+            p,
+            authportal::ldap::Limits {
+                idle: QUICK_IDLE,
+                message_time: QUICK,
+                handshake_time: QUICK,
+                ..authportal::ldap::Limits::default()
+            },
+        )
+    }
+
+    fn with(p: &Portal, limits: authportal::ldap::Limits) -> Quick {
         let app = std::sync::Arc::clone(&p.server.as_ref().unwrap().app);
         let bound = authportal::ldap::bind(&app).unwrap().expect("LDAP listens");
         let addr = bound.addr.to_string();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let limits = authportal::ldap::Limits {
-            idle: QUICK_IDLE,
-            message_time: QUICK,
-            handshake_time: QUICK,
-        };
         let thread = bound
             .serve_with(app, std::sync::Arc::clone(&stop), limits)
             .unwrap();
@@ -1659,4 +1666,56 @@ fn ldap_binds_and_web_sign_ins_have_budgets_of_their_own() {
         "a wrong bind is still checked, not refused for the web's guesses"
     );
     assert_eq!(whoami(&url, &dn, &pw).0, 0);
+}
+
+/// When the directory is full, a newcomer takes the place of the connection that has
+/// waited longest anonymously: connections that say one thing and wait are cheap to
+/// open from many addresses (an IPv6 home has 256 /64s) and must not keep everyone
+/// out. A bound app's connections are never closed for a stranger.
+#[test]
+fn ldap_a_full_directory_closes_an_anonymous_idle_connection_for_a_newcomer() {
+    let s = ldap_setup(&[]);
+    let (dn, pw) = service(&s.portal, "app");
+    let quick = Quick::with(
+        &s.portal,
+        authportal::ldap::Limits {
+            max_connections: 3,
+            ..authportal::ldap::Limits::default()
+        },
+    );
+    let url = format!("ldap://{}", quick.addr);
+    let mut app = Session::open(&url);
+    assert_eq!(app.bind(&dn, simple(&pw)), 0);
+    let mut first = Session::open(&url);
+    assert_eq!(first.whoami(), "");
+    std::thread::sleep(Duration::from_millis(50));
+    let mut second = Session::open(&url);
+    assert_eq!(second.whoami(), "");
+
+    let mut newcomer = Session::open(&url);
+    assert_eq!(newcomer.whoami(), "", "the newcomer is served");
+    first
+        .tcp
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let mut b = [0u8; 16];
+    assert!(
+        matches!(first.tcp.read(&mut b), Ok(0)),
+        "the longest-waiting anonymous connection was closed"
+    );
+    assert_eq!(second.whoami(), "");
+    assert_eq!(app.whoami(), format!("dn:{dn}"));
+}
+
+/// Clients speak first in LDAP: a connection that says nothing is closed after the
+/// message time, not kept for the idle time (5 minutes) as one between messages is.
+#[test]
+fn ldap_a_connection_that_never_speaks_is_closed() {
+    let s = ldap_setup(&[]);
+    let quick = Quick::start(&s.portal);
+    let silent = drip(&quick.addr, [], Duration::from_secs(10));
+    assert!(
+        silent.is_some_and(|t| t >= QUICK && t < QUICK * 4),
+        "{silent:?}"
+    );
 }

@@ -199,7 +199,7 @@ fn tls_handshake(shared: &Shared, tls: &Arc<ServerConfig>, mut socket: Timed) ->
     let mut conn = ServerConnection::new(Arc::clone(tls)).ok()?;
     socket.expect_within(shared.limits.handshake_time);
     while conn.is_handshaking() {
-        if shared.stop.load(Ordering::Relaxed) {
+        if shared.stop.load(Ordering::Relaxed) || socket.expired() {
             return None;
         }
         match conn.complete_io(&mut socket) {
@@ -234,9 +234,6 @@ impl Connection<'_> {
                     if let Some(socket) = self.stream.socket() {
                         socket.received(partial, idle);
                     }
-                    if !partial {
-                        self.activity.idle(self.session.bound != Bound::Anonymous);
-                    }
                 }
                 Ok(false) => {}
                 Err(()) => return,
@@ -246,10 +243,7 @@ impl Connection<'_> {
             }
             match self.stream.read(&mut chunk) {
                 Ok(0) => return,
-                Ok(n) => {
-                    self.buf.extend_from_slice(&chunk[..n]);
-                    self.activity.busy();
-                }
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
                 Err(e) if waiting(&e) => {}
                 Err(_) => return,
             }
@@ -284,6 +278,9 @@ impl Connection<'_> {
                 // Message id 0 is reserved for unsolicited notices; negative ones do not exist.
                 return Err(());
             }
+            // Being answered: not a connection to close for a newcomer. One still
+            // arriving is (a drip must not make a connection look busy).
+            self.activity.busy();
             let (replies, next) = ops::handle(
                 &self.shared.app,
                 &self.shared.layout,
@@ -296,6 +293,7 @@ impl Connection<'_> {
                 Next::Close => return Err(()),
                 Next::StartTls => self.start_tls()?,
             }
+            self.activity.idle(self.session.bound != Bound::Anonymous);
         }
     }
 

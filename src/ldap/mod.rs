@@ -126,7 +126,7 @@ struct Counts {
     next_id: u64,
 }
 
-/// [`Activity::idle_since_ms`] while a message is arriving or being answered.
+/// [`Activity::idle_since_ms`] while a message is being answered.
 const BUSY: u64 = u64::MAX;
 
 /// What one open connection is doing, as its thread tells the accept loop: enough to
@@ -135,7 +135,8 @@ struct Activity {
     /// The socket, shut down to close the connection from outside its thread.
     stream: Option<TcpStream>,
     epoch: Instant,
-    /// Since when (ms from `epoch`) it has waited for a message; [`BUSY`] else.
+    /// Since when (ms from `epoch`) it has had nothing to answer (a message dripping
+    /// in counts as nothing); [`BUSY`] while answering one.
     idle_since_ms: AtomicU64,
     /// Bound as a service account or a person (anonymous else).
     bound: AtomicBool,
@@ -153,20 +154,21 @@ impl Activity {
         a
     }
 
-    /// A message has begun to arrive.
+    /// A message is being answered.
     fn busy(&self) {
         self.idle_since_ms.store(BUSY, Ordering::Relaxed);
     }
 
-    /// Waiting for the next message, bound as someone or not.
+    /// Answered; waiting for the next message, bound as someone or not.
     fn idle(&self, bound: bool) {
         let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(BUSY - 1);
         self.idle_since_ms.store(ms, Ordering::Relaxed);
         self.bound.store(bound, Ordering::Relaxed);
     }
 
-    /// Since when it has waited anonymously for a message: the connections a newcomer
-    /// may take the place of (an app's bound pool is never closed for a stranger).
+    /// Since when it has had nothing to answer, anonymous: the connections a newcomer
+    /// may take the place of (an app's bound pool is never closed for a stranger, nor
+    /// a connection in the middle of its answer).
     fn anonymous_idle_since(&self) -> Option<u64> {
         let since = self.idle_since_ms.load(Ordering::Relaxed);
         (since != BUSY && !self.bound.load(Ordering::Relaxed)).then_some(since)

@@ -36,7 +36,8 @@ pub const IDLE: Duration = Duration::from_secs(300);
 pub const MESSAGE_TIME: Duration = Duration::from_secs(10);
 /// How often a waiting read looks at the stop flag and the clocks.
 const POLL: Duration = Duration::from_millis(250);
-const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long writes may wait for a slow reader in all, beyond the least rate (socket.rs).
+const WRITE_GRACE: Duration = Duration::from_secs(30);
 /// A TLS record starts with this byte (handshake); an LDAP message with 0x30.
 const TLS_HANDSHAKE: u8 = 0x16;
 
@@ -51,6 +52,9 @@ pub struct Limits {
     pub message_time: Duration,
     /// From the start of a TLS handshake (LDAPS or StartTLS) to its end.
     pub handshake_time: Duration,
+    /// How long writes may wait in all for a client that reads slower than the least
+    /// rate (a client that stops reading is closed after this).
+    pub write_grace: Duration,
     /// Connections open at once, in all ([`super::MAX_CONNECTIONS`]).
     pub max_connections: usize,
     /// Connections open at once from one address ([`super::MAX_PER_ADDRESS`]).
@@ -63,6 +67,7 @@ impl Default for Limits {
             idle: IDLE,
             message_time: MESSAGE_TIME,
             handshake_time: MESSAGE_TIME,
+            write_grace: WRITE_GRACE,
             max_connections: super::MAX_CONNECTIONS,
             per_address: super::MAX_PER_ADDRESS,
         }
@@ -143,11 +148,7 @@ fn waiting(e: &io::Error) -> bool {
 /// Serves one accepted connection until the client leaves, misbehaves, idles out or the
 /// server stops.
 pub fn serve(shared: &Shared, tcp: TcpStream, peer: SocketAddr, activity: &Activity) {
-    if tcp.set_write_timeout(Some(WRITE_TIMEOUT)).is_err() {
-        return;
-    }
-    let limits = shared.limits;
-    let socket = Timed::new(tcp, POLL, limits.message_time, limits.message_time);
+    let socket = Timed::new(tcp, POLL, &shared.limits);
     let Some(stream) = open(shared, socket) else {
         return;
     };

@@ -2,11 +2,20 @@
 //! connection's current deadline. rustls reads until it has a whole TLS record (or the
 //! whole handshake), so without this a client that drips a record a byte at a time
 //! would never let a read return; here the read timeout is re-armed before each read
-//! from the time left, and a read past the deadline fails at once.
+//! from the time left, and a read past the deadline fails at once. Writes are held to
+//! a least rate, so a client that reads its answers a trickle at a time cannot hold
+//! its thread either.
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
+
+use super::conn::Limits;
+
+/// The least rate, in bytes a second, at which a client must take what is written to
+/// it, once its grace ([`Limits::write_grace`]) is spent: far below any real link, far
+/// above a trickle that would hold a thread for hours.
+const MIN_WRITE_RATE: f64 = 16.0 * 1024.0;
 
 /// A TCP stream whose reads end by a deadline: the idle deadline while nothing is
 /// pending, else the deadline of what has begun to arrive (a message from its first
@@ -21,22 +30,24 @@ pub struct Timed {
     idle_until: Instant,
     /// The deadline of what has begun to arrive, if anything has.
     due: Option<Instant>,
+    /// How long writes may wait in all beyond what their bytes earn at the least rate.
+    write_grace: Duration,
+    /// Time writes have waited for the client, less what their bytes earned at the
+    /// least rate; never below zero, so no credit is saved up for a later trickle.
+    write_debt: Duration,
 }
 
 impl Timed {
-    /// A freshly accepted stream: its first byte is due within `first_byte`.
-    pub fn new(
-        tcp: TcpStream,
-        poll: Duration,
-        message_time: Duration,
-        first_byte: Duration,
-    ) -> Timed {
+    /// A freshly accepted stream: its first byte is due within the message time.
+    pub fn new(tcp: TcpStream, poll: Duration, limits: &Limits) -> Timed {
         Timed {
             tcp,
             poll,
-            message_time,
-            idle_until: Instant::now() + first_byte,
+            message_time: limits.message_time,
+            idle_until: Instant::now() + limits.message_time,
             due: None,
+            write_grace: limits.write_grace,
+            write_debt: Duration::ZERO,
         }
     }
 
@@ -92,7 +103,17 @@ impl Read for Timed {
 
 impl Write for Timed {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.tcp.write(buf)
+        let left = self.write_grace.saturating_sub(self.write_debt);
+        if left.is_zero() {
+            return Err(io::Error::from(io::ErrorKind::TimedOut));
+        }
+        self.tcp.set_write_timeout(Some(left))?;
+        let started = Instant::now();
+        let written = self.tcp.write(buf);
+        let bytes = written.as_ref().map_or(0, |n| *n);
+        let earned = Duration::from_secs_f64(bytes as f64 / MIN_WRITE_RATE);
+        self.write_debt = (self.write_debt + started.elapsed()).saturating_sub(earned);
+        written
     }
 
     fn flush(&mut self) -> io::Result<()> {

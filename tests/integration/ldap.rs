@@ -1729,3 +1729,66 @@ fn ldap_a_connection_that_never_speaks_is_closed() {
         "{silent:?}"
     );
 }
+
+/// A client that reads its answers a trickle at a time (here 2.5 KB/s, its receive
+/// window kept small) must not hold its thread for as long as the answers last: writes
+/// that wait beyond the grace at less than the least rate (16 KiB/s) close it.
+#[test]
+fn ldap_a_client_that_reads_a_trickle_is_cut_off() {
+    use ldap3_proto::proto::*;
+    let s = ldap_setup(&[]);
+    let quick = Quick::with(
+        &s.portal,
+        authportal::ldap::Limits {
+            write_grace: QUICK,
+            ..authportal::ldap::Limits::default()
+        },
+    );
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let addr: std::net::SocketAddr = quick.addr.parse().unwrap();
+    socket.connect(&addr.into()).unwrap();
+    let mut c: TcpStream = socket.into();
+    // 20,000 Root DSE searches at once: megabytes of answers, more than socket
+    // buffers hold.
+    let requests: Vec<u8> = (1..=20_000)
+        .flat_map(|id| {
+            encode(LdapMsg::new(
+                id,
+                LdapOp::SearchRequest(LdapSearchRequest {
+                    base: String::new(),
+                    scope: LdapSearchScope::Base,
+                    aliases: LdapDerefAliases::Never,
+                    sizelimit: 0,
+                    timelimit: 0,
+                    typesonly: false,
+                    filter: LdapFilter::Present("objectClass".into()),
+                    attrs: vec![],
+                }),
+            ))
+        })
+        .collect();
+    c.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(&requests).unwrap();
+    c.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut taken = 0;
+    let closed = loop {
+        if started.elapsed() > Duration::from_secs(20) {
+            break None;
+        }
+        let mut b = [0u8; 256];
+        match c.read(&mut b) {
+            Ok(0) => break Some(started.elapsed()),
+            Ok(n) => taken += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => break Some(started.elapsed()),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        closed.is_some_and(|t| t < Duration::from_secs(10)),
+        "{closed:?} after {taken} bytes"
+    );
+}

@@ -33,8 +33,11 @@ pub struct Timed {
     /// How long writes may wait in all beyond what their bytes earn at the least rate.
     write_grace: Duration,
     /// Time writes have waited for the client, less what their bytes earned at the
-    /// least rate; never below zero, so no credit is saved up for a later trickle.
+    /// least rate and the time since the last write; never below zero, so no credit is
+    /// saved up for a later trickle. A client served back to back (pipelined requests)
+    /// pays it off only by reading.
     write_debt: Duration,
+    last_write: Instant,
 }
 
 impl Timed {
@@ -48,6 +51,7 @@ impl Timed {
             due: None,
             write_grace: limits.write_grace,
             write_debt: Duration::ZERO,
+            last_write: Instant::now(),
         }
     }
 
@@ -103,6 +107,7 @@ impl Read for Timed {
 
 impl Write for Timed {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_debt = self.write_debt.saturating_sub(self.last_write.elapsed());
         let left = self.write_grace.saturating_sub(self.write_debt);
         if left.is_zero() {
             return Err(io::Error::from(io::ErrorKind::TimedOut));
@@ -113,6 +118,7 @@ impl Write for Timed {
         let bytes = written.as_ref().map_or(0, |n| *n);
         let earned = Duration::from_secs_f64(bytes as f64 / MIN_WRITE_RATE);
         self.write_debt = (self.write_debt + started.elapsed()).saturating_sub(earned);
+        self.last_write = Instant::now();
         written
     }
 

@@ -46,10 +46,16 @@ pub struct Limits {
     pub setup: RateLimiter,
     /// Setup-code guesses per client IP: the code is what keeps strangers out of the wizard.
     pub setup_code: RateLimiter,
+    /// LDAP binds that are guesses, per client IP: apart from `signin`, so neither an
+    /// app retrying an old password nor web guessing spends the other's budget.
+    pub ldap_bind: RateLimiter,
     /// Wrong passwords per account typed (provider and name), from any address.
     pub signin_account: Backoff,
     /// Wrong second-factor codes per user, from any address (plus mfa::DAILY_FAILURES).
     pub mfa_account: Backoff,
+    /// Wrong LDAP bind passwords per DN, from any address: apart from `signin_account`,
+    /// so a flood of made-up DNs cannot push sign-in back-offs out of memory.
+    pub ldap_dn: Backoff,
 }
 
 /// A TV app sends one token; a household a few. Beyond this an address is guessing.
@@ -92,8 +98,10 @@ impl Limits {
             device_codes: RateLimiter::new(DEVICE_CODE_BURST, DEVICE_CODE_PER_MINUTE),
             setup: RateLimiter::new(SETUP_BURST, SETUP_PER_MINUTE),
             setup_code: RateLimiter::new(SETUP_CODE_BURST, SETUP_CODE_PER_MINUTE),
+            ldap_bind: RateLimiter::new(1, 1),
             signin_account: Backoff::new(FREE_FAILURES, FIRST_WAIT_MS, LONGEST_WAIT_MS),
             mfa_account: Backoff::new(FREE_FAILURES, FIRST_WAIT_MS, LONGEST_WAIT_MS),
+            ldap_dn: Backoff::new(FREE_FAILURES, FIRST_WAIT_MS, LONGEST_WAIT_MS),
         };
         limits.set(rates);
         limits
@@ -106,6 +114,7 @@ impl Limits {
             (&self.mfa_user, r.mfa),
             (&self.writes, r.writes),
             (&self.token, r.token),
+            (&self.ldap_bind, r.ldap_bind),
         ] {
             limiter.set(rate.burst, rate.per_minute);
         }

@@ -36,6 +36,18 @@ const SIGNIN_RESULTS: &[&str] = &[
     "unreachable",
     "error",
 ];
+/// How an LDAP bind with a DN ended ([`LdapBind`]'s order).
+const LDAP_BIND_RESULTS: &[&str] = &["success", "failure", "limited"];
+
+/// How an LDAP bind with a DN ended: `Limited` was refused unchecked, its address or DN
+/// over the LDAP bind limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LdapBind {
+    Success = 0,
+    Failure = 1,
+    Limited = 2,
+}
+
 /// What forward-auth told the proxy.
 const DECISIONS: &[&str] = &["allow", "sign_in", "deny", "invalid"];
 
@@ -52,8 +64,8 @@ pub struct Metrics {
     /// PROVIDERS x SIGNIN_RESULTS
     signins: Box<[AtomicU64]>,
     decisions: Box<[AtomicU64]>,
-    /// LDAP binds: [success, failure].
-    ldap_binds: [AtomicU64; 2],
+    /// LDAP binds, by LDAP_BIND_RESULTS.
+    ldap_binds: [AtomicU64; 3],
     ldap_searches: AtomicU64,
     started: i64,
 }
@@ -66,7 +78,7 @@ impl Default for Metrics {
             latency_sum_us: counters(MAX_ROUTE_LABELS),
             signins: counters(PROVIDERS.len() * SIGNIN_RESULTS.len()),
             decisions: counters(DECISIONS.len()),
-            ldap_binds: [AtomicU64::new(0), AtomicU64::new(0)],
+            ldap_binds: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
             ldap_searches: AtomicU64::new(0),
             started: chrono::Utc::now().timestamp(),
         }
@@ -115,8 +127,8 @@ impl Metrics {
     }
 
     /// One LDAP bind with a DN (anonymous binds are not counted).
-    pub fn ldap_bind(&self, ok: bool) {
-        add(&self.ldap_binds[usize::from(!ok)], 1);
+    pub fn ldap_bind(&self, result: LdapBind) {
+        add(&self.ldap_binds[result as usize], 1);
     }
 
     /// One LDAP search.
@@ -183,7 +195,7 @@ impl Metrics {
             "counter",
             "LDAP binds with a DN, by result.",
         );
-        for (i, result) in ["success", "failure"].iter().enumerate() {
+        for (i, result) in LDAP_BIND_RESULTS.iter().enumerate() {
             let _ = writeln!(
                 out,
                 "authportal_ldap_binds_total{{result=\"{result}\"}} {}",

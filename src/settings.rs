@@ -458,8 +458,8 @@ mod tests {
                 checked += 1;
             }
         }
-        // events 1, revalidation 4, security 1 + 4 x 2.
-        assert_eq!(checked, 14);
+        // events 1, revalidation 4, security 1 + 5 x 2.
+        assert_eq!(checked, 16);
     }
 
     #[test]

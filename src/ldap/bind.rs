@@ -13,8 +13,9 @@ use crate::App;
 use crate::crypto::{ct_eq, sha256};
 use crate::db;
 use crate::event_type::EventType;
+use crate::metrics::LdapBind;
 use crate::providers::{Outcome, ProviderError, ProviderKind};
-use crate::ratelimit::Backoff;
+use crate::ratelimit::{Backoff, RateLimiter};
 
 /// Who a connection is bound as.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,7 +81,12 @@ fn dn_key(dn: &Dn) -> String {
 }
 
 fn backoff(app: &App) -> &Backoff {
-    &app.limits.signin_account
+    &app.limits.ldap_dn
+}
+
+/// The per-address budget of guessable binds (its own, not the sign-in page's).
+fn budget(app: &App) -> &RateLimiter {
+    &app.limits.ldap_bind
 }
 
 /// Checks a simple bind from `ip`.
@@ -138,8 +144,7 @@ fn verify(
         None => None,
     };
     let now_ms = app.clock.now_ms();
-    app.limits
-        .signin
+    budget(app)
         .check_ip(ip, now_ms)
         .and_then(|()| backoff(app).check(key, now_ms))
         .map_err(|retry_after_secs| Refused::TooMany { retry_after_secs })?;
@@ -149,7 +154,7 @@ fn verify(
     };
     match checked {
         Ok(Some(bound)) => {
-            app.limits.signin.refund_ip(ip);
+            budget(app).refund_ip(ip);
             backoff(app).succeed(key);
             Ok(bound)
         }
@@ -159,7 +164,7 @@ fn verify(
         }
         Err(e) => {
             // The media server did not answer: not the client's failure.
-            app.limits.signin.refund_ip(ip);
+            budget(app).refund_ip(ip);
             Err(e)
         }
     }
@@ -416,8 +421,13 @@ fn keep_token(app: &App, ident: &crate::providers::Identity) {
 /// over the limit are counted but not events: a flood must not fill the audit log.
 fn record(app: &App, ip: IpAddr, dn: &str, outcome: &Result<Bound, Refused>) {
     let ok = outcome.is_ok();
-    app.metrics.ldap_bind(ok);
+    app.metrics.ldap_bind(match outcome {
+        Ok(_) => LdapBind::Success,
+        Err(Refused::TooMany { .. }) => LdapBind::Limited,
+        Err(_) => LdapBind::Failure,
+    });
     if let Err(Refused::TooMany { .. }) = outcome {
+        crate::log_warn!("ldap: bind rate limit for {ip}");
         return;
     }
     let (kind, user_id, detail) = match outcome {

@@ -1,14 +1,15 @@
 //! One LDAP connection on its own thread: bytes in, messages decoded by ldap3_proto's
 //! codec (called synchronously, no async runtime), answered by ops, encoded back. LDAPS
 //! (a first byte that opens a TLS handshake) and StartTLS share the port. Bounded: a
-//! message's size and nesting (the codec), idle time, and how long one message may take
-//! to arrive; a message that does not decode closes the connection.
+//! message's size and nesting (the codec), idle time, and how long the first byte, a TLS
+//! handshake and one message may take to arrive, TLS or not (socket.rs); a message that
+//! does not decode closes the connection.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::BytesMut;
 use ldap3_proto::LdapCodec;
@@ -17,9 +18,11 @@ use ldap3_proto::simple::DisconnectionNotice;
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 use tokio_util::codec::{Decoder, Encoder};
 
+use super::Activity;
 use super::bind::Bound;
 use super::directory::Layout;
 use super::ops::{self, Next, Session};
+use super::socket::Timed;
 use crate::App;
 
 /// Largest message a client may send (a bind or search is a few hundred bytes).
@@ -33,9 +36,43 @@ pub const IDLE: Duration = Duration::from_secs(300);
 pub const MESSAGE_TIME: Duration = Duration::from_secs(10);
 /// How often a waiting read looks at the stop flag and the clocks.
 const POLL: Duration = Duration::from_millis(250);
-const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long writes may wait for a slow reader in all, beyond the least rate (socket.rs).
+const WRITE_GRACE: Duration = Duration::from_secs(30);
 /// A TLS record starts with this byte (handshake); an LDAP message with 0x30.
 const TLS_HANDSHAKE: u8 = 0x16;
+
+/// How long a connection may take over each step. The portal runs with `Default`;
+/// tests shorten them so that a slow client is cut off in a second, not ten.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Nothing to say for this long after a message: closed.
+    pub idle: Duration,
+    /// From a message's first byte (whatever TLS records carry it) to its last; also
+    /// from the connection's start to its first byte (clients speak first in LDAP).
+    pub message_time: Duration,
+    /// From the start of a TLS handshake (LDAPS or StartTLS) to its end.
+    pub handshake_time: Duration,
+    /// How long writes may wait in all for a client that reads slower than the least
+    /// rate (a client that stops reading is closed after this).
+    pub write_grace: Duration,
+    /// Connections open at once, in all ([`super::MAX_CONNECTIONS`]).
+    pub max_connections: usize,
+    /// Connections open at once from one address ([`super::MAX_PER_ADDRESS`]).
+    pub per_address: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            idle: IDLE,
+            message_time: MESSAGE_TIME,
+            handshake_time: MESSAGE_TIME,
+            write_grace: WRITE_GRACE,
+            max_connections: super::MAX_CONNECTIONS,
+            per_address: super::MAX_PER_ADDRESS,
+        }
+    }
+}
 
 /// What every connection of one listener shares.
 pub struct Shared {
@@ -43,17 +80,34 @@ pub struct Shared {
     pub layout: Layout,
     pub tls: Option<Arc<ServerConfig>>,
     pub stop: Arc<AtomicBool>,
+    pub limits: Limits,
 }
 
 enum Stream {
-    Plain(TcpStream),
-    Tls(Box<StreamOwned<ServerConnection, TcpStream>>),
+    Plain(Timed),
+    Tls(Box<StreamOwned<ServerConnection, Timed>>),
     /// Only while switching to TLS.
     Closed,
 }
 
 fn closed() -> io::Error {
     io::Error::from(io::ErrorKind::NotConnected)
+}
+
+impl Stream {
+    /// The socket under the stream, whose clock says when the connection is too slow.
+    fn socket(&mut self) -> Option<&mut Timed> {
+        match self {
+            Stream::Plain(s) => Some(s),
+            Stream::Tls(s) => Some(&mut s.sock),
+            Stream::Closed => None,
+        }
+    }
+
+    /// Whether the current deadline has passed (a closed stream has none left).
+    fn expired(&mut self) -> bool {
+        self.socket().is_none_or(|s| s.expired())
+    }
 }
 
 impl Read for Stream {
@@ -93,17 +147,14 @@ fn waiting(e: &io::Error) -> bool {
 
 /// Serves one accepted connection until the client leaves, misbehaves, idles out or the
 /// server stops.
-pub fn serve(shared: &Shared, tcp: TcpStream, peer: SocketAddr) {
-    if tcp.set_read_timeout(Some(POLL)).is_err()
-        || tcp.set_write_timeout(Some(WRITE_TIMEOUT)).is_err()
-    {
-        return;
-    }
-    let Some(stream) = open(shared, tcp) else {
+pub fn serve(shared: &Shared, tcp: TcpStream, peer: SocketAddr, activity: &Activity) {
+    let socket = Timed::new(tcp, POLL, &shared.limits);
+    let Some(stream) = open(shared, socket) else {
         return;
     };
     let mut c = Connection {
         shared,
+        activity,
         stream,
         session: Session {
             ip: peer.ip(),
@@ -117,19 +168,19 @@ pub fn serve(shared: &Shared, tcp: TcpStream, peer: SocketAddr) {
     c.run();
 }
 
-/// LDAPS when TLS is configured and the client opens with a TLS handshake.
-fn open(shared: &Shared, tcp: TcpStream) -> Option<Stream> {
+/// LDAPS when TLS is configured and the client opens with a TLS handshake (which must
+/// then finish in time).
+fn open(shared: &Shared, socket: Timed) -> Option<Stream> {
     let Some(tls) = &shared.tls else {
-        return Some(Stream::Plain(tcp));
+        return Some(Stream::Plain(socket));
     };
-    let started = Instant::now();
     let mut first = [0u8; 1];
     loop {
-        match tcp.peek(&mut first) {
+        match socket.peek(&mut first) {
             Ok(0) => return None,
             Ok(_) => break,
             Err(e) if waiting(&e) => {
-                if shared.stop.load(Ordering::Relaxed) || started.elapsed() > MESSAGE_TIME {
+                if shared.stop.load(Ordering::Relaxed) || socket.expired() {
                     return None;
                 }
             }
@@ -137,15 +188,34 @@ fn open(shared: &Shared, tcp: TcpStream) -> Option<Stream> {
         }
     }
     if first[0] == TLS_HANDSHAKE {
-        let conn = ServerConnection::new(Arc::clone(tls)).ok()?;
-        Some(Stream::Tls(Box::new(StreamOwned::new(conn, tcp))))
+        tls_handshake(shared, tls, socket)
     } else {
-        Some(Stream::Plain(tcp))
+        Some(Stream::Plain(socket))
     }
+}
+
+/// Runs a TLS handshake to its end within the handshake time; None when it fails, the
+/// client is too slow or the server stops.
+fn tls_handshake(shared: &Shared, tls: &Arc<ServerConfig>, mut socket: Timed) -> Option<Stream> {
+    let mut conn = ServerConnection::new(Arc::clone(tls)).ok()?;
+    socket.expect_within(shared.limits.handshake_time);
+    while conn.is_handshaking() {
+        if shared.stop.load(Ordering::Relaxed) || socket.expired() {
+            return None;
+        }
+        match conn.complete_io(&mut socket) {
+            Ok(_) => {}
+            Err(e) if waiting(&e) && !socket.expired() => {}
+            Err(_) => return None,
+        }
+    }
+    socket.received(false, shared.limits.idle);
+    Some(Stream::Tls(Box::new(StreamOwned::new(conn, socket))))
 }
 
 struct Connection<'a> {
     shared: &'a Shared,
+    activity: &'a Activity,
     stream: Stream,
     session: Session,
     codec: LdapCodec,
@@ -155,13 +225,16 @@ struct Connection<'a> {
 impl Connection<'_> {
     fn run(&mut self) {
         let mut chunk = [0u8; 8192];
-        let mut last_message = Instant::now();
-        let mut partial_since: Option<Instant> = None;
         loop {
             match self.answer_buffered() {
                 Ok(true) => {
-                    last_message = Instant::now();
-                    partial_since = (!self.buf.is_empty()).then(Instant::now);
+                    // What is left in the buffer is the next message begun: its clock
+                    // starts now.
+                    let partial = !self.buf.is_empty();
+                    let idle = self.shared.limits.idle;
+                    if let Some(socket) = self.stream.socket() {
+                        socket.received(partial, idle);
+                    }
                 }
                 Ok(false) => {}
                 Err(()) => return,
@@ -171,17 +244,13 @@ impl Connection<'_> {
             }
             match self.stream.read(&mut chunk) {
                 Ok(0) => return,
-                Ok(n) => {
-                    self.buf.extend_from_slice(&chunk[..n]);
-                    partial_since.get_or_insert_with(Instant::now);
-                }
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
                 Err(e) if waiting(&e) => {}
                 Err(_) => return,
             }
             // After every read, not only one that timed out: a client that drips a byte
             // at a time never lets a read time out.
-            let slow = partial_since.is_some_and(|t| t.elapsed() > MESSAGE_TIME);
-            if slow || last_message.elapsed() > IDLE {
+            if self.stream.expired() {
                 return;
             }
         }
@@ -210,6 +279,9 @@ impl Connection<'_> {
                 // Message id 0 is reserved for unsolicited notices; negative ones do not exist.
                 return Err(());
             }
+            // Being answered: not a connection to close for a newcomer. One still
+            // arriving is (a drip must not make a connection look busy).
+            self.activity.busy();
             let (replies, next) = ops::handle(
                 &self.shared.app,
                 &self.shared.layout,
@@ -222,6 +294,7 @@ impl Connection<'_> {
                 Next::Close => return Err(()),
                 Next::StartTls => self.start_tls()?,
             }
+            self.activity.idle(self.session.bound != Bound::Anonymous);
         }
     }
 
@@ -246,11 +319,10 @@ impl Connection<'_> {
             return Err(());
         }
         let tls = self.shared.tls.as_ref().ok_or(())?;
-        let conn = ServerConnection::new(Arc::clone(tls)).map_err(|_| ())?;
-        let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Closed) else {
+        let Stream::Plain(socket) = std::mem::replace(&mut self.stream, Stream::Closed) else {
             return Err(());
         };
-        self.stream = Stream::Tls(Box::new(StreamOwned::new(conn, tcp)));
+        self.stream = tls_handshake(self.shared, tls, socket).ok_or(())?;
         self.session.secure = true;
         Ok(())
     }

@@ -1,7 +1,8 @@
 //! The read-only LDAP directory of the portal's people and groups, for applications that
 //! speak nothing else: the listener (LDAP_LISTEN_ADDR), one thread per connection under
 //! a total and a per-address cap. Protocol messages come from ldap3_proto; see conn.rs
-//! (bytes and TLS), ops.rs (operations), bind.rs, directory.rs and filter.rs.
+//! (bytes and TLS, timed by socket.rs), ops.rs (operations), bind.rs, directory.rs and
+//! filter.rs.
 
 pub mod accounts;
 pub mod bind;
@@ -11,19 +12,23 @@ pub mod dn;
 pub mod filter;
 mod ops;
 pub mod settings;
+mod socket;
 pub mod tls;
+
+pub use conn::Limits;
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, SocketAddr, TcpListener};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::App;
 
-/// Connections open at once, in all.
+/// Connections open at once, in all. At the cap the one that has waited longest
+/// anonymously is closed for a newcomer; with none, the newcomer is closed.
 pub const MAX_CONNECTIONS: usize = 256;
 /// Connections open at once from one address (an app pools a few).
 pub const MAX_PER_ADDRESS: usize = 16;
@@ -85,6 +90,16 @@ impl Bound {
     /// Serves the directory until `stop` is raised, on its accept thread (returned) and
     /// one thread per connection.
     pub fn serve(self, app: Arc<App>, stop: Arc<AtomicBool>) -> Result<JoinHandle<()>, String> {
+        self.serve_with(app, stop, Limits::default())
+    }
+
+    /// [`Bound::serve`] with other time limits (tests: a slow client cut off sooner).
+    pub fn serve_with(
+        self,
+        app: Arc<App>,
+        stop: Arc<AtomicBool>,
+        limits: Limits,
+    ) -> Result<JoinHandle<()>, String> {
         let layout = directory::Layout::of(&app);
         crate::log_info!("ldap: directory {} on {}", layout.base, self.addr);
         let shared = Arc::new(conn::Shared {
@@ -92,6 +107,7 @@ impl Bound {
             layout,
             tls: self.tls,
             stop,
+            limits,
         });
         let listener = self.listener;
         std::thread::Builder::new()
@@ -101,17 +117,69 @@ impl Bound {
     }
 }
 
-/// Open connections per address, and in all.
+/// Open connections per address, and in all, with what each is doing.
 #[derive(Default)]
 struct Counts {
     per_address: HashMap<IpAddr, usize>,
     total: usize,
+    open: HashMap<u64, (IpAddr, Arc<Activity>)>,
+    next_id: u64,
+}
+
+/// [`Activity::idle_since_ms`] while a message is being answered.
+const BUSY: u64 = u64::MAX;
+
+/// What one open connection is doing, as its thread tells the accept loop: enough to
+/// pick one to close for a newcomer when the directory is full.
+struct Activity {
+    /// The socket, shut down to close the connection from outside its thread.
+    stream: Option<TcpStream>,
+    epoch: Instant,
+    /// Since when (ms from `epoch`) it has had nothing to answer (a message dripping
+    /// in counts as nothing); [`BUSY`] while answering one.
+    idle_since_ms: AtomicU64,
+    /// Bound as a service account or a person (anonymous else).
+    bound: AtomicBool,
+}
+
+impl Activity {
+    fn new(stream: Option<TcpStream>, epoch: Instant) -> Activity {
+        let a = Activity {
+            stream,
+            epoch,
+            idle_since_ms: AtomicU64::new(0),
+            bound: AtomicBool::new(false),
+        };
+        a.idle(false);
+        a
+    }
+
+    /// A message is being answered.
+    fn busy(&self) {
+        self.idle_since_ms.store(BUSY, Ordering::Relaxed);
+    }
+
+    /// Answered; waiting for the next message, bound as someone or not.
+    fn idle(&self, bound: bool) {
+        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(BUSY - 1);
+        self.idle_since_ms.store(ms, Ordering::Relaxed);
+        self.bound.store(bound, Ordering::Relaxed);
+    }
+
+    /// Since when it has had nothing to answer, anonymous: the connections a newcomer
+    /// may take the place of (an app's bound pool is never closed for a stranger, nor
+    /// a connection in the middle of its answer).
+    fn anonymous_idle_since(&self) -> Option<u64> {
+        let since = self.idle_since_ms.load(Ordering::Relaxed);
+        (since != BUSY && !self.bound.load(Ordering::Relaxed)).then_some(since)
+    }
 }
 
 /// A connection's place in [`Counts`], given back when its thread ends.
 struct Slot {
     counts: Arc<Mutex<Counts>>,
-    ip: IpAddr,
+    id: u64,
+    activity: Arc<Activity>,
 }
 
 /// The address a connection counts against: an IPv6 client holds a whole /64 (one
@@ -127,19 +195,65 @@ fn counted_as(ip: IpAddr) -> IpAddr {
     }
 }
 
+impl Counts {
+    /// Gives back the place of connection `id` (if it still has one).
+    fn release(&mut self, id: u64) -> Option<Arc<Activity>> {
+        let (ip, activity) = self.open.remove(&id)?;
+        self.total = self.total.saturating_sub(1);
+        if let Some(n) = self.per_address.get_mut(&ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_address.remove(&ip);
+            }
+        }
+        Some(activity)
+    }
+
+    /// Closes the connection that has waited longest anonymously, to make room; false
+    /// when every one is bound or busy. Cheap to open connections that say one thing
+    /// and then wait must not keep out everyone else (an IPv6 home has 256 /64s).
+    fn make_room(&mut self) -> bool {
+        let oldest = self
+            .open
+            .iter()
+            .filter_map(|(id, (_, a))| a.anonymous_idle_since().map(|since| (since, *id)))
+            .min();
+        let Some((_, id)) = oldest else {
+            return false;
+        };
+        if let Some(stream) = self.release(id).as_ref().and_then(|a| a.stream.as_ref()) {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+        true
+    }
+}
+
 impl Slot {
-    fn take(counts: &Arc<Mutex<Counts>>, ip: IpAddr) -> Option<Slot> {
+    fn take(
+        counts: &Arc<Mutex<Counts>>,
+        limits: &Limits,
+        ip: IpAddr,
+        activity: Activity,
+    ) -> Option<Slot> {
         let ip = counted_as(ip);
         let mut c = counts.lock().unwrap_or_else(|p| p.into_inner());
         let mine = c.per_address.get(&ip).copied().unwrap_or(0);
-        if c.total >= MAX_CONNECTIONS || mine >= MAX_PER_ADDRESS {
+        if mine >= limits.per_address {
+            return None;
+        }
+        if c.total >= limits.max_connections && !c.make_room() {
             return None;
         }
         c.total += 1;
         c.per_address.insert(ip, mine + 1);
+        let id = c.next_id;
+        c.next_id += 1;
+        let activity = Arc::new(activity);
+        c.open.insert(id, (ip, Arc::clone(&activity)));
         Some(Slot {
             counts: Arc::clone(counts),
-            ip,
+            id,
+            activity,
         })
     }
 }
@@ -147,18 +261,13 @@ impl Slot {
 impl Drop for Slot {
     fn drop(&mut self) {
         let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        c.total = c.total.saturating_sub(1);
-        if let Some(n) = c.per_address.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                c.per_address.remove(&self.ip);
-            }
-        }
+        c.release(self.id);
     }
 }
 
 fn accept_loop(listener: &TcpListener, shared: &Arc<conn::Shared>) {
     let counts = Arc::new(Mutex::new(Counts::default()));
+    let epoch = Instant::now();
     let mut threads: Vec<JoinHandle<()>> = Vec::new();
     let mut last_error_log: Option<Instant> = None;
     while !shared.stop.load(Ordering::Relaxed) {
@@ -184,16 +293,21 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<conn::Shared>) {
                 continue;
             }
         };
+        // Without a handle to close it by, a connection could not make room for others.
+        let Ok(handle) = stream.try_clone() else {
+            continue;
+        };
         // Over a cap: closed at once (the client sees the connection end and retries).
-        let Some(slot) = Slot::take(&counts, peer.ip()) else {
+        let activity = Activity::new(Some(handle), epoch);
+        let Some(slot) = Slot::take(&counts, &shared.limits, peer.ip(), activity) else {
             continue;
         };
         let shared = Arc::clone(shared);
         let spawned = std::thread::Builder::new()
             .name("ldap-conn".into())
             .spawn(move || {
-                let _slot = slot;
-                conn::serve(&shared, stream, peer);
+                conn::serve(&shared, stream, peer, &slot.activity);
+                drop(slot);
             });
         match spawned {
             Ok(t) => threads.push(t),
@@ -209,22 +323,58 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<conn::Shared>) {
 mod tests {
     use super::*;
 
+    fn take(counts: &Arc<Mutex<Counts>>, limits: &Limits, ip: &str) -> Option<Slot> {
+        let activity = Activity::new(None, Instant::now());
+        Slot::take(counts, limits, ip.parse().unwrap(), activity)
+    }
+
     /// One IPv6 client has a /64 of addresses: they share the per-address cap.
     #[test]
     fn the_per_address_cap_counts_an_ipv6_slash_64_as_one_address() {
         let counts = Arc::new(Mutex::new(Counts::default()));
-        let at = |s: &str| s.parse::<IpAddr>().unwrap();
+        let limits = Limits::default();
         let held: Vec<Slot> = (1..=MAX_PER_ADDRESS)
-            .map(|i| Slot::take(&counts, at(&format!("2001:db8::{i:x}"))).unwrap())
+            .map(|i| take(&counts, &limits, &format!("2001:db8::{i:x}")).unwrap())
             .collect();
-        assert!(Slot::take(&counts, at("2001:db8::ffff:1")).is_none());
-        assert!(Slot::take(&counts, at("2001:db8:0:1::1")).is_some());
+        assert!(take(&counts, &limits, "2001:db8::ffff:1").is_none());
+        assert!(take(&counts, &limits, "2001:db8:0:1::1").is_some());
         drop(held);
         let v4: Vec<Slot> = (0..MAX_PER_ADDRESS)
-            .map(|_| Slot::take(&counts, at("192.0.2.7")).unwrap())
+            .map(|_| take(&counts, &limits, "192.0.2.7").unwrap())
             .collect();
-        assert!(Slot::take(&counts, at("::ffff:192.0.2.7")).is_none());
-        assert!(Slot::take(&counts, at("192.0.2.8")).is_some());
+        assert!(take(&counts, &limits, "::ffff:192.0.2.7").is_none());
+        assert!(take(&counts, &limits, "192.0.2.8").is_some());
         drop(v4);
+    }
+
+    /// When all are taken, a newcomer takes the place of the connection that has waited
+    /// longest anonymously; bound and busy ones stay.
+    #[test]
+    fn a_full_directory_makes_room_by_closing_an_anonymous_idle_connection() {
+        let counts = Arc::new(Mutex::new(Counts::default()));
+        let limits = Limits {
+            max_connections: 3,
+            ..Limits::default()
+        };
+        let bound = take(&counts, &limits, "192.0.2.1").unwrap();
+        bound.activity.idle(true);
+        let busy = take(&counts, &limits, "192.0.2.2").unwrap();
+        busy.activity.busy();
+        let waiting = take(&counts, &limits, "192.0.2.3").unwrap();
+        let newcomer = take(&counts, &limits, "192.0.2.4").expect("room made");
+        newcomer.activity.busy();
+        let open = |c: &Arc<Mutex<Counts>>| {
+            let c = c.lock().unwrap();
+            let mut ids: Vec<u64> = c.open.keys().copied().collect();
+            ids.sort_unstable();
+            (ids, c.total)
+        };
+        assert_eq!(open(&counts), (vec![bound.id, busy.id, newcomer.id], 3));
+        assert!(
+            take(&counts, &limits, "192.0.2.5").is_none(),
+            "none to close"
+        );
+        drop(waiting);
+        assert_eq!(open(&counts).1, 3, "a place given back once only");
     }
 }

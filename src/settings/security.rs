@@ -54,6 +54,10 @@ pub struct RateLimits {
     pub writes: Rate,
     /// Calls of applications to the token, revocation, introspection and userinfo endpoints.
     pub token: Rate,
+    /// LDAP binds that are guesses (wrong ones, media passwords): a budget apart from
+    /// `signin`, so an app retrying an old password does not lock its address out of
+    /// the sign-in page, nor guessing there out of LDAP.
+    pub ldap_bind: Rate,
 }
 
 impl Default for RateLimits {
@@ -63,6 +67,7 @@ impl Default for RateLimits {
             mfa: rate(10, 10),
             writes: rate(30, 120),
             token: rate(120, 1200),
+            ldap_bind: rate(5, 10),
         }
     }
 }
@@ -144,6 +149,11 @@ const RATE_LIMITS_FORM: &[Field] = &[
         "token",
         "Application token calls",
         "Applications calling the token, revocation, introspection and userinfo endpoints.",
+    ),
+    rate_field(
+        "ldap_bind",
+        "LDAP binds",
+        "Failed binds to the LDAP directory (and media-password binds), per client address; apart from sign-ins. A right app or service-account password is never refused.",
     ),
 ];
 

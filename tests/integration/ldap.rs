@@ -746,9 +746,8 @@ print(json.dumps(out))
     );
 }
 
-#[test]
-fn ldap_speaks_ldaps_and_starttls_with_the_configured_certificate() {
-    let dir = crate::harness::TempDir::new();
+/// A certificate for `localhost` and its key, made by openssl in `dir`.
+fn self_signed(dir: &crate::harness::TempDir) -> (std::path::PathBuf, std::path::PathBuf) {
     let (cert, key) = (dir.0.join("cert.pem"), dir.0.join("key.pem"));
     let made = Command::new("openssl")
         .args([
@@ -773,6 +772,13 @@ fn ldap_speaks_ldaps_and_starttls_with_the_configured_certificate() {
         "{}",
         String::from_utf8_lossy(&made.stderr)
     );
+    (cert, key)
+}
+
+#[test]
+fn ldap_speaks_ldaps_and_starttls_with_the_configured_certificate() {
+    let dir = crate::harness::TempDir::new();
+    let (cert, key) = self_signed(&dir);
     let s = ldap_setup(&[
         ("LDAP_TLS_CERT", cert.to_str().unwrap()),
         ("LDAP_TLS_KEY", key.to_str().unwrap()),
@@ -886,8 +892,9 @@ fn ldap_failed_binds_are_rate_limited() {
     );
     let metrics = s.portal.client().get("/metrics").body;
     assert!(
-        metrics.contains("authportal_ldap_binds_total{result=\"failure\"} 10"),
-        "{metrics}"
+        metrics.contains("authportal_ldap_binds_total{result=\"failure\"} 5")
+            && metrics.contains("authportal_ldap_binds_total{result=\"limited\"} 5"),
+        "refused unchecked, over the limit: counted apart: {metrics}"
     );
     // The portal's clock moves on: the media password works again.
     s.portal.app().clock.advance(15 * 60);
@@ -1371,4 +1378,417 @@ fn ldap_app_password_names_refuse_invisible_and_reordering_characters() {
     assert_eq!(s.portal.count("SELECT count(*) FROM app_passwords"), 0);
     let r = alice.post_json("/api/me/app-passwords", &json!({ "name": "Mail für Zoë" }));
     assert_eq!(r.status, 201, "{}", r.body);
+}
+
+/// A TLS-configured portal (LDAPS and StartTLS on its directory's port).
+fn tls_setup() -> (Setup, crate::harness::TempDir) {
+    let dir = crate::harness::TempDir::new();
+    let (cert, key) = self_signed(&dir);
+    let s = ldap_setup(&[
+        ("LDAP_ALLOW_ANONYMOUS", "true"),
+        ("LDAP_TLS_CERT", cert.to_str().unwrap()),
+        ("LDAP_TLS_KEY", key.to_str().unwrap()),
+    ]);
+    (s, dir)
+}
+
+/// The time limits of [`Quick`]: a slow client is cut off after a second, not ten.
+const QUICK: Duration = Duration::from_secs(1);
+const QUICK_IDLE: Duration = Duration::from_secs(3);
+
+/// A second directory listener on the portal's app, with short time limits; stopped
+/// when dropped.
+struct Quick {
+    addr: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Quick {
+    fn start(p: &Portal) -> Quick {
+        Quick::with(
+            p,
+            authportal::ldap::Limits {
+                idle: QUICK_IDLE,
+                message_time: QUICK,
+                handshake_time: QUICK,
+                ..authportal::ldap::Limits::default()
+            },
+        )
+    }
+
+    fn with(p: &Portal, limits: authportal::ldap::Limits) -> Quick {
+        let app = std::sync::Arc::clone(&p.server.as_ref().unwrap().app);
+        let bound = authportal::ldap::bind(&app).unwrap().expect("LDAP listens");
+        let addr = bound.addr.to_string();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let thread = bound
+            .serve_with(app, std::sync::Arc::clone(&stop), limits)
+            .unwrap();
+        Quick {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Quick {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+}
+
+/// Writes `bytes` on a fresh connection to `addr`, one every 100 ms (never pausing long
+/// enough for a read to time out), until the server closes it or `give_up` passes: how
+/// long the server took to close it, None if it never did.
+fn drip(addr: &str, bytes: impl IntoIterator<Item = u8>, give_up: Duration) -> Option<Duration> {
+    drip_on(TcpStream::connect(addr).unwrap(), bytes, give_up)
+}
+
+/// [`drip`] on a connection already open.
+fn drip_on(
+    mut c: TcpStream,
+    bytes: impl IntoIterator<Item = u8>,
+    give_up: Duration,
+) -> Option<Duration> {
+    c.set_nonblocking(true).unwrap();
+    let mut bytes = bytes.into_iter();
+    let started = std::time::Instant::now();
+    while started.elapsed() < give_up {
+        let mut b = [0u8; 1024];
+        match c.read(&mut b) {
+            Ok(n) if n > 0 => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Ok(_) | Err(_) => return Some(started.elapsed()),
+        }
+        if let Some(byte) = bytes.next() {
+            if c.write_all(&[byte]).is_err() {
+                return Some(started.elapsed());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+/// The start of a TLS handshake record that announces 512 bytes, then filler.
+fn tls_record_dripped() -> impl Iterator<Item = u8> {
+    [0x16, 0x03, 0x01, 0x02, 0x00]
+        .into_iter()
+        .chain(std::iter::repeat(0x01))
+}
+
+/// rustls reads whole TLS records: a handshake dripped a byte at a time, or one that
+/// stops half-way, must still end within the handshake time (it would otherwise hold a
+/// thread and a connection slot for as long as the client likes). The per-address cap
+/// counts connections still in their handshake like any other.
+#[test]
+fn ldap_a_tls_handshake_dripped_or_left_unfinished_is_cut_off() {
+    let (s, _dir) = tls_setup();
+    let quick = Quick::start(&s.portal);
+    let dripped = drip(&quick.addr, tls_record_dripped(), Duration::from_secs(15));
+    assert!(
+        dripped.is_some_and(|t| t >= QUICK && t < QUICK * 5),
+        "{dripped:?}"
+    );
+    let stalled = drip(&quick.addr, [0x16, 0x03, 0x01], Duration::from_secs(15));
+    assert!(
+        stalled.is_some_and(|t| t >= QUICK && t < QUICK * 5),
+        "{stalled:?}"
+    );
+
+    let addr = url(&s.portal).trim_start_matches("ldap://").to_string();
+    let held: Vec<TcpStream> = (0..authportal::ldap::MAX_PER_ADDRESS)
+        .map(|_| {
+            let mut c = TcpStream::connect(&addr).unwrap();
+            c.write_all(&[0x16, 0x03, 0x01]).unwrap();
+            c
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut extra = TcpStream::connect(&addr).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(extra.read(&mut buf).unwrap_or(0), 0, "closed at once");
+    drop(held);
+}
+
+/// A TLS client's certificate check that takes any certificate (the test's own).
+#[derive(Debug)]
+struct AnyCertificate(Vec<rustls::SignatureScheme>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.clone()
+    }
+}
+
+/// A connection to `addr` that has finished its TLS handshake (LDAPS, or after a
+/// StartTLS request), with the client's TLS state: what it writes next can be
+/// encrypted and then sent a byte at a time.
+fn tls_client(addr: &str, starttls: bool) -> (TcpStream, rustls::ClientConnection) {
+    use ldap3_proto::proto::*;
+    let mut tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    if starttls {
+        let request = LdapOp::ExtendedRequest(LdapExtendedRequest {
+            name: "1.3.6.1.4.1.1466.20037".into(),
+            value: None,
+        });
+        tcp.write_all(&encode(LdapMsg::new(1, request))).unwrap();
+        let mut answer = [0u8; 256];
+        assert!(tcp.read(&mut answer).unwrap() > 0, "StartTLS answered");
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let schemes = provider
+        .signature_verification_algorithms
+        .supported_schemes();
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(std::sync::Arc::new(AnyCertificate(schemes)))
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+    while conn.is_handshaking() {
+        conn.complete_io(&mut tcp).unwrap();
+    }
+    (tcp, conn)
+}
+
+/// Over LDAPS and after StartTLS, a message in a TLS record sent a byte at a time must
+/// still arrive within the message time of its first byte; a connection that says
+/// nothing after its handshake closes when idle, as a plain one does.
+#[test]
+fn ldap_a_message_dripped_inside_tls_is_cut_off() {
+    let (s, _dir) = tls_setup();
+    let quick = Quick::start(&s.portal);
+    for starttls in [false, true] {
+        let (tcp, mut conn) = tls_client(&quick.addr, starttls);
+        // A search request that announces 60,000 bytes; its first 200 in one record.
+        let mut message = vec![0x30, 0x82, 0xea, 0x60];
+        message.resize(200, 0x04);
+        conn.writer().write_all(&message).unwrap();
+        let mut record = Vec::new();
+        conn.write_tls(&mut record).unwrap();
+        let cut = drip_on(tcp, record, Duration::from_secs(15));
+        assert!(
+            cut.is_some_and(|t| t >= QUICK && t < QUICK * 5),
+            "StartTLS {starttls}: {cut:?}"
+        );
+
+        let (mut tcp, _conn) = tls_client(&quick.addr, starttls);
+        let started = std::time::Instant::now();
+        tcp.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        let mut rest = Vec::new();
+        let _ = tcp.read_to_end(&mut rest);
+        let idle = started.elapsed();
+        assert!(
+            idle >= QUICK_IDLE - Duration::from_millis(500) && idle < QUICK_IDLE * 3,
+            "StartTLS {starttls}: closed after {idle:?}"
+        );
+    }
+}
+
+/// LDAP binds and web sign-ins have budgets of their own: an app retrying an old
+/// password does not lock its address out of the sign-in page, and guessing on the
+/// sign-in page does not stop LDAP binds from that address.
+#[test]
+fn ldap_binds_and_web_sign_ins_have_budgets_of_their_own() {
+    let s = ldap_setup(&[]);
+    let url = url(&s.portal);
+    let (dn, pw) = service(&s.portal, "app");
+    // Both come from 127.0.0.1 (no X-Forwarded-For), each guess on another name so that
+    // no account's back-off is what refuses.
+    let web = s.portal.client();
+    let ghost = |i: usize| people_dn(&format!("ghost{i}"));
+    let binds: Vec<i32> = (0..6).map(|i| whoami(&url, &ghost(i), "guess").0).collect();
+    assert_eq!(binds, [49, 49, 49, 49, 49, 53], "the LDAP budget is spent");
+    assert_eq!(
+        crate::media::sign_in(&web, "jellyfin", "nobody", "guess").status,
+        401,
+        "the sign-in page still answers this address"
+    );
+    let metrics = s.portal.client().get("/metrics").body;
+    assert!(
+        metrics.contains("authportal_ldap_binds_total{result=\"limited\"} 1"),
+        "{metrics}"
+    );
+
+    s.portal.app().clock.advance(15 * 60);
+    let signins: Vec<u16> = (0..6)
+        .map(|i| crate::media::sign_in(&web, "jellyfin", &format!("ghost{i}"), "guess").status)
+        .collect();
+    assert_eq!(
+        signins,
+        [401, 401, 401, 401, 401, 429],
+        "the sign-in budget is spent"
+    );
+    assert_eq!(
+        whoami(&url, &ghost(9), "guess").0,
+        49,
+        "a wrong bind is still checked, not refused for the web's guesses"
+    );
+    assert_eq!(whoami(&url, &dn, &pw).0, 0);
+}
+
+/// When the directory is full, a newcomer takes the place of the connection that has
+/// waited longest anonymously: connections that say one thing and wait are cheap to
+/// open from many addresses (an IPv6 home has 256 /64s) and must not keep everyone
+/// out. A bound app's connections are never closed for a stranger.
+#[test]
+fn ldap_a_full_directory_closes_an_anonymous_idle_connection_for_a_newcomer() {
+    let s = ldap_setup(&[]);
+    let (dn, pw) = service(&s.portal, "app");
+    let quick = Quick::with(
+        &s.portal,
+        authportal::ldap::Limits {
+            max_connections: 3,
+            ..authportal::ldap::Limits::default()
+        },
+    );
+    let url = format!("ldap://{}", quick.addr);
+    let mut app = Session::open(&url);
+    assert_eq!(app.bind(&dn, simple(&pw)), 0);
+    let mut first = Session::open(&url);
+    assert_eq!(first.whoami(), "");
+    std::thread::sleep(Duration::from_millis(50));
+    let mut second = Session::open(&url);
+    assert_eq!(second.whoami(), "");
+
+    let mut newcomer = Session::open(&url);
+    assert_eq!(newcomer.whoami(), "", "the newcomer is served");
+    first
+        .tcp
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let mut b = [0u8; 16];
+    assert!(
+        matches!(first.tcp.read(&mut b), Ok(0)),
+        "the longest-waiting anonymous connection was closed"
+    );
+    // A message dripping in does not make a connection look busy.
+    second.tcp.write_all(&[0x30]).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let mut later = Session::open(&url);
+    assert_eq!(later.whoami(), "");
+    second
+        .tcp
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    assert!(matches!(second.tcp.read(&mut b), Ok(0)));
+    assert_eq!(newcomer.whoami(), "");
+    assert_eq!(app.whoami(), format!("dn:{dn}"));
+}
+
+/// Clients speak first in LDAP: a connection that says nothing is closed after the
+/// message time, not kept for the idle time (5 minutes) as one between messages is.
+#[test]
+fn ldap_a_connection_that_never_speaks_is_closed() {
+    let s = ldap_setup(&[]);
+    let quick = Quick::start(&s.portal);
+    let silent = drip(&quick.addr, [], Duration::from_secs(10));
+    assert!(
+        silent.is_some_and(|t| t >= QUICK && t < QUICK * 4),
+        "{silent:?}"
+    );
+}
+
+/// A client that reads its answers a trickle at a time (here 2.5 KB/s, its receive
+/// window kept small) must not hold its thread for as long as the answers last: writes
+/// that wait beyond the grace at less than the least rate (16 KiB/s) close it.
+#[test]
+fn ldap_a_client_that_reads_a_trickle_is_cut_off() {
+    use ldap3_proto::proto::*;
+    let s = ldap_setup(&[]);
+    let quick = Quick::with(
+        &s.portal,
+        authportal::ldap::Limits {
+            write_grace: QUICK,
+            ..authportal::ldap::Limits::default()
+        },
+    );
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let addr: std::net::SocketAddr = quick.addr.parse().unwrap();
+    socket.connect(&addr.into()).unwrap();
+    let mut c: TcpStream = socket.into();
+    // 20,000 Root DSE searches at once: megabytes of answers, more than socket
+    // buffers hold.
+    let requests: Vec<u8> = (1..=20_000)
+        .flat_map(|id| {
+            encode(LdapMsg::new(
+                id,
+                LdapOp::SearchRequest(LdapSearchRequest {
+                    base: String::new(),
+                    scope: LdapSearchScope::Base,
+                    aliases: LdapDerefAliases::Never,
+                    sizelimit: 0,
+                    timelimit: 0,
+                    typesonly: false,
+                    filter: LdapFilter::Present("objectClass".into()),
+                    attrs: vec![],
+                }),
+            ))
+        })
+        .collect();
+    c.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(&requests).unwrap();
+    c.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut taken = 0;
+    let closed = loop {
+        if started.elapsed() > Duration::from_secs(20) {
+            break None;
+        }
+        let mut b = [0u8; 256];
+        match c.read(&mut b) {
+            Ok(0) => break Some(started.elapsed()),
+            Ok(n) => taken += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => break Some(started.elapsed()),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        closed.is_some_and(|t| t < Duration::from_secs(10)),
+        "{closed:?} after {taken} bytes"
+    );
 }

@@ -2,12 +2,18 @@
 //! `ou=people` (one `inetOrgPerson` per person with server access), `ou=groups` (one
 //! `groupOfUniqueNames`/`groupOfNames` per group the portal knows) and the Root DSE.
 
-use std::collections::BTreeMap;
+use std::cell::Cell;
+use std::collections::BTreeSet;
 use std::sync::{Condvar, Mutex};
+use std::time::Instant;
 
+use ldap3_proto::proto::LdapSearchScope;
 use rusqlite::Connection;
 
 use super::dn::{Dn, escape_value};
+use super::filter::Prepared;
+use crate::db::ldap::{self as db, Person, Who};
+use crate::db::users;
 use crate::error::Result;
 
 /// The vendor the Root DSE names.
@@ -148,61 +154,503 @@ impl Layout {
     }
 }
 
-/// The whole tree below the base, in DN order: base, the organizational units, people
-/// and groups.
-pub fn entries(conn: &Connection, layout: &Layout) -> Result<Vec<Entry>> {
-    let people = crate::db::ldap::people(conn)?;
-    let mut member_of_all = crate::db::users::groups_of_everyone(conn)?;
-    // group name -> member DNs; every group the portal knows, also while empty.
-    let mut groups: BTreeMap<String, Vec<String>> = crate::db::ldap::assigned_group_names(conn)?
-        .into_iter()
-        .map(|g| (g, Vec::new()))
-        .collect();
-    let mut out = base_entries(layout);
-    let mut person_entries = Vec::with_capacity(people.len());
-    for p in people {
-        let member_of = member_of_all.remove(&p.user_id).unwrap_or_default();
-        let dn = layout.person_dn(&p.username);
-        for g in &member_of {
-            groups.entry(g.clone()).or_default().push(dn.clone());
+/// People read from the store at once: what a search holds besides the one entry it is
+/// answering, whatever the size of the directory.
+pub const BATCH: usize = 256;
+/// Members a group entry lists at most. A group such as `jellyfin-user` holds everyone:
+/// listing 200,000 DNs in one entry would hold them all. Clients that ask "which groups
+/// is this person in" (`(member=<dn>)` on groups, or `memberOf` on people) are answered
+/// exactly whatever the size; only a listing of a bigger group is cut at this.
+pub const MAX_GROUP_MEMBERS: usize = 10_000;
+
+const PERSON_CLASSES: [&str; 3] = ["inetorgperson", "person", "top"];
+const GROUP_CLASSES: [&str; 3] = ["groupofuniquenames", "groupofnames", "top"];
+const MEMBER_ATTRS: [&str; 2] = ["member", "uniqueMember"];
+
+/// Who reads the directory: everything (a service account, or anyone when anonymous
+/// search is allowed), or a person (their own entry, their groups with themselves as
+/// the only member, and the containers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Everyone,
+    Person { user_id: i64 },
+}
+
+/// A place in the directory's order (the containers, people by username without case,
+/// groups by name): a walk resumes after it. It is the paged-results cookie.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Position {
+    Start,
+    Container(u8),
+    Person(String),
+    Group(String),
+}
+
+impl Position {
+    fn stage(&self) -> u8 {
+        match self {
+            Position::Start => 0,
+            Position::Container(_) => 1,
+            Position::Person(_) => 2,
+            Position::Group(_) => 3,
         }
-        let mut attrs = vec![
-            (
-                "objectClass",
-                vec!["inetOrgPerson".into(), "person".into(), "top".into()],
-            ),
-            ("uid", vec![p.username.clone()]),
-            ("cn", vec![p.username.clone()]),
-            ("displayName", vec![p.username.clone()]),
-        ];
-        if let Some(mail) = p.email.filter(|m| !m.is_empty()) {
-            attrs.push(("mail", vec![mail]));
+    }
+
+    pub fn to_cookie(&self) -> Vec<u8> {
+        let mut out = vec![self.stage()];
+        match self {
+            Position::Start => {}
+            Position::Container(i) => out.push(*i),
+            Position::Person(key) | Position::Group(key) => out.extend_from_slice(key.as_bytes()),
         }
-        attrs.push(("entryUUID", vec![p.uuid]));
-        attrs.push((
-            "memberOf",
-            member_of.iter().map(|g| layout.group_dn(g)).collect(),
-        ));
-        person_entries.extend(Entry::new(Kind::Person, dn, attrs));
+        out
     }
-    out.extend(person_entries);
-    for (name, members) in groups {
-        let attrs = vec![
-            (
-                "objectClass",
-                vec![
-                    "groupOfUniqueNames".into(),
-                    "groupOfNames".into(),
-                    "top".into(),
-                ],
-            ),
-            ("cn", vec![name.clone()]),
-            ("member", members.clone()),
-            ("uniqueMember", members),
-        ];
-        out.extend(Entry::new(Kind::Group, layout.group_dn(&name), attrs));
+
+    /// None for bytes this server did not make (an empty cookie is the start).
+    pub fn from_cookie(cookie: &[u8]) -> Option<Position> {
+        let text = |b: &[u8]| String::from_utf8(b.to_vec()).ok();
+        match cookie {
+            [] | [0] => Some(Position::Start),
+            [1, i] if *i < 3 => Some(Position::Container(*i)),
+            [2, key @ ..] => text(key).map(Position::Person),
+            [3, key @ ..] => text(key).map(Position::Group),
+            _ => None,
+        }
     }
-    Ok(out)
+}
+
+/// Whether a walk goes on after an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Stop,
+}
+
+/// Which entries of one kind (all directly below one organizational unit) a search's
+/// base and scope take in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Reach {
+    Nothing,
+    All,
+    /// The one whose naming value is this (the base names it).
+    Named(String),
+}
+
+fn reach(base: &Dn, scope: &LdapSearchScope, ou: &Dn, naming_attr: &str) -> Reach {
+    if let Some((attr, value)) = base.leaf_below(ou) {
+        let takes_base = matches!(scope, LdapSearchScope::Base | LdapSearchScope::Subtree);
+        return if attr == naming_attr && takes_base {
+            Reach::Named(value.to_string())
+        } else {
+            Reach::Nothing
+        };
+    }
+    if !ou.is_within(base) {
+        return Reach::Nothing;
+    }
+    match scope {
+        LdapSearchScope::Base => Reach::Nothing,
+        LdapSearchScope::OneLevel if ou != base => Reach::Nothing,
+        _ => Reach::All,
+    }
+}
+
+/// What one search reads and how: worked out once from its view, base, scope and filter,
+/// then [`Search::walk`] reads the store a batch at a time and hands over one entry at a
+/// time. Narrowing only ever drops entries the filter could not match: each entry read
+/// is still checked against the whole filter by the caller.
+pub struct Search<'a> {
+    conn: &'a Connection,
+    layout: &'a Layout,
+    /// The person reading as themselves: their DN and groups; None for everyone. A
+    /// person who is not listed (any more) sees the containers only.
+    me: Option<Option<(String, Vec<String>)>>,
+    people: Option<Who>,
+    groups: Reach,
+    /// People that `member=` assertions of the filter name, with their groups: a group
+    /// entry's member values are these when the search does not list members, and the
+    /// filter then answers as on the whole list.
+    asserted: Vec<(String, Vec<String>)>,
+    /// Group entries list their members (up to MAX_GROUP_MEMBERS).
+    list_members: bool,
+    deadline: Option<Instant>,
+    batch: usize,
+    /// The most people held at once (tests check it stays within a batch).
+    peak_held: Cell<usize>,
+}
+
+impl<'a> Search<'a> {
+    /// `wants_members`: the client asked for member values (then they are listed).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        conn: &'a Connection,
+        layout: &'a Layout,
+        view: View,
+        base: &Dn,
+        scope: &LdapSearchScope,
+        test: &Prepared,
+        wants_members: bool,
+        deadline: Option<Instant>,
+    ) -> Result<Search<'a>> {
+        let root = layout.base_dn();
+        let people_reach = reach(base, scope, &root.child("ou", PEOPLE), "uid");
+        let mut groups = reach(base, scope, &root.child("ou", GROUPS), "cn");
+        let mut search = Search {
+            conn,
+            layout,
+            me: None,
+            people: None,
+            groups: Reach::Nothing,
+            asserted: Vec::new(),
+            list_members: false,
+            deadline,
+            batch: BATCH,
+            peak_held: Cell::new(0),
+        };
+        if let View::Person { user_id } = view {
+            let me = db::people_page(conn, &Who::UserId(user_id), None, 1)?
+                .into_iter()
+                .next();
+            let me = match me {
+                Some(p) => Some((layout.person_dn(&p.username), users::groups(conn, user_id)?)),
+                None => None,
+            };
+            // Only ever their own entry (the caller checks it is within the base).
+            search.people =
+                (people_reach != Reach::Nothing && me.is_some()).then_some(Who::UserId(user_id));
+            search.me = Some(me);
+            search.groups = groups;
+            return Ok(search);
+        }
+        let narrowed = Narrowed::of(layout, test);
+        search.people = match (people_reach, narrowed.people) {
+            (Reach::Nothing, _) | (_, None) => None,
+            (Reach::Named(name), _) => Some(Who::Username(name)),
+            (Reach::All, Some(who)) => Some(who),
+        };
+        if !narrowed.groups {
+            groups = Reach::Nothing;
+        }
+        search.groups = groups;
+        if search.groups != Reach::Nothing {
+            let asks = test.asks_of(&MEMBER_ATTRS);
+            search.list_members = wants_members || asks.more;
+            for value in asks.equal_to {
+                match search.person_named_by(value)? {
+                    Named::Listed(dn, groups) => search.asserted.push((dn, groups)),
+                    Named::NoOne => {}
+                    // Cannot be looked up exactly: compare against the whole list.
+                    Named::Unsure => search.list_members = true,
+                }
+            }
+        }
+        Ok(search)
+    }
+
+    /// A smaller batch (tests walk several batches on a small directory).
+    pub fn with_batch(mut self, batch: usize) -> Search<'a> {
+        self.batch = batch.max(1);
+        self
+    }
+
+    /// The most people held at once so far.
+    pub fn peak_held(&self) -> usize {
+        self.peak_held.get()
+    }
+
+    /// The listed person a DN value names, with their groups.
+    fn person_named_by(&self, dn: &str) -> Result<Named> {
+        let people = self.layout.base_dn().child("ou", PEOPLE);
+        let parsed = Dn::parse(dn);
+        let name = match parsed.as_ref().and_then(|d| d.leaf_below(&people)) {
+            Some(("uid", name)) => name.to_string(),
+            _ => return Ok(Named::NoOne),
+        };
+        if !name.is_ascii() {
+            return Ok(Named::Unsure);
+        }
+        let found = db::people_page(self.conn, &Who::Username(name), None, 1)?;
+        let Some(p) = found.into_iter().next() else {
+            return Ok(Named::NoOne);
+        };
+        let groups = users::groups(self.conn, p.user_id)?;
+        Ok(Named::Listed(self.layout.person_dn(&p.username), groups))
+    }
+
+    fn expired(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Hands every entry the search may see after `from`, in the directory's order, to
+    /// `visit` (which checks scope and filter), until it says stop.
+    pub fn walk(
+        &self,
+        from: &Position,
+        visit: &mut dyn FnMut(&Position, &Entry) -> Flow,
+    ) -> Result<Flow> {
+        if from.stage() <= 1 {
+            let skip = match from {
+                Position::Container(i) => usize::from(*i) + 1,
+                _ => 0,
+            };
+            for (i, e) in base_entries(self.layout).iter().enumerate().skip(skip) {
+                let at = Position::Container(u8::try_from(i).unwrap_or(u8::MAX));
+                if visit(&at, e) == Flow::Stop {
+                    return Ok(Flow::Stop);
+                }
+            }
+        }
+        if from.stage() <= 2 && self.walk_people(from, visit)? == Flow::Stop {
+            return Ok(Flow::Stop);
+        }
+        self.walk_groups(from, visit)
+    }
+
+    fn walk_people(
+        &self,
+        from: &Position,
+        visit: &mut dyn FnMut(&Position, &Entry) -> Flow,
+    ) -> Result<Flow> {
+        let Some(who) = &self.people else {
+            return Ok(Flow::Continue);
+        };
+        let mut after = match from {
+            Position::Person(key) => Some(key.clone()),
+            _ => None,
+        };
+        loop {
+            let batch = db::people_page(self.conn, who, after.as_deref(), self.batch)?;
+            self.peak_held.set(self.peak_held.get().max(batch.len()));
+            let full = batch.len() == self.batch;
+            after = batch.last().map(|p| p.username.clone());
+            let ids: Vec<i64> = batch.iter().map(|p| p.user_id).collect();
+            let mut groups = users::groups_of(self.conn, &ids)?;
+            for p in batch {
+                let member_of = groups.remove(&p.user_id).unwrap_or_default();
+                let at = Position::Person(p.username.clone());
+                let Some(entry) = person_entry(self.layout, p, &member_of) else {
+                    continue;
+                };
+                if visit(&at, &entry) == Flow::Stop {
+                    return Ok(Flow::Stop);
+                }
+            }
+            if !full {
+                return Ok(Flow::Continue);
+            }
+        }
+    }
+
+    /// The names of the groups the search may see, sorted.
+    fn group_names(&self) -> Result<Vec<String>> {
+        let names: BTreeSet<String> = match &self.me {
+            Some(Some((_, mine))) => mine.iter().cloned().collect(),
+            Some(None) => BTreeSet::new(),
+            None => db::assigned_group_names(self.conn)?
+                .into_iter()
+                .chain(users::provider_group_names(self.conn)?)
+                .collect(),
+        };
+        Ok(match &self.groups {
+            Reach::Nothing => Vec::new(),
+            Reach::All => names.into_iter().collect(),
+            Reach::Named(n) => {
+                let n = n.to_lowercase();
+                names
+                    .into_iter()
+                    .filter(|g| g.to_lowercase() == n)
+                    .collect()
+            }
+        })
+    }
+
+    fn walk_groups(
+        &self,
+        from: &Position,
+        visit: &mut dyn FnMut(&Position, &Entry) -> Flow,
+    ) -> Result<Flow> {
+        for name in self.group_names()? {
+            if let Position::Group(after) = from {
+                if name <= *after {
+                    continue;
+                }
+            }
+            let members = self.members(&name)?;
+            let at = Position::Group(name);
+            let Position::Group(name) = &at else {
+                continue;
+            };
+            let Some(entry) = group_entry(self.layout, name, members) else {
+                continue;
+            };
+            if visit(&at, &entry) == Flow::Stop {
+                return Ok(Flow::Stop);
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// A group's member values as this search needs them.
+    fn members(&self, group: &str) -> Result<Vec<String>> {
+        if let Some(me) = &self.me {
+            // A person sees only themselves in their groups.
+            return Ok(me.iter().map(|(dn, _)| dn.clone()).collect());
+        }
+        let mut out = if self.list_members {
+            self.listed_members(group)?
+        } else {
+            Vec::new()
+        };
+        for (dn, groups) in &self.asserted {
+            if groups.iter().any(|g| g == group) && !out.contains(dn) {
+                out.push(dn.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// The first MAX_GROUP_MEMBERS members of a group, by the groups rule
+    /// (users::merge_groups), read a batch at a time.
+    fn listed_members(&self, group: &str) -> Result<Vec<String>> {
+        // LIKE and NOCASE fold ASCII only: another name is checked on everyone.
+        let who = if group.is_ascii() {
+            Who::MayHoldGroup(group.to_string())
+        } else {
+            Who::Everyone
+        };
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let batch = db::people_page(self.conn, &who, after.as_deref(), self.batch)?;
+            self.peak_held.set(self.peak_held.get().max(batch.len()));
+            let full = batch.len() == self.batch;
+            let ids: Vec<i64> = batch.iter().map(|p| p.user_id).collect();
+            let groups = users::groups_of(self.conn, &ids)?;
+            for p in &batch {
+                if groups
+                    .get(&p.user_id)
+                    .is_some_and(|g| g.iter().any(|g| g == group))
+                {
+                    if out.len() == MAX_GROUP_MEMBERS {
+                        return Ok(out);
+                    }
+                    out.push(self.layout.person_dn(&p.username));
+                }
+            }
+            after = batch.last().map(|p| p.username.clone());
+            if !full || self.expired() {
+                return Ok(out);
+            }
+        }
+    }
+}
+
+/// What a DN in a `member=` assertion names.
+enum Named {
+    /// A listed person: their DN as the directory writes it, and their groups.
+    Listed(String, Vec<String>),
+    NoOne,
+    /// A name the store cannot look up without case (not ASCII).
+    Unsure,
+}
+
+/// How the filter's required equalities narrow what is read: the people an index gives
+/// (None: no person can match), and whether a group can match.
+struct Narrowed {
+    people: Option<Who>,
+    groups: bool,
+}
+
+impl Narrowed {
+    fn of(layout: &Layout, test: &Prepared) -> Narrowed {
+        let groups_ou = layout.base_dn().child("ou", GROUPS);
+        let mut people = true;
+        let mut groups = true;
+        // The narrowest index a required equality gives: an exact key, else a group.
+        let mut exact: Option<Who> = None;
+        let mut in_group: Option<Who> = None;
+        for (attr, value) in test.required_equalities() {
+            let attr = attr.to_ascii_lowercase();
+            // The store folds ASCII case only: other values are found by a scan.
+            let key = value.is_ascii().then(|| value.to_string());
+            match attr.as_str() {
+                "objectclass" => {
+                    people &= PERSON_CLASSES.contains(&value);
+                    groups &= GROUP_CLASSES.contains(&value);
+                }
+                "member" | "uniquemember" => people = false,
+                "uid" | "displayname" => {
+                    groups = false;
+                    exact = exact.or(key.map(Who::Username));
+                }
+                "cn" => exact = exact.or(key.map(Who::Username)),
+                "mail" => {
+                    groups = false;
+                    exact = exact.or(key.map(Who::Mail));
+                }
+                "entryuuid" => {
+                    groups = false;
+                    exact = exact.or(key.map(Who::Uuid));
+                }
+                "memberof" => {
+                    groups = false;
+                    let parsed = Dn::parse(value);
+                    if let Some(("cn", g)) = parsed.as_ref().and_then(|d| d.leaf_below(&groups_ou))
+                    {
+                        if key.is_some() {
+                            in_group = in_group.or(Some(Who::MayHoldGroup(g.to_string())));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Narrowed {
+            people: people.then(|| exact.or(in_group).unwrap_or(Who::Everyone)),
+            groups,
+        }
+    }
+}
+
+/// A person's entry.
+fn person_entry(layout: &Layout, p: Person, member_of: &[String]) -> Option<Entry> {
+    let dn = layout.person_dn(&p.username);
+    let mut attrs = vec![
+        (
+            "objectClass",
+            vec!["inetOrgPerson".into(), "person".into(), "top".into()],
+        ),
+        ("uid", vec![p.username.clone()]),
+        ("cn", vec![p.username.clone()]),
+        ("displayName", vec![p.username]),
+    ];
+    if let Some(mail) = p.email.filter(|m| !m.is_empty()) {
+        attrs.push(("mail", vec![mail]));
+    }
+    attrs.push(("entryUUID", vec![p.uuid]));
+    attrs.push((
+        "memberOf",
+        member_of.iter().map(|g| layout.group_dn(g)).collect(),
+    ));
+    Entry::new(Kind::Person, dn, attrs)
+}
+
+/// A group's entry with these member values.
+fn group_entry(layout: &Layout, name: &str, members: Vec<String>) -> Option<Entry> {
+    let attrs = vec![
+        (
+            "objectClass",
+            vec![
+                "groupOfUniqueNames".into(),
+                "groupOfNames".into(),
+                "top".into(),
+            ],
+        ),
+        ("cn", vec![name.to_string()]),
+        ("member", members.clone()),
+        ("uniqueMember", members),
+    ];
+    Entry::new(Kind::Group, layout.group_dn(name), attrs)
 }
 
 /// The base entry and the organizational units under it.

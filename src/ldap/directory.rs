@@ -685,3 +685,229 @@ fn base_entries(layout: &Layout) -> Vec<Entry> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::{FirstFactor, Identity, ProviderKind};
+    use ldap3_proto::parse_ldap_filter_str;
+    use ldap3_proto::proto::LdapFilter;
+
+    const BASE: &str = "dc=authportal,dc=local";
+
+    fn layout() -> Layout {
+        Layout {
+            base: BASE.into(),
+            tls: false,
+        }
+    }
+
+    /// member0..member{n-1}, each in jellyfin-user, every third also in `team`.
+    fn directory(n: usize) -> Connection {
+        let mut c = Connection::open_in_memory().unwrap();
+        crate::db::migrate::run(&mut c).unwrap();
+        for i in 0..n {
+            let ident = Identity {
+                provider: ProviderKind::Jellyfin,
+                provider_user_id: format!("p{i}"),
+                username: format!("member{i}"),
+                email: Some(format!("member{i}@example.com")),
+                groups: vec!["jellyfin-user".into()],
+                token: String::new(),
+                avatar: None,
+                method: FirstFactor::Password,
+            };
+            let linked = users::record_sign_in(&c, &ident, None, 0).unwrap();
+            if i % 3 == 0 {
+                users::add_group(&c, linked.user_id, "team", 0).unwrap();
+            }
+        }
+        c
+    }
+
+    /// A filter in its string form, or `attr=value` for a value the string parser does
+    /// not take (a DN).
+    fn prepared(filter: &str) -> Prepared {
+        Prepared::new(&parsed(filter)).unwrap()
+    }
+
+    fn parsed(filter: &str) -> LdapFilter {
+        match filter.split_once('=') {
+            Some((attr, value)) if !filter.starts_with('(') => {
+                LdapFilter::Equality(attr.into(), value.into())
+            }
+            _ => parse_ldap_filter_str(filter).unwrap(),
+        }
+    }
+
+    /// The DNs (and member values) a subtree search from the base matches, from `from`,
+    /// and the most people it held at once.
+    fn matches(
+        c: &Connection,
+        filter: &str,
+        batch: usize,
+        from: &Position,
+    ) -> (Vec<String>, usize) {
+        matching(c, &parsed(filter), batch, from)
+    }
+
+    fn matching(
+        c: &Connection,
+        filter: &LdapFilter,
+        batch: usize,
+        from: &Position,
+    ) -> (Vec<String>, usize) {
+        let layout = layout();
+        let test = Prepared::new(filter).unwrap();
+        let base = layout.base_dn();
+        let search = Search::new(
+            c,
+            &layout,
+            View::Everyone,
+            &base,
+            &LdapSearchScope::Subtree,
+            &test,
+            false,
+            None,
+        )
+        .unwrap()
+        .with_batch(batch);
+        let mut out = Vec::new();
+        search
+            .walk(from, &mut |_, e| {
+                if test.eval(e) == crate::ldap::filter::Truth::True {
+                    out.push(e.dn.clone());
+                }
+                Flow::Continue
+            })
+            .unwrap();
+        (out, search.peak_held())
+    }
+
+    /// 25 people read 10 at a time: each entry once, in order, never more than a batch
+    /// of people held; and a walk resumed after the 12th person (a paging cookie) gives
+    /// the rest, each once.
+    #[test]
+    fn a_walk_reads_people_a_batch_at_a_time_and_gives_each_once() {
+        let c = directory(25);
+        let (all, held) = matches(&c, "(objectClass=person)", 10, &Position::Start);
+        assert_eq!(all.len(), 25);
+        let mut unique = all.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), 25, "{all:?}");
+        assert!(held <= 10, "held {held} people at once");
+        let twelfth = all[11]
+            .strip_prefix("uid=")
+            .and_then(|r| r.split(',').next())
+            .unwrap();
+        let cookie = Position::Person(twelfth.into()).to_cookie();
+        let from = Position::from_cookie(&cookie).unwrap();
+        let (rest, _) = matches(&c, "(objectClass=person)", 10, &from);
+        assert_eq!(rest, all[12..]);
+        // The groups come after the people; the containers first.
+        let (every, _) = matches(&c, "(objectClass=*)", 7, &Position::Start);
+        assert_eq!(every.len(), 3 + 25 + 2, "{every:?}");
+        assert_eq!(every[0], BASE);
+        assert!(every[28].starts_with("cn=jellyfin-user,"), "{every:?}");
+        assert_eq!(Position::from_cookie(b"\x09junk"), None);
+    }
+
+    /// A filter an index answers finds what a scan finds: `(|F)` is never narrowed.
+    #[test]
+    fn a_filter_answered_by_an_index_matches_what_a_scan_finds() {
+        let c = directory(40);
+        let uuid: String = c
+            .query_row(
+                "SELECT uuid FROM users WHERE username = 'member7'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let member3 = format!("uid=member3,ou=people,{BASE}");
+        let team = format!("cn=team,ou=groups,{BASE}");
+        let eq = |a: &str, v: &str| LdapFilter::Equality(a.into(), v.into());
+        let and = |a: LdapFilter, b: LdapFilter| LdapFilter::And(vec![a, b]);
+        let string = |f: &str| parse_ldap_filter_str(f).unwrap();
+        for (filter, found, held) in [
+            (string("(uid=MEMBER7)"), 1, 1),
+            (string("(cn=member7)"), 1, 1),
+            (string("(mail=member7@EXAMPLE.com)"), 1, 1),
+            (eq("entryUUID", &uuid), 1, 1),
+            (eq("memberOf", &team), 14, 14),
+            (
+                and(
+                    string("(objectClass=person)"),
+                    eq("memberOf", &team.to_uppercase()),
+                ),
+                14,
+                14,
+            ),
+            (
+                string("(&(objectClass=inetOrgPerson)(uid=member1*))"),
+                11,
+                40,
+            ),
+            (
+                and(string("(objectClass=groupOfNames)"), eq("member", &member3)),
+                2,
+                0,
+            ),
+            (eq("uniqueMember", &member3), 2, 0),
+            (string("(cn=team)"), 1, 0),
+            (string("(uid=nobody)"), 0, 0),
+        ] {
+            let (indexed, peak) = matching(&c, &filter, 1000, &Position::Start);
+            let scan = LdapFilter::Or(vec![filter.clone()]);
+            let (scanned, _) = matching(&c, &scan, 1000, &Position::Start);
+            assert_eq!(indexed, scanned, "{filter:?}");
+            assert_eq!(indexed.len(), found, "{filter:?}: {indexed:?}");
+            assert_eq!(peak, held, "{filter:?}: people read");
+        }
+    }
+
+    /// A big group's member values are listed only when asked for; a `member=` filter
+    /// still answers for everyone.
+    #[test]
+    fn group_members_are_listed_only_when_asked_for() {
+        let c = directory(30);
+        let layout = layout();
+        let group = Dn::parse(&layout.group_dn("jellyfin-user")).unwrap();
+        let members = |filter: &str, wants: bool| {
+            let test = prepared(filter);
+            let search = Search::new(
+                &c,
+                &layout,
+                View::Everyone,
+                &group,
+                &LdapSearchScope::Base,
+                &test,
+                wants,
+                None,
+            )
+            .unwrap()
+            .with_batch(8);
+            let mut out = None;
+            search
+                .walk(&Position::Start, &mut |_, e| {
+                    if e.parsed != group {
+                        return Flow::Continue;
+                    }
+                    out = Some((
+                        e.values("member").unwrap().len(),
+                        test.eval(e) == crate::ldap::filter::Truth::True,
+                    ));
+                    Flow::Stop
+                })
+                .unwrap();
+            (out.unwrap(), search.peak_held())
+        };
+        assert_eq!(members("(objectClass=*)", false), ((0, true), 0));
+        let last = format!("member=uid=member29,ou=people,{BASE}");
+        assert_eq!(members(&last, false), ((1, true), 0));
+        let (listed, held) = members("(objectClass=*)", true);
+        assert_eq!(listed, (30, true));
+        assert!(held <= 8, "held {held}");
+        assert_eq!(members("(member=*)", false).0, (30, true));
+    }
+}

@@ -641,6 +641,122 @@ fn compare(app: &App, layout: &Layout, s: &Session, req: &LdapCompareRequest) ->
 mod tests {
     use super::*;
 
+    /// Five people, offered to an answer as a walk offers them.
+    fn offer_people(answer: &mut Answer) -> usize {
+        let mut offered = 0;
+        for i in 0..5 {
+            let dn = format!("uid=p{i},ou=people,dc=x");
+            let e = Entry {
+                parsed: Dn::parse(&dn).unwrap(),
+                dn,
+                kind: directory::Kind::Person,
+                attrs: vec![("uid", vec![format!("p{i}")])],
+            };
+            offered += 1;
+            if answer.offer(&Position::Person(format!("p{i}")), &e) == Flow::Stop {
+                break;
+            }
+        }
+        offered
+    }
+
+    /// Runs a subtree search of `(uid=*)` over five people: the messages sent.
+    fn answered(limit: usize, paged: bool, mut clock: impl FnMut() -> bool) -> Vec<LdapMsg> {
+        let test =
+            filter::Prepared::new(&ldap3_proto::proto::LdapFilter::Present("uid".into())).unwrap();
+        let base = Dn::parse("dc=x").unwrap();
+        let wanted = Wanted::of(&[]);
+        let mut sent = Vec::new();
+        let mut send = |m: LdapMsg| {
+            sent.push(m);
+            true
+        };
+        let mut answer = Answer {
+            id: 7,
+            test: &test,
+            base: &base,
+            scope: &LdapSearchScope::Subtree,
+            wanted: &wanted,
+            types_only: false,
+            limit,
+            paged,
+            sent: 0,
+            last: None,
+            end: End::Complete,
+            expired: &mut clock,
+            send: &mut send,
+        };
+        offer_people(&mut answer);
+        answer.finish();
+        sent
+    }
+
+    fn entries_then_done(sent: &[LdapMsg]) -> (usize, LdapResultCode) {
+        let entries = sent
+            .iter()
+            .filter(|m| matches!(m.op, LdapOp::SearchResultEntry(_)))
+            .count();
+        match &sent.last().unwrap().op {
+            LdapOp::SearchResultDone(r) => (entries, r.code.clone()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A search that runs out of time ends with timeLimitExceeded after the entries it
+    /// sent; within its time it ends as usual.
+    #[test]
+    fn a_search_past_its_time_limit_ends_with_time_limit_exceeded() {
+        let mut checks = 0;
+        let sent = answered(100, false, || {
+            checks += 1;
+            checks > 3
+        });
+        assert_eq!(
+            entries_then_done(&sent),
+            (3, LdapResultCode::TimeLimitExceeded)
+        );
+        assert_eq!(
+            entries_then_done(&answered(100, false, || false)),
+            (5, LdapResultCode::Success)
+        );
+        let paged = answered(2, true, || true);
+        assert_eq!(
+            entries_then_done(&paged),
+            (0, LdapResultCode::TimeLimitExceeded)
+        );
+        assert!(
+            matches!(&paged[0].ctrl[..], [LdapControl::SimplePagedResults { cookie, .. }] if cookie.is_empty()),
+            "no next page after the time ran out"
+        );
+        assert_eq!(time_limit(0), MAX_SEARCH_TIME);
+        assert_eq!(time_limit(-1), MAX_SEARCH_TIME);
+        assert_eq!(time_limit(2), Duration::from_secs(2));
+        assert_eq!(time_limit(i32::MAX), MAX_SEARCH_TIME);
+    }
+
+    /// The size limit and the page end a search once one more entry matches than they
+    /// allow; a full page names where the next one starts.
+    #[test]
+    fn size_limits_and_pages_stop_the_walk_at_the_next_match() {
+        assert_eq!(
+            entries_then_done(&answered(2, false, || false)),
+            (2, LdapResultCode::SizeLimitExceeded)
+        );
+        assert_eq!(
+            entries_then_done(&answered(5, false, || false)),
+            (5, LdapResultCode::Success)
+        );
+        let page = answered(2, true, || false);
+        assert_eq!(entries_then_done(&page), (2, LdapResultCode::Success));
+        let [LdapControl::SimplePagedResults { cookie, .. }] = &page[2].ctrl[..] else {
+            panic!("{:?}", page[2].ctrl);
+        };
+        assert_eq!(
+            Position::from_cookie(cookie),
+            Some(Position::Person("p1".into()))
+        );
+    }
+
     #[test]
     fn passwords_from_the_network_need_tls_once_it_is_configured() {
         let session = |ip: &str, secure| Session {

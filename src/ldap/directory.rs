@@ -1,5 +1,6 @@
-//! The directory tree, read from the database for each search: the base entry,
-//! `ou=people` (one `inetOrgPerson` per person with server access), `ou=groups` (one
+//! The directory tree, read from the database by each search a batch at a time and
+//! handed over one entry at a time ([`Search`]): the base entry, `ou=people` (one
+//! `inetOrgPerson` per person with server access), `ou=groups` (one
 //! `groupOfUniqueNames`/`groupOfNames` per group the portal knows) and the Root DSE.
 
 use std::cell::Cell;
@@ -25,15 +26,16 @@ pub const PEOPLE: &str = "people";
 pub const GROUPS: &str = "groups";
 pub const SERVICES: &str = "services";
 
-/// Searches that hold the tree at once, in all: each has the whole directory in memory
-/// (about 1 KB a person: hundreds of MB at 200,000 people), and a burst of searches on
-/// many connections must not multiply that. The others wait their turn.
+/// Searches (and compares) that read the directory at once, in all. Each holds little
+/// (a batch of people and one entry), but a full search of a big directory keeps a core
+/// busy for seconds: a burst of them on many connections must leave the small box's
+/// other core to the portal. The others wait their turn.
 pub const MAX_READERS: usize = 2;
 
 static READERS: Mutex<usize> = Mutex::new(0);
 static READER_LEFT: Condvar = Condvar::new();
 
-/// One of the MAX_READERS places, held while a search or compare has the tree.
+/// One of the MAX_READERS places, held while a search or compare reads the directory.
 pub struct ReadSlot(());
 
 impl ReadSlot {
@@ -262,9 +264,7 @@ fn reach(base: &Dn, scope: &LdapSearchScope, ou: &Dn, naming_attr: &str) -> Reac
 pub struct Search<'a> {
     conn: &'a Connection,
     layout: &'a Layout,
-    /// The person reading as themselves: their DN and groups; None for everyone. A
-    /// person who is not listed (any more) sees the containers only.
-    me: Option<Option<(String, Vec<String>)>>,
+    reader: Reader,
     people: Option<Who>,
     groups: Reach,
     /// People that `member=` assertions of the filter name, with their groups: a group
@@ -298,7 +298,7 @@ impl<'a> Search<'a> {
         let mut search = Search {
             conn,
             layout,
-            me: None,
+            reader: Reader::Everyone,
             people: None,
             groups: Reach::Nothing,
             asserted: Vec::new(),
@@ -311,14 +311,17 @@ impl<'a> Search<'a> {
             let me = db::people_page(conn, &Who::UserId(user_id), None, 1)?
                 .into_iter()
                 .next();
-            let me = match me {
-                Some(p) => Some((layout.person_dn(&p.username), users::groups(conn, user_id)?)),
-                None => None,
+            search.reader = match me {
+                Some(p) => Reader::Me {
+                    dn: layout.person_dn(&p.username),
+                    groups: users::groups(conn, user_id)?,
+                },
+                None => Reader::Unlisted,
             };
             // Only ever their own entry (the caller checks it is within the base).
+            let listed = matches!(search.reader, Reader::Me { .. });
             search.people =
-                (people_reach != Reach::Nothing && me.is_some()).then_some(Who::UserId(user_id));
-            search.me = Some(me);
+                (people_reach != Reach::Nothing && listed).then_some(Who::UserId(user_id));
             search.groups = groups;
             return Ok(search);
         }
@@ -443,10 +446,10 @@ impl<'a> Search<'a> {
 
     /// The names of the groups the search may see, sorted.
     fn group_names(&self) -> Result<Vec<String>> {
-        let names: BTreeSet<String> = match &self.me {
-            Some(Some((_, mine))) => mine.iter().cloned().collect(),
-            Some(None) => BTreeSet::new(),
-            None => db::assigned_group_names(self.conn)?
+        let names: BTreeSet<String> = match &self.reader {
+            Reader::Me { groups, .. } => groups.iter().cloned().collect(),
+            Reader::Unlisted => BTreeSet::new(),
+            Reader::Everyone => db::assigned_group_names(self.conn)?
                 .into_iter()
                 .chain(users::provider_group_names(self.conn)?)
                 .collect(),
@@ -476,14 +479,10 @@ impl<'a> Search<'a> {
                 }
             }
             let members = self.members(&name)?;
-            let at = Position::Group(name);
-            let Position::Group(name) = &at else {
+            let Some(entry) = group_entry(self.layout, &name, members) else {
                 continue;
             };
-            let Some(entry) = group_entry(self.layout, name, members) else {
-                continue;
-            };
-            if visit(&at, &entry) == Flow::Stop {
+            if visit(&Position::Group(name), &entry) == Flow::Stop {
                 return Ok(Flow::Stop);
             }
         }
@@ -492,9 +491,11 @@ impl<'a> Search<'a> {
 
     /// A group's member values as this search needs them.
     fn members(&self, group: &str) -> Result<Vec<String>> {
-        if let Some(me) = &self.me {
+        match &self.reader {
+            Reader::Everyone => {}
             // A person sees only themselves in their groups.
-            return Ok(me.iter().map(|(dn, _)| dn.clone()).collect());
+            Reader::Me { dn, .. } => return Ok(vec![dn.clone()]),
+            Reader::Unlisted => return Ok(Vec::new()),
         }
         let mut out = if self.list_members {
             self.listed_members(group)?
@@ -543,6 +544,18 @@ impl<'a> Search<'a> {
             }
         }
     }
+}
+
+/// Who a search reads as.
+enum Reader {
+    Everyone,
+    /// A listed person: their DN and groups.
+    Me {
+        dn: String,
+        groups: Vec<String>,
+    },
+    /// A person who is not listed (any more): the containers only.
+    Unlisted,
 }
 
 /// What a DN in a `member=` assertion names.

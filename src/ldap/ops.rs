@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use ldap3_proto::control::LdapControl;
 use ldap3_proto::proto::{
     LdapBindCred, LdapBindResponse, LdapCompareRequest, LdapExtendedRequest, LdapExtendedResponse,
-    LdapMsg, LdapOp, LdapPartialAttribute, LdapResult, LdapResultCode, LdapSearchRequest,
-    LdapSearchResultEntry, LdapSearchScope, OID_WHOAMI,
+    LdapFilter, LdapMsg, LdapOp, LdapPartialAttribute, LdapResult, LdapResultCode,
+    LdapSearchRequest, LdapSearchResultEntry, LdapSearchScope, OID_WHOAMI,
 };
 
 use super::bind::{self, Bound, Refused};
@@ -79,7 +79,7 @@ pub fn handle_into(app: &App, layout: &Layout, s: &mut Session, msg: LdapMsg, se
         search(app, layout, s, msgid, &req, &ctrl, send);
         return Next::Continue;
     }
-    let (replies, next) = answer(app, layout, s, msgid, op);
+    let (replies, next) = respond(app, layout, s, msgid, op);
     for m in replies {
         if !send(m) {
             break;
@@ -89,7 +89,7 @@ pub fn handle_into(app: &App, layout: &Layout, s: &mut Session, msg: LdapMsg, se
 }
 
 /// Answers every request but a search.
-fn answer(
+fn respond(
     app: &App,
     layout: &Layout,
     s: &mut Session,
@@ -277,9 +277,7 @@ fn exists(
     if dn.0.is_empty() {
         return Ok(true);
     }
-    let any = filter::Prepared::new(&ldap3_proto::proto::LdapFilter::Present(
-        "objectClass".into(),
-    ));
+    let any = filter::Prepared::new(&LdapFilter::Present("objectClass".into()));
     let Some(any) = any else {
         return Ok(false);
     };
@@ -596,8 +594,17 @@ fn compare(app: &App, layout: &Layout, s: &Session, req: &LdapCompareRequest) ->
         return result(LdapResultCode::InvalidDNSyntax, "not a DN");
     };
     let value = String::from_utf8_lossy(&req.val).into_owned();
-    let assertion = ldap3_proto::proto::LdapFilter::Equality(req.atype.clone(), value);
-    let Some(assertion) = filter::Prepared::new(&assertion) else {
+    let assertion = LdapFilter::Equality(req.atype.clone(), value);
+    // The entry is read whatever the assertion says of it: as a search for "anything, or
+    // the assertion" (an OR narrows nothing, yet the reader sees a member= assertion).
+    let read_as = LdapFilter::Or(vec![
+        LdapFilter::Present("objectClass".into()),
+        assertion.clone(),
+    ]);
+    let (Some(assertion), Some(read_as)) = (
+        filter::Prepared::new(&assertion),
+        filter::Prepared::new(&read_as),
+    ) else {
         return result(LdapResultCode::ProtocolError, "not an assertion");
     };
     let _reading = directory::ReadSlot::take();
@@ -609,7 +616,7 @@ fn compare(app: &App, layout: &Layout, s: &Session, req: &LdapCompareRequest) ->
             view,
             &dn,
             &LdapSearchScope::Base,
-            &assertion,
+            &read_as,
             false,
             None,
         )

@@ -1477,6 +1477,26 @@ fn ldap_search_streams_more_entries_than_a_page_each_once() {
         assert_eq!(dns(&indexed), dns(&scanned), "{filter}");
         assert_eq!(dns(&indexed).len(), found, "{filter}: {indexed}");
     }
+    // Compare reads the entry whatever the assertion says of it.
+    assert_eq!(
+        compare(&url, &dn, &pw, &team, "objectClass:person"),
+        (5, "FALSE".into())
+    );
+    assert_eq!(
+        compare(
+            &url,
+            &dn,
+            &pw,
+            &people_dn("member5"),
+            &format!("memberOf:{team}")
+        ),
+        (5, "FALSE".into())
+    );
+    let member10 = format!("member:{}", people_dn("member10"));
+    assert_eq!(
+        compare(&url, &dn, &pw, &team, &member10),
+        (6, "TRUE".into())
+    );
     // A group as big as the directory lists every member when asked for them.
     let (code, out, err) = search(
         &url,

@@ -389,9 +389,10 @@ fn search(
         answer.finish();
         return;
     }
-    let _reading = directory::ReadSlot::take();
     let read = |conn: &rusqlite::Connection, answer: &mut Answer| -> Result<(), LdapResult> {
         let view = view_of(app, conn, &s.bound)?;
+        // A refused client does not wait behind other searches.
+        let _reading = directory::ReadSlot::take();
         if !exists(conn, layout, view, &base).map_err(unreadable)? {
             let mut res = result(LdapResultCode::NoSuchObject, "no such entry");
             if base.is_within(&layout.base_dn()) {
@@ -607,9 +608,9 @@ fn compare(app: &App, layout: &Layout, s: &Session, req: &LdapCompareRequest) ->
     ) else {
         return result(LdapResultCode::ProtocolError, "not an assertion");
     };
-    let _reading = directory::ReadSlot::take();
     let read = |conn: &rusqlite::Connection| -> Result<LdapResult, LdapResult> {
         let view = view_of(app, conn, &s.bound)?;
+        let _reading = directory::ReadSlot::take();
         let search = Search::new(
             conn,
             layout,

@@ -446,6 +446,9 @@ impl<'a> Search<'a> {
 
     /// The names of the groups the search may see, sorted.
     fn group_names(&self) -> Result<Vec<String>> {
+        if self.groups == Reach::Nothing {
+            return Ok(Vec::new());
+        }
         let names: BTreeSet<String> = match &self.reader {
             Reader::Me { groups, .. } => groups.iter().cloned().collect(),
             Reader::Unlisted => BTreeSet::new(),
@@ -455,8 +458,7 @@ impl<'a> Search<'a> {
                 .collect(),
         };
         Ok(match &self.groups {
-            Reach::Nothing => Vec::new(),
-            Reach::All => names.into_iter().collect(),
+            Reach::Nothing | Reach::All => names.into_iter().collect(),
             Reach::Named(n) => {
                 let n = n.to_lowercase();
                 names

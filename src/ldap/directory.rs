@@ -515,12 +515,7 @@ impl<'a> Search<'a> {
     /// The first MAX_GROUP_MEMBERS members of a group, by the groups rule
     /// (users::merge_groups), read a batch at a time.
     fn listed_members(&self, group: &str) -> Result<Vec<String>> {
-        // LIKE and NOCASE fold ASCII only: another name is checked on everyone.
-        let who = if group.is_ascii() {
-            Who::MayHoldGroup(group.to_string())
-        } else {
-            Who::Everyone
-        };
+        let who = may_hold(group);
         let mut out = Vec::new();
         let mut after: Option<String> = None;
         loop {
@@ -612,8 +607,9 @@ impl Narrowed {
                     let parsed = Dn::parse(value);
                     if let Some(("cn", g)) = parsed.as_ref().and_then(|d| d.leaf_below(&groups_ou))
                     {
-                        if key.is_some() {
-                            in_group = in_group.or(Some(Who::MayHoldGroup(g.to_string())));
+                        let who = may_hold(g);
+                        if who != Who::Everyone {
+                            in_group = in_group.or(Some(who));
                         }
                     }
                 }
@@ -624,6 +620,17 @@ impl Narrowed {
             people: people.then(|| exact.or(in_group).unwrap_or(Who::Everyone)),
             groups,
         }
+    }
+}
+
+/// The people who may hold a group, for the store to find: a superset, checked again
+/// by the groups rule. LIKE and NOCASE fold ASCII only, and a `%` in a pattern makes
+/// LIKE backtrack: other names (and long ones) are checked on everyone.
+fn may_hold(group: &str) -> Who {
+    if group.is_ascii() && group.len() <= 256 && !group.contains('%') {
+        Who::MayHoldGroup(group.to_string())
+    } else {
+        Who::Everyone
     }
 }
 
@@ -871,6 +878,12 @@ mod tests {
             (eq("uniqueMember", &member3), 2, 0),
             (string("(cn=team)"), 1, 0),
             (string("(uid=nobody)"), 0, 0),
+            // A name LIKE would backtrack on is found by a scan.
+            (
+                eq("memberOf", &format!("cn=%t%e%a%m%,ou=groups,{BASE}")),
+                0,
+                40,
+            ),
         ] {
             let (indexed, peak) = matching(&c, &filter, 1000, &Position::Start);
             let scan = LdapFilter::Or(vec![filter.clone()]);

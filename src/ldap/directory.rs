@@ -328,7 +328,9 @@ impl<'a> Search<'a> {
         let narrowed = Narrowed::of(layout, test);
         search.people = match (people_reach, narrowed.people) {
             (Reach::Nothing, _) | (_, None) => None,
-            (Reach::Named(name), _) => Some(Who::Username(name)),
+            // The store folds ASCII case only: another name is found by a scan.
+            (Reach::Named(name), _) if name.is_ascii() => Some(Who::Username(name)),
+            (Reach::Named(_), _) => Some(Who::Everyone),
             (Reach::All, Some(who)) => Some(who),
         };
         if !narrowed.groups {
@@ -339,12 +341,7 @@ impl<'a> Search<'a> {
             let asks = test.asks_of(&MEMBER_ATTRS);
             search.list_members = wants_members || asks.more;
             for value in asks.equal_to {
-                match search.person_named_by(value)? {
-                    Named::Listed(dn, groups) => search.asserted.push((dn, groups)),
-                    Named::NoOne => {}
-                    // Cannot be looked up exactly: compare against the whole list.
-                    Named::Unsure => search.list_members = true,
-                }
+                search.asserted.extend(search.person_named_by(value)?);
             }
         }
         Ok(search)
@@ -362,22 +359,45 @@ impl<'a> Search<'a> {
     }
 
     /// The listed person a DN value names, with their groups.
-    fn person_named_by(&self, dn: &str) -> Result<Named> {
+    fn person_named_by(&self, dn: &str) -> Result<Option<(String, Vec<String>)>> {
         let people = self.layout.base_dn().child("ou", PEOPLE);
         let parsed = Dn::parse(dn);
-        let name = match parsed.as_ref().and_then(|d| d.leaf_below(&people)) {
-            Some(("uid", name)) => name.to_string(),
-            _ => return Ok(Named::NoOne),
+        let Some(("uid", name)) = parsed.as_ref().and_then(|d| d.leaf_below(&people)) else {
+            return Ok(None);
         };
-        if !name.is_ascii() {
-            return Ok(Named::Unsure);
-        }
-        let found = db::people_page(self.conn, &Who::Username(name), None, 1)?;
-        let Some(p) = found.into_iter().next() else {
-            return Ok(Named::NoOne);
+        let Some(p) = self.person_named(name)? else {
+            return Ok(None);
         };
         let groups = users::groups(self.conn, p.user_id)?;
-        Ok(Named::Listed(self.layout.person_dn(&p.username), groups))
+        Ok(Some((self.layout.person_dn(&p.username), groups)))
+    }
+
+    /// The listed person with this username (without case).
+    fn person_named(&self, name: &str) -> Result<Option<Person>> {
+        if name.is_ascii() {
+            return Ok(
+                db::people_page(self.conn, &Who::Username(name.into()), None, 1)?
+                    .into_iter()
+                    .next(),
+            );
+        }
+        // The store folds ASCII case only: other names are compared here, a batch at a time.
+        let wanted = name.to_lowercase();
+        let mut after: Option<String> = None;
+        loop {
+            let batch = db::people_page(self.conn, &Who::Everyone, after.as_deref(), self.batch)?;
+            let full = batch.len() == self.batch;
+            after = batch.last().map(|p| p.username.clone());
+            if let Some(p) = batch
+                .into_iter()
+                .find(|p| p.username.to_lowercase() == wanted)
+            {
+                return Ok(Some(p));
+            }
+            if !full {
+                return Ok(None);
+            }
+        }
     }
 
     fn expired(&self) -> bool {
@@ -553,15 +573,6 @@ enum Reader {
     },
     /// A person who is not listed (any more): the containers only.
     Unlisted,
-}
-
-/// What a DN in a `member=` assertion names.
-enum Named {
-    /// A listed person: their DN as the directory writes it, and their groups.
-    Listed(String, Vec<String>),
-    NoOne,
-    /// A name the store cannot look up without case (not ASCII).
-    Unsure,
 }
 
 /// How the filter's required equalities narrow what is read: the people an index gives
@@ -892,6 +903,55 @@ mod tests {
             assert_eq!(indexed.len(), found, "{filter:?}: {indexed:?}");
             assert_eq!(peak, held, "{filter:?}: people read");
         }
+    }
+
+    /// The store folds ASCII case only: a name beyond it is still found without case,
+    /// as a base and in a `member=` assertion (then by a scan).
+    #[test]
+    fn names_beyond_ascii_are_found_without_case() {
+        let c = directory(12);
+        let ident = Identity {
+            provider: ProviderKind::Jellyfin,
+            provider_user_id: "e".into(),
+            username: "Émile".into(),
+            email: None,
+            groups: vec!["jellyfin-user".into()],
+            token: String::new(),
+            avatar: None,
+            method: FirstFactor::Password,
+        };
+        users::record_sign_in(&c, &ident, None, 0).unwrap();
+        let layout = layout();
+        let emile = Dn::parse(&format!("uid=éMILE,ou=people,{BASE}")).unwrap();
+        let search = Search::new(
+            &c,
+            &layout,
+            View::Everyone,
+            &emile,
+            &LdapSearchScope::Base,
+            &prepared("(objectClass=*)"),
+            false,
+            None,
+        )
+        .unwrap()
+        .with_batch(5);
+        let mut found = Vec::new();
+        search
+            .walk(&Position::Start, &mut |_, e| {
+                if e.parsed == emile {
+                    found.push(e.dn.clone());
+                }
+                Flow::Continue
+            })
+            .unwrap();
+        assert_eq!(found, [format!("uid=Émile,ou=people,{BASE}")]);
+        let (groups, _) = matches(
+            &c,
+            &format!("member=uid=émile,ou=people,{BASE}"),
+            5,
+            &Position::Start,
+        );
+        assert_eq!(groups, [format!("cn=jellyfin-user,ou=groups,{BASE}")]);
     }
 
     /// A big group's member values are listed only when asked for; a `member=` filter

@@ -173,16 +173,76 @@ pub struct Person {
     pub email: Option<String>,
 }
 
-/// Everyone whose account is not disabled and has an identity with server access (the
-/// rule of users::still_authorized), by username.
-pub fn people(conn: &Connection) -> Result<Vec<Person>> {
-    let mut stmt = conn.prepare_cached(
+/// Which people a read of the directory asks for. The narrow ones are answered by an
+/// index (or, for a group, by a cheaper superset the caller checks again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Who {
+    Everyone,
+    /// The account with this id (a person reading the directory as themselves).
+    UserId(i64),
+    /// By username, without (ASCII) case.
+    Username(String),
+    /// By email address, without (ASCII) case.
+    Mail(String),
+    /// By entryUUID (the OIDC `sub`), lowercase as the portal makes them.
+    Uuid(String),
+    /// Everyone who may hold this group: assigned it, or an authorized identity whose
+    /// provider groups mention it. A superset: the caller applies the groups rule.
+    MayHoldGroup(String),
+}
+
+/// Up to `limit` people the directory lists (not disabled, with an identity with server
+/// access: the rule of users::still_authorized) whom `who` names, by username without
+/// case, after `after` (a username; None: from the start). A search reads the directory
+/// a batch at a time with this, so that what it holds does not grow with the directory.
+pub fn people_page(
+    conn: &Connection,
+    who: &Who,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<Person>> {
+    use rusqlite::types::Value;
+    let mut args: Vec<Value> = vec![
+        Value::Text(after.unwrap_or_default().to_string()),
+        Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)),
+    ];
+    let narrowed = match who {
+        Who::Everyone => "",
+        Who::UserId(id) => {
+            args.push(Value::Integer(*id));
+            "AND u.id = ?3"
+        }
+        Who::Username(name) => {
+            args.push(Value::Text(name.clone()));
+            "AND u.username = ?3 COLLATE NOCASE"
+        }
+        Who::Mail(mail) => {
+            args.push(Value::Text(mail.clone()));
+            "AND u.email = ?3 COLLATE NOCASE"
+        }
+        Who::Uuid(uuid) => {
+            args.push(Value::Text(uuid.clone()));
+            "AND u.uuid = ?3"
+        }
+        Who::MayHoldGroup(group) => {
+            args.push(Value::Text(group.clone()));
+            args.push(Value::Text(super::users::groups_json_pattern(group)));
+            "AND (EXISTS (SELECT 1 FROM user_groups g WHERE g.user_id = u.id AND g.name = ?3 COLLATE NOCASE)
+                  OR EXISTS (SELECT 1 FROM identities j WHERE j.user_id = u.id AND j.authorized = 1
+                             AND j.groups_json LIKE ?4))"
+        }
+    };
+    // `>=` from the start: every username is above or equal to the empty string.
+    let from = if after.is_some() { ">" } else { ">=" };
+    let sql = format!(
         "SELECT u.id, u.uuid, u.username, u.email FROM users u
          WHERE u.disabled_at IS NULL
            AND EXISTS (SELECT 1 FROM identities i WHERE i.user_id = u.id AND i.authorized = 1)
-         ORDER BY u.username COLLATE NOCASE",
-    )?;
-    let rows = stmt.query_map([], |r| {
+           AND u.username {from} ?1 COLLATE NOCASE {narrowed}
+         ORDER BY u.username COLLATE NOCASE LIMIT ?2"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
         Ok(Person {
             user_id: r.get(0)?,
             uuid: r.get(1)?,

@@ -239,32 +239,70 @@ fn provider_groups(json: &str) -> Vec<String> {
     serde_json::from_str::<Vec<String>>(json).unwrap_or_default()
 }
 
-/// Every user's groups by the rule of [`groups`], in two scans: the LDAP directory
-/// lists everyone at once, and a query per person made each search cost one per person.
-pub fn groups_of_everyone(
+/// The groups of each of `user_ids` by the rule of [`groups`], in two queries: the LDAP
+/// directory reads people a batch at a time, and a query per person made each search
+/// cost one per person.
+pub fn groups_of(
     conn: &Connection,
+    user_ids: &[i64],
 ) -> Result<std::collections::HashMap<i64, Vec<String>>> {
-    let mut out: std::collections::HashMap<i64, Vec<String>> = std::collections::HashMap::new();
-    let mut stmt = conn.prepare_cached("SELECT user_id, name FROM user_groups")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+    let ids = serde_json::to_string(user_ids).unwrap_or_else(|_| "[]".into());
+    let mut assigned: std::collections::HashMap<i64, Vec<String>> =
+        std::collections::HashMap::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT user_id, name FROM user_groups WHERE user_id IN (SELECT value FROM json_each(?1))",
+    )?;
+    let rows = stmt.query_map([&ids], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+    })?;
     for row in rows {
         let (user_id, name) = row?;
-        out.entry(user_id).or_default().push(name);
+        assigned.entry(user_id).or_default().push(name);
     }
-    let mut stmt =
-        conn.prepare_cached("SELECT user_id, groups_json FROM identities WHERE authorized = 1")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+    let mut jsons: std::collections::HashMap<i64, Vec<String>> = std::collections::HashMap::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT user_id, groups_json FROM identities
+         WHERE authorized = 1 AND user_id IN (SELECT value FROM json_each(?1))",
+    )?;
+    let rows = stmt.query_map([&ids], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+    })?;
     for row in rows {
         let (user_id, json) = row?;
-        out.entry(user_id)
-            .or_default()
-            .extend(provider_groups(&json));
+        jsons.entry(user_id).or_default().push(json);
     }
-    for groups in out.values_mut() {
-        groups.sort();
-        groups.dedup();
-    }
-    Ok(out)
+    Ok(user_ids
+        .iter()
+        .map(|id| {
+            let json = jsons.remove(id).unwrap_or_default();
+            let merged = merge_groups(
+                assigned.remove(id).unwrap_or_default(),
+                json.iter().map(String::as_str),
+            );
+            (*id, merged)
+        })
+        .collect())
+}
+
+/// The provider groups someone who may use the server holds (not disabled, the identity
+/// authorized), sorted, each once. Read as the distinct `groups_json` values: a handful
+/// however many people there are.
+pub fn provider_group_names(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT DISTINCT i.groups_json FROM identities i JOIN users u ON u.id = i.user_id
+         WHERE i.authorized = 1 AND u.disabled_at IS NULL",
+    )?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    let jsons = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(merge_groups(Vec::new(), jsons.iter().map(String::as_str)))
+}
+
+/// The pattern (for LIKE) that every `groups_json` holding `group` matches: its JSON
+/// string form between anything. A superset to check again with [`merge_groups`] (LIKE
+/// ignores ASCII case, `%` and `_` in a name match more).
+pub fn groups_json_pattern(group: &str) -> String {
+    let quoted = serde_json::to_string(group).unwrap_or_default();
+    format!("%{quoted}%")
 }
 
 /// Whether the user may still use the server: not disabled, and some linked identity

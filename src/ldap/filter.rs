@@ -46,6 +46,63 @@ impl Prepared {
     }
 }
 
+/// What a filter asks of some attributes: the values it compares them equal to
+/// (equality or approx, anywhere in it), and whether it asks anything else of them
+/// (presence, substrings, ordering), which needs every value.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Asks<'a> {
+    pub equal_to: Vec<&'a str>,
+    pub more: bool,
+}
+
+impl Prepared {
+    /// The (attribute, lowercased value) of every equality each match must satisfy: the
+    /// filter itself, or a part of its top-level AND. A search may read only the entries
+    /// an index gives for one of them.
+    pub fn required_equalities(&self) -> Vec<(&str, &str)> {
+        let parts = match &self.0 {
+            LdapFilter::And(parts) => parts.as_slice(),
+            one => std::slice::from_ref(one),
+        };
+        parts
+            .iter()
+            .filter_map(|p| match p {
+                LdapFilter::Equality(a, v) => Some((a.as_str(), v.as_str())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// What the filter asks of the attributes `names` (without case).
+    pub fn asks_of(&self, names: &[&str]) -> Asks<'_> {
+        fn walk<'a>(f: &'a LdapFilter, names: &[&str], out: &mut Asks<'a>) {
+            let named = |a: &str| names.iter().any(|n| n.eq_ignore_ascii_case(a));
+            match f {
+                LdapFilter::And(v) | LdapFilter::Or(v) => {
+                    v.iter().for_each(|c| walk(c, names, out))
+                }
+                LdapFilter::Not(c) => walk(c, names, out),
+                LdapFilter::Equality(a, v) | LdapFilter::Approx(a, v) if named(a) => {
+                    out.equal_to.push(v)
+                }
+                LdapFilter::Present(a)
+                | LdapFilter::Substring(a, _)
+                | LdapFilter::GreaterOrEqual(a, _)
+                | LdapFilter::LessOrEqual(a, _)
+                    if named(a) =>
+                {
+                    out.more = true
+                }
+                // Extensible matches are Undefined whatever the values.
+                _ => {}
+            }
+        }
+        let mut out = Asks::default();
+        walk(&self.0, names, &mut out);
+        out
+    }
+}
+
 fn lowercased(f: &LdapFilter) -> LdapFilter {
     let low = |v: &String| v.to_lowercase();
     match f {
@@ -282,6 +339,29 @@ mod tests {
             "cn=plex-home,ou=groups,dc=authportal,dc=local".into(),
         );
         assert_eq!(ev(&other, &person()), Truth::False);
+    }
+
+    #[test]
+    fn required_equalities_are_the_filter_or_its_top_level_and() {
+        let p = |f: &str| Prepared::new(&parse_ldap_filter_str(f).unwrap()).unwrap();
+        assert_eq!(p("(uid=Alice)").required_equalities(), [("uid", "alice")]);
+        assert_eq!(
+            p("(&(objectClass=person)(mail=A@B)(!(uid=x)))").required_equalities(),
+            [("objectClass", "person"), ("mail", "a@b")]
+        );
+        assert!(p("(|(uid=a)(uid=b))").required_equalities().is_empty());
+        assert!(p("(!(uid=a))").required_equalities().is_empty());
+        let asks = p("(|(member=A)(&(cn=g)(!(uniqueMember=b))))");
+        assert_eq!(
+            asks.asks_of(&["member", "uniqueMember"]),
+            Asks {
+                equal_to: vec!["a", "b"],
+                more: false
+            }
+        );
+        assert!(p("(member=*)").asks_of(&["member"]).more);
+        assert!(p("(member=a*)").asks_of(&["member"]).more);
+        assert_eq!(p("(cn=x)").asks_of(&["member"]), Asks::default());
     }
 
     #[test]

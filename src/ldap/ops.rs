@@ -4,16 +4,17 @@
 
 use std::collections::HashSet;
 use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
 use ldap3_proto::control::LdapControl;
 use ldap3_proto::proto::{
     LdapBindCred, LdapBindResponse, LdapCompareRequest, LdapExtendedRequest, LdapExtendedResponse,
-    LdapMsg, LdapOp, LdapPartialAttribute, LdapResult, LdapResultCode, LdapSearchRequest,
-    LdapSearchResultEntry, LdapSearchScope, OID_WHOAMI,
+    LdapFilter, LdapMsg, LdapOp, LdapPartialAttribute, LdapResult, LdapResultCode,
+    LdapSearchRequest, LdapSearchResultEntry, LdapSearchScope, OID_WHOAMI,
 };
 
 use super::bind::{self, Bound, Refused};
-use super::directory::{self, Entry, Kind, Layout, OID_STARTTLS};
+use super::directory::{self, Entry, Flow, Layout, OID_STARTTLS, Position, Search, View};
 use super::dn::Dn;
 use super::filter::{self, Truth};
 use crate::App;
@@ -58,13 +59,46 @@ fn reply(msgid: i32, op: LdapOp) -> LdapMsg {
 
 const READ_ONLY: &str = "the directory is read-only";
 
-/// Answers one request.
+/// Answers one request, its responses gathered (a search's at most MAX_ENTRIES, or a
+/// page of them).
 pub fn handle(app: &App, layout: &Layout, s: &mut Session, msg: LdapMsg) -> (Vec<LdapMsg>, Next) {
-    let id = msg.msgid;
+    let mut out = Vec::new();
+    let next = handle_into(app, layout, s, msg, &mut |m| {
+        out.push(m);
+        true
+    });
+    (out, next)
+}
+
+/// Answers one request, handing each response to `send` as soon as it is made: a
+/// search's entries one at a time, as they are read.
+pub fn handle_into(app: &App, layout: &Layout, s: &mut Session, msg: LdapMsg, send: Sink) -> Next {
+    s.bound = bind::recheck(app, std::mem::replace(&mut s.bound, Bound::Anonymous));
+    let LdapMsg { msgid, op, ctrl } = msg;
+    if let LdapOp::SearchRequest(req) = op {
+        search(app, layout, s, msgid, &req, &ctrl, send);
+        return Next::Continue;
+    }
+    let (replies, next) = respond(app, layout, s, msgid, op);
+    for m in replies {
+        if !send(m) {
+            break;
+        }
+    }
+    next
+}
+
+/// Answers every request but a search.
+fn respond(
+    app: &App,
+    layout: &Layout,
+    s: &mut Session,
+    id: i32,
+    op: LdapOp,
+) -> (Vec<LdapMsg>, Next) {
     let one = |op| (vec![reply(id, op)], Next::Continue);
     let refuse = |m: &str| result(LdapResultCode::UnwillingToPerform, m);
-    s.bound = bind::recheck(app, std::mem::replace(&mut s.bound, Bound::Anonymous));
-    match msg.op {
+    match op {
         LdapOp::BindRequest(req) => {
             // A bind starts from anonymous, whatever its kind and however it ends: a
             // refused one (SASL, version 2, a wrong password) must not leave the
@@ -90,7 +124,6 @@ pub fn handle(app: &App, layout: &Layout, s: &mut Session, msg: LdapMsg) -> (Vec
             }))
         }
         LdapOp::UnbindRequest => (Vec::new(), Next::Close),
-        LdapOp::SearchRequest(req) => (search(app, layout, s, id, &req, &msg.ctrl), Next::Continue),
         LdapOp::CompareRequest(req) => one(LdapOp::CompareResult(compare(app, layout, s, &req))),
         LdapOp::ExtendedRequest(req) => extended(layout, s, id, &req),
         LdapOp::AbandonRequest(_) => (Vec::new(), Next::Continue),
@@ -203,66 +236,79 @@ fn extended(
     }
 }
 
-/// The entries a search may see: the Root DSE always; the tree only once bound (or when
-/// anonymous search is allowed); a person only their own entry, their groups and the
-/// containers above them.
-fn visible(app: &App, layout: &Layout, bound: &Bound) -> Result<Vec<Entry>, LdapResult> {
-    // Whether the client may read at all is settled before the tree is read: refusing
-    // a client that did not bind must not cost a read of the whole directory.
-    let read = |c: &rusqlite::Connection| {
-        let anonymous_search = super::settings::in_force(&app.config, c)?.anonymous_search;
-        if *bound == Bound::Anonymous && !anonymous_search {
-            return Ok(None);
-        }
-        directory::entries(c, layout).map(Some)
-    };
-    let all = app
-        .db
-        .conn()
-        .and_then(|c| read(&c))
-        .map_err(|e: crate::error::AppError| {
-            crate::log_error!("ldap: cannot read the directory: {e:?}");
-            result(
-                LdapResultCode::Unavailable,
-                "the directory cannot be read right now",
-            )
-        })?
-        .ok_or_else(|| {
-            result(
-                LdapResultCode::InsufficentAccessRights,
-                "bind first: anonymous search is not allowed",
-            )
-        })?;
+/// How a client reads the directory: a service account everything, a person as
+/// themselves; without a bind, nothing unless anonymous search is allowed (settled
+/// before anything is read: refusing a client that did not bind must cost nothing).
+fn view_of(app: &App, conn: &rusqlite::Connection, bound: &Bound) -> Result<View, LdapResult> {
     match bound {
-        Bound::Service { .. } | Bound::Anonymous => Ok(all),
-        Bound::Person { dn, .. } => {
-            let Some(me) = Dn::parse(dn) else {
-                return Ok(Vec::new());
-            };
-            Ok(all
-                .into_iter()
-                .filter_map(|e| match e.kind {
-                    Kind::Container => Some(e),
-                    Kind::Person => (e.parsed == me).then_some(e),
-                    Kind::Group => only_me_in(e, &me),
-                })
-                .collect())
+        Bound::Service { .. } => Ok(View::Everyone),
+        Bound::Person { user_id, .. } => Ok(View::Person { user_id: *user_id }),
+        Bound::Anonymous => {
+            let allowed = super::settings::in_force(&app.config, conn)
+                .map_err(unreadable)?
+                .anonymous_search;
+            if allowed {
+                Ok(View::Everyone)
+            } else {
+                Err(result(
+                    LdapResultCode::InsufficentAccessRights,
+                    "bind first: anonymous search is not allowed",
+                ))
+            }
         }
     }
 }
 
-/// A group as one of its members sees it: with themselves as its only member, so that
-/// a person cannot list (or filter or compare for) everyone else on the server. None
-/// when they are not a member.
-fn only_me_in(mut group: Entry, me: &Dn) -> Option<Entry> {
-    let mut member = false;
-    for (name, vals) in &mut group.attrs {
-        if ["member", "uniqueMember"].contains(name) {
-            vals.retain(|v| Dn::parse(v).as_ref() == Some(me));
-            member |= !vals.is_empty();
-        }
+fn unreadable(e: crate::error::AppError) -> LdapResult {
+    crate::log_error!("ldap: cannot read the directory: {e:?}");
+    result(
+        LdapResultCode::Unavailable,
+        "the directory cannot be read right now",
+    )
+}
+
+/// Whether the entry at `dn` exists for this view (the base of a search must).
+fn exists(
+    conn: &rusqlite::Connection,
+    layout: &Layout,
+    view: View,
+    dn: &Dn,
+) -> crate::error::Result<bool> {
+    if dn.0.is_empty() {
+        return Ok(true);
     }
-    member.then_some(group)
+    let any = filter::Prepared::new(&LdapFilter::Present("objectClass".into()));
+    let Some(any) = any else {
+        return Ok(false);
+    };
+    let search = Search::new(
+        conn,
+        layout,
+        view,
+        dn,
+        &LdapSearchScope::Base,
+        &any,
+        false,
+        None,
+    )?;
+    let mut found = false;
+    search.walk(&Position::Start, &mut |_, e| {
+        found = e.parsed == *dn;
+        if found { Flow::Stop } else { Flow::Continue }
+    })?;
+    Ok(found)
+}
+
+/// The time a search may take, whatever the client asks: a filter that matches nothing
+/// on a big directory must not hold a connection and a reader's place for ever.
+pub const MAX_SEARCH_TIME: Duration = Duration::from_secs(60);
+
+/// The client's time limit (seconds; 0: none) within MAX_SEARCH_TIME.
+fn time_limit(asked: i32) -> Duration {
+    match u64::try_from(asked) {
+        Ok(secs) if secs > 0 => Duration::from_secs(secs).min(MAX_SEARCH_TIME),
+        _ => MAX_SEARCH_TIME,
+    }
 }
 
 fn search(
@@ -272,123 +318,223 @@ fn search(
     id: i32,
     req: &LdapSearchRequest,
     controls: &[LdapControl],
-) -> Vec<LdapMsg> {
+    send: Sink,
+) {
     app.metrics.ldap_search();
+    let deadline = Instant::now() + time_limit(req.timelimit);
     let done = |res: LdapResult| reply(id, LdapOp::SearchResultDone(res));
     let Some(test) = filter::Prepared::new(&req.filter) else {
-        return vec![done(result(
+        send(done(result(
             LdapResultCode::UnwillingToPerform,
             "the filter is nested too deeply or has too many parts",
-        ))];
+        )));
+        return;
     };
     let Some(base) = Dn::parse(&req.base) else {
-        return vec![done(result(
+        send(done(result(
             LdapResultCode::InvalidDNSyntax,
             "the base is not a DN",
-        ))];
+        )));
+        return;
     };
-    // Held until the answers are built (the tree, and the entries picked from it).
-    let _reading;
-    let candidates = if base.0.is_empty() && req.scope == LdapSearchScope::Base {
-        vec![layout.root_dse()]
-    } else {
-        _reading = directory::ReadSlot::take();
-        let entries = match visible(app, layout, &s.bound) {
-            Ok(e) => e,
-            Err(res) => return vec![done(res)],
-        };
-        if !base.0.is_empty() && !entries.iter().any(|e| e.parsed == base) {
+    let paging = controls.iter().find_map(|c| match c {
+        LdapControl::SimplePagedResults { size, cookie } => Some((*size, cookie.as_slice())),
+        _ => None,
+    });
+    let (limit, from) = match paging {
+        None => (
+            match usize::try_from(req.sizelimit) {
+                Ok(n) if n > 0 => n.min(MAX_ENTRIES),
+                _ => MAX_ENTRIES,
+            },
+            Position::Start,
+        ),
+        Some((size, cookie)) => {
+            let Some(from) = Position::from_cookie(cookie) else {
+                send(done(result(
+                    LdapResultCode::UnwillingToPerform,
+                    "not a paging cookie of this server",
+                )));
+                return;
+            };
+            // Size 0 abandons the paged search (RFC 2696 section 3).
+            match usize::try_from(size).unwrap_or(0).min(MAX_ENTRIES) {
+                0 => {
+                    send(paged_done(id, result(LdapResultCode::Success, ""), None));
+                    return;
+                }
+                size => (size, from),
+            }
+        }
+    };
+    let wanted = Wanted::of(&req.attrs);
+    let mut expired = || Instant::now() >= deadline;
+    let mut answer = Answer {
+        id,
+        test: &test,
+        base: &base,
+        scope: &req.scope,
+        wanted: &wanted,
+        types_only: req.typesonly,
+        limit,
+        paged: paging.is_some(),
+        sent: 0,
+        last: None,
+        end: End::Complete,
+        expired: &mut expired,
+        send,
+    };
+    if base.0.is_empty() && req.scope == LdapSearchScope::Base {
+        answer.offer(&Position::Start, &layout.root_dse());
+        answer.finish();
+        return;
+    }
+    let read = |conn: &rusqlite::Connection, answer: &mut Answer| -> Result<(), LdapResult> {
+        let view = view_of(app, conn, &s.bound)?;
+        // A refused client does not wait behind other searches.
+        let _reading = directory::ReadSlot::take();
+        if !exists(conn, layout, view, &base).map_err(unreadable)? {
             let mut res = result(LdapResultCode::NoSuchObject, "no such entry");
             if base.is_within(&layout.base_dn()) {
                 res.matcheddn = layout.base.clone();
             }
-            return vec![done(res)];
+            return Err(res);
         }
-        entries
-            .into_iter()
-            .filter(|e| in_scope(&e.parsed, &base, &req.scope))
-            .collect()
+        let wants_members = MEMBER_ATTRS.iter().any(|a| wanted.has(a));
+        let search = Search::new(
+            conn,
+            layout,
+            view,
+            &base,
+            &req.scope,
+            &test,
+            wants_members,
+            Some(deadline),
+        )
+        .map_err(unreadable)?;
+        search
+            .walk(&from, &mut |at, e| answer.offer(at, e))
+            .map_err(unreadable)?;
+        Ok(())
     };
-    let matching = candidates.iter().filter(|e| test.eval(e) == Truth::True);
-    if let Some((size, cookie)) = controls.iter().find_map(|c| match c {
-        LdapControl::SimplePagedResults { size, cookie } => Some((*size, cookie.as_slice())),
-        _ => None,
-    }) {
-        return paged(id, req, &matching.collect::<Vec<_>>(), size, cookie);
-    }
-    let limit = match usize::try_from(req.sizelimit) {
-        Ok(n) if n > 0 => n.min(MAX_ENTRIES),
-        _ => MAX_ENTRIES,
-    };
-    let wanted = Wanted::of(&req.attrs);
-    let mut out = Vec::new();
-    for e in matching {
-        if out.len() == limit {
-            out.push(done(result(LdapResultCode::SizeLimitExceeded, "")));
-            return out;
+    let outcome = app
+        .db
+        .conn()
+        .map_err(unreadable)
+        .and_then(|conn| read(&conn, &mut answer));
+    match outcome {
+        Ok(()) => answer.finish(),
+        Err(res) => {
+            (answer.send)(done(res));
         }
-        out.push(reply(
-            id,
-            LdapOp::SearchResultEntry(select(e, &wanted, req.typesonly)),
-        ));
     }
-    out.push(done(result(LdapResultCode::Success, "")));
-    out
 }
 
-/// One page of a search with the simple paged results control (RFC 2696; apps such as
-/// Nextcloud and SSSD ask for it). The cookie is the offset of the next page: the tree
-/// is read afresh for each page, as for every search.
-fn paged(
+/// Where the responses of a search go, one message at a time; false when the client
+/// is gone (the search stops).
+pub type Sink<'a> = &'a mut dyn FnMut(LdapMsg) -> bool;
+
+const MEMBER_ATTRS: [&str; 2] = ["member", "uniqueMember"];
+
+/// Why a search ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// Every entry was offered.
+    Complete,
+    /// One more entry matched than the size limit allows.
+    SizeLimit,
+    /// The page is full and another entry matched.
+    PageFull,
+    TimeLimit,
+    /// The client is gone.
+    Gone,
+}
+
+/// One search's answer as it goes: each entry offered is checked against the scope and
+/// the filter and sent at once, within the size limit (or page) and the time limit;
+/// nothing is kept but the count and the place of the last entry sent.
+struct Answer<'a> {
     id: i32,
-    req: &LdapSearchRequest,
-    matching: &[&Entry],
-    size: i64,
-    cookie: &[u8],
-) -> Vec<LdapMsg> {
-    let start = match cookie {
-        [] => 0,
-        c => match <[u8; 8]>::try_from(c) {
-            Ok(b) => usize::try_from(u64::from_be_bytes(b)).unwrap_or(usize::MAX),
-            Err(_) => {
-                return vec![reply(
-                    id,
-                    LdapOp::SearchResultDone(result(
-                        LdapResultCode::UnwillingToPerform,
-                        "not a paging cookie of this server",
-                    )),
-                )];
-            }
-        },
+    test: &'a filter::Prepared,
+    base: &'a Dn,
+    scope: &'a LdapSearchScope,
+    wanted: &'a Wanted,
+    types_only: bool,
+    /// Entries sent at most (the size limit, or the page size).
+    limit: usize,
+    paged: bool,
+    sent: usize,
+    last: Option<Position>,
+    end: End,
+    expired: &'a mut dyn FnMut() -> bool,
+    send: Sink<'a>,
+}
+
+impl Answer<'_> {
+    fn offer(&mut self, at: &Position, e: &Entry) -> Flow {
+        if (self.expired)() {
+            self.end = End::TimeLimit;
+            return Flow::Stop;
+        }
+        if !in_scope(&e.parsed, self.base, self.scope) || self.test.eval(e) != Truth::True {
+            return Flow::Continue;
+        }
+        if self.sent == self.limit {
+            self.end = if self.paged {
+                End::PageFull
+            } else {
+                End::SizeLimit
+            };
+            return Flow::Stop;
+        }
+        let entry = LdapOp::SearchResultEntry(select(e, self.wanted, self.types_only));
+        if !(self.send)(reply(self.id, entry)) {
+            self.end = End::Gone;
+            return Flow::Stop;
+        }
+        self.sent += 1;
+        self.last = Some(at.clone());
+        Flow::Continue
     }
-    .min(matching.len());
-    // Size 0 abandons the paged search (RFC 2696 section 3).
-    let size = usize::try_from(size).unwrap_or(0).min(MAX_ENTRIES);
-    let end = start.saturating_add(size).min(matching.len());
-    let wanted = Wanted::of(&req.attrs);
-    let mut out: Vec<LdapMsg> = matching[start..end]
-        .iter()
-        .map(|e| {
-            reply(
-                id,
-                LdapOp::SearchResultEntry(select(e, &wanted, req.typesonly)),
-            )
-        })
-        .collect();
-    let next = if size > 0 && end < matching.len() {
-        (end as u64).to_be_bytes().to_vec()
-    } else {
-        Vec::new()
-    };
-    out.push(LdapMsg {
+
+    /// Sends the searchResultDone that ends the search.
+    fn finish(self) {
+        let res = match self.end {
+            End::Gone => return,
+            End::Complete | End::PageFull => result(LdapResultCode::Success, ""),
+            End::SizeLimit => result(LdapResultCode::SizeLimitExceeded, ""),
+            End::TimeLimit => result(
+                LdapResultCode::TimeLimitExceeded,
+                "the search ran out of time; narrow the filter or page the results",
+            ),
+        };
+        let msg = if self.paged {
+            // The next page starts after the last entry sent (the directory's order).
+            let next = match (self.end, &self.last) {
+                (End::PageFull, Some(at)) => Some(at),
+                _ => None,
+            };
+            paged_done(self.id, res, next)
+        } else {
+            reply(self.id, LdapOp::SearchResultDone(res))
+        };
+        (self.send)(msg);
+    }
+}
+
+/// The end of one page of a search with the simple paged results control (RFC 2696;
+/// Nextcloud and SSSD ask for it): the cookie names where the next page starts (none:
+/// the last page). The total is not known without reading everything: its estimate is
+/// 0, "unknown" (RFC 2696 section 3).
+fn paged_done(id: i32, res: LdapResult, next: Option<&Position>) -> LdapMsg {
+    LdapMsg {
         msgid: id,
-        op: LdapOp::SearchResultDone(result(LdapResultCode::Success, "")),
+        op: LdapOp::SearchResultDone(res),
         ctrl: vec![LdapControl::SimplePagedResults {
-            size: i64::try_from(matching.len()).unwrap_or(i64::MAX),
-            cookie: next,
+            size: 0,
+            cookie: next.map(Position::to_cookie).unwrap_or_default(),
         }],
-    });
-    out
+    }
 }
 
 fn in_scope(dn: &Dn, base: &Dn, scope: &LdapSearchScope) -> bool {
@@ -442,36 +588,182 @@ fn select(e: &Entry, wanted: &Wanted, types_only: bool) -> LdapSearchResultEntry
 }
 
 /// compareTrue or compareFalse for an attribute value of a visible entry (how Apache's
-/// `Require ldap-group` checks membership).
+/// `Require ldap-group` checks membership): the entry read as a base search for the
+/// assertion would read it.
 fn compare(app: &App, layout: &Layout, s: &Session, req: &LdapCompareRequest) -> LdapResult {
     let Some(dn) = Dn::parse(&req.dn) else {
         return result(LdapResultCode::InvalidDNSyntax, "not a DN");
     };
-    let _reading = directory::ReadSlot::take();
-    let entries = match visible(app, layout, &s.bound) {
-        Ok(e) => e,
-        Err(res) => return res,
-    };
-    let Some(entry) = entries.iter().find(|e| e.parsed == dn) else {
-        return result(LdapResultCode::NoSuchObject, "no such entry");
-    };
-    if entry.values(&req.atype).is_none() {
-        return result(LdapResultCode::NoSuchAttribute, "no such attribute");
-    }
     let value = String::from_utf8_lossy(&req.val).into_owned();
-    let assertion = ldap3_proto::proto::LdapFilter::Equality(req.atype.clone(), value);
-    let Some(assertion) = filter::Prepared::new(&assertion) else {
+    let assertion = LdapFilter::Equality(req.atype.clone(), value);
+    // The entry is read whatever the assertion says of it: as a search for "anything, or
+    // the assertion" (an OR narrows nothing, yet the reader sees a member= assertion).
+    let read_as = LdapFilter::Or(vec![
+        LdapFilter::Present("objectClass".into()),
+        assertion.clone(),
+    ]);
+    let (Some(assertion), Some(read_as)) = (
+        filter::Prepared::new(&assertion),
+        filter::Prepared::new(&read_as),
+    ) else {
         return result(LdapResultCode::ProtocolError, "not an assertion");
     };
-    match assertion.eval(entry) {
-        Truth::True => result(LdapResultCode::CompareTrue, ""),
-        _ => result(LdapResultCode::CompareFalse, ""),
+    let read = |conn: &rusqlite::Connection| -> Result<LdapResult, LdapResult> {
+        let view = view_of(app, conn, &s.bound)?;
+        let _reading = directory::ReadSlot::take();
+        let search = Search::new(
+            conn,
+            layout,
+            view,
+            &dn,
+            &LdapSearchScope::Base,
+            &read_as,
+            false,
+            None,
+        )
+        .map_err(unreadable)?;
+        let mut answer = result(LdapResultCode::NoSuchObject, "no such entry");
+        search
+            .walk(&Position::Start, &mut |_, e| {
+                if e.parsed != dn {
+                    return Flow::Continue;
+                }
+                answer = if e.values(&req.atype).is_none() {
+                    result(LdapResultCode::NoSuchAttribute, "no such attribute")
+                } else if assertion.eval(e) == Truth::True {
+                    result(LdapResultCode::CompareTrue, "")
+                } else {
+                    result(LdapResultCode::CompareFalse, "")
+                };
+                Flow::Stop
+            })
+            .map_err(unreadable)?;
+        Ok(answer)
+    };
+    match app.db.conn().map_err(unreadable).and_then(|c| read(&c)) {
+        Ok(res) | Err(res) => res,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Five people, offered to an answer as a walk offers them.
+    fn offer_people(answer: &mut Answer) -> usize {
+        let mut offered = 0;
+        for i in 0..5 {
+            let dn = format!("uid=p{i},ou=people,dc=x");
+            let e = Entry {
+                parsed: Dn::parse(&dn).unwrap(),
+                dn,
+                kind: directory::Kind::Person,
+                attrs: vec![("uid", vec![format!("p{i}")])],
+            };
+            offered += 1;
+            if answer.offer(&Position::Person(format!("p{i}")), &e) == Flow::Stop {
+                break;
+            }
+        }
+        offered
+    }
+
+    /// Runs a subtree search of `(uid=*)` over five people: the messages sent.
+    fn answered(limit: usize, paged: bool, mut clock: impl FnMut() -> bool) -> Vec<LdapMsg> {
+        let test =
+            filter::Prepared::new(&ldap3_proto::proto::LdapFilter::Present("uid".into())).unwrap();
+        let base = Dn::parse("dc=x").unwrap();
+        let wanted = Wanted::of(&[]);
+        let mut sent = Vec::new();
+        let mut send = |m: LdapMsg| {
+            sent.push(m);
+            true
+        };
+        let mut answer = Answer {
+            id: 7,
+            test: &test,
+            base: &base,
+            scope: &LdapSearchScope::Subtree,
+            wanted: &wanted,
+            types_only: false,
+            limit,
+            paged,
+            sent: 0,
+            last: None,
+            end: End::Complete,
+            expired: &mut clock,
+            send: &mut send,
+        };
+        offer_people(&mut answer);
+        answer.finish();
+        sent
+    }
+
+    fn entries_then_done(sent: &[LdapMsg]) -> (usize, LdapResultCode) {
+        let entries = sent
+            .iter()
+            .filter(|m| matches!(m.op, LdapOp::SearchResultEntry(_)))
+            .count();
+        match &sent.last().unwrap().op {
+            LdapOp::SearchResultDone(r) => (entries, r.code.clone()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A search that runs out of time ends with timeLimitExceeded after the entries it
+    /// sent; within its time it ends as usual.
+    #[test]
+    fn a_search_past_its_time_limit_ends_with_time_limit_exceeded() {
+        let mut checks = 0;
+        let sent = answered(100, false, || {
+            checks += 1;
+            checks > 3
+        });
+        assert_eq!(
+            entries_then_done(&sent),
+            (3, LdapResultCode::TimeLimitExceeded)
+        );
+        assert_eq!(
+            entries_then_done(&answered(100, false, || false)),
+            (5, LdapResultCode::Success)
+        );
+        let paged = answered(2, true, || true);
+        assert_eq!(
+            entries_then_done(&paged),
+            (0, LdapResultCode::TimeLimitExceeded)
+        );
+        assert!(
+            matches!(&paged[0].ctrl[..], [LdapControl::SimplePagedResults { cookie, .. }] if cookie.is_empty()),
+            "no next page after the time ran out"
+        );
+        assert_eq!(time_limit(0), MAX_SEARCH_TIME);
+        assert_eq!(time_limit(-1), MAX_SEARCH_TIME);
+        assert_eq!(time_limit(2), Duration::from_secs(2));
+        assert_eq!(time_limit(i32::MAX), MAX_SEARCH_TIME);
+    }
+
+    /// The size limit and the page end a search once one more entry matches than they
+    /// allow; a full page names where the next one starts.
+    #[test]
+    fn size_limits_and_pages_stop_the_walk_at_the_next_match() {
+        assert_eq!(
+            entries_then_done(&answered(2, false, || false)),
+            (2, LdapResultCode::SizeLimitExceeded)
+        );
+        assert_eq!(
+            entries_then_done(&answered(5, false, || false)),
+            (5, LdapResultCode::Success)
+        );
+        let page = answered(2, true, || false);
+        assert_eq!(entries_then_done(&page), (2, LdapResultCode::Success));
+        let [LdapControl::SimplePagedResults { cookie, .. }] = &page[2].ctrl[..] else {
+            panic!("{:?}", page[2].ctrl);
+        };
+        assert_eq!(
+            Position::from_cookie(cookie),
+            Some(Position::Person("p1".into()))
+        );
+    }
 
     #[test]
     fn passwords_from_the_network_need_tls_once_it_is_configured() {

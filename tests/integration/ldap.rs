@@ -1792,3 +1792,140 @@ fn ldap_a_client_that_reads_a_trickle_is_cut_off() {
         "{closed:?} after {taken} bytes"
     );
 }
+
+/// Adds people member0..member{n-1} straight to the store (a big community without
+/// signing each in), each a Jellyfin user, every tenth also in `team`.
+fn add_people(p: &Portal, n: usize) {
+    use authportal::providers::{FirstFactor, Identity, ProviderKind};
+    let mut db = p.db();
+    let tx = db.transaction().unwrap();
+    for i in 0..n {
+        let ident = Identity {
+            provider: ProviderKind::Jellyfin,
+            provider_user_id: format!("bulk{i}"),
+            username: format!("member{i}"),
+            email: Some(format!("member{i}@example.com")),
+            groups: vec!["jellyfin-user".into()],
+            token: String::new(),
+            avatar: None,
+            method: FirstFactor::Password,
+        };
+        let linked = authportal::db::users::record_sign_in(&tx, &ident, None, 0).unwrap();
+        if i % 10 == 0 {
+            authportal::db::users::add_group(&tx, linked.user_id, "team", 0).unwrap();
+        }
+    }
+    tx.commit().unwrap();
+}
+
+/// A search over more entries than a page, and than the directory reads from the store
+/// at once, returns every entry exactly once, paged or not; a filter an index answers
+/// finds what the same filter read by a scan (`(|F)` is never narrowed) finds.
+#[test]
+fn ldap_search_streams_more_entries_than_a_page_each_once() {
+    let s = ldap_setup(&[]);
+    s.user("alice", "wonderland");
+    let people = authportal::ldap::directory::BATCH + 100;
+    add_people(&s.portal, people);
+    let url = url(&s.portal);
+    let (dn, pw) = service(&s.portal, "nas");
+    let once = |out: &str| {
+        let mut uids = values(out, "uid");
+        let n = uids.len();
+        uids.sort();
+        uids.dedup();
+        assert_eq!(uids.len(), n, "an entry came twice");
+        uids
+    };
+    let (code, out, err) = tool(
+        "ldapsearch",
+        &[
+            "-x",
+            "-LLL",
+            "-H",
+            &url,
+            "-D",
+            &dn,
+            "-w",
+            &pw,
+            "-E",
+            "pr=37/noprompt",
+            "-b",
+            BASE,
+            "(objectClass=person)",
+            "uid",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let paged = once(&out);
+    assert_eq!(paged.len(), people + 1, "{out}");
+    assert!(paged.contains(&"alice".to_string()));
+    let (code, out, err) = search(&url, Some((&dn, &pw)), BASE, "sub", "(uid=*)", &["uid"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(once(&out), paged);
+
+    let team = format!("cn=team,ou=groups,{BASE}");
+    for (filter, found) in [
+        ("(uid=MEMBER123)".to_string(), 1),
+        ("(mail=member123@example.COM)".into(), 1),
+        ("(&(objectClass=inetOrgPerson)(cn=member7))".into(), 1),
+        (format!("(memberOf={team})"), people.div_ceil(10)),
+        (
+            format!(
+                "(&(objectClass=groupOfNames)(member={}))",
+                people_dn("member10")
+            ),
+            2,
+        ),
+        ("(cn=team)".into(), 1),
+    ] {
+        let (code, indexed, err) = search(&url, Some((&dn, &pw)), BASE, "sub", &filter, &["dn"]);
+        assert_eq!(code, 0, "{filter}: {err}");
+        let (_, scanned, _) = search(
+            &url,
+            Some((&dn, &pw)),
+            BASE,
+            "sub",
+            &format!("(|{filter})"),
+            &["dn"],
+        );
+        let dns = |out: &str| {
+            let mut v = values(out, "dn");
+            v.sort();
+            v
+        };
+        assert_eq!(dns(&indexed), dns(&scanned), "{filter}");
+        assert_eq!(dns(&indexed).len(), found, "{filter}: {indexed}");
+    }
+    // Compare reads the entry whatever the assertion says of it.
+    assert_eq!(
+        compare(&url, &dn, &pw, &team, "objectClass:person"),
+        (5, "FALSE".into())
+    );
+    assert_eq!(
+        compare(
+            &url,
+            &dn,
+            &pw,
+            &people_dn("member5"),
+            &format!("memberOf:{team}")
+        ),
+        (5, "FALSE".into())
+    );
+    let member10 = format!("member:{}", people_dn("member10"));
+    assert_eq!(
+        compare(&url, &dn, &pw, &team, &member10),
+        (6, "TRUE".into())
+    );
+    // A group as big as the directory lists every member when asked for them.
+    let (code, out, err) = search(
+        &url,
+        Some((&dn, &pw)),
+        &format!("cn=jellyfin-user,ou=groups,{BASE}"),
+        "base",
+        "(objectClass=*)",
+        &["member"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(values(&out, "member").len(), people + 1);
+}

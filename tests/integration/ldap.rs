@@ -1929,3 +1929,72 @@ fn ldap_search_streams_more_entries_than_a_page_each_once() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(values(&out, "member").len(), people + 1);
 }
+
+/// Answers are written as they are made, so a search waits on its client while it
+/// writes; it does so without a reader's place: two clients that search a big
+/// directory and never read their answers do not hold up a third client's search.
+#[test]
+fn ldap_clients_that_do_not_read_their_answers_leave_searches_to_others() {
+    use ldap3_proto::proto::*;
+    let s = ldap_setup(&[]);
+    s.user("alice", "wonderland");
+    add_people(&s.portal, 8_000);
+    let (dn, pw) = service(&s.portal, "nas");
+    let url = url(&s.portal);
+    let addr: std::net::SocketAddr = url.trim_start_matches("ldap://").parse().unwrap();
+    let everyone = |id| {
+        encode(LdapMsg::new(
+            id,
+            LdapOp::SearchRequest(LdapSearchRequest {
+                base: BASE.into(),
+                scope: LdapSearchScope::Subtree,
+                aliases: LdapDerefAliases::Never,
+                sizelimit: 0,
+                timelimit: 0,
+                typesonly: false,
+                filter: LdapFilter::Present("objectClass".into()),
+                attrs: vec![],
+            }),
+        ))
+    };
+    let stalled: Vec<TcpStream> = (0..authportal::ldap::directory::MAX_READERS)
+        .map(|_| {
+            let socket =
+                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            socket.set_recv_buffer_size(4096).unwrap();
+            socket.connect(&addr.into()).unwrap();
+            let mut session = Session {
+                tcp: socket.into(),
+                codec: ldap3_proto::LdapCodec::default(),
+                buf: bytes::BytesMut::new(),
+                next_id: 1,
+            };
+            session
+                .tcp
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            assert_eq!(session.bind(&dn, simple(&pw)), 0);
+            session.tcp.write_all(&everyone(2)).unwrap();
+            session.tcp
+        })
+        .collect();
+    // Both are now stuck writing megabytes nobody reads.
+    std::thread::sleep(Duration::from_secs(2));
+    let mut third = Session::open(&url);
+    assert_eq!(third.bind(&dn, simple(&pw)), 0);
+    let started = std::time::Instant::now();
+    let answers = third.ask(LdapOp::SearchRequest(LdapSearchRequest {
+        base: BASE.into(),
+        scope: LdapSearchScope::Subtree,
+        aliases: LdapDerefAliases::Never,
+        sizelimit: 0,
+        timelimit: 0,
+        typesonly: false,
+        filter: LdapFilter::Equality("uid".into(), "alice".into()),
+        attrs: vec!["uid".into()],
+    }));
+    let took = started.elapsed();
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    assert!(took < Duration::from_secs(5), "answered after {took:?}");
+    drop(stalled);
+}

@@ -1998,3 +1998,75 @@ fn ldap_clients_that_do_not_read_their_answers_leave_searches_to_others() {
     assert!(took < Duration::from_secs(5), "answered after {took:?}");
     drop(stalled);
 }
+
+/// A Jellyfin/Emby person's media password is guessed through one back-off, whether on
+/// the sign-in page or by LDAP binds: split between them, guesses get no more tries
+/// than either alone (five), and then even the right password waits on both.
+#[test]
+fn ldap_media_password_binds_share_the_sign_in_back_off_of_the_account() {
+    let s = ldap_setup(&[("LDAP_MEDIA_PASSWORD_BIND", "true")]);
+    s.user("alice", "wonderland");
+    let url = url(&s.portal);
+    let me = people_dn("alice");
+    let web = s.portal.client();
+    for _ in 0..3 {
+        assert_eq!(
+            crate::media::sign_in(&web, "jellyfin", "alice", "guess").status,
+            401
+        );
+    }
+    for _ in 0..2 {
+        assert_eq!(whoami(&url, &me, "guess").0, 49);
+    }
+    let (code, _, err) = whoami(&url, &me, "wonderland");
+    assert_eq!(code, 53, "five guesses in all: the bind waits: {err}");
+    assert!(err.contains("too many failed binds"), "{err}");
+    assert_eq!(
+        crate::media::sign_in(&web, "jellyfin", "alice", "wonderland").status,
+        429,
+        "and so does the sign-in page"
+    );
+}
+
+/// A failed bind says nothing of whether the name exists: an unknown DN, a known one
+/// with a wrong password and the app password of a person whose access was withdrawn
+/// get the same bytes back.
+#[test]
+fn ldap_failed_binds_answer_the_same_whether_the_name_exists() {
+    use ldap3_proto::proto::*;
+    let s = ldap_setup(&[]);
+    s.user("alice", "wonderland");
+    let vera = s.user("vera", "viewer");
+    let (_, veras) = app_password(&vera, "Mail");
+    s.jf.set_user_disabled("vera", true);
+    let c = s.portal.client();
+    c.use_fresh_ip();
+    assert_eq!(
+        crate::media::sign_in(&c, "jellyfin", "vera", "viewer").status,
+        403
+    );
+    let url = url(&s.portal);
+    let bind = |dn: &str, pw: &str| {
+        raw(
+            &url,
+            &encode(LdapMsg::new(
+                1,
+                LdapOp::BindRequest(LdapBindRequest {
+                    version: 3,
+                    dn: dn.into(),
+                    cred: simple(pw),
+                }),
+            )),
+        )
+    };
+    let unknown = bind(&people_dn("nobody"), "guess");
+    assert!(!unknown.is_empty());
+    assert_eq!(
+        bind(&people_dn("alice"), "guess"),
+        unknown,
+        "wrong password"
+    );
+    assert_eq!(bind(&people_dn("vera"), &veras), unknown, "withdrawn");
+    let service = format!("cn=nobody,ou=services,{BASE}");
+    assert_eq!(bind(&service, "guess"), unknown, "unknown service");
+}

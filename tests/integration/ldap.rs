@@ -1930,12 +1930,15 @@ fn ldap_search_streams_more_entries_than_a_page_each_once() {
     assert_eq!(values(&out, "member").len(), people + 1);
 }
 
-/// Answers are written as they are made, so a search waits on its client while it
-/// writes; it does so without a reader's place: two clients that search a big
-/// directory and never read their answers do not hold up a third client's search.
+/// Answers are written as they are made: the first arrive long before the search ends
+/// (a search holds one entry and a buffer, not its whole answer). So a search waits on
+/// its client while it writes, and it does so without a reader's place: two clients
+/// that search a big directory and never read their answers do not hold up a third
+/// client's search.
 #[test]
 fn ldap_clients_that_do_not_read_their_answers_leave_searches_to_others() {
     use ldap3_proto::proto::*;
+    use tokio_util::codec::Decoder;
     let s = ldap_setup(&[]);
     s.user("alice", "wonderland");
     add_people(&s.portal, 8_000);
@@ -1957,6 +1960,39 @@ fn ldap_clients_that_do_not_read_their_answers_leave_searches_to_others() {
             }),
         ))
     };
+    let mut first = Session::open(&url);
+    // The group of everyone lists 8,000 members: more than a default message.
+    first.codec = ldap3_proto::LdapCodec::new(Some(16 << 20), None);
+    assert_eq!(first.bind(&dn, simple(&pw)), 0);
+    let started = std::time::Instant::now();
+    first.tcp.write_all(&everyone(2)).unwrap();
+    let mut chunk = [0u8; 8192];
+    let mut first_bytes = None;
+    let mut entries = 0;
+    'answer: loop {
+        let n = first.tcp.read(&mut chunk).unwrap();
+        assert!(n > 0, "closed");
+        first_bytes.get_or_insert(started.elapsed());
+        first.buf.extend_from_slice(&chunk[..n]);
+        while let Some(msg) = first.codec.decode(&mut first.buf).unwrap() {
+            match msg.op {
+                LdapOp::SearchResultEntry(_) => entries += 1,
+                LdapOp::SearchResultDone(done) => {
+                    assert_eq!(done.code, LdapResultCode::Success);
+                    break 'answer;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    let whole = started.elapsed();
+    let first_bytes = first_bytes.unwrap();
+    assert!(entries > 8_000, "{entries}");
+    assert!(
+        first_bytes * 4 < whole,
+        "the first answers came after {first_bytes:?} of {whole:?}"
+    );
+
     let stalled: Vec<TcpStream> = (0..authportal::ldap::directory::MAX_READERS)
         .map(|_| {
             let socket =

@@ -31,6 +31,8 @@ CREATE TABLE user_groups (
     created_at INTEGER NOT NULL,
     PRIMARY KEY (user_id, name)
 ) WITHOUT ROWID;
+-- LDAP `memberOf=`: who holds a group, named without case.
+CREATE INDEX user_groups_name ON user_groups(name COLLATE NOCASE, user_id);
 
 -- One provider account linked to a user; groups are refreshed at every sign-in.
 CREATE TABLE identities (
@@ -383,4 +385,4 @@ CREATE TABLE app_passwords (
 );
 CREATE INDEX app_passwords_user ON app_passwords(user_id);
 
-PRAGMA user_version = 15;
+PRAGMA user_version = 17;

@@ -191,6 +191,25 @@ pub enum Who {
     MayHoldGroup(String),
 }
 
+/// `memberOf=` (?3: the group, ?4: its pattern in provider groups); the assigned
+/// group is found by the user_groups_name index, whatever its case.
+const MAY_HOLD_GROUP: &str = "AND (EXISTS (SELECT 1 FROM user_groups g WHERE g.user_id = u.id AND g.name = ?3 COLLATE NOCASE)
+      OR EXISTS (SELECT 1 FROM identities j WHERE j.user_id = u.id AND j.authorized = 1
+                 AND j.groups_json LIKE ?4))";
+
+/// The query of [`people_page`], narrowed by `narrowed` (?1: after, ?2: limit).
+fn people_sql(after: bool, narrowed: &str) -> String {
+    // `>=` from the start: every username is above or equal to the empty string.
+    let from = if after { ">" } else { ">=" };
+    format!(
+        "SELECT u.id, u.uuid, u.username, u.email FROM users u
+         WHERE u.disabled_at IS NULL
+           AND EXISTS (SELECT 1 FROM identities i WHERE i.user_id = u.id AND i.authorized = 1)
+           AND u.username {from} ?1 COLLATE NOCASE {narrowed}
+         ORDER BY u.username COLLATE NOCASE LIMIT ?2"
+    )
+}
+
 /// Up to `limit` people the directory lists (not disabled, with an identity with server
 /// access: the rule of users::still_authorized) whom `who` names, by username without
 /// case, after `after` (a username; None: from the start). A search reads the directory
@@ -227,20 +246,10 @@ pub fn people_page(
         Who::MayHoldGroup(group) => {
             args.push(Value::Text(group.clone()));
             args.push(Value::Text(super::users::groups_json_pattern(group)));
-            "AND (EXISTS (SELECT 1 FROM user_groups g WHERE g.user_id = u.id AND g.name = ?3 COLLATE NOCASE)
-                  OR EXISTS (SELECT 1 FROM identities j WHERE j.user_id = u.id AND j.authorized = 1
-                             AND j.groups_json LIKE ?4))"
+            MAY_HOLD_GROUP
         }
     };
-    // `>=` from the start: every username is above or equal to the empty string.
-    let from = if after.is_some() { ">" } else { ">=" };
-    let sql = format!(
-        "SELECT u.id, u.uuid, u.username, u.email FROM users u
-         WHERE u.disabled_at IS NULL
-           AND EXISTS (SELECT 1 FROM identities i WHERE i.user_id = u.id AND i.authorized = 1)
-           AND u.username {from} ?1 COLLATE NOCASE {narrowed}
-         ORDER BY u.username COLLATE NOCASE LIMIT ?2"
-    );
+    let sql = people_sql(after.is_some(), narrowed);
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
         Ok(Person {
@@ -296,4 +305,29 @@ pub fn media_accounts(conn: &Connection, user_id: i64) -> Result<Vec<MediaAccoun
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `memberOf=` finds a person's assigned group by the index on the name (without
+    /// case), not by reading their groups one by one.
+    #[test]
+    fn member_of_reads_the_group_name_index() {
+        let mut c = Connection::open_in_memory().unwrap();
+        crate::db::migrate::run(&mut c).unwrap();
+        let sql = people_sql(true, MAY_HOLD_GROUP);
+        let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let steps: Vec<String> = stmt
+            .query_map(params!["a", 10, "team", "%team%"], |r| r.get(3))
+            .unwrap()
+            .map(|s| s.unwrap())
+            .collect();
+        let plan = steps.join("\n");
+        assert!(
+            plan.contains("SEARCH g USING COVERING INDEX user_groups_name (name=? AND user_id=?)"),
+            "{plan}"
+        );
+    }
 }

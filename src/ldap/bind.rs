@@ -16,6 +16,7 @@ use crate::event_type::EventType;
 use crate::metrics::LdapBind;
 use crate::providers::{Outcome, ProviderError, ProviderKind};
 use crate::ratelimit::{Backoff, RateLimiter};
+use crate::signin;
 
 /// Who a connection is bound as.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +61,11 @@ pub enum Refused {
     /// The media server (or the database) could not be asked.
     Unavailable,
 }
+
+/// The user id of no one (ids start at 1): what an unknown name is looked up as.
+const NOBODY: i64 = 0;
+/// What a password is compared with when the DN names no one.
+const DECOY_DIGEST: [u8; 32] = [0x5a; 32];
 
 /// Longest password looked at; longer ones are wrong without hashing them.
 const MAX_PASSWORD: usize = 1024;
@@ -141,12 +147,27 @@ fn verify(
             }
             Err(media) => media,
         },
-        None => None,
+        None => {
+            // The digest and comparison a known DN's password costs.
+            let digest = sha256(password.as_bytes());
+            std::hint::black_box(ct_eq(&DECOY_DIGEST, &digest));
+            None
+        }
     };
+    // A media password is the one the sign-in page takes: one back-off per account for both.
+    let accounts = media
+        .as_ref()
+        .map(MediaCheck::signin_accounts)
+        .unwrap_or_default();
     let now_ms = app.clock.now_ms();
     budget(app)
         .check_ip(ip, now_ms)
         .and_then(|()| backoff(app).check(key, now_ms))
+        .and_then(|()| {
+            accounts
+                .iter()
+                .try_for_each(|a| signin::backoff::check(app, a))
+        })
         .map_err(|retry_after_secs| Refused::TooMany { retry_after_secs })?;
     let checked = match media {
         Some(m) => m.verify(app, password),
@@ -156,10 +177,16 @@ fn verify(
         Ok(Some(bound)) => {
             budget(app).refund_ip(ip);
             backoff(app).succeed(key);
+            for a in &accounts {
+                signin::backoff::password_accepted(app, a);
+            }
             Ok(bound)
         }
         Ok(None) => {
             backoff(app).fail(key, app.clock.now_ms());
+            for a in &accounts {
+                signin::backoff::refused_elsewhere(app, a);
+            }
             Err(Refused::InvalidCredentials)
         }
         Err(e) => {
@@ -240,33 +267,35 @@ fn check(app: &App, layout: &Layout, dn: &Dn) -> Result<Option<Candidate>, Refus
             digest,
         }));
     }
-    let Some(("uid", name)) = dn.leaf_below(&base.child("ou", PEOPLE)) else {
-        return Ok(None);
+    // Any other DN is read as a person's that does not exist, at the same cost.
+    let name = match dn.leaf_below(&base.child("ou", PEOPLE)) {
+        Some(("uid", name)) => name,
+        _ => "",
     };
-    let Some(user_id) = db::users::id_by_username(&conn, name).map_err(internal)? else {
-        return Ok(None);
-    };
-    if !db::users::still_authorized(&conn, user_id).map_err(internal)? {
-        return Ok(None);
-    }
-    let (_, username, _) = db::users::profile(&conn, user_id)
-        .map_err(internal)?
-        .ok_or(Refused::InvalidCredentials)?;
+    let found = db::users::id_by_username(&conn, name).map_err(internal)?;
+    // Someone unknown costs the lookups someone known does (as NOBODY, who has no rows):
+    // how long a bind takes must not tell which names exist.
+    let user_id = found.unwrap_or(NOBODY);
+    let authorized = db::users::still_authorized(&conn, user_id).map_err(internal)?;
+    let profile = db::users::profile(&conn, user_id).map_err(internal)?;
     let allowed = super::settings::in_force(&app.config, &conn)
         .map_err(internal)?
         .media_password_bind;
-    let media = if allowed
-        // People with a second factor bind only with app passwords.
-        && !db::mfa::is_enrolled(&conn, user_id).map_err(internal)?
-    {
+    // People with a second factor bind only with app passwords.
+    let enrolled = db::mfa::is_enrolled(&conn, user_id).map_err(internal)?;
+    let media = if allowed && !enrolled {
         db::ldap::media_accounts(&conn, user_id).map_err(internal)?
     } else {
         Vec::new()
     };
+    let app_passwords = db::ldap::app_password_digests(&conn, user_id).map_err(internal)?;
+    let (Some(user_id), true, Some((_, username, _))) = (found, authorized, profile) else {
+        return Ok(None);
+    };
     Ok(Some(Candidate::Person {
         user_id,
         dn: layout.person_dn(&username),
-        app_passwords: db::ldap::app_password_digests(&conn, user_id).map_err(internal)?,
+        app_passwords,
         media,
     }))
 }
@@ -322,6 +351,17 @@ impl Candidate {
 }
 
 impl MediaCheck {
+    /// The sign-in page's back-off keys of the accounts whose password is tried.
+    fn signin_accounts(&self) -> Vec<signin::backoff::Account> {
+        self.accounts
+            .iter()
+            .filter_map(|a| {
+                ProviderKind::parse(&a.provider)
+                    .map(|kind| signin::backoff::Account::new(kind, &a.username))
+            })
+            .collect()
+    }
+
     /// Some(person) when a media server takes the password; Err when none that was
     /// asked could answer.
     fn verify(self, app: &App, password: &str) -> Result<Option<Bound>, Refused> {

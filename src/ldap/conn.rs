@@ -20,7 +20,7 @@ use tokio_util::codec::{Decoder, Encoder};
 
 use super::Activity;
 use super::bind::Bound;
-use super::directory::Layout;
+use super::directory::{self, Layout};
 use super::ops::{self, Next, Session};
 use super::socket::Timed;
 use crate::App;
@@ -38,6 +38,8 @@ pub const MESSAGE_TIME: Duration = Duration::from_secs(10);
 const POLL: Duration = Duration::from_millis(250);
 /// How long writes may wait for a slow reader in all, beyond the least rate (socket.rs).
 const WRITE_GRACE: Duration = Duration::from_secs(30);
+/// Answers are written whenever this much is encoded (and at the end).
+const WRITE_AT: usize = 64 * 1024;
 /// A TLS record starts with this byte (handshake); an LDAP message with 0x30.
 const TLS_HANDSHAKE: u8 = 0x16;
 
@@ -282,13 +284,7 @@ impl Connection<'_> {
             // Being answered: not a connection to close for a newcomer. One still
             // arriving is (a drip must not make a connection look busy).
             self.activity.busy();
-            let (replies, next) = ops::handle(
-                &self.shared.app,
-                &self.shared.layout,
-                &mut self.session,
-                msg,
-            );
-            self.send(replies)?;
+            let next = self.answer(msg)?;
             match next {
                 Next::Continue => {}
                 Next::Close => return Err(()),
@@ -298,17 +294,43 @@ impl Connection<'_> {
         }
     }
 
+    /// Answers one message, each response encoded as it is made and written whenever
+    /// the buffer passes WRITE_AT: a search holds one entry and one buffer, not its
+    /// whole answer. Err when a write fails (the search stops at once).
+    fn answer(&mut self, msg: LdapMsg) -> Result<Next, ()> {
+        let Connection {
+            shared,
+            stream,
+            session,
+            codec,
+            ..
+        } = self;
+        let mut out = BytesMut::new();
+        let mut failed = false;
+        let next = ops::handle_into(&shared.app, &shared.layout, session, msg, &mut |m| {
+            let ok = codec.encode(m, &mut out).is_ok()
+                && (out.len() < WRITE_AT
+                    // A slow reader is waited for without a reader's place.
+                    || directory::away(|| stream.write_all(&out)).is_ok());
+            if out.len() >= WRITE_AT {
+                out.clear();
+            }
+            failed |= !ok;
+            ok
+        });
+        if failed {
+            return Err(());
+        }
+        write_out(stream, &out)?;
+        Ok(next)
+    }
+
     fn send(&mut self, msgs: Vec<LdapMsg>) -> Result<(), ()> {
         let mut out = BytesMut::new();
         for m in msgs {
             self.codec.encode(m, &mut out).map_err(|_| ())?;
-            if out.len() >= 64 * 1024 {
-                self.stream.write_all(&out).map_err(|_| ())?;
-                out.clear();
-            }
         }
-        self.stream.write_all(&out).map_err(|_| ())?;
-        self.stream.flush().map_err(|_| ())
+        write_out(&mut self.stream, &out)
     }
 
     /// Switches the plain connection to TLS (the success response is already sent).
@@ -326,6 +348,11 @@ impl Connection<'_> {
         self.session.secure = true;
         Ok(())
     }
+}
+
+fn write_out(stream: &mut Stream, out: &[u8]) -> Result<(), ()> {
+    stream.write_all(out).map_err(|_| ())?;
+    stream.flush().map_err(|_| ())
 }
 
 #[cfg(test)]

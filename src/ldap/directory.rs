@@ -29,11 +29,17 @@ pub const SERVICES: &str = "services";
 /// Searches (and compares) that read the directory at once, in all. Each holds little
 /// (a batch of people and one entry), but a full search of a big directory keeps a core
 /// busy for seconds: a burst of them on many connections must leave the small box's
-/// other core to the portal. The others wait their turn.
+/// other core to the portal. The others wait their turn. A place is held only while
+/// reading, never while waiting for a client to take its answers ([`away`]).
 pub const MAX_READERS: usize = 2;
 
 static READERS: Mutex<usize> = Mutex::new(0);
 static READER_LEFT: Condvar = Condvar::new();
+
+thread_local! {
+    /// Whether this thread (one connection's) holds a reader's place now.
+    static HOLDS_PLACE: Cell<bool> = const { Cell::new(false) };
+}
 
 /// One of the MAX_READERS places, held while a search or compare reads the directory.
 pub struct ReadSlot(());
@@ -41,21 +47,47 @@ pub struct ReadSlot(());
 impl ReadSlot {
     /// Waits for a place.
     pub fn take() -> ReadSlot {
-        let mut n = READERS.lock().unwrap_or_else(|p| p.into_inner());
-        while *n >= MAX_READERS {
-            n = READER_LEFT.wait(n).unwrap_or_else(|p| p.into_inner());
-        }
-        *n += 1;
+        enter();
         ReadSlot(())
     }
 }
 
 impl Drop for ReadSlot {
     fn drop(&mut self) {
-        let mut n = READERS.lock().unwrap_or_else(|p| p.into_inner());
-        *n = n.saturating_sub(1);
-        READER_LEFT.notify_one();
+        leave();
     }
+}
+
+fn enter() {
+    let mut n = READERS.lock().unwrap_or_else(|p| p.into_inner());
+    while *n >= MAX_READERS {
+        n = READER_LEFT.wait(n).unwrap_or_else(|p| p.into_inner());
+    }
+    *n += 1;
+    HOLDS_PLACE.with(|h| h.set(true));
+}
+
+fn leave() {
+    let mut n = READERS.lock().unwrap_or_else(|p| p.into_inner());
+    *n = n.saturating_sub(1);
+    HOLDS_PLACE.with(|h| h.set(false));
+    READER_LEFT.notify_one();
+}
+
+/// Runs `write` (answers going to a client) without this thread's reader place, if it
+/// holds one, and takes a place again after. A client decides how fast it reads: two
+/// that read slowly (or not at all) would otherwise hold both places, and every other
+/// search would wait as long as the write allowance lets them dawdle.
+pub fn away<T>(write: impl FnOnce() -> T) -> T {
+    let held = HOLDS_PLACE.with(Cell::get);
+    if held {
+        leave();
+    }
+    let out = write();
+    if held {
+        enter();
+    }
+    out
 }
 
 /// What an entry stands for (who may see it depends on it).

@@ -59,17 +59,6 @@ fn reply(msgid: i32, op: LdapOp) -> LdapMsg {
 
 const READ_ONLY: &str = "the directory is read-only";
 
-/// Answers one request, its responses gathered (a search's at most MAX_ENTRIES, or a
-/// page of them).
-pub fn handle(app: &App, layout: &Layout, s: &mut Session, msg: LdapMsg) -> (Vec<LdapMsg>, Next) {
-    let mut out = Vec::new();
-    let next = handle_into(app, layout, s, msg, &mut |m| {
-        out.push(m);
-        true
-    });
-    (out, next)
-}
-
 /// Answers one request, handing each response to `send` as soon as it is made: a
 /// search's entries one at a time, as they are read.
 pub fn handle_into(app: &App, layout: &Layout, s: &mut Session, msg: LdapMsg, send: Sink) -> Next {

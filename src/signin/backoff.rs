@@ -56,3 +56,13 @@ pub fn password_refused(
         record_locked(origin, provider.as_str(), username, secs);
     }
 }
+
+/// A password refused for the account outside the sign-in page (an LDAP bind with a
+/// media-server password): the same back-off counts it, so guesses split between the
+/// page and the directory get no more tries than either alone. The caller records its
+/// own event.
+pub fn refused_elsewhere(app: &App, account: &Account) {
+    app.limits
+        .signin_account
+        .fail(&account.0, app.clock.now_ms());
+}

@@ -1929,3 +1929,180 @@ fn ldap_search_streams_more_entries_than_a_page_each_once() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(values(&out, "member").len(), people + 1);
 }
+
+/// Answers are written as they are made: the first arrive long before the search ends
+/// (a search holds one entry and a buffer, not its whole answer). So a search waits on
+/// its client while it writes, and it does so without a reader's place: two clients
+/// that search a big directory and never read their answers do not hold up a third
+/// client's search.
+#[test]
+fn ldap_clients_that_do_not_read_their_answers_leave_searches_to_others() {
+    use ldap3_proto::proto::*;
+    use tokio_util::codec::Decoder;
+    let s = ldap_setup(&[]);
+    s.user("alice", "wonderland");
+    add_people(&s.portal, 8_000);
+    let (dn, pw) = service(&s.portal, "nas");
+    let url = url(&s.portal);
+    let addr: std::net::SocketAddr = url.trim_start_matches("ldap://").parse().unwrap();
+    let everyone = |id| {
+        encode(LdapMsg::new(
+            id,
+            LdapOp::SearchRequest(LdapSearchRequest {
+                base: BASE.into(),
+                scope: LdapSearchScope::Subtree,
+                aliases: LdapDerefAliases::Never,
+                sizelimit: 0,
+                timelimit: 0,
+                typesonly: false,
+                filter: LdapFilter::Present("objectClass".into()),
+                attrs: vec![],
+            }),
+        ))
+    };
+    let mut first = Session::open(&url);
+    // The group of everyone lists 8,000 members: more than a default message.
+    first.codec = ldap3_proto::LdapCodec::new(Some(16 << 20), None);
+    assert_eq!(first.bind(&dn, simple(&pw)), 0);
+    let started = std::time::Instant::now();
+    first.tcp.write_all(&everyone(2)).unwrap();
+    let mut chunk = [0u8; 8192];
+    let mut first_bytes = None;
+    let mut entries = 0;
+    'answer: loop {
+        let n = first.tcp.read(&mut chunk).unwrap();
+        assert!(n > 0, "closed");
+        first_bytes.get_or_insert(started.elapsed());
+        first.buf.extend_from_slice(&chunk[..n]);
+        while let Some(msg) = first.codec.decode(&mut first.buf).unwrap() {
+            match msg.op {
+                LdapOp::SearchResultEntry(_) => entries += 1,
+                LdapOp::SearchResultDone(done) => {
+                    assert_eq!(done.code, LdapResultCode::Success);
+                    break 'answer;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    let whole = started.elapsed();
+    let first_bytes = first_bytes.unwrap();
+    assert!(entries > 8_000, "{entries}");
+    assert!(
+        first_bytes * 4 < whole,
+        "the first answers came after {first_bytes:?} of {whole:?}"
+    );
+
+    let stalled: Vec<TcpStream> = (0..authportal::ldap::directory::MAX_READERS)
+        .map(|_| {
+            let socket =
+                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            socket.set_recv_buffer_size(4096).unwrap();
+            socket.connect(&addr.into()).unwrap();
+            let mut session = Session {
+                tcp: socket.into(),
+                codec: ldap3_proto::LdapCodec::default(),
+                buf: bytes::BytesMut::new(),
+                next_id: 1,
+            };
+            session
+                .tcp
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            assert_eq!(session.bind(&dn, simple(&pw)), 0);
+            session.tcp.write_all(&everyone(2)).unwrap();
+            session.tcp
+        })
+        .collect();
+    // Both are now stuck writing megabytes nobody reads.
+    std::thread::sleep(Duration::from_secs(2));
+    let mut third = Session::open(&url);
+    assert_eq!(third.bind(&dn, simple(&pw)), 0);
+    let started = std::time::Instant::now();
+    let answers = third.ask(LdapOp::SearchRequest(LdapSearchRequest {
+        base: BASE.into(),
+        scope: LdapSearchScope::Subtree,
+        aliases: LdapDerefAliases::Never,
+        sizelimit: 0,
+        timelimit: 0,
+        typesonly: false,
+        filter: LdapFilter::Equality("uid".into(), "alice".into()),
+        attrs: vec!["uid".into()],
+    }));
+    let took = started.elapsed();
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    assert!(took < Duration::from_secs(5), "answered after {took:?}");
+    drop(stalled);
+}
+
+/// A Jellyfin/Emby person's media password is guessed through one back-off, whether on
+/// the sign-in page or by LDAP binds: split between them, guesses get no more tries
+/// than either alone (five), and then even the right password waits on both.
+#[test]
+fn ldap_media_password_binds_share_the_sign_in_back_off_of_the_account() {
+    let s = ldap_setup(&[("LDAP_MEDIA_PASSWORD_BIND", "true")]);
+    s.user("alice", "wonderland");
+    let url = url(&s.portal);
+    let me = people_dn("alice");
+    let web = s.portal.client();
+    for _ in 0..3 {
+        assert_eq!(
+            crate::media::sign_in(&web, "jellyfin", "alice", "guess").status,
+            401
+        );
+    }
+    for _ in 0..2 {
+        assert_eq!(whoami(&url, &me, "guess").0, 49);
+    }
+    let (code, _, err) = whoami(&url, &me, "wonderland");
+    assert_eq!(code, 53, "five guesses in all: the bind waits: {err}");
+    assert!(err.contains("too many failed binds"), "{err}");
+    assert_eq!(
+        crate::media::sign_in(&web, "jellyfin", "alice", "wonderland").status,
+        429,
+        "and so does the sign-in page"
+    );
+}
+
+/// A failed bind says nothing of whether the name exists: an unknown DN, a known one
+/// with a wrong password and the app password of a person whose access was withdrawn
+/// get the same bytes back.
+#[test]
+fn ldap_failed_binds_answer_the_same_whether_the_name_exists() {
+    use ldap3_proto::proto::*;
+    let s = ldap_setup(&[]);
+    s.user("alice", "wonderland");
+    let vera = s.user("vera", "viewer");
+    let (_, veras) = app_password(&vera, "Mail");
+    s.jf.set_user_disabled("vera", true);
+    let c = s.portal.client();
+    c.use_fresh_ip();
+    assert_eq!(
+        crate::media::sign_in(&c, "jellyfin", "vera", "viewer").status,
+        403
+    );
+    let url = url(&s.portal);
+    let bind = |dn: &str, pw: &str| {
+        raw(
+            &url,
+            &encode(LdapMsg::new(
+                1,
+                LdapOp::BindRequest(LdapBindRequest {
+                    version: 3,
+                    dn: dn.into(),
+                    cred: simple(pw),
+                }),
+            )),
+        )
+    };
+    let unknown = bind(&people_dn("nobody"), "guess");
+    assert!(!unknown.is_empty());
+    assert_eq!(
+        bind(&people_dn("alice"), "guess"),
+        unknown,
+        "wrong password"
+    );
+    assert_eq!(bind(&people_dn("vera"), &veras), unknown, "withdrawn");
+    let service = format!("cn=nobody,ou=services,{BASE}");
+    assert_eq!(bind(&service, "guess"), unknown, "unknown service");
+}

@@ -385,4 +385,4 @@ CREATE TABLE app_passwords (
 );
 CREATE INDEX app_passwords_user ON app_passwords(user_id);
 
-PRAGMA user_version = 17;
+PRAGMA user_version = 16;

@@ -1,0 +1,128 @@
+//! Who holds the entries of a bounded store anyone may add to (sign-ins in progress,
+//! device codes, authorization requests waiting for a sign-in): live entries counted by
+//! network and by address within one, and the eviction of one address's oldest entry.
+//! The rule that uses them is crate::fair_share.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::error::Result;
+
+/// A bounded store: each table has `network`, `requester`, `created_at` and `expires_at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    /// Plex PINs and Quick Connect requests in progress (`login_flows`).
+    SignInFlows,
+    /// RFC 8628 device requests (`device_codes`).
+    DeviceCodes,
+    /// Authorization requests waiting for their sign-in (`oidc_pending`).
+    PendingAuthorizations,
+}
+
+impl Store {
+    pub const ALL: [Store; 3] = [
+        Store::SignInFlows,
+        Store::DeviceCodes,
+        Store::PendingAuthorizations,
+    ];
+
+    /// Its name in /metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            Store::SignInFlows => "signin_flows",
+            Store::DeviceCodes => "device_codes",
+            Store::PendingAuthorizations => "oidc_pending",
+        }
+    }
+
+    fn table(self) -> &'static str {
+        match self {
+            Store::SignInFlows => "login_flows",
+            Store::DeviceCodes => "device_codes",
+            Store::PendingAuthorizations => "oidc_pending",
+        }
+    }
+
+    fn key(self) -> &'static str {
+        match self {
+            Store::DeviceCodes => "device_digest",
+            Store::SignInFlows | Store::PendingAuthorizations => "id_digest",
+        }
+    }
+}
+
+/// Where an entry came from: its network, and its address within that network
+/// (crate::fair_share::holder_of says how an IP maps to both).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub network: String,
+    pub address: String,
+}
+
+/// Entries of `store` that expire after `live_after`.
+pub fn live(conn: &Connection, store: Store, live_after: i64) -> Result<i64> {
+    let sql = format!(
+        "SELECT count(*) FROM {} WHERE expires_at > ?1",
+        store.table()
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([live_after], |r| r.get(0))?)
+}
+
+/// The network holding the most live entries; on a tie, a network other than `mine`,
+/// then the one whose oldest entry is oldest.
+pub fn biggest_network(
+    conn: &Connection,
+    store: Store,
+    live_after: i64,
+    mine: &str,
+) -> Result<Option<String>> {
+    let sql = format!(
+        "SELECT network FROM {} WHERE expires_at > ?1 GROUP BY network
+         ORDER BY count(*) DESC, network = ?2, min(created_at), network LIMIT 1",
+        store.table()
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(params![live_after, mine], |r| r.get(0))
+        .optional()?)
+}
+
+/// The address of `network` holding the most live entries; on a tie, an address other
+/// than `mine`, then the one whose oldest entry is oldest.
+pub fn biggest_address(
+    conn: &Connection,
+    store: Store,
+    network: &str,
+    live_after: i64,
+    mine: &str,
+) -> Result<Option<String>> {
+    let sql = format!(
+        "SELECT requester FROM {} WHERE network = ?1 AND expires_at > ?2 GROUP BY requester
+         ORDER BY count(*) DESC, requester = ?3, min(created_at), requester LIMIT 1",
+        store.table()
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(params![network, live_after, mine], |r| r.get(0))
+        .optional()?)
+}
+
+/// Deletes the oldest live entry `holder` made; false when it has none.
+pub fn evict_oldest(
+    conn: &Connection,
+    store: Store,
+    holder: &Holder,
+    live_after: i64,
+) -> Result<bool> {
+    let (table, key) = (store.table(), store.key());
+    let sql = format!(
+        "DELETE FROM {table} WHERE {key} =
+           (SELECT {key} FROM {table} WHERE network = ?1 AND requester = ?2 AND expires_at > ?3
+            ORDER BY created_at, {key} LIMIT 1)"
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .execute(params![holder.network, holder.address, live_after])?
+        == 1)
+}

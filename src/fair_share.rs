@@ -16,13 +16,31 @@
 //! there; the /64 alone would let one /48 outweigh everyone. With both, a flood from
 //! one /48 evicts its own entries, and inside that /48 its biggest /64 goes first.
 
+use std::cmp::Reverse;
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use rusqlite::Connection;
 
-use crate::db::holders::{self, Holder, Store};
+use crate::db::holders::{self, Store};
 use crate::error::Result;
 use crate::metrics::Metrics;
+
+/// Where an entry came from: its network, and its address within that network.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Holder {
+    pub network: String,
+    pub address: String,
+}
+
+/// What one address holds of a full store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Share {
+    pub holder: Holder,
+    pub entries: i64,
+    /// When its oldest entry was made (smaller is older).
+    pub oldest: i64,
+}
 
 /// Where a request from `ip` counts: its network (IPv4 address or IPv6 /48) and its
 /// address (IPv4 address or IPv6 /64, as ratelimit::address_key).
@@ -36,6 +54,43 @@ pub fn holder_of(ip: IpAddr) -> Holder {
         IpAddr::V4(_) => address.clone(),
     };
     Holder { network, address }
+}
+
+/// The rule: who gives way in a full store that `shares` describe, for `newcomer`. The
+/// network holding the most entries, and within it the address holding the most (ties:
+/// anyone but the newcomer, then whoever has held an entry longest) loses its oldest
+/// entry; None when that would be the newcomer itself, which is then refused.
+pub fn gives_way<'a>(shares: &'a [Share], newcomer: &Holder) -> Option<&'a Holder> {
+    let mut networks: HashMap<&str, (i64, i64)> = HashMap::new();
+    for s in shares {
+        let n = networks
+            .entry(s.holder.network.as_str())
+            .or_insert((0, i64::MAX));
+        *n = (n.0 + s.entries, n.1.min(s.oldest));
+    }
+    let (network, _) = networks
+        .into_iter()
+        .max_by_key(|(name, (entries, oldest))| {
+            (
+                *entries,
+                *name != newcomer.network,
+                Reverse(*oldest),
+                Reverse(*name),
+            )
+        })?;
+    let victim = shares
+        .iter()
+        .filter(|s| s.holder.network == network)
+        .max_by_key(|s| {
+            let address = s.holder.address.as_str();
+            (
+                s.entries,
+                address != newcomer.address,
+                Reverse(s.oldest),
+                Reverse(address),
+            )
+        })?;
+    (victim.holder != *newcomer).then_some(&victim.holder)
 }
 
 /// Makes room in `store` for one more entry from `newcomer`, inside the caller's
@@ -53,34 +108,15 @@ pub fn make_room(
     if holders::live(conn, store, live_after)? < cap {
         return Ok(true);
     }
-    let Some(victim) = biggest_holder(conn, store, newcomer, live_after)? else {
-        // Full with nothing live: only a cap of 0 gets here.
+    let shares = holders::shares(conn, store, live_after)?;
+    let Some(victim) = gives_way(&shares, newcomer) else {
         return Ok(false);
     };
-    if victim == *newcomer {
-        return Ok(false);
-    }
-    let evicted = holders::evict_oldest(conn, store, &victim, live_after)?;
+    let evicted = holders::evict_oldest(conn, store, victim, live_after)?;
     if evicted {
         metrics.evicted(store);
     }
     Ok(evicted)
-}
-
-/// The address whose oldest entry gives way: the biggest address of the biggest
-/// network, ties going to anyone but the newcomer.
-fn biggest_holder(
-    conn: &Connection,
-    store: Store,
-    newcomer: &Holder,
-    live_after: i64,
-) -> Result<Option<Holder>> {
-    let Some(network) = holders::biggest_network(conn, store, live_after, &newcomer.network)?
-    else {
-        return Ok(None);
-    };
-    let address = holders::biggest_address(conn, store, &network, live_after, &newcomer.address)?;
-    Ok(address.map(|address| Holder { network, address }))
 }
 
 #[cfg(test)]
@@ -182,6 +218,38 @@ mod tests {
             m.render(&[], &[])
                 .contains("authportal_store_evictions_total{store=\"signin_flows\"} 5")
         );
+    }
+
+    fn share(network: &str, address: &str, entries: i64, oldest: i64) -> Share {
+        Share {
+            holder: Holder {
+                network: network.into(),
+                address: address.into(),
+            },
+            entries,
+            oldest,
+        }
+    }
+
+    #[test]
+    fn ties_go_against_anyone_but_the_newcomer_then_the_longest_holder() {
+        let shares = [
+            share("a", "a1", 2, 5),
+            share("b", "b1", 1, 3),
+            share("b", "b2", 1, 1),
+        ];
+        let a = &shares[0].holder;
+        // Networks a and b hold 2 each: b has held longest, and b2 within it.
+        let other = holder_of(ip("192.0.2.1"));
+        assert_eq!(gives_way(&shares, &other), Some(&shares[2].holder));
+        // a itself comes: the tie goes against b, not the newcomer.
+        assert_eq!(gives_way(&shares, a), Some(&shares[2].holder));
+        // b2 itself comes: the tie between networks goes against a; inside b alone, b1.
+        let b2 = &shares[2].holder;
+        assert_eq!(gives_way(&shares, b2), Some(a));
+        assert_eq!(gives_way(&shares[1..], b2), Some(&shares[1].holder));
+        assert_eq!(gives_way(&[share("a", "a1", 3, 0)], a), None);
+        assert_eq!(gives_way(&[], a), None);
     }
 
     #[test]

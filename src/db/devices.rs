@@ -4,8 +4,8 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::holders::Holder;
 use crate::error::Result;
+use crate::fair_share::Holder;
 
 /// Where a device's request stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,8 +3,8 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::holders::Holder;
 use crate::error::Result;
+use crate::fair_share::Holder;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlowState {

@@ -3,9 +3,10 @@
 //! network and by address within one, and the eviction of one address's oldest entry.
 //! The rule that uses them is crate::fair_share.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 use crate::error::Result;
+use crate::fair_share::{Holder, Share};
 
 /// A bounded store: each table has `network`, `requester`, `created_at` and `expires_at`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,14 +51,6 @@ impl Store {
     }
 }
 
-/// Where an entry came from: its network, and its address within that network
-/// (crate::fair_share::holder_of says how an IP maps to both).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Holder {
-    pub network: String,
-    pub address: String,
-}
-
 /// Entries of `store` that expire after `live_after`.
 pub fn live(conn: &Connection, store: Store, live_after: i64) -> Result<i64> {
     let sql = format!(
@@ -69,43 +62,26 @@ pub fn live(conn: &Connection, store: Store, live_after: i64) -> Result<i64> {
         .query_row([live_after], |r| r.get(0))?)
 }
 
-/// The network holding the most live entries; on a tie, a network other than `mine`,
-/// then the one whose oldest entry is oldest.
-pub fn biggest_network(
-    conn: &Connection,
-    store: Store,
-    live_after: i64,
-    mine: &str,
-) -> Result<Option<String>> {
+/// How many live entries each address holds, and when its oldest was made: one row per
+/// address (so at most the store's cap), read only when the store is full.
+pub fn shares(conn: &Connection, store: Store, live_after: i64) -> Result<Vec<Share>> {
     let sql = format!(
-        "SELECT network FROM {} WHERE expires_at > ?1 GROUP BY network
-         ORDER BY count(*) DESC, network = ?2, min(created_at), network LIMIT 1",
+        "SELECT network, requester, count(*), min(created_at) FROM {}
+         WHERE expires_at > ?1 GROUP BY network, requester",
         store.table()
     );
-    Ok(conn
-        .prepare_cached(&sql)?
-        .query_row(params![live_after, mine], |r| r.get(0))
-        .optional()?)
-}
-
-/// The address of `network` holding the most live entries; on a tie, an address other
-/// than `mine`, then the one whose oldest entry is oldest.
-pub fn biggest_address(
-    conn: &Connection,
-    store: Store,
-    network: &str,
-    live_after: i64,
-    mine: &str,
-) -> Result<Option<String>> {
-    let sql = format!(
-        "SELECT requester FROM {} WHERE network = ?1 AND expires_at > ?2 GROUP BY requester
-         ORDER BY count(*) DESC, requester = ?3, min(created_at), requester LIMIT 1",
-        store.table()
-    );
-    Ok(conn
-        .prepare_cached(&sql)?
-        .query_row(params![network, live_after, mine], |r| r.get(0))
-        .optional()?)
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map([live_after], |r| {
+        Ok(Share {
+            holder: Holder {
+                network: r.get(0)?,
+                address: r.get(1)?,
+            },
+            entries: r.get(2)?,
+            oldest: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// Deletes the oldest live entry `holder` made; false when it has none.

@@ -2,8 +2,8 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::holders::Holder;
 use crate::error::Result;
+use crate::fair_share::Holder;
 
 fn json_list(text: String) -> Vec<String> {
     // Written only by this module from Vec<String>.

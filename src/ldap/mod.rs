@@ -1,6 +1,7 @@
 //! The read-only LDAP directory of the portal's people and groups, for applications that
 //! speak nothing else: the listener (LDAP_LISTEN_ADDR), one thread per connection under
-//! a total and a per-address cap. Protocol messages come from ldap3_proto; see conn.rs
+//! a per-address cap and a total one that a flood from many addresses cannot fill for
+//! everyone (the network holding the most connections gives way, crate::fair_share). Protocol messages come from ldap3_proto; see conn.rs
 //! (bytes and TLS), ops.rs (operations), bind.rs, directory.rs and filter.rs.
 
 pub mod accounts;
@@ -15,13 +16,14 @@ pub mod tls;
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::App;
+use crate::fair_share::{self, Holder, Share};
 
 /// Connections open at once, in all.
 pub const MAX_CONNECTIONS: usize = 256;
@@ -101,45 +103,87 @@ impl Bound {
     }
 }
 
-/// Open connections per address, and in all.
+/// The connections open now, each with where it came from (fair_share::holder_of: its
+/// network, and its address, an IPv6 client counting by its /64) and a handle to close it.
 #[derive(Default)]
 struct Counts {
-    per_address: HashMap<IpAddr, usize>,
-    total: usize,
+    open: HashMap<u64, Open>,
+    next_id: u64,
+}
+
+struct Open {
+    from: Holder,
+    /// The connection's socket, to close it when it gives way (None: it could not be
+    /// cloned, so it cannot be made to give way).
+    stream: Option<TcpStream>,
+}
+
+impl Counts {
+    /// When full, closes the oldest connection of the network holding the most (see
+    /// crate::fair_share) for one from `from`; false when that network is its own.
+    fn make_room(&mut self, from: &Holder) -> bool {
+        if self.open.len() < MAX_CONNECTIONS {
+            return true;
+        }
+        let mut shares: HashMap<&Holder, Share> = HashMap::new();
+        for (id, o) in &self.open {
+            let id = i64::try_from(*id).unwrap_or(i64::MAX);
+            let share = shares.entry(&o.from).or_insert_with(|| Share {
+                holder: o.from.clone(),
+                entries: 0,
+                oldest: id,
+            });
+            share.entries += 1;
+            share.oldest = share.oldest.min(id);
+        }
+        let shares: Vec<Share> = shares.into_values().collect();
+        let Some(victim) = fair_share::gives_way(&shares, from) else {
+            return false;
+        };
+        let oldest = self
+            .open
+            .iter()
+            .filter(|(_, o)| o.from == *victim)
+            .map(|(id, _)| *id)
+            .min();
+        let Some(closed) = oldest.and_then(|id| self.open.remove(&id)) else {
+            return false;
+        };
+        if let Some(stream) = closed.stream {
+            // Its thread's next read ends; its slot is free already.
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+        true
+    }
 }
 
 /// A connection's place in [`Counts`], given back when its thread ends.
 struct Slot {
     counts: Arc<Mutex<Counts>>,
-    ip: IpAddr,
-}
-
-/// The address a connection counts against: an IPv6 client holds a whole /64 (one
-/// home or host gets 2^64 addresses), so its addresses count as one; an IPv4 address
-/// written as IPv6 counts as the IPv4 one.
-fn counted_as(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
-        },
-    }
+    id: u64,
 }
 
 impl Slot {
-    fn take(counts: &Arc<Mutex<Counts>>, ip: IpAddr) -> Option<Slot> {
-        let ip = counted_as(ip);
+    /// A place for `stream` from `ip`, unless its address holds [`MAX_PER_ADDRESS`]
+    /// already, or all [`MAX_CONNECTIONS`] are taken and its network holds the most.
+    fn take(counts: &Arc<Mutex<Counts>>, ip: IpAddr, stream: &TcpStream) -> Option<Slot> {
+        let from = fair_share::holder_of(ip);
         let mut c = counts.lock().unwrap_or_else(|p| p.into_inner());
-        let mine = c.per_address.get(&ip).copied().unwrap_or(0);
-        if c.total >= MAX_CONNECTIONS || mine >= MAX_PER_ADDRESS {
+        let mine = c
+            .open
+            .values()
+            .filter(|o| o.from.address == from.address)
+            .count();
+        if mine >= MAX_PER_ADDRESS || !c.make_room(&from) {
             return None;
         }
-        c.total += 1;
-        c.per_address.insert(ip, mine + 1);
+        let id = c.next_id;
+        c.next_id += 1;
+        let stream = stream.try_clone().ok();
+        c.open.insert(id, Open { from, stream });
         Some(Slot {
             counts: Arc::clone(counts),
-            ip,
+            id,
         })
     }
 }
@@ -147,13 +191,7 @@ impl Slot {
 impl Drop for Slot {
     fn drop(&mut self) {
         let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        c.total = c.total.saturating_sub(1);
-        if let Some(n) = c.per_address.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                c.per_address.remove(&self.ip);
-            }
-        }
+        c.open.remove(&self.id);
     }
 }
 
@@ -185,7 +223,7 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<conn::Shared>) {
             }
         };
         // Over a cap: closed at once (the client sees the connection end and retries).
-        let Some(slot) = Slot::take(&counts, peer.ip()) else {
+        let Some(slot) = Slot::take(&counts, peer.ip(), &stream) else {
             continue;
         };
         let shared = Arc::clone(shared);
@@ -208,23 +246,79 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<conn::Shared>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
+
+    /// Connected loopback sockets: (the server's end, the client's end).
+    fn pair(listener: &TcpListener) -> (TcpStream, TcpStream) {
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        (server, client)
+    }
 
     /// One IPv6 client has a /64 of addresses: they share the per-address cap.
     #[test]
     fn the_per_address_cap_counts_an_ipv6_slash_64_as_one_address() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let (s, _c) = pair(&listener);
         let counts = Arc::new(Mutex::new(Counts::default()));
-        let at = |s: &str| s.parse::<IpAddr>().unwrap();
+        let at = |a: &str| a.parse::<IpAddr>().unwrap();
         let held: Vec<Slot> = (1..=MAX_PER_ADDRESS)
-            .map(|i| Slot::take(&counts, at(&format!("2001:db8::{i:x}"))).unwrap())
+            .map(|i| Slot::take(&counts, at(&format!("2001:db8::{i:x}")), &s).unwrap())
             .collect();
-        assert!(Slot::take(&counts, at("2001:db8::ffff:1")).is_none());
-        assert!(Slot::take(&counts, at("2001:db8:0:1::1")).is_some());
+        assert!(Slot::take(&counts, at("2001:db8::ffff:1"), &s).is_none());
+        assert!(Slot::take(&counts, at("2001:db8:0:1::1"), &s).is_some());
         drop(held);
         let v4: Vec<Slot> = (0..MAX_PER_ADDRESS)
-            .map(|_| Slot::take(&counts, at("192.0.2.7")).unwrap())
+            .map(|_| Slot::take(&counts, at("192.0.2.7"), &s).unwrap())
             .collect();
-        assert!(Slot::take(&counts, at("::ffff:192.0.2.7")).is_none());
-        assert!(Slot::take(&counts, at("192.0.2.8")).is_some());
+        assert!(Slot::take(&counts, at("::ffff:192.0.2.7"), &s).is_none());
+        assert!(Slot::take(&counts, at("192.0.2.8"), &s).is_some());
         drop(v4);
+    }
+
+    /// All connections taken from many /64s of one /48: a connection from elsewhere
+    /// still gets in, and the /48's oldest connection is closed for it; a newcomer from
+    /// the network holding the most is refused.
+    #[test]
+    fn a_flood_from_one_48_gives_way_to_a_connection_from_elsewhere() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let counts = Arc::new(Mutex::new(Counts::default()));
+        let at = |a: &str| a.parse::<IpAddr>().unwrap();
+        let mut flood = Vec::new();
+        for i in 0..MAX_CONNECTIONS {
+            let (server, client) = pair(&listener);
+            let slot = Slot::take(&counts, at(&format!("2001:db8:1:{i:x}::1")), &server);
+            flood.push((slot.expect("room"), server, client));
+        }
+        let (server, _client) = pair(&listener);
+        let same_48 = Slot::take(&counts, at("2001:db8:1:ffff::1"), &server);
+        assert!(same_48.is_some(), "it evicts its own /48's oldest");
+        let person = Slot::take(&counts, at("192.0.2.7"), &server);
+        assert!(person.is_some(), "another network gets in");
+        assert_eq!(counts.lock().unwrap().open.len(), MAX_CONNECTIONS);
+        // The two oldest of the flood were closed: their clients read the end.
+        for (_, _, client) in &mut flood[..2] {
+            client
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            assert_eq!(client.read(&mut [0u8; 1]).unwrap(), 0);
+        }
+        flood[2].2.set_nonblocking(true).unwrap();
+        assert!(flood[2].2.read(&mut [0u8; 1]).is_err(), "still open");
+        drop(flood);
+
+        // Full again, one IPv4 address holding the most: its newcomer is refused.
+        let sole = Arc::new(Mutex::new(Counts::default()));
+        let mut held = Vec::new();
+        for i in 0..MAX_CONNECTIONS {
+            let ip = if i < MAX_PER_ADDRESS - 1 {
+                at("192.0.2.9")
+            } else {
+                at(&format!("198.18.{}.{}", i / 256, i % 256))
+            };
+            held.push(Slot::take(&sole, ip, &server).expect("room"));
+        }
+        assert!(Slot::take(&sole, at("192.0.2.9"), &server).is_none());
+        assert_eq!(sole.lock().unwrap().open.len(), MAX_CONNECTIONS);
     }
 }

@@ -116,7 +116,7 @@ pub fn start(
         )
         .into());
     }
-    let from = crate::fair_share::holder_of(caller.ip);
+    let from = fair_share::holder_of(caller.ip);
     let device_code = b64url(&random_bytes::<32>());
     let user_code = app.db.with_tx(|tx| {
         let too_many = AppError::RateLimited {

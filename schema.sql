@@ -88,9 +88,13 @@ CREATE TABLE login_flows (
     next_poll_ms INTEGER NOT NULL,
     backoff_ms   INTEGER NOT NULL,
     -- Jellyfin Quick Connect: the sealed secret, until it is redeemed (NULL for Plex).
-    secret_sealed TEXT
+    secret_sealed TEXT,
+    -- where it came from (src/fair_share.rs): IPv4 address or IPv6 /48, and IPv4 address or /64
+    network      TEXT NOT NULL DEFAULT '',
+    requester    TEXT NOT NULL DEFAULT ''
 ) WITHOUT ROWID;
 CREATE INDEX login_flows_expiry ON login_flows(expires_at);
+CREATE INDEX login_flows_holder ON login_flows(network, requester, created_at);
 
 -- A confirmed TOTP secret (sealed). last_step is the newest time step accepted: older
 -- or equal steps are refused (replay).
@@ -220,9 +224,13 @@ CREATE TABLE oidc_pending (
     params_json    TEXT NOT NULL,
     auth_after     INTEGER,
     created_at     INTEGER NOT NULL,
-    expires_at     INTEGER NOT NULL
+    expires_at     INTEGER NOT NULL,
+    -- where it came from (src/fair_share.rs): IPv4 address or IPv6 /48, and IPv4 address or /64
+    network        TEXT NOT NULL DEFAULT '',
+    requester      TEXT NOT NULL DEFAULT ''
 ) WITHOUT ROWID;
 CREATE INDEX oidc_pending_expiry ON oidc_pending(expires_at);
+CREATE INDEX oidc_pending_holder ON oidc_pending(network, requester, created_at);
 
 -- The device authorization grant (RFC 8628): a device's request waiting for a person to
 -- approve it at /device. Both codes are SHA-256 digests; `status` is pending, approved,
@@ -241,10 +249,13 @@ CREATE TABLE device_codes (
     auth_time     INTEGER,
     amr_json      TEXT NOT NULL DEFAULT '[]',
     created_at    INTEGER NOT NULL,
-    expires_at    INTEGER NOT NULL
+    expires_at    INTEGER NOT NULL,
+    -- the asking device's network (src/fair_share.rs): IPv4 address or IPv6 /48
+    network       TEXT NOT NULL DEFAULT ''
 ) WITHOUT ROWID;
 CREATE INDEX device_codes_expiry ON device_codes(expires_at);
 CREATE INDEX device_codes_requester ON device_codes(requester, expires_at);
+CREATE INDEX device_codes_holder ON device_codes(network, requester, created_at);
 
 -- Authorization codes (single use). `family` names the grant: every token issued from
 -- this code shares it, so a replayed code or refresh token can revoke them all.
@@ -385,4 +396,4 @@ CREATE TABLE app_passwords (
 );
 CREATE INDEX app_passwords_user ON app_passwords(user_id);
 
-PRAGMA user_version = 16;
+PRAGMA user_version = 17;

@@ -16,6 +16,7 @@ pub mod datadir;
 pub mod db;
 pub mod error;
 pub mod event_type;
+pub mod fair_share;
 pub mod groups;
 pub mod janitor;
 pub mod ldap;

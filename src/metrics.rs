@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::db::holders::Store;
 use crate::providers::{Outcome, ProviderError, ProviderKind};
 
 /// Room for route labels: the labels themselves come from the route table
@@ -67,6 +68,8 @@ pub struct Metrics {
     /// LDAP binds, by LDAP_BIND_RESULTS.
     ldap_binds: [AtomicU64; 3],
     ldap_searches: AtomicU64,
+    /// Entries a full store evicted to make room (crate::fair_share), by Store::ALL.
+    evictions: [AtomicU64; Store::ALL.len()],
     started: i64,
 }
 
@@ -80,6 +83,7 @@ impl Default for Metrics {
             decisions: counters(DECISIONS.len()),
             ldap_binds: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
             ldap_searches: AtomicU64::new(0),
+            evictions: Default::default(),
             started: chrono::Utc::now().timestamp(),
         }
     }
@@ -134,6 +138,12 @@ impl Metrics {
     /// One LDAP search.
     pub fn ldap_search(&self) {
         add(&self.ldap_searches, 1);
+    }
+
+    /// A full store evicted an entry to make room for another network's.
+    pub fn evicted(&self, store: Store) {
+        let i = Store::ALL.iter().position(|s| *s == store).unwrap_or(0);
+        add(&self.evictions[i], 1);
     }
 
     /// What a media server said to a sign-in.
@@ -213,6 +223,20 @@ impl Metrics {
             "authportal_ldap_searches_total {}",
             get(&self.ldap_searches)
         );
+        header(
+            &mut out,
+            "authportal_store_evictions_total",
+            "counter",
+            "Entries a full store (sign-ins in progress, device codes, authorization requests waiting for sign-in) evicted to make room, from the network holding the most.",
+        );
+        for (i, store) in Store::ALL.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "authportal_store_evictions_total{{store=\"{}\"}} {}",
+                store.label(),
+                get(&self.evictions[i])
+            );
+        }
         header(
             &mut out,
             "authportal_log_lines_dropped_total",

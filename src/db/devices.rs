@@ -5,6 +5,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::error::Result;
+use crate::fair_share::Holder;
 
 /// Where a device's request stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,8 +42,8 @@ pub struct DeviceRequest {
     pub user_digest: Vec<u8>,
     /// The client's row id.
     pub client: i64,
-    /// The asking device's address (ratelimit::address_key).
-    pub requester: String,
+    /// The asking device's network and address (fair_share::holder_of).
+    pub from: Holder,
     pub scopes: Vec<String>,
     pub status: Status,
     pub interval_secs: i64,
@@ -54,9 +55,11 @@ pub struct DeviceRequest {
     pub expires_at: i64,
 }
 
-/// Device requests waiting at most: anyone holding a device client's id can start one,
-/// so past this the oldest give way (their devices start again). oidc::device also
-/// bounds them per address, so one address cannot push everyone else's out.
+/// Device requests kept at most (expired ones too, while they are kept): anyone holding
+/// a device client's id can start one, so when the table is full crate::fair_share makes
+/// room from the network holding the most (or refuses that network's newcomer): a flood
+/// must not push out the code a person's TV is showing. oidc::device also bounds
+/// requests per address.
 pub const MAX_PENDING: i64 = 10_000;
 
 /// How long an expired request is kept: a device polling late still hears
@@ -66,7 +69,7 @@ pub const KEPT_AFTER_EXPIRY_SECS: i64 = 600;
 
 const COLUMNS: &str =
     "device_digest, user_digest, client_id, scopes_json, status, interval_secs, last_poll_at,
-     user_id, auth_time, amr_json, expires_at, requester";
+     user_id, auth_time, amr_json, expires_at, requester, network";
 
 fn list(text: String) -> Vec<String> {
     // Written only by this module from Vec<String>.
@@ -91,27 +94,36 @@ fn row(r: &Row) -> rusqlite::Result<DeviceRequest> {
         auth_time: r.get(8)?,
         amr: list(r.get(9)?),
         expires_at: r.get(10)?,
-        requester: r.get(11)?,
+        from: Holder {
+            address: r.get(11)?,
+            network: r.get(12)?,
+        },
     })
 }
 
-/// Stores a new pending request; false (nothing stored) when its user code is taken.
-/// Requests expired longer than [`KEPT_AFTER_EXPIRY_SECS`] go first, and past
-/// [`MAX_PENDING`] the oldest.
+/// Requests count against [`MAX_PENDING`] while they are kept: those that expire after this.
+pub fn kept_after(now: i64) -> i64 {
+    now - KEPT_AFTER_EXPIRY_SECS
+}
+
+/// Stores a new pending request (after fair_share::make_room); false (nothing stored)
+/// when its user code is taken. Requests expired longer than [`KEPT_AFTER_EXPIRY_SECS`]
+/// go first.
 pub fn insert(conn: &Connection, d: &DeviceRequest, now: i64) -> Result<bool> {
     conn.execute(
         "DELETE FROM device_codes WHERE expires_at <= ?1",
-        [now - KEPT_AFTER_EXPIRY_SECS],
+        [kept_after(now)],
     )?;
     let stored = conn.execute(
-        "INSERT INTO device_codes (device_digest, user_digest, client_id, requester, scopes_json, status,
-                                   interval_secs, created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (user_digest) DO NOTHING",
+        "INSERT INTO device_codes (device_digest, user_digest, client_id, requester, network, scopes_json,
+                                   status, interval_secs, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (user_digest) DO NOTHING",
         params![
             d.device_digest,
             d.user_digest,
             d.client,
-            d.requester,
+            d.from.address,
+            d.from.network,
             to_json(&d.scopes),
             d.status.as_str(),
             d.interval_secs,
@@ -119,11 +131,6 @@ pub fn insert(conn: &Connection, d: &DeviceRequest, now: i64) -> Result<bool> {
             d.expires_at
         ],
     )? == 1;
-    conn.execute(
-        "DELETE FROM device_codes WHERE device_digest IN
-           (SELECT device_digest FROM device_codes ORDER BY expires_at DESC LIMIT -1 OFFSET ?1)",
-        [MAX_PENDING],
-    )?;
     Ok(stored)
 }
 
@@ -218,7 +225,7 @@ pub fn sweep(conn: &Connection, now: i64, batch: i64) -> Result<usize> {
     Ok(conn.execute(
         "DELETE FROM device_codes WHERE device_digest IN
            (SELECT device_digest FROM device_codes WHERE expires_at <= ?1 LIMIT ?2)",
-        params![now - KEPT_AFTER_EXPIRY_SECS, batch],
+        params![kept_after(now), batch],
     )?)
 }
 
@@ -245,7 +252,10 @@ mod tests {
             device_digest: format!("d{n}").into_bytes(),
             user_digest: format!("u{n}").into_bytes(),
             client,
-            requester: format!("10.0.0.{}", n % 3),
+            from: Holder {
+                network: format!("10.0.0.{}", n % 3),
+                address: format!("10.0.0.{}", n % 3),
+            },
             scopes: vec!["openid".into()],
             status: Status::Pending,
             interval_secs: 5,
@@ -258,26 +268,16 @@ mod tests {
     }
 
     #[test]
-    fn requests_are_bounded_and_a_taken_user_code_is_refused() {
+    fn a_taken_user_code_is_refused_and_expired_requests_are_kept_a_while() {
         let (c, client) = store();
-        for n in 0..MAX_PENDING + 3 {
-            assert!(insert(&c, &request(client, n, 600 + n), 0).unwrap());
-        }
-        let left: i64 = c
-            .query_row("SELECT count(*) FROM device_codes", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(left, MAX_PENDING);
-        assert!(
-            by_device_code(&c, b"d0").unwrap().is_none(),
-            "the oldest gave way"
-        );
-        let mut same_user_code = request(client, MAX_PENDING + 1, 9999);
+        assert!(insert(&c, &request(client, 1, 600), 0).unwrap());
+        let mut same_user_code = request(client, 1, 9999);
         same_user_code.device_digest = b"other".to_vec();
         assert!(!insert(&c, &same_user_code, 0).unwrap());
-        assert_eq!(
-            sweep(&c, 600 + MAX_PENDING + 3 + KEPT_AFTER_EXPIRY_SECS, 100_000).unwrap() as i64,
-            MAX_PENDING
-        );
+        let kept = by_device_code(&c, b"d1").unwrap().unwrap();
+        assert_eq!(kept.from.network, "10.0.0.1");
+        assert_eq!(sweep(&c, 600 + KEPT_AFTER_EXPIRY_SECS - 1, 100).unwrap(), 0);
+        assert_eq!(sweep(&c, 600 + KEPT_AFTER_EXPIRY_SECS, 100).unwrap(), 1);
     }
 
     #[test]

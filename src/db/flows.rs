@@ -4,6 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::Result;
+use crate::fair_share::Holder;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlowState {
@@ -44,46 +45,48 @@ pub struct Flow {
 }
 
 /// Sign-ins in progress, at most. Anyone may start one, so the table is bounded; when it
-/// is full a new flow is refused, never another's evicted: a flood must not cancel
-/// sign-ins people are in the middle of (approved on plex.tv, typed into their TV).
-/// Expired flows do not count (the janitor sweeps them).
+/// is full, crate::fair_share makes room from the network holding the most (or refuses
+/// that network's newcomer): a flood must not cancel or block the sign-ins of people
+/// elsewhere. Expired flows do not count (the janitor sweeps them).
 pub const MAX_LIVE: i64 = 10_000;
 
-/// Stores a Plex PIN flow; false (nothing stored) when [`MAX_LIVE`] flows are in progress.
+/// Stores a Plex PIN flow started from `from` (after fair_share::make_room).
 pub fn create(
     conn: &Connection,
     digest: &[u8],
     pin_id: u64,
     rd: Option<&str>,
+    from: &Holder,
     now: i64,
     expires_at: i64,
-) -> Result<bool> {
-    let stored = conn.execute(
-        "INSERT INTO login_flows (id_digest, provider, pin_id, rd, state, created_at, expires_at, next_poll_ms, backoff_ms)
-         SELECT ?1, 'plex', ?2, ?3, 'pending', ?4, ?5, 0, 1000
-         WHERE (SELECT count(*) FROM login_flows WHERE expires_at > ?4) < ?6",
-        params![digest, pin_id as i64, rd, now, expires_at, MAX_LIVE],
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO login_flows (id_digest, provider, pin_id, rd, state, created_at, expires_at, next_poll_ms,
+                                  backoff_ms, network, requester)
+         VALUES (?1, 'plex', ?2, ?3, 'pending', ?4, ?5, 0, 1000, ?6, ?7)",
+        params![digest, pin_id as i64, rd, now, expires_at, from.network, from.address],
     )?;
-    Ok(stored == 1)
+    Ok(())
 }
 
-/// A Jellyfin Quick Connect request: `secret_sealed` is its secret, sealed. False (nothing
-/// stored) when [`MAX_LIVE`] flows are in progress.
+/// A Jellyfin Quick Connect request started from `from` (after fair_share::make_room):
+/// `secret_sealed` is its secret, sealed.
 pub fn create_quick_connect(
     conn: &Connection,
     digest: &[u8],
     secret_sealed: &str,
     rd: Option<&str>,
+    from: &Holder,
     now: i64,
     expires_at: i64,
-) -> Result<bool> {
-    let stored = conn.execute(
-        "INSERT INTO login_flows (id_digest, provider, pin_id, rd, state, created_at, expires_at, next_poll_ms, backoff_ms, secret_sealed)
-         SELECT ?1, 'jellyfin', 0, ?2, 'pending', ?3, ?4, 0, 1000, ?5
-         WHERE (SELECT count(*) FROM login_flows WHERE expires_at > ?3) < ?6",
-        params![digest, rd, now, expires_at, secret_sealed, MAX_LIVE],
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO login_flows (id_digest, provider, pin_id, rd, state, created_at, expires_at, next_poll_ms,
+                                  backoff_ms, secret_sealed, network, requester)
+         VALUES (?1, 'jellyfin', 0, ?2, 'pending', ?3, ?4, 0, 1000, ?5, ?6, ?7)",
+        params![digest, rd, now, expires_at, secret_sealed, from.network, from.address],
     )?;
-    Ok(stored == 1)
+    Ok(())
 }
 
 /// Takes the sealed Quick Connect secret out of a pending flow, so it is redeemed once:
@@ -207,19 +210,17 @@ mod tests {
     }
 
     #[test]
-    fn a_full_table_refuses_new_flows_and_keeps_the_ones_in_progress() {
+    fn flows_are_found_until_they_expire_and_then_swept() {
         let c = store();
-        for n in 0..MAX_LIVE {
-            assert!(create(&c, &n.to_be_bytes(), 1, None, 0, 600).unwrap());
-        }
-        assert!(!create(&c, b"one more", 1, None, 0, 600).unwrap());
-        assert!(!create_quick_connect(&c, b"qc", "sealed", None, 0, 600).unwrap());
-        assert!(
-            get(&c, &0i64.to_be_bytes(), 1).unwrap().is_some(),
-            "nobody evicted"
-        );
-        // Expired flows do not count, swept or not.
-        assert!(create_quick_connect(&c, b"qc", "sealed", None, 600, 1200).unwrap());
-        assert_eq!(sweep(&c, 600, 100_000).unwrap() as i64, MAX_LIVE);
+        let from = Holder {
+            network: "192.0.2.7".into(),
+            address: "192.0.2.7".into(),
+        };
+        create(&c, b"plex", 1, None, &from, 0, 600).unwrap();
+        create_quick_connect(&c, b"qc", "sealed", None, &from, 0, 700).unwrap();
+        assert_eq!(get(&c, b"plex", 599).unwrap().unwrap().provider, "plex");
+        assert!(get(&c, b"plex", 600).unwrap().is_none());
+        assert_eq!(sweep(&c, 600, 100).unwrap(), 1);
+        assert_eq!(secret(&c, b"qc").unwrap().as_deref(), Some("sealed"));
     }
 }

@@ -25,9 +25,10 @@ const STEPS: &[(i64, &str)] = &[
         include_str!("migrations/15_mfa_pending_first_factor.sql"),
     ),
     (16, include_str!("migrations/16_user_groups_name.sql")),
+    (17, include_str!("migrations/17_store_holders.sql")),
 ];
 
-pub const CURRENT: i64 = 16;
+pub const CURRENT: i64 = 17;
 
 /// Work a step's SQL cannot do alone, run just before it.
 fn before_step(to: i64, tx: &rusqlite::Transaction) -> Result<(), String> {

@@ -5,6 +5,7 @@ pub mod counts;
 pub mod devices;
 pub mod events;
 pub mod flows;
+pub mod holders;
 pub mod ldap;
 pub mod meta;
 pub mod mfa;

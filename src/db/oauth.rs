@@ -3,6 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::error::Result;
+use crate::fair_share::Holder;
 
 fn json_list(text: String) -> Vec<String> {
     // Written only by this module from Vec<String>.
@@ -135,34 +136,41 @@ pub struct PendingRequest {
     pub auth_after: Option<i64>,
 }
 
-/// Keeps `p` under `id_digest` for the browser `browser_digest` until `expires_at`,
-/// dropping requests that expired meanwhile.
+/// Keeps `p`, made from `from`, under `id_digest` for the browser `browser_digest` until
+/// `expires_at` (after fair_share::make_room), dropping requests that expired meanwhile.
 pub fn save_pending(
     conn: &Connection,
     id_digest: &[u8],
     browser_digest: &[u8],
     p: &PendingRequest,
+    from: &Holder,
     now: i64,
     expires_at: i64,
 ) -> Result<()> {
     conn.execute("DELETE FROM oidc_pending WHERE expires_at <= ?1", [now])?;
     let params_json = serde_json::to_string(&p.params).expect("strings serialize");
     conn.execute(
-        "INSERT INTO oidc_pending (id_digest, browser_digest, params_json, auth_after, created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![id_digest, browser_digest, params_json, p.auth_after, now, expires_at],
-    )?;
-    // Anyone may start an authorization request, so the table is bounded: past the cap
-    // the oldest requests give way (their people start the sign-in again).
-    conn.execute(
-        "DELETE FROM oidc_pending WHERE id_digest IN
-           (SELECT id_digest FROM oidc_pending ORDER BY expires_at DESC LIMIT -1 OFFSET ?1)",
-        [MAX_PENDING],
+        "INSERT INTO oidc_pending (id_digest, browser_digest, params_json, auth_after, created_at, expires_at,
+                                   network, requester)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            id_digest,
+            browser_digest,
+            params_json,
+            p.auth_after,
+            now,
+            expires_at,
+            from.network,
+            from.address
+        ],
     )?;
     Ok(())
 }
 
-/// Authorization requests waiting for a sign-in, at most.
+/// Authorization requests waiting for a sign-in, at most. Anyone may start one, so the
+/// table is bounded: when it is full, crate::fair_share makes room from the network
+/// holding the most (or refuses that network's newcomer), so a flood cannot push out the
+/// sign-ins people elsewhere are in the middle of.
 pub const MAX_PENDING: i64 = 10_000;
 
 /// Removes up to `batch` requests whose sign-in never came back (the janitor's sweep).
@@ -539,29 +547,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pending_requests_are_bounded_and_the_oldest_give_way() {
+    fn a_pending_request_is_taken_once_by_its_browser_and_swept_when_expired() {
         let mut c = Connection::open_in_memory().unwrap();
         crate::db::migrate::run(&mut c).unwrap();
         let p = PendingRequest {
             params: vec![("client_id".into(), "x".into())],
             auth_after: None,
         };
-        let total = MAX_PENDING + 5;
-        for i in 0..total {
-            let id = i.to_be_bytes();
-            save_pending(&c, &id, b"browser", &p, 0, 600 + i).unwrap();
+        let from = Holder {
+            network: "192.0.2.7".into(),
+            address: "192.0.2.7".into(),
+        };
+        for i in 0..3i64 {
+            save_pending(&c, &i.to_be_bytes(), b"browser", &p, &from, 0, 600 + i).unwrap();
         }
-        let left: i64 = c
-            .query_row("SELECT count(*) FROM oidc_pending", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(left, MAX_PENDING);
-        let oldest = 0i64.to_be_bytes();
-        let newest = (total - 1).to_be_bytes();
-        assert!(take_pending(&c, &oldest, b"browser", 1).unwrap().is_none());
-        assert!(take_pending(&c, &newest, b"browser", 1).unwrap().is_some());
-        assert_eq!(
-            sweep_pending(&c, 600 + total, 100_000).unwrap(),
-            (MAX_PENDING - 1) as usize
-        );
+        let first = 0i64.to_be_bytes();
+        assert!(take_pending(&c, &first, b"other", 1).unwrap().is_none());
+        assert_eq!(take_pending(&c, &first, b"browser", 1).unwrap(), Some(p));
+        assert!(take_pending(&c, &first, b"browser", 1).unwrap().is_none());
+        assert_eq!(sweep_pending(&c, 601, 100).unwrap(), 1);
     }
 }

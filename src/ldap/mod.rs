@@ -1,6 +1,7 @@
 //! The read-only LDAP directory of the portal's people and groups, for applications that
 //! speak nothing else: the listener (LDAP_LISTEN_ADDR), one thread per connection under
-//! a total and a per-address cap. Protocol messages come from ldap3_proto; see conn.rs
+//! a per-address cap and a total one that a flood from many addresses cannot fill for
+//! everyone (crate::fair_share picks who gives way). Protocol messages come from ldap3_proto; see conn.rs
 //! (bytes and TLS, timed by socket.rs), ops.rs (operations), bind.rs, directory.rs and
 //! filter.rs.
 
@@ -26,9 +27,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::App;
+use crate::fair_share::{self, Holder, Share};
 
-/// Connections open at once, in all. At the cap the one that has waited longest
-/// anonymously is closed for a newcomer; with none, the newcomer is closed.
+/// Connections open at once, in all. At the cap a connection waiting anonymously is
+/// closed for a newcomer (Counts::make_room); with none, the newcomer is closed.
 pub const MAX_CONNECTIONS: usize = 256;
 /// Connections open at once from one address (an app pools a few).
 pub const MAX_PER_ADDRESS: usize = 16;
@@ -120,9 +122,10 @@ impl Bound {
 /// Open connections per address, and in all, with what each is doing.
 #[derive(Default)]
 struct Counts {
-    per_address: HashMap<IpAddr, usize>,
+    /// Keyed by fair_share::Holder's address (an IPv6 client counts by its /64).
+    per_address: HashMap<String, usize>,
     total: usize,
-    open: HashMap<u64, (IpAddr, Arc<Activity>)>,
+    open: HashMap<u64, (Holder, Arc<Activity>)>,
     next_id: u64,
 }
 
@@ -182,46 +185,56 @@ struct Slot {
     activity: Arc<Activity>,
 }
 
-/// The address a connection counts against: an IPv6 client holds a whole /64 (one
-/// home or host gets 2^64 addresses), so its addresses count as one; an IPv4 address
-/// written as IPv6 counts as the IPv4 one.
-fn counted_as(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
-        },
-    }
-}
-
 impl Counts {
     /// Gives back the place of connection `id` (if it still has one).
     fn release(&mut self, id: u64) -> Option<Arc<Activity>> {
-        let (ip, activity) = self.open.remove(&id)?;
+        let (from, activity) = self.open.remove(&id)?;
         self.total = self.total.saturating_sub(1);
-        if let Some(n) = self.per_address.get_mut(&ip) {
+        if let Some(n) = self.per_address.get_mut(&from.address) {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                self.per_address.remove(&ip);
+                self.per_address.remove(&from.address);
             }
         }
         Some(activity)
     }
 
-    /// Closes the connection that has waited longest anonymously, to make room; false
-    /// when every one is bound or busy. Cheap to open connections that say one thing
-    /// and then wait must not keep out everyone else (an IPv6 home has 256 /64s).
-    fn make_room(&mut self) -> bool {
-        let oldest = self
+    /// Closes a connection to make room for one from `from`: one waiting anonymously (an
+    /// app's bound pool is never closed for a stranger, nor a connection in the middle of
+    /// its answer), of the network holding the most such (crate::fair_share), the one
+    /// that has waited longest; when that is the newcomer's own address, its own (it
+    /// gains nothing by it). False when none may be closed. Cheap connections that say
+    /// one thing and wait, from many addresses, must not keep out everyone else (an IPv6
+    /// /48 has 65,536 /64s).
+    fn make_room(&mut self, from: &Holder) -> bool {
+        let waiting: Vec<(u64, u64, &Holder)> = self
             .open
             .iter()
-            .filter_map(|(id, (_, a))| a.anonymous_idle_since().map(|since| (since, *id)))
+            .filter_map(|(id, (h, a))| a.anonymous_idle_since().map(|since| (since, *id, h)))
+            .collect();
+        let mut shares: HashMap<&Holder, Share> = HashMap::new();
+        for &(_, id, holder) in &waiting {
+            let id = i64::try_from(id).unwrap_or(i64::MAX);
+            let share = shares.entry(holder).or_insert_with(|| Share {
+                holder: holder.clone(),
+                entries: 0,
+                oldest: id,
+            });
+            share.entries += 1;
+            share.oldest = share.oldest.min(id);
+        }
+        let shares: Vec<Share> = shares.into_values().collect();
+        let victim = fair_share::gives_way(&shares, from).unwrap_or(from);
+        let longest = waiting
+            .iter()
+            .filter(|(_, _, h)| *h == victim)
+            .map(|&(since, id, _)| (since, id))
             .min();
-        let Some((_, id)) = oldest else {
+        let Some((_, id)) = longest else {
             return false;
         };
         if let Some(stream) = self.release(id).as_ref().and_then(|a| a.stream.as_ref()) {
+            // Its thread's next read ends; its place is free already.
             let _ = stream.shutdown(Shutdown::Both);
         }
         true
@@ -235,21 +248,21 @@ impl Slot {
         ip: IpAddr,
         activity: Activity,
     ) -> Option<Slot> {
-        let ip = counted_as(ip);
+        let from = fair_share::holder_of(ip);
         let mut c = counts.lock().unwrap_or_else(|p| p.into_inner());
-        let mine = c.per_address.get(&ip).copied().unwrap_or(0);
+        let mine = c.per_address.get(&from.address).copied().unwrap_or(0);
         if mine >= limits.per_address {
             return None;
         }
-        if c.total >= limits.max_connections && !c.make_room() {
+        if c.total >= limits.max_connections && !c.make_room(&from) {
             return None;
         }
         c.total += 1;
-        c.per_address.insert(ip, mine + 1);
+        c.per_address.insert(from.address.clone(), mine + 1);
         let id = c.next_id;
         c.next_id += 1;
         let activity = Arc::new(activity);
-        c.open.insert(id, (ip, Arc::clone(&activity)));
+        c.open.insert(id, (from, Arc::clone(&activity)));
         Some(Slot {
             counts: Arc::clone(counts),
             id,
@@ -376,5 +389,73 @@ mod tests {
         );
         drop(waiting);
         assert_eq!(open(&counts).1, 3, "a place given back once only");
+    }
+
+    /// All connections taken, waiting anonymously, from many /64s of one /48: a
+    /// connection from elsewhere still gets in, and the /48's oldest is closed for it; a
+    /// newcomer from the network holding the most is refused.
+    #[test]
+    fn a_flood_from_one_48_gives_way_to_a_connection_from_elsewhere() {
+        use std::io::Read;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let pair = || {
+            let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            let (server, _) = listener.accept().unwrap();
+            (server, client)
+        };
+        let counts = Arc::new(Mutex::new(Counts::default()));
+        let limits = Limits::default();
+        let epoch = Instant::now();
+        let at = |a: &str| a.parse::<IpAddr>().unwrap();
+        let open = |ip: IpAddr, server: &TcpStream| {
+            let activity = Activity::new(Some(server.try_clone().unwrap()), epoch);
+            Slot::take(&counts, &limits, ip, activity)
+        };
+        let mut flood = Vec::new();
+        for i in 0..MAX_CONNECTIONS {
+            let (server, client) = pair();
+            let slot = open(at(&format!("2001:db8:1:{i:x}::1")), &server);
+            flood.push((slot.expect("room"), server, client));
+        }
+        let (server, _client) = pair();
+        let same_48 = open(at("2001:db8:1:ffff::1"), &server);
+        assert!(same_48.is_some(), "it closes its own /48's oldest");
+        let person = open(at("192.0.2.7"), &server);
+        assert!(person.is_some(), "another network gets in");
+        assert_eq!(counts.lock().unwrap().open.len(), MAX_CONNECTIONS);
+        // The two oldest of the flood were closed: their clients read the end.
+        for (_, _, client) in &mut flood[..2] {
+            client
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            assert_eq!(client.read(&mut [0u8; 1]).unwrap(), 0);
+        }
+        flood[2].2.set_nonblocking(true).unwrap();
+        assert!(flood[2].2.read(&mut [0u8; 1]).is_err(), "still open");
+        drop(flood);
+
+        // Full again, one IPv4 address holding the most: its newcomer takes the place of
+        // its own longest-waiting connection, not a stranger's.
+        let sole = Arc::new(Mutex::new(Counts::default()));
+        let mut held = Vec::new();
+        for i in 0..MAX_CONNECTIONS {
+            let ip = if i < MAX_PER_ADDRESS - 1 {
+                "192.0.2.9".to_string()
+            } else {
+                format!("198.18.{}.{}", i / 256, i % 256)
+            };
+            held.push(take(&sole, &limits, &ip).expect("room"));
+        }
+        let first = held[0].id;
+        let again = take(&sole, &limits, "192.0.2.9").expect("its own place");
+        let c = sole.lock().unwrap();
+        assert_eq!(c.open.len(), MAX_CONNECTIONS);
+        assert!(!c.open.contains_key(&first), "its oldest gave way");
+        assert!(
+            c.open.contains_key(&held[MAX_PER_ADDRESS].id),
+            "strangers stay"
+        );
+        drop(c);
+        drop(again);
     }
 }

@@ -471,7 +471,7 @@ pub fn answer(
     if incoming.cross_site_post {
         // A browser sends no SameSite=Lax cookie with another site's POST, so the
         // session is unknown here: keep the request and go on as a GET, which has them.
-        let id = pending::keep(app, &req, incoming.browser, req.auth_after, now)?;
+        let id = pending::keep(app, &req, incoming.browser, caller.ip, req.auth_after, now)?;
         return Ok(Answer::Continue(format!("/oidc/authorize?pending={id}")));
     }
     // A session short of the second factor its person now has is no sign-in for an
@@ -489,7 +489,7 @@ pub fn answer(
                 "the user is not signed in".into(),
             )));
         }
-        let id = pending::keep(app, &req, incoming.browser, Some(now), now)?;
+        let id = pending::keep(app, &req, incoming.browser, caller.ip, Some(now), now)?;
         return Ok(Answer::SignIn(pending::sign_in_url(&id)));
     };
     // The client expects another user than the one signed in (Core 3.1.2.1).
@@ -508,7 +508,7 @@ pub fn answer(
             return Ok(Answer::SwitchAccount {
                 client_name: req.client.name.clone(),
                 username: session.username.clone(),
-                pending: pending::keep(app, &req, incoming.browser, Some(now), now)?,
+                pending: pending::keep(app, &req, incoming.browser, caller.ip, Some(now), now)?,
             });
         }
     }

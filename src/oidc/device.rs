@@ -14,10 +14,12 @@ use super::{Caller, OAuthError, Outcome, parse_scopes};
 use crate::app::App;
 use crate::crypto::{b64url, ct_eq, random_bytes, sha256};
 use crate::db::devices::{self, Approver, DeviceRequest, Status};
+use crate::db::holders::Store;
 use crate::db::oauth::{self, Client};
 use crate::db::sessions::SessionRow;
 use crate::error::{AppError, Result};
 use crate::event_type::EventType;
+use crate::fair_share;
 
 /// The grant type a device polls with, and a client's opt-in to this grant.
 pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -114,13 +116,20 @@ pub fn start(
         )
         .into());
     }
-    let requester = crate::ratelimit::address_key(caller.ip);
+    let from = fair_share::holder_of(caller.ip);
     let device_code = b64url(&random_bytes::<32>());
     let user_code = app.db.with_tx(|tx| {
-        if devices::live_from(tx, &requester, now)? >= MAX_PER_ADDRESS {
-            return Err(AppError::RateLimited {
-                retry_after_secs: 60,
-            });
+        let too_many = AppError::RateLimited {
+            retry_after_secs: 60,
+        };
+        if devices::live_from(tx, &from.address, now)? >= MAX_PER_ADDRESS {
+            return Err(too_many);
+        }
+        // A full table makes room from the network holding the most requests; this
+        // device's is refused only when that is its own.
+        let (store, kept) = (Store::DeviceCodes, devices::kept_after(now));
+        if !fair_share::make_room(tx, &app.metrics, store, devices::MAX_PENDING, &from, kept)? {
+            return Err(too_many);
         }
         // A user code already waiting is drawn again (about one in 2.5 million per draw
         // with the table full).
@@ -130,7 +139,7 @@ pub fn start(
                 device_digest: digest_of(&device_code),
                 user_digest: user_code_digest(&user_code),
                 client: client.id,
-                requester: requester.clone(),
+                from: from.clone(),
                 scopes: scopes.clone(),
                 status: Status::Pending,
                 interval_secs: INTERVAL_SECS,

@@ -2,11 +2,16 @@
 //! bound to the browser, taken once, expiring), so only a short id travels through the
 //! sign-in's `rd` and a request of any size the server accepted comes back whole.
 
+use std::net::IpAddr;
+
 use super::authorize::AuthRequest;
 use crate::app::App;
 use crate::crypto::tokens::{digest, random_token};
+use crate::db::holders::Store;
 use crate::db::oauth::{self, PendingRequest};
 use crate::error::Result;
+use crate::fair_share;
+use crate::signin::flow::too_many_in_progress;
 
 /// How long a request waits for its sign-in (and second factor).
 pub const PENDING_TTL_SECS: i64 = 600;
@@ -17,13 +22,15 @@ pub fn resume(app: &App, id: &str, browser: &[u8], now: i64) -> Result<Option<Pe
     oauth::take_pending(&conn, &digest(id.as_bytes()), &digest(browser), now)
 }
 
-/// Keeps the request while the person signs in, for this browser; returns its id. Only
-/// the id travels through sign-in, so a request of any size the server accepted comes
-/// back whole.
+/// Keeps the request from `ip` while the person signs in, for this browser; returns its
+/// id. Only the id travels through sign-in, so a request of any size the server accepted
+/// comes back whole. A full table makes room from the network holding the most requests;
+/// this one is refused (429) only when that is its own.
 pub(super) fn keep(
     app: &App,
     req: &AuthRequest,
     browser: &[u8],
+    ip: IpAddr,
     auth_after: Option<i64>,
     now: i64,
 ) -> Result<String> {
@@ -32,14 +39,23 @@ pub(super) fn keep(
         params: req.to_params(),
         auth_after,
     };
-    oauth::save_pending(
-        &*app.db.conn()?,
-        &digest(id.as_bytes()),
-        &digest(browser),
-        &pending,
-        now,
-        now + PENDING_TTL_SECS,
-    )?;
+    let from = fair_share::holder_of(ip);
+    app.db.with_tx(|tx| {
+        let store = Store::PendingAuthorizations;
+        if !fair_share::make_room(tx, &app.metrics, store, oauth::MAX_PENDING, &from, now)? {
+            return Err(too_many_in_progress());
+        }
+        let (id_digest, expires_at) = (digest(id.as_bytes()), now + PENDING_TTL_SECS);
+        oauth::save_pending(
+            tx,
+            &id_digest,
+            &digest(browser),
+            &pending,
+            &from,
+            now,
+            expires_at,
+        )
+    })?;
     Ok(id)
 }
 

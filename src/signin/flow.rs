@@ -5,9 +5,16 @@
 //! finishing once: whichever request sees the approval first (Plex's popup or the page's
 //! poll) signs in; the other finds the flow done and goes where it led.
 
+use std::net::IpAddr;
+
+use rusqlite::Connection;
+
+use crate::app::App;
 use crate::crypto::tokens::{digest, new_id};
 use crate::db::flows::{self, Flow, FlowState};
+use crate::db::holders::Store;
 use crate::error::{AppError, Result};
+use crate::fair_share::{self, Holder};
 use crate::providers::jellyfin::{MediaServer, QuickConnectError};
 use crate::providers::plex::{PinStatus, Plex};
 use crate::providers::{Outcome, ProviderError, ProviderKind};
@@ -27,8 +34,9 @@ const QUICK_CONNECT_TTL: i64 = 600;
 /// What the sealed Quick Connect secret is for (the seal's purpose).
 const QUICK_CONNECT_SECRET: &str = "quick-connect-secret";
 
-/// The answer when db::flows::MAX_LIVE sign-ins are in progress: 429, since room comes
-/// back as flows finish or expire, with a wait the person can act on.
+/// The answer when db::flows::MAX_LIVE sign-ins are in progress and the starter's network
+/// holds the most of them: 429, since room comes back as flows finish or expire, with a
+/// wait the person can act on.
 pub fn too_many_in_progress() -> AppError {
     AppError::Locked {
         reason: "too many sign-ins are in progress on this portal",
@@ -76,16 +84,14 @@ pub fn start_plex(origin: &Origin, rd: Option<&str>, forward_url: &str) -> Resul
         .map_err(|e| attempt::refused(origin, e))?;
     let id = new_id();
     let now = origin.now;
-    if !flows::create(
-        &*origin.app.db.conn()?,
+    store_plex_pin(
+        origin.app,
+        origin.ip,
         &digest(&id),
         pin.id,
         rd,
-        now,
         pin.expires_at,
-    )? {
-        return Err(too_many_in_progress());
-    }
+    )?;
     Ok(Some(Started {
         flow_id: id.to_vec(),
         ttl: (pin.expires_at - now).max(60),
@@ -115,20 +121,49 @@ pub fn start_quick_connect(
         .app
         .sealer
         .seal(QUICK_CONNECT_SECRET, request.secret.as_bytes());
-    if !flows::create_quick_connect(
-        &*origin.app.db.conn()?,
-        &digest(&id),
-        &sealed,
-        rd,
-        now,
-        now + QUICK_CONNECT_TTL,
-    )? {
-        return Err(too_many_in_progress());
-    }
+    store_flow(origin.app, origin.ip, |tx, from| {
+        let expires_at = now + QUICK_CONNECT_TTL;
+        flows::create_quick_connect(tx, &digest(&id), &sealed, rd, from, now, expires_at)
+    })?;
     Ok(Started {
         flow_id: id.to_vec(),
         ttl: QUICK_CONNECT_TTL,
         shown: request.code,
+    })
+}
+
+/// Keeps a Plex PIN started from `ip` (a sign-in, or an owner connecting their server)
+/// as a flow under `flow_digest` until `expires_at`, once there is room for it.
+pub fn store_plex_pin(
+    app: &App,
+    ip: IpAddr,
+    flow_digest: &[u8],
+    pin_id: u64,
+    rd: Option<&str>,
+    expires_at: i64,
+) -> Result<()> {
+    store_flow(app, ip, |tx, from| {
+        let now = app.clock.now();
+        flows::create(tx, flow_digest, pin_id, rd, from, now, expires_at)
+    })
+}
+
+/// Stores a new flow started from `ip` with `insert`, once there is room for it: a full
+/// table makes room from the network holding the most flows (fair_share), and refuses
+/// only when that is the starter's own.
+fn store_flow(
+    app: &App,
+    ip: IpAddr,
+    insert: impl FnOnce(&Connection, &Holder) -> Result<()>,
+) -> Result<()> {
+    let from = fair_share::holder_of(ip);
+    let now = app.clock.now();
+    app.db.with_tx(|tx| {
+        let store = Store::SignInFlows;
+        if !fair_share::make_room(tx, &app.metrics, store, flows::MAX_LIVE, &from, now)? {
+            return Err(too_many_in_progress());
+        }
+        insert(tx, &from)
     })
 }
 

@@ -145,16 +145,14 @@ pub fn plex_start_post(ctx: &Ctx, _: Admin) -> Result<Response> {
         .create_pin(&ctx.app.http, now)
         .map_err(|e| AppError::Unavailable(e.to_string()))?;
     let id = new_id();
-    if !crate::db::flows::create(
-        &*ctx.app.db.conn()?,
+    crate::signin::flow::store_plex_pin(
+        ctx.app,
+        ctx.ip,
         &digest(&id),
         pin.id,
         None,
-        now,
         pin.expires_at,
-    )? {
-        return Err(crate::signin::flow::too_many_in_progress());
-    }
+    )?;
     let cookie = cookies::Cookie::Flow.issue(ctx, &id, (pin.expires_at - now).max(60));
     let auth_url = plex.auth_url(&pin.code, &ctx.app.config.url_for(PLEX_RETURN));
     Ok(Response::json(&json!({ "authUrl": auth_url }))

@@ -230,16 +230,14 @@ pub fn plex_start_post(ctx: &Ctx) -> Result<Response> {
         .map_err(|e| AppError::Unavailable(e.to_string()))?;
     let id = new_id();
     let now = ctx.now();
-    if !crate::db::flows::create(
-        &*ctx.app.db.conn()?,
+    crate::signin::flow::store_plex_pin(
+        ctx.app,
+        ctx.ip,
         &digest(&id),
         pin.id,
         None,
-        now,
         pin.expires_at,
-    )? {
-        return Err(crate::signin::flow::too_many_in_progress());
-    }
+    )?;
     let cookie = cookies::Cookie::Flow.issue(ctx, &id, (pin.expires_at - now).max(60));
     let auth_url = plex.auth_url(&pin.code, &ctx.app.config.url_for("/setup/plex/return"));
     Ok(Response::redirect_303(auth_url).with_additional_header("Set-Cookie", cookie))

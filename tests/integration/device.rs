@@ -5,6 +5,7 @@
 
 use serde_json::{Value, json};
 
+use crate::fair_share::{FLOOD_48, Flood, evictions, fill_device_codes, held_by};
 use crate::harness::{Client, Resp};
 use crate::team::{self, Setup};
 
@@ -746,6 +747,62 @@ fn device_requests_waiting_are_bounded_per_address() {
     assert_eq!(ask(&other).status, 200);
     s.portal.app().clock.advance(601);
     assert_eq!(ask(&flood).status, 200);
+}
+
+/// device_codes full from many /64s of one /48: a TV from another network still gets its
+/// code, approved and redeemed, and the flood's /48 gives up one of its own for it,
+/// never the code another person's TV is showing.
+#[test]
+fn device_codes_full_from_one_48_still_take_a_tv_from_elsewhere() {
+    let s = team::setup(&[]);
+    let tv = register(&s, true, None);
+    let max = authportal::db::devices::MAX_PENDING;
+    let waiting = start(&s, &tv, "openid");
+    // The flood comes later: its codes expire after the waiting one.
+    s.portal.app().clock.advance(5);
+    fill_device_codes(&s.portal, max - 1, &tv.id, Flood::One48);
+
+    let req = start(&s, &tv, "openid");
+    assert_eq!(held_by(&s.portal, "device_codes", FLOOD_48), max - 2);
+    assert_eq!(held_by(&s.portal, "device_codes", "127.0.0.1"), 2);
+    assert_eq!(evictions(&s.portal, "device_codes"), 1);
+    let alice = s.user("alice", "wonderland");
+    for r in [&waiting, &req] {
+        let user_code = r["user_code"].as_str().unwrap();
+        assert_eq!(decide(&alice, user_code, "allow").status, 200);
+        let t = poll(&s, &tv, r["device_code"].as_str().unwrap());
+        assert_eq!(t.status, 200, "{}", t.body);
+        assert!(t.json()["access_token"].is_string(), "{}", t.body);
+    }
+}
+
+/// device_codes full, this TV's address the biggest holder (under its own cap of 20):
+/// its new request is refused with 429 slow_down, evicting nothing; a TV elsewhere gets in.
+#[test]
+fn device_codes_full_refuse_only_the_biggest_holder() {
+    let s = team::setup(&[]);
+    let tv = register(&s, true, None);
+    let max = authportal::db::devices::MAX_PENDING;
+    let own = authportal::oidc::device::MAX_PER_ADDRESS - 1;
+    fill_device_codes(&s.portal, own, &tv.id, Flood::From("127.0.0.1"));
+    fill_device_codes(&s.portal, max - own, &tv.id, Flood::ManyV4);
+    let r = tv_http(&s).post_form(
+        "/oidc/device_authorization",
+        &[("client_id", tv.id.as_str())],
+    );
+    assert_eq!(refused(&r, 429), "slow_down");
+    assert_eq!(count(&s, "SELECT count(*) FROM device_codes"), max);
+    assert_eq!(held_by(&s.portal, "device_codes", "127.0.0.1"), own);
+
+    let elsewhere = tv_http(&s);
+    elsewhere.use_fresh_ip();
+    let r = elsewhere.post_form(
+        "/oidc/device_authorization",
+        &[("client_id", tv.id.as_str())],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(held_by(&s.portal, "device_codes", "127.0.0.1"), own - 1);
+    assert_eq!(count(&s, "SELECT count(*) FROM device_codes"), max);
 }
 
 /// A backup taken while a TV's approval waited for its poll must not bring that

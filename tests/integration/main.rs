@@ -11,6 +11,7 @@ mod crash;
 mod device;
 mod docs;
 mod events;
+mod fair_share;
 mod fakes;
 mod forward_auth;
 mod fuzz_routes;

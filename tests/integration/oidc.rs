@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 
+use crate::fair_share::{FLOOD_48, Flood, evictions, fill_pending, held_by};
 use crate::fakes::jellyfin::{FakeJellyfin, FakeUser, Mode};
 use crate::harness::{Client, Portal, Resp};
 use crate::media::{jellyfin_portal, sign_in};
@@ -1384,6 +1385,66 @@ fn a_long_request_survives_sign_in_and_the_second_factor() {
         400,
         "another browser cannot resume it"
     );
+}
+
+/// oidc_pending full from many /64s of one /48: a request kept earlier is not pushed out
+/// by a newcomer from elsewhere (the /48 gives way), and still ends in tokens.
+#[test]
+fn a_full_table_of_waiting_requests_makes_room_from_the_network_that_filled_it() {
+    let op = op(&[]);
+    let rp = op.register(false, true, None);
+    let max = authportal::db::oauth::MAX_PENDING;
+    let c = op.portal.client();
+    c.use_fresh_ip();
+    let (verifier, challenge) = pkce();
+    let r = c.get(&authorize_path(&rp, Some(&challenge), &[]));
+    assert_eq!(r.status, 303, "{}", r.body);
+    let rd = rd_of(r.header("location").unwrap());
+    op.portal.app().clock.advance(5);
+    fill_pending(&op.portal, max - 1, Flood::One48);
+
+    let newcomer = op.portal.client();
+    newcomer.use_fresh_ip();
+    let r = newcomer.get(&authorize_path(&rp, None, &[]));
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(held_by(&op.portal, "oidc_pending", FLOOD_48), max - 2);
+    assert_eq!(evictions(&op.portal, "oidc_pending"), 1);
+
+    let r = c.post_form(
+        "/auth/forward?provider=jellyfin",
+        &[
+            ("username", "alice"),
+            ("password", "wonderland"),
+            ("rd", &rd),
+        ],
+    );
+    assert_eq!(r.header("location"), Some(rd.as_str()), "{}", r.body);
+    let p = redirect_params(&c.get(&rd));
+    let t = exchange(&op, &rp, &p["code"], &verifier);
+    assert_eq!(t.status, 200, "{}", t.body);
+}
+
+/// oidc_pending full, all from this browser's own address: its request is refused with
+/// a 429 that says why, and nothing is evicted.
+#[test]
+fn a_full_table_of_waiting_requests_refuses_the_network_that_filled_it() {
+    let op = op(&[]);
+    let rp = op.register(false, true, None);
+    let max = authportal::db::oauth::MAX_PENDING;
+    fill_pending(&op.portal, max, Flood::From("192.0.2.60"));
+    let c = op.portal.client();
+    c.extra_headers
+        .replace(vec![("X-Forwarded-For".into(), "192.0.2.60".into())]);
+    let r = c.get(&authorize_path(&rp, None, &[]));
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert!(
+        r.body.contains("too many sign-ins are in progress"),
+        "{}",
+        r.body
+    );
+    assert!(r.header("retry-after").is_some());
+    assert_eq!(op.portal.count("SELECT count(*) FROM oidc_pending"), max);
+    assert_eq!(evictions(&op.portal, "oidc_pending"), 0);
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 use serde_json::json;
 
+use crate::fair_share::{FLOOD_48, Flood, evictions, fill_flows, held_by};
 use crate::fakes::Fault;
 use crate::fakes::plex::{
     FakePlex, PlexAccount, client_resource, home_server_resource, server_resource,
@@ -540,13 +541,32 @@ fn a_taken_name_gets_a_distinct_stable_one_and_a_rename_never_takes_one() {
     );
 }
 
-/// A Plex PIN sign-in is refused (429) while login_flows is full, evicting nobody.
+/// login_flows full from many /64s of one /48: a Plex sign-in from another network still
+/// starts and finishes, and the flood's /48 gives up one of its own flows for it.
 #[test]
-fn a_plex_sign_in_is_refused_while_the_flow_table_is_full() {
+fn a_plex_sign_in_gets_in_while_another_network_fills_the_flow_table() {
     let fake = FakePlex::start();
     fake.add_account(owner());
     let portal = plex_portal(&fake, &[]);
-    crate::quick_connect::fill_flows(&portal, authportal::db::flows::MAX_LIVE);
+    let max = authportal::db::flows::MAX_LIVE;
+    fill_flows(&portal, max, Flood::One48);
+    let who = sign_in_as(&fake, &portal, "tok-owner");
+    assert_eq!(who["authenticated"], true, "{who}");
+    assert_eq!(who["authorized"], true, "{who}");
+    assert_eq!(held_by(&portal, "login_flows", FLOOD_48), max - 1);
+    assert_eq!(held_by(&portal, "login_flows", "127.0.0.1"), 1);
+    assert_eq!(evictions(&portal, "signin_flows"), 1);
+}
+
+/// login_flows full, all from this browser's own address: its new Plex sign-in is
+/// refused (429) and nothing is evicted.
+#[test]
+fn a_plex_sign_in_is_refused_when_its_own_address_fills_the_flow_table() {
+    let fake = FakePlex::start();
+    fake.add_account(owner());
+    let portal = plex_portal(&fake, &[]);
+    let max = authportal::db::flows::MAX_LIVE;
+    fill_flows(&portal, max, Flood::From("127.0.0.1"));
     let c = portal.client();
     let r = c.post_json("/auth/start-web", &json!({"provider": "plex"}));
     assert_eq!(r.status, 429, "{}", r.body);
@@ -555,8 +575,6 @@ fn a_plex_sign_in_is_refused_while_the_flow_table_is_full() {
         "{}",
         r.body
     );
-    assert_eq!(
-        portal.count("SELECT count(*) FROM login_flows"),
-        authportal::db::flows::MAX_LIVE
-    );
+    assert_eq!(portal.count("SELECT count(*) FROM login_flows"), max);
+    assert_eq!(evictions(&portal, "signin_flows"), 0);
 }

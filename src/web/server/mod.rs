@@ -53,7 +53,7 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -85,6 +85,52 @@ pub const UPLOAD_LIMIT: usize = 64 * 1024 * 1024 + 1;
 const POLL: Duration = Duration::from_millis(200);
 /// Response bodies up to this size go out in the same write as the head.
 const SINGLE_WRITE_MAX: usize = 1 << 20;
+
+/// Why the server closed a slow client ([`slow_closes`]' order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlowClose {
+    /// A head or body below the data rate (answered 408).
+    Request = 0,
+    /// Answers taken below the least write rate, past the write grace.
+    Reader = 1,
+    /// A slow partial request or a writer behind the rate, closed to make room.
+    Evicted = 2,
+}
+
+/// The labels of [`SlowClose`] in /metrics, in its order.
+const SLOW_CLOSE_LABELS: [&str; 3] = ["slow_request", "slow_reader", "evicted"];
+
+/// Slow clients closed since start, by [`SlowClose`]: process-wide, as the server is one.
+static SLOW_CLOSES: [AtomicU64; 3] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
+/// When the last line about slow clients was logged, in seconds since the Unix epoch.
+static SLOW_LOGGED: AtomicU64 = AtomicU64::new(0);
+
+/// Counts a slow client's close, and logs at most one line a minute about them, so a
+/// flood of slow clients cannot flood the log.
+fn count_slow_close(why: SlowClose) {
+    SLOW_CLOSES[why as usize].fetch_add(1, Ordering::Relaxed);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let last = SLOW_LOGGED.load(Ordering::Relaxed);
+    if now >= last + 60
+        && SLOW_LOGGED
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        let counts = slow_closes().map(|(label, n)| format!("{label}={n}"));
+        crate::log_info!(
+            "http: closed a slow client ({}); since start: {} (logged at most once a minute)",
+            SLOW_CLOSE_LABELS[why as usize],
+            counts.join(" ")
+        );
+    }
+}
+
+/// Slow clients closed since start, by label (see [`SlowClose`]).
+pub fn slow_closes() -> [(&'static str, u64); 3] {
+    std::array::from_fn(|i| (SLOW_CLOSE_LABELS[i], SLOW_CLOSES[i].load(Ordering::Relaxed)))
+}
 
 /// Whether an upload's body may be read: `Err` is the answer to send instead.
 pub type UploadVerdict = Result<(), Response>;
@@ -134,8 +180,13 @@ pub struct Limits {
     pub min_rate: u64,
     /// See `min_rate`: the time a head or body gets before the floor applies.
     pub rate_grace: Duration,
-    /// A client that stops reading its response is dropped after this.
-    pub write_timeout: Duration,
+    /// The least rate, in bytes a second, at which a client must take its answers: the
+    /// time writes wait for it beyond what their bytes earn at this rate adds up (paid
+    /// off by the time between writes), and past `write_grace` in all the connection is
+    /// closed. While it is behind, it is also a candidate to close when full. 0: no floor.
+    pub min_write_rate: u64,
+    /// See `min_write_rate`: how long writes may wait for a client in all beyond that.
+    pub write_grace: Duration,
     /// Request targets (path prefixes) whose bodies may be up to [`UPLOAD_LIMIT`]
     /// instead of [`BODY_LIMIT`]: image and backup uploads.
     pub uploads: &'static [&'static str],
@@ -164,7 +215,9 @@ impl Default for Limits {
             // A 1 KiB head within 6 s; a 64 KiB body within 30 s only above ~2 KiB/s.
             min_rate: 1024,
             rate_grace: Duration::from_secs(5),
-            write_timeout: Duration::from_secs(30),
+            // Far below any real link, far above a trickle that holds a thread for hours.
+            min_write_rate: 16 * 1024,
+            write_grace: Duration::from_secs(30),
             uploads: &[],
             upload_slots: 2,
             upload_check: None,

@@ -11,6 +11,9 @@
 #               server must close the slowest partial requests to make room)
 #   bodies      the same with full heads and bodies sent a byte a second
 #   one address the slow heads again, all from 127.0.0.2 (the per-address cap's case)
+#   readers     N connections that each pipeline 1,000 requests for / and then read 64
+#               bytes of the answers a second (through a 4 KiB receive buffer): their
+#               writes fall behind the least write rate and are closed to make room
 #
 # Prints p50 / p99 / worst per-connection latency for each, and the ratio of each
 # figure under attack to the baseline (target: p99 within a few times the baseline and
@@ -30,7 +33,7 @@ while [ $# -gt 0 ]; do
         --addrs) ADDRS=$2; shift 2 ;;
         -c) CONNS=$2; shift 2 ;;
         -d) SECS=$2; shift 2 ;;
-        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
@@ -104,6 +107,8 @@ under_attack bodies --body
 BODIES_KA=$KA BODIES_NEW=$NEW BODIES_HELD=$HELD BODIES_CLOSED=$CLOSED
 under_attack one-address --addrs 1
 ONE_KA=$KA ONE_NEW=$NEW ONE_HELD=$HELD ONE_CLOSED=$CLOSED
+under_attack readers --read
+READ_KA=$KA READ_NEW=$NEW READ_HELD=$HELD READ_CLOSED=$CLOSED
 
 row() {
     # label, figures under attack, baseline figures
@@ -128,3 +133,5 @@ row "slow bodies ($BODIES_HELD held, $BODIES_CLOSED closed by the server), keep-
 row "slow bodies, new connection each" "$BODIES_NEW" "$BASE_NEW"
 row "slow heads from one address ($ONE_HELD held, $ONE_CLOSED closed), keep-alive" "$ONE_KA" "$BASE_KA"
 row "slow heads from one address, new connection each" "$ONE_NEW" "$BASE_NEW"
+row "slow readers ($READ_HELD held, $READ_CLOSED closed by the server), keep-alive" "$READ_KA" "$BASE_KA"
+row "slow readers, new connection each" "$READ_NEW" "$BASE_NEW"

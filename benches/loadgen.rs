@@ -15,9 +15,9 @@
 //!
 //! `loadgen slowloris URL` holds N slow connections for `benches/slowloris.sh`: each
 //! sends half a request head (or, with `--body`, a full head and then its body) and
-//! then one byte a second (or, with `--read`, pipelines 1,000 whole requests and then
-//! reads 64 bytes of the answers a second, through a 4 KiB receive buffer), and opens a
-//! new connection 100 ms after the server closes one.
+//! then one byte a second (or, with `--read`, pipelines 100 whole requests for URL and
+//! then reads 64 bytes of the answers a second, through a 4 KiB receive buffer), and
+//! opens a new connection 100 ms after the server closes one.
 //! They come from `--addrs` source addresses 127.0.0.2 and up, so a per-address cap
 //! alone cannot stop them.
 
@@ -245,7 +245,7 @@ fn slowloris(args: &[String]) {
         .map(|i| {
             let from = std::net::Ipv4Addr::new(127, 0, 0, 2 + (i % usize::from(addrs)) as u8);
             let head = if reader {
-                format!("GET {} HTTP/1.1\r\nHost: {}\r\n\r\n", o.path, o.host).repeat(1000)
+                format!("GET {} HTTP/1.1\r\nHost: {}\r\n\r\n", o.path, o.host).repeat(100)
             } else if body {
                 format!(
                     "POST / HTTP/1.1\r\nHost: {}\r\nContent-Length: 60000\r\n\r\nx",

@@ -68,6 +68,9 @@ struct Conn<'a, F> {
     received: usize,
     /// Answers are written at [`Limits::min_write_rate`](super::Limits::min_write_rate).
     debt: WriteDebt,
+    /// The socket's write timeout as last set (zero: not yet), so the usual answer, with
+    /// the whole grace left, costs no system call to set it again.
+    write_timeout: Duration,
 }
 
 pub(super) fn serve_connection<F>(shared: &Shared<F>, tracker: &Tracker, peer: SocketAddr)
@@ -89,6 +92,7 @@ where
         scratch: Box::new([0; READ_SIZE]),
         received: 0,
         debt: WriteDebt::new(shared.limits.min_write_rate, shared.limits.write_grace),
+        write_timeout: Duration::ZERO,
     };
     loop {
         match conn.exchange() {
@@ -464,9 +468,13 @@ where
                 count_slow_close(SlowClose::Reader);
                 return Err(Fail::Quiet);
             };
-            stream
-                .set_write_timeout(Some(left.min(POLL)))
-                .map_err(|_| Fail::Quiet)?;
+            let timeout = left.min(POLL);
+            if timeout != self.write_timeout {
+                stream
+                    .set_write_timeout(Some(timeout))
+                    .map_err(|_| Fail::Quiet)?;
+                self.write_timeout = timeout;
+            }
             self.mark_behind_at(piece.len());
             let written = stream.write(piece);
             let bytes = written.as_ref().map_or(0, |n| *n);

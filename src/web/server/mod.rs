@@ -41,15 +41,24 @@
 //! - Heads and bodies keep a data rate: they may take `rate_grace` (5 s) plus a second
 //!   per `min_rate` bytes (1 KiB) received, within `head_timeout` / `body_timeout`,
 //!   checked after every read too (a byte now and then keeps nothing alive), else 408.
+//! - Answers are written at `min_write_rate` (16 KiB/s) or better: the time writes
+//!   wait for the client beyond what their bytes earn at that rate adds up, is paid off
+//!   by the time between writes (so a keep-alive connection's stalls now and then never
+//!   add up), and past `write_grace` (30 s) the connection closes; each write may block
+//!   only for what is left. Before, a write timeout restarted on every write, so a
+//!   client reading a window every 29 s held its thread for as long as it liked.
 //! - When all `max_connections` (1024) are taken and another arrives, the slowest
-//!   partial request (head or body, by bytes a second) is closed to make room; only
-//!   when there is none do idle and busy keep-alive connections make way.
+//!   partial request (head or body, by bytes a second) or answer stuck behind the least
+//!   write rate is closed to make room; only when there is none do idle and busy
+//!   keep-alive connections make way.
+//! - Such closes are counted ([`slow_closes`], in /metrics) and logged at most once a
+//!   minute.
 //! - Upload routes' bodies (up to 64 MiB) are read only once `upload_check` accepts the
 //!   head (the web layer: a live console session and the portal's Origin), in one of
 //!   `upload_slots` (2) slots, at most one per client address.
 //!
 //! benches/slowloris.sh measures a well-behaved client's latency while 1,100 slow
-//! connections are held, against its latency without them.
+//! connections (senders or readers) are held, against its latency without them.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
@@ -152,7 +161,8 @@ impl std::fmt::Debug for UploadCheck {
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Connections served at once, one thread each. When one more arrives at the cap,
-    /// the slowest partial request is closed to make room; with none to close, idle
+    /// the slowest partial request (or answer stuck behind `min_write_rate`) is closed
+    /// to make room; with none to close, idle
     /// keep-alive connections are closed and busy ones close after their current
     /// response, so every client gets its turn.
     pub max_connections: usize,

@@ -1008,3 +1008,22 @@ fn a_stuck_writer_makes_way_when_full() {
     assert!(slow_closes()[2].1 > before[2].1, "{:?}", slow_closes());
     drop(stuck);
 }
+
+/// Stopping does not wait on a client that has stopped reading its answer (before, a
+/// 30 s write timeout).
+#[test]
+fn stops_promptly_with_a_stuck_writer() {
+    let mut s = start(test_limits());
+    let mut c = connect_narrow(&s);
+    c.write_all(&b"GET /big HTTP/1.1\r\nHost: a\r\n\r\n".repeat(8))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    s.stop.store(true, Ordering::SeqCst);
+    s.thread.take().unwrap().join().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}

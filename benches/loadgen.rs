@@ -15,7 +15,9 @@
 //!
 //! `loadgen slowloris URL` holds N slow connections for `benches/slowloris.sh`: each
 //! sends half a request head (or, with `--body`, a full head and then its body) and
-//! then one byte a second, and opens a new connection 100 ms after the server closes one.
+//! then one byte a second (or, with `--read`, pipelines 100 whole requests for URL and
+//! then reads 64 bytes of the answers a second, through a 4 KiB receive buffer), and
+//! opens a new connection 100 ms after the server closes one.
 //! They come from `--addrs` source addresses 127.0.0.2 and up, so a per-address cap
 //! alone cannot stop them.
 
@@ -40,7 +42,7 @@ fn main() {
             "usage: loadgen serve\n       loadgen probe URL [-H 'Name: value']...\n       loadgen run URL [-c CONNS] [-d SECS] [-H 'Name: value']... [--label NAME]\n\
              \x20      loadgen mint          (a session cookie for the portal configured by the environment)\n\
              \x20      loadgen start-time BIN  (ms from spawning `BIN serve` to /readyz answering 200)\n\
-             \x20      loadgen slowloris URL [-n CONNS] [--addrs N] [--body] [-d SECS]\n\
+             \x20      loadgen slowloris URL [-n CONNS] [--addrs N] [--body|--read] [-d SECS]\n\
              \x20      loadgen free-port     (a free port on loopback)\n\
              (normally driven by benches/http_load.sh and benches/ship.sh)"
         ),
@@ -214,7 +216,8 @@ fn serve() {
 /// `loadgen slowloris URL`: see the module comment. Prints every second how many
 /// connections are held and how many the server has closed so far.
 fn slowloris(args: &[String]) {
-    let (mut conns, mut addrs, mut secs, mut body) = (1100usize, 50u8, 20.0f64, false);
+    let (mut conns, mut addrs, mut secs) = (1100usize, 50u8, 20.0f64);
+    let (mut body, mut reader) = (false, false);
     let mut url = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -228,6 +231,7 @@ fn slowloris(args: &[String]) {
             "--addrs" => addrs = value().parse().unwrap_or_else(|_| die("--addrs: 1..250")),
             "-d" => secs = value().parse().unwrap_or_else(|_| die("-d: seconds")),
             "--body" => body = true,
+            "--read" => reader = true,
             _ if url.is_none() => url = Some(a.clone()),
             _ => die(&format!("unexpected argument {a}")),
         }
@@ -240,7 +244,9 @@ fn slowloris(args: &[String]) {
     let threads: Vec<_> = (0..conns)
         .map(|i| {
             let from = std::net::Ipv4Addr::new(127, 0, 0, 2 + (i % usize::from(addrs)) as u8);
-            let head = if body {
+            let head = if reader {
+                format!("GET {} HTTP/1.1\r\nHost: {}\r\n\r\n", o.path, o.host).repeat(100)
+            } else if body {
                 format!(
                     "POST / HTTP/1.1\r\nHost: {}\r\nContent-Length: 60000\r\n\r\nx",
                     o.host
@@ -251,7 +257,10 @@ fn slowloris(args: &[String]) {
             let (held, closed, addr) = (Arc::clone(&held), Arc::clone(&closed), o.addr);
             std::thread::Builder::new()
                 .stack_size(64 * 1024)
-                .spawn(move || slow_client(addr, from, head.as_bytes(), deadline, &held, &closed))
+                .spawn(move || {
+                    let client = SlowClient { addr, from, reader };
+                    client.run(head.as_bytes(), deadline, &held, &closed);
+                })
                 .expect("thread")
         })
         .collect();
@@ -270,54 +279,93 @@ fn slowloris(args: &[String]) {
     }
 }
 
-/// One slow client until `deadline`: connects from `from`, sends `head`, then a byte a
-/// second; starts over when the server closes.
-fn slow_client(
+/// One slow client: to `addr` from `from`; a slow reader with `reader`, else a slow sender.
+struct SlowClient {
     addr: SocketAddr,
     from: std::net::Ipv4Addr,
-    head: &[u8],
-    deadline: Instant,
-    held: &std::sync::atomic::AtomicUsize,
-    closed: &std::sync::atomic::AtomicUsize,
-) {
-    use std::sync::atomic::Ordering::Relaxed;
-    while Instant::now() < deadline {
-        let Some(mut s) = connect_from(addr, from) else {
-            std::thread::sleep(Duration::from_millis(100));
-            continue;
-        };
-        if s.write_all(head).is_err() {
-            continue;
-        }
-        held.fetch_add(1, Relaxed);
-        let mut sink = [0u8; 512];
-        loop {
-            // Reading for a second is the pause between bytes, and sees a close.
-            match s.read(&mut sink) {
-                Ok(_) => break,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) => {}
-                Err(_) => break,
+    reader: bool,
+}
+
+impl SlowClient {
+    /// Until `deadline`: connects, sends `head`, then a byte a second (or reads 64 bytes
+    /// a second); starts over when the server closes.
+    fn run(
+        &self,
+        head: &[u8],
+        deadline: Instant,
+        held: &std::sync::atomic::AtomicUsize,
+        closed: &std::sync::atomic::AtomicUsize,
+    ) {
+        use std::sync::atomic::Ordering::Relaxed;
+        while Instant::now() < deadline {
+            let Some(mut s) = connect_from(self.addr, self.from, self.reader) else {
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            };
+            if s.write_all(head).is_err() {
+                continue;
             }
-            if Instant::now() >= deadline || s.write_all(b"x").is_err() {
-                break;
+            held.fetch_add(1, Relaxed);
+            if self.reader {
+                read_slowly(&mut s, deadline);
+            } else {
+                send_slowly(&mut s, deadline);
             }
-        }
-        held.fetch_sub(1, Relaxed);
-        if Instant::now() < deadline {
-            closed.fetch_add(1, Relaxed);
-            // Back soon, as a slowloris tool is, but not in a hot loop.
-            std::thread::sleep(Duration::from_millis(100));
+            held.fetch_sub(1, Relaxed);
+            if Instant::now() < deadline {
+                closed.fetch_add(1, Relaxed);
+                // Back soon, as a slowloris tool is, but not in a hot loop.
+                std::thread::sleep(Duration::from_millis(100));
+            }
         }
     }
 }
 
-fn connect_from(addr: SocketAddr, from: std::net::Ipv4Addr) -> Option<TcpStream> {
+/// Takes 64 bytes of the answers a second until the server closes or `deadline`.
+fn read_slowly(s: &mut TcpStream, deadline: Instant) {
+    let mut sink = [0u8; 64];
+    while Instant::now() < deadline {
+        match s.read(&mut sink) {
+            Ok(0) => break,
+            Ok(_) => std::thread::sleep(Duration::from_secs(1)),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => break,
+        }
+    }
+}
+
+/// Sends a byte a second until the server answers, closes, or `deadline`.
+fn send_slowly(s: &mut TcpStream, deadline: Instant) {
+    let mut sink = [0u8; 512];
+    loop {
+        // Reading for a second is the pause between bytes, and sees a close.
+        match s.read(&mut sink) {
+            Ok(_) => break,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => break,
+        }
+        if Instant::now() >= deadline || s.write_all(b"x").is_err() {
+            break;
+        }
+    }
+}
+
+/// A connection from `from`; with `narrow`, a 4 KiB receive buffer, so the server's
+/// writes wait on this client's reads (the kernel would otherwise take megabytes).
+fn connect_from(addr: SocketAddr, from: std::net::Ipv4Addr, narrow: bool) -> Option<TcpStream> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).ok()?;
+    if narrow {
+        socket.set_recv_buffer_size(4096).ok()?;
+    }
     socket.bind(&SocketAddr::from((from, 0)).into()).ok()?;
     socket.connect(&addr.into()).ok()?;
     let s: TcpStream = socket.into();

@@ -11,6 +11,10 @@
 #               server must close the slowest partial requests to make room)
 #   bodies      the same with full heads and bodies sent a byte a second
 #   one address the slow heads again, all from 127.0.0.2 (the per-address cap's case)
+#   readers     N connections that each pipeline 100 requests for /static/admin.js (8 MB
+#               of answers, more than the kernel buffers) and then read 64 bytes a second
+#               through a 4 KiB receive buffer: their writes fall behind the least write
+#               rate, so they are closed to make room (and after 30 s in all)
 #
 # Prints p50 / p99 / worst per-connection latency for each, and the ratio of each
 # figure under attack to the baseline (target: p99 within a few times the baseline and
@@ -30,7 +34,7 @@ while [ $# -gt 0 ]; do
         --addrs) ADDRS=$2; shift 2 ;;
         -c) CONNS=$2; shift 2 ;;
         -d) SECS=$2; shift 2 ;;
-        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
@@ -77,11 +81,12 @@ measure() {
         print v["p50_ms"], v["p99_ms"], v["worst_ms"], v["zero"], v["rps"] }' "$TMP/$label.out"
 }
 
-# Runs both measurements while `loadgen slowloris` holds N connections (extra args to it).
+# Runs both measurements while `loadgen slowloris` holds N connections on PATH (extra
+# args to it).
 under_attack() {
-    local name=$1
-    shift
-    "$LOADGEN" slowloris "$PORTAL/" -n "$N" --addrs "$ADDRS" -d $((2 * SECS + 12)) "$@" \
+    local name=$1 path=$2
+    shift 2
+    "$LOADGEN" slowloris "$PORTAL$path" -n "$N" --addrs "$ADDRS" -d $((2 * SECS + 12)) "$@" \
         >"$TMP/slow-$name.out" &
     SLOW_PID=$!
     # Time to open them all and fill the server.
@@ -98,12 +103,14 @@ under_attack() {
 
 BASE_KA=$(measure base-keepalive)
 BASE_NEW=$(measure base-new -H "Connection: close")
-under_attack heads
+under_attack heads /
 HEADS_KA=$KA HEADS_NEW=$NEW HEADS_HELD=$HELD HEADS_CLOSED=$CLOSED
-under_attack bodies --body
+under_attack bodies / --body
 BODIES_KA=$KA BODIES_NEW=$NEW BODIES_HELD=$HELD BODIES_CLOSED=$CLOSED
-under_attack one-address --addrs 1
+under_attack one-address / --addrs 1
 ONE_KA=$KA ONE_NEW=$NEW ONE_HELD=$HELD ONE_CLOSED=$CLOSED
+under_attack readers /static/admin.js --read
+READ_KA=$KA READ_NEW=$NEW READ_HELD=$HELD READ_CLOSED=$CLOSED
 
 row() {
     # label, figures under attack, baseline figures
@@ -128,3 +135,7 @@ row "slow bodies ($BODIES_HELD held, $BODIES_CLOSED closed by the server), keep-
 row "slow bodies, new connection each" "$BODIES_NEW" "$BASE_NEW"
 row "slow heads from one address ($ONE_HELD held, $ONE_CLOSED closed), keep-alive" "$ONE_KA" "$BASE_KA"
 row "slow heads from one address, new connection each" "$ONE_NEW" "$BASE_NEW"
+# (A reader closed by the server sees the close only once it has read what the kernel
+# still holds for it, at 64 bytes a second: its count of closes stays near 0.)
+row "slow readers ($READ_HELD held as the clients see it), keep-alive" "$READ_KA" "$BASE_KA"
+row "slow readers, new connection each" "$READ_NEW" "$BASE_NEW"

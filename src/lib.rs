@@ -28,6 +28,7 @@ pub mod net;
 pub mod next_steps;
 pub mod oidc;
 pub mod outbound;
+pub mod pacing;
 pub mod provider_settings;
 pub mod providers;
 pub mod ratelimit;

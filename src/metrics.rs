@@ -239,6 +239,18 @@ impl Metrics {
         }
         header(
             &mut out,
+            "authportal_http_slow_clients_closed_total",
+            "counter",
+            "HTTP connections closed for slowness: slow_request (a head or body below the data rate, 408), slow_reader (answers taken below the least write rate), evicted (the slowest closed to make room when full).",
+        );
+        for (reason, n) in crate::web::server::slow_closes() {
+            let _ = writeln!(
+                out,
+                "authportal_http_slow_clients_closed_total{{reason=\"{reason}\"}} {n}"
+            );
+        }
+        header(
+            &mut out,
             "authportal_log_lines_dropped_total",
             "counter",
             "Log lines dropped because the log writer's queue was full (stderr too slow).",
@@ -386,6 +398,15 @@ mod tests {
         assert!(open_warning(at("127.0.0.1:8089"), None).is_none());
         assert!(open_warning(at("[::1]:8089"), None).is_none());
         assert!(open_warning(at("0.0.0.0:8089"), Some("t")).is_none());
+    }
+
+    #[test]
+    fn slow_client_closes_are_rendered_by_reason() {
+        let text = Metrics::default().render(&["other"], &[]);
+        for reason in ["slow_request", "slow_reader", "evicted"] {
+            let line = format!("authportal_http_slow_clients_closed_total{{reason=\"{reason}\"}} ");
+            assert!(text.contains(&line), "{reason}");
+        }
     }
 
     #[test]

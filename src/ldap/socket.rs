@@ -11,11 +11,12 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use super::conn::Limits;
+use crate::pacing::WriteDebt;
 
 /// The least rate, in bytes a second, at which a client must take what is written to
 /// it, once its grace ([`Limits::write_grace`]) is spent: far below any real link, far
 /// above a trickle that would hold a thread for hours.
-const MIN_WRITE_RATE: f64 = 16.0 * 1024.0;
+const MIN_WRITE_RATE: u64 = 16 * 1024;
 
 /// A TCP stream whose reads end by a deadline: the idle deadline while nothing is
 /// pending, else the deadline of what has begun to arrive (a message from its first
@@ -30,14 +31,8 @@ pub struct Timed {
     idle_until: Instant,
     /// The deadline of what has begun to arrive, if anything has.
     due: Option<Instant>,
-    /// How long writes may wait in all beyond what their bytes earn at the least rate.
-    write_grace: Duration,
-    /// Time writes have waited for the client, less what their bytes earned at the
-    /// least rate and the time since the last write; never below zero, so no credit is
-    /// saved up for a later trickle. A client served back to back (pipelined requests)
-    /// pays it off only by reading.
-    write_debt: Duration,
-    last_write: Instant,
+    /// Writes held to [`MIN_WRITE_RATE`] within [`Limits::write_grace`].
+    write_debt: WriteDebt,
 }
 
 impl Timed {
@@ -49,9 +44,7 @@ impl Timed {
             message_time: limits.message_time,
             idle_until: Instant::now() + limits.message_time,
             due: None,
-            write_grace: limits.write_grace,
-            write_debt: Duration::ZERO,
-            last_write: Instant::now(),
+            write_debt: WriteDebt::new(MIN_WRITE_RATE, limits.write_grace),
         }
     }
 
@@ -107,18 +100,14 @@ impl Read for Timed {
 
 impl Write for Timed {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.write_debt = self.write_debt.saturating_sub(self.last_write.elapsed());
-        let left = self.write_grace.saturating_sub(self.write_debt);
-        if left.is_zero() {
-            return Err(io::Error::from(io::ErrorKind::TimedOut));
-        }
-        self.tcp.set_write_timeout(Some(left))?;
         let started = Instant::now();
+        let Some(left) = self.write_debt.allowance(started) else {
+            return Err(io::Error::from(io::ErrorKind::TimedOut));
+        };
+        self.tcp.set_write_timeout(Some(left))?;
         let written = self.tcp.write(buf);
         let bytes = written.as_ref().map_or(0, |n| *n);
-        let earned = Duration::from_secs_f64(bytes as f64 / MIN_WRITE_RATE);
-        self.write_debt = (self.write_debt + started.elapsed()).saturating_sub(earned);
-        self.last_write = Instant::now();
+        self.write_debt.wrote(started, Instant::now(), bytes);
         written
     }
 

@@ -1,5 +1,5 @@
 //! One connection's thread: read a request within its deadlines, run the handler,
-//! write the answer, keep alive or close.
+//! write the answer at the least write rate, keep alive or close.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -9,16 +9,26 @@ use std::time::{Duration, Instant};
 
 use rouille::{Request, Response};
 
-use super::limits::{PHASE_BODY, PHASE_BUSY, PHASE_HEAD, PHASE_IDLE, Tracker, client_key};
+use super::limits::{
+    PHASE_BODY, PHASE_BUSY, PHASE_HEAD, PHASE_IDLE, PHASE_WRITE, Tracker, client_key,
+};
 use super::parse::{
     Chunked, ChunkedDecoder, Framing, Head, Meta, analyse, bare_lf_from, has_token, head_end,
     header, parse_head,
 };
 use super::response::{error_response, write_head};
-use super::{BODY_LIMIT, HEAD_LIMIT, POLL, SINGLE_WRITE_MAX, Shared};
+use super::{BODY_LIMIT, HEAD_LIMIT, POLL, SINGLE_WRITE_MAX, Shared, SlowClose, count_slow_close};
+use crate::pacing::WriteDebt;
 
 /// The most one read takes in.
 const READ_SIZE: usize = 8192;
+/// The most one write hands the kernel. A write that waits on the client is seen
+/// behind the least rate once it has waited longer than this many bytes earn (1 s at
+/// the default 16 KiB/s), so the accept loop can close it when room is needed.
+const WRITE_PIECE: usize = 16 * 1024;
+/// How much of a streamed response body (one too large for a single write) is read
+/// from its source at a time.
+const COPY_SIZE: usize = 64 * 1024;
 
 /// Why a connection ends early.
 #[derive(Debug, PartialEq, Eq)]
@@ -56,6 +66,11 @@ struct Conn<'a, F> {
     scratch: Box<[u8; READ_SIZE]>,
     /// Bytes received in the current phase (for the data rate).
     received: usize,
+    /// Answers are written at [`Limits::min_write_rate`](super::Limits::min_write_rate).
+    debt: WriteDebt,
+    /// The socket's write timeout as last set (zero: not yet), so the usual answer, with
+    /// the whole grace left, costs no system call to set it again.
+    write_timeout: Duration,
 }
 
 pub(super) fn serve_connection<F>(shared: &Shared<F>, tracker: &Tracker, peer: SocketAddr)
@@ -65,8 +80,7 @@ where
     let stream = &tracker.stream;
     let setup = stream
         .set_nodelay(true)
-        .and_then(|()| stream.set_read_timeout(Some(POLL)))
-        .and_then(|()| stream.set_write_timeout(Some(shared.limits.write_timeout)));
+        .and_then(|()| stream.set_read_timeout(Some(POLL)));
     if setup.is_err() {
         return;
     }
@@ -77,13 +91,15 @@ where
         buf: Vec::with_capacity(4096),
         scratch: Box::new([0; READ_SIZE]),
         received: 0,
+        debt: WriteDebt::new(shared.limits.min_write_rate, shared.limits.write_grace),
+        write_timeout: Duration::ZERO,
     };
     loop {
         match conn.exchange() {
             Ok(true) => {}
             Ok(false) | Err(Fail::Quiet) => break,
             Err(Fail::Answer(status)) => {
-                let _ = conn.stream().write_all(&error_response(status));
+                let _ = conn.send(&error_response(status));
                 linger_close(conn.stream());
                 return;
             }
@@ -142,9 +158,7 @@ where
             false => None,
         };
         if meta.expect_continue && meta.framing != Framing::None && self.buf.is_empty() {
-            self.stream()
-                .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
-                .map_err(|_| Fail::Quiet)?;
+            self.send(b"HTTP/1.1 100 Continue\r\n\r\n")?;
         }
         let body = self.read_body(meta.framing, limit)?;
         self.enter(PHASE_BUSY, 0);
@@ -260,6 +274,7 @@ where
             Wait::Part { since, cap, status } => {
                 let limits = &self.shared.limits;
                 if now >= limits.part_deadline(since, self.received, cap) {
+                    count_slow_close(SlowClose::Request);
                     return Err(Fail::Answer(status));
                 }
             }
@@ -379,7 +394,7 @@ where
         // headers take ~700 bytes) without growing the buffer.
         let mut out = Vec::with_capacity(1024 + size.unwrap_or(0).min(SINGLE_WRITE_MAX));
         write_head(&mut out, status, &response.headers, keep_alive, http10);
-        let mut stream = self.stream();
+        self.enter(PHASE_WRITE, 0);
         match size {
             // Known size and nothing to send, or too big for one buffer: head first.
             Some(n) if !send_body || n > SINGLE_WRITE_MAX => {
@@ -387,14 +402,9 @@ where
                     out.extend_from_slice(format!("Content-Length: {n}\r\n").as_bytes());
                 }
                 out.extend_from_slice(b"\r\n");
-                stream.write_all(&out).map_err(|_| Fail::Quiet)?;
+                self.send(&out)?;
                 if send_body {
-                    let copied = io::copy(&mut reader.take(n as u64), &mut stream)
-                        .map_err(|_| Fail::Quiet)?;
-                    if copied != n as u64 {
-                        // Fewer bytes than announced: the connection is out of step.
-                        return Err(Fail::Quiet);
-                    }
+                    self.copy_body(&mut reader, n)?;
                 }
             }
             _ => {
@@ -411,10 +421,97 @@ where
                     out.extend_from_slice(&body);
                 }
                 // Head and body in one write: one segment for small answers.
-                stream.write_all(&out).map_err(|_| Fail::Quiet)?;
+                self.send(&out)?;
             }
         }
         Ok(())
+    }
+
+    /// Streams `n` bytes of a body too large for one buffer (a backup download).
+    fn copy_body(&mut self, reader: &mut impl Read, n: usize) -> Result<(), Fail> {
+        let mut buf = vec![0u8; COPY_SIZE.min(n)];
+        let mut left = n;
+        while left > 0 {
+            let got = match reader.read(&mut buf[..left.min(COPY_SIZE)]) {
+                Ok(got) => got,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return Err(Fail::Quiet),
+            };
+            if got == 0 {
+                // Fewer bytes than announced: the connection is out of step.
+                return Err(Fail::Quiet);
+            }
+            self.send(&buf[..got])?;
+            left -= got;
+        }
+        Ok(())
+    }
+
+    /// Writes all of `bytes`, held to the least write rate: each write may block only
+    /// for what is left of the write grace (at most [`POLL`], to see the stop flag), and
+    /// the connection closes once the grace is spent.
+    fn send(&mut self, mut bytes: &[u8]) -> Result<(), Fail> {
+        while !bytes.is_empty() {
+            let piece = &bytes[..bytes.len().min(WRITE_PIECE)];
+            let n = self.write_piece(piece)?;
+            bytes = &bytes[n..];
+        }
+        Ok(())
+    }
+
+    /// One write() of at most [`WRITE_PIECE`] bytes; how many went out.
+    fn write_piece(&mut self, piece: &[u8]) -> Result<usize, Fail> {
+        let mut stream = &self.tracker.stream;
+        loop {
+            let started = Instant::now();
+            let Some(left) = self.debt.allowance(started) else {
+                count_slow_close(SlowClose::Reader);
+                return Err(Fail::Quiet);
+            };
+            let timeout = left.min(POLL);
+            if timeout != self.write_timeout {
+                stream
+                    .set_write_timeout(Some(timeout))
+                    .map_err(|_| Fail::Quiet)?;
+                self.write_timeout = timeout;
+            }
+            self.mark_behind_at(piece.len());
+            let written = stream.write(piece);
+            let bytes = written.as_ref().map_or(0, |n| *n);
+            self.debt.wrote(started, Instant::now(), bytes);
+            self.tracker.behind_at_ms.store(u64::MAX, Ordering::Relaxed);
+            match written {
+                Ok(0) => return Err(Fail::Quiet),
+                Ok(n) => {
+                    self.tracker.received.fetch_add(n as u64, Ordering::Relaxed);
+                    return Ok(n);
+                }
+                // Nothing taken within POLL: a client still reading keeps its answer
+                // coming while stopping; one that is not is closed now.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    if self.shared.stopping() {
+                        return Err(Fail::Quiet);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Err(Fail::Quiet),
+            }
+        }
+    }
+
+    /// Tells the accept loop from when a write of `bytes` beginning now leaves the
+    /// connection behind the least write rate, if it is still waiting then.
+    fn mark_behind_at(&self, bytes: usize) {
+        let credit = self.debt.earned(bytes).saturating_sub(self.debt.debt());
+        let at = u128::from(self.shared.now_ms()).saturating_add(credit.as_millis());
+        self.tracker
+            .behind_at_ms
+            .store(u64::try_from(at).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 }
 

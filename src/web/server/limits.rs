@@ -1,5 +1,6 @@
-//! Who gets a connection and a handler: per-address caps, closing the slowest partial
-//! request when full, the large-body upload slots and the gate in front of the handler.
+//! Who gets a connection and a handler: per-address caps, closing the slowest client
+//! (a partial request, or an answer the client takes below the least write rate) when
+//! full, the large-body upload slots and the gate in front of the handler.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -9,7 +10,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 use super::response::error_response;
-use super::{POLL, Shared, lock};
+use super::{POLL, Shared, SlowClose, count_slow_close, lock};
 
 /// The large-body slots (see [`Limits::upload_slots`](super::Limits::upload_slots)): the client address holding each.
 pub(super) struct UploadSlots {
@@ -63,9 +64,11 @@ pub(super) const PHASE_IDLE: u8 = 0;
 pub(super) const PHASE_HEAD: u8 = 1;
 pub(super) const PHASE_BODY: u8 = 2;
 pub(super) const PHASE_BUSY: u8 = 3;
+/// Writing an answer (see [`Tracker::behind_at_ms`]).
+pub(super) const PHASE_WRITE: u8 = 4;
 
 /// One open connection as the accept loop sees it: enough to count it per address and
-/// to close it when it is the slowest partial request and room is needed.
+/// to close it when it is the slowest client and room is needed.
 pub(super) struct Tracker {
     pub(super) stream: TcpStream,
     /// The peer address it counts against (None: a trusted proxy, not capped).
@@ -73,8 +76,12 @@ pub(super) struct Tracker {
     pub(super) phase: AtomicU8,
     /// When the phase began, in ms since [`Shared::epoch`].
     pub(super) since_ms: AtomicU64,
-    /// Bytes of the head or body received in this phase.
+    /// Bytes of the head or body received, or of the answer sent, in this phase.
     pub(super) received: AtomicU64,
+    /// While writing: from when (ms since [`Shared::epoch`]) the write under way leaves
+    /// the connection behind the least write rate, if the client has not taken it by
+    /// then; u64::MAX between writes. Only a writer behind the rate may be closed for room.
+    pub(super) behind_at_ms: AtomicU64,
     pub(super) evicted: AtomicBool,
 }
 
@@ -86,10 +93,15 @@ impl Tracker {
         let _ = self.stream.shutdown(Shutdown::Both);
     }
 
-    /// Bytes a second received of a head or body under way; None when there is none.
-    fn partial_rate(&self, now_ms: u64) -> Option<u64> {
-        let phase = self.phase.load(Ordering::Relaxed);
-        if !matches!(phase, PHASE_HEAD | PHASE_BODY) || self.evicted.load(Ordering::Relaxed) {
+    /// Bytes a second received of a head or body under way, or sent of an answer that
+    /// is stuck behind the least write rate; None when neither (not a candidate to close).
+    fn slow_rate(&self, now_ms: u64) -> Option<u64> {
+        let slow = match self.phase.load(Ordering::Relaxed) {
+            PHASE_HEAD | PHASE_BODY => true,
+            PHASE_WRITE => now_ms >= self.behind_at_ms.load(Ordering::Relaxed),
+            _ => false,
+        };
+        if !slow || self.evicted.load(Ordering::Relaxed) {
             return None;
         }
         let age = now_ms.saturating_sub(self.since_ms.load(Ordering::Relaxed));
@@ -130,24 +142,26 @@ impl Registry {
         }
     }
 
-    /// Closes the slowest partial request, if there is one; false if there is not.
+    /// Closes the slowest partial request or stuck writer, if there is one; false if
+    /// there is not.
     fn evict_slowest(&self, now_ms: u64) -> bool {
         let slowest = self
             .open
             .values()
-            .filter_map(|t| Some((t.partial_rate(now_ms)?, t)))
+            .filter_map(|t| Some((t.slow_rate(now_ms)?, t)))
             .min_by_key(|(rate, _)| *rate);
         let Some((_, victim)) = slowest else {
             return false;
         };
         victim.evict();
+        count_slow_close(SlowClose::Evicted);
         true
     }
 }
 
 /// Gives an accepted connection a slot. When its address has `per_address` open
 /// already, one of them that sits idle is closed for it, or it is refused (429); at
-/// `max_connections`, the slowest partial request is closed to make room, or, with
+/// `max_connections`, the slowest partial request or stuck writer is closed to make room, or, with
 /// none, the crowd is told to make way. None when refused or stopping.
 pub(super) fn admit<F>(
     shared: &Arc<Shared<F>>,
@@ -193,6 +207,7 @@ pub(super) fn admit<F>(
         phase: AtomicU8::new(PHASE_IDLE),
         since_ms: AtomicU64::new(shared.now_ms()),
         received: AtomicU64::new(0),
+        behind_at_ms: AtomicU64::new(u64::MAX),
         evicted: AtomicBool::new(false),
     });
     registry.open.insert(id, Arc::clone(&tracker));

@@ -41,19 +41,28 @@
 //! - Heads and bodies keep a data rate: they may take `rate_grace` (5 s) plus a second
 //!   per `min_rate` bytes (1 KiB) received, within `head_timeout` / `body_timeout`,
 //!   checked after every read too (a byte now and then keeps nothing alive), else 408.
+//! - Answers are written at `min_write_rate` (16 KiB/s) or better: the time writes
+//!   wait for the client beyond what their bytes earn at that rate adds up, is paid off
+//!   by the time between writes (so a keep-alive connection's stalls now and then never
+//!   add up), and past `write_grace` (30 s) the connection closes; each write may block
+//!   only for what is left. Before, a write timeout restarted on every write, so a
+//!   client reading a window every 29 s held its thread for as long as it liked.
 //! - When all `max_connections` (1024) are taken and another arrives, the slowest
-//!   partial request (head or body, by bytes a second) is closed to make room; only
-//!   when there is none do idle and busy keep-alive connections make way.
+//!   partial request (head or body, by bytes a second) or answer stuck behind the least
+//!   write rate is closed to make room; only when there is none do idle and busy
+//!   keep-alive connections make way.
+//! - Such closes are counted ([`slow_closes`], in /metrics) and logged at most once a
+//!   minute.
 //! - Upload routes' bodies (up to 64 MiB) are read only once `upload_check` accepts the
 //!   head (the web layer: a live console session and the portal's Origin), in one of
 //!   `upload_slots` (2) slots, at most one per client address.
 //!
 //! benches/slowloris.sh measures a well-behaved client's latency while 1,100 slow
-//! connections are held, against its latency without them.
+//! connections (senders or readers) are held, against its latency without them.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -86,6 +95,52 @@ const POLL: Duration = Duration::from_millis(200);
 /// Response bodies up to this size go out in the same write as the head.
 const SINGLE_WRITE_MAX: usize = 1 << 20;
 
+/// Why the server closed a slow client ([`slow_closes`]' order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlowClose {
+    /// A head or body below the data rate (answered 408).
+    Request = 0,
+    /// Answers taken below the least write rate, past the write grace.
+    Reader = 1,
+    /// A slow partial request or a writer behind the rate, closed to make room.
+    Evicted = 2,
+}
+
+/// The labels of [`SlowClose`] in /metrics, in its order.
+const SLOW_CLOSE_LABELS: [&str; 3] = ["slow_request", "slow_reader", "evicted"];
+
+/// Slow clients closed since start, by [`SlowClose`]: process-wide, as the server is one.
+static SLOW_CLOSES: [AtomicU64; 3] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
+/// When the last line about slow clients was logged, in seconds since the Unix epoch.
+static SLOW_LOGGED: AtomicU64 = AtomicU64::new(0);
+
+/// Counts a slow client's close, and logs at most one line a minute about them, so a
+/// flood of slow clients cannot flood the log.
+fn count_slow_close(why: SlowClose) {
+    SLOW_CLOSES[why as usize].fetch_add(1, Ordering::Relaxed);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let last = SLOW_LOGGED.load(Ordering::Relaxed);
+    if now >= last + 60
+        && SLOW_LOGGED
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        let counts = slow_closes().map(|(label, n)| format!("{label}={n}"));
+        crate::log_info!(
+            "http: closed a slow client ({}); since start: {} (logged at most once a minute)",
+            SLOW_CLOSE_LABELS[why as usize],
+            counts.join(" ")
+        );
+    }
+}
+
+/// Slow clients closed since start, by label (see [`SlowClose`]).
+pub fn slow_closes() -> [(&'static str, u64); 3] {
+    std::array::from_fn(|i| (SLOW_CLOSE_LABELS[i], SLOW_CLOSES[i].load(Ordering::Relaxed)))
+}
+
 /// Whether an upload's body may be read: `Err` is the answer to send instead.
 pub type UploadVerdict = Result<(), Response>;
 
@@ -106,7 +161,8 @@ impl std::fmt::Debug for UploadCheck {
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Connections served at once, one thread each. When one more arrives at the cap,
-    /// the slowest partial request is closed to make room; with none to close, idle
+    /// the slowest partial request (or answer stuck behind `min_write_rate`) is closed
+    /// to make room; with none to close, idle
     /// keep-alive connections are closed and busy ones close after their current
     /// response, so every client gets its turn.
     pub max_connections: usize,
@@ -134,8 +190,13 @@ pub struct Limits {
     pub min_rate: u64,
     /// See `min_rate`: the time a head or body gets before the floor applies.
     pub rate_grace: Duration,
-    /// A client that stops reading its response is dropped after this.
-    pub write_timeout: Duration,
+    /// The least rate, in bytes a second, at which a client must take its answers: the
+    /// time writes wait for it beyond what their bytes earn at this rate adds up (paid
+    /// off by the time between writes), and past `write_grace` in all the connection is
+    /// closed. While it is behind, it is also a candidate to close when full. 0: no floor.
+    pub min_write_rate: u64,
+    /// See `min_write_rate`: how long writes may wait for a client in all beyond that.
+    pub write_grace: Duration,
     /// Request targets (path prefixes) whose bodies may be up to [`UPLOAD_LIMIT`]
     /// instead of [`BODY_LIMIT`]: image and backup uploads.
     pub uploads: &'static [&'static str],
@@ -164,7 +225,9 @@ impl Default for Limits {
             // A 1 KiB head within 6 s; a 64 KiB body within 30 s only above ~2 KiB/s.
             min_rate: 1024,
             rate_grace: Duration::from_secs(5),
-            write_timeout: Duration::from_secs(30),
+            // Far below any real link, far above a trickle that holds a thread for hours.
+            min_write_rate: 16 * 1024,
+            write_grace: Duration::from_secs(30),
             uploads: &[],
             upload_slots: 2,
             upload_check: None,

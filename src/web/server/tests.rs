@@ -46,6 +46,9 @@ fn start(limits: Limits) -> TestServer {
             "/big" => {
                 return Response::from_data("application/octet-stream", vec![b'x'; 3 << 20]);
             }
+            "/half" => {
+                return Response::from_data("application/octet-stream", vec![b'h'; 512 << 10]);
+            }
             _ => {}
         }
         let x = req.header("X-Test").unwrap_or("-");
@@ -870,4 +873,157 @@ fn stops_promptly_with_idle_connections_open() {
     s.thread.take().unwrap().join().unwrap();
     assert!(started.elapsed() < Duration::from_secs(1));
     assert!(closed(&mut r));
+}
+
+/// A client whose receive buffer is small, so the server's writes wait for it to read
+/// (the kernel would otherwise take megabytes on loopback).
+fn connect_narrow(s: &TestServer) -> TcpStream {
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&s.addr.into()).unwrap();
+    let c: TcpStream = socket.into();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c
+}
+
+/// Pipelined requests for large answers (more than the kernel's buffers hold), read
+/// 1 KiB every 50 ms: the connection is closed once its writes have waited
+/// `write_grace` beyond what the bytes earn at the least rate (before, a 30 s write
+/// timeout restarted on every write, forever). Its thread ends within the bound; the
+/// client may still read what the kernel holds, but never the rest.
+#[test]
+fn a_client_that_reads_a_trickle_is_closed() {
+    let s = start(Limits {
+        min_write_rate: 64 * 1024,
+        write_grace: Duration::from_millis(500),
+        ..test_limits()
+    });
+    // (request, times pipelined, answer body size)
+    let cases: [(&[u8], usize, usize); 2] = [
+        // Streamed from its source (over SINGLE_WRITE_MAX), and in one buffer.
+        (b"GET /big HTTP/1.1\r\nHost: a\r\n\r\n", 8, 3 << 20),
+        (b"GET /half HTTP/1.1\r\nHost: a\r\n\r\n", 40, 512 << 10),
+    ];
+    for (request, times, size) in cases {
+        let reader_closes = || slow_closes()[1].1;
+        let before = reader_closes();
+        let started = Instant::now();
+        let mut c = connect_narrow(&s);
+        c.write_all(&request.repeat(times)).unwrap();
+        let mut buf = [0u8; 1024];
+        let mut read = 0;
+        // 20 KiB/s, under the floor of 64.
+        while reader_closes() == before && started.elapsed() < Duration::from_secs(8) {
+            read += c.read(&mut buf).unwrap_or(0);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "closed after {:?}, {read} bytes",
+            started.elapsed()
+        );
+        let mut rest = Vec::new();
+        let _ = c.read_to_end(&mut rest);
+        let asked = times * size;
+        assert!(
+            read + rest.len() < asked,
+            "{} of {asked}",
+            read + rest.len()
+        );
+    }
+}
+
+/// A slow but honest link (well above the floor) gets every byte of a large answer.
+#[test]
+fn an_honest_slow_reader_gets_the_whole_answer() {
+    let s = start(Limits {
+        min_write_rate: 64 * 1024,
+        write_grace: Duration::from_millis(300),
+        ..test_limits()
+    });
+    let mut c = connect_narrow(&s);
+    c.write_all(&b"GET /half HTTP/1.1\r\nHost: a\r\n\r\n".repeat(2))
+        .unwrap();
+    // 16 KiB every 50 ms: ~300 KiB/s, with its pauses.
+    let mut r = io::BufReader::with_capacity(16 * 1024, c);
+    for _ in 0..2 {
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        assert!(line.starts_with("HTTP/1.1 200"), "{line:?}");
+        let mut len = 0;
+        loop {
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            if line == "\r\n" {
+                break;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length: ") {
+                len = v.trim().parse().unwrap();
+            }
+        }
+        assert_eq!(len, 512 << 10);
+        let mut left = len;
+        while left > 0 {
+            let mut chunk = vec![0u8; left.min(16 * 1024)];
+            r.read_exact(&mut chunk).unwrap();
+            assert!(chunk.iter().all(|&b| b == b'h'));
+            left -= chunk.len();
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// At the connection cap, a connection stuck writing to a client that does not read
+/// is closed for a newcomer, as a slow partial request is (before, the newcomer
+/// waited for the stuck answer's write timeout).
+#[test]
+fn a_stuck_writer_makes_way_when_full() {
+    let s = start(Limits {
+        max_connections: 4,
+        per_address: 1000,
+        min_write_rate: 1024 * 1024,
+        write_grace: Duration::from_secs(30),
+        ..test_limits()
+    });
+    let before = slow_closes();
+    let stuck: Vec<TcpStream> = (0..4)
+        .map(|_| {
+            let mut c = connect_narrow(&s);
+            c.write_all(&b"GET /big HTTP/1.1\r\nHost: a\r\n\r\n".repeat(4))
+                .unwrap();
+            c
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let started = Instant::now();
+    let mut c = connect(&s);
+    c.write_all(b"GET /ok HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+    let (status, _, body) = read_response(&mut io::BufReader::new(c));
+    assert_eq!((status, body.as_slice()), (200, b"GET /ok 0 -".as_slice()));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(slow_closes()[2].1 > before[2].1, "{:?}", slow_closes());
+    drop(stuck);
+}
+
+/// Stopping does not wait on a client that has stopped reading its answer (before, a
+/// 30 s write timeout).
+#[test]
+fn stops_promptly_with_a_stuck_writer() {
+    let mut s = start(test_limits());
+    let mut c = connect_narrow(&s);
+    c.write_all(&b"GET /big HTTP/1.1\r\nHost: a\r\n\r\n".repeat(8))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    s.stop.store(true, Ordering::SeqCst);
+    s.thread.take().unwrap().join().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
 }

@@ -142,12 +142,7 @@ pub(super) fn parse_head(bytes: &[u8]) -> Result<Head, u16> {
     let headers: Vec<(String, String)> = parsed
         .headers
         .iter()
-        .map(|h| {
-            (
-                h.name.to_string(),
-                String::from_utf8_lossy(trim_whitespace(h.value)).into_owned(),
-            )
-        })
+        .map(|h| (h.name.to_string(), header_text(trim_whitespace(h.value))))
         .collect();
     let target = if target.starts_with('/') || (target == "*" && method == "OPTIONS") {
         target.to_string()
@@ -400,6 +395,16 @@ fn chunk_size(line: &[u8]) -> Option<u64> {
 }
 
 /// Strips spaces and tabs (HTTP's optional whitespace) at both ends.
+/// A header value as text, a byte that is not UTF-8 replaced by U+FFFD. Checked with
+/// `from_utf8` first: it reads ASCII (nearly every value) many bytes at a time, where
+/// the lossy conversion goes a byte at a time.
+fn header_text(value: &[u8]) -> String {
+    match std::str::from_utf8(value) {
+        Ok(text) => text.to_owned(),
+        Err(_) => String::from_utf8_lossy(value).into_owned(),
+    }
+}
+
 fn trim_whitespace(mut s: &[u8]) -> &[u8] {
     while let [b' ' | b'\t', rest @ ..] = s {
         s = rest;

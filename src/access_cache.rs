@@ -22,9 +22,10 @@ const MAX_ENTRIES: usize = 10_000;
 /// made by another process (the recovery CLI) can go unseen by forward-auth.
 pub const SESSION_TTL: Duration = Duration::from_secs(1);
 
-/// A session's person (None: the account has no access), as read at `commits`.
+/// A session's person (None: the account has no access), as read at `commits`. Shared
+/// (`Arc`): each request takes it without copying the names and groups.
 struct SessionEntry {
-    subject: Option<Subject>,
+    subject: Option<Arc<Subject>>,
     /// The session's own end (unix seconds), checked at every use.
     expires_at: i64,
     commits: u64,
@@ -74,7 +75,7 @@ fn bounded<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, (V, i64)>, now_ms: i
 impl AccessCache {
     /// The person of a live session read since the store last changed (`commits`, taken
     /// before reading it), within SESSION_TTL; None: not known, read the store.
-    pub fn session(&self, digest: &[u8], commits: u64, now: i64) -> Option<Option<Subject>> {
+    pub fn session(&self, digest: &[u8], commits: u64, now: i64) -> Option<Option<Arc<Subject>>> {
         let map = self.sessions.read().unwrap_or_else(|p| p.into_inner());
         map.get(digest)
             .filter(|e| e.fresh(commits) && e.expires_at > now)
@@ -86,7 +87,7 @@ impl AccessCache {
     pub fn remember_session(
         &self,
         digest: &[u8],
-        subject: Option<Subject>,
+        subject: Option<Arc<Subject>>,
         expires_at: i64,
         commits: u64,
     ) {

@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use super::{AccessRules, NetworkMode, Policy, Rule, Target, login_cookie, native, render};
 use crate::app::App;
@@ -29,7 +30,7 @@ impl Subject {
     /// The person of the live session with this cookie digest (None: no such live
     /// session, or its account has no access). Forward-auth asks for every request to
     /// every app, so the answer is kept in access_cache until the store changes.
-    pub fn of_session(app: &App, digest: &[u8], now: i64) -> Result<Option<Subject>> {
+    pub fn of_session(app: &App, digest: &[u8], now: i64) -> Result<Option<Arc<Subject>>> {
         // Taken before the read: a commit racing with it leaves the entry stale.
         let commits = app.db.commits();
         if let Some(known) = app.access_cache.session(digest, commits, now) {
@@ -39,14 +40,16 @@ impl Subject {
             return Ok(None);
         };
         let expires_at = row.expires_at;
-        let subject = row.authorized.then(|| Subject {
-            user_id: row.user_id,
-            identity_id: Some(row.identity_id),
-            two_factor: crate::providers::Amr::Otp.is_in(&row.amr),
-            uuid: row.uuid,
-            username: row.username,
-            email: row.email,
-            groups: row.groups,
+        let subject = row.authorized.then(|| {
+            Arc::new(Subject {
+                user_id: row.user_id,
+                identity_id: Some(row.identity_id),
+                two_factor: crate::providers::Amr::Otp.is_in(&row.amr),
+                uuid: row.uuid,
+                username: row.username,
+                email: row.email,
+                groups: row.groups,
+            })
         });
         app.access_cache
             .remember_session(digest, subject.clone(), expires_at, commits);
@@ -80,7 +83,7 @@ pub struct Facts<'a> {
     pub ip: IpAddr,
     /// The signed-in session's person, looked up only when a rule needs to know (a
     /// bypass by network or a closed address costs no session read).
-    pub session: &'a dyn Fn() -> Result<Option<Subject>>,
+    pub session: &'a dyn Fn() -> Result<Option<Arc<Subject>>>,
     /// A header of the original request by name (its first value): native apps send
     /// their media-server token in one. Read only when a rule takes such tokens.
     pub header: &'a dyn Fn(&str) -> Option<&'a str>,
@@ -137,7 +140,7 @@ pub fn decide(app: &App, rules: &AccessRules, facts: &Facts) -> Result<Decision>
     match policy {
         Policy::Bypass => {
             let who = (facts.session)()?;
-            return allow(app, facts, rule, who.as_ref());
+            return allow(app, facts, rule, who.as_deref());
         }
         Policy::Deny => return Ok(forbidden("this address is closed")),
         Policy::SignedIn | Policy::TwoFactor => {}
@@ -145,7 +148,7 @@ pub fn decide(app: &App, rules: &AccessRules, facts: &Facts) -> Result<Decision>
     let who = match (facts.session)()? {
         Some(s) => Some(s),
         None => match native::subject(app, facts, rule, policy)? {
-            native::Native::Token(s) => Some(s),
+            native::Native::Token(s) => Some(Arc::new(s)),
             native::Native::Address => return allow(app, facts, rule, None),
             native::Native::Throttled(secs) => return Ok(Decision::Throttled { secs }),
             native::Native::Nobody => None,

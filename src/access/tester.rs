@@ -63,7 +63,8 @@ pub fn judge(app: &App, probe: &Probe) -> Result<Verdict> {
         Some(user) => Some(subject(app, user)?),
         None => None,
     };
-    let session = move || Ok(subject.clone().flatten());
+    let subject = subject.flatten().map(std::sync::Arc::new);
+    let session = move || Ok(subject.clone());
     let facts = Facts {
         target: &target,
         ip: probe.ip,

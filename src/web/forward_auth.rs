@@ -6,6 +6,8 @@
 //! clients get 401. Signed in but not allowed: 403. This is the hot path: a valid
 //! session costs one indexed read; rules are compiled once and cached.
 
+use std::sync::Arc;
+
 use rouille::Response;
 
 use crate::access::decide::{Decision, Facts, Subject, check_method, split_url};
@@ -171,7 +173,7 @@ fn one_header<'a>(ctx: &'a Ctx, name: &str) -> std::result::Result<Option<&'a st
     Ok(first.filter(|v| !v.is_empty()))
 }
 
-fn session_subject(ctx: &Ctx) -> Result<Option<Subject>> {
+fn session_subject(ctx: &Ctx) -> Result<Option<Arc<Subject>>> {
     match Cookie::Session.read(ctx) {
         Some(id) => Subject::of_session(ctx.app, &digest(&id), ctx.now()),
         None => Ok(None),
@@ -237,16 +239,14 @@ fn sign_in_first(ctx: &Ctx, target: &Target, nginx: bool, fresh: bool) -> Respon
 /// proxies that copy it replace the request's Cookie with it (Caddy drops the request's
 /// when the answer has none).
 fn cookie_for_app(ctx: &Ctx, login: Option<&str>) -> String {
-    let pairs = |line: &str| -> Vec<String> {
-        line.split(';')
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-            .map(str::to_string)
-            .collect()
-    };
-    let name = |pair: &str| pair.split('=').next().unwrap_or("").trim().to_string();
-    let login = login.map(pairs).unwrap_or_default();
-    let replaced: Vec<String> = login.iter().map(|p| name(p)).collect();
+    // Slices of the request's and the login's lines: one String, the answer, is built.
+    fn pairs(line: &str) -> impl Iterator<Item = &str> {
+        line.split(';').map(str::trim).filter(|p| !p.is_empty())
+    }
+    fn name(pair: &str) -> &str {
+        pair.split('=').next().unwrap_or("").trim()
+    }
+    let login = login.unwrap_or("");
     let browser = ctx
         .req
         .headers()
@@ -254,7 +254,14 @@ fn cookie_for_app(ctx: &Ctx, login: Option<&str>) -> String {
         .flat_map(|(_, v)| pairs(v))
         .filter(|p| {
             let n = name(p);
-            !crate::web::cookies::Cookie::is_portal(&n) && !replaced.contains(&n)
+            !crate::web::cookies::Cookie::is_portal(n) && !pairs(login).any(|l| name(l) == n)
         });
-    browser.chain(login).collect::<Vec<_>>().join("; ")
+    let mut out = String::new();
+    for pair in browser.chain(pairs(login)) {
+        if !out.is_empty() {
+            out.push_str("; ");
+        }
+        out.push_str(pair);
+    }
+    out
 }

@@ -52,10 +52,24 @@ fn search(
     filter: &str,
     attrs: &[&str],
 ) -> (i32, String, String) {
+    search_with(url, bind, &[], base, scope, filter, attrs)
+}
+
+/// [`search`] with ldapsearch's own options (a size limit, paged results...).
+fn search_with(
+    url: &str,
+    bind: Option<(&str, &str)>,
+    options: &[&str],
+    base: &str,
+    scope: &str,
+    filter: &str,
+    attrs: &[&str],
+) -> (i32, String, String) {
     let mut args = vec!["-x", "-LLL", "-o", "ldif-wrap=no", "-H", url];
     if let Some((dn, pw)) = bind {
         args.extend(["-D", dn, "-w", pw]);
     }
+    args.extend(options);
     args.extend(["-b", base, "-s", scope, filter]);
     args.extend(attrs);
     tool("ldapsearch", &args)
@@ -216,33 +230,11 @@ fn ldap_service_account_searches_people_and_groups() {
     assert_eq!(values(&out, "uniqueMember"), [people_dn("root")]);
 
     // Size limit: the first entries, then sizeLimitExceeded (exit code 4).
-    let (code, out, _) = tool(
-        "ldapsearch",
-        &[
-            "-x", "-LLL", "-H", &url, "-D", &dn, "-w", &pw, "-z", "1", "-b", BASE, "(uid=*)", "uid",
-        ],
-    );
+    let (code, out, _) = search_with(&url, bind, &["-z", "1"], BASE, "sub", "(uid=*)", &["uid"]);
     assert_eq!((code, values(&out, "uid").len()), (4, 1), "{out}");
     // Paged results (RFC 2696), a page of one at a time: every entry once.
-    let (code, out, err) = tool(
-        "ldapsearch",
-        &[
-            "-x",
-            "-LLL",
-            "-H",
-            &url,
-            "-D",
-            &dn,
-            "-w",
-            &pw,
-            "-E",
-            "pr=1/noprompt",
-            "-b",
-            BASE,
-            "(uid=*)",
-            "uid",
-        ],
-    );
+    let pages = ["-E", "pr=1/noprompt"];
+    let (code, out, err) = search_with(&url, bind, &pages, BASE, "sub", "(uid=*)", &["uid"]);
     assert_eq!(code, 0, "{err}");
     let mut paged = values(&out, "uid");
     paged.sort();
@@ -1837,24 +1829,14 @@ fn ldap_search_streams_more_entries_than_a_page_each_once() {
         assert_eq!(uids.len(), n, "an entry came twice");
         uids
     };
-    let (code, out, err) = tool(
-        "ldapsearch",
-        &[
-            "-x",
-            "-LLL",
-            "-H",
-            &url,
-            "-D",
-            &dn,
-            "-w",
-            &pw,
-            "-E",
-            "pr=37/noprompt",
-            "-b",
-            BASE,
-            "(objectClass=person)",
-            "uid",
-        ],
+    let (code, out, err) = search_with(
+        &url,
+        Some((&dn, &pw)),
+        &["-E", "pr=37/noprompt"],
+        BASE,
+        "sub",
+        "(objectClass=person)",
+        &["uid"],
     );
     assert_eq!(code, 0, "{err}");
     let paged = once(&out);

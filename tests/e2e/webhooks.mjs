@@ -65,6 +65,8 @@ await runInBrowser({ wholeRunTimeoutMs: 90_000 }, async (t) => {
   await page.locator('#webhook-form-title', { hasText: 'Edit webhook' }).waitFor();
   if ((await page.locator('#wh-name').inputValue()) !== 'Pangolin: root') throw new Error('the edit form lacks the name');
   await page.locator('#webhook-advanced summary').click();
+  // The <details> toggle event (which fills the JSON) is dispatched as a later task.
+  await page.waitForFunction(() => document.querySelector('#webhook-json').value !== '');
   const asJson = JSON.parse(await page.locator('#webhook-json').inputValue());
   if (asJson.headers.Authorization !== null || 'secret' in asJson || asJson.url !== receiver) {
     throw new Error(`the Advanced JSON shows ${JSON.stringify(asJson)}`);
